@@ -117,7 +117,7 @@ async fn s3_put_get_list_round_trip() {
         .build()
         .expect("S3 client");
     let prefix = Path::from(unique("smoke"));
-    let key = prefix.child("logo.png");
+    let key = prefix.clone().join("logo.png");
 
     store
         .put(&key, PutPayload::from_static(b"\x89PNG smoke"))

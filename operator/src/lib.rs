@@ -1,3 +1,16 @@
 //! merchant-operator: reconciles `MerchantBackend` resources into the merchant API stack.
 
+pub mod admin;
+pub mod app;
 pub mod cli;
+pub mod client;
+pub mod controller;
+pub mod crd;
+pub mod error;
+pub mod leader;
+pub mod metrics;
+pub mod render;
+pub mod telemetry;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,14 +1,63 @@
 //! `merchant-operator`: command-line entry point. Parses the CLI and dispatches; nothing else.
 
-use clap::Parser;
-use merchant_operator::cli::{Cli, Command};
+use std::{io::Read, process::ExitCode};
 
-fn main() -> std::process::ExitCode {
+use clap::Parser;
+use merchant_operator::{
+    app,
+    cli::{Cli, Command},
+    crd, render, telemetry,
+};
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(_) | Command::Crd | Command::Render { .. } => {
-            eprintln!("merchant-operator: this command is delivered by the operator core issue");
-            std::process::ExitCode::from(2)
+        Command::Run(args) => run(args),
+        Command::Crd => match crd::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Render { file } => {
+            let input = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text).map(|_| text)
+            } else {
+                std::fs::read_to_string(&file)
+            };
+            match input.map_err(|e| e.to_string()).and_then(|t| render::render(&t).map_err(|e| telemetry::chain(&e))) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(message) => {
+                    eprintln!("merchant-operator render: {message}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
+}
+
+fn run(args: merchant_operator::cli::RunArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e),
+    };
+    match runtime.block_on(app::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(category = e.category(), error = %telemetry::chain(&e), "merchant-operator stopped");
+            eprintln!("merchant-operator: {}", telemetry::chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fail(e: &dyn std::error::Error) -> ExitCode {
+    eprintln!("merchant-operator: {}", telemetry::chain(e));
+    ExitCode::FAILURE
 }

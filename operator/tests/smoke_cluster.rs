@@ -94,7 +94,7 @@ async fn configmap_is_applied_and_read_back() {
         .expect("server-side apply");
     let read = api.get("settings").await.expect("get");
 
-    assert_eq!(read.data.unwrap_or_default()["LOG_LEVEL"], "info");
+    assert_eq!(read.data.as_ref().expect("data")["LOG_LEVEL"], "info");
     assert!(
         read.managed_fields().iter().any(|m| m.manager.as_deref() == Some(MANAGER)),
         "our field manager owns the applied fields"
@@ -198,10 +198,9 @@ async fn job_created_from_a_cronjob_completes() {
     // owned by the CronJob.
     let template = cronjob
         .spec
-        .clone()
-        .expect("spec")
         .job_template
         .spec
+        .clone()
         .expect("job template spec");
     let job = Job {
         metadata: ObjectMeta {

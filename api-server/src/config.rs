@@ -1,0 +1,562 @@
+//! Runtime configuration: the environment contract of `merchant-api serve`, parsed once by clap
+//! and validated into [`Settings`]. Nothing else in the crate reads the environment.
+//!
+//! # Environment contract (what the operator's Deployment sets)
+//!
+//! | variable | required | default | meaning |
+//! |---|---|---|---|
+//! | `PORT` | no | `5001` | HTTP listen port (`0` picks a free port, used by tests) |
+//! | `HOST` | no | `0.0.0.0` | listen address |
+//! | `MONGODB_URI` | **yes** | – | MongoDB connection string (secret: may hold credentials) |
+//! | `MONGODB_DATABASE` | no | database of the URI, else `merchant` | database name |
+//! | `MONGODB_MAX_POOL_SIZE` | no | `20` | connection pool size per process |
+//! | `REDIS_URL` | no | – | Redis for rate limits; without it limits are counted in-process |
+//! | `JWT_MERCHANT_SECRET` | **yes** | – | HS256 key of merchant access tokens, ≥ 32 chars |
+//! | `JWT_REFRESH_SECRET` | **yes** | – | HS256 key of refresh tokens, ≥ 32 chars, differs from the above |
+//! | `JWT_SECRET` | no | – | consumer-app key; accepted for compatibility, ≥ 32 chars when set |
+//! | `JWT_MERCHANT_EXPIRES_IN` | no | `7d` | access-token lifetime (`90s`, `15m`, `12h`, `7d`) |
+//! | `JWT_REFRESH_EXPIRES_IN` | no | `30d` | refresh-token lifetime; also how long an expired access token may still be refreshed |
+//! | `NODE_ENV` | no | `development` | `production` enables GST/PAN/IFSC checks and requires an explicit CORS allow-list |
+//! | `LOG_LEVEL` | no | `info` | tracing filter (`RUST_LOG` syntax also accepted) |
+//! | `LOG_FORMAT` | no | `json` | `json` or `pretty` |
+//! | `CORS_ORIGIN` | no (yes in production unless a `*FRONTEND_URL` is set) | – | comma-separated allowed origins |
+//! | `FRONTEND_URL`, `MERCHANT_FRONTEND_URL`, `ADMIN_FRONTEND_URL` | no | `http://localhost:3000` | allowed origins when `CORS_ORIGIN` is unset; `MERCHANT_FRONTEND_URL` (else `FRONTEND_URL`) prefixes e-mailed links |
+//! | `SENDGRID_API_KEY` + `SENDGRID_FROM_EMAIL` | no | – | send e-mail through SendGrid's HTTP API (takes precedence over SMTP) |
+//! | `SMTP_HOST`, `SMTP_PORT` (587), `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_FROM`, `SMTP_TLS` (`starttls`\|`tls`\|`none`) | no | – | send e-mail over SMTP |
+//! | `DISABLE_RATE_LIMIT` | no | `false` | turn every rate limiter off (benchmarks) |
+//! | `RATE_LIMIT_PREFIX` | no | `rl` | Redis key prefix of the limiters |
+//! | `RATE_LIMIT_{GENERAL,AUTH,REGISTER,PASSWORD_RESET,PRODUCT_READ,PRODUCT_WRITE,PRODUCT_DELETE}_MAX` | no | 500, 5, 5, 3, 100, 30, 10 | per-window budgets (contract §5) |
+//! | `TRUST_PROXY` | no | `false` | take the client IP from the first `X-Forwarded-For` hop |
+//! | `REQUEST_TIMEOUT_SECS` | no | `30` | per-request timeout (408) |
+//! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
+//!
+//! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
+
+use std::{net::IpAddr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Raw settings as clap reads them from flags and the environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// HTTP listen port.
+    #[arg(long, env = "PORT", default_value_t = 5001)]
+    pub port: u16,
+    /// Listen address.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// MongoDB connection string.
+    #[arg(long, env = "MONGODB_URI", value_parser = secret, hide_env_values = true)]
+    pub mongodb_uri: Option<SecretString>,
+    /// Database name (defaults to the URI's database, else `merchant`).
+    #[arg(long, env = "MONGODB_DATABASE")]
+    pub mongodb_database: Option<String>,
+    /// MongoDB connection pool size.
+    #[arg(long, env = "MONGODB_MAX_POOL_SIZE", default_value_t = 20)]
+    pub mongodb_max_pool_size: u32,
+    /// Redis URL for shared rate-limit counters.
+    #[arg(long, env = "REDIS_URL", value_parser = secret, hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// Key of merchant access tokens.
+    #[arg(long, env = "JWT_MERCHANT_SECRET", value_parser = secret, hide_env_values = true)]
+    pub jwt_merchant_secret: Option<SecretString>,
+    /// Key of refresh tokens.
+    #[arg(long, env = "JWT_REFRESH_SECRET", value_parser = secret, hide_env_values = true)]
+    pub jwt_refresh_secret: Option<SecretString>,
+    /// Consumer-app key (accepted, length-checked, unused by merchant routes).
+    #[arg(long, env = "JWT_SECRET", value_parser = secret, hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Access-token lifetime.
+    #[arg(long, env = "JWT_MERCHANT_EXPIRES_IN", default_value = "7d")]
+    pub jwt_merchant_expires_in: String,
+    /// Refresh-token lifetime.
+    #[arg(long, env = "JWT_REFRESH_EXPIRES_IN", default_value = "30d")]
+    pub jwt_refresh_expires_in: String,
+    /// `production`, `development` or `test`.
+    #[arg(long, env = "NODE_ENV", default_value = "development")]
+    pub node_env: String,
+    /// Log filter.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// `json` or `pretty`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+    /// Comma-separated CORS allow-list.
+    #[arg(long, env = "CORS_ORIGIN")]
+    pub cors_origin: Option<String>,
+    /// Consumer front end.
+    #[arg(long, env = "FRONTEND_URL")]
+    pub frontend_url: Option<String>,
+    /// Merchant front end (prefix of e-mailed links).
+    #[arg(long, env = "MERCHANT_FRONTEND_URL")]
+    pub merchant_frontend_url: Option<String>,
+    /// Admin front end.
+    #[arg(long, env = "ADMIN_FRONTEND_URL")]
+    pub admin_frontend_url: Option<String>,
+    /// SendGrid API key.
+    #[arg(long, env = "SENDGRID_API_KEY", value_parser = secret, hide_env_values = true)]
+    pub sendgrid_api_key: Option<SecretString>,
+    /// SendGrid sender address.
+    #[arg(long, env = "SENDGRID_FROM_EMAIL")]
+    pub sendgrid_from_email: Option<String>,
+    /// SendGrid endpoint.
+    #[arg(long, env = "SENDGRID_API_URL", default_value = "https://api.sendgrid.com/v3/mail/send")]
+    pub sendgrid_api_url: String,
+    /// SMTP relay host.
+    #[arg(long, env = "SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP relay port.
+    #[arg(long, env = "SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+    /// SMTP user.
+    #[arg(long, env = "SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(long, env = "SMTP_PASSWORD", value_parser = secret, hide_env_values = true)]
+    pub smtp_password: Option<SecretString>,
+    /// SMTP sender address.
+    #[arg(long, env = "SMTP_FROM", default_value = "no-reply@merchant.local")]
+    pub smtp_from: String,
+    /// `starttls`, `tls` or `none`.
+    #[arg(long, env = "SMTP_TLS", default_value = "starttls")]
+    pub smtp_tls: String,
+    /// Disable all rate limiters.
+    #[arg(long, env = "DISABLE_RATE_LIMIT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub disable_rate_limit: bool,
+    /// Redis key prefix of the limiters.
+    #[arg(long, env = "RATE_LIMIT_PREFIX", default_value = "rl")]
+    pub rate_limit_prefix: String,
+    /// General limiter: requests per 15 min per IP.
+    #[arg(long, env = "RATE_LIMIT_GENERAL_MAX", default_value_t = 500)]
+    pub rate_limit_general_max: u64,
+    /// Auth limiter: failed requests per 15 min per IP.
+    #[arg(long, env = "RATE_LIMIT_AUTH_MAX", default_value_t = 5)]
+    pub rate_limit_auth_max: u64,
+    /// Registration limiter: requests per hour per IP.
+    #[arg(long, env = "RATE_LIMIT_REGISTER_MAX", default_value_t = 5)]
+    pub rate_limit_register_max: u64,
+    /// Password-reset limiter: requests per hour per IP.
+    #[arg(long, env = "RATE_LIMIT_PASSWORD_RESET_MAX", default_value_t = 3)]
+    pub rate_limit_password_reset_max: u64,
+    /// Product read limiter: requests per minute per IP.
+    #[arg(long, env = "RATE_LIMIT_PRODUCT_READ_MAX", default_value_t = 100)]
+    pub rate_limit_product_read_max: u64,
+    /// Product write limiter: requests per minute per IP.
+    #[arg(long, env = "RATE_LIMIT_PRODUCT_WRITE_MAX", default_value_t = 30)]
+    pub rate_limit_product_write_max: u64,
+    /// Product delete limiter: requests per minute per IP.
+    #[arg(long, env = "RATE_LIMIT_PRODUCT_DELETE_MAX", default_value_t = 10)]
+    pub rate_limit_product_delete_max: u64,
+    /// Trust the first `X-Forwarded-For` hop as the client IP.
+    #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_proxy: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Create indexes at start-up.
+    #[arg(long, env = "ENSURE_INDEXES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub ensure_indexes: bool,
+}
+
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
+/// Settings that failed validation: one line per bad setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct InvalidConfig(pub Vec<String>);
+
+/// Where e-mail goes.
+#[derive(Debug, Clone)]
+pub enum MailSettings {
+    /// SendGrid's v3 HTTP API.
+    SendGrid {
+        /// API key.
+        api_key: SecretString,
+        /// Sender.
+        from: String,
+        /// Endpoint.
+        url: String,
+    },
+    /// An SMTP relay.
+    Smtp {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Credentials.
+        credentials: Option<(String, SecretString)>,
+        /// Sender.
+        from: String,
+        /// Transport security.
+        tls: SmtpTls,
+    },
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection (local relays and tests).
+    None,
+    /// STARTTLS upgrade (port 587).
+    StartTls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+/// Per-limiter budgets.
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    /// All limiters off.
+    pub disabled: bool,
+    /// Redis key prefix.
+    pub prefix: String,
+    /// General limiter budget (15 min).
+    pub general: u64,
+    /// Failed auth attempts (15 min).
+    pub auth: u64,
+    /// Registrations (1 h).
+    pub register: u64,
+    /// Password-reset requests (1 h).
+    pub password_reset: u64,
+    /// Product reads (1 min).
+    pub product_read: u64,
+    /// Product writes (1 min).
+    pub product_write: u64,
+    /// Product deletes (1 min).
+    pub product_delete: u64,
+}
+
+/// Validated settings, shared read-only through `AppState`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub host: IpAddr,
+    /// Listen port.
+    pub port: u16,
+    /// MongoDB URI.
+    pub mongodb_uri: SecretString,
+    /// Database name override.
+    pub mongodb_database: Option<String>,
+    /// Pool size.
+    pub mongodb_max_pool_size: u32,
+    /// Redis URL.
+    pub redis_url: Option<SecretString>,
+    /// Access-token key.
+    pub jwt_merchant_secret: SecretString,
+    /// Refresh-token key.
+    pub jwt_refresh_secret: SecretString,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: Duration,
+    /// `NODE_ENV=production`.
+    pub production: bool,
+    /// `NODE_ENV=development` (adds dev origins).
+    pub development: bool,
+    /// Log filter.
+    pub log_level: String,
+    /// JSON logs.
+    pub log_json: bool,
+    /// CORS allow-list.
+    pub cors_origins: Vec<String>,
+    /// Prefix of links in e-mails.
+    pub frontend_url: String,
+    /// Mail transport, if any.
+    pub mail: Option<MailSettings>,
+    /// Rate limits.
+    pub rate_limits: RateLimitSettings,
+    /// Trust `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Create indexes at start-up.
+    pub ensure_indexes: bool,
+}
+
+const DEV_ORIGINS: [&str; 9] = [
+    "http://localhost:3000",
+    "http://localhost:19006",
+    "http://localhost:8081",
+    "http://localhost:8082",
+    "http://localhost:8083",
+    "http://localhost:19000",
+    "http://127.0.0.1:19006",
+    "http://127.0.0.1:19000",
+    "http://127.0.0.1:3000",
+];
+
+impl Config {
+    /// Parse settings from an argument list plus the environment (tests and tools).
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Wrapper as clap::Parser>::try_parse_from(args).map(|w| w.config)
+    }
+
+    /// Validate every setting, reporting all problems at once.
+    pub fn validate(self) -> Result<Settings, InvalidConfig> {
+        let mut problems = Vec::new();
+        let mongodb_uri = required(&mut problems, "MONGODB_URI", self.mongodb_uri.clone());
+        let jwt_merchant_secret = jwt_key(&mut problems, "JWT_MERCHANT_SECRET", &self.jwt_merchant_secret);
+        let jwt_refresh_secret = jwt_key(&mut problems, "JWT_REFRESH_SECRET", &self.jwt_refresh_secret);
+        if let Some(s) = &self.jwt_secret {
+            if s.expose_secret().len() < 32 {
+                problems.push("JWT_SECRET must be at least 32 characters long".into());
+            }
+        }
+        if let (Some(a), Some(b)) = (&jwt_merchant_secret, &jwt_refresh_secret) {
+            if a.expose_secret() == b.expose_secret() {
+                problems.push("JWT_REFRESH_SECRET must differ from JWT_MERCHANT_SECRET".into());
+            }
+        }
+        let access_ttl = ttl(&mut problems, "JWT_MERCHANT_EXPIRES_IN", &self.jwt_merchant_expires_in);
+        let refresh_ttl = ttl(&mut problems, "JWT_REFRESH_EXPIRES_IN", &self.jwt_refresh_expires_in);
+        let (production, development) = match self.node_env.as_str() {
+            "production" => (true, false),
+            "development" => (false, true),
+            "test" => (false, false),
+            other => {
+                problems.push(format!(
+                    "NODE_ENV must be production, development or test (got {other:?})"
+                ));
+                (false, false)
+            }
+        };
+        let log_json = match self.log_format.as_str() {
+            "json" => true,
+            "pretty" => false,
+            other => {
+                problems.push(format!("LOG_FORMAT must be json or pretty (got {other:?})"));
+                true
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            problems.push(format!("LOG_LEVEL is not a valid filter (got {:?})", self.log_level));
+        }
+        if self.mongodb_max_pool_size == 0 {
+            problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
+        }
+        let cors_origins = self.cors_origins(production, development, &mut problems);
+        let mail = self.mail_settings(&mut problems);
+        if self.request_timeout_secs == 0 {
+            problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
+        }
+        let frontend_url = self
+            .merchant_frontend_url
+            .clone()
+            .or_else(|| self.frontend_url.clone())
+            .unwrap_or_else(|| "http://localhost:3000".into())
+            .trim_end_matches('/')
+            .to_string();
+        match (mongodb_uri, jwt_merchant_secret, jwt_refresh_secret, access_ttl, refresh_ttl) {
+            (Some(mongodb_uri), Some(jwt_merchant_secret), Some(jwt_refresh_secret), Some(access_ttl), Some(refresh_ttl))
+                if problems.is_empty() =>
+            {
+                Ok(Settings {
+                    host: self.host,
+                    port: self.port,
+                    mongodb_uri,
+                    mongodb_database: self.mongodb_database,
+                    mongodb_max_pool_size: self.mongodb_max_pool_size,
+                    redis_url: self.redis_url,
+                    jwt_merchant_secret,
+                    jwt_refresh_secret,
+                    access_ttl,
+                    refresh_ttl,
+                    production,
+                    development,
+                    log_level: self.log_level,
+                    log_json,
+                    cors_origins,
+                    frontend_url,
+                    mail,
+                    rate_limits: RateLimitSettings {
+                        disabled: self.disable_rate_limit,
+                        prefix: self.rate_limit_prefix,
+                        general: self.rate_limit_general_max,
+                        auth: self.rate_limit_auth_max,
+                        register: self.rate_limit_register_max,
+                        password_reset: self.rate_limit_password_reset_max,
+                        product_read: self.rate_limit_product_read_max,
+                        product_write: self.rate_limit_product_write_max,
+                        product_delete: self.rate_limit_product_delete_max,
+                    },
+                    trust_proxy: self.trust_proxy,
+                    request_timeout: Duration::from_secs(self.request_timeout_secs),
+                    ensure_indexes: self.ensure_indexes,
+                })
+            }
+            _ => Err(InvalidConfig(problems)),
+        }
+    }
+
+    fn cors_origins(&self, production: bool, development: bool, problems: &mut Vec<String>) -> Vec<String> {
+        let split = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect()
+        };
+        if let Some(list) = &self.cors_origin {
+            return split(list);
+        }
+        let mut origins: Vec<String> = [&self.frontend_url, &self.merchant_frontend_url, &self.admin_frontend_url]
+            .into_iter()
+            .flatten()
+            .flat_map(|s| split(s))
+            .collect();
+        if development {
+            origins.extend(DEV_ORIGINS.iter().map(|s| s.to_string()));
+        }
+        if origins.is_empty() {
+            if production {
+                problems.push(
+                    "CORS_ORIGIN (or FRONTEND_URL / MERCHANT_FRONTEND_URL) is required when NODE_ENV=production"
+                        .into(),
+                );
+            }
+            origins.push("http://localhost:3000".into());
+        }
+        origins
+    }
+
+    fn mail_settings(&self, problems: &mut Vec<String>) -> Option<MailSettings> {
+        if let Some(api_key) = &self.sendgrid_api_key {
+            let Some(from) = self.sendgrid_from_email.clone() else {
+                problems.push("SENDGRID_FROM_EMAIL is required when SENDGRID_API_KEY is set".into());
+                return None;
+            };
+            return Some(MailSettings::SendGrid {
+                api_key: api_key.clone(),
+                from,
+                url: self.sendgrid_api_url.clone(),
+            });
+        }
+        let host = self.smtp_host.clone()?;
+        let tls = match self.smtp_tls.as_str() {
+            "none" => SmtpTls::None,
+            "starttls" => SmtpTls::StartTls,
+            "tls" => SmtpTls::Tls,
+            other => {
+                problems.push(format!("SMTP_TLS must be starttls, tls or none (got {other:?})"));
+                return None;
+            }
+        };
+        let credentials = match (&self.smtp_username, &self.smtp_password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (None, None) => None,
+            _ => {
+                problems.push("SMTP_USERNAME and SMTP_PASSWORD must be set together".into());
+                None
+            }
+        };
+        Some(MailSettings::Smtp {
+            host,
+            port: self.smtp_port,
+            credentials,
+            from: self.smtp_from.clone(),
+            tls,
+        })
+    }
+}
+
+fn required(problems: &mut Vec<String>, name: &str, value: Option<SecretString>) -> Option<SecretString> {
+    match value {
+        Some(v) if !v.expose_secret().trim().is_empty() => Some(v),
+        _ => {
+            problems.push(format!("{name} is required"));
+            None
+        }
+    }
+}
+
+fn jwt_key(problems: &mut Vec<String>, name: &str, value: &Option<SecretString>) -> Option<SecretString> {
+    let v = required(problems, name, value.clone())?;
+    if v.expose_secret().len() < 32 {
+        problems.push(format!("{name} must be at least 32 characters long"));
+        return None;
+    }
+    Some(v)
+}
+
+fn ttl(problems: &mut Vec<String>, name: &str, value: &str) -> Option<Duration> {
+    let parsed = parse_duration(value);
+    if parsed.is_none() {
+        problems.push(format!(
+            "{name} must be a positive duration such as 3600, 90s, 15m, 12h or 7d (got {value:?})"
+        ));
+    }
+    parsed
+}
+
+/// Parse `3600`, `90s`, `15m`, `12h` or `7d` (the jsonwebtoken `expiresIn` forms the contract uses).
+pub fn parse_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => value.split_at(i),
+        None => (value, "s"),
+    };
+    let n: u64 = digits.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<&'static str> {
+        vec![
+            "x",
+            "--mongodb-uri",
+            "mongodb://localhost",
+            "--jwt-merchant-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--jwt-refresh-secret",
+            "fedcba9876543210fedcba9876543210",
+        ]
+    }
+
+    #[test]
+    fn durations_accept_the_jsonwebtoken_forms() {
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("7w"), None);
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_on_its_own_line() {
+        let cfg = Config::from_args(["x", "--jwt-merchant-secret", "short", "--node-env", "staging"])
+            .expect("parses");
+        let cfg = Config { mongodb_uri: None, jwt_refresh_secret: None, ..cfg };
+        let err = cfg.validate().expect_err("invalid").to_string();
+        assert!(err.contains("MONGODB_URI is required"), "{err}");
+        assert!(err.contains("JWT_MERCHANT_SECRET must be at least 32 characters long"), "{err}");
+        assert!(err.contains("JWT_REFRESH_SECRET is required"), "{err}");
+        assert!(err.contains("NODE_ENV must be"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let cfg = Config::from_args(base()).expect("parses");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+}

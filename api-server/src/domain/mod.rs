@@ -1,0 +1,73 @@
+//! Domain newtypes and enums with `parse()`: values that are valid by construction. No
+//! MongoDB or HTTP types here.
+
+mod email;
+mod product;
+
+pub use email::{Email, Password, Phone};
+pub use product::{Currency, ProductStatus, Sku, StockLevel, Visibility, slugify};
+
+/// The 56 permission strings of the contract's catalogue (§3.2), in catalogue order.
+pub const PERMISSIONS: [&str; 56] = [
+    "products:view", "products:create", "products:edit", "products:delete", "products:bulk_import", "products:export",
+    "orders:view", "orders:view_all", "orders:update_status", "orders:cancel", "orders:refund", "orders:export",
+    "team:view", "team:invite", "team:remove", "team:change_role", "team:change_status",
+    "analytics:view", "analytics:view_revenue", "analytics:view_costs", "analytics:export",
+    "settings:view", "settings:edit", "settings:edit_basic",
+    "billing:view", "billing:manage", "billing:view_invoices",
+    "customers:view", "customers:edit", "customers:delete", "customers:export",
+    "promotions:view", "promotions:create", "promotions:edit", "promotions:delete",
+    "reviews:view", "reviews:respond", "reviews:delete",
+    "notifications:view", "notifications:send",
+    "reports:view", "reports:export", "reports:view_detailed",
+    "inventory:view", "inventory:edit", "inventory:bulk_update",
+    "categories:view", "categories:create", "categories:edit", "categories:delete",
+    "profile:view", "profile:edit",
+    "logs:view", "logs:export",
+    "api:access", "api:manage_keys",
+];
+
+const ADMIN_DENIED: [&str; 8] = [
+    "team:change_role", "analytics:view_costs", "settings:edit", "billing:view", "billing:manage",
+    "billing:view_invoices", "logs:export", "api:manage_keys",
+];
+
+const MANAGER: [&str; 28] = [
+    "products:view", "products:create", "products:edit", "products:delete", "products:bulk_import", "products:export",
+    "orders:view", "orders:view_all", "orders:update_status", "orders:cancel", "orders:export",
+    "team:view", "analytics:view", "analytics:view_revenue", "settings:view",
+    "customers:view", "customers:edit", "promotions:view", "promotions:create", "promotions:edit",
+    "reviews:view", "reviews:respond", "notifications:view", "reports:view", "reports:export",
+    "inventory:view", "inventory:edit", "categories:view",
+];
+
+const STAFF: [&str; 11] = [
+    "products:view", "orders:view", "orders:update_status", "customers:view", "promotions:view",
+    "reviews:view", "notifications:view", "reports:view", "inventory:view", "categories:view", "profile:view",
+];
+
+/// The default permissions of a role, in catalogue order (owner: all 56).
+pub fn role_permissions(role: &str) -> Vec<String> {
+    let keep = |p: &&str| match role {
+        "owner" => true,
+        "admin" => !ADMIN_DENIED.contains(p),
+        "manager" => MANAGER.contains(p),
+        "staff" => STAFF.contains(p),
+        _ => false,
+    };
+    PERMISSIONS.iter().filter(keep).map(|p| p.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_defaults_have_the_contract_sizes() {
+        assert_eq!(role_permissions("owner").len(), 56);
+        assert_eq!(role_permissions("admin").len(), 48);
+        assert_eq!(role_permissions("manager").len(), 28);
+        assert_eq!(role_permissions("staff").len(), 11);
+        assert!(role_permissions("nobody").is_empty());
+    }
+}

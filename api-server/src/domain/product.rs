@@ -1,0 +1,110 @@
+//! Catalogue values: SKUs, slugs and the product enums of the contract.
+
+/// A stock-keeping unit: upper-cased, 1..50 of `A-Z 0-9 - _ .`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sku(String);
+
+impl Sku {
+    /// Normalise and check.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let s = raw.trim().to_uppercase();
+        if s.is_empty() || s.len() > 50 {
+            return Err("length must be between 1 and 50 characters");
+        }
+        if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err("must contain only letters, digits, '-', '_' and '.'");
+        }
+        Ok(Self(s))
+    }
+
+    /// Generated SKU: first three letters of the name plus a numeric suffix.
+    pub fn generate(name: &str, suffix: u64) -> Self {
+        let mut prefix: String = name.chars().filter(char::is_ascii_alphanumeric).take(3).collect();
+        if prefix.is_empty() {
+            prefix.push_str("PRD");
+        }
+        Self(format!("{}{:06}", prefix.to_uppercase(), suffix % 1_000_000))
+    }
+
+    /// The SKU text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Take the SKU text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Kebab-case slug of a name: lower-case ASCII alphanumerics joined by `-`.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    for word in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    out
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $(#[allow(missing_docs)] $variant),+ }
+
+        impl $name {
+            /// Every accepted spelling, in declaration order.
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            /// The wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Parse the wire spelling.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Lifecycle status of a product; `isActive` is `status == active`.
+    ProductStatus { Active = "active", Inactive = "inactive", Draft = "draft", Archived = "archived" }
+);
+string_enum!(
+    /// Where a product shows.
+    Visibility { Public = "public", Hidden = "hidden", Featured = "featured" }
+);
+string_enum!(
+    /// Currencies accepted on create (the contract's Joi list; all six are stored as given).
+    Currency { Usd = "USD", Eur = "EUR", Gbp = "GBP", Cad = "CAD", Aud = "AUD", Inr = "INR" }
+);
+string_enum!(
+    /// Stock filter of the product list.
+    StockLevel { All = "all", InStock = "in_stock", LowStock = "low_stock", OutOfStock = "out_of_stock" }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus_are_upper_cased_and_checked() {
+        assert_eq!(Sku::parse(" tee-1 ").map(Sku::into_string), Ok("TEE-1".into()));
+        assert!(Sku::parse("a b").is_err());
+        assert!(Sku::parse("").is_err());
+        assert_eq!(Sku::generate("blue tee", 1_234_567).into_string(), "BLU234567");
+    }
+
+    #[test]
+    fn slugs_are_kebab_case() {
+        assert_eq!(slugify("  Blue  Tee (XL)!"), "blue-tee-xl");
+        assert_eq!(ProductStatus::parse("draft"), Some(ProductStatus::Draft));
+        assert_eq!(Currency::ALL.len(), 6);
+    }
+}

@@ -1,0 +1,192 @@
+//! `ApiError`: every failure a handler can return, rendered in the contract's error envelope
+//! `{success:false, message, …}`. Internal details are logged once here and never returned.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Boxed source of an internal error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One field-level validation problem (`errors[]` items of the contract).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Dotted path of the field (`businessAddress.city`).
+    pub field: String,
+    /// Human-readable message naming the field.
+    pub message: String,
+    /// The offending value, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub value: Option<Value>,
+}
+
+/// Errors returned by handlers and extractors.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Body, query or path failed validation (400 with `errors[]`).
+    #[error("{message}")]
+    Validation {
+        /// `Validation failed`, `Query validation failed` or `Parameter validation failed`.
+        message: &'static str,
+        /// One entry per bad field.
+        errors: Vec<FieldError>,
+    },
+    /// Any other client mistake (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Authentication failed (401), with optional extra keys.
+    #[error("{message}")]
+    Unauthorized {
+        /// Message.
+        message: String,
+        /// Extra top-level keys (e.g. `attemptsRemaining`).
+        extra: Option<Map<String, Value>>,
+    },
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicting state, e.g. not enough stock (409).
+    #[error("{message}")]
+    Conflict {
+        /// Message.
+        message: String,
+        /// Extra top-level keys.
+        extra: Option<Map<String, Value>>,
+    },
+    /// Account locked (423) until the given ISO instant.
+    #[error("{message}")]
+    Locked {
+        /// Message.
+        message: String,
+        /// ISO-8601 instant.
+        locked_until: String,
+    },
+    /// Body over the size limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A rate limit tripped (429); the body is limiter-specific.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Full response body.
+        body: Value,
+        /// Seconds until the window resets.
+        retry_after: u64,
+    },
+    /// A dependency is unavailable (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Unexpected failure (500); `message` is returned, `source` only logged.
+    #[error("{message}")]
+    Internal {
+        /// Client-facing message such as `Failed to create product`.
+        message: &'static str,
+        /// Logged cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl ApiError {
+    /// HTTP status of the error.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation { .. } | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Locked { .. } => StatusCode::LOCKED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A 401 with just a message.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::Unauthorized { message: message.into(), extra: None }
+    }
+
+    /// A 400 validation error for a single field.
+    pub fn field(message: &'static str, field: &str, text: impl Into<String>) -> Self {
+        Self::Validation {
+            message,
+            errors: vec![FieldError { field: field.into(), message: text.into(), value: None }],
+        }
+    }
+
+    /// Wrap an unexpected error, returning `message` to the client.
+    pub fn internal(message: &'static str) -> impl FnOnce(mongodb::error::Error) -> Self {
+        move |source| Self::Internal { message, source: Box::new(source) }
+    }
+
+    fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("success".into(), Value::Bool(false));
+        match self {
+            Self::TooManyRequests { body, .. } => return body.clone(),
+            Self::Validation { message, errors } => {
+                body.insert("message".into(), json!(message));
+                body.insert("errors".into(), json!(errors));
+            }
+            Self::Unauthorized { message, extra } | Self::Conflict { message, extra } => {
+                body.insert("message".into(), json!(message));
+                body.extend(extra.clone().unwrap_or_default());
+            }
+            Self::Locked { message, locked_until } => {
+                body.insert("message".into(), json!(message));
+                body.insert("lockedUntil".into(), json!(locked_until));
+            }
+            other => {
+                body.insert("message".into(), json!(other.to_string()));
+            }
+        }
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if let Self::Internal { source, message } = &self {
+            tracing::error!(error = %source, error.debug = ?source, message, "request failed");
+        }
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let mut response = (status, Json(self.body())).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// True when a MongoDB error is a unique-index violation (E11000).
+pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*error.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e.write_errors.iter().flatten().any(|e| e.code == 11000),
+        ErrorKind::Command(e) => e.code == 11000,
+        _ => false,
+    }
+}
+
+/// Map a unique-index violation to a client error, anything else to a 500 with `message`.
+pub fn on_duplicate_key(
+    duplicate: impl FnOnce() -> ApiError,
+    message: &'static str,
+) -> impl FnOnce(mongodb::error::Error) -> ApiError {
+    move |e| if is_duplicate_key(&e) { duplicate() } else { ApiError::internal(message)(e) }
+}

@@ -1,0 +1,215 @@
+//! Request extractors: [`AppJson`] (typed JSON with field messages instead of axum's plain-text
+//! rejections), [`AuthMerchant`] (the contract's Bearer-token middleware), [`ClientIp`] and
+//! ObjectId path parsing.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    error::{ApiError, FieldError},
+    security::jwt::{Claims, TokenError},
+    state::AppState,
+    store::{DateTime, ObjectId, json::iso, merchants::MerchantDoc, users::MerchantUserDoc},
+};
+
+/// JSON body deserialised with field paths in its errors. Unknown keys are ignored (the
+/// contract's `stripUnknown`); an empty body reads as `{}`; malformed JSON is a 400.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("Request body too large. Maximum size is 50kb.".into())
+            } else {
+                ApiError::BadRequest("Failed to read request body".into())
+            }
+        })?;
+        parse_json(&bytes).map(AppJson)
+    }
+}
+
+/// Parse a JSON body into `T`, mapping syntax and type errors to 400s.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::Validation {
+                message: "Invalid JSON in request body",
+                errors: vec![FieldError { field: "body".into(), message: inner.to_string(), value: None }],
+            };
+        }
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        let detail = inner.to_string();
+        let detail = detail.split(" at line ").next().unwrap_or_default();
+        ApiError::Validation {
+            message: "Validation failed",
+            errors: vec![FieldError { field: field.clone(), message: format!("\"{field}\" {detail}"), value: None }],
+        }
+    })
+}
+
+/// JSON response helper re-exported for handlers.
+pub type JsonBody = Json<serde_json::Value>;
+
+/// Parse a 24-hex id from a path segment.
+pub fn object_id(raw: &str, message: &str) -> Result<ObjectId, ApiError> {
+    ObjectId::parse_str(raw).map_err(|_| ApiError::BadRequest(message.to_string()))
+}
+
+/// The caller's IP: the socket peer, or the first `X-Forwarded-For` hop when `TRUST_PROXY`.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl ClientIp {
+    /// Resolve from request parts.
+    pub fn from_parts(parts: &Parts, trust_proxy: bool) -> Self {
+        let forwarded = trust_proxy
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        let peer = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        };
+        Self(forwarded.unwrap_or_else(peer))
+    }
+}
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts, state.settings.trust_proxy))
+    }
+}
+
+/// An authenticated merchant (owner or team member), loaded fresh from the database.
+#[derive(Debug, Clone)]
+pub struct AuthMerchant {
+    /// The merchant the token acts for.
+    pub merchant: MerchantDoc,
+    /// The team member, for team logins.
+    pub member: Option<MerchantUserDoc>,
+    /// The verified claims.
+    pub claims: Claims,
+}
+
+impl AuthMerchant {
+    /// The tenant id every query is scoped by.
+    pub fn id(&self) -> ObjectId {
+        self.merchant.id
+    }
+}
+
+/// The raw Bearer token, if the header has the exact `Bearer ` prefix.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for AuthMerchant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
+        let claims = state.auth.verify_access(token).map_err(|e| match e {
+            TokenError::Expired => ApiError::unauthorized("Token has expired"),
+            _ => ApiError::unauthorized("Token is not valid"),
+        })?;
+        load_principal(state, claims).await
+    }
+}
+
+/// Load and check the merchant (and team member) named by verified claims.
+pub async fn load_principal(state: &AppState, claims: Claims) -> Result<AuthMerchant, ApiError> {
+    let id = ObjectId::parse_str(&claims.merchant_id).map_err(|_| ApiError::unauthorized("Token is not valid"))?;
+    let merchant = state
+        .store
+        .merchant(id)
+        .await
+        .map_err(ApiError::internal("Authentication error"))?
+        .ok_or_else(|| ApiError::unauthorized("Token is not valid - merchant not found"))?;
+    if !merchant.is_active {
+        return Err(ApiError::unauthorized("Merchant account is deactivated"));
+    }
+    let member = match &claims.merchant_user_id {
+        None => None,
+        Some(raw) => Some(load_member(state, id, raw).await?),
+    };
+    Ok(AuthMerchant { merchant, member, claims })
+}
+
+async fn load_member(state: &AppState, merchant: ObjectId, raw: &str) -> Result<MerchantUserDoc, ApiError> {
+    let uid = ObjectId::parse_str(raw).map_err(|_| ApiError::unauthorized("Token is not valid - user not found"))?;
+    let member = state
+        .store
+        .member(merchant, uid)
+        .await
+        .map_err(ApiError::internal("Authentication error"))?
+        .ok_or_else(|| ApiError::unauthorized("Token is not valid - user not found"))?;
+    if member.status != "active" {
+        return Err(ApiError::Forbidden(format!(
+            "Account is {}. Please contact your administrator.",
+            member.status
+        )));
+    }
+    if let Some(until) = member.account_locked_until.filter(|u| *u > DateTime::now()) {
+        return Err(ApiError::Locked {
+            message: "Account is temporarily locked. Please try again later.".into(),
+            locked_until: iso(until),
+        });
+    }
+    Ok(member)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Login {
+        #[allow(dead_code)]
+        password: Option<String>,
+    }
+
+    #[test]
+    fn an_operator_object_as_password_is_a_field_error() {
+        let Err(ApiError::Validation { errors, .. }) = parse_json::<Login>(br#"{"password":{"$gt":""}}"#) else {
+            panic!("expected a validation error")
+        };
+        assert_eq!(errors[0].field, "password");
+    }
+
+    #[test]
+    fn malformed_json_is_rejected_and_empty_is_an_empty_object() {
+        assert!(matches!(
+            parse_json::<Login>(b"{\"password\":"),
+            Err(ApiError::Validation { message: "Invalid JSON in request body", .. })
+        ));
+        assert!(parse_json::<Login>(b"").is_ok());
+    }
+}

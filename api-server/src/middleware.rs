@@ -1,0 +1,126 @@
+//! Cross-cutting HTTP layers: correlation ids, metrics, security headers, CORS and the
+//! contract's 404/405 bodies. `routes::app` stacks them; handlers never see them.
+
+use std::time::Instant;
+
+use axum::{
+    Json,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{
+    metrics::{RequestLabels, RouteLabels},
+    state::AppState,
+};
+
+/// The response header carrying the request id.
+pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// Request id of the current request (request extension).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Reuse `X-Correlation-ID`, `X-Request-ID` or `X-Trace-ID` (if sane) or generate a UUID; put it
+/// on the request (for logs) and echo it on the response.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let incoming = ["x-correlation-id", "x-request-id", "x-trace-id"]
+        .iter()
+        .find_map(|h| req.headers().get(*h))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string);
+    let id = incoming.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    req.headers_mut().insert(CORRELATION_ID, value.clone());
+    req.extensions_mut().insert(RequestId(id));
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(CORRELATION_ID, value);
+    response
+}
+
+/// Count requests and latency by matched route and status; track in-flight requests.
+pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let metrics = &state.metrics;
+    metrics.in_flight.inc();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    metrics.in_flight.dec();
+    let status = response.status().as_u16();
+    metrics
+        .latency
+        .get_or_create(&RouteLabels { method: method.clone(), route: route.clone(), status })
+        .observe(start.elapsed().as_secs_f64());
+    metrics.requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    response
+}
+
+/// Helmet-equivalent headers plus `x-api-version`.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let pairs: [(HeaderName, &'static str); 8] = [
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains; preload"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (HeaderName::from_static("x-dns-prefetch-control"), "off"),
+        (HeaderName::from_static("x-api-version"), "1.0.0"),
+    ];
+    for (name, value) in pairs {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// CORS for the configured allow-list. A disallowed origin simply gets no CORS headers (the
+/// browser blocks it) instead of the peer's 500.
+pub fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let headers = [
+        "content-type", "authorization", "x-requested-with", "x-csrf-token", "x-rez-region", "x-device-os",
+        "x-device-fingerprint", "x-rez-signature", "x-provider-name", "x-correlation-id",
+    ]
+    .map(HeaderName::from_static);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        .allow_headers(headers)
+        .expose_headers([
+            HeaderName::from_static("x-csrf-token"),
+            CORRELATION_ID,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
+        .allow_credentials(true)
+}
+
+/// Unknown route: the contract's global 404 body.
+pub async fn not_found(req: Request) -> Response {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let body = json!({
+        "success": false,
+        "code": "NOT_FOUND",
+        "message": format!("Route {} not found", req.uri()),
+        "requestId": request_id,
+    });
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// Known path, wrong method.
+pub async fn method_not_allowed() -> Response {
+    let body = json!({ "success": false, "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}

@@ -1,0 +1,187 @@
+//! Fixed-window rate limiting per client IP (contract §5), counted in Redis when configured so
+//! replicas share budgets, in-process otherwise or while Redis fails. Responses carry the IETF
+//! draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use redis::aio::ConnectionManager;
+use serde_json::json;
+
+use crate::{config::RateLimitSettings, error::ApiError, extract::ClientIp, state::AppState};
+
+/// The contract's limiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Every `/api/merchant` request: 500 / 15 min.
+    General,
+    /// Failed login, refresh, resend-verification: 5 / 15 min.
+    Auth,
+    /// Registration: 5 / h.
+    Register,
+    /// Forgot and reset password, one shared budget: 3 / h.
+    PasswordReset,
+    /// Product reads: 100 / min.
+    ProductRead,
+    /// Product writes: 30 / min.
+    ProductWrite,
+    /// Product deletes: 10 / min.
+    ProductDelete,
+}
+
+impl Limit {
+    fn name(self) -> &'static str {
+        match self {
+            Self::General => "general",
+            Self::Auth => "auth",
+            Self::Register => "register",
+            Self::PasswordReset => "password-reset",
+            Self::ProductRead => "product-get",
+            Self::ProductWrite => "product-write",
+            Self::ProductDelete => "product-delete",
+        }
+    }
+
+    fn window(self) -> Duration {
+        match self {
+            Self::General | Self::Auth => Duration::from_secs(900),
+            Self::Register | Self::PasswordReset => Duration::from_secs(3600),
+            Self::ProductRead | Self::ProductWrite | Self::ProductDelete => Duration::from_secs(60),
+        }
+    }
+
+    fn max(self, s: &RateLimitSettings) -> u64 {
+        match self {
+            Self::General => s.general,
+            Self::Auth => s.auth,
+            Self::Register => s.register,
+            Self::PasswordReset => s.password_reset,
+            Self::ProductRead => s.product_read,
+            Self::ProductWrite => s.product_write,
+            Self::ProductDelete => s.product_delete,
+        }
+    }
+
+    fn failures_only(self) -> bool {
+        self == Self::Auth
+    }
+
+    fn rejection(self, retry_after: u64) -> ApiError {
+        let body = match self {
+            Self::Auth => json!({
+                "success": false,
+                "error": "Too many login attempts. Please try again after 15 minutes.",
+                "retryAfter": retry_after,
+            }),
+            _ => json!({ "success": false, "message": "Too many requests, please try again later." }),
+        };
+        ApiError::TooManyRequests { body, retry_after }
+    }
+}
+
+/// Counter state of one key after a check.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Requests counted in the window.
+    pub count: u64,
+    /// Seconds until the window resets.
+    pub reset: u64,
+}
+
+/// Shared counters.
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    redis: Option<ConnectionManager>,
+    local: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").field("redis", &self.redis.is_some()).finish_non_exhaustive()
+    }
+}
+
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+impl RateLimiter {
+    /// A limiter over Redis (when given) with an in-process fallback.
+    pub fn new(settings: RateLimitSettings, redis: Option<ConnectionManager>) -> Self {
+        Self { settings, redis, local: Mutex::new(HashMap::new()) }
+    }
+
+    fn key(&self, limit: Limit, client: &str) -> (String, u64) {
+        let window = limit.window().as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let start = now - now % window;
+        (format!("{}:{}:{client}:{start}", self.settings.prefix, limit.name()), start + window - now)
+    }
+
+    /// Add `by` (0 = just read) to the client's counter for `limit`.
+    pub async fn count(&self, limit: Limit, client: &str, by: u64) -> Usage {
+        let (key, reset) = self.key(limit, client);
+        if let Some(conn) = &self.redis {
+            let mut conn = conn.clone();
+            let mut pipe = redis::pipe();
+            pipe.atomic().incr(&key, by).expire(&key, limit.window().as_secs() as i64).ignore();
+            match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64,)>(&mut conn)).await {
+                Ok(Ok((count,))) => return Usage { count, reset },
+                Ok(Err(e)) => tracing::warn!(error = %e, "rate limiter: redis failed, counting in-process"),
+                Err(_) => tracing::warn!("rate limiter: redis timed out, counting in-process"),
+            }
+        }
+        self.count_locally(key, by, reset)
+    }
+
+    fn count_locally(&self, key: String, by: u64, reset: u64) -> Usage {
+        let mut map = self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        let count = map.entry(key).or_insert(0);
+        *count += by;
+        Usage { count: *count, reset }
+    }
+}
+
+fn set_headers(headers: &mut HeaderMap, max: u64, usage: Usage) {
+    headers.insert("ratelimit-limit", HeaderValue::from(max));
+    headers.insert("ratelimit-remaining", HeaderValue::from(max.saturating_sub(usage.count)));
+    headers.insert("ratelimit-reset", HeaderValue::from(usage.reset));
+}
+
+/// Middleware enforcing one limiter; use with `from_fn_with_state((state, limit), enforce)`.
+pub async fn enforce(State((state, limit)): State<(AppState, Limit)>, req: Request, next: Next) -> Response {
+    let settings = &state.settings.rate_limits;
+    if settings.disabled {
+        return next.run(req).await;
+    }
+    let max = limit.max(settings);
+    let (parts, body) = req.into_parts();
+    let client = ClientIp::from_parts(&parts, state.settings.trust_proxy).0;
+    let req = Request::from_parts(parts, body);
+    let limiter = &state.limiter;
+    let before = limiter.count(limit, &client, if limit.failures_only() { 0 } else { 1 }).await;
+    let over = if limit.failures_only() { before.count >= max } else { before.count > max };
+    if over {
+        let mut response = limit.rejection(before.reset).into_response();
+        set_headers(response.headers_mut(), max, before);
+        return response;
+    }
+    let mut response = next.run(req).await;
+    let usage = if limit.failures_only() && (response.status().is_client_error() || response.status().is_server_error()) {
+        limiter.count(limit, &client, 1).await
+    } else {
+        before
+    };
+    set_headers(response.headers_mut(), max, usage);
+    response
+}

@@ -1,0 +1,108 @@
+//! The HTTP surface: one module per area, each with `router()`. [`app`] merges them under their
+//! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
+
+pub mod auth;
+pub mod health;
+pub mod onboarding;
+pub mod products;
+pub mod stock;
+pub mod variants;
+
+use axum::{
+    Json, Router,
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    middleware::{from_fn, from_fn_with_state},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{middleware as mw, ratelimit::Limit, state::AppState};
+
+/// JSON body limit (contract §1.1).
+pub const BODY_LIMIT: usize = 50 * 1024;
+
+/// The success envelope `{success:true, message?, data?, …extra}` with a status.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl Reply {
+    /// 200 with `data`.
+    pub fn data(data: Value) -> Self {
+        Self::empty().with("data", data)
+    }
+
+    /// 200 with only `success`.
+    pub fn empty() -> Self {
+        let mut body = Map::new();
+        body.insert("success".into(), Value::Bool(true));
+        Self { status: StatusCode::OK, body }
+    }
+
+    /// Add a `message`.
+    pub fn message(self, message: impl Into<String>) -> Self {
+        self.with("message", Value::String(message.into()))
+    }
+
+    /// Add any top-level key.
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.body.insert(key.into(), value);
+        self
+    }
+
+    /// Change the status (e.g. 201).
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        (self.status, Json(Value::Object(self.body))).into_response()
+    }
+}
+
+/// The routes below `/api/merchant`, behind the general limiter.
+fn merchant_api(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .nest("/auth", auth::router(state))
+        .nest("/onboarding", onboarding::router())
+        .nest("/products", products::router(state).merge(variants::router(state)).merge(stock::router(state)))
+        .merge(stock::dashboard_router())
+        .layer(from_fn_with_state((state.clone(), Limit::General), crate::ratelimit::enforce))
+}
+
+/// The whole application with its layers.
+pub fn app(state: AppState) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(from_fn(mw::request_id))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get(mw::CORRELATION_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
+        }))
+        .layer(from_fn(mw::security_headers))
+        .layer(mw::cors(&state.settings.cors_origins))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout));
+    Router::new()
+        .merge(health::router())
+        .nest("/api/merchant", merchant_api(&state))
+        .fallback(mw::not_found)
+        .method_not_allowed_fallback(mw::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), mw::track_metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(layers)
+        .with_state(state)
+}

@@ -1,0 +1,5 @@
+//! Credentials: password hashing, JSON Web Tokens and one-time e-mail tokens.
+
+pub mod jwt;
+pub mod password;
+pub mod token;

@@ -1,0 +1,63 @@
+//! MongoDB access: one module per collection with its `*Doc` types, indexes and queries.
+//! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
+
+pub mod categories;
+pub mod indexes;
+pub mod json;
+pub mod merchants;
+pub mod products;
+pub mod stores;
+pub mod users;
+
+use mongodb::{Client, Collection, Database, bson::doc};
+
+pub use mongodb::bson::{DateTime, oid::ObjectId};
+
+/// Handle on the application database (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    db: Database,
+}
+
+impl Store {
+    /// Wrap a connected client and database.
+    pub fn new(client: Client, db: Database) -> Self {
+        Self { client, db }
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The client (sessions, transactions).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn merchants(&self) -> Collection<merchants::MerchantDoc> {
+        self.db.collection("merchants")
+    }
+
+    pub(crate) fn users(&self) -> Collection<users::MerchantUserDoc> {
+        self.db.collection("merchantusers")
+    }
+
+    pub(crate) fn stores(&self) -> Collection<stores::StoreDoc> {
+        self.db.collection("stores")
+    }
+
+    pub(crate) fn categories(&self) -> Collection<categories::CategoryDoc> {
+        self.db.collection("categories")
+    }
+
+    pub(crate) fn products(&self) -> Collection<products::ProductDoc> {
+        self.db.collection("products")
+    }
+
+    /// Round-trip to the server (`ping`).
+    pub async fn ping(&self) -> mongodb::error::Result<()> {
+        self.db.run_command(doc! { "ping": 1 }).await.map(drop)
+    }
+}

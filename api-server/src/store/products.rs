@@ -1,0 +1,542 @@
+//! The `products` collection: catalogue documents with embedded variants. Every query is
+//! scoped by `merchantId`; stock changes are single-document conditional updates.
+
+use std::collections::BTreeMap;
+
+use futures::TryStreamExt;
+use mongodb::{
+    bson::{Bson, Document, doc, oid::ObjectId},
+    options::ReturnDocument,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{DateTime, Store};
+use crate::domain::StockLevel;
+
+/// Prices.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pricing {
+    /// List price (compare-at, else the selling price).
+    pub original: f64,
+    /// Selling price.
+    pub selling: f64,
+    /// Cost price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// Discount percentage, derived from original and selling.
+    #[serde(default)]
+    pub discount: f64,
+    /// Currency code.
+    pub currency: String,
+}
+
+/// A product variant (`inventory.variants[]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantDoc {
+    /// Stable id (24-hex).
+    pub variant_id: String,
+    /// Option kind, e.g. `size`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Option value, e.g. `XL`.
+    pub value: String,
+    /// Extra attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Price override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    /// Compare-at price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_at_price: Option<f64>,
+    /// Units on hand.
+    pub stock: i64,
+    /// Upper-cased SKU, unique within the product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// Image URLs.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Barcode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    /// Weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// Sellable.
+    #[serde(default = "yes")]
+    pub is_available: bool,
+}
+
+/// Stock state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    /// Units on hand (may go negative only with backorders).
+    pub stock: i64,
+    /// At or below this the product is low on stock.
+    #[serde(default = "five")]
+    pub low_stock_threshold: i64,
+    /// Track stock at all.
+    #[serde(default = "yes")]
+    pub track_inventory: bool,
+    /// Allow selling below zero.
+    #[serde(default)]
+    pub allow_backorder: bool,
+    /// Never runs out.
+    #[serde(default)]
+    pub unlimited: bool,
+    /// Reserved by open orders.
+    #[serde(default)]
+    pub reserved_stock: i64,
+    /// Variants.
+    #[serde(default)]
+    pub variants: Vec<VariantDoc>,
+}
+
+/// Cashback offered on the product.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cashback {
+    /// Percentage 0..100.
+    pub percentage: f64,
+    /// Cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amount: Option<f64>,
+    /// Minimum purchase.
+    #[serde(default)]
+    pub min_purchase: f64,
+    /// Offered.
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+/// Physical size.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Dimensions {
+    /// Length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<f64>,
+    /// Width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    /// Height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<f64>,
+    /// cm | inch.
+    pub unit: String,
+}
+
+/// Search-engine metadata.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Seo {
+    /// Title (≤60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Description (≤160).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Keywords.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+}
+
+/// A catalogue product.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductDoc {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// Unique slug.
+    pub slug: String,
+    /// Description.
+    pub description: String,
+    /// Short description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_description: Option<String>,
+    /// product | service.
+    #[serde(default = "product")]
+    pub product_type: String,
+    /// Category.
+    pub category: ObjectId,
+    /// Sub-category label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subcategory: Option<String>,
+    /// Store.
+    pub store: ObjectId,
+    /// Owning merchant.
+    pub merchant_id: ObjectId,
+    /// Brand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<String>,
+    /// Upper-cased, globally unique SKU.
+    pub sku: String,
+    /// Barcode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    /// Image URLs.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Prices.
+    pub pricing: Pricing,
+    /// Stock.
+    pub inventory: Inventory,
+    /// Cashback.
+    #[serde(default)]
+    pub cashback: Cashback,
+    /// Lower-cased tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Extra search words.
+    #[serde(default)]
+    pub search_keywords: Vec<String>,
+    /// SEO.
+    #[serde(default)]
+    pub seo: Seo,
+    /// Weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// Dimensions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<Dimensions>,
+    /// active | inactive | draft | archived (stored, unlike the peer).
+    pub status: String,
+    /// public | hidden | featured.
+    pub visibility: String,
+    /// `status == active`.
+    pub is_active: bool,
+    /// Featured.
+    #[serde(default)]
+    pub is_featured: bool,
+    /// Digital good.
+    #[serde(default)]
+    pub is_digital: bool,
+    /// Soft-deleted (always excluded).
+    #[serde(default)]
+    pub is_deleted: bool,
+    /// Created.
+    pub created_at: DateTime,
+    /// Updated.
+    pub updated_at: DateTime,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn five() -> i64 {
+    5
+}
+
+fn product() -> String {
+    "product".into()
+}
+
+/// List filters (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    /// Case-insensitive substring of name, description, brand or a tag.
+    pub search: Option<String>,
+    /// Category id.
+    pub category: Option<ObjectId>,
+    /// Status.
+    pub status: Option<&'static str>,
+    /// Visibility.
+    pub visibility: Option<&'static str>,
+    /// Stock level.
+    pub stock_level: Option<StockLevel>,
+    /// Store id (already checked to be owned).
+    pub store: Option<ObjectId>,
+}
+
+/// Sort and page.
+#[derive(Debug, Clone)]
+pub struct ListOptions {
+    /// Stored field to sort on.
+    pub sort_field: &'static str,
+    /// 1 or -1.
+    pub direction: i32,
+    /// 1-based page.
+    pub page: u64,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// Outcome of a conditional stock change.
+#[derive(Debug)]
+pub enum StockChange {
+    /// Applied; the product after the change.
+    Applied(Box<ProductDoc>),
+    /// Not enough units (the product exists).
+    Insufficient,
+    /// No such product or variant for this merchant.
+    NotFound,
+}
+
+fn escape_regex(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\^$.|?*+()[]{}".contains(c);
+            special.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+fn scope(merchant: ObjectId, id: ObjectId) -> Document {
+    doc! { "_id": id, "merchantId": merchant, "isDeleted": { "$ne": true } }
+}
+
+impl ProductFilter {
+    fn to_document(&self, merchant: ObjectId) -> Document {
+        let mut f = doc! { "merchantId": merchant, "isDeleted": { "$ne": true } };
+        let mut and: Vec<Bson> = Vec::new();
+        if let Some(q) = self.search.as_deref().filter(|q| !q.trim().is_empty()) {
+            let re = doc! { "$regex": escape_regex(q.trim()), "$options": "i" };
+            and.push(Bson::Document(doc! { "$or": [
+                { "name": re.clone() }, { "description": re.clone() }, { "brand": re.clone() }, { "tags": re },
+            ] }));
+        }
+        if let Some(c) = self.category {
+            f.insert("category", c);
+        }
+        if let Some(s) = self.status {
+            f.insert("status", s);
+        }
+        if let Some(v) = self.visibility {
+            f.insert("visibility", v);
+        }
+        if let Some(s) = self.store {
+            f.insert("store", s);
+        }
+        match self.stock_level {
+            Some(StockLevel::InStock) => and.push(Bson::Document(doc! { "$or": [
+                { "inventory.stock": { "$gt": 0 } }, { "inventory.unlimited": true },
+            ] })),
+            Some(StockLevel::OutOfStock) => {
+                f.insert("inventory.stock", doc! { "$lte": 0 });
+                f.insert("inventory.unlimited", doc! { "$ne": true });
+            }
+            Some(StockLevel::LowStock) => {
+                f.insert("inventory.stock", doc! { "$gt": 0 });
+                f.insert("inventory.unlimited", doc! { "$ne": true });
+                f.insert("$expr", doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] });
+            }
+            Some(StockLevel::All) | None => {}
+        }
+        if !and.is_empty() {
+            f.insert("$and", and);
+        }
+        f
+    }
+}
+
+impl Store {
+    /// Insert a product (E11000 on a taken SKU or slug).
+    pub async fn insert_product(&self, product: &ProductDoc) -> mongodb::error::Result<()> {
+        self.products().insert_one(product).await.map(drop)
+    }
+
+    /// True when any product (of any merchant) has this SKU.
+    pub async fn sku_taken(&self, sku: &str, except: Option<ObjectId>) -> mongodb::error::Result<bool> {
+        let mut f = doc! { "sku": sku };
+        if let Some(id) = except {
+            f.insert("_id", doc! { "$ne": id });
+        }
+        Ok(self.products().find_one(f).projection(doc! { "_id": 1 }).await?.is_some())
+    }
+
+    /// One of the merchant's products.
+    pub async fn product(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<ProductDoc>> {
+        self.products().find_one(scope(merchant, id)).await
+    }
+
+    /// A page of the merchant's products and the total count.
+    pub async fn list_products(
+        &self,
+        merchant: ObjectId,
+        filter: &ProductFilter,
+        opts: &ListOptions,
+    ) -> mongodb::error::Result<(Vec<ProductDoc>, u64)> {
+        let f = filter.to_document(merchant);
+        let total = self.products().count_documents(f.clone()).await?;
+        let skip = (opts.page - 1).saturating_mul(opts.limit as u64);
+        let items = self
+            .products()
+            .find(f)
+            .sort(doc! { opts.sort_field: opts.direction, "_id": opts.direction })
+            .skip(skip)
+            .limit(opts.limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((items, total))
+    }
+
+    /// Apply `$set` to one of the merchant's products; `None` when it is not theirs.
+    pub async fn update_product(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        mut set: Document,
+    ) -> mongodb::error::Result<Option<ProductDoc>> {
+        set.insert("updatedAt", DateTime::now());
+        self.products()
+            .find_one_and_update(scope(merchant, id), doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Hard-delete one of the merchant's products; false when it is not theirs.
+    pub async fn delete_product(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<bool> {
+        let r = self.products().delete_one(doc! { "_id": id, "merchantId": merchant }).await?;
+        Ok(r.deleted_count == 1)
+    }
+
+    /// Add `delta` units to a product's stock in one conditional update: a decrement only
+    /// matches when enough stock remains, unless backorders are allowed.
+    pub async fn adjust_stock(&self, merchant: ObjectId, id: ObjectId, delta: i64) -> mongodb::error::Result<StockChange> {
+        let mut f = scope(merchant, id);
+        if delta < 0 {
+            f.insert("$or", vec![
+                Bson::Document(doc! { "inventory.stock": { "$gte": -delta } }),
+                Bson::Document(doc! { "inventory.allowBackorder": true }),
+            ]);
+        }
+        let update = doc! { "$inc": { "inventory.stock": delta }, "$set": { "updatedAt": DateTime::now() } };
+        let after = self.products().find_one_and_update(f, update).return_document(ReturnDocument::After).await?;
+        self.stock_outcome(merchant, id, after).await
+    }
+
+    /// Like [`Store::adjust_stock`] for one variant (matched with an array filter).
+    pub async fn adjust_variant_stock(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        variant: &str,
+        delta: i64,
+    ) -> mongodb::error::Result<StockChange> {
+        let mut f = scope(merchant, id);
+        let mut elem = doc! { "variantId": variant };
+        if delta < 0 {
+            elem.insert("stock", doc! { "$gte": -delta });
+            f.insert("$or", vec![
+                Bson::Document(doc! { "inventory.variants": { "$elemMatch": elem } }),
+                Bson::Document(doc! { "inventory.allowBackorder": true, "inventory.variants.variantId": variant }),
+            ]);
+        } else {
+            f.insert("inventory.variants.variantId", variant);
+        }
+        let update = doc! { "$inc": { "inventory.variants.$[v].stock": delta }, "$set": { "updatedAt": DateTime::now() } };
+        let after = self
+            .products()
+            .find_one_and_update(f, update)
+            .array_filters(vec![doc! { "v.variantId": variant }])
+            .return_document(ReturnDocument::After)
+            .await?;
+        match after {
+            Some(p) => Ok(StockChange::Applied(Box::new(p))),
+            None => {
+                let exists = self.products().find_one(doc! {
+                    "_id": id, "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.variants.variantId": variant,
+                }).await?;
+                Ok(if exists.is_some() { StockChange::Insufficient } else { StockChange::NotFound })
+            }
+        }
+    }
+
+    async fn stock_outcome(&self, merchant: ObjectId, id: ObjectId, after: Option<ProductDoc>) -> mongodb::error::Result<StockChange> {
+        match after {
+            Some(p) => Ok(StockChange::Applied(Box::new(p))),
+            None if self.product(merchant, id).await?.is_some() => Ok(StockChange::Insufficient),
+            None => Ok(StockChange::NotFound),
+        }
+    }
+
+    /// Products at or below `threshold` units (or their own low-stock threshold when `None`),
+    /// ascending by stock; unlimited products are excluded.
+    pub async fn low_stock(&self, merchant: ObjectId, threshold: Option<i64>, limit: i64) -> mongodb::error::Result<Vec<ProductDoc>> {
+        let mut f = doc! { "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.unlimited": { "$ne": true } };
+        match threshold {
+            Some(t) => {
+                f.insert("inventory.stock", doc! { "$lte": t });
+            }
+            None => {
+                f.insert("$expr", doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] });
+            }
+        }
+        self.products()
+            .find(f)
+            .sort(doc! { "inventory.stock": 1, "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Append a variant unless its SKU is already used in the product. `None` when the product
+    /// is not the merchant's or the SKU is taken (the caller tells which).
+    pub async fn push_variant(&self, merchant: ObjectId, id: ObjectId, variant: &VariantDoc) -> mongodb::error::Result<Option<ProductDoc>> {
+        let mut f = scope(merchant, id);
+        if let Some(sku) = &variant.sku {
+            f.insert("inventory.variants.sku", doc! { "$ne": sku });
+        }
+        let v = mongodb::bson::to_bson(variant)?;
+        self.products()
+            .find_one_and_update(f, doc! { "$push": { "inventory.variants": v }, "$set": { "updatedAt": DateTime::now() } })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Set fields of one variant (keys relative to the variant, e.g. `price`).
+    pub async fn update_variant(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        variant: &str,
+        fields: Document,
+    ) -> mongodb::error::Result<Option<ProductDoc>> {
+        let mut f = scope(merchant, id);
+        f.insert("inventory.variants.variantId", variant);
+        let mut set: Document = fields.into_iter().map(|(k, v)| (format!("inventory.variants.$[v].{k}"), v)).collect();
+        set.insert("updatedAt", DateTime::now());
+        self.products()
+            .find_one_and_update(f, doc! { "$set": set })
+            .array_filters(vec![doc! { "v.variantId": variant }])
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Remove one variant; false when there was no such variant on the merchant's product.
+    pub async fn delete_variant(&self, merchant: ObjectId, id: ObjectId, variant: &str) -> mongodb::error::Result<bool> {
+        let mut f = scope(merchant, id);
+        f.insert("inventory.variants.variantId", variant);
+        let r = self
+            .products()
+            .update_one(f, doc! { "$pull": { "inventory.variants": { "variantId": variant } }, "$set": { "updatedAt": DateTime::now() } })
+            .await?;
+        Ok(r.matched_count == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_metacharacters_are_escaped() {
+        assert_eq!(escape_regex("a.b*(c)"), "a\\.b\\*\\(c\\)");
+    }
+
+    #[test]
+    fn filters_are_always_scoped_to_the_merchant() {
+        let m = ObjectId::new();
+        let f = ProductFilter { stock_level: Some(StockLevel::OutOfStock), ..Default::default() }.to_document(m);
+        assert_eq!(f.get_object_id("merchantId").ok(), Some(m));
+        assert!(f.contains_key("inventory.stock"));
+    }
+}

@@ -1,0 +1,142 @@
+//! The `merchantusers` collection (team members who log in on behalf of a merchant) and the
+//! lockout bookkeeping shared by owner and team accounts.
+
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc, oid::ObjectId};
+use serde::{Deserialize, Serialize};
+
+use super::{DateTime, Store};
+
+/// A team member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantUserDoc {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Merchant the member works for.
+    pub merchant_id: ObjectId,
+    /// Lower-cased e-mail (unique per merchant).
+    pub email: String,
+    /// Hash; absent until the invitation is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// admin | manager | staff.
+    pub role: String,
+    /// Granted permissions.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// active | inactive | suspended.
+    pub status: String,
+    /// Consecutive failed logins.
+    #[serde(default)]
+    pub failed_login_attempts: i32,
+    /// Locked until.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_locked_until: Option<DateTime>,
+    /// Last login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<DateTime>,
+    /// Created.
+    pub created_at: DateTime,
+}
+
+/// Which collection an account lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// `merchants`.
+    Owner,
+    /// `merchantusers`.
+    Member,
+}
+
+impl AccountKind {
+    fn collection(self) -> &'static str {
+        match self {
+            Self::Owner => "merchants",
+            Self::Member => "merchantusers",
+        }
+    }
+}
+
+/// Result of recording a failed login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedLogin {
+    /// Attempts left before the lock.
+    Remaining(i32),
+    /// The account is now locked until this instant.
+    Locked(DateTime),
+}
+
+impl Store {
+    /// Team member by normalised e-mail (the oldest one if several merchants invited it).
+    pub async fn member_by_email(&self, email: &str) -> mongodb::error::Result<Option<MerchantUserDoc>> {
+        self.users().find_one(doc! { "email": email }).sort(doc! { "createdAt": 1 }).await
+    }
+
+    /// Team member by id within a merchant.
+    pub async fn member(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<MerchantUserDoc>> {
+        self.users().find_one(doc! { "_id": id, "merchantId": merchant }).await
+    }
+
+    /// Insert a team member (used by seed and tests until the team routes exist).
+    pub async fn insert_member(&self, member: &MerchantUserDoc) -> mongodb::error::Result<()> {
+        self.users().insert_one(member).await.map(drop)
+    }
+
+    fn accounts(&self, kind: AccountKind) -> mongodb::Collection<Document> {
+        self.db().collection(kind.collection())
+    }
+
+    /// Count a failed login atomically; the `max`-th failure locks the account for `lock_for`.
+    pub async fn record_failed_login(
+        &self,
+        kind: AccountKind,
+        id: ObjectId,
+        max: i32,
+        lock_for: Duration,
+    ) -> mongodb::error::Result<FailedLogin> {
+        let after = self
+            .accounts(kind)
+            .find_one_and_update(doc! { "_id": id }, doc! { "$inc": { "failedLoginAttempts": 1 } })
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?;
+        let attempts = after.and_then(|d| d.get_i32("failedLoginAttempts").ok()).unwrap_or(max);
+        if attempts < max {
+            return Ok(FailedLogin::Remaining(max - attempts));
+        }
+        let until = DateTime::from_millis(DateTime::now().timestamp_millis() + lock_for.as_millis() as i64);
+        self.accounts(kind)
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "accountLockedUntil": until, "failedLoginAttempts": 0 } },
+            )
+            .await?;
+        Ok(FailedLogin::Locked(until))
+    }
+
+    /// Reset lockout state after a successful login, record it, and store a rehashed password.
+    pub async fn record_login(
+        &self,
+        kind: AccountKind,
+        id: ObjectId,
+        ip: &str,
+        rehashed: Option<String>,
+    ) -> mongodb::error::Result<()> {
+        let now = DateTime::now();
+        let mut set = doc! { "failedLoginAttempts": 0, "lastLoginAt": now, "lastLoginIP": ip };
+        if kind == AccountKind::Owner {
+            set.insert("lastLogin", now);
+        }
+        if let Some(hash) = rehashed {
+            set.insert("password", hash);
+        }
+        self.accounts(kind)
+            .update_one(doc! { "_id": id }, doc! { "$set": set, "$unset": { "accountLockedUntil": "" } })
+            .await
+            .map(drop)
+    }
+}

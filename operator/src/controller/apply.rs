@@ -1,0 +1,146 @@
+//! `apply`: server-side apply of every child under the one field manager, in a fixed order
+//! (identity and config first, storage, Services, then the Deployment and what points at it),
+//! skipping children whose live applied-hash already matches, and deleting the children of
+//! disabled features. Talks to the API server only when something differs.
+
+use std::fmt::Debug;
+
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::core::v1::PersistentVolumeClaim,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+    runtime::reflector::Store,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing::{debug, info};
+
+use super::{
+    Context,
+    build::{Children, Desired, kind_name},
+    cache::lookup,
+    validate::ValidatedBackend,
+};
+use crate::{
+    crd::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER},
+    error::{Error, Result},
+};
+
+/// Apply `children`; returns how many writes were issued.
+///
+/// # Errors
+/// `ApplyChild` / `DeleteChild` naming the child that failed.
+pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> Result<usize> {
+    let Children {
+        service_account,
+        config_map,
+        uploads,
+        internal_service,
+        public_service,
+        deployment,
+        hpa,
+        pdb,
+        network_policy,
+        ingress,
+    } = children;
+    let c = &ctx.caches;
+    let mut writes = 0;
+    writes += apply_child(ctx, &c.service_accounts, service_account).await?;
+    writes += apply_child(ctx, &c.config_maps, config_map).await?;
+    writes += apply_uploads(ctx, b, uploads).await?;
+    writes += apply_child(ctx, &c.services, internal_service).await?;
+    writes += apply_child(ctx, &c.services, public_service).await?;
+    writes += apply_desired(ctx, b, &c.deployments, deployment).await?;
+    writes += apply_desired(ctx, b, &c.hpas, hpa).await?;
+    writes += apply_desired(ctx, b, &c.pdbs, pdb).await?;
+    writes += apply_desired(ctx, b, &c.network_policies, network_policy).await?;
+    writes += apply_desired(ctx, b, &c.ingresses, ingress).await?;
+    Ok(writes)
+}
+
+fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
+    m.meta().annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
+}
+
+/// SSA one child unless the cached object already carries the same applied-hash.
+async fn apply_child<K, C>(ctx: &Context, cache: &Store<C>, child: &K) -> Result<usize>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + Debug,
+    C: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let kind = kind_name::<K>();
+    let name = child.name_any();
+    let namespace = child.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let live = lookup(cache, &namespace, &name);
+    if live.as_deref().and_then(applied_hash) == applied_hash(child) {
+        debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
+        return Ok(0);
+    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(child))
+        .await
+        .map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?;
+    ctx.metrics.child_applied(kind);
+    info!(k8s.kind = kind, k8s.name = %name, "child applied");
+    Ok(1)
+}
+
+async fn apply_desired<K, C>(ctx: &Context, b: &ValidatedBackend, cache: &Store<C>, desired: &Desired<K>) -> Result<usize>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + Debug,
+    C: Resource<DynamicType = ()> + Clone + 'static,
+{
+    match desired {
+        Desired::Present(child) => apply_child(ctx, cache, child).await,
+        Desired::Hold => Ok(0),
+        Desired::Absent => delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |_| true).await,
+    }
+}
+
+/// The uploads claim: deleted on disable only when it is still owned by this MerchantBackend
+/// (a claim kept by retainOnDelete is never deleted by the operator).
+async fn apply_uploads(ctx: &Context, b: &ValidatedBackend, desired: &Desired<PersistentVolumeClaim>) -> Result<usize> {
+    let cache = &ctx.caches.pvcs;
+    match desired {
+        Desired::Present(child) => apply_child(ctx, cache, child).await,
+        Desired::Hold => Ok(0),
+        Desired::Absent => {
+            let uid = b.owner.as_ref().map(|o| o.uid.clone());
+            let name = super::build::names::uploads(&b.name);
+            delete_child::<PersistentVolumeClaim, _>(ctx, cache, &b.namespace, &name, |live| {
+                live.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())
+            })
+            .await
+        }
+    }
+}
+
+async fn delete_child<K, C>(
+    ctx: &Context,
+    cache: &Store<C>,
+    namespace: &str,
+    name: &str,
+    may_delete: impl Fn(&C) -> bool,
+) -> Result<usize>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + DeserializeOwned + Clone + Debug,
+    C: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let Some(live) = lookup(cache, namespace, name) else { return Ok(0) };
+    if live.meta().deletion_timestamp.is_some() || !may_delete(&live) {
+        return Ok(0);
+    }
+    let kind = kind_name::<K>();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => {
+            info!(k8s.kind = kind, k8s.name = %name, "child of a disabled feature deleted");
+            Ok(1)
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(0),
+        Err(source) => Err(Error::DeleteChild { kind, name: name.to_owned(), source }),
+    }
+}

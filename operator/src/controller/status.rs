@@ -1,0 +1,333 @@
+//! `update_status`: conditions computed from the observed children (never from the spec),
+//! `observedGeneration`, lastTransitionTime kept unless a status flips, sorted endpoints; written
+//! with SSA on /status only when it differs from what the object already shows. Condition flips
+//! that need a human become Events.
+
+use k8s_openapi::{
+    api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress},
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::events::{Event, EventType},
+};
+use tracing::warn;
+
+use super::{Context, build::names, secrets::SecretsState, validate::ValidatedBackend};
+use crate::{
+    crd::{
+        APPLIED_HASH_ANNOTATION, FIELD_MANAGER, MerchantBackend, MerchantBackendStatus,
+        status::{DEGRADED, PAUSED, PROGRESSING, READY, STALLED, reason},
+    },
+    error::{Error, Result},
+};
+
+/// Children as observed in the caches, for status computation.
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    /// The live Deployment.
+    pub deployment: Option<Deployment>,
+    /// applied-hash the Deployment should carry (None when held).
+    pub desired_deployment_hash: Option<String>,
+    /// The live public Service.
+    pub public_service: Option<Service>,
+    /// The live Ingress.
+    pub ingress: Option<Ingress>,
+}
+
+/// What the reconcile concluded, the input of the conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// spec.paused.
+    Paused,
+    /// The spec was refused (field: reason).
+    Invalid(String),
+    /// Children applied; Secrets as checked.
+    Applied(SecretsState),
+}
+
+/// One condition (type, status, reason, message) before timestamps are attached.
+type Draft = (&'static str, bool, &'static str, String);
+
+fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
+    let Some(d) = &observed.deployment else {
+        let msg = "waiting for the Deployment to be created".to_owned();
+        return vec![
+            (READY, false, reason::DEPLOYMENT_MISSING, msg.clone()),
+            (PROGRESSING, true, reason::DEPLOYMENT_MISSING, msg),
+            (DEGRADED, false, reason::HEALTHY, String::new()),
+            (STALLED, false, reason::HEALTHY, String::new()),
+        ];
+    };
+    let current = d.meta().annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
+    let applied = observed.desired_deployment_hash.is_none() || current == observed.desired_deployment_hash.as_ref();
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let s = d.status.clone().unwrap_or_default();
+    let seen = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    let rolled = seen
+        && s.updated_replicas.unwrap_or(0) == want
+        && s.ready_replicas.unwrap_or(0) >= want
+        && s.replicas.unwrap_or(0) == want;
+    let failed = s.conditions.unwrap_or_default().into_iter().find(|c| {
+        (c.type_ == "Progressing" && c.status == "False") || (c.type_ == "ReplicaFailure" && c.status == "True")
+    });
+    let ready = applied && rolled;
+    let progress = format!(
+        "{}/{} pods ready, {} updated",
+        s.ready_replicas.unwrap_or(0),
+        want,
+        s.updated_replicas.unwrap_or(0)
+    );
+    let mut drafts = vec![
+        if ready {
+            (READY, true, reason::AVAILABLE, progress.clone())
+        } else {
+            (READY, false, reason::ROLLING_OUT, progress.clone())
+        },
+        if ready {
+            (PROGRESSING, false, reason::UP_TO_DATE, String::new())
+        } else {
+            (PROGRESSING, true, reason::ROLLING_OUT, progress)
+        },
+    ];
+    drafts.push(match failed {
+        Some(c) => (DEGRADED, true, reason::ROLLOUT_FAILED, c.message.unwrap_or_default()),
+        None => (DEGRADED, false, reason::HEALTHY, String::new()),
+    });
+    drafts.push((STALLED, false, reason::HEALTHY, String::new()));
+    drafts
+}
+
+fn stalled(why: &'static str, message: &str) -> Vec<Draft> {
+    vec![
+        (READY, false, why, message.to_owned()),
+        (PROGRESSING, false, why, message.to_owned()),
+        (DEGRADED, true, why, message.to_owned()),
+        (STALLED, true, why, message.to_owned()),
+    ]
+}
+
+fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
+    let mut drafts = match verdict {
+        Verdict::Invalid(message) => stalled(reason::INVALID_SPEC, message),
+        Verdict::Applied(SecretsState::Missing(_)) => {
+            let message = match verdict {
+                Verdict::Applied(s) => s.message().unwrap_or_default(),
+                _ => String::new(),
+            };
+            stalled(reason::SECRET_MISSING, &message)
+        }
+        Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }) => deployment_conditions(observed),
+    };
+    drafts.push(match verdict {
+        Verdict::Paused => (PAUSED, true, reason::PAUSED, "spec.paused is true: children are left as they are".to_owned()),
+        _ => (PAUSED, false, reason::RECONCILING, String::new()),
+    });
+    drafts
+}
+
+/// Conditions with timestamps: an existing condition keeps its lastTransitionTime unless its
+/// status flips.
+fn conditions(drafts: Vec<Draft>, previous: &[Condition], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+    drafts
+        .into_iter()
+        .map(|(type_, status, reason, message)| {
+            let status = if status { "True" } else { "False" }.to_owned();
+            let old = previous.iter().find(|c| c.type_ == type_);
+            let last_transition_time = match old {
+                Some(c) if c.status == status => c.last_transition_time.clone(),
+                _ => Time(now),
+            };
+            Condition {
+                type_: type_.to_owned(),
+                status,
+                reason: reason.to_owned(),
+                message,
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+fn endpoints(b: &ValidatedBackend, observed: &Observed) -> Vec<String> {
+    let mut out = vec![format!("http://{}.{}.svc:{}", names::internal_service(&b.name), b.namespace, b.port)];
+    let lb = observed.public_service.as_ref().and_then(|s| s.status.as_ref()).and_then(|s| s.load_balancer.as_ref());
+    for ingress in lb.and_then(|l| l.ingress.clone()).unwrap_or_default() {
+        if let Some(host) = ingress.hostname.or(ingress.ip) {
+            out.push(format!("http://{host}:{}", b.service.port));
+        }
+    }
+    if let (Some(spec), Some(_)) = (&b.ingress, &observed.ingress) {
+        let scheme = if spec.tls_secret_name.is_some() { "https" } else { "http" };
+        out.push(format!("{scheme}://{}", spec.host));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The status a MerchantBackend should show. Pure; `now` is used only for flipped conditions.
+pub fn compute(
+    mb: &MerchantBackend,
+    b: Option<&ValidatedBackend>,
+    verdict: &Verdict,
+    observed: &Observed,
+    now: Timestamp,
+) -> MerchantBackendStatus {
+    let previous = mb.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let generation = mb.metadata.generation;
+    let ds = observed.deployment.as_ref().and_then(|d| d.status.clone());
+    let image = observed
+        .deployment
+        .as_ref()
+        .and_then(|d| d.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone());
+    MerchantBackendStatus {
+        observed_generation: generation,
+        conditions: conditions(drafts(verdict, observed), previous, generation, now),
+        replicas: ds.as_ref().map(|s| s.replicas.unwrap_or(0)),
+        ready_replicas: ds.as_ref().map(|s| s.ready_replicas.unwrap_or(0)),
+        updated_replicas: ds.as_ref().map(|s| s.updated_replicas.unwrap_or(0)),
+        image,
+        endpoints: b.map(|b| endpoints(b, observed)).unwrap_or_default(),
+    }
+}
+
+/// Write `status` with SSA on /status unless the object already shows it; publish Events for
+/// conditions that flipped. Returns whether a write was issued.
+///
+/// # Errors
+/// `PatchStatus` when the write fails.
+pub async fn update(ctx: &Context, mb: &MerchantBackend, status: MerchantBackendStatus) -> Result<bool> {
+    if mb.status.as_ref() == Some(&status) {
+        return Ok(false);
+    }
+    let namespace = mb.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let api: Api<MerchantBackend> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = serde_json::json!({
+        "apiVersion": MerchantBackend::api_version(&()),
+        "kind": MerchantBackend::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&mb.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(Error::PatchStatus)?;
+    publish_flips(ctx, mb, &status).await;
+    Ok(true)
+}
+
+/// Events for conditions that just became True and matter to a human.
+async fn publish_flips(ctx: &Context, mb: &MerchantBackend, status: &MerchantBackendStatus) {
+    let previous = mb.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    for c in &status.conditions {
+        let was_true = previous.iter().any(|p| p.type_ == c.type_ && p.status == "True");
+        if c.status != "True" || was_true {
+            continue;
+        }
+        let type_ = match c.type_.as_str() {
+            STALLED | DEGRADED => EventType::Warning,
+            READY => EventType::Normal,
+            _ => continue,
+        };
+        if c.type_ == DEGRADED && status.conditions.iter().any(|s| s.type_ == STALLED && s.status == "True") {
+            continue; // the Stalled event already says it
+        }
+        let event = Event {
+            type_,
+            reason: c.reason.clone(),
+            note: Some(c.message.clone()).filter(|m| !m.is_empty()),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &mb.object_ref(&())).await {
+            warn!(error = %error, reason = %c.reason, "failed to publish event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
+
+    use super::*;
+    use crate::{controller::validate::validate, fixtures::backend};
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).expect("valid timestamp")
+    }
+
+    fn deployment(replicas: i32, ready: i32, hash: &str) -> Deployment {
+        let mut d = Deployment::default();
+        d.metadata.generation = Some(1);
+        d.metadata.annotations = Some([(APPLIED_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
+        d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec { replicas: Some(replicas), ..Default::default() });
+        d.status = Some(DeploymentStatus {
+            observed_generation: Some(1),
+            replicas: Some(replicas),
+            updated_replicas: Some(replicas),
+            ready_replicas: Some(ready),
+            ..Default::default()
+        });
+        d
+    }
+
+    fn condition<'a>(s: &'a MerchantBackendStatus, type_: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+    }
+
+    fn ready_verdict() -> Verdict {
+        Verdict::Applied(SecretsState::Ready { hash: "h".into() })
+    }
+
+    #[test]
+    fn all_pods_ready_on_the_current_template_is_ready() {
+        let mb = backend("image: a:1");
+        let v = validate(&mb).expect("valid");
+        let observed = Observed { deployment: Some(deployment(3, 3, "x")), desired_deployment_hash: Some("x".into()), ..Default::default() };
+        let s = compute(&mb, Some(&v), &ready_verdict(), &observed, now());
+        assert_eq!(condition(&s, READY).status, "True");
+        assert_eq!(condition(&s, PROGRESSING).status, "False");
+        assert_eq!(s.ready_replicas, Some(3));
+        assert_eq!(s.endpoints, vec!["http://shop-internal.prod.svc:5001".to_owned()]);
+    }
+
+    #[test]
+    fn a_stale_template_is_not_ready_even_with_ready_pods() {
+        let mb = backend("image: a:1");
+        let observed = Observed { deployment: Some(deployment(3, 3, "old")), desired_deployment_hash: Some("new".into()), ..Default::default() };
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(condition(&s, READY).status, "False");
+        assert_eq!(condition(&s, PROGRESSING).status, "True");
+    }
+
+    #[test]
+    fn a_missing_secret_stalls_and_names_it() {
+        let mb = backend("image: a:1");
+        let missing = SecretsState::Missing(vec![crate::controller::secrets::MissingSecret { name: "db-secrets".into(), key: None, env: "MONGODB_URI" }]);
+        let s = compute(&mb, None, &Verdict::Applied(missing), &Observed::default(), now());
+        let stalled = condition(&s, STALLED);
+        assert_eq!((stalled.status.as_str(), stalled.reason.as_str()), ("True", "SecretMissing"));
+        assert!(stalled.message.contains("db-secrets"));
+        assert_eq!(condition(&s, DEGRADED).status, "True");
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_a_status_flips() {
+        let mut mb = backend("image: a:1");
+        let observed = Observed { deployment: Some(deployment(3, 1, "x")), desired_deployment_hash: Some("x".into()), ..Default::default() };
+        let first = compute(&mb, None, &ready_verdict(), &observed, now());
+        mb.status = Some(first.clone());
+        let later = Timestamp::from_second(1_900_000_000).expect("valid timestamp");
+        let again = compute(&mb, None, &ready_verdict(), &observed, later);
+        assert_eq!(first, again, "same observation, same status, no write");
+        let ready = Observed { deployment: Some(deployment(3, 3, "x")), ..observed };
+        let flipped = compute(&mb, None, &ready_verdict(), &ready, later);
+        assert_eq!(condition(&flipped, READY).last_transition_time, Time(later));
+        assert_eq!(condition(&flipped, STALLED).last_transition_time, Time(now()));
+    }
+}

@@ -1,0 +1,479 @@
+//! `validate`: MerchantBackend -> `ValidatedBackend`, with every default resolved in memory,
+//! child names derived and the invariants the schema cannot express checked. Pure: no client.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::{
+    api::resource::Quantity, apis::meta::v1::OwnerReference, util::intstr::IntOrString,
+};
+use kube::{Resource, ResourceExt};
+
+use crate::crd::{
+    AccessMode, AutoscalingSpec, IngressSpec, LogLevel, MerchantBackend, MerchantBackendSpec,
+    PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef, SecretsSpec, ServiceType,
+    SessionAffinity,
+};
+
+/// Default API port (PORT), the one `merchant-api serve` listens on.
+pub const DEFAULT_PORT: i32 = 5001;
+/// Environment variables the operator sets itself; spec.podTemplate.env may not override them.
+pub const RESERVED_ENV: &[&str] = &[
+    "PORT",
+    "NODE_ENV",
+    "ENVIRONMENT",
+    "LOG_LEVEL",
+    "CORS_ORIGIN",
+    "FRONTEND_URL",
+    "RATE_LIMIT_WINDOW_SECONDS",
+    "RATE_LIMIT_MAX_REQUESTS",
+    "UPLOADS_DIR",
+];
+
+/// A spec the operator refuses, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidSpec {
+    /// JSON path of the offending field, e.g. `spec.podTemplate.env[0].name`.
+    pub field: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+/// One Secret reference wired into an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretBinding {
+    /// Environment variable of the API (contract: api-server/src/config.rs).
+    pub env: &'static str,
+    /// Secret name and key.
+    pub source: SecretKeyRef,
+    /// Missing Secret/key blocks the rollout when true; otherwise it is wired as optional.
+    pub required: bool,
+}
+
+/// Resolved HPA settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autoscaling {
+    /// Minimum replicas.
+    pub min_replicas: i32,
+    /// Maximum replicas.
+    pub max_replicas: i32,
+    /// Target CPU utilisation (%).
+    pub cpu: i32,
+    /// Target memory utilisation (%).
+    pub memory: i32,
+    /// Scale-up behaviour (stabilisation s, percent, period s).
+    pub scale_up: (i32, i32, i32),
+    /// Scale-down behaviour (stabilisation s, percent, period s).
+    pub scale_down: (i32, i32, i32),
+}
+
+/// Resolved uploads claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uploads {
+    /// Requested size.
+    pub size: Quantity,
+    /// Storage class, None = cluster default.
+    pub storage_class_name: Option<String>,
+    /// Access modes as Kubernetes spells them.
+    pub access_modes: Vec<String>,
+    /// Keep the claim when the MerchantBackend is deleted (no ownerReference on it).
+    pub retain_on_delete: bool,
+}
+
+/// Resolved public Service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublicService {
+    /// ClusterIP, NodePort or LoadBalancer.
+    pub type_: &'static str,
+    /// Exposed port.
+    pub port: i32,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// None or ClientIP.
+    pub session_affinity: &'static str,
+}
+
+/// Resolved NetworkPolicy peers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkPolicy {
+    /// Namespace names allowed in.
+    pub namespaces: Vec<String>,
+    /// Pod labels (same namespace) allowed in.
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+/// A MerchantBackend with every default resolved: the only input of the builders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedBackend {
+    /// Name of the MerchantBackend (and base name of every child).
+    pub name: String,
+    /// Namespace of the MerchantBackend and its children.
+    pub namespace: String,
+    /// Controller ownerReference for children; None when rendering an object without uid.
+    pub owner: Option<OwnerReference>,
+    /// API image.
+    pub image: String,
+    /// Pull policy as Kubernetes spells it.
+    pub image_pull_policy: &'static str,
+    /// Image pull Secret names.
+    pub image_pull_secrets: Vec<String>,
+    /// Replicas when no HPA.
+    pub replicas: i32,
+    /// HPA settings, None = no HPA.
+    pub autoscaling: Option<Autoscaling>,
+    /// Requests (cpu, memory).
+    pub requests: (Quantity, Quantity),
+    /// Limits (cpu, memory).
+    pub limits: (Quantity, Quantity),
+    /// Container port.
+    pub port: i32,
+    /// ConfigMap data: non-secret environment.
+    pub config: BTreeMap<String, String>,
+    /// Secret-backed environment.
+    pub secrets: Vec<SecretBinding>,
+    /// Uploads claim, None = emptyDir.
+    pub uploads: Option<Uploads>,
+    /// Public Service.
+    pub service: PublicService,
+    /// Ingress, None = no Ingress.
+    pub ingress: Option<IngressSpec>,
+    /// PDB minAvailable, None = no PDB.
+    pub pdb_min_available: Option<IntOrString>,
+    /// NetworkPolicy, None = none.
+    pub network_policy: Option<NetworkPolicy>,
+    /// Pod template escape hatches.
+    pub pod_template: PodTemplateSpec,
+    /// spec.paused.
+    pub paused: bool,
+}
+
+impl ValidatedBackend {
+    /// Most pods the Deployment can run (HPA maximum or fixed replicas).
+    pub fn max_pods(&self) -> i32 {
+        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas)
+    }
+
+    /// Every Secret name the stack references (required or optional), sorted, deduplicated.
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.secrets.iter().map(|s| s.source.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Resolve defaults and check invariants.
+///
+/// # Errors
+/// `InvalidSpec` naming the field when the spec cannot be turned into children.
+pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
+    let spec = &mb.spec;
+    let name = mb.metadata.name.clone().ok_or_else(|| invalid("metadata.name", "is required"))?;
+    let namespace = mb.namespace().unwrap_or_else(|| "default".to_owned());
+    check_env(spec.pod_template.as_ref())?;
+    check_cors(spec)?;
+    let pod_template = spec.pod_template.clone().unwrap_or_default();
+    let autoscaling = spec.autoscaling.as_ref().and_then(autoscaling);
+    let replicas = spec.replicas.unwrap_or(3);
+    let mut validated = ValidatedBackend {
+        owner: mb.metadata.uid.as_ref().and_then(|_| mb.controller_owner_ref(&())),
+        name,
+        namespace,
+        image: spec.image.clone(),
+        image_pull_policy: pull_policy(spec.image_pull_policy),
+        image_pull_secrets: spec.image_pull_secrets.clone().unwrap_or_default(),
+        replicas,
+        autoscaling,
+        requests: resources(spec, false),
+        limits: resources(spec, true),
+        port: spec.port.unwrap_or(DEFAULT_PORT),
+        config: config(spec),
+        secrets: secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+        uploads: uploads(spec),
+        service: public_service(spec),
+        ingress: spec.ingress.clone(),
+        pdb_min_available: None,
+        network_policy: network_policy(spec),
+        pod_template,
+        paused: spec.paused.unwrap_or(false),
+    };
+    validated.pdb_min_available = pdb(spec, validated.max_pods())?;
+    Ok(validated)
+}
+
+fn invalid(field: &str, reason: &str) -> InvalidSpec {
+    InvalidSpec { field: field.to_owned(), reason: reason.to_owned() }
+}
+
+fn check_env(template: Option<&PodTemplateSpec>) -> Result<(), InvalidSpec> {
+    let env = template.and_then(|t| t.env.as_deref()).unwrap_or_default();
+    let secret_envs: Vec<&str> = secret_bindings(&SecretsSpec::default()).iter().map(|b| b.env).collect();
+    for (i, var) in env.iter().enumerate() {
+        if RESERVED_ENV.contains(&var.name.as_str()) || secret_envs.contains(&var.name.as_str()) {
+            return Err(invalid(
+                &format!("spec.podTemplate.env[{i}].name"),
+                &format!("{} is set by the operator; use spec.config or spec.secrets", var.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_cors(spec: &MerchantBackendSpec) -> Result<(), InvalidSpec> {
+    let origins = spec.config.as_ref().and_then(|c| c.cors_origins.as_deref()).unwrap_or_default();
+    match origins.iter().position(|o| o.is_empty() || o.contains(',')) {
+        Some(i) => Err(invalid(
+            &format!("spec.config.corsOrigins[{i}]"),
+            "must be one non-empty origin without commas",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn pull_policy(policy: Option<PullPolicy>) -> &'static str {
+    match policy {
+        Some(PullPolicy::Always) => "Always",
+        Some(PullPolicy::Never) => "Never",
+        Some(PullPolicy::IfNotPresent) | None => "IfNotPresent",
+    }
+}
+
+fn behavior(spec: Option<&ScalingBehaviorSpec>, default: (i32, i32, i32)) -> (i32, i32, i32) {
+    let spec = spec.cloned().unwrap_or_default();
+    (
+        spec.stabilization_window_seconds.unwrap_or(default.0),
+        spec.percent.unwrap_or(default.1),
+        spec.period_seconds.unwrap_or(default.2),
+    )
+}
+
+fn autoscaling(spec: &AutoscalingSpec) -> Option<Autoscaling> {
+    if !spec.enabled.unwrap_or(true) {
+        return None;
+    }
+    Some(Autoscaling {
+        min_replicas: spec.min_replicas.unwrap_or(3),
+        max_replicas: spec.max_replicas.unwrap_or(10),
+        cpu: spec.target_cpu_utilization.unwrap_or(70),
+        memory: spec.target_memory_utilization.unwrap_or(80),
+        scale_up: behavior(spec.scale_up.as_ref(), (0, 100, 30)),
+        scale_down: behavior(spec.scale_down.as_ref(), (300, 50, 60)),
+    })
+}
+
+fn resources(spec: &MerchantBackendSpec, limits: bool) -> (Quantity, Quantity) {
+    let given = spec.resources.as_ref().and_then(|r| if limits { r.limits.clone() } else { r.requests.clone() });
+    let given = given.unwrap_or_default();
+    let (cpu, memory) = if limits { ("1000m", "1Gi") } else { ("500m", "512Mi") };
+    (
+        given.cpu.unwrap_or_else(|| Quantity(cpu.to_owned())),
+        given.memory.unwrap_or_else(|| Quantity(memory.to_owned())),
+    )
+}
+
+fn log_level(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+        LogLevel::Trace => "trace",
+    }
+}
+
+/// Non-secret environment of the API (names: api-server/src/config.rs).
+fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
+    let config = spec.config.clone().unwrap_or_default();
+    let environment = config.environment.unwrap_or_else(|| "production".to_owned());
+    let rate = config.rate_limit.unwrap_or_default();
+    let mut data = BTreeMap::from([
+        ("PORT".to_owned(), spec.port.unwrap_or(DEFAULT_PORT).to_string()),
+        ("NODE_ENV".to_owned(), environment.clone()),
+        ("ENVIRONMENT".to_owned(), environment),
+        ("LOG_LEVEL".to_owned(), log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned()),
+        ("CORS_ORIGIN".to_owned(), config.cors_origins.unwrap_or_default().join(",")),
+        ("RATE_LIMIT_WINDOW_SECONDS".to_owned(), rate.window_seconds.unwrap_or(900).to_string()),
+        ("RATE_LIMIT_MAX_REQUESTS".to_owned(), rate.max_requests.unwrap_or(100).to_string()),
+        ("UPLOADS_DIR".to_owned(), "/app/uploads".to_owned()),
+    ]);
+    if let Some(url) = config.frontend_url {
+        data.insert("FRONTEND_URL".to_owned(), url);
+    }
+    data
+}
+
+fn binding(env: &'static str, given: Option<&SecretKeyRef>, name: &str, key: &str, required: bool) -> SecretBinding {
+    match given {
+        Some(source) => SecretBinding { env, source: source.clone(), required: true },
+        None => SecretBinding {
+            env,
+            source: SecretKeyRef { name: name.to_owned(), key: key.to_owned() },
+            required,
+        },
+    }
+}
+
+/// The Secret-backed environment: conventional names by default; explicit references are required.
+fn secret_bindings(s: &SecretsSpec) -> Vec<SecretBinding> {
+    vec![
+        binding("MONGODB_URI", s.mongodb_uri.as_ref(), "db-secrets", "mongodb-uri", true),
+        binding("REDIS_URL", s.redis_url.as_ref(), "cache-secrets", "redis-url", true),
+        binding("JWT_SECRET", s.jwt_secret.as_ref(), "auth-secrets", "jwt-secret", true),
+        binding("JWT_MERCHANT_SECRET", s.jwt_merchant_secret.as_ref(), "auth-secrets", "jwt-merchant-secret", true),
+        binding("JWT_REFRESH_SECRET", s.jwt_refresh_secret.as_ref(), "auth-secrets", "jwt-refresh-secret", true),
+        binding("SENDGRID_API_KEY", s.sendgrid_api_key.as_ref(), "email-secrets", "sendgrid-api-key", false),
+        binding("CLOUDINARY_CLOUD_NAME", s.cloudinary_cloud_name.as_ref(), "cloudinary-secrets", "cloud-name", false),
+        binding("CLOUDINARY_API_KEY", s.cloudinary_api_key.as_ref(), "cloudinary-secrets", "api-key", false),
+        binding("CLOUDINARY_API_SECRET", s.cloudinary_api_secret.as_ref(), "cloudinary-secrets", "api-secret", false),
+        binding("TWILIO_ACCOUNT_SID", s.twilio_account_sid.as_ref(), "sms-secrets", "twilio-account-sid", false),
+        binding("TWILIO_AUTH_TOKEN", s.twilio_auth_token.as_ref(), "sms-secrets", "twilio-auth-token", false),
+        binding("RAZORPAY_KEY_ID", s.razorpay_key_id.as_ref(), "payment-secrets", "razorpay-key-id", false),
+        binding("RAZORPAY_KEY_SECRET", s.razorpay_key_secret.as_ref(), "payment-secrets", "razorpay-key-secret", false),
+    ]
+}
+
+fn access_mode(mode: AccessMode) -> String {
+    match mode {
+        AccessMode::ReadWriteOnce => "ReadWriteOnce",
+        AccessMode::ReadWriteMany => "ReadWriteMany",
+        AccessMode::ReadWriteOncePod => "ReadWriteOncePod",
+    }
+    .to_owned()
+}
+
+fn uploads(spec: &MerchantBackendSpec) -> Option<Uploads> {
+    let u = spec.uploads.as_ref().filter(|u| u.enabled.unwrap_or(true))?;
+    let modes = u.access_modes.clone().unwrap_or_else(|| vec![AccessMode::ReadWriteMany]);
+    Some(Uploads {
+        size: u.size.clone().unwrap_or_else(|| Quantity("50Gi".to_owned())),
+        storage_class_name: u.storage_class_name.clone(),
+        access_modes: modes.into_iter().map(access_mode).collect(),
+        retain_on_delete: u.retain_on_delete.unwrap_or(false),
+    })
+}
+
+fn public_service(spec: &MerchantBackendSpec) -> PublicService {
+    let s = spec.service.clone().unwrap_or_default();
+    PublicService {
+        type_: match s.type_ {
+            Some(ServiceType::LoadBalancer) => "LoadBalancer",
+            Some(ServiceType::NodePort) => "NodePort",
+            Some(ServiceType::ClusterIP) | None => "ClusterIP",
+        },
+        port: s.port.unwrap_or(80),
+        annotations: s.annotations.unwrap_or_default(),
+        session_affinity: match s.session_affinity {
+            Some(SessionAffinity::ClientIP) => "ClientIP",
+            Some(SessionAffinity::None) | None => "None",
+        },
+    }
+}
+
+/// PDB minAvailable, or None when disabled or when at most one pod can run (a budget of 1 over a
+/// single pod would block every node drain).
+fn pdb(spec: &MerchantBackendSpec, max_pods: i32) -> Result<Option<IntOrString>, InvalidSpec> {
+    let p = spec.pod_disruption_budget.clone().unwrap_or_default();
+    if !p.enabled.unwrap_or(true) || max_pods <= 1 {
+        return Ok(None);
+    }
+    let min = p.min_available.unwrap_or(IntOrString::Int(1));
+    let valid = match &min {
+        IntOrString::Int(n) => *n >= 0,
+        IntOrString::String(s) => s
+            .strip_suffix('%')
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| n <= 100),
+    };
+    if !valid {
+        return Err(invalid(
+            "spec.podDisruptionBudget.minAvailable",
+            "must be a non-negative number or a percentage such as 50%",
+        ));
+    }
+    Ok(Some(min))
+}
+
+fn network_policy(spec: &MerchantBackendSpec) -> Option<NetworkPolicy> {
+    let n = spec.network_policy.as_ref().filter(|n| n.enabled.unwrap_or(false))?;
+    let mut namespaces = n.allowed_namespaces.clone().unwrap_or_default();
+    namespaces.sort();
+    namespaces.dedup();
+    Some(NetworkPolicy { namespaces, pod_labels: n.allowed_pod_labels.clone().unwrap_or_default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::backend;
+
+    #[test]
+    fn defaults_are_resolved_without_touching_the_spec() {
+        let mb = backend("image: registry.example/merchant-api:1.0.0");
+        let before = mb.spec.clone();
+        let v = validate(&mb).expect("valid");
+        assert_eq!(mb.spec, before);
+        assert_eq!(v.replicas, 3);
+        assert_eq!(v.port, 5001);
+        assert_eq!(v.autoscaling, None);
+        assert_eq!(v.requests, (Quantity("500m".into()), Quantity("512Mi".into())));
+        assert_eq!(v.limits, (Quantity("1000m".into()), Quantity("1Gi".into())));
+        assert_eq!(v.pdb_min_available, Some(IntOrString::Int(1)));
+        assert_eq!(v.config["NODE_ENV"], "production");
+        assert_eq!(v.service.type_, "ClusterIP");
+    }
+
+    #[test]
+    fn conventional_secret_names_are_the_defaults() {
+        let v = validate(&backend("image: a:1")).expect("valid");
+        let mongo = &v.secrets[0];
+        assert_eq!((mongo.env, mongo.source.name.as_str(), mongo.source.key.as_str()), ("MONGODB_URI", "db-secrets", "mongodb-uri"));
+        assert!(mongo.required);
+        let sendgrid = v.secrets.iter().find(|s| s.env == "SENDGRID_API_KEY").expect("sendgrid");
+        assert!(!sendgrid.required, "unset third-party keys are optional");
+    }
+
+    #[test]
+    fn an_explicit_third_party_secret_is_required() {
+        let v = validate(&backend("image: a:1\nsecrets:\n  sendgridApiKey: {name: mail, key: k}")).expect("valid");
+        let sendgrid = v.secrets.iter().find(|s| s.env == "SENDGRID_API_KEY").expect("sendgrid");
+        assert!(sendgrid.required);
+        assert_eq!(sendgrid.source.name, "mail");
+    }
+
+    #[test]
+    fn an_autoscaling_block_enables_the_hpa_with_production_defaults() {
+        let v = validate(&backend("image: a:1\nautoscaling: {}")).expect("valid");
+        let a = v.autoscaling.expect("hpa");
+        assert_eq!((a.min_replicas, a.max_replicas, a.cpu, a.memory), (3, 10, 70, 80));
+        assert_eq!(a.scale_up, (0, 100, 30));
+        assert_eq!(a.scale_down, (300, 50, 60));
+    }
+
+    #[test]
+    fn overriding_an_operator_variable_is_rejected_with_its_field() {
+        let err = validate(&backend("image: a:1\npodTemplate:\n  env: [{name: FOO, value: x}, {name: PORT, value: '1'}]"))
+            .expect_err("PORT is reserved");
+        assert_eq!(err.field, "spec.podTemplate.env[1].name");
+    }
+
+    #[test]
+    fn a_single_pod_gets_no_disruption_budget() {
+        let v = validate(&backend("image: a:1\nreplicas: 1")).expect("valid");
+        assert_eq!(v.pdb_min_available, None);
+    }
+
+    #[test]
+    fn a_bad_percentage_budget_is_rejected() {
+        let err = validate(&backend("image: a:1\npodDisruptionBudget: {minAvailable: 'lots'}")).expect_err("invalid");
+        assert_eq!(err.field, "spec.podDisruptionBudget.minAvailable");
+    }
+
+    #[test]
+    fn uploads_default_to_a_shared_50gi_claim() {
+        let v = validate(&backend("image: a:1\nuploads: {}")).expect("valid");
+        let u = v.uploads.expect("uploads");
+        assert_eq!(u.size, Quantity("50Gi".into()));
+        assert_eq!(u.access_modes, vec!["ReadWriteMany".to_owned()]);
+        assert!(!u.retain_on_delete);
+    }
+}

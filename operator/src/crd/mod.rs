@@ -1,0 +1,38 @@
+//! The `MerchantBackend` custom resource (group `merchant.rezapp.com`, version `v1alpha1`) and
+//! the names shared by every step: field manager, labels, annotations.
+
+mod spec;
+pub mod status;
+
+pub use spec::*;
+pub use status::MerchantBackendStatus;
+
+use kube::CustomResourceExt;
+
+/// API group of the resource.
+pub const GROUP: &str = "merchant.rezapp.com";
+/// API version of the resource.
+pub const VERSION: &str = "v1alpha1";
+/// Name of the CustomResourceDefinition.
+pub const CRD_NAME: &str = "merchantbackends.merchant.rezapp.com";
+/// The one server-side-apply field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "merchant-operator";
+/// Value of `app.kubernetes.io/managed-by` on every child; the controller's caches select on it.
+pub const MANAGED_BY: &str = "merchant-operator";
+/// Annotation on every child: SHA-256 of the applied manifest. Equal hash means nothing to
+/// apply, so a settled reconcile issues no write.
+pub const APPLIED_HASH_ANNOTATION: &str = "merchant.rezapp.com/applied-hash";
+/// Pod template annotation: hash of the ConfigMap data (changes roll the pods).
+pub const CONFIG_HASH_ANNOTATION: &str = "merchant.rezapp.com/config-hash";
+/// Pod template annotation: hash of the referenced Secret data, never the values.
+pub const SECRETS_HASH_ANNOTATION: &str = "merchant.rezapp.com/secrets-hash";
+/// Label naming the MerchantBackend a child belongs to (`app.kubernetes.io/instance`).
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+
+/// The CustomResourceDefinition as YAML, exactly what `merchant-operator crd` prints.
+///
+/// # Errors
+/// Fails only if serialization fails, which the typed CRD cannot trigger in practice.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&MerchantBackend::crd())
+}

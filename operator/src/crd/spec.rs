@@ -1,0 +1,474 @@
+//! `MerchantBackendSpec`: what a platform engineer asks for. Every field is documented (the text
+//! becomes `kubectl explain`), optional fields stay `None` when unset, and defaults are resolved
+//! in memory by `controller::validate`, never written back into the user's object.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{Affinity, EnvVar, Toleration, TopologySpreadConstraint},
+    apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString},
+};
+use kube::{CustomResource, KubeSchema, core::Rule};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::MerchantBackendStatus;
+
+/// Desired state of one merchant API stack: Deployment, Services, HPA, PVC, PDB, NetworkPolicy,
+/// Ingress, ConfigMap and ServiceAccount, all owned by this resource.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "merchant.rezapp.com",
+    version = "v1alpha1",
+    kind = "MerchantBackend",
+    plural = "merchantbackends",
+    shortname = "mb",
+    namespaced,
+    status = "MerchantBackendStatus",
+    derive = "PartialEq",
+    doc = "MerchantBackend runs the merchant API stack (Deployment, Services, HPA, PVC, PDB, NetworkPolicy, Ingress) from one resource.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "Image", type_ = "string", json_path = ".status.image"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 54 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')")
+        .message("metadata.name must be a DNS-1035 label of at most 54 characters (child names append suffixes such as -internal)"),
+)]
+#[x_kube(
+    validation = Rule::new("!(has(self.uploads) && (!has(self.uploads.enabled) || self.uploads.enabled) && has(self.uploads.accessModes) && self.uploads.accessModes.exists(m, m == 'ReadWriteOnce')) || (!(has(self.autoscaling) && (!has(self.autoscaling.enabled) || self.autoscaling.enabled)) && has(self.replicas) && self.replicas <= 1)")
+        .message("spec.uploads.accessModes ReadWriteOnce needs spec.replicas <= 1 and spec.autoscaling disabled: pods on different nodes cannot share a ReadWriteOnce volume"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantBackendSpec {
+    /// Container image of the merchant API (`merchant-api serve`). Pin a tag or digest: the
+    /// operator never changes it on its own.
+    #[schemars(length(min = 1, max = 512))]
+    pub image: String,
+
+    /// Image pull policy of the API container. Default: IfNotPresent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+
+    /// Names of Secrets (type kubernetes.io/dockerconfigjson) used to pull the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub image_pull_secrets: Option<Vec<String>>,
+
+    /// Number of API pods when autoscaling is off. Ignored while spec.autoscaling is enabled (the
+    /// HPA owns the replica count then). Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<i32>,
+
+    /// Horizontal pod autoscaling (autoscaling/v2). Absent: no HPA. Present: an HPA is created
+    /// unless `enabled` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+
+    /// CPU and memory of the API container. Defaults: requests 500m / 512Mi, limits 1000m / 1Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+
+    /// Port the API listens on inside the pod (the PORT variable). Default: 5001.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: Option<i32>,
+
+    /// Non-secret settings of the API, rendered into a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ApiConfigSpec>,
+
+    /// Where the API's credentials live. Every reference defaults to the conventional Secret
+    /// name and key (db-secrets/mongodb-uri, cache-secrets/redis-url, auth-secrets/jwt-secret,
+    /// ...), so existing Secrets work unchanged. Values are never copied anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<SecretsSpec>,
+
+    /// Persistent volume for user uploads mounted at /app/uploads. Absent or disabled: an
+    /// emptyDir (uploads are lost when a pod goes; prefer object storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<UploadsSpec>,
+
+    /// The public Service in front of the API (an internal ClusterIP Service named
+    /// `<name>-internal` always exists besides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
+
+    /// Optional Ingress routing a host to the public Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+
+    /// PodDisruptionBudget of the API pods. Default: enabled with minAvailable 1 (created only
+    /// when more than one pod can run, so a single pod never blocks node drains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_budget: Option<PodDisruptionBudgetSpec>,
+
+    /// NetworkPolicy restricting who may reach the API port. Default: disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
+
+    /// Escape hatches for the pod template: scheduling, extra metadata, extra environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template: Option<PodTemplateSpec>,
+
+    /// Stop reconciling: children are left exactly as they are until paused is false again.
+    /// Acknowledged by the Paused condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+}
+
+/// Image pull policy of the API container.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when the image is not on the node.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// HPA settings. Defaults: 3 to 10 replicas, 70% CPU, 80% memory, scale up 100% per 30 s without
+/// stabilisation, scale down 50% per 60 s after 300 s of stabilisation.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("(has(self.minReplicas) ? self.minReplicas : 3) <= (has(self.maxReplicas) ? self.maxReplicas : 10)")
+        .message("spec.autoscaling.minReplicas must be less than or equal to spec.autoscaling.maxReplicas (defaults 3 and 10)"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalingSpec {
+    /// Create the HPA. Default: true when the autoscaling block is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Lowest replica count the HPA may choose. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: Option<i32>,
+    /// Highest replica count the HPA may choose. Default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: Option<i32>,
+    /// Target average CPU utilisation in percent of the request (1-100). Default: 70.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization: Option<i32>,
+    /// Target average memory utilisation in percent of the request (1-100). Default: 80.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_memory_utilization: Option<i32>,
+    /// Scale-up behaviour. Defaults: 0 s stabilisation, at most +100% per 30 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up: Option<ScalingBehaviorSpec>,
+    /// Scale-down behaviour. Defaults: 300 s stabilisation, at most -50% per 60 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScalingBehaviorSpec>,
+}
+
+/// One direction of HPA scaling: how long to wait and how fast to move.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingBehaviorSpec {
+    /// Seconds of recommendations the HPA considers before acting (0-3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub stabilization_window_seconds: Option<i32>,
+    /// Largest change per period, in percent of the current replicas (1-1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub percent: Option<i32>,
+    /// Length of one period in seconds (1-1800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1800))]
+    pub period_seconds: Option<i32>,
+}
+
+/// Requests and limits of the API container.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesSpec {
+    /// Guaranteed resources. Defaults: cpu 500m, memory 512Mi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ComputeResources>,
+    /// Upper bounds. Defaults: cpu 1000m, memory 1Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ComputeResources>,
+}
+
+/// A CPU and memory pair; an unset member keeps its default.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ComputeResources {
+    /// CPU quantity, e.g. 500m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    /// Memory quantity, e.g. 512Mi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+}
+
+/// Non-secret API settings, delivered as environment variables through a ConfigMap. The names
+/// of those variables are the contract in api-server/src/config.rs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiConfigSpec {
+    /// Environment name (NODE_ENV and ENVIRONMENT). Default: production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub environment: Option<String>,
+    /// Log level (LOG_LEVEL). Default: info.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+    /// Allowed CORS origins (CORS_ORIGIN, comma separated). Default: none (same origin only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub cors_origins: Option<Vec<String>>,
+    /// Public URL of the merchant front end (FRONTEND_URL), used in e-mails and redirects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    pub frontend_url: Option<String>,
+    /// Request rate limiting per client (RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_MAX_REQUESTS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+}
+
+/// Log verbosity of the API.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Normal operation.
+    Info,
+    /// Verbose.
+    Debug,
+    /// Very verbose.
+    Trace,
+}
+
+/// Fixed-window rate limit.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitSpec {
+    /// Window length in seconds (1-86400). Default: 900.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub window_seconds: Option<i32>,
+    /// Requests allowed per client and window (1-1000000). Default: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_requests: Option<i32>,
+}
+
+/// A key of a Secret in the MerchantBackend's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key inside the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// References to the API's credentials. Required ones (MongoDB, Redis, the three JWT secrets)
+/// must exist or the stack is not rolled out; third-party ones are optional: unset, the
+/// conventional Secret is wired if it exists; set, it must exist.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretsSpec {
+    /// MONGODB_URI. Default: db-secrets/mongodb-uri.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mongodb_uri: Option<SecretKeyRef>,
+    /// REDIS_URL. Default: cache-secrets/redis-url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<SecretKeyRef>,
+    /// JWT_SECRET. Default: auth-secrets/jwt-secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_secret: Option<SecretKeyRef>,
+    /// JWT_MERCHANT_SECRET. Default: auth-secrets/jwt-merchant-secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_merchant_secret: Option<SecretKeyRef>,
+    /// JWT_REFRESH_SECRET. Default: auth-secrets/jwt-refresh-secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_refresh_secret: Option<SecretKeyRef>,
+    /// SENDGRID_API_KEY (optional). Default: email-secrets/sendgrid-api-key if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sendgrid_api_key: Option<SecretKeyRef>,
+    /// CLOUDINARY_CLOUD_NAME (optional). Default: cloudinary-secrets/cloud-name if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudinary_cloud_name: Option<SecretKeyRef>,
+    /// CLOUDINARY_API_KEY (optional). Default: cloudinary-secrets/api-key if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudinary_api_key: Option<SecretKeyRef>,
+    /// CLOUDINARY_API_SECRET (optional). Default: cloudinary-secrets/api-secret if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudinary_api_secret: Option<SecretKeyRef>,
+    /// TWILIO_ACCOUNT_SID (optional). Default: sms-secrets/twilio-account-sid if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_account_sid: Option<SecretKeyRef>,
+    /// TWILIO_AUTH_TOKEN (optional). Default: sms-secrets/twilio-auth-token if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_auth_token: Option<SecretKeyRef>,
+    /// RAZORPAY_KEY_ID (optional). Default: payment-secrets/razorpay-key-id if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub razorpay_key_id: Option<SecretKeyRef>,
+    /// RAZORPAY_KEY_SECRET (optional). Default: payment-secrets/razorpay-key-secret if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub razorpay_key_secret: Option<SecretKeyRef>,
+}
+
+/// The uploads PersistentVolumeClaim `<name>-uploads`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)")
+        .message("spec.uploads.storageClassName is immutable: a bound volume cannot move to another storage class"),
+    validation = Rule::new("has(self.accessModes) == has(oldSelf.accessModes) && (!has(self.accessModes) || self.accessModes == oldSelf.accessModes)")
+        .message("spec.uploads.accessModes is immutable: a claim's access modes cannot change after creation"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadsSpec {
+    /// Create the claim and mount it. Default: true when the uploads block is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Requested size. Default: 50Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+    /// Storage class of the claim (immutable). Default: the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub storage_class_name: Option<String>,
+    /// Access modes (immutable). Default: [ReadWriteMany], so pods on different nodes share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 3))]
+    pub access_modes: Option<Vec<AccessMode>>,
+    /// Keep the claim (and its data) when the MerchantBackend is deleted. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_on_delete: Option<bool>,
+}
+
+/// Volume access mode.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessMode {
+    /// Mounted read-write by pods on one node.
+    ReadWriteOnce,
+    /// Mounted read-write by pods on many nodes.
+    ReadWriteMany,
+    /// Mounted read-write by a single pod.
+    ReadWriteOncePod,
+}
+
+/// The public Service `<name>`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// Service type. Default: ClusterIP.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<ServiceType>,
+    /// Port the Service exposes (forwarded to the API port). Default: 80.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Annotations of the public Service (e.g. cloud load-balancer settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Session affinity. Default: None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<SessionAffinity>,
+}
+
+/// Kind of public Service.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceType {
+    /// Cluster-internal virtual IP.
+    ClusterIP,
+    /// A port on every node.
+    NodePort,
+    /// A cloud load balancer.
+    LoadBalancer,
+}
+
+/// Session affinity of the public Service.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionAffinity {
+    /// Spread requests.
+    None,
+    /// Stick a client IP to one pod.
+    ClientIP,
+}
+
+/// Ingress `<name>` routing `host` to the public Service.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// Host name served, e.g. api.example.com.
+    #[schemars(length(min = 1, max = 253))]
+    pub host: String,
+    /// IngressClass name. Default: the cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Secret holding the TLS certificate for host. Unset: plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+    /// Annotations of the Ingress (controller-specific settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// PodDisruptionBudget `<name>`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDisruptionBudgetSpec {
+    /// Create the budget. Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Pods that must stay available during voluntary disruptions (number or percentage).
+    /// Default: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<IntOrString>,
+}
+
+/// NetworkPolicy `<name>`: ingress to the API port only from the listed peers (egress untouched).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Create the policy. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Namespaces (by name) whose pods may reach the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub allowed_namespaces: Option<Vec<String>>,
+    /// Labels of pods in this namespace that may reach the API. Empty: every pod of the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_pod_labels: Option<BTreeMap<String, String>>,
+}
+
+/// Pod template escape hatches, merged into what the operator builds.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateSpec {
+    /// Node labels the pods must run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Tolerations of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+    /// Affinity rules of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Topology spread constraints of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+    /// Extra pod annotations (e.g. for a service mesh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Extra pod labels. The operator's app.kubernetes.io labels win on conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Extra environment variables of the API container, appended after the operator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+}

@@ -1,0 +1,190 @@
+//! `merchant-operator render`: the manifests `run` would apply for MerchantBackends in a YAML
+//! stream, without a cluster. Uses the same `validate` + `build` as the controller. Secrets in
+//! the same stream feed the secrets checksum exactly as the cluster's would; without them the
+//! referenced Secrets are assumed present (the checksum then differs from the cluster's).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use serde::Deserialize;
+
+use crate::{
+    controller::{
+        build::build,
+        secrets::{SecretsState, resolve},
+        validate::{InvalidSpec, ValidatedBackend, validate},
+    },
+    crd::MerchantBackend,
+};
+
+/// Failure of `render`.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A document is not valid YAML or not a valid object of its kind.
+    #[error("failed to parse document {index}")]
+    Parse {
+        /// 0-based document index.
+        index: usize,
+        /// Cause.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// The stream holds no MerchantBackend.
+    #[error("no MerchantBackend in the input")]
+    NoBackend,
+    /// A MerchantBackend is invalid.
+    #[error("invalid MerchantBackend {name}")]
+    Invalid {
+        /// Its name.
+        name: String,
+        /// Why.
+        #[source]
+        source: InvalidSpec,
+    },
+    /// Building the children failed.
+    #[error("failed to build children of {name}")]
+    Build {
+        /// Its name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: crate::error::Error,
+    },
+    /// Serializing the output failed.
+    #[error("failed to write YAML")]
+    Write(#[source] serde_yaml::Error),
+}
+
+impl RenderError {
+    /// Bounded label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Parse { .. } => "Parse",
+            Self::NoBackend => "NoBackend",
+            Self::Invalid { .. } => "InvalidSpec",
+            Self::Build { .. } => "Build",
+            Self::Write(_) => "Write",
+        }
+    }
+}
+
+/// Parsed input: MerchantBackends and Secrets, other kinds ignored.
+#[derive(Default)]
+pub struct Input {
+    /// MerchantBackends, in input order.
+    pub backends: Vec<MerchantBackend>,
+    /// Secrets available for the checksum.
+    pub secrets: Vec<Arc<Secret>>,
+}
+
+/// Split a YAML stream into MerchantBackends and Secrets.
+///
+/// # Errors
+/// `Parse` naming the document that failed.
+pub fn parse(input: &str) -> Result<Input, RenderError> {
+    let mut parsed = Input::default();
+    for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
+        let value = serde_yaml::Value::deserialize(document).map_err(|source| RenderError::Parse { index, source })?;
+        let kind = value.get("kind").and_then(serde_yaml::Value::as_str).unwrap_or_default().to_owned();
+        let parse_err = |source| RenderError::Parse { index, source };
+        match kind.as_str() {
+            "MerchantBackend" => parsed.backends.push(serde_yaml::from_value(value).map_err(parse_err)?),
+            "Secret" => parsed.secrets.push(Arc::new(serde_yaml::from_value(value).map_err(parse_err)?)),
+            _ => {}
+        }
+    }
+    Ok(parsed)
+}
+
+fn secrets_state(v: &ValidatedBackend, secrets: &[Arc<Secret>]) -> SecretsState {
+    if secrets.is_empty() {
+        let state = resolve(v, |_| None);
+        return match state {
+            SecretsState::Missing(_) => SecretsState::Ready { hash: crate::controller::build::sha256_hex(b"unknown") },
+            ready => ready,
+        };
+    }
+    let namespace = v.namespace.clone();
+    resolve(v, |name| {
+        secrets
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref().unwrap_or(&namespace) == namespace)
+            .cloned()
+    })
+}
+
+/// The manifests for every MerchantBackend of `input`, as JSON values, in apply order.
+///
+/// # Errors
+/// See `RenderError`.
+pub fn manifests(input: &Input) -> Result<Vec<serde_json::Value>, RenderError> {
+    if input.backends.is_empty() {
+        return Err(RenderError::NoBackend);
+    }
+    let mut out = Vec::new();
+    for mb in &input.backends {
+        let name = mb.metadata.name.clone().unwrap_or_default();
+        let v = validate(mb).map_err(|source| RenderError::Invalid { name: name.clone(), source })?;
+        let state = secrets_state(&v, &input.secrets);
+        let children = build(&v, &state).map_err(|source| RenderError::Build { name: name.clone(), source })?;
+        out.extend(children.manifests().map_err(|source| RenderError::Build { name, source })?);
+    }
+    Ok(out)
+}
+
+/// `render` as text: YAML documents separated by `---`.
+///
+/// # Errors
+/// See `RenderError`.
+pub fn render(input: &str) -> Result<String, RenderError> {
+    let manifests = manifests(&parse(input)?)?;
+    let mut out = String::new();
+    for m in manifests {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&m).map_err(RenderError::Write)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::{build::build, secrets::resolve};
+
+    const INPUT: &str = "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantBackend
+metadata: {name: shop, namespace: prod, uid: 1234}
+spec: {image: 'a:1', autoscaling: {}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db-secrets, namespace: prod}
+stringData: {mongodb-uri: 'mongodb://x'}
+";
+
+    #[test]
+    fn render_prints_exactly_what_the_controller_builds() {
+        let input = parse(INPUT).expect("parse");
+        let mb = &input.backends[0];
+        let v = validate(mb).expect("valid");
+        // What the controller does: resolve against its Secret cache, build, apply manifests.
+        let state = resolve(&v, |name| input.secrets.iter().find(|s| s.metadata.name.as_deref() == Some(name)).cloned());
+        let expected = build(&v, &state).expect("build").manifests().expect("manifests");
+        assert_eq!(manifests(&input).expect("render"), expected);
+    }
+
+    #[test]
+    fn render_output_is_yaml_documents_in_apply_order() {
+        let text = render(INPUT.split("---").next().unwrap_or_default()).expect("render");
+        let kinds: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
+        assert_eq!(
+            kinds,
+            ["ServiceAccount", "ConfigMap", "Service", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+        );
+    }
+
+    #[test]
+    fn an_input_without_backend_is_refused() {
+        assert!(matches!(render("kind: ConfigMap\n"), Err(RenderError::NoBackend)));
+    }
+}
