@@ -121,9 +121,8 @@ impl AuthMerchant {
 }
 
 /// The raw Bearer token, if the header has the exact `Bearer ` prefix.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -135,7 +134,7 @@ impl FromRequestParts<AppState> for AuthMerchant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
+        let token = bearer(&parts.headers).ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
         let claims = state.auth.verify_access(token).map_err(|e| match e {
             TokenError::Expired => ApiError::unauthorized("Token has expired"),
             _ => ApiError::unauthorized("Token is not valid"),

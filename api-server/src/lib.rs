@@ -1,3 +1,20 @@
 //! merchant-api: the merchant e-commerce HTTP API and its data commands.
 
 pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod mail;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod ratelimit;
+pub mod routes;
+pub mod security;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod validate;

@@ -153,7 +153,7 @@ mod tests {
 
     const INPUT: &str = "apiVersion: merchant.rezapp.com/v1alpha1
 kind: MerchantBackend
-metadata: {name: shop, namespace: prod, uid: 1234}
+metadata: {name: shop, namespace: prod, uid: 'u-1234'}
 spec: {image: 'a:1', autoscaling: {}}
 ---
 apiVersion: v1

@@ -48,11 +48,11 @@ const STAFF: [&str; 11] = [
 
 /// The default permissions of a role, in catalogue order (owner: all 56).
 pub fn role_permissions(role: &str) -> Vec<String> {
-    let keep = |p: &&str| match role {
+    let keep = |p: &&&str| match role {
         "owner" => true,
-        "admin" => !ADMIN_DENIED.contains(p),
-        "manager" => MANAGER.contains(p),
-        "staff" => STAFF.contains(p),
+        "admin" => !ADMIN_DENIED.contains(*p),
+        "manager" => MANAGER.contains(*p),
+        "staff" => STAFF.contains(*p),
         _ => false,
     };
     PERMISSIONS.iter().filter(keep).map(|p| p.to_string()).collect()

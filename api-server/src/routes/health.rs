@@ -36,8 +36,8 @@ async fn dependencies(state: &AppState) -> (&'static str, &'static str) {
         None => "not_configured",
         Some(conn) => {
             let mut conn = conn.clone();
-            let ping = redis::cmd("PING").query_async::<String>(&mut conn);
-            match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+            let cmd = redis::cmd("PING");
+            match tokio::time::timeout(CHECK_TIMEOUT, cmd.query_async::<String>(&mut conn)).await {
                 Ok(Ok(_)) => "connected",
                 _ => "disconnected",
             }

@@ -17,7 +17,7 @@ use kube::{
     Api, Client, Resource, ResourceExt,
     core::PartialObjectMeta,
     runtime::{
-        WatchStreamExt, metadata_watcher,
+        WatchStreamExt,
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -129,16 +129,11 @@ where
 }
 
 /// A metadata-only cache of our children of kind `K` and the stream that feeds it.
-pub fn meta<K>(api: Api<K>) -> (Store<PartialObjectMeta<K>>, impl Stream<Item = Touched<PartialObjectMeta<K>>> + Send + 'static)
+pub fn meta<K>(
+    api: Api<PartialObjectMeta<K>>,
+) -> (Store<PartialObjectMeta<K>>, impl Stream<Item = Touched<PartialObjectMeta<K>>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = metadata_watcher(api, children_config())
-        .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
-        .reflect(writer)
-        .touched_objects()
-        .boxed();
-    (reader, stream)
+    full_with(api, children_config())
 }

@@ -23,6 +23,7 @@ use k8s_openapi::{
 };
 use kube::{
     Client, ResourceExt,
+    core::PartialObjectMeta,
     runtime::{
         Controller,
         controller::{Action, Config as ControllerConfig},
@@ -80,14 +81,14 @@ pub async fn run(
 ) {
     let ns = settings.namespace.as_deref();
     let (secrets, secret_stream) = cache::secrets(cache::api::<Secret>(&client, ns));
-    let (service_accounts, sa_stream) = cache::meta(cache::api::<ServiceAccount>(&client, ns));
-    let (config_maps, cm_stream) = cache::meta(cache::api::<ConfigMap>(&client, ns));
-    let (pvcs, pvc_stream) = cache::meta(cache::api::<PersistentVolumeClaim>(&client, ns));
+    let (service_accounts, sa_stream) = cache::meta(cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns));
+    let (config_maps, cm_stream) = cache::meta(cache::api::<PartialObjectMeta<ConfigMap>>(&client, ns));
+    let (pvcs, pvc_stream) = cache::meta(cache::api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, ns));
     let (services, svc_stream) = cache::full(cache::api::<Service>(&client, ns));
     let (deployments, deploy_stream) = cache::full(cache::api::<Deployment>(&client, ns));
-    let (hpas, hpa_stream) = cache::meta(cache::api::<HorizontalPodAutoscaler>(&client, ns));
-    let (pdbs, pdb_stream) = cache::meta(cache::api::<PodDisruptionBudget>(&client, ns));
-    let (network_policies, np_stream) = cache::meta(cache::api::<NetworkPolicy>(&client, ns));
+    let (hpas, hpa_stream) = cache::meta(cache::api::<PartialObjectMeta<HorizontalPodAutoscaler>>(&client, ns));
+    let (pdbs, pdb_stream) = cache::meta(cache::api::<PartialObjectMeta<PodDisruptionBudget>>(&client, ns));
+    let (network_policies, np_stream) = cache::meta(cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns));
     let (ingresses, ing_stream) = cache::full(cache::api::<Ingress>(&client, ns));
     let caches = Caches {
         secrets,

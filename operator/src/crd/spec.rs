@@ -8,7 +8,7 @@ use k8s_openapi::{
     api::core::v1::{Affinity, EnvVar, Toleration, TopologySpreadConstraint},
     apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString},
 };
-use kube::{CustomResource, KubeSchema, core::Rule};
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -46,7 +46,7 @@ pub fn hpa(b: &ValidatedBackend) -> Option<HorizontalPodAutoscaler> {
     let a = b.autoscaling.as_ref()?;
     Some(HorizontalPodAutoscaler {
         metadata: object_meta(b, b.name.clone()),
-        spec: Some(HorizontalPodAutoscalerSpec {
+        spec: HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
                 api_version: Some("apps/v1".to_owned()),
                 kind: "Deployment".to_owned(),
@@ -59,7 +59,7 @@ pub fn hpa(b: &ValidatedBackend) -> Option<HorizontalPodAutoscaler> {
                 scale_up: Some(rules(a.scale_up, "Max")),
                 scale_down: Some(rules(a.scale_down, "Min")),
             }),
-        }),
+        },
         ..Default::default()
     })
 }
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn the_hpa_scales_up_fast_and_down_slowly() {
         let v = validate(&backend("image: a:1\nautoscaling: {maxReplicas: 12}")).expect("valid");
-        let spec = hpa(&v).and_then(|h| h.spec).expect("hpa");
+        let spec = hpa(&v).map(|h| h.spec).expect("hpa");
         assert_eq!((spec.min_replicas, spec.max_replicas), (Some(3), 12));
         let behavior = spec.behavior.expect("behavior");
         let up = behavior.scale_up.expect("up");
