@@ -228,6 +228,17 @@ pub struct RateLimitSettings {
     pub product_delete: u64,
 }
 
+/// MongoDB connection settings (all the data subcommands need).
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// Connection string.
+    pub uri: SecretString,
+    /// Database name override.
+    pub name: Option<String>,
+    /// Pool size.
+    pub max_pool_size: u32,
+}
+
 /// Validated settings, shared read-only through `AppState`.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -235,12 +246,8 @@ pub struct Settings {
     pub host: IpAddr,
     /// Listen port.
     pub port: u16,
-    /// MongoDB URI.
-    pub mongodb_uri: SecretString,
-    /// Database name override.
-    pub mongodb_database: Option<String>,
-    /// Pool size.
-    pub mongodb_max_pool_size: u32,
+    /// MongoDB.
+    pub database: DatabaseSettings,
     /// Redis URL.
     pub redis_url: Option<SecretString>,
     /// Access-token key.
@@ -295,11 +302,27 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         #[derive(clap::Parser)]
+        #[command(args_override_self = true)]
         struct Wrapper {
             #[command(flatten)]
             config: Config,
         }
         <Wrapper as clap::Parser>::try_parse_from(args).map(|w| w.config)
+    }
+
+    /// Validate only what the data subcommands (`migrate`, `seed`) need.
+    pub fn validate_database(self) -> Result<DatabaseSettings, InvalidConfig> {
+        let mut problems = Vec::new();
+        let uri = required(&mut problems, "MONGODB_URI", self.mongodb_uri);
+        if self.mongodb_max_pool_size == 0 {
+            problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
+        }
+        match uri {
+            Some(uri) if problems.is_empty() => {
+                Ok(DatabaseSettings { uri, name: self.mongodb_database, max_pool_size: self.mongodb_max_pool_size })
+            }
+            _ => Err(InvalidConfig(problems)),
+        }
     }
 
     /// Validate every setting, reporting all problems at once.
@@ -364,9 +387,11 @@ impl Config {
                 Ok(Settings {
                     host: self.host,
                     port: self.port,
-                    mongodb_uri,
-                    mongodb_database: self.mongodb_database,
-                    mongodb_max_pool_size: self.mongodb_max_pool_size,
+                    database: DatabaseSettings {
+                        uri: mongodb_uri,
+                        name: self.mongodb_database,
+                        max_pool_size: self.mongodb_max_pool_size,
+                    },
                     redis_url: self.redis_url,
                     jwt_merchant_secret,
                     jwt_refresh_secret,

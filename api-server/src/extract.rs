@@ -53,17 +53,61 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let path = e.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
-        let detail = inner.to_string();
-        let detail = detail.split(" at line ").next().unwrap_or_default();
         ApiError::Validation {
             message: "Validation failed",
-            errors: vec![FieldError { field: field.clone(), message: format!("\"{field}\" {detail}"), value: None }],
+            errors: vec![FieldError { field: field.clone(), message: type_message(&field, &inner.to_string()), value: None }],
         }
     })
 }
 
+/// Joi-style text for a serde type error: `"price" must be a number`.
+fn type_message(field: &str, serde: &str) -> String {
+    let serde = serde.split(" at line ").next().unwrap_or_default();
+    match serde.split_once(", expected ") {
+        Some((_, expected)) => {
+            let expected = match expected {
+                e if e.contains("i64") || e.contains("u64") || e.contains("integer") => "an integer",
+                e if e.contains("f64") || e.contains("float") => "a number",
+                e if e.contains("string") => "a string",
+                e if e.contains("bool") => "a boolean",
+                e if e.contains("sequence") || e.contains("Vec") => "an array",
+                e if e.contains("struct") || e.contains("map") => "an object",
+                e => e,
+            };
+            format!("\"{field}\" must be {expected}")
+        }
+        None => format!("\"{field}\" {serde}"),
+    }
+}
+
 /// JSON response helper re-exported for handlers.
 pub type JsonBody = Json<serde_json::Value>;
+
+/// Query string deserialised into `T`; failures are a 400 `Query validation failed`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| AppQuery(q.0)).map_err(|e| ApiError::Validation {
+            message: "Query validation failed",
+            errors: vec![FieldError { field: "query".into(), message: e.body_text(), value: None }],
+        })
+    }
+}
+
+/// Deserialise a JSON value into `T` with field paths in errors.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::Validation {
+            message: "Validation failed",
+            errors: vec![FieldError { field: field.clone(), message: type_message(&field, &e.inner().to_string()), value: None }],
+        }
+    })
+}
 
 /// Parse a 24-hex id from a path segment.
 pub fn object_id(raw: &str, message: &str) -> Result<ObjectId, ApiError> {

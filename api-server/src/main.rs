@@ -43,19 +43,29 @@ async fn main() -> ExitCode {
         }
         Command::Serve(ref c) | Command::Migrate { config: ref c, .. } | Command::Seed { config: ref c, .. } => c.clone(),
     };
-    let settings = match settings(config) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    telemetry::init(&settings.log_level, settings.log_json);
     startup::install_crypto_provider();
-    match cli.command {
-        Command::Serve(_) => match startup::Application::build(settings).await {
+    if let Command::Serve(_) = cli.command {
+        let settings = match settings(config) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        telemetry::init(&settings.log_level, settings.log_json);
+        return match startup::Application::build(settings).await {
             Ok(app) => report(app.run_until_stopped(startup::shutdown_signal()).await),
             Err(e) => report(Err::<(), _>(e)),
-        },
-        Command::Migrate { action, .. } => report(ops::migrate::run(&settings, action).await),
-        Command::Seed { merchants, products, .. } => report(ops::seed::run(&settings, merchants, products).await),
-        Command::Openapi => ExitCode::SUCCESS,
+        };
+    }
+    telemetry::init(&config.log_level, config.log_format == "json");
+    let database = match config.validate_database() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("merchant-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Migrate { action, .. } => report(ops::migrate::run(&database, action).await),
+        Command::Seed { merchants, products, .. } => report(ops::seed::run(&database, merchants, products).await),
+        Command::Serve(_) | Command::Openapi => ExitCode::SUCCESS,
     }
 }

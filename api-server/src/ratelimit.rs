@@ -152,7 +152,11 @@ impl RateLimiter {
     }
 }
 
+/// Set the `RateLimit-*` headers unless an inner (more specific) limiter already did.
 fn set_headers(headers: &mut HeaderMap, max: u64, usage: Usage) {
+    if headers.contains_key("ratelimit-limit") {
+        return;
+    }
     headers.insert("ratelimit-limit", HeaderValue::from(max));
     headers.insert("ratelimit-remaining", HeaderValue::from(max.saturating_sub(usage.count)));
     headers.insert("ratelimit-reset", HeaderValue::from(usage.reset));

@@ -40,7 +40,10 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     match state.metrics.encode() {
         Ok(text) => (
             StatusCode::OK,
-            [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )
             .into_response(),

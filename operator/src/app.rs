@@ -109,8 +109,13 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let client = counting_client(metrics.clone()).await?;
     check_crd(&client, args.watch_namespace.as_deref()).await?;
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(args.admin_addr).await.map_err(RunError::BindAdmin)?;
-    let admin = router(AdminState { metrics: metrics.clone(), ready: ready.clone() });
+    let listener = tokio::net::TcpListener::bind(args.admin_addr)
+        .await
+        .map_err(RunError::BindAdmin)?;
+    let admin = router(AdminState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, admin).await {
             error!(error = %e, "admin server stopped");
@@ -118,7 +123,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     });
     info!(addr = %args.admin_addr, "admin server listening");
     let (stop_tx, stop_rx) = watch::channel(false);
-    let lock = if args.leader_election { Some(lease_lock(&client, &args)) } else { None };
+    let lock = if args.leader_election {
+        Some(lease_lock(&client, &args))
+    } else {
+        None
+    };
     let mut lost = None;
     if let Some(lock) = &lock {
         tokio::select! {
@@ -142,7 +151,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         error = hold(lock.as_ref()) => lost = Some(error),
     }
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(Duration::from_secs(20), controller).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), controller)
+        .await
+        .is_err()
+    {
         error!("controller did not stop within 20 s");
     }
     if let (Some(lock), None) = (&lock, &lost) {

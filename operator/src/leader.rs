@@ -51,7 +51,13 @@ pub struct LeaseLock {
 
 impl LeaseLock {
     /// A contender `identity` for Lease `namespace/name` held for `duration` per renewal.
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, duration: Duration) -> Self {
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        duration: Duration,
+    ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
@@ -83,7 +89,9 @@ impl LeaseLock {
             match self.try_acquire_or_renew().await {
                 Ok(true) => last_renewed = tokio::time::Instant::now(),
                 Ok(false) => return LeaderError::Lost(self.name.clone()),
-                Err(error) => warn!(error = %crate::telemetry::chain(&error), "lease renewal failed"),
+                Err(error) => {
+                    warn!(error = %crate::telemetry::chain(&error), "lease renewal failed")
+                }
             }
             if last_renewed.elapsed() > self.duration {
                 return LeaderError::Lost(self.name.clone());
@@ -93,23 +101,32 @@ impl LeaseLock {
 
     /// Give the Lease up so a standby takes over at once (best effort).
     pub async fn release(&self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else { return };
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
+            return;
+        };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
             return;
         }
         spec.holder_identity = None;
         spec.renew_time = None;
-        if let Err(error) = self.api.replace(&self.name, &PostParams::default(), &lease).await {
+        if let Err(error) = self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             warn!(error = %error, "failed to release lease");
         }
     }
 
     fn expired(&self, spec: &LeaseSpec, now: Timestamp) -> bool {
-        let seconds = spec.lease_duration_seconds.map_or(self.duration.as_secs() as i64, i64::from);
-        spec.renew_time
-            .as_ref()
-            .is_none_or(|t| t.0.saturating_add(SignedDuration::from_secs(seconds)).is_ok_and(|end| end < now))
+        let seconds = spec
+            .lease_duration_seconds
+            .map_or(self.duration.as_secs() as i64, i64::from);
+        spec.renew_time.as_ref().is_none_or(|t| {
+            t.0.saturating_add(SignedDuration::from_secs(seconds))
+                .is_ok_and(|end| end < now)
+        })
     }
 
     /// One round: create, take over an expired Lease, or renew our own. Ok(false): someone else
@@ -123,30 +140,43 @@ impl LeaseLock {
             .map_err(|e| LeaderError::ReadLease(self.name.clone(), e))?;
         let Some(mut lease) = current else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(self.name.clone()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    ..Default::default()
+                },
                 spec: Some(self.spec(None, now)),
             };
             return self.write(self.api.create(&PostParams::default(), &lease).await);
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let ours = spec.holder_identity.as_deref() == Some(self.identity.as_str());
-        let free = spec.holder_identity.as_deref().is_none_or(str::is_empty) || self.expired(&spec, now);
+        let free =
+            spec.holder_identity.as_deref().is_none_or(str::is_empty) || self.expired(&spec, now);
         if !ours && !free {
             return Ok(false);
         }
         lease.spec = Some(self.spec(Some(&spec).filter(|_| ours), now));
         if !ours {
             let transitions = spec.lease_transitions.unwrap_or(0) + 1;
-            lease.spec.get_or_insert_with(LeaseSpec::default).lease_transitions = Some(transitions);
+            lease
+                .spec
+                .get_or_insert_with(LeaseSpec::default)
+                .lease_transitions = Some(transitions);
         }
-        self.write(self.api.replace(&self.name, &PostParams::default(), &lease).await)
+        self.write(
+            self.api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await,
+        )
     }
 
     fn spec(&self, previous: Option<&LeaseSpec>, now: Timestamp) -> LeaseSpec {
         LeaseSpec {
             holder_identity: Some(self.identity.clone()),
             lease_duration_seconds: i32::try_from(self.duration.as_secs()).ok(),
-            acquire_time: previous.and_then(|p| p.acquire_time.clone()).or(Some(MicroTime(now))),
+            acquire_time: previous
+                .and_then(|p| p.acquire_time.clone())
+                .or(Some(MicroTime(now))),
             renew_time: Some(MicroTime(now)),
             lease_transitions: previous.and_then(|p| p.lease_transitions).or(Some(0)),
             ..Default::default()

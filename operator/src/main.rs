@@ -27,7 +27,10 @@ fn main() -> ExitCode {
             } else {
                 std::fs::read_to_string(&file)
             };
-            match input.map_err(|e| e.to_string()).and_then(|t| render::render(&t).map_err(|e| telemetry::chain(&e))) {
+            match input
+                .map_err(|e| e.to_string())
+                .and_then(|t| render::render(&t).map_err(|e| telemetry::chain(&e)))
+            {
                 Ok(out) => {
                     print!("{out}");
                     ExitCode::SUCCESS

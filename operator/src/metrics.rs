@@ -51,14 +51,32 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("merchant_operator");
         let reconciles = Counter::default();
         let failures = Family::<CategoryLabel, Counter>::default();
-        let duration = Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        let duration = Histogram::new([
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         let applies = Family::<KindLabel, Counter>::default();
         let requests = Family::<VerbLabel, Counter>::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
-        registry.register("reconcile_errors", "Failed reconciles by category", failures.clone());
-        registry.register("reconcile_duration_seconds", "Reconcile duration", duration.clone());
-        registry.register("child_applies", "Server-side applies issued per child kind", applies.clone());
-        registry.register("api_requests", "Kubernetes API requests issued per verb", requests.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by category",
+            failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile duration",
+            duration.clone(),
+        );
+        registry.register(
+            "child_applies",
+            "Server-side applies issued per child kind",
+            applies.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "Kubernetes API requests issued per verb",
+            requests.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -88,12 +106,17 @@ impl Metrics {
     /// Count a reconcile and time it until the guard drops.
     pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
         self.reconciles.inc();
-        ReconcileTimer { start: Instant::now(), histogram: &self.duration }
+        ReconcileTimer {
+            start: Instant::now(),
+            histogram: &self.duration,
+        }
     }
 
     /// Count a failed reconcile.
     pub fn failure(&self, category: &'static str) {
-        self.failures.get_or_create(&CategoryLabel { category }).inc();
+        self.failures
+            .get_or_create(&CategoryLabel { category })
+            .inc();
     }
 
     /// Count a server-side apply of a child.
@@ -152,10 +175,16 @@ mod tests {
     #[test]
     fn writes_are_counted_apart_from_reads() {
         let m = Metrics::default();
-        m.request(verb(&http::Method::GET, Some("watch=true&resourceVersion=1")));
+        m.request(verb(
+            &http::Method::GET,
+            Some("watch=true&resourceVersion=1"),
+        ));
         m.request(verb(&http::Method::PATCH, None));
         assert_eq!((m.requests(), m.writes()), (2, 1));
         let text = m.encode().expect("encode");
-        assert!(text.contains("merchant_operator_api_requests_total{verb=\"watch\"} 1"), "{text}");
+        assert!(
+            text.contains("merchant_operator_api_requests_total{verb=\"watch\"} 1"),
+            "{text}"
+        );
     }
 }

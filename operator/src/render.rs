@@ -84,12 +84,21 @@ pub struct Input {
 pub fn parse(input: &str) -> Result<Input, RenderError> {
     let mut parsed = Input::default();
     for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
-        let value = serde_yaml::Value::deserialize(document).map_err(|source| RenderError::Parse { index, source })?;
-        let kind = value.get("kind").and_then(serde_yaml::Value::as_str).unwrap_or_default().to_owned();
+        let value = serde_yaml::Value::deserialize(document)
+            .map_err(|source| RenderError::Parse { index, source })?;
+        let kind = value
+            .get("kind")
+            .and_then(serde_yaml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let parse_err = |source| RenderError::Parse { index, source };
         match kind.as_str() {
-            "MerchantBackend" => parsed.backends.push(serde_yaml::from_value(value).map_err(parse_err)?),
-            "Secret" => parsed.secrets.push(Arc::new(serde_yaml::from_value(value).map_err(parse_err)?)),
+            "MerchantBackend" => parsed
+                .backends
+                .push(serde_yaml::from_value(value).map_err(parse_err)?),
+            "Secret" => parsed
+                .secrets
+                .push(Arc::new(serde_yaml::from_value(value).map_err(parse_err)?)),
             _ => {}
         }
     }
@@ -100,7 +109,9 @@ fn secrets_state(v: &ValidatedBackend, secrets: &[Arc<Secret>]) -> SecretsState 
     if secrets.is_empty() {
         let state = resolve(v, |_| None);
         return match state {
-            SecretsState::Missing(_) => SecretsState::Ready { hash: crate::controller::build::sha256_hex(b"unknown") },
+            SecretsState::Missing(_) => SecretsState::Ready {
+                hash: crate::controller::build::sha256_hex(b"unknown"),
+            },
             ready => ready,
         };
     }
@@ -108,7 +119,10 @@ fn secrets_state(v: &ValidatedBackend, secrets: &[Arc<Secret>]) -> SecretsState 
     resolve(v, |name| {
         secrets
             .iter()
-            .find(|s| s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref().unwrap_or(&namespace) == namespace)
+            .find(|s| {
+                s.metadata.name.as_deref() == Some(name)
+                    && s.metadata.namespace.as_deref().unwrap_or(&namespace) == namespace
+            })
             .cloned()
     })
 }
@@ -124,10 +138,20 @@ pub fn manifests(input: &Input) -> Result<Vec<serde_json::Value>, RenderError> {
     let mut out = Vec::new();
     for mb in &input.backends {
         let name = mb.metadata.name.clone().unwrap_or_default();
-        let v = validate(mb).map_err(|source| RenderError::Invalid { name: name.clone(), source })?;
+        let v = validate(mb).map_err(|source| RenderError::Invalid {
+            name: name.clone(),
+            source,
+        })?;
         let state = secrets_state(&v, &input.secrets);
-        let children = build(&v, &state).map_err(|source| RenderError::Build { name: name.clone(), source })?;
-        out.extend(children.manifests().map_err(|source| RenderError::Build { name, source })?);
+        let children = build(&v, &state).map_err(|source| RenderError::Build {
+            name: name.clone(),
+            source,
+        })?;
+        out.extend(
+            children
+                .manifests()
+                .map_err(|source| RenderError::Build { name, source })?,
+        );
     }
     Ok(out)
 }
@@ -168,23 +192,46 @@ stringData: {mongodb-uri: 'mongodb://x'}
         let mb = &input.backends[0];
         let v = validate(mb).expect("valid");
         // What the controller does: resolve against its Secret cache, build, apply manifests.
-        let state = resolve(&v, |name| input.secrets.iter().find(|s| s.metadata.name.as_deref() == Some(name)).cloned());
-        let expected = build(&v, &state).expect("build").manifests().expect("manifests");
+        let state = resolve(&v, |name| {
+            input
+                .secrets
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name))
+                .cloned()
+        });
+        let expected = build(&v, &state)
+            .expect("build")
+            .manifests()
+            .expect("manifests");
         assert_eq!(manifests(&input).expect("render"), expected);
     }
 
     #[test]
     fn render_output_is_yaml_documents_in_apply_order() {
         let text = render(INPUT.split("---").next().unwrap_or_default()).expect("render");
-        let kinds: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
+        let kinds: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("kind: "))
+            .collect();
         assert_eq!(
             kinds,
-            ["ServiceAccount", "ConfigMap", "Service", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+            [
+                "ServiceAccount",
+                "ConfigMap",
+                "Service",
+                "Service",
+                "Deployment",
+                "HorizontalPodAutoscaler",
+                "PodDisruptionBudget"
+            ]
         );
     }
 
     #[test]
     fn an_input_without_backend_is_refused() {
-        assert!(matches!(render("kind: ConfigMap\n"), Err(RenderError::NoBackend)));
+        assert!(matches!(
+            render("kind: ConfigMap\n"),
+            Err(RenderError::NoBackend)
+        ));
     }
 }

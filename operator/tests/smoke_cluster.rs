@@ -35,7 +35,11 @@ async fn cluster() -> Option<Client> {
         eprintln!("skipping: KUBECONFIG not set (run scripts/testenv up cluster)");
         return None;
     }
-    Some(Client::try_default().await.expect("kube client from KUBECONFIG"))
+    Some(
+        Client::try_default()
+            .await
+            .expect("kube client from KUBECONFIG"),
+    )
 }
 
 /// A fresh namespace per test so tests never see each other's objects.
@@ -79,7 +83,9 @@ where
 
 #[tokio::test]
 async fn configmap_is_applied_and_read_back() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client, "smoke-cm").await;
     let api = Api::<ConfigMap>::namespaced(client.clone(), &ns);
     let desired: ConfigMap = serde_json::from_value(serde_json::json!({
@@ -89,14 +95,20 @@ async fn configmap_is_applied_and_read_back() {
     }))
     .expect("valid ConfigMap");
 
-    api.patch("settings", &PatchParams::apply(MANAGER), &Patch::Apply(&desired))
-        .await
-        .expect("server-side apply");
+    api.patch(
+        "settings",
+        &PatchParams::apply(MANAGER),
+        &Patch::Apply(&desired),
+    )
+    .await
+    .expect("server-side apply");
     let read = api.get("settings").await.expect("get");
 
     assert_eq!(read.data.as_ref().expect("data")["LOG_LEVEL"], "info");
     assert!(
-        read.managed_fields().iter().any(|m| m.manager.as_deref() == Some(MANAGER)),
+        read.managed_fields()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some(MANAGER)),
         "our field manager owns the applied fields"
     );
     delete_namespace(&client, &ns).await;
@@ -104,14 +116,21 @@ async fn configmap_is_applied_and_read_back() {
 
 /// A throwaway custom resource, so the smoke test does not depend on the operator's CRD.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
-#[kube(group = "smoke.merchant.rezapp.com", version = "v1", kind = "Widget", namespaced)]
+#[kube(
+    group = "smoke.merchant.rezapp.com",
+    version = "v1",
+    kind = "Widget",
+    namespaced
+)]
 struct WidgetSpec {
     size: u32,
 }
 
 #[tokio::test]
 async fn custom_resource_definition_is_established_and_serves_objects() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
     let crd = Widget::crd();
     crds.patch(
@@ -126,7 +145,10 @@ async fn custom_resource_definition_is_established_and_serves_objects() {
     let ns = namespace(&client, "smoke-crd").await;
     let widgets = Api::<Widget>::namespaced(client.clone(), &ns);
     widgets
-        .create(&PostParams::default(), &Widget::new("w1", WidgetSpec { size: 3 }))
+        .create(
+            &PostParams::default(),
+            &Widget::new("w1", WidgetSpec { size: 3 }),
+        )
         .await
         .expect("create custom object");
 
@@ -147,7 +169,9 @@ fn is_deployment_available() -> impl Condition<Deployment> {
 
 #[tokio::test]
 async fn deployment_becomes_available_on_the_kwok_node() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client, "smoke-deploy").await;
     let api = Api::<Deployment>::namespaced(client.clone(), &ns);
     let deployment: Deployment = serde_json::from_value(serde_json::json!({
@@ -174,7 +198,9 @@ async fn deployment_becomes_available_on_the_kwok_node() {
 
 #[tokio::test]
 async fn job_created_from_a_cronjob_completes() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client, "smoke-cron").await;
     let cronjobs = Api::<CronJob>::namespaced(client.clone(), &ns);
     let cronjob: CronJob = serde_json::from_value(serde_json::json!({

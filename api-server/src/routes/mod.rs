@@ -3,6 +3,10 @@
 
 pub mod auth;
 pub mod health;
+pub mod onboarding;
+pub mod products;
+pub mod stock;
+pub mod variants;
 
 use axum::{
     Json, Router,
@@ -73,6 +77,9 @@ impl IntoResponse for Reply {
 fn merchant_api(state: &AppState) -> Router<AppState> {
     Router::new()
         .nest("/auth", auth::router(state))
+        .nest("/onboarding", onboarding::router())
+        .nest("/products", products::router(state).merge(variants::router(state)).merge(stock::router(state)))
+        .merge(stock::dashboard_router())
         .layer(from_fn_with_state((state.clone(), Limit::General), crate::ratelimit::enforce))
 }
 

@@ -347,7 +347,8 @@ impl Store {
         if let Some(id) = except {
             f.insert("_id", doc! { "$ne": id });
         }
-        Ok(self.products().find_one(f).projection(doc! { "_id": 1 }).await?.is_some())
+        let ids = self.products().clone_with_type::<Document>();
+        Ok(ids.find_one(f).projection(doc! { "_id": 1 }).await?.is_some())
     }
 
     /// One of the merchant's products.

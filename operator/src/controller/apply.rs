@@ -5,10 +5,7 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::{
-    NamespaceResourceScope,
-    api::core::v1::PersistentVolumeClaim,
-};
+use k8s_openapi::{NamespaceResourceScope, api::core::v1::PersistentVolumeClaim};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
@@ -61,18 +58,27 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
 }
 
 fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
-    m.meta().annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
+    m.meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
 }
 
 /// SSA one child unless the cached object already carries the same applied-hash.
 async fn apply_child<K, C>(ctx: &Context, cache: &Store<C>, child: &K) -> Result<usize>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + Debug,
     C: Resource<DynamicType = ()> + Clone + 'static,
 {
     let kind = kind_name::<K>();
     let name = child.name_any();
-    let namespace = child.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let namespace = child
+        .namespace()
+        .ok_or(Error::MissingObjectKey("namespace"))?;
     let live = lookup(cache, &namespace, &name);
     if live.as_deref().and_then(applied_hash) == applied_hash(child) {
         debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
@@ -82,15 +88,28 @@ where
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(&name, &params, &Patch::Apply(child))
         .await
-        .map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?;
+        .map_err(|source| Error::ApplyChild {
+            kind,
+            name: name.clone(),
+            source,
+        })?;
     ctx.metrics.child_applied(kind);
     info!(k8s.kind = kind, k8s.name = %name, "child applied");
     Ok(1)
 }
 
-async fn apply_desired<K, C>(ctx: &Context, b: &ValidatedBackend, cache: &Store<C>, desired: &Desired<K>) -> Result<usize>
+async fn apply_desired<K, C>(
+    ctx: &Context,
+    b: &ValidatedBackend,
+    cache: &Store<C>,
+    desired: &Desired<K>,
+) -> Result<usize>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + Debug,
     C: Resource<DynamicType = ()> + Clone + 'static,
 {
     match desired {
@@ -102,7 +121,11 @@ where
 
 /// The uploads claim: deleted on disable only when it is still owned by this MerchantBackend
 /// (a claim kept by retainOnDelete is never deleted by the operator).
-async fn apply_uploads(ctx: &Context, b: &ValidatedBackend, desired: &Desired<PersistentVolumeClaim>) -> Result<usize> {
+async fn apply_uploads(
+    ctx: &Context,
+    b: &ValidatedBackend,
+    desired: &Desired<PersistentVolumeClaim>,
+) -> Result<usize> {
     let cache = &ctx.caches.pvcs;
     match desired {
         Desired::Present(child) => apply_child(ctx, cache, child).await,
@@ -111,7 +134,9 @@ async fn apply_uploads(ctx: &Context, b: &ValidatedBackend, desired: &Desired<Pe
             let uid = b.owner.as_ref().map(|o| o.uid.clone());
             let name = super::build::names::uploads(&b.name);
             delete_child::<PersistentVolumeClaim, _>(ctx, cache, &b.namespace, &name, |live| {
-                live.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())
+                live.owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == uid.as_ref())
             })
             .await
         }
@@ -126,10 +151,15 @@ async fn delete_child<K, C>(
     may_delete: impl Fn(&C) -> bool,
 ) -> Result<usize>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + DeserializeOwned + Clone + Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + DeserializeOwned
+        + Clone
+        + Debug,
     C: Resource<DynamicType = ()> + Clone + 'static,
 {
-    let Some(live) = lookup(cache, namespace, name) else { return Ok(0) };
+    let Some(live) = lookup(cache, namespace, name) else {
+        return Ok(0);
+    };
     if live.meta().deletion_timestamp.is_some() || !may_delete(&live) {
         return Ok(0);
     }
@@ -141,6 +171,10 @@ where
             Ok(1)
         }
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(0),
-        Err(source) => Err(Error::DeleteChild { kind, name: name.to_owned(), source }),
+        Err(source) => Err(Error::DeleteChild {
+            kind,
+            name: name.to_owned(),
+            source,
+        }),
     }
 }

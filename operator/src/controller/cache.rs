@@ -107,11 +107,19 @@ where
 }
 
 /// Secrets cache (no label filter: Secrets are the user's).
-pub fn secrets(api: Api<Secret>) -> (Store<Secret>, impl Stream<Item = Touched<Secret>> + Send + 'static) {
+pub fn secrets(
+    api: Api<Secret>,
+) -> (
+    Store<Secret>,
+    impl Stream<Item = Touched<Secret>> + Send + 'static,
+) {
     full_with(api, watcher::Config::default())
 }
 
-fn full_with<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
+fn full_with<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
@@ -120,7 +128,8 @@ where
         .default_backoff()
         .modify(|o| {
             o.managed_fields_mut().clear();
-            o.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+            o.annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
         })
         .reflect(writer)
         .touched_objects()
@@ -131,7 +140,10 @@ where
 /// A metadata-only cache of our children of kind `K` and the stream that feeds it.
 pub fn meta<K>(
     api: Api<PartialObjectMeta<K>>,
-) -> (Store<PartialObjectMeta<K>>, impl Stream<Item = Touched<PartialObjectMeta<K>>> + Send + 'static)
+) -> (
+    Store<PartialObjectMeta<K>>,
+    impl Stream<Item = Touched<PartialObjectMeta<K>>> + Send + 'static,
+)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {

@@ -32,7 +32,7 @@ use kube::{
         watcher,
     },
 };
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use self::{
     build::{Desired, build},
@@ -81,14 +81,23 @@ pub async fn run(
 ) {
     let ns = settings.namespace.as_deref();
     let (secrets, secret_stream) = cache::secrets(cache::api::<Secret>(&client, ns));
-    let (service_accounts, sa_stream) = cache::meta(cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns));
-    let (config_maps, cm_stream) = cache::meta(cache::api::<PartialObjectMeta<ConfigMap>>(&client, ns));
-    let (pvcs, pvc_stream) = cache::meta(cache::api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, ns));
+    let (service_accounts, sa_stream) =
+        cache::meta(cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns));
+    let (config_maps, cm_stream) =
+        cache::meta(cache::api::<PartialObjectMeta<ConfigMap>>(&client, ns));
+    let (pvcs, pvc_stream) = cache::meta(cache::api::<PartialObjectMeta<PersistentVolumeClaim>>(
+        &client, ns,
+    ));
     let (services, svc_stream) = cache::full(cache::api::<Service>(&client, ns));
     let (deployments, deploy_stream) = cache::full(cache::api::<Deployment>(&client, ns));
-    let (hpas, hpa_stream) = cache::meta(cache::api::<PartialObjectMeta<HorizontalPodAutoscaler>>(&client, ns));
-    let (pdbs, pdb_stream) = cache::meta(cache::api::<PartialObjectMeta<PodDisruptionBudget>>(&client, ns));
-    let (network_policies, np_stream) = cache::meta(cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns));
+    let (hpas, hpa_stream) = cache::meta(cache::api::<PartialObjectMeta<HorizontalPodAutoscaler>>(
+        &client, ns,
+    ));
+    let (pdbs, pdb_stream) = cache::meta(cache::api::<PartialObjectMeta<PodDisruptionBudget>>(
+        &client, ns,
+    ));
+    let (network_policies, np_stream) =
+        cache::meta(cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns));
     let (ingresses, ing_stream) = cache::full(cache::api::<Ingress>(&client, ns));
     let caches = Caches {
         secrets,
@@ -102,15 +111,21 @@ pub async fn run(
         network_policies,
         ingresses,
     };
-    let reporter = Reporter { controller: "merchant-operator".to_owned(), instance: settings.instance.clone() };
+    let reporter = Reporter {
+        controller: "merchant-operator".to_owned(),
+        instance: settings.instance.clone(),
+    };
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         caches,
         metrics,
     });
-    let controller = Controller::new(cache::api::<MerchantBackend>(&client, ns), watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(settings.concurrency));
+    let controller = Controller::new(
+        cache::api::<MerchantBackend>(&client, ns),
+        watcher::Config::default(),
+    )
+    .with_config(ControllerConfig::default().concurrency(settings.concurrency));
     let backends = controller.store();
     controller
         .owns_stream(sa_stream)
@@ -126,8 +141,15 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
-            if let Err(error) = result {
-                warn!(error = %error, "reconcile dispatch failed");
+            match result {
+                Ok(_) => {}
+                // The object was deleted while queued: nothing to do.
+                Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                    debug!(object = %obj, "deleted before reconcile")
+                }
+                Err(error) => {
+                    warn!(error = %crate::telemetry::chain(&error), "reconcile dispatch failed")
+                }
             }
         })
         .await;
@@ -135,7 +157,10 @@ pub async fn run(
 }
 
 /// MerchantBackends in the Secret's namespace that reference it.
-fn referencing(backends: &Store<MerchantBackend>, secret: &Secret) -> Vec<ObjectRef<MerchantBackend>> {
+fn referencing(
+    backends: &Store<MerchantBackend>,
+    secret: &Secret,
+) -> Vec<ObjectRef<MerchantBackend>> {
     let namespace = secret.namespace();
     let name = secret.name_any();
     backends
@@ -158,20 +183,39 @@ async fn reconcile(mb: Arc<MerchantBackend>, ctx: Arc<Context>) -> Result<Action
         Err(invalid) => return stall_invalid(&ctx, &mb, &Error::InvalidSpec(invalid)).await,
     };
     if validated.paused {
-        let status = status::compute(&mb, Some(&validated), &Verdict::Paused, &observe(&ctx, &validated, None), Timestamp::now());
+        let status = status::compute(
+            &mb,
+            Some(&validated),
+            &Verdict::Paused,
+            &observe(&ctx, &validated, None),
+            Timestamp::now(),
+        );
         status::update(&ctx, &mb, status).await?; // API write only if the status differs
         return Ok(Action::await_change());
     }
     // Cache read: missing Secrets hold the Deployment.
-    let secrets = secrets::resolve(&validated, |name| lookup(&ctx.caches.secrets, &validated.namespace, name));
+    let secrets = secrets::resolve(&validated, |name| {
+        lookup(&ctx.caches.secrets, &validated.namespace, name)
+    });
     let children = build(&validated, &secrets)?; // pure
     apply::apply(&ctx, &validated, &children).await?; // API writes only for children that differ
     let desired_hash = match &children.deployment {
-        Desired::Present(d) => d.metadata.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION)).cloned(),
+        Desired::Present(d) => d
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
+            .cloned(),
         Desired::Hold | Desired::Absent => None,
     };
     let observed = observe(&ctx, &validated, desired_hash);
-    let status = status::compute(&mb, Some(&validated), &Verdict::Applied(secrets), &observed, Timestamp::now());
+    let status = status::compute(
+        &mb,
+        Some(&validated),
+        &Verdict::Applied(secrets),
+        &observed,
+        Timestamp::now(),
+    );
     status::update(&ctx, &mb, status).await?; // API write only if the status differs
     Ok(Action::requeue(RESYNC))
 }
@@ -182,19 +226,30 @@ async fn stall_invalid(ctx: &Context, mb: &MerchantBackend, error: &Error) -> Re
         other => other.to_string(),
     };
     warn!(error = %message, "invalid MerchantBackend spec");
-    let status = status::compute(mb, None, &Verdict::Invalid(message), &Observed::default(), Timestamp::now());
+    let status = status::compute(
+        mb,
+        None,
+        &Verdict::Invalid(message),
+        &Observed::default(),
+        Timestamp::now(),
+    );
     status::update(ctx, mb, status).await?;
     Ok(Action::await_change())
 }
 
 /// The children as the caches currently show them.
-fn observe(ctx: &Context, b: &ValidatedBackend, desired_deployment_hash: Option<String>) -> Observed {
+fn observe(
+    ctx: &Context,
+    b: &ValidatedBackend,
+    desired_deployment_hash: Option<String>,
+) -> Observed {
     let c = &ctx.caches;
     Observed {
         deployment: lookup(&c.deployments, &b.namespace, &b.name).map(|d| (*d).clone()),
         desired_deployment_hash,
         public_service: lookup(&c.services, &b.namespace, &b.name).map(|s| (*s).clone()),
         ingress: lookup(&c.ingresses, &b.namespace, &b.name).map(|i| (*i).clone()),
+        min_replicas: b.autoscaling.as_ref().map(|a| a.min_replicas),
     }
 }
 

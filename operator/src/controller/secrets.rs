@@ -24,7 +24,11 @@ impl std::fmt::Display for MissingSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.key {
             None => write!(f, "Secret {} not found (for {})", self.name, self.env),
-            Some(key) => write!(f, "key {key} not found in Secret {} (for {})", self.name, self.env),
+            Some(key) => write!(
+                f,
+                "key {key} not found in Secret {} (for {})",
+                self.name, self.env
+            ),
         }
     }
 }
@@ -46,16 +50,30 @@ impl SecretsState {
     pub fn message(&self) -> Option<String> {
         match self {
             Self::Ready { .. } => None,
-            Self::Missing(missing) => {
-                Some(missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
-            }
+            Self::Missing(missing) => Some(
+                missing
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
         }
     }
 }
 
 fn value<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
-    let data = secret.data.as_ref().and_then(|d| d.get(key)).map(|b| b.0.as_slice());
-    data.or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(String::as_bytes))
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.as_slice());
+    data.or_else(|| {
+        secret
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(String::as_bytes)
+    })
 }
 
 /// Check and digest the Secrets `b` references, looking them up by name.
@@ -64,8 +82,13 @@ pub fn resolve(b: &ValidatedBackend, lookup: impl Fn(&str) -> Option<Arc<Secret>
     let mut missing = Vec::new();
     for binding in &b.secrets {
         let secret = lookup(&binding.source.name);
-        let found = secret.as_deref().and_then(|s| value(s, &binding.source.key));
-        hasher.update(format!("{}\0{}\0{}\0", binding.env, binding.source.name, binding.source.key));
+        let found = secret
+            .as_deref()
+            .and_then(|s| value(s, &binding.source.key));
+        hasher.update(format!(
+            "{}\0{}\0{}\0",
+            binding.env, binding.source.name, binding.source.key
+        ));
         match found {
             Some(bytes) => {
                 hasher.update(b"1\0");
@@ -83,7 +106,9 @@ pub fn resolve(b: &ValidatedBackend, lookup: impl Fn(&str) -> Option<Arc<Secret>
         }
     }
     if missing.is_empty() {
-        SecretsState::Ready { hash: hex::encode(hasher.finalize()) }
+        SecretsState::Ready {
+            hash: hex::encode(hasher.finalize()),
+        }
     } else {
         SecretsState::Missing(missing)
     }
@@ -99,9 +124,14 @@ mod tests {
     use crate::{controller::validate::validate, fixtures::backend};
 
     fn secret(name: &str, pairs: &[(&str, &str)]) -> Arc<Secret> {
-        let data = pairs.iter().map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())));
+        let data = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())));
         Arc::new(Secret {
-            metadata: kube::api::ObjectMeta { name: Some(name.to_owned()), ..Default::default() },
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
             data: Some(data.collect::<BTreeMap<_, _>>()),
             ..Default::default()
         })
@@ -111,9 +141,21 @@ mod tests {
         let secrets = vec![
             secret("db-secrets", &[("mongodb-uri", value)]),
             secret("cache-secrets", &[("redis-url", "redis://r")]),
-            secret("auth-secrets", &[("jwt-secret", "a"), ("jwt-merchant-secret", "b"), ("jwt-refresh-secret", "c")]),
+            secret(
+                "auth-secrets",
+                &[
+                    ("jwt-secret", "a"),
+                    ("jwt-merchant-secret", "b"),
+                    ("jwt-refresh-secret", "c"),
+                ],
+            ),
         ];
-        move |name| secrets.iter().find(|s| s.metadata.name.as_deref() == Some(name)).cloned()
+        move |name| {
+            secrets
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name))
+                .cloned()
+        }
     }
 
     #[test]
@@ -129,7 +171,10 @@ mod tests {
     #[test]
     fn a_missing_secret_is_named_without_any_value() {
         let v = validate(&backend("image: a:1")).expect("valid");
-        let state = resolve(&v, |name| all("mongodb://hidden")(name).filter(|s| s.metadata.name.as_deref() != Some("cache-secrets")));
+        let state = resolve(&v, |name| {
+            all("mongodb://hidden")(name)
+                .filter(|s| s.metadata.name.as_deref() != Some("cache-secrets"))
+        });
         let message = state.message().expect("missing");
         assert_eq!(message, "Secret cache-secrets not found (for REDIS_URL)");
         assert!(!message.contains("hidden"));
@@ -137,8 +182,14 @@ mod tests {
 
     #[test]
     fn a_missing_key_is_named() {
-        let v = validate(&backend("image: a:1\nsecrets: {mongodbUri: {name: db-secrets, key: uri}}")).expect("valid");
+        let v = validate(&backend(
+            "image: a:1\nsecrets: {mongodbUri: {name: db-secrets, key: uri}}",
+        ))
+        .expect("valid");
         let state = resolve(&v, all("x"));
-        assert_eq!(state.message().as_deref(), Some("key uri not found in Secret db-secrets (for MONGODB_URI)"));
+        assert_eq!(
+            state.message().as_deref(),
+            Some("key uri not found in Secret db-secrets (for MONGODB_URI)")
+        );
     }
 }

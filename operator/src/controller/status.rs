@@ -35,6 +35,8 @@ pub struct Observed {
     pub public_service: Option<Service>,
     /// The live Ingress.
     pub ingress: Option<Ingress>,
+    /// HPA minimum: the Deployment is not Ready below it (it starts at 1 until the HPA scales).
+    pub min_replicas: Option<i32>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -61,17 +63,24 @@ fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
             (STALLED, false, reason::HEALTHY, String::new()),
         ];
     };
-    let current = d.meta().annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
-    let applied = observed.desired_deployment_hash.is_none() || current == observed.desired_deployment_hash.as_ref();
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let current = d
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
+    let applied = observed.desired_deployment_hash.is_none()
+        || current == observed.desired_deployment_hash.as_ref();
+    let spec_replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let want = spec_replicas.max(observed.min_replicas.unwrap_or(0));
     let s = d.status.clone().unwrap_or_default();
     let seen = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
     let rolled = seen
-        && s.updated_replicas.unwrap_or(0) == want
+        && s.updated_replicas.unwrap_or(0) >= want
         && s.ready_replicas.unwrap_or(0) >= want
-        && s.replicas.unwrap_or(0) == want;
+        && s.replicas.unwrap_or(0) == spec_replicas;
     let failed = s.conditions.unwrap_or_default().into_iter().find(|c| {
-        (c.type_ == "Progressing" && c.status == "False") || (c.type_ == "ReplicaFailure" && c.status == "True")
+        (c.type_ == "Progressing" && c.status == "False")
+            || (c.type_ == "ReplicaFailure" && c.status == "True")
     });
     let ready = applied && rolled;
     let progress = format!(
@@ -93,7 +102,12 @@ fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
         },
     ];
     drafts.push(match failed {
-        Some(c) => (DEGRADED, true, reason::ROLLOUT_FAILED, c.message.unwrap_or_default()),
+        Some(c) => (
+            DEGRADED,
+            true,
+            reason::ROLLOUT_FAILED,
+            c.message.unwrap_or_default(),
+        ),
         None => (DEGRADED, false, reason::HEALTHY, String::new()),
     });
     drafts.push((STALLED, false, reason::HEALTHY, String::new()));
@@ -119,10 +133,17 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
             };
             stalled(reason::SECRET_MISSING, &message)
         }
-        Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }) => deployment_conditions(observed),
+        Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }) => {
+            deployment_conditions(observed)
+        }
     };
     drafts.push(match verdict {
-        Verdict::Paused => (PAUSED, true, reason::PAUSED, "spec.paused is true: children are left as they are".to_owned()),
+        Verdict::Paused => (
+            PAUSED,
+            true,
+            reason::PAUSED,
+            "spec.paused is true: children are left as they are".to_owned(),
+        ),
         _ => (PAUSED, false, reason::RECONCILING, String::new()),
     });
     drafts
@@ -130,7 +151,12 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
 
 /// Conditions with timestamps: an existing condition keeps its lastTransitionTime unless its
 /// status flips.
-fn conditions(drafts: Vec<Draft>, previous: &[Condition], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+fn conditions(
+    drafts: Vec<Draft>,
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
     drafts
         .into_iter()
         .map(|(type_, status, reason, message)| {
@@ -153,15 +179,28 @@ fn conditions(drafts: Vec<Draft>, previous: &[Condition], generation: Option<i64
 }
 
 fn endpoints(b: &ValidatedBackend, observed: &Observed) -> Vec<String> {
-    let mut out = vec![format!("http://{}.{}.svc:{}", names::internal_service(&b.name), b.namespace, b.port)];
-    let lb = observed.public_service.as_ref().and_then(|s| s.status.as_ref()).and_then(|s| s.load_balancer.as_ref());
+    let mut out = vec![format!(
+        "http://{}.{}.svc:{}",
+        names::internal_service(&b.name),
+        b.namespace,
+        b.port
+    )];
+    let lb = observed
+        .public_service
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .and_then(|s| s.load_balancer.as_ref());
     for ingress in lb.and_then(|l| l.ingress.clone()).unwrap_or_default() {
         if let Some(host) = ingress.hostname.or(ingress.ip) {
             out.push(format!("http://{host}:{}", b.service.port));
         }
     }
     if let (Some(spec), Some(_)) = (&b.ingress, &observed.ingress) {
-        let scheme = if spec.tls_secret_name.is_some() { "https" } else { "http" };
+        let scheme = if spec.tls_secret_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         out.push(format!("{scheme}://{}", spec.host));
     }
     out.sort();
@@ -177,7 +216,11 @@ pub fn compute(
     observed: &Observed,
     now: Timestamp,
 ) -> MerchantBackendStatus {
-    let previous = mb.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous = mb
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     let generation = mb.metadata.generation;
     let ds = observed.deployment.as_ref().and_then(|d| d.status.clone());
     let image = observed
@@ -203,7 +246,11 @@ pub fn compute(
 ///
 /// # Errors
 /// `PatchStatus` when the write fails.
-pub async fn update(ctx: &Context, mb: &MerchantBackend, status: MerchantBackendStatus) -> Result<bool> {
+pub async fn update(
+    ctx: &Context,
+    mb: &MerchantBackend,
+    status: MerchantBackendStatus,
+) -> Result<bool> {
     if mb.status.as_ref() == Some(&status) {
         return Ok(false);
     }
@@ -214,18 +261,28 @@ pub async fn update(ctx: &Context, mb: &MerchantBackend, status: MerchantBackend
         "kind": MerchantBackend::kind(&()),
         "status": status,
     });
-    api.patch_status(&mb.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(Error::PatchStatus)?;
+    api.patch_status(
+        &mb.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::PatchStatus)?;
     publish_flips(ctx, mb, &status).await;
     Ok(true)
 }
 
 /// Events for conditions that just became True and matter to a human.
 async fn publish_flips(ctx: &Context, mb: &MerchantBackend, status: &MerchantBackendStatus) {
-    let previous = mb.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous = mb
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     for c in &status.conditions {
-        let was_true = previous.iter().any(|p| p.type_ == c.type_ && p.status == "True");
+        let was_true = previous
+            .iter()
+            .any(|p| p.type_ == c.type_ && p.status == "True");
         if c.status != "True" || was_true {
             continue;
         }
@@ -234,7 +291,12 @@ async fn publish_flips(ctx: &Context, mb: &MerchantBackend, status: &MerchantBac
             READY => EventType::Normal,
             _ => continue,
         };
-        if c.type_ == DEGRADED && status.conditions.iter().any(|s| s.type_ == STALLED && s.status == "True") {
+        if c.type_ == DEGRADED
+            && status
+                .conditions
+                .iter()
+                .any(|s| s.type_ == STALLED && s.status == "True")
+        {
             continue; // the Stalled event already says it
         }
         let event = Event {
@@ -264,8 +326,12 @@ mod tests {
     fn deployment(replicas: i32, ready: i32, hash: &str) -> Deployment {
         let mut d = Deployment::default();
         d.metadata.generation = Some(1);
-        d.metadata.annotations = Some([(APPLIED_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
-        d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec { replicas: Some(replicas), ..Default::default() });
+        d.metadata.annotations =
+            Some([(APPLIED_HASH_ANNOTATION.to_owned(), hash.to_owned())].into());
+        d.spec = Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+            replicas: Some(replicas),
+            ..Default::default()
+        });
         d.status = Some(DeploymentStatus {
             observed_generation: Some(1),
             replicas: Some(replicas),
@@ -277,7 +343,10 @@ mod tests {
     }
 
     fn condition<'a>(s: &'a MerchantBackendStatus, type_: &str) -> &'a Condition {
-        s.conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition present")
     }
 
     fn ready_verdict() -> Verdict {
@@ -288,18 +357,29 @@ mod tests {
     fn all_pods_ready_on_the_current_template_is_ready() {
         let mb = backend("image: a:1");
         let v = validate(&mb).expect("valid");
-        let observed = Observed { deployment: Some(deployment(3, 3, "x")), desired_deployment_hash: Some("x".into()), ..Default::default() };
+        let observed = Observed {
+            deployment: Some(deployment(3, 3, "x")),
+            desired_deployment_hash: Some("x".into()),
+            ..Default::default()
+        };
         let s = compute(&mb, Some(&v), &ready_verdict(), &observed, now());
         assert_eq!(condition(&s, READY).status, "True");
         assert_eq!(condition(&s, PROGRESSING).status, "False");
         assert_eq!(s.ready_replicas, Some(3));
-        assert_eq!(s.endpoints, vec!["http://shop-internal.prod.svc:5001".to_owned()]);
+        assert_eq!(
+            s.endpoints,
+            vec!["http://shop-internal.prod.svc:5001".to_owned()]
+        );
     }
 
     #[test]
     fn a_stale_template_is_not_ready_even_with_ready_pods() {
         let mb = backend("image: a:1");
-        let observed = Observed { deployment: Some(deployment(3, 3, "old")), desired_deployment_hash: Some("new".into()), ..Default::default() };
+        let observed = Observed {
+            deployment: Some(deployment(3, 3, "old")),
+            desired_deployment_hash: Some("new".into()),
+            ..Default::default()
+        };
         let s = compute(&mb, None, &ready_verdict(), &observed, now());
         assert_eq!(condition(&s, READY).status, "False");
         assert_eq!(condition(&s, PROGRESSING).status, "True");
@@ -308,10 +388,23 @@ mod tests {
     #[test]
     fn a_missing_secret_stalls_and_names_it() {
         let mb = backend("image: a:1");
-        let missing = SecretsState::Missing(vec![crate::controller::secrets::MissingSecret { name: "db-secrets".into(), key: None, env: "MONGODB_URI" }]);
-        let s = compute(&mb, None, &Verdict::Applied(missing), &Observed::default(), now());
+        let missing = SecretsState::Missing(vec![crate::controller::secrets::MissingSecret {
+            name: "db-secrets".into(),
+            key: None,
+            env: "MONGODB_URI",
+        }]);
+        let s = compute(
+            &mb,
+            None,
+            &Verdict::Applied(missing),
+            &Observed::default(),
+            now(),
+        );
         let stalled = condition(&s, STALLED);
-        assert_eq!((stalled.status.as_str(), stalled.reason.as_str()), ("True", "SecretMissing"));
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "SecretMissing")
+        );
         assert!(stalled.message.contains("db-secrets"));
         assert_eq!(condition(&s, DEGRADED).status, "True");
     }
@@ -319,15 +412,25 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_a_status_flips() {
         let mut mb = backend("image: a:1");
-        let observed = Observed { deployment: Some(deployment(3, 1, "x")), desired_deployment_hash: Some("x".into()), ..Default::default() };
+        let observed = Observed {
+            deployment: Some(deployment(3, 1, "x")),
+            desired_deployment_hash: Some("x".into()),
+            ..Default::default()
+        };
         let first = compute(&mb, None, &ready_verdict(), &observed, now());
         mb.status = Some(first.clone());
         let later = Timestamp::from_second(1_900_000_000).expect("valid timestamp");
         let again = compute(&mb, None, &ready_verdict(), &observed, later);
         assert_eq!(first, again, "same observation, same status, no write");
-        let ready = Observed { deployment: Some(deployment(3, 3, "x")), ..observed };
+        let ready = Observed {
+            deployment: Some(deployment(3, 3, "x")),
+            ..observed
+        };
         let flipped = compute(&mb, None, &ready_verdict(), &ready, later);
         assert_eq!(condition(&flipped, READY).last_transition_time, Time(later));
-        assert_eq!(condition(&flipped, STALLED).last_transition_time, Time(now()));
+        assert_eq!(
+            condition(&flipped, STALLED).last_transition_time,
+            Time(now())
+        );
     }
 }

@@ -150,7 +150,9 @@ pub struct ValidatedBackend {
 impl ValidatedBackend {
     /// Most pods the Deployment can run (HPA maximum or fixed replicas).
     pub fn max_pods(&self) -> i32 {
-        self.autoscaling.as_ref().map_or(self.replicas, |a| a.max_replicas)
+        self.autoscaling
+            .as_ref()
+            .map_or(self.replicas, |a| a.max_replicas)
     }
 
     /// Every Secret name the stack references (required or optional), sorted, deduplicated.
@@ -168,7 +170,11 @@ impl ValidatedBackend {
 /// `InvalidSpec` naming the field when the spec cannot be turned into children.
 pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
     let spec = &mb.spec;
-    let name = mb.metadata.name.clone().ok_or_else(|| invalid("metadata.name", "is required"))?;
+    let name = mb
+        .metadata
+        .name
+        .clone()
+        .ok_or_else(|| invalid("metadata.name", "is required"))?;
     let namespace = mb.namespace().unwrap_or_else(|| "default".to_owned());
     check_env(spec.pod_template.as_ref())?;
     check_cors(spec)?;
@@ -176,7 +182,11 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
     let autoscaling = spec.autoscaling.as_ref().and_then(autoscaling);
     let replicas = spec.replicas.unwrap_or(3);
     let mut validated = ValidatedBackend {
-        owner: mb.metadata.uid.as_ref().and_then(|_| mb.controller_owner_ref(&())),
+        owner: mb
+            .metadata
+            .uid
+            .as_ref()
+            .and_then(|_| mb.controller_owner_ref(&())),
         name,
         namespace,
         image: spec.image.clone(),
@@ -202,17 +212,26 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
 }
 
 fn invalid(field: &str, reason: &str) -> InvalidSpec {
-    InvalidSpec { field: field.to_owned(), reason: reason.to_owned() }
+    InvalidSpec {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn check_env(template: Option<&PodTemplateSpec>) -> Result<(), InvalidSpec> {
     let env = template.and_then(|t| t.env.as_deref()).unwrap_or_default();
-    let secret_envs: Vec<&str> = secret_bindings(&SecretsSpec::default()).iter().map(|b| b.env).collect();
+    let secret_envs: Vec<&str> = secret_bindings(&SecretsSpec::default())
+        .iter()
+        .map(|b| b.env)
+        .collect();
     for (i, var) in env.iter().enumerate() {
         if RESERVED_ENV.contains(&var.name.as_str()) || secret_envs.contains(&var.name.as_str()) {
             return Err(invalid(
                 &format!("spec.podTemplate.env[{i}].name"),
-                &format!("{} is set by the operator; use spec.config or spec.secrets", var.name),
+                &format!(
+                    "{} is set by the operator; use spec.config or spec.secrets",
+                    var.name
+                ),
             ));
         }
     }
@@ -220,7 +239,11 @@ fn check_env(template: Option<&PodTemplateSpec>) -> Result<(), InvalidSpec> {
 }
 
 fn check_cors(spec: &MerchantBackendSpec) -> Result<(), InvalidSpec> {
-    let origins = spec.config.as_ref().and_then(|c| c.cors_origins.as_deref()).unwrap_or_default();
+    let origins = spec
+        .config
+        .as_ref()
+        .and_then(|c| c.cors_origins.as_deref())
+        .unwrap_or_default();
     match origins.iter().position(|o| o.is_empty() || o.contains(',')) {
         Some(i) => Err(invalid(
             &format!("spec.config.corsOrigins[{i}]"),
@@ -262,9 +285,19 @@ fn autoscaling(spec: &AutoscalingSpec) -> Option<Autoscaling> {
 }
 
 fn resources(spec: &MerchantBackendSpec, limits: bool) -> (Quantity, Quantity) {
-    let given = spec.resources.as_ref().and_then(|r| if limits { r.limits.clone() } else { r.requests.clone() });
+    let given = spec.resources.as_ref().and_then(|r| {
+        if limits {
+            r.limits.clone()
+        } else {
+            r.requests.clone()
+        }
+    });
     let given = given.unwrap_or_default();
-    let (cpu, memory) = if limits { ("1000m", "1Gi") } else { ("500m", "512Mi") };
+    let (cpu, memory) = if limits {
+        ("1000m", "1Gi")
+    } else {
+        ("500m", "512Mi")
+    };
     (
         given.cpu.unwrap_or_else(|| Quantity(cpu.to_owned())),
         given.memory.unwrap_or_else(|| Quantity(memory.to_owned())),
@@ -284,16 +317,33 @@ fn log_level(level: LogLevel) -> &'static str {
 /// Non-secret environment of the API (names: api-server/src/config.rs).
 fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     let config = spec.config.clone().unwrap_or_default();
-    let environment = config.environment.unwrap_or_else(|| "production".to_owned());
+    let environment = config
+        .environment
+        .unwrap_or_else(|| "production".to_owned());
     let rate = config.rate_limit.unwrap_or_default();
     let mut data = BTreeMap::from([
-        ("PORT".to_owned(), spec.port.unwrap_or(DEFAULT_PORT).to_string()),
+        (
+            "PORT".to_owned(),
+            spec.port.unwrap_or(DEFAULT_PORT).to_string(),
+        ),
         ("NODE_ENV".to_owned(), environment.clone()),
         ("ENVIRONMENT".to_owned(), environment),
-        ("LOG_LEVEL".to_owned(), log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned()),
-        ("CORS_ORIGIN".to_owned(), config.cors_origins.unwrap_or_default().join(",")),
-        ("RATE_LIMIT_WINDOW_SECONDS".to_owned(), rate.window_seconds.unwrap_or(900).to_string()),
-        ("RATE_LIMIT_MAX_REQUESTS".to_owned(), rate.max_requests.unwrap_or(100).to_string()),
+        (
+            "LOG_LEVEL".to_owned(),
+            log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned(),
+        ),
+        (
+            "CORS_ORIGIN".to_owned(),
+            config.cors_origins.unwrap_or_default().join(","),
+        ),
+        (
+            "RATE_LIMIT_WINDOW_SECONDS".to_owned(),
+            rate.window_seconds.unwrap_or(900).to_string(),
+        ),
+        (
+            "RATE_LIMIT_MAX_REQUESTS".to_owned(),
+            rate.max_requests.unwrap_or(100).to_string(),
+        ),
         ("UPLOADS_DIR".to_owned(), "/app/uploads".to_owned()),
     ]);
     if let Some(url) = config.frontend_url {
@@ -302,12 +352,25 @@ fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     data
 }
 
-fn binding(env: &'static str, given: Option<&SecretKeyRef>, name: &str, key: &str, required: bool) -> SecretBinding {
+fn binding(
+    env: &'static str,
+    given: Option<&SecretKeyRef>,
+    name: &str,
+    key: &str,
+    required: bool,
+) -> SecretBinding {
     match given {
-        Some(source) => SecretBinding { env, source: source.clone(), required: true },
+        Some(source) => SecretBinding {
+            env,
+            source: source.clone(),
+            required: true,
+        },
         None => SecretBinding {
             env,
-            source: SecretKeyRef { name: name.to_owned(), key: key.to_owned() },
+            source: SecretKeyRef {
+                name: name.to_owned(),
+                key: key.to_owned(),
+            },
             required,
         },
     }
@@ -316,19 +379,97 @@ fn binding(env: &'static str, given: Option<&SecretKeyRef>, name: &str, key: &st
 /// The Secret-backed environment: conventional names by default; explicit references are required.
 fn secret_bindings(s: &SecretsSpec) -> Vec<SecretBinding> {
     vec![
-        binding("MONGODB_URI", s.mongodb_uri.as_ref(), "db-secrets", "mongodb-uri", true),
-        binding("REDIS_URL", s.redis_url.as_ref(), "cache-secrets", "redis-url", true),
-        binding("JWT_SECRET", s.jwt_secret.as_ref(), "auth-secrets", "jwt-secret", true),
-        binding("JWT_MERCHANT_SECRET", s.jwt_merchant_secret.as_ref(), "auth-secrets", "jwt-merchant-secret", true),
-        binding("JWT_REFRESH_SECRET", s.jwt_refresh_secret.as_ref(), "auth-secrets", "jwt-refresh-secret", true),
-        binding("SENDGRID_API_KEY", s.sendgrid_api_key.as_ref(), "email-secrets", "sendgrid-api-key", false),
-        binding("CLOUDINARY_CLOUD_NAME", s.cloudinary_cloud_name.as_ref(), "cloudinary-secrets", "cloud-name", false),
-        binding("CLOUDINARY_API_KEY", s.cloudinary_api_key.as_ref(), "cloudinary-secrets", "api-key", false),
-        binding("CLOUDINARY_API_SECRET", s.cloudinary_api_secret.as_ref(), "cloudinary-secrets", "api-secret", false),
-        binding("TWILIO_ACCOUNT_SID", s.twilio_account_sid.as_ref(), "sms-secrets", "twilio-account-sid", false),
-        binding("TWILIO_AUTH_TOKEN", s.twilio_auth_token.as_ref(), "sms-secrets", "twilio-auth-token", false),
-        binding("RAZORPAY_KEY_ID", s.razorpay_key_id.as_ref(), "payment-secrets", "razorpay-key-id", false),
-        binding("RAZORPAY_KEY_SECRET", s.razorpay_key_secret.as_ref(), "payment-secrets", "razorpay-key-secret", false),
+        binding(
+            "MONGODB_URI",
+            s.mongodb_uri.as_ref(),
+            "db-secrets",
+            "mongodb-uri",
+            true,
+        ),
+        binding(
+            "REDIS_URL",
+            s.redis_url.as_ref(),
+            "cache-secrets",
+            "redis-url",
+            true,
+        ),
+        binding(
+            "JWT_SECRET",
+            s.jwt_secret.as_ref(),
+            "auth-secrets",
+            "jwt-secret",
+            true,
+        ),
+        binding(
+            "JWT_MERCHANT_SECRET",
+            s.jwt_merchant_secret.as_ref(),
+            "auth-secrets",
+            "jwt-merchant-secret",
+            true,
+        ),
+        binding(
+            "JWT_REFRESH_SECRET",
+            s.jwt_refresh_secret.as_ref(),
+            "auth-secrets",
+            "jwt-refresh-secret",
+            true,
+        ),
+        binding(
+            "SENDGRID_API_KEY",
+            s.sendgrid_api_key.as_ref(),
+            "email-secrets",
+            "sendgrid-api-key",
+            false,
+        ),
+        binding(
+            "CLOUDINARY_CLOUD_NAME",
+            s.cloudinary_cloud_name.as_ref(),
+            "cloudinary-secrets",
+            "cloud-name",
+            false,
+        ),
+        binding(
+            "CLOUDINARY_API_KEY",
+            s.cloudinary_api_key.as_ref(),
+            "cloudinary-secrets",
+            "api-key",
+            false,
+        ),
+        binding(
+            "CLOUDINARY_API_SECRET",
+            s.cloudinary_api_secret.as_ref(),
+            "cloudinary-secrets",
+            "api-secret",
+            false,
+        ),
+        binding(
+            "TWILIO_ACCOUNT_SID",
+            s.twilio_account_sid.as_ref(),
+            "sms-secrets",
+            "twilio-account-sid",
+            false,
+        ),
+        binding(
+            "TWILIO_AUTH_TOKEN",
+            s.twilio_auth_token.as_ref(),
+            "sms-secrets",
+            "twilio-auth-token",
+            false,
+        ),
+        binding(
+            "RAZORPAY_KEY_ID",
+            s.razorpay_key_id.as_ref(),
+            "payment-secrets",
+            "razorpay-key-id",
+            false,
+        ),
+        binding(
+            "RAZORPAY_KEY_SECRET",
+            s.razorpay_key_secret.as_ref(),
+            "payment-secrets",
+            "razorpay-key-secret",
+            false,
+        ),
     ]
 }
 
@@ -342,10 +483,19 @@ fn access_mode(mode: AccessMode) -> String {
 }
 
 fn uploads(spec: &MerchantBackendSpec) -> Option<Uploads> {
-    let u = spec.uploads.as_ref().filter(|u| u.enabled.unwrap_or(true))?;
-    let modes = u.access_modes.clone().unwrap_or_else(|| vec![AccessMode::ReadWriteMany]);
+    let u = spec
+        .uploads
+        .as_ref()
+        .filter(|u| u.enabled.unwrap_or(true))?;
+    let modes = u
+        .access_modes
+        .clone()
+        .unwrap_or_else(|| vec![AccessMode::ReadWriteMany]);
     Some(Uploads {
-        size: u.size.clone().unwrap_or_else(|| Quantity("50Gi".to_owned())),
+        size: u
+            .size
+            .clone()
+            .unwrap_or_else(|| Quantity("50Gi".to_owned())),
         storage_class_name: u.storage_class_name.clone(),
         access_modes: modes.into_iter().map(access_mode).collect(),
         retain_on_delete: u.retain_on_delete.unwrap_or(false),
@@ -394,11 +544,17 @@ fn pdb(spec: &MerchantBackendSpec, max_pods: i32) -> Result<Option<IntOrString>,
 }
 
 fn network_policy(spec: &MerchantBackendSpec) -> Option<NetworkPolicy> {
-    let n = spec.network_policy.as_ref().filter(|n| n.enabled.unwrap_or(false))?;
+    let n = spec
+        .network_policy
+        .as_ref()
+        .filter(|n| n.enabled.unwrap_or(false))?;
     let mut namespaces = n.allowed_namespaces.clone().unwrap_or_default();
     namespaces.sort();
     namespaces.dedup();
-    Some(NetworkPolicy { namespaces, pod_labels: n.allowed_pod_labels.clone().unwrap_or_default() })
+    Some(NetworkPolicy {
+        namespaces,
+        pod_labels: n.allowed_pod_labels.clone().unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
@@ -415,7 +571,10 @@ mod tests {
         assert_eq!(v.replicas, 3);
         assert_eq!(v.port, 5001);
         assert_eq!(v.autoscaling, None);
-        assert_eq!(v.requests, (Quantity("500m".into()), Quantity("512Mi".into())));
+        assert_eq!(
+            v.requests,
+            (Quantity("500m".into()), Quantity("512Mi".into()))
+        );
         assert_eq!(v.limits, (Quantity("1000m".into()), Quantity("1Gi".into())));
         assert_eq!(v.pdb_min_available, Some(IntOrString::Int(1)));
         assert_eq!(v.config["NODE_ENV"], "production");
@@ -426,16 +585,34 @@ mod tests {
     fn conventional_secret_names_are_the_defaults() {
         let v = validate(&backend("image: a:1")).expect("valid");
         let mongo = &v.secrets[0];
-        assert_eq!((mongo.env, mongo.source.name.as_str(), mongo.source.key.as_str()), ("MONGODB_URI", "db-secrets", "mongodb-uri"));
+        assert_eq!(
+            (
+                mongo.env,
+                mongo.source.name.as_str(),
+                mongo.source.key.as_str()
+            ),
+            ("MONGODB_URI", "db-secrets", "mongodb-uri")
+        );
         assert!(mongo.required);
-        let sendgrid = v.secrets.iter().find(|s| s.env == "SENDGRID_API_KEY").expect("sendgrid");
+        let sendgrid = v
+            .secrets
+            .iter()
+            .find(|s| s.env == "SENDGRID_API_KEY")
+            .expect("sendgrid");
         assert!(!sendgrid.required, "unset third-party keys are optional");
     }
 
     #[test]
     fn an_explicit_third_party_secret_is_required() {
-        let v = validate(&backend("image: a:1\nsecrets:\n  sendgridApiKey: {name: mail, key: k}")).expect("valid");
-        let sendgrid = v.secrets.iter().find(|s| s.env == "SENDGRID_API_KEY").expect("sendgrid");
+        let v = validate(&backend(
+            "image: a:1\nsecrets:\n  sendgridApiKey: {name: mail, key: k}",
+        ))
+        .expect("valid");
+        let sendgrid = v
+            .secrets
+            .iter()
+            .find(|s| s.env == "SENDGRID_API_KEY")
+            .expect("sendgrid");
         assert!(sendgrid.required);
         assert_eq!(sendgrid.source.name, "mail");
     }
@@ -444,15 +621,20 @@ mod tests {
     fn an_autoscaling_block_enables_the_hpa_with_production_defaults() {
         let v = validate(&backend("image: a:1\nautoscaling: {}")).expect("valid");
         let a = v.autoscaling.expect("hpa");
-        assert_eq!((a.min_replicas, a.max_replicas, a.cpu, a.memory), (3, 10, 70, 80));
+        assert_eq!(
+            (a.min_replicas, a.max_replicas, a.cpu, a.memory),
+            (3, 10, 70, 80)
+        );
         assert_eq!(a.scale_up, (0, 100, 30));
         assert_eq!(a.scale_down, (300, 50, 60));
     }
 
     #[test]
     fn overriding_an_operator_variable_is_rejected_with_its_field() {
-        let err = validate(&backend("image: a:1\npodTemplate:\n  env: [{name: FOO, value: x}, {name: PORT, value: '1'}]"))
-            .expect_err("PORT is reserved");
+        let err = validate(&backend(
+            "image: a:1\npodTemplate:\n  env: [{name: FOO, value: x}, {name: PORT, value: '1'}]",
+        ))
+        .expect_err("PORT is reserved");
         assert_eq!(err.field, "spec.podTemplate.env[1].name");
     }
 
@@ -464,7 +646,10 @@ mod tests {
 
     #[test]
     fn a_bad_percentage_budget_is_rejected() {
-        let err = validate(&backend("image: a:1\npodDisruptionBudget: {minAvailable: 'lots'}")).expect_err("invalid");
+        let err = validate(&backend(
+            "image: a:1\npodDisruptionBudget: {minAvailable: 'lots'}",
+        ))
+        .expect_err("invalid");
         assert_eq!(err.field, "spec.podDisruptionBudget.minAvailable");
     }
 

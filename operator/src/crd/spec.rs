@@ -149,7 +149,11 @@ pub struct AutoscalingSpec {
     #[schemars(range(min = 1, max = 1000))]
     pub max_replicas: Option<i32>,
     /// Target average CPU utilisation in percent of the request (1-100). Default: 70.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "targetCPUUtilization",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization: Option<i32>,
     /// Target average memory utilisation in percent of the request (1-100). Default: 80.

@@ -15,7 +15,9 @@ use k8s_openapi::{
             VolumeMount,
         },
     },
-    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
+    apimachinery::pkg::{
+        api::resource::Quantity, apis::meta::v1::ObjectMeta, util::intstr::IntOrString,
+    },
 };
 
 use super::{HTTP_PORT_NAME, labels, names, object_meta, selector, selector_labels};
@@ -81,7 +83,10 @@ fn pod_spec(b: &ValidatedBackend) -> PodSpec {
             run_as_user: Some(RUN_AS),
             run_as_group: Some(RUN_AS),
             fs_group: Some(RUN_AS),
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_owned(), ..Default::default() }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         image_pull_secrets: (!b.image_pull_secrets.is_empty()).then(|| {
@@ -113,7 +118,10 @@ fn container(b: &ValidatedBackend) -> Container {
             ..Default::default()
         }]),
         env_from: Some(vec![EnvFromSource {
-            config_map_ref: Some(ConfigMapEnvSource { name: names::config_map(&b.name), optional: None }),
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: names::config_map(&b.name),
+                optional: None,
+            }),
             ..Default::default()
         }]),
         env: Some(env(b)),
@@ -126,12 +134,23 @@ fn container(b: &ValidatedBackend) -> Container {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                add: None,
+            }),
             ..Default::default()
         }),
         volume_mounts: Some(vec![
-            VolumeMount { name: "uploads".to_owned(), mount_path: UPLOADS_PATH.to_owned(), ..Default::default() },
-            VolumeMount { name: "tmp".to_owned(), mount_path: "/tmp".to_owned(), ..Default::default() },
+            VolumeMount {
+                name: "uploads".to_owned(),
+                mount_path: UPLOADS_PATH.to_owned(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..Default::default()
+            },
         ]),
         ..Default::default()
     }
@@ -151,12 +170,17 @@ fn env(b: &ValidatedBackend) -> Vec<EnvVar> {
         }),
         ..Default::default()
     });
-    secrets.chain(b.pod_template.env.clone().unwrap_or_default()).collect()
+    secrets
+        .chain(b.pod_template.env.clone().unwrap_or_default())
+        .collect()
 }
 
 fn resources(b: &ValidatedBackend) -> ResourceRequirements {
     let pair = |(cpu, memory): &(Quantity, Quantity)| {
-        BTreeMap::from([("cpu".to_owned(), cpu.clone()), ("memory".to_owned(), memory.clone())])
+        BTreeMap::from([
+            ("cpu".to_owned(), cpu.clone()),
+            ("memory".to_owned(), memory.clone()),
+        ])
     };
     ResourceRequirements {
         requests: Some(pair(&b.requests)),
@@ -196,7 +220,11 @@ fn volumes(b: &ValidatedBackend) -> Vec<Volume> {
 }
 
 fn empty_dir(name: &str) -> Volume {
-    Volume { name: name.to_owned(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }
+    Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +237,12 @@ mod tests {
     }
 
     fn api_container(d: &Deployment) -> Container {
-        d.spec.clone().and_then(|s| s.template.spec).expect("pod").containers[0].clone()
+        d.spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .expect("pod")
+            .containers[0]
+            .clone()
     }
 
     #[test]
@@ -218,11 +251,19 @@ mod tests {
         let pod = d.spec.clone().and_then(|s| s.template.spec).expect("pod");
         let psc = pod.security_context.expect("pod security context");
         assert_eq!(psc.run_as_non_root, Some(true));
-        assert_eq!(psc.seccomp_profile.expect("seccomp").type_, "RuntimeDefault");
-        let sc = api_container(&d).security_context.expect("container security context");
+        assert_eq!(
+            psc.seccomp_profile.expect("seccomp").type_,
+            "RuntimeDefault"
+        );
+        let sc = api_container(&d)
+            .security_context
+            .expect("container security context");
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
-        assert_eq!(sc.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]));
+        assert_eq!(
+            sc.capabilities.and_then(|c| c.drop),
+            Some(vec!["ALL".to_owned()])
+        );
         assert_eq!(pod.automount_service_account_token, Some(false));
     }
 
@@ -237,13 +278,27 @@ mod tests {
 
     #[test]
     fn the_hpa_owns_replicas_when_autoscaling_is_on() {
-        assert_eq!(build("image: a:1\nautoscaling: {}").spec.and_then(|s| s.replicas), None);
-        assert_eq!(build("image: a:1\nreplicas: 2").spec.and_then(|s| s.replicas), Some(2));
+        assert_eq!(
+            build("image: a:1\nautoscaling: {}")
+                .spec
+                .and_then(|s| s.replicas),
+            None
+        );
+        assert_eq!(
+            build("image: a:1\nreplicas: 2")
+                .spec
+                .and_then(|s| s.replicas),
+            Some(2)
+        );
     }
 
     #[test]
     fn rollouts_surge_one_and_never_go_below_capacity() {
-        let strategy = build("image: a:1").spec.and_then(|s| s.strategy).and_then(|s| s.rolling_update).expect("rolling");
+        let strategy = build("image: a:1")
+            .spec
+            .and_then(|s| s.strategy)
+            .and_then(|s| s.rolling_update)
+            .expect("rolling");
         assert_eq!(strategy.max_surge, Some(IntOrString::Int(1)));
         assert_eq!(strategy.max_unavailable, Some(IntOrString::Int(0)));
     }
@@ -251,19 +306,45 @@ mod tests {
     #[test]
     fn secrets_are_referenced_never_inlined() {
         let env = api_container(&build("image: a:1")).env.expect("env");
-        let mongo = env.iter().find(|e| e.name == "MONGODB_URI").expect("MONGODB_URI");
+        let mongo = env
+            .iter()
+            .find(|e| e.name == "MONGODB_URI")
+            .expect("MONGODB_URI");
         assert_eq!(mongo.value, None);
-        let sel = mongo.value_from.clone().and_then(|v| v.secret_key_ref).expect("secret ref");
-        assert_eq!((sel.name.as_str(), sel.key.as_str(), sel.optional), ("db-secrets", "mongodb-uri", None));
-        let twilio = env.iter().find(|e| e.name == "TWILIO_AUTH_TOKEN").expect("twilio");
-        let sel = twilio.value_from.clone().and_then(|v| v.secret_key_ref).expect("secret ref");
+        let sel = mongo
+            .value_from
+            .clone()
+            .and_then(|v| v.secret_key_ref)
+            .expect("secret ref");
+        assert_eq!(
+            (sel.name.as_str(), sel.key.as_str(), sel.optional),
+            ("db-secrets", "mongodb-uri", None)
+        );
+        let twilio = env
+            .iter()
+            .find(|e| e.name == "TWILIO_AUTH_TOKEN")
+            .expect("twilio");
+        let sel = twilio
+            .value_from
+            .clone()
+            .and_then(|v| v.secret_key_ref)
+            .expect("secret ref");
         assert_eq!(sel.optional, Some(true));
     }
 
     #[test]
     fn uploads_mount_the_claim_when_enabled() {
-        let pod = build("image: a:1\nuploads: {}").spec.and_then(|s| s.template.spec).expect("pod");
+        let pod = build("image: a:1\nuploads: {}")
+            .spec
+            .and_then(|s| s.template.spec)
+            .expect("pod");
         let volume = &pod.volumes.expect("volumes")[0];
-        assert_eq!(volume.persistent_volume_claim.as_ref().map(|p| p.claim_name.as_str()), Some("shop-uploads"));
+        assert_eq!(
+            volume
+                .persistent_volume_claim
+                .as_ref()
+                .map(|p| p.claim_name.as_str()),
+            Some("shop-uploads")
+        );
     }
 }

@@ -151,7 +151,9 @@ fn to_value<K: Serialize + Resource<DynamicType = ()>>(k: &K) -> Result<Option<s
     Ok(Some(value))
 }
 
-fn opt_value<K: Serialize + Resource<DynamicType = ()>>(k: Option<&K>) -> Result<Option<serde_json::Value>> {
+fn opt_value<K: Serialize + Resource<DynamicType = ()>>(
+    k: Option<&K>,
+) -> Result<Option<serde_json::Value>> {
     k.map_or(Ok(None), to_value)
 }
 
@@ -210,25 +212,40 @@ fn stamp_desired<K: Serialize + Resource<DynamicType = ()>>(k: Option<K>) -> Res
 /// `app.kubernetes.io/*` labels of every child.
 pub fn labels(b: &ValidatedBackend) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_owned(), "merchant-api".to_owned()),
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "merchant-api".to_owned(),
+        ),
         (INSTANCE_LABEL.to_owned(), b.name.clone()),
         ("app.kubernetes.io/component".to_owned(), "api".to_owned()),
-        ("app.kubernetes.io/part-of".to_owned(), "merchant-stack".to_owned()),
-        ("app.kubernetes.io/managed-by".to_owned(), MANAGED_BY.to_owned()),
+        (
+            "app.kubernetes.io/part-of".to_owned(),
+            "merchant-stack".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGED_BY.to_owned(),
+        ),
     ])
 }
 
 /// Labels selecting the API pods of one MerchantBackend (stable across upgrades).
 pub fn selector_labels(b: &ValidatedBackend) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_owned(), "merchant-api".to_owned()),
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "merchant-api".to_owned(),
+        ),
         (INSTANCE_LABEL.to_owned(), b.name.clone()),
     ])
 }
 
 /// The pod selector as a LabelSelector.
 pub fn selector(b: &ValidatedBackend) -> LabelSelector {
-    LabelSelector { match_labels: Some(selector_labels(b)), ..Default::default() }
+    LabelSelector {
+        match_labels: Some(selector_labels(b)),
+        ..Default::default()
+    }
 }
 
 /// Metadata of a child: name, namespace, labels, controller ownerReference.
@@ -273,18 +290,27 @@ mod tests {
     #[test]
     fn building_twice_gives_identical_children() {
         let v = validate(&backend("image: a:1\nautoscaling: {}\nuploads: {}")).expect("valid");
-        assert_eq!(build(&v, &ready()).expect("build"), build(&v, &ready()).expect("build"));
+        assert_eq!(
+            build(&v, &ready()).expect("build"),
+            build(&v, &ready()).expect("build")
+        );
     }
 
     #[test]
     fn every_child_is_owned_labelled_and_hashed() {
         let v = validate(&backend("image: a:1\nautoscaling: {}\ningress: {host: x.example}\nnetworkPolicy: {enabled: true}")).expect("valid");
-        let manifests = build(&v, &ready()).expect("build").manifests().expect("manifests");
+        let manifests = build(&v, &ready())
+            .expect("build")
+            .manifests()
+            .expect("manifests");
         assert_eq!(manifests.len(), 9, "all but the uploads claim");
         for m in manifests {
             let meta = &m["metadata"];
             assert_eq!(meta["ownerReferences"][0]["kind"], "MerchantBackend", "{m}");
-            assert_eq!(meta["labels"]["app.kubernetes.io/managed-by"], "merchant-operator");
+            assert_eq!(
+                meta["labels"]["app.kubernetes.io/managed-by"],
+                "merchant-operator"
+            );
             assert!(meta["annotations"][APPLIED_HASH_ANNOTATION].is_string());
         }
     }
@@ -298,7 +324,10 @@ mod tests {
 
     #[test]
     fn disabled_features_are_absent() {
-        let v = validate(&backend("image: a:1\nautoscaling: {enabled: false}\nreplicas: 1")).expect("valid");
+        let v = validate(&backend(
+            "image: a:1\nautoscaling: {enabled: false}\nreplicas: 1",
+        ))
+        .expect("valid");
         let children = build(&v, &ready()).expect("build");
         assert_eq!(children.hpa, Desired::Absent);
         assert_eq!(children.pdb, Desired::Absent);
@@ -314,7 +343,10 @@ mod tests {
         let annotations = |v: &ValidatedBackend| {
             let c = build(v, &ready()).expect("build");
             let d = c.deployment.present().cloned().expect("deployment");
-            d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).expect("annotations")
+            d.spec
+                .and_then(|s| s.template.metadata)
+                .and_then(|m| m.annotations)
+                .expect("annotations")
         };
         assert_ne!(
             annotations(&a)[crate::crd::CONFIG_HASH_ANNOTATION],

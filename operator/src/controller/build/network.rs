@@ -65,7 +65,10 @@ pub fn ingress(b: &ValidatedBackend) -> Option<Ingress> {
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
             name: b.name.clone(),
-            port: Some(ServiceBackendPort { number: Some(b.service.port), name: None }),
+            port: Some(ServiceBackendPort {
+                number: Some(b.service.port),
+                name: None,
+            }),
         }),
         ..Default::default()
     };
@@ -84,7 +87,10 @@ pub fn ingress(b: &ValidatedBackend) -> Option<Ingress> {
                 }),
             }]),
             tls: i.tls_secret_name.as_ref().map(|secret| {
-                vec![IngressTLS { hosts: Some(vec![i.host.clone()]), secret_name: Some(secret.clone()) }]
+                vec![IngressTLS {
+                    hosts: Some(vec![i.host.clone()]),
+                    secret_name: Some(secret.clone()),
+                }]
             }),
             ..Default::default()
         }),
@@ -99,11 +105,17 @@ mod tests {
 
     #[test]
     fn the_network_policy_admits_listed_namespaces_on_the_api_port() {
-        let v = validate(&backend("image: a:1\nnetworkPolicy: {enabled: true, allowedNamespaces: [ingress-nginx]}")).expect("valid");
+        let v = validate(&backend(
+            "image: a:1\nnetworkPolicy: {enabled: true, allowedNamespaces: [ingress-nginx]}",
+        ))
+        .expect("valid");
         let spec = network_policy(&v).and_then(|n| n.spec).expect("policy");
         let rule = &spec.ingress.expect("ingress")[0];
         assert_eq!(rule.from.as_ref().map(Vec::len), Some(2));
-        assert_eq!(rule.ports.as_ref().expect("ports")[0].port, Some(IntOrString::Int(5001)));
+        assert_eq!(
+            rule.ports.as_ref().expect("ports")[0].port,
+            Some(IntOrString::Int(5001))
+        );
     }
 
     #[test]
@@ -111,6 +123,9 @@ mod tests {
         let v = validate(&backend("image: a:1\ningress: {host: api.example.com, tlsSecretName: api-tls, className: nginx}")).expect("valid");
         let spec = ingress(&v).and_then(|i| i.spec).expect("ingress");
         assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
-        assert_eq!(spec.tls.expect("tls")[0].secret_name.as_deref(), Some("api-tls"));
+        assert_eq!(
+            spec.tls.expect("tls")[0].secret_name.as_deref(),
+            Some("api-tls")
+        );
     }
 }

@@ -54,7 +54,10 @@ pub fn hpa(b: &ValidatedBackend) -> Option<HorizontalPodAutoscaler> {
             },
             min_replicas: Some(a.min_replicas),
             max_replicas: a.max_replicas,
-            metrics: Some(vec![utilization("cpu", a.cpu), utilization("memory", a.memory)]),
+            metrics: Some(vec![
+                utilization("cpu", a.cpu),
+                utilization("memory", a.memory),
+            ]),
             behavior: Some(HorizontalPodAutoscalerBehavior {
                 scale_up: Some(rules(a.scale_up, "Max")),
                 scale_down: Some(rules(a.scale_down, "Min")),
@@ -95,8 +98,20 @@ mod tests {
         assert_eq!(down.stabilization_window_seconds, Some(300));
         assert_eq!(down.policies.expect("policies")[0].value, 50);
         let metrics = spec.metrics.expect("metrics");
-        assert_eq!(metrics[0].resource.as_ref().and_then(|r| r.target.average_utilization), Some(70));
-        assert_eq!(metrics[1].resource.as_ref().and_then(|r| r.target.average_utilization), Some(80));
+        assert_eq!(
+            metrics[0]
+                .resource
+                .as_ref()
+                .and_then(|r| r.target.average_utilization),
+            Some(70)
+        );
+        assert_eq!(
+            metrics[1]
+                .resource
+                .as_ref()
+                .and_then(|r| r.target.average_utilization),
+            Some(80)
+        );
     }
 
     #[test]

@@ -59,12 +59,18 @@ mod tests {
 
     #[test]
     fn the_public_service_forwards_its_port_to_the_api_port() {
-        let v = validate(&backend("image: a:1\nservice: {type: LoadBalancer, port: 8080, sessionAffinity: ClientIP}")).expect("valid");
+        let v = validate(&backend(
+            "image: a:1\nservice: {type: LoadBalancer, port: 8080, sessionAffinity: ClientIP}",
+        ))
+        .expect("valid");
         let spec = public(&v).spec.expect("spec");
         assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
         assert_eq!(spec.session_affinity.as_deref(), Some("ClientIP"));
         let p = &spec.ports.expect("ports")[0];
-        assert_eq!((p.port, p.target_port.clone()), (8080, Some(IntOrString::String("http".into()))));
+        assert_eq!(
+            (p.port, p.target_port.clone()),
+            (8080, Some(IntOrString::String("http".into())))
+        );
     }
 
     #[test]

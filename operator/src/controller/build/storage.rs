@@ -62,7 +62,13 @@ mod tests {
         let v = validate(&backend("image: a:1\nuploads: {retainOnDelete: true}")).expect("valid");
         assert_eq!(uploads(&v).expect("pvc").metadata.owner_references, None);
         let v = validate(&backend("image: a:1\nuploads: {}")).expect("valid");
-        assert!(uploads(&v).expect("pvc").metadata.owner_references.is_some());
+        assert!(
+            uploads(&v)
+                .expect("pvc")
+                .metadata
+                .owner_references
+                .is_some()
+        );
     }
 
     #[test]

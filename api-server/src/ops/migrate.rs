@@ -1,0 +1,285 @@
+//! `merchant-api migrate up|down [N]|status`: versioned migrations recorded in the `migrations`
+//! collection as `{name, version, appliedAt}` (contract §6). A lock document in
+//! `migrations_lock` keeps concurrent runs (replicas, Jobs) apart; each data migration runs in a
+//! transaction with its record when the server supports transactions, and every step is
+//! idempotent so a rerun after a crash is safe either way.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use mongodb::{
+    ClientSession, Collection,
+    bson::{Document, doc},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    cli::MigrateAction,
+    config::DatabaseSettings,
+    error::is_duplicate_key,
+    startup::{StartupError, connect_store},
+    store::{DateTime, Store},
+};
+
+/// A migration run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// Could not connect.
+    #[error("failed to connect to MongoDB")]
+    Connect(#[from] StartupError),
+    /// Another run held the lock for too long.
+    #[error("timed out waiting for the migration lock held by {owner}")]
+    LockTimeout {
+        /// Holder.
+        owner: String,
+    },
+    /// Bookkeeping failed.
+    #[error("failed to read or write migration records")]
+    Records(#[source] mongodb::error::Error),
+    /// One migration failed (earlier ones stay applied).
+    #[error("migration {version} ({name}) failed")]
+    Step {
+        /// Version.
+        version: i32,
+        /// Name.
+        name: &'static str,
+        /// Cause.
+        #[source]
+        source: mongodb::error::Error,
+    },
+}
+
+/// A record in `migrations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationRecord {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: i32,
+    /// When applied.
+    pub applied_at: DateTime,
+}
+
+/// One known migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version (ascending).
+    pub version: i32,
+    /// Name (the contract's).
+    pub name: &'static str,
+    /// Runs inside a transaction (false for index builds).
+    transactional: bool,
+}
+
+/// The contract's five migrations, rewritten for this data model.
+pub const MIGRATIONS: [Migration; 5] = [
+    Migration { version: 1, name: "add-onboarding-to-merchants", transactional: true },
+    Migration { version: 2, name: "add-indexes", transactional: false },
+    Migration { version: 3, name: "add-product-variants", transactional: true },
+    Migration { version: 4, name: "add-merchant-analytics", transactional: true },
+    Migration { version: 5, name: "add-product-stock-tracking", transactional: true },
+];
+
+/// `(collection, filter, update)` steps of a data migration.
+type Steps = Vec<(&'static str, Document, Document)>;
+
+fn up_steps(version: i32) -> Steps {
+    match version {
+        1 => vec![(
+            "merchants",
+            doc! { "onboarding": { "$exists": false } },
+            doc! { "$set": { "onboarding": { "status": "pending", "currentStep": 1, "completedSteps": [], "stepData": {} } } },
+        )],
+        3 => vec![("products", doc! { "inventory.variants": { "$exists": false } }, doc! { "$set": { "inventory.variants": [] } })],
+        4 => vec![(
+            "merchants",
+            doc! { "analytics": { "$exists": false } },
+            doc! { "$set": { "analytics": { "totalOrders": 0, "totalRevenue": 0, "totalProducts": 0, "averageRating": 0, "totalReviews": 0 } } },
+        )],
+        5 => vec![
+            ("products", doc! { "inventory.trackInventory": { "$exists": false } }, doc! { "$set": { "inventory.trackInventory": true } }),
+            ("products", doc! { "inventory.lowStockThreshold": { "$exists": false } }, doc! { "$set": { "inventory.lowStockThreshold": 5_i64 } }),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+// Each `down` removes only values equal to what `up` wrote (the application reads them as
+// defaults when absent), so reverting never loses data a merchant entered.
+fn down_steps(version: i32) -> Steps {
+    match version {
+        1 => vec![(
+            "merchants",
+            doc! { "onboarding.status": "pending", "onboarding.completedSteps": { "$size": 0 }, "onboarding.stepData": {} },
+            doc! { "$unset": { "onboarding": "" } },
+        )],
+        3 => vec![("products", doc! { "inventory.variants": { "$size": 0 } }, doc! { "$unset": { "inventory.variants": "" } })],
+        4 => vec![(
+            "merchants",
+            doc! { "analytics.totalOrders": 0, "analytics.totalRevenue": 0, "analytics.totalProducts": 0, "analytics.averageRating": 0, "analytics.totalReviews": 0 },
+            doc! { "$unset": { "analytics": "" } },
+        )],
+        5 => vec![
+            ("products", doc! { "inventory.trackInventory": true }, doc! { "$unset": { "inventory.trackInventory": "" } }),
+            ("products", doc! { "inventory.lowStockThreshold": 5_i64 }, doc! { "$unset": { "inventory.lowStockThreshold": "" } }),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+fn records(store: &Store) -> Collection<MigrationRecord> {
+    store.db().collection("migrations")
+}
+
+/// Applied records, oldest version first.
+pub async fn applied(store: &Store) -> mongodb::error::Result<Vec<MigrationRecord>> {
+    records(store).find(doc! {}).sort(doc! { "version": 1 }).await?.try_collect().await
+}
+
+async fn supports_transactions(store: &Store) -> bool {
+    let hello = store.db().run_command(doc! { "hello": 1 }).await;
+    hello.is_ok_and(|h| h.contains_key("setName") || h.get_str("msg") == Ok("isdbgrid"))
+}
+
+async fn run_steps(store: &Store, steps: &Steps, mut session: Option<&mut ClientSession>) -> mongodb::error::Result<()> {
+    for (collection, filter, update) in steps {
+        let coll = store.db().collection::<Document>(collection);
+        match session.as_deref_mut() {
+            Some(s) => coll.update_many(filter.clone(), update.clone()).session(s).await?,
+            None => coll.update_many(filter.clone(), update.clone()).await?,
+        };
+    }
+    Ok(())
+}
+
+/// Run one direction of a migration together with its record change.
+async fn apply(store: &Store, m: Migration, up: bool, transactions: bool) -> mongodb::error::Result<()> {
+    let steps = if up { up_steps(m.version) } else { down_steps(m.version) };
+    if m.version == 2 {
+        if up { store.ensure_indexes().await? } else { store.drop_indexes().await? }
+    }
+    let record = MigrationRecord { name: m.name.into(), version: m.version, applied_at: DateTime::now() };
+    if transactions && m.transactional {
+        let mut session = store.client().start_session().await?;
+        session.start_transaction().await?;
+        run_steps(store, &steps, Some(&mut session)).await?;
+        if up {
+            records(store).insert_one(&record).session(&mut session).await?;
+        } else {
+            records(store).delete_one(doc! { "version": m.version }).session(&mut session).await?;
+        }
+        return session.commit_transaction().await;
+    }
+    run_steps(store, &steps, None).await?;
+    if up {
+        records(store).insert_one(&record).await.map(drop)
+    } else {
+        records(store).delete_one(doc! { "version": m.version }).await.map(drop)
+    }
+}
+
+const LOCK_ID: &str = "migrate";
+const LOCK_TTL: Duration = Duration::from_secs(600);
+const LOCK_WAIT: Duration = Duration::from_secs(300);
+
+/// Holds the migration lock until released.
+struct Lock<'a> {
+    store: &'a Store,
+    owner: String,
+}
+
+impl<'a> Lock<'a> {
+    async fn acquire(store: &'a Store) -> Result<Self, MigrateError> {
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        let locks = store.db().collection::<Document>("migrations_lock");
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let now = DateTime::now();
+            let expires = DateTime::from_millis(now.timestamp_millis() + LOCK_TTL.as_millis() as i64);
+            match locks.insert_one(doc! { "_id": LOCK_ID, "owner": &owner, "lockedAt": now, "expiresAt": expires }).await {
+                Ok(_) => return Ok(Self { store, owner }),
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(MigrateError::Records(e)),
+            }
+            // A crashed holder's lock expires; take it over.
+            locks.delete_one(doc! { "_id": LOCK_ID, "expiresAt": { "$lt": now } }).await.map_err(MigrateError::Records)?;
+            if tokio::time::Instant::now() > deadline {
+                let holder = locks.find_one(doc! { "_id": LOCK_ID }).await.ok().flatten();
+                let owner = holder.and_then(|d| d.get_str("owner").ok().map(str::to_string)).unwrap_or_default();
+                return Err(MigrateError::LockTimeout { owner });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn release(self) -> Result<(), MigrateError> {
+        let locks = self.store.db().collection::<Document>("migrations_lock");
+        locks.delete_one(doc! { "_id": LOCK_ID, "owner": &self.owner }).await.map(drop).map_err(MigrateError::Records)
+    }
+}
+
+async fn with_lock<T>(store: &Store, work: impl AsyncFnOnce(&Store) -> Result<T, MigrateError>) -> Result<T, MigrateError> {
+    let lock = Lock::acquire(store).await?;
+    let result = work(store).await;
+    lock.release().await?;
+    result
+}
+
+/// Apply every migration not yet recorded, in version order. Returns the versions applied.
+pub async fn up(store: &Store) -> Result<Vec<i32>, MigrateError> {
+    with_lock(store, async |store| {
+        let done: Vec<i32> = applied(store).await.map_err(MigrateError::Records)?.iter().map(|r| r.version).collect();
+        let transactions = supports_transactions(store).await;
+        let mut ran = Vec::new();
+        for m in MIGRATIONS.into_iter().filter(|m| !done.contains(&m.version)) {
+            apply(store, m, true, transactions).await.map_err(|source| MigrateError::Step { version: m.version, name: m.name, source })?;
+            tracing::info!(version = m.version, name = m.name, "migration applied");
+            ran.push(m.version);
+        }
+        Ok(ran)
+    })
+    .await
+}
+
+/// Revert the newest `steps` applied migrations. Returns the versions reverted.
+pub async fn down(store: &Store, steps: u32) -> Result<Vec<i32>, MigrateError> {
+    with_lock(store, async |store| {
+        let done = applied(store).await.map_err(MigrateError::Records)?;
+        let transactions = supports_transactions(store).await;
+        let mut reverted = Vec::new();
+        for record in done.iter().rev().take(steps as usize) {
+            let Some(m) = MIGRATIONS.iter().find(|m| m.version == record.version) else { continue };
+            apply(store, *m, false, transactions).await.map_err(|source| MigrateError::Step { version: m.version, name: m.name, source })?;
+            tracing::info!(version = m.version, name = m.name, "migration reverted");
+            reverted.push(m.version);
+        }
+        Ok(reverted)
+    })
+    .await
+}
+
+/// `(version, name, applied_at)` for every known migration.
+pub async fn status(store: &Store) -> Result<Vec<(i32, &'static str, Option<DateTime>)>, MigrateError> {
+    let done = applied(store).await.map_err(MigrateError::Records)?;
+    Ok(MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.name, done.iter().find(|r| r.version == m.version).map(|r| r.applied_at)))
+        .collect())
+}
+
+/// The `migrate` subcommand.
+pub async fn run(settings: &DatabaseSettings, action: MigrateAction) -> Result<(), MigrateError> {
+    let store = connect_store(settings, None).await?;
+    match action {
+        MigrateAction::Up => println!("applied: {:?}", up(&store).await?),
+        MigrateAction::Down { steps } => println!("reverted: {:?}", down(&store, steps).await?),
+        MigrateAction::Status => {
+            for (version, name, at) in status(&store).await? {
+                let state = at.map_or_else(|| "pending".to_string(), crate::store::json::iso);
+                println!("{version:>3}  {name:<30} {state}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Data subcommands: versioned migrations and demo seeding.
+
+pub mod migrate;
+pub mod seed;

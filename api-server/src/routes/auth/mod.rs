@@ -1,0 +1,206 @@
+//! `/api/merchant/auth`: registration, login, tokens, profile and password flows (contract §2.1
+//! and §4). Submodules hold the flows; this file holds the router and the simple handlers.
+
+mod login;
+mod passwords;
+pub mod types;
+mod verify;
+
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    middleware::from_fn_with_state,
+    routing::{get, post, put},
+};
+use mongodb::bson::oid::ObjectId;
+use serde_json::json;
+
+pub use login::{__path_login, __path_refresh, login, refresh};
+pub use passwords::{
+    __path_change_password, __path_forgot_password, __path_reset_password, __path_reset_password_with_token,
+    change_password, forgot_password, reset_password, reset_password_with_token,
+};
+pub use verify::{
+    __path_resend_verification, __path_verify_email, __path_verify_email_with_token, resend_verification, verify_email,
+    verify_email_with_token,
+};
+
+use self::types::{NewMerchant, ProfileBody, RegisterBody, profile_json};
+use super::Reply;
+use crate::{
+    error::{ApiError, on_duplicate_key},
+    extract::{AppJson, AuthMerchant},
+    mail,
+    ratelimit::{Limit, enforce},
+    security::{jwt::Claims, password, token},
+    state::AppState,
+    store::{DateTime, merchants::{MerchantDoc, Onboarding}},
+};
+
+/// Auth routes with their limiters.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limit = |l: Limit| from_fn_with_state((state.clone(), l), enforce);
+    Router::new()
+        .route("/register", post(register).layer(limit(Limit::Register)))
+        .route("/login", post(login).layer(limit(Limit::Auth)))
+        .route("/refresh", post(refresh).layer(limit(Limit::Auth)))
+        .route("/resend-verification", post(resend_verification).layer(limit(Limit::Auth)))
+        .route("/forgot-password", post(forgot_password).layer(limit(Limit::PasswordReset)))
+        .route("/reset-password/{token}", post(reset_password_with_token).layer(limit(Limit::PasswordReset)))
+        .route("/reset-password", post(reset_password))
+        .route("/verify-email/{token}", post(verify_email_with_token))
+        .route("/verify-email", post(verify_email))
+        .route("/me", get(me))
+        .route("/profile", put(update_profile))
+        .route("/change-password", put(change_password))
+        .route("/logout", post(logout))
+}
+
+/// Claims of an owner token.
+pub(crate) fn owner_claims(merchant: ObjectId, with_permissions: bool) -> Claims {
+    Claims {
+        merchant_id: merchant.to_hex(),
+        role: with_permissions.then(|| "owner".to_string()),
+        permissions: with_permissions.then(|| crate::domain::role_permissions("owner")),
+        merchant_user_id: None,
+        typ: None,
+        iat: 0,
+        exp: 0,
+    }
+}
+
+/// Access and refresh tokens for claims.
+pub(crate) fn issue_tokens(state: &AppState, claims: Claims) -> Result<(String, String), ApiError> {
+    let sign_failed = |_| ApiError::Internal { message: "Failed to issue token", source: "signing failed".into() };
+    let access = state.auth.sign_access(claims.clone()).map_err(sign_failed)?;
+    let refresh = state.auth.sign_refresh(claims).map_err(sign_failed)?;
+    Ok((access, refresh))
+}
+
+/// A link into the merchant front end.
+pub(crate) fn link(state: &AppState, path: &str, token: &str) -> String {
+    format!("{}/{path}/{token}", state.settings.frontend_url)
+}
+
+pub(crate) fn hash_failed(e: password::PasswordError) -> ApiError {
+    ApiError::Internal { message: "Failed to process password", source: Box::new(e) }
+}
+
+fn new_merchant_doc(input: NewMerchant, hash: String, verification_digest: String) -> MerchantDoc {
+    let now = DateTime::now();
+    MerchantDoc {
+        id: ObjectId::new(),
+        business_name: input.business_name,
+        owner_name: input.owner_name,
+        email: input.email.as_str().to_string(),
+        password: hash,
+        phone: input.phone,
+        business_address: input.address,
+        verification_status: "pending".into(),
+        is_active: true,
+        email_verified: false,
+        email_verification_token: Some(verification_digest),
+        email_verification_expiry: Some(DateTime::from_millis(now.timestamp_millis() + 24 * 3600 * 1000)),
+        reset_password_token: None,
+        reset_password_expiry: None,
+        failed_login_attempts: 0,
+        account_locked_until: None,
+        last_login_at: None,
+        last_login_ip: None,
+        website: None,
+        logo: None,
+        description: None,
+        onboarding: Onboarding::default(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn email_taken() -> ApiError {
+    ApiError::BadRequest("Merchant with this email already exists".into())
+}
+
+/// Register a merchant, auto-create its store and e-mail a verification link.
+#[utoipa::path(post, path = "/api/merchant/auth/register", tag = "auth", request_body = RegisterBody,
+    responses((status = 201, description = "Registered", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed or e-mail taken", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Registration limit", body = crate::openapi::ErrorBody)))]
+pub async fn register(State(state): State<AppState>, AppJson(body): AppJson<RegisterBody>) -> Result<Reply, ApiError> {
+    let input = body.validate()?;
+    let store = &state.store;
+    if store.merchant_by_email(input.email.as_str()).await.map_err(ApiError::internal("Registration failed"))?.is_some() {
+        return Err(email_taken());
+    }
+    let hash = password::hash(input.password.0.clone()).await.map_err(hash_failed)?;
+    let verification = token::generate();
+    let merchant = new_merchant_doc(input, hash, verification.digest);
+    store.insert_merchant(&merchant).await.map_err(on_duplicate_key(email_taken, "Registration failed"))?;
+    create_store(&state, &merchant).await;
+    state.mailer.send(mail::verification(&merchant.email, &merchant.owner_name, &link(&state, "verify-email", &verification.plain)));
+    let (token, refresh_token) = issue_tokens(&state, owner_claims(merchant.id, false))?;
+    let data = json!({
+        "token": token,
+        "refreshToken": refresh_token,
+        "merchant": {
+            "id": merchant.id.to_hex(),
+            "businessName": merchant.business_name,
+            "ownerName": merchant.owner_name,
+            "email": merchant.email,
+            "verificationStatus": "pending",
+            "emailVerified": false,
+        },
+    });
+    Ok(Reply::data(data)
+        .message("Merchant registered successfully. Please check your email to verify your account.")
+        .status(StatusCode::CREATED))
+}
+
+/// Best-effort store creation (the contract ignores failures; they are logged).
+async fn create_store(state: &AppState, merchant: &MerchantDoc) {
+    let result = async {
+        let category = state.store.ensure_category("General").await?;
+        state.store.create_default_store(merchant, category).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, merchant = %merchant.id, "failed to auto-create the merchant's store");
+    }
+}
+
+/// The authenticated merchant's profile.
+#[utoipa::path(get, path = "/api/merchant/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Profile", body = crate::openapi::Envelope),
+        (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+pub async fn me(auth: AuthMerchant) -> Reply {
+    Reply::data(json!({ "merchant": profile_json(&auth.merchant) }))
+}
+
+/// Update profile fields (address parts are merged).
+#[utoipa::path(put, path = "/api/merchant/auth/profile", tag = "auth", security(("bearer" = [])), request_body = ProfileBody,
+    responses((status = 200, description = "Updated profile", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+pub async fn update_profile(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<ProfileBody>,
+) -> Result<Reply, ApiError> {
+    let set = body.validate()?;
+    let merchant = state
+        .store
+        .update_merchant(auth.id(), set)
+        .await
+        .map_err(ApiError::internal("Failed to update profile"))?
+        .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
+    Ok(Reply::data(json!({ "merchant": profile_json(&merchant) })).message("Profile updated successfully"))
+}
+
+/// Log out. Tokens stay valid (contract §2.1: clients keep using them).
+#[utoipa::path(post, path = "/api/merchant/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Logged out", body = crate::openapi::Envelope),
+        (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
+pub async fn logout(auth: AuthMerchant) -> Reply {
+    tracing::info!(merchant = %auth.id(), "auth.logout");
+    Reply::empty().message("Logout successful")
+}

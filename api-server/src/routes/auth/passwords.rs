@@ -1,0 +1,102 @@
+//! Password flows: change (authenticated), forgot (e-mails a reset link) and reset by token.
+
+use axum::extract::{Path, State};
+use secrecy::SecretString;
+
+use super::{hash_failed, link, types::{ChangePasswordBody, EmailBody, ResetPasswordBody}};
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AuthMerchant},
+    mail,
+    routes::Reply,
+    security::{password::{self, Verified}, token},
+    state::AppState,
+    store::DateTime,
+};
+
+const RESET_TTL_MS: i64 = 3600 * 1000;
+
+/// Change the owner's password (requires the current one). Existing tokens stay valid.
+#[utoipa::path(put, path = "/api/merchant/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordBody,
+    responses((status = 200, description = "Changed", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Current password is incorrect", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Team members cannot change the owner's password", body = crate::openapi::ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<ChangePasswordBody>,
+) -> Result<Reply, ApiError> {
+    let (current, new) = body.validate()?;
+    if auth.member.is_some() {
+        return Err(ApiError::Forbidden("Only the account owner can change the account password".into()));
+    }
+    let merchant = &auth.merchant;
+    let verified = password::verify(SecretString::from(current), Some(merchant.password.clone())).await.map_err(hash_failed)?;
+    if verified == Verified::No {
+        return Err(ApiError::unauthorized("Current password is incorrect"));
+    }
+    let hash = password::hash(new.0).await.map_err(hash_failed)?;
+    state.store.set_merchant_password(merchant.id, hash).await.map_err(ApiError::internal("Failed to change password"))?;
+    state.mailer.send(mail::password_changed(&merchant.email, &merchant.owner_name));
+    Ok(Reply::empty().message("Password changed successfully. You can now login with your new password."))
+}
+
+/// Always 200; e-mails a 1-hour reset link when the account exists.
+#[utoipa::path(post, path = "/api/merchant/auth/forgot-password", tag = "auth", request_body = EmailBody,
+    responses((status = 200, description = "Accepted", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
+pub async fn forgot_password(State(state): State<AppState>, AppJson(body): AppJson<EmailBody>) -> Result<Reply, ApiError> {
+    let email = body.validate()?;
+    let reset = token::generate();
+    let expiry = DateTime::from_millis(DateTime::now().timestamp_millis() + RESET_TTL_MS);
+    let merchant = state
+        .store
+        .set_reset_token(email.as_str(), &reset.digest, expiry)
+        .await
+        .map_err(ApiError::internal("Failed to process password reset request"))?;
+    if let Some(m) = merchant {
+        state.mailer.send(mail::password_reset(&m.email, &m.owner_name, &link(&state, "reset-password", &reset.plain)));
+    }
+    Ok(Reply::empty().message("If an account with that email exists, a password reset link has been sent."))
+}
+
+async fn reset(state: &AppState, raw_token: &str, body: ResetPasswordBody) -> Result<Reply, ApiError> {
+    let password = body.validate()?;
+    let invalid = || ApiError::BadRequest("Invalid or expired reset token".into());
+    if raw_token.is_empty() {
+        return Err(invalid());
+    }
+    let hash = password::hash(password.0).await.map_err(hash_failed)?;
+    state
+        .store
+        .reset_merchant_password(&token::digest(raw_token), hash)
+        .await
+        .map_err(ApiError::internal("Failed to reset password"))?
+        .ok_or_else(invalid)?;
+    Ok(Reply::empty().message("Password reset successful. You can now login with your new password."))
+}
+
+/// Set a new password with the e-mailed token (path variant).
+#[utoipa::path(post, path = "/api/merchant/auth/reset-password/{token}", tag = "auth", request_body = ResetPasswordBody,
+    params(("token" = String, Path, description = "Token from the e-mail")),
+    responses((status = 200, description = "Reset", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
+pub async fn reset_password_with_token(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    AppJson(body): AppJson<ResetPasswordBody>,
+) -> Result<Reply, ApiError> {
+    reset(&state, &token, body).await
+}
+
+/// Set a new password with the e-mailed token (body variant).
+#[utoipa::path(post, path = "/api/merchant/auth/reset-password", tag = "auth", request_body = ResetPasswordBody,
+    responses((status = 200, description = "Reset", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn reset_password(State(state): State<AppState>, AppJson(mut body): AppJson<ResetPasswordBody>) -> Result<Reply, ApiError> {
+    let token = body.token.take().unwrap_or_default();
+    reset(&state, &token, body).await
+}

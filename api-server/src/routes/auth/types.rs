@@ -1,0 +1,292 @@
+//! Request bodies of the auth routes and their validation into typed values.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{Email, Password, Phone},
+    error::ApiError,
+    store::{json::iso, merchants::MerchantDoc},
+    validate::{Len, Validator},
+};
+
+/// Address as sent by clients (all parts required on register, optional on profile).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressInput {
+    /// Street.
+    pub street: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State.
+    pub state: Option<String>,
+    /// Postal code.
+    pub zip_code: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+}
+
+/// `POST /register`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterBody {
+    /// 2..100 characters.
+    pub business_name: Option<String>,
+    /// 2..50 characters.
+    pub owner_name: Option<String>,
+    /// E-mail (lower-cased).
+    pub email: Option<String>,
+    /// At least 6 characters.
+    pub password: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Business address.
+    pub business_address: Option<AddressInput>,
+}
+
+/// A validated registration.
+#[derive(Debug)]
+pub struct NewMerchant {
+    /// Business name.
+    pub business_name: String,
+    /// Owner.
+    pub owner_name: String,
+    /// E-mail.
+    pub email: Email,
+    /// Password.
+    pub password: Password,
+    /// Phone.
+    pub phone: String,
+    /// Address.
+    pub address: crate::store::merchants::Address,
+}
+
+impl RegisterBody {
+    /// Validate every field.
+    pub fn validate(self) -> Result<NewMerchant, ApiError> {
+        let mut v = Validator::new();
+        let business_name = v.text("businessName", self.business_name, Len(2, 100));
+        let owner_name = v.text("ownerName", self.owner_name, Len(2, 50));
+        let email = v.parse("email", self.email, Email::parse);
+        let password = v.parse("password", self.password, Password::parse);
+        let phone = v.text("phone", self.phone, Len(1, 30));
+        let address = match self.business_address {
+            None => {
+                v.error("businessAddress", "\"businessAddress\" is required", None);
+                Default::default()
+            }
+            Some(a) => crate::store::merchants::Address {
+                street: v.text("businessAddress.street", a.street, Len(1, 200)),
+                city: v.text("businessAddress.city", a.city, Len(1, 100)),
+                state: v.text("businessAddress.state", a.state, Len(1, 100)),
+                zip_code: v.text("businessAddress.zipCode", a.zip_code, Len(1, 20)),
+                country: v.text("businessAddress.country", a.country, Len(1, 100)),
+            },
+        };
+        v.finish()?;
+        Ok(NewMerchant { business_name, owner_name, email, password, phone, address })
+    }
+}
+
+/// `POST /login`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LoginBody {
+    /// E-mail.
+    pub email: Option<String>,
+    /// Any non-empty string.
+    pub password: Option<String>,
+}
+
+impl LoginBody {
+    /// Validate.
+    pub fn validate(self) -> Result<(Email, String), ApiError> {
+        let mut v = Validator::new();
+        let email = v.parse("email", self.email, Email::parse);
+        let password = v.text("password", self.password, Len(1, 1024));
+        v.finish()?;
+        Ok((email, password))
+    }
+}
+
+/// `{email}` bodies (forgot-password, resend-verification).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct EmailBody {
+    /// E-mail.
+    pub email: Option<String>,
+}
+
+impl EmailBody {
+    /// Validate.
+    pub fn validate(self) -> Result<Email, ApiError> {
+        let mut v = Validator::new();
+        let email = v.parse("email", self.email, Email::parse);
+        v.finish()?;
+        Ok(email)
+    }
+}
+
+/// `PUT /change-password`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordBody {
+    /// Current password.
+    pub current_password: Option<String>,
+    /// New password (≥ 6).
+    pub new_password: Option<String>,
+    /// Must equal `newPassword`.
+    pub confirm_password: Option<String>,
+}
+
+fn confirm(v: &mut Validator, password: &Option<String>, confirm: Option<String>) {
+    match confirm {
+        None => v.error("confirmPassword", "\"confirmPassword\" is required", None),
+        Some(c) if Some(&c) != password.as_ref() => v.error("confirmPassword", "Passwords do not match", None),
+        Some(_) => {}
+    }
+}
+
+impl ChangePasswordBody {
+    /// Validate.
+    pub fn validate(self) -> Result<(String, Password), ApiError> {
+        let mut v = Validator::new();
+        let current = v.text("currentPassword", self.current_password, Len(1, 1024));
+        confirm(&mut v, &self.new_password, self.confirm_password);
+        let new = v.parse("newPassword", self.new_password, Password::parse);
+        v.finish()?;
+        Ok((current, new))
+    }
+}
+
+/// Reset-password bodies (`token` only in the body variant).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetPasswordBody {
+    /// Token (body variant only).
+    pub token: Option<String>,
+    /// New password (≥ 6).
+    pub password: Option<String>,
+    /// Must equal `password`.
+    pub confirm_password: Option<String>,
+}
+
+impl ResetPasswordBody {
+    /// Validate the password pair.
+    pub fn validate(self) -> Result<Password, ApiError> {
+        let mut v = Validator::new();
+        confirm(&mut v, &self.password, self.confirm_password);
+        let password = v.parse("password", self.password, Password::parse);
+        v.finish()?;
+        Ok(password)
+    }
+}
+
+/// `{token}` body (verify-email variant).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TokenBody {
+    /// Token.
+    pub token: Option<String>,
+}
+
+/// `POST /refresh` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshBody {
+    /// A refresh token from login or register.
+    pub refresh_token: Option<String>,
+}
+
+/// `PUT /profile`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileBody {
+    /// 2..100.
+    pub business_name: Option<String>,
+    /// 2..50.
+    pub owner_name: Option<String>,
+    /// Digits, `+`, `-`, spaces, parentheses.
+    pub phone: Option<String>,
+    /// Partial address (merged).
+    pub business_address: Option<AddressInput>,
+    /// Logo URL.
+    pub logo: Option<String>,
+    /// Website URL.
+    pub website: Option<String>,
+    /// ≤ 500.
+    pub description: Option<String>,
+}
+
+fn uri(raw: &str) -> Result<String, &'static str> {
+    let ok = (raw.starts_with("https://") || raw.starts_with("http://")) && raw.len() > 8 && !raw.contains(char::is_whitespace);
+    if ok { Ok(raw.to_string()) } else { Err("must be a valid uri") }
+}
+
+impl ProfileBody {
+    /// Validate into a `$set` document.
+    pub fn validate(self) -> Result<mongodb::bson::Document, ApiError> {
+        let mut v = Validator::new();
+        let mut set = mongodb::bson::Document::new();
+        if let Some(phone) = self.phone {
+            let phone = Phone::parse(&phone).map_err(|m| ApiError::BadRequest(m.into()))?;
+            set.insert("phone", phone.as_str());
+        }
+        let fields = [
+            ("businessName", v.opt_text("businessName", self.business_name, Len(2, 100))),
+            ("ownerName", v.opt_text("ownerName", self.owner_name, Len(2, 50))),
+            ("description", v.opt_text("description", self.description, Len(0, 500))),
+            ("logo", v.opt_parse("logo", self.logo, uri)),
+            ("website", v.opt_parse("website", self.website, uri)),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                set.insert(key, value);
+            }
+        }
+        if let Some(a) = self.business_address {
+            let parts = [("street", a.street), ("city", a.city), ("state", a.state), ("zipCode", a.zip_code), ("country", a.country)];
+            for (key, value) in parts {
+                let field = format!("businessAddress.{key}");
+                if let Some(value) = v.opt_text(&field, value, Len(1, 200)) {
+                    set.insert(field, value);
+                }
+            }
+        }
+        v.finish()?;
+        Ok(set)
+    }
+}
+
+/// The merchant's public profile (`toJSON`: `id`, never the password or tokens).
+pub fn profile_json(m: &MerchantDoc) -> Value {
+    json!({
+        "id": m.id.to_hex(),
+        "businessName": m.business_name,
+        "ownerName": m.owner_name,
+        "email": m.email,
+        "phone": m.phone,
+        "businessAddress": m.business_address,
+        "verificationStatus": m.verification_status,
+        "isActive": m.is_active,
+        "emailVerified": m.email_verified,
+        "website": m.website,
+        "logo": m.logo,
+        "description": m.description,
+        "createdAt": iso(m.created_at),
+    })
+}
+
+/// The short merchant object of login and refresh responses.
+pub fn summary_json(m: &MerchantDoc, with_owner: bool) -> Value {
+    let mut v = json!({
+        "id": m.id.to_hex(),
+        "businessName": m.business_name,
+        "email": m.email,
+        "verificationStatus": m.verification_status,
+        "isActive": m.is_active,
+        "emailVerified": m.email_verified,
+    });
+    if with_owner {
+        v["ownerName"] = json!(m.owner_name);
+    }
+    v
+}

@@ -1,0 +1,174 @@
+//! Stock: atomic adjustments per product and per variant (`POST …/stock`) and the low-stock
+//! listing (`GET /products/low-stock`, also at the contract's `/dashboard/low-stock`).
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{
+    Reply,
+    products::{limited, not_found, product_id, types::int_param},
+};
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AppQuery, AuthMerchant},
+    ratelimit::Limit,
+    state::AppState,
+    store::products::{ProductDoc, StockChange},
+    validate::Validator,
+};
+
+/// Stock routes under `/products`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/low-stock", limited(state, Limit::ProductRead, get(low_stock)))
+        .route("/{id}/stock", limited(state, Limit::ProductWrite, post(adjust)))
+        .route("/{id}/variants/{variant_id}/stock", limited(state, Limit::ProductWrite, post(adjust_variant)))
+}
+
+/// The contract's dashboard alias of the low-stock listing.
+pub fn dashboard_router() -> Router<AppState> {
+    Router::new().route("/dashboard/low-stock", get(dashboard_low_stock))
+}
+
+/// A stock adjustment.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AdjustBody {
+    /// Signed change in units (negative sells or writes off), non-zero.
+    #[serde(alias = "adjustment")]
+    pub quantity: Option<i64>,
+    /// Why (logged).
+    pub reason: Option<String>,
+}
+
+impl AdjustBody {
+    fn delta(self) -> Result<i64, ApiError> {
+        let mut v = Validator::new();
+        let delta = match self.quantity {
+            None => {
+                v.error("quantity", "\"quantity\" is required", None);
+                0
+            }
+            Some(0) => {
+                v.error("quantity", "\"quantity\" must not be 0", Some(0.into()));
+                0
+            }
+            Some(q) => v.opt_int("quantity", Some(q), -1_000_000_000, 1_000_000_000).unwrap_or(0),
+        };
+        v.finish()?;
+        Ok(delta)
+    }
+}
+
+fn insufficient() -> ApiError {
+    ApiError::Conflict { message: "Insufficient stock".into(), extra: None }
+}
+
+fn stock_json(p: &ProductDoc, stock: i64) -> Value {
+    let inv = &p.inventory;
+    json!({
+        "productId": p.id.to_hex(),
+        "stock": stock,
+        "lowStockThreshold": inv.low_stock_threshold,
+        "allowBackorder": inv.allow_backorder,
+        "isLowStock": !inv.unlimited && stock > 0 && stock <= inv.low_stock_threshold,
+        "isOutOfStock": !inv.unlimited && stock <= 0,
+    })
+}
+
+/// Add or remove units atomically; a decrement never takes stock below zero unless the
+/// product allows backorders (409 `Insufficient stock`).
+#[utoipa::path(post, path = "/api/merchant/products/{id}/stock", tag = "stock", security(("bearer" = [])), request_body = AdjustBody,
+    params(("id" = String, Path, description = "Product id")),
+    responses((status = 200, description = "Adjusted", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Product not found", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
+pub async fn adjust(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>, AppJson(body): AppJson<AdjustBody>) -> Result<Reply, ApiError> {
+    let id = product_id(&id)?;
+    let reason = body.reason.clone();
+    let delta = body.delta()?;
+    let change = state.store.adjust_stock(auth.id(), id, delta).await.map_err(ApiError::internal("Failed to adjust stock"))?;
+    match change {
+        StockChange::Applied(p) => {
+            tracing::info!(merchant = %auth.id(), product = %id, delta, reason = reason.as_deref().unwrap_or(""), "stock.adjusted");
+            Ok(Reply::data(stock_json(&p, p.inventory.stock)).message("Stock adjusted successfully"))
+        }
+        StockChange::Insufficient => Err(insufficient()),
+        StockChange::NotFound => Err(not_found()),
+    }
+}
+
+/// Like the product adjustment, for one variant.
+#[utoipa::path(post, path = "/api/merchant/products/{id}/variants/{variant_id}/stock", tag = "stock", security(("bearer" = [])), request_body = AdjustBody,
+    params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
+    responses((status = 200, description = "Adjusted", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
+pub async fn adjust_variant(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path((id, vid)): Path<(String, String)>,
+    AppJson(body): AppJson<AdjustBody>,
+) -> Result<Reply, ApiError> {
+    let id = product_id(&id)?;
+    let delta = body.delta()?;
+    let change = state.store.adjust_variant_stock(auth.id(), id, &vid, delta).await.map_err(ApiError::internal("Failed to adjust stock"))?;
+    match change {
+        StockChange::Applied(p) => {
+            let stock = p.inventory.variants.iter().find(|v| v.variant_id == vid).map_or(0, |v| v.stock);
+            let mut body = stock_json(&p, stock);
+            body["variantId"] = json!(vid);
+            Ok(Reply::data(body).message("Stock adjusted successfully"))
+        }
+        StockChange::Insufficient => Err(insufficient()),
+        StockChange::NotFound => Err(ApiError::NotFound("Product or variant not found".into())),
+    }
+}
+
+/// Query of the low-stock listing.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LowStockQuery {
+    /// Units at or below which a product is listed (default: each product's own threshold).
+    pub threshold: Option<String>,
+    /// Maximum items, 1..100 (default 50).
+    pub limit: Option<String>,
+}
+
+/// Products at or below their low-stock threshold, ascending by stock.
+#[utoipa::path(get, path = "/api/merchant/products/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
+    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn low_stock(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<LowStockQuery>) -> Result<Reply, ApiError> {
+    let mut v = Validator::new();
+    let threshold = q.threshold.is_some().then(|| int_param(&mut v, "threshold", q.threshold, 0, i64::MAX / 2, 10));
+    let limit = int_param(&mut v, "limit", q.limit, 1, 100, 50);
+    v.finish_as("Query validation failed")?;
+    let items = state.store.low_stock(auth.id(), threshold, limit).await.map_err(ApiError::internal("Failed to fetch low-stock products"))?;
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id.to_hex(), "name": p.name, "currentStock": p.inventory.stock, "sku": p.sku,
+                "reorderPoint": p.inventory.low_stock_threshold, "category": p.category.to_hex(),
+                "image": p.images.first(), "status": if p.is_active { "active" } else { "inactive" },
+            })
+        })
+        .collect();
+    Ok(Reply::data(Value::Array(rows)))
+}
+
+/// The low-stock listing at the contract's dashboard path.
+#[utoipa::path(get, path = "/api/merchant/dashboard/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
+    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn dashboard_low_stock(state: State<AppState>, auth: AuthMerchant, query: AppQuery<LowStockQuery>) -> Result<Reply, ApiError> {
+    low_stock(state, auth, query).await
+}

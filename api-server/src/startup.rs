@@ -1,0 +1,175 @@
+//! Start-up: connect MongoDB (sized pool, pool metrics) and Redis, ensure indexes, start the
+//! mailer, bind the listener and serve until a shutdown signal, finishing in-flight requests.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
+
+use mongodb::{Client, options::ClientOptions};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::{
+    config::{DatabaseSettings, Settings},
+    mail::{MailError, Mailer},
+    metrics::Metrics,
+    ratelimit::RateLimiter,
+    routes,
+    security::jwt::AuthKeys,
+    state::AppState,
+    store::Store,
+};
+
+/// A start-up step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Bad MongoDB URI or options.
+    #[error("failed to configure MongoDB")]
+    MongoOptions(#[source] mongodb::error::Error),
+    /// Index creation failed.
+    #[error("failed to create indexes")]
+    Indexes(#[source] mongodb::error::Error),
+    /// Bad Redis URL or unreachable Redis.
+    #[error("failed to connect to Redis")]
+    Redis(#[source] redis::RedisError),
+    /// Mail transport settings rejected.
+    #[error("failed to configure the mailer")]
+    Mail(#[from] MailError),
+    /// Port taken.
+    #[error("failed to bind {addr}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Install the process-wide rustls provider (object_store, reqwest and lettre use aws-lc-rs;
+/// mongodb links ring; with both present rustls cannot choose on its own).
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Connect to MongoDB with a sized pool whose events feed `metrics`.
+pub async fn connect_store(settings: &DatabaseSettings, metrics: Option<Arc<Metrics>>) -> Result<Store, StartupError> {
+    let mut options = ClientOptions::parse(settings.uri.expose_secret()).await.map_err(StartupError::MongoOptions)?;
+    options.max_pool_size = Some(settings.max_pool_size);
+    options.app_name = Some("merchant-api".into());
+    if let Some(metrics) = metrics {
+        options.cmap_event_handler = Some(mongodb::event::EventHandler::callback(move |e| metrics.on_cmap_event(&e)));
+    }
+    let db_name = settings
+        .name
+        .clone()
+        .or_else(|| options.default_database.clone())
+        .unwrap_or_else(|| "merchant".into());
+    let client = Client::with_options(options).map_err(StartupError::MongoOptions)?;
+    let db = client.database(&db_name);
+    Ok(Store::new(client, db))
+}
+
+async fn connect_redis(settings: &Settings) -> Result<Option<ConnectionManager>, StartupError> {
+    let Some(url) = &settings.redis_url else {
+        tracing::warn!("REDIS_URL not set: rate limits are counted per process");
+        return Ok(None);
+    };
+    let client = redis::Client::open(url.expose_secret()).map_err(StartupError::Redis)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(2)));
+    ConnectionManager::new_with_config(client, config).await.map(Some).map_err(StartupError::Redis)
+}
+
+/// A built, bound application.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: axum::Router,
+    mail_worker: Option<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Connect dependencies, build the router and bind (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let started = Instant::now();
+        install_crypto_provider();
+        let metrics = Arc::new(Metrics::new());
+        let store = connect_store(&settings.database, Some(metrics.clone())).await?;
+        if settings.ensure_indexes {
+            store.ensure_indexes().await.map_err(StartupError::Indexes)?;
+        }
+        let redis = connect_redis(&settings).await?;
+        let (mailer, mail_worker) = Mailer::start(settings.mail.as_ref(), metrics.clone())?;
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
+        let state = AppState {
+            store,
+            auth: Arc::new(AuthKeys::new(
+                &settings.jwt_merchant_secret,
+                &settings.jwt_refresh_secret,
+                settings.access_ttl,
+                settings.refresh_ttl,
+            )),
+            limiter: Arc::new(RateLimiter::new(settings.rate_limits.clone(), redis.clone())),
+            redis,
+            settings: Arc::new(settings),
+            mailer,
+            metrics,
+            started,
+        };
+        tracing::info!(port, elapsed_ms = started.elapsed().as_millis() as u64, "merchant-api ready");
+        Ok(Self { listener, port, router: routes::app(state), mail_worker })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight requests and flush queued e-mail.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let Self { listener, router, mail_worker, .. } = self;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(StartupError::Serve)?;
+        if let Some(worker) = mail_worker {
+            // The senders died with the router; give queued mail a bounded time to go out.
+            if tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.is_err() {
+                tracing::warn!("mail queue not drained within 10 s");
+            }
+        }
+        tracing::info!("merchant-api stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received");
+}

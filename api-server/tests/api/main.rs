@@ -1,0 +1,9 @@
+//! API tests against the real MongoDB-wire server, Redis and SMTP capture (one test binary).
+
+mod auth;
+mod helpers;
+mod onboarding;
+mod ops;
+mod products;
+mod server;
+mod stock;
