@@ -29,6 +29,8 @@
 //! | `TRUST_PROXY` | no | `false` | take the client IP from the first `X-Forwarded-For` hop |
 //! | `REQUEST_TIMEOUT_SECS` | no | `30` | per-request timeout (408) |
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
+//! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
+//! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //!
 //! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
 
@@ -100,7 +102,11 @@ pub struct Config {
     #[arg(long, env = "SENDGRID_FROM_EMAIL")]
     pub sendgrid_from_email: Option<String>,
     /// SendGrid endpoint.
-    #[arg(long, env = "SENDGRID_API_URL", default_value = "https://api.sendgrid.com/v3/mail/send")]
+    #[arg(
+        long,
+        env = "SENDGRID_API_URL",
+        default_value = "https://api.sendgrid.com/v3/mail/send"
+    )]
     pub sendgrid_api_url: String,
     /// SMTP relay host.
     #[arg(long, env = "SMTP_HOST")]
@@ -156,6 +162,12 @@ pub struct Config {
     /// Create indexes at start-up.
     #[arg(long, env = "ENSURE_INDEXES", default_value_t = true, action = clap::ArgAction::Set)]
     pub ensure_indexes: bool,
+    /// Sentry DSN (errors and panics are reported when set).
+    #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
+    pub sentry_dsn: Option<SecretString>,
+    /// Share of traces sent to Sentry.
+    #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE", default_value_t = 0.0)]
+    pub sentry_traces_sample_rate: f32,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -280,6 +292,19 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Create indexes at start-up.
     pub ensure_indexes: bool,
+    /// Error reporting, if configured.
+    pub sentry: Option<SentrySettings>,
+}
+
+/// Sentry error reporting.
+#[derive(Debug, Clone)]
+pub struct SentrySettings {
+    /// DSN.
+    pub dsn: SecretString,
+    /// `production`, `development` or `test` (from `NODE_ENV`).
+    pub environment: String,
+    /// Traces sample rate 0..1.
+    pub traces_sample_rate: f32,
 }
 
 const DEV_ORIGINS: [&str; 9] = [
@@ -318,9 +343,11 @@ impl Config {
             problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
         }
         match uri {
-            Some(uri) if problems.is_empty() => {
-                Ok(DatabaseSettings { uri, name: self.mongodb_database, max_pool_size: self.mongodb_max_pool_size })
-            }
+            Some(uri) if problems.is_empty() => Ok(DatabaseSettings {
+                uri,
+                name: self.mongodb_database,
+                max_pool_size: self.mongodb_max_pool_size,
+            }),
             _ => Err(InvalidConfig(problems)),
         }
     }
@@ -329,20 +356,36 @@ impl Config {
     pub fn validate(self) -> Result<Settings, InvalidConfig> {
         let mut problems = Vec::new();
         let mongodb_uri = required(&mut problems, "MONGODB_URI", self.mongodb_uri.clone());
-        let jwt_merchant_secret = jwt_key(&mut problems, "JWT_MERCHANT_SECRET", &self.jwt_merchant_secret);
-        let jwt_refresh_secret = jwt_key(&mut problems, "JWT_REFRESH_SECRET", &self.jwt_refresh_secret);
-        if let Some(s) = &self.jwt_secret {
-            if s.expose_secret().len() < 32 {
-                problems.push("JWT_SECRET must be at least 32 characters long".into());
-            }
+        let jwt_merchant_secret = jwt_key(
+            &mut problems,
+            "JWT_MERCHANT_SECRET",
+            &self.jwt_merchant_secret,
+        );
+        let jwt_refresh_secret = jwt_key(
+            &mut problems,
+            "JWT_REFRESH_SECRET",
+            &self.jwt_refresh_secret,
+        );
+        if let Some(s) = &self.jwt_secret
+            && s.expose_secret().len() < 32
+        {
+            problems.push("JWT_SECRET must be at least 32 characters long".into());
         }
-        if let (Some(a), Some(b)) = (&jwt_merchant_secret, &jwt_refresh_secret) {
-            if a.expose_secret() == b.expose_secret() {
-                problems.push("JWT_REFRESH_SECRET must differ from JWT_MERCHANT_SECRET".into());
-            }
+        if let (Some(a), Some(b)) = (&jwt_merchant_secret, &jwt_refresh_secret)
+            && a.expose_secret() == b.expose_secret()
+        {
+            problems.push("JWT_REFRESH_SECRET must differ from JWT_MERCHANT_SECRET".into());
         }
-        let access_ttl = ttl(&mut problems, "JWT_MERCHANT_EXPIRES_IN", &self.jwt_merchant_expires_in);
-        let refresh_ttl = ttl(&mut problems, "JWT_REFRESH_EXPIRES_IN", &self.jwt_refresh_expires_in);
+        let access_ttl = ttl(
+            &mut problems,
+            "JWT_MERCHANT_EXPIRES_IN",
+            &self.jwt_merchant_expires_in,
+        );
+        let refresh_ttl = ttl(
+            &mut problems,
+            "JWT_REFRESH_EXPIRES_IN",
+            &self.jwt_refresh_expires_in,
+        );
         let (production, development) = match self.node_env.as_str() {
             "production" => (true, false),
             "development" => (false, true),
@@ -363,13 +406,29 @@ impl Config {
             }
         };
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
-            problems.push(format!("LOG_LEVEL is not a valid filter (got {:?})", self.log_level));
+            problems.push(format!(
+                "LOG_LEVEL is not a valid filter (got {:?})",
+                self.log_level
+            ));
         }
         if self.mongodb_max_pool_size == 0 {
             problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
         }
         let cors_origins = self.cors_origins(production, development, &mut problems);
         let mail = self.mail_settings(&mut problems);
+        if !(0.0..=1.0).contains(&self.sentry_traces_sample_rate) {
+            problems.push("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1".into());
+        }
+        if let Some(dsn) = &self.sentry_dsn
+            && dsn.expose_secret().parse::<sentry::types::Dsn>().is_err()
+        {
+            problems.push("SENTRY_DSN is not a valid DSN".into());
+        }
+        let sentry = self.sentry_dsn.clone().map(|dsn| SentrySettings {
+            dsn,
+            environment: self.node_env.clone(),
+            traces_sample_rate: self.sentry_traces_sample_rate,
+        });
         if self.request_timeout_secs == 0 {
             problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
         }
@@ -380,51 +439,65 @@ impl Config {
             .unwrap_or_else(|| "http://localhost:3000".into())
             .trim_end_matches('/')
             .to_string();
-        match (mongodb_uri, jwt_merchant_secret, jwt_refresh_secret, access_ttl, refresh_ttl) {
-            (Some(mongodb_uri), Some(jwt_merchant_secret), Some(jwt_refresh_secret), Some(access_ttl), Some(refresh_ttl))
-                if problems.is_empty() =>
-            {
-                Ok(Settings {
-                    host: self.host,
-                    port: self.port,
-                    database: DatabaseSettings {
-                        uri: mongodb_uri,
-                        name: self.mongodb_database,
-                        max_pool_size: self.mongodb_max_pool_size,
-                    },
-                    redis_url: self.redis_url,
-                    jwt_merchant_secret,
-                    jwt_refresh_secret,
-                    access_ttl,
-                    refresh_ttl,
-                    production,
-                    development,
-                    log_level: self.log_level,
-                    log_json,
-                    cors_origins,
-                    frontend_url,
-                    mail,
-                    rate_limits: RateLimitSettings {
-                        disabled: self.disable_rate_limit,
-                        prefix: self.rate_limit_prefix,
-                        general: self.rate_limit_general_max,
-                        auth: self.rate_limit_auth_max,
-                        register: self.rate_limit_register_max,
-                        password_reset: self.rate_limit_password_reset_max,
-                        product_read: self.rate_limit_product_read_max,
-                        product_write: self.rate_limit_product_write_max,
-                        product_delete: self.rate_limit_product_delete_max,
-                    },
-                    trust_proxy: self.trust_proxy,
-                    request_timeout: Duration::from_secs(self.request_timeout_secs),
-                    ensure_indexes: self.ensure_indexes,
-                })
-            }
+        match (
+            mongodb_uri,
+            jwt_merchant_secret,
+            jwt_refresh_secret,
+            access_ttl,
+            refresh_ttl,
+        ) {
+            (
+                Some(mongodb_uri),
+                Some(jwt_merchant_secret),
+                Some(jwt_refresh_secret),
+                Some(access_ttl),
+                Some(refresh_ttl),
+            ) if problems.is_empty() => Ok(Settings {
+                host: self.host,
+                port: self.port,
+                database: DatabaseSettings {
+                    uri: mongodb_uri,
+                    name: self.mongodb_database,
+                    max_pool_size: self.mongodb_max_pool_size,
+                },
+                redis_url: self.redis_url,
+                jwt_merchant_secret,
+                jwt_refresh_secret,
+                access_ttl,
+                refresh_ttl,
+                production,
+                development,
+                log_level: self.log_level,
+                log_json,
+                cors_origins,
+                frontend_url,
+                mail,
+                rate_limits: RateLimitSettings {
+                    disabled: self.disable_rate_limit,
+                    prefix: self.rate_limit_prefix,
+                    general: self.rate_limit_general_max,
+                    auth: self.rate_limit_auth_max,
+                    register: self.rate_limit_register_max,
+                    password_reset: self.rate_limit_password_reset_max,
+                    product_read: self.rate_limit_product_read_max,
+                    product_write: self.rate_limit_product_write_max,
+                    product_delete: self.rate_limit_product_delete_max,
+                },
+                trust_proxy: self.trust_proxy,
+                request_timeout: Duration::from_secs(self.request_timeout_secs),
+                ensure_indexes: self.ensure_indexes,
+                sentry,
+            }),
             _ => Err(InvalidConfig(problems)),
         }
     }
 
-    fn cors_origins(&self, production: bool, development: bool, problems: &mut Vec<String>) -> Vec<String> {
+    fn cors_origins(
+        &self,
+        production: bool,
+        development: bool,
+        problems: &mut Vec<String>,
+    ) -> Vec<String> {
         let split = |s: &str| -> Vec<String> {
             s.split(',')
                 .map(|o| o.trim().trim_end_matches('/').to_string())
@@ -434,11 +507,15 @@ impl Config {
         if let Some(list) = &self.cors_origin {
             return split(list);
         }
-        let mut origins: Vec<String> = [&self.frontend_url, &self.merchant_frontend_url, &self.admin_frontend_url]
-            .into_iter()
-            .flatten()
-            .flat_map(|s| split(s))
-            .collect();
+        let mut origins: Vec<String> = [
+            &self.frontend_url,
+            &self.merchant_frontend_url,
+            &self.admin_frontend_url,
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| split(s))
+        .collect();
         if development {
             origins.extend(DEV_ORIGINS.iter().map(|s| s.to_string()));
         }
@@ -457,7 +534,8 @@ impl Config {
     fn mail_settings(&self, problems: &mut Vec<String>) -> Option<MailSettings> {
         if let Some(api_key) = &self.sendgrid_api_key {
             let Some(from) = self.sendgrid_from_email.clone() else {
-                problems.push("SENDGRID_FROM_EMAIL is required when SENDGRID_API_KEY is set".into());
+                problems
+                    .push("SENDGRID_FROM_EMAIL is required when SENDGRID_API_KEY is set".into());
                 return None;
             };
             return Some(MailSettings::SendGrid {
@@ -472,7 +550,9 @@ impl Config {
             "starttls" => SmtpTls::StartTls,
             "tls" => SmtpTls::Tls,
             other => {
-                problems.push(format!("SMTP_TLS must be starttls, tls or none (got {other:?})"));
+                problems.push(format!(
+                    "SMTP_TLS must be starttls, tls or none (got {other:?})"
+                ));
                 return None;
             }
         };
@@ -494,7 +574,11 @@ impl Config {
     }
 }
 
-fn required(problems: &mut Vec<String>, name: &str, value: Option<SecretString>) -> Option<SecretString> {
+fn required(
+    problems: &mut Vec<String>,
+    name: &str,
+    value: Option<SecretString>,
+) -> Option<SecretString> {
     match value {
         Some(v) if !v.expose_secret().trim().is_empty() => Some(v),
         _ => {
@@ -504,7 +588,11 @@ fn required(problems: &mut Vec<String>, name: &str, value: Option<SecretString>)
     }
 }
 
-fn jwt_key(problems: &mut Vec<String>, name: &str, value: &Option<SecretString>) -> Option<SecretString> {
+fn jwt_key(
+    problems: &mut Vec<String>,
+    name: &str,
+    value: &Option<SecretString>,
+) -> Option<SecretString> {
     let v = required(problems, name, value.clone())?;
     if v.expose_secret().len() < 32 {
         problems.push(format!("{name} must be at least 32 characters long"));
@@ -568,14 +656,58 @@ mod tests {
 
     #[test]
     fn every_bad_setting_is_reported_on_its_own_line() {
-        let cfg = Config::from_args(["x", "--jwt-merchant-secret", "short", "--node-env", "staging"])
-            .expect("parses");
-        let cfg = Config { mongodb_uri: None, jwt_refresh_secret: None, ..cfg };
+        let cfg = Config::from_args([
+            "x",
+            "--jwt-merchant-secret",
+            "short",
+            "--node-env",
+            "staging",
+        ])
+        .expect("parses");
+        let cfg = Config {
+            mongodb_uri: None,
+            jwt_refresh_secret: None,
+            ..cfg
+        };
         let err = cfg.validate().expect_err("invalid").to_string();
         assert!(err.contains("MONGODB_URI is required"), "{err}");
-        assert!(err.contains("JWT_MERCHANT_SECRET must be at least 32 characters long"), "{err}");
+        assert!(
+            err.contains("JWT_MERCHANT_SECRET must be at least 32 characters long"),
+            "{err}"
+        );
         assert!(err.contains("JWT_REFRESH_SECRET is required"), "{err}");
         assert!(err.contains("NODE_ENV must be"), "{err}");
+    }
+
+    #[test]
+    fn sentry_settings_are_checked() {
+        let mut args = base();
+        args.extend([
+            "--sentry-dsn",
+            "not a dsn",
+            "--sentry-traces-sample-rate",
+            "2",
+        ]);
+        let err = Config::from_args(args)
+            .expect("parses")
+            .validate()
+            .expect_err("invalid")
+            .to_string();
+        assert!(err.contains("SENTRY_DSN is not a valid DSN"), "{err}");
+        assert!(
+            err.contains("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1"),
+            "{err}"
+        );
+        let mut args = base();
+        args.extend(["--sentry-dsn", "https://public@sentry.example.com/42"]);
+        let settings = Config::from_args(args)
+            .expect("parses")
+            .validate()
+            .expect("valid");
+        assert_eq!(
+            settings.sentry.map(|s| s.environment),
+            Some("development".into())
+        );
     }
 
     #[test]

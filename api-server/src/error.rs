@@ -113,20 +113,30 @@ impl ApiError {
 
     /// A 401 with just a message.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::Unauthorized { message: message.into(), extra: None }
+        Self::Unauthorized {
+            message: message.into(),
+            extra: None,
+        }
     }
 
     /// A 400 validation error for a single field.
     pub fn field(message: &'static str, field: &str, text: impl Into<String>) -> Self {
         Self::Validation {
             message,
-            errors: vec![FieldError { field: field.into(), message: text.into(), value: None }],
+            errors: vec![FieldError {
+                field: field.into(),
+                message: text.into(),
+                value: None,
+            }],
         }
     }
 
     /// Wrap an unexpected error, returning `message` to the client.
     pub fn internal(message: &'static str) -> impl FnOnce(mongodb::error::Error) -> Self {
-        move |source| Self::Internal { message, source: Box::new(source) }
+        move |source| Self::Internal {
+            message,
+            source: Box::new(source),
+        }
     }
 
     fn body(&self) -> Value {
@@ -142,7 +152,10 @@ impl ApiError {
                 body.insert("message".into(), json!(message));
                 body.extend(extra.clone().unwrap_or_default());
             }
-            Self::Locked { message, locked_until } => {
+            Self::Locked {
+                message,
+                locked_until,
+            } => {
                 body.insert("message".into(), json!(message));
                 body.insert("lockedUntil".into(), json!(locked_until));
             }
@@ -166,7 +179,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(self.body())).into_response();
         if let Some(secs) = retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -188,5 +203,11 @@ pub fn on_duplicate_key(
     duplicate: impl FnOnce() -> ApiError,
     message: &'static str,
 ) -> impl FnOnce(mongodb::error::Error) -> ApiError {
-    move |e| if is_duplicate_key(&e) { duplicate() } else { ApiError::internal(message)(e) }
+    move |e| {
+        if is_duplicate_key(&e) {
+            duplicate()
+        } else {
+            ApiError::internal(message)(e)
+        }
+    }
 }

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use axum::{
-    Json,
     body::Bytes,
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
@@ -41,21 +40,37 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
 
 /// Parse a JSON body into `T`, mapping syntax and type errors to 400s.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::Validation {
                 message: "Invalid JSON in request body",
-                errors: vec![FieldError { field: "body".into(), message: inner.to_string(), value: None }],
+                errors: vec![FieldError {
+                    field: "body".into(),
+                    message: inner.to_string(),
+                    value: None,
+                }],
             };
         }
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::Validation {
             message: "Validation failed",
-            errors: vec![FieldError { field: field.clone(), message: type_message(&field, &inner.to_string()), value: None }],
+            errors: vec![FieldError {
+                field: field.clone(),
+                message: type_message(&field, &inner.to_string()),
+                value: None,
+            }],
         }
     })
 }
@@ -66,7 +81,9 @@ fn type_message(field: &str, serde: &str) -> String {
     match serde.split_once(", expected ") {
         Some((_, expected)) => {
             let expected = match expected {
-                e if e.contains("i64") || e.contains("u64") || e.contains("integer") => "an integer",
+                e if e.contains("i64") || e.contains("u64") || e.contains("integer") => {
+                    "an integer"
+                }
                 e if e.contains("f64") || e.contains("float") => "a number",
                 e if e.contains("string") => "a string",
                 e if e.contains("bool") => "a boolean",
@@ -80,9 +97,6 @@ fn type_message(field: &str, serde: &str) -> String {
     }
 }
 
-/// JSON response helper re-exported for handlers.
-pub type JsonBody = Json<serde_json::Value>;
-
 /// Query string deserialised into `T`; failures are a 400 `Query validation failed`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AppQuery<T>(pub T);
@@ -91,10 +105,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| AppQuery(q.0)).map_err(|e| ApiError::Validation {
-            message: "Query validation failed",
-            errors: vec![FieldError { field: "query".into(), message: e.body_text(), value: None }],
-        })
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| AppQuery(q.0))
+            .map_err(|e| ApiError::Validation {
+                message: "Query validation failed",
+                errors: vec![FieldError {
+                    field: "query".into(),
+                    message: e.body_text(),
+                    value: None,
+                }],
+            })
     }
 }
 
@@ -104,7 +124,11 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
         let field = e.path().to_string();
         ApiError::Validation {
             message: "Validation failed",
-            errors: vec![FieldError { field: field.clone(), message: type_message(&field, &e.inner().to_string()), value: None }],
+            errors: vec![FieldError {
+                field: field.clone(),
+                message: type_message(&field, &e.inner().to_string()),
+                value: None,
+            }],
         }
     })
 }
@@ -141,7 +165,10 @@ impl ClientIp {
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Self::from_parts(parts, state.settings.trust_proxy))
     }
 }
@@ -177,8 +204,12 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 impl FromRequestParts<AppState> for AuthMerchant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
         let claims = state.auth.verify_access(token).map_err(|e| match e {
             TokenError::Expired => ApiError::unauthorized("Token has expired"),
             _ => ApiError::unauthorized("Token is not valid"),
@@ -189,7 +220,8 @@ impl FromRequestParts<AppState> for AuthMerchant {
 
 /// Load and check the merchant (and team member) named by verified claims.
 pub async fn load_principal(state: &AppState, claims: Claims) -> Result<AuthMerchant, ApiError> {
-    let id = ObjectId::parse_str(&claims.merchant_id).map_err(|_| ApiError::unauthorized("Token is not valid"))?;
+    let id = ObjectId::parse_str(&claims.merchant_id)
+        .map_err(|_| ApiError::unauthorized("Token is not valid"))?;
     let merchant = state
         .store
         .merchant(id)
@@ -203,11 +235,20 @@ pub async fn load_principal(state: &AppState, claims: Claims) -> Result<AuthMerc
         None => None,
         Some(raw) => Some(load_member(state, id, raw).await?),
     };
-    Ok(AuthMerchant { merchant, member, claims })
+    Ok(AuthMerchant {
+        merchant,
+        member,
+        claims,
+    })
 }
 
-async fn load_member(state: &AppState, merchant: ObjectId, raw: &str) -> Result<MerchantUserDoc, ApiError> {
-    let uid = ObjectId::parse_str(raw).map_err(|_| ApiError::unauthorized("Token is not valid - user not found"))?;
+async fn load_member(
+    state: &AppState,
+    merchant: ObjectId,
+    raw: &str,
+) -> Result<MerchantUserDoc, ApiError> {
+    let uid = ObjectId::parse_str(raw)
+        .map_err(|_| ApiError::unauthorized("Token is not valid - user not found"))?;
     let member = state
         .store
         .member(merchant, uid)
@@ -241,7 +282,9 @@ mod tests {
 
     #[test]
     fn an_operator_object_as_password_is_a_field_error() {
-        let Err(ApiError::Validation { errors, .. }) = parse_json::<Login>(br#"{"password":{"$gt":""}}"#) else {
+        let Err(ApiError::Validation { errors, .. }) =
+            parse_json::<Login>(br#"{"password":{"$gt":""}}"#)
+        else {
             panic!("expected a validation error")
         };
         assert_eq!(errors[0].field, "password");
@@ -251,7 +294,10 @@ mod tests {
     fn malformed_json_is_rejected_and_empty_is_an_empty_object() {
         assert!(matches!(
             parse_json::<Login>(b"{\"password\":"),
-            Err(ApiError::Validation { message: "Invalid JSON in request body", .. })
+            Err(ApiError::Validation {
+                message: "Invalid JSON in request body",
+                ..
+            })
         ));
         assert!(parse_json::<Login>(b"").is_ok());
     }

@@ -50,8 +50,16 @@ pub enum MailError {
 }
 
 enum Transport {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
-    SendGrid { client: reqwest::Client, key: SecretString, from: String, url: String },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    SendGrid {
+        client: reqwest::Client,
+        key: SecretString,
+        from: String,
+        url: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,9 +78,14 @@ const ATTEMPTS: u32 = 4;
 
 impl Mailer {
     /// Start the worker for `settings`; `None` settings give a mailer that drops messages.
-    pub fn start(settings: Option<&MailSettings>, metrics: Arc<Metrics>) -> Result<(Self, Option<JoinHandle<()>>), MailError> {
+    pub fn start(
+        settings: Option<&MailSettings>,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, Option<JoinHandle<()>>), MailError> {
         let Some(settings) = settings else {
-            tracing::warn!("no mailer configured (SENDGRID_API_KEY or SMTP_HOST): verification and reset e-mails are not sent");
+            tracing::warn!(
+                "no mailer configured (SENDGRID_API_KEY or SMTP_HOST): verification and reset e-mails are not sent"
+            );
             return Ok((Self::default(), None));
         };
         let transport = build_transport(settings)?;
@@ -98,12 +111,20 @@ impl Mailer {
 fn build_transport(settings: &MailSettings) -> Result<Transport, MailError> {
     Ok(match settings {
         MailSettings::SendGrid { api_key, from, url } => Transport::SendGrid {
-            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
             key: api_key.clone(),
             from: from.clone(),
             url: url.clone(),
         },
-        MailSettings::Smtp { host, port, credentials, from, tls } => {
+        MailSettings::Smtp {
+            host,
+            port,
+            credentials,
+            from,
+            tls,
+        } => {
             let builder = match tls {
                 SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
                 SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
@@ -111,9 +132,15 @@ fn build_transport(settings: &MailSettings) -> Result<Transport, MailError> {
             };
             let mut builder = builder.port(*port).timeout(Some(Duration::from_secs(10)));
             if let Some((user, pass)) = credentials {
-                builder = builder.credentials(Credentials::new(user.clone(), pass.expose_secret().to_string()));
+                builder = builder.credentials(Credentials::new(
+                    user.clone(),
+                    pass.expose_secret().to_string(),
+                ));
             }
-            Transport::Smtp { transport: builder.build(), from: from.parse()? }
+            Transport::Smtp {
+                transport: builder.build(),
+                from: from.parse()?,
+            }
         }
     })
 }
@@ -153,14 +180,25 @@ async fn deliver(transport: &Transport, email: &Email) -> Result<(), SendError> 
                 .body(email.text.clone())?;
             transport.send(message).await?;
         }
-        Transport::SendGrid { client, key, from, url } => {
+        Transport::SendGrid {
+            client,
+            key,
+            from,
+            url,
+        } => {
             let body = json!({
                 "personalizations": [{ "to": [{ "email": email.to }] }],
                 "from": { "email": from },
                 "subject": email.subject,
                 "content": [{ "type": "text/plain", "value": email.text }],
             });
-            client.post(url).bearer_auth(key.expose_secret()).json(&body).send().await?.error_for_status()?;
+            client
+                .post(url)
+                .bearer_auth(key.expose_secret())
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?;
         }
     }
     Ok(())
@@ -171,7 +209,9 @@ pub fn verification(to: &str, name: &str, link: &str) -> Email {
     Email {
         to: to.into(),
         subject: "Verify your e-mail address".into(),
-        text: format!("Hello {name},\n\nPlease confirm your e-mail address by opening this link within 24 hours:\n\n{link}\n\nIf you did not create a merchant account, ignore this message.\n"),
+        text: format!(
+            "Hello {name},\n\nPlease confirm your e-mail address by opening this link within 24 hours:\n\n{link}\n\nIf you did not create a merchant account, ignore this message.\n"
+        ),
     }
 }
 
@@ -180,7 +220,9 @@ pub fn password_reset(to: &str, name: &str, link: &str) -> Email {
     Email {
         to: to.into(),
         subject: "Reset your password".into(),
-        text: format!("Hello {name},\n\nA password reset was requested for your merchant account. Open this link within 1 hour to choose a new password:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays unchanged.\n"),
+        text: format!(
+            "Hello {name},\n\nA password reset was requested for your merchant account. Open this link within 1 hour to choose a new password:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays unchanged.\n"
+        ),
     }
 }
 
@@ -189,6 +231,8 @@ pub fn password_changed(to: &str, name: &str) -> Email {
     Email {
         to: to.into(),
         subject: "Your password was changed".into(),
-        text: format!("Hello {name},\n\nThe password of your merchant account was just changed. If this was not you, reset your password immediately.\n"),
+        text: format!(
+            "Hello {name},\n\nThe password of your merchant account was just changed. If this was not you, reset your password immediately.\n"
+        ),
     }
 }

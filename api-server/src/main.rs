@@ -6,7 +6,7 @@ use clap::Parser;
 use merchant_api::{
     cli::{Cli, Command},
     config::{Config, Settings},
-    ops, openapi, startup, telemetry,
+    openapi, ops, startup, telemetry,
 };
 
 fn settings(config: Config) -> Result<Settings, ExitCode> {
@@ -41,7 +41,9 @@ async fn main() -> ExitCode {
             println!("{}", openapi::to_json());
             return ExitCode::SUCCESS;
         }
-        Command::Serve(ref c) | Command::Migrate { config: ref c, .. } | Command::Seed { config: ref c, .. } => c.clone(),
+        Command::Serve(ref c)
+        | Command::Migrate { config: ref c, .. }
+        | Command::Seed { config: ref c, .. } => c.clone(),
     };
     startup::install_crypto_provider();
     if let Command::Serve(_) = cli.command {
@@ -49,13 +51,17 @@ async fn main() -> ExitCode {
             Ok(s) => s,
             Err(code) => return code,
         };
-        telemetry::init(&settings.log_level, settings.log_json);
+        let _sentry = telemetry::init(
+            &settings.log_level,
+            settings.log_json,
+            settings.sentry.as_ref(),
+        );
         return match startup::Application::build(settings).await {
             Ok(app) => report(app.run_until_stopped(startup::shutdown_signal()).await),
             Err(e) => report(Err::<(), _>(e)),
         };
     }
-    telemetry::init(&config.log_level, config.log_format == "json");
+    let _telemetry = telemetry::init(&config.log_level, config.log_format == "json", None);
     let database = match config.validate_database() {
         Ok(d) => d,
         Err(e) => {
@@ -65,7 +71,11 @@ async fn main() -> ExitCode {
     };
     match cli.command {
         Command::Migrate { action, .. } => report(ops::migrate::run(&database, action).await),
-        Command::Seed { merchants, products, .. } => report(ops::seed::run(&database, merchants, products).await),
+        Command::Seed {
+            merchants,
+            products,
+            ..
+        } => report(ops::seed::run(&database, merchants, products).await),
         Command::Serve(_) | Command::Openapi => ExitCode::SUCCESS,
     }
 }

@@ -66,19 +66,45 @@ impl Metrics {
         let mut registry = Registry::with_prefix("merchant_api");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
         let in_flight = Gauge::default();
         let db_connections = Gauge::default();
         let db_checked_out = Gauge::default();
         let emails = Family::default();
         registry.register("http_requests", "HTTP requests served", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        registry.register("http_requests_in_flight", "HTTP requests being served", in_flight.clone());
-        registry.register("db_pool_connections", "Open MongoDB pool connections", db_connections.clone());
-        registry.register("db_pool_checked_out", "MongoDB connections in use", db_checked_out.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served",
+            in_flight.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Open MongoDB pool connections",
+            db_connections.clone(),
+        );
+        registry.register(
+            "db_pool_checked_out",
+            "MongoDB connections in use",
+            db_checked_out.clone(),
+        );
         registry.register("emails", "E-mails by outcome", emails.clone());
-        Self { registry, requests, latency, in_flight, db_connections, db_checked_out, emails }
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            db_connections,
+            db_checked_out,
+            emails,
+        }
     }
 
     /// Text exposition format.
@@ -91,7 +117,9 @@ impl Metrics {
 
     /// Count a sent or failed e-mail.
     pub fn email(&self, outcome: &str) {
-        self.emails.get_or_create(&vec![("outcome".into(), outcome.into())]).inc();
+        self.emails
+            .get_or_create(&vec![("outcome".into(), outcome.into())])
+            .inc();
     }
 
     /// Track MongoDB pool events.

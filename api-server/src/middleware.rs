@@ -58,9 +58,20 @@ pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Ne
     let status = response.status().as_u16();
     metrics
         .latency
-        .get_or_create(&RouteLabels { method: method.clone(), route: route.clone(), status })
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+        })
         .observe(start.elapsed().as_secs_f64());
-    metrics.requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
     response
 }
 
@@ -69,12 +80,21 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     let pairs: [(HeaderName, &'static str); 8] = [
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains; preload"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains; preload",
+        ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
-        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
         (HeaderName::from_static("x-dns-prefetch-control"), "off"),
         (HeaderName::from_static("x-api-version"), "1.0.0"),
     ];
@@ -87,15 +107,33 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 /// CORS for the configured allow-list. A disallowed origin simply gets no CORS headers (the
 /// browser blocks it) instead of the peer's 500.
 pub fn cors(origins: &[String]) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     let headers = [
-        "content-type", "authorization", "x-requested-with", "x-csrf-token", "x-rez-region", "x-device-os",
-        "x-device-fingerprint", "x-rez-signature", "x-provider-name", "x-correlation-id",
+        "content-type",
+        "authorization",
+        "x-requested-with",
+        "x-csrf-token",
+        "x-rez-region",
+        "x-device-os",
+        "x-device-fingerprint",
+        "x-rez-signature",
+        "x-provider-name",
+        "x-correlation-id",
     ]
     .map(HeaderName::from_static);
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+        ])
         .allow_headers(headers)
         .expose_headers([
             HeaderName::from_static("x-csrf-token"),
@@ -121,6 +159,7 @@ pub async fn not_found(req: Request) -> Response {
 
 /// Known path, wrong method.
 pub async fn method_not_allowed() -> Response {
-    let body = json!({ "success": false, "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" });
+    let body =
+        json!({ "success": false, "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" });
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

@@ -82,7 +82,9 @@ impl Limit {
                 "error": "Too many login attempts. Please try again after 15 minutes.",
                 "retryAfter": retry_after,
             }),
-            _ => json!({ "success": false, "message": "Too many requests, please try again later." }),
+            _ => {
+                json!({ "success": false, "message": "Too many requests, please try again later." })
+            }
         };
         ApiError::TooManyRequests { body, retry_after }
     }
@@ -106,7 +108,9 @@ pub struct RateLimiter {
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiter").field("redis", &self.redis.is_some()).finish_non_exhaustive()
+        f.debug_struct("RateLimiter")
+            .field("redis", &self.redis.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,14 +119,24 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 impl RateLimiter {
     /// A limiter over Redis (when given) with an in-process fallback.
     pub fn new(settings: RateLimitSettings, redis: Option<ConnectionManager>) -> Self {
-        Self { settings, redis, local: Mutex::new(HashMap::new()) }
+        Self {
+            settings,
+            redis,
+            local: Mutex::new(HashMap::new()),
+        }
     }
 
     fn key(&self, limit: Limit, client: &str) -> (String, u64) {
         let window = limit.window().as_secs();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let start = now - now % window;
-        (format!("{}:{}:{client}:{start}", self.settings.prefix, limit.name()), start + window - now)
+        (
+            format!("{}:{}:{client}:{start}", self.settings.prefix, limit.name()),
+            start + window - now,
+        )
     }
 
     /// Add `by` (0 = just read) to the client's counter for `limit`.
@@ -131,10 +145,15 @@ impl RateLimiter {
         if let Some(conn) = &self.redis {
             let mut conn = conn.clone();
             let mut pipe = redis::pipe();
-            pipe.atomic().incr(&key, by).expire(&key, limit.window().as_secs() as i64).ignore();
+            pipe.atomic()
+                .incr(&key, by)
+                .expire(&key, limit.window().as_secs() as i64)
+                .ignore();
             match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64,)>(&mut conn)).await {
                 Ok(Ok((count,))) => return Usage { count, reset },
-                Ok(Err(e)) => tracing::warn!(error = %e, "rate limiter: redis failed, counting in-process"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "rate limiter: redis failed, counting in-process")
+                }
                 Err(_) => tracing::warn!("rate limiter: redis timed out, counting in-process"),
             }
         }
@@ -142,13 +161,19 @@ impl RateLimiter {
     }
 
     fn count_locally(&self, key: String, by: u64, reset: u64) -> Usage {
-        let mut map = self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 100_000 {
             map.clear();
         }
         let count = map.entry(key).or_insert(0);
         *count += by;
-        Usage { count: *count, reset }
+        Usage {
+            count: *count,
+            reset,
+        }
     }
 }
 
@@ -158,12 +183,19 @@ fn set_headers(headers: &mut HeaderMap, max: u64, usage: Usage) {
         return;
     }
     headers.insert("ratelimit-limit", HeaderValue::from(max));
-    headers.insert("ratelimit-remaining", HeaderValue::from(max.saturating_sub(usage.count)));
+    headers.insert(
+        "ratelimit-remaining",
+        HeaderValue::from(max.saturating_sub(usage.count)),
+    );
     headers.insert("ratelimit-reset", HeaderValue::from(usage.reset));
 }
 
 /// Middleware enforcing one limiter; use with `from_fn_with_state((state, limit), enforce)`.
-pub async fn enforce(State((state, limit)): State<(AppState, Limit)>, req: Request, next: Next) -> Response {
+pub async fn enforce(
+    State((state, limit)): State<(AppState, Limit)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let settings = &state.settings.rate_limits;
     if settings.disabled {
         return next.run(req).await;
@@ -173,15 +205,23 @@ pub async fn enforce(State((state, limit)): State<(AppState, Limit)>, req: Reque
     let client = ClientIp::from_parts(&parts, state.settings.trust_proxy).0;
     let req = Request::from_parts(parts, body);
     let limiter = &state.limiter;
-    let before = limiter.count(limit, &client, if limit.failures_only() { 0 } else { 1 }).await;
-    let over = if limit.failures_only() { before.count >= max } else { before.count > max };
+    let before = limiter
+        .count(limit, &client, if limit.failures_only() { 0 } else { 1 })
+        .await;
+    let over = if limit.failures_only() {
+        before.count >= max
+    } else {
+        before.count > max
+    };
     if over {
         let mut response = limit.rejection(before.reset).into_response();
         set_headers(response.headers_mut(), max, before);
         return response;
     }
     let mut response = next.run(req).await;
-    let usage = if limit.failures_only() && (response.status().is_client_error() || response.status().is_server_error()) {
+    let usage = if limit.failures_only()
+        && (response.status().is_client_error() || response.status().is_server_error())
+    {
         limiter.count(limit, &client, 1).await
     } else {
         before

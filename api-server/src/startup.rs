@@ -56,12 +56,19 @@ pub fn install_crypto_provider() {
 }
 
 /// Connect to MongoDB with a sized pool whose events feed `metrics`.
-pub async fn connect_store(settings: &DatabaseSettings, metrics: Option<Arc<Metrics>>) -> Result<Store, StartupError> {
-    let mut options = ClientOptions::parse(settings.uri.expose_secret()).await.map_err(StartupError::MongoOptions)?;
+pub async fn connect_store(
+    settings: &DatabaseSettings,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<Store, StartupError> {
+    let mut options = ClientOptions::parse(settings.uri.expose_secret())
+        .await
+        .map_err(StartupError::MongoOptions)?;
     options.max_pool_size = Some(settings.max_pool_size);
     options.app_name = Some("merchant-api".into());
     if let Some(metrics) = metrics {
-        options.cmap_event_handler = Some(mongodb::event::EventHandler::callback(move |e| metrics.on_cmap_event(&e)));
+        options.cmap_event_handler = Some(mongodb::event::EventHandler::callback(move |e| {
+            metrics.on_cmap_event(&e)
+        }));
     }
     let db_name = settings
         .name
@@ -82,7 +89,10 @@ async fn connect_redis(settings: &Settings) -> Result<Option<ConnectionManager>,
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
         .set_response_timeout(Some(std::time::Duration::from_secs(2)));
-    ConnectionManager::new_with_config(client, config).await.map(Some).map_err(StartupError::Redis)
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map(Some)
+        .map_err(StartupError::Redis)
 }
 
 /// A built, bound application.
@@ -101,13 +111,21 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let store = connect_store(&settings.database, Some(metrics.clone())).await?;
         if settings.ensure_indexes {
-            store.ensure_indexes().await.map_err(StartupError::Indexes)?;
+            store
+                .ensure_indexes()
+                .await
+                .map_err(StartupError::Indexes)?;
         }
         let redis = connect_redis(&settings).await?;
         let (mailer, mail_worker) = Mailer::start(settings.mail.as_ref(), metrics.clone())?;
         let addr = SocketAddr::new(settings.host, settings.port);
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
         let state = AppState {
             store,
             auth: Arc::new(AuthKeys::new(
@@ -116,15 +134,27 @@ impl Application {
                 settings.access_ttl,
                 settings.refresh_ttl,
             )),
-            limiter: Arc::new(RateLimiter::new(settings.rate_limits.clone(), redis.clone())),
+            limiter: Arc::new(RateLimiter::new(
+                settings.rate_limits.clone(),
+                redis.clone(),
+            )),
             redis,
             settings: Arc::new(settings),
             mailer,
             metrics,
             started,
         };
-        tracing::info!(port, elapsed_ms = started.elapsed().as_millis() as u64, "merchant-api ready");
-        Ok(Self { listener, port, router: routes::app(state), mail_worker })
+        tracing::info!(
+            port,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "merchant-api ready"
+        );
+        Ok(Self {
+            listener,
+            port,
+            router: routes::app(state),
+            mail_worker,
+        })
     }
 
     /// The bound port.
@@ -133,13 +163,27 @@ impl Application {
     }
 
     /// Serve until `shutdown` resolves, then finish in-flight requests and flush queued e-mail.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let Self { listener, router, mail_worker, .. } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Self {
+            listener,
+            router,
+            mail_worker,
+            ..
+        } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(StartupError::Serve)?;
+        axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartupError::Serve)?;
         if let Some(worker) = mail_worker {
             // The senders died with the router; give queued mail a bounded time to go out.
-            if tokio::time::timeout(std::time::Duration::from_secs(10), worker).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(10), worker)
+                .await
+                .is_err()
+            {
                 tracing::warn!("mail queue not drained within 10 s");
             }
         }

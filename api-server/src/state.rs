@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::{config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter, security::jwt::AuthKeys, store::Store};
+use crate::{
+    config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
+    security::jwt::AuthKeys, store::Store,
+};
 
 /// Shared, immutable application state.
 #[derive(Clone)]

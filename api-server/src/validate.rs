@@ -24,7 +24,11 @@ impl Validator {
 
     /// Record an error for `field`.
     pub fn error(&mut self, field: &str, message: impl Into<String>, value: Option<Value>) {
-        self.errors.push(FieldError { field: field.into(), message: message.into(), value });
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+            value,
+        });
     }
 
     /// A required string within `len`; returns an empty string when invalid.
@@ -46,7 +50,11 @@ impl Validator {
     fn check_len(&mut self, field: &str, v: String, Len(min, max): Len) -> String {
         let n = v.chars().count();
         if v.trim().is_empty() && min > 0 {
-            self.error(field, format!("\"{field}\" is not allowed to be empty"), Some(Value::String(v.clone())));
+            self.error(
+                field,
+                format!("\"{field}\" is not allowed to be empty"),
+                Some(Value::String(v.clone())),
+            );
         } else if n < min {
             self.error(
                 field,
@@ -111,33 +119,59 @@ impl Validator {
     }
 
     /// An optional number within `[min, max]`.
-    pub fn opt_number(&mut self, field: &str, value: Option<f64>, min: f64, max: f64) -> Option<f64> {
+    pub fn opt_number(
+        &mut self,
+        field: &str,
+        value: Option<f64>,
+        min: f64,
+        max: f64,
+    ) -> Option<f64> {
         value.map(|v| self.check_number(field, v, min, max))
     }
 
     fn check_number(&mut self, field: &str, v: f64, min: f64, max: f64) -> f64 {
         if !v.is_finite() || v < min {
-            self.error(field, format!("\"{field}\" must be greater than or equal to {min}"), Some(v.into()));
+            self.error(
+                field,
+                format!("\"{field}\" must be greater than or equal to {min}"),
+                Some(v.into()),
+            );
         } else if v > max {
-            self.error(field, format!("\"{field}\" must be less than or equal to {max}"), Some(v.into()));
+            self.error(
+                field,
+                format!("\"{field}\" must be less than or equal to {max}"),
+                Some(v.into()),
+            );
         }
         v
     }
 
     /// An optional integer within `[min, max]`.
     pub fn opt_int(&mut self, field: &str, value: Option<i64>, min: i64, max: i64) -> Option<i64> {
-        value.map(|v| {
+        value.inspect(|&v| {
             if v < min {
-                self.error(field, format!("\"{field}\" must be greater than or equal to {min}"), Some(v.into()));
+                self.error(
+                    field,
+                    format!("\"{field}\" must be greater than or equal to {min}"),
+                    Some(v.into()),
+                );
             } else if v > max {
-                self.error(field, format!("\"{field}\" must be less than or equal to {max}"), Some(v.into()));
+                self.error(
+                    field,
+                    format!("\"{field}\" must be less than or equal to {max}"),
+                    Some(v.into()),
+                );
             }
-            v
         })
     }
 
     /// A value from a fixed list; `None` when absent.
-    pub fn one_of(&mut self, field: &str, value: Option<String>, allowed: &[&'static str]) -> Option<&'static str> {
+    pub fn one_of(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        allowed: &[&'static str],
+    ) -> Option<&'static str> {
         let raw = value?;
         let found = allowed.iter().find(|a| **a == raw).copied();
         if found.is_none() {
@@ -165,7 +199,10 @@ impl Validator {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation { message, errors: self.errors })
+            Err(ApiError::Validation {
+                message,
+                errors: self.errors,
+            })
         }
     }
 }
@@ -180,7 +217,9 @@ mod tests {
         v.text("businessName", Some("A".into()), Len(2, 100));
         v.text("ownerName", None, Len(2, 50));
         v.number("price", Some(-1.0), 0.0, f64::MAX);
-        let Err(ApiError::Validation { errors, .. }) = v.finish() else { panic!("expected errors") };
+        let Err(ApiError::Validation { errors, .. }) = v.finish() else {
+            panic!("expected errors")
+        };
         let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(
             messages,

@@ -37,7 +37,9 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test]
 async fn mongodb_inserts_finds_enforces_unique_index_and_commits_a_transaction() {
-    let Some(uri) = testenv("MONGODB_URI") else { return };
+    let Some(uri) = testenv("MONGODB_URI") else {
+        return;
+    };
     let client = Client::with_uri_str(&uri).await.expect("connect");
     let db = client.database(&unique("smoke"));
     let products = db.collection::<Document>("products");
@@ -76,7 +78,10 @@ async fn mongodb_inserts_finds_enforces_unique_index_and_commits_a_transaction()
     // a multi-document transaction across two collections commits atomically
     let orders = db.collection::<Document>("orders");
     let mut session = client.start_session().await.expect("session");
-    session.start_transaction().await.expect("start transaction");
+    session
+        .start_transaction()
+        .await
+        .expect("start transaction");
     orders
         .insert_one(doc! { "orderNumber": "A-1" })
         .session(&mut session)
@@ -105,8 +110,11 @@ async fn mongodb_inserts_finds_enforces_unique_index_and_commits_a_transaction()
 
 #[tokio::test]
 async fn s3_put_get_list_round_trip() {
-    let Some(endpoint) = testenv("S3_ENDPOINT") else { return };
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} with S3_ENDPOINT"));
+    let Some(endpoint) = testenv("S3_ENDPOINT") else {
+        return;
+    };
+    let var =
+        |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} with S3_ENDPOINT"));
     let store = AmazonS3Builder::new()
         .with_endpoint(endpoint)
         .with_allow_http(true)
@@ -130,11 +138,7 @@ async fn s3_put_get_list_round_trip() {
         .bytes()
         .await
         .expect("body");
-    let listed: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .expect("list");
+    let listed: Vec<_> = store.list(Some(&prefix)).try_collect().await.expect("list");
 
     assert_eq!(&body[..], b"\x89PNG smoke");
     assert_eq!(listed.len(), 1);
@@ -144,7 +148,9 @@ async fn s3_put_get_list_round_trip() {
 
 #[tokio::test]
 async fn redis_incr_counts() {
-    let Some(url) = testenv("REDIS_URL") else { return };
+    let Some(url) = testenv("REDIS_URL") else {
+        return;
+    };
     let client = redis::Client::open(url).expect("redis url");
     let mut conn = client
         .get_multiplexed_async_connection()

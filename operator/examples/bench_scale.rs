@@ -1,1 +1,316 @@
-fn main() {}
+//! Scale benchmark: N MerchantBackends created at once in a fresh namespace of the local control
+//! plane, served by the release `merchant-operator` binary (leader election on). Reports time
+//! until all are Ready, operator peak and steady RSS, API requests issued, and writes per second
+//! once settled.
+//!
+//! ```text
+//! cargo build --release -p merchant-operator --bins --examples
+//! source target/testenv/env.sh
+//! cargo run --release -p merchant-operator --example bench_scale -- --count 1000
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::{
+    api::core::v1::{Namespace, Secret},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, CustomResourceExt, ResourceExt,
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
+    runtime::{WatchStreamExt, reflector, watcher},
+};
+use merchant_operator::crd::{MerchantBackend, MerchantBackendSpec};
+
+/// Benchmark options.
+#[derive(Debug, Parser)]
+struct Args {
+    /// MerchantBackends to create.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Seconds to watch the settled system for writes.
+    #[arg(long, default_value_t = 30)]
+    settle_seconds: u64,
+    /// Give up waiting for Ready after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout_seconds: u64,
+    /// Admin port of the operator under test.
+    #[arg(long, default_value_t = 18090)]
+    admin_port: u16,
+    /// Keep the namespace afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn operator_binary() -> Result<PathBuf, BoxError> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .ok_or("no target dir")?;
+    let bin = dir.join("merchant-operator");
+    if !bin.exists() {
+        return Err(format!(
+            "{} missing: cargo build --release -p merchant-operator --bins",
+            bin.display()
+        )
+        .into());
+    }
+    Ok(bin)
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn metrics(port: u16) -> BTreeMap<String, u64> {
+    let body = tokio::task::spawn_blocking(move || scrape(port))
+        .await
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for line in body
+        .lines()
+        .filter(|l| l.starts_with("merchant_operator_api_requests_total{"))
+    {
+        if let (Some(verb), Some(value)) = (line.split('"').nth(1), line.rsplit(' ').next()) {
+            out.insert(verb.to_owned(), value.parse::<f64>().unwrap_or(0.0) as u64);
+        }
+    }
+    out
+}
+
+/// One blocking HTTP/1.0 GET of /metrics (the bench has no HTTP client dependency).
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut body = String::new();
+    if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        let request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read_to_string(&mut body);
+        }
+    }
+    body
+}
+
+fn writes(m: &BTreeMap<String, u64>) -> u64 {
+    ["create", "update", "patch", "delete"]
+        .iter()
+        .filter_map(|v| m.get(*v))
+        .sum()
+}
+
+async fn setup(client: &Client, ns: &str) -> Result<(), BoxError> {
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let crd = MerchantBackend::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("merchant-bench").force(),
+        &Patch::Apply(&crd),
+    )
+    .await?;
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(ns.to_owned()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let long = "x".repeat(32);
+    for (name, pairs) in [
+        ("db-secrets", vec![("mongodb-uri", "mongodb://db/merchant")]),
+        ("cache-secrets", vec![("redis-url", "redis://cache:6379")]),
+        (
+            "auth-secrets",
+            vec![
+                ("jwt-secret", long.as_str()),
+                ("jwt-merchant-secret", long.as_str()),
+                ("jwt-refresh-secret", long.as_str()),
+            ],
+        ),
+    ] {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            string_data: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        secrets.create(&PostParams::default(), &secret).await?;
+    }
+    Ok(())
+}
+
+fn spawn_operator(ns: &str, port: u16) -> Result<Child, BoxError> {
+    Ok(Command::new(operator_binary()?)
+        .args([
+            "run",
+            "--watch-namespace",
+            ns,
+            "--lease-namespace",
+            ns,
+            "--admin-addr",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+fn is_ready(mb: &MerchantBackend) -> bool {
+    mb.status.as_ref().is_some_and(|s| {
+        s.observed_generation == mb.metadata.generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let client = Client::try_default().await?;
+    let ns = format!("bench-{}", std::process::id());
+    setup(&client, &ns).await?;
+    let mut operator = spawn_operator(&ns, args.admin_port)?;
+    let pid = operator.id();
+
+    let api: Api<MerchantBackend> = Api::namespaced(client.clone(), &ns);
+    let (store, writer) = reflector::store();
+    let watch = watcher(api.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    tokio::spawn(watch.for_each(|_| async {}));
+
+    let start = Instant::now();
+    let spec: MerchantBackendSpec =
+        serde_yaml::from_str("image: registry.invalid/merchant-api:1.0.0\nreplicas: 1")?;
+    stream::iter(0..args.count)
+        .map(|i| {
+            let (api, spec) = (api.clone(), spec.clone());
+            async move {
+                api.create(
+                    &PostParams::default(),
+                    &MerchantBackend::new(&format!("shop-{i:04}"), spec),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let created = start.elapsed();
+    println!(
+        "created {} MerchantBackends in {:.1}s",
+        args.count,
+        created.as_secs_f64()
+    );
+
+    let mut peak = 0;
+    let ready_after = loop {
+        let ready = store.state().iter().filter(|mb| is_ready(mb)).count();
+        peak = peak.max(rss_kib(pid).1);
+        if ready >= args.count {
+            break start.elapsed();
+        }
+        if start.elapsed() > Duration::from_secs(args.timeout_seconds) {
+            return Err(format!(
+                "only {ready}/{} Ready after {}s",
+                args.count, args.timeout_seconds
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let at_ready = metrics(args.admin_port).await;
+    println!(
+        "all {} Ready after {:.1}s",
+        args.count,
+        ready_after.as_secs_f64()
+    );
+
+    // Let trailing status updates land, then measure a quiet window.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let before = metrics(args.admin_port).await;
+    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+    let after = metrics(args.admin_port).await;
+    let (steady, hwm) = rss_kib(pid);
+    peak = peak.max(hwm);
+    let settled_writes = writes(&after).saturating_sub(writes(&before));
+    let leases = after
+        .get("update")
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(before.get("update").copied().unwrap_or(0));
+
+    println!("--- merchant-operator bench, N = {}", args.count);
+    println!(
+        "time until all Ready:        {:.1} s",
+        ready_after.as_secs_f64()
+    );
+    println!(
+        "operator peak RSS:           {:.1} MiB",
+        peak as f64 / 1024.0
+    );
+    println!(
+        "operator steady RSS:         {:.1} MiB",
+        steady as f64 / 1024.0
+    );
+    println!(
+        "API requests until Ready:    {} ({at_ready:?})",
+        at_ready.values().sum::<u64>()
+    );
+    println!(
+        "API requests total:          {} ({after:?})",
+        after.values().sum::<u64>()
+    );
+    println!(
+        "writes/s settled:            {:.2} ({} writes in {} s, of which {} Lease renewals)",
+        settled_writes as f64 / args.settle_seconds as f64,
+        settled_writes,
+        args.settle_seconds,
+        leases
+    );
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = operator.wait();
+    if !args.keep {
+        Api::<Namespace>::all(client)
+            .delete(&ns, &DeleteParams::background())
+            .await?;
+    }
+    Ok(())
+}

@@ -48,7 +48,7 @@ pub enum RenderError {
         name: String,
         /// Cause.
         #[source]
-        source: crate::error::Error,
+        source: Box<crate::error::Error>,
     },
     /// Serializing the output failed.
     #[error("failed to write YAML")]
@@ -145,15 +145,26 @@ pub fn manifests(input: &Input) -> Result<Vec<serde_json::Value>, RenderError> {
         let state = secrets_state(&v, &input.secrets);
         let children = build(&v, &state).map_err(|source| RenderError::Build {
             name: name.clone(),
-            source,
+            source: Box::new(source),
         })?;
-        out.extend(
-            children
-                .manifests()
-                .map_err(|source| RenderError::Build { name, source })?,
-        );
+        out.extend(children.manifests().map_err(|source| RenderError::Build {
+            name,
+            source: Box::new(source),
+        })?);
     }
     Ok(out)
+}
+
+/// Caveats about `input` worth telling the user on standard error (never part of the output).
+pub fn notes(input: &Input) -> Vec<String> {
+    let mut notes = Vec::new();
+    if input.secrets.is_empty() {
+        notes.push("no Secrets in the input: referenced Secrets are assumed present, so the secrets-hash pod annotation differs from the cluster's".to_owned());
+    }
+    if input.backends.iter().any(|mb| mb.metadata.uid.is_none()) {
+        notes.push("MerchantBackend without metadata.uid: ownerReferences are omitted (the API server assigns the uid)".to_owned());
+    }
+    notes
 }
 
 /// `render` as text: YAML documents separated by `---`.

@@ -16,10 +16,19 @@ impl Email {
                 !local.is_empty()
                     && !domain.contains('@')
                     && domain.split('.').count() >= 2
-                    && domain.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
-                    && domain.rsplit('.').next().is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic))
+                    && domain
+                        .split('.')
+                        .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
+                    && domain
+                        .rsplit('.')
+                        .next()
+                        .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic))
             });
-        if valid { Ok(Self(s)) } else { Err("must be a valid email") }
+        if valid {
+            Ok(Self(s))
+        } else {
+            Err("must be a valid email")
+        }
     }
 
     /// The normalised address.
@@ -54,7 +63,11 @@ impl Phone {
         let ok = (5..=20).contains(&s.len())
             && s.chars().any(|c| c.is_ascii_digit())
             && s.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c));
-        if ok { Ok(Self(s.to_string())) } else { Err("Invalid phone number format") }
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err("Invalid phone number format")
+        }
     }
 
     /// The number as given (trimmed).
@@ -69,8 +82,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ann@Shop.COM ").map(|e| e.0), Ok("ann@shop.com".into()));
-        for bad in ["", "ann", "ann@shop", "a b@shop.com", "ann@@shop.com", "@shop.com", "ann@shop.c0m"] {
+        assert_eq!(
+            Email::parse("  Ann@Shop.COM ").map(|e| e.0),
+            Ok("ann@shop.com".into())
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@shop",
+            "a b@shop.com",
+            "ann@@shop.com",
+            "@shop.com",
+            "ann@shop.c0m",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -11,7 +11,10 @@ impl Sku {
         if s.is_empty() || s.len() > 50 {
             return Err("length must be between 1 and 50 characters");
         }
-        if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err("must contain only letters, digits, '-', '_' and '.'");
         }
         Ok(Self(s))
@@ -19,11 +22,19 @@ impl Sku {
 
     /// Generated SKU: first three letters of the name plus a numeric suffix.
     pub fn generate(name: &str, suffix: u64) -> Self {
-        let mut prefix: String = name.chars().filter(char::is_ascii_alphanumeric).take(3).collect();
+        let mut prefix: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(3)
+            .collect();
         if prefix.is_empty() {
             prefix.push_str("PRD");
         }
-        Self(format!("{}{:06}", prefix.to_uppercase(), suffix % 1_000_000))
+        Self(format!(
+            "{}{:06}",
+            prefix.to_uppercase(),
+            suffix % 1_000_000
+        ))
     }
 
     /// The SKU text.
@@ -40,7 +51,10 @@ impl Sku {
 /// Kebab-case slug of a name: lower-case ASCII alphanumerics joined by `-`.
 pub fn slugify(name: &str) -> String {
     let mut out = String::new();
-    for word in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push('-');
         }
@@ -95,10 +109,16 @@ mod tests {
 
     #[test]
     fn skus_are_upper_cased_and_checked() {
-        assert_eq!(Sku::parse(" tee-1 ").map(Sku::into_string), Ok("TEE-1".into()));
+        assert_eq!(
+            Sku::parse(" tee-1 ").map(Sku::into_string),
+            Ok("TEE-1".into())
+        );
         assert!(Sku::parse("a b").is_err());
         assert!(Sku::parse("").is_err());
-        assert_eq!(Sku::generate("blue tee", 1_234_567).into_string(), "BLU234567");
+        assert_eq!(
+            Sku::generate("blue tee", 1_234_567).into_string(),
+            "BLU234567"
+        );
     }
 
     #[test]

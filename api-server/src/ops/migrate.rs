@@ -74,11 +74,31 @@ pub struct Migration {
 
 /// The contract's five migrations, rewritten for this data model.
 pub const MIGRATIONS: [Migration; 5] = [
-    Migration { version: 1, name: "add-onboarding-to-merchants", transactional: true },
-    Migration { version: 2, name: "add-indexes", transactional: false },
-    Migration { version: 3, name: "add-product-variants", transactional: true },
-    Migration { version: 4, name: "add-merchant-analytics", transactional: true },
-    Migration { version: 5, name: "add-product-stock-tracking", transactional: true },
+    Migration {
+        version: 1,
+        name: "add-onboarding-to-merchants",
+        transactional: true,
+    },
+    Migration {
+        version: 2,
+        name: "add-indexes",
+        transactional: false,
+    },
+    Migration {
+        version: 3,
+        name: "add-product-variants",
+        transactional: true,
+    },
+    Migration {
+        version: 4,
+        name: "add-merchant-analytics",
+        transactional: true,
+    },
+    Migration {
+        version: 5,
+        name: "add-product-stock-tracking",
+        transactional: true,
+    },
 ];
 
 /// `(collection, filter, update)` steps of a data migration.
@@ -91,15 +111,27 @@ fn up_steps(version: i32) -> Steps {
             doc! { "onboarding": { "$exists": false } },
             doc! { "$set": { "onboarding": { "status": "pending", "currentStep": 1, "completedSteps": [], "stepData": {} } } },
         )],
-        3 => vec![("products", doc! { "inventory.variants": { "$exists": false } }, doc! { "$set": { "inventory.variants": [] } })],
+        3 => vec![(
+            "products",
+            doc! { "inventory.variants": { "$exists": false } },
+            doc! { "$set": { "inventory.variants": [] } },
+        )],
         4 => vec![(
             "merchants",
             doc! { "analytics": { "$exists": false } },
             doc! { "$set": { "analytics": { "totalOrders": 0, "totalRevenue": 0, "totalProducts": 0, "averageRating": 0, "totalReviews": 0 } } },
         )],
         5 => vec![
-            ("products", doc! { "inventory.trackInventory": { "$exists": false } }, doc! { "$set": { "inventory.trackInventory": true } }),
-            ("products", doc! { "inventory.lowStockThreshold": { "$exists": false } }, doc! { "$set": { "inventory.lowStockThreshold": 5_i64 } }),
+            (
+                "products",
+                doc! { "inventory.trackInventory": { "$exists": false } },
+                doc! { "$set": { "inventory.trackInventory": true } },
+            ),
+            (
+                "products",
+                doc! { "inventory.lowStockThreshold": { "$exists": false } },
+                doc! { "$set": { "inventory.lowStockThreshold": 5_i64 } },
+            ),
         ],
         _ => Vec::new(),
     }
@@ -114,15 +146,27 @@ fn down_steps(version: i32) -> Steps {
             doc! { "onboarding.status": "pending", "onboarding.completedSteps": { "$size": 0 }, "onboarding.stepData": {} },
             doc! { "$unset": { "onboarding": "" } },
         )],
-        3 => vec![("products", doc! { "inventory.variants": { "$size": 0 } }, doc! { "$unset": { "inventory.variants": "" } })],
+        3 => vec![(
+            "products",
+            doc! { "inventory.variants": { "$size": 0 } },
+            doc! { "$unset": { "inventory.variants": "" } },
+        )],
         4 => vec![(
             "merchants",
             doc! { "analytics.totalOrders": 0, "analytics.totalRevenue": 0, "analytics.totalProducts": 0, "analytics.averageRating": 0, "analytics.totalReviews": 0 },
             doc! { "$unset": { "analytics": "" } },
         )],
         5 => vec![
-            ("products", doc! { "inventory.trackInventory": true }, doc! { "$unset": { "inventory.trackInventory": "" } }),
-            ("products", doc! { "inventory.lowStockThreshold": 5_i64 }, doc! { "$unset": { "inventory.lowStockThreshold": "" } }),
+            (
+                "products",
+                doc! { "inventory.trackInventory": true },
+                doc! { "$unset": { "inventory.trackInventory": "" } },
+            ),
+            (
+                "products",
+                doc! { "inventory.lowStockThreshold": 5_i64 },
+                doc! { "$unset": { "inventory.lowStockThreshold": "" } },
+            ),
         ],
         _ => Vec::new(),
     }
@@ -134,7 +178,12 @@ fn records(store: &Store) -> Collection<MigrationRecord> {
 
 /// Applied records, oldest version first.
 pub async fn applied(store: &Store) -> mongodb::error::Result<Vec<MigrationRecord>> {
-    records(store).find(doc! {}).sort(doc! { "version": 1 }).await?.try_collect().await
+    records(store)
+        .find(doc! {})
+        .sort(doc! { "version": 1 })
+        .await?
+        .try_collect()
+        .await
 }
 
 async fn supports_transactions(store: &Store) -> bool {
@@ -142,11 +191,19 @@ async fn supports_transactions(store: &Store) -> bool {
     hello.is_ok_and(|h| h.contains_key("setName") || h.get_str("msg") == Ok("isdbgrid"))
 }
 
-async fn run_steps(store: &Store, steps: &Steps, mut session: Option<&mut ClientSession>) -> mongodb::error::Result<()> {
+async fn run_steps(
+    store: &Store,
+    steps: &Steps,
+    mut session: Option<&mut ClientSession>,
+) -> mongodb::error::Result<()> {
     for (collection, filter, update) in steps {
         let coll = store.db().collection::<Document>(collection);
         match session.as_deref_mut() {
-            Some(s) => coll.update_many(filter.clone(), update.clone()).session(s).await?,
+            Some(s) => {
+                coll.update_many(filter.clone(), update.clone())
+                    .session(s)
+                    .await?
+            }
             None => coll.update_many(filter.clone(), update.clone()).await?,
         };
     }
@@ -154,20 +211,43 @@ async fn run_steps(store: &Store, steps: &Steps, mut session: Option<&mut Client
 }
 
 /// Run one direction of a migration together with its record change.
-async fn apply(store: &Store, m: Migration, up: bool, transactions: bool) -> mongodb::error::Result<()> {
-    let steps = if up { up_steps(m.version) } else { down_steps(m.version) };
+async fn apply(
+    store: &Store,
+    m: Migration,
+    up: bool,
+    transactions: bool,
+) -> mongodb::error::Result<()> {
+    let steps = if up {
+        up_steps(m.version)
+    } else {
+        down_steps(m.version)
+    };
     if m.version == 2 {
-        if up { store.ensure_indexes().await? } else { store.drop_indexes().await? }
+        if up {
+            store.ensure_indexes().await?
+        } else {
+            store.drop_indexes().await?
+        }
     }
-    let record = MigrationRecord { name: m.name.into(), version: m.version, applied_at: DateTime::now() };
+    let record = MigrationRecord {
+        name: m.name.into(),
+        version: m.version,
+        applied_at: DateTime::now(),
+    };
     if transactions && m.transactional {
         let mut session = store.client().start_session().await?;
         session.start_transaction().await?;
         run_steps(store, &steps, Some(&mut session)).await?;
         if up {
-            records(store).insert_one(&record).session(&mut session).await?;
+            records(store)
+                .insert_one(&record)
+                .session(&mut session)
+                .await?;
         } else {
-            records(store).delete_one(doc! { "version": m.version }).session(&mut session).await?;
+            records(store)
+                .delete_one(doc! { "version": m.version })
+                .session(&mut session)
+                .await?;
         }
         return session.commit_transaction().await;
     }
@@ -175,7 +255,10 @@ async fn apply(store: &Store, m: Migration, up: bool, transactions: bool) -> mon
     if up {
         records(store).insert_one(&record).await.map(drop)
     } else {
-        records(store).delete_one(doc! { "version": m.version }).await.map(drop)
+        records(store)
+            .delete_one(doc! { "version": m.version })
+            .await
+            .map(drop)
     }
 }
 
@@ -196,17 +279,28 @@ impl<'a> Lock<'a> {
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         loop {
             let now = DateTime::now();
-            let expires = DateTime::from_millis(now.timestamp_millis() + LOCK_TTL.as_millis() as i64);
-            match locks.insert_one(doc! { "_id": LOCK_ID, "owner": &owner, "lockedAt": now, "expiresAt": expires }).await {
+            let expires =
+                DateTime::from_millis(now.timestamp_millis() + LOCK_TTL.as_millis() as i64);
+            match locks
+                .insert_one(
+                    doc! { "_id": LOCK_ID, "owner": &owner, "lockedAt": now, "expiresAt": expires },
+                )
+                .await
+            {
                 Ok(_) => return Ok(Self { store, owner }),
                 Err(e) if is_duplicate_key(&e) => {}
                 Err(e) => return Err(MigrateError::Records(e)),
             }
             // A crashed holder's lock expires; take it over.
-            locks.delete_one(doc! { "_id": LOCK_ID, "expiresAt": { "$lt": now } }).await.map_err(MigrateError::Records)?;
+            locks
+                .delete_one(doc! { "_id": LOCK_ID, "expiresAt": { "$lt": now } })
+                .await
+                .map_err(MigrateError::Records)?;
             if tokio::time::Instant::now() > deadline {
                 let holder = locks.find_one(doc! { "_id": LOCK_ID }).await.ok().flatten();
-                let owner = holder.and_then(|d| d.get_str("owner").ok().map(str::to_string)).unwrap_or_default();
+                let owner = holder
+                    .and_then(|d| d.get_str("owner").ok().map(str::to_string))
+                    .unwrap_or_default();
                 return Err(MigrateError::LockTimeout { owner });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -215,11 +309,18 @@ impl<'a> Lock<'a> {
 
     async fn release(self) -> Result<(), MigrateError> {
         let locks = self.store.db().collection::<Document>("migrations_lock");
-        locks.delete_one(doc! { "_id": LOCK_ID, "owner": &self.owner }).await.map(drop).map_err(MigrateError::Records)
+        locks
+            .delete_one(doc! { "_id": LOCK_ID, "owner": &self.owner })
+            .await
+            .map(drop)
+            .map_err(MigrateError::Records)
     }
 }
 
-async fn with_lock<T>(store: &Store, work: impl AsyncFnOnce(&Store) -> Result<T, MigrateError>) -> Result<T, MigrateError> {
+async fn with_lock<T>(
+    store: &Store,
+    work: impl AsyncFnOnce(&Store) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
     let lock = Lock::acquire(store).await?;
     let result = work(store).await;
     lock.release().await?;
@@ -229,11 +330,25 @@ async fn with_lock<T>(store: &Store, work: impl AsyncFnOnce(&Store) -> Result<T,
 /// Apply every migration not yet recorded, in version order. Returns the versions applied.
 pub async fn up(store: &Store) -> Result<Vec<i32>, MigrateError> {
     with_lock(store, async |store| {
-        let done: Vec<i32> = applied(store).await.map_err(MigrateError::Records)?.iter().map(|r| r.version).collect();
+        let done: Vec<i32> = applied(store)
+            .await
+            .map_err(MigrateError::Records)?
+            .iter()
+            .map(|r| r.version)
+            .collect();
         let transactions = supports_transactions(store).await;
         let mut ran = Vec::new();
-        for m in MIGRATIONS.into_iter().filter(|m| !done.contains(&m.version)) {
-            apply(store, m, true, transactions).await.map_err(|source| MigrateError::Step { version: m.version, name: m.name, source })?;
+        for m in MIGRATIONS
+            .into_iter()
+            .filter(|m| !done.contains(&m.version))
+        {
+            apply(store, m, true, transactions)
+                .await
+                .map_err(|source| MigrateError::Step {
+                    version: m.version,
+                    name: m.name,
+                    source,
+                })?;
             tracing::info!(version = m.version, name = m.name, "migration applied");
             ran.push(m.version);
         }
@@ -249,8 +364,16 @@ pub async fn down(store: &Store, steps: u32) -> Result<Vec<i32>, MigrateError> {
         let transactions = supports_transactions(store).await;
         let mut reverted = Vec::new();
         for record in done.iter().rev().take(steps as usize) {
-            let Some(m) = MIGRATIONS.iter().find(|m| m.version == record.version) else { continue };
-            apply(store, *m, false, transactions).await.map_err(|source| MigrateError::Step { version: m.version, name: m.name, source })?;
+            let Some(m) = MIGRATIONS.iter().find(|m| m.version == record.version) else {
+                continue;
+            };
+            apply(store, *m, false, transactions)
+                .await
+                .map_err(|source| MigrateError::Step {
+                    version: m.version,
+                    name: m.name,
+                    source,
+                })?;
             tracing::info!(version = m.version, name = m.name, "migration reverted");
             reverted.push(m.version);
         }
@@ -260,11 +383,21 @@ pub async fn down(store: &Store, steps: u32) -> Result<Vec<i32>, MigrateError> {
 }
 
 /// `(version, name, applied_at)` for every known migration.
-pub async fn status(store: &Store) -> Result<Vec<(i32, &'static str, Option<DateTime>)>, MigrateError> {
+pub async fn status(
+    store: &Store,
+) -> Result<Vec<(i32, &'static str, Option<DateTime>)>, MigrateError> {
     let done = applied(store).await.map_err(MigrateError::Records)?;
     Ok(MIGRATIONS
         .iter()
-        .map(|m| (m.version, m.name, done.iter().find(|r| r.version == m.version).map(|r| r.applied_at)))
+        .map(|m| {
+            (
+                m.version,
+                m.name,
+                done.iter()
+                    .find(|r| r.version == m.version)
+                    .map(|r| r.applied_at),
+            )
+        })
         .collect())
 }
 

@@ -9,7 +9,10 @@ use crate::{
     routes::products::types::{InventoryInput, Placement, ProductInput},
     security::password,
     startup::{StartupError, connect_store},
-    store::{DateTime, ObjectId, Store, merchants::{Address, MerchantDoc, Onboarding}},
+    store::{
+        DateTime, ObjectId, Store,
+        merchants::{Address, MerchantDoc, Onboarding},
+    },
 };
 
 /// Password of every demo account.
@@ -41,7 +44,13 @@ fn demo_merchant(n: u32, hash: &str) -> MerchantDoc {
         email: format!("demo{n}@merchant.test"),
         password: hash.to_string(),
         phone: "+1 555 0100".into(),
-        business_address: Address { street: "1 Main St".into(), city: "Springfield".into(), state: "IL".into(), zip_code: "62701".into(), country: "US".into() },
+        business_address: Address {
+            street: "1 Main St".into(),
+            city: "Springfield".into(),
+            state: "IL".into(),
+            zip_code: "62701".into(),
+            country: "US".into(),
+        },
         verification_status: "verified".into(),
         is_active: true,
         email_verified: true,
@@ -62,7 +71,13 @@ fn demo_merchant(n: u32, hash: &str) -> MerchantDoc {
     }
 }
 
-async fn seed_products(store: &Store, merchant: &MerchantDoc, shop: ObjectId, category: ObjectId, count: u32) -> Result<(), SeedError> {
+async fn seed_products(
+    store: &Store,
+    merchant: &MerchantDoc,
+    shop: ObjectId,
+    category: ObjectId,
+    count: u32,
+) -> Result<(), SeedError> {
     for i in 1..=count {
         let name = format!("Demo Product {i}");
         let input = ProductInput {
@@ -71,14 +86,28 @@ async fn seed_products(store: &Store, merchant: &MerchantDoc, shop: ObjectId, ca
             price: Some(f64::from(i) * 2.5),
             category: Some("General".into()),
             status: Some("active".into()),
-            inventory: Some(InventoryInput { stock: Some(i64::from(i % 7) * 5), ..Default::default() }),
+            inventory: Some(InventoryInput {
+                stock: Some(i64::from(i % 7) * 5),
+                ..Default::default()
+            }),
             tags: Some(vec!["demo".into()]),
             ..Default::default()
         };
-        let fields = input.validate(true).map_err(|e| SeedError::Product(e.to_string()))?;
-        let sku = Sku::parse(&format!("{}-{i:04}", merchant.id.to_hex())).map_err(|e| SeedError::Product(e.into()))?;
-        let placement = Placement { merchant: merchant.id, store: shop, category, sku, slug: format!("{}-{}", slugify(&name), ObjectId::new().to_hex()) };
-        let product = fields.into_doc(placement).map_err(|e| SeedError::Product(e.to_string()))?;
+        let fields = input
+            .validate(true)
+            .map_err(|e| SeedError::Product(e.to_string()))?;
+        let sku = Sku::parse(&format!("{}-{i:04}", merchant.id.to_hex()))
+            .map_err(|e| SeedError::Product(e.into()))?;
+        let placement = Placement {
+            merchant: merchant.id,
+            store: shop,
+            category,
+            sku,
+            slug: format!("{}-{}", slugify(&name), ObjectId::new().to_hex()),
+        };
+        let product = fields
+            .into_doc(placement)
+            .map_err(|e| SeedError::Product(e.to_string()))?;
         store.insert_product(&product).await?;
     }
     Ok(())
@@ -104,9 +133,16 @@ pub async fn seed(store: &Store, merchants: u32, products: u32) -> Result<Vec<St
 }
 
 /// The `seed` subcommand.
-pub async fn run(settings: &DatabaseSettings, merchants: u32, products: u32) -> Result<(), SeedError> {
+pub async fn run(
+    settings: &DatabaseSettings,
+    merchants: u32,
+    products: u32,
+) -> Result<(), SeedError> {
     let store = connect_store(settings, None).await?;
     let created = seed(&store, merchants, products).await?;
-    println!("seeded {} merchant(s) with {products} product(s) each; password {DEMO_PASSWORD:?}: {created:?}", created.len());
+    println!(
+        "seeded {} merchant(s) with {products} product(s) each; password {DEMO_PASSWORD:?}: {created:?}",
+        created.len()
+    );
     Ok(())
 }

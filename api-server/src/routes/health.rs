@@ -64,7 +64,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "timestamp": now(),
     });
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -81,7 +85,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let (mongo, redis) = dependencies(&state).await;
     let ready = mongo == "connected" && redis != "disconnected";
     let body = json!({ "ready": ready, "mongo": mongo, "redis": redis, "timestamp": now() });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -89,7 +97,11 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// This API's OpenAPI 3 document.

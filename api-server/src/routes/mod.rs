@@ -18,10 +18,8 @@ use axum::{
 use serde_json::{Map, Value};
 use tower::ServiceBuilder;
 use tower_http::{
-    catch_panic::CatchPanicLayer,
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
-    timeout::TimeoutLayer,
-    trace::TraceLayer,
+    catch_panic::CatchPanicLayer, sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer, trace::TraceLayer,
 };
 
 use crate::{middleware as mw, ratelimit::Limit, state::AppState};
@@ -46,7 +44,10 @@ impl Reply {
     pub fn empty() -> Self {
         let mut body = Map::new();
         body.insert("success".into(), Value::Bool(true));
-        Self { status: StatusCode::OK, body }
+        Self {
+            status: StatusCode::OK,
+            body,
+        }
     }
 
     /// Add a `message`.
@@ -78,9 +79,17 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
     Router::new()
         .nest("/auth", auth::router(state))
         .nest("/onboarding", onboarding::router())
-        .nest("/products", products::router(state).merge(variants::router(state)).merge(stock::router(state)))
+        .nest(
+            "/products",
+            products::router(state)
+                .merge(variants::router(state))
+                .merge(stock::router(state)),
+        )
         .merge(stock::dashboard_router())
-        .layer(from_fn_with_state((state.clone(), Limit::General), crate::ratelimit::enforce))
+        .layer(from_fn_with_state(
+            (state.clone(), Limit::General),
+            crate::ratelimit::enforce,
+        ))
 }
 
 /// The whole application with its layers.

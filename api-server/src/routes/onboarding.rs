@@ -32,7 +32,13 @@ pub fn router() -> Router<AppState> {
 }
 
 const TOTAL_STEPS: i32 = 5;
-const DOCUMENT_TYPES: &[&str] = &["business_license", "id_proof", "address_proof", "gst_certificate", "pan_card"];
+const DOCUMENT_TYPES: &[&str] = &[
+    "business_license",
+    "id_proof",
+    "address_proof",
+    "gst_certificate",
+    "pan_card",
+];
 
 fn step_number(raw: &str) -> Result<i32, ApiError> {
     raw.parse::<i32>()
@@ -134,7 +140,11 @@ struct Verification {
 
 fn matches(pattern_ok: bool, v: &mut Validator, field: &str, value: &Option<String>) {
     if value.as_deref().is_some_and(|s| !s.is_empty()) && !pattern_ok {
-        v.error(field, format!("\"{field}\" has an invalid format"), value.clone().map(Value::String));
+        v.error(
+            field,
+            format!("\"{field}\" has an invalid format"),
+            value.clone().map(Value::String),
+        );
     }
 }
 
@@ -152,12 +162,20 @@ fn is_gst(s: &str) -> bool {
 
 fn is_pan(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10 && b[..5].iter().all(u8::is_ascii_uppercase) && b[5..9].iter().all(u8::is_ascii_digit) && b[9].is_ascii_uppercase()
+    b.len() == 10
+        && b[..5].iter().all(u8::is_ascii_uppercase)
+        && b[5..9].iter().all(u8::is_ascii_digit)
+        && b[9].is_ascii_uppercase()
 }
 
 fn is_ifsc(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 11 && b[..4].iter().all(u8::is_ascii_uppercase) && b[4] == b'0' && b[5..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    b.len() == 11
+        && b[..4].iter().all(u8::is_ascii_uppercase)
+        && b[4] == b'0'
+        && b[5..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 fn upper(s: Option<String>) -> Option<String> {
@@ -167,15 +185,31 @@ fn upper(s: Option<String>) -> Option<String> {
 fn step1(body: Value, production: bool) -> Result<Document, ApiError> {
     let b: BusinessInfo = from_value(body)?;
     let mut v = Validator::new();
-    let company = v.text("companyName", b.company_name.or(b.business_name), Len(1, 200));
+    let company = v.text(
+        "companyName",
+        b.company_name.or(b.business_name),
+        Len(1, 200),
+    );
     let kind = v.text("businessType", b.business_type, Len(1, 100));
     let (gst, pan) = (upper(b.gst_number), upper(b.pan_number));
     if production {
-        matches(gst.as_deref().is_some_and(is_gst), &mut v, "gstNumber", &gst);
-        matches(pan.as_deref().is_some_and(is_pan), &mut v, "panNumber", &pan);
+        matches(
+            gst.as_deref().is_some_and(is_gst),
+            &mut v,
+            "gstNumber",
+            &gst,
+        );
+        matches(
+            pan.as_deref().is_some_and(is_pan),
+            &mut v,
+            "panNumber",
+            &pan,
+        );
     }
     v.finish()?;
-    Ok(doc! { "companyName": company, "businessType": kind, "registrationNumber": b.registration_number, "gstNumber": gst, "panNumber": pan })
+    Ok(
+        doc! { "companyName": company, "businessType": kind, "registrationNumber": b.registration_number, "gstNumber": gst, "panNumber": pan },
+    )
 }
 
 fn step2(body: Value) -> Result<Document, ApiError> {
@@ -188,7 +222,9 @@ fn step2(body: Value) -> Result<Document, ApiError> {
     let city = v.text("address.city", a.city, Len(1, 100));
     v.finish()?;
     let address = doc! { "street": street, "city": city, "state": a.state, "zipCode": a.zip_code, "country": a.country, "landmark": a.landmark };
-    Ok(doc! { "storeName": name, "description": s.description, "category": category, "logoUrl": s.logo_url, "bannerUrl": s.banner_url, "address": address })
+    Ok(
+        doc! { "storeName": name, "description": s.description, "category": category, "logoUrl": s.logo_url, "bannerUrl": s.banner_url, "address": address },
+    )
 }
 
 fn step3(body: Value, production: bool) -> Result<Document, ApiError> {
@@ -201,7 +237,9 @@ fn step3(body: Value, production: bool) -> Result<Document, ApiError> {
         matches(is_ifsc(&ifsc), &mut v, "ifscCode", &Some(ifsc.clone()));
     }
     v.finish()?;
-    Ok(doc! { "accountNumber": account, "ifscCode": ifsc, "accountHolderName": holder, "bankName": b.bank_name, "branchName": b.branch_name })
+    Ok(
+        doc! { "accountNumber": account, "ifscCode": ifsc, "accountHolderName": holder, "bankName": b.bank_name, "branchName": b.branch_name },
+    )
 }
 
 fn step5(body: Value) -> Result<Vec<Bson>, ApiError> {
@@ -209,12 +247,20 @@ fn step5(body: Value) -> Result<Vec<Bson>, ApiError> {
     let mut v = Validator::new();
     let docs = input.documents.unwrap_or_default();
     if docs.is_empty() {
-        v.error("documents", "\"documents\" must contain at least 1 item", None);
+        v.error(
+            "documents",
+            "\"documents\" must contain at least 1 item",
+            None,
+        );
     }
     let now = DateTime::now();
     let mut out = Vec::new();
     for (i, d) in docs.into_iter().enumerate() {
-        let kind = v.one_of(&format!("documents.{i}.type"), Some(d.kind.unwrap_or_default()), DOCUMENT_TYPES);
+        let kind = v.one_of(
+            &format!("documents.{i}.type"),
+            Some(d.kind.unwrap_or_default()),
+            DOCUMENT_TYPES,
+        );
         let url = v.text(&format!("documents.{i}.url"), d.url, Len(1, 2000));
         if let Some(kind) = kind {
             out.push(Bson::Document(doc! { "_id": ObjectId::new(), "type": kind, "url": url, "status": "pending", "uploadedAt": now }));
@@ -233,7 +279,9 @@ fn step_update(step: i32, body: Value, production: bool) -> Result<Document, Api
         3 => set("bankDetails", step3(body, production)?),
         // Step 4 (products) is accepted but not stored: products are created through /products.
         4 => doc! {},
-        _ => doc! { "$push": { "onboarding.stepData.verification.documents": { "$each": step5(body)? } } },
+        _ => {
+            doc! { "$push": { "onboarding.stepData.verification.documents": { "$each": step5(body)? } } }
+        }
     })
 }
 
@@ -278,7 +326,10 @@ fn step_has_data(o: &Onboarding, step: i32) -> bool {
         2 => data.get_document("storeDetails").is_ok(),
         3 => data.get_document("bankDetails").is_ok(),
         4 => true,
-        _ => data.get_document("verification").and_then(|v| v.get_array("documents")).is_ok_and(|d| !d.is_empty()),
+        _ => data
+            .get_document("verification")
+            .and_then(|v| v.get_array("documents"))
+            .is_ok_and(|d| !d.is_empty()),
     }
 }
 
@@ -287,11 +338,17 @@ fn step_has_data(o: &Onboarding, step: i32) -> bool {
     params(("step" = String, Path, description = "1..5")),
     responses((status = 200, description = "Completed", body = crate::openapi::Envelope),
         (status = 400, description = "Invalid step or step data missing", body = crate::openapi::ErrorBody)))]
-pub async fn complete_step(State(state): State<AppState>, auth: AuthMerchant, Path(step): Path<String>) -> Result<Reply, ApiError> {
+pub async fn complete_step(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(step): Path<String>,
+) -> Result<Reply, ApiError> {
     let step = step_number(&step)?;
     let o = &auth.merchant.onboarding;
     if !step_has_data(o, step) {
-        return Err(ApiError::BadRequest(format!("Step {step} data is required before completing it")));
+        return Err(ApiError::BadRequest(format!(
+            "Step {step} data is required before completing it"
+        )));
     }
     let next = (step + 1).min(TOTAL_STEPS).max(o.current_step);
     let update = doc! {
@@ -318,7 +375,11 @@ pub async fn complete_step(State(state): State<AppState>, auth: AuthMerchant, Pa
     params(("step" = String, Path, description = "1..5")),
     responses((status = 200, description = "Moved back", body = crate::openapi::Envelope),
         (status = 400, description = "Invalid step", body = crate::openapi::ErrorBody)))]
-pub async fn previous_step(State(state): State<AppState>, auth: AuthMerchant, Path(step): Path<String>) -> Result<Reply, ApiError> {
+pub async fn previous_step(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(step): Path<String>,
+) -> Result<Reply, ApiError> {
     let step = step_number(&step)?;
     let current = (step - 1).max(1);
     state
@@ -336,15 +397,26 @@ pub async fn previous_step(State(state): State<AppState>, auth: AuthMerchant, Pa
 pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     let o = &auth.merchant.onboarding;
     if !(1..=TOTAL_STEPS).all(|s| o.completed_steps.contains(&s)) {
-        return Err(ApiError::BadRequest("All steps must be completed before submission".into()));
+        return Err(ApiError::BadRequest(
+            "All steps must be completed before submission".into(),
+        ));
     }
     let set = doc! { "onboarding.status": "completed", "onboarding.completedAt": DateTime::now() };
-    state.store.update_merchant(auth.id(), set).await.map_err(failed())?;
-    Ok(Reply::data(json!({ "status": "completed" })).message("Onboarding submitted successfully. Your application is under review."))
+    state
+        .store
+        .update_merchant(auth.id(), set)
+        .await
+        .map_err(failed())?;
+    Ok(Reply::data(json!({ "status": "completed" }))
+        .message("Onboarding submitted successfully. Your application is under review."))
 }
 
 fn document_list(o: &Onboarding) -> Vec<Bson> {
-    o.step_data.get_document("verification").and_then(|v| v.get_array("documents")).cloned().unwrap_or_default()
+    o.step_data
+        .get_document("verification")
+        .and_then(|v| v.get_array("documents"))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Uploaded verification documents.
@@ -353,7 +425,11 @@ fn document_list(o: &Onboarding) -> Vec<Bson> {
 pub async fn documents(auth: AuthMerchant) -> Reply {
     let o = &auth.merchant.onboarding;
     let docs = bson_to_json(Bson::Array(document_list(o)));
-    let status = o.step_data.get_document("verification").and_then(|v| v.get_str("verificationStatus")).unwrap_or("pending");
+    let status = o
+        .step_data
+        .get_document("verification")
+        .and_then(|v| v.get_str("verificationStatus"))
+        .unwrap_or("pending");
     Reply::data(json!({ "documents": docs, "verificationStatus": status }))
 }
 
@@ -362,14 +438,25 @@ pub async fn documents(auth: AuthMerchant) -> Reply {
     params(("index" = String, Path, description = "0-based position")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
         (status = 404, description = "Document not found", body = crate::openapi::ErrorBody)))]
-pub async fn delete_document(State(state): State<AppState>, auth: AuthMerchant, Path(index): Path<String>) -> Result<Reply, ApiError> {
+pub async fn delete_document(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(index): Path<String>,
+) -> Result<Reply, ApiError> {
     let not_found = || ApiError::NotFound("Document not found".into());
     let i: usize = index.parse().map_err(|_| not_found())?;
     let list = document_list(&auth.merchant.onboarding);
-    let id = list.get(i).and_then(Bson::as_document).and_then(|d| d.get_object_id("_id").ok()).ok_or_else(not_found)?;
+    let id = list
+        .get(i)
+        .and_then(Bson::as_document)
+        .and_then(|d| d.get_object_id("_id").ok())
+        .ok_or_else(not_found)?;
     state
         .store
-        .modify_merchant(auth.id(), doc! { "$pull": { "onboarding.stepData.verification.documents": { "_id": id } } })
+        .modify_merchant(
+            auth.id(),
+            doc! { "$pull": { "onboarding.stepData.verification.documents": { "_id": id } } },
+        )
         .await
         .map_err(failed())?;
     Ok(Reply::empty().message("Document deleted successfully"))

@@ -26,9 +26,18 @@ use crate::{
 /// Stock routes under `/products`.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/low-stock", limited(state, Limit::ProductRead, get(low_stock)))
-        .route("/{id}/stock", limited(state, Limit::ProductWrite, post(adjust)))
-        .route("/{id}/variants/{variant_id}/stock", limited(state, Limit::ProductWrite, post(adjust_variant)))
+        .route(
+            "/low-stock",
+            limited(state, Limit::ProductRead, get(low_stock)),
+        )
+        .route(
+            "/{id}/stock",
+            limited(state, Limit::ProductWrite, post(adjust)),
+        )
+        .route(
+            "/{id}/variants/{variant_id}/stock",
+            limited(state, Limit::ProductWrite, post(adjust_variant)),
+        )
 }
 
 /// The contract's dashboard alias of the low-stock listing.
@@ -58,7 +67,9 @@ impl AdjustBody {
                 v.error("quantity", "\"quantity\" must not be 0", Some(0.into()));
                 0
             }
-            Some(q) => v.opt_int("quantity", Some(q), -1_000_000_000, 1_000_000_000).unwrap_or(0),
+            Some(q) => v
+                .opt_int("quantity", Some(q), -1_000_000_000, 1_000_000_000)
+                .unwrap_or(0),
         };
         v.finish()?;
         Ok(delta)
@@ -66,7 +77,10 @@ impl AdjustBody {
 }
 
 fn insufficient() -> ApiError {
-    ApiError::Conflict { message: "Insufficient stock".into(), extra: None }
+    ApiError::Conflict {
+        message: "Insufficient stock".into(),
+        extra: None,
+    }
 }
 
 fn stock_json(p: &ProductDoc, stock: i64) -> Value {
@@ -89,15 +103,25 @@ fn stock_json(p: &ProductDoc, stock: i64) -> Value {
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody),
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
-pub async fn adjust(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>, AppJson(body): AppJson<AdjustBody>) -> Result<Reply, ApiError> {
+pub async fn adjust(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<AdjustBody>,
+) -> Result<Reply, ApiError> {
     let id = product_id(&id)?;
     let reason = body.reason.clone();
     let delta = body.delta()?;
-    let change = state.store.adjust_stock(auth.id(), id, delta).await.map_err(ApiError::internal("Failed to adjust stock"))?;
+    let change = state
+        .store
+        .adjust_stock(auth.id(), id, delta)
+        .await
+        .map_err(ApiError::internal("Failed to adjust stock"))?;
     match change {
         StockChange::Applied(p) => {
             tracing::info!(merchant = %auth.id(), product = %id, delta, reason = reason.as_deref().unwrap_or(""), "stock.adjusted");
-            Ok(Reply::data(stock_json(&p, p.inventory.stock)).message("Stock adjusted successfully"))
+            Ok(Reply::data(stock_json(&p, p.inventory.stock))
+                .message("Stock adjusted successfully"))
         }
         StockChange::Insufficient => Err(insufficient()),
         StockChange::NotFound => Err(not_found()),
@@ -119,10 +143,19 @@ pub async fn adjust_variant(
 ) -> Result<Reply, ApiError> {
     let id = product_id(&id)?;
     let delta = body.delta()?;
-    let change = state.store.adjust_variant_stock(auth.id(), id, &vid, delta).await.map_err(ApiError::internal("Failed to adjust stock"))?;
+    let change = state
+        .store
+        .adjust_variant_stock(auth.id(), id, &vid, delta)
+        .await
+        .map_err(ApiError::internal("Failed to adjust stock"))?;
     match change {
         StockChange::Applied(p) => {
-            let stock = p.inventory.variants.iter().find(|v| v.variant_id == vid).map_or(0, |v| v.stock);
+            let stock = p
+                .inventory
+                .variants
+                .iter()
+                .find(|v| v.variant_id == vid)
+                .map_or(0, |v| v.stock);
             let mut body = stock_json(&p, stock);
             body["variantId"] = json!(vid);
             Ok(Reply::data(body).message("Stock adjusted successfully"))
@@ -146,12 +179,23 @@ pub struct LowStockQuery {
 #[utoipa::path(get, path = "/api/merchant/products/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
     responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn low_stock(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<LowStockQuery>) -> Result<Reply, ApiError> {
+pub async fn low_stock(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<LowStockQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
-    let threshold = q.threshold.is_some().then(|| int_param(&mut v, "threshold", q.threshold, 0, i64::MAX / 2, 10));
+    let threshold = q
+        .threshold
+        .is_some()
+        .then(|| int_param(&mut v, "threshold", q.threshold, 0, i64::MAX / 2, 10));
     let limit = int_param(&mut v, "limit", q.limit, 1, 100, 50);
     v.finish_as("Query validation failed")?;
-    let items = state.store.low_stock(auth.id(), threshold, limit).await.map_err(ApiError::internal("Failed to fetch low-stock products"))?;
+    let items = state
+        .store
+        .low_stock(auth.id(), threshold, limit)
+        .await
+        .map_err(ApiError::internal("Failed to fetch low-stock products"))?;
     let rows: Vec<Value> = items
         .iter()
         .map(|p| {
@@ -169,6 +213,10 @@ pub async fn low_stock(State(state): State<AppState>, auth: AuthMerchant, AppQue
 #[utoipa::path(get, path = "/api/merchant/dashboard/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
     responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn dashboard_low_stock(state: State<AppState>, auth: AuthMerchant, query: AppQuery<LowStockQuery>) -> Result<Reply, ApiError> {
+pub async fn dashboard_low_stock(
+    state: State<AppState>,
+    auth: AuthMerchant,
+    query: AppQuery<LowStockQuery>,
+) -> Result<Reply, ApiError> {
     low_stock(state, auth, query).await
 }

@@ -33,13 +33,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/{id}/variants",
-            limited(state, Limit::ProductRead, get(list)).merge(limited(state, Limit::ProductWrite, post(create))),
+            limited(state, Limit::ProductRead, get(list)).merge(limited(
+                state,
+                Limit::ProductWrite,
+                post(create),
+            )),
         )
         .route(
             "/{id}/variants/{variant_id}",
             limited(state, Limit::ProductRead, get(show))
-                .merge(limited(state, Limit::ProductWrite, axum::routing::put(update)))
-                .merge(limited(state, Limit::ProductDelete, axum::routing::delete(remove))),
+                .merge(limited(
+                    state,
+                    Limit::ProductWrite,
+                    axum::routing::put(update),
+                ))
+                .merge(limited(
+                    state,
+                    Limit::ProductDelete,
+                    axum::routing::delete(remove),
+                )),
         )
 }
 
@@ -81,24 +93,62 @@ impl VariantInput {
     fn fields(self, create: bool) -> Result<Document, ApiError> {
         let mut v = Validator::new();
         let value = self.value.or(self.name);
-        let value = if create { Some(v.text("value", value, Len(1, 50))) } else { v.opt_text("value", value, Len(1, 50)) };
-        let kind = v.opt_text("type", self.kind, Len(2, 50)).or_else(|| create.then(|| "option".into()));
-        let stock = v.opt_int("stock", self.stock.or(self.quantity), 0, i64::MAX / 2).or(create.then_some(0));
+        let value = if create {
+            Some(v.text("value", value, Len(1, 50)))
+        } else {
+            v.opt_text("value", value, Len(1, 50))
+        };
+        let kind = v
+            .opt_text("type", self.kind, Len(2, 50))
+            .or_else(|| create.then(|| "option".into()));
+        let stock = v
+            .opt_int("stock", self.stock.or(self.quantity), 0, i64::MAX / 2)
+            .or(create.then_some(0));
         let pairs: [(&str, Option<Bson>); 11] = [
             ("value", value.map(Bson::from)),
             ("type", kind.map(Bson::from)),
             ("stock", stock.map(Bson::from)),
-            ("price", v.opt_number("price", self.price, 0.0, 1e12).map(Bson::from)),
-            ("compareAtPrice", v.opt_number("compareAtPrice", self.compare_at_price, 0.0, 1e12).map(Bson::from)),
-            ("sku", v.opt_parse("sku", self.sku, Sku::parse).map(|s| Bson::from(s.into_string()))),
-            ("barcode", v.opt_text("barcode", self.barcode, Len(0, 50)).map(Bson::from)),
-            ("weight", v.opt_number("weight", self.weight, 0.0, 1e9).map(Bson::from)),
+            (
+                "price",
+                v.opt_number("price", self.price, 0.0, 1e12).map(Bson::from),
+            ),
+            (
+                "compareAtPrice",
+                v.opt_number("compareAtPrice", self.compare_at_price, 0.0, 1e12)
+                    .map(Bson::from),
+            ),
+            (
+                "sku",
+                v.opt_parse("sku", self.sku, Sku::parse)
+                    .map(|s| Bson::from(s.into_string())),
+            ),
+            (
+                "barcode",
+                v.opt_text("barcode", self.barcode, Len(0, 50))
+                    .map(Bson::from),
+            ),
+            (
+                "weight",
+                v.opt_number("weight", self.weight, 0.0, 1e9)
+                    .map(Bson::from),
+            ),
             ("images", self.images.map(Bson::from)),
-            ("isAvailable", self.is_available.or(create.then_some(true)).map(Bson::from)),
-            ("attributes", self.attributes.map(|a| Bson::Document(a.into_iter().map(|(k, v)| (k, Bson::from(v))).collect()))),
+            (
+                "isAvailable",
+                self.is_available.or(create.then_some(true)).map(Bson::from),
+            ),
+            (
+                "attributes",
+                self.attributes.map(|a| {
+                    Bson::Document(a.into_iter().map(|(k, v)| (k, Bson::from(v))).collect())
+                }),
+            ),
         ];
         v.finish()?;
-        Ok(pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect())
+        Ok(pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect())
     }
 }
 
@@ -107,14 +157,26 @@ fn variant_not_found() -> ApiError {
 }
 
 fn variant_json(v: &VariantDoc) -> Result<Value, ApiError> {
-    let mut json = to_json(v).map_err(|e| ApiError::Internal { message: "Failed to render variant", source: Box::new(e) })?;
+    let mut json = to_json(v).map_err(|e| ApiError::Internal {
+        message: "Failed to render variant",
+        source: Box::new(e),
+    })?;
     json["_id"] = json!(v.variant_id);
     Ok(json)
 }
 
-async fn owned_product(state: &AppState, auth: &AuthMerchant, id: &str) -> Result<crate::store::products::ProductDoc, ApiError> {
+async fn owned_product(
+    state: &AppState,
+    auth: &AuthMerchant,
+    id: &str,
+) -> Result<crate::store::products::ProductDoc, ApiError> {
     let id = product_id(id)?;
-    state.store.product(auth.id(), id).await.map_err(ApiError::internal("Failed to fetch product"))?.ok_or_else(not_found)
+    state
+        .store
+        .product(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to fetch product"))?
+        .ok_or_else(not_found)
 }
 
 /// The product's variants.
@@ -123,9 +185,18 @@ async fn owned_product(state: &AppState, auth: &AuthMerchant, id: &str) -> Resul
     responses((status = 200, description = "Variants", body = crate::openapi::Envelope),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     let product = owned_product(&state, &auth, &id).await?;
-    let variants = product.inventory.variants.iter().map(variant_json).collect::<Result<Vec<_>, _>>()?;
+    let variants = product
+        .inventory
+        .variants
+        .iter()
+        .map(variant_json)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::data(json!({ "variants": variants })))
 }
 
@@ -134,9 +205,18 @@ pub async fn list(State(state): State<AppState>, auth: AuthMerchant, Path(id): P
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
     responses((status = 200, description = "Variant", body = crate::openapi::Envelope),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
-pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path((id, vid)): Path<(String, String)>) -> Result<Reply, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Reply, ApiError> {
     let product = owned_product(&state, &auth, &id).await?;
-    let variant = product.inventory.variants.iter().find(|v| v.variant_id == vid).ok_or_else(variant_not_found)?;
+    let variant = product
+        .inventory
+        .variants
+        .iter()
+        .find(|v| v.variant_id == vid)
+        .ok_or_else(variant_not_found)?;
     Ok(Reply::data(json!({ "variant": variant_json(variant)? })))
 }
 
@@ -151,19 +231,29 @@ pub async fn create(
     auth: AuthMerchant,
     Path(id): Path<String>,
     AppJson(body): AppJson<VariantInput>,
-) -> Result<(StatusCode, Reply), ApiError> {
+) -> Result<Reply, ApiError> {
     let pid = product_id(&id)?;
     let mut fields = body.fields(true)?;
     fields.insert("variantId", ObjectId::new().to_hex());
-    let variant: VariantDoc = mongodb::bson::from_document(fields)
-        .map_err(|e| ApiError::Internal { message: "Failed to create variant", source: Box::new(e) })?;
-    let updated = state.store.push_variant(auth.id(), pid, &variant).await.map_err(ApiError::internal("Failed to create variant"))?;
+    let variant: VariantDoc =
+        mongodb::bson::from_document(fields).map_err(|e| ApiError::Internal {
+            message: "Failed to create variant",
+            source: Box::new(e),
+        })?;
+    let updated = state
+        .store
+        .push_variant(auth.id(), pid, &variant)
+        .await
+        .map_err(ApiError::internal("Failed to create variant"))?;
     if updated.is_none() {
         owned_product(&state, &auth, &id).await?;
-        return Err(ApiError::BadRequest("Variant SKU already exists for this product".into()));
+        return Err(ApiError::BadRequest(
+            "Variant SKU already exists for this product".into(),
+        ));
     }
-    let reply = Reply::data(json!({ "variant": variant_json(&variant)? })).message("Variant created successfully");
-    Ok((StatusCode::CREATED, reply))
+    Ok(Reply::data(json!({ "variant": variant_json(&variant)? }))
+        .message("Variant created successfully")
+        .status(StatusCode::CREATED))
 }
 
 /// Update fields of a variant.
@@ -180,10 +270,16 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     let product = owned_product(&state, &auth, &id).await?;
     let fields = body.fields(false)?;
-    if let Ok(sku) = fields.get_str("sku") {
-        if product.inventory.variants.iter().any(|v| v.variant_id != vid && v.sku.as_deref() == Some(sku)) {
-            return Err(ApiError::BadRequest("Variant SKU already exists for this product".into()));
-        }
+    if let Ok(sku) = fields.get_str("sku")
+        && product
+            .inventory
+            .variants
+            .iter()
+            .any(|v| v.variant_id != vid && v.sku.as_deref() == Some(sku))
+    {
+        return Err(ApiError::BadRequest(
+            "Variant SKU already exists for this product".into(),
+        ));
     }
     let updated = state
         .store
@@ -191,8 +287,14 @@ pub async fn update(
         .await
         .map_err(ApiError::internal("Failed to update variant"))?
         .ok_or_else(variant_not_found)?;
-    let variant = updated.inventory.variants.iter().find(|v| v.variant_id == vid).ok_or_else(variant_not_found)?;
-    Ok(Reply::data(json!({ "variant": variant_json(variant)? })).message("Variant updated successfully"))
+    let variant = updated
+        .inventory
+        .variants
+        .iter()
+        .find(|v| v.variant_id == vid)
+        .ok_or_else(variant_not_found)?;
+    Ok(Reply::data(json!({ "variant": variant_json(variant)? }))
+        .message("Variant updated successfully"))
 }
 
 /// Delete a variant.
@@ -200,9 +302,17 @@ pub async fn update(
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
-pub async fn remove(State(state): State<AppState>, auth: AuthMerchant, Path((id, vid)): Path<(String, String)>) -> Result<Reply, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Reply, ApiError> {
     let product = owned_product(&state, &auth, &id).await?;
-    let deleted = state.store.delete_variant(auth.id(), product.id, &vid).await.map_err(ApiError::internal("Failed to delete variant"))?;
+    let deleted = state
+        .store
+        .delete_variant(auth.id(), product.id, &vid)
+        .await
+        .map_err(ApiError::internal("Failed to delete variant"))?;
     if !deleted {
         return Err(variant_not_found());
     }

@@ -59,7 +59,9 @@ pub struct AuthKeys {
 
 impl std::fmt::Debug for AuthKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthKeys").field("access_ttl", &self.access_ttl).finish_non_exhaustive()
+        f.debug_struct("AuthKeys")
+            .field("access_ttl", &self.access_ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,7 +71,12 @@ fn now() -> u64 {
 
 impl AuthKeys {
     /// Keys from the two secrets.
-    pub fn new(access: &SecretString, refresh: &SecretString, access_ttl: Duration, refresh_ttl: Duration) -> Self {
+    pub fn new(
+        access: &SecretString,
+        refresh: &SecretString,
+        access_ttl: Duration,
+        refresh_ttl: Duration,
+    ) -> Self {
         let a = access.expose_secret().as_bytes();
         let r = refresh.expose_secret().as_bytes();
         Self {
@@ -87,7 +94,8 @@ impl AuthKeys {
         claims.iat = now();
         claims.exp = claims.iat + self.access_ttl.as_secs();
         claims.typ = None;
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.access_enc).map_err(|_| TokenError::Sign)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.access_enc)
+            .map_err(|_| TokenError::Sign)
     }
 
     /// Sign a refresh token carrying the same identity.
@@ -95,7 +103,8 @@ impl AuthKeys {
         claims.iat = now();
         claims.exp = claims.iat + self.refresh_ttl.as_secs();
         claims.typ = Some("refresh".into());
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.refresh_enc).map_err(|_| TokenError::Sign)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.refresh_enc)
+            .map_err(|_| TokenError::Sign)
     }
 
     /// Verify an access token (HS256 only, no leeway).
@@ -177,7 +186,12 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_or_alg_none_is_invalid() {
         let t = keys(60).sign_access(claims()).expect("sign");
-        let other = AuthKeys::new(&"c".repeat(32).into(), &"d".repeat(32).into(), Duration::from_secs(60), Duration::from_secs(60));
+        let other = AuthKeys::new(
+            &"c".repeat(32).into(),
+            &"d".repeat(32).into(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
         assert_eq!(other.verify_access(&t), Err(TokenError::Invalid));
         let payload = t.split('.').nth(1).expect("payload");
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");

@@ -55,7 +55,10 @@ impl Store {
         let set_on_insert = mongodb::bson::to_document(&fresh)?;
         let found = self
             .categories()
-            .find_one_and_update(doc! { "slug": &slug }, doc! { "$setOnInsert": set_on_insert })
+            .find_one_and_update(
+                doc! { "slug": &slug },
+                doc! { "$setOnInsert": set_on_insert },
+            )
             .upsert(true)
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
@@ -64,7 +67,10 @@ impl Store {
 
     /// Resolve a category reference: a 24-hex id is used as is; otherwise an active category
     /// whose slug equals the slug of `reference` (so names match case-insensitively).
-    pub async fn resolve_category(&self, reference: &str) -> mongodb::error::Result<Option<ObjectId>> {
+    pub async fn resolve_category(
+        &self,
+        reference: &str,
+    ) -> mongodb::error::Result<Option<ObjectId>> {
         if let Ok(id) = ObjectId::parse_str(reference) {
             return Ok(Some(id));
         }
@@ -72,7 +78,10 @@ impl Store {
         if slug.is_empty() {
             return Ok(None);
         }
-        let found = self.categories().find_one(doc! { "slug": slug, "isActive": true }).await?;
+        let found = self
+            .categories()
+            .find_one(doc! { "slug": slug, "isActive": true })
+            .await?;
         Ok(found.map(|c| c.id))
     }
 
@@ -87,7 +96,10 @@ impl Store {
     }
 
     /// Category by id (for populating products).
-    pub async fn category_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<CategoryDoc>> {
+    pub async fn category_by_id(
+        &self,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<CategoryDoc>> {
         self.categories().find_one(doc! { "_id": id }).await
     }
 }

@@ -23,25 +23,65 @@ pub struct IndexSpec {
 }
 
 fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bool) -> IndexSpec {
-    IndexSpec { collection, name, keys, unique }
+    IndexSpec {
+        collection,
+        name,
+        keys,
+        unique,
+    }
 }
 
 /// The index catalogue.
 pub fn catalogue() -> Vec<IndexSpec> {
     vec![
         spec("merchants", "email_unique", doc! { "email": 1 }, true),
-        spec("merchants", "reset_token", doc! { "resetPasswordToken": 1 }, false),
-        spec("merchants", "verification_token", doc! { "emailVerificationToken": 1 }, false),
-        spec("merchantusers", "merchant_email_unique", doc! { "merchantId": 1, "email": 1 }, true),
+        spec(
+            "merchants",
+            "reset_token",
+            doc! { "resetPasswordToken": 1 },
+            false,
+        ),
+        spec(
+            "merchants",
+            "verification_token",
+            doc! { "emailVerificationToken": 1 },
+            false,
+        ),
+        spec(
+            "merchantusers",
+            "merchant_email_unique",
+            doc! { "merchantId": 1, "email": 1 },
+            true,
+        ),
         spec("merchantusers", "email", doc! { "email": 1 }, false),
         spec("stores", "slug_unique", doc! { "slug": 1 }, true),
-        spec("stores", "merchant_created", doc! { "merchantId": 1, "createdAt": 1 }, false),
+        spec(
+            "stores",
+            "merchant_created",
+            doc! { "merchantId": 1, "createdAt": 1 },
+            false,
+        ),
         spec("categories", "slug_unique", doc! { "slug": 1 }, true),
         spec("products", "sku_unique", doc! { "sku": 1 }, true),
         spec("products", "slug_unique", doc! { "slug": 1 }, true),
-        spec("products", "merchant_created", doc! { "merchantId": 1, "createdAt": -1 }, false),
-        spec("products", "merchant_stock", doc! { "merchantId": 1, "inventory.stock": 1 }, false),
-        spec("products", "merchant_category", doc! { "merchantId": 1, "category": 1 }, false),
+        spec(
+            "products",
+            "merchant_created",
+            doc! { "merchantId": 1, "createdAt": -1 },
+            false,
+        ),
+        spec(
+            "products",
+            "merchant_stock",
+            doc! { "merchantId": 1, "inventory.stock": 1 },
+            false,
+        ),
+        spec(
+            "products",
+            "merchant_category",
+            doc! { "merchantId": 1, "category": 1 },
+            false,
+        ),
     ]
 }
 
@@ -49,9 +89,15 @@ impl Store {
     /// Create every catalogue index (no-op for existing ones).
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         for s in catalogue() {
-            let options = IndexOptions::builder().name(s.name.to_string()).unique(s.unique.then_some(true)).build();
+            let options = IndexOptions::builder()
+                .name(s.name.to_string())
+                .unique(s.unique.then_some(true))
+                .build();
             let model = IndexModel::builder().keys(s.keys).options(options).build();
-            self.db().collection::<Document>(s.collection).create_index(model).await?;
+            self.db()
+                .collection::<Document>(s.collection)
+                .create_index(model)
+                .await?;
         }
         Ok(())
     }

@@ -37,7 +37,11 @@ pub fn bson_to_json(value: Bson) -> Value {
 }
 
 fn document_to_json(d: Document) -> Value {
-    Value::Object(d.into_iter().map(|(k, v)| (k, bson_to_json(v))).collect::<Map<_, _>>())
+    Value::Object(
+        d.into_iter()
+            .map(|(k, v)| (k, bson_to_json(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 #[cfg(test)]
@@ -48,7 +52,9 @@ mod tests {
     #[test]
     fn ids_and_dates_render_as_strings() {
         let id = ObjectId::new();
-        let v = bson_to_json(Bson::Document(doc! { "_id": id, "at": DateTime::from_millis(0), "n": [1_i64] }));
+        let v = bson_to_json(Bson::Document(
+            doc! { "_id": id, "at": DateTime::from_millis(0), "n": [1_i64] },
+        ));
         assert_eq!(v["_id"], Value::String(id.to_hex()));
         assert_eq!(v["at"], "1970-01-01T00:00:00.000Z");
         assert_eq!(v["n"][0], 1);

@@ -76,7 +76,11 @@ pub struct MerchantDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<DateTime>,
     /// IP of the last successful login.
-    #[serde(default, rename = "lastLoginIP", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "lastLoginIP",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_login_ip: Option<String>,
     /// Website URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,12 +159,19 @@ impl Store {
     }
 
     /// Merchant by normalised e-mail.
-    pub async fn merchant_by_email(&self, email: &str) -> mongodb::error::Result<Option<MerchantDoc>> {
+    pub async fn merchant_by_email(
+        &self,
+        email: &str,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
         self.merchants().find_one(doc! { "email": email }).await
     }
 
     /// Apply `$set` fields to a merchant and return the updated document.
-    pub async fn update_merchant(&self, id: ObjectId, mut set: Document) -> mongodb::error::Result<Option<MerchantDoc>> {
+    pub async fn update_merchant(
+        &self,
+        id: ObjectId,
+        mut set: Document,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
         set.insert("updatedAt", DateTime::now());
         self.merchants()
             .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
@@ -169,12 +180,23 @@ impl Store {
     }
 
     /// Apply an update document (operators included) and return the updated merchant.
-    pub async fn modify_merchant(&self, id: ObjectId, update: Document) -> mongodb::error::Result<Option<MerchantDoc>> {
-        self.merchants().find_one_and_update(doc! { "_id": id }, update).return_document(ReturnDocument::After).await
+    pub async fn modify_merchant(
+        &self,
+        id: ObjectId,
+        update: Document,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
+        self.merchants()
+            .find_one_and_update(doc! { "_id": id }, update)
+            .return_document(ReturnDocument::After)
+            .await
     }
 
     /// Replace the password hash and clear lockout and reset state.
-    pub async fn set_merchant_password(&self, id: ObjectId, hash: String) -> mongodb::error::Result<()> {
+    pub async fn set_merchant_password(
+        &self,
+        id: ObjectId,
+        hash: String,
+    ) -> mongodb::error::Result<()> {
         self.merchants()
             .update_one(
                 doc! { "_id": id },
@@ -189,7 +211,11 @@ impl Store {
 
     /// Consume an unexpired reset token (single use): set the new hash and clear lockout.
     /// Returns the merchant whose token it was.
-    pub async fn reset_merchant_password(&self, digest: &str, hash: String) -> mongodb::error::Result<Option<MerchantDoc>> {
+    pub async fn reset_merchant_password(
+        &self,
+        digest: &str,
+        hash: String,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
         self.merchants()
             .find_one_and_update(
                 doc! { "resetPasswordToken": digest, "resetPasswordExpiry": { "$gt": DateTime::now() } },
@@ -202,7 +228,12 @@ impl Store {
     }
 
     /// Store a reset-token digest for the merchant with this e-mail, if any.
-    pub async fn set_reset_token(&self, email: &str, digest: &str, expiry: DateTime) -> mongodb::error::Result<Option<MerchantDoc>> {
+    pub async fn set_reset_token(
+        &self,
+        email: &str,
+        digest: &str,
+        expiry: DateTime,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
         self.merchants()
             .find_one_and_update(
                 doc! { "email": email },
@@ -212,7 +243,12 @@ impl Store {
     }
 
     /// Store a new verification-token digest.
-    pub async fn set_verification_token(&self, id: ObjectId, digest: &str, expiry: DateTime) -> mongodb::error::Result<()> {
+    pub async fn set_verification_token(
+        &self,
+        id: ObjectId,
+        digest: &str,
+        expiry: DateTime,
+    ) -> mongodb::error::Result<()> {
         self.merchants()
             .update_one(
                 doc! { "_id": id },

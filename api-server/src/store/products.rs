@@ -282,7 +282,10 @@ fn escape_regex(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\^$.|?*+()[]{}".contains(c);
-            special.then_some('\\').into_iter().chain(std::iter::once(c))
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
         })
         .collect()
 }
@@ -324,7 +327,10 @@ impl ProductFilter {
             Some(StockLevel::LowStock) => {
                 f.insert("inventory.stock", doc! { "$gt": 0 });
                 f.insert("inventory.unlimited", doc! { "$ne": true });
-                f.insert("$expr", doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] });
+                f.insert(
+                    "$expr",
+                    doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] },
+                );
             }
             Some(StockLevel::All) | None => {}
         }
@@ -342,17 +348,29 @@ impl Store {
     }
 
     /// True when any product (of any merchant) has this SKU.
-    pub async fn sku_taken(&self, sku: &str, except: Option<ObjectId>) -> mongodb::error::Result<bool> {
+    pub async fn sku_taken(
+        &self,
+        sku: &str,
+        except: Option<ObjectId>,
+    ) -> mongodb::error::Result<bool> {
         let mut f = doc! { "sku": sku };
         if let Some(id) = except {
             f.insert("_id", doc! { "$ne": id });
         }
         let ids = self.products().clone_with_type::<Document>();
-        Ok(ids.find_one(f).projection(doc! { "_id": 1 }).await?.is_some())
+        Ok(ids
+            .find_one(f)
+            .projection(doc! { "_id": 1 })
+            .await?
+            .is_some())
     }
 
     /// One of the merchant's products.
-    pub async fn product(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<ProductDoc>> {
+    pub async fn product(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<ProductDoc>> {
         self.products().find_one(scope(merchant, id)).await
     }
 
@@ -393,23 +411,43 @@ impl Store {
     }
 
     /// Hard-delete one of the merchant's products; false when it is not theirs.
-    pub async fn delete_product(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<bool> {
-        let r = self.products().delete_one(doc! { "_id": id, "merchantId": merchant }).await?;
+    pub async fn delete_product(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<bool> {
+        let r = self
+            .products()
+            .delete_one(doc! { "_id": id, "merchantId": merchant })
+            .await?;
         Ok(r.deleted_count == 1)
     }
 
     /// Add `delta` units to a product's stock in one conditional update: a decrement only
     /// matches when enough stock remains, unless backorders are allowed.
-    pub async fn adjust_stock(&self, merchant: ObjectId, id: ObjectId, delta: i64) -> mongodb::error::Result<StockChange> {
+    pub async fn adjust_stock(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        delta: i64,
+    ) -> mongodb::error::Result<StockChange> {
         let mut f = scope(merchant, id);
         if delta < 0 {
-            f.insert("$or", vec![
-                Bson::Document(doc! { "inventory.stock": { "$gte": -delta } }),
-                Bson::Document(doc! { "inventory.allowBackorder": true }),
-            ]);
+            f.insert(
+                "$or",
+                vec![
+                    Bson::Document(doc! { "inventory.stock": { "$gte": -delta } }),
+                    Bson::Document(doc! { "inventory.allowBackorder": true }),
+                ],
+            );
         }
-        let update = doc! { "$inc": { "inventory.stock": delta }, "$set": { "updatedAt": DateTime::now() } };
-        let after = self.products().find_one_and_update(f, update).return_document(ReturnDocument::After).await?;
+        let update =
+            doc! { "$inc": { "inventory.stock": delta }, "$set": { "updatedAt": DateTime::now() } };
+        let after = self
+            .products()
+            .find_one_and_update(f, update)
+            .return_document(ReturnDocument::After)
+            .await?;
         self.stock_outcome(merchant, id, after).await
     }
 
@@ -445,12 +483,21 @@ impl Store {
                 let exists = self.products().find_one(doc! {
                     "_id": id, "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.variants.variantId": variant,
                 }).await?;
-                Ok(if exists.is_some() { StockChange::Insufficient } else { StockChange::NotFound })
+                Ok(if exists.is_some() {
+                    StockChange::Insufficient
+                } else {
+                    StockChange::NotFound
+                })
             }
         }
     }
 
-    async fn stock_outcome(&self, merchant: ObjectId, id: ObjectId, after: Option<ProductDoc>) -> mongodb::error::Result<StockChange> {
+    async fn stock_outcome(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        after: Option<ProductDoc>,
+    ) -> mongodb::error::Result<StockChange> {
         match after {
             Some(p) => Ok(StockChange::Applied(Box::new(p))),
             None if self.product(merchant, id).await?.is_some() => Ok(StockChange::Insufficient),
@@ -460,14 +507,22 @@ impl Store {
 
     /// Products at or below `threshold` units (or their own low-stock threshold when `None`),
     /// ascending by stock; unlimited products are excluded.
-    pub async fn low_stock(&self, merchant: ObjectId, threshold: Option<i64>, limit: i64) -> mongodb::error::Result<Vec<ProductDoc>> {
+    pub async fn low_stock(
+        &self,
+        merchant: ObjectId,
+        threshold: Option<i64>,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<ProductDoc>> {
         let mut f = doc! { "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.unlimited": { "$ne": true } };
         match threshold {
             Some(t) => {
                 f.insert("inventory.stock", doc! { "$lte": t });
             }
             None => {
-                f.insert("$expr", doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] });
+                f.insert(
+                    "$expr",
+                    doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] },
+                );
             }
         }
         self.products()
@@ -481,7 +536,12 @@ impl Store {
 
     /// Append a variant unless its SKU is already used in the product. `None` when the product
     /// is not the merchant's or the SKU is taken (the caller tells which).
-    pub async fn push_variant(&self, merchant: ObjectId, id: ObjectId, variant: &VariantDoc) -> mongodb::error::Result<Option<ProductDoc>> {
+    pub async fn push_variant(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        variant: &VariantDoc,
+    ) -> mongodb::error::Result<Option<ProductDoc>> {
         let mut f = scope(merchant, id);
         if let Some(sku) = &variant.sku {
             f.insert("inventory.variants.sku", doc! { "$ne": sku });
@@ -503,7 +563,10 @@ impl Store {
     ) -> mongodb::error::Result<Option<ProductDoc>> {
         let mut f = scope(merchant, id);
         f.insert("inventory.variants.variantId", variant);
-        let mut set: Document = fields.into_iter().map(|(k, v)| (format!("inventory.variants.$[v].{k}"), v)).collect();
+        let mut set: Document = fields
+            .into_iter()
+            .map(|(k, v)| (format!("inventory.variants.$[v].{k}"), v))
+            .collect();
         set.insert("updatedAt", DateTime::now());
         self.products()
             .find_one_and_update(f, doc! { "$set": set })
@@ -513,7 +576,12 @@ impl Store {
     }
 
     /// Remove one variant; false when there was no such variant on the merchant's product.
-    pub async fn delete_variant(&self, merchant: ObjectId, id: ObjectId, variant: &str) -> mongodb::error::Result<bool> {
+    pub async fn delete_variant(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        variant: &str,
+    ) -> mongodb::error::Result<bool> {
         let mut f = scope(merchant, id);
         f.insert("inventory.variants.variantId", variant);
         let r = self
@@ -536,7 +604,11 @@ mod tests {
     #[test]
     fn filters_are_always_scoped_to_the_merchant() {
         let m = ObjectId::new();
-        let f = ProductFilter { stock_level: Some(StockLevel::OutOfStock), ..Default::default() }.to_document(m);
+        let f = ProductFilter {
+            stock_level: Some(StockLevel::OutOfStock),
+            ..Default::default()
+        }
+        .to_document(m);
         assert_eq!(f.get_object_id("merchantId").ok(), Some(m));
         assert!(f.contains_key("inventory.stock"));
     }

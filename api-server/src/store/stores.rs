@@ -74,7 +74,11 @@ pub struct StoreDoc {
 
 impl Store {
     /// Create the registration store of a merchant, retrying the slug with `-1`, `-2`… on clash.
-    pub async fn create_default_store(&self, merchant: &MerchantDoc, category: ObjectId) -> mongodb::error::Result<StoreDoc> {
+    pub async fn create_default_store(
+        &self,
+        merchant: &MerchantDoc,
+        category: ObjectId,
+    ) -> mongodb::error::Result<StoreDoc> {
         let base = match slugify(&merchant.business_name) {
             s if s.is_empty() => "store".to_string(),
             s => s,
@@ -92,7 +96,10 @@ impl Store {
                 state: a.state.clone(),
                 pincode: a.zip_code.clone(),
             },
-            contact: Contact { phone: merchant.phone.clone(), email: merchant.email.clone() },
+            contact: Contact {
+                phone: merchant.phone.clone(),
+                email: merchant.email.clone(),
+            },
             logo: None,
             tags: vec!["new-store".into(), "local-business".into()],
             is_active: true,
@@ -114,12 +121,21 @@ impl Store {
     }
 
     /// A store owned by the merchant.
-    pub async fn owned_store(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<StoreDoc>> {
-        self.stores().find_one(doc! { "_id": id, "merchantId": merchant }).await
+    pub async fn owned_store(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<StoreDoc>> {
+        self.stores()
+            .find_one(doc! { "_id": id, "merchantId": merchant })
+            .await
     }
 
     /// The merchant's oldest active store, else any of its stores.
-    pub async fn default_store(&self, merchant: ObjectId) -> mongodb::error::Result<Option<StoreDoc>> {
+    pub async fn default_store(
+        &self,
+        merchant: ObjectId,
+    ) -> mongodb::error::Result<Option<StoreDoc>> {
         let found = self
             .stores()
             .find_one(doc! { "merchantId": merchant, "isActive": true })
@@ -127,7 +143,11 @@ impl Store {
             .await?;
         match found {
             Some(s) => Ok(Some(s)),
-            None => self.stores().find_one(doc! { "merchantId": merchant }).await,
+            None => {
+                self.stores()
+                    .find_one(doc! { "merchantId": merchant })
+                    .await
+            }
         }
     }
 

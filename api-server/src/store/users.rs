@@ -73,13 +73,25 @@ pub enum FailedLogin {
 
 impl Store {
     /// Team member by normalised e-mail (the oldest one if several merchants invited it).
-    pub async fn member_by_email(&self, email: &str) -> mongodb::error::Result<Option<MerchantUserDoc>> {
-        self.users().find_one(doc! { "email": email }).sort(doc! { "createdAt": 1 }).await
+    pub async fn member_by_email(
+        &self,
+        email: &str,
+    ) -> mongodb::error::Result<Option<MerchantUserDoc>> {
+        self.users()
+            .find_one(doc! { "email": email })
+            .sort(doc! { "createdAt": 1 })
+            .await
     }
 
     /// Team member by id within a merchant.
-    pub async fn member(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<MerchantUserDoc>> {
-        self.users().find_one(doc! { "_id": id, "merchantId": merchant }).await
+    pub async fn member(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<MerchantUserDoc>> {
+        self.users()
+            .find_one(doc! { "_id": id, "merchantId": merchant })
+            .await
     }
 
     /// Insert a team member (used by seed and tests until the team routes exist).
@@ -101,14 +113,20 @@ impl Store {
     ) -> mongodb::error::Result<FailedLogin> {
         let after = self
             .accounts(kind)
-            .find_one_and_update(doc! { "_id": id }, doc! { "$inc": { "failedLoginAttempts": 1 } })
+            .find_one_and_update(
+                doc! { "_id": id },
+                doc! { "$inc": { "failedLoginAttempts": 1 } },
+            )
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
-        let attempts = after.and_then(|d| d.get_i32("failedLoginAttempts").ok()).unwrap_or(max);
+        let attempts = after
+            .and_then(|d| d.get_i32("failedLoginAttempts").ok())
+            .unwrap_or(max);
         if attempts < max {
             return Ok(FailedLogin::Remaining(max - attempts));
         }
-        let until = DateTime::from_millis(DateTime::now().timestamp_millis() + lock_for.as_millis() as i64);
+        let until =
+            DateTime::from_millis(DateTime::now().timestamp_millis() + lock_for.as_millis() as i64);
         self.accounts(kind)
             .update_one(
                 doc! { "_id": id },
@@ -135,7 +153,10 @@ impl Store {
             set.insert("password", hash);
         }
         self.accounts(kind)
-            .update_one(doc! { "_id": id }, doc! { "$set": set, "$unset": { "accountLockedUntil": "" } })
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": set, "$unset": { "accountLockedUntil": "" } },
+            )
             .await
             .map(drop)
     }

@@ -30,7 +30,10 @@ pub fn testenv(var: &str) -> Option<String> {
 
 /// A unique name with a prefix.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
     format!("{prefix}_{nanos:x}_{:04x}", rand::random::<u16>())
 }
 
@@ -66,11 +69,41 @@ impl Resp {
 /// Base arguments of a test app (limits high so only rate-limit tests trip them).
 pub fn base_args(db: &str, uri: &str) -> Vec<String> {
     [
-        "test", "--host", "127.0.0.1", "--port", "0", "--mongodb-uri", uri, "--mongodb-database", db,
-        "--jwt-merchant-secret", ACCESS_SECRET, "--jwt-refresh-secret", REFRESH_SECRET, "--node-env", "test",
-        "--log-level", "warn", "--smtp-tls", "none", "--rate-limit-general-max", "100000", "--rate-limit-auth-max", "1000",
-        "--rate-limit-register-max", "1000", "--rate-limit-password-reset-max", "1000", "--rate-limit-product-read-max", "100000",
-        "--rate-limit-product-write-max", "100000", "--rate-limit-product-delete-max", "100000", "--cors-origin", "https://shop.example",
+        "test",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--mongodb-uri",
+        uri,
+        "--mongodb-database",
+        db,
+        "--jwt-merchant-secret",
+        ACCESS_SECRET,
+        "--jwt-refresh-secret",
+        REFRESH_SECRET,
+        "--node-env",
+        "test",
+        "--log-level",
+        "warn",
+        "--smtp-tls",
+        "none",
+        "--rate-limit-general-max",
+        "100000",
+        "--rate-limit-auth-max",
+        "1000",
+        "--rate-limit-register-max",
+        "1000",
+        "--rate-limit-password-reset-max",
+        "1000",
+        "--rate-limit-product-read-max",
+        "100000",
+        "--rate-limit-product-write-max",
+        "100000",
+        "--rate-limit-product-delete-max",
+        "100000",
+        "--cors-origin",
+        "https://shop.example",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -89,11 +122,17 @@ pub async fn spawn_app_with(extra: &[&str]) -> Option<TestApp> {
     let db_name = unique("api");
     let mut args = base_args(&db_name, &uri);
     args.extend(extra.iter().map(|s| s.to_string()));
-    let settings = Config::from_args(args).expect("test args parse").validate().expect("test settings valid");
+    let settings = Config::from_args(args)
+        .expect("test args parse")
+        .validate()
+        .expect("test settings valid");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = merchant_api::startup::connect_store(
-        &Config::from_args(base_args(&db_name, &uri)).expect("args").validate_database().expect("db settings"),
+        &Config::from_args(base_args(&db_name, &uri))
+            .expect("args")
+            .validate_database()
+            .expect("db settings"),
         None,
     )
     .await
@@ -106,15 +145,32 @@ pub async fn spawn_app_with(extra: &[&str]) -> Option<TestApp> {
         .await
         .expect("server runs");
     });
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-    Some(TestApp { address, client, store, shutdown: Some(tx), server: Some(server) })
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    Some(TestApp {
+        address,
+        client,
+        store,
+        shutdown: Some(tx),
+        server: Some(server),
+    })
 }
 
 impl TestApp {
     /// Send a request; `body` `None` sends no body.
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}{path}", self.address));
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -126,7 +182,11 @@ impl TestApp {
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// GET.
@@ -152,16 +212,27 @@ impl TestApp {
     /// Register a merchant; returns `(token, merchant id, e-mail)`.
     pub async fn register(&self, name: &str) -> (String, String, String) {
         let email = format!("{}@example.com", unique(name).to_lowercase());
-        let r = self.post("/api/merchant/auth/register", None, registration(&email)).await;
+        let r = self
+            .post("/api/merchant/auth/register", None, registration(&email))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let token = r.body["data"]["token"].as_str().expect("token").to_string();
-        let id = r.body["data"]["merchant"]["id"].as_str().expect("id").to_string();
+        let id = r.body["data"]["merchant"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
         (token, id, email)
     }
 
     /// Create an active product; returns its JSON.
     pub async fn product(&self, token: &str, name: &str, stock: i64) -> Value {
-        let r = self.post("/api/merchant/products", Some(token), product_body(name, stock)).await;
+        let r = self
+            .post(
+                "/api/merchant/products",
+                Some(token),
+                product_body(name, stock),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["data"].clone()
     }

@@ -21,7 +21,10 @@ async fn a_product_is_created_read_updated_without_deactivation_and_deleted() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let p = &created.body["data"];
-    assert_eq!((p["sku"].as_str(), p["merchantId"].as_str()), (Some("TEE-BLUE"), Some(merchant.as_str())));
+    assert_eq!(
+        (p["sku"].as_str(), p["merchantId"].as_str()),
+        (Some("TEE-BLUE"), Some(merchant.as_str()))
+    );
     assert_eq!(p["pricing"]["discount"], json!(25.0));
     assert_eq!(p["pricing"]["currency"], "GBP");
     assert_eq!(p["_id"], p["id"]);
@@ -34,19 +37,53 @@ async fn a_product_is_created_read_updated_without_deactivation_and_deleted() {
     assert_eq!(got.body["data"]["category"]["name"], "General");
     assert_eq!(got.body["data"]["store"]["name"], "Acme Goods");
     // Update without `status` keeps the product active; price re-maps to pricing.
-    let upd = app.put(&format!("/api/merchant/products/{id}"), t, json!({ "name": "Navy Tee", "price": 10 })).await;
+    let upd = app
+        .put(
+            &format!("/api/merchant/products/{id}"),
+            t,
+            json!({ "name": "Navy Tee", "price": 10 }),
+        )
+        .await;
     assert_eq!(upd.status, StatusCode::OK, "{}", upd.body);
     let u = &upd.body["data"]["product"];
-    assert_eq!((u["name"].as_str(), u["isActive"].as_bool()), (Some("Navy Tee"), Some(true)));
-    assert_eq!((u["pricing"]["selling"].as_f64(), u["pricing"]["discount"].as_f64()), (Some(10.0), Some(50.0)));
-    let draft = app.put(&format!("/api/merchant/products/{id}"), t, json!({ "status": "draft" })).await;
+    assert_eq!(
+        (u["name"].as_str(), u["isActive"].as_bool()),
+        (Some("Navy Tee"), Some(true))
+    );
+    assert_eq!(
+        (
+            u["pricing"]["selling"].as_f64(),
+            u["pricing"]["discount"].as_f64()
+        ),
+        (Some(10.0), Some(50.0))
+    );
+    let draft = app
+        .put(
+            &format!("/api/merchant/products/{id}"),
+            t,
+            json!({ "status": "draft" }),
+        )
+        .await;
     assert_eq!(draft.body["data"]["product"]["isActive"], json!(false));
     // Delete, then 404.
     let del = app.delete(&format!("/api/merchant/products/{id}"), t).await;
     assert_eq!(del.status, StatusCode::OK);
-    assert_eq!(app.get(&format!("/api/merchant/products/{id}"), t).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.delete(&format!("/api/merchant/products/{id}"), t).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/merchant/products/not-an-id", t).await.body["message"], "Invalid product ID format");
+    assert_eq!(
+        app.get(&format!("/api/merchant/products/{id}"), t)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/api/merchant/products/{id}"), t)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/merchant/products/not-an-id", t).await.body["message"],
+        "Invalid product ID format"
+    );
     app.finish().await;
 }
 
@@ -55,25 +92,68 @@ async fn product_input_errors_are_400s_with_field_messages() {
     let Some(app) = spawn_app().await else { return };
     let (token, _, _) = app.register("val").await;
     let t = Some(token.as_str());
-    let r = app.post("/api/merchant/products", t, json!({ "name": "X", "price": -1, "inventory": { "stock": "ten" } })).await;
+    let r = app
+        .post(
+            "/api/merchant/products",
+            t,
+            json!({ "name": "X", "price": -1, "inventory": { "stock": "ten" } }),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["errors"][0]["field"], "inventory.stock");
-    let r = app.post("/api/merchant/products", t, json!({ "name": "X", "price": -1, "currency": "XYZ", "status": "gone" })).await;
-    let fields: Vec<&str> = r.body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
-    for f in ["name", "description", "category", "price", "currency", "status", "inventory"] {
+    let r = app
+        .post(
+            "/api/merchant/products",
+            t,
+            json!({ "name": "X", "price": -1, "currency": "XYZ", "status": "gone" }),
+        )
+        .await;
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    for f in [
+        "name",
+        "description",
+        "category",
+        "price",
+        "currency",
+        "status",
+        "inventory",
+    ] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }
     let mut body = product_body("Unknown Category", 1);
     body["category"] = json!("no-such-category");
     let r = app.post("/api/merchant/products", t, body).await;
-    assert_eq!(r.body["message"], "Category \"no-such-category\" not found. Please use a valid category name or ID.");
+    assert_eq!(
+        r.body["message"],
+        "Category \"no-such-category\" not found. Please use a valid category name or ID."
+    );
     let mut body = product_body("First", 1);
     body["sku"] = json!("DUP-1");
-    assert_eq!(app.post("/api/merchant/products", t, body.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post("/api/merchant/products", t, body.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     body["sku"] = json!("dup-1");
     let dup = app.post("/api/merchant/products", t, body).await;
-    assert_eq!((dup.status, dup.body["message"].clone()), (StatusCode::BAD_REQUEST, json!("SKU already exists")));
-    let malformed = app.client.post(format!("{}/api/merchant/products", app.address)).bearer_auth(&token).body("{\"name\":").send().await.expect("send");
+    assert_eq!(
+        (dup.status, dup.body["message"].clone()),
+        (StatusCode::BAD_REQUEST, json!("SKU already exists"))
+    );
+    let malformed = app
+        .client
+        .post(format!("{}/api/merchant/products", app.address))
+        .bearer_auth(&token)
+        .body("{\"name\":")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     app.finish().await;
 }
@@ -86,22 +166,57 @@ async fn the_list_searches_filters_sorts_and_paginates() {
     for (name, stock) in [("Red Mug", 0), ("Blue Mug", 3), ("Green Plate", 50)] {
         app.product(&token, name, stock).await;
     }
-    let all = app.get("/api/merchant/products?sortBy=name&sortOrder=asc&limit=2", t).await;
+    let all = app
+        .get(
+            "/api/merchant/products?sortBy=name&sortOrder=asc&limit=2",
+            t,
+        )
+        .await;
     assert_eq!(all.status, StatusCode::OK);
-    let names: Vec<&str> = all.body["data"]["products"].as_array().expect("products").iter().filter_map(|p| p["name"].as_str()).collect();
+    let names: Vec<&str> = all.body["data"]["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert_eq!(names, ["Blue Mug", "Green Plate"]);
-    assert_eq!(all.body["data"]["pagination"], json!({ "totalCount": 3, "page": 1, "limit": 2, "totalPages": 2, "hasNext": true, "hasPrevious": false }));
+    assert_eq!(
+        all.body["data"]["pagination"],
+        json!({ "totalCount": 3, "page": 1, "limit": 2, "totalPages": 2, "hasNext": true, "hasPrevious": false })
+    );
     let search = app.get("/api/merchant/products?query=mUg", t).await;
     assert_eq!(search.body["data"]["pagination"]["totalCount"], 2);
-    let low = app.get("/api/merchant/products?stockLevel=low_stock", t).await;
+    let low = app
+        .get("/api/merchant/products?stockLevel=low_stock", t)
+        .await;
     assert_eq!(low.body["data"]["products"][0]["name"], "Blue Mug");
-    let out = app.get("/api/merchant/products?stockLevel=out_of_stock", t).await;
+    let out = app
+        .get("/api/merchant/products?stockLevel=out_of_stock", t)
+        .await;
     assert_eq!(out.body["data"]["products"][0]["name"], "Red Mug");
-    let by_price = app.get("/api/merchant/products?sortBy=price&status=active&category=general", t).await;
+    let by_price = app
+        .get(
+            "/api/merchant/products?sortBy=price&status=active&category=general",
+            t,
+        )
+        .await;
     assert_eq!(by_price.body["data"]["pagination"]["totalCount"], 3);
-    let bad = app.get("/api/merchant/products?limit=500&sortBy=colour", t).await;
-    assert_eq!((bad.status, bad.body["message"].clone()), (StatusCode::BAD_REQUEST, json!("Query validation failed")));
-    let foreign = app.get(&format!("/api/merchant/products?storeId={}", mongodb::bson::oid::ObjectId::new().to_hex()), t).await;
+    let bad = app
+        .get("/api/merchant/products?limit=500&sortBy=colour", t)
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["message"].clone()),
+        (StatusCode::BAD_REQUEST, json!("Query validation failed"))
+    );
+    let foreign = app
+        .get(
+            &format!(
+                "/api/merchant/products?storeId={}",
+                mongodb::bson::oid::ObjectId::new().to_hex()
+            ),
+            t,
+        )
+        .await;
     assert_eq!(foreign.status, StatusCode::FORBIDDEN);
     let categories = app.get("/api/merchant/products/categories", t).await;
     assert_eq!(categories.body["data"]["categories"][0]["label"], "General");
@@ -116,17 +231,64 @@ async fn merchant_b_cannot_see_or_change_merchant_a_products() {
     let p = app.product(&a, "Private Thing", 5).await;
     let id = p["id"].as_str().expect("id");
     let b = Some(b.as_str());
-    assert_eq!(app.get(&format!("/api/merchant/products/{id}"), b).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.put(&format!("/api/merchant/products/{id}"), b, json!({ "name": "Stolen" })).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.delete(&format!("/api/merchant/products/{id}"), b).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get(&format!("/api/merchant/products/{id}/variants"), b).await.status, StatusCode::NOT_FOUND);
-    let variant = app.post(&format!("/api/merchant/products/{id}/variants"), b, json!({ "type": "size", "value": "XL" })).await;
+    assert_eq!(
+        app.get(&format!("/api/merchant/products/{id}"), b)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.put(
+            &format!("/api/merchant/products/{id}"),
+            b,
+            json!({ "name": "Stolen" })
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/api/merchant/products/{id}"), b)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("/api/merchant/products/{id}/variants"), b)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let variant = app
+        .post(
+            &format!("/api/merchant/products/{id}/variants"),
+            b,
+            json!({ "type": "size", "value": "XL" }),
+        )
+        .await;
     assert_eq!(variant.status, StatusCode::NOT_FOUND);
-    let stock = app.post(&format!("/api/merchant/products/{id}/stock"), b, json!({ "quantity": -1 })).await;
+    let stock = app
+        .post(
+            &format!("/api/merchant/products/{id}/stock"),
+            b,
+            json!({ "quantity": -1 }),
+        )
+        .await;
     assert_eq!(stock.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/merchant/products", b).await.body["data"]["pagination"]["totalCount"], 0);
-    let still = app.get(&format!("/api/merchant/products/{id}"), Some(&a)).await;
-    assert_eq!((still.body["data"]["name"].as_str(), still.body["data"]["inventory"]["stock"].as_i64()), (Some("Private Thing"), Some(5)));
+    assert_eq!(
+        app.get("/api/merchant/products", b).await.body["data"]["pagination"]["totalCount"],
+        0
+    );
+    let still = app
+        .get(&format!("/api/merchant/products/{id}"), Some(&a))
+        .await;
+    assert_eq!(
+        (
+            still.body["data"]["name"].as_str(),
+            still.body["data"]["inventory"]["stock"].as_i64()
+        ),
+        (Some("Private Thing"), Some(5))
+    );
     app.finish().await;
 }
 
@@ -136,27 +298,68 @@ async fn variants_persist_through_create_update_and_delete() {
     let (token, _, _) = app.register("variants").await;
     let t = Some(token.as_str());
     let p = app.product(&token, "Hoodie", 0).await;
-    let base = format!("/api/merchant/products/{}/variants", p["id"].as_str().expect("id"));
+    let base = format!(
+        "/api/merchant/products/{}/variants",
+        p["id"].as_str().expect("id")
+    );
     let created = app.post(&base, t, json!({ "type": "size", "value": "M", "stock": 4, "sku": "hood-m", "attributes": { "colour": "grey" } })).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let vid = created.body["data"]["variant"]["variantId"].as_str().expect("variant id").to_string();
+    let vid = created.body["data"]["variant"]["variantId"]
+        .as_str()
+        .expect("variant id")
+        .to_string();
     // Older clients' shape: name + quantity.
-    let legacy = app.post(&base, t, json!({ "name": "L", "quantity": 2 })).await;
+    let legacy = app
+        .post(&base, t, json!({ "name": "L", "quantity": 2 }))
+        .await;
     assert_eq!(legacy.status, StatusCode::CREATED, "{}", legacy.body);
-    let dup = app.post(&base, t, json!({ "value": "S", "sku": "HOOD-M" })).await;
+    let dup = app
+        .post(&base, t, json!({ "value": "S", "sku": "HOOD-M" }))
+        .await;
     assert_eq!(dup.status, StatusCode::BAD_REQUEST);
-    let invalid = app.post(&base, t, json!({ "value": "", "stock": -1 })).await;
+    let invalid = app
+        .post(&base, t, json!({ "value": "", "stock": -1 }))
+        .await;
     assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
     let listed = app.get(&base, t).await;
-    assert_eq!(listed.body["data"]["variants"].as_array().map(Vec::len), Some(2));
-    let upd = app.put(&format!("{base}/{vid}"), t, json!({ "price": 39.5, "stock": 9 })).await;
+    assert_eq!(
+        listed.body["data"]["variants"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let upd = app
+        .put(
+            &format!("{base}/{vid}"),
+            t,
+            json!({ "price": 39.5, "stock": 9 }),
+        )
+        .await;
     assert_eq!(upd.status, StatusCode::OK, "{}", upd.body);
-    assert_eq!((upd.body["data"]["variant"]["price"].as_f64(), upd.body["data"]["variant"]["stock"].as_i64()), (Some(39.5), Some(9)));
+    assert_eq!(
+        (
+            upd.body["data"]["variant"]["price"].as_f64(),
+            upd.body["data"]["variant"]["stock"].as_i64()
+        ),
+        (Some(39.5), Some(9))
+    );
     let one = app.get(&format!("{base}/{vid}"), t).await;
     assert_eq!(one.body["data"]["variant"]["attributes"]["colour"], "grey");
-    assert_eq!(app.delete(&format!("{base}/{vid}"), t).await.status, StatusCode::OK);
-    assert_eq!(app.get(&format!("{base}/{vid}"), t).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.delete(&format!("{base}/{vid}"), t).await.body["message"], "Variant not found");
-    assert_eq!(app.get(&base, t).await.body["data"]["variants"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.delete(&format!("{base}/{vid}"), t).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("{base}/{vid}"), t).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("{base}/{vid}"), t).await.body["message"],
+        "Variant not found"
+    );
+    assert_eq!(
+        app.get(&base, t).await.body["data"]["variants"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
     app.finish().await;
 }

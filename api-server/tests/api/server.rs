@@ -15,27 +15,69 @@ async fn health_headers_cors_limits_and_unknown_routes_follow_the_contract() {
         assert_eq!(app.get(path, None).await.status, StatusCode::OK, "{path}");
     }
     let health = app.get("/health", None).await;
-    assert_eq!((health.body["db"].as_str(), health.body["redis"].as_str()), (Some("connected"), Some("connected")));
+    assert_eq!(
+        (health.body["db"].as_str(), health.body["redis"].as_str()),
+        (Some("connected"), Some("connected"))
+    );
     assert_eq!(health.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(health.header("x-frame-options"), Some("DENY"));
-    assert!(health.header("x-correlation-id").is_some_and(|id| !id.is_empty()));
-    let echoed = app.client.get(format!("{}/health/live", app.address)).header("x-request-id", "trace-123").send().await.expect("send");
+    assert!(
+        health
+            .header("x-correlation-id")
+            .is_some_and(|id| !id.is_empty())
+    );
+    let echoed = app
+        .client
+        .get(format!("{}/health/live", app.address))
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(echoed.headers()["x-correlation-id"], "trace-123");
     // CORS: the allow-list gets headers, other origins do not (and are not a 500).
-    let allowed = app.client.get(format!("{}/health/live", app.address)).header("origin", "https://shop.example").send().await.expect("send");
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example");
-    let other = app.client.get(format!("{}/health/live", app.address)).header("origin", "https://evil.example").send().await.expect("send");
+    let allowed = app
+        .client
+        .get(format!("{}/health/live", app.address))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let other = app
+        .client
+        .get(format!("{}/health/live", app.address))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(other.status(), StatusCode::OK);
     assert!(other.headers().get("access-control-allow-origin").is_none());
     // Body over 50 kB.
     let big = json!({ "email": "a@b.co", "password": "x".repeat(60 * 1024) });
     let r = app.post("/api/merchant/auth/login", None, big).await;
-    assert_eq!((r.status, r.body["success"].clone()), (StatusCode::PAYLOAD_TOO_LARGE, json!(false)));
+    assert_eq!(
+        (r.status, r.body["success"].clone()),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!(false))
+    );
     let missing = app.get("/api/merchant/nothing-here", None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.body["code"], "NOT_FOUND");
-    assert_eq!(missing.body["message"], "Route /api/merchant/nothing-here not found");
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("send").text().await.expect("text");
+    assert_eq!(
+        missing.body["message"],
+        "Route /api/merchant/nothing-here not found"
+    );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("route=\"/health\""), "{metrics}");
     assert!(metrics.contains("merchant_api_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("merchant_api_db_pool_connections"));
@@ -46,23 +88,37 @@ async fn health_headers_cors_limits_and_unknown_routes_follow_the_contract() {
 async fn the_served_openapi_document_equals_the_generated_one_and_covers_every_route() {
     let Some(app) = spawn_app().await else { return };
     let served = app.get("/openapi.json", None).await.body;
-    let generated: serde_json::Value = serde_json::from_str(&merchant_api::openapi::to_json()).expect("json");
+    let generated: serde_json::Value =
+        serde_json::from_str(&merchant_api::openapi::to_json()).expect("json");
     assert_eq!(served, generated);
     let paths = served["paths"].as_object().expect("paths");
-    for p in ["/api/merchant/auth/login", "/api/merchant/products/{id}/variants/{variant_id}/stock", "/api/merchant/onboarding/step/{step}"] {
+    for p in [
+        "/api/merchant/auth/login",
+        "/api/merchant/products/{id}/variants/{variant_id}/stock",
+        "/api/merchant/onboarding/step/{step}",
+    ] {
         assert!(paths.contains_key(p), "{p} missing");
     }
-    assert_eq!(paths.values().map(|ops| ops.as_object().map_or(0, |o| o.len())).sum::<usize>(), 40);
+    assert_eq!(
+        paths
+            .values()
+            .map(|ops| ops.as_object().map_or(0, |o| o.len()))
+            .sum::<usize>(),
+        40
+    );
     app.finish().await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests() {
-    let Some(mut app) = spawn_app().await else { return };
+    let Some(mut app) = spawn_app().await else {
+        return;
+    };
     // Arrange: a keep-alive connection, then a request whose body is still being sent.
     assert_eq!(app.get("/health/live", None).await.status, StatusCode::OK);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let request = app
         .client
         .post(format!("{}/api/merchant/auth/login", app.address))
@@ -70,18 +126,28 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         .body(reqwest::Body::wrap_stream(stream))
         .send();
     let in_flight = tokio::spawn(request);
-    tx.send(Ok(br#"{"email":"nobody@example.com","#.to_vec())).await.expect("first chunk");
+    tx.send(Ok(br#"{"email":"nobody@example.com","#.to_vec()))
+        .await
+        .expect("first chunk");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Act: shut down while the request is in flight, then finish its body.
     let server = app.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    tx.send(Ok(br#""password":"x"}"#.to_vec())).await.expect("second chunk");
+    tx.send(Ok(br#""password":"x"}"#.to_vec()))
+        .await
+        .expect("second chunk");
     drop(tx);
     // Assert: the request completes normally and the server then stops.
     let response = in_flight.await.expect("join").expect("response");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    tokio::time::timeout(Duration::from_secs(10), server).await.expect("server stopped").expect("clean exit");
-    let refused = reqwest::Client::new().get(format!("{}/health/live", app.address)).send().await;
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stopped")
+        .expect("clean exit");
+    let refused = reqwest::Client::new()
+        .get(format!("{}/health/live", app.address))
+        .send()
+        .await;
     assert!(refused.is_err(), "no new connections after shutdown");
     app.finish().await;
 }

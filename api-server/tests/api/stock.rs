@@ -10,15 +10,35 @@ async fn concurrent_decrements_never_oversell() {
     let Some(app) = spawn_app().await else { return };
     let (token, _, _) = app.register("oversell").await;
     let p = app.product(&token, "Limited Edition", 10).await;
-    let path = format!("/api/merchant/products/{}/stock", p["id"].as_str().expect("id"));
+    let path = format!(
+        "/api/merchant/products/{}/stock",
+        p["id"].as_str().expect("id")
+    );
     // Act: 24 buyers race for 10 units.
-    let attempts = (0..24).map(|_| app.post(&path, Some(&token), json!({ "quantity": -1, "reason": "sale" })));
+    let attempts = (0..24).map(|_| {
+        app.post(
+            &path,
+            Some(&token),
+            json!({ "quantity": -1, "reason": "sale" }),
+        )
+    });
     let results = futures::future::join_all(attempts).await;
     // Assert: exactly 10 succeed, the rest get 409, stock ends at zero.
-    let ok = results.iter().filter(|r| r.status == StatusCode::OK).count();
-    let conflicts = results.iter().filter(|r| r.status == StatusCode::CONFLICT).count();
+    let ok = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .count();
     assert_eq!((ok, conflicts), (10, 14));
-    let after = app.get(&format!("/api/merchant/products/{}", p["id"].as_str().expect("id")), Some(&token)).await;
+    let after = app
+        .get(
+            &format!("/api/merchant/products/{}", p["id"].as_str().expect("id")),
+            Some(&token),
+        )
+        .await;
     assert_eq!(after.body["data"]["inventory"]["stock"], 0);
     assert_eq!(after.body["data"]["isOutOfStock"], true);
     app.finish().await;
@@ -31,25 +51,82 @@ async fn backorders_allow_negative_stock_and_variants_adjust_atomically() {
     let t = Some(token.as_str());
     let p = app.product(&token, "Preorder", 1).await;
     let id = p["id"].as_str().expect("id");
-    let too_many = app.post(&format!("/api/merchant/products/{id}/stock"), t, json!({ "quantity": -2 })).await;
-    assert_eq!((too_many.status, too_many.body["message"].clone()), (StatusCode::CONFLICT, json!("Insufficient stock")));
-    let zero = app.post(&format!("/api/merchant/products/{id}/stock"), t, json!({ "quantity": 0 })).await;
+    let too_many = app
+        .post(
+            &format!("/api/merchant/products/{id}/stock"),
+            t,
+            json!({ "quantity": -2 }),
+        )
+        .await;
+    assert_eq!(
+        (too_many.status, too_many.body["message"].clone()),
+        (StatusCode::CONFLICT, json!("Insufficient stock"))
+    );
+    let zero = app
+        .post(
+            &format!("/api/merchant/products/{id}/stock"),
+            t,
+            json!({ "quantity": 0 }),
+        )
+        .await;
     assert_eq!(zero.status, StatusCode::BAD_REQUEST);
-    app.put(&format!("/api/merchant/products/{id}"), t, json!({ "inventory": { "allowBackorders": true } })).await;
-    let back = app.post(&format!("/api/merchant/products/{id}/stock"), t, json!({ "adjustment": -3 })).await;
-    assert_eq!((back.status, back.body["data"]["stock"].as_i64()), (StatusCode::OK, Some(-2)));
-    let restock = app.post(&format!("/api/merchant/products/{id}/stock"), t, json!({ "quantity": 12 })).await;
+    app.put(
+        &format!("/api/merchant/products/{id}"),
+        t,
+        json!({ "inventory": { "allowBackorders": true } }),
+    )
+    .await;
+    let back = app
+        .post(
+            &format!("/api/merchant/products/{id}/stock"),
+            t,
+            json!({ "adjustment": -3 }),
+        )
+        .await;
+    assert_eq!(
+        (back.status, back.body["data"]["stock"].as_i64()),
+        (StatusCode::OK, Some(-2))
+    );
+    let restock = app
+        .post(
+            &format!("/api/merchant/products/{id}/stock"),
+            t,
+            json!({ "quantity": 12 }),
+        )
+        .await;
     assert_eq!(restock.body["data"]["stock"], 10);
     // Variant stock
-    let v = app.post(&format!("/api/merchant/products/{id}/variants"), t, json!({ "type": "size", "value": "S", "stock": 2 })).await;
-    let vid = v.body["data"]["variant"]["variantId"].as_str().expect("vid");
+    let v = app
+        .post(
+            &format!("/api/merchant/products/{id}/variants"),
+            t,
+            json!({ "type": "size", "value": "S", "stock": 2 }),
+        )
+        .await;
+    let vid = v.body["data"]["variant"]["variantId"]
+        .as_str()
+        .expect("vid");
     let vpath = format!("/api/merchant/products/{id}/variants/{vid}/stock");
     let sold = app.post(&vpath, t, json!({ "quantity": -2 })).await;
-    assert_eq!((sold.status, sold.body["data"]["stock"].as_i64()), (StatusCode::OK, Some(0)));
-    app.put(&format!("/api/merchant/products/{id}"), t, json!({ "inventory": { "allowBackorders": false } })).await;
+    assert_eq!(
+        (sold.status, sold.body["data"]["stock"].as_i64()),
+        (StatusCode::OK, Some(0))
+    );
+    app.put(
+        &format!("/api/merchant/products/{id}"),
+        t,
+        json!({ "inventory": { "allowBackorders": false } }),
+    )
+    .await;
     let none_left = app.post(&vpath, t, json!({ "quantity": -1 })).await;
     assert_eq!(none_left.status, StatusCode::CONFLICT);
-    let missing = app.post(&format!("/api/merchant/products/{id}/variants/nope/stock"), t, json!({ "quantity": 1 })).await;
+    let missing = app
+        .post(
+            &format!("/api/merchant/products/{id}/variants/nope/stock"),
+            t,
+            json!({ "quantity": 1 }),
+        )
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     app.finish().await;
 }
@@ -64,10 +141,22 @@ async fn low_stock_lists_products_at_or_below_their_threshold_ascending() {
     }
     let own = app.get("/api/merchant/products/low-stock", t).await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
-    let names: Vec<&str> = own.body["data"].as_array().expect("array").iter().filter_map(|p| p["name"].as_str()).collect();
+    let names: Vec<&str> = own.body["data"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert_eq!(names, ["None", "Few"]);
-    let dashboard = app.get("/api/merchant/dashboard/low-stock?threshold=10", t).await;
-    let names: Vec<&str> = dashboard.body["data"].as_array().expect("array").iter().filter_map(|p| p["name"].as_str()).collect();
+    let dashboard = app
+        .get("/api/merchant/dashboard/low-stock?threshold=10", t)
+        .await;
+    let names: Vec<&str> = dashboard.body["data"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert_eq!(names, ["None", "Few", "Some"]);
     assert_eq!(dashboard.body["data"][0]["currentStock"], 0);
     app.finish().await;

@@ -138,7 +138,7 @@ mod tests {
     }
 
     fn all(value: &str) -> impl Fn(&str) -> Option<Arc<Secret>> {
-        let secrets = vec![
+        let secrets = [
             secret("db-secrets", &[("mongodb-uri", value)]),
             secret("cache-secrets", &[("redis-url", "redis://r")]),
             secret(

@@ -234,22 +234,16 @@ pub fn has_condition(
 ) -> impl Condition<MerchantBackend> {
     move |mb: Option<&MerchantBackend>| {
         mb.is_some_and(|mb| {
-            let status_ok = mb.status.as_ref().is_some_and(|s| {
+            mb.status.as_ref().is_some_and(|s| {
                 s.observed_generation == mb.metadata.generation
                     && s.conditions.iter().any(|c| {
                         c.type_ == type_
                             && c.status == status
                             && reason.is_none_or(|r| c.reason == r)
                     })
-            });
-            status_ok
+            })
         })
     }
-}
-
-/// Condition: the object is gone.
-pub fn is_gone<K: kube::Resource>() -> impl Condition<K> {
-    |k: Option<&K>| k.is_none()
 }
 
 /// Poll `check` every 250 ms until it returns true or WAIT passes.

@@ -45,19 +45,30 @@ fn invalid() -> ApiError {
 }
 
 fn check_lock(until: Option<DateTime>) -> Result<(), ApiError> {
-    let Some(until) = until.filter(|u| *u > DateTime::now()) else { return Ok(()) };
-    let minutes = (until.timestamp_millis() - DateTime::now().timestamp_millis()).div_euclid(60_000) + 1;
+    let Some(until) = until.filter(|u| *u > DateTime::now()) else {
+        return Ok(());
+    };
+    let minutes =
+        (until.timestamp_millis() - DateTime::now().timestamp_millis()).div_euclid(60_000) + 1;
     Err(ApiError::Locked {
-        message: format!("Account is locked due to too many failed login attempts. Please try again in {minutes} minutes or reset your password."),
+        message: format!(
+            "Account is locked due to too many failed login attempts. Please try again in {minutes} minutes or reset your password."
+        ),
         locked_until: iso(until),
     })
 }
 
 /// Verify the password of a matched account, counting failures; returns a new hash to store
 /// when the old one must be upgraded.
-async fn authenticate(state: &AppState, account: &Account, password: SecretString) -> Result<Option<String>, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    account: &Account,
+    password: SecretString,
+) -> Result<Option<String>, ApiError> {
     check_lock(account.locked_until)?;
-    let verified = password::verify(password.clone(), account.hash.clone()).await.map_err(super::hash_failed)?;
+    let verified = password::verify(password.clone(), account.hash.clone())
+        .await
+        .map_err(super::hash_failed)?;
     match verified {
         Verified::Yes { rehash: false } => Ok(None),
         Verified::Yes { rehash: true } => Ok(password::hash(password).await.ok()),
@@ -93,7 +104,12 @@ fn member_claims(member: &MerchantUserDoc) -> Claims {
     }
 }
 
-fn session_data(state: &AppState, claims: Claims, merchant: &MerchantDoc, member: Option<&MerchantUserDoc>) -> Result<Value, ApiError> {
+fn session_data(
+    state: &AppState,
+    claims: Claims,
+    merchant: &MerchantDoc,
+    member: Option<&MerchantUserDoc>,
+) -> Result<Value, ApiError> {
     let role = claims.role.clone().unwrap_or_else(|| "owner".into());
     let permissions = claims.permissions.clone().unwrap_or_default();
     let (token, refresh_token) = issue_tokens(state, claims)?;
@@ -119,42 +135,88 @@ fn session_data(state: &AppState, claims: Claims, merchant: &MerchantDoc, member
         (status = 403, description = "Team account not active", body = crate::openapi::ErrorBody),
         (status = 423, description = "Account locked", body = crate::openapi::ErrorBody),
         (status = 429, description = "Too many failed attempts", body = crate::openapi::ErrorBody)))]
-pub async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, AppJson(body): AppJson<LoginBody>) -> Result<Reply, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    AppJson(body): AppJson<LoginBody>,
+) -> Result<Reply, ApiError> {
     let (email, password) = body.validate()?;
     let password = SecretString::from(password);
     let store = &state.store;
-    let owner = store.merchant_by_email(email.as_str()).await.map_err(ApiError::internal("Login failed"))?;
+    let owner = store
+        .merchant_by_email(email.as_str())
+        .await
+        .map_err(ApiError::internal("Login failed"))?;
     let (merchant, member) = match owner {
         Some(m) => (m, None),
         None => {
-            let Some(member) = store.member_by_email(email.as_str()).await.map_err(ApiError::internal("Login failed"))? else {
-                password::verify_dummy(password).await.map_err(super::hash_failed)?;
+            let Some(member) = store
+                .member_by_email(email.as_str())
+                .await
+                .map_err(ApiError::internal("Login failed"))?
+            else {
+                password::verify_dummy(password)
+                    .await
+                    .map_err(super::hash_failed)?;
                 return Err(invalid());
             };
-            let merchant = store.merchant(member.merchant_id).await.map_err(ApiError::internal("Login failed"))?.ok_or_else(invalid)?;
+            let merchant = store
+                .merchant(member.merchant_id)
+                .await
+                .map_err(ApiError::internal("Login failed"))?
+                .ok_or_else(invalid)?;
             if member.status != "active" {
-                return Err(ApiError::Forbidden(format!("Account is {}. Please contact your administrator.", member.status)));
+                return Err(ApiError::Forbidden(format!(
+                    "Account is {}. Please contact your administrator.",
+                    member.status
+                )));
             }
             (merchant, Some(member))
         }
     };
     let account = match &member {
-        None => Account { kind: AccountKind::Owner, id: merchant.id, hash: Some(merchant.password.clone()), locked_until: merchant.account_locked_until },
-        Some(m) => Account { kind: AccountKind::Member, id: m.id, hash: m.password.clone(), locked_until: m.account_locked_until },
+        None => Account {
+            kind: AccountKind::Owner,
+            id: merchant.id,
+            hash: Some(merchant.password.clone()),
+            locked_until: merchant.account_locked_until,
+        },
+        Some(m) => Account {
+            kind: AccountKind::Member,
+            id: m.id,
+            hash: m.password.clone(),
+            locked_until: m.account_locked_until,
+        },
     };
     let rehashed = authenticate(&state, &account, password).await?;
     if !merchant.is_active {
         return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
-    store.record_login(account.kind, account.id, &ip, rehashed).await.map_err(ApiError::internal("Login failed"))?;
+    store
+        .record_login(account.kind, account.id, &ip, rehashed)
+        .await
+        .map_err(ApiError::internal("Login failed"))?;
     tracing::info!(merchant = %merchant.id, "auth.login");
-    let claims = member.as_ref().map_or_else(|| owner_claims(merchant.id, true), member_claims);
+    let claims = member
+        .as_ref()
+        .map_or_else(|| owner_claims(merchant.id, true), member_claims);
     let data = session_data(&state, claims, &merchant, member.as_ref())?;
     let reply = Reply::data(data).message("Login successful");
-    Ok(if merchant.email_verified { reply } else { reply.with("warning", json!("Please verify your email to access all features.")) })
+    Ok(if merchant.email_verified {
+        reply
+    } else {
+        reply.with(
+            "warning",
+            json!("Please verify your email to access all features."),
+        )
+    })
 }
 
-fn refresh_claims(state: &AppState, headers: &HeaderMap, body: RefreshBody) -> Result<Claims, ApiError> {
+fn refresh_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: RefreshBody,
+) -> Result<Claims, ApiError> {
     let invalid = |_: TokenError| ApiError::unauthorized("Invalid token");
     if let Some(token) = body.refresh_token.filter(|t| !t.is_empty()) {
         return state.auth.verify_refresh(&token).map_err(invalid);
@@ -168,13 +230,27 @@ fn refresh_claims(state: &AppState, headers: &HeaderMap, body: RefreshBody) -> R
     responses((status = 200, description = "New tokens", body = crate::openapi::Envelope),
         (status = 401, description = "Missing or invalid token", body = crate::openapi::ErrorBody),
         (status = 404, description = "Merchant not found", body = crate::openapi::ErrorBody)))]
-pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, AppJson(body): AppJson<RefreshBody>) -> Result<Reply, ApiError> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<RefreshBody>,
+) -> Result<Reply, ApiError> {
     let claims = refresh_claims(&state, &headers, body)?;
     let principal = load_principal(&state, claims).await.map_err(|e| match e {
-        ApiError::Unauthorized { message, .. } if message.ends_with("merchant not found") => ApiError::NotFound("Merchant not found".into()),
+        ApiError::Unauthorized { message, .. } if message.ends_with("merchant not found") => {
+            ApiError::NotFound("Merchant not found".into())
+        }
         other => other,
     })?;
-    let claims = principal.member.as_ref().map_or_else(|| owner_claims(principal.id(), true), member_claims);
-    let data = session_data(&state, claims, &principal.merchant, principal.member.as_ref())?;
+    let claims = principal
+        .member
+        .as_ref()
+        .map_or_else(|| owner_claims(principal.id(), true), member_claims);
+    let data = session_data(
+        &state,
+        claims,
+        &principal.merchant,
+        principal.member.as_ref(),
+    )?;
     Ok(Reply::data(data).message("Token refreshed successfully"))
 }

@@ -18,12 +18,13 @@ use serde_json::json;
 
 pub use login::{__path_login, __path_refresh, login, refresh};
 pub use passwords::{
-    __path_change_password, __path_forgot_password, __path_reset_password, __path_reset_password_with_token,
-    change_password, forgot_password, reset_password, reset_password_with_token,
+    __path_change_password, __path_forgot_password, __path_reset_password,
+    __path_reset_password_with_token, change_password, forgot_password, reset_password,
+    reset_password_with_token,
 };
 pub use verify::{
-    __path_resend_verification, __path_verify_email, __path_verify_email_with_token, resend_verification, verify_email,
-    verify_email_with_token,
+    __path_resend_verification, __path_verify_email, __path_verify_email_with_token,
+    resend_verification, verify_email, verify_email_with_token,
 };
 
 use self::types::{NewMerchant, ProfileBody, RegisterBody, profile_json};
@@ -35,7 +36,10 @@ use crate::{
     ratelimit::{Limit, enforce},
     security::{jwt::Claims, password, token},
     state::AppState,
-    store::{DateTime, merchants::{MerchantDoc, Onboarding}},
+    store::{
+        DateTime,
+        merchants::{MerchantDoc, Onboarding},
+    },
 };
 
 /// Auth routes with their limiters.
@@ -45,9 +49,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/register", post(register).layer(limit(Limit::Register)))
         .route("/login", post(login).layer(limit(Limit::Auth)))
         .route("/refresh", post(refresh).layer(limit(Limit::Auth)))
-        .route("/resend-verification", post(resend_verification).layer(limit(Limit::Auth)))
-        .route("/forgot-password", post(forgot_password).layer(limit(Limit::PasswordReset)))
-        .route("/reset-password/{token}", post(reset_password_with_token).layer(limit(Limit::PasswordReset)))
+        .route(
+            "/resend-verification",
+            post(resend_verification).layer(limit(Limit::Auth)),
+        )
+        .route(
+            "/forgot-password",
+            post(forgot_password).layer(limit(Limit::PasswordReset)),
+        )
+        .route(
+            "/reset-password/{token}",
+            post(reset_password_with_token).layer(limit(Limit::PasswordReset)),
+        )
         .route("/reset-password", post(reset_password))
         .route("/verify-email/{token}", post(verify_email_with_token))
         .route("/verify-email", post(verify_email))
@@ -72,8 +85,14 @@ pub(crate) fn owner_claims(merchant: ObjectId, with_permissions: bool) -> Claims
 
 /// Access and refresh tokens for claims.
 pub(crate) fn issue_tokens(state: &AppState, claims: Claims) -> Result<(String, String), ApiError> {
-    let sign_failed = |_| ApiError::Internal { message: "Failed to issue token", source: "signing failed".into() };
-    let access = state.auth.sign_access(claims.clone()).map_err(sign_failed)?;
+    let sign_failed = |_| ApiError::Internal {
+        message: "Failed to issue token",
+        source: "signing failed".into(),
+    };
+    let access = state
+        .auth
+        .sign_access(claims.clone())
+        .map_err(sign_failed)?;
     let refresh = state.auth.sign_refresh(claims).map_err(sign_failed)?;
     Ok((access, refresh))
 }
@@ -84,7 +103,10 @@ pub(crate) fn link(state: &AppState, path: &str, token: &str) -> String {
 }
 
 pub(crate) fn hash_failed(e: password::PasswordError) -> ApiError {
-    ApiError::Internal { message: "Failed to process password", source: Box::new(e) }
+    ApiError::Internal {
+        message: "Failed to process password",
+        source: Box::new(e),
+    }
 }
 
 fn new_merchant_doc(input: NewMerchant, hash: String, verification_digest: String) -> MerchantDoc {
@@ -101,7 +123,9 @@ fn new_merchant_doc(input: NewMerchant, hash: String, verification_digest: Strin
         is_active: true,
         email_verified: false,
         email_verification_token: Some(verification_digest),
-        email_verification_expiry: Some(DateTime::from_millis(now.timestamp_millis() + 24 * 3600 * 1000)),
+        email_verification_expiry: Some(DateTime::from_millis(
+            now.timestamp_millis() + 24 * 3600 * 1000,
+        )),
         reset_password_token: None,
         reset_password_expiry: None,
         failed_login_attempts: 0,
@@ -126,18 +150,35 @@ fn email_taken() -> ApiError {
     responses((status = 201, description = "Registered", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed or e-mail taken", body = crate::openapi::ErrorBody),
         (status = 429, description = "Registration limit", body = crate::openapi::ErrorBody)))]
-pub async fn register(State(state): State<AppState>, AppJson(body): AppJson<RegisterBody>) -> Result<Reply, ApiError> {
+pub async fn register(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<RegisterBody>,
+) -> Result<Reply, ApiError> {
     let input = body.validate()?;
     let store = &state.store;
-    if store.merchant_by_email(input.email.as_str()).await.map_err(ApiError::internal("Registration failed"))?.is_some() {
+    if store
+        .merchant_by_email(input.email.as_str())
+        .await
+        .map_err(ApiError::internal("Registration failed"))?
+        .is_some()
+    {
         return Err(email_taken());
     }
-    let hash = password::hash(input.password.0.clone()).await.map_err(hash_failed)?;
+    let hash = password::hash(input.password.0.clone())
+        .await
+        .map_err(hash_failed)?;
     let verification = token::generate();
     let merchant = new_merchant_doc(input, hash, verification.digest);
-    store.insert_merchant(&merchant).await.map_err(on_duplicate_key(email_taken, "Registration failed"))?;
+    store
+        .insert_merchant(&merchant)
+        .await
+        .map_err(on_duplicate_key(email_taken, "Registration failed"))?;
     create_store(&state, &merchant).await;
-    state.mailer.send(mail::verification(&merchant.email, &merchant.owner_name, &link(&state, "verify-email", &verification.plain)));
+    state.mailer.send(mail::verification(
+        &merchant.email,
+        &merchant.owner_name,
+        &link(&state, "verify-email", &verification.plain),
+    ));
     let (token, refresh_token) = issue_tokens(&state, owner_claims(merchant.id, false))?;
     let data = json!({
         "token": token,
@@ -152,7 +193,9 @@ pub async fn register(State(state): State<AppState>, AppJson(body): AppJson<Regi
         },
     });
     Ok(Reply::data(data)
-        .message("Merchant registered successfully. Please check your email to verify your account.")
+        .message(
+            "Merchant registered successfully. Please check your email to verify your account.",
+        )
         .status(StatusCode::CREATED))
 }
 
@@ -193,7 +236,8 @@ pub async fn update_profile(
         .await
         .map_err(ApiError::internal("Failed to update profile"))?
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
-    Ok(Reply::data(json!({ "merchant": profile_json(&merchant) })).message("Profile updated successfully"))
+    Ok(Reply::data(json!({ "merchant": profile_json(&merchant) }))
+        .message("Profile updated successfully"))
 }
 
 /// Log out. Tokens stay valid (contract §2.1: clients keep using them).

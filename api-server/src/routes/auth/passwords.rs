@@ -3,13 +3,19 @@
 use axum::extract::{Path, State};
 use secrecy::SecretString;
 
-use super::{hash_failed, link, types::{ChangePasswordBody, EmailBody, ResetPasswordBody}};
+use super::{
+    hash_failed, link,
+    types::{ChangePasswordBody, EmailBody, ResetPasswordBody},
+};
 use crate::{
     error::ApiError,
     extract::{AppJson, AuthMerchant},
     mail,
     routes::Reply,
-    security::{password::{self, Verified}, token},
+    security::{
+        password::{self, Verified},
+        token,
+    },
     state::AppState,
     store::DateTime,
 };
@@ -29,17 +35,29 @@ pub async fn change_password(
 ) -> Result<Reply, ApiError> {
     let (current, new) = body.validate()?;
     if auth.member.is_some() {
-        return Err(ApiError::Forbidden("Only the account owner can change the account password".into()));
+        return Err(ApiError::Forbidden(
+            "Only the account owner can change the account password".into(),
+        ));
     }
     let merchant = &auth.merchant;
-    let verified = password::verify(SecretString::from(current), Some(merchant.password.clone())).await.map_err(hash_failed)?;
+    let verified = password::verify(SecretString::from(current), Some(merchant.password.clone()))
+        .await
+        .map_err(hash_failed)?;
     if verified == Verified::No {
         return Err(ApiError::unauthorized("Current password is incorrect"));
     }
     let hash = password::hash(new.0).await.map_err(hash_failed)?;
-    state.store.set_merchant_password(merchant.id, hash).await.map_err(ApiError::internal("Failed to change password"))?;
-    state.mailer.send(mail::password_changed(&merchant.email, &merchant.owner_name));
-    Ok(Reply::empty().message("Password changed successfully. You can now login with your new password."))
+    state
+        .store
+        .set_merchant_password(merchant.id, hash)
+        .await
+        .map_err(ApiError::internal("Failed to change password"))?;
+    state.mailer.send(mail::password_changed(
+        &merchant.email,
+        &merchant.owner_name,
+    ));
+    Ok(Reply::empty()
+        .message("Password changed successfully. You can now login with your new password."))
 }
 
 /// Always 200; e-mails a 1-hour reset link when the account exists.
@@ -47,7 +65,10 @@ pub async fn change_password(
     responses((status = 200, description = "Accepted", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
-pub async fn forgot_password(State(state): State<AppState>, AppJson(body): AppJson<EmailBody>) -> Result<Reply, ApiError> {
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<EmailBody>,
+) -> Result<Reply, ApiError> {
     let email = body.validate()?;
     let reset = token::generate();
     let expiry = DateTime::from_millis(DateTime::now().timestamp_millis() + RESET_TTL_MS);
@@ -55,14 +76,25 @@ pub async fn forgot_password(State(state): State<AppState>, AppJson(body): AppJs
         .store
         .set_reset_token(email.as_str(), &reset.digest, expiry)
         .await
-        .map_err(ApiError::internal("Failed to process password reset request"))?;
+        .map_err(ApiError::internal(
+            "Failed to process password reset request",
+        ))?;
     if let Some(m) = merchant {
-        state.mailer.send(mail::password_reset(&m.email, &m.owner_name, &link(&state, "reset-password", &reset.plain)));
+        state.mailer.send(mail::password_reset(
+            &m.email,
+            &m.owner_name,
+            &link(&state, "reset-password", &reset.plain),
+        ));
     }
-    Ok(Reply::empty().message("If an account with that email exists, a password reset link has been sent."))
+    Ok(Reply::empty()
+        .message("If an account with that email exists, a password reset link has been sent."))
 }
 
-async fn reset(state: &AppState, raw_token: &str, body: ResetPasswordBody) -> Result<Reply, ApiError> {
+async fn reset(
+    state: &AppState,
+    raw_token: &str,
+    body: ResetPasswordBody,
+) -> Result<Reply, ApiError> {
     let password = body.validate()?;
     let invalid = || ApiError::BadRequest("Invalid or expired reset token".into());
     if raw_token.is_empty() {
@@ -75,7 +107,8 @@ async fn reset(state: &AppState, raw_token: &str, body: ResetPasswordBody) -> Re
         .await
         .map_err(ApiError::internal("Failed to reset password"))?
         .ok_or_else(invalid)?;
-    Ok(Reply::empty().message("Password reset successful. You can now login with your new password."))
+    Ok(Reply::empty()
+        .message("Password reset successful. You can now login with your new password."))
 }
 
 /// Set a new password with the e-mailed token (path variant).
@@ -96,7 +129,10 @@ pub async fn reset_password_with_token(
 #[utoipa::path(post, path = "/api/merchant/auth/reset-password", tag = "auth", request_body = ResetPasswordBody,
     responses((status = 200, description = "Reset", body = crate::openapi::Envelope),
         (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn reset_password(State(state): State<AppState>, AppJson(mut body): AppJson<ResetPasswordBody>) -> Result<Reply, ApiError> {
+pub async fn reset_password(
+    State(state): State<AppState>,
+    AppJson(mut body): AppJson<ResetPasswordBody>,
+) -> Result<Reply, ApiError> {
     let token = body.token.take().unwrap_or_default();
     reset(&state, &token, body).await
 }

@@ -85,7 +85,14 @@ impl RegisterBody {
             },
         };
         v.finish()?;
-        Ok(NewMerchant { business_name, owner_name, email, password, phone, address })
+        Ok(NewMerchant {
+            business_name,
+            owner_name,
+            email,
+            password,
+            phone,
+            address,
+        })
     }
 }
 
@@ -141,7 +148,9 @@ pub struct ChangePasswordBody {
 fn confirm(v: &mut Validator, password: &Option<String>, confirm: Option<String>) {
     match confirm {
         None => v.error("confirmPassword", "\"confirmPassword\" is required", None),
-        Some(c) if Some(&c) != password.as_ref() => v.error("confirmPassword", "Passwords do not match", None),
+        Some(c) if Some(&c) != password.as_ref() => {
+            v.error("confirmPassword", "Passwords do not match", None)
+        }
         Some(_) => {}
     }
 }
@@ -217,8 +226,14 @@ pub struct ProfileBody {
 }
 
 fn uri(raw: &str) -> Result<String, &'static str> {
-    let ok = (raw.starts_with("https://") || raw.starts_with("http://")) && raw.len() > 8 && !raw.contains(char::is_whitespace);
-    if ok { Ok(raw.to_string()) } else { Err("must be a valid uri") }
+    let ok = (raw.starts_with("https://") || raw.starts_with("http://"))
+        && raw.len() > 8
+        && !raw.contains(char::is_whitespace);
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err("must be a valid uri")
+    }
 }
 
 impl ProfileBody {
@@ -231,9 +246,18 @@ impl ProfileBody {
             set.insert("phone", phone.as_str());
         }
         let fields = [
-            ("businessName", v.opt_text("businessName", self.business_name, Len(2, 100))),
-            ("ownerName", v.opt_text("ownerName", self.owner_name, Len(2, 50))),
-            ("description", v.opt_text("description", self.description, Len(0, 500))),
+            (
+                "businessName",
+                v.opt_text("businessName", self.business_name, Len(2, 100)),
+            ),
+            (
+                "ownerName",
+                v.opt_text("ownerName", self.owner_name, Len(2, 50)),
+            ),
+            (
+                "description",
+                v.opt_text("description", self.description, Len(0, 500)),
+            ),
             ("logo", v.opt_parse("logo", self.logo, uri)),
             ("website", v.opt_parse("website", self.website, uri)),
         ];
@@ -243,7 +267,13 @@ impl ProfileBody {
             }
         }
         if let Some(a) = self.business_address {
-            let parts = [("street", a.street), ("city", a.city), ("state", a.state), ("zipCode", a.zip_code), ("country", a.country)];
+            let parts = [
+                ("street", a.street),
+                ("city", a.city),
+                ("state", a.state),
+                ("zipCode", a.zip_code),
+                ("country", a.country),
+            ];
             for (key, value) in parts {
                 let field = format!("businessAddress.{key}");
                 if let Some(value) = v.opt_text(&field, value, Len(1, 200)) {

@@ -2,14 +2,12 @@
 
 use axum::extract::{Path, State};
 
-use super::{link, types::{EmailBody, TokenBody}};
+use super::{
+    link,
+    types::{EmailBody, TokenBody},
+};
 use crate::{
-    error::ApiError,
-    extract::AppJson,
-    mail,
-    routes::Reply,
-    security::token,
-    state::AppState,
+    error::ApiError, extract::AppJson, mail, routes::Reply, security::token, state::AppState,
     store::DateTime,
 };
 
@@ -22,7 +20,10 @@ async fn verify(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
         .await
         .map_err(ApiError::internal("Email verification failed"))?
         .ok_or_else(|| {
-            ApiError::BadRequest("Invalid or expired verification token. Please request a new verification email.".into())
+            ApiError::BadRequest(
+                "Invalid or expired verification token. Please request a new verification email."
+                    .into(),
+            )
         })?;
     let message = if before.email_verified {
         "Email is already verified"
@@ -38,7 +39,10 @@ async fn verify(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     params(("token" = String, Path, description = "Token from the e-mail")),
     responses((status = 200, description = "Verified", body = crate::openapi::Envelope),
         (status = 400, description = "Invalid or expired token", body = crate::openapi::ErrorBody)))]
-pub async fn verify_email_with_token(State(state): State<AppState>, Path(token): Path<String>) -> Result<Reply, ApiError> {
+pub async fn verify_email_with_token(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Reply, ApiError> {
     verify(&state, &token).await
 }
 
@@ -46,7 +50,10 @@ pub async fn verify_email_with_token(State(state): State<AppState>, Path(token):
 #[utoipa::path(post, path = "/api/merchant/auth/verify-email", tag = "auth", request_body = TokenBody,
     responses((status = 200, description = "Verified", body = crate::openapi::Envelope),
         (status = 400, description = "Invalid or expired token", body = crate::openapi::ErrorBody)))]
-pub async fn verify_email(State(state): State<AppState>, AppJson(body): AppJson<TokenBody>) -> Result<Reply, ApiError> {
+pub async fn verify_email(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<TokenBody>,
+) -> Result<Reply, ApiError> {
     verify(&state, body.token.as_deref().unwrap_or_default()).await
 }
 
@@ -55,18 +62,32 @@ pub async fn verify_email(State(state): State<AppState>, AppJson(body): AppJson<
     responses((status = 200, description = "Accepted", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed or already verified", body = crate::openapi::ErrorBody),
         (status = 429, description = "Auth limit", body = crate::openapi::ErrorBody)))]
-pub async fn resend_verification(State(state): State<AppState>, AppJson(body): AppJson<EmailBody>) -> Result<Reply, ApiError> {
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<EmailBody>,
+) -> Result<Reply, ApiError> {
     let email = body.validate()?;
     let store = &state.store;
-    let merchant = store.merchant_by_email(email.as_str()).await.map_err(ApiError::internal("Failed to resend verification"))?;
+    let merchant = store
+        .merchant_by_email(email.as_str())
+        .await
+        .map_err(ApiError::internal("Failed to resend verification"))?;
     if let Some(m) = merchant {
         if m.email_verified {
             return Err(ApiError::BadRequest("Email is already verified".into()));
         }
         let fresh = token::generate();
         let expiry = DateTime::from_millis(DateTime::now().timestamp_millis() + VERIFY_TTL_MS);
-        store.set_verification_token(m.id, &fresh.digest, expiry).await.map_err(ApiError::internal("Failed to resend verification"))?;
-        state.mailer.send(mail::verification(&m.email, &m.owner_name, &link(&state, "verify-email", &fresh.plain)));
+        store
+            .set_verification_token(m.id, &fresh.digest, expiry)
+            .await
+            .map_err(ApiError::internal("Failed to resend verification"))?;
+        state.mailer.send(mail::verification(
+            &m.email,
+            &m.owner_name,
+            &link(&state, "verify-email", &fresh.plain),
+        ));
     }
-    Ok(Reply::empty().message("If an account with that email exists, a verification email has been sent."))
+    Ok(Reply::empty()
+        .message("If an account with that email exists, a verification email has been sent."))
 }

@@ -12,7 +12,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use self::types::{ListQuery, Placement, ProductFields, ProductInput, discount, int_param, product_json};
+use self::types::{
+    ListQuery, Placement, ProductFields, ProductInput, discount, int_param, product_json,
+};
 use super::Reply;
 use crate::{
     domain::{ProductStatus, Sku, StockLevel, slugify},
@@ -28,20 +30,39 @@ use crate::{
 };
 
 /// A method router behind one limiter.
-pub(crate) fn limited(state: &AppState, limit: Limit, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+pub(crate) fn limited(
+    state: &AppState,
+    limit: Limit,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
     route.layer(from_fn_with_state((state.clone(), limit), enforce))
 }
 
 /// Product routes.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/", limited(state, Limit::ProductRead, get(list)).merge(limited(state, Limit::ProductWrite, post(create))))
+        .route(
+            "/",
+            limited(state, Limit::ProductRead, get(list)).merge(limited(
+                state,
+                Limit::ProductWrite,
+                post(create),
+            )),
+        )
         .route("/categories", get(categories))
         .route(
             "/{id}",
             limited(state, Limit::ProductRead, get(show))
-                .merge(limited(state, Limit::ProductWrite, axum::routing::put(update)))
-                .merge(limited(state, Limit::ProductDelete, axum::routing::delete(remove))),
+                .merge(limited(
+                    state,
+                    Limit::ProductWrite,
+                    axum::routing::put(update),
+                ))
+                .merge(limited(
+                    state,
+                    Limit::ProductDelete,
+                    axum::routing::delete(remove),
+                )),
         )
 }
 
@@ -59,17 +80,30 @@ fn sku_taken() -> ApiError {
 }
 
 fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
-    let sort_field = match v.one_of("sortBy", q.sort_by.take(), &["name", "price", "stock", "created", "updated"]) {
+    let sort_field = match v.one_of(
+        "sortBy",
+        q.sort_by.take(),
+        &["name", "price", "stock", "created", "updated"],
+    ) {
         Some("name") => "name",
         Some("price") => "pricing.selling",
         Some("stock") => "inventory.stock",
         Some("updated") => "updatedAt",
         _ => "createdAt",
     };
-    let direction = if v.one_of("sortOrder", q.sort_order.take(), &["asc", "desc"]) == Some("asc") { 1 } else { -1 };
+    let direction = if v.one_of("sortOrder", q.sort_order.take(), &["asc", "desc"]) == Some("asc") {
+        1
+    } else {
+        -1
+    };
     let page = int_param(v, "page", q.page.take(), 1, 1_000_000, 1) as u64;
     let limit = int_param(v, "limit", q.limit.take(), 1, 100, 20);
-    ListOptions { sort_field, direction, page, limit }
+    ListOptions {
+        sort_field,
+        direction,
+        page,
+        limit,
+    }
 }
 
 /// List the merchant's products with search, filters, sorting and pagination.
@@ -78,31 +112,70 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, auth: AuthMerchant, AppQuery(mut q): AppQuery<ListQuery>) -> Result<Reply, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(mut q): AppQuery<ListQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
     let opts = list_options(&mut q, &mut v);
     let status = v.one_of("status", q.status.take(), ProductStatus::ALL);
-    let visibility = v.one_of("visibility", q.visibility.take(), crate::domain::Visibility::ALL);
-    let stock_level = v.one_of("stockLevel", q.stock_level.take(), StockLevel::ALL).and_then(StockLevel::parse);
-    let store_id = v.opt_parse("storeId", q.store_id.take(), |s| ObjectId::parse_str(s).map(Some).map_err(|_| "must be a valid id")).flatten();
+    let visibility = v.one_of(
+        "visibility",
+        q.visibility.take(),
+        crate::domain::Visibility::ALL,
+    );
+    let stock_level = v
+        .one_of("stockLevel", q.stock_level.take(), StockLevel::ALL)
+        .and_then(StockLevel::parse);
+    let store_id = v
+        .opt_parse("storeId", q.store_id.take(), |s| {
+            ObjectId::parse_str(s)
+                .map(Some)
+                .map_err(|_| "must be a valid id")
+        })
+        .flatten();
     v.finish_as("Query validation failed")?;
     let store = &state.store;
     let failed = ApiError::internal("Failed to fetch products");
-    if let Some(id) = store_id {
-        if store.owned_store(auth.id(), id).await.map_err(ApiError::internal("Failed to fetch products"))?.is_none() {
-            return Err(ApiError::Forbidden("Store does not belong to this merchant".into()));
-        }
+    if let Some(id) = store_id
+        && store
+            .owned_store(auth.id(), id)
+            .await
+            .map_err(ApiError::internal("Failed to fetch products"))?
+            .is_none()
+    {
+        return Err(ApiError::Forbidden(
+            "Store does not belong to this merchant".into(),
+        ));
     }
     let category = match q.category.as_deref().filter(|c| !c.trim().is_empty()) {
         None => None,
-        Some(c) => match store.resolve_category(c).await.map_err(ApiError::internal("Failed to fetch products"))? {
+        Some(c) => match store
+            .resolve_category(c)
+            .await
+            .map_err(ApiError::internal("Failed to fetch products"))?
+        {
             Some(id) => Some(id),
             None => return Ok(page_reply(Vec::new(), 0, &opts)),
         },
     };
-    let filter = ProductFilter { search: q.query, category, status, visibility, stock_level, store: store_id };
-    let (items, total) = store.list_products(auth.id(), &filter, &opts).await.map_err(failed)?;
-    let products = items.iter().map(product_json).collect::<Result<Vec<_>, _>>()?;
+    let filter = ProductFilter {
+        search: q.query,
+        category,
+        status,
+        visibility,
+        stock_level,
+        store: store_id,
+    };
+    let (items, total) = store
+        .list_products(auth.id(), &filter, &opts)
+        .await
+        .map_err(failed)?;
+    let products = items
+        .iter()
+        .map(product_json)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(page_reply(products, total, &opts))
 }
 
@@ -124,30 +197,54 @@ async fn resolve_category(state: &AppState, reference: &str) -> Result<ObjectId,
         .resolve_category(reference)
         .await
         .map_err(ApiError::internal("Failed to resolve category"))?
-        .ok_or_else(|| ApiError::BadRequest(format!("Category \"{reference}\" not found. Please use a valid category name or ID.")))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Category \"{reference}\" not found. Please use a valid category name or ID."
+            ))
+        })
 }
 
-async fn resolve_store(state: &AppState, merchant: ObjectId, requested: Option<ObjectId>) -> Result<ObjectId, ApiError> {
+async fn resolve_store(
+    state: &AppState,
+    merchant: ObjectId,
+    requested: Option<ObjectId>,
+) -> Result<ObjectId, ApiError> {
     let store = &state.store;
     let found = match requested {
         Some(id) => store.owned_store(merchant, id).await,
         None => store.default_store(merchant).await,
     }
     .map_err(ApiError::internal("Failed to resolve store"))?;
-    found.map(|s| s.id).ok_or_else(|| ApiError::BadRequest("Store not found or does not belong to this merchant".into()))
+    found.map(|s| s.id).ok_or_else(|| {
+        ApiError::BadRequest("Store not found or does not belong to this merchant".into())
+    })
 }
 
 /// A free SKU: the requested one (400 when taken) or a generated one.
 async fn choose_sku(state: &AppState, fields: &ProductFields) -> Result<Sku, ApiError> {
     let store = &state.store;
     if let Some(sku) = &fields.sku {
-        return if store.sku_taken(sku.as_str(), None).await.map_err(ApiError::internal("Failed to create product"))? { Err(sku_taken()) } else { Ok(sku.clone()) };
+        return if store
+            .sku_taken(sku.as_str(), None)
+            .await
+            .map_err(ApiError::internal("Failed to create product"))?
+        {
+            Err(sku_taken())
+        } else {
+            Ok(sku.clone())
+        };
     }
-    let millis = mongodb::bson::DateTime::now().timestamp_millis().unsigned_abs();
+    let millis = mongodb::bson::DateTime::now()
+        .timestamp_millis()
+        .unsigned_abs();
     let name = fields.name.as_deref().unwrap_or_default();
     for n in 0..20 {
         let sku = Sku::generate(name, millis + n);
-        if !store.sku_taken(sku.as_str(), None).await.map_err(ApiError::internal("Failed to create product"))? {
+        if !store
+            .sku_taken(sku.as_str(), None)
+            .await
+            .map_err(ApiError::internal("Failed to create product"))?
+        {
             return Ok(sku);
         }
     }
@@ -159,27 +256,66 @@ async fn choose_sku(state: &AppState, fields: &ProductFields) -> Result<Sku, Api
     responses((status = 201, description = "Created; `data` is the product", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed, SKU taken, unknown category or store", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, auth: AuthMerchant, AppJson(body): AppJson<ProductInput>) -> Result<Reply, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<ProductInput>,
+) -> Result<Reply, ApiError> {
     let fields = body.validate(true)?;
     let category = resolve_category(&state, fields.category.as_deref().unwrap_or_default()).await?;
     let store = resolve_store(&state, auth.id(), fields.store).await?;
     let sku = choose_sku(&state, &fields).await?;
-    let millis = mongodb::bson::DateTime::now().timestamp_millis().unsigned_abs() % 1_000_000;
-    let slug = format!("{}-{millis:06}", slugify(fields.name.as_deref().unwrap_or("product")));
-    let mut product = fields.into_doc(Placement { merchant: auth.id(), store, category, sku, slug })?;
-    insert(&state, &mut product).await?;
+    let millis = mongodb::bson::DateTime::now()
+        .timestamp_millis()
+        .unsigned_abs()
+        % 1_000_000;
+    let slug = format!(
+        "{}-{millis:06}",
+        slugify(fields.name.as_deref().unwrap_or("product"))
+    );
+    let generated_sku = fields.sku.is_none();
+    let placement = Placement {
+        merchant: auth.id(),
+        store,
+        category,
+        sku,
+        slug,
+    };
+    let mut product = fields.into_doc(placement)?;
+    insert(&state, &mut product, generated_sku).await?;
     tracing::info!(merchant = %auth.id(), product = %product.id, "product.created");
-    Ok(Reply::data(product_json(&product)?).message("Product created successfully").status(StatusCode::CREATED))
+    Ok(Reply::data(product_json(&product)?)
+        .message("Product created successfully")
+        .status(StatusCode::CREATED))
 }
 
-/// Insert, retrying the slug once on a clash; a SKU clash is a 400.
-async fn insert(state: &AppState, product: &mut ProductDoc) -> Result<(), ApiError> {
-    for attempt in 0..3 {
-        match state.store.insert_product(product).await {
-            Ok(()) => return Ok(()),
-            Err(e) if is_duplicate_key(&e) && state.store.sku_taken(&product.sku, None).await.unwrap_or(true) => return Err(sku_taken()),
-            Err(e) if is_duplicate_key(&e) && attempt < 2 => product.slug = format!("{}-{:04}", product.slug, rand::random::<u16>()),
-            Err(e) => return Err(ApiError::internal("Failed to create product")(e)),
+/// Insert, retrying on a slug clash or a clash of a generated SKU (concurrent creates); a clash
+/// of a SKU the client chose is a 400.
+async fn insert(
+    state: &AppState,
+    product: &mut ProductDoc,
+    generated_sku: bool,
+) -> Result<(), ApiError> {
+    const ATTEMPTS: u32 = 5;
+    let failed = || ApiError::internal("Failed to create product");
+    for attempt in 1..=ATTEMPTS {
+        let Err(e) = state.store.insert_product(product).await else {
+            return Ok(());
+        };
+        if !is_duplicate_key(&e) || attempt == ATTEMPTS {
+            return Err(failed()(e));
+        }
+        let sku_clash = state
+            .store
+            .sku_taken(&product.sku, None)
+            .await
+            .map_err(failed())?;
+        match (sku_clash, generated_sku) {
+            (true, false) => return Err(sku_taken()),
+            (true, true) => {
+                product.sku = Sku::generate(&product.name, rand::random::<u64>()).into_string()
+            }
+            (false, _) => product.slug = format!("{}-{:04x}", product.slug, rand::random::<u16>()),
         }
     }
     Ok(())
@@ -192,13 +328,25 @@ async fn insert(state: &AppState, product: &mut ProductDoc) -> Result<(), ApiErr
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
-pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     let id = product_id(&id)?;
     let store = &state.store;
     let failed = || ApiError::internal("Failed to fetch product");
-    let product = store.product(auth.id(), id).await.map_err(failed())?.ok_or_else(not_found)?;
+    let product = store
+        .product(auth.id(), id)
+        .await
+        .map_err(failed())?
+        .ok_or_else(not_found)?;
     let mut body = product_json(&product)?;
-    if let Some(c) = store.category_by_id(product.category).await.map_err(failed())? {
+    if let Some(c) = store
+        .category_by_id(product.category)
+        .await
+        .map_err(failed())?
+    {
         body["category"] = json!({ "_id": c.id.to_hex(), "name": c.name });
     }
     if let Some(s) = store.store_by_id(product.store).await.map_err(failed())? {
@@ -208,7 +356,12 @@ pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path(id): P
 }
 
 /// The `$set` of an update: validated paths plus derived pricing, status and references.
-async fn update_set(state: &AppState, auth: &AuthMerchant, id: ObjectId, fields: ProductFields) -> Result<mongodb::bson::Document, ApiError> {
+async fn update_set(
+    state: &AppState,
+    auth: &AuthMerchant,
+    id: ObjectId,
+    fields: ProductFields,
+) -> Result<mongodb::bson::Document, ApiError> {
     let mut set = fields.set;
     let store = &state.store;
     if let Some(name) = fields.name {
@@ -228,7 +381,11 @@ async fn update_set(state: &AppState, auth: &AuthMerchant, id: ObjectId, fields:
         set.insert("store", resolve_store(state, auth.id(), Some(s)).await?);
     }
     if let Some(sku) = fields.sku {
-        if store.sku_taken(sku.as_str(), Some(id)).await.map_err(ApiError::internal("Failed to update product"))? {
+        if store
+            .sku_taken(sku.as_str(), Some(id))
+            .await
+            .map_err(ApiError::internal("Failed to update product"))?
+        {
             return Err(sku_taken());
         }
         set.insert("sku", sku.into_string());
@@ -238,9 +395,18 @@ async fn update_set(state: &AppState, auth: &AuthMerchant, id: ObjectId, fields:
     }
     let (price, compare, cost, currency) = fields.prices;
     if price.is_some() || compare.is_some() {
-        let current = store.product(auth.id(), id).await.map_err(ApiError::internal("Failed to update product"))?.ok_or_else(not_found)?;
+        let current = store
+            .product(auth.id(), id)
+            .await
+            .map_err(ApiError::internal("Failed to update product"))?
+            .ok_or_else(not_found)?;
         let selling = price.unwrap_or(current.pricing.selling);
-        let original = compare.unwrap_or(if price.is_some() && current.pricing.original < selling { selling } else { current.pricing.original });
+        let original =
+            compare.unwrap_or(if price.is_some() && current.pricing.original < selling {
+                selling
+            } else {
+                current.pricing.original
+            });
         set.insert("pricing.selling", selling);
         set.insert("pricing.original", original);
         set.insert("pricing.discount", discount(original, selling));
@@ -274,9 +440,16 @@ pub async fn update(
         .store
         .update_product(auth.id(), id, set)
         .await
-        .map_err(|e| if is_duplicate_key(&e) { sku_taken() } else { ApiError::internal("Failed to update product")(e) })?
+        .map_err(|e| {
+            if is_duplicate_key(&e) {
+                sku_taken()
+            } else {
+                ApiError::internal("Failed to update product")(e)
+            }
+        })?
         .ok_or_else(not_found)?;
-    Ok(Reply::data(json!({ "product": product_json(&product)? })).message("Product updated successfully"))
+    Ok(Reply::data(json!({ "product": product_json(&product)? }))
+        .message("Product updated successfully"))
 }
 
 /// Delete one of the merchant's products.
@@ -286,9 +459,17 @@ pub async fn update(
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
-pub async fn remove(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     let id = product_id(&id)?;
-    let deleted = state.store.delete_product(auth.id(), id).await.map_err(ApiError::internal("Failed to delete product"))?;
+    let deleted = state
+        .store
+        .delete_product(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to delete product"))?;
     if !deleted {
         return Err(not_found());
     }
@@ -300,9 +481,18 @@ pub async fn remove(State(state): State<AppState>, auth: AuthMerchant, Path(id):
 #[utoipa::path(get, path = "/api/merchant/products/categories", tag = "products", security(("bearer" = [])),
     responses((status = 200, description = "Categories", body = crate::openapi::Envelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn categories(State(state): State<AppState>, _auth: AuthMerchant) -> Result<Reply, ApiError> {
-    let list = state.store.active_categories().await.map_err(ApiError::internal("Failed to fetch categories"))?;
-    let categories: Vec<Value> = list.iter().map(|c| json!({ "label": c.name, "value": c.slug, "id": c.id.to_hex() })).collect();
+pub async fn categories(
+    State(state): State<AppState>,
+    _auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
+    let list = state
+        .store
+        .active_categories()
+        .await
+        .map_err(ApiError::internal("Failed to fetch categories"))?;
+    let categories: Vec<Value> = list
+        .iter()
+        .map(|c| json!({ "label": c.name, "value": c.slug, "id": c.id.to_hex() }))
+        .collect();
     Ok(Reply::data(json!({ "categories": categories })))
 }
-

@@ -159,30 +159,86 @@ impl ProductInput {
     pub fn validate(self, create: bool) -> Result<ProductFields, ApiError> {
         let mut v = Validator::new();
         let mut out = ProductFields::default();
-        let name = if create { Some(v.text("name", self.name, Len(2, 200))) } else { v.opt_text("name", self.name, Len(2, 200)) };
-        let description =
-            if create { Some(v.text("description", self.description, Len(10, 2000))) } else { v.opt_text("description", self.description, Len(10, 2000)) };
+        let name = if create {
+            Some(v.text("name", self.name, Len(2, 200)))
+        } else {
+            v.opt_text("name", self.name, Len(2, 200))
+        };
+        let description = if create {
+            Some(v.text("description", self.description, Len(10, 2000)))
+        } else {
+            v.opt_text("description", self.description, Len(10, 2000))
+        };
         out.name = name;
         out.description = description;
         out.sku = v.opt_parse("sku", self.sku, Sku::parse);
-        out.category = if create { Some(v.text("category", self.category, Len(1, 100))) } else { v.opt_text("category", self.category, Len(1, 100)) };
-        out.store = v.opt_parse("storeId", self.store_id, |s| ObjectId::parse_str(s).map(Some).map_err(|_| "must be a valid id")).flatten();
-        out.status = v.one_of("status", self.status, ProductStatus::ALL).and_then(ProductStatus::parse);
-        let price = if create { Some(v.number("price", self.price, 0.0, 1e12)) } else { v.opt_number("price", self.price, 0.0, 1e12) };
+        out.category = if create {
+            Some(v.text("category", self.category, Len(1, 100)))
+        } else {
+            v.opt_text("category", self.category, Len(1, 100))
+        };
+        out.store = v
+            .opt_parse("storeId", self.store_id, |s| {
+                ObjectId::parse_str(s)
+                    .map(Some)
+                    .map_err(|_| "must be a valid id")
+            })
+            .flatten();
+        out.status = v
+            .one_of("status", self.status, ProductStatus::ALL)
+            .and_then(ProductStatus::parse);
+        let price = if create {
+            Some(v.number("price", self.price, 0.0, 1e12))
+        } else {
+            v.opt_number("price", self.price, 0.0, 1e12)
+        };
         let compare = v.opt_number("compareAtPrice", self.compare_at_price, 0.0, 1e12);
         let cost = v.opt_number("costPrice", self.cost_price, 0.0, 1e12);
         let currency = v.one_of("currency", self.currency, Currency::ALL);
         out.prices = (price, compare, cost, currency);
         let set = &mut out.set;
-        put(set, "shortDescription", v.opt_text("shortDescription", self.short_description, Len(0, 300)));
-        put(set, "barcode", v.opt_text("barcode", self.barcode, Len(0, 50)));
-        put(set, "subcategory", v.opt_text("subcategory", self.subcategory, Len(0, 100)));
+        put(
+            set,
+            "shortDescription",
+            v.opt_text("shortDescription", self.short_description, Len(0, 300)),
+        );
+        put(
+            set,
+            "barcode",
+            v.opt_text("barcode", self.barcode, Len(0, 50)),
+        );
+        put(
+            set,
+            "subcategory",
+            v.opt_text("subcategory", self.subcategory, Len(0, 100)),
+        );
         put(set, "brand", v.opt_text("brand", self.brand, Len(0, 100)));
-        put(set, "visibility", v.one_of("visibility", self.visibility, Visibility::ALL));
+        put(
+            set,
+            "visibility",
+            v.one_of("visibility", self.visibility, Visibility::ALL),
+        );
         put(set, "weight", v.opt_number("weight", self.weight, 0.0, 1e9));
-        put(set, "seo.title", v.opt_text("metaTitle", self.meta_title, Len(0, 60)));
-        put(set, "seo.description", v.opt_text("metaDescription", self.meta_description, Len(0, 160)));
-        put(set, "tags", self.tags.map(|t| t.into_iter().map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect::<Vec<_>>()));
+        put(
+            set,
+            "seo.title",
+            v.opt_text("metaTitle", self.meta_title, Len(0, 60)),
+        );
+        put(
+            set,
+            "seo.description",
+            v.opt_text("metaDescription", self.meta_description, Len(0, 160)),
+        );
+        put(
+            set,
+            "tags",
+            self.tags.map(|t| {
+                t.into_iter()
+                    .map(|s| s.trim().to_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            }),
+        );
         put(set, "searchKeywords", self.search_keywords);
         if let Some(images) = self.images {
             put(set, "images", Some(images_list(&mut v, images)));
@@ -209,7 +265,11 @@ fn images_list(v: &mut Validator, images: Vec<ImageInput>) -> Vec<String> {
                 ImageInput::Object { url } => url,
             };
             if url.as_deref().is_none_or(|u| u.trim().is_empty()) {
-                v.error(&format!("images.{i}.url"), format!("\"images[{i}].url\" is required"), None);
+                v.error(
+                    &format!("images.{i}.url"),
+                    format!("\"images[{i}].url\" is required"),
+                    None,
+                );
             }
             url
         })
@@ -217,7 +277,9 @@ fn images_list(v: &mut Validator, images: Vec<ImageInput>) -> Vec<String> {
 }
 
 fn dimensions_doc(v: &mut Validator, d: DimensionsInput) -> Bson {
-    let unit = v.one_of("dimensions.unit", d.unit, &["cm", "inch"]).unwrap_or("cm");
+    let unit = v
+        .one_of("dimensions.unit", d.unit, &["cm", "inch"])
+        .unwrap_or("cm");
     let dims = Dimensions {
         length: v.opt_number("dimensions.length", d.length, 0.0, 1e9),
         width: v.opt_number("dimensions.width", d.width, 0.0, 1e9),
@@ -229,7 +291,9 @@ fn dimensions_doc(v: &mut Validator, d: DimensionsInput) -> Bson {
 
 fn cashback_doc(v: &mut Validator, c: CashbackInput) -> Bson {
     let cashback = Cashback {
-        percentage: v.opt_number("cashback.percentage", c.percentage, 0.0, 100.0).unwrap_or(0.0),
+        percentage: v
+            .opt_number("cashback.percentage", c.percentage, 0.0, 100.0)
+            .unwrap_or(0.0),
         max_amount: v.opt_number("cashback.maxAmount", c.max_amount, 0.0, 1e12),
         min_purchase: 0.0,
         is_active: c.is_active.unwrap_or(true),
@@ -239,7 +303,12 @@ fn cashback_doc(v: &mut Validator, c: CashbackInput) -> Bson {
 
 /// Validate stock settings; on update they become individual `$set` paths so variants and
 /// reservations are untouched.
-fn inventory(v: &mut Validator, input: Option<InventoryInput>, create: bool, set: &mut Document) -> Option<Inventory> {
+fn inventory(
+    v: &mut Validator,
+    input: Option<InventoryInput>,
+    create: bool,
+    set: &mut Document,
+) -> Option<Inventory> {
     let Some(i) = input else {
         if create {
             v.error("inventory", "\"inventory\" is required", None);
@@ -253,7 +322,12 @@ fn inventory(v: &mut Validator, input: Option<InventoryInput>, create: bool, set
         }
         (s, _) => v.opt_int("inventory.stock", s, 0, i64::MAX / 2),
     };
-    let threshold = v.opt_int("inventory.lowStockThreshold", i.low_stock_threshold, 0, i64::MAX / 2);
+    let threshold = v.opt_int(
+        "inventory.lowStockThreshold",
+        i.low_stock_threshold,
+        0,
+        i64::MAX / 2,
+    );
     if !create {
         put(set, "inventory.stock", stock);
         put(set, "inventory.lowStockThreshold", threshold);
@@ -275,7 +349,11 @@ fn inventory(v: &mut Validator, input: Option<InventoryInput>, create: bool, set
 
 /// Discount percentage from list and selling price.
 pub fn discount(original: f64, selling: f64) -> f64 {
-    if original > 0.0 && original > selling { ((original - selling) / original * 100.0).round() } else { 0.0 }
+    if original > 0.0 && original > selling {
+        ((original - selling) / original * 100.0).round()
+    } else {
+        0.0
+    }
 }
 
 /// Everything a new product needs besides the validated fields.
@@ -316,9 +394,20 @@ impl ProductFields {
             sku: at.sku.into_string(),
             barcode: None,
             images: Vec::new(),
-            pricing: Pricing { original, selling, cost, discount: discount(original, selling), currency: currency.unwrap_or("USD").into() },
+            pricing: Pricing {
+                original,
+                selling,
+                cost,
+                discount: discount(original, selling),
+                currency: currency.unwrap_or("USD").into(),
+            },
             inventory: self.inventory.unwrap_or_default(),
-            cashback: Cashback { percentage: 0.0, max_amount: None, min_purchase: 0.0, is_active: true },
+            cashback: Cashback {
+                percentage: 0.0,
+                max_amount: None,
+                min_purchase: 0.0,
+                is_active: true,
+            },
             tags: Vec::new(),
             search_keywords: Vec::new(),
             seo: Seo::default(),
@@ -338,14 +427,20 @@ impl ProductFields {
         for (path, value) in self.set {
             set_path(&mut merged, &path, value);
         }
-        product = mongodb::bson::from_document(merged).map_err(|e| ApiError::Internal { message: "Failed to create product", source: Box::new(e) })?;
+        product = mongodb::bson::from_document(merged).map_err(|e| ApiError::Internal {
+            message: "Failed to create product",
+            source: Box::new(e),
+        })?;
         product.is_featured = product.visibility == "featured";
         Ok(product)
     }
 }
 
 fn internal(e: mongodb::bson::ser::Error) -> ApiError {
-    ApiError::Internal { message: "Failed to create product", source: Box::new(e) }
+    ApiError::Internal {
+        message: "Failed to create product",
+        source: Box::new(e),
+    }
 }
 
 fn set_path(doc: &mut Document, path: &str, value: Bson) {
@@ -367,13 +462,17 @@ fn set_path(doc: &mut Document, path: &str, value: Bson) {
 /// The product as clients read it: stored fields plus `id`, `inventory.isAvailable` and the
 /// virtuals `discountPercentage`, `isLowStock`, `isOutOfStock`.
 pub fn product_json(p: &ProductDoc) -> Result<Value, ApiError> {
-    let mut v = to_json(p).map_err(|e| ApiError::Internal { message: "Failed to render product", source: Box::new(e) })?;
+    let mut v = to_json(p).map_err(|e| ApiError::Internal {
+        message: "Failed to render product",
+        source: Box::new(e),
+    })?;
     let inv = &p.inventory;
     let out_of_stock = !inv.unlimited && inv.stock <= 0;
     v["id"] = json!(p.id.to_hex());
     v["inventory"]["isAvailable"] = json!(inv.unlimited || inv.stock > 0 || inv.allow_backorder);
     v["discountPercentage"] = json!(p.pricing.discount);
-    v["isLowStock"] = json!(!inv.unlimited && inv.stock > 0 && inv.stock <= inv.low_stock_threshold);
+    v["isLowStock"] =
+        json!(!inv.unlimited && inv.stock > 0 && inv.stock <= inv.low_stock_threshold);
     v["isOutOfStock"] = json!(out_of_stock);
     Ok(v)
 }
@@ -406,12 +505,23 @@ pub struct ListQuery {
 }
 
 /// Parse an integer query value within bounds.
-pub fn int_param(v: &mut Validator, field: &str, raw: Option<String>, min: i64, max: i64, default: i64) -> i64 {
+pub fn int_param(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<String>,
+    min: i64,
+    max: i64,
+    default: i64,
+) -> i64 {
     let Some(raw) = raw else { return default };
     match raw.trim().parse::<i64>() {
         Ok(n) => v.opt_int(field, Some(n), min, max).unwrap_or(default),
         Err(_) => {
-            v.error(field, format!("\"{field}\" must be a number"), Some(Value::String(raw)));
+            v.error(
+                field,
+                format!("\"{field}\" must be a number"),
+                Some(Value::String(raw)),
+            );
             default
         }
     }

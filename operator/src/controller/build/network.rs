@@ -51,9 +51,8 @@ pub fn network_policy(b: &ValidatedBackend) -> Option<NetworkPolicy> {
                     ..Default::default()
                 }]),
             }]),
-            ..Default::default()
+            egress: None,
         }),
-        ..Default::default()
     })
 }
 

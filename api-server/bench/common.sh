@@ -1,0 +1,42 @@
+# Shared by bench.sh and fuzz.sh: start a release merchant-api over a fresh database of the
+# test environment. Source it; it defines start_server/stop_server and sets BIN, PORT, BASE.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck disable=SC1091
+source "$ROOT/target/testenv/env.sh"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/merchant-stack/cargo-target-1.95.0}
+(cd "$ROOT" && cargo build -q -p merchant-api --release)
+BIN=$CARGO_TARGET_DIR/release/merchant-api
+PORT=${PORT:-5099}
+BASE=http://127.0.0.1:$PORT
+export PORT HOST=127.0.0.1 MONGODB_DATABASE=${MONGODB_DATABASE:-bench_$(date +%s)}
+export JWT_MERCHANT_SECRET=bench-access-secret-0123456789abcdef JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef
+export NODE_ENV=production CORS_ORIGIN=http://localhost:3000 LOG_LEVEL=${LOG_LEVEL:-warn}
+unset SMTP_HOST SMTP_PORT
+
+# start_server: start `serve`, wait for /health/ready; sets PID and READY_MS (process start to ready).
+start_server() {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$BIN" serve >"${SERVER_LOG:-/tmp/merchant-api-bench.log}" 2>&1 &
+  PID=$!
+  until curl -fs -o /dev/null "$BASE/health/ready"; do
+    kill -0 "$PID" 2>/dev/null || { echo "server died:"; tail -20 "${SERVER_LOG:-/tmp/merchant-api-bench.log}"; exit 1; }
+    sleep 0.002
+  done
+  t1=$(date +%s%N)
+  READY_MS=$(((t1 - t0) / 1000000))
+}
+
+stop_server() {
+  kill -TERM "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+}
+
+rss_kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$PID/status"; }
+
+# login EMAIL PASSWORD -> prints the access token
+login() {
+  curl -fs -X POST "$BASE/api/merchant/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"$2\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])'
+}

@@ -1,0 +1,73 @@
+//! The shipped examples are valid: they parse, pass the CRD's CEL rules client-side, validate
+//! and render; and the CEL rules reject what the API server would reject. No cluster needed.
+
+use kube::core::cel::validate_cel;
+use merchant_operator::{crd::MerchantBackend, render};
+
+fn example(name: &str) -> String {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+fn parse(yaml: &str) -> MerchantBackend {
+    serde_yaml::from_str(yaml).expect("a MerchantBackend")
+}
+
+#[test]
+fn the_minimal_example_renders_the_default_stack() {
+    let text = example("merchantbackend-minimal.yaml");
+    validate_cel(&parse(&text)).expect("passes the CRD's CEL rules");
+    let out = render::render(&text).expect("renders");
+    for kind in [
+        "ServiceAccount",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "PodDisruptionBudget",
+    ] {
+        assert!(out.contains(&format!("kind: {kind}\n")), "{kind} missing");
+    }
+    assert!(!out.contains("kind: HorizontalPodAutoscaler"));
+}
+
+#[test]
+fn the_production_example_renders_every_child() {
+    let text = example("merchantbackend-production.yaml");
+    validate_cel(&parse(&text)).expect("passes the CRD's CEL rules");
+    let out = render::render(&text).expect("renders");
+    for kind in [
+        "PersistentVolumeClaim",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "Ingress",
+    ] {
+        assert!(out.contains(&format!("kind: {kind}\n")), "{kind} missing");
+    }
+}
+
+#[test]
+fn cel_rejects_min_replicas_above_max_with_a_message_naming_the_field() {
+    let bad = parse(
+        "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantBackend
+metadata: {name: shop}
+spec: {image: 'a:1', autoscaling: {minReplicas: 9, maxReplicas: 4}}",
+    );
+    let error = validate_cel(&bad).expect_err("min > max");
+    assert!(
+        format!("{error:?}").contains("spec.autoscaling.minReplicas"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn cel_rejects_a_read_write_once_volume_behind_several_pods() {
+    let bad = parse(
+        "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantBackend
+metadata: {name: shop}
+spec: {image: 'a:1', uploads: {accessModes: [ReadWriteOnce]}}",
+    );
+    let error = validate_cel(&bad).expect_err("RWO with 3 replicas");
+    assert!(format!("{error:?}").contains("ReadWriteOnce"), "{error:?}");
+}
