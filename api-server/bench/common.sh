@@ -5,8 +5,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck disable=SC1091
 source "$ROOT/target/testenv/env.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/merchant-stack/cargo-target-1.95.0}
-(cd "$ROOT" && cargo build -q -p merchant-api --release)
-BIN=$CARGO_TARGET_DIR/release/merchant-api
+# PROFILE=debug skips the (slow, LTO) release build, e.g. for fuzzing.
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  (cd "$ROOT" && cargo build -q -p merchant-api --release)
+else
+  (cd "$ROOT" && cargo build -q -p merchant-api)
+fi
+BIN=$CARGO_TARGET_DIR/$PROFILE/merchant-api
 PORT=${PORT:-5099}
 BASE=http://127.0.0.1:$PORT
 export PORT HOST=127.0.0.1 MONGODB_DATABASE=${MONGODB_DATABASE:-bench_$(date +%s)}

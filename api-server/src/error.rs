@@ -21,7 +21,7 @@ pub struct FieldError {
     pub message: String,
     /// The offending value, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Option<Value>,
 }
 

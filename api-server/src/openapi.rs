@@ -4,7 +4,10 @@
 use serde::Serialize;
 use utoipa::{
     Modify, OpenApi, ToSchema,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, Ref, RefOr, Response, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use crate::{error::FieldError, routes};
@@ -16,8 +19,8 @@ pub struct Envelope {
     pub success: bool,
     /// Human-readable outcome.
     pub message: Option<String>,
-    /// Payload.
-    #[schema(value_type = Object)]
+    /// Payload (an object, or an array for listings such as low stock).
+    #[schema(value_type = serde_json::Value, required = false)]
     pub data: Option<serde_json::Value>,
 }
 
@@ -30,6 +33,58 @@ pub struct ErrorBody {
     pub message: Option<String>,
     /// Field problems (validation errors).
     pub errors: Option<Vec<FieldError>>,
+}
+
+/// Responses every operation of a kind can give, added where a handler did not list them: 401
+/// on secured operations, 400 and 413 where a body or path parameter is parsed, 429 on the
+/// rate-limited `/api/merchant` routes.
+struct CommonResponses;
+
+fn error_response(description: &str) -> RefOr<Response> {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", content)
+            .build(),
+    )
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let mut add = |code: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error_response(description));
+                };
+                let parses_input = op.request_body.is_some() || path.contains('{');
+                if parses_input {
+                    add("400", "Invalid input");
+                }
+                if op.request_body.is_some() {
+                    add("413", "Request body too large");
+                }
+                if op.security.is_some() {
+                    add("401", "Not authenticated");
+                }
+                if path.starts_with("/api/merchant") {
+                    add("429", "Rate limit exceeded");
+                }
+            }
+        }
+    }
 }
 
 struct BearerAuth;
@@ -52,7 +107,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Merchant API", description = "Merchant e-commerce API: auth, onboarding, products, variants and stock."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     paths(
         routes::health::health, routes::health::live, routes::health::ready, routes::health::metrics, routes::health::openapi,
         routes::auth::register, routes::auth::login, routes::auth::me, routes::auth::update_profile,

@@ -103,7 +103,7 @@ pub struct Usage {
 pub struct RateLimiter {
     settings: RateLimitSettings,
     redis: Option<ConnectionManager>,
-    local: Mutex<HashMap<String, u64>>,
+    local: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -126,7 +126,8 @@ impl RateLimiter {
         }
     }
 
-    fn key(&self, limit: Limit, client: &str) -> (String, u64) {
+    /// Key of the client's counter and the current window's `(start, seconds to reset)`.
+    fn window(&self, limit: Limit, client: &str) -> (String, u64, u64) {
         let window = limit.window().as_secs();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -134,15 +135,17 @@ impl RateLimiter {
             .as_secs();
         let start = now - now % window;
         (
-            format!("{}:{}:{client}:{start}", self.settings.prefix, limit.name()),
+            format!("{}:{}:{client}", self.settings.prefix, limit.name()),
+            start,
             start + window - now,
         )
     }
 
     /// Add `by` (0 = just read) to the client's counter for `limit`.
     pub async fn count(&self, limit: Limit, client: &str, by: u64) -> Usage {
-        let (key, reset) = self.key(limit, client);
+        let (key, start, reset) = self.window(limit, client);
         if let Some(conn) = &self.redis {
+            let key = format!("{key}:{start}");
             let mut conn = conn.clone();
             let mut pipe = redis::pipe();
             pipe.atomic()
@@ -157,23 +160,27 @@ impl RateLimiter {
                 Err(_) => tracing::warn!("rate limiter: redis timed out, counting in-process"),
             }
         }
-        self.count_locally(key, by, reset)
+        let count = self.count_locally(key, start, by);
+        Usage { count, reset }
     }
 
-    fn count_locally(&self, key: String, by: u64, reset: u64) -> Usage {
+    /// In-process fixed window: one `(window start, count)` per client and limiter; entries of
+    /// past windows are dropped when the map grows.
+    fn count_locally(&self, key: String, start: u64, by: u64) -> u64 {
         let mut map = self
             .local
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 100_000 {
-            map.clear();
+        if map.len() > 50_000 {
+            let longest = Limit::Register.window().as_secs();
+            map.retain(|_, (s, _)| s.saturating_add(longest) > start);
         }
-        let count = map.entry(key).or_insert(0);
-        *count += by;
-        Usage {
-            count: *count,
-            reset,
+        let entry = map.entry(key).or_insert((start, 0));
+        if entry.0 != start {
+            *entry = (start, 0);
         }
+        entry.1 += by;
+        entry.1
     }
 }
 
@@ -228,4 +235,50 @@ pub async fn enforce(
     };
     set_headers(response.headers_mut(), max, usage);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RateLimitSettings {
+        RateLimitSettings {
+            disabled: false,
+            prefix: "t".into(),
+            general: 500,
+            auth: 5,
+            register: 5,
+            password_reset: 3,
+            product_read: 100,
+            product_write: 30,
+            product_delete: 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn without_redis_counts_are_kept_per_client_and_limiter_in_process() {
+        let limiter = RateLimiter::new(settings(), None);
+        assert_eq!(limiter.count(Limit::Register, "a", 1).await.count, 1);
+        assert_eq!(limiter.count(Limit::Register, "a", 1).await.count, 2);
+        assert_eq!(
+            limiter.count(Limit::Register, "a", 0).await.count,
+            2,
+            "a read does not count"
+        );
+        assert_eq!(limiter.count(Limit::Register, "b", 1).await.count, 1);
+        assert_eq!(limiter.count(Limit::Auth, "a", 1).await.count, 1);
+        let usage = limiter.count(Limit::General, "a", 1).await;
+        assert!(usage.reset <= 900);
+    }
+
+    #[test]
+    fn only_the_auth_limiter_counts_failures_only_and_uses_the_error_key() {
+        assert!(Limit::Auth.failures_only());
+        assert!(!Limit::Register.failures_only());
+        let ApiError::TooManyRequests { body, .. } = Limit::Auth.rejection(60) else {
+            panic!("429")
+        };
+        assert_eq!(body["retryAfter"], 60);
+        assert!(body.get("error").is_some());
+    }
 }

@@ -129,14 +129,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         None
     };
     let mut lost = None;
+    // Ready means healthy and able to lead: a standby replica is ready too, so rollouts of a
+    // two-replica operator Deployment complete.
+    ready.store(true, Ordering::Relaxed);
     if let Some(lock) = &lock {
         tokio::select! {
             acquired = lock.acquire() => acquired?,
             () = shutdown_signal() => return Ok(()),
         }
-        ready.store(true, Ordering::Relaxed);
     }
-    ready.store(true, Ordering::Relaxed);
     let settings = Settings {
         namespace: args.watch_namespace.clone(),
         concurrency: args.concurrency,

@@ -248,6 +248,29 @@ async fn a_spec_change_updates_children_and_status() {
 }
 
 #[tokio::test]
+async fn a_hand_scaled_deployment_is_set_back_to_the_spec() {
+    let Some(client) = cluster().await else { return };
+    let ns = namespace(&client, "mb-drift").await;
+    create_default_secrets(&client, &ns).await;
+    let operator = Operator::start(&ns).await;
+    create_backend(&client, &ns, "shop", "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1").await;
+    wait_for(mbs(&client, &ns), "shop", "Ready", has_condition("Ready", "True", None)).await;
+    let deployments = api::<Deployment>(&client, &ns);
+
+    deployments
+        .patch("shop", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})))
+        .await
+        .expect("scale by hand");
+
+    eventually("replicas back to 1", || async {
+        deployments.get_opt("shop").await.ok().flatten().and_then(|d| d.spec).and_then(|s| s.replicas) == Some(1)
+    })
+    .await;
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
 async fn disabling_autoscaling_deletes_the_hpa() {
     let Some(client) = cluster().await else {
         return;

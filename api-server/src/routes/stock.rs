@@ -19,7 +19,7 @@ use crate::{
     extract::{AppJson, AppQuery, AuthMerchant},
     ratelimit::Limit,
     state::AppState,
-    store::products::{ProductDoc, StockChange},
+    store::{products::ProductDoc, stock::StockChange},
     validate::Validator,
 };
 

@@ -1,6 +1,8 @@
 //! Every index the queries need, in one list: created at start-up (idempotent) and by
 //! migration 2, dropped by its `down`.
 
+use std::collections::BTreeMap;
+
 use mongodb::{
     IndexModel,
     bson::{Document, doc},
@@ -85,29 +87,62 @@ pub fn catalogue() -> Vec<IndexSpec> {
     ]
 }
 
+fn model(s: IndexSpec) -> IndexModel {
+    let options = IndexOptions::builder()
+        .name(s.name.to_string())
+        .unique(s.unique.then_some(true))
+        .build();
+    IndexModel::builder().keys(s.keys).options(options).build()
+}
+
+/// The catalogue grouped by collection.
+fn by_collection() -> BTreeMap<&'static str, Vec<IndexSpec>> {
+    let mut groups: BTreeMap<&'static str, Vec<IndexSpec>> = BTreeMap::new();
+    for s in catalogue() {
+        groups.entry(s.collection).or_default().push(s);
+    }
+    groups
+}
+
 impl Store {
-    /// Create every catalogue index (no-op for existing ones).
-    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
-        for s in catalogue() {
-            let options = IndexOptions::builder()
-                .name(s.name.to_string())
-                .unique(s.unique.then_some(true))
-                .build();
-            let model = IndexModel::builder().keys(s.keys).options(options).build();
-            self.db()
-                .collection::<Document>(s.collection)
-                .create_index(model)
-                .await?;
+    /// Create the catalogue indexes a collection lacks, in one `createIndexes` command.
+    async fn ensure_collection_indexes(
+        &self,
+        name: &str,
+        specs: Vec<IndexSpec>,
+    ) -> mongodb::error::Result<()> {
+        let coll = self.db().collection::<Document>(name);
+        // A missing collection has no indexes (listIndexes fails with NamespaceNotFound).
+        let existing = coll.list_index_names().await.unwrap_or_default();
+        let missing: Vec<IndexModel> = specs
+            .into_iter()
+            .filter(|s| !existing.iter().any(|n| n == s.name))
+            .map(model)
+            .collect();
+        if !missing.is_empty() {
+            coll.create_indexes(missing).await?;
         }
         Ok(())
     }
 
+    /// Create every catalogue index that does not exist yet; collections are handled
+    /// concurrently so start-up costs about two round trips.
+    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        let work = by_collection()
+            .into_iter()
+            .map(|(name, specs)| self.ensure_collection_indexes(name, specs));
+        futures::future::try_join_all(work).await.map(drop)
+    }
+
     /// Drop every catalogue index that exists.
     pub async fn drop_indexes(&self) -> mongodb::error::Result<()> {
-        for s in catalogue() {
-            let coll = self.db().collection::<Document>(s.collection);
-            let names = coll.list_index_names().await.unwrap_or_default();
-            if names.iter().any(|n| n == s.name) {
+        for (name, specs) in by_collection() {
+            let coll = self.db().collection::<Document>(name);
+            let existing = coll.list_index_names().await.unwrap_or_default();
+            for s in specs
+                .iter()
+                .filter(|s| existing.iter().any(|n| n == s.name))
+            {
                 coll.drop_index(s.name).await?;
             }
         }

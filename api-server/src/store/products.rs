@@ -267,17 +267,6 @@ pub struct ListOptions {
     pub limit: i64,
 }
 
-/// Outcome of a conditional stock change.
-#[derive(Debug)]
-pub enum StockChange {
-    /// Applied; the product after the change.
-    Applied(Box<ProductDoc>),
-    /// Not enough units (the product exists).
-    Insufficient,
-    /// No such product or variant for this merchant.
-    NotFound,
-}
-
 fn escape_regex(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
@@ -290,7 +279,8 @@ fn escape_regex(s: &str) -> String {
         .collect()
 }
 
-fn scope(merchant: ObjectId, id: ObjectId) -> Document {
+/// Filter of one live product of one merchant.
+pub(super) fn scope(merchant: ObjectId, id: ObjectId) -> Document {
     doc! { "_id": id, "merchantId": merchant, "isDeleted": { "$ne": true } }
 }
 
@@ -421,174 +411,6 @@ impl Store {
             .delete_one(doc! { "_id": id, "merchantId": merchant })
             .await?;
         Ok(r.deleted_count == 1)
-    }
-
-    /// Add `delta` units to a product's stock in one conditional update: a decrement only
-    /// matches when enough stock remains, unless backorders are allowed.
-    pub async fn adjust_stock(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        delta: i64,
-    ) -> mongodb::error::Result<StockChange> {
-        let mut f = scope(merchant, id);
-        if delta < 0 {
-            f.insert(
-                "$or",
-                vec![
-                    Bson::Document(doc! { "inventory.stock": { "$gte": -delta } }),
-                    Bson::Document(doc! { "inventory.allowBackorder": true }),
-                ],
-            );
-        }
-        let update =
-            doc! { "$inc": { "inventory.stock": delta }, "$set": { "updatedAt": DateTime::now() } };
-        let after = self
-            .products()
-            .find_one_and_update(f, update)
-            .return_document(ReturnDocument::After)
-            .await?;
-        self.stock_outcome(merchant, id, after).await
-    }
-
-    /// Like [`Store::adjust_stock`] for one variant (matched with an array filter).
-    pub async fn adjust_variant_stock(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        variant: &str,
-        delta: i64,
-    ) -> mongodb::error::Result<StockChange> {
-        let mut f = scope(merchant, id);
-        let mut elem = doc! { "variantId": variant };
-        if delta < 0 {
-            elem.insert("stock", doc! { "$gte": -delta });
-            f.insert("$or", vec![
-                Bson::Document(doc! { "inventory.variants": { "$elemMatch": elem } }),
-                Bson::Document(doc! { "inventory.allowBackorder": true, "inventory.variants.variantId": variant }),
-            ]);
-        } else {
-            f.insert("inventory.variants.variantId", variant);
-        }
-        let update = doc! { "$inc": { "inventory.variants.$[v].stock": delta }, "$set": { "updatedAt": DateTime::now() } };
-        let after = self
-            .products()
-            .find_one_and_update(f, update)
-            .array_filters(vec![doc! { "v.variantId": variant }])
-            .return_document(ReturnDocument::After)
-            .await?;
-        match after {
-            Some(p) => Ok(StockChange::Applied(Box::new(p))),
-            None => {
-                let exists = self.products().find_one(doc! {
-                    "_id": id, "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.variants.variantId": variant,
-                }).await?;
-                Ok(if exists.is_some() {
-                    StockChange::Insufficient
-                } else {
-                    StockChange::NotFound
-                })
-            }
-        }
-    }
-
-    async fn stock_outcome(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        after: Option<ProductDoc>,
-    ) -> mongodb::error::Result<StockChange> {
-        match after {
-            Some(p) => Ok(StockChange::Applied(Box::new(p))),
-            None if self.product(merchant, id).await?.is_some() => Ok(StockChange::Insufficient),
-            None => Ok(StockChange::NotFound),
-        }
-    }
-
-    /// Products at or below `threshold` units (or their own low-stock threshold when `None`),
-    /// ascending by stock; unlimited products are excluded.
-    pub async fn low_stock(
-        &self,
-        merchant: ObjectId,
-        threshold: Option<i64>,
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<ProductDoc>> {
-        let mut f = doc! { "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.unlimited": { "$ne": true } };
-        match threshold {
-            Some(t) => {
-                f.insert("inventory.stock", doc! { "$lte": t });
-            }
-            None => {
-                f.insert(
-                    "$expr",
-                    doc! { "$lte": ["$inventory.stock", "$inventory.lowStockThreshold"] },
-                );
-            }
-        }
-        self.products()
-            .find(f)
-            .sort(doc! { "inventory.stock": 1, "_id": 1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
-    }
-
-    /// Append a variant unless its SKU is already used in the product. `None` when the product
-    /// is not the merchant's or the SKU is taken (the caller tells which).
-    pub async fn push_variant(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        variant: &VariantDoc,
-    ) -> mongodb::error::Result<Option<ProductDoc>> {
-        let mut f = scope(merchant, id);
-        if let Some(sku) = &variant.sku {
-            f.insert("inventory.variants.sku", doc! { "$ne": sku });
-        }
-        let v = mongodb::bson::to_bson(variant)?;
-        self.products()
-            .find_one_and_update(f, doc! { "$push": { "inventory.variants": v }, "$set": { "updatedAt": DateTime::now() } })
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
-    /// Set fields of one variant (keys relative to the variant, e.g. `price`).
-    pub async fn update_variant(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        variant: &str,
-        fields: Document,
-    ) -> mongodb::error::Result<Option<ProductDoc>> {
-        let mut f = scope(merchant, id);
-        f.insert("inventory.variants.variantId", variant);
-        let mut set: Document = fields
-            .into_iter()
-            .map(|(k, v)| (format!("inventory.variants.$[v].{k}"), v))
-            .collect();
-        set.insert("updatedAt", DateTime::now());
-        self.products()
-            .find_one_and_update(f, doc! { "$set": set })
-            .array_filters(vec![doc! { "v.variantId": variant }])
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
-    /// Remove one variant; false when there was no such variant on the merchant's product.
-    pub async fn delete_variant(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        variant: &str,
-    ) -> mongodb::error::Result<bool> {
-        let mut f = scope(merchant, id);
-        f.insert("inventory.variants.variantId", variant);
-        let r = self
-            .products()
-            .update_one(f, doc! { "$pull": { "inventory.variants": { "variantId": variant } }, "$set": { "updatedAt": DateTime::now() } })
-            .await?;
-        Ok(r.matched_count == 1)
     }
 }
 

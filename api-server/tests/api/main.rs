@@ -1,6 +1,7 @@
 //! API tests against the real MongoDB-wire server, Redis and SMTP capture (one test binary).
 
 mod auth;
+mod cli;
 mod helpers;
 mod onboarding;
 mod ops;

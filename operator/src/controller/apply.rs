@@ -21,7 +21,7 @@ use super::{
     validate::ValidatedBackend,
 };
 use crate::{
-    crd::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER},
+    crd::{APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, FIELD_MANAGER, SECRETS_HASH_ANNOTATION},
     error::{Error, Result},
 };
 
@@ -44,17 +44,41 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     } = children;
     let c = &ctx.caches;
     let mut writes = 0;
-    writes += apply_child(ctx, &c.service_accounts, service_account).await?;
-    writes += apply_child(ctx, &c.config_maps, config_map).await?;
+    writes += apply_child(ctx, &c.service_accounts, service_account, no_drift).await?;
+    writes += apply_child(ctx, &c.config_maps, config_map, no_drift).await?;
     writes += apply_uploads(ctx, b, uploads).await?;
-    writes += apply_child(ctx, &c.services, internal_service).await?;
-    writes += apply_child(ctx, &c.services, public_service).await?;
-    writes += apply_desired(ctx, b, &c.deployments, deployment).await?;
-    writes += apply_desired(ctx, b, &c.hpas, hpa).await?;
-    writes += apply_desired(ctx, b, &c.pdbs, pdb).await?;
-    writes += apply_desired(ctx, b, &c.network_policies, network_policy).await?;
-    writes += apply_desired(ctx, b, &c.ingresses, ingress).await?;
+    writes += apply_child(ctx, &c.services, internal_service, no_drift).await?;
+    writes += apply_child(ctx, &c.services, public_service, no_drift).await?;
+    writes += apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
+    writes += apply_desired(ctx, b, &c.hpas, hpa, no_drift).await?;
+    writes += apply_desired(ctx, b, &c.pdbs, pdb, no_drift).await?;
+    writes += apply_desired(ctx, b, &c.network_policies, network_policy, no_drift).await?;
+    writes += apply_desired(ctx, b, &c.ingresses, ingress, no_drift).await?;
     Ok(writes)
+}
+
+/// Whether a live child whose applied-hash matches was nevertheless changed by someone else in
+/// a way worth undoing. Only kinds cached in full can be checked.
+type Drift<C, K> = fn(&C, &K) -> bool;
+
+fn no_drift<C, K>(_: &C, _: &K) -> bool {
+    false
+}
+
+/// The Deployment fields that matter and that others commonly edit (`kubectl scale`,
+/// `kubectl set image`; a rollout restart leaves these alone): replicas we own, the image, the
+/// config/secret checksums.
+fn deployment_drift(live: &Deployment, desired: &Deployment) -> bool {
+    let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas);
+    let template = |d: &Deployment| d.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
+    let image = |d: &Deployment| template(d).spec.and_then(|p| p.containers.first().and_then(|c| c.image.clone()));
+    let checksums = |d: &Deployment| {
+        let annotations = template(d).metadata.and_then(|m| m.annotations).unwrap_or_default();
+        [CONFIG_HASH_ANNOTATION, SECRETS_HASH_ANNOTATION].map(|k| annotations.get(k).cloned())
+    };
+    (replicas(desired).is_some() && replicas(live) != replicas(desired))
+        || image(live) != image(desired)
+        || checksums(live) != checksums(desired)
 }
 
 fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
@@ -65,7 +89,7 @@ fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
 }
 
 /// SSA one child unless the cached object already carries the same applied-hash.
-async fn apply_child<K, C>(ctx: &Context, cache: &Store<C>, child: &K) -> Result<usize>
+async fn apply_child<K, C>(ctx: &Context, cache: &Store<C>, child: &K, drift: Drift<C, K>) -> Result<usize>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize
@@ -80,7 +104,8 @@ where
         .namespace()
         .ok_or(Error::MissingObjectKey("namespace"))?;
     let live = lookup(cache, &namespace, &name);
-    if live.as_deref().and_then(applied_hash) == applied_hash(child) {
+    let unchanged = live.as_deref().and_then(applied_hash) == applied_hash(child);
+    if unchanged && !live.as_deref().is_some_and(|l| drift(l, child)) {
         debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
         return Ok(0);
     }
@@ -103,6 +128,7 @@ async fn apply_desired<K, C>(
     b: &ValidatedBackend,
     cache: &Store<C>,
     desired: &Desired<K>,
+    drift: Drift<C, K>,
 ) -> Result<usize>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -113,7 +139,7 @@ where
     C: Resource<DynamicType = ()> + Clone + 'static,
 {
     match desired {
-        Desired::Present(child) => apply_child(ctx, cache, child).await,
+        Desired::Present(child) => apply_child(ctx, cache, child, drift).await,
         Desired::Hold => Ok(0),
         Desired::Absent => delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |_| true).await,
     }
@@ -128,7 +154,7 @@ async fn apply_uploads(
 ) -> Result<usize> {
     let cache = &ctx.caches.pvcs;
     match desired {
-        Desired::Present(child) => apply_child(ctx, cache, child).await,
+        Desired::Present(child) => apply_child(ctx, cache, child, no_drift).await,
         Desired::Hold => Ok(0),
         Desired::Absent => {
             let uid = b.owner.as_ref().map(|o| o.uid.clone());
@@ -176,5 +202,44 @@ where
             name: name.to_owned(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{controller::validate::validate, fixtures::backend};
+
+    fn desired(spec: &str) -> Deployment {
+        let v = validate(&backend(spec)).expect("valid");
+        crate::controller::build::deployment(&v, "config", "secrets")
+    }
+
+    #[test]
+    fn a_hand_scaled_deployment_counts_as_drift() {
+        let want = desired("image: a:1\nreplicas: 2");
+        let mut live = want.clone();
+        assert!(!deployment_drift(&live, &want));
+        if let Some(spec) = live.spec.as_mut() {
+            spec.replicas = Some(5);
+        }
+        assert!(deployment_drift(&live, &want));
+    }
+
+    #[test]
+    fn hpa_owned_replicas_are_not_drift() {
+        let want = desired("image: a:1\nautoscaling: {}");
+        let mut live = want.clone();
+        if let Some(spec) = live.spec.as_mut() {
+            spec.replicas = Some(7);
+        }
+        assert!(!deployment_drift(&live, &want));
+    }
+
+    #[test]
+    fn a_hand_set_image_counts_as_drift() {
+        let want = desired("image: a:1");
+        let live = desired("image: a:2");
+        assert!(deployment_drift(&live, &want));
     }
 }

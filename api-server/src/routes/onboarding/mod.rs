@@ -1,22 +1,22 @@
 //! `/api/merchant/onboarding`: the five-step wizard stored in `merchants.onboarding`
 //! (contract §2.3): status, save a step, complete a step, go back, submit, documents.
 
+mod steps;
 use axum::{
     Router,
     extract::{Path, State},
     routing::{delete, get, post},
 };
-use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
-use serde::Deserialize;
+use mongodb::bson::{Bson, DateTime, doc};
 use serde_json::{Value, json};
 
+use self::steps::{step_has_data, step_update};
 use super::Reply;
 use crate::{
     error::ApiError,
-    extract::{AppJson, AuthMerchant, from_value},
+    extract::{AppJson, AuthMerchant},
     state::AppState,
     store::{json::bson_to_json, merchants::Onboarding},
-    validate::{Len, Validator},
 };
 
 /// Onboarding routes.
@@ -81,210 +81,6 @@ pub async fn status(auth: AuthMerchant) -> Reply {
     Reply::data(data)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BusinessInfo {
-    company_name: Option<String>,
-    business_name: Option<String>,
-    business_type: Option<String>,
-    registration_number: Option<String>,
-    gst_number: Option<String>,
-    pan_number: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AddressInput {
-    street: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    zip_code: Option<String>,
-    country: Option<String>,
-    landmark: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoreDetails {
-    store_name: Option<String>,
-    description: Option<String>,
-    category: Option<String>,
-    store_category: Option<String>,
-    logo_url: Option<String>,
-    banner_url: Option<String>,
-    address: Option<AddressInput>,
-    store_address: Option<AddressInput>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BankDetails {
-    account_number: Option<String>,
-    ifsc_code: Option<String>,
-    account_holder_name: Option<String>,
-    bank_name: Option<String>,
-    branch_name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct DocumentInput {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Verification {
-    documents: Option<Vec<DocumentInput>>,
-}
-
-fn matches(pattern_ok: bool, v: &mut Validator, field: &str, value: &Option<String>) {
-    if value.as_deref().is_some_and(|s| !s.is_empty()) && !pattern_ok {
-        v.error(
-            field,
-            format!("\"{field}\" has an invalid format"),
-            value.clone().map(Value::String),
-        );
-    }
-}
-
-fn is_gst(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 15
-        && b[..2].iter().all(u8::is_ascii_digit)
-        && b[2..7].iter().all(u8::is_ascii_uppercase)
-        && b[7..11].iter().all(u8::is_ascii_digit)
-        && b[11].is_ascii_uppercase()
-        && (b[12].is_ascii_uppercase() || (b'1'..=b'9').contains(&b[12]))
-        && b[13] == b'Z'
-        && (b[14].is_ascii_uppercase() || b[14].is_ascii_digit())
-}
-
-fn is_pan(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[..5].iter().all(u8::is_ascii_uppercase)
-        && b[5..9].iter().all(u8::is_ascii_digit)
-        && b[9].is_ascii_uppercase()
-}
-
-fn is_ifsc(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 11
-        && b[..4].iter().all(u8::is_ascii_uppercase)
-        && b[4] == b'0'
-        && b[5..]
-            .iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-}
-
-fn upper(s: Option<String>) -> Option<String> {
-    s.map(|s| s.trim().to_uppercase())
-}
-
-fn step1(body: Value, production: bool) -> Result<Document, ApiError> {
-    let b: BusinessInfo = from_value(body)?;
-    let mut v = Validator::new();
-    let company = v.text(
-        "companyName",
-        b.company_name.or(b.business_name),
-        Len(1, 200),
-    );
-    let kind = v.text("businessType", b.business_type, Len(1, 100));
-    let (gst, pan) = (upper(b.gst_number), upper(b.pan_number));
-    if production {
-        matches(
-            gst.as_deref().is_some_and(is_gst),
-            &mut v,
-            "gstNumber",
-            &gst,
-        );
-        matches(
-            pan.as_deref().is_some_and(is_pan),
-            &mut v,
-            "panNumber",
-            &pan,
-        );
-    }
-    v.finish()?;
-    Ok(
-        doc! { "companyName": company, "businessType": kind, "registrationNumber": b.registration_number, "gstNumber": gst, "panNumber": pan },
-    )
-}
-
-fn step2(body: Value) -> Result<Document, ApiError> {
-    let s: StoreDetails = from_value(body)?;
-    let mut v = Validator::new();
-    let name = v.text("storeName", s.store_name, Len(1, 100));
-    let category = v.text("category", s.category.or(s.store_category), Len(1, 100));
-    let a = s.address.or(s.store_address).unwrap_or_default();
-    let street = v.text("address.street", a.street, Len(1, 200));
-    let city = v.text("address.city", a.city, Len(1, 100));
-    v.finish()?;
-    let address = doc! { "street": street, "city": city, "state": a.state, "zipCode": a.zip_code, "country": a.country, "landmark": a.landmark };
-    Ok(
-        doc! { "storeName": name, "description": s.description, "category": category, "logoUrl": s.logo_url, "bannerUrl": s.banner_url, "address": address },
-    )
-}
-
-fn step3(body: Value, production: bool) -> Result<Document, ApiError> {
-    let b: BankDetails = from_value(body)?;
-    let mut v = Validator::new();
-    let account = v.text("accountNumber", b.account_number, Len(1, 34));
-    let ifsc = upper(Some(v.text("ifscCode", b.ifsc_code, Len(1, 20)))).unwrap_or_default();
-    let holder = v.text("accountHolderName", b.account_holder_name, Len(1, 100));
-    if production {
-        matches(is_ifsc(&ifsc), &mut v, "ifscCode", &Some(ifsc.clone()));
-    }
-    v.finish()?;
-    Ok(
-        doc! { "accountNumber": account, "ifscCode": ifsc, "accountHolderName": holder, "bankName": b.bank_name, "branchName": b.branch_name },
-    )
-}
-
-fn step5(body: Value) -> Result<Vec<Bson>, ApiError> {
-    let input: Verification = from_value(body)?;
-    let mut v = Validator::new();
-    let docs = input.documents.unwrap_or_default();
-    if docs.is_empty() {
-        v.error(
-            "documents",
-            "\"documents\" must contain at least 1 item",
-            None,
-        );
-    }
-    let now = DateTime::now();
-    let mut out = Vec::new();
-    for (i, d) in docs.into_iter().enumerate() {
-        let kind = v.one_of(
-            &format!("documents.{i}.type"),
-            Some(d.kind.unwrap_or_default()),
-            DOCUMENT_TYPES,
-        );
-        let url = v.text(&format!("documents.{i}.url"), d.url, Len(1, 2000));
-        if let Some(kind) = kind {
-            out.push(Bson::Document(doc! { "_id": ObjectId::new(), "type": kind, "url": url, "status": "pending", "uploadedAt": now }));
-        }
-    }
-    v.finish()?;
-    Ok(out)
-}
-
-/// The `$set`/`$push` of saving a step.
-fn step_update(step: i32, body: Value, production: bool) -> Result<Document, ApiError> {
-    let set = |key: &str, d: Document| doc! { "$set": { format!("onboarding.stepData.{key}"): d } };
-    Ok(match step {
-        1 => set("businessInfo", step1(body, production)?),
-        2 => set("storeDetails", step2(body)?),
-        3 => set("bankDetails", step3(body, production)?),
-        // Step 4 (products) is accepted but not stored: products are created through /products.
-        4 => doc! {},
-        _ => {
-            doc! { "$push": { "onboarding.stepData.verification.documents": { "$each": step5(body)? } } }
-        }
-    })
-}
-
 /// Auto-save one step's data (does not mark it complete).
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")), request_body = Object,
@@ -317,20 +113,6 @@ pub async fn save_step(
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
     let data = bson_to_json(Bson::Document(merchant.onboarding.step_data));
     Ok(Reply::data(data).message(format!("Step {step} data saved successfully")))
-}
-
-fn step_has_data(o: &Onboarding, step: i32) -> bool {
-    let data = &o.step_data;
-    match step {
-        1 => data.get_document("businessInfo").is_ok(),
-        2 => data.get_document("storeDetails").is_ok(),
-        3 => data.get_document("bankDetails").is_ok(),
-        4 => true,
-        _ => data
-            .get_document("verification")
-            .and_then(|v| v.get_array("documents"))
-            .is_ok_and(|d| !d.is_empty()),
-    }
 }
 
 /// Mark a step complete once its data is saved; advances `currentStep`.
