@@ -505,7 +505,20 @@ impl Config {
                 .collect()
         };
         if let Some(list) = &self.cors_origin {
-            return split(list);
+            let origins = split(list);
+            let bad: Vec<&String> = origins
+                .iter()
+                .filter(|o| {
+                    !(o.starts_with("http://") || o.starts_with("https://"))
+                        || o.contains(char::is_whitespace)
+                })
+                .collect();
+            if !bad.is_empty() {
+                problems.push(format!(
+                    "CORS_ORIGIN must list origins such as https://shop.example (credentials are allowed, so * is not); bad: {bad:?}"
+                ));
+            }
+            return origins;
         }
         let mut origins: Vec<String> = [
             &self.frontend_url,
@@ -708,6 +721,18 @@ mod tests {
             settings.sentry.map(|s| s.environment),
             Some("development".into())
         );
+    }
+
+    #[test]
+    fn a_wildcard_cors_origin_is_rejected() {
+        let mut args = base();
+        args.extend(["--cors-origin", "https://a.example, *"]);
+        let err = Config::from_args(args)
+            .expect("parses")
+            .validate()
+            .expect_err("invalid")
+            .to_string();
+        assert!(err.contains("CORS_ORIGIN must list origins"), "{err}");
     }
 
     #[test]

@@ -74,6 +74,18 @@ impl IntoResponse for Reply {
     }
 }
 
+/// A panicking handler answers 500 in the error envelope (the panic itself is logged).
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "handler panicked");
+    let body = serde_json::json!({ "success": false, "message": "Internal server error" });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
 /// The routes below `/api/merchant`, behind the general limiter.
 fn merchant_api(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -103,7 +115,7 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(from_fn(mw::security_headers))
         .layer(mw::cors(&state.settings.cors_origins))
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout));
     Router::new()
         .merge(health::router())

@@ -5,7 +5,10 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::{NamespaceResourceScope, api::core::v1::PersistentVolumeClaim};
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::{apps::v1::Deployment, core::v1::PersistentVolumeClaim},
+};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
@@ -21,7 +24,9 @@ use super::{
     validate::ValidatedBackend,
 };
 use crate::{
-    crd::{APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, FIELD_MANAGER, SECRETS_HASH_ANNOTATION},
+    crd::{
+        APPLIED_HASH_ANNOTATION, CONFIG_HASH_ANNOTATION, FIELD_MANAGER, SECRETS_HASH_ANNOTATION,
+    },
     error::{Error, Result},
 };
 
@@ -70,10 +75,22 @@ fn no_drift<C, K>(_: &C, _: &K) -> bool {
 /// config/secret checksums.
 fn deployment_drift(live: &Deployment, desired: &Deployment) -> bool {
     let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas);
-    let template = |d: &Deployment| d.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
-    let image = |d: &Deployment| template(d).spec.and_then(|p| p.containers.first().and_then(|c| c.image.clone()));
+    let template = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default()
+    };
+    let image = |d: &Deployment| {
+        template(d)
+            .spec
+            .and_then(|p| p.containers.first().and_then(|c| c.image.clone()))
+    };
     let checksums = |d: &Deployment| {
-        let annotations = template(d).metadata.and_then(|m| m.annotations).unwrap_or_default();
+        let annotations = template(d)
+            .metadata
+            .and_then(|m| m.annotations)
+            .unwrap_or_default();
         [CONFIG_HASH_ANNOTATION, SECRETS_HASH_ANNOTATION].map(|k| annotations.get(k).cloned())
     };
     (replicas(desired).is_some() && replicas(live) != replicas(desired))
@@ -89,7 +106,12 @@ fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
 }
 
 /// SSA one child unless the cached object already carries the same applied-hash.
-async fn apply_child<K, C>(ctx: &Context, cache: &Store<C>, child: &K, drift: Drift<C, K>) -> Result<usize>
+async fn apply_child<K, C>(
+    ctx: &Context,
+    cache: &Store<C>,
+    child: &K,
+    drift: Drift<C, K>,
+) -> Result<usize>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize

@@ -52,12 +52,23 @@ pub struct Caches {
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
     /// Ingresses (full: status feeds the endpoints).
     pub ingresses: Store<Ingress>,
+    /// Becomes true once every cache has finished its initial list.
+    pub synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Caches {
     /// Wait until every cache has finished its initial list (reconciling earlier would re-apply
-    /// children that merely have not been listed yet).
+    /// children that merely have not been listed yet). Any number of reconciles may wait.
     pub async fn ready(&self) {
+        let mut synced = self.synced.clone();
+        // Err only when the sender is gone, i.e. at shutdown.
+        let _ = synced.wait_for(|synced| *synced).await;
+    }
+
+    /// Resolve once every store is populated. Must have a single caller: a store's readiness
+    /// future wakes only its most recent waiter, so concurrent reconciles waiting on the stores
+    /// directly could sleep forever. `run` awaits this once and publishes `synced`.
+    pub async fn wait_for_initial_lists(&self) {
         // wait_until_ready only fails when the writer is dropped, i.e. at shutdown.
         let _ = futures::join!(
             self.secrets.wait_until_ready(),

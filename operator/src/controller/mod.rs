@@ -99,7 +99,9 @@ pub async fn run(
     let (network_policies, np_stream) =
         cache::meta(cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns));
     let (ingresses, ing_stream) = cache::full(cache::api::<Ingress>(&client, ns));
+    let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let caches = Caches {
+        synced,
         secrets,
         service_accounts,
         config_maps,
@@ -111,6 +113,11 @@ pub async fn run(
         network_policies,
         ingresses,
     };
+    let gate = caches.clone();
+    tokio::spawn(async move {
+        gate.wait_for_initial_lists().await;
+        let _ = synced_tx.send(true);
+    });
     let reporter = Reporter {
         controller: "merchant-operator".to_owned(),
         instance: settings.instance.clone(),

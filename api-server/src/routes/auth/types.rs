@@ -16,14 +16,19 @@ use crate::{
 #[serde(rename_all = "camelCase")]
 pub struct AddressInput {
     /// Street.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub street: Option<String>,
     /// City.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub city: Option<String>,
     /// State.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub state: Option<String>,
     /// Postal code.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub zip_code: Option<String>,
     /// Country.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub country: Option<String>,
 }
 
@@ -32,16 +37,22 @@ pub struct AddressInput {
 #[serde(rename_all = "camelCase")]
 pub struct RegisterBody {
     /// 2..100 characters.
+    #[schema(required = true, value_type = String, min_length = 2, max_length = 100)]
     pub business_name: Option<String>,
     /// 2..50 characters.
+    #[schema(required = true, value_type = String, min_length = 2, max_length = 50)]
     pub owner_name: Option<String>,
     /// E-mail (lower-cased).
+    #[schema(required = true, value_type = String, format = Email, example = "owner@shop.example")]
     pub email: Option<String>,
     /// At least 6 characters.
+    #[schema(required = true, value_type = String, min_length = 6, max_length = 128)]
     pub password: Option<String>,
     /// Phone.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 30)]
     pub phone: Option<String>,
     /// Business address.
+    #[schema(required = true, value_type = AddressInput)]
     pub business_address: Option<AddressInput>,
 }
 
@@ -100,8 +111,10 @@ impl RegisterBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LoginBody {
     /// E-mail.
+    #[schema(required = true, value_type = String, format = Email)]
     pub email: Option<String>,
     /// Any non-empty string.
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub password: Option<String>,
 }
 
@@ -120,6 +133,7 @@ impl LoginBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct EmailBody {
     /// E-mail.
+    #[schema(required = true, value_type = String, format = Email)]
     pub email: Option<String>,
 }
 
