@@ -6,7 +6,7 @@
 source "$(dirname "$0")/common.sh"
 DURATION=${1:-10}
 export DISABLE_RATE_LIMIT=true
-ulimit -n 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)"; exit 1; }
 
 "$BIN" seed --merchants 1 --products 20 >/dev/null
