@@ -2,11 +2,6 @@
 
 use std::process::ExitCode;
 
-// mimalloc returns freed memory to the OS: with glibc malloc, the 19 MiB Argon2 working
-// buffers of a login burst stayed resident (400 MiB after 1000 concurrent logins).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 use merchant_api::{
     cli::{Cli, Command},

@@ -101,6 +101,7 @@ pub struct Application {
     port: u16,
     router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
+    store: Store,
 }
 
 impl Application {
@@ -127,7 +128,7 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         let state = AppState {
-            store,
+            store: store.clone(),
             auth: Arc::new(AuthKeys::new(
                 &settings.jwt_merchant_secret,
                 &settings.jwt_refresh_secret,
@@ -154,6 +155,7 @@ impl Application {
             port,
             router: routes::app(state),
             mail_worker,
+            store,
         })
     }
 
@@ -171,6 +173,7 @@ impl Application {
             listener,
             router,
             mail_worker,
+            store,
             ..
         } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -187,6 +190,9 @@ impl Application {
                 tracing::warn!("mail queue not drained within 10 s");
             }
         }
+        // Close the pool's connections and stop the driver's background tasks while the runtime
+        // still runs (dropping them at runtime shutdown makes the driver panic).
+        store.client().clone().shutdown().immediate(true).await;
         tracing::info!("merchant-api stopped");
         Ok(())
     }

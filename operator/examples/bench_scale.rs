@@ -214,8 +214,7 @@ async fn main() -> Result<(), BoxError> {
     tokio::spawn(watch.for_each(|_| async {}));
 
     let start = Instant::now();
-    let spec: MerchantBackendSpec =
-        serde_yaml::from_str(
+    let spec: MerchantBackendSpec = serde_yaml::from_str(
         // Small requests: 1,000 pods of 500m would not fit the KWOK node's 256 CPUs.
         "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1\nresources: {requests: {cpu: 10m, memory: 16Mi}}",
     )?;

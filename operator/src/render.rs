@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::{
     controller::{
         build::build,
+        cache::digest_secret,
         secrets::{SecretsState, resolve},
         validate::{InvalidSpec, ValidatedBackend, validate},
     },
@@ -116,6 +117,15 @@ fn secrets_state(v: &ValidatedBackend, secrets: &[Arc<Secret>]) -> SecretsState 
         };
     }
     let namespace = v.namespace.clone();
+    // The controller's cache holds digests of Secret values, not the values: do the same.
+    let secrets: Vec<Arc<Secret>> = secrets
+        .iter()
+        .map(|s| {
+            let mut s = Secret::clone(s);
+            digest_secret(&mut s);
+            Arc::new(s)
+        })
+        .collect();
     resolve(v, |name| {
         secrets
             .iter()
@@ -202,10 +212,19 @@ stringData: {mongodb-uri: 'mongodb://x'}
         let input = parse(INPUT).expect("parse");
         let mb = &input.backends[0];
         let v = validate(mb).expect("valid");
-        // What the controller does: resolve against its Secret cache, build, apply manifests.
+        // What the controller does: its Secret cache digests values on arrival; resolve against
+        // it, build, apply the manifests.
+        let cached: Vec<Arc<Secret>> = input
+            .secrets
+            .iter()
+            .map(|s| {
+                let mut s = Secret::clone(s);
+                digest_secret(&mut s);
+                Arc::new(s)
+            })
+            .collect();
         let state = resolve(&v, |name| {
-            input
-                .secrets
+            cached
                 .iter()
                 .find(|s| s.metadata.name.as_deref() == Some(name))
                 .cloned()

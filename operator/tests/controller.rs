@@ -647,17 +647,39 @@ async fn resource_versions(client: &Client, ns: &str) -> BTreeMap<String, String
 }
 
 fn template_annotation(d: &Deployment, key: &str) -> Option<String> {
-    d.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?.get(key).cloned()
+    d.spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(key)
+        .cloned()
 }
 
 #[tokio::test]
 async fn rotating_a_secret_rolls_the_pods() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client, "mb-rotate").await;
     create_default_secrets(&client, &ns).await;
     let operator = Operator::start(&ns).await;
-    create_backend(&client, &ns, "shop", "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1").await;
-    wait_for(mbs(&client, &ns), "shop", "Ready", has_condition("Ready", "True", None)).await;
+    create_backend(
+        &client,
+        &ns,
+        "shop",
+        "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1",
+    )
+    .await;
+    wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Ready",
+        has_condition("Ready", "True", None),
+    )
+    .await;
     let deployments = api::<Deployment>(&client, &ns);
     let key = merchant_operator::crd::SECRETS_HASH_ANNOTATION;
     let before = template_annotation(&deployments.get("shop").await.expect("deployment"), key);
@@ -666,7 +688,9 @@ async fn rotating_a_secret_rolls_the_pods() {
         .patch(
             "db-secrets",
             &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(serde_json::json!({"stringData": {"mongodb-uri": "mongodb://rotated/merchant"}})),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"stringData": {"mongodb-uri": "mongodb://rotated/merchant"}}),
+            ),
         )
         .await
         .expect("rotate");
@@ -676,9 +700,15 @@ async fn rotating_a_secret_rolls_the_pods() {
         now.is_some_and(|d| template_annotation(&d, key) != before)
     })
     .await;
-    let events = api::<Event>(&client, &ns).list(&ListParams::default()).await.expect("events");
+    let events = api::<Event>(&client, &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("events");
     assert!(
-        events.items.iter().all(|e| !e.message.clone().unwrap_or_default().contains("rotated")),
+        events
+            .items
+            .iter()
+            .all(|e| !e.message.clone().unwrap_or_default().contains("rotated")),
         "secret values never appear in events"
     );
     operator.stop().await;
@@ -687,19 +717,55 @@ async fn rotating_a_secret_rolls_the_pods() {
 
 #[tokio::test]
 async fn a_paused_backend_is_acknowledged_and_left_alone() {
-    let Some(client) = cluster().await else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
     let ns = namespace(&client, "mb-pause").await;
     create_default_secrets(&client, &ns).await;
     let operator = Operator::start(&ns).await;
-    create_backend(&client, &ns, "shop", "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1").await;
-    wait_for(mbs(&client, &ns), "shop", "Ready", has_condition("Ready", "True", None)).await;
+    create_backend(
+        &client,
+        &ns,
+        "shop",
+        "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1",
+    )
+    .await;
+    wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Ready",
+        has_condition("Ready", "True", None),
+    )
+    .await;
 
-    patch_spec(&client, &ns, "shop", serde_json::json!({"paused": true, "image": "registry.invalid/merchant-api:2.0.0"})).await;
+    patch_spec(
+        &client,
+        &ns,
+        "shop",
+        serde_json::json!({"paused": true, "image": "registry.invalid/merchant-api:2.0.0"}),
+    )
+    .await;
 
-    wait_for(mbs(&client, &ns), "shop", "Paused", has_condition("Paused", "True", Some("Paused"))).await;
-    let d = api::<Deployment>(&client, &ns).get("shop").await.expect("deployment");
-    let image = d.spec.and_then(|s| s.template.spec).map(|p| p.containers[0].image.clone());
-    assert_eq!(image, Some(Some("registry.invalid/merchant-api:1.0.0".to_owned())), "paused: the Deployment is not touched");
+    wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Paused",
+        has_condition("Paused", "True", Some("Paused")),
+    )
+    .await;
+    let d = api::<Deployment>(&client, &ns)
+        .get("shop")
+        .await
+        .expect("deployment");
+    let image = d
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers[0].image.clone());
+    assert_eq!(
+        image,
+        Some(Some("registry.invalid/merchant-api:1.0.0".to_owned())),
+        "paused: the Deployment is not touched"
+    );
     operator.stop().await;
     delete_namespace(&client, &ns).await;
 }

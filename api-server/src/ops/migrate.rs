@@ -404,11 +404,17 @@ pub async fn status(
 /// The `migrate` subcommand.
 pub async fn run(settings: &DatabaseSettings, action: MigrateAction) -> Result<(), MigrateError> {
     let store = connect_store(settings, None).await?;
+    let result = run_action(&store, action).await;
+    store.client().clone().shutdown().immediate(true).await;
+    result
+}
+
+async fn run_action(store: &Store, action: MigrateAction) -> Result<(), MigrateError> {
     match action {
-        MigrateAction::Up => println!("applied: {:?}", up(&store).await?),
-        MigrateAction::Down { steps } => println!("reverted: {:?}", down(&store, steps).await?),
+        MigrateAction::Up => println!("applied: {:?}", up(store).await?),
+        MigrateAction::Down { steps } => println!("reverted: {:?}", down(store, steps).await?),
         MigrateAction::Status => {
-            for (version, name, at) in status(&store).await? {
+            for (version, name, at) in status(store).await? {
                 let state = at.map_or_else(|| "pending".to_string(), crate::store::json::iso);
                 println!("{version:>3}  {name:<30} {state}");
             }

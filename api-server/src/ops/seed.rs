@@ -139,7 +139,9 @@ pub async fn run(
     products: u32,
 ) -> Result<(), SeedError> {
     let store = connect_store(settings, None).await?;
-    let created = seed(&store, merchants, products).await?;
+    let result = seed(&store, merchants, products).await;
+    store.client().clone().shutdown().immediate(true).await;
+    let created = result?;
     println!(
         "seeded {} merchant(s) with {products} product(s) each; password {DEMO_PASSWORD:?}: {created:?}",
         created.len()

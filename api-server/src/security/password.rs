@@ -1,24 +1,23 @@
 //! Password hashing: new hashes are Argon2id; existing bcrypt hashes (the contract's cost 10)
-//! still verify and are flagged for rehashing. All work runs on the blocking pool.
+//! still verify and are flagged for rehashing. The work runs on a few dedicated threads that
+//! each keep one Argon2 working buffer (19 MiB): allocating it per hash let glibc keep hundreds
+//! of MiB resident after a login burst, and a fixed pool also bounds concurrent hashing.
+
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::{SaltString, rand_core::OsRng},
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
-use std::sync::OnceLock;
-
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// Hashing failed (a worker panicked or the stored hash is corrupt).
+/// Hashing failed (a worker died or Argon2 rejected its input).
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
-    /// The blocking task did not finish.
-    #[error("password hashing task failed")]
-    Join(#[from] tokio::task::JoinError),
-    /// The hashing semaphore was closed (never happens while the process runs).
-    #[error("password hashing is shut down")]
-    Closed,
+    /// The hashing worker dropped the job (it panicked).
+    #[error("password hashing worker failed")]
+    Worker,
     /// Argon2 rejected its input.
     #[error("argon2 failed: {0}")]
     Argon2(argon2::password_hash::Error),
@@ -40,37 +39,95 @@ pub enum Verified {
 /// does not exist so unknown e-mails take as long as known ones.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0wZ0A9DyxKJmfnB4X6Q6U5nNjvO5pWgPO3QpR7MrfCY";
 
-/// At most this many hashes run at once: each Argon2id hash holds 19 MiB, and a burst of logins
-/// must not multiply that by the blocking pool's 512 threads. Waiters queue fairly.
-fn permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        Semaphore::new(cpus.max(2))
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Sender side of the hashing pool: one thread per core (at least two), started on first use.
+fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
+    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism()
+            .map_or(2, std::num::NonZero::get)
+            .max(2);
+        for n in 0..threads {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    let mut blocks = Vec::new();
+                    loop {
+                        let job = rx
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(&mut blocks),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "failed to start a password hashing thread");
+            }
+        }
+        Mutex::new(tx)
     })
 }
 
-/// Run CPU-heavy password work on the blocking pool, bounded by [`permits`].
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
+/// Run `work` on the hashing pool with that thread's reusable block buffer.
+async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
-    let _permit = permits()
-        .acquire()
-        .await
-        .map_err(|_| PasswordError::Closed)?;
-    Ok(tokio::task::spawn_blocking(work).await?)
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |blocks| {
+        let _ = tx.send(work(blocks));
+    });
+    let sent = pool()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send(job);
+    sent.map_err(|_| PasswordError::Worker)?;
+    rx.await.map_err(|_| PasswordError::Worker)
+}
+
+/// The first `n` blocks of the buffer, growing it when a stored hash needs more memory.
+fn blocks(buffer: &mut Vec<Block>, n: usize) -> &mut [Block] {
+    if buffer.len() < n {
+        buffer.resize(n, Block::default());
+    }
+    &mut buffer[..n]
 }
 
 /// Hash a password with Argon2id (default parameters: 19 MiB, t=2, p=1).
 pub async fn hash(password: SecretString) -> Result<String, PasswordError> {
-    blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.expose_secret().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(PasswordError::Argon2)
+    on_pool(move |buffer| {
+        hash_blocking(buffer, password.expose_secret().as_bytes()).map_err(PasswordError::Argon2)
     })
     .await?
+}
+
+fn hash_blocking(
+    buffer: &mut Vec<Block>,
+    password: &[u8],
+) -> argon2::password_hash::Result<String> {
+    let params = Params::default();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf)?;
+    let n = params.block_count();
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, blocks(buffer, n))?)
+    })?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
 }
 
 /// Verify a password against a stored Argon2id or bcrypt hash.
@@ -79,7 +136,7 @@ pub async fn verify(
     stored: Option<String>,
 ) -> Result<Verified, PasswordError> {
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-    blocking(move || verify_blocking(password.expose_secret(), &stored)).await
+    on_pool(move |buffer| verify_blocking(buffer, password.expose_secret(), &stored)).await
 }
 
 /// Burn the time of one verification (unknown account), always failing.
@@ -87,7 +144,7 @@ pub async fn verify_dummy(password: SecretString) -> Result<Verified, PasswordEr
     verify(password, None).await.map(|_| Verified::No)
 }
 
-fn verify_blocking(password: &str, stored: &str) -> Verified {
+fn verify_blocking(buffer: &mut Vec<Block>, password: &str, stored: &str) -> Verified {
     if stored.starts_with("$2") {
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verified::Yes { rehash: true },
@@ -97,25 +154,87 @@ fn verify_blocking(password: &str, stored: &str) -> Verified {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verified::No;
     };
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
-        return Verified::No;
+    match argon2_matches(buffer, password.as_bytes(), &parsed) {
+        Some(true) => Verified::Yes {
+            rehash: outdated(&parsed),
+        },
+        _ => Verified::No,
     }
-    let current = argon2::Params::default();
-    let outdated = parsed.algorithm.as_str() != "argon2id"
-        || argon2::Params::try_from(&parsed).map_or(true, |p| {
+}
+
+/// Recompute the stored Argon2 hash with its own parameters and compare in constant time.
+fn argon2_matches(
+    buffer: &mut Vec<Block>,
+    password: &[u8],
+    parsed: &PasswordHash<'_>,
+) -> Option<bool> {
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .ok()?
+        .unwrap_or_default();
+    let params = Params::try_from(parsed).ok()?;
+    let expected = parsed.hash?;
+    let mut salt_buf = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt_buf).ok()?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let n = params.block_count();
+    let computed = Output::init_with(expected.len(), |out| {
+        Ok(argon.hash_password_into_with_memory(password, salt, out, blocks(buffer, n))?)
+    })
+    .ok()?;
+    Some(computed == expected)
+}
+
+fn outdated(parsed: &PasswordHash<'_>) -> bool {
+    let current = Params::default();
+    parsed.algorithm != Algorithm::Argon2id.ident()
+        || Params::try_from(parsed).map_or(true, |p| {
             p.m_cost() != current.m_cost()
                 || p.t_cost() != current.t_cost()
                 || p.p_cost() != current.p_cost()
-        });
-    Verified::Yes { rehash: outdated }
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate_and_old_parameters_ask_for_a_rehash() {
+        use argon2::PasswordVerifier;
+        let ours = hash(SecretString::from("secret1")).await.expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("phc");
+        assert!(
+            Argon2::default()
+                .verify_password(b"secret1", &parsed)
+                .is_ok()
+        );
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).expect("params"),
+        );
+        let old = argon2::PasswordHasher::hash_password(
+            &weak,
+            b"secret1",
+            &SaltString::generate(&mut OsRng),
+        )
+        .expect("hash")
+        .to_string();
+        assert_eq!(
+            verify("secret1".into(), Some(old.clone()))
+                .await
+                .expect("v"),
+            Verified::Yes { rehash: true }
+        );
+        assert_eq!(
+            verify("other".into(), Some(old)).await.expect("v"),
+            Verified::No
+        );
+    }
 
     #[tokio::test]
     async fn argon2_hashes_verify_and_need_no_rehash() {

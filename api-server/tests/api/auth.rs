@@ -99,10 +99,25 @@ async fn registration_reports_every_invalid_field_and_rejects_a_taken_email() {
         );
     }
     let (_, _, email) = app.register("dup").await;
-    let resend = app.post("/api/merchant/auth/resend-verification", None, json!({ "email": email })).await;
+    let resend = app
+        .post(
+            "/api/merchant/auth/resend-verification",
+            None,
+            json!({ "email": email }),
+        )
+        .await;
     assert_eq!(resend.status, StatusCode::OK, "{}", resend.body);
-    let ghost = app.post("/api/merchant/auth/resend-verification", None, json!({ "email": "ghost@example.com" })).await;
-    assert_eq!(ghost.body, resend.body, "the answer does not reveal whether the account exists");
+    let ghost = app
+        .post(
+            "/api/merchant/auth/resend-verification",
+            None,
+            json!({ "email": "ghost@example.com" }),
+        )
+        .await;
+    assert_eq!(
+        ghost.body, resend.body,
+        "the answer does not reveal whether the account exists"
+    );
     let dup = app
         .post(
             "/api/merchant/auth/register",

@@ -30,11 +30,21 @@ use crate::{
     error::{Error, Result},
 };
 
-/// Apply `children`; returns how many writes were issued.
+/// What `apply` did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Apply requests issued.
+    pub applies: usize,
+    /// The Deployment as the API server returned it, when it was applied: fresher than the
+    /// cache, so the status written right after does not report it missing.
+    pub deployment: Option<Deployment>,
+}
+
+/// Apply `children`, skipping what is up to date.
 ///
 /// # Errors
 /// `ApplyChild` / `DeleteChild` naming the child that failed.
-pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> Result<usize> {
+pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> Result<Applied> {
     let Children {
         service_account,
         config_map,
@@ -48,18 +58,55 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         ingress,
     } = children;
     let c = &ctx.caches;
-    let mut writes = 0;
-    writes += apply_child(ctx, &c.service_accounts, service_account, no_drift).await?;
-    writes += apply_child(ctx, &c.config_maps, config_map, no_drift).await?;
-    writes += apply_uploads(ctx, b, uploads).await?;
-    writes += apply_child(ctx, &c.services, internal_service, no_drift).await?;
-    writes += apply_child(ctx, &c.services, public_service, no_drift).await?;
-    writes += apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
-    writes += apply_desired(ctx, b, &c.hpas, hpa, no_drift).await?;
-    writes += apply_desired(ctx, b, &c.pdbs, pdb, no_drift).await?;
-    writes += apply_desired(ctx, b, &c.network_policies, network_policy, no_drift).await?;
-    writes += apply_desired(ctx, b, &c.ingresses, ingress, no_drift).await?;
-    Ok(writes)
+    let count = |applied: bool| usize::from(applied);
+    let mut applies = 0;
+    applies += count(
+        apply_child(ctx, &c.service_accounts, service_account, no_drift)
+            .await?
+            .is_some(),
+    );
+    applies += count(
+        apply_child(ctx, &c.config_maps, config_map, no_drift)
+            .await?
+            .is_some(),
+    );
+    applies += count(apply_uploads(ctx, b, uploads).await?.is_some());
+    applies += count(
+        apply_child(ctx, &c.services, internal_service, no_drift)
+            .await?
+            .is_some(),
+    );
+    applies += count(
+        apply_child(ctx, &c.services, public_service, no_drift)
+            .await?
+            .is_some(),
+    );
+    let deployment = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
+    applies += count(deployment.is_some());
+    applies += count(
+        apply_desired(ctx, b, &c.hpas, hpa, no_drift)
+            .await?
+            .is_some(),
+    );
+    applies += count(
+        apply_desired(ctx, b, &c.pdbs, pdb, no_drift)
+            .await?
+            .is_some(),
+    );
+    applies += count(
+        apply_desired(ctx, b, &c.network_policies, network_policy, no_drift)
+            .await?
+            .is_some(),
+    );
+    applies += count(
+        apply_desired(ctx, b, &c.ingresses, ingress, no_drift)
+            .await?
+            .is_some(),
+    );
+    Ok(Applied {
+        applies,
+        deployment,
+    })
 }
 
 /// Whether a live child whose applied-hash matches was nevertheless changed by someone else in
@@ -111,7 +158,7 @@ async fn apply_child<K, C>(
     cache: &Store<C>,
     child: &K,
     drift: Drift<C, K>,
-) -> Result<usize>
+) -> Result<Option<K>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize
@@ -129,11 +176,12 @@ where
     let unchanged = live.as_deref().and_then(applied_hash) == applied_hash(child);
     if unchanged && !live.as_deref().is_some_and(|l| drift(l, child)) {
         debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
-        return Ok(0);
+        return Ok(None);
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&name, &params, &Patch::Apply(child))
+    let applied = api
+        .patch(&name, &params, &Patch::Apply(child))
         .await
         .map_err(|source| Error::ApplyChild {
             kind,
@@ -142,7 +190,7 @@ where
         })?;
     ctx.metrics.child_applied(kind);
     info!(k8s.kind = kind, k8s.name = %name, "child applied");
-    Ok(1)
+    Ok(Some(applied))
 }
 
 async fn apply_desired<K, C>(
@@ -151,7 +199,7 @@ async fn apply_desired<K, C>(
     cache: &Store<C>,
     desired: &Desired<K>,
     drift: Drift<C, K>,
-) -> Result<usize>
+) -> Result<Option<K>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize
@@ -162,8 +210,11 @@ where
 {
     match desired {
         Desired::Present(child) => apply_child(ctx, cache, child, drift).await,
-        Desired::Hold => Ok(0),
-        Desired::Absent => delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |_| true).await,
+        Desired::Hold => Ok(None),
+        Desired::Absent => {
+            delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |_| true).await?;
+            Ok(None)
+        }
     }
 }
 
@@ -173,11 +224,11 @@ async fn apply_uploads(
     ctx: &Context,
     b: &ValidatedBackend,
     desired: &Desired<PersistentVolumeClaim>,
-) -> Result<usize> {
+) -> Result<Option<PersistentVolumeClaim>> {
     let cache = &ctx.caches.pvcs;
     match desired {
         Desired::Present(child) => apply_child(ctx, cache, child, no_drift).await,
-        Desired::Hold => Ok(0),
+        Desired::Hold => Ok(None),
         Desired::Absent => {
             let uid = b.owner.as_ref().map(|o| o.uid.clone());
             let name = super::build::names::uploads(&b.name);
@@ -186,7 +237,8 @@ async fn apply_uploads(
                     .iter()
                     .any(|o| Some(&o.uid) == uid.as_ref())
             })
-            .await
+            .await?;
+            Ok(None)
         }
     }
 }

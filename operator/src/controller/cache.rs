@@ -1,7 +1,8 @@
 //! The controller's caches: reflectors over the children (selected by the managed-by label, with
 //! managedFields stripped) and over Secrets. Reconcile reads only these, so a reconcile with
 //! nothing changed issues no API request at all. Kinds whose status we read are cached in full;
-//! the others as metadata only (enough for the applied-hash check), which keeps RSS small.
+//! the others as metadata only (enough for the applied-hash check), and full objects are pruned
+//! to the fields actually read, which keeps RSS small.
 
 use std::fmt::Debug;
 
@@ -13,6 +14,11 @@ use k8s_openapi::api::{
     networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
 };
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{Container, PodSpec, PodTemplateSpec},
+    apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
+};
 use kube::{
     Api, Client, Resource, ResourceExt,
     core::PartialObjectMeta,
@@ -23,8 +29,9 @@ use kube::{
     },
 };
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
-use crate::crd::MANAGED_BY;
+use crate::crd::{MANAGED_BY, MerchantBackend};
 
 /// Item type of a cache-feeding stream.
 pub type Touched<K> = Result<K, watcher::Error>;
@@ -109,27 +116,50 @@ fn children_config() -> watcher::Config {
     watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"))
 }
 
-/// A full-object cache of our children of kind `K` and the stream that feeds it.
-pub fn full<K>(api: Api<K>) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
+/// A cache of our children of kind `K`, pruned by `prune`, and the stream that feeds it.
+pub fn children<K>(
+    api: Api<K>,
+    prune: fn(&mut K),
+) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    full_with(api, children_config())
+    cached(api, children_config(), prune)
 }
 
-/// Secrets cache (no label filter: Secrets are the user's).
+/// Secrets cache (no label filter: Secrets are the user's). Values are replaced by their SHA-256
+/// on arrival, so the operator never holds Secret values in memory; the checksum on the pod
+/// template is computed from those digests.
 pub fn secrets(
     api: Api<Secret>,
 ) -> (
     Store<Secret>,
     impl Stream<Item = Touched<Secret>> + Send + 'static,
 ) {
-    full_with(api, watcher::Config::default())
+    cached(api, watcher::Config::default(), digest_secret)
 }
 
-fn full_with<K>(
+/// The MerchantBackend cache and trigger stream of the controller (managedFields stripped).
+pub fn backends(
+    api: Api<MerchantBackend>,
+) -> (
+    Store<MerchantBackend>,
+    impl Stream<Item = Touched<MerchantBackend>> + Send + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(strip_metadata)
+        .reflect(writer)
+        .applied_objects()
+        .boxed();
+    (reader, stream)
+}
+
+fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
+    prune: fn(&mut K),
 ) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -137,10 +167,9 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
-        .modify(|o| {
-            o.managed_fields_mut().clear();
-            o.annotations_mut()
-                .remove("kubectl.kubernetes.io/last-applied-configuration");
+        .modify(move |o| {
+            strip_metadata(o);
+            prune(o);
         })
         .reflect(writer)
         .touched_objects()
@@ -148,15 +177,67 @@ where
     (reader, stream)
 }
 
-/// A metadata-only cache of our children of kind `K` and the stream that feeds it.
-pub fn meta<K>(
-    api: Api<PartialObjectMeta<K>>,
-) -> (
-    Store<PartialObjectMeta<K>>,
-    impl Stream<Item = Touched<PartialObjectMeta<K>>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    full_with(api, children_config())
+fn strip_metadata<K: Resource>(o: &mut K) {
+    o.managed_fields_mut().clear();
+    o.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
+/// Keep the whole object (metadata-only caches are already small).
+pub fn keep<K>(_: &mut K) {}
+
+/// Deployment: keep metadata, status, replicas, the template annotations and the API image
+/// (what status and drift detection read); drop the rest of the pod template.
+pub fn prune_deployment(d: &mut Deployment) {
+    let Some(spec) = d.spec.as_mut() else { return };
+    let image = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone());
+    let annotations = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.clone());
+    spec.template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            annotations,
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                image,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    };
+    spec.selector = LabelSelector::default();
+    spec.strategy = None;
+}
+
+/// Service and Ingress: only metadata and status (load-balancer addresses) are read.
+pub fn drop_service_spec(s: &mut Service) {
+    s.spec = None;
+}
+
+/// Ingress: only metadata and status are read.
+pub fn drop_ingress_spec(i: &mut Ingress) {
+    i.spec = None;
+}
+
+/// Secret: values replaced by their SHA-256, annotations dropped (they may embed values).
+pub fn digest_secret(s: &mut Secret) {
+    s.metadata.annotations = None;
+    s.metadata.labels = None;
+    let mut data = s.data.take().unwrap_or_default();
+    for (key, value) in s.string_data.take().unwrap_or_default() {
+        data.insert(key, ByteString(value.into_bytes()));
+    }
+    for value in data.values_mut() {
+        *value = ByteString(Sha256::digest(&value.0).to_vec());
+    }
+    s.data = Some(data);
 }

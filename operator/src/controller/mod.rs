@@ -29,7 +29,6 @@ use kube::{
         controller::{Action, Config as ControllerConfig},
         events::{Recorder, Reporter},
         reflector::{ObjectRef, Store},
-        watcher,
     },
 };
 use tracing::{debug, info, instrument, warn};
@@ -81,24 +80,38 @@ pub async fn run(
 ) {
     let ns = settings.namespace.as_deref();
     let (secrets, secret_stream) = cache::secrets(cache::api::<Secret>(&client, ns));
-    let (service_accounts, sa_stream) =
-        cache::meta(cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns));
-    let (config_maps, cm_stream) =
-        cache::meta(cache::api::<PartialObjectMeta<ConfigMap>>(&client, ns));
-    let (pvcs, pvc_stream) = cache::meta(cache::api::<PartialObjectMeta<PersistentVolumeClaim>>(
-        &client, ns,
-    ));
-    let (services, svc_stream) = cache::full(cache::api::<Service>(&client, ns));
-    let (deployments, deploy_stream) = cache::full(cache::api::<Deployment>(&client, ns));
-    let (hpas, hpa_stream) = cache::meta(cache::api::<PartialObjectMeta<HorizontalPodAutoscaler>>(
-        &client, ns,
-    ));
-    let (pdbs, pdb_stream) = cache::meta(cache::api::<PartialObjectMeta<PodDisruptionBudget>>(
-        &client, ns,
-    ));
-    let (network_policies, np_stream) =
-        cache::meta(cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns));
-    let (ingresses, ing_stream) = cache::full(cache::api::<Ingress>(&client, ns));
+    let (service_accounts, sa_stream) = cache::children(
+        cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns),
+        cache::keep,
+    );
+    let (config_maps, cm_stream) = cache::children(
+        cache::api::<PartialObjectMeta<ConfigMap>>(&client, ns),
+        cache::keep,
+    );
+    let (pvcs, pvc_stream) = cache::children(
+        cache::api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, ns),
+        cache::keep,
+    );
+    let (services, svc_stream) =
+        cache::children(cache::api::<Service>(&client, ns), cache::drop_service_spec);
+    let (deployments, deploy_stream) = cache::children(
+        cache::api::<Deployment>(&client, ns),
+        cache::prune_deployment,
+    );
+    let (hpas, hpa_stream) = cache::children(
+        cache::api::<PartialObjectMeta<HorizontalPodAutoscaler>>(&client, ns),
+        cache::keep,
+    );
+    let (pdbs, pdb_stream) = cache::children(
+        cache::api::<PartialObjectMeta<PodDisruptionBudget>>(&client, ns),
+        cache::keep,
+    );
+    let (network_policies, np_stream) = cache::children(
+        cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns),
+        cache::keep,
+    );
+    let (ingresses, ing_stream) =
+        cache::children(cache::api::<Ingress>(&client, ns), cache::drop_ingress_spec);
     let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let caches = Caches {
         synced,
@@ -128,11 +141,10 @@ pub async fn run(
         caches,
         metrics,
     });
-    let controller = Controller::new(
-        cache::api::<MerchantBackend>(&client, ns),
-        watcher::Config::default(),
-    )
-    .with_config(ControllerConfig::default().concurrency(settings.concurrency));
+    let (backend_store, backend_stream) =
+        cache::backends(cache::api::<MerchantBackend>(&client, ns));
+    let controller = Controller::for_stream(backend_stream, backend_store)
+        .with_config(ControllerConfig::default().concurrency(settings.concurrency));
     let backends = controller.store();
     controller
         .owns_stream(sa_stream)
@@ -205,7 +217,7 @@ async fn reconcile(mb: Arc<MerchantBackend>, ctx: Arc<Context>) -> Result<Action
         lookup(&ctx.caches.secrets, &validated.namespace, name)
     });
     let children = build(&validated, &secrets)?; // pure
-    apply::apply(&ctx, &validated, &children).await?; // API writes only for children that differ
+    let applied = apply::apply(&ctx, &validated, &children).await?; // API writes only for children that differ
     let desired_hash = match &children.deployment {
         Desired::Present(d) => d
             .metadata
@@ -215,7 +227,10 @@ async fn reconcile(mb: Arc<MerchantBackend>, ctx: Arc<Context>) -> Result<Action
             .cloned(),
         Desired::Hold | Desired::Absent => None,
     };
-    let observed = observe(&ctx, &validated, desired_hash);
+    let mut observed = observe(&ctx, &validated, desired_hash);
+    if let Some(fresh) = applied.deployment {
+        observed.deployment = Some(fresh);
+    }
     let status = status::compute(
         &mb,
         Some(&validated),
