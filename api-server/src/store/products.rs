@@ -372,18 +372,21 @@ impl Store {
         opts: &ListOptions,
     ) -> mongodb::error::Result<(Vec<ProductDoc>, u64)> {
         let f = filter.to_document(merchant);
-        let total = self.products().count_documents(f.clone()).await?;
         let skip = (opts.page - 1).saturating_mul(opts.limit as u64);
-        let items = self
-            .products()
-            .find(f)
-            .sort(doc! { opts.sort_field: opts.direction, "_id": opts.direction })
-            .skip(skip)
-            .limit(opts.limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((items, total))
+        let page = async {
+            self.products()
+                .find(f.clone())
+                .sort(doc! { opts.sort_field: opts.direction, "_id": opts.direction })
+                .skip(skip)
+                .limit(opts.limit)
+                .await?
+                .try_collect()
+                .await
+        };
+        // The count and the page are independent: run them concurrently.
+        let products = self.products();
+        let count = products.count_documents(f.clone());
+        futures::try_join!(page, count.into_future())
     }
 
     /// Apply `$set` to one of the merchant's products; `None` when it is not theirs.

@@ -342,14 +342,15 @@ pub async fn show(
         .map_err(failed())?
         .ok_or_else(not_found)?;
     let mut body = product_json(&product)?;
-    if let Some(c) = store
-        .category_by_id(product.category)
-        .await
-        .map_err(failed())?
-    {
+    let (category, shop) = futures::try_join!(
+        store.category_by_id(product.category),
+        store.store_by_id(product.store)
+    )
+    .map_err(failed())?;
+    if let Some(c) = category {
         body["category"] = json!({ "_id": c.id.to_hex(), "name": c.name });
     }
-    if let Some(s) = store.store_by_id(product.store).await.map_err(failed())? {
+    if let Some(s) = shop {
         body["store"] = json!({ "_id": s.id.to_hex(), "name": s.name, "logo": s.logo });
     }
     Ok(Reply::data(body))
