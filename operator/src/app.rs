@@ -186,3 +186,48 @@ fn lease_lock(client: &Client, args: &RunArgs) -> LeaseLock {
         Duration::from_secs(args.lease_duration_seconds.max(3)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client whose API server answers every request with `status`.
+    fn answering(status: u16) -> Client {
+        let service = tower::service_fn(
+            move |_req: http::Request<kube::client::Body>| async move {
+                let body = serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {},
+                    "status": "Failure", "message": "the server could not find the requested resource",
+                    "reason": "NotFound", "code": status
+                });
+                http::Response::builder()
+                    .status(status)
+                    .body(kube::client::Body::from(
+                        serde_json::to_vec(&body).unwrap_or_default(),
+                    ))
+            },
+        );
+        Client::new(service, "default")
+    }
+
+    #[tokio::test]
+    async fn a_missing_crd_stops_the_operator_with_the_install_hint() {
+        let error = check_crd(&answering(404), None)
+            .await
+            .expect_err("CRD missing");
+        assert!(matches!(error, RunError::CrdMissing));
+        assert!(
+            error
+                .to_string()
+                .contains("merchant-operator crd | kubectl apply --server-side -f -")
+        );
+    }
+
+    #[tokio::test]
+    async fn other_failures_are_not_reported_as_a_missing_crd() {
+        let error = check_crd(&answering(500), None)
+            .await
+            .expect_err("server error");
+        assert_eq!(error.category(), "CheckCrd");
+    }
+}
