@@ -344,6 +344,80 @@ async fn disabling_autoscaling_deletes_the_hpa() {
     delete_namespace(&client, &ns).await;
 }
 
+/// Server-side apply drops a field its only manager stops applying: without the hand-over the
+/// Deployment would fall to 1 replica the moment the HPA is enabled.
+#[tokio::test]
+async fn enabling_autoscaling_keeps_the_running_replica_count() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client, "mb-hpa-on").await;
+    create_default_secrets(&client, &ns).await;
+    let operator = Operator::start(&ns).await;
+    create_backend(
+        &client,
+        &ns,
+        "shop",
+        "image: registry.invalid/merchant-api:1.0.0\nreplicas: 4\nautoscaling: {enabled: false}",
+    )
+    .await;
+    let deployments = api::<Deployment>(&client, &ns);
+    let replicas = || async {
+        deployments
+            .get_opt("shop")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|d| d.spec)
+            .and_then(|s| s.replicas)
+    };
+    eventually("Deployment with 4 replicas", || async {
+        replicas().await == Some(4)
+    })
+    .await;
+
+    patch_spec(
+        &client,
+        &ns,
+        "shop",
+        serde_json::json!({"autoscaling": {"enabled": true, "minReplicas": 2, "maxReplicas": 6}}),
+    )
+    .await;
+
+    let hpas = api::<HorizontalPodAutoscaler>(&client, &ns);
+    eventually("HPA created", || async {
+        hpas.get_opt("shop").await.ok().flatten().is_some()
+    })
+    .await;
+    eventually("operator no longer owns spec.replicas", || async {
+        deployments
+            .get_opt("shop")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|d| {
+                let owns_replicas = |manager: &str| {
+                    d.managed_fields().iter().any(|m| {
+                        m.manager.as_deref() == Some(manager)
+                            && m.fields_v1
+                                .as_ref()
+                                .is_some_and(|f| f.0["f:spec"].get("f:replicas").is_some())
+                    })
+                };
+                !owns_replicas("merchant-operator")
+                    && owns_replicas("merchant-operator-replicas-handover")
+            })
+    })
+    .await;
+    assert_eq!(
+        replicas().await,
+        Some(4),
+        "the replica count survives the hand-over"
+    );
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
 #[tokio::test]
 async fn a_missing_secret_degrades_then_recovers_when_it_is_created() {
     let Some(client) = cluster().await else {

@@ -81,6 +81,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
             .await?
             .is_some(),
     );
+    hand_over_replicas(ctx, deployment).await?;
     let deployment = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
     applies += count(deployment.is_some());
     applies += count(
@@ -143,6 +144,56 @@ fn deployment_drift(live: &Deployment, desired: &Deployment) -> bool {
     (replicas(desired).is_some() && replicas(live) != replicas(desired))
         || image(live) != image(desired)
         || checksums(live) != checksums(desired)
+}
+
+/// Field manager that holds `spec.replicas` while the HPA takes it over.
+const REPLICAS_HANDOVER_MANAGER: &str = "merchant-operator-replicas-handover";
+
+/// Keeps the live replica count when autoscaling takes over the Deployment. Server-side apply
+/// removes a field its only manager stops applying, so applying without `replicas` would reset
+/// the Deployment to 1 pod until the HPA scales it back up. A second manager first takes
+/// co-ownership of the current value; our apply then drops only our share and the count stays.
+/// Runs only right before a Deployment apply (its applied-hash differs), never when settled.
+async fn hand_over_replicas(ctx: &Context, desired: &Desired<Deployment>) -> Result<()> {
+    let Desired::Present(child) = desired else {
+        return Ok(());
+    };
+    if child.spec.as_ref().and_then(|s| s.replicas).is_some() {
+        return Ok(());
+    }
+    let name = child.name_any();
+    let namespace = child
+        .namespace()
+        .ok_or(Error::MissingObjectKey("namespace"))?;
+    let Some(live) = lookup(&ctx.caches.deployments, &namespace, &name) else {
+        return Ok(());
+    };
+    let Some(replicas) = live.spec.as_ref().and_then(|s| s.replicas) else {
+        return Ok(());
+    };
+    if applied_hash(live.as_ref()) == applied_hash(child) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": replicas},
+    });
+    Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
+        .patch(
+            &name,
+            &PatchParams::apply(REPLICAS_HANDOVER_MANAGER),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(|source| Error::ApplyChild {
+            kind: "Deployment",
+            name: name.clone(),
+            source,
+        })?;
+    debug!(k8s.name = %name, replicas, "replica count handed over before enabling autoscaling");
+    Ok(())
 }
 
 fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
