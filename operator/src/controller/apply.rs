@@ -58,52 +58,44 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         ingress,
     } = children;
     let c = &ctx.caches;
-    let count = |applied: bool| usize::from(applied);
-    let mut applies = 0;
-    applies += count(
+    // Array elements are evaluated in order: this is the documented apply order.
+    let before = [
         apply_child(ctx, &c.service_accounts, service_account, no_drift)
             .await?
             .is_some(),
-    );
-    applies += count(
         apply_child(ctx, &c.config_maps, config_map, no_drift)
             .await?
             .is_some(),
-    );
-    applies += count(apply_uploads(ctx, b, uploads).await?.is_some());
-    applies += count(
+        apply_uploads(ctx, b, uploads).await?.is_some(),
         apply_child(ctx, &c.services, internal_service, no_drift)
             .await?
             .is_some(),
-    );
-    applies += count(
         apply_child(ctx, &c.services, public_service, no_drift)
             .await?
             .is_some(),
-    );
+    ];
     hand_over_replicas(ctx, deployment).await?;
     let deployment = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
-    applies += count(deployment.is_some());
-    applies += count(
+    let after = [
         apply_desired(ctx, b, &c.hpas, hpa, no_drift)
             .await?
             .is_some(),
-    );
-    applies += count(
         apply_desired(ctx, b, &c.pdbs, pdb, no_drift)
             .await?
             .is_some(),
-    );
-    applies += count(
         apply_desired(ctx, b, &c.network_policies, network_policy, no_drift)
             .await?
             .is_some(),
-    );
-    applies += count(
         apply_desired(ctx, b, &c.ingresses, ingress, no_drift)
             .await?
             .is_some(),
-    );
+    ];
+    let applies = before
+        .iter()
+        .chain(&after)
+        .filter(|applied| **applied)
+        .count()
+        + usize::from(deployment.is_some());
     Ok(Applied {
         applies,
         deployment,
