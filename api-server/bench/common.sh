@@ -4,6 +4,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck disable=SC1091
 source "$ROOT/target/testenv/env.sh"
+# BENCH_MONGODB_URI points the run at another MongoDB-wire server, e.g. "$FERRETDB_URI" from
+# `scripts/testenv up ferretdb` (throughput beside the single-threaded SecantusDB).
+MONGODB_URI=${BENCH_MONGODB_URI:-$MONGODB_URI}
+export MONGODB_URI
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/merchant-stack/cargo-target-1.95.0}
 # PROFILE=debug skips the (slow, LTO) release build, e.g. for fuzzing.
 PROFILE=${PROFILE:-release}
