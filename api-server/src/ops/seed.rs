@@ -10,8 +10,8 @@ use crate::{
     security::password,
     startup::{StartupError, connect_store},
     store::{
-        DateTime, ObjectId, Store,
-        merchants::{Address, MerchantDoc, Onboarding},
+        ObjectId, Store,
+        merchants::{Address, MerchantDoc, NewMerchantAccount},
     },
 };
 
@@ -36,9 +36,7 @@ pub enum SeedError {
 }
 
 fn demo_merchant(n: u32, hash: &str) -> MerchantDoc {
-    let now = DateTime::now();
-    MerchantDoc {
-        id: ObjectId::new(),
+    let mut merchant = MerchantDoc::new_account(NewMerchantAccount {
         business_name: format!("Demo Shop {n}"),
         owner_name: format!("Demo Owner {n}"),
         email: format!("demo{n}@merchant.test"),
@@ -51,24 +49,10 @@ fn demo_merchant(n: u32, hash: &str) -> MerchantDoc {
             zip_code: "62701".into(),
             country: "US".into(),
         },
-        verification_status: "verified".into(),
-        is_active: true,
-        email_verified: true,
-        email_verification_token: None,
-        email_verification_expiry: None,
-        reset_password_token: None,
-        reset_password_expiry: None,
-        failed_login_attempts: 0,
-        account_locked_until: None,
-        last_login_at: None,
-        last_login_ip: None,
-        website: None,
-        logo: None,
-        description: None,
-        onboarding: Onboarding::default(),
-        created_at: now,
-        updated_at: now,
-    }
+    });
+    merchant.verification_status = "verified".into();
+    merchant.email_verified = true;
+    merchant
 }
 
 async fn seed_products(

@@ -147,6 +147,64 @@ impl Default for Onboarding {
     }
 }
 
+/// Who a new merchant account is; everything else starts in its initial state.
+pub struct NewMerchantAccount {
+    /// Business name.
+    pub business_name: String,
+    /// Owner's name.
+    pub owner_name: String,
+    /// Login e-mail (already normalised).
+    pub email: String,
+    /// Password hash.
+    pub password: String,
+    /// Phone number.
+    pub phone: String,
+    /// Business address.
+    pub business_address: Address,
+}
+
+impl MerchantDoc {
+    /// A new, active account with no logins, no lock and onboarding not started; the caller
+    /// sets verification state afterwards.
+    pub fn new_account(account: NewMerchantAccount) -> Self {
+        let NewMerchantAccount {
+            business_name,
+            owner_name,
+            email,
+            password,
+            phone,
+            business_address,
+        } = account;
+        let now = DateTime::now();
+        Self {
+            id: ObjectId::new(),
+            business_name,
+            owner_name,
+            email,
+            password,
+            phone,
+            business_address,
+            verification_status: "pending".into(),
+            is_active: true,
+            email_verified: false,
+            email_verification_token: None,
+            email_verification_expiry: None,
+            reset_password_token: None,
+            reset_password_expiry: None,
+            failed_login_attempts: 0,
+            account_locked_until: None,
+            last_login_at: None,
+            last_login_ip: None,
+            website: None,
+            logo: None,
+            description: None,
+            onboarding: Onboarding::default(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 impl Store {
     /// Insert a new merchant (E11000 on a taken e-mail).
     pub async fn insert_merchant(&self, merchant: &MerchantDoc) -> mongodb::error::Result<()> {

@@ -38,7 +38,7 @@ use crate::{
     state::AppState,
     store::{
         DateTime,
-        merchants::{MerchantDoc, Onboarding},
+        merchants::{MerchantDoc, NewMerchantAccount},
     },
 };
 
@@ -110,35 +110,19 @@ pub(crate) fn hash_failed(e: password::PasswordError) -> ApiError {
 }
 
 fn new_merchant_doc(input: NewMerchant, hash: String, verification_digest: String) -> MerchantDoc {
-    let now = DateTime::now();
-    MerchantDoc {
-        id: ObjectId::new(),
+    let mut merchant = MerchantDoc::new_account(NewMerchantAccount {
         business_name: input.business_name,
         owner_name: input.owner_name,
         email: input.email.as_str().to_string(),
         password: hash,
         phone: input.phone,
         business_address: input.address,
-        verification_status: "pending".into(),
-        is_active: true,
-        email_verified: false,
-        email_verification_token: Some(verification_digest),
-        email_verification_expiry: Some(DateTime::from_millis(
-            now.timestamp_millis() + 24 * 3600 * 1000,
-        )),
-        reset_password_token: None,
-        reset_password_expiry: None,
-        failed_login_attempts: 0,
-        account_locked_until: None,
-        last_login_at: None,
-        last_login_ip: None,
-        website: None,
-        logo: None,
-        description: None,
-        onboarding: Onboarding::default(),
-        created_at: now,
-        updated_at: now,
-    }
+    });
+    merchant.email_verification_token = Some(verification_digest);
+    merchant.email_verification_expiry = Some(DateTime::from_millis(
+        merchant.created_at.timestamp_millis() + 24 * 3600 * 1000,
+    ));
+    merchant
 }
 
 fn email_taken() -> ApiError {
