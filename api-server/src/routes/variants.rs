@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::{
     Reply,
-    products::{limited, not_found, product_id},
+    products::{limited, not_found, product_id, read_update_delete},
 };
 use crate::{
     domain::Sku,
@@ -41,17 +41,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/{id}/variants/{variant_id}",
-            limited(state, Limit::ProductRead, get(show))
-                .merge(limited(
-                    state,
-                    Limit::ProductWrite,
-                    axum::routing::put(update),
-                ))
-                .merge(limited(
-                    state,
-                    Limit::ProductDelete,
-                    axum::routing::delete(remove),
-                )),
+            read_update_delete(
+                state,
+                get(show),
+                axum::routing::put(update),
+                axum::routing::delete(remove),
+            ),
         )
 }
 

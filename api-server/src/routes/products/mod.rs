@@ -38,6 +38,18 @@ pub(crate) fn limited(
     route.layer(from_fn_with_state((state.clone(), limit), enforce))
 }
 
+/// One item's read, update and delete routes, each behind its product limiter.
+pub(crate) fn read_update_delete(
+    state: &AppState,
+    read: MethodRouter<AppState>,
+    update: MethodRouter<AppState>,
+    delete: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    limited(state, Limit::ProductRead, read)
+        .merge(limited(state, Limit::ProductWrite, update))
+        .merge(limited(state, Limit::ProductDelete, delete))
+}
+
 /// Product routes.
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -52,17 +64,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/categories", get(categories))
         .route(
             "/{id}",
-            limited(state, Limit::ProductRead, get(show))
-                .merge(limited(
-                    state,
-                    Limit::ProductWrite,
-                    axum::routing::put(update),
-                ))
-                .merge(limited(
-                    state,
-                    Limit::ProductDelete,
-                    axum::routing::delete(remove),
-                )),
+            read_update_delete(
+                state,
+                get(show),
+                axum::routing::put(update),
+                axum::routing::delete(remove),
+            ),
         )
 }
 
