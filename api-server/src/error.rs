@@ -50,6 +50,14 @@ pub enum ApiError {
     /// Authenticated but not allowed (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's role lacks a permission (403 naming it, contract §2.4).
+    #[error("Forbidden: Insufficient permissions")]
+    PermissionDenied {
+        /// The `resource:action` permission the route needs.
+        required: &'static str,
+        /// The caller's role (`owner` for merchant-owner tokens).
+        user_role: String,
+    },
     /// Missing resource (404).
     #[error("{0}")]
     NotFound(String),
@@ -100,7 +108,7 @@ impl ApiError {
         match self {
             Self::Validation { .. } | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::PermissionDenied { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Locked { .. } => StatusCode::LOCKED,
@@ -151,6 +159,14 @@ impl ApiError {
             Self::Unauthorized { message, extra } | Self::Conflict { message, extra } => {
                 body.insert("message".into(), json!(message));
                 body.extend(extra.clone().unwrap_or_default());
+            }
+            Self::PermissionDenied {
+                required,
+                user_role,
+            } => {
+                body.insert("message".into(), json!(self.to_string()));
+                body.insert("required".into(), json!(required));
+                body.insert("userRole".into(), json!(user_role));
             }
             Self::Locked {
                 message,

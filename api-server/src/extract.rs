@@ -189,6 +189,39 @@ impl AuthMerchant {
     pub fn id(&self) -> ObjectId {
         self.merchant.id
     }
+
+    /// The caller's role: the team member's, or `owner` for the merchant's own token.
+    pub fn role(&self) -> &str {
+        self.member.as_ref().map_or("owner", |m| m.role.as_str())
+    }
+
+    /// Whether the caller holds `permission`. Owners hold every permission; a team member holds
+    /// the permissions stored on the member (the role defaults when none are stored).
+    pub fn can(&self, permission: &str) -> bool {
+        debug_assert!(
+            crate::domain::PERMISSIONS.contains(&permission),
+            "unknown permission {permission}"
+        );
+        match &self.member {
+            None => true,
+            Some(m) if m.permissions.is_empty() => crate::domain::role_permissions(&m.role)
+                .iter()
+                .any(|p| p == permission),
+            Some(m) => m.permissions.iter().any(|p| p == permission),
+        }
+    }
+
+    /// `Ok` when the caller holds `permission`, else the contract's 403 naming it.
+    pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied {
+                required: permission,
+                user_role: self.role().to_string(),
+            })
+        }
+    }
 }
 
 /// The raw Bearer token, if the header has the exact `Bearer ` prefix.
