@@ -162,6 +162,9 @@ pub struct Config {
     /// Create indexes at start-up.
     #[arg(long, env = "ENSURE_INDEXES", default_value_t = true, action = clap::ArgAction::Set)]
     pub ensure_indexes: bool,
+    /// Days audit records are kept (TTL index on `auditlogs.timestamp`).
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub audit_retention_days: u32,
     /// Sentry DSN (errors and panics are reported when set).
     #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
     pub sentry_dsn: Option<SecretString>,
@@ -294,6 +297,8 @@ pub struct Settings {
     pub ensure_indexes: bool,
     /// Error reporting, if configured.
     pub sentry: Option<SentrySettings>,
+    /// Days audit records are kept.
+    pub audit_retention_days: u32,
 }
 
 /// Sentry error reporting.
@@ -487,6 +492,7 @@ impl Config {
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 ensure_indexes: self.ensure_indexes,
                 sentry,
+                audit_retention_days: self.audit_retention_days,
             }),
             _ => Err(InvalidConfig(problems)),
         }

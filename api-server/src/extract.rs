@@ -145,16 +145,24 @@ pub struct ClientIp(pub String);
 impl ClientIp {
     /// Resolve from request parts.
     pub fn from_parts(parts: &Parts, trust_proxy: bool) -> Self {
+        Self::resolve(&parts.headers, &parts.extensions, trust_proxy)
+    }
+
+    /// Resolve from a request's headers and extensions (usable from middleware).
+    pub fn resolve(
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+        trust_proxy: bool,
+    ) -> Self {
         let forwarded = trust_proxy
-            .then(|| parts.headers.get("x-forwarded-for"))
+            .then(|| headers.get("x-forwarded-for"))
             .flatten()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
         let peer = || {
-            parts
-                .extensions
+            extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
         };

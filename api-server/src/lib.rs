@@ -1,5 +1,6 @@
 //! merchant-api: the merchant e-commerce HTTP API and its data commands.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -16,5 +17,6 @@ pub mod security;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod tabular;
 pub mod telemetry;
 pub mod validate;

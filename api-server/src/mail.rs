@@ -236,3 +236,14 @@ pub fn password_changed(to: &str, name: &str) -> Email {
         ),
     }
 }
+
+/// The team invitation e-mail.
+pub fn invitation(to: &str, name: &str, business: &str, role: &str, link: &str) -> Email {
+    Email {
+        to: to.into(),
+        subject: format!("You are invited to join {business}"),
+        text: format!(
+            "Hello {name},\n\nYou have been invited to join {business} as {role}. Open this link within 24 hours to set your password and accept the invitation:\n\n{link}\n\nIf you did not expect this invitation, ignore this message.\n"
+        ),
+    }
+}

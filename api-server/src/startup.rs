@@ -101,6 +101,7 @@ pub struct Application {
     port: u16,
     router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
+    audit_worker: JoinHandle<()>,
     store: Store,
 }
 
@@ -117,6 +118,13 @@ impl Application {
                 .await
                 .map_err(StartupError::Indexes)?;
         }
+        if settings.ensure_indexes {
+            store
+                .ensure_audit_ttl(settings.audit_retention_days)
+                .await
+                .map_err(StartupError::Indexes)?;
+        }
+        let (audit, audit_worker) = crate::audit::Auditor::start(store.clone());
         let redis = connect_redis(&settings).await?;
         let (mailer, mail_worker) = Mailer::start(settings.mail.as_ref(), metrics.clone())?;
         let addr = SocketAddr::new(settings.host, settings.port);
@@ -143,6 +151,8 @@ impl Application {
             settings: Arc::new(settings),
             mailer,
             metrics,
+            audit,
+            cashback_counts: Default::default(),
             started,
         };
         tracing::info!(
@@ -155,6 +165,7 @@ impl Application {
             port,
             router: routes::app(state),
             mail_worker,
+            audit_worker,
             store,
         })
     }
@@ -173,6 +184,7 @@ impl Application {
             listener,
             router,
             mail_worker,
+            audit_worker,
             store,
             ..
         } = self;
@@ -189,6 +201,13 @@ impl Application {
             {
                 tracing::warn!("mail queue not drained within 10 s");
             }
+        }
+        // Like the mail queue: the senders are gone, so the writer ends after the last batch.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), audit_worker)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit queue not drained within 10 s");
         }
         // Close the pool's connections and stop the driver's background tasks while the runtime
         // still runs (dropping them at runtime shutdown makes the driver panic).

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
+    audit::Auditor,
     config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
     security::jwt::AuthKeys, store::Store,
 };
@@ -24,6 +25,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Redis, when configured (health checks).
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Audit record writer.
+    pub audit: Auditor,
+    /// Short-lived per-merchant cashback pending counts.
+    pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
     /// Process start (uptime).
     pub started: std::time::Instant,
 }

@@ -1,11 +1,15 @@
 //! The HTTP surface: one module per area, each with `router()`. [`app`] merges them under their
 //! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
 
+pub mod audit;
 pub mod auth;
+pub mod cashback;
 pub mod health;
 pub mod onboarding;
+pub mod params;
 pub mod products;
 pub mod stock;
+pub mod team;
 pub mod variants;
 
 use axum::{
@@ -32,6 +36,7 @@ pub const BODY_LIMIT: usize = 50 * 1024;
 pub struct Reply {
     status: StatusCode,
     body: Map<String, Value>,
+    audit: Option<crate::audit::AuditChange>,
 }
 
 impl Reply {
@@ -47,6 +52,7 @@ impl Reply {
         Self {
             status: StatusCode::OK,
             body,
+            audit: None,
         }
     }
 
@@ -61,6 +67,12 @@ impl Reply {
         self
     }
 
+    /// Enrich the automatic audit record of this request.
+    pub fn audit(mut self, change: crate::audit::AuditChange) -> Self {
+        self.audit = Some(change);
+        self
+    }
+
     /// Change the status (e.g. 201).
     pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -70,7 +82,11 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        (self.status, Json(Value::Object(self.body))).into_response()
+        let mut response = (self.status, Json(Value::Object(self.body))).into_response();
+        if let Some(change) = self.audit {
+            response.extensions_mut().insert(change);
+        }
+        response
     }
 }
 
@@ -98,6 +114,10 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
                 .merge(stock::router(state)),
         )
         .merge(stock::dashboard_router())
+        .nest("/team", team::router())
+        .nest("/team-public", team::public_router())
+        .nest("/cashback", cashback::router())
+        .nest("/audit", audit::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,
@@ -122,6 +142,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/merchant", merchant_api(&state))
         .fallback(mw::not_found)
         .method_not_allowed_fallback(mw::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), crate::audit::layer::record))
         .layer(from_fn_with_state(state.clone(), mw::track_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(layers)

@@ -109,6 +109,7 @@ pub async fn adjust(
     Path(id): Path<String>,
     AppJson(body): AppJson<AdjustBody>,
 ) -> Result<Reply, ApiError> {
+    auth.require("inventory:edit")?;
     let id = product_id(&id)?;
     let reason = body.reason.clone();
     let delta = body.delta()?;
@@ -141,6 +142,7 @@ pub async fn adjust_variant(
     Path((id, vid)): Path<(String, String)>,
     AppJson(body): AppJson<AdjustBody>,
 ) -> Result<Reply, ApiError> {
+    auth.require("inventory:edit")?;
     let id = product_id(&id)?;
     let delta = body.delta()?;
     let change = state
@@ -184,6 +186,7 @@ pub async fn low_stock(
     auth: AuthMerchant,
     AppQuery(q): AppQuery<LowStockQuery>,
 ) -> Result<Reply, ApiError> {
+    auth.require("inventory:view")?;
     let mut v = Validator::new();
     let threshold = q
         .threshold

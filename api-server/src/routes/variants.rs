@@ -185,6 +185,7 @@ pub async fn list(
     auth: AuthMerchant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:view")?;
     let product = owned_product(&state, &auth, &id).await?;
     let variants = product
         .inventory
@@ -205,6 +206,7 @@ pub async fn show(
     auth: AuthMerchant,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:view")?;
     let product = owned_product(&state, &auth, &id).await?;
     let variant = product
         .inventory
@@ -227,6 +229,7 @@ pub async fn create(
     Path(id): Path<String>,
     AppJson(body): AppJson<VariantInput>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:edit")?;
     let pid = product_id(&id)?;
     let mut fields = body.fields(true)?;
     fields.insert("variantId", ObjectId::new().to_hex());
@@ -263,6 +266,7 @@ pub async fn update(
     Path((id, vid)): Path<(String, String)>,
     AppJson(body): AppJson<VariantInput>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:edit")?;
     let product = owned_product(&state, &auth, &id).await?;
     let fields = body.fields(false)?;
     if let Ok(sku) = fields.get_str("sku")
@@ -302,6 +306,7 @@ pub async fn remove(
     auth: AuthMerchant,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:edit")?;
     let product = owned_product(&state, &auth, &id).await?;
     let deleted = state
         .store

@@ -42,6 +42,24 @@ pub struct MerchantUserDoc {
     pub last_login_at: Option<DateTime>,
     /// Created.
     pub created_at: DateTime,
+    /// Inviter: a team member's id, or the merchant id when the owner invited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_by: Option<ObjectId>,
+    /// Invitation sent (last resend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_at: Option<DateTime>,
+    /// SHA-256 hex of the pending invitation token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_token: Option<String>,
+    /// Invitation expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_expiry: Option<DateTime>,
+    /// Invitation accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<DateTime>,
+    /// Last change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime>,
 }
 
 /// Which collection an account lives in.

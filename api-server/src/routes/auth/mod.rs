@@ -199,8 +199,11 @@ async fn create_store(state: &AppState, merchant: &MerchantDoc) {
 #[utoipa::path(get, path = "/api/merchant/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Profile", body = crate::openapi::Envelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn me(auth: AuthMerchant) -> Reply {
-    Reply::data(json!({ "merchant": profile_json(&auth.merchant) }))
+pub async fn me(auth: AuthMerchant) -> Result<Reply, ApiError> {
+    auth.require("profile:view")?;
+    Ok(Reply::data(
+        json!({ "merchant": profile_json(&auth.merchant) }),
+    ))
 }
 
 /// Update profile fields (address parts are merged).
@@ -213,6 +216,7 @@ pub async fn update_profile(
     auth: AuthMerchant,
     AppJson(body): AppJson<ProfileBody>,
 ) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
     let set = body.validate()?;
     let merchant = state
         .store

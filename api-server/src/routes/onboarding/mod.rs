@@ -59,7 +59,8 @@ fn failed() -> impl FnOnce(mongodb::error::Error) -> ApiError {
 #[utoipa::path(get, path = "/api/merchant/onboarding/status", tag = "onboarding", security(("bearer" = [])),
     responses((status = 200, description = "Status", body = crate::openapi::Envelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn status(auth: AuthMerchant) -> Reply {
+pub async fn status(auth: AuthMerchant) -> Result<Reply, ApiError> {
+    auth.require("profile:view")?;
     let o = &auth.merchant.onboarding;
     let mut data = json!({
         "status": o.status,
@@ -78,7 +79,7 @@ pub async fn status(auth: AuthMerchant) -> Reply {
     if let Some(r) = &o.rejection_reason {
         data["rejectionReason"] = json!(r);
     }
-    Reply::data(data)
+    Ok(Reply::data(data))
 }
 
 /// Auto-save one step's data (does not mark it complete).
@@ -92,6 +93,7 @@ pub async fn save_step(
     Path(step): Path<String>,
     AppJson(body): AppJson<Value>,
 ) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
     let step = step_number(&step)?;
     if body.as_object().is_none_or(|o| o.is_empty()) {
         return Err(ApiError::BadRequest("Step data is required".into()));
@@ -125,6 +127,7 @@ pub async fn complete_step(
     auth: AuthMerchant,
     Path(step): Path<String>,
 ) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
     let step = step_number(&step)?;
     let o = &auth.merchant.onboarding;
     if !step_has_data(o, step) {
@@ -162,6 +165,7 @@ pub async fn previous_step(
     auth: AuthMerchant,
     Path(step): Path<String>,
 ) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
     let step = step_number(&step)?;
     let current = (step - 1).max(1);
     state
@@ -177,6 +181,7 @@ pub async fn previous_step(
     responses((status = 200, description = "Submitted", body = crate::openapi::Envelope),
         (status = 400, description = "All steps must be completed before submission", body = crate::openapi::ErrorBody)))]
 pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
     let o = &auth.merchant.onboarding;
     if !(1..=TOTAL_STEPS).all(|s| o.completed_steps.contains(&s)) {
         return Err(ApiError::BadRequest(
@@ -204,7 +209,8 @@ fn document_list(o: &Onboarding) -> Vec<Bson> {
 /// Uploaded verification documents.
 #[utoipa::path(get, path = "/api/merchant/onboarding/documents", tag = "onboarding", security(("bearer" = [])),
     responses((status = 200, description = "Documents", body = crate::openapi::Envelope)))]
-pub async fn documents(auth: AuthMerchant) -> Reply {
+pub async fn documents(auth: AuthMerchant) -> Result<Reply, ApiError> {
+    auth.require("profile:view")?;
     let o = &auth.merchant.onboarding;
     let docs = bson_to_json(Bson::Array(document_list(o)));
     let status = o
@@ -212,7 +218,9 @@ pub async fn documents(auth: AuthMerchant) -> Reply {
         .get_document("verification")
         .and_then(|v| v.get_str("verificationStatus"))
         .unwrap_or("pending");
-    Reply::data(json!({ "documents": docs, "verificationStatus": status }))
+    Ok(Reply::data(
+        json!({ "documents": docs, "verificationStatus": status }),
+    ))
 }
 
 /// Remove the document at `index` of the list.
@@ -225,6 +233,7 @@ pub async fn delete_document(
     auth: AuthMerchant,
     Path(index): Path<String>,
 ) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
     let not_found = || ApiError::NotFound("Document not found".into());
     let i: usize = index.parse().map_err(|_| not_found())?;
     let list = document_list(&auth.merchant.onboarding);

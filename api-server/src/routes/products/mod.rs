@@ -124,6 +124,7 @@ pub async fn list(
     auth: AuthMerchant,
     AppQuery(mut q): AppQuery<ListQuery>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:view")?;
     let mut v = Validator::new();
     let opts = list_options(&mut q, &mut v);
     let status = v.one_of("status", q.status.take(), ProductStatus::ALL);
@@ -268,6 +269,7 @@ pub async fn create(
     auth: AuthMerchant,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:create")?;
     let fields = body.validate(true)?;
     let category = resolve_category(&state, fields.category.as_deref().unwrap_or_default()).await?;
     let store = resolve_store(&state, auth.id(), fields.store).await?;
@@ -340,6 +342,7 @@ pub async fn show(
     auth: AuthMerchant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:view")?;
     let id = product_id(&id)?;
     let store = &state.store;
     let failed = || ApiError::internal("Failed to fetch product");
@@ -441,6 +444,7 @@ pub async fn update(
     Path(id): Path<String>,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:edit")?;
     let id = product_id(&id)?;
     let fields = body.validate(false)?;
     let set = update_set(&state, &auth, id, fields).await?;
@@ -472,6 +476,7 @@ pub async fn remove(
     auth: AuthMerchant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:delete")?;
     let id = product_id(&id)?;
     let deleted = state
         .store
@@ -491,8 +496,9 @@ pub async fn remove(
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn categories(
     State(state): State<AppState>,
-    _auth: AuthMerchant,
+    auth: AuthMerchant,
 ) -> Result<Reply, ApiError> {
+    auth.require("products:view")?;
     let list = state
         .store
         .active_categories()

@@ -1,0 +1,228 @@
+//! `/api/merchant/audit` (contract §2.11): logs, stats, search, per-resource and per-user
+//! trails, plus the timeline ([`timeline`]), retention ([`retention`]) and export
+//! ([`export`]) views. Reads need `logs:view`, export `logs:export`; every query is scoped to
+//! the caller's merchant.
+
+mod export;
+pub mod query;
+mod retention;
+mod timeline;
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    routing::{get, post},
+};
+use mongodb::bson::doc;
+use serde::Deserialize;
+use serde_json::json;
+
+pub use export::{__path_export, export};
+pub use retention::{
+    __path_cleanup, __path_compliance, __path_retention_stats, cleanup, compliance,
+    retention_stats,
+};
+pub use timeline::{
+    __path_critical, __path_heatmap, __path_recent, __path_summary, __path_timeline,
+    __path_today, critical, heatmap, recent, summary, timeline, today,
+};
+use query::{LogQuery, counts_object, failed, log_json, with_users};
+
+use super::{Reply, params};
+use crate::{
+    error::ApiError,
+    extract::{AppQuery, AuthMerchant, object_id},
+    state::AppState,
+    store::audit::{AuditFilter, group_by},
+    validate::Validator,
+};
+
+/// Audit routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/logs", get(logs))
+        .route("/stats", get(stats))
+        .route("/search", get(search))
+        .route("/activity", get(activity))
+        .route("/timeline", get(timeline))
+        .route("/timeline/today", get(today))
+        .route("/timeline/recent", get(recent))
+        .route("/timeline/summary", get(summary))
+        .route("/timeline/critical", get(critical))
+        .route("/timeline/heatmap", get(heatmap))
+        .route("/retention/stats", get(retention_stats))
+        .route("/retention/compliance", get(compliance))
+        .route("/retention/cleanup", post(cleanup))
+        .route("/export", get(export))
+        .route("/resource/{resource_type}/{resource_id}", get(resource))
+        .route("/user/{user_id}", get(user))
+}
+
+/// `{logs, total, page, totalPages}` of a filter.
+async fn page_of(
+    state: &AppState,
+    filter: mongodb::bson::Document,
+    page: u64,
+    limit: i64,
+) -> Result<Reply, ApiError> {
+    let (rows, total) = with_users(state, filter, page, limit).await?;
+    Ok(Reply::data(json!({
+        "logs": rows.into_iter().map(log_json).collect::<Vec<_>>(),
+        "total": total,
+        "page": page,
+        "totalPages": total.div_ceil(limit as u64),
+    })))
+}
+
+/// Filtered, paged audit records (default 50 per page).
+#[utoipa::path(get, path = "/api/merchant/audit/logs", tag = "audit", security(("bearer" = [])), params(LogQuery),
+    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn logs(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(mut q): AppQuery<LogQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("logs:view")?;
+    let mut v = Validator::new();
+    let filter = query::filter(&mut v, &mut q);
+    let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
+    v.finish_as("Query validation failed")?;
+    page_of(&state, filter.to_match(auth.id()), page, limit).await
+}
+
+/// Totals by action (top 10) and severity, and the 10 latest records.
+#[utoipa::path(get, path = "/api/merchant/audit/stats", tag = "audit", security(("bearer" = [])), params(LogQuery),
+    responses((status = 200, description = "`{totalLogs, logsByAction, logsBySeverity, recentActivity}`", body = crate::openapi::Envelope)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(mut q): AppQuery<LogQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("logs:view")?;
+    let mut v = Validator::new();
+    let filter = query::filter(&mut v, &mut q);
+    v.finish_as("Query validation failed")?;
+    let m = filter.to_match(auth.id());
+    let store = &state.store;
+    let (by_action, by_severity, (recent, total)) = futures::try_join!(
+        async { store.audit_aggregate(group_by(m.clone(), "$action".into(), true, Some(10))).await.map_err(failed) },
+        async { store.audit_aggregate(group_by(m.clone(), "$severity".into(), true, None)).await.map_err(failed) },
+        with_users(&state, m.clone(), 1, 10),
+    )?;
+    Ok(Reply::data(json!({
+        "totalLogs": total,
+        "logsByAction": counts_object(&by_action),
+        "logsBySeverity": counts_object(&by_severity),
+        "recentActivity": recent.into_iter().map(log_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// Query of the search.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Text matched case-insensitively against action and resource type.
+    pub q: Option<String>,
+    /// Resource type.
+    pub resource_type: Option<String>,
+    /// From.
+    pub start_date: Option<String>,
+    /// Until (inclusive).
+    pub end_date: Option<String>,
+}
+
+/// Up to 100 records whose action or resource type contains the term.
+#[utoipa::path(get, path = "/api/merchant/audit/search", tag = "audit", security(("bearer" = [])), params(SearchQuery),
+    responses((status = 200, description = "`{searchTerm, results, count}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Search term is required", body = crate::openapi::ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<SearchQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("logs:view")?;
+    let term = q.q.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    let Some(term) = term else {
+        return Err(ApiError::BadRequest("Search term is required".into()));
+    };
+    let mut v = Validator::new();
+    let filter = AuditFilter {
+        resource_type: q.resource_type.filter(|r| !r.is_empty()),
+        start: params::date(&mut v, "startDate", q.start_date, false),
+        end: params::date(&mut v, "endDate", q.end_date, true),
+        search: Some(params::regex_escape(&term)),
+        ..AuditFilter::default()
+    };
+    v.finish_as("Query validation failed")?;
+    let (rows, _) = with_users(&state, filter.to_match(auth.id()), 1, 100).await?;
+    Ok(Reply::data(json!({
+        "searchTerm": term,
+        "count": rows.len(),
+        "results": rows.into_iter().map(log_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// The 50 latest records as a plain array.
+#[utoipa::path(get, path = "/api/merchant/audit/activity", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "`data` is an array of records", body = crate::openapi::Envelope)))]
+pub async fn activity(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    auth.require("logs:view")?;
+    let (rows, _) = with_users(&state, doc! { "merchantId": auth.id() }, 1, 50).await?;
+    Ok(Reply::data(json!(rows.into_iter().map(log_json).collect::<Vec<_>>())))
+}
+
+/// Query with paging only.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page (≥ 1).
+    pub page: Option<String>,
+    /// Page size (1..100, default 50).
+    pub limit: Option<String>,
+}
+
+/// The trail of one resource.
+#[utoipa::path(get, path = "/api/merchant/audit/resource/{resourceType}/{resourceId}", tag = "audit", security(("bearer" = [])),
+    params(("resourceType" = String, Path, description = "Resource type"), ("resourceId" = String, Path, description = "Resource id"), PageQuery),
+    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody)))]
+pub async fn resource(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path((kind, raw)): Path<(String, String)>,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("logs:view")?;
+    let id = object_id(&raw, "Invalid resource ID format")?;
+    let mut v = Validator::new();
+    let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
+    v.finish_as("Query validation failed")?;
+    let filter = doc! { "merchantId": auth.id(), "resourceType": kind, "resourceId": id };
+    page_of(&state, filter, page, limit).await
+}
+
+/// Everything one user did; the merchant's own id selects the owner's actions.
+#[utoipa::path(get, path = "/api/merchant/audit/user/{userId}", tag = "audit", security(("bearer" = [])),
+    params(("userId" = String, Path, description = "Team member id, or the merchant id for the owner"), PageQuery),
+    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody)))]
+pub async fn user(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("logs:view")?;
+    let id = object_id(&raw, "Invalid user ID format")?;
+    let mut v = Validator::new();
+    let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
+    v.finish_as("Query validation failed")?;
+    let filter = if id == auth.id() {
+        doc! { "merchantId": auth.id(), "merchantUserId": { "$exists": false } }
+    } else {
+        doc! { "merchantId": auth.id(), "merchantUserId": id }
+    };
+    page_of(&state, filter, page, limit).await
+}

@@ -1,0 +1,308 @@
+//! Review decisions on cashback requests: approve, reject, mark paid and the bulk form. Each is
+//! one conditional update on the current status, so an illegal or concurrent transition fails
+//! with 400 instead of overwriting.
+
+use axum::extract::{Path, State};
+use mongodb::bson::doc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{cashback_id, not_found, types::{actor_hex, cashback_json}};
+use crate::{
+    audit::AuditChange,
+    error::ApiError,
+    extract::{AppJson, AuthMerchant},
+    routes::Reply,
+    state::AppState,
+    store::{
+        DateTime, ObjectId,
+        cashback::{CashbackDoc, OPEN, TimelineEntry, Transition},
+    },
+    validate::{Len, Validator},
+};
+
+/// Body of an approval.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproveBody {
+    /// Granted amount (0..requested); defaults to the requested amount.
+    pub approved_amount: Option<f64>,
+    /// Notes (≤ 500).
+    pub notes: Option<String>,
+}
+
+/// Body of a rejection.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RejectBody {
+    /// Why (required, ≤ 500).
+    pub reason: Option<String>,
+}
+
+/// Body of a payment record.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidBody {
+    /// wallet | bank_transfer | check.
+    pub payment_method: Option<String>,
+    /// Reference (≤ 100).
+    pub payment_reference: Option<String>,
+    /// Notes (≤ 500).
+    pub notes: Option<String>,
+}
+
+/// Body of a bulk decision.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkBody {
+    /// approve | reject.
+    pub action: Option<String>,
+    /// 1..50 request ids.
+    pub cashback_ids: Option<Vec<String>>,
+    /// Required for reject.
+    pub reason: Option<String>,
+    /// Approval notes.
+    pub notes: Option<String>,
+}
+
+fn approval(auth: &AuthMerchant, amount: f64, notes: Option<String>) -> Transition {
+    let now = DateTime::now();
+    let mut set = doc! {
+        "status": "approved", "approvedAmount": amount,
+        "reviewedBy": actor_hex(auth), "reviewedAt": now,
+    };
+    if let Some(n) = &notes {
+        set.insert("approvalNotes", n);
+    }
+    Transition {
+        from: OPEN,
+        set,
+        entry: TimelineEntry { status: "approved".into(), timestamp: now, notes, by: Some(actor_hex(auth)) },
+    }
+}
+
+fn rejection(auth: &AuthMerchant, reason: String) -> Transition {
+    let now = DateTime::now();
+    Transition {
+        from: OPEN,
+        set: doc! {
+            "status": "rejected", "rejectionReason": &reason,
+            "reviewedBy": actor_hex(auth), "reviewedAt": now,
+        },
+        entry: TimelineEntry { status: "rejected".into(), timestamp: now, notes: Some(reason), by: Some(actor_hex(auth)) },
+    }
+}
+
+/// The request, or 404.
+async fn load(state: &AppState, auth: &AuthMerchant, id: ObjectId) -> Result<CashbackDoc, ApiError> {
+    state
+        .store
+        .cashback_by_id(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to fetch cashback request"))?
+        .ok_or_else(not_found)
+}
+
+/// Apply `t`; a request in another status gives 400 naming it.
+async fn apply(
+    state: &AppState,
+    auth: &AuthMerchant,
+    id: ObjectId,
+    verb: &str,
+    t: Transition,
+) -> Result<CashbackDoc, ApiError> {
+    let updated = state
+        .store
+        .transition_cashback(auth.id(), id, t)
+        .await
+        .map_err(ApiError::internal("Failed to update cashback request"))?;
+    state.cashback_counts.invalidate(auth.id());
+    match updated {
+        Some(doc) => Ok(doc),
+        None => {
+            let current = load(state, auth, id).await?;
+            Err(ApiError::BadRequest(format!(
+                "Cannot {verb} a cashback request with status {}",
+                current.status
+            )))
+        }
+    }
+}
+
+fn decided(before: &CashbackDoc, after: &CashbackDoc, action: &'static str) -> AuditChange {
+    let summary = |c: &CashbackDoc| json!({ "status": c.status, "approvedAmount": c.approved_amount, "paidAmount": c.paid_amount });
+    AuditChange::action(action)
+        .resource("cashback", after.id)
+        .diff(summary(before), summary(after))
+}
+
+/// Approve a pending or under-review request.
+#[utoipa::path(put, path = "/api/merchant/cashback/{id}/approve", tag = "cashback", security(("bearer" = [])), request_body = ApproveBody,
+    params(("id" = String, Path, description = "Cashback request id")),
+    responses((status = 200, description = "Approved request", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid amount or status", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+    AppJson(body): AppJson<ApproveBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:refund")?;
+    let id = cashback_id(&raw)?;
+    let before = load(&state, &auth, id).await?;
+    let mut v = Validator::new();
+    let amount = v
+        .opt_number("approvedAmount", body.approved_amount, 0.0, before.requested_amount)
+        .unwrap_or(before.requested_amount);
+    let notes = v.opt_text("notes", body.notes, Len(0, 500));
+    v.finish()?;
+    let after = apply(&state, &auth, id, "approve", approval(&auth, amount, notes)).await?;
+    Ok(Reply::data(cashback_json(&after)?)
+        .message("Cashback request approved successfully")
+        .audit(decided(&before, &after, "cashback.approve")))
+}
+
+/// Reject a pending or under-review request.
+#[utoipa::path(put, path = "/api/merchant/cashback/{id}/reject", tag = "cashback", security(("bearer" = [])), request_body = RejectBody,
+    params(("id" = String, Path, description = "Cashback request id")),
+    responses((status = 200, description = "Rejected request", body = crate::openapi::Envelope),
+        (status = 400, description = "Missing reason or wrong status", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn reject(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+    AppJson(body): AppJson<RejectBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:refund")?;
+    let id = cashback_id(&raw)?;
+    let mut v = Validator::new();
+    let reason = v.text("reason", body.reason, Len(1, 500));
+    v.finish()?;
+    let before = load(&state, &auth, id).await?;
+    let after = apply(&state, &auth, id, "reject", rejection(&auth, reason)).await?;
+    Ok(Reply::data(cashback_json(&after)?)
+        .message("Cashback request rejected successfully")
+        .audit(decided(&before, &after, "cashback.reject")))
+}
+
+/// Record the payment of an approved request (paid amount = approved amount).
+#[utoipa::path(put, path = "/api/merchant/cashback/{id}/mark-paid", tag = "cashback", security(("bearer" = [])), request_body = PaidBody,
+    params(("id" = String, Path, description = "Cashback request id")),
+    responses((status = 200, description = "Paid request", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed or not approved", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn mark_paid(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+    AppJson(body): AppJson<PaidBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:refund")?;
+    let id = cashback_id(&raw)?;
+    let mut v = Validator::new();
+    let method = v.one_of("paymentMethod", body.payment_method.clone(), &["wallet", "bank_transfer", "check"]);
+    if body.payment_method.is_none() {
+        v.error("paymentMethod", "\"paymentMethod\" is required", None);
+    }
+    let reference = v.opt_text("paymentReference", body.payment_reference, Len(0, 100));
+    let notes = v.opt_text("notes", body.notes, Len(0, 500));
+    v.finish()?;
+    let before = load(&state, &auth, id).await?;
+    let now = DateTime::now();
+    let mut set = doc! {
+        "status": "paid", "paidAt": now, "paymentStatus": "processed",
+        "paidAmount": before.approved_amount.unwrap_or(before.requested_amount),
+        "paymentMethod": method.unwrap_or("wallet"),
+    };
+    if let Some(r) = reference {
+        set.insert("paymentReference", r);
+    }
+    let t = Transition {
+        from: &["approved"],
+        set,
+        entry: TimelineEntry { status: "paid".into(), timestamp: now, notes, by: Some(actor_hex(&auth)) },
+    };
+    let after = apply(&state, &auth, id, "mark as paid", t).await?;
+    Ok(Reply::data(cashback_json(&after)?)
+        .message("Cashback marked as paid successfully")
+        .audit(decided(&before, &after, "cashback.mark_paid")))
+}
+
+struct Bulk {
+    approve: bool,
+    ids: Vec<ObjectId>,
+    reason: String,
+    notes: Option<String>,
+}
+
+fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
+    let mut v = Validator::new();
+    let action = v.one_of("action", body.action.clone(), &["approve", "reject"]);
+    if body.action.is_none() {
+        v.error("action", "\"action\" is required", None);
+    }
+    let raw_ids = body.cashback_ids.unwrap_or_default();
+    if raw_ids.is_empty() || raw_ids.len() > 50 {
+        v.error("cashbackIds", "\"cashbackIds\" must contain between 1 and 50 items", None);
+    }
+    let mut ids = Vec::with_capacity(raw_ids.len());
+    for (i, raw) in raw_ids.into_iter().enumerate() {
+        match ObjectId::parse_str(&raw) {
+            Ok(id) => ids.push(id),
+            Err(_) => v.error(&format!("cashbackIds[{i}]"), format!("\"cashbackIds[{i}]\" must be a valid id"), Some(Value::String(raw))),
+        }
+    }
+    let reason = if action == Some("reject") {
+        v.text("reason", body.reason, Len(1, 500))
+    } else {
+        body.reason.unwrap_or_default()
+    };
+    let notes = v.opt_text("notes", body.notes, Len(0, 500));
+    v.finish()?;
+    Ok(Bulk { approve: action == Some("approve"), ids, reason, notes })
+}
+
+/// Approve or reject up to 50 requests; each gets its own result.
+#[utoipa::path(post, path = "/api/merchant/cashback/bulk-action", tag = "cashback", security(("bearer" = [])), request_body = BulkBody,
+    responses((status = 200, description = "`data.processed`, `data.failed`, `data.results[]`", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn bulk_action(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<BulkBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:refund")?;
+    let bulk = validate_bulk(body)?;
+    let verb = if bulk.approve { "approve" } else { "reject" };
+    let mut results = Vec::with_capacity(bulk.ids.len());
+    for id in &bulk.ids {
+        let outcome = async {
+            let t = if bulk.approve {
+                let current = load(&state, &auth, *id).await?;
+                approval(&auth, current.requested_amount, bulk.notes.clone())
+            } else {
+                rejection(&auth, bulk.reason.clone())
+            };
+            apply(&state, &auth, *id, verb, t).await
+        }
+        .await;
+        results.push(match outcome {
+            Ok(doc) => json!({ "id": id.to_hex(), "success": true, "status": doc.status }),
+            Err(e) => json!({ "id": id.to_hex(), "success": false, "message": e.to_string() }),
+        });
+    }
+    let processed = results.iter().filter(|r| r["success"] == json!(true)).count();
+    let change = AuditChange {
+        metadata: Some(json!({ "action": verb, "requested": bulk.ids.len(), "processed": processed })),
+        resource_type: Some("cashback"),
+        ..AuditChange::action("cashback.bulk_action")
+    };
+    Ok(Reply::data(json!({
+        "processed": processed,
+        "failed": results.len() - processed,
+        "results": results,
+    }))
+    .message(format!("Bulk {verb} completed"))
+    .audit(change))
+}

@@ -1,0 +1,228 @@
+//! `/api/merchant/cashback` (contract §2.8): list, stats, pending count, get, create and the
+//! review decisions, every query scoped to the caller's merchant (the peer's list and stats
+//! were not). Decisions are guarded transitions: approve/reject only from pending or
+//! under_review, mark-paid only from approved, amounts never above the requested one.
+//! Export lives in [`export`], analytics and metrics in [`insights`].
+
+mod decide;
+mod export;
+mod insights;
+mod types;
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post, put},
+};
+use serde_json::json;
+
+pub use decide::{
+    __path_approve, __path_bulk_action, __path_mark_paid, __path_reject, approve, bulk_action,
+    mark_paid, reject,
+};
+pub use export::{__path_export, export};
+pub use insights::{__path_analytics, __path_metrics, analytics, metrics};
+use types::{CreateBody, ListQuery, RangeQuery, cashback_json};
+
+use super::{Reply, params};
+use crate::{
+    audit::AuditChange,
+    error::ApiError,
+    extract::{AppJson, AppQuery, AuthMerchant, object_id},
+    state::AppState,
+    store::{
+        ObjectId,
+        cashback::{CashbackFilter, STATUSES, count_status, sum_of},
+    },
+    validate::Validator,
+};
+
+/// Cashback routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list).post(create))
+        .route("/stats", get(stats))
+        .route("/pending-count", get(pending_count))
+        .route("/export", get(export))
+        .route("/analytics", get(analytics))
+        .route("/metrics", get(metrics))
+        .route("/bulk-action", post(bulk_action))
+        .route("/{id}", get(show))
+        .route("/{id}/approve", put(approve).post(approve))
+        .route("/{id}/reject", put(reject).post(reject))
+        .route("/{id}/mark-paid", put(mark_paid))
+}
+
+pub(crate) fn cashback_id(raw: &str) -> Result<ObjectId, ApiError> {
+    object_id(raw, "Invalid cashback ID format")
+}
+
+pub(crate) fn not_found() -> ApiError {
+    ApiError::NotFound("Cashback request not found".into())
+}
+
+/// Parse `startDate`/`endDate` (and `status`) into a filter.
+pub(crate) fn range_filter(
+    v: &mut Validator,
+    start: Option<String>,
+    end: Option<String>,
+    status: Option<String>,
+) -> CashbackFilter {
+    CashbackFilter {
+        status: v.one_of("status", status, STATUSES).map(str::to_string),
+        start: params::date(v, "startDate", start, false),
+        end: params::date(v, "endDate", end, true),
+    }
+}
+
+/// The merchant's cashback requests, newest first.
+#[utoipa::path(get, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, description = "`data.cashbacks`, `data.pagination{page,limit,total,pages}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:view")?;
+    let mut v = Validator::new();
+    let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 20);
+    let filter = range_filter(&mut v, q.start_date, q.end_date, q.status);
+    v.finish_as("Query validation failed")?;
+    let (items, total) = state
+        .store
+        .cashback_page(auth.id(), &filter, (page - 1) * limit as u64, limit)
+        .await
+        .map_err(ApiError::internal("Failed to fetch cashback requests"))?;
+    let cashbacks = items.iter().map(cashback_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::data(json!({
+        "cashbacks": cashbacks,
+        "pagination": { "page": page, "limit": limit, "total": total, "pages": total.div_ceil(limit as u64) },
+    }))
+    .message("Cashback requests retrieved successfully"))
+}
+
+/// Counts by status and the real requested/approved/paid totals.
+#[utoipa::path(get, path = "/api/merchant/cashback/stats", tag = "cashback", security(("bearer" = [])), params(RangeQuery),
+    responses((status = 200, description = "`data.stats`", body = crate::openapi::Envelope)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<RangeQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:view")?;
+    let mut v = Validator::new();
+    let filter = range_filter(&mut v, q.start_date, q.end_date, None);
+    v.finish_as("Query validation failed")?;
+    let group = mongodb::bson::doc! { "$group": {
+        "_id": null,
+        "total": { "$sum": 1 },
+        "totalAmount": sum_of("requestedAmount"),
+        "approvedAmount": sum_of("approvedAmount"),
+        "paidAmount": sum_of("paidAmount"),
+        "pending": count_status("pending"),
+        "underReview": count_status("under_review"),
+        "approved": count_status("approved"),
+        "rejected": count_status("rejected"),
+        "paid": count_status("paid"),
+    } };
+    let rows = state
+        .store
+        .cashback_aggregate(filter.to_match(auth.id()), vec![group])
+        .await
+        .map_err(ApiError::internal("Failed to fetch cashback stats"))?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let num = |k: &str| crate::store::json::bson_to_json(row.get(k).cloned().unwrap_or(0.into()));
+    let stats = json!({
+        "total": num("total"),
+        "totalAmount": num("totalAmount"),
+        "approvedAmount": num("approvedAmount"),
+        "paidAmount": num("paidAmount"),
+        "pending": num("pending"),
+        "underReview": num("underReview"),
+        "approved": num("approved"),
+        "rejected": num("rejected"),
+        "paid": num("paid"),
+    });
+    Ok(Reply::data(json!({ "stats": stats })).message("Cashback statistics retrieved successfully"))
+}
+
+/// Requests waiting for a decision (pending + under_review), cached briefly per merchant.
+#[utoipa::path(get, path = "/api/merchant/cashback/pending-count", tag = "cashback", security(("bearer" = [])),
+    responses((status = 200, description = "`data.count`, `data.cached`", body = crate::openapi::Envelope)))]
+pub async fn pending_count(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:view")?;
+    let cache = &state.cashback_counts;
+    let (count, cached) = match cache.get(auth.id()) {
+        Some(n) => (n, true),
+        None => {
+            let n = state
+                .store
+                .cashback_open_count(auth.id())
+                .await
+                .map_err(ApiError::internal("Failed to fetch pending count"))?;
+            cache.put(auth.id(), n);
+            (n, false)
+        }
+    };
+    Ok(Reply::data(json!({ "count": count, "cached": cached }))
+        .message("Pending count retrieved successfully"))
+}
+
+/// One request.
+#[utoipa::path(get, path = "/api/merchant/cashback/{id}", tag = "cashback", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Cashback request id")),
+    responses((status = 200, description = "`data` is the request", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:view")?;
+    let id = cashback_id(&raw)?;
+    let item = state
+        .store
+        .cashback_by_id(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to fetch cashback request"))?
+        .ok_or_else(not_found)?;
+    Ok(Reply::data(cashback_json(&item)?).message("Cashback request retrieved successfully"))
+}
+
+/// Record a cashback request for one of the merchant's orders.
+#[utoipa::path(post, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), request_body = CreateBody,
+    responses((status = 201, description = "Created request", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Order not found for this merchant", body = crate::openapi::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<CreateBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("orders:refund")?;
+    let input = body.validate()?;
+    let order = state
+        .store
+        .merchant_order(auth.id(), input.order_id)
+        .await
+        .map_err(ApiError::internal("Failed to create cashback request"))?
+        .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
+    let doc = types::new_request(&auth, input, &order)?;
+    state
+        .store
+        .insert_cashback(&doc)
+        .await
+        .map_err(ApiError::internal("Failed to create cashback request"))?;
+    state.cashback_counts.invalidate(auth.id());
+    let change = AuditChange::action("cashback.created").resource("cashback", doc.id);
+    Ok(Reply::data(cashback_json(&doc)?)
+        .message("Cashback request created successfully")
+        .status(StatusCode::CREATED)
+        .audit(change))
+}

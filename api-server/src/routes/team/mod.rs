@@ -1,0 +1,345 @@
+//! `/api/merchant/team` (contract §2.4): list, get, own permissions, role and status changes,
+//! removal and the audit-derived activity feed. Invitations live in [`invite`], the public
+//! validate/accept routes under `/team-public` in [`public`].
+
+mod invite;
+mod public;
+mod types;
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    routing::{get, post, put},
+};
+use mongodb::bson::doc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use invite::{__path_invite, __path_resend_invite, invite, resend_invite};
+pub use public::{
+    __path_accept_invitation, __path_validate_invitation, accept_invitation, validate_invitation,
+};
+use types::{member_json, role_description};
+
+use super::{Reply, params};
+use crate::{
+    audit::AuditChange,
+    domain::role_permissions,
+    error::ApiError,
+    extract::{AppJson, AppQuery, AuthMerchant, object_id},
+    state::AppState,
+    store::{ObjectId, json::bson_to_json, users::MerchantUserDoc},
+    validate::Validator,
+};
+
+/// Authenticated team routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list))
+        .route("/invite", post(invite))
+        .route("/me/permissions", get(my_permissions))
+        .route("/activity", get(activity))
+        .route("/{user_id}", get(show).delete(remove))
+        .route("/{user_id}/resend-invite", post(resend_invite))
+        .route("/{user_id}/role", put(change_role))
+        .route("/{user_id}/status", put(change_status))
+}
+
+/// Public invitation routes (no auth).
+pub fn public_router() -> Router<AppState> {
+    Router::new()
+        .route("/validate-invitation/{token}", get(validate_invitation))
+        .route("/accept-invitation/{token}", post(accept_invitation))
+}
+
+fn user_id(raw: &str) -> Result<ObjectId, ApiError> {
+    object_id(raw, "Invalid user ID format")
+}
+
+fn member_not_found() -> ApiError {
+    ApiError::NotFound("Team member not found".into())
+}
+
+async fn find_member(
+    state: &AppState,
+    auth: &AuthMerchant,
+    raw: &str,
+) -> Result<MerchantUserDoc, ApiError> {
+    let id = user_id(raw)?;
+    state
+        .store
+        .member(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to fetch team member"))?
+        .ok_or_else(member_not_found)
+}
+
+/// Team members with `invitedBy` populated from their inviters.
+async fn render_members(
+    state: &AppState,
+    auth: &AuthMerchant,
+    members: &[MerchantUserDoc],
+) -> Result<Vec<Value>, ApiError> {
+    let inviter_ids: Vec<ObjectId> = members.iter().filter_map(|m| m.invited_by).collect();
+    let inviters = state
+        .store
+        .members_by_ids(auth.id(), inviter_ids)
+        .await
+        .map_err(ApiError::internal("Failed to fetch team members"))?;
+    Ok(members
+        .iter()
+        .map(|m| {
+            let inviter = m
+                .invited_by
+                .and_then(|by| inviters.iter().find(|i| i.id == by));
+            member_json(m, inviter)
+        })
+        .collect())
+}
+
+/// The merchant's team members, newest first.
+#[utoipa::path(get, path = "/api/merchant/team", tag = "team", security(("bearer" = [])),
+    responses((status = 200, description = "`data.teamMembers`, `data.total`", body = crate::openapi::Envelope),
+        (status = 403, description = "Missing team:view", body = crate::openapi::ErrorBody)))]
+pub async fn list(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    auth.require("team:view")?;
+    let members = state
+        .store
+        .team_members(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to fetch team members"))?;
+    let rendered = render_members(&state, &auth, &members).await?;
+    Ok(Reply::data(
+        json!({ "teamMembers": rendered, "total": members.len() }),
+    ))
+}
+
+/// One team member.
+#[utoipa::path(get, path = "/api/merchant/team/{userId}", tag = "team", security(("bearer" = [])),
+    params(("userId" = String, Path, description = "Team member id")),
+    responses((status = 200, description = "`data` is the member", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+) -> Result<Reply, ApiError> {
+    auth.require("team:view")?;
+    let member = find_member(&state, &auth, &raw).await?;
+    let rendered = render_members(&state, &auth, std::slice::from_ref(&member)).await?;
+    Ok(Reply::data(rendered.into_iter().next().unwrap_or(Value::Null)))
+}
+
+/// The caller's role and permissions (no permission needed).
+#[utoipa::path(get, path = "/api/merchant/team/me/permissions", tag = "team", security(("bearer" = [])),
+    responses((status = 200, description = "`data.role`, `data.permissions[]`", body = crate::openapi::Envelope)))]
+pub async fn my_permissions(auth: AuthMerchant) -> Reply {
+    let role = auth.role().to_string();
+    let permissions = match &auth.member {
+        Some(m) if !m.permissions.is_empty() => m.permissions.clone(),
+        _ => role_permissions(&role),
+    };
+    Reply::data(json!({
+        "role": role,
+        "roleDescription": role_description(&role),
+        "permissionCount": permissions.len(),
+        "permissions": permissions,
+    }))
+}
+
+/// Body of a role change.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RoleBody {
+    /// admin | manager | staff.
+    pub role: Option<String>,
+}
+
+/// Body of a status change.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct StatusBody {
+    /// active | suspended.
+    pub status: Option<String>,
+}
+
+fn required_one_of(
+    field: &str,
+    value: Option<String>,
+    allowed: &[&'static str],
+) -> Result<&'static str, ApiError> {
+    let mut v = Validator::new();
+    let picked = v.one_of(field, value.clone(), allowed);
+    if value.is_none() {
+        v.error(field, format!("\"{field}\" is required"), None);
+    }
+    v.finish()?;
+    picked.ok_or_else(|| ApiError::BadRequest(format!("\"{field}\" is required")))
+}
+
+/// Change a member's role (owner only: `team:change_role`); permissions reset to the role's.
+#[utoipa::path(put, path = "/api/merchant/team/{userId}/role", tag = "team", security(("bearer" = [])), request_body = RoleBody,
+    params(("userId" = String, Path, description = "Team member id")),
+    responses((status = 200, description = "Updated member", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the owner, or the target is an owner", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn change_role(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+    AppJson(body): AppJson<RoleBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("team:change_role")?;
+    let role = required_one_of("role", body.role, &["admin", "manager", "staff"])?;
+    let before = find_member(&state, &auth, &raw).await?;
+    if before.role == "owner" {
+        return Err(ApiError::Forbidden("Cannot change the role of an owner".into()));
+    }
+    let updated = state
+        .store
+        .set_member_role(auth.id(), before.id, role, role_permissions(role))
+        .await
+        .map_err(ApiError::internal("Failed to update role"))?
+        .ok_or_else(member_not_found)?;
+    let summary = |m: &MerchantUserDoc| json!({ "role": m.role, "permissionCount": m.permissions.len() });
+    let change = AuditChange::action("team.role_change")
+        .resource("team_member", updated.id)
+        .diff(summary(&before), summary(&updated));
+    Ok(Reply::data(member_json(&updated, None))
+        .message("Role updated successfully")
+        .audit(change))
+}
+
+/// The owner and the caller themself cannot be suspended or removed.
+fn guard_target(auth: &AuthMerchant, target: &MerchantUserDoc, what: &str) -> Result<(), ApiError> {
+    if target.role == "owner" {
+        return Err(ApiError::Forbidden(format!("Cannot {what} the owner")));
+    }
+    if auth.member.as_ref().is_some_and(|m| m.id == target.id) {
+        return Err(ApiError::Forbidden(format!("Cannot {what} yourself")));
+    }
+    Ok(())
+}
+
+/// Activate or suspend a member.
+#[utoipa::path(put, path = "/api/merchant/team/{userId}/status", tag = "team", security(("bearer" = [])), request_body = StatusBody,
+    params(("userId" = String, Path, description = "Team member id")),
+    responses((status = 200, description = "Updated member", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Owner or self", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn change_status(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+    AppJson(body): AppJson<StatusBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("team:change_status")?;
+    let status = required_one_of("status", body.status, &["active", "suspended"])?;
+    let before = find_member(&state, &auth, &raw).await?;
+    guard_target(&auth, &before, "change the status of")?;
+    if status == "active" && before.password.is_none() {
+        return Err(ApiError::BadRequest(
+            "The invitation has not been accepted yet".into(),
+        ));
+    }
+    let updated = state
+        .store
+        .set_member_status(auth.id(), before.id, status)
+        .await
+        .map_err(ApiError::internal("Failed to update status"))?
+        .ok_or_else(member_not_found)?;
+    let change = AuditChange::action("team.status_change")
+        .resource("team_member", updated.id)
+        .diff(json!({ "status": before.status }), json!({ "status": updated.status }));
+    Ok(Reply::data(member_json(&updated, None))
+        .message("Status updated successfully")
+        .audit(change))
+}
+
+/// Remove a member (hard delete).
+#[utoipa::path(delete, path = "/api/merchant/team/{userId}", tag = "team", security(("bearer" = [])),
+    params(("userId" = String, Path, description = "Team member id")),
+    responses((status = 200, description = "Removed", body = crate::openapi::Envelope),
+        (status = 403, description = "Owner or self", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(raw): Path<String>,
+) -> Result<Reply, ApiError> {
+    auth.require("team:remove")?;
+    let member = find_member(&state, &auth, &raw).await?;
+    guard_target(&auth, &member, "remove")?;
+    if !state
+        .store
+        .delete_member(auth.id(), member.id)
+        .await
+        .map_err(ApiError::internal("Failed to remove team member"))?
+    {
+        return Err(member_not_found());
+    }
+    let mut change = AuditChange::action("team.remove").resource("team_member", member.id);
+    change.before = Some(json!({ "email": member.email, "name": member.name, "role": member.role }));
+    Ok(Reply::empty()
+        .message("Team member removed successfully")
+        .audit(change))
+}
+
+/// Query of the activity feed.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// Page (≥ 1).
+    pub page: Option<String>,
+    /// Page size (1..100, default 20).
+    pub limit: Option<String>,
+    /// Only this team member's actions.
+    #[serde(rename = "userId")]
+    pub user_id: Option<String>,
+}
+
+/// Team activity from the audit trail: actions by team members and changes to the team.
+#[utoipa::path(get, path = "/api/merchant/team/activity", tag = "team", security(("bearer" = [])), params(ActivityQuery),
+    responses((status = 200, description = "`{activities,total,page,totalPages}`", body = crate::openapi::Envelope)))]
+pub async fn activity(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<ActivityQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("team:view")?;
+    let mut v = Validator::new();
+    let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 20);
+    let user = q
+        .user_id
+        .filter(|u| !u.is_empty())
+        .map(|u| ObjectId::parse_str(&u).map_err(|_| u));
+    let user = match user {
+        Some(Err(raw)) => {
+            v.error("userId", "\"userId\" must be a valid id", Some(raw.into()));
+            None
+        }
+        Some(Ok(id)) => Some(id),
+        None => None,
+    };
+    v.finish_as("Query validation failed")?;
+    let mut filter = doc! { "merchantId": auth.id() };
+    match user {
+        Some(u) => filter.insert("merchantUserId", u),
+        None => filter.insert(
+            "$or",
+            vec![
+                doc! { "merchantUserId": { "$exists": true } },
+                doc! { "resourceType": "team_member" },
+            ],
+        ),
+    };
+    let (rows, total) = crate::routes::audit::query::with_users(&state, filter, page, limit)
+        .await?;
+    Ok(Reply::data(json!({
+        "activities": rows.into_iter().map(|d| bson_to_json(d.into())).collect::<Vec<_>>(),
+        "total": total,
+        "page": page,
+        "totalPages": total.div_ceil(limit as u64),
+    })))
+}

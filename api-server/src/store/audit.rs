@@ -1,0 +1,286 @@
+//! The `auditlogs` collection: record type, batched inserts, filtered pages, the aggregation
+//! pipelines behind the audit views, and retention (a TTL index on `timestamp` whose age comes
+//! from `AUDIT_RETENTION_DAYS`, plus explicit cleanup). Every query takes the merchant id.
+
+use futures::TryStreamExt;
+use mongodb::{
+    IndexModel,
+    bson::{Bson, Document, doc, oid::ObjectId},
+    options::IndexOptions,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{DateTime, Store};
+
+/// `details` of a record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditDetails {
+    /// Summary before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_bson")]
+    pub before: Option<Value>,
+    /// Summary after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_bson")]
+    pub after: Option<Value>,
+    /// `[{field, before, after}]` of the top-level fields that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_bson")]
+    pub changes: Option<Value>,
+    /// Extra facts (method, path, route…).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "json_bson")]
+    pub metadata: Option<Value>,
+}
+
+/// JSON values stored as plain BSON (not extended JSON strings).
+mod json_bson {
+    use mongodb::bson::Bson;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref()
+            .map(|v| Bson::try_from(v.clone()).unwrap_or(Bson::Null))
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Ok(Option::<Bson>::deserialize(d)?.map(crate::store::json::bson_to_json))
+    }
+}
+
+/// One audit record (contract §3.8, plus `requestId`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditLogDoc {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Tenant.
+    pub merchant_id: ObjectId,
+    /// Acting team member (absent for the owner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_user_id: Option<ObjectId>,
+    /// `product.updated`, `auth.login`…
+    pub action: String,
+    /// `product`, `auth`, `team_member`…
+    pub resource_type: String,
+    /// Affected document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<ObjectId>,
+    /// Before/after/changes/metadata.
+    #[serde(default)]
+    pub details: AuditDetails,
+    /// Client IP.
+    pub ip_address: String,
+    /// Client user agent.
+    pub user_agent: String,
+    /// Correlation id of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// When (TTL key).
+    pub timestamp: DateTime,
+    /// info | warning | error | critical.
+    pub severity: String,
+    /// Created.
+    pub created_at: DateTime,
+    /// Updated.
+    pub updated_at: DateTime,
+}
+
+/// Filters of the log views; `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exact action.
+    pub action: Option<String>,
+    /// Exact resource type.
+    pub resource_type: Option<String>,
+    /// Resource id.
+    pub resource_id: Option<ObjectId>,
+    /// Team member.
+    pub user_id: Option<ObjectId>,
+    /// Severities (any of).
+    pub severities: Vec<String>,
+    /// From (inclusive).
+    pub start: Option<DateTime>,
+    /// To (inclusive).
+    pub end: Option<DateTime>,
+    /// Case-insensitive substring of action or resource type (already regex-escaped).
+    pub search: Option<String>,
+}
+
+impl AuditFilter {
+    /// The `$match` document for a merchant.
+    pub fn to_match(&self, merchant: ObjectId) -> Document {
+        let mut m = doc! { "merchantId": merchant };
+        if let Some(a) = &self.action {
+            m.insert("action", a);
+        }
+        if let Some(r) = &self.resource_type {
+            m.insert("resourceType", r);
+        }
+        if let Some(r) = self.resource_id {
+            m.insert("resourceId", r);
+        }
+        if let Some(u) = self.user_id {
+            m.insert("merchantUserId", u);
+        }
+        if !self.severities.is_empty() {
+            m.insert("severity", doc! { "$in": &self.severities });
+        }
+        let mut range = Document::new();
+        if let Some(s) = self.start {
+            range.insert("$gte", s);
+        }
+        if let Some(e) = self.end {
+            range.insert("$lte", e);
+        }
+        if !range.is_empty() {
+            m.insert("timestamp", range);
+        }
+        if let Some(q) = &self.search {
+            let re = doc! { "$regex": q, "$options": "i" };
+            m.insert(
+                "$or",
+                vec![
+                    doc! { "action": re.clone() },
+                    doc! { "resourceType": re },
+                ],
+            );
+        }
+        m
+    }
+}
+
+/// The TTL index name.
+pub const TTL_INDEX: &str = "timestamp_ttl";
+
+/// `{label, count}` rows of a `$group`.
+pub fn group_by(matched: Document, key: Bson, sort_by_count: bool, limit: Option<i64>) -> Vec<Document> {
+    let mut p = vec![
+        doc! { "$match": matched },
+        doc! { "$group": { "_id": key, "count": { "$sum": 1 } } },
+        if sort_by_count {
+            doc! { "$sort": { "count": -1, "_id": 1 } }
+        } else {
+            doc! { "$sort": { "_id": 1 } }
+        },
+    ];
+    if let Some(l) = limit {
+        p.push(doc! { "$limit": l });
+    }
+    p
+}
+
+/// `YYYY-MM-DD` (UTC) of the record's timestamp, as an aggregation expression.
+pub fn day_expr() -> Bson {
+    Bson::Document(doc! { "$dateToString": { "format": "%Y-%m-%d", "date": "$timestamp" } })
+}
+
+impl Store {
+    fn audit_logs(&self) -> mongodb::Collection<AuditLogDoc> {
+        self.db().collection("auditlogs")
+    }
+
+    fn audit_raw(&self) -> mongodb::Collection<Document> {
+        self.db().collection("auditlogs")
+    }
+
+    /// Insert a batch (unordered: one bad record does not block the rest).
+    pub async fn insert_audit_logs(&self, docs: Vec<AuditLogDoc>) -> mongodb::error::Result<()> {
+        self.audit_logs()
+            .insert_many(docs)
+            .ordered(false)
+            .await
+            .map(drop)
+    }
+
+    /// Records matching `filter`, newest first, plus the total.
+    pub async fn audit_page(
+        &self,
+        merchant: ObjectId,
+        filter: &AuditFilter,
+        skip: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<AuditLogDoc>, u64)> {
+        let m = filter.to_match(merchant);
+        let total = self.audit_logs().count_documents(m.clone()).await?;
+        let logs = self
+            .audit_logs()
+            .find(m)
+            .sort(doc! { "timestamp": -1, "_id": -1 })
+            .skip(skip)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((logs, total))
+    }
+
+    /// Run an aggregation over `auditlogs` (the pipeline's first stage must `$match` the merchant).
+    pub async fn audit_aggregate(
+        &self,
+        pipeline: Vec<Document>,
+    ) -> mongodb::error::Result<Vec<Document>> {
+        debug_assert!(
+            pipeline
+                .first()
+                .and_then(|s| s.get_document("$match").ok())
+                .is_some_and(|m| m.contains_key("merchantId")),
+            "audit pipelines start by matching the merchant"
+        );
+        self.audit_raw().aggregate(pipeline).await?.try_collect().await
+    }
+
+    /// Delete the merchant's records older than `before`; returns how many.
+    pub async fn delete_audit_before(
+        &self,
+        merchant: ObjectId,
+        before: DateTime,
+    ) -> mongodb::error::Result<u64> {
+        self.audit_raw()
+            .delete_many(doc! { "merchantId": merchant, "timestamp": { "$lt": before } })
+            .await
+            .map(|r| r.deleted_count)
+    }
+
+    /// Create the TTL index with `days`, or change its age in place (`collMod`) when it exists
+    /// with another one. Kept out of the static catalogue because its option is configured.
+    pub async fn ensure_audit_ttl(&self, days: u32) -> mongodb::error::Result<()> {
+        let seconds = i64::from(days) * 86_400;
+        let coll = self.audit_raw();
+        let existing: Vec<IndexModel> = match coll.list_indexes().await {
+            Ok(cursor) => cursor.try_collect().await?,
+            Err(_) => Vec::new(),
+        };
+        let current = existing.iter().find(|i| {
+            i.options
+                .as_ref()
+                .and_then(|o| o.name.as_deref())
+                == Some(TTL_INDEX)
+        });
+        match current.and_then(|i| i.options.as_ref()?.expire_after) {
+            Some(age) if age.as_secs() as i64 == seconds => Ok(()),
+            Some(_) => self
+                .db()
+                .run_command(doc! {
+                    "collMod": "auditlogs",
+                    "index": { "name": TTL_INDEX, "expireAfterSeconds": seconds },
+                })
+                .await
+                .map(drop),
+            None => {
+                let options = IndexOptions::builder()
+                    .name(TTL_INDEX.to_string())
+                    .expire_after(std::time::Duration::from_secs(seconds as u64))
+                    .build();
+                coll.create_index(
+                    IndexModel::builder()
+                        .keys(doc! { "timestamp": 1 })
+                        .options(options)
+                        .build(),
+                )
+                .await
+                .map(drop)
+            }
+        }
+    }
+}
