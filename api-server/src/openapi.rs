@@ -78,6 +78,7 @@ impl Modify for CommonResponses {
                 }
                 if op.security.is_some() {
                     add("401", "Not authenticated");
+                    add("403", "Forbidden: Insufficient permissions (names `required` and `userRole`)");
                 }
                 if path.starts_with("/api/merchant") {
                     add("429", "Rate limit exceeded");
@@ -106,7 +107,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Merchant API", description = "Merchant e-commerce API: auth, onboarding, products, variants and stock."),
+    info(title = "Merchant API", description = "Merchant e-commerce API: auth, onboarding, products, variants, stock, team, cashback and audit."),
     modifiers(&BearerAuth, &CommonResponses),
     paths(
         routes::health::health, routes::health::live, routes::health::ready, routes::health::metrics, routes::health::openapi,
@@ -122,9 +123,19 @@ impl Modify for BearerAuth {
         routes::variants::list, routes::variants::show, routes::variants::create, routes::variants::update,
         routes::variants::remove,
         routes::stock::adjust, routes::stock::adjust_variant, routes::stock::low_stock, routes::stock::dashboard_low_stock,
+        routes::team::list, routes::team::show, routes::team::my_permissions, routes::team::invite,
+        routes::team::resend_invite, routes::team::change_role, routes::team::change_status, routes::team::remove,
+        routes::team::activity, routes::team::validate_invitation, routes::team::accept_invitation,
+        routes::cashback::list, routes::cashback::stats, routes::cashback::pending_count, routes::cashback::show,
+        routes::cashback::create, routes::cashback::approve, routes::cashback::reject, routes::cashback::mark_paid,
+        routes::cashback::bulk_action, routes::cashback::export, routes::cashback::analytics, routes::cashback::metrics,
+        routes::audit::logs, routes::audit::stats, routes::audit::search, routes::audit::activity,
+        routes::audit::timeline, routes::audit::today, routes::audit::recent, routes::audit::summary,
+        routes::audit::critical, routes::audit::heatmap, routes::audit::retention_stats, routes::audit::compliance,
+        routes::audit::cleanup, routes::audit::export, routes::audit::resource, routes::audit::user,
     ),
     components(schemas(Envelope, ErrorBody, FieldError)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"))
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"))
 )]
 struct ApiDoc;
 

@@ -5,7 +5,7 @@
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{Method, header},
+    http::Method,
     middleware::Next,
     response::Response,
 };
@@ -82,17 +82,10 @@ fn path_resource_id(matched: &str, path: &str) -> Option<ObjectId> {
 }
 
 fn facts(req: &Request, trust_proxy: bool) -> RequestFacts {
+    let ip = ClientIp::resolve(req.headers(), req.extensions(), trust_proxy).0;
     RequestFacts {
         request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-        ip: ClientIp::resolve(req.headers(), req.extensions(), trust_proxy).0,
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("unknown")
-            .chars()
-            .take(512)
-            .collect(),
+        ..RequestFacts::from_headers(ip, req.headers())
     }
 }
 

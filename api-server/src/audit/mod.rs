@@ -124,6 +124,23 @@ pub struct RequestFacts {
     pub user_agent: String,
 }
 
+impl RequestFacts {
+    /// Facts of a handler's request: the resolved client IP and the request headers (the
+    /// correlation id is on them once the request-id layer ran).
+    pub fn from_headers(ip: String, headers: &axum::http::HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Self {
+            request_id: text("x-correlation-id").map(str::to_string),
+            ip,
+            user_agent: text("user-agent")
+                .unwrap_or("unknown")
+                .chars()
+                .take(512)
+                .collect(),
+        }
+    }
+}
+
 /// An explicit event (login, failed login…) recorded by a handler.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {

@@ -12,6 +12,7 @@ use super::{
     types::{LoginBody, RefreshBody, summary_json},
 };
 use crate::{
+    audit::{Actor, AuditChange, AuditEvent, RequestFacts, Severity},
     domain::role_permissions,
     error::ApiError,
     extract::{AppJson, ClientIp, bearer, load_principal},
@@ -138,8 +139,10 @@ fn session_data(
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     AppJson(body): AppJson<LoginBody>,
 ) -> Result<Reply, ApiError> {
+    let facts = RequestFacts::from_headers(ip.clone(), &headers);
     let (email, password) = body.validate()?;
     let password = SecretString::from(password);
     let store = &state.store;
@@ -188,7 +191,17 @@ pub async fn login(
             locked_until: m.account_locked_until,
         },
     };
-    let rehashed = authenticate(&state, &account, password).await?;
+    let actor = Actor {
+        merchant: merchant.id,
+        member: member.as_ref().map(|m| m.id),
+    };
+    let rehashed = match authenticate(&state, &account, password).await {
+        Ok(r) => r,
+        Err(e) => {
+            audit_failure(&state, actor, &e, facts);
+            return Err(e);
+        }
+    };
     if !merchant.is_active {
         return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
@@ -197,11 +210,25 @@ pub async fn login(
         .await
         .map_err(ApiError::internal("Login failed"))?;
     tracing::info!(merchant = %merchant.id, "auth.login");
+    state.audit.event(
+        AuditEvent {
+            actor,
+            action: "auth.login",
+            resource_type: "auth",
+            resource_id: Some(account.id),
+            severity: Severity::Info,
+            metadata: None,
+        },
+        facts,
+    );
     let claims = member
         .as_ref()
         .map_or_else(|| owner_claims(merchant.id, true), member_claims);
     let data = session_data(&state, claims, &merchant, member.as_ref())?;
-    let reply = Reply::data(data).message("Login successful");
+    // Recorded above with the account as actor; the middleware must not add a second record.
+    let reply = Reply::data(data)
+        .message("Login successful")
+        .audit(AuditChange::handled());
     Ok(if merchant.email_verified {
         reply
     } else {
@@ -210,6 +237,26 @@ pub async fn login(
             json!("Please verify your email to access all features."),
         )
     })
+}
+
+/// Record a refused login of a known account (wrong password or locked).
+fn audit_failure(state: &AppState, actor: Actor, error: &ApiError, facts: RequestFacts) {
+    let severity = match error {
+        ApiError::Locked { .. } => Severity::Critical,
+        ApiError::Unauthorized { .. } => Severity::Warning,
+        _ => return,
+    };
+    state.audit.event(
+        AuditEvent {
+            actor,
+            action: "auth.failed_login",
+            resource_type: "auth",
+            resource_id: Some(actor.member.unwrap_or(actor.merchant)),
+            severity,
+            metadata: Some(json!({ "reason": error.to_string() })),
+        },
+        facts,
+    );
 }
 
 fn refresh_claims(

@@ -234,5 +234,8 @@ pub async fn update_profile(
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn logout(auth: AuthMerchant) -> Reply {
     tracing::info!(merchant = %auth.id(), "auth.logout");
-    Reply::empty().message("Logout successful")
+    let subject = auth.member.as_ref().map_or(auth.id(), |m| m.id);
+    Reply::empty()
+        .message("Logout successful")
+        .audit(crate::audit::AuditChange::action("auth.logout").resource("auth", subject))
 }

@@ -57,7 +57,11 @@ pub async fn change_password(
         &merchant.owner_name,
     ));
     Ok(Reply::empty()
-        .message("Password changed successfully. You can now login with your new password."))
+        .message("Password changed successfully. You can now login with your new password.")
+        .audit(
+            crate::audit::AuditChange::action("auth.password_changed")
+                .resource("auth", merchant.id),
+        ))
 }
 
 /// Always 200; e-mails a 1-hour reset link when the account exists.

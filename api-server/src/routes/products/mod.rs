@@ -295,7 +295,11 @@ pub async fn create(
     tracing::info!(merchant = %auth.id(), product = %product.id, "product.created");
     Ok(Reply::data(product_json(&product)?)
         .message("Product created successfully")
-        .status(StatusCode::CREATED))
+        .status(StatusCode::CREATED)
+        .audit(
+            crate::audit::AuditChange::action("product.created")
+                .resource("product", product.id),
+        ))
 }
 
 /// Insert, retrying on a slug clash or a clash of a generated SKU (concurrent creates); a clash
@@ -447,6 +451,12 @@ pub async fn update(
     auth.require("products:edit")?;
     let id = product_id(&id)?;
     let fields = body.validate(false)?;
+    let before = state
+        .store
+        .product(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to update product"))?
+        .ok_or_else(not_found)?;
     let set = update_set(&state, &auth, id, fields).await?;
     let product = state
         .store
@@ -460,8 +470,23 @@ pub async fn update(
             }
         })?
         .ok_or_else(not_found)?;
+    let change = crate::audit::AuditChange::action("product.updated")
+        .resource("product", product.id)
+        .diff(audit_summary(&before), audit_summary(&product));
     Ok(Reply::data(json!({ "product": product_json(&product)? }))
-        .message("Product updated successfully"))
+        .message("Product updated successfully")
+        .audit(change))
+}
+
+/// The fields an audit record keeps of a product.
+fn audit_summary(p: &crate::store::products::ProductDoc) -> Value {
+    json!({
+        "name": p.name,
+        "sku": p.sku,
+        "price": p.pricing.selling,
+        "stock": p.inventory.stock,
+        "status": p.status,
+    })
 }
 
 /// Delete one of the merchant's products.

@@ -28,7 +28,7 @@ use crate::{
     error::ApiError,
     extract::{AppJson, AppQuery, AuthMerchant, object_id},
     state::AppState,
-    store::{ObjectId, json::bson_to_json, users::MerchantUserDoc},
+    store::{ObjectId, users::MerchantUserDoc},
     validate::Validator,
 };
 
@@ -337,7 +337,7 @@ pub async fn activity(
     let (rows, total) = crate::routes::audit::query::with_users(&state, filter, page, limit)
         .await?;
     Ok(Reply::data(json!({
-        "activities": rows.into_iter().map(|d| bson_to_json(d.into())).collect::<Vec<_>>(),
+        "activities": rows.into_iter().map(crate::routes::audit::query::log_json).collect::<Vec<_>>(),
         "total": total,
         "page": page,
         "totalPages": total.div_ceil(limit as u64),
