@@ -78,7 +78,10 @@ impl Modify for CommonResponses {
                 }
                 if op.security.is_some() {
                     add("401", "Not authenticated");
-                    add("403", "Forbidden: Insufficient permissions (names `required` and `userRole`)");
+                    add(
+                        "403",
+                        "Forbidden: Insufficient permissions (names `required` and `userRole`)",
+                    );
                 }
                 if path.starts_with("/api/merchant") {
                     add("429", "Rate limit exceeded");

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    audit::Auditor,
-    config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
+    audit::Auditor, config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
     security::jwt::AuthKeys, store::Store,
 };
 

@@ -96,7 +96,10 @@ mod tests {
     #[test]
     fn csv_quotes_fields_that_need_it() {
         let bytes = csv(&["a", "b"], &[vec!["x,y".into(), 2.5.into()]]).expect("csv");
-        assert_eq!(String::from_utf8(bytes).expect("utf8"), "a,b\n\"x,y\",2.5\n");
+        assert_eq!(
+            String::from_utf8(bytes).expect("utf8"),
+            "a,b\n\"x,y\",2.5\n"
+        );
     }
 
     #[test]

@@ -145,8 +145,10 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         },
         before: change.before,
         after: change.after,
-        metadata: Some(serde_json::json!({ "method": method.as_str(), "path": path, "route": matched }))
-            .map(|m| merge(m, change.metadata)),
+        metadata: Some(
+            serde_json::json!({ "method": method.as_str(), "path": path, "route": matched }),
+        )
+        .map(|m| merge(m, change.metadata)),
     };
     state.audit.push(record_doc(
         actor,
@@ -176,20 +178,79 @@ mod tests {
     #[test]
     fn actions_are_derived_from_the_matched_route() {
         let cases = [
-            (Method::POST, "/api/merchant/products", "product.created", "product"),
-            (Method::PUT, "/api/merchant/products/{id}", "product.updated", "product"),
-            (Method::DELETE, "/api/merchant/products/{id}", "product.deleted", "product"),
-            (Method::POST, "/api/merchant/products/{id}/variants", "variant.created", "variant"),
-            (Method::PUT, "/api/merchant/products/{id}/variants/{variant_id}", "variant.updated", "variant"),
-            (Method::POST, "/api/merchant/products/{id}/stock", "product.stock", "product"),
-            (Method::POST, "/api/merchant/cashback/{id}/approve", "cashback.approve", "cashback"),
-            (Method::PUT, "/api/merchant/cashback/{id}/mark-paid", "cashback.mark_paid", "cashback"),
-            (Method::DELETE, "/api/merchant/team/{userId}", "team_member.deleted", "team_member"),
-            (Method::DELETE, "/api/merchant/onboarding/documents/{index}", "document.deleted", "document"),
-            (Method::POST, "/api/merchant/onboarding/submit", "onboarding.submit", "onboarding"),
+            (
+                Method::POST,
+                "/api/merchant/products",
+                "product.created",
+                "product",
+            ),
+            (
+                Method::PUT,
+                "/api/merchant/products/{id}",
+                "product.updated",
+                "product",
+            ),
+            (
+                Method::DELETE,
+                "/api/merchant/products/{id}",
+                "product.deleted",
+                "product",
+            ),
+            (
+                Method::POST,
+                "/api/merchant/products/{id}/variants",
+                "variant.created",
+                "variant",
+            ),
+            (
+                Method::PUT,
+                "/api/merchant/products/{id}/variants/{variant_id}",
+                "variant.updated",
+                "variant",
+            ),
+            (
+                Method::POST,
+                "/api/merchant/products/{id}/stock",
+                "product.stock",
+                "product",
+            ),
+            (
+                Method::POST,
+                "/api/merchant/cashback/{id}/approve",
+                "cashback.approve",
+                "cashback",
+            ),
+            (
+                Method::PUT,
+                "/api/merchant/cashback/{id}/mark-paid",
+                "cashback.mark_paid",
+                "cashback",
+            ),
+            (
+                Method::DELETE,
+                "/api/merchant/team/{userId}",
+                "team_member.deleted",
+                "team_member",
+            ),
+            (
+                Method::DELETE,
+                "/api/merchant/onboarding/documents/{index}",
+                "document.deleted",
+                "document",
+            ),
+            (
+                Method::POST,
+                "/api/merchant/onboarding/submit",
+                "onboarding.submit",
+                "onboarding",
+            ),
         ];
         for (method, route, action, resource) in cases {
-            assert_eq!(derive(&method, route), (action.to_string(), resource.to_string()), "{route}");
+            assert_eq!(
+                derive(&method, route),
+                (action.to_string(), resource.to_string()),
+                "{route}"
+            );
         }
     }
 

@@ -142,7 +142,10 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/merchant", merchant_api(&state))
         .fallback(mw::not_found)
         .method_not_allowed_fallback(mw::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), crate::audit::layer::record))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::audit::layer::record,
+        ))
         .layer(from_fn_with_state(state.clone(), mw::track_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(layers)

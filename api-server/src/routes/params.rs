@@ -7,14 +7,25 @@ use serde_json::Value;
 use crate::{store::DateTime, validate::Validator};
 
 /// An integer query value within `[min, max]`, `default` when absent.
-pub fn int(v: &mut Validator, field: &str, raw: Option<String>, min: i64, max: i64, default: i64) -> i64 {
+pub fn int(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<String>,
+    min: i64,
+    max: i64,
+    default: i64,
+) -> i64 {
     let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
         return default;
     };
     match raw.trim().parse::<i64>() {
         Ok(n) => v.opt_int(field, Some(n), min, max).unwrap_or(default),
         Err(_) => {
-            v.error(field, format!("\"{field}\" must be a number"), Some(Value::String(raw)));
+            v.error(
+                field,
+                format!("\"{field}\" must be a number"),
+                Some(Value::String(raw)),
+            );
             default
         }
     }
@@ -36,7 +47,9 @@ pub fn page_limit(
 pub fn parse_date(raw: &str, end_of_day: bool) -> Option<DateTime> {
     let raw = raw.trim();
     if let Ok(dt) = ChronoDateTime::parse_from_rfc3339(raw) {
-        return Some(DateTime::from_millis(dt.with_timezone(&Utc).timestamp_millis()));
+        return Some(DateTime::from_millis(
+            dt.with_timezone(&Utc).timestamp_millis(),
+        ));
     }
     let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
     let time = if end_of_day {
@@ -48,11 +61,20 @@ pub fn parse_date(raw: &str, end_of_day: bool) -> Option<DateTime> {
 }
 
 /// An optional date query value.
-pub fn date(v: &mut Validator, field: &str, raw: Option<String>, end_of_day: bool) -> Option<DateTime> {
+pub fn date(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<String>,
+    end_of_day: bool,
+) -> Option<DateTime> {
     let raw = raw.filter(|r| !r.trim().is_empty())?;
     let parsed = parse_date(&raw, end_of_day);
     if parsed.is_none() {
-        v.error(field, format!("\"{field}\" must be a valid date"), Some(Value::String(raw)));
+        v.error(
+            field,
+            format!("\"{field}\" must be a valid date"),
+            Some(Value::String(raw)),
+        );
     }
     parsed
 }

@@ -140,10 +140,7 @@ impl AuditFilter {
             let re = doc! { "$regex": q, "$options": "i" };
             m.insert(
                 "$or",
-                vec![
-                    doc! { "action": re.clone() },
-                    doc! { "resourceType": re },
-                ],
+                vec![doc! { "action": re.clone() }, doc! { "resourceType": re }],
             );
         }
         m
@@ -154,7 +151,12 @@ impl AuditFilter {
 pub const TTL_INDEX: &str = "timestamp_ttl";
 
 /// `{label, count}` rows of a `$group`.
-pub fn group_by(matched: Document, key: Bson, sort_by_count: bool, limit: Option<i64>) -> Vec<Document> {
+pub fn group_by(
+    matched: Document,
+    key: Bson,
+    sort_by_count: bool,
+    limit: Option<i64>,
+) -> Vec<Document> {
     let mut p = vec![
         doc! { "$match": matched },
         doc! { "$group": { "_id": key, "count": { "$sum": 1 } } },
@@ -227,7 +229,11 @@ impl Store {
                 .is_some_and(|m| m.contains_key("merchantId")),
             "audit pipelines start by matching the merchant"
         );
-        self.audit_raw().aggregate(pipeline).await?.try_collect().await
+        self.audit_raw()
+            .aggregate(pipeline)
+            .await?
+            .try_collect()
+            .await
     }
 
     /// Delete the merchant's records older than `before`; returns how many.
@@ -251,12 +257,9 @@ impl Store {
             Ok(cursor) => cursor.try_collect().await?,
             Err(_) => Vec::new(),
         };
-        let current = existing.iter().find(|i| {
-            i.options
-                .as_ref()
-                .and_then(|o| o.name.as_deref())
-                == Some(TTL_INDEX)
-        });
+        let current = existing
+            .iter()
+            .find(|i| i.options.as_ref().and_then(|o| o.name.as_deref()) == Some(TTL_INDEX));
         match current.and_then(|i| i.options.as_ref()?.expire_after) {
             Some(age) if age.as_secs() as i64 == seconds => Ok(()),
             Some(_) => self

@@ -323,7 +323,10 @@ impl Store {
     }
 
     /// The merchant's store ids (orders are scoped through `items.store`).
-    pub async fn merchant_store_ids(&self, merchant: ObjectId) -> mongodb::error::Result<Vec<Bson>> {
+    pub async fn merchant_store_ids(
+        &self,
+        merchant: ObjectId,
+    ) -> mongodb::error::Result<Vec<Bson>> {
         self.db()
             .collection::<Document>("stores")
             .distinct("_id", doc! { "merchantId": merchant })

@@ -31,8 +31,16 @@ async fn product_lifecycle(app: &TestApp, token: &str) -> (String, String) {
         .await
         .expect("update");
     assert_eq!(update.status(), StatusCode::OK);
-    let correlation = update.headers()["x-correlation-id"].to_str().expect("header").to_string();
-    assert_eq!(app.delete(&format!("/api/merchant/products/{pid}"), Some(token)).await.status, StatusCode::OK);
+    let correlation = update.headers()["x-correlation-id"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert_eq!(
+        app.delete(&format!("/api/merchant/products/{pid}"), Some(token))
+            .await
+            .status,
+        StatusCode::OK
+    );
     (pid, correlation)
 }
 
@@ -43,11 +51,25 @@ async fn each_successful_mutation_writes_one_record_with_who_what_and_where() {
     let m = oid(&merchant);
     let (pid, correlation) = product_lifecycle(&app, &owner).await;
     // Reads and failed writes record nothing.
-    assert_eq!(app.get("/api/merchant/products", Some(&owner)).await.status, StatusCode::OK);
-    assert_eq!(app.post("/api/merchant/products", Some(&owner), json!({})).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/api/merchant/products", Some(&owner)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post("/api/merchant/products", Some(&owner), json!({}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
     let records = audit_records(&app, doc! { "merchantId": m, "resourceType": "product" }, 3).await;
-    let actions: Vec<&str> = records.iter().filter_map(|r| r.get_str("action").ok()).collect();
-    assert_eq!(actions, ["product.created", "product.updated", "product.deleted"]);
+    let actions: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.get_str("action").ok())
+        .collect();
+    assert_eq!(
+        actions,
+        ["product.created", "product.updated", "product.deleted"]
+    );
     for r in &records {
         assert_eq!(r.get_object_id("resourceId"), Ok(oid(&pid)));
         assert!(r.get("merchantUserId").is_none(), "the owner acted");
@@ -60,17 +82,35 @@ async fn each_successful_mutation_writes_one_record_with_who_what_and_where() {
     assert_eq!(update.get_str("userAgent"), Ok("audit-test/1.0"));
     assert_eq!(update.get_str("severity"), Ok("info"));
     let details = update.get_document("details").expect("details");
-    assert_eq!(details.get_document("before").and_then(|b| b.get_f64("price")), Ok(10.0));
-    assert_eq!(details.get_document("after").and_then(|b| b.get_f64("price")), Ok(12.0));
+    assert_eq!(
+        details
+            .get_document("before")
+            .and_then(|b| b.get_f64("price")),
+        Ok(10.0)
+    );
+    assert_eq!(
+        details
+            .get_document("after")
+            .and_then(|b| b.get_f64("price")),
+        Ok(12.0)
+    );
     let changes = details.get_array("changes").expect("changes");
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(records[2].get_str("severity"), Ok("warning"));
     // A team member's mutation names the member.
     let (manager, manager_id) = member_token(&app, &merchant, "manager").await;
     let p = app.product(&manager, "Member lamp", 1).await;
-    let by_member = audit_records(&app, doc! { "merchantId": m, "action": "product.created", "merchantUserId": oid(&manager_id) }, 1).await;
+    let by_member = audit_records(
+        &app,
+        doc! { "merchantId": m, "action": "product.created", "merchantUserId": oid(&manager_id) },
+        1,
+    )
+    .await;
     assert_eq!(by_member.len(), 1);
-    assert_eq!(by_member[0].get_object_id("resourceId"), Ok(oid(p["_id"].as_str().expect("id"))));
+    assert_eq!(
+        by_member[0].get_object_id("resourceId"),
+        Ok(oid(p["_id"].as_str().expect("id")))
+    );
     // Exactly one record per request: nothing else arrived for the failed create or the reads.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let all = audit_records(&app, doc! { "merchantId": m, "resourceType": "product" }, 4).await;
@@ -83,39 +123,78 @@ async fn logins_failed_logins_logouts_and_password_changes_are_recorded_once() {
     let Some(app) = spawn_app().await else { return };
     let (token, merchant, email) = app.register("audit-auth").await;
     let m = oid(&merchant);
-    let bad = app.post("/api/merchant/auth/login", None, json!({ "email": email, "password": "wrong-pass" })).await;
+    let bad = app
+        .post(
+            "/api/merchant/auth/login",
+            None,
+            json!({ "email": email, "password": "wrong-pass" }),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
-    let ok = app.post("/api/merchant/auth/login", Some(&token), json!({ "email": email, "password": "secret1" })).await;
+    let ok = app
+        .post(
+            "/api/merchant/auth/login",
+            Some(&token),
+            json!({ "email": email, "password": "secret1" }),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK);
     let change = app
         .put("/api/merchant/auth/change-password", Some(&token), json!({ "currentPassword": "secret1", "newPassword": "secret2", "confirmPassword": "secret2" }))
         .await;
     assert_eq!(change.status, StatusCode::OK, "{}", change.body);
-    assert_eq!(app.post("/api/merchant/auth/logout", Some(&token), json!({})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.post("/api/merchant/auth/logout", Some(&token), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let _ = audit_records(&app, doc! { "merchantId": m, "resourceType": "auth" }, 4).await;
     // Give a duplicate (there must be none) time to arrive before counting.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let records = audit_records(&app, doc! { "merchantId": m, "resourceType": "auth" }, 4).await;
     let actions: Vec<(&str, &str)> = records
         .iter()
-        .map(|r| (r.get_str("action").unwrap_or_default(), r.get_str("severity").unwrap_or_default()))
+        .map(|r| {
+            (
+                r.get_str("action").unwrap_or_default(),
+                r.get_str("severity").unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
-        [("auth.failed_login", "warning"), ("auth.login", "info"), ("auth.password_changed", "info"), ("auth.logout", "info")]
+        [
+            ("auth.failed_login", "warning"),
+            ("auth.login", "info"),
+            ("auth.password_changed", "info"),
+            ("auth.logout", "info")
+        ]
     );
-    assert!(records.iter().all(|r| r.get_object_id("resourceId") == Ok(m)));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.get_object_id("resourceId") == Ok(m))
+    );
     app.finish().await;
 }
 
 async fn seed_views(app: &TestApp) -> (String, String, String) {
     let (owner, merchant, _) = app.register("audit-views").await;
     let (pid, _) = product_lifecycle(app, &owner).await;
-    let _ = audit_records(app, doc! { "merchantId": oid(&merchant), "resourceType": "product" }, 3).await;
+    let _ = audit_records(
+        app,
+        doc! { "merchantId": oid(&merchant), "resourceType": "product" },
+        3,
+    )
+    .await;
     // An old record past retention, and a critical one, written directly.
     let logs = app.store.db().collection::<Document>("auditlogs");
     let old = DateTime::from_millis(DateTime::now().timestamp_millis() - 400 * 86_400_000);
-    for (action, severity, at) in [("auth.failed_login", "critical", DateTime::now()), ("product.updated", "info", old)] {
+    for (action, severity, at) in [
+        ("auth.failed_login", "critical", DateTime::now()),
+        ("product.updated", "info", old),
+    ] {
         logs.insert_one(doc! {
             "merchantId": oid(&merchant), "action": action, "resourceType": "fixture", "details": {},
             "ipAddress": "10.0.0.1", "userAgent": "fixture", "timestamp": at, "severity": severity,
@@ -142,7 +221,14 @@ async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
     };
     // 1 register-free lifecycle (3) + 2 fixtures = 5 records.
     let logs = get("/api/merchant/audit/logs?limit=2").await;
-    assert_eq!((logs["total"].clone(), logs["page"].clone(), logs["totalPages"].clone()), (json!(5), json!(1), json!(3)));
+    assert_eq!(
+        (
+            logs["total"].clone(),
+            logs["page"].clone(),
+            logs["totalPages"].clone()
+        ),
+        (json!(5), json!(1), json!(3))
+    );
     assert_eq!(logs["logs"].as_array().map(Vec::len), Some(2));
     let updated = get("/api/merchant/audit/logs?action=product.updated").await;
     assert_eq!(updated["total"], 2);
@@ -154,9 +240,15 @@ async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
     assert_eq!(stats["logsBySeverity"]["warning"], 1);
     assert_eq!(stats["recentActivity"].as_array().map(Vec::len), Some(5));
     let search = get("/api/merchant/audit/search?q=PRODUCT").await;
-    assert_eq!((search["searchTerm"].clone(), search["count"].clone()), (json!("PRODUCT"), json!(4)));
+    assert_eq!(
+        (search["searchTerm"].clone(), search["count"].clone()),
+        (json!("PRODUCT"), json!(4))
+    );
     let missing = app.get("/api/merchant/audit/search", Some(&t)).await;
-    assert_eq!((missing.status, missing.body["message"].clone()), (StatusCode::BAD_REQUEST, json!("Search term is required")));
+    assert_eq!(
+        (missing.status, missing.body["message"].clone()),
+        (StatusCode::BAD_REQUEST, json!("Search term is required"))
+    );
     let timeline = get("/api/merchant/audit/timeline").await;
     let days = timeline.as_array().expect("timeline is an array");
     assert_eq!(days.len(), 2);
@@ -164,22 +256,52 @@ async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
     let today = get("/api/merchant/audit/timeline/today").await;
     assert_eq!(today["count"], 4);
     assert_eq!(today["date"].as_str().map(str::len), Some(10));
-    assert_eq!(get("/api/merchant/audit/timeline/recent?limit=3").await["count"], 3);
-    assert_eq!(get("/api/merchant/audit/timeline/critical").await["count"], 1);
+    assert_eq!(
+        get("/api/merchant/audit/timeline/recent?limit=3").await["count"],
+        3
+    );
+    assert_eq!(
+        get("/api/merchant/audit/timeline/critical").await["count"],
+        1
+    );
     let summary = get("/api/merchant/audit/timeline/summary").await;
-    assert_eq!(summary["summary"]["totalActivities"], 4, "the 400-day-old record is outside 30 days");
+    assert_eq!(
+        summary["summary"]["totalActivities"], 4,
+        "the 400-day-old record is outside 30 days"
+    );
     assert_eq!(summary["summary"]["byResourceType"]["product"], 3);
     assert_eq!(summary["summary"]["byUser"][0]["count"], 4);
     assert_eq!(summary["summary"]["byUser"][0]["userName"], "Ann Owner");
-    assert_eq!(summary["summary"]["dailyBreakdown"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        summary["summary"]["dailyBreakdown"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
     let heatmap = get("/api/merchant/audit/timeline/heatmap").await;
-    let cells: i64 = heatmap["heatmap"].as_array().expect("heatmap").iter().filter_map(|c| c["count"].as_i64()).sum();
+    let cells: i64 = heatmap["heatmap"]
+        .as_array()
+        .expect("heatmap")
+        .iter()
+        .filter_map(|c| c["count"].as_i64())
+        .sum();
     assert_eq!(cells, 4);
     let retention = get("/api/merchant/audit/retention/stats").await;
     assert_eq!(retention["totalLogs"], 5);
-    assert_eq!(retention["byMonth"].as_array().map(|m| m.iter().filter_map(|x| x["count"].as_i64()).sum::<i64>()), Some(5));
+    assert_eq!(
+        retention["byMonth"]
+            .as_array()
+            .map(|m| m.iter().filter_map(|x| x["count"].as_i64()).sum::<i64>()),
+        Some(5)
+    );
     let compliance = get("/api/merchant/audit/retention/compliance").await;
-    assert_eq!((compliance["retentionPeriodDays"].clone(), compliance["logsToBeDeleted"].clone()), (json!(365), json!(1)));
+    assert_eq!(
+        (
+            compliance["retentionPeriodDays"].clone(),
+            compliance["logsToBeDeleted"].clone()
+        ),
+        (json!(365), json!(1))
+    );
     assert_eq!(compliance["complianceStatus"], "compliant");
     let resource = get(&format!("/api/merchant/audit/resource/product/{pid}")).await;
     assert_eq!(resource["total"], 3);
@@ -190,19 +312,56 @@ async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
     let export = app.get("/api/merchant/audit/export", Some(&t)).await;
     assert_eq!(export.body["message"], "Export data retrieved successfully");
     assert_eq!(export.body["data"]["total"], 4);
-    let csv = app.client.get(format!("{}/api/merchant/audit/export?download=true&format=csv", app.address)).bearer_auth(&t).send().await.expect("csv");
+    let csv = app
+        .client
+        .get(format!(
+            "{}/api/merchant/audit/export?download=true&format=csv",
+            app.address
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("csv");
     assert_eq!(csv.status(), StatusCode::OK);
-    let disposition = csv.headers()["content-disposition"].to_str().expect("header").to_string();
-    assert!(disposition.starts_with(&format!("attachment; filename=\"audit_logs_{merchant}_")) && disposition.ends_with(".csv\""), "{disposition}");
+    let disposition = csv.headers()["content-disposition"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert!(
+        disposition.starts_with(&format!("attachment; filename=\"audit_logs_{merchant}_"))
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
     let text = csv.text().await.expect("text");
     assert!(text.starts_with("Timestamp,Action,Resource Type"), "{text}");
     assert_eq!(text.lines().count(), 5);
-    let xlsx = app.client.get(format!("{}/api/merchant/audit/export?download=true&format=xlsx", app.address)).bearer_auth(&t).send().await.expect("xlsx");
+    let xlsx = app
+        .client
+        .get(format!(
+            "{}/api/merchant/audit/export?download=true&format=xlsx",
+            app.address
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("xlsx");
     assert_eq!(&xlsx.bytes().await.expect("bytes")[..2], b"PK");
     // Cleanup removes what is past the retention asked for.
-    let bad = app.post("/api/merchant/audit/retention/cleanup", Some(&t), json!({ "retentionDays": 0 })).await;
+    let bad = app
+        .post(
+            "/api/merchant/audit/retention/cleanup",
+            Some(&t),
+            json!({ "retentionDays": 0 }),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let cleanup = app.post("/api/merchant/audit/retention/cleanup", Some(&t), json!({ "retentionDays": 365 })).await;
+    let cleanup = app
+        .post(
+            "/api/merchant/audit/retention/cleanup",
+            Some(&t),
+            json!({ "retentionDays": 365 }),
+        )
+        .await;
     assert_eq!(cleanup.status, StatusCode::OK, "{}", cleanup.body);
     assert_eq!(cleanup.body["data"]["deletedCount"], 1);
     let after: Value = get("/api/merchant/audit/retention/compliance").await;
@@ -226,39 +385,76 @@ async fn audit_views_are_isolated_between_merchants() {
         let r = app.get(&path, Some(&b)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         let d = &r.body["data"];
-        let n = d["total"].as_i64().or_else(|| d["count"].as_i64()).expect("a count");
+        let n = d["total"]
+            .as_i64()
+            .or_else(|| d["count"].as_i64())
+            .expect("a count");
         assert_eq!(n, 0, "{path}: {}", r.body);
     }
     let stats = app.get("/api/merchant/audit/stats", Some(&b)).await;
     assert_eq!(stats.body["data"]["totalLogs"], 0);
-    assert_eq!(app.get("/api/merchant/audit/timeline", Some(&b)).await.body["data"], json!([]));
-    assert_eq!(app.get("/api/merchant/audit/retention/stats", Some(&b)).await.body["data"]["totalLogs"], 0);
-    let compliance = app.get("/api/merchant/audit/retention/compliance", Some(&b)).await;
+    assert_eq!(
+        app.get("/api/merchant/audit/timeline", Some(&b)).await.body["data"],
+        json!([])
+    );
+    assert_eq!(
+        app.get("/api/merchant/audit/retention/stats", Some(&b))
+            .await
+            .body["data"]["totalLogs"],
+        0
+    );
+    let compliance = app
+        .get("/api/merchant/audit/retention/compliance", Some(&b))
+        .await;
     assert_eq!(compliance.body["data"]["complianceStatus"], "non-compliant");
     app.finish().await;
 }
 
 #[tokio::test]
 async fn the_ttl_index_follows_the_configured_retention() {
-    let Some(app) = spawn_app_with(&["--audit-retention-days", "30"]).await else { return };
+    let Some(app) = spawn_app_with(&["--audit-retention-days", "30"]).await else {
+        return;
+    };
     let (t, _, _) = app.register("audit-ttl").await;
     let indexes: Vec<mongodb::IndexModel> = {
         use futures::TryStreamExt;
-        app.store.db().collection::<Document>("auditlogs").list_indexes().await.expect("list").try_collect().await.expect("collect")
+        app.store
+            .db()
+            .collection::<Document>("auditlogs")
+            .list_indexes()
+            .await
+            .expect("list")
+            .try_collect()
+            .await
+            .expect("collect")
     };
     let ttl = indexes
         .iter()
         .find(|i| i.options.as_ref().and_then(|o| o.name.as_deref()) == Some("timestamp_ttl"))
         .expect("ttl index");
-    let age = ttl.options.as_ref().and_then(|o| o.expire_after).map(|d| d.as_secs());
+    let age = ttl
+        .options
+        .as_ref()
+        .and_then(|o| o.expire_after)
+        .map(|d| d.as_secs());
     assert_eq!(age, Some(30 * 86_400));
-    let c = app.get("/api/merchant/audit/retention/compliance", Some(&t)).await;
+    let c = app
+        .get("/api/merchant/audit/retention/compliance", Some(&t))
+        .await;
     assert_eq!(c.body["data"]["retentionPeriodDays"], 30);
     // A restart with another retention changes the index in place.
     app.store.ensure_audit_ttl(90).await.expect("collMod");
     let indexes: Vec<mongodb::IndexModel> = {
         use futures::TryStreamExt;
-        app.store.db().collection::<Document>("auditlogs").list_indexes().await.expect("list").try_collect().await.expect("collect")
+        app.store
+            .db()
+            .collection::<Document>("auditlogs")
+            .list_indexes()
+            .await
+            .expect("list")
+            .try_collect()
+            .await
+            .expect("collect")
     };
     let age = indexes
         .iter()

@@ -65,30 +65,98 @@ fn matrix(product: &str, member: &str) -> Vec<(&'static str, String, &'static st
     let other = ObjectId::new().to_hex();
     vec![
         ("GET", "/api/merchant/products".into(), "products:view"),
-        ("GET", "/api/merchant/products/categories".into(), "products:view"),
+        (
+            "GET",
+            "/api/merchant/products/categories".into(),
+            "products:view",
+        ),
         ("POST", "/api/merchant/products".into(), "products:create"),
-        ("PUT", format!("/api/merchant/products/{other}"), "products:edit"),
-        ("DELETE", format!("/api/merchant/products/{other}"), "products:delete"),
-        ("GET", format!("/api/merchant/products/{product}/variants"), "products:view"),
-        ("POST", format!("/api/merchant/products/{product}/variants"), "products:edit"),
-        ("GET", "/api/merchant/products/low-stock".into(), "inventory:view"),
-        ("GET", "/api/merchant/dashboard/low-stock".into(), "inventory:view"),
-        ("POST", format!("/api/merchant/products/{other}/stock"), "inventory:edit"),
-        ("GET", "/api/merchant/onboarding/status".into(), "profile:view"),
-        ("POST", "/api/merchant/onboarding/step/9".into(), "profile:edit"),
+        (
+            "PUT",
+            format!("/api/merchant/products/{other}"),
+            "products:edit",
+        ),
+        (
+            "DELETE",
+            format!("/api/merchant/products/{other}"),
+            "products:delete",
+        ),
+        (
+            "GET",
+            format!("/api/merchant/products/{product}/variants"),
+            "products:view",
+        ),
+        (
+            "POST",
+            format!("/api/merchant/products/{product}/variants"),
+            "products:edit",
+        ),
+        (
+            "GET",
+            "/api/merchant/products/low-stock".into(),
+            "inventory:view",
+        ),
+        (
+            "GET",
+            "/api/merchant/dashboard/low-stock".into(),
+            "inventory:view",
+        ),
+        (
+            "POST",
+            format!("/api/merchant/products/{other}/stock"),
+            "inventory:edit",
+        ),
+        (
+            "GET",
+            "/api/merchant/onboarding/status".into(),
+            "profile:view",
+        ),
+        (
+            "POST",
+            "/api/merchant/onboarding/step/9".into(),
+            "profile:edit",
+        ),
         ("GET", "/api/merchant/auth/me".into(), "profile:view"),
         ("PUT", "/api/merchant/auth/profile".into(), "profile:edit"),
         ("GET", "/api/merchant/team".into(), "team:view"),
         ("GET", "/api/merchant/team/activity".into(), "team:view"),
         ("POST", "/api/merchant/team/invite".into(), "team:invite"),
-        ("PUT", format!("/api/merchant/team/{member}/role"), "team:change_role"),
-        ("PUT", format!("/api/merchant/team/{other}/status"), "team:change_status"),
-        ("DELETE", format!("/api/merchant/team/{other}"), "team:remove"),
+        (
+            "PUT",
+            format!("/api/merchant/team/{member}/role"),
+            "team:change_role",
+        ),
+        (
+            "PUT",
+            format!("/api/merchant/team/{other}/status"),
+            "team:change_status",
+        ),
+        (
+            "DELETE",
+            format!("/api/merchant/team/{other}"),
+            "team:remove",
+        ),
         ("GET", "/api/merchant/cashback".into(), "orders:view"),
-        ("GET", "/api/merchant/cashback/pending-count".into(), "orders:view"),
-        ("PUT", format!("/api/merchant/cashback/{other}/approve"), "orders:refund"),
-        ("POST", "/api/merchant/cashback/bulk-action".into(), "orders:refund"),
-        ("GET", "/api/merchant/cashback/export".into(), "orders:export"),
+        (
+            "GET",
+            "/api/merchant/cashback/pending-count".into(),
+            "orders:view",
+        ),
+        (
+            "PUT",
+            format!("/api/merchant/cashback/{other}/approve"),
+            "orders:refund",
+        ),
+        (
+            "POST",
+            "/api/merchant/cashback/bulk-action".into(),
+            "orders:refund",
+        ),
+        (
+            "GET",
+            "/api/merchant/cashback/export".into(),
+            "orders:export",
+        ),
         ("GET", "/api/merchant/audit/logs".into(), "logs:view"),
         ("GET", "/api/merchant/audit/timeline".into(), "logs:view"),
         ("GET", "/api/merchant/audit/export".into(), "logs:export"),
@@ -116,9 +184,19 @@ async fn each_role_is_allowed_or_denied_per_route_with_the_permission_named() {
             let body = (method != "GET" && method != "DELETE").then(|| json!({}));
             let r = app.call(method, &path, Some(token), body).await;
             if granted.iter().any(|p| p == perm) {
-                assert_ne!(r.status, StatusCode::FORBIDDEN, "{role} {method} {path}: {}", r.body);
+                assert_ne!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {}",
+                    r.body
+                );
             } else {
-                assert_eq!(r.status, StatusCode::FORBIDDEN, "{role} {method} {path}: {}", r.body);
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {}",
+                    r.body
+                );
                 assert_eq!(r.body["message"], "Forbidden: Insufficient permissions");
                 assert_eq!(r.body["required"], perm, "{role} {method} {path}");
                 assert_eq!(r.body["userRole"], *role);
@@ -130,12 +208,20 @@ async fn each_role_is_allowed_or_denied_per_route_with_the_permission_named() {
     assert_eq!(checked, 4 * matrix("", "").len());
     // Every role may read its own permissions.
     for (role, token, _) in &tokens {
-        let r = app.get("/api/merchant/team/me/permissions", Some(token)).await;
+        let r = app
+            .get("/api/merchant/team/me/permissions", Some(token))
+            .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body["data"]["role"], *role);
-        let expected: Vec<Value> = role_permissions(role).into_iter().map(Value::from).collect();
+        let expected: Vec<Value> = role_permissions(role)
+            .into_iter()
+            .map(Value::from)
+            .collect();
         assert_eq!(r.body["data"]["permissions"], Value::Array(expected));
-        assert_eq!(r.body["data"]["permissionCount"], role_permissions(role).len());
+        assert_eq!(
+            r.body["data"]["permissionCount"],
+            role_permissions(role).len()
+        );
     }
     app.finish().await;
 }

@@ -13,13 +13,17 @@ use crate::{
 
 fn invitee(role: &str) -> (String, serde_json::Value) {
     let email = format!("{}@example.com", unique("invitee").to_lowercase());
-    let body = json!({ "email": email, "name": "Ivy Invitee", "role": role, "permissions": ["ignored"] });
+    let body =
+        json!({ "email": email, "name": "Ivy Invitee", "role": role, "permissions": ["ignored"] });
     (email, body)
 }
 
 /// Invitation tokens e-mailed to `email`, oldest first; waits until there are `n`.
 async fn mailed_tokens(email: &str, n: usize) -> Vec<String> {
-    let dir = format!("{}/new", crate::helpers::testenv("SMTP_CAPTURE_DIR").expect("capture dir"));
+    let dir = format!(
+        "{}/new",
+        crate::helpers::testenv("SMTP_CAPTURE_DIR").expect("capture dir")
+    );
     let mut tokens = Vec::new();
     for _ in 0..100 {
         let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
@@ -32,7 +36,10 @@ async fn mailed_tokens(email: &str, n: usize) -> Vec<String> {
             if let Some(start) = text.find("/accept-invitation/") {
                 let rest = &text[start + "/accept-invitation/".len()..];
                 let token: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-                let at = entry.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+                let at = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
                 found.push((at, token));
             }
         }
@@ -43,7 +50,10 @@ async fn mailed_tokens(email: &str, n: usize) -> Vec<String> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(tokens.len() >= n, "expected {n} invitation e-mails to {email}");
+    assert!(
+        tokens.len() >= n,
+        "expected {n} invitation e-mails to {email}"
+    );
     tokens
 }
 
@@ -70,10 +80,15 @@ async fn an_invited_member_accepts_from_the_email_link_logs_in_and_is_limited_by
     let (owner, merchant, _) = app.register("inviter").await;
     let (email, body) = invitee("staff");
     // Invite: 201 with the id, no token in the response outside development.
-    let r = app.post("/api/merchant/team/invite", Some(&owner), body).await;
+    let r = app
+        .post("/api/merchant/team/invite", Some(&owner), body)
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["message"], "Invitation sent successfully");
-    let member_id = r.body["data"]["invitationId"].as_str().expect("id").to_string();
+    let member_id = r.body["data"]["invitationId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     assert!(r.body["data"]["expiresAt"].is_string());
     assert!(r.body["data"].get("invitationToken").is_none());
     // The stored token is a digest, never the e-mailed value.
@@ -91,7 +106,10 @@ async fn an_invited_member_accepts_from_the_email_link_logs_in_and_is_limited_by
     assert_eq!(stored.get_str("invitationToken").map(str::len), Ok(64));
     // Validate.
     let v = app
-        .get(&format!("/api/merchant/team-public/validate-invitation/{token}"), None)
+        .get(
+            &format!("/api/merchant/team-public/validate-invitation/{token}"),
+            None,
+        )
         .await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.body);
     assert_eq!(v.body["data"]["valid"], json!(true));
@@ -113,25 +131,54 @@ async fn an_invited_member_accepts_from_the_email_link_logs_in_and_is_limited_by
     assert_eq!(short.body["errors"][0]["field"], "password");
     let ok = accept(&app, &token, "staff-pass").await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
-    assert_eq!(ok.body["data"], json!({ "email": email, "name": "Ivy Invitee", "role": "staff" }));
-    assert_eq!(accept(&app, &token, "staff-pass").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ok.body["data"],
+        json!({ "email": email, "name": "Ivy Invitee", "role": "staff" })
+    );
+    assert_eq!(
+        accept(&app, &token, "staff-pass").await.status,
+        StatusCode::BAD_REQUEST
+    );
     let again = app
-        .get(&format!("/api/merchant/team-public/validate-invitation/{token}"), None)
+        .get(
+            &format!("/api/merchant/team-public/validate-invitation/{token}"),
+            None,
+        )
         .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     // Log in as the member: role staff, 11 permissions, limited.
     let login = app
-        .post("/api/merchant/auth/login", None, json!({ "email": email, "password": "staff-pass" }))
+        .post(
+            "/api/merchant/auth/login",
+            None,
+            json!({ "email": email, "password": "staff-pass" }),
+        )
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
     assert_eq!(login.body["data"]["role"], "staff");
-    let staff = login.body["data"]["token"].as_str().expect("token").to_string();
-    assert_eq!(app.get("/api/merchant/products", Some(&staff)).await.status, StatusCode::OK);
+    let staff = login.body["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(
+        app.get("/api/merchant/products", Some(&staff)).await.status,
+        StatusCode::OK
+    );
     let denied = app.get("/api/merchant/team", Some(&staff)).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    assert_eq!((denied.body["required"].clone(), denied.body["userRole"].clone()), (json!("team:view"), json!("staff")));
+    assert_eq!(
+        (
+            denied.body["required"].clone(),
+            denied.body["userRole"].clone()
+        ),
+        (json!("team:view"), json!("staff"))
+    );
     let create = app
-        .post("/api/merchant/products", Some(&staff), crate::helpers::product_body("Nope", 1))
+        .post(
+            "/api/merchant/products",
+            Some(&staff),
+            crate::helpers::product_body("Nope", 1),
+        )
         .await;
     assert_eq!(create.status, StatusCode::FORBIDDEN);
     // The owner sees the active member, without secrets, invited by the owner (null).
@@ -139,17 +186,32 @@ async fn an_invited_member_accepts_from_the_email_link_logs_in_and_is_limited_by
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["data"]["total"], 1);
     let m = &list.body["data"]["teamMembers"][0];
-    assert_eq!((m["id"].as_str(), m["status"].as_str()), (Some(member_id.as_str()), Some("active")));
-    assert!(m.get("_id").is_none() && m.get("password").is_none() && m.get("invitationToken").is_none());
+    assert_eq!(
+        (m["id"].as_str(), m["status"].as_str()),
+        (Some(member_id.as_str()), Some("active"))
+    );
+    assert!(
+        m.get("_id").is_none() && m.get("password").is_none() && m.get("invitationToken").is_none()
+    );
     assert_eq!(m["invitedBy"], json!(null));
     // Audit: the invite by the owner, the acceptance by the member.
     let merchant = ObjectId::parse_str(&merchant).expect("id");
     let member = ObjectId::parse_str(&member_id).expect("id");
-    let invite = audit_records(&app, doc! { "merchantId": merchant, "action": "team.invite" }, 1).await;
+    let invite = audit_records(
+        &app,
+        doc! { "merchantId": merchant, "action": "team.invite" },
+        1,
+    )
+    .await;
     assert_eq!(invite.len(), 1);
     assert_eq!(invite[0].get_object_id("resourceId"), Ok(member));
     assert!(invite[0].get("merchantUserId").is_none());
-    let accepted = audit_records(&app, doc! { "merchantId": merchant, "action": "team.invitation_accepted" }, 1).await;
+    let accepted = audit_records(
+        &app,
+        doc! { "merchantId": merchant, "action": "team.invitation_accepted" },
+        1,
+    )
+    .await;
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].get_object_id("merchantUserId"), Ok(member));
     app.finish().await;
@@ -160,43 +222,103 @@ async fn expired_unknown_and_replaced_invitation_tokens_are_rejected() {
     let Some(app) = spawn_app().await else { return };
     let (owner, _, _) = app.register("expiry").await;
     let (email, body) = invitee("manager");
-    assert_eq!(app.post("/api/merchant/team/invite", Some(&owner), body.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post("/api/merchant/team/invite", Some(&owner), body.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     let first = mailed_tokens(&email, 1).await.remove(0);
     // Inviting a pending address again resends with a new token; the old one stops working.
-    let resent = app.post("/api/merchant/team/invite", Some(&owner), body).await;
+    let resent = app
+        .post("/api/merchant/team/invite", Some(&owner), body)
+        .await;
     assert_eq!(resent.status, StatusCode::CREATED);
     assert_eq!(resent.body["message"], "Invitation resent successfully");
     let users = app.store.db().collection::<Document>("merchantusers");
-    let stored = users.find_one(doc! { "email": &email }).await.expect("find").expect("member");
-    assert_ne!(stored.get_str("invitationToken"), Ok(merchant_api::security::token::digest(&first).as_str()));
+    let stored = users
+        .find_one(doc! { "email": &email })
+        .await
+        .expect("find")
+        .expect("member");
+    assert_ne!(
+        stored.get_str("invitationToken"),
+        Ok(merchant_api::security::token::digest(&first).as_str())
+    );
     let validate = |t: String| {
         let app = &app;
-        async move { app.get(&format!("/api/merchant/team-public/validate-invitation/{t}"), None).await }
+        async move {
+            app.get(
+                &format!("/api/merchant/team-public/validate-invitation/{t}"),
+                None,
+            )
+            .await
+        }
     };
-    assert_eq!(validate(first.clone()).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        validate(first.clone()).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let current = mailed_tokens(&email, 2).await.pop().expect("token");
     assert_eq!(validate(current).await.status, StatusCode::OK);
-    assert_eq!(validate("f".repeat(64)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        validate("f".repeat(64)).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let unknown = accept(&app, "deadbeef", "secret12").await;
-    assert_eq!((unknown.status, unknown.body["message"].clone()), (StatusCode::BAD_REQUEST, json!("Invalid or expired invitation")));
+    assert_eq!(
+        (unknown.status, unknown.body["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("Invalid or expired invitation")
+        )
+    );
     // Expire the current invitation: both routes refuse it.
     users
-        .update_one(doc! { "email": &email }, doc! { "$set": { "invitationExpiry": mongodb::bson::DateTime::from_millis(0) } })
+        .update_one(
+            doc! { "email": &email },
+            doc! { "$set": { "invitationExpiry": mongodb::bson::DateTime::from_millis(0) } },
+        )
         .await
         .expect("expire");
     let id = stored.get_object_id("_id").expect("id").to_hex();
-    let resend = app.post(&format!("/api/merchant/team/{id}/resend-invite"), Some(&owner), json!({})).await;
+    let resend = app
+        .post(
+            &format!("/api/merchant/team/{id}/resend-invite"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
     assert_eq!(resend.status, StatusCode::OK, "{}", resend.body);
-    let renewed = users.find_one(doc! { "email": &email }).await.expect("find").expect("member");
-    assert!(renewed.get_datetime("invitationExpiry").expect("expiry").timestamp_millis() > mongodb::bson::DateTime::now().timestamp_millis());
+    let renewed = users
+        .find_one(doc! { "email": &email })
+        .await
+        .expect("find")
+        .expect("member");
+    assert!(
+        renewed
+            .get_datetime("invitationExpiry")
+            .expect("expiry")
+            .timestamp_millis()
+            > mongodb::bson::DateTime::now().timestamp_millis()
+    );
     users
-        .update_one(doc! { "email": &email }, doc! { "$set": { "invitationExpiry": mongodb::bson::DateTime::from_millis(0) } })
+        .update_one(
+            doc! { "email": &email },
+            doc! { "$set": { "invitationExpiry": mongodb::bson::DateTime::from_millis(0) } },
+        )
         .await
         .expect("expire");
     let latest = mailed_tokens(&email, 3).await.pop().expect("token");
     assert_ne!(latest, first);
-    assert_eq!(validate(latest.clone()).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(accept(&app, &latest, "secret12").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        validate(latest.clone()).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        accept(&app, &latest, "secret12").await.status,
+        StatusCode::BAD_REQUEST
+    );
     app.finish().await;
 }
 
@@ -205,23 +327,46 @@ async fn invite_validates_fields_and_refuses_an_active_member_or_the_owner() {
     let Some(app) = spawn_app().await else { return };
     let (owner, merchant, owner_email) = app.register("validation").await;
     let bad = app
-        .post("/api/merchant/team/invite", Some(&owner), json!({ "email": "nope", "name": "A", "role": "owner" }))
+        .post(
+            "/api/merchant/team/invite",
+            Some(&owner),
+            json!({ "email": "nope", "name": "A", "role": "owner" }),
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let mut fields: Vec<&str> = bad.body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    let mut fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     fields.sort_unstable();
     assert_eq!(fields, ["email", "name", "role"]);
     let own = app
-        .post("/api/merchant/team/invite", Some(&owner), json!({ "email": owner_email, "name": "Me Me", "role": "admin" }))
+        .post(
+            "/api/merchant/team/invite",
+            Some(&owner),
+            json!({ "email": owner_email, "name": "Me Me", "role": "admin" }),
+        )
         .await;
     assert_eq!(own.status, StatusCode::BAD_REQUEST);
     let (_, admin_id) = member_token(&app, &merchant, "admin").await;
     let users = app.store.db().collection::<Document>("merchantusers");
-    let admin = users.find_one(doc! { "_id": ObjectId::parse_str(&admin_id).expect("id") }).await.expect("find").expect("admin");
+    let admin = users
+        .find_one(doc! { "_id": ObjectId::parse_str(&admin_id).expect("id") })
+        .await
+        .expect("find")
+        .expect("admin");
     let again = app
         .post("/api/merchant/team/invite", Some(&owner), json!({ "email": admin.get_str("email").expect("email"), "name": "Ad Min", "role": "staff" }))
         .await;
-    assert_eq!((again.status, again.body["message"].clone()), (StatusCode::BAD_REQUEST, json!("A team member with this email already exists")));
+    assert_eq!(
+        (again.status, again.body["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("A team member with this email already exists")
+        )
+    );
     app.finish().await;
 }
 
@@ -232,50 +377,162 @@ async fn roles_change_only_by_the_owner_and_nobody_suspends_or_removes_themself(
     let (admin, admin_id) = member_token(&app, &merchant, "admin").await;
     let (_, staff_id) = member_token(&app, &merchant, "staff").await;
     // The owner promotes staff to manager: permissions follow, the audit keeps before/after.
-    let r = app.put(&format!("/api/merchant/team/{staff_id}/role"), Some(&owner), json!({ "role": "manager" })).await;
+    let r = app
+        .put(
+            &format!("/api/merchant/team/{staff_id}/role"),
+            Some(&owner),
+            json!({ "role": "manager" }),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["data"]["role"], "manager");
-    assert_eq!(r.body["data"]["permissions"].as_array().map(Vec::len), Some(28));
+    assert_eq!(
+        r.body["data"]["permissions"].as_array().map(Vec::len),
+        Some(28)
+    );
     let merchant_oid = ObjectId::parse_str(&merchant).expect("id");
-    let change = audit_records(&app, doc! { "merchantId": merchant_oid, "action": "team.role_change" }, 1).await;
+    let change = audit_records(
+        &app,
+        doc! { "merchantId": merchant_oid, "action": "team.role_change" },
+        1,
+    )
+    .await;
     assert_eq!(change.len(), 1);
     let details = change[0].get_document("details").expect("details");
-    assert_eq!(details.get_document("before").and_then(|b| b.get_str("role")), Ok("staff"));
-    assert_eq!(details.get_document("after").and_then(|b| b.get_str("role")), Ok("manager"));
+    assert_eq!(
+        details
+            .get_document("before")
+            .and_then(|b| b.get_str("role")),
+        Ok("staff")
+    );
+    assert_eq!(
+        details
+            .get_document("after")
+            .and_then(|b| b.get_str("role")),
+        Ok("manager")
+    );
     // Admins may not change roles; bad input and unknown ids.
-    let denied = app.put(&format!("/api/merchant/team/{staff_id}/role"), Some(&admin), json!({ "role": "staff" })).await;
-    assert_eq!((denied.status, denied.body["required"].clone()), (StatusCode::FORBIDDEN, json!("team:change_role")));
-    let bad = app.put(&format!("/api/merchant/team/{staff_id}/role"), Some(&owner), json!({ "role": "owner" })).await;
+    let denied = app
+        .put(
+            &format!("/api/merchant/team/{staff_id}/role"),
+            Some(&admin),
+            json!({ "role": "staff" }),
+        )
+        .await;
+    assert_eq!(
+        (denied.status, denied.body["required"].clone()),
+        (StatusCode::FORBIDDEN, json!("team:change_role"))
+    );
+    let bad = app
+        .put(
+            &format!("/api/merchant/team/{staff_id}/role"),
+            Some(&owner),
+            json!({ "role": "owner" }),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let unknown = ObjectId::new().to_hex();
-    assert_eq!(app.put(&format!("/api/merchant/team/{unknown}/role"), Some(&owner), json!({ "role": "staff" })).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/merchant/team/not-an-id", Some(&owner)).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.put(
+            &format!("/api/merchant/team/{unknown}/role"),
+            Some(&owner),
+            json!({ "role": "staff" })
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/merchant/team/not-an-id", Some(&owner))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
     // Status: an admin may suspend others but not themself; a suspended member cannot log in.
-    let own = app.put(&format!("/api/merchant/team/{admin_id}/status"), Some(&admin), json!({ "status": "suspended" })).await;
+    let own = app
+        .put(
+            &format!("/api/merchant/team/{admin_id}/status"),
+            Some(&admin),
+            json!({ "status": "suspended" }),
+        )
+        .await;
     assert_eq!(own.status, StatusCode::FORBIDDEN);
-    let invalid = app.put(&format!("/api/merchant/team/{staff_id}/status"), Some(&admin), json!({ "status": "gone" })).await;
+    let invalid = app
+        .put(
+            &format!("/api/merchant/team/{staff_id}/status"),
+            Some(&admin),
+            json!({ "status": "gone" }),
+        )
+        .await;
     assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
-    let suspend = app.put(&format!("/api/merchant/team/{staff_id}/status"), Some(&admin), json!({ "status": "suspended" })).await;
+    let suspend = app
+        .put(
+            &format!("/api/merchant/team/{staff_id}/status"),
+            Some(&admin),
+            json!({ "status": "suspended" }),
+        )
+        .await;
     assert_eq!(suspend.status, StatusCode::OK, "{}", suspend.body);
     assert_eq!(suspend.body["data"]["status"], "suspended");
-    let member = app.get(&format!("/api/merchant/team/{staff_id}"), Some(&owner)).await;
+    let member = app
+        .get(&format!("/api/merchant/team/{staff_id}"), Some(&owner))
+        .await;
     assert_eq!(member.body["data"]["status"], "suspended");
-    let email = member.body["data"]["email"].as_str().expect("email").to_string();
-    let login = app.post("/api/merchant/auth/login", None, json!({ "email": email, "password": "member-pass" })).await;
+    let email = member.body["data"]["email"]
+        .as_str()
+        .expect("email")
+        .to_string();
+    let login = app
+        .post(
+            "/api/merchant/auth/login",
+            None,
+            json!({ "email": email, "password": "member-pass" }),
+        )
+        .await;
     assert_eq!(login.status, StatusCode::FORBIDDEN);
     // Removal: not oneself; then the member is gone.
-    assert_eq!(app.delete(&format!("/api/merchant/team/{admin_id}"), Some(&admin)).await.status, StatusCode::FORBIDDEN);
-    let removed = app.delete(&format!("/api/merchant/team/{staff_id}"), Some(&admin)).await;
+    assert_eq!(
+        app.delete(&format!("/api/merchant/team/{admin_id}"), Some(&admin))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let removed = app
+        .delete(&format!("/api/merchant/team/{staff_id}"), Some(&admin))
+        .await;
     assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
-    assert_eq!(app.get(&format!("/api/merchant/team/{staff_id}"), Some(&owner)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/merchant/team/{staff_id}"), Some(&owner))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     // Activity: the admin's actions and the team changes, newest first.
     let activity = app.get("/api/merchant/team/activity", Some(&owner)).await;
     assert_eq!(activity.status, StatusCode::OK, "{}", activity.body);
-    let actions: Vec<&str> = activity.body["data"]["activities"].as_array().expect("activities").iter().filter_map(|a| a["action"].as_str()).collect();
-    assert!(actions.contains(&"team.remove") && actions.contains(&"team.status_change") && actions.contains(&"team.role_change"), "{actions:?}");
-    let by_admin = activity.body["data"]["activities"].as_array().expect("a").iter().find(|a| a["action"] == "team.remove").expect("remove");
+    let actions: Vec<&str> = activity.body["data"]["activities"]
+        .as_array()
+        .expect("activities")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"team.remove")
+            && actions.contains(&"team.status_change")
+            && actions.contains(&"team.role_change"),
+        "{actions:?}"
+    );
+    let by_admin = activity.body["data"]["activities"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|a| a["action"] == "team.remove")
+        .expect("remove");
     assert_eq!(by_admin["user"]["id"], json!(admin_id), "{by_admin}");
-    assert!(by_admin["user"].get("password").is_none(), "no secrets in the feed");
+    assert!(
+        by_admin["user"].get("password").is_none(),
+        "no secrets in the feed"
+    );
     app.finish().await;
 }
 
@@ -286,23 +543,49 @@ async fn team_lists_members_and_activity_are_isolated_between_merchants() {
     let (b, _, _) = app.register("team-b").await;
     let (_, a_member) = member_token(&app, &a_id, "staff").await;
     let (_, b_body) = invitee("staff");
-    assert_eq!(app.post("/api/merchant/team/invite", Some(&b), b_body).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post("/api/merchant/team/invite", Some(&b), b_body)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     let list_b = app.get("/api/merchant/team", Some(&b)).await;
     assert_eq!(list_b.body["data"]["total"], 1);
     assert_ne!(list_b.body["data"]["teamMembers"][0]["id"], json!(a_member));
-    assert_eq!(app.get(&format!("/api/merchant/team/{a_member}"), Some(&b)).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.delete(&format!("/api/merchant/team/{a_member}"), Some(&b)).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/merchant/team", Some(&a)).await.body["data"]["total"], 1);
+    assert_eq!(
+        app.get(&format!("/api/merchant/team/{a_member}"), Some(&b))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/api/merchant/team/{a_member}"), Some(&b))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/merchant/team", Some(&a)).await.body["data"]["total"],
+        1
+    );
     // Each activity feed holds only its merchant's records: A's member login, B's invite.
     let _ = audit_records(&app, doc! { "action": "team.invite" }, 1).await;
     let _ = audit_records(&app, doc! { "action": "auth.login" }, 1).await;
     let act_a = app.get("/api/merchant/team/activity", Some(&a)).await;
     let act_b = app.get("/api/merchant/team/activity", Some(&b)).await;
     let actions = |r: &crate::helpers::Resp| -> Vec<String> {
-        r.body["data"]["activities"].as_array().expect("activities").iter().map(|x| x["action"].as_str().unwrap_or_default().to_string()).collect()
+        r.body["data"]["activities"]
+            .as_array()
+            .expect("activities")
+            .iter()
+            .map(|x| x["action"].as_str().unwrap_or_default().to_string())
+            .collect()
     };
     assert_eq!(actions(&act_a), ["auth.login"], "{}", act_a.body);
     assert_eq!(actions(&act_b), ["team.invite"], "{}", act_b.body);
-    assert_eq!(act_a.body["data"]["activities"][0]["merchantId"], json!(a_id));
+    assert_eq!(
+        act_a.body["data"]["activities"][0]["merchantId"],
+        json!(a_id)
+    );
     app.finish().await;
 }

@@ -25,8 +25,16 @@ use crate::{
 const MAX_ROWS: i64 = 1000;
 
 const HEADERS: [&str; 10] = [
-    "Timestamp", "Action", "Resource Type", "Resource ID", "User", "Severity", "IP Address",
-    "User Agent", "Request ID", "Changes",
+    "Timestamp",
+    "Action",
+    "Resource Type",
+    "Resource ID",
+    "User",
+    "Severity",
+    "IP Address",
+    "User Agent",
+    "Request ID",
+    "Changes",
 ];
 
 /// Query of the export.
@@ -45,12 +53,32 @@ pub struct ExportQuery {
 }
 
 fn row(v: &Value) -> Vec<Cell> {
-    let s = |p: &str| Cell::Text(v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string());
-    let user = v.pointer("/user/name").and_then(Value::as_str).unwrap_or("owner");
-    let changes = v.pointer("/details/changes").map(Value::to_string).unwrap_or_default();
+    let s = |p: &str| {
+        Cell::Text(
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let user = v
+        .pointer("/user/name")
+        .and_then(Value::as_str)
+        .unwrap_or("owner");
+    let changes = v
+        .pointer("/details/changes")
+        .map(Value::to_string)
+        .unwrap_or_default();
     vec![
-        s("/timestamp"), s("/action"), s("/resourceType"), s("/resourceId"),
-        user.into(), s("/severity"), s("/ipAddress"), s("/userAgent"), s("/requestId"),
+        s("/timestamp"),
+        s("/action"),
+        s("/resourceType"),
+        s("/resourceId"),
+        user.into(),
+        s("/severity"),
+        s("/ipAddress"),
+        s("/userAgent"),
+        s("/requestId"),
         changes.into(),
     ]
 }
@@ -59,7 +87,10 @@ fn attachment(bytes: Vec<u8>, mime: &'static str, name: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         bytes,
     )
@@ -77,27 +108,48 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     auth.require("logs:export")?;
     let mut v = Validator::new();
-    let start = params::date(&mut v, "startDate", q.start_date, false).unwrap_or_else(|| params::days_ago(30));
+    let start = params::date(&mut v, "startDate", q.start_date, false)
+        .unwrap_or_else(|| params::days_ago(30));
     let end = params::date(&mut v, "endDate", q.end_date, true).unwrap_or_else(DateTime::now);
-    let format = v.one_of("format", q.format, &["json", "csv", "xlsx"]).unwrap_or("json");
+    let format = v
+        .one_of("format", q.format, &["json", "csv", "xlsx"])
+        .unwrap_or("json");
     let download = v.one_of("download", q.download, &["true", "false"]) == Some("true");
     v.finish_as("Query validation failed")?;
-    let filter = AuditFilter { start: Some(start), end: Some(end), ..AuditFilter::default() };
-    let (rows, total): (Vec<Document>, u64) = with_users(&state, filter.to_match(auth.id()), 1, MAX_ROWS).await?;
+    let filter = AuditFilter {
+        start: Some(start),
+        end: Some(end),
+        ..AuditFilter::default()
+    };
+    let (rows, total): (Vec<Document>, u64) =
+        with_users(&state, filter.to_match(auth.id()), 1, MAX_ROWS).await?;
     let logs: Vec<Value> = rows.into_iter().map(log_json).collect();
     if !download || format == "json" {
-        return Ok(Reply::data(json!({ "logs": logs, "total": total, "startDate": iso(start), "endDate": iso(end) }))
-            .message("Export data retrieved successfully")
-            .into_response());
+        return Ok(Reply::data(
+            json!({ "logs": logs, "total": total, "startDate": iso(start), "endDate": iso(end) }),
+        )
+        .message("Export data retrieved successfully")
+        .into_response());
     }
     let table: Vec<Vec<Cell>> = logs.iter().map(row).collect();
-    let name = format!("audit_logs_{}_{}.{format}", auth.id().to_hex(), DateTime::now().timestamp_millis() / 1000);
+    let name = format!(
+        "audit_logs_{}_{}.{format}",
+        auth.id().to_hex(),
+        DateTime::now().timestamp_millis() / 1000
+    );
     let rendered = if format == "csv" {
         tabular::csv(&HEADERS, &table).map(|b| attachment(b, "text/csv; charset=utf-8", name))
     } else {
         tabular::xlsx("Audit logs", &HEADERS, &table).map(|b| {
-            attachment(b, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name)
+            attachment(
+                b,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                name,
+            )
         })
     };
-    rendered.map_err(|e| ApiError::Internal { message: "Failed to export audit logs", source: Box::new(e) })
+    rendered.map_err(|e| ApiError::Internal {
+        message: "Failed to export audit logs",
+        source: Box::new(e),
+    })
 }

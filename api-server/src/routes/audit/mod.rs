@@ -18,15 +18,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use export::{__path_export, export};
+use query::{LogQuery, counts_object, failed, log_json, with_users};
 pub use retention::{
-    __path_cleanup, __path_compliance, __path_retention_stats, cleanup, compliance,
-    retention_stats,
+    __path_cleanup, __path_compliance, __path_retention_stats, cleanup, compliance, retention_stats,
 };
 pub use timeline::{
-    __path_critical, __path_heatmap, __path_recent, __path_summary, __path_timeline,
-    __path_today, critical, heatmap, recent, summary, timeline, today,
+    __path_critical, __path_heatmap, __path_recent, __path_summary, __path_timeline, __path_today,
+    critical, heatmap, recent, summary, timeline, today,
 };
-use query::{LogQuery, counts_object, failed, log_json, with_users};
 
 use super::{Reply, params};
 use crate::{
@@ -106,8 +105,18 @@ pub async fn stats(
     let m = filter.to_match(auth.id());
     let store = &state.store;
     let (by_action, by_severity, (recent, total)) = futures::try_join!(
-        async { store.audit_aggregate(group_by(m.clone(), "$action".into(), true, Some(10))).await.map_err(failed) },
-        async { store.audit_aggregate(group_by(m.clone(), "$severity".into(), true, None)).await.map_err(failed) },
+        async {
+            store
+                .audit_aggregate(group_by(m.clone(), "$action".into(), true, Some(10)))
+                .await
+                .map_err(failed)
+        },
+        async {
+            store
+                .audit_aggregate(group_by(m.clone(), "$severity".into(), true, None))
+                .await
+                .map_err(failed)
+        },
         with_users(&state, m.clone(), 1, 10),
     )?;
     Ok(Reply::data(json!({
@@ -167,10 +176,15 @@ pub async fn search(
 /// The 50 latest records as a plain array.
 #[utoipa::path(get, path = "/api/merchant/audit/activity", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "`data` is an array of records", body = crate::openapi::Envelope)))]
-pub async fn activity(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn activity(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let (rows, _) = with_users(&state, doc! { "merchantId": auth.id() }, 1, 50).await?;
-    Ok(Reply::data(json!(rows.into_iter().map(log_json).collect::<Vec<_>>())))
+    Ok(Reply::data(json!(
+        rows.into_iter().map(log_json).collect::<Vec<_>>()
+    )))
 }
 
 /// Query with paging only.

@@ -42,7 +42,13 @@ pub struct LogQuery {
 fn opt_id(v: &mut Validator, field: &str, raw: Option<String>) -> Option<ObjectId> {
     let raw = raw.filter(|r| !r.is_empty())?;
     ObjectId::parse_str(&raw)
-        .map_err(|_| v.error(field, format!("\"{field}\" must be a valid id"), Some(Value::String(raw))))
+        .map_err(|_| {
+            v.error(
+                field,
+                format!("\"{field}\" must be a valid id"),
+                Some(Value::String(raw)),
+            )
+        })
         .ok()
 }
 
@@ -103,8 +109,9 @@ pub async fn with_users(
         doc! { "$lookup": { "from": "merchantusers", "localField": "merchantUserId", "foreignField": "_id", "as": "user" } },
     ];
     let store = &state.store;
-    let (total, rows) = futures::try_join!(store.audit_aggregate(count), store.audit_aggregate(rows))
-        .map_err(failed)?;
+    let (total, rows) =
+        futures::try_join!(store.audit_aggregate(count), store.audit_aggregate(rows))
+            .map_err(failed)?;
     let total = total
         .first()
         .and_then(|d| d.get("n"))

@@ -36,11 +36,21 @@ async fn extent(
             "expired": { "$sum": { "$cond": [{ "$lt": ["$timestamp", older_than] }, 1, 0] } },
         } },
     ];
-    let row = state.store.audit_aggregate(pipeline).await.map_err(failed)?.into_iter().next();
+    let row = state
+        .store
+        .audit_aggregate(pipeline)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .next();
     let Some(row) = row else {
         return Ok((0, None, None, 0));
     };
-    let int = |k: &str| row.get(k).and_then(|c| c.as_i32().map(i64::from).or_else(|| c.as_i64())).unwrap_or(0);
+    let int = |k: &str| {
+        row.get(k)
+            .and_then(|c| c.as_i32().map(i64::from).or_else(|| c.as_i64()))
+            .unwrap_or(0)
+    };
     let date = |k: &str| row.get_datetime(k).ok().copied();
     Ok((int("total"), date("oldest"), date("newest"), int("expired")))
 }
@@ -52,7 +62,10 @@ fn size_mb(total: i64) -> f64 {
 /// Totals, extent, size estimate and the latest 12 months' counts.
 #[utoipa::path(get, path = "/api/merchant/audit/retention/stats", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "`{totalLogs, oldestLog, newestLog, estimatedSizeMB, byMonth}`", body = crate::openapi::Envelope)))]
-pub async fn retention_stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn retention_stats(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let (total, oldest, newest, _) = extent(&state, &auth, DateTime::now()).await?;
     let by_month = vec![
@@ -62,7 +75,11 @@ pub async fn retention_stats(State(state): State<AppState>, auth: AuthMerchant) 
         doc! { "$limit": 12 },
         doc! { "$project": { "_id": 0, "month": "$_id", "count": 1 } },
     ];
-    let rows: Vec<Document> = state.store.audit_aggregate(by_month).await.map_err(failed)?;
+    let rows: Vec<Document> = state
+        .store
+        .audit_aggregate(by_month)
+        .await
+        .map_err(failed)?;
     Ok(Reply::data(json!({
         "totalLogs": total,
         "oldestLog": oldest.map(iso),
@@ -73,23 +90,34 @@ pub async fn retention_stats(State(state): State<AppState>, auth: AuthMerchant) 
 }
 
 /// The compliance verdict and its reasons.
-fn verdict(total: i64, oldest: Option<DateTime>, expired: i64, days: i64) -> (&'static str, Vec<String>) {
+fn verdict(
+    total: i64,
+    oldest: Option<DateTime>,
+    expired: i64,
+    days: i64,
+) -> (&'static str, Vec<String>) {
     let mut recs = Vec::new();
     let twice = params::days_ago(2 * days);
     let status = if total == 0 {
         recs.push("No audit records exist yet: check that audit logging is working.".to_string());
         "non-compliant"
     } else if oldest.is_some_and(|o| o < twice) {
-        recs.push(format!("Records older than twice the {days}-day retention exist: run a cleanup."));
+        recs.push(format!(
+            "Records older than twice the {days}-day retention exist: run a cleanup."
+        ));
         "non-compliant"
     } else if expired > 1000 || size_mb(total) > 100.0 {
-        recs.push(format!("{expired} records are past the {days}-day retention: run a cleanup."));
+        recs.push(format!(
+            "{expired} records are past the {days}-day retention: run a cleanup."
+        ));
         "warning"
     } else {
         "compliant"
     };
     if expired > 0 && status == "compliant" {
-        recs.push(format!("{expired} records are past retention and will be removed automatically."));
+        recs.push(format!(
+            "{expired} records are past retention and will be removed automatically."
+        ));
     }
     (status, recs)
 }
@@ -97,7 +125,10 @@ fn verdict(total: i64, oldest: Option<DateTime>, expired: i64, days: i64) -> (&'
 /// Whether the trail complies with the configured retention.
 #[utoipa::path(get, path = "/api/merchant/audit/retention/compliance", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "`{complianceStatus, retentionPeriodDays, logsToBeDeleted, …}`", body = crate::openapi::Envelope)))]
-pub async fn compliance(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn compliance(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let days = i64::from(state.settings.audit_retention_days);
     let (total, oldest, _, expired) = extent(&state, &auth, params::days_ago(days)).await?;
@@ -153,8 +184,10 @@ pub async fn cleanup(
         .delete_audit_before(auth.id(), cutoff)
         .await
         .map_err(ApiError::internal("Failed to clean up audit logs"))?;
-    Ok(Reply::data(json!({ "deletedCount": deleted, "cutoffDate": iso(cutoff), "retentionDays": days }))
-        .message("Audit log cleanup completed"))
+    Ok(Reply::data(
+        json!({ "deletedCount": deleted, "cutoffDate": iso(cutoff), "retentionDays": days }),
+    )
+    .message("Audit log cleanup completed"))
 }
 
 #[cfg(test)]
@@ -165,7 +198,13 @@ mod tests {
     fn compliance_follows_the_contract_rules() {
         assert_eq!(verdict(0, None, 0, 365).0, "non-compliant");
         assert_eq!(verdict(10, Some(DateTime::now()), 0, 365).0, "compliant");
-        assert_eq!(verdict(10, Some(params::days_ago(800)), 10, 365).0, "non-compliant");
-        assert_eq!(verdict(5000, Some(params::days_ago(400)), 1500, 365).0, "warning");
+        assert_eq!(
+            verdict(10, Some(params::days_ago(800)), 10, 365).0,
+            "non-compliant"
+        );
+        assert_eq!(
+            verdict(5000, Some(params::days_ago(400)), 1500, 365).0,
+            "warning"
+        );
     }
 }

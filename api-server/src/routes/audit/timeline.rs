@@ -21,7 +21,9 @@ use crate::{
 };
 
 fn day_of(d: &Document) -> String {
-    d.get_datetime("timestamp").map(|t| params::day(*t)).unwrap_or_default()
+    d.get_datetime("timestamp")
+        .map(|t| params::day(*t))
+        .unwrap_or_default()
 }
 
 /// The latest `limit` (default 100) matching records grouped by UTC day, newest day first.
@@ -139,7 +141,10 @@ fn period(q: PeriodQuery) -> Result<(DateTime, DateTime), ApiError> {
     let start = params::date(&mut v, "startDate", q.start_date, false);
     let end = params::date(&mut v, "endDate", q.end_date, true);
     v.finish_as("Query validation failed")?;
-    Ok((start.unwrap_or_else(|| params::days_ago(30)), end.unwrap_or_else(DateTime::now)))
+    Ok((
+        start.unwrap_or_else(|| params::days_ago(30)),
+        end.unwrap_or_else(DateTime::now),
+    ))
 }
 
 fn by_user_pipeline(m: Document) -> Vec<Document> {
@@ -177,7 +182,12 @@ pub async fn summary(
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let (start, end) = period(q)?;
-    let m = AuditFilter { start: Some(start), end: Some(end), ..AuditFilter::default() }.to_match(auth.id());
+    let m = AuditFilter {
+        start: Some(start),
+        end: Some(end),
+        ..AuditFilter::default()
+    }
+    .to_match(auth.id());
     let store = &state.store;
     let run = |p: Vec<Document>| async move { store.audit_aggregate(p).await.map_err(failed) };
     let (by_action, by_type, by_severity, by_user, daily) = futures::try_join!(
@@ -219,14 +229,23 @@ pub async fn heatmap(
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let (start, end) = period(q)?;
-    let m = AuditFilter { start: Some(start), end: Some(end), ..AuditFilter::default() }.to_match(auth.id());
+    let m = AuditFilter {
+        start: Some(start),
+        end: Some(end),
+        ..AuditFilter::default()
+    }
+    .to_match(auth.id());
     let pipeline = vec![
         doc! { "$match": m },
         doc! { "$group": { "_id": { "date": day_expr(), "hour": { "$hour": "$timestamp" } }, "count": { "$sum": 1 } } },
         doc! { "$project": { "_id": 0, "date": "$_id.date", "hour": "$_id.hour", "count": 1 } },
         doc! { "$sort": { "date": 1, "hour": 1 } },
     ];
-    let rows = state.store.audit_aggregate(pipeline).await.map_err(failed)?;
+    let rows = state
+        .store
+        .audit_aggregate(pipeline)
+        .await
+        .map_err(failed)?;
     Ok(Reply::data(json!({
         "period": { "start": iso(start), "end": iso(end) },
         "heatmap": rows.into_iter().map(|d| bson_to_json(d.into())).collect::<Vec<_>>(),

@@ -7,7 +7,10 @@ use mongodb::bson::doc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{cashback_id, not_found, types::{actor_hex, cashback_json}};
+use super::{
+    cashback_id, not_found,
+    types::{actor_hex, cashback_json},
+};
 use crate::{
     audit::AuditChange,
     error::ApiError,
@@ -76,7 +79,12 @@ fn approval(auth: &AuthMerchant, amount: f64, notes: Option<String>) -> Transiti
     Transition {
         from: OPEN,
         set,
-        entry: TimelineEntry { status: "approved".into(), timestamp: now, notes, by: Some(actor_hex(auth)) },
+        entry: TimelineEntry {
+            status: "approved".into(),
+            timestamp: now,
+            notes,
+            by: Some(actor_hex(auth)),
+        },
     }
 }
 
@@ -88,12 +96,21 @@ fn rejection(auth: &AuthMerchant, reason: String) -> Transition {
             "status": "rejected", "rejectionReason": &reason,
             "reviewedBy": actor_hex(auth), "reviewedAt": now,
         },
-        entry: TimelineEntry { status: "rejected".into(), timestamp: now, notes: Some(reason), by: Some(actor_hex(auth)) },
+        entry: TimelineEntry {
+            status: "rejected".into(),
+            timestamp: now,
+            notes: Some(reason),
+            by: Some(actor_hex(auth)),
+        },
     }
 }
 
 /// The request, or 404.
-async fn load(state: &AppState, auth: &AuthMerchant, id: ObjectId) -> Result<CashbackDoc, ApiError> {
+async fn load(
+    state: &AppState,
+    auth: &AuthMerchant,
+    id: ObjectId,
+) -> Result<CashbackDoc, ApiError> {
     state
         .store
         .cashback_by_id(auth.id(), id)
@@ -152,7 +169,12 @@ pub async fn approve(
     let before = load(&state, &auth, id).await?;
     let mut v = Validator::new();
     let amount = v
-        .opt_number("approvedAmount", body.approved_amount, 0.0, before.requested_amount)
+        .opt_number(
+            "approvedAmount",
+            body.approved_amount,
+            0.0,
+            before.requested_amount,
+        )
         .unwrap_or(before.requested_amount);
     let notes = v.opt_text("notes", body.notes, Len(0, 500));
     v.finish()?;
@@ -201,7 +223,11 @@ pub async fn mark_paid(
     auth.require("orders:refund")?;
     let id = cashback_id(&raw)?;
     let mut v = Validator::new();
-    let method = v.one_of("paymentMethod", body.payment_method.clone(), &["wallet", "bank_transfer", "check"]);
+    let method = v.one_of(
+        "paymentMethod",
+        body.payment_method.clone(),
+        &["wallet", "bank_transfer", "check"],
+    );
     if body.payment_method.is_none() {
         v.error("paymentMethod", "\"paymentMethod\" is required", None);
     }
@@ -221,7 +247,12 @@ pub async fn mark_paid(
     let t = Transition {
         from: &["approved"],
         set,
-        entry: TimelineEntry { status: "paid".into(), timestamp: now, notes, by: Some(actor_hex(&auth)) },
+        entry: TimelineEntry {
+            status: "paid".into(),
+            timestamp: now,
+            notes,
+            by: Some(actor_hex(&auth)),
+        },
     };
     let after = apply(&state, &auth, id, "mark as paid", t).await?;
     Ok(Reply::data(cashback_json(&after)?)
@@ -244,13 +275,21 @@ fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
     }
     let raw_ids = body.cashback_ids.unwrap_or_default();
     if raw_ids.is_empty() || raw_ids.len() > 50 {
-        v.error("cashbackIds", "\"cashbackIds\" must contain between 1 and 50 items", None);
+        v.error(
+            "cashbackIds",
+            "\"cashbackIds\" must contain between 1 and 50 items",
+            None,
+        );
     }
     let mut ids = Vec::with_capacity(raw_ids.len());
     for (i, raw) in raw_ids.into_iter().enumerate() {
         match ObjectId::parse_str(&raw) {
             Ok(id) => ids.push(id),
-            Err(_) => v.error(&format!("cashbackIds[{i}]"), format!("\"cashbackIds[{i}]\" must be a valid id"), Some(Value::String(raw))),
+            Err(_) => v.error(
+                &format!("cashbackIds[{i}]"),
+                format!("\"cashbackIds[{i}]\" must be a valid id"),
+                Some(Value::String(raw)),
+            ),
         }
     }
     let reason = if action == Some("reject") {
@@ -260,7 +299,12 @@ fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
     };
     let notes = v.opt_text("notes", body.notes, Len(0, 500));
     v.finish()?;
-    Ok(Bulk { approve: action == Some("approve"), ids, reason, notes })
+    Ok(Bulk {
+        approve: action == Some("approve"),
+        ids,
+        reason,
+        notes,
+    })
 }
 
 /// Approve or reject up to 50 requests; each gets its own result.
@@ -292,9 +336,14 @@ pub async fn bulk_action(
             Err(e) => json!({ "id": id.to_hex(), "success": false, "message": e.to_string() }),
         });
     }
-    let processed = results.iter().filter(|r| r["success"] == json!(true)).count();
+    let processed = results
+        .iter()
+        .filter(|r| r["success"] == json!(true))
+        .count();
     let change = AuditChange {
-        metadata: Some(json!({ "action": verb, "requested": bulk.ids.len(), "processed": processed })),
+        metadata: Some(
+            json!({ "action": verb, "requested": bulk.ids.len(), "processed": processed }),
+        ),
         resource_type: Some("cashback"),
         ..AuditChange::action("cashback.bulk_action")
     };

@@ -75,7 +75,8 @@ fn row(c: &CashbackDoc) -> Vec<Cell> {
         text(c.customer.as_ref(), "email"),
         text(c.order.as_ref(), "orderNumber"),
         c.requested_amount.into(),
-        c.approved_amount.map_or(Cell::Text(String::new()), Cell::Num),
+        c.approved_amount
+            .map_or(Cell::Text(String::new()), Cell::Num),
         c.status.clone().into(),
         c.priority.clone().into(),
         c.risk_score.into(),
@@ -115,7 +116,9 @@ pub async fn export(
     auth.require("orders:export")?;
     let mut v = Validator::new();
     let filter = range_filter(&mut v, q.start_date, q.end_date, q.status);
-    let format = v.one_of("format", q.format, &["csv", "excel"]).unwrap_or("csv");
+    let format = v
+        .one_of("format", q.format, &["csv", "excel"])
+        .unwrap_or("csv");
     v.finish_as("Query validation failed")?;
     let items = state
         .store

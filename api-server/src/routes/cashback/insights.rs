@@ -43,7 +43,7 @@ pub async fn analytics(
     let m = filter.to_match(auth.id());
     let by_status = vec![
         doc! { "$group": { "_id": "$status", "count": { "$sum": 1 },
-            "requestedAmount": sum_of("requestedAmount"), "approvedAmount": sum_of("approvedAmount") } },
+        "requestedAmount": sum_of("requestedAmount"), "approvedAmount": sum_of("approvedAmount") } },
         doc! { "$project": { "_id": 0, "status": "$_id", "count": 1, "requestedAmount": 1, "approvedAmount": 1 } },
         doc! { "$sort": { "status": 1 } },
     ];
@@ -73,7 +73,11 @@ pub async fn analytics(
     };
     let granted = count_of("approved") + count_of("paid");
     let decided = granted + count_of("rejected");
-    let approval_rate = if decided > 0 { (granted as f64 / decided as f64 * 10_000.0).round() / 100.0 } else { 0.0 };
+    let approval_rate = if decided > 0 {
+        (granted as f64 / decided as f64 * 10_000.0).round() / 100.0
+    } else {
+        0.0
+    };
     Ok(Reply::data(json!({
         "period": { "start": start.map(iso), "end": end.map(iso) },
         "byStatus": rows_json(by_status),
@@ -115,5 +119,6 @@ pub async fn metrics(State(state): State<AppState>, auth: AuthMerchant) -> Resul
     if let Some(o) = metrics.as_object_mut() {
         o.remove("_id");
     }
-    Ok(Reply::data(json!({ "metrics": metrics })).message("Cashback metrics retrieved successfully"))
+    Ok(Reply::data(json!({ "metrics": metrics }))
+        .message("Cashback metrics retrieved successfully"))
 }

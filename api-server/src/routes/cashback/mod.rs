@@ -95,7 +95,10 @@ pub async fn list(
         .cashback_page(auth.id(), &filter, (page - 1) * limit as u64, limit)
         .await
         .map_err(ApiError::internal("Failed to fetch cashback requests"))?;
-    let cashbacks = items.iter().map(cashback_json).collect::<Result<Vec<_>, _>>()?;
+    let cashbacks = items
+        .iter()
+        .map(cashback_json)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Reply::data(json!({
         "cashbacks": cashbacks,
         "pagination": { "page": page, "limit": limit, "total": total, "pages": total.div_ceil(limit as u64) },
@@ -145,7 +148,10 @@ pub async fn stats(
         "rejected": num("rejected"),
         "paid": num("paid"),
     });
-    Ok(Reply::data(json!({ "stats": stats })).message("Cashback statistics retrieved successfully"))
+    Ok(
+        Reply::data(json!({ "stats": stats }))
+            .message("Cashback statistics retrieved successfully"),
+    )
 }
 
 /// Requests waiting for a decision (pending + under_review), cached briefly per merchant.

@@ -171,7 +171,11 @@ pub fn new_request(
         }),
         requested_amount: input.amount,
         approved_amount: None,
-        cashback_rate: if total > 0.0 { (input.amount / total * 10_000.0).round() / 100.0 } else { 0.0 },
+        cashback_rate: if total > 0.0 {
+            (input.amount / total * 10_000.0).round() / 100.0
+        } else {
+            0.0
+        },
         reason: input.reason,
         status: "pending".into(),
         priority: if flagged { "high" } else { "normal" }.into(),

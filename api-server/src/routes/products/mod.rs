@@ -297,8 +297,7 @@ pub async fn create(
         .message("Product created successfully")
         .status(StatusCode::CREATED)
         .audit(
-            crate::audit::AuditChange::action("product.created")
-                .resource("product", product.id),
+            crate::audit::AuditChange::action("product.created").resource("product", product.id),
         ))
 }
 

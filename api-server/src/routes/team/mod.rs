@@ -128,7 +128,9 @@ pub async fn show(
     auth.require("team:view")?;
     let member = find_member(&state, &auth, &raw).await?;
     let rendered = render_members(&state, &auth, std::slice::from_ref(&member)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or(Value::Null)))
+    Ok(Reply::data(
+        rendered.into_iter().next().unwrap_or(Value::Null),
+    ))
 }
 
 /// The caller's role and permissions (no permission needed).
@@ -193,7 +195,9 @@ pub async fn change_role(
     let role = required_one_of("role", body.role, &["admin", "manager", "staff"])?;
     let before = find_member(&state, &auth, &raw).await?;
     if before.role == "owner" {
-        return Err(ApiError::Forbidden("Cannot change the role of an owner".into()));
+        return Err(ApiError::Forbidden(
+            "Cannot change the role of an owner".into(),
+        ));
     }
     let updated = state
         .store
@@ -201,7 +205,8 @@ pub async fn change_role(
         .await
         .map_err(ApiError::internal("Failed to update role"))?
         .ok_or_else(member_not_found)?;
-    let summary = |m: &MerchantUserDoc| json!({ "role": m.role, "permissionCount": m.permissions.len() });
+    let summary =
+        |m: &MerchantUserDoc| json!({ "role": m.role, "permissionCount": m.permissions.len() });
     let change = AuditChange::action("team.role_change")
         .resource("team_member", updated.id)
         .diff(summary(&before), summary(&updated));
@@ -251,7 +256,10 @@ pub async fn change_status(
         .ok_or_else(member_not_found)?;
     let change = AuditChange::action("team.status_change")
         .resource("team_member", updated.id)
-        .diff(json!({ "status": before.status }), json!({ "status": updated.status }));
+        .diff(
+            json!({ "status": before.status }),
+            json!({ "status": updated.status }),
+        );
     Ok(Reply::data(member_json(&updated, None))
         .message("Status updated successfully")
         .audit(change))
@@ -280,7 +288,8 @@ pub async fn remove(
         return Err(member_not_found());
     }
     let mut change = AuditChange::action("team.remove").resource("team_member", member.id);
-    change.before = Some(json!({ "email": member.email, "name": member.name, "role": member.role }));
+    change.before =
+        Some(json!({ "email": member.email, "name": member.name, "role": member.role }));
     Ok(Reply::empty()
         .message("Team member removed successfully")
         .audit(change))
@@ -334,8 +343,8 @@ pub async fn activity(
             ],
         ),
     };
-    let (rows, total) = crate::routes::audit::query::with_users(&state, filter, page, limit)
-        .await?;
+    let (rows, total) =
+        crate::routes::audit::query::with_users(&state, filter, page, limit).await?;
     Ok(Reply::data(json!({
         "activities": rows.into_iter().map(crate::routes::audit::query::log_json).collect::<Vec<_>>(),
         "total": total,

@@ -84,7 +84,11 @@ fn validate(body: AcceptBody) -> Result<SecretString, ApiError> {
     if body.confirm_password.is_none() {
         v.error("confirmPassword", "\"confirmPassword\" is required", None);
     } else if password.is_some() && !matches {
-        v.error("confirmPassword", "\"confirmPassword\" must match password", None);
+        v.error(
+            "confirmPassword",
+            "\"confirmPassword\" must match password",
+            None,
+        );
     }
     v.finish()?;
     password.map(|p| p.0).ok_or_else(invalid)
@@ -125,7 +129,9 @@ pub async fn accept_invitation(
     let change = AuditChange::action("team.invitation_accepted")
         .resource("team_member", member.id)
         .by(actor);
-    Ok(Reply::data(json!({ "email": member.email, "name": member.name, "role": member.role }))
-        .message("Invitation accepted successfully. You can now log in.")
-        .audit(change))
+    Ok(
+        Reply::data(json!({ "email": member.email, "name": member.name, "role": member.role }))
+            .message("Invitation accepted successfully. You can now log in.")
+            .audit(change),
+    )
 }
