@@ -29,6 +29,7 @@
 //! | `TRUST_PROXY` | no | `false` | take the client IP from the first `X-Forwarded-For` hop |
 //! | `REQUEST_TIMEOUT_SECS` | no | `30` | per-request timeout (408) |
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
+//! | `AUDIT_RETENTION_DAYS` | no | `365` | days audit records are kept (TTL index on `auditlogs.timestamp`), 1..36500 |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //!
