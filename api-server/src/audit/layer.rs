@@ -133,35 +133,59 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         return response;
     };
     let (action, resource_type) = derive(&method, &matched);
+    let (resource_id, parent) = resource_ids(&matched, &path);
     let default_severity = if method == Method::DELETE {
         Severity::Warning
     } else {
         Severity::Info
     };
-    let details = AuditDetails {
-        changes: match (&change.before, &change.after) {
-            (Some(b), Some(a)) => Some(changes(b, a).into()),
-            _ => None,
-        },
-        before: change.before,
-        after: change.after,
-        metadata: Some(
-            serde_json::json!({ "method": method.as_str(), "path": path, "route": matched }),
-        )
-        .map(|m| merge(m, change.metadata)),
-    };
+    let mut metadata =
+        serde_json::json!({ "method": method.as_str(), "path": path, "route": matched });
+    if let Some(p) = parent {
+        metadata["parentId"] = serde_json::json!(p.to_hex());
+    }
     state.audit.push(record_doc(
         actor,
         change.action.map_or(action, str::to_string),
         change.resource_type.map_or(resource_type, str::to_string),
-        change
-            .resource_id
-            .or_else(|| path_resource_id(&matched, &path)),
-        details,
+        change.resource_id.or(resource_id),
+        details(&change, metadata),
         change.severity.unwrap_or(default_severity),
         facts,
     ));
     response
+}
+
+/// `(resourceId, parentId)` from the path: `POST /products/{id}/variants` creates a variant,
+/// so the path's id is the parent's, not the resource's.
+fn resource_ids(matched: &str, path: &str) -> (Option<ObjectId>, Option<ObjectId>) {
+    let id = path_resource_id(matched, path);
+    if creates_in_collection(matched) {
+        (None, id)
+    } else {
+        (id, None)
+    }
+}
+
+/// Before/after/changes from the handler, and the request metadata merged with its own.
+fn details(change: &AuditChange, metadata: serde_json::Value) -> AuditDetails {
+    AuditDetails {
+        changes: match (&change.before, &change.after) {
+            (Some(b), Some(a)) => Some(changes(b, a).into()),
+            _ => None,
+        },
+        before: change.before.clone(),
+        after: change.after.clone(),
+        metadata: Some(merge(metadata, change.metadata.clone())),
+    }
+}
+
+/// True when the route ends with a sub-collection segment (`…/{id}/variants`).
+fn creates_in_collection(matched: &str) -> bool {
+    matched
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| COLLECTIONS.contains(&last))
 }
 
 fn merge(mut base: serde_json::Value, extra: Option<serde_json::Value>) -> serde_json::Value {
@@ -252,6 +276,23 @@ mod tests {
                 "{route}"
             );
         }
+    }
+
+    #[test]
+    fn a_create_in_a_sub_collection_names_the_parent_not_the_resource() {
+        let p = "0123456789abcdef01234567";
+        let parent = resource_ids(
+            "/api/merchant/products/{id}/variants",
+            &format!("/api/merchant/products/{p}/variants"),
+        );
+        assert_eq!(
+            (parent.0, parent.1.map(|i| i.to_hex())),
+            (None, Some(p.to_string()))
+        );
+        assert!(!creates_in_collection(
+            "/api/merchant/products/{id}/variants/{variant_id}"
+        ));
+        assert!(!creates_in_collection("/api/merchant/products/{id}/stock"));
     }
 
     #[test]

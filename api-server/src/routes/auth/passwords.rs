@@ -105,14 +105,24 @@ async fn reset(
         return Err(invalid());
     }
     let hash = password::hash(password.0).await.map_err(hash_failed)?;
-    state
+    let merchant = state
         .store
         .reset_merchant_password(&token::digest(raw_token), hash)
         .await
         .map_err(ApiError::internal("Failed to reset password"))?
         .ok_or_else(invalid)?;
+    // No Bearer token here: the audit actor is the account whose token was used.
+    let actor = crate::audit::Actor {
+        merchant: merchant.id,
+        member: None,
+    };
     Ok(Reply::empty()
-        .message("Password reset successful. You can now login with your new password."))
+        .message("Password reset successful. You can now login with your new password.")
+        .audit(
+            crate::audit::AuditChange::action("auth.password_reset")
+                .resource("auth", merchant.id)
+                .by(actor),
+        ))
 }
 
 /// Set a new password with the e-mailed token (path variant).

@@ -25,13 +25,21 @@ async fn verify(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
                     .into(),
             )
         })?;
-    let message = if before.email_verified {
-        "Email is already verified"
-    } else {
-        tracing::info!(merchant = %before.id, "auth.email_verified");
-        "Email verified successfully! You now have full access to your account."
-    };
-    Ok(Reply::data(serde_json::json!({ "emailVerified": true })).message(message))
+    if before.email_verified {
+        return Ok(Reply::data(serde_json::json!({ "emailVerified": true }))
+            .message("Email is already verified")
+            .audit(crate::audit::AuditChange::handled()));
+    }
+    tracing::info!(merchant = %before.id, "auth.email_verified");
+    let change = crate::audit::AuditChange::action("auth.email_verified")
+        .resource("auth", before.id)
+        .by(crate::audit::Actor {
+            merchant: before.id,
+            member: None,
+        });
+    Ok(Reply::data(serde_json::json!({ "emailVerified": true }))
+        .message("Email verified successfully! You now have full access to your account.")
+        .audit(change))
 }
 
 /// Verify the e-mail address with the token from the e-mail (path variant).
