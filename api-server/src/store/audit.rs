@@ -217,6 +217,30 @@ impl Store {
         Ok((logs, total))
     }
 
+    /// Raw records matching `matched`, newest first, paged (index `merchant_timestamp`).
+    pub async fn audit_find(
+        &self,
+        matched: Document,
+        skip: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<Document>> {
+        debug_assert!(matched.contains_key("merchantId"));
+        self.audit_raw()
+            .find(matched)
+            .sort(doc! { "timestamp": -1, "_id": -1 })
+            .skip(skip)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Records matching `matched`.
+    pub async fn audit_count(&self, matched: Document) -> mongodb::error::Result<u64> {
+        debug_assert!(matched.contains_key("merchantId"));
+        self.audit_raw().count_documents(matched).await
+    }
+
     /// Run an aggregation over `auditlogs` (the pipeline's first stage must `$match` the merchant).
     pub async fn audit_aggregate(
         &self,

@@ -92,31 +92,47 @@ pub fn log_json(mut d: Document) -> Value {
     bson_to_json(Bson::Document(d))
 }
 
-/// Records matching `matched` (which names the merchant), newest first, paged, with their
-/// actors; and the total.
+/// Records matching `matched` (which names the merchant), newest first, paged, each with its
+/// acting team member as `user` (one look-up for the page, name/e-mail/role only); and the total.
 pub async fn with_users(
     state: &AppState,
     matched: Document,
     page: u64,
     limit: i64,
 ) -> Result<(Vec<Document>, u64), ApiError> {
-    let count = vec![doc! { "$match": matched.clone() }, doc! { "$count": "n" }];
-    let rows = vec![
-        doc! { "$match": matched },
-        doc! { "$sort": { "timestamp": -1, "_id": -1 } },
-        doc! { "$skip": ((page - 1) * limit as u64) as i64 },
-        doc! { "$limit": limit },
-        doc! { "$lookup": { "from": "merchantusers", "localField": "merchantUserId", "foreignField": "_id", "as": "user" } },
-    ];
     let store = &state.store;
-    let (total, rows) =
-        futures::try_join!(store.audit_aggregate(count), store.audit_aggregate(rows))
-            .map_err(failed)?;
-    let total = total
-        .first()
-        .and_then(|d| d.get("n"))
-        .and_then(|n| n.as_i32().map(i64::from).or_else(|| n.as_i64()))
-        .unwrap_or(0) as u64;
+    let merchant = matched
+        .get_object_id("merchantId")
+        .map_err(|e| ApiError::Internal {
+            message: "Failed to fetch audit logs",
+            source: Box::new(e),
+        })?;
+    let skip = (page - 1) * limit as u64;
+    let (total, mut rows) = futures::try_join!(
+        store.audit_count(matched.clone()),
+        store.audit_find(matched, skip, limit)
+    )
+    .map_err(failed)?;
+    let mut ids: Vec<ObjectId> = rows
+        .iter()
+        .filter_map(|d| d.get_object_id("merchantUserId").ok())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok((rows, total));
+    }
+    let users = store.members_by_ids(merchant, ids).await.map_err(failed)?;
+    for row in &mut rows {
+        let by = row.get_object_id("merchantUserId").ok();
+        let user = users.iter().find(|u| Some(u.id) == by).map(|u| {
+            doc! { "_id": u.id, "name": &u.name, "email": &u.email, "role": &u.role }
+        });
+        row.insert(
+            "user",
+            user.map_or_else(Vec::new, |u| vec![Bson::Document(u)]),
+        );
+    }
     Ok((rows, total))
 }
 
