@@ -130,7 +130,7 @@ impl Modify for BearerAuth {
         routes::team::resend_invite, routes::team::change_role, routes::team::change_status, routes::team::remove,
         routes::team::activity, routes::team::validate_invitation, routes::team::accept_invitation,
         routes::cashback::list, routes::cashback::stats, routes::cashback::pending_count, routes::cashback::show,
-        routes::cashback::create, routes::cashback::approve, routes::cashback::reject, routes::cashback::mark_paid,
+        routes::cashback::create, routes::cashback::approve, routes::cashback::approve_post, routes::cashback::reject, routes::cashback::reject_post, routes::cashback::mark_paid,
         routes::cashback::bulk_action, routes::cashback::export, routes::cashback::analytics, routes::cashback::metrics,
         routes::audit::logs, routes::audit::stats, routes::audit::search, routes::audit::activity,
         routes::audit::timeline, routes::audit::today, routes::audit::recent, routes::audit::summary,

@@ -308,6 +308,23 @@ async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
     let owner_trail = get(&format!("/api/merchant/audit/user/{merchant}")).await;
     assert_eq!(owner_trail["total"], 5);
     assert!(get("/api/merchant/audit/activity").await.is_array());
+    // Bad filters are field errors, not 500s.
+    for (path, field) in [
+        ("/api/merchant/audit/logs?severity=loud", "severity"),
+        ("/api/merchant/audit/logs?page=0", "page"),
+        ("/api/merchant/audit/logs?startDate=yesterday", "startDate"),
+        ("/api/merchant/audit/logs?userId=nope", "userId"),
+        ("/api/merchant/audit/timeline/recent?limit=1000", "limit"),
+        ("/api/merchant/audit/export?format=pdf", "format"),
+    ] {
+        let r = app.get(path, Some(&t)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(r.body["errors"][0]["field"], field, "{path}: {}", r.body);
+    }
+    let bad_id = app
+        .get("/api/merchant/audit/resource/product/nope", Some(&t))
+        .await;
+    assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
     // Export: JSON by default, CSV and XLSX attachments on request.
     let export = app.get("/api/merchant/audit/export", Some(&t)).await;
     assert_eq!(export.body["message"], "Export data retrieved successfully");

@@ -414,6 +414,31 @@ async fn bulk_decisions_report_each_request_and_the_export_lists_them() {
             .status,
         StatusCode::BAD_REQUEST
     );
+    // Bad ids are 400s; decisions are served on POST as on PUT.
+    let bad = app
+        .put(
+            "/api/merchant/cashback/nope/approve",
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/api/merchant/cashback/nope", Some(&token))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let d = request(&app, &token, &merchant, 100.0, 1.0).await;
+    let by_post = app
+        .post(
+            &format!("/api/merchant/cashback/{}/reject", id(&d)),
+            Some(&token),
+            json!({ "reason": "via POST" }),
+        )
+        .await;
+    assert_eq!(by_post.status, StatusCode::OK, "{}", by_post.body);
+    assert_eq!(by_post.body["data"]["status"], "rejected");
     app.finish().await;
 }
 

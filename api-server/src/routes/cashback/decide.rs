@@ -208,6 +208,36 @@ pub async fn reject(
         .audit(decided(&before, &after, "cashback.reject")))
 }
 
+/// `POST` spelling of [`approve`] (the contract does not fix the method; both are served).
+#[utoipa::path(post, path = "/api/merchant/cashback/{id}/approve", tag = "cashback", security(("bearer" = [])), request_body = ApproveBody,
+    params(("id" = String, Path, description = "Cashback request id")),
+    responses((status = 200, description = "Approved request", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid amount or status", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn approve_post(
+    state: State<AppState>,
+    auth: AuthMerchant,
+    raw: Path<String>,
+    body: AppJson<ApproveBody>,
+) -> Result<Reply, ApiError> {
+    approve(state, auth, raw, body).await
+}
+
+/// `POST` spelling of [`reject`].
+#[utoipa::path(post, path = "/api/merchant/cashback/{id}/reject", tag = "cashback", security(("bearer" = [])), request_body = RejectBody,
+    params(("id" = String, Path, description = "Cashback request id")),
+    responses((status = 200, description = "Rejected request", body = crate::openapi::Envelope),
+        (status = 400, description = "Missing reason or wrong status", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
+pub async fn reject_post(
+    state: State<AppState>,
+    auth: AuthMerchant,
+    raw: Path<String>,
+    body: AppJson<RejectBody>,
+) -> Result<Reply, ApiError> {
+    reject(state, auth, raw, body).await
+}
+
 /// Record the payment of an approved request (paid amount = approved amount).
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/mark-paid", tag = "cashback", security(("bearer" = [])), request_body = PaidBody,
     params(("id" = String, Path, description = "Cashback request id")),

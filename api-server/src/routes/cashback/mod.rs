@@ -18,8 +18,8 @@ use axum::{
 use serde_json::json;
 
 pub use decide::{
-    __path_approve, __path_bulk_action, __path_mark_paid, __path_reject, approve, bulk_action,
-    mark_paid, reject,
+    __path_approve, __path_approve_post, __path_bulk_action, __path_mark_paid, __path_reject,
+    __path_reject_post, approve, approve_post, bulk_action, mark_paid, reject, reject_post,
 };
 pub use export::{__path_export, export};
 pub use insights::{__path_analytics, __path_metrics, analytics, metrics};
@@ -49,8 +49,8 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/bulk-action", post(bulk_action))
         .route("/{id}", get(show))
-        .route("/{id}/approve", put(approve).post(approve))
-        .route("/{id}/reject", put(reject).post(reject))
+        .route("/{id}/approve", put(approve).post(approve_post))
+        .route("/{id}/reject", put(reject).post(reject_post))
         .route("/{id}/mark-paid", put(mark_paid))
 }
 
