@@ -36,8 +36,8 @@ pub struct ErrorBody {
 }
 
 /// Responses every operation of a kind can give, added where a handler did not list them: 401
-/// on secured operations, 400 and 413 where a body or path parameter is parsed, 429 on the
-/// rate-limited `/api/merchant` routes.
+/// (and 403) on secured operations, 400 where a body, path or query parameter is parsed, 413
+/// with a body, 429 on the rate-limited `/api/merchant` routes.
 struct CommonResponses;
 
 fn error_response(description: &str) -> RefOr<Response> {
@@ -69,7 +69,11 @@ impl Modify for CommonResponses {
                         .entry(code.to_string())
                         .or_insert_with(|| error_response(description));
                 };
-                let parses_input = op.request_body.is_some() || path.contains('{');
+                let has_query =
+                    op.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                let parses_input = op.request_body.is_some() || path.contains('{') || has_query;
                 if parses_input {
                     add("400", "Invalid input");
                 }
