@@ -311,3 +311,22 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_filter_is_scoped_to_the_merchant() {
+        let m = ObjectId::new();
+        let f = AuditFilter {
+            search: Some("product".into()),
+            severities: vec!["critical".into(), "error".into()],
+            ..AuditFilter::default()
+        };
+        let matched = f.to_match(m);
+        assert_eq!(matched.get_object_id("merchantId"), Ok(m));
+        assert_eq!(matched.get_array("$or").map(Vec::len), Ok(2));
+        assert!(AuditFilter::default().to_match(m).len() == 1);
+    }
+}

@@ -356,3 +356,31 @@ pub fn count_status(s: &str) -> Document {
 pub fn sum_of(field: &str) -> Document {
     doc! { "$sum": { "$ifNull": [format!("${field}"), 0] } }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_the_merchant_id_as_stored_text() {
+        let m = ObjectId::new();
+        let f = CashbackFilter {
+            status: Some("paid".into()),
+            ..CashbackFilter::default()
+        };
+        let matched = f.to_match(m);
+        assert_eq!(matched.get_str("merchantId"), Ok(m.to_hex().as_str()));
+        assert_eq!(matched.get_str("status"), Ok("paid"));
+    }
+
+    #[test]
+    fn cached_counts_expire_on_invalidation() {
+        let counts = PendingCounts::default();
+        let m = ObjectId::new();
+        assert_eq!(counts.get(m), None);
+        counts.put(m, 3);
+        assert_eq!(counts.get(m), Some(3));
+        counts.invalidate(m);
+        assert_eq!(counts.get(m), None);
+    }
+}
