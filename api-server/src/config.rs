@@ -31,12 +31,22 @@
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | no | – | OTLP/HTTP base URL; setting it (or the next) turns on trace export to `{base}/v1/traces` |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | no | – | full OTLP/HTTP traces URL (wins over the base URL) |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | no | – | `name=value,…` export headers, e.g. New Relic's `api-key=…`; secret |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` | no | `http/protobuf` | only `http/protobuf` is built in |
+//! | `OTEL_SERVICE_NAME` | no | `merchant-api` | `service.name` of the spans |
+//! | `OTEL_TRACES_SAMPLER_ARG` | no | `1` | share of new traces sampled (0..1); an incoming `traceparent`'s decision is followed |
+//! | `OTEL_SDK_DISABLED` | no | `false` | `true` turns trace export off |
 //!
 //! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
 
 use std::{net::IpAddr, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
+
+mod otel;
+pub use otel::{OtelConfig, OtelSettings};
 
 /// Raw settings as clap reads them from flags and the environment.
 #[derive(Debug, Clone, clap::Args)]
@@ -168,6 +178,9 @@ pub struct Config {
     /// Share of traces sent to Sentry.
     #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE", default_value_t = 0.0)]
     pub sentry_traces_sample_rate: f32,
+    /// OpenTelemetry trace export (`OTEL_*`).
+    #[command(flatten)]
+    pub otel: OtelConfig,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -294,6 +307,8 @@ pub struct Settings {
     pub ensure_indexes: bool,
     /// Error reporting, if configured.
     pub sentry: Option<SentrySettings>,
+    /// OpenTelemetry trace export, if configured.
+    pub otel: Option<OtelSettings>,
 }
 
 /// Sentry error reporting.
@@ -429,6 +444,7 @@ impl Config {
             environment: self.node_env.clone(),
             traces_sample_rate: self.sentry_traces_sample_rate,
         });
+        let otel = self.otel.validate(&mut problems);
         if self.request_timeout_secs == 0 {
             problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
         }
@@ -487,6 +503,7 @@ impl Config {
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 ensure_indexes: self.ensure_indexes,
                 sentry,
+                otel,
             }),
             _ => Err(InvalidConfig(problems)),
         }

@@ -163,3 +163,58 @@ pub async fn method_not_allowed() -> Response {
         json!({ "success": false, "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" });
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
+
+/// The span of one request. Field names follow the OpenTelemetry HTTP semantic conventions so the
+/// span exports as a proper server span (`otel.*` fields steer the exporter); JSON logs carry the
+/// same fields. An incoming W3C `traceparent` makes it a child of the caller's span.
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let method = req.method().as_str();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = match route {
+        Some(r) => format!("{method} {r}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = route,
+        url.path = %req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        request_id = %id,
+    );
+    if req.headers().contains_key("traceparent") {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&opentelemetry_http::HeaderExtractor(req.headers()))
+        });
+        // Err only when no OpenTelemetry layer is installed: nothing to continue then.
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// Record the status on the request span (and mark server errors for the trace backend).
+pub fn record_response<B>(res: &Response<B>, latency: std::time::Duration, span: &tracing::Span) {
+    let status = res.status();
+    // i64: the OTLP integer type (an unsigned value would export as a string).
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    tracing::debug!(
+        status = status.as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "finished"
+    );
+}

@@ -8,3 +8,4 @@ mod ops;
 mod products;
 mod server;
 mod stock;
+mod telemetry;
