@@ -31,6 +31,7 @@
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
+//! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions) is reused by product, variant and stock routes; `0` reads the database on every request |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | no | – | OTLP/HTTP base URL; setting it (or the next) turns on trace export to `{base}/v1/traces` |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | no | – | full OTLP/HTTP traces URL (wins over the base URL) |
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | no | – | `name=value,…` export headers, e.g. New Relic's `api-key=…`; secret |
@@ -178,6 +179,9 @@ pub struct Config {
     /// Share of traces sent to Sentry.
     #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE", default_value_t = 0.0)]
     pub sentry_traces_sample_rate: f32,
+    /// Reuse of successful authorization checks, in milliseconds (0: off).
+    #[arg(long, env = "AUTH_CACHE_TTL_MS", default_value_t = 2000)]
+    pub auth_cache_ttl_ms: u64,
     /// OpenTelemetry trace export (`OTEL_*`).
     #[command(flatten)]
     pub otel: OtelConfig,
@@ -309,6 +313,8 @@ pub struct Settings {
     pub sentry: Option<SentrySettings>,
     /// OpenTelemetry trace export, if configured.
     pub otel: Option<OtelSettings>,
+    /// Reuse of successful authorization checks.
+    pub auth_cache_ttl: Duration,
 }
 
 /// Sentry error reporting.
@@ -504,6 +510,7 @@ impl Config {
                 ensure_indexes: self.ensure_indexes,
                 sentry,
                 otel,
+                auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
             }),
             _ => Err(InvalidConfig(problems)),
         }

@@ -3,8 +3,12 @@
 use std::sync::Arc;
 
 use crate::{
-    config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
-    security::jwt::AuthKeys, store::Store,
+    config::Settings,
+    mail::Mailer,
+    metrics::Metrics,
+    ratelimit::RateLimiter,
+    security::{access::AccessCache, jwt::AuthKeys},
+    store::Store,
 };
 
 /// Shared, immutable application state.
@@ -14,6 +18,8 @@ pub struct AppState {
     pub store: Store,
     /// Token keys.
     pub auth: Arc<AuthKeys>,
+    /// Recent successful authorization checks (`extract::AuthTenant`).
+    pub access_cache: Arc<AccessCache>,
     /// Validated settings.
     pub settings: Arc<Settings>,
     /// Outgoing e-mail queue.

@@ -19,7 +19,7 @@ use super::Reply;
 use crate::{
     domain::{ProductStatus, Sku, StockLevel, slugify},
     error::{ApiError, is_duplicate_key},
-    extract::{AppJson, AppQuery, AuthMerchant, object_id},
+    extract::{AppJson, AppQuery, AuthTenant, object_id},
     ratelimit::{Limit, enforce},
     state::AppState,
     store::{
@@ -121,7 +121,7 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
         (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     AppQuery(mut q): AppQuery<ListQuery>,
 ) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
@@ -265,7 +265,7 @@ async fn choose_sku(state: &AppState, fields: &ProductFields) -> Result<Sku, Api
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
     let fields = body.validate(true)?;
@@ -337,7 +337,7 @@ async fn insert(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
     let id = product_id(&id)?;
@@ -366,7 +366,7 @@ pub async fn show(
 /// The `$set` of an update: validated paths plus derived pricing, status and references.
 async fn update_set(
     state: &AppState,
-    auth: &AuthMerchant,
+    auth: &AuthTenant,
     id: ObjectId,
     fields: ProductFields,
 ) -> Result<mongodb::bson::Document, ApiError> {
@@ -437,7 +437,7 @@ async fn update_set(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
@@ -469,7 +469,7 @@ pub async fn update(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
     let id = product_id(&id)?;
@@ -491,7 +491,7 @@ pub async fn remove(
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn categories(
     State(state): State<AppState>,
-    _auth: AuthMerchant,
+    _auth: AuthTenant,
 ) -> Result<Reply, ApiError> {
     let list = state
         .store
