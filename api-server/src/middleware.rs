@@ -43,6 +43,23 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// One request in the in-flight gauge; leaves it on drop, also when the client goes away and
+/// the request future is dropped before it finishes.
+struct InFlight<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> InFlight<'a> {
+    fn start(metrics: &'a crate::metrics::Metrics) -> Self {
+        metrics.in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
 /// Count requests and latency by matched route and status; track in-flight requests.
 pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
@@ -51,10 +68,10 @@ pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Ne
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
     let metrics = &state.metrics;
-    metrics.in_flight.inc();
+    let in_flight = InFlight::start(metrics);
     let start = Instant::now();
     let response = next.run(req).await;
-    metrics.in_flight.dec();
+    drop(in_flight);
     let status = response.status().as_u16();
     metrics
         .latency

@@ -144,6 +144,7 @@ impl Application {
             settings: Arc::new(settings),
             mailer,
             metrics,
+            probe: Arc::default(),
             started,
         };
         tracing::info!(

@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Redis, when configured (health checks).
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Last MongoDB/Redis check of the health routes.
+    pub probe: Arc<crate::routes::health::Probe>,
     /// Process start (uptime).
     pub started: std::time::Instant,
 }

@@ -1,6 +1,7 @@
 //! `/api/merchant/products`: list, create, get, update, delete and categories (contract §2.5).
 //! Every query is scoped to the caller's merchant: another merchant's product is a 404.
 
+pub mod reviews;
 pub mod types;
 
 use axum::{
@@ -62,6 +63,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )),
         )
         .route("/categories", get(categories))
+        .route(
+            "/{id}/reviews",
+            limited(state, Limit::ProductRead, get(reviews::reviews)),
+        )
         .route(
             "/{id}",
             read_update_delete(
@@ -227,35 +232,17 @@ async fn resolve_store(
     })
 }
 
-/// A free SKU: the requested one (400 when taken) or a generated one.
-async fn choose_sku(state: &AppState, fields: &ProductFields) -> Result<Sku, ApiError> {
-    let store = &state.store;
+/// The SKU to try first: the requested one, or the contract's generated form (three letters of
+/// the name and the last six digits of epoch-ms). Nothing is read here: the unique index decides
+/// at insert time, and [`insert`] turns a clash into a 400 or a fresh candidate.
+fn first_sku(fields: &ProductFields) -> Sku {
     if let Some(sku) = &fields.sku {
-        return if store
-            .sku_taken(sku.as_str(), None)
-            .await
-            .map_err(ApiError::internal("Failed to create product"))?
-        {
-            Err(sku_taken())
-        } else {
-            Ok(sku.clone())
-        };
+        return sku.clone();
     }
     let millis = mongodb::bson::DateTime::now()
         .timestamp_millis()
         .unsigned_abs();
-    let name = fields.name.as_deref().unwrap_or_default();
-    for n in 0..20 {
-        let sku = Sku::generate(name, millis + n);
-        if !store
-            .sku_taken(sku.as_str(), None)
-            .await
-            .map_err(ApiError::internal("Failed to create product"))?
-        {
-            return Ok(sku);
-        }
-    }
-    Ok(Sku::generate(name, rand::random::<u64>()))
+    Sku::generate(fields.name.as_deref().unwrap_or_default(), millis)
 }
 
 /// Create a product in one of the merchant's stores.
@@ -269,9 +256,12 @@ pub async fn create(
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
     let fields = body.validate(true)?;
-    let category = resolve_category(&state, fields.category.as_deref().unwrap_or_default()).await?;
-    let store = resolve_store(&state, auth.id(), fields.store).await?;
-    let sku = choose_sku(&state, &fields).await?;
+    // Independent reads: one round trip of latency instead of two.
+    let (category, store) = tokio::try_join!(
+        resolve_category(&state, fields.category.as_deref().unwrap_or_default()),
+        resolve_store(&state, auth.id(), fields.store),
+    )?;
+    let sku = first_sku(&fields);
     let millis = mongodb::bson::DateTime::now()
         .timestamp_millis()
         .unsigned_abs()
@@ -303,7 +293,7 @@ async fn insert(
     product: &mut ProductDoc,
     generated_sku: bool,
 ) -> Result<(), ApiError> {
-    const ATTEMPTS: u32 = 5;
+    const ATTEMPTS: u32 = 8;
     let failed = || ApiError::internal("Failed to create product");
     for attempt in 1..=ATTEMPTS {
         let Err(e) = state.store.insert_product(product).await else {
@@ -319,8 +309,18 @@ async fn insert(
             .map_err(failed())?;
         match (sku_clash, generated_sku) {
             (true, false) => return Err(sku_taken()),
+            // The contract's "counter on collision": the next numbers, then random ones.
             (true, true) => {
-                product.sku = Sku::generate(&product.name, rand::random::<u64>()).into_string()
+                let next = if attempt < 3 {
+                    product
+                        .sku
+                        .get(product.sku.len().saturating_sub(6)..)
+                        .and_then(|digits| digits.parse::<u64>().ok())
+                        .map_or_else(rand::random, |n| n + 1)
+                } else {
+                    rand::random()
+                };
+                product.sku = Sku::generate(&product.name, next).into_string()
             }
             (false, _) => product.slug = format!("{}-{:04x}", product.slug, rand::random::<u16>()),
         }
