@@ -32,12 +32,23 @@
 //! | `AUDIT_RETENTION_DAYS` | no | `365` | days audit records are kept (TTL index on `auditlogs.timestamp`), 1..36500 |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
+//! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions) is reused by product, variant and stock routes; `0` reads the database on every request |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | no | – | OTLP/HTTP base URL; setting it (or the next) turns on trace export to `{base}/v1/traces` |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | no | – | full OTLP/HTTP traces URL (wins over the base URL) |
+//! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | no | – | `name=value,…` export headers, e.g. New Relic's `api-key=…`; secret |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL` | no | `http/protobuf` | only `http/protobuf` is built in |
+//! | `OTEL_SERVICE_NAME` | no | `merchant-api` | `service.name` of the spans |
+//! | `OTEL_TRACES_SAMPLER_ARG` | no | `1` | share of new traces sampled (0..1); an incoming `traceparent`'s decision is followed |
+//! | `OTEL_SDK_DISABLED` | no | `false` | `true` turns trace export off |
 //!
 //! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
 
 use std::{net::IpAddr, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
+
+mod otel;
+pub use otel::{OtelConfig, OtelSettings};
 
 /// Raw settings as clap reads them from flags and the environment.
 #[derive(Debug, Clone, clap::Args)]
@@ -172,6 +183,12 @@ pub struct Config {
     /// Share of traces sent to Sentry.
     #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE", default_value_t = 0.0)]
     pub sentry_traces_sample_rate: f32,
+    /// Reuse of successful authorization checks, in milliseconds (0: off).
+    #[arg(long, env = "AUTH_CACHE_TTL_MS", default_value_t = 2000)]
+    pub auth_cache_ttl_ms: u64,
+    /// OpenTelemetry trace export (`OTEL_*`).
+    #[command(flatten)]
+    pub otel: OtelConfig,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -300,6 +317,10 @@ pub struct Settings {
     pub sentry: Option<SentrySettings>,
     /// Days audit records are kept.
     pub audit_retention_days: u32,
+    /// OpenTelemetry trace export, if configured.
+    pub otel: Option<OtelSettings>,
+    /// Reuse of successful authorization checks.
+    pub auth_cache_ttl: Duration,
 }
 
 /// Sentry error reporting.
@@ -435,6 +456,7 @@ impl Config {
             environment: self.node_env.clone(),
             traces_sample_rate: self.sentry_traces_sample_rate,
         });
+        let otel = self.otel.validate(&mut problems);
         if self.request_timeout_secs == 0 {
             problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
         }
@@ -494,6 +516,8 @@ impl Config {
                 ensure_indexes: self.ensure_indexes,
                 sentry,
                 audit_retention_days: self.audit_retention_days,
+                otel,
+                auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
             }),
             _ => Err(InvalidConfig(problems)),
         }

@@ -13,7 +13,10 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     error::{ApiError, FieldError},
-    security::jwt::{Claims, TokenError},
+    security::{
+        access::{Access, MemberAccess},
+        jwt::{Claims, TokenError},
+    },
     state::AppState,
     store::{DateTime, ObjectId, json::iso, merchants::MerchantDoc, users::MerchantUserDoc},
 };
@@ -203,32 +206,24 @@ impl AuthMerchant {
         self.member.as_ref().map_or("owner", |m| m.role.as_str())
     }
 
-    /// Whether the caller holds `permission`. Owners hold every permission; a team member holds
-    /// the permissions stored on the member (the role defaults when none are stored).
-    pub fn can(&self, permission: &str) -> bool {
-        debug_assert!(
-            crate::domain::PERMISSIONS.contains(&permission),
-            "unknown permission {permission}"
-        );
-        match &self.member {
-            None => true,
-            Some(m) if m.permissions.is_empty() => crate::domain::role_permissions(&m.role)
-                .iter()
-                .any(|p| p == permission),
-            Some(m) => m.permissions.iter().any(|p| p == permission),
+    /// The authorization decision (what [`AuthTenant`] caches).
+    pub fn access(&self) -> Access {
+        Access {
+            merchant_id: self.merchant.id,
+            member: self.member.as_ref().map(|m| MemberAccess {
+                role: m.role.clone(),
+                permissions: if m.permissions.is_empty() {
+                    crate::domain::role_permissions(&m.role)
+                } else {
+                    m.permissions.clone()
+                },
+            }),
         }
     }
 
     /// `Ok` when the caller holds `permission`, else the contract's 403 naming it.
     pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
-        if self.can(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::PermissionDenied {
-                required: permission,
-                user_role: self.role().to_string(),
-            })
-        }
+        self.access().require(permission)
     }
 }
 
@@ -249,13 +244,72 @@ impl FromRequestParts<AppState> for AuthMerchant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
-        let claims = state.auth.verify_access(token).map_err(|e| match e {
-            TokenError::Expired => ApiError::unauthorized("Token has expired"),
-            _ => ApiError::unauthorized("Token is not valid"),
-        })?;
-        load_principal(state, claims).await
+        load_principal(state, verified_claims(parts, state)?).await
+    }
+}
+
+/// The Bearer token's verified claims, or the contract's 401.
+fn verified_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    let token = bearer(&parts.headers)
+        .ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
+    state.auth.verify_access(token).map_err(|e| match e {
+        TokenError::Expired => ApiError::unauthorized("Token has expired"),
+        _ => ApiError::unauthorized("Token is not valid"),
+    })
+}
+
+/// An authenticated caller for routes that need only the tenant id and permissions (products,
+/// variants, stock). Same checks and errors as [`AuthMerchant`], but a successful check is reused
+/// for `AUTH_CACHE_TTL_MS` (see `security::access`) instead of reading the merchant every time.
+#[derive(Debug, Clone)]
+pub struct AuthTenant {
+    /// What the caller may do.
+    pub access: Access,
+    /// The verified claims.
+    pub claims: Claims,
+}
+
+impl AuthTenant {
+    /// The tenant id every query is scoped by.
+    pub fn id(&self) -> ObjectId {
+        self.access.merchant_id
+    }
+
+    /// `Ok` when the caller holds `permission`, else the contract's 403 naming it.
+    pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
+        self.access.require(permission)
+    }
+}
+
+impl FromRequestParts<AppState> for AuthTenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let claims = verified_claims(parts, state)?;
+        let key = ObjectId::parse_str(&claims.merchant_id).ok().zip(
+            claims
+                .merchant_user_id
+                .as_deref()
+                .map(ObjectId::parse_str)
+                .transpose()
+                .ok(),
+        );
+        if let Some(access) = key.and_then(|k| state.access_cache.get(&k)) {
+            return Ok(Self { access, claims });
+        }
+        // Miss, or unparsable ids (load_principal answers those with the right 401).
+        let principal = load_principal(state, claims).await?;
+        let access = principal.access();
+        if let Some(key) = key {
+            state.access_cache.put(key, access.clone());
+        }
+        Ok(Self {
+            access,
+            claims: principal.claims,
+        })
     }
 }
 

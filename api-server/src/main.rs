@@ -51,17 +51,21 @@ async fn main() -> ExitCode {
             Ok(s) => s,
             Err(code) => return code,
         };
-        let _sentry = telemetry::init(
+        let telemetry = telemetry::init(
             &settings.log_level,
             settings.log_json,
             settings.sentry.as_ref(),
+            settings.otel.as_ref(),
         );
-        return match startup::Application::build(settings).await {
-            Ok(app) => report(app.run_until_stopped(startup::shutdown_signal()).await),
-            Err(e) => report(Err::<(), _>(e)),
+        let result = match startup::Application::build(settings).await {
+            Ok(app) => app.run_until_stopped(startup::shutdown_signal()).await,
+            Err(e) => Err(e),
         };
+        // Export the spans of the last requests before the process exits.
+        telemetry.shutdown().await;
+        return report(result);
     }
-    let _telemetry = telemetry::init(&config.log_level, config.log_format == "json", None);
+    let _telemetry = telemetry::init(&config.log_level, config.log_format == "json", None, None);
     let database = match config.validate_database() {
         Ok(d) => d,
         Err(e) => {

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub db_connections: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// MongoDB connections checked out.
     pub db_checked_out: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Requests waiting for a pool connection (pool too small, or the database slow).
+    pub db_checkout_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// E-mails sent, by outcome.
     pub emails: Family<Vec<(String, String)>, Counter<u64, AtomicU64>>,
 }
@@ -73,6 +75,7 @@ impl Metrics {
         let in_flight = Gauge::default();
         let db_connections = Gauge::default();
         let db_checked_out = Gauge::default();
+        let db_checkout_waiting = Gauge::default();
         let emails = Family::default();
         registry.register("http_requests", "HTTP requests served", requests.clone());
         registry.register(
@@ -95,6 +98,11 @@ impl Metrics {
             "MongoDB connections in use",
             db_checked_out.clone(),
         );
+        registry.register(
+            "db_pool_checkout_waiting",
+            "Operations waiting for a MongoDB pool connection",
+            db_checkout_waiting.clone(),
+        );
         registry.register("emails", "E-mails by outcome", emails.clone());
         Self {
             registry,
@@ -103,6 +111,7 @@ impl Metrics {
             in_flight,
             db_connections,
             db_checked_out,
+            db_checkout_waiting,
             emails,
         }
     }
@@ -132,7 +141,14 @@ impl Metrics {
             E::ConnectionClosed(_) => {
                 self.db_connections.dec();
             }
+            E::ConnectionCheckoutStarted(_) => {
+                self.db_checkout_waiting.inc();
+            }
+            E::ConnectionCheckoutFailed(_) => {
+                self.db_checkout_waiting.dec();
+            }
             E::ConnectionCheckedOut(_) => {
+                self.db_checkout_waiting.dec();
                 self.db_checked_out.inc();
             }
             E::ConnectionCheckedIn(_) => {

@@ -43,6 +43,23 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// One request in the in-flight gauge; leaves it on drop, also when the client goes away and
+/// the request future is dropped before it finishes.
+struct InFlight<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> InFlight<'a> {
+    fn start(metrics: &'a crate::metrics::Metrics) -> Self {
+        metrics.in_flight.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
 /// Count requests and latency by matched route and status; track in-flight requests.
 pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
@@ -51,10 +68,10 @@ pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Ne
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
     let metrics = &state.metrics;
-    metrics.in_flight.inc();
+    let in_flight = InFlight::start(metrics);
     let start = Instant::now();
     let response = next.run(req).await;
-    metrics.in_flight.dec();
+    drop(in_flight);
     let status = response.status().as_u16();
     metrics
         .latency
@@ -162,4 +179,59 @@ pub async fn method_not_allowed() -> Response {
     let body =
         json!({ "success": false, "code": "METHOD_NOT_ALLOWED", "message": "Method not allowed" });
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// The span of one request. Field names follow the OpenTelemetry HTTP semantic conventions so the
+/// span exports as a proper server span (`otel.*` fields steer the exporter); JSON logs carry the
+/// same fields. An incoming W3C `traceparent` makes it a child of the caller's span.
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let method = req.method().as_str();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = match route {
+        Some(r) => format!("{method} {r}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = route,
+        url.path = %req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        request_id = %id,
+    );
+    if req.headers().contains_key("traceparent") {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&opentelemetry_http::HeaderExtractor(req.headers()))
+        });
+        // Err only when no OpenTelemetry layer is installed: nothing to continue then.
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// Record the status on the request span (and mark server errors for the trace backend).
+pub fn record_response<B>(res: &Response<B>, latency: std::time::Duration, span: &tracing::Span) {
+    let status = res.status();
+    // i64: the OTLP integer type (an unsigned value would export as a string).
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    tracing::debug!(
+        status = status.as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "finished"
+    );
 }

@@ -14,7 +14,7 @@ use crate::{
     metrics::Metrics,
     ratelimit::RateLimiter,
     routes,
-    security::jwt::AuthKeys,
+    security::{access::AccessCache, jwt::AuthKeys},
     state::AppState,
     store::Store,
 };
@@ -143,6 +143,7 @@ impl Application {
                 settings.access_ttl,
                 settings.refresh_ttl,
             )),
+            access_cache: Arc::new(AccessCache::new(settings.auth_cache_ttl)),
             limiter: Arc::new(RateLimiter::new(
                 settings.rate_limits.clone(),
                 redis.clone(),
@@ -153,6 +154,7 @@ impl Application {
             metrics,
             audit,
             cashback_counts: Default::default(),
+            probe: Arc::default(),
             started,
         };
         tracing::info!(

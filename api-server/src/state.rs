@@ -3,8 +3,13 @@
 use std::sync::Arc;
 
 use crate::{
-    audit::Auditor, config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
-    security::jwt::AuthKeys, store::Store,
+    audit::Auditor,
+    config::Settings,
+    mail::Mailer,
+    metrics::Metrics,
+    ratelimit::RateLimiter,
+    security::{access::AccessCache, jwt::AuthKeys},
+    store::Store,
 };
 
 /// Shared, immutable application state.
@@ -14,6 +19,8 @@ pub struct AppState {
     pub store: Store,
     /// Token keys.
     pub auth: Arc<AuthKeys>,
+    /// Recent successful authorization checks (`extract::AuthTenant`).
+    pub access_cache: Arc<AccessCache>,
     /// Validated settings.
     pub settings: Arc<Settings>,
     /// Outgoing e-mail queue.
@@ -28,6 +35,8 @@ pub struct AppState {
     pub audit: Auditor,
     /// Short-lived per-merchant cashback pending counts.
     pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
+    /// Last MongoDB/Redis check of the health routes.
+    pub probe: Arc<crate::routes::health::Probe>,
     /// Process start (uptime).
     pub started: std::time::Instant,
 }

@@ -1,7 +1,7 @@
 //! Health, readiness, metrics and the OpenAPI document: `/health`, `/health/live`,
 //! `/health/ready`, `/metrics`, `/openapi.json`. No auth, no rate limits.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{
     Json, Router,
@@ -26,8 +26,31 @@ pub fn router() -> Router<AppState> {
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `connected`, `disconnected` or `not_configured` for each dependency.
+/// How long one dependency check answers `/health` and `/health/ready`.
+const PROBE_TTL: Duration = Duration::from_secs(1);
+
+/// The last dependency check, shared by the health routes. These routes are public and not rate
+/// limited: without this every call would cost a MongoDB and a Redis round trip, so a burst of
+/// probes (or a flood) would load the database. Concurrent callers wait for the one check in
+/// progress instead of starting their own.
+#[derive(Debug, Default)]
+pub struct Probe(tokio::sync::Mutex<Option<(Instant, (&'static str, &'static str))>>);
+
+/// `connected`, `disconnected` or `not_configured` for each dependency, at most [`PROBE_TTL`] old.
 async fn dependencies(state: &AppState) -> (&'static str, &'static str) {
+    let mut last = state.probe.0.lock().await;
+    if let Some((at, result)) = *last
+        && at.elapsed() < PROBE_TTL
+    {
+        return result;
+    }
+    let result = check_dependencies(state).await;
+    *last = Some((Instant::now(), result));
+    result
+}
+
+/// Ping MongoDB and Redis now.
+async fn check_dependencies(state: &AppState) -> (&'static str, &'static str) {
     let mongo = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => "connected",
         _ => "disconnected",

@@ -127,16 +127,22 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
 /// The whole application with its layers.
 pub fn app(state: AppState) -> Router {
     let layers = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
         .layer(from_fn(mw::request_id))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get(mw::CORRELATION_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(mw::request_span)
+                .on_response(mw::record_response),
+        )
         .layer(from_fn(mw::security_headers))
         .layer(mw::cors(&state.settings.cors_origins))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout));
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout,
+        ));
     Router::new()
         .merge(health::router())
         .nest("/api/merchant", merchant_api(&state))

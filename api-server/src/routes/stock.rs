@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    extract::{AppJson, AppQuery, AuthMerchant},
+    extract::{AppJson, AppQuery, AuthTenant},
     ratelimit::Limit,
     state::AppState,
     store::{products::ProductDoc, stock::StockChange},
@@ -105,7 +105,7 @@ fn stock_json(p: &ProductDoc, stock: i64) -> Value {
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
 pub async fn adjust(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<AdjustBody>,
 ) -> Result<Reply, ApiError> {
@@ -138,7 +138,7 @@ pub async fn adjust(
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
 pub async fn adjust_variant(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
     AppJson(body): AppJson<AdjustBody>,
 ) -> Result<Reply, ApiError> {
@@ -183,7 +183,7 @@ pub struct LowStockQuery {
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn low_stock(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     AppQuery(q): AppQuery<LowStockQuery>,
 ) -> Result<Reply, ApiError> {
     auth.require("inventory:view")?;
@@ -218,7 +218,7 @@ pub async fn low_stock(
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn dashboard_low_stock(
     state: State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     query: AppQuery<LowStockQuery>,
 ) -> Result<Reply, ApiError> {
     low_stock(state, auth, query).await

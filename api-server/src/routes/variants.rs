@@ -21,7 +21,7 @@ use super::{
 use crate::{
     domain::Sku,
     error::ApiError,
-    extract::{AppJson, AuthMerchant},
+    extract::{AppJson, AuthTenant},
     ratelimit::Limit,
     state::AppState,
     store::{ObjectId, json::to_json, products::VariantDoc},
@@ -162,7 +162,7 @@ fn variant_json(v: &VariantDoc) -> Result<Value, ApiError> {
 
 async fn owned_product(
     state: &AppState,
-    auth: &AuthMerchant,
+    auth: &AuthTenant,
     id: &str,
 ) -> Result<crate::store::products::ProductDoc, ApiError> {
     let id = product_id(id)?;
@@ -182,7 +182,7 @@ async fn owned_product(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:view")?;
@@ -203,7 +203,7 @@ pub async fn list(
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:view")?;
@@ -225,7 +225,7 @@ pub async fn show(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<VariantInput>,
 ) -> Result<Reply, ApiError> {
@@ -262,7 +262,7 @@ pub async fn create(
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
     AppJson(body): AppJson<VariantInput>,
 ) -> Result<Reply, ApiError> {
@@ -303,7 +303,7 @@ pub async fn update(
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:edit")?;

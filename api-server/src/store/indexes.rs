@@ -138,6 +138,13 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1, "category": 1 },
             false,
         ),
+        // GET /products/{id}/reviews: a store's reviews, newest first.
+        spec(
+            "reviews",
+            "store_created",
+            doc! { "store": 1, "createdAt": -1 },
+            false,
+        ),
     ]
 }
 

@@ -8,6 +8,7 @@ pub mod indexes;
 pub mod json;
 pub mod merchants;
 pub mod products;
+pub mod reviews;
 pub mod stock;
 pub mod stores;
 pub mod team;

@@ -667,3 +667,40 @@ async fn rate_limits_answer_429_with_ratelimit_headers() {
     assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_deactivated_merchant_is_refused_at_once_by_profile_routes_and_within_the_cache_ttl_by_product_routes()
+ {
+    let Some(app) = spawn_app_with(&["--auth-cache-ttl-ms", "3000"]).await else {
+        return;
+    };
+    let (token, id, _) = app.register("cache").await;
+    let products = "/api/merchant/products";
+    assert_eq!(app.get(products, Some(&token)).await.status, StatusCode::OK);
+    let merchants = app.store.db().collection::<Document>("merchants");
+    merchants
+        .update_one(
+            doc! { "_id": ObjectId::parse_str(&id).expect("id") },
+            doc! { "$set": { "isActive": false } },
+        )
+        .await
+        .expect("deactivate");
+    let started = std::time::Instant::now();
+    let me = app.get("/api/merchant/auth/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.body);
+    assert_eq!(me.body["message"], "Merchant account is deactivated");
+    // The product routes reuse the check made 3 s ago at most.
+    let cached = app.get(products, Some(&token)).await;
+    if started.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(
+            cached.status,
+            StatusCode::OK,
+            "served from the access cache"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let refused = app.get(products, Some(&token)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    assert_eq!(refused.body["message"], "Merchant account is deactivated");
+    app.finish().await;
+}

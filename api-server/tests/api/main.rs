@@ -12,3 +12,4 @@ mod products;
 mod server;
 mod stock;
 mod team;
+mod telemetry;

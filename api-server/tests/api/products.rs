@@ -363,3 +363,108 @@ async fn variants_persist_through_create_update_and_delete() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn reviews_list_the_merchants_store_reviews_with_stats_filters_and_isolation() {
+    use merchant_api::store::ObjectId;
+    use mongodb::bson::{DateTime, Document, doc};
+
+    let Some(app) = spawn_app().await else { return };
+    let (token, merchant, _) = app.register("reviews").await;
+    let (other, _, _) = app.register("reviews-b").await;
+    let t = Some(token.as_str());
+    let product = app.product(&token, "Reviewed Tee", 3).await;
+    let path = format!(
+        "/api/merchant/products/{}/reviews",
+        product["id"].as_str().expect("id")
+    );
+    let empty = app.get(&path, t).await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert_eq!(empty.body["data"]["reviews"], json!([]));
+    assert_eq!(empty.body["data"]["stats"]["count"], 0);
+
+    let db = app.store.db();
+    let merchant = ObjectId::parse_str(&merchant).expect("id");
+    let store = db
+        .collection::<Document>("stores")
+        .find_one(doc! { "merchantId": merchant })
+        .await
+        .expect("query")
+        .expect("registration created a store");
+    let store = store.get_object_id("_id").expect("store id");
+    let author = ObjectId::new();
+    db.collection::<Document>("users")
+        .insert_one(doc! { "_id": author, "name": "Asha", "profile": { "firstName": "Asha" }, "password": "never-shown" })
+        .await
+        .expect("user");
+    let at = |n: i64| DateTime::from_millis(1_700_000_000_000 + n);
+    let reviews = [
+        doc! { "store": store, "user": author, "rating": 5, "comment": "great", "verified": true, "images": ["https://i/1.png"], "createdAt": at(3) },
+        doc! { "store": store, "user": ObjectId::new(), "rating": 4, "comment": "good", "verified": false, "images": [], "createdAt": at(2) },
+        doc! { "store": store, "user": ObjectId::new(), "rating": 3, "comment": "ok", "verified": true, "createdAt": at(1) },
+        doc! { "store": store, "user": ObjectId::new(), "rating": 1, "comment": "hidden", "isActive": false, "createdAt": at(0) },
+        doc! { "store": ObjectId::new(), "user": author, "rating": 1, "comment": "other store", "createdAt": at(4) },
+    ];
+    db.collection::<Document>("reviews")
+        .insert_many(reviews)
+        .await
+        .expect("reviews");
+
+    let r = app.get(&format!("{path}?limit=2"), t).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let data = &r.body["data"];
+    assert_eq!(
+        data["stats"],
+        json!({ "average": 4.0, "count": 3, "distribution": { "1": 0, "2": 0, "3": 1, "4": 1, "5": 1 } })
+    );
+    assert_eq!(
+        data["pagination"],
+        json!({ "totalCount": 3, "page": 1, "limit": 2, "totalPages": 2, "hasNext": true, "hasPrevious": false })
+    );
+    let first = &data["reviews"][0];
+    assert_eq!(
+        (first["comment"].as_str(), first["user"]["name"].as_str()),
+        (Some("great"), Some("Asha"))
+    );
+    assert!(
+        first["user"].get("password").is_none(),
+        "only the public author fields"
+    );
+    assert_eq!(data["reviews"][1]["comment"], "good");
+    for (filter, expected) in [
+        ("5", vec!["great"]),
+        ("verified", vec!["great", "ok"]),
+        ("with_images", vec!["great"]),
+    ] {
+        let r = app.get(&format!("{path}?filter={filter}"), t).await;
+        let comments: Vec<&str> = r.body["data"]["reviews"]
+            .as_array()
+            .expect("reviews")
+            .iter()
+            .filter_map(|v| v["comment"].as_str())
+            .collect();
+        assert_eq!(comments, expected, "filter={filter}");
+    }
+    let bad = app.get(&format!("{path}?filter=7&limit=0"), t).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["limit", "filter"]);
+    assert_eq!(
+        app.get("/api/merchant/products/not-an-id/reviews", t)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let foreign = app.get(&path, Some(&other)).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(foreign.body["message"], "Product not found");
+    let smoke = app.get("/api/merchant/auth/test", None).await;
+    assert_eq!(smoke.status, StatusCode::OK);
+    assert_eq!(smoke.body["message"], "Merchant auth route is working!");
+    app.finish().await;
+}

@@ -81,6 +81,7 @@ async fn health_headers_cors_limits_and_unknown_routes_follow_the_contract() {
     assert!(metrics.contains("route=\"/health\""), "{metrics}");
     assert!(metrics.contains("merchant_api_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("merchant_api_db_pool_connections"));
+    assert!(metrics.contains("merchant_api_db_pool_checkout_waiting"));
     app.finish().await;
 }
 
@@ -100,6 +101,8 @@ async fn the_served_openapi_document_equals_the_generated_one_and_covers_every_r
         "/api/merchant/team-public/accept-invitation/{token}",
         "/api/merchant/cashback/{id}/mark-paid",
         "/api/merchant/audit/timeline/heatmap",
+        "/api/merchant/products/{id}/reviews",
+        "/api/merchant/auth/test",
     ] {
         assert!(paths.contains_key(p), "{p} missing");
     }
@@ -108,7 +111,7 @@ async fn the_served_openapi_document_equals_the_generated_one_and_covers_every_r
             .values()
             .map(|ops| ops.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        81
+        83
     );
     app.finish().await;
 }

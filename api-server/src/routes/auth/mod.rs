@@ -68,6 +68,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/profile", put(update_profile))
         .route("/change-password", put(change_password))
         .route("/logout", post(logout))
+        .route("/test", get(auth_test))
 }
 
 /// Claims of an owner token.
@@ -226,6 +227,15 @@ pub async fn update_profile(
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
     Ok(Reply::data(json!({ "merchant": profile_json(&merchant) }))
         .message("Profile updated successfully"))
+}
+
+/// The peer's smoke-test route (contract §2.1): no auth, no database.
+#[utoipa::path(get, path = "/api/merchant/auth/test", tag = "auth",
+    responses((status = 200, description = "`{success, message, timestamp}`", body = crate::openapi::Envelope)))]
+pub async fn auth_test() -> Reply {
+    Reply::empty()
+        .message("Merchant auth route is working!")
+        .with("timestamp", json!(crate::store::json::iso(DateTime::now())))
 }
 
 /// Log out. Tokens stay valid (contract §2.1: clients keep using them).

@@ -1,6 +1,7 @@
 //! `/api/merchant/products`: list, create, get, update, delete and categories (contract §2.5).
 //! Every query is scoped to the caller's merchant: another merchant's product is a 404.
 
+pub mod reviews;
 pub mod types;
 
 use axum::{
@@ -19,7 +20,7 @@ use super::Reply;
 use crate::{
     domain::{ProductStatus, Sku, StockLevel, slugify},
     error::{ApiError, is_duplicate_key},
-    extract::{AppJson, AppQuery, AuthMerchant, object_id},
+    extract::{AppJson, AppQuery, AuthTenant, object_id},
     ratelimit::{Limit, enforce},
     state::AppState,
     store::{
@@ -62,6 +63,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )),
         )
         .route("/categories", get(categories))
+        .route(
+            "/{id}/reviews",
+            limited(state, Limit::ProductRead, get(reviews::reviews)),
+        )
         .route(
             "/{id}",
             read_update_delete(
@@ -121,7 +126,7 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
         (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     AppQuery(mut q): AppQuery<ListQuery>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:view")?;
@@ -228,35 +233,17 @@ async fn resolve_store(
     })
 }
 
-/// A free SKU: the requested one (400 when taken) or a generated one.
-async fn choose_sku(state: &AppState, fields: &ProductFields) -> Result<Sku, ApiError> {
-    let store = &state.store;
+/// The SKU to try first: the requested one, or the contract's generated form (three letters of
+/// the name and the last six digits of epoch-ms). Nothing is read here: the unique index decides
+/// at insert time, and [`insert`] turns a clash into a 400 or a fresh candidate.
+fn first_sku(fields: &ProductFields) -> Sku {
     if let Some(sku) = &fields.sku {
-        return if store
-            .sku_taken(sku.as_str(), None)
-            .await
-            .map_err(ApiError::internal("Failed to create product"))?
-        {
-            Err(sku_taken())
-        } else {
-            Ok(sku.clone())
-        };
+        return sku.clone();
     }
     let millis = mongodb::bson::DateTime::now()
         .timestamp_millis()
         .unsigned_abs();
-    let name = fields.name.as_deref().unwrap_or_default();
-    for n in 0..20 {
-        let sku = Sku::generate(name, millis + n);
-        if !store
-            .sku_taken(sku.as_str(), None)
-            .await
-            .map_err(ApiError::internal("Failed to create product"))?
-        {
-            return Ok(sku);
-        }
-    }
-    Ok(Sku::generate(name, rand::random::<u64>()))
+    Sku::generate(fields.name.as_deref().unwrap_or_default(), millis)
 }
 
 /// Create a product in one of the merchant's stores.
@@ -266,14 +253,17 @@ async fn choose_sku(state: &AppState, fields: &ProductFields) -> Result<Sku, Api
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:create")?;
     let fields = body.validate(true)?;
-    let category = resolve_category(&state, fields.category.as_deref().unwrap_or_default()).await?;
-    let store = resolve_store(&state, auth.id(), fields.store).await?;
-    let sku = choose_sku(&state, &fields).await?;
+    // Independent reads: one round trip of latency instead of two.
+    let (category, store) = tokio::try_join!(
+        resolve_category(&state, fields.category.as_deref().unwrap_or_default()),
+        resolve_store(&state, auth.id(), fields.store),
+    )?;
+    let sku = first_sku(&fields);
     let millis = mongodb::bson::DateTime::now()
         .timestamp_millis()
         .unsigned_abs()
@@ -308,7 +298,7 @@ async fn insert(
     product: &mut ProductDoc,
     generated_sku: bool,
 ) -> Result<(), ApiError> {
-    const ATTEMPTS: u32 = 5;
+    const ATTEMPTS: u32 = 8;
     let failed = || ApiError::internal("Failed to create product");
     for attempt in 1..=ATTEMPTS {
         let Err(e) = state.store.insert_product(product).await else {
@@ -324,8 +314,18 @@ async fn insert(
             .map_err(failed())?;
         match (sku_clash, generated_sku) {
             (true, false) => return Err(sku_taken()),
+            // The contract's "counter on collision": the next numbers, then random ones.
             (true, true) => {
-                product.sku = Sku::generate(&product.name, rand::random::<u64>()).into_string()
+                let next = if attempt < 3 {
+                    product
+                        .sku
+                        .get(product.sku.len().saturating_sub(6)..)
+                        .and_then(|digits| digits.parse::<u64>().ok())
+                        .map_or_else(rand::random, |n| n + 1)
+                } else {
+                    rand::random()
+                };
+                product.sku = Sku::generate(&product.name, next).into_string()
             }
             (false, _) => product.slug = format!("{}-{:04x}", product.slug, rand::random::<u16>()),
         }
@@ -342,7 +342,7 @@ async fn insert(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:view")?;
@@ -372,7 +372,7 @@ pub async fn show(
 /// The `$set` of an update: validated paths plus derived pricing, status and references.
 async fn update_set(
     state: &AppState,
-    auth: &AuthMerchant,
+    auth: &AuthTenant,
     id: ObjectId,
     fields: ProductFields,
 ) -> Result<mongodb::bson::Document, ApiError> {
@@ -443,7 +443,7 @@ async fn update_set(
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
@@ -497,7 +497,7 @@ fn audit_summary(p: &crate::store::products::ProductDoc) -> Value {
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:delete")?;
@@ -520,7 +520,7 @@ pub async fn remove(
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn categories(
     State(state): State<AppState>,
-    auth: AuthMerchant,
+    auth: AuthTenant,
 ) -> Result<Reply, ApiError> {
     auth.require("products:view")?;
     let list = state

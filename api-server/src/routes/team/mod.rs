@@ -205,6 +205,7 @@ pub async fn change_role(
         .await
         .map_err(ApiError::internal("Failed to update role"))?
         .ok_or_else(member_not_found)?;
+    state.access_cache.invalidate_merchant(auth.id());
     let summary =
         |m: &MerchantUserDoc| json!({ "role": m.role, "permissionCount": m.permissions.len() });
     let change = AuditChange::action("team.role_change")
@@ -254,6 +255,7 @@ pub async fn change_status(
         .await
         .map_err(ApiError::internal("Failed to update status"))?
         .ok_or_else(member_not_found)?;
+    state.access_cache.invalidate_merchant(auth.id());
     let change = AuditChange::action("team.status_change")
         .resource("team_member", updated.id)
         .diff(
@@ -287,6 +289,7 @@ pub async fn remove(
     {
         return Err(member_not_found());
     }
+    state.access_cache.invalidate_merchant(auth.id());
     let mut change = AuditChange::action("team.remove").resource("team_member", member.id);
     change.before =
         Some(json!({ "email": member.email, "name": member.name, "role": member.role }));

@@ -1,0 +1,166 @@
+//! The `reviews` collection (written by the consumer app): reviews of a store, read by the
+//! merchant's `GET /products/{id}/reviews` (contract §2.5, which lists the *store's* reviews).
+//! Reviews whose `isActive` is false are hidden.
+
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+
+use super::{ObjectId, Store};
+
+/// The `filter` query of the reviews route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewFilter {
+    /// Reviews with at least one image.
+    WithImages,
+    /// Verified-purchase reviews.
+    Verified,
+    /// Reviews with this star rating (1..5).
+    Rating(i32),
+}
+
+impl ReviewFilter {
+    /// Parse `with_images`, `verified` or `1`..`5`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "with_images" => Some(Self::WithImages),
+            "verified" => Some(Self::Verified),
+            n => n
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=5).contains(n))
+                .map(Self::Rating),
+        }
+    }
+}
+
+/// Rating summary of a store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewStats {
+    /// Mean rating, one decimal; 0 without reviews.
+    pub average: f64,
+    /// Number of visible reviews.
+    pub count: u64,
+    /// Reviews per star, index 0 = 1 star.
+    pub distribution: [u64; 5],
+}
+
+fn visible(store: ObjectId) -> Document {
+    doc! { "store": store, "isActive": { "$ne": false } }
+}
+
+impl Store {
+    fn reviews(&self) -> mongodb::Collection<Document> {
+        self.db().collection("reviews")
+    }
+
+    /// A page of a store's visible reviews (newest first) and the number matching `filter`.
+    pub async fn store_reviews(
+        &self,
+        store: ObjectId,
+        filter: Option<ReviewFilter>,
+        page: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<Document>, u64)> {
+        let mut f = visible(store);
+        match filter {
+            Some(ReviewFilter::WithImages) => {
+                f.insert("images.0", doc! { "$exists": true });
+            }
+            Some(ReviewFilter::Verified) => {
+                f.insert("verified", true);
+            }
+            Some(ReviewFilter::Rating(n)) => {
+                f.insert("rating", n);
+            }
+            None => {}
+        }
+        let skip = (page - 1).saturating_mul(limit.unsigned_abs());
+        let page = async {
+            self.reviews()
+                .find(f.clone())
+                .sort(doc! { "createdAt": -1, "_id": -1 })
+                .skip(skip)
+                .limit(limit)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let reviews = self.reviews();
+        let count = reviews.count_documents(f.clone());
+        futures::try_join!(page, count.into_future())
+    }
+
+    /// Average, count and per-star distribution over all visible reviews of a store.
+    pub async fn review_stats(&self, store: ObjectId) -> mongodb::error::Result<ReviewStats> {
+        let pipeline = [
+            doc! { "$match": visible(store) },
+            doc! { "$group": { "_id": "$rating", "n": { "$sum": 1 } } },
+        ];
+        let groups: Vec<Document> = self
+            .reviews()
+            .aggregate(pipeline)
+            .await?
+            .try_collect()
+            .await?;
+        let mut stats = ReviewStats::default();
+        let mut sum = 0.0;
+        for g in groups {
+            let rating = match g.get("_id") {
+                Some(Bson::Int32(n)) => f64::from(*n),
+                Some(Bson::Int64(n)) => *n as f64,
+                Some(Bson::Double(n)) => *n,
+                _ => continue,
+            };
+            let n = match g.get("n") {
+                Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+                Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            };
+            stats.count += n;
+            sum += rating * n as f64;
+            let star = rating.round().clamp(1.0, 5.0) as usize;
+            stats.distribution[star - 1] += n;
+        }
+        if stats.count > 0 {
+            stats.average = (sum / stats.count as f64 * 10.0).round() / 10.0;
+        }
+        Ok(stats)
+    }
+
+    /// `{_id, name, profile}` of the consumer users who wrote reviews, by id.
+    pub async fn review_authors(
+        &self,
+        ids: Vec<ObjectId>,
+    ) -> mongodb::error::Result<Vec<Document>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db()
+            .collection::<Document>("users")
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "name": 1, "profile.firstName": 1, "profile.lastName": 1, "profile.avatar": 1 })
+            .await?
+            .try_collect()
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_like_the_contract() {
+        assert_eq!(
+            ReviewFilter::parse("with_images"),
+            Some(ReviewFilter::WithImages)
+        );
+        assert_eq!(
+            ReviewFilter::parse("verified"),
+            Some(ReviewFilter::Verified)
+        );
+        assert_eq!(ReviewFilter::parse("4"), Some(ReviewFilter::Rating(4)));
+        assert_eq!(ReviewFilter::parse("6"), None);
+        assert_eq!(ReviewFilter::parse("all"), None);
+    }
+}
