@@ -95,7 +95,6 @@ const MANAGER: [&str; 28] = [
     "analytics:view_revenue",
     "settings:view",
     "customers:view",
-    "customers:edit",
     "promotions:view",
     "promotions:create",
     "promotions:edit",
@@ -107,6 +106,7 @@ const MANAGER: [&str; 28] = [
     "inventory:view",
     "inventory:edit",
     "categories:view",
+    "profile:view",
 ];
 
 const STAFF: [&str; 11] = [
