@@ -162,6 +162,10 @@ pub struct Config {
     /// Create indexes at start-up.
     #[arg(long, env = "ENSURE_INDEXES", default_value_t = true, action = clap::ArgAction::Set)]
     pub ensure_indexes: bool,
+    /// How often each replica looks for new orders to notify merchants about, in
+    /// milliseconds (0 disables; notifications are keyed per order, so replicas never double up).
+    #[arg(long, env = "ORDER_WATCH_INTERVAL_MS", default_value_t = 5000)]
+    pub order_watch_interval_ms: u64,
     /// Sentry DSN (errors and panics are reported when set).
     #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
     pub sentry_dsn: Option<SecretString>,
@@ -294,6 +298,8 @@ pub struct Settings {
     pub ensure_indexes: bool,
     /// Error reporting, if configured.
     pub sentry: Option<SentrySettings>,
+    /// New-order watcher period (`None`: disabled).
+    pub order_watch_interval: Option<Duration>,
 }
 
 /// Sentry error reporting.
@@ -487,6 +493,8 @@ impl Config {
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 ensure_indexes: self.ensure_indexes,
                 sentry,
+                order_watch_interval: (self.order_watch_interval_ms > 0)
+                    .then(|| Duration::from_millis(self.order_watch_interval_ms)),
             }),
             _ => Err(InvalidConfig(problems)),
         }

@@ -101,6 +101,7 @@ pub struct Application {
     port: u16,
     router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
+    order_watcher: Option<JoinHandle<()>>,
     store: Store,
 }
 
@@ -127,6 +128,10 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
+        // Started last, so a failed start-up leaves no task behind.
+        let order_watcher = settings
+            .order_watch_interval
+            .map(|every| tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every)));
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(AuthKeys::new(
@@ -155,6 +160,7 @@ impl Application {
             port,
             router: routes::app(state),
             mail_worker,
+            order_watcher,
             store,
         })
     }
@@ -173,6 +179,7 @@ impl Application {
             listener,
             router,
             mail_worker,
+            order_watcher,
             store,
             ..
         } = self;
@@ -181,6 +188,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartupError::Serve)?;
+        if let Some(watcher) = order_watcher {
+            watcher.abort();
+        }
         if let Some(worker) = mail_worker {
             // The senders died with the router; give queued mail a bounded time to go out.
             if tokio::time::timeout(std::time::Duration::from_secs(10), worker)

@@ -2,8 +2,12 @@
 //! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
 
 pub mod auth;
+pub mod dashboard;
 pub mod health;
+pub mod notifications;
 pub mod onboarding;
+pub mod orders;
+pub mod params;
 pub mod products;
 pub mod stock;
 pub mod variants;
@@ -98,6 +102,9 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
                 .merge(stock::router(state)),
         )
         .merge(stock::dashboard_router())
+        .nest("/dashboard", dashboard::router())
+        .nest("/orders", orders::router())
+        .nest("/notifications", notifications::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,

@@ -22,6 +22,8 @@ pub struct IndexSpec {
     pub keys: Document,
     /// Unique.
     pub unique: bool,
+    /// Only documents matching this filter are indexed (`partialFilterExpression`).
+    pub partial: Option<Document>,
 }
 
 fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bool) -> IndexSpec {
@@ -30,6 +32,20 @@ fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bo
         name,
         keys,
         unique,
+        partial: None,
+    }
+}
+
+/// A unique index over the documents that match `filter` only.
+fn partial_unique(
+    collection: &'static str,
+    name: &'static str,
+    keys: Document,
+    filter: Document,
+) -> IndexSpec {
+    IndexSpec {
+        partial: Some(filter),
+        ..spec(collection, name, keys, true)
     }
 }
 
@@ -84,6 +100,41 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1, "category": 1 },
             false,
         ),
+        // Orders (written by the consumer app): the merchant scope is `items.store`.
+        spec("orders", "order_number_unique", doc! { "orderNumber": 1 }, true),
+        spec(
+            "orders",
+            "items_store_created",
+            doc! { "items.store": 1, "createdAt": -1 },
+            false,
+        ),
+        spec(
+            "orders",
+            "items_store_status",
+            doc! { "items.store": 1, "status": 1 },
+            false,
+        ),
+        spec("orders", "created", doc! { "createdAt": 1 }, false),
+        // Notifications: the inbox query, and one notification per event key and merchant.
+        spec(
+            "notifications",
+            "user_inbox",
+            doc! { "user": 1, "deletedAt": 1, "isArchived": 1, "isRead": 1, "createdAt": -1 },
+            false,
+        ),
+        partial_unique(
+            "notifications",
+            "user_dedupe_key_unique",
+            doc! { "user": 1, "dedupeKey": 1 },
+            doc! { "dedupeKey": { "$exists": true } },
+        ),
+        spec("notifications", "dedupe_key", doc! { "dedupeKey": 1 }, false),
+        spec(
+            "notificationpreferences",
+            "merchant_unique",
+            doc! { "merchantId": 1 },
+            true,
+        ),
     ]
 }
 
@@ -91,6 +142,7 @@ fn model(s: IndexSpec) -> IndexModel {
     let options = IndexOptions::builder()
         .name(s.name.to_string())
         .unique(s.unique.then_some(true))
+        .partial_filter_expression(s.partial)
         .build();
     IndexModel::builder().keys(s.keys).options(options).build()
 }

@@ -2,9 +2,14 @@
 //! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
 
 pub mod categories;
+pub mod dashboard;
 pub mod indexes;
 pub mod json;
 pub mod merchants;
+pub mod notifications;
+pub mod order_analytics;
+pub mod order_updates;
+pub mod orders;
 pub mod products;
 pub mod stock;
 pub mod stores;

@@ -1,0 +1,151 @@
+//! Request parameters shared by the orders, notifications and dashboard routes:
+//! [`StrictQuery`] (unknown query keys are a 400 naming each key, as the orders, cashback and
+//! notifications validators of contract §1.3 do), date parsing, and [`error_meta`], which adds
+//! the `meta.timestamp` those validators put on their error bodies.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, Request},
+    http::{StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::{
+    error::{ApiError, FieldError},
+    store::{DateTime, json::iso},
+    validate::Validator,
+};
+
+/// Query parameters of a route that accepts only the keys it knows.
+pub trait KnownKeys {
+    /// The accepted keys.
+    const KEYS: &'static [&'static str];
+}
+
+/// Query string deserialised into `T` after checking every key is in `T::KEYS`.
+#[derive(Debug, Clone, Default)]
+pub struct StrictQuery<T>(pub T);
+
+fn query_error(errors: Vec<FieldError>) -> ApiError {
+    ApiError::Validation {
+        message: "Query validation failed",
+        errors,
+    }
+}
+
+impl<T: DeserializeOwned + KnownKeys, S: Send + Sync> FromRequestParts<S> for StrictQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = url_pairs(raw);
+        let unknown: Vec<FieldError> = pairs
+            .iter()
+            .filter(|(k, _)| !T::KEYS.contains(&k.as_str()))
+            .map(|(k, v)| FieldError {
+                field: k.clone(),
+                message: format!("\"{k}\" is not allowed"),
+                value: Some(v.clone().into()),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(query_error(unknown));
+        }
+        let mut map: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in pairs {
+            if map.insert(k.clone(), v).is_some() {
+                return Err(query_error(vec![FieldError {
+                    field: k.clone(),
+                    message: format!("\"{k}\" must be given once"),
+                    value: None,
+                }]));
+            }
+        }
+        let value = serde_json::to_value(map).unwrap_or_default();
+        serde_json::from_value(value).map(StrictQuery).map_err(|e| {
+            query_error(vec![FieldError {
+                field: "query".into(),
+                message: e.to_string(),
+                value: None,
+            }])
+        })
+    }
+}
+
+/// Decode `a=1&b=x%20y` into pairs (`+` is a space).
+fn url_pairs(raw: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{raw}").parse().unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
+}
+
+/// A date query value: RFC 3339, or `YYYY-MM-DD` (the start of that day, or its last
+/// millisecond when `end_of_day`).
+pub fn parse_date(raw: &str, end_of_day: bool) -> Option<DateTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw.trim()) {
+        return Some(DateTime::from_millis(t.timestamp_millis()));
+    }
+    let day = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
+    let start = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+    Some(DateTime::from_millis(if end_of_day { start + 86_400_000 - 1 } else { start }))
+}
+
+/// Validate an optional date query value.
+pub fn date_param(v: &mut Validator, field: &str, raw: Option<String>, end_of_day: bool) -> Option<DateTime> {
+    let raw = raw?;
+    let parsed = parse_date(&raw, end_of_day);
+    if parsed.is_none() {
+        v.error(field, format!("\"{field}\" must be in ISO 8601 date format"), Some(raw.into()));
+    }
+    parsed
+}
+
+/// Add `meta: {timestamp}` to JSON error bodies (`{success:false, …}`), except rate-limit ones.
+pub async fn error_meta(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || status == StatusCode::TOO_MANY_REQUESTS {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (status, "").into_response();
+    };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(mut map)) if map.get("success") == Some(&Value::Bool(false)) => {
+            map.insert("meta".into(), json!({ "timestamp": iso(DateTime::now()) }));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            serde_json::to_vec(&map).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339_or_whole_days() {
+        assert_eq!(parse_date("2026-01-02", false).map(|d| d.timestamp_millis()), Some(1_767_312_000_000));
+        assert_eq!(parse_date("2026-01-02", true).map(|d| d.timestamp_millis()), Some(1_767_398_399_999));
+        assert!(parse_date("2026-01-02T03:04:05.000Z", false).is_some());
+        assert!(parse_date("yesterday", false).is_none());
+    }
+
+    #[test]
+    fn pairs_are_percent_decoded() {
+        assert_eq!(
+            url_pairs("search=a%20b&x=1+2"),
+            vec![("search".into(), "a b".into()), ("x".into(), "1 2".into())]
+        );
+    }
+}
