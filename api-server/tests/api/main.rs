@@ -8,3 +8,7 @@ mod ops;
 mod products;
 mod server;
 mod stock;
+mod dashboard;
+mod notifications;
+mod order_fixtures;
+mod orders;
