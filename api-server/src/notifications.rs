@@ -112,7 +112,10 @@ impl NewNotification {
         Self {
             event: "newOrder",
             title: "New order received".into(),
-            message: format!("Order {} for {:.2} was placed.", order.order_number, order.totals.total),
+            message: format!(
+                "Order {} for {:.2} was placed.",
+                order.order_number, order.totals.total
+            ),
             kind: "info",
             category: "order",
             priority: "high",
@@ -152,12 +155,22 @@ impl NewNotification {
             None => product.name.clone(),
         };
         let (title, message, kind, priority) = if event == "outOfStock" {
-            ("Out of stock", format!("{what} is out of stock."), "error", "high")
+            (
+                "Out of stock",
+                format!("{what} is out of stock."),
+                "error",
+                "high",
+            )
         } else {
-            ("Low stock", format!("{what} is running low: {stock} left."), "warning", "medium")
+            (
+                "Low stock",
+                format!("{what} is running low: {stock} left."),
+                "warning",
+                "medium",
+            )
         };
         let mut entity = doc! { "name": product.name.clone(), "sku": product.sku.clone(), "stock": stock,
-            "lowStockThreshold": product.inventory.low_stock_threshold };
+        "lowStockThreshold": product.inventory.low_stock_threshold };
         if let Some(v) = variant {
             entity.insert("variantId", v);
         }
@@ -198,7 +211,13 @@ pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<&'stati
 }
 
 /// Raise the notification of a stock change, if it crossed a line (never for unlimited stock).
-pub async fn stock_changed(store: &Store, product: &ProductDoc, variant: Option<&str>, before: i64, after: i64) {
+pub async fn stock_changed(
+    store: &Store,
+    product: &ProductDoc,
+    variant: Option<&str>,
+    before: i64,
+    after: i64,
+) {
     if product.inventory.unlimited {
         return;
     }
@@ -219,7 +238,10 @@ const BATCH: i64 = 500;
 
 /// Notify merchants of orders created at or after `since` (one batch); returns how many
 /// notifications were created and where the scan stopped.
-pub async fn scan_new_orders(store: &Store, since: DateTime) -> mongodb::error::Result<(usize, ScanEnd)> {
+pub async fn scan_new_orders(
+    store: &Store,
+    since: DateTime,
+) -> mongodb::error::Result<(usize, ScanEnd)> {
     let raw: Vec<Document> = store
         .orders()
         .clone_with_type::<Document>()
@@ -236,22 +258,34 @@ pub async fn scan_new_orders(store: &Store, since: DateTime) -> mongodb::error::
         .filter_map(|d| {
             let id = d.get_object_id("_id").ok();
             mongodb::bson::from_document(d)
-                .inspect_err(|e| tracing::warn!(error = %e, order = ?id, "unreadable order skipped"))
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, order = ?id, "unreadable order skipped"),
+                )
                 .ok()
         })
         .collect();
     let newest = orders.last().map(|o| o.created_at);
     let owners = store_owners(store, &orders).await?;
-    let keys: Vec<String> = orders.iter().map(|o| NewNotification::new_order(o).dedupe_key.unwrap_or_default()).collect();
+    let keys: Vec<String> = orders
+        .iter()
+        .map(|o| NewNotification::new_order(o).dedupe_key.unwrap_or_default())
+        .collect();
     let used = store.used_dedupe_keys(keys).await?;
     let mut created = 0;
     for order in &orders {
         let n = NewNotification::new_order(order);
         let key = n.dedupe_key.clone().unwrap_or_default();
-        let mut merchants: Vec<ObjectId> = order.items.iter().filter_map(|i| owners.get(&i.store).copied()).collect();
+        let mut merchants: Vec<ObjectId> = order
+            .items
+            .iter()
+            .filter_map(|i| owners.get(&i.store).copied())
+            .collect();
         merchants.sort();
         merchants.dedup();
-        for m in merchants.into_iter().filter(|m| !used.contains(&(*m, key.clone()))) {
+        for m in merchants
+            .into_iter()
+            .filter(|m| !used.contains(&(*m, key.clone())))
+        {
             if notify(store, m, n.clone()).await? != Notified::Duplicate {
                 created += 1;
             }
@@ -274,7 +308,9 @@ impl ScanEnd {
     /// else `OVERLAP_MS` before the newest order (for late writers); never earlier than the
     /// start-up lookback.
     fn next_since(self, since: DateTime, floor: i64) -> DateTime {
-        let Some(newest) = self.newest else { return since };
+        let Some(newest) = self.newest else {
+            return since;
+        };
         let at = newest.timestamp_millis();
         let next = if self.full { at } else { at - OVERLAP_MS };
         DateTime::from_millis(next.max(floor).max(since.timestamp_millis().min(at)))
@@ -282,8 +318,14 @@ impl ScanEnd {
 }
 
 /// Merchant of each store appearing in `orders`.
-async fn store_owners(store: &Store, orders: &[OrderDoc]) -> mongodb::error::Result<HashMap<ObjectId, ObjectId>> {
-    let mut ids: Vec<ObjectId> = orders.iter().flat_map(|o| o.items.iter().map(|i| i.store)).collect();
+async fn store_owners(
+    store: &Store,
+    orders: &[OrderDoc],
+) -> mongodb::error::Result<HashMap<ObjectId, ObjectId>> {
+    let mut ids: Vec<ObjectId> = orders
+        .iter()
+        .flat_map(|o| o.items.iter().map(|i| i.store))
+        .collect();
     ids.sort();
     ids.dedup();
     if ids.is_empty() {
@@ -299,15 +341,21 @@ async fn store_owners(store: &Store, orders: &[OrderDoc]) -> mongodb::error::Res
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|d| Some((d.get_object_id("_id").ok()?, d.get_object_id("merchantId").ok()?)))
+        .filter_map(|d| {
+            Some((
+                d.get_object_id("_id").ok()?,
+                d.get_object_id("merchantId").ok()?,
+            ))
+        })
         .collect())
 }
 
 /// Poll for new orders every `every` until the task is aborted. Safe with several replicas:
 /// each notification is keyed by its order, so a second replica's insert is a no-op.
 pub async fn watch_new_orders(store: Store, every: Duration) {
-    let mut since =
-        DateTime::from_millis(DateTime::now().timestamp_millis() - STARTUP_LOOKBACK.as_millis() as i64);
+    let mut since = DateTime::from_millis(
+        DateTime::now().timestamp_millis() - STARTUP_LOOKBACK.as_millis() as i64,
+    );
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -317,7 +365,8 @@ pub async fn watch_new_orders(store: Store, every: Duration) {
                 if created > 0 {
                     tracing::info!(created, "new-order notifications created");
                 }
-                let floor = DateTime::now().timestamp_millis() - STARTUP_LOOKBACK.as_millis() as i64;
+                let floor =
+                    DateTime::now().timestamp_millis() - STARTUP_LOOKBACK.as_millis() as i64;
                 since = end.next_since(since, floor);
             }
             Err(e) => tracing::warn!(error = %e, "new-order scan failed"),

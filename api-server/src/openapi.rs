@@ -122,9 +122,18 @@ impl Modify for BearerAuth {
         routes::variants::list, routes::variants::show, routes::variants::create, routes::variants::update,
         routes::variants::remove,
         routes::stock::adjust, routes::stock::adjust_variant, routes::stock::low_stock, routes::stock::dashboard_low_stock,
+        routes::orders::list, routes::orders::show, routes::orders::update_status, routes::orders::bulk_action,
+        routes::orders::refund, routes::orders::analytics::analytics,
+        routes::notifications::list, routes::notifications::unread, routes::notifications::archived,
+        routes::notifications::unread_count, routes::notifications::stats, routes::notifications::mark_all_read,
+        routes::notifications::mark_multiple_read, routes::notifications::delete_multiple, routes::notifications::clear_all,
+        routes::notifications::show, routes::notifications::mark_read, routes::notifications::archive,
+        routes::notifications::remove, routes::notifications::preferences, routes::notifications::save_preferences,
+        routes::dashboard::overview, routes::dashboard::metrics, routes::dashboard::activity,
+        routes::dashboard::top_products, routes::dashboard::sales_data,
     ),
     components(schemas(Envelope, ErrorBody, FieldError)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"))
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "orders"), (name = "notifications"), (name = "dashboard"))
 )]
 struct ApiDoc;
 

@@ -129,9 +129,9 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         // Started last, so a failed start-up leaves no task behind.
-        let order_watcher = settings
-            .order_watch_interval
-            .map(|every| tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every)));
+        let order_watcher = settings.order_watch_interval.map(|every| {
+            tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every))
+        });
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(AuthKeys::new(

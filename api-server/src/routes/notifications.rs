@@ -25,7 +25,9 @@ use crate::{
     store::{
         DateTime, ObjectId,
         json::{bson_to_json, iso},
-        notifications::{EVENTS, NotificationDoc, NotificationFilter, NotificationPage, Preferences},
+        notifications::{
+            EVENTS, NotificationDoc, NotificationFilter, NotificationPage, Preferences,
+        },
     },
     validate::Validator,
 };
@@ -73,7 +75,9 @@ pub struct ListQuery {
 }
 
 impl KnownKeys for ListQuery {
-    const KEYS: &'static [&'static str] = &["type", "status", "category", "sortBy", "order", "page", "limit"];
+    const KEYS: &'static [&'static str] = &[
+        "type", "status", "category", "sortBy", "order", "page", "limit",
+    ];
 }
 
 /// Query of clear-all.
@@ -123,7 +127,13 @@ fn notification_id(raw: &str) -> Result<ObjectId, ApiError> {
 
 /// The contract's notification item.
 pub fn item_json(n: &NotificationDoc) -> Value {
-    let status = if n.is_archived { "archived" } else if n.is_read { "read" } else { "unread" };
+    let status = if n.is_archived {
+        "archived"
+    } else if n.is_read {
+        "read"
+    } else {
+        "unread"
+    };
     let d = &n.data;
     let entity_id = d.order_id.or(d.product_id).map(|id| id.to_hex());
     json!({
@@ -140,8 +150,25 @@ pub fn item_json(n: &NotificationDoc) -> Value {
     })
 }
 
-fn list_input(q: ListQuery, v: &mut Validator, archived: bool) -> (NotificationFilter, NotificationPage) {
-    let kind = v.one_of("type", q.kind, &["order", "product", "team", "info", "success", "warning", "error", "promotional"]);
+fn list_input(
+    q: ListQuery,
+    v: &mut Validator,
+    archived: bool,
+) -> (NotificationFilter, NotificationPage) {
+    let kind = v.one_of(
+        "type",
+        q.kind,
+        &[
+            "order",
+            "product",
+            "team",
+            "info",
+            "success",
+            "warning",
+            "error",
+            "promotional",
+        ],
+    );
     let (entity, kind) = match kind {
         Some(k @ ("order" | "product" | "team")) => (Some(k), None),
         k => (None, k),
@@ -149,20 +176,45 @@ fn list_input(q: ListQuery, v: &mut Validator, archived: bool) -> (NotificationF
     let filter = NotificationFilter {
         kind,
         entity,
-        category: v.one_of("category", q.category, &["order", "earning", "general", "promotional", "social", "security", "system", "reminder"]),
-        is_read: v.one_of("status", q.status, &["unread", "read"]).map(|s| s == "read"),
+        category: v.one_of(
+            "category",
+            q.category,
+            &[
+                "order",
+                "earning",
+                "general",
+                "promotional",
+                "social",
+                "security",
+                "system",
+                "reminder",
+            ],
+        ),
+        is_read: v
+            .one_of("status", q.status, &["unread", "read"])
+            .map(|s| s == "read"),
         archived,
     };
     let page = NotificationPage {
         by_priority: v.one_of("sortBy", q.sort_by, &["createdAt", "priority"]) == Some("priority"),
-        direction: if v.one_of("order", q.order, &["asc", "desc"]) == Some("asc") { 1 } else { -1 },
+        direction: if v.one_of("order", q.order, &["asc", "desc"]) == Some("asc") {
+            1
+        } else {
+            -1
+        },
         page: int_param(v, "page", q.page, 1, 1_000_000, 1) as u64,
         limit: int_param(v, "limit", q.limit, 1, 100, 20),
     };
     (filter, page)
 }
 
-async fn list_page(state: &AppState, auth: &AuthMerchant, q: ListQuery, archived: bool, unread_only: bool) -> Result<Reply, ApiError> {
+async fn list_page(
+    state: &AppState,
+    auth: &AuthMerchant,
+    q: ListQuery,
+    archived: bool,
+    unread_only: bool,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     let (mut filter, page) = list_input(q, &mut v, archived);
@@ -171,8 +223,11 @@ async fn list_page(state: &AppState, auth: &AuthMerchant, q: ListQuery, archived
         filter.is_read = Some(false);
     }
     let s = &state.store;
-    let (rows, unread) = futures::try_join!(s.list_notifications(auth.id(), &filter, &page), s.unread_count(auth.id()))
-        .map_err(ApiError::internal("Failed to fetch notifications"))?;
+    let (rows, unread) = futures::try_join!(
+        s.list_notifications(auth.id(), &filter, &page),
+        s.unread_count(auth.id())
+    )
+    .map_err(ApiError::internal("Failed to fetch notifications"))?;
     let (rows, total) = rows;
     let items: Vec<Value> = rows.iter().map(item_json).collect();
     let pages = total.div_ceil(page.limit as u64);
@@ -188,31 +243,53 @@ async fn list_page(state: &AppState, auth: &AuthMerchant, q: ListQuery, archived
 #[utoipa::path(get, path = "/api/merchant/notifications", tag = "notifications", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, description = "`{items, notifications, unreadCount, pagination}`", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, auth: AuthMerchant, StrictQuery(q): StrictQuery<ListQuery>) -> Result<Reply, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    StrictQuery(q): StrictQuery<ListQuery>,
+) -> Result<Reply, ApiError> {
     list_page(&state, &auth, q, false, false).await
 }
 
 /// Unread notifications of the inbox.
 #[utoipa::path(get, path = "/api/merchant/notifications/unread", tag = "notifications", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, description = "Like the list, unread only", body = crate::openapi::Envelope)))]
-pub async fn unread(State(state): State<AppState>, auth: AuthMerchant, StrictQuery(q): StrictQuery<ListQuery>) -> Result<Reply, ApiError> {
+pub async fn unread(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    StrictQuery(q): StrictQuery<ListQuery>,
+) -> Result<Reply, ApiError> {
     list_page(&state, &auth, q, false, true).await
 }
 
 /// Archived notifications.
 #[utoipa::path(get, path = "/api/merchant/notifications/archived", tag = "notifications", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, description = "Like the list, archived only", body = crate::openapi::Envelope)))]
-pub async fn archived(State(state): State<AppState>, auth: AuthMerchant, StrictQuery(q): StrictQuery<ListQuery>) -> Result<Reply, ApiError> {
+pub async fn archived(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    StrictQuery(q): StrictQuery<ListQuery>,
+) -> Result<Reply, ApiError> {
     list_page(&state, &auth, q, true, false).await
 }
 
 /// Number of unread notifications.
 #[utoipa::path(get, path = "/api/merchant/notifications/unread-count", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, description = "`{count, timestamp}`", body = crate::openapi::Envelope)))]
-pub async fn unread_count(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn unread_count(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
-    let count = state.store.unread_count(auth.id()).await.map_err(ApiError::internal("Failed to fetch unread count"))?;
-    Ok(Reply::data(json!({ "count": count, "timestamp": iso(DateTime::now()) })).message("Unread count retrieved successfully"))
+    let count = state
+        .store
+        .unread_count(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to fetch unread count"))?;
+    Ok(
+        Reply::data(json!({ "count": count, "timestamp": iso(DateTime::now()) }))
+            .message("Unread count retrieved successfully"),
+    )
 }
 
 /// Totals, by category, unread by priority and the last 7 days.
@@ -221,9 +298,16 @@ pub async fn unread_count(State(state): State<AppState>, auth: AuthMerchant) -> 
 pub async fn stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let since = DateTime::from_millis(DateTime::now().timestamp_millis() - 7 * 86_400_000);
-    let facets = state.store.notification_stats(auth.id(), since).await.map_err(ApiError::internal("Failed to fetch notification stats"))?;
+    let facets = state
+        .store
+        .notification_stats(auth.id(), since)
+        .await
+        .map_err(ApiError::internal("Failed to fetch notification stats"))?;
     let facets = bson_to_json(facets.into());
-    let overview = facets["overview"].get(0).cloned().unwrap_or_else(|| json!({ "total": 0, "unread": 0, "read": 0, "archived": 0 }));
+    let overview = facets["overview"]
+        .get(0)
+        .cloned()
+        .unwrap_or_else(|| json!({ "total": 0, "unread": 0, "read": 0, "archived": 0 }));
     Ok(Reply::data(json!({
         "overview": overview, "byCategory": facets["byCategory"], "byPriority": facets["byPriority"],
         "recentActivity": facets["recentActivity"], "generatedAt": iso(DateTime::now()),
@@ -234,12 +318,26 @@ pub async fn stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<
 /// Mark every unread notification read (empty body allowed).
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-all-read", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope)))]
-pub async fn mark_all_read(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn mark_all_read(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
-    let updated = state.store.mark_read(auth.id(), None).await.map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    let unread = state.store.unread_count(auth.id()).await.map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    Ok(Reply::data(json!({ "updated": updated, "unreadCount": unread }))
-        .message(format!("All notifications marked as read ({updated} updated)")))
+    let updated = state
+        .store
+        .mark_read(auth.id(), None)
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    let unread = state
+        .store
+        .unread_count(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    Ok(
+        Reply::data(json!({ "updated": updated, "unreadCount": unread })).message(format!(
+            "All notifications marked as read ({updated} updated)"
+        )),
+    )
 }
 
 fn ids(body: IdsBody) -> Result<Vec<ObjectId>, ApiError> {
@@ -253,36 +351,69 @@ fn ids(body: IdsBody) -> Result<Vec<ObjectId>, ApiError> {
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-multiple-read", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
     responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn mark_multiple_read(State(state): State<AppState>, auth: AuthMerchant, AppJson(body): AppJson<IdsBody>) -> Result<Reply, ApiError> {
+pub async fn mark_multiple_read(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<IdsBody>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let ids = ids(body)?;
-    let updated = state.store.mark_read(auth.id(), Some(ids)).await.map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    let unread = state.store.unread_count(auth.id()).await.map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    Ok(Reply::data(json!({ "updated": updated, "unreadCount": unread })).message(format!("{updated} notification(s) marked as read")))
+    let updated = state
+        .store
+        .mark_read(auth.id(), Some(ids))
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    let unread = state
+        .store
+        .unread_count(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    Ok(
+        Reply::data(json!({ "updated": updated, "unreadCount": unread }))
+            .message(format!("{updated} notification(s) marked as read")),
+    )
 }
 
 /// Delete (soft) some notifications.
 #[utoipa::path(post, path = "/api/merchant/notifications/delete-multiple", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
     responses((status = 200, description = "`{deleted}`", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn delete_multiple(State(state): State<AppState>, auth: AuthMerchant, AppJson(body): AppJson<IdsBody>) -> Result<Reply, ApiError> {
+pub async fn delete_multiple(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<IdsBody>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let ids = ids(body)?;
-    let deleted = state.store.delete_notifications(auth.id(), ids).await.map_err(ApiError::internal("Failed to delete notifications"))?;
-    Ok(Reply::data(json!({ "deleted": deleted })).message(format!("{deleted} notification(s) deleted")))
+    let deleted = state
+        .store
+        .delete_notifications(auth.id(), ids)
+        .await
+        .map_err(ApiError::internal("Failed to delete notifications"))?;
+    Ok(Reply::data(json!({ "deleted": deleted }))
+        .message(format!("{deleted} notification(s) deleted")))
 }
 
 /// Clear the inbox (soft delete), or only its read notifications.
 #[utoipa::path(delete, path = "/api/merchant/notifications/clear-all", tag = "notifications", security(("bearer" = [])), params(ClearQuery),
     responses((status = 200, description = "`{cleared}`", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn clear_all(State(state): State<AppState>, auth: AuthMerchant, StrictQuery(q): StrictQuery<ClearQuery>) -> Result<Reply, ApiError> {
+pub async fn clear_all(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    StrictQuery(q): StrictQuery<ClearQuery>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     let only_read = v.one_of("onlyRead", q.only_read, &["true", "false"]) == Some("true");
     v.finish_as("Query validation failed")?;
-    let cleared = state.store.clear_notifications(auth.id(), only_read).await.map_err(ApiError::internal("Failed to clear notifications"))?;
-    Ok(Reply::data(json!({ "cleared": cleared })).message(format!("{cleared} notification(s) cleared")))
+    let cleared = state
+        .store
+        .clear_notifications(auth.id(), only_read)
+        .await
+        .map_err(ApiError::internal("Failed to clear notifications"))?;
+    Ok(Reply::data(json!({ "cleared": cleared }))
+        .message(format!("{cleared} notification(s) cleared")))
 }
 
 /// One notification.
@@ -290,10 +421,19 @@ pub async fn clear_all(State(state): State<AppState>, auth: AuthMerchant, Strict
     params(("id" = String, Path, description = "Notification id")),
     responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
-pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let id = notification_id(&id)?;
-    let n = state.store.notification(auth.id(), id).await.map_err(ApiError::internal("Failed to fetch notification"))?.ok_or_else(not_found)?;
+    let n = state
+        .store
+        .notification(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to fetch notification"))?
+        .ok_or_else(not_found)?;
     Ok(Reply::data(item_json(&n)).message("Notification retrieved successfully"))
 }
 
@@ -302,10 +442,19 @@ pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path(id): P
     params(("id" = String, Path, description = "Notification id")),
     responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
-pub async fn mark_read(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn mark_read(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let id = notification_id(&id)?;
-    let n = state.store.mark_one_read(auth.id(), id).await.map_err(ApiError::internal("Failed to mark notification as read"))?.ok_or_else(not_found)?;
+    let n = state
+        .store
+        .mark_one_read(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to mark notification as read"))?
+        .ok_or_else(not_found)?;
     Ok(Reply::data(item_json(&n)).message("Notification marked as read"))
 }
 
@@ -314,10 +463,19 @@ pub async fn mark_read(State(state): State<AppState>, auth: AuthMerchant, Path(i
     params(("id" = String, Path, description = "Notification id")),
     responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
-pub async fn archive(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn archive(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let id = notification_id(&id)?;
-    let n = state.store.archive(auth.id(), id).await.map_err(ApiError::internal("Failed to archive notification"))?.ok_or_else(not_found)?;
+    let n = state
+        .store
+        .archive(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to archive notification"))?
+        .ok_or_else(not_found)?;
     Ok(Reply::data(item_json(&n)).message("Notification archived"))
 }
 
@@ -326,10 +484,18 @@ pub async fn archive(State(state): State<AppState>, auth: AuthMerchant, Path(id)
     params(("id" = String, Path, description = "Notification id")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
-pub async fn remove(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let id = notification_id(&id)?;
-    let n = state.store.delete_notifications(auth.id(), vec![id]).await.map_err(ApiError::internal("Failed to delete notification"))?;
+    let n = state
+        .store
+        .delete_notifications(auth.id(), vec![id])
+        .await
+        .map_err(ApiError::internal("Failed to delete notification"))?;
     if n == 0 {
         return Err(not_found());
     }
@@ -339,9 +505,16 @@ pub async fn remove(State(state): State<AppState>, auth: AuthMerchant, Path(id):
 /// The merchant's notification preferences.
 #[utoipa::path(get, path = "/api/merchant/notifications/preferences", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, description = "`{inApp, email, push, sms, events}`", body = crate::openapi::Envelope)))]
-pub async fn preferences(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn preferences(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
-    let p = state.store.preferences(auth.id()).await.map_err(ApiError::internal("Failed to fetch preferences"))?;
+    let p = state
+        .store
+        .preferences(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to fetch preferences"))?;
     Ok(Reply::data(json!(p)).message("Preferences retrieved successfully"))
 }
 
@@ -349,21 +522,40 @@ pub async fn preferences(State(state): State<AppState>, auth: AuthMerchant) -> R
 #[utoipa::path(put, path = "/api/merchant/notifications/preferences", tag = "notifications", security(("bearer" = [])), request_body = PreferencesBody,
     responses((status = 200, description = "The saved preferences", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed (unknown event)", body = crate::openapi::ErrorBody)))]
-pub async fn save_preferences(State(state): State<AppState>, auth: AuthMerchant, AppJson(body): AppJson<PreferencesBody>) -> Result<Reply, ApiError> {
+pub async fn save_preferences(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<PreferencesBody>,
+) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     for key in body.events.iter().flat_map(|e| e.keys()) {
         if !EVENTS.contains(&key.as_str()) {
-            v.error(&format!("events.{key}"), format!("\"events.{key}\" is not allowed (events: {})", EVENTS.join(", ")), None);
+            v.error(
+                &format!("events.{key}"),
+                format!(
+                    "\"events.{key}\" is not allowed (events: {})",
+                    EVENTS.join(", ")
+                ),
+                None,
+            );
         }
     }
     v.finish()?;
-    let mut p: Preferences = state.store.preferences(auth.id()).await.map_err(ApiError::internal("Failed to save preferences"))?;
+    let mut p: Preferences = state
+        .store
+        .preferences(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to save preferences"))?;
     p.in_app = body.in_app.unwrap_or(p.in_app);
     p.email = body.email.unwrap_or(p.email);
     p.push = body.push.unwrap_or(p.push);
     p.sms = body.sms.unwrap_or(p.sms);
     p.events.extend(body.events.unwrap_or_default());
-    state.store.save_preferences(auth.id(), &p).await.map_err(ApiError::internal("Failed to save preferences"))?;
+    state
+        .store
+        .save_preferences(auth.id(), &p)
+        .await
+        .map_err(ApiError::internal("Failed to save preferences"))?;
     Ok(Reply::data(json!(p)).message("Preferences updated successfully"))
 }

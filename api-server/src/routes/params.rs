@@ -94,15 +94,28 @@ pub fn parse_date(raw: &str, end_of_day: bool) -> Option<DateTime> {
     }
     let day = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
     let start = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
-    Some(DateTime::from_millis(if end_of_day { start + 86_400_000 - 1 } else { start }))
+    Some(DateTime::from_millis(if end_of_day {
+        start + 86_400_000 - 1
+    } else {
+        start
+    }))
 }
 
 /// Validate an optional date query value.
-pub fn date_param(v: &mut Validator, field: &str, raw: Option<String>, end_of_day: bool) -> Option<DateTime> {
+pub fn date_param(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<String>,
+    end_of_day: bool,
+) -> Option<DateTime> {
     let raw = raw?;
     let parsed = parse_date(&raw, end_of_day);
     if parsed.is_none() {
-        v.error(field, format!("\"{field}\" must be in ISO 8601 date format"), Some(raw.into()));
+        v.error(
+            field,
+            format!("\"{field}\" must be in ISO 8601 date format"),
+            Some(raw.into()),
+        );
     }
     parsed
 }
@@ -111,7 +124,9 @@ pub fn date_param(v: &mut Validator, field: &str, raw: Option<String>, end_of_da
 pub async fn error_meta(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || status == StatusCode::TOO_MANY_REQUESTS {
+    if !(status.is_client_error() || status.is_server_error())
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -135,8 +150,14 @@ mod tests {
 
     #[test]
     fn dates_are_rfc3339_or_whole_days() {
-        assert_eq!(parse_date("2026-01-02", false).map(|d| d.timestamp_millis()), Some(1_767_312_000_000));
-        assert_eq!(parse_date("2026-01-02", true).map(|d| d.timestamp_millis()), Some(1_767_398_399_999));
+        assert_eq!(
+            parse_date("2026-01-02", false).map(|d| d.timestamp_millis()),
+            Some(1_767_312_000_000)
+        );
+        assert_eq!(
+            parse_date("2026-01-02", true).map(|d| d.timestamp_millis()),
+            Some(1_767_398_399_999)
+        );
         assert!(parse_date("2026-01-02T03:04:05.000Z", false).is_some());
         assert!(parse_date("yesterday", false).is_none());
     }

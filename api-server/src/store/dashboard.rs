@@ -128,16 +128,36 @@ fn over_customers(current: DateTime) -> Document {
     let sum = |k: &str| doc! { "$sum": format!("${k}") };
     let mut g = doc! { "_id": Bson::Null, "customers": { "$sum": 1 } };
     for k in [
-        "orders", "revenue", "curOrders", "prevOrders", "curRevenue", "prevRevenue", "curEarning",
-        "prevEarning", "curDelivered", "prevDelivered", "pending", "delivered", "cancelled",
+        "orders",
+        "revenue",
+        "curOrders",
+        "prevOrders",
+        "curRevenue",
+        "prevRevenue",
+        "curEarning",
+        "prevEarning",
+        "curDelivered",
+        "prevDelivered",
+        "pending",
+        "delivered",
+        "cancelled",
     ] {
         g.insert(k, sum(k));
     }
-    g.insert("curCustomers", count_if(Bson::Document(doc! { "$gt": ["$curOrders", 0] })));
-    g.insert("prevCustomers", count_if(Bson::Document(doc! { "$gt": ["$prevOrders", 0] })));
-    g.insert("returning", count_if(Bson::Document(doc! { "$and": [
-        { "$gt": ["$curOrders", 0] }, { "$lt": ["$first", current] },
-    ] })));
+    g.insert(
+        "curCustomers",
+        count_if(Bson::Document(doc! { "$gt": ["$curOrders", 0] })),
+    );
+    g.insert(
+        "prevCustomers",
+        count_if(Bson::Document(doc! { "$gt": ["$prevOrders", 0] })),
+    );
+    g.insert(
+        "returning",
+        count_if(Bson::Document(doc! { "$and": [
+            { "$gt": ["$curOrders", 0] }, { "$lt": ["$first", current] },
+        ] })),
+    );
     doc! { "$group": g }
 }
 
@@ -199,7 +219,10 @@ impl Store {
     }
 
     /// Cashback paid and pending for the merchant (its id is stored as a string, §3.6).
-    pub async fn cashback_summary(&self, merchant: ObjectId) -> mongodb::error::Result<CashbackSummary> {
+    pub async fn cashback_summary(
+        &self,
+        merchant: ObjectId,
+    ) -> mongodb::error::Result<CashbackSummary> {
         let pending = Bson::Document(doc! { "$in": ["$status", ["pending", "under_review"]] });
         let paid = Bson::Document(doc! { "$eq": ["$status", "paid"] });
         let pipeline = vec![
@@ -220,7 +243,11 @@ impl Store {
     }
 
     /// The merchant's most recent orders.
-    pub async fn recent_orders(&self, scope: &OrderScope, limit: i64) -> mongodb::error::Result<Vec<OrderDoc>> {
+    pub async fn recent_orders(
+        &self,
+        scope: &OrderScope,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<OrderDoc>> {
         self.orders()
             .find(scope.filter())
             .sort(doc! { "createdAt": -1, "_id": -1 })
@@ -275,7 +302,10 @@ impl Store {
     }
 
     /// Category names by id.
-    pub async fn category_names(&self, ids: Vec<ObjectId>) -> mongodb::error::Result<Vec<(ObjectId, String)>> {
+    pub async fn category_names(
+        &self,
+        ids: Vec<ObjectId>,
+    ) -> mongodb::error::Result<Vec<(ObjectId, String)>> {
         let rows: Vec<super::categories::CategoryDoc> = self
             .categories()
             .find(doc! { "_id": { "$in": ids } })
@@ -286,7 +316,11 @@ impl Store {
     }
 
     /// Products by id (merchant-scoped), for decorating sales rows.
-    pub async fn products_by_ids(&self, merchant: ObjectId, ids: Vec<ObjectId>) -> mongodb::error::Result<Vec<ProductDoc>> {
+    pub async fn products_by_ids(
+        &self,
+        merchant: ObjectId,
+        ids: Vec<ObjectId>,
+    ) -> mongodb::error::Result<Vec<ProductDoc>> {
         self.products()
             .find(doc! { "_id": { "$in": ids }, "merchantId": merchant })
             .await?

@@ -101,7 +101,12 @@ pub fn catalogue() -> Vec<IndexSpec> {
             false,
         ),
         // Orders (written by the consumer app): the merchant scope is `items.store`.
-        spec("orders", "order_number_unique", doc! { "orderNumber": 1 }, true),
+        spec(
+            "orders",
+            "order_number_unique",
+            doc! { "orderNumber": 1 },
+            true,
+        ),
         spec(
             "orders",
             "items_store_created",
@@ -128,7 +133,12 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "user": 1, "dedupeKey": 1 },
             doc! { "dedupeKey": { "$exists": true } },
         ),
-        spec("notifications", "dedupe_key", doc! { "dedupeKey": 1 }, false),
+        spec(
+            "notifications",
+            "dedupe_key",
+            doc! { "dedupeKey": 1 },
+            false,
+        ),
         spec(
             "notificationpreferences",
             "merchant_unique",

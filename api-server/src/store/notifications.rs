@@ -183,7 +183,14 @@ fn one(merchant: ObjectId, id: ObjectId) -> Document {
 impl NotificationFilter {
     fn to_document(&self, merchant: ObjectId) -> Document {
         let mut f = inbox(merchant);
-        f.insert("isArchived", if self.archived { Bson::Boolean(true) } else { doc! { "$ne": true }.into() });
+        f.insert(
+            "isArchived",
+            if self.archived {
+                Bson::Boolean(true)
+            } else {
+                doc! { "$ne": true }.into()
+            },
+        );
         if let Some(k) = self.kind {
             f.insert("type", k);
         }
@@ -194,7 +201,14 @@ impl NotificationFilter {
             f.insert("category", c);
         }
         if let Some(r) = self.is_read {
-            f.insert("isRead", if r { Bson::Boolean(true) } else { doc! { "$ne": true }.into() });
+            f.insert(
+                "isRead",
+                if r {
+                    Bson::Boolean(true)
+                } else {
+                    doc! { "$ne": true }.into()
+                },
+            );
         }
         f
     }
@@ -219,16 +233,24 @@ impl Store {
     }
 
     /// Insert; a second insert with the same `(user, dedupeKey)` is a [`Inserted::Duplicate`].
-    pub async fn insert_notification(&self, n: NotificationDoc) -> mongodb::error::Result<Inserted> {
+    pub async fn insert_notification(
+        &self,
+        n: NotificationDoc,
+    ) -> mongodb::error::Result<Inserted> {
         match self.notifications().insert_one(&n).await {
             Ok(_) => Ok(Inserted::New(Box::new(n))),
-            Err(e) if crate::error::is_duplicate_key(&e) && n.dedupe_key.is_some() => Ok(Inserted::Duplicate),
+            Err(e) if crate::error::is_duplicate_key(&e) && n.dedupe_key.is_some() => {
+                Ok(Inserted::Duplicate)
+            }
             Err(e) => Err(e),
         }
     }
 
     /// Which of `keys` were already used for the merchants' notifications.
-    pub async fn used_dedupe_keys(&self, keys: Vec<String>) -> mongodb::error::Result<Vec<(ObjectId, String)>> {
+    pub async fn used_dedupe_keys(
+        &self,
+        keys: Vec<String>,
+    ) -> mongodb::error::Result<Vec<(ObjectId, String)>> {
         let rows: Vec<Document> = self
             .notifications()
             .clone_with_type::<Document>()
@@ -239,7 +261,12 @@ impl Store {
             .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|d| Some((d.get_object_id("user").ok()?, d.get_str("dedupeKey").ok()?.to_string())))
+            .filter_map(|d| {
+                Some((
+                    d.get_object_id("user").ok()?,
+                    d.get_str("dedupeKey").ok()?.to_string(),
+                ))
+            })
             .collect())
     }
 
@@ -260,7 +287,8 @@ impl Store {
         let mut pipeline = vec![doc! { "$match": f.clone() }];
         if page.by_priority {
             pipeline.push(doc! { "$addFields": { "_rank": rank } });
-            pipeline.push(doc! { "$sort": { "_rank": page.direction, "createdAt": -1, "_id": -1 } });
+            pipeline
+                .push(doc! { "$sort": { "_rank": page.direction, "createdAt": -1, "_id": -1 } });
         } else {
             pipeline.push(doc! { "$sort": { "createdAt": page.direction, "_id": page.direction } });
         }
@@ -289,12 +317,20 @@ impl Store {
     }
 
     /// One notification of the merchant.
-    pub async fn notification(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<NotificationDoc>> {
+    pub async fn notification(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<NotificationDoc>> {
         self.notifications().find_one(one(merchant, id)).await
     }
 
     /// Mark some (or, with `None`, all) of the merchant's unread notifications read.
-    pub async fn mark_read(&self, merchant: ObjectId, ids: Option<Vec<ObjectId>>) -> mongodb::error::Result<u64> {
+    pub async fn mark_read(
+        &self,
+        merchant: ObjectId,
+        ids: Option<Vec<ObjectId>>,
+    ) -> mongodb::error::Result<u64> {
         let mut f = inbox(merchant);
         f.insert("isRead", doc! { "$ne": true });
         if let Some(ids) = ids {
@@ -303,18 +339,29 @@ impl Store {
         let now = DateTime::now();
         let r = self
             .notifications()
-            .update_many(f, doc! { "$set": { "isRead": true, "readAt": now, "updatedAt": now } })
+            .update_many(
+                f,
+                doc! { "$set": { "isRead": true, "readAt": now, "updatedAt": now } },
+            )
             .await?;
         Ok(r.modified_count)
     }
 
     /// Mark one read; the notification after, `None` when not the merchant's.
-    pub async fn mark_one_read(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<NotificationDoc>> {
+    pub async fn mark_one_read(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<NotificationDoc>> {
         let now = DateTime::now();
         // readAt keeps its first value: only unread ones get it.
         self.notifications()
             .update_one(
-                { let mut f = one(merchant, id); f.insert("isRead", doc! { "$ne": true }); f },
+                {
+                    let mut f = one(merchant, id);
+                    f.insert("isRead", doc! { "$ne": true });
+                    f
+                },
                 doc! { "$set": { "isRead": true, "readAt": now, "updatedAt": now } },
             )
             .await?;
@@ -322,7 +369,11 @@ impl Store {
     }
 
     /// Archive one; the notification after, `None` when not the merchant's.
-    pub async fn archive(&self, merchant: ObjectId, id: ObjectId) -> mongodb::error::Result<Option<NotificationDoc>> {
+    pub async fn archive(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<NotificationDoc>> {
         let now = DateTime::now();
         self.notifications()
             .find_one_and_update(
@@ -334,14 +385,22 @@ impl Store {
     }
 
     /// Soft-delete some of the merchant's notifications; how many.
-    pub async fn delete_notifications(&self, merchant: ObjectId, ids: Vec<ObjectId>) -> mongodb::error::Result<u64> {
+    pub async fn delete_notifications(
+        &self,
+        merchant: ObjectId,
+        ids: Vec<ObjectId>,
+    ) -> mongodb::error::Result<u64> {
         let mut f = inbox(merchant);
         f.insert("_id", doc! { "$in": ids });
         self.soft_delete(f).await
     }
 
     /// Soft-delete the whole inbox (or only its read notifications); how many.
-    pub async fn clear_notifications(&self, merchant: ObjectId, only_read: bool) -> mongodb::error::Result<u64> {
+    pub async fn clear_notifications(
+        &self,
+        merchant: ObjectId,
+        only_read: bool,
+    ) -> mongodb::error::Result<u64> {
         let mut f = inbox(merchant);
         if only_read {
             f.insert("isRead", true);
@@ -359,7 +418,11 @@ impl Store {
     }
 
     /// `{overview, byCategory, byPriority, recentActivity}` of the inbox, from one `$facet`.
-    pub async fn notification_stats(&self, merchant: ObjectId, since: DateTime) -> mongodb::error::Result<Document> {
+    pub async fn notification_stats(
+        &self,
+        merchant: ObjectId,
+        since: DateTime,
+    ) -> mongodb::error::Result<Document> {
         let unread = doc! { "$cond": [{ "$eq": ["$isRead", true] }, 0, 1] };
         let pipeline = vec![
             doc! { "$match": inbox(merchant) },
@@ -386,13 +449,20 @@ impl Store {
                 ],
             } },
         ];
-        let mut rows = self.notifications().clone_with_type::<Document>().aggregate(pipeline).await?;
+        let mut rows = self
+            .notifications()
+            .clone_with_type::<Document>()
+            .aggregate(pipeline)
+            .await?;
         Ok(rows.try_next().await?.unwrap_or_default())
     }
 
     /// The merchant's preferences (defaults when never saved).
     pub async fn preferences(&self, merchant: ObjectId) -> mongodb::error::Result<Preferences> {
-        let found = self.preferences_coll().find_one(doc! { "merchantId": merchant }).await?;
+        let found = self
+            .preferences_coll()
+            .find_one(doc! { "merchantId": merchant })
+            .await?;
         Ok(found
             .and_then(|d| d.get_document("preferences").ok().cloned())
             .and_then(|p| mongodb::bson::from_document(p).ok())
@@ -400,7 +470,11 @@ impl Store {
     }
 
     /// Save the merchant's preferences.
-    pub async fn save_preferences(&self, merchant: ObjectId, p: &Preferences) -> mongodb::error::Result<()> {
+    pub async fn save_preferences(
+        &self,
+        merchant: ObjectId,
+        p: &Preferences,
+    ) -> mongodb::error::Result<()> {
         let p = mongodb::bson::to_document(p)?;
         self.preferences_coll()
             .update_one(

@@ -111,7 +111,9 @@ pub fn bucket(interval: Interval) -> Document {
 
 /// Line revenue: the stored subtotal, else price × quantity.
 fn line_revenue() -> Bson {
-    Bson::Document(doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] })
+    Bson::Document(
+        doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] },
+    )
 }
 
 async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(
@@ -131,14 +133,17 @@ async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(
 impl Store {
     /// Count, revenue and amount paid per status.
     pub async fn orders_by_status(&self, m: Document) -> mongodb::error::Result<Vec<StatusRow>> {
-        collect(self, vec![
-            doc! { "$match": m },
-            doc! { "$group": {
-                "_id": "$status", "count": { "$sum": 1 },
-                "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                "paid": { "$sum": { "$ifNull": ["$totals.paidAmount", 0] } },
-            } },
-        ])
+        collect(
+            self,
+            vec![
+                doc! { "$match": m },
+                doc! { "$group": {
+                    "_id": "$status", "count": { "$sum": 1 },
+                    "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
+                    "paid": { "$sum": { "$ifNull": ["$totals.paidAmount", 0] } },
+                } },
+            ],
+        )
         .await
     }
 
@@ -149,15 +154,18 @@ impl Store {
         m: Document,
         interval: Interval,
     ) -> mongodb::error::Result<Vec<PeriodRow>> {
-        collect(self, vec![
-            doc! { "$match": earning(m) },
-            doc! { "$group": {
-                "_id": bucket(interval), "orders": { "$sum": 1 },
-                "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                "items": { "$sum": own_units(scope) },
-            } },
-            doc! { "$sort": { "_id": 1 } },
-        ])
+        collect(
+            self,
+            vec![
+                doc! { "$match": earning(m) },
+                doc! { "$group": {
+                    "_id": bucket(interval), "orders": { "$sum": 1 },
+                    "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
+                    "items": { "$sum": own_units(scope) },
+                } },
+                doc! { "$sort": { "_id": 1 } },
+            ],
+        )
         .await
     }
 
@@ -200,10 +208,13 @@ impl Store {
         struct Row {
             units: i64,
         }
-        let rows: Vec<Row> = collect(self, vec![
-            doc! { "$match": earning(m) },
-            doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(scope) } } },
-        ])
+        let rows: Vec<Row> = collect(
+            self,
+            vec![
+                doc! { "$match": earning(m) },
+                doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(scope) } } },
+            ],
+        )
         .await?;
         Ok(rows.first().map_or(0, |r| r.units))
     }

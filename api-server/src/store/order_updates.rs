@@ -224,8 +224,12 @@ impl Store {
                 Err(e) => {
                     let _ = session.abort_transaction().await;
                     if transactions_unsupported(&e) {
-                        tracing::warn!("transactions unsupported: cancelling with conditional updates");
-                        return self.cancel_order_without_transaction(scope, id, change).await;
+                        tracing::warn!(
+                            "transactions unsupported: cancelling with conditional updates"
+                        );
+                        return self
+                            .cancel_order_without_transaction(scope, id, change)
+                            .await;
                     }
                     if has_label(&e, TRANSIENT_TRANSACTION_ERROR) && attempt < 5 {
                         continue;
@@ -296,11 +300,18 @@ impl Store {
         let products = self.products();
         for (f, u, filters) in restore_ops(scope, &order) {
             let op = products.update_one(f, u);
-            if filters.is_empty() { op.await?; } else { op.array_filters(filters).await?; }
+            if filters.is_empty() {
+                op.await?;
+            } else {
+                op.array_filters(filters).await?;
+            }
         }
         let now = DateTime::now();
         self.orders()
-            .update_one(doc! { "_id": id }, doc! { "$set": { "stockRestoredAt": now } })
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "stockRestoredAt": now } },
+            )
             .await?;
         order.stock_restored_at = Some(now);
         Ok(Transition::Applied(Box::new(order)))
@@ -319,10 +330,16 @@ impl Store {
         ] };
         let refunded = doc! { "$ifNull": ["$totals.refundAmount", 0] };
         let mut f = scope.one(id);
-        f.insert("payment.status", doc! { "$in": ["paid", "partially_refunded"] });
-        f.insert("$expr", doc! { "$lte": [
-            { "$add": [refunded.clone(), refund.amount] }, { "$add": [paid.clone(), EPSILON] },
-        ] });
+        f.insert(
+            "payment.status",
+            doc! { "$in": ["paid", "partially_refunded"] },
+        );
+        f.insert(
+            "$expr",
+            doc! { "$lte": [
+                { "$add": [refunded.clone(), refund.amount] }, { "$add": [paid.clone(), EPSILON] },
+            ] },
+        );
         let now = DateTime::now();
         let mut entry = mongodb::bson::to_document(refund)?;
         entry.insert("at", now);
@@ -342,10 +359,16 @@ impl Store {
         // cannot leave a stale payment status behind.
         let full = doc! { "$gte": [{ "$add": [refunded.clone(), EPSILON] }, paid.clone()] };
         self.orders()
-            .update_one(doc! { "_id": id, "$expr": full.clone() }, doc! { "$set": { "payment.status": "refunded" } })
+            .update_one(
+                doc! { "_id": id, "$expr": full.clone() },
+                doc! { "$set": { "payment.status": "refunded" } },
+            )
             .await?;
         self.orders()
-            .update_one(doc! { "_id": id, "$expr": { "$not": [full] } }, doc! { "$set": { "payment.status": "partially_refunded" } })
+            .update_one(
+                doc! { "_id": id, "$expr": { "$not": [full] } },
+                doc! { "$set": { "payment.status": "partially_refunded" } },
+            )
             .await?;
         Ok(match self.order(scope, id).await? {
             Some(o) => Refund::Applied(Box::new(o)),
@@ -353,7 +376,11 @@ impl Store {
         })
     }
 
-    async fn refund_failure(&self, scope: &OrderScope, id: ObjectId) -> mongodb::error::Result<Refund> {
+    async fn refund_failure(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Refund> {
         let Some(o) = self.order(scope, id).await? else {
             return Ok(Refund::NotFound);
         };
@@ -362,7 +389,11 @@ impl Store {
                 payment_status: o.payment.status,
             });
         }
-        let paid = if o.totals.paid_amount > 0.0 { o.totals.paid_amount } else { o.totals.total };
+        let paid = if o.totals.paid_amount > 0.0 {
+            o.totals.paid_amount
+        } else {
+            o.totals.total
+        };
         Ok(Refund::ExceedsPaid {
             refundable: ((paid - o.totals.refund_amount) * 100.0).round() / 100.0,
         })

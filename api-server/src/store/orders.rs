@@ -403,16 +403,24 @@ impl Store {
         if !created.is_empty() {
             f.insert("createdAt", created);
         }
-        if let Some(q) = filter.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if let Some(q) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
             // Escaped: the search text is never interpreted as a pattern.
             let re = doc! { "$regex": escape_regex(q), "$options": "i" };
             let users = self.customers_matching(&re).await?;
-            f.insert("$or", vec![
-                Bson::Document(doc! { "orderNumber": re.clone() }),
-                Bson::Document(doc! { "user": { "$in": users } }),
-                Bson::Document(doc! { "delivery.address.name": re.clone() }),
-                Bson::Document(doc! { "delivery.address.phone": re }),
-            ]);
+            f.insert(
+                "$or",
+                vec![
+                    Bson::Document(doc! { "orderNumber": re.clone() }),
+                    Bson::Document(doc! { "user": { "$in": users } }),
+                    Bson::Document(doc! { "delivery.address.name": re.clone() }),
+                    Bson::Document(doc! { "delivery.address.phone": re }),
+                ],
+            );
         }
         Ok(f)
     }

@@ -2,13 +2,13 @@
 
 mod auth;
 mod cli;
+mod dashboard;
 mod helpers;
+mod notifications;
 mod onboarding;
 mod ops;
+mod order_fixtures;
+mod orders;
 mod products;
 mod server;
 mod stock;
-mod dashboard;
-mod notifications;
-mod order_fixtures;
-mod orders;

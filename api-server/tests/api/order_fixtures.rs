@@ -47,7 +47,12 @@ pub async fn shop(app: &TestApp, name: &str, stock: i64) -> Shop {
         .expect("store read")
         .expect("registration store")
         .id;
-    Shop { token, merchant, store, product }
+    Shop {
+        token,
+        merchant,
+        store,
+        product,
+    }
 }
 
 /// Milliseconds `days` days ago (plus `minutes`).
@@ -56,7 +61,14 @@ pub fn days_ago(days: i64) -> DateTime {
 }
 
 /// An order of `qty` units of `product` at `price` each, created at `at`.
-pub fn order(store: ObjectId, product: ObjectId, qty: i64, price: f64, status: &str, at: DateTime) -> OrderDoc {
+pub fn order(
+    store: ObjectId,
+    product: ObjectId,
+    qty: i64,
+    price: f64,
+    status: &str,
+    at: DateTime,
+) -> OrderDoc {
     let total = price * qty as f64;
     OrderDoc {
         id: ObjectId::new(),
@@ -81,11 +93,22 @@ pub fn order(store: ObjectId, product: ObjectId, qty: i64, price: f64, status: &
             sku: None,
             notes: None,
         }],
-        totals: Totals { subtotal: total, total, paid_amount: total, ..Default::default() },
-        payment: Payment { method: Some("card".into()), status: "paid".into(), ..Default::default() },
+        totals: Totals {
+            subtotal: total,
+            total,
+            paid_amount: total,
+            ..Default::default()
+        },
+        payment: Payment {
+            method: Some("card".into()),
+            status: "paid".into(),
+            ..Default::default()
+        },
         delivery: Delivery {
             status: "pending".into(),
-            address: Some(doc! { "name": "Cara Customer", "phone": "+15550111", "addressLine1": "2 High St", "city": "Springfield", "pincode": "62701" }),
+            address: Some(
+                doc! { "name": "Cara Customer", "phone": "+15550111", "addressLine1": "2 High St", "city": "Springfield", "pincode": "62701" },
+            ),
             ..Default::default()
         },
         timeline: Vec::new(),
@@ -105,7 +128,10 @@ pub fn order(store: ObjectId, product: ObjectId, qty: i64, price: f64, status: &
 
 /// The same order line for a variant of the product.
 pub fn with_variant(mut o: OrderDoc, variant_id: &str) -> OrderDoc {
-    o.items[0].variant = Some(OrderVariant { variant_id: Some(variant_id.into()), ..Default::default() });
+    o.items[0].variant = Some(OrderVariant {
+        variant_id: Some(variant_id.into()),
+        ..Default::default()
+    });
     o
 }
 
@@ -139,7 +165,11 @@ pub async fn member_token(app: &TestApp, merchant: ObjectId, role: &str) -> Stri
         .await
         .expect("insert member");
     let r = app
-        .post("/api/merchant/auth/login", None, json!({ "email": email, "password": "member-pass" }))
+        .post(
+            "/api/merchant/auth/login",
+            None,
+            json!({ "email": email, "password": "member-pass" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["data"]["token"].as_str().expect("token").to_string()
@@ -148,7 +178,12 @@ pub async fn member_token(app: &TestApp, merchant: ObjectId, role: &str) -> Stri
 /// Current stock of a product (API).
 pub async fn stock_of(app: &TestApp, shop: &Shop) -> i64 {
     let r = app
-        .get(&format!("/api/merchant/products/{}", shop.product_id().to_hex()), shop.t())
+        .get(
+            &format!("/api/merchant/products/{}", shop.product_id().to_hex()),
+            shop.t(),
+        )
         .await;
-    r.body["data"]["inventory"]["stock"].as_i64().expect("stock")
+    r.body["data"]["inventory"]["stock"]
+        .as_i64()
+        .expect("stock")
 }

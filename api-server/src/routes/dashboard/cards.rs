@@ -60,7 +60,12 @@ pub fn metric_cards(o: &OrderSummary, p: &ProductSummary, days: i64) -> Value {
 }
 
 /// The `metrics` object of `GET /dashboard`: wrapped totals plus raw figures.
-pub fn overview_metrics(o: &OrderSummary, p: &ProductSummary, c: &CashbackSummary, days: i64) -> Value {
+pub fn overview_metrics(
+    o: &OrderSummary,
+    p: &ProductSummary,
+    c: &CashbackSummary,
+    days: i64,
+) -> Value {
     let wrap = |value: f64, ch: f64| json!({ "value": round2(value), "change": ch, "trend": trend(ch), "period": format!("{days}d") });
     let revenue_growth = change(o.cur_revenue, o.prev_revenue);
     let orders_growth = change(o.cur_orders as f64, o.prev_orders as f64);
@@ -100,6 +105,9 @@ mod tests {
         assert_eq!(change(50.0, 100.0), -50.0);
         assert_eq!(change(5.0, 0.0), 100.0);
         assert_eq!(change(0.0, 0.0), 0.0);
-        assert_eq!((trend(1.0), trend(-1.0), trend(0.0)), ("up", "down", "neutral"));
+        assert_eq!(
+            (trend(1.0), trend(-1.0), trend(0.0)),
+            ("up", "down", "neutral")
+        );
     }
 }

@@ -8,11 +8,7 @@ mod series;
 
 use std::collections::HashMap;
 
-use axum::{
-    Router,
-    extract::State,
-    routing::get,
-};
+use axum::{Router, extract::State, routing::get};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -75,7 +71,11 @@ fn ago(days: i64) -> DateTime {
 fn window_start(days: i64) -> DateTime {
     let today = Utc::now().date_naive();
     let first = today - chrono::Duration::days(days - 1);
-    DateTime::from_millis(first.and_hms_opt(0, 0, 0).map_or(0, |d| d.and_utc().timestamp_millis()))
+    DateTime::from_millis(
+        first
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |d| d.and_utc().timestamp_millis()),
+    )
 }
 
 fn period_days(v: &mut Validator, raw: Option<String>) -> i64 {
@@ -87,7 +87,12 @@ fn period_days(v: &mut Validator, raw: Option<String>) -> i64 {
 }
 
 /// Validate the store and resolve the scope.
-async fn resolve(state: &AppState, auth: &AuthMerchant, v: Validator, store: Option<ObjectId>) -> Result<OrderScope, ApiError> {
+async fn resolve(
+    state: &AppState,
+    auth: &AuthMerchant,
+    v: Validator,
+    store: Option<ObjectId>,
+) -> Result<OrderScope, ApiError> {
     auth.require("analytics:view")?;
     v.finish_as("Query validation failed")?;
     scope(state, auth, store).await
@@ -98,7 +103,11 @@ async fn resolve(state: &AppState, auth: &AuthMerchant, v: Validator, store: Opt
     responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}`", body = crate::openapi::Envelope),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing analytics:view", body = crate::openapi::ErrorBody)))]
-pub async fn overview(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Reply, ApiError> {
+pub async fn overview(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
@@ -109,7 +118,11 @@ pub async fn overview(State(state): State<AppState>, auth: AuthMerchant, AppQuer
         s.order_summary(&scope, cur, prev),
         s.product_summary(auth.id(), store, cur, prev),
         s.cashback_summary(auth.id()),
-        s.orders_by_period(&scope, in_range(&scope, chart_start, DateTime::now()), Interval::Day),
+        s.orders_by_period(
+            &scope,
+            in_range(&scope, chart_start, DateTime::now()),
+            Interval::Day
+        ),
         top_rows(&state, &scope, 30, "revenue", 5),
         s.low_stock_in(auth.id(), store, 10, 20),
         feed(&state, &scope, store, 10),
@@ -133,7 +146,11 @@ pub async fn overview(State(state): State<AppState>, auth: AuthMerchant, AppQuer
 #[utoipa::path(get, path = "/api/merchant/dashboard/metrics", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
     responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}`", body = crate::openapi::Envelope),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody)))]
-pub async fn metrics(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Reply, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
@@ -143,11 +160,18 @@ pub async fn metrics(State(state): State<AppState>, auth: AuthMerchant, AppQuery
         state.store.product_summary(auth.id(), store, cur, prev),
     )
     .map_err(ApiError::internal("Failed to fetch dashboard metrics"))?;
-    Ok(Reply::data(cards::metric_cards(&orders, &products, CARD_DAYS)))
+    Ok(Reply::data(cards::metric_cards(
+        &orders, &products, CARD_DAYS,
+    )))
 }
 
 /// Recent orders and product changes, newest first.
-async fn feed(state: &AppState, scope: &OrderScope, store: Option<ObjectId>, limit: i64) -> mongodb::error::Result<Vec<Value>> {
+async fn feed(
+    state: &AppState,
+    scope: &OrderScope,
+    store: Option<ObjectId>,
+    limit: i64,
+) -> mongodb::error::Result<Vec<Value>> {
     let (orders, products) = futures::try_join!(
         state.store.recent_orders(scope, limit),
         state.store.recent_products(scope.merchant, store, limit),
@@ -172,33 +196,70 @@ async fn feed(state: &AppState, scope: &OrderScope, store: Option<ObjectId>, lim
             "metadata": { "productId": p.id.to_hex(), "name": p.name, "stock": p.inventory.stock, "status": p.status },
         }))
     }));
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
-    Ok(rows.into_iter().take(limit as usize).map(|(_, v)| v).collect())
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    Ok(rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|(_, v)| v)
+        .collect())
 }
 
 /// The activity feed: an array of orders and product changes, newest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/activity", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
     responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}`", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn activity(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Reply, ApiError> {
+pub async fn activity(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
     let limit = int_param(&mut v, "limit", q.limit, 1, 100, 20);
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
-    let rows = feed(&state, &scope, store, limit).await.map_err(ApiError::internal("Failed to fetch activity"))?;
+    let rows = feed(&state, &scope, store, limit)
+        .await
+        .map_err(ApiError::internal("Failed to fetch activity"))?;
     Ok(Reply::data(Value::Array(rows)))
 }
 
 /// Best sellers of the last `days` days with growth against the `days` before and categories.
-async fn top_rows(state: &AppState, scope: &OrderScope, days: i64, sort: &str, limit: i64) -> mongodb::error::Result<Vec<Value>> {
+async fn top_rows(
+    state: &AppState,
+    scope: &OrderScope,
+    days: i64,
+    sort: &str,
+    limit: i64,
+) -> mongodb::error::Result<Vec<Value>> {
     let s = &state.store;
-    let rows = s.product_sales(scope, ago(2 * days), ago(days), DateTime::now(), sort, limit).await?;
-    let ids: Vec<ObjectId> = rows.iter().filter_map(|r| r.product.as_object_id()).collect();
+    let rows = s
+        .product_sales(
+            scope,
+            ago(2 * days),
+            ago(days),
+            DateTime::now(),
+            sort,
+            limit,
+        )
+        .await?;
+    let ids: Vec<ObjectId> = rows
+        .iter()
+        .filter_map(|r| r.product.as_object_id())
+        .collect();
     let products = s.products_by_ids(scope.merchant, ids).await?;
-    let categories: HashMap<ObjectId, String> = s.category_names(products.iter().map(|p| p.category).collect()).await?.into_iter().collect();
+    let categories: HashMap<ObjectId, String> = s
+        .category_names(products.iter().map(|p| p.category).collect())
+        .await?
+        .into_iter()
+        .collect();
     let category_of: HashMap<ObjectId, String> = products
         .iter()
-        .map(|p| (p.id, categories.get(&p.category).cloned().unwrap_or_default()))
+        .map(|p| {
+            (
+                p.id,
+                categories.get(&p.category).cloned().unwrap_or_default(),
+            )
+        })
         .collect();
     Ok(rows
         .iter()
@@ -217,14 +278,22 @@ async fn top_rows(state: &AppState, scope: &OrderScope, days: i64, sort: &str, l
 #[utoipa::path(get, path = "/api/merchant/dashboard/top-products", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
     responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}`", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn top_products(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Reply, ApiError> {
+pub async fn top_products(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
     let days = period_days(&mut v, q.period);
-    let sort = v.one_of("sortBy", q.sort_by, &["revenue", "quantity"]).unwrap_or("revenue");
+    let sort = v
+        .one_of("sortBy", q.sort_by, &["revenue", "quantity"])
+        .unwrap_or("revenue");
     let limit = int_param(&mut v, "limit", q.limit, 1, 50, 10);
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
-    let rows = top_rows(&state, &scope, days, sort, limit).await.map_err(ApiError::internal("Failed to fetch top products"))?;
+    let rows = top_rows(&state, &scope, days, sort, limit)
+        .await
+        .map_err(ApiError::internal("Failed to fetch top products"))?;
     Ok(Reply::data(Value::Array(rows)))
 }
 
@@ -232,7 +301,11 @@ pub async fn top_products(State(state): State<AppState>, auth: AuthMerchant, App
 #[utoipa::path(get, path = "/api/merchant/dashboard/sales-data", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
     responses((status = 200, description = "Array of `{date, revenue, orders, items}`", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
-pub async fn sales_data(State(state): State<AppState>, auth: AuthMerchant, AppQuery(q): AppQuery<DashboardQuery>) -> Result<Reply, ApiError> {
+pub async fn sales_data(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
     let mut v = Validator::new();
     let days = period_days(&mut v, q.period);
     let interval = match v.one_of("granularity", q.granularity, &["day", "week", "month"]) {
@@ -243,6 +316,15 @@ pub async fn sales_data(State(state): State<AppState>, auth: AuthMerchant, AppQu
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
     let m = in_range(&scope, window_start(days), DateTime::now());
-    let daily = state.store.orders_by_period(&scope, m, Interval::Day).await.map_err(ApiError::internal("Failed to fetch sales data"))?;
-    Ok(Reply::data(Value::Array(series::zero_filled(&daily, Utc::now().date_naive(), days, interval))))
+    let daily = state
+        .store
+        .orders_by_period(&scope, m, Interval::Day)
+        .await
+        .map_err(ApiError::internal("Failed to fetch sales data"))?;
+    Ok(Reply::data(Value::Array(series::zero_filled(
+        &daily,
+        Utc::now().date_naive(),
+        days,
+        interval,
+    ))))
 }

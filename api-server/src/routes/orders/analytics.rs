@@ -43,7 +43,11 @@ pub async fn analytics(
     let start = date_param(&mut v, "startDate", q.start_date, false)
         .unwrap_or_else(|| DateTime::from_millis(end.timestamp_millis() - 30 * DAY_MS));
     if end < start {
-        v.error("endDate", "\"endDate\" must be greater than or equal to \"startDate\"", None);
+        v.error(
+            "endDate",
+            "\"endDate\" must be greater than or equal to \"startDate\"",
+            None,
+        );
     }
     let interval = match v.one_of("interval", q.interval, &["day", "week", "month"]) {
         Some("week") => Interval::Week,
@@ -63,12 +67,24 @@ pub async fn analytics(
     )
     .map_err(ApiError::internal("Failed to fetch analytics"))?;
     let total_orders: i64 = statuses.iter().map(|r| r.count).sum();
-    let earning = statuses.iter().filter(|r| !NO_REVENUE.contains(&r.status.as_deref().unwrap_or("")));
-    let (earning_orders, revenue, paid) = earning.fold((0, 0.0, 0.0), |(n, r, p), row| (n + row.count, r + row.revenue, p + row.paid));
-    let delivered = statuses.iter().find(|r| r.status.as_deref() == Some("delivered")).map_or(0, |r| r.count);
+    let earning = statuses
+        .iter()
+        .filter(|r| !NO_REVENUE.contains(&r.status.as_deref().unwrap_or("")));
+    let (earning_orders, revenue, paid) = earning.fold((0, 0.0, 0.0), |(n, r, p), row| {
+        (n + row.count, r + row.revenue, p + row.paid)
+    });
+    let delivered = statuses
+        .iter()
+        .find(|r| r.status.as_deref() == Some("delivered"))
+        .map_or(0, |r| r.count);
     let by_status: Map<String, Value> = statuses
         .iter()
-        .map(|r| (r.status.clone().unwrap_or_default(), json!({ "count": r.count, "revenue": round2(r.revenue) })))
+        .map(|r| {
+            (
+                r.status.clone().unwrap_or_default(),
+                json!({ "count": r.count, "revenue": round2(r.revenue) }),
+            )
+        })
         .collect();
     let data = json!({
         "totalOrders": total_orders,
@@ -86,5 +102,8 @@ pub async fn analytics(
         "dateRange": { "start": iso(start), "end": iso(end) },
     });
     // `private`: the figures are per merchant, so shared caches must not keep them.
-    Ok(cached(Reply::data(data).message("Analytics retrieved successfully"), "private, max-age=600"))
+    Ok(cached(
+        Reply::data(data).message("Analytics retrieved successfully"),
+        "private, max-age=600",
+    ))
 }

@@ -47,7 +47,16 @@ pub struct OrderListQuery {
 
 impl KnownKeys for OrderListQuery {
     const KEYS: &'static [&'static str] = &[
-        "status", "paymentStatus", "startDate", "endDate", "search", "storeId", "sortBy", "order", "page", "limit",
+        "status",
+        "paymentStatus",
+        "startDate",
+        "endDate",
+        "search",
+        "storeId",
+        "sortBy",
+        "order",
+        "page",
+        "limit",
     ];
 }
 
@@ -95,7 +104,10 @@ impl StatusBody {
         };
         let notes = v.opt_text("notes", self.notes, Len(0, 500));
         v.finish()?;
-        Ok((status.unwrap_or_default(), notes.filter(|n| !n.trim().is_empty())))
+        Ok((
+            status.unwrap_or_default(),
+            notes.filter(|n| !n.trim().is_empty()),
+        ))
     }
 }
 
@@ -127,7 +139,14 @@ pub struct Bulk {
     pub tracking: Option<mongodb::bson::Document>,
 }
 
-const ACTIONS: [&str; 6] = ["confirm", "prepare", "ready", "deliver", "cancel", "mark-shipped"];
+const ACTIONS: [&str; 6] = [
+    "confirm",
+    "prepare",
+    "ready",
+    "deliver",
+    "cancel",
+    "mark-shipped",
+];
 
 impl BulkBody {
     /// Check the action, ids, reason and tracking data.
@@ -148,7 +167,9 @@ impl BulkBody {
         if self.tracking_info.is_some() && action.is_some_and(|a| a != "mark-shipped") {
             v.error("trackingInfo", "\"trackingInfo\" is not allowed", None);
         }
-        let tracking = self.tracking_info.and_then(|t| mongodb::bson::to_document(&t).ok());
+        let tracking = self
+            .tracking_info
+            .and_then(|t| mongodb::bson::to_document(&t).ok());
         v.finish()?;
         Ok(Bulk {
             action: action.unwrap_or_default(),
@@ -160,20 +181,33 @@ impl BulkBody {
 }
 
 /// Parse `1..=max` distinct 24-hex ids.
-pub fn order_ids(v: &mut Validator, field: &str, raw: Option<Vec<String>>, max: usize) -> Vec<ObjectId> {
+pub fn order_ids(
+    v: &mut Validator,
+    field: &str,
+    raw: Option<Vec<String>>,
+    max: usize,
+) -> Vec<ObjectId> {
     let Some(raw) = raw else {
         v.error(field, format!("\"{field}\" is required"), None);
         return Vec::new();
     };
     if raw.is_empty() || raw.len() > max {
-        v.error(field, format!("\"{field}\" must contain between 1 and {max} items"), None);
+        v.error(
+            field,
+            format!("\"{field}\" must contain between 1 and {max} items"),
+            None,
+        );
     }
     let mut ids = Vec::new();
     for (i, s) in raw.iter().enumerate() {
         match ObjectId::parse_str(s) {
             Ok(id) if !ids.contains(&id) => ids.push(id),
             Ok(_) => {}
-            Err(_) => v.error(&format!("{field}.{i}"), format!("\"{field}[{i}]\" must be a valid id"), Some(s.clone().into())),
+            Err(_) => v.error(
+                &format!("{field}.{i}"),
+                format!("\"{field}[{i}]\" must be a valid id"),
+                Some(s.clone().into()),
+            ),
         }
     }
     ids
@@ -207,25 +241,44 @@ impl RefundBody {
         let mut v = Validator::new();
         let amount = v.number("amount", self.amount, 0.0, 1e12);
         if self.amount.is_some_and(|a| a == 0.0) {
-            v.error("amount", "\"amount\" must be greater than 0", Some(0.into()));
+            v.error(
+                "amount",
+                "\"amount\" must be greater than 0",
+                Some(0.into()),
+            );
         }
         let reason = v.text("reason", self.reason, Len(10, 500));
         let mut items = Vec::new();
-        for (i, item) in self.refund_items.unwrap_or_default().into_iter().enumerate() {
+        for (i, item) in self
+            .refund_items
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let id = v.parse(&format!("refundItems.{i}.itemId"), item.item_id, |s| {
                 ObjectId::parse_str(s).map_err(|_| "must be a valid id")
             });
             let qty = match item.quantity {
                 None => {
-                    v.error(&format!("refundItems.{i}.quantity"), "\"quantity\" is required", None);
+                    v.error(
+                        &format!("refundItems.{i}.quantity"),
+                        "\"quantity\" is required",
+                        None,
+                    );
                     0
                 }
-                q => v.opt_int(&format!("refundItems.{i}.quantity"), q, 1, 1_000_000).unwrap_or(0),
+                q => v
+                    .opt_int(&format!("refundItems.{i}.quantity"), q, 1, 1_000_000)
+                    .unwrap_or(0),
             };
             items.push(mongodb::bson::doc! { "itemId": id, "quantity": qty });
         }
         v.finish()?;
-        Ok(((amount * 100.0).round() / 100.0, reason.trim().to_string(), items))
+        Ok((
+            (amount * 100.0).round() / 100.0,
+            reason.trim().to_string(),
+            items,
+        ))
     }
 }
 
@@ -248,11 +301,22 @@ fn customer_json(order: &OrderDoc, customer: Option<&CustomerDoc>) -> Value {
 fn items_json(order: &OrderDoc, raw: &Value) -> Value {
     let lines = raw["items"].as_array().cloned().unwrap_or_default();
     let items = order.items.iter().zip(lines).map(|(i, mut line)| {
-        let total = if i.subtotal > 0.0 { i.subtotal } else { i.price * i.quantity as f64 };
+        let total = if i.subtotal > 0.0 {
+            i.subtotal
+        } else {
+            i.price * i.quantity as f64
+        };
         if let Value::Object(m) = &mut line {
             m.insert("id".into(), json!(i.id.map(|id| id.to_hex())));
             m.insert("productName".into(), json!(i.name));
-            m.insert("sku".into(), json!(i.sku.clone().or_else(|| i.variant.as_ref().and_then(|v| v.sku.clone()))));
+            m.insert(
+                "sku".into(),
+                json!(
+                    i.sku
+                        .clone()
+                        .or_else(|| i.variant.as_ref().and_then(|v| v.sku.clone()))
+                ),
+            );
             m.insert("totalPrice".into(), json!(total));
             m.insert("notes".into(), json!(i.notes));
         }
@@ -269,7 +333,9 @@ pub fn order_json(order: &OrderDoc, customer: Option<&CustomerDoc>) -> Result<Va
     })?;
     let t = &order.totals;
     let items = items_json(order, &raw);
-    let Value::Object(m) = &mut raw else { return Ok(raw) };
+    let Value::Object(m) = &mut raw else {
+        return Ok(raw);
+    };
     m.insert("id".into(), json!(order.id.to_hex()));
     m.insert("customer".into(), customer_json(order, customer));
     m.insert("pricing".into(), json!({
@@ -292,7 +358,13 @@ pub fn order_json(order: &OrderDoc, customer: Option<&CustomerDoc>) -> Result<Va
         let zip = addr.get("pincode").cloned().unwrap_or(Value::Null);
         addr.insert("zipCode".into(), zip);
     }
-    m.insert("confirmedAt".into(), json!(order.delivery.confirmed_at.map(iso)));
-    m.insert("deliveredAt".into(), json!(order.delivery.delivered_at.map(iso)));
+    m.insert(
+        "confirmedAt".into(),
+        json!(order.delivery.confirmed_at.map(iso)),
+    );
+    m.insert(
+        "deliveredAt".into(),
+        json!(order.delivery.delivered_at.map(iso)),
+    );
     Ok(raw)
 }

@@ -16,7 +16,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use self::body::{AnalyticsQuery, BulkBody, OrderListQuery, RefundBody, StatusBody, order_id, order_json};
+use self::body::{
+    AnalyticsQuery, BulkBody, OrderListQuery, RefundBody, StatusBody, order_id, order_json,
+};
 use super::{
     Reply,
     params::{StrictQuery, date_param, error_meta},
@@ -36,7 +38,7 @@ use crate::{
     validate::{Len, Validator},
 };
 
-mod analytics;
+pub mod analytics;
 
 /// Order routes.
 pub fn router() -> Router<AppState> {
@@ -65,12 +67,20 @@ pub(crate) async fn scope(
         .order_scope(auth.id(), store_id)
         .await
         .map_err(ApiError::internal("Failed to load stores"))?
-        .ok_or_else(|| ApiError::field("Query validation failed", "storeId", "Store not found or not owned by this merchant"))
+        .ok_or_else(|| {
+            ApiError::field(
+                "Query validation failed",
+                "storeId",
+                "Store not found or not owned by this merchant",
+            )
+        })
 }
 
 /// Validate an optional `storeId` query value.
 pub(crate) fn store_param(v: &mut Validator, raw: Option<String>) -> Option<ObjectId> {
-    v.opt_parse("storeId", raw, |s| ObjectId::parse_str(s).map_err(|_| "must be a valid id"))
+    v.opt_parse("storeId", raw, |s| {
+        ObjectId::parse_str(s).map_err(|_| "must be a valid id")
+    })
 }
 
 fn list_input(q: OrderListQuery, v: &mut Validator) -> (OrderFilter, OrderPage, Option<ObjectId>) {
@@ -79,7 +89,11 @@ fn list_input(q: OrderListQuery, v: &mut Validator) -> (OrderFilter, OrderPage, 
     if let (Some(s), Some(e)) = (start, end)
         && e < s
     {
-        v.error("endDate", "\"endDate\" must be greater than or equal to \"startDate\"", None);
+        v.error(
+            "endDate",
+            "\"endDate\" must be greater than or equal to \"startDate\"",
+            None,
+        );
     }
     let filter = OrderFilter {
         status: v.one_of("status", q.status, &ORDER_STATUSES),
@@ -88,13 +102,21 @@ fn list_input(q: OrderListQuery, v: &mut Validator) -> (OrderFilter, OrderPage, 
         end,
         search: v.opt_text("search", q.search, Len(0, 100)),
     };
-    let sort_field = match v.one_of("sortBy", q.sort_by, &["createdAt", "total", "status", "orderNumber"]) {
+    let sort_field = match v.one_of(
+        "sortBy",
+        q.sort_by,
+        &["createdAt", "total", "status", "orderNumber"],
+    ) {
         Some("total") => "totals.total",
         Some("status") => "status",
         Some("orderNumber") => "orderNumber",
         _ => "createdAt",
     };
-    let direction = if v.one_of("order", q.order, &["asc", "desc"]) == Some("asc") { 1 } else { -1 };
+    let direction = if v.one_of("order", q.order, &["asc", "desc"]) == Some("asc") {
+        1
+    } else {
+        -1
+    };
     let page = OrderPage {
         sort_field,
         direction,
@@ -117,7 +139,10 @@ async fn render(state: &AppState, orders: &[OrderDoc]) -> Result<Vec<Value>, Api
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    orders.iter().map(|o| order_json(o, customers.get(&o.user))).collect()
+    orders
+        .iter()
+        .map(|o| order_json(o, customers.get(&o.user)))
+        .collect()
 }
 
 /// List the merchant's orders with filters, search and pagination.
@@ -153,7 +178,11 @@ pub async fn list(
     params(("id" = String, Path, description = "Order id")),
     responses((status = 200, description = "The order", body = crate::openapi::Envelope),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]
-pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path(id): Path<String>) -> Result<Reply, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
     auth.require("orders:view")?;
     let id = order_id(&id)?;
     let scope = scope(&state, &auth, None).await?;
@@ -164,12 +193,17 @@ pub async fn show(State(state): State<AppState>, auth: AuthMerchant, Path(id): P
         .map_err(ApiError::internal("Failed to fetch order"))?
         .ok_or_else(not_found)?;
     let rendered = render(&state, std::slice::from_ref(&order)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default()).message("Order retrieved successfully"))
+    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
+        .message("Order retrieved successfully"))
 }
 
 fn illegal(from: &str, to: &str) -> ApiError {
     let allowed = next_statuses(from);
-    let allowed = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+    let allowed = if allowed.is_empty() {
+        "none".to_string()
+    } else {
+        allowed.join(", ")
+    };
     ApiError::field(
         "Invalid status transition",
         "status",
@@ -222,12 +256,22 @@ pub async fn update_status(
 ) -> Result<Reply, ApiError> {
     let id = order_id(&id)?;
     let (to, note) = body.validate()?;
-    auth.require(if to == "cancelled" { "orders:cancel" } else { "orders:update_status" })?;
+    auth.require(if to == "cancelled" {
+        "orders:cancel"
+    } else {
+        "orders:update_status"
+    })?;
     let scope = scope(&state, &auth, None).await?;
-    let change = StatusChange { to, note, actor: actor(&auth), tracking: None };
+    let change = StatusChange {
+        to,
+        note,
+        actor: actor(&auth),
+        tracking: None,
+    };
     let order = change_status(&state, &scope, id, &change).await?;
     let rendered = render(&state, std::slice::from_ref(&order)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default()).message("Order status updated successfully"))
+    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
+        .message("Order status updated successfully"))
 }
 
 /// Apply one action to up to 50 orders; each order succeeds or fails on its own.
@@ -241,7 +285,11 @@ pub async fn bulk_action(
     AppJson(body): AppJson<BulkBody>,
 ) -> Result<Reply, ApiError> {
     let bulk = body.validate()?;
-    auth.require(if bulk.action == "cancel" { "orders:cancel" } else { "orders:update_status" })?;
+    auth.require(if bulk.action == "cancel" {
+        "orders:cancel"
+    } else {
+        "orders:update_status"
+    })?;
     let scope = scope(&state, &auth, None).await?;
     let change = StatusChange {
         to: bulk_action_status(bulk.action).unwrap_or("confirmed"),
@@ -259,8 +307,14 @@ pub async fn bulk_action(
         }
     }
     let summary = json!({ "total": bulk.ids.len(), "succeeded": ok.len(), "failed": failed.len() });
-    Ok(Reply::data(json!({ "action": bulk.action, "successful": ok, "failed": failed, "summary": summary }))
-        .message(format!("Bulk action completed: {} succeeded, {} failed", ok.len(), failed.len())))
+    Ok(Reply::data(
+        json!({ "action": bulk.action, "successful": ok, "failed": failed, "summary": summary }),
+    )
+    .message(format!(
+        "Bulk action completed: {} succeeded, {} failed",
+        ok.len(),
+        failed.len()
+    )))
 }
 
 /// Refund part or all of what was paid; records `totals.refundAmount` and the payment status.
@@ -280,7 +334,12 @@ pub async fn refund(
     let (amount, reason, items) = body.validate()?;
     auth.require("orders:refund")?;
     let scope = scope(&state, &auth, None).await?;
-    let request = RefundRequest { amount, reason, items, by: actor(&auth) };
+    let request = RefundRequest {
+        amount,
+        reason,
+        items,
+        by: actor(&auth),
+    };
     let outcome = state
         .store
         .refund_order(&scope, id, &request)
@@ -290,7 +349,9 @@ pub async fn refund(
         Refund::Applied(o) => *o,
         Refund::NotFound => return Err(not_found()),
         Refund::NotRefundable { payment_status } => {
-            return Err(ApiError::BadRequest(format!("Order payment is {payment_status}; only paid orders can be refunded")));
+            return Err(ApiError::BadRequest(format!(
+                "Order payment is {payment_status}; only paid orders can be refunded"
+            )));
         }
         Refund::ExceedsPaid { refundable } => {
             return Err(ApiError::field(
@@ -302,13 +363,16 @@ pub async fn refund(
     };
     tracing::info!(order = %id, amount, "order.refunded");
     let rendered = render(&state, std::slice::from_ref(&order)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default()).message("Refund processed successfully"))
+    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
+        .message("Refund processed successfully"))
 }
 
 /// Attach `Cache-Control` to a reply.
 pub(crate) fn cached(reply: Reply, value: &'static str) -> Response {
     let mut response = reply.into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     response
 }
 
