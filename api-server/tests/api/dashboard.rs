@@ -178,6 +178,24 @@ async fn dashboard_figures_equal_hand_computed_values() {
     assert_eq!(feed[0]["type"], "product");
     assert_eq!(feed[1]["id"], json!(format!("order-{}", newest.to_hex())));
     // Isolation and store narrowing.
+    let b_feed = data(&app, &b, "/activity").await;
+    let b_ids: Vec<_> = b_feed
+        .as_array()
+        .expect("feed")
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(b_ids.len(), 2, "{b_feed}"); // B's product and B's order only
+    assert!(!b_ids.contains(&json!(format!("order-{}", newest.to_hex()))));
+    let b_top = data(&app, &b, "/top-products").await;
+    assert_eq!(
+        (b_top.as_array().map(Vec::len), b_top[0]["revenue"].clone()),
+        (Some(1), json!(500.0))
+    );
+    assert_eq!(
+        data(&app, &b, "").await["metrics"]["totalOrders"]["value"],
+        1.0
+    );
     assert_eq!(data(&app, &b, "/metrics").await["revenue"]["value"], 500.0);
     assert_eq!(
         data(&app, &a, &format!("/metrics?storeId={}", a.store.to_hex())).await["revenue"]["value"],
