@@ -100,48 +100,46 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1, "category": 1 },
             false,
         ),
+        // Orders and notifications are shared with the consumer app, whose driver (Mongoose)
+        // names indexes `<field>_<dir>…`: the same names make an index both apps declare a
+        // no-op instead of an "already exists with a different name" error.
         // Orders (written by the consumer app): the merchant scope is `items.store`.
+        spec("orders", "orderNumber_1", doc! { "orderNumber": 1 }, true),
         spec(
             "orders",
-            "order_number_unique",
-            doc! { "orderNumber": 1 },
-            true,
-        ),
-        spec(
-            "orders",
-            "items_store_created",
+            "items.store_1_createdAt_-1",
             doc! { "items.store": 1, "createdAt": -1 },
             false,
         ),
         spec(
             "orders",
-            "items_store_status",
+            "items.store_1_status_1",
             doc! { "items.store": 1, "status": 1 },
             false,
         ),
-        spec("orders", "created", doc! { "createdAt": 1 }, false),
+        spec("orders", "createdAt_1", doc! { "createdAt": 1 }, false),
         // Notifications: the inbox query, and one notification per event key and merchant.
         spec(
             "notifications",
-            "user_inbox",
+            "user_1_deletedAt_1_isArchived_1_isRead_1_createdAt_-1",
             doc! { "user": 1, "deletedAt": 1, "isArchived": 1, "isRead": 1, "createdAt": -1 },
             false,
         ),
         partial_unique(
             "notifications",
-            "user_dedupe_key_unique",
+            "user_1_dedupeKey_1",
             doc! { "user": 1, "dedupeKey": 1 },
             doc! { "dedupeKey": { "$exists": true } },
         ),
         spec(
             "notifications",
-            "dedupe_key",
+            "dedupeKey_1",
             doc! { "dedupeKey": 1 },
             false,
         ),
         spec(
             "notificationpreferences",
-            "merchant_unique",
+            "merchantId_1",
             doc! { "merchantId": 1 },
             true,
         ),
