@@ -177,6 +177,10 @@ pub struct Config {
     /// Days audit records are kept (TTL index on `auditlogs.timestamp`).
     #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub audit_retention_days: u32,
+    /// How often each replica looks for new orders to notify merchants about, in
+    /// milliseconds (0 disables; notifications are keyed per order, so replicas never double up).
+    #[arg(long, env = "ORDER_WATCH_INTERVAL_MS", default_value_t = 5000)]
+    pub order_watch_interval_ms: u64,
     /// Sentry DSN (errors and panics are reported when set).
     #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
     pub sentry_dsn: Option<SecretString>,
@@ -321,6 +325,8 @@ pub struct Settings {
     pub otel: Option<OtelSettings>,
     /// Reuse of successful authorization checks.
     pub auth_cache_ttl: Duration,
+    /// New-order watcher period (`None`: disabled).
+    pub order_watch_interval: Option<Duration>,
 }
 
 /// Sentry error reporting.
@@ -518,6 +524,8 @@ impl Config {
                 audit_retention_days: self.audit_retention_days,
                 otel,
                 auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
+                order_watch_interval: (self.order_watch_interval_ms > 0)
+                    .then(|| Duration::from_millis(self.order_watch_interval_ms)),
             }),
             _ => Err(InvalidConfig(problems)),
         }

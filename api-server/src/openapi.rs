@@ -140,9 +140,18 @@ impl Modify for BearerAuth {
         routes::audit::timeline, routes::audit::today, routes::audit::recent, routes::audit::summary,
         routes::audit::critical, routes::audit::heatmap, routes::audit::retention_stats, routes::audit::compliance,
         routes::audit::cleanup, routes::audit::export, routes::audit::resource, routes::audit::user,
+        routes::orders::list, routes::orders::show, routes::orders::update_status, routes::orders::bulk_action,
+        routes::orders::refund, routes::orders::analytics::analytics,
+        routes::notifications::list, routes::notifications::unread, routes::notifications::archived,
+        routes::notifications::unread_count, routes::notifications::stats, routes::notifications::actions::mark_all_read,
+        routes::notifications::actions::mark_multiple_read, routes::notifications::actions::delete_multiple, routes::notifications::actions::clear_all,
+        routes::notifications::show, routes::notifications::actions::mark_read, routes::notifications::actions::archive,
+        routes::notifications::actions::remove, routes::notifications::preferences::show, routes::notifications::preferences::save,
+        routes::dashboard::overview, routes::dashboard::metrics, routes::dashboard::activity,
+        routes::dashboard::top_products, routes::dashboard::sales_data,
     ),
     components(schemas(Envelope, ErrorBody, FieldError)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"))
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"))
 )]
 struct ApiDoc;
 

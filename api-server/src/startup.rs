@@ -102,6 +102,7 @@ pub struct Application {
     router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
     audit_worker: JoinHandle<()>,
+    order_watcher: Option<JoinHandle<()>>,
     store: Store,
 }
 
@@ -135,6 +136,10 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
+        // Started last, so a failed start-up leaves no task behind.
+        let order_watcher = settings.order_watch_interval.map(|every| {
+            tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every))
+        });
         let state = AppState {
             store: store.clone(),
             auth: Arc::new(AuthKeys::new(
@@ -168,6 +173,7 @@ impl Application {
             router: routes::app(state),
             mail_worker,
             audit_worker,
+            order_watcher,
             store,
         })
     }
@@ -187,6 +193,7 @@ impl Application {
             router,
             mail_worker,
             audit_worker,
+            order_watcher,
             store,
             ..
         } = self;
@@ -195,6 +202,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartupError::Serve)?;
+        if let Some(watcher) = order_watcher {
+            watcher.abort();
+        }
         if let Some(worker) = mail_worker {
             // The senders died with the router; give queued mail a bounded time to go out.
             if tokio::time::timeout(std::time::Duration::from_secs(10), worker)

@@ -2,6 +2,7 @@
 //! MongoDB or HTTP types here.
 
 mod email;
+pub mod order;
 mod product;
 
 pub use email::{Email, Password, Phone};

@@ -4,8 +4,11 @@
 pub mod audit;
 pub mod auth;
 pub mod cashback;
+pub mod dashboard;
 pub mod health;
+pub mod notifications;
 pub mod onboarding;
+pub mod orders;
 pub mod params;
 pub mod products;
 pub mod stock;
@@ -118,6 +121,9 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
         .nest("/team-public", team::public_router())
         .nest("/cashback", cashback::router())
         .nest("/audit", audit::router())
+        .nest("/dashboard", dashboard::router())
+        .nest("/orders", orders::router())
+        .nest("/notifications", notifications::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,

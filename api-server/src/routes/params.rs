@@ -1,10 +1,106 @@
-//! Query-parameter parsing shared by the team, cashback and audit views: pages, limits and
-//! dates (ISO-8601 instants or `YYYY-MM-DD`), each recorded as a field error on a [`Validator`].
+//! Request parameters shared by the business-area routes: [`StrictQuery`] (unknown query keys are
+//! a 400 naming each key, as the orders, cashback and notifications validators of contract §1.3
+//! do), pages, limits and dates (ISO-8601 instants or `YYYY-MM-DD`) recorded as field errors on a
+//! [`Validator`], and [`error_meta`], which adds the `meta.timestamp` those validators put on
+//! their error bodies.
 
-use chrono::{DateTime as ChronoDateTime, NaiveDate, Utc};
-use serde_json::Value;
+use std::collections::BTreeMap;
 
-use crate::{store::DateTime, validate::Validator};
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, Request},
+    http::{StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::{
+    error::{ApiError, FieldError},
+    store::{DateTime, json::iso},
+    validate::Validator,
+};
+
+/// Query parameters of a route that accepts only the keys it knows.
+pub trait KnownKeys {
+    /// The accepted keys.
+    const KEYS: &'static [&'static str];
+}
+
+/// Query string deserialised into `T` after checking every key is in `T::KEYS`.
+#[derive(Debug, Clone, Default)]
+pub struct StrictQuery<T>(pub T);
+
+fn query_error(errors: Vec<FieldError>) -> ApiError {
+    ApiError::Validation {
+        message: "Query validation failed",
+        errors,
+    }
+}
+
+impl<T: DeserializeOwned + KnownKeys, S: Send + Sync> FromRequestParts<S> for StrictQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = url_pairs(raw);
+        let unknown: Vec<FieldError> = pairs
+            .iter()
+            .filter(|(k, _)| !T::KEYS.contains(&k.as_str()))
+            .map(|(k, v)| FieldError {
+                field: k.clone(),
+                message: format!("\"{k}\" is not allowed"),
+                value: Some(v.clone().into()),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(query_error(unknown));
+        }
+        let mut map: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in pairs {
+            if map.insert(k.clone(), v).is_some() {
+                return Err(query_error(vec![FieldError {
+                    field: k.clone(),
+                    message: format!("\"{k}\" must be given once"),
+                    value: None,
+                }]));
+            }
+        }
+        let value = serde_json::to_value(map).unwrap_or_default();
+        serde_json::from_value(value).map(StrictQuery).map_err(|e| {
+            query_error(vec![FieldError {
+                field: "query".into(),
+                message: e.to_string(),
+                value: None,
+            }])
+        })
+    }
+}
+
+/// Decode `a=1&b=x%20y` into pairs (`+` is a space).
+fn url_pairs(raw: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{raw}").parse().unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
+}
+
+/// A date query value: RFC 3339, or `YYYY-MM-DD` (the start of that day, or its last
+/// millisecond when `end_of_day`).
+pub fn parse_date(raw: &str, end_of_day: bool) -> Option<DateTime> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw.trim()) {
+        return Some(DateTime::from_millis(t.timestamp_millis()));
+    }
+    let day = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
+    let start = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+    Some(DateTime::from_millis(if end_of_day {
+        start + 86_400_000 - 1
+    } else {
+        start
+    }))
+}
 
 /// An integer query value within `[min, max]`, `default` when absent.
 pub fn int(
@@ -43,23 +139,6 @@ pub fn page_limit(
     (page, limit)
 }
 
-/// Parse an instant: RFC 3339 or a calendar date. `end_of_day` makes a bare date inclusive.
-pub fn parse_date(raw: &str, end_of_day: bool) -> Option<DateTime> {
-    let raw = raw.trim();
-    if let Ok(dt) = ChronoDateTime::parse_from_rfc3339(raw) {
-        return Some(DateTime::from_millis(
-            dt.with_timezone(&Utc).timestamp_millis(),
-        ));
-    }
-    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
-    let time = if end_of_day {
-        day.and_hms_milli_opt(23, 59, 59, 999)?
-    } else {
-        day.and_hms_opt(0, 0, 0)?
-    };
-    Some(DateTime::from_millis(time.and_utc().timestamp_millis()))
-}
-
 /// An optional date query value.
 pub fn date(
     v: &mut Validator,
@@ -72,7 +151,7 @@ pub fn date(
     if parsed.is_none() {
         v.error(
             field,
-            format!("\"{field}\" must be a valid date"),
+            format!("\"{field}\" must be in ISO 8601 date format"),
             Some(Value::String(raw)),
         );
     }
@@ -86,7 +165,7 @@ pub fn days_ago(days: i64) -> DateTime {
 
 /// `YYYY-MM-DD` (UTC) of an instant.
 pub fn day(dt: DateTime) -> String {
-    chrono::TimeZone::timestamp_millis_opt(&Utc, dt.timestamp_millis())
+    chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, dt.timestamp_millis())
         .single()
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
@@ -104,17 +183,54 @@ pub fn regex_escape(text: &str) -> String {
     out
 }
 
+/// Add `meta: {timestamp}` to JSON error bodies (`{success:false, …}`), except rate-limit ones.
+pub async fn error_meta(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (status, "").into_response();
+    };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(mut map)) if map.get("success") == Some(&Value::Bool(false)) => {
+            map.insert("meta".into(), json!({ "timestamp": iso(DateTime::now()) }));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            serde_json::to_vec(&map).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    Response::from_parts(parts, Body::from(body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dates_accept_instants_and_days_with_an_inclusive_end() {
-        let start = parse_date("2026-01-02", false).map(DateTime::timestamp_millis);
-        let end = parse_date("2026-01-02", true).map(DateTime::timestamp_millis);
-        assert_eq!(end.zip(start).map(|(e, s)| e - s), Some(86_399_999));
-        assert!(parse_date("2026-01-02T03:04:05Z", false).is_some());
+    fn dates_are_rfc3339_or_whole_days() {
+        assert_eq!(
+            parse_date("2026-01-02", false).map(|d| d.timestamp_millis()),
+            Some(1_767_312_000_000)
+        );
+        assert_eq!(
+            parse_date("2026-01-02", true).map(|d| d.timestamp_millis()),
+            Some(1_767_398_399_999)
+        );
+        assert!(parse_date("2026-01-02T03:04:05.000Z", false).is_some());
         assert!(parse_date("yesterday", false).is_none());
+    }
+
+    #[test]
+    fn pairs_are_percent_decoded() {
+        assert_eq!(
+            url_pairs("search=a%20b&x=1+2"),
+            vec![("search".into(), "a b".into()), ("x".into(), "1 2".into())]
+        );
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub async fn adjust(
     match change {
         StockChange::Applied(p) => {
             tracing::info!(merchant = %auth.id(), product = %id, delta, reason = reason.as_deref().unwrap_or(""), "stock.adjusted");
+            let after = p.inventory.stock;
+            crate::notifications::stock_changed(&state.store, &p, None, after - delta, after).await;
             Ok(Reply::data(stock_json(&p, p.inventory.stock))
                 .message("Stock adjusted successfully"))
         }
@@ -158,6 +160,8 @@ pub async fn adjust_variant(
                 .iter()
                 .find(|v| v.variant_id == vid)
                 .map_or(0, |v| v.stock);
+            crate::notifications::stock_changed(&state.store, &p, Some(&vid), stock - delta, stock)
+                .await;
             let mut body = stock_json(&p, stock);
             body["variantId"] = json!(vid);
             Ok(Reply::data(body).message("Stock adjusted successfully"))

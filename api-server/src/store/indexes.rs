@@ -22,6 +22,8 @@ pub struct IndexSpec {
     pub keys: Document,
     /// Unique.
     pub unique: bool,
+    /// Only documents matching this filter are indexed (`partialFilterExpression`).
+    pub partial: Option<Document>,
 }
 
 fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bool) -> IndexSpec {
@@ -30,6 +32,20 @@ fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bo
         name,
         keys,
         unique,
+        partial: None,
+    }
+}
+
+/// A unique index over the documents that match `filter` only.
+fn partial_unique(
+    collection: &'static str,
+    name: &'static str,
+    keys: Document,
+    filter: Document,
+) -> IndexSpec {
+    IndexSpec {
+        partial: Some(filter),
+        ..spec(collection, name, keys, true)
     }
 }
 
@@ -145,6 +161,49 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "store": 1, "createdAt": -1 },
             false,
         ),
+        // Orders and notifications are shared with the consumer app, whose driver (Mongoose)
+        // names indexes `<field>_<dir>…`: the same names make an index both apps declare a
+        // no-op instead of an "already exists with a different name" error.
+        // Orders (written by the consumer app): the merchant scope is `items.store`.
+        spec("orders", "orderNumber_1", doc! { "orderNumber": 1 }, true),
+        spec(
+            "orders",
+            "items.store_1_createdAt_-1",
+            doc! { "items.store": 1, "createdAt": -1 },
+            false,
+        ),
+        spec(
+            "orders",
+            "items.store_1_status_1",
+            doc! { "items.store": 1, "status": 1 },
+            false,
+        ),
+        spec("orders", "createdAt_1", doc! { "createdAt": 1 }, false),
+        // Notifications: the inbox query, and one notification per event key and merchant.
+        spec(
+            "notifications",
+            "user_1_deletedAt_1_isArchived_1_isRead_1_createdAt_-1",
+            doc! { "user": 1, "deletedAt": 1, "isArchived": 1, "isRead": 1, "createdAt": -1 },
+            false,
+        ),
+        partial_unique(
+            "notifications",
+            "user_1_dedupeKey_1",
+            doc! { "user": 1, "dedupeKey": 1 },
+            doc! { "dedupeKey": { "$exists": true } },
+        ),
+        spec(
+            "notifications",
+            "dedupeKey_1",
+            doc! { "dedupeKey": 1 },
+            false,
+        ),
+        spec(
+            "notificationpreferences",
+            "merchantId_1",
+            doc! { "merchantId": 1 },
+            true,
+        ),
     ]
 }
 
@@ -152,6 +211,7 @@ fn model(s: IndexSpec) -> IndexModel {
     let options = IndexOptions::builder()
         .name(s.name.to_string())
         .unique(s.unique.then_some(true))
+        .partial_filter_expression(s.partial)
         .build();
     IndexModel::builder().keys(s.keys).options(options).build()
 }

@@ -4,9 +4,14 @@
 pub mod audit;
 pub mod cashback;
 pub mod categories;
+pub mod dashboard;
 pub mod indexes;
 pub mod json;
 pub mod merchants;
+pub mod notifications;
+pub mod order_analytics;
+pub mod order_updates;
+pub mod orders;
 pub mod products;
 pub mod reviews;
 pub mod stock;

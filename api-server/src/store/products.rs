@@ -267,7 +267,7 @@ pub struct ListOptions {
     pub limit: i64,
 }
 
-fn escape_regex(s: &str) -> String {
+pub(crate) fn escape_regex(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\^$.|?*+()[]{}".contains(c);

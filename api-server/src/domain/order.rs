@@ -1,0 +1,112 @@
+//! Order statuses (contract §3.5) and the merchant's transition table. Pure: no MongoDB types.
+
+/// Every status an order document can carry.
+pub const ORDER_STATUSES: [&str; 11] = [
+    "placed",
+    "confirmed",
+    "preparing",
+    "ready",
+    "dispatched",
+    "out_for_delivery",
+    "delivered",
+    "cancelling",
+    "cancelled",
+    "returned",
+    "refunded",
+];
+
+/// Statuses a merchant may set through `PUT /orders/:id/status` (contract §2.7).
+pub const SETTABLE_STATUSES: [&str; 7] = [
+    "confirmed",
+    "preparing",
+    "ready",
+    "dispatched",
+    "out_for_delivery",
+    "delivered",
+    "cancelled",
+];
+
+/// Payment statuses (contract §3.5).
+pub const PAYMENT_STATUSES: [&str; 6] = [
+    "pending",
+    "processing",
+    "paid",
+    "failed",
+    "refunded",
+    "partially_refunded",
+];
+
+/// The statuses an order in `from` may move to when the merchant acts. Orders only move
+/// forward; cancelling is possible until the order leaves the store (dispatched or later).
+/// A ready pickup/dine-in order goes straight to delivered.
+pub fn next_statuses(from: &str) -> &'static [&'static str] {
+    match from {
+        "placed" => &["confirmed", "cancelled"],
+        "confirmed" => &["preparing", "cancelled"],
+        "preparing" => &["ready", "cancelled"],
+        "ready" => &["dispatched", "out_for_delivery", "delivered", "cancelled"],
+        "dispatched" => &["out_for_delivery", "delivered"],
+        "out_for_delivery" => &["delivered"],
+        _ => &[],
+    }
+}
+
+/// Whether `from → to` is a legal merchant transition.
+pub fn can_transition(from: &str, to: &str) -> bool {
+    next_statuses(from).contains(&to)
+}
+
+/// The statuses from which `to` can be reached (the filter of a conditional update).
+pub fn statuses_leading_to(to: &str) -> Vec<&'static str> {
+    ORDER_STATUSES
+        .iter()
+        .copied()
+        .filter(|from| can_transition(from, to))
+        .collect()
+}
+
+/// The status a bulk action sets (contract §2.7 `POST /bulk-action`).
+pub fn bulk_action_status(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "confirm" => "confirmed",
+        "prepare" => "preparing",
+        "ready" => "ready",
+        "deliver" => "delivered",
+        "cancel" => "cancelled",
+        "mark-shipped" => "dispatched",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_only_move_forward() {
+        assert!(can_transition("placed", "confirmed"));
+        assert!(can_transition("ready", "delivered"));
+        assert!(!can_transition("delivered", "placed"));
+        assert!(!can_transition("confirmed", "placed"));
+        assert!(!can_transition("cancelled", "confirmed"));
+    }
+
+    #[test]
+    fn cancelling_stops_once_the_order_left_the_store() {
+        assert_eq!(
+            statuses_leading_to("cancelled"),
+            ["placed", "confirmed", "preparing", "ready"]
+        );
+        assert!(!can_transition("dispatched", "cancelled"));
+        assert!(!can_transition("cancelled", "cancelled"));
+    }
+
+    #[test]
+    fn every_target_of_the_table_is_settable() {
+        for from in ORDER_STATUSES {
+            for to in next_statuses(from) {
+                assert!(SETTABLE_STATUSES.contains(to), "{from} -> {to}");
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Merchant notifications raised by events: [`notify`] is the one way to create one (it
+//! honours the merchant's preferences and the event's idempotency key). Event constructors
+//! for orders and stock live here; [`watch_new_orders`] detects orders written by the
+//! consumer app. Routes for reading the inbox are in `routes::notifications`.
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc, oid::ObjectId};
+
+use crate::store::{
+    DateTime, Store,
+    notifications::{Inserted, NotificationData, NotificationDoc},
+    orders::OrderDoc,
+    products::ProductDoc,
+};
+
+/// A notification to raise.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    /// Preference key of the event (`newOrder`, `lowStock`, … see `store::notifications::EVENTS`).
+    pub event: &'static str,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub message: String,
+    /// info | success | warning | error | promotional.
+    pub kind: &'static str,
+    /// order | earning | general | promotional | social | security | system | reminder.
+    pub category: &'static str,
+    /// low | medium | high | urgent.
+    pub priority: &'static str,
+    /// Links.
+    pub data: NotificationData,
+    /// Same key → notified once per merchant (across replicas).
+    pub dedupe_key: Option<String>,
+}
+
+/// What [`notify`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Notified {
+    /// Stored.
+    Created(ObjectId),
+    /// The event was already notified (same key).
+    Duplicate,
+    /// The merchant switched this event off.
+    Muted,
+}
+
+/// Create a notification for `merchant`, unless muted or already raised.
+pub async fn notify(
+    store: &Store,
+    merchant: ObjectId,
+    n: NewNotification,
+) -> mongodb::error::Result<Notified> {
+    if !store.preferences(merchant).await?.wants(n.event) {
+        return Ok(Notified::Muted);
+    }
+    let now = DateTime::now();
+    let doc = NotificationDoc {
+        id: ObjectId::new(),
+        user: merchant,
+        title: n.title,
+        message: n.message,
+        kind: n.kind.into(),
+        category: n.category.into(),
+        priority: n.priority.into(),
+        data: n.data,
+        delivery_channels: vec!["in_app".into()],
+        is_read: false,
+        read_at: None,
+        is_archived: false,
+        archived_at: None,
+        deleted_at: None,
+        sent_at: Some(now),
+        source: "automated".into(),
+        dedupe_key: n.dedupe_key,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(match store.insert_notification(doc).await? {
+        Inserted::New(d) => Notified::Created(d.id),
+        Inserted::Duplicate => Notified::Duplicate,
+    })
+}
+
+/// Raise a notification from a request path: failures are logged, never returned (a
+/// notification must not fail the merchant's action).
+pub async fn notify_quietly(store: &Store, merchant: ObjectId, n: NewNotification) {
+    let event = n.event;
+    if let Err(e) = notify(store, merchant, n).await {
+        tracing::warn!(error = %e, %merchant, event, "notification not created");
+    }
+}
+
+fn order_data(order: &OrderDoc) -> NotificationData {
+    NotificationData {
+        order_id: Some(order.id),
+        related_entity_type: Some("order".into()),
+        related_entity_data: Some(doc! {
+            "orderNumber": order.order_number.clone(), "total": order.totals.total, "status": order.status.clone(),
+        }),
+        deep_link: Some(format!("/orders/{}", order.id.to_hex())),
+        action_label: Some("View order".into()),
+        ..Default::default()
+    }
+}
+
+impl NewNotification {
+    /// A new order arrived (keyed by order id: once per merchant).
+    pub fn new_order(order: &OrderDoc) -> Self {
+        Self {
+            event: "newOrder",
+            title: "New order received".into(),
+            message: format!(
+                "Order {} for {:.2} was placed.",
+                order.order_number, order.totals.total
+            ),
+            kind: "info",
+            category: "order",
+            priority: "high",
+            data: order_data(order),
+            dedupe_key: Some(format!("order.new:{}", order.id.to_hex())),
+        }
+    }
+
+    /// An order was cancelled (keyed: once per order).
+    pub fn order_cancelled(order: &OrderDoc, reason: Option<&str>) -> Self {
+        let why = reason.map(|r| format!(" Reason: {r}")).unwrap_or_default();
+        Self {
+            event: "orderCancelled",
+            title: "Order cancelled".into(),
+            message: format!("Order {} was cancelled.{why}", order.order_number),
+            kind: "warning",
+            category: "order",
+            priority: "medium",
+            data: order_data(order),
+            dedupe_key: Some(format!("order.cancelled:{}", order.id.to_hex())),
+        }
+    }
+
+    /// Stock fell to or below the low-stock threshold (`variant` for a variant's stock).
+    pub fn low_stock(product: &ProductDoc, variant: Option<&str>, stock: i64) -> Self {
+        Self::stock(product, variant, stock, "lowStock")
+    }
+
+    /// Stock ran out.
+    pub fn out_of_stock(product: &ProductDoc, variant: Option<&str>) -> Self {
+        Self::stock(product, variant, 0, "outOfStock")
+    }
+
+    fn stock(product: &ProductDoc, variant: Option<&str>, stock: i64, event: &'static str) -> Self {
+        let what = match variant {
+            Some(v) => format!("{} (variant {v})", product.name),
+            None => product.name.clone(),
+        };
+        let (title, message, kind, priority) = if event == "outOfStock" {
+            (
+                "Out of stock",
+                format!("{what} is out of stock."),
+                "error",
+                "high",
+            )
+        } else {
+            (
+                "Low stock",
+                format!("{what} is running low: {stock} left."),
+                "warning",
+                "medium",
+            )
+        };
+        let mut entity = doc! { "name": product.name.clone(), "sku": product.sku.clone(), "stock": stock,
+        "lowStockThreshold": product.inventory.low_stock_threshold };
+        if let Some(v) = variant {
+            entity.insert("variantId", v);
+        }
+        Self {
+            event,
+            title: title.into(),
+            message,
+            kind,
+            category: "system",
+            priority,
+            data: NotificationData {
+                product_id: Some(product.id),
+                related_entity_type: Some("product".into()),
+                related_entity_data: Some(entity),
+                deep_link: Some(format!("/products/{}", product.id.to_hex())),
+                action_label: Some("Restock".into()),
+                ..Default::default()
+            },
+            // Every crossing is a separate event; the atomic $inc gives exactly one crossing
+            // request per threshold, so no key is needed.
+            dedupe_key: None,
+        }
+    }
+}
+
+/// The stock event a change from `before` to `after` units raises, if it crossed a line:
+/// running out (to ≤ 0 from above) or falling to the low-stock threshold (from above it).
+pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<&'static str> {
+    if after >= before {
+        None
+    } else if after <= 0 && before > 0 {
+        Some("outOfStock")
+    } else if after <= threshold && before > threshold {
+        Some("lowStock")
+    } else {
+        None
+    }
+}
+
+/// Raise the notification of a stock change, if it crossed a line (never for unlimited stock).
+pub async fn stock_changed(
+    store: &Store,
+    product: &ProductDoc,
+    variant: Option<&str>,
+    before: i64,
+    after: i64,
+) {
+    if product.inventory.unlimited {
+        return;
+    }
+    let n = match stock_crossing(before, after, product.inventory.low_stock_threshold) {
+        Some("outOfStock") => NewNotification::out_of_stock(product, variant),
+        Some(_) => NewNotification::low_stock(product, variant, after),
+        None => return,
+    };
+    notify_quietly(store, product.merchant_id, n).await;
+}
+
+/// How far back the watcher looks when it starts (orders missed while no replica ran).
+pub const STARTUP_LOOKBACK: Duration = Duration::from_secs(3600);
+/// Orders re-read on each pass, for writers whose clocks lag (already notified ones are skipped).
+const OVERLAP_MS: i64 = 60_000;
+/// Orders handled per pass.
+const BATCH: i64 = 500;
+
+/// Notify merchants of orders created at or after `since` (one batch); returns how many
+/// notifications were created and where the scan stopped.
+pub async fn scan_new_orders(
+    store: &Store,
+    since: DateTime,
+) -> mongodb::error::Result<(usize, ScanEnd)> {
+    let raw: Vec<Document> = store
+        .orders()
+        .clone_with_type::<Document>()
+        .find(doc! { "createdAt": { "$gte": since } })
+        .sort(doc! { "createdAt": 1, "_id": 1 })
+        .limit(BATCH)
+        .await?
+        .try_collect()
+        .await?;
+    let full = raw.len() as i64 == BATCH;
+    // One malformed consumer document must not stall the watcher: skip it with a warning.
+    let orders: Vec<OrderDoc> = raw
+        .into_iter()
+        .filter_map(|d| {
+            let id = d.get_object_id("_id").ok();
+            mongodb::bson::from_document(d)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, order = ?id, "unreadable order skipped"),
+                )
+                .ok()
+        })
+        .collect();
+    let newest = orders.last().map(|o| o.created_at);
+    let owners = store_owners(store, &orders).await?;
+    let keys: Vec<String> = orders
+        .iter()
+        .map(|o| NewNotification::new_order(o).dedupe_key.unwrap_or_default())
+        .collect();
+    let used = store.used_dedupe_keys(keys).await?;
+    let mut created = 0;
+    for order in &orders {
+        let n = NewNotification::new_order(order);
+        let key = n.dedupe_key.clone().unwrap_or_default();
+        let mut merchants: Vec<ObjectId> = order
+            .items
+            .iter()
+            .filter_map(|i| owners.get(&i.store).copied())
+            .collect();
+        merchants.sort();
+        merchants.dedup();
+        for m in merchants
+            .into_iter()
+            .filter(|m| !used.contains(&(*m, key.clone())))
+        {
+            if notify(store, m, n.clone()).await? != Notified::Duplicate {
+                created += 1;
+            }
+        }
+    }
+    Ok((created, ScanEnd { newest, full }))
+}
+
+/// Where a scan stopped.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanEnd {
+    /// Newest `createdAt` seen (none when nothing was found).
+    pub newest: Option<DateTime>,
+    /// The batch was full: more orders may follow right after `newest`.
+    pub full: bool,
+}
+
+impl ScanEnd {
+    /// Start of the next scan: unchanged when nothing was found, right after a full batch,
+    /// else `OVERLAP_MS` before the newest order (for late writers); never earlier than the
+    /// start-up lookback.
+    fn next_since(self, since: DateTime, floor: i64) -> DateTime {
+        let Some(newest) = self.newest else {
+            return since;
+        };
+        let at = newest.timestamp_millis();
+        let next = if self.full { at } else { at - OVERLAP_MS };
+        DateTime::from_millis(next.max(floor).max(since.timestamp_millis().min(at)))
+    }
+}
+
+/// Merchant of each store appearing in `orders`.
+async fn store_owners(
+    store: &Store,
+    orders: &[OrderDoc],
+) -> mongodb::error::Result<HashMap<ObjectId, ObjectId>> {
+    let mut ids: Vec<ObjectId> = orders
+        .iter()
+        .flat_map(|o| o.items.iter().map(|i| i.store))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Document> = store
+        .db()
+        .collection::<Document>("stores")
+        .find(doc! { "_id": { "$in": ids } })
+        .projection(doc! { "merchantId": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|d| {
+            Some((
+                d.get_object_id("_id").ok()?,
+                d.get_object_id("merchantId").ok()?,
+            ))
+        })
+        .collect())
+}
+
+/// Poll for new orders every `every` until the task is aborted. Safe with several replicas:
+/// each notification is keyed by its order, so a second replica's insert is a no-op.
+pub async fn watch_new_orders(store: Store, every: Duration) {
+    let mut since = DateTime::from_millis(
+        DateTime::now().timestamp_millis() - STARTUP_LOOKBACK.as_millis() as i64,
+    );
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match scan_new_orders(&store, since).await {
+            Ok((created, end)) => {
+                if created > 0 {
+                    tracing::info!(created, "new-order notifications created");
+                }
+                let floor =
+                    DateTime::now().timestamp_millis() - STARTUP_LOOKBACK.as_millis() as i64;
+                since = end.next_since(since, floor);
+            }
+            Err(e) => tracing::warn!(error = %e, "new-order scan failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stock_crossing;
+
+    #[test]
+    fn only_the_change_that_crosses_a_line_raises_an_event() {
+        assert_eq!(stock_crossing(6, 5, 5), Some("lowStock"));
+        assert_eq!(stock_crossing(5, 4, 5), None);
+        assert_eq!(stock_crossing(10, 3, 5), Some("lowStock"));
+        assert_eq!(stock_crossing(1, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(20, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(0, -1, 5), None);
+        assert_eq!(stock_crossing(3, 8, 5), None);
+    }
+}

@@ -1,0 +1,330 @@
+//! `/api/merchant/dashboard` (contract §2.2): overview, metric cards, activity feed, top
+//! products and the zero-filled sales series, all narrowed by an owned `?storeId=`. Figures come
+//! from aggregation pipelines (`store::dashboard`, `store::order_analytics`). The low-stock
+//! listing at `/dashboard/low-stock` is served by `routes::stock`.
+
+mod cards;
+mod series;
+
+use std::collections::HashMap;
+
+use axum::{Router, extract::State, routing::get};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use super::{
+    Reply,
+    orders::{scope, store_param},
+    products::types::int_param,
+};
+use crate::{
+    error::ApiError,
+    extract::{AppQuery, AuthMerchant},
+    state::AppState,
+    store::{
+        DateTime, ObjectId,
+        json::{bson_to_json, iso},
+        order_analytics::{Interval, in_range},
+        orders::OrderScope,
+    },
+    validate::Validator,
+};
+
+const DAY_MS: i64 = 86_400_000;
+/// Length of the metric cards' period.
+const CARD_DAYS: i64 = 30;
+
+/// Dashboard routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/metrics", get(metrics))
+        .route("/activity", get(activity))
+        .route("/top-products", get(top_products))
+        .route("/sales-data", get(sales_data))
+}
+
+/// Dashboard query (unknown keys are ignored, like the peer's dashboard).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct DashboardQuery {
+    /// One owned store (24-hex).
+    pub store_id: Option<String>,
+    /// 7d | 30d | 90d (default 30d; top products and sales data).
+    pub period: Option<String>,
+    /// revenue | quantity (top products; default revenue).
+    pub sort_by: Option<String>,
+    /// day | week | month (sales data; default day).
+    pub granularity: Option<String>,
+    /// Items (activity 1..100, default 20; top products 1..50, default 10).
+    pub limit: Option<String>,
+}
+
+fn ago(days: i64) -> DateTime {
+    DateTime::from_millis(DateTime::now().timestamp_millis() - days * DAY_MS)
+}
+
+/// Midnight UTC `days - 1` days before today: the first day of a `days`-day window.
+fn window_start(days: i64) -> DateTime {
+    let today = Utc::now().date_naive();
+    let first = today - chrono::Duration::days(days - 1);
+    DateTime::from_millis(
+        first
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |d| d.and_utc().timestamp_millis()),
+    )
+}
+
+fn period_days(v: &mut Validator, raw: Option<String>) -> i64 {
+    match v.one_of("period", raw, &["7d", "30d", "90d"]) {
+        Some("7d") => 7,
+        Some("90d") => 90,
+        _ => 30,
+    }
+}
+
+/// Validate the store and resolve the scope.
+async fn resolve(
+    state: &AppState,
+    auth: &AuthMerchant,
+    v: Validator,
+    store: Option<ObjectId>,
+) -> Result<OrderScope, ApiError> {
+    auth.require("analytics:view")?;
+    v.finish_as("Query validation failed")?;
+    scope(state, auth, store).await
+}
+
+/// Overview: metrics, recent activity, top products, low-stock alerts and a 30-day chart.
+#[utoipa::path(get, path = "/api/merchant/dashboard", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
+    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}`", body = crate::openapi::Envelope),
+        (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Missing analytics:view", body = crate::openapi::ErrorBody)))]
+pub async fn overview(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
+    let mut v = Validator::new();
+    let store = store_param(&mut v, q.store_id);
+    let scope = resolve(&state, &auth, v, store).await?;
+    let s = &state.store;
+    let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
+    let chart_start = window_start(30);
+    let (orders, products, cashback, daily, top, low, feed) = futures::try_join!(
+        s.order_summary(&scope, cur, prev),
+        s.product_summary(auth.id(), store, cur, prev),
+        s.cashback_summary(auth.id()),
+        s.orders_by_period(
+            &scope,
+            in_range(&scope, chart_start, DateTime::now()),
+            Interval::Day
+        ),
+        top_rows(&state, &scope, 30, "revenue", 5),
+        s.low_stock_in(auth.id(), store, 10, 20),
+        feed(&state, &scope, store, 10),
+    )
+    .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
+    Ok(Reply::data(json!({
+        "metrics": cards::overview_metrics(&orders, &products, &cashback, CARD_DAYS),
+        "recentActivity": feed,
+        "topProducts": top,
+        "lowStockAlerts": low.iter().map(|p| json!({
+            "id": p.id.to_hex(), "name": p.name, "currentStock": p.inventory.stock, "sku": p.sku,
+            "reorderPoint": p.inventory.low_stock_threshold, "image": p.images.first(),
+            "status": if p.is_active { "active" } else { "inactive" },
+        })).collect::<Vec<_>>(),
+        "salesChart": series::zero_filled(&daily, Utc::now().date_naive(), 30, Interval::Day),
+    })))
+}
+
+/// Six cards (revenue, orders, products, customers, average order value, conversion rate),
+/// the last 30 days against the 30 before.
+#[utoipa::path(get, path = "/api/merchant/dashboard/metrics", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
+    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}`", body = crate::openapi::Envelope),
+        (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
+    let mut v = Validator::new();
+    let store = store_param(&mut v, q.store_id);
+    let scope = resolve(&state, &auth, v, store).await?;
+    let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
+    let (orders, products) = futures::try_join!(
+        state.store.order_summary(&scope, cur, prev),
+        state.store.product_summary(auth.id(), store, cur, prev),
+    )
+    .map_err(ApiError::internal("Failed to fetch dashboard metrics"))?;
+    Ok(Reply::data(cards::metric_cards(
+        &orders, &products, CARD_DAYS,
+    )))
+}
+
+/// Recent orders and product changes, newest first.
+async fn feed(
+    state: &AppState,
+    scope: &OrderScope,
+    store: Option<ObjectId>,
+    limit: i64,
+) -> mongodb::error::Result<Vec<Value>> {
+    let (orders, products) = futures::try_join!(
+        state.store.recent_orders(scope, limit),
+        state.store.recent_products(scope.merchant, store, limit),
+    )?;
+    let mut rows: Vec<(DateTime, Value)> = orders
+        .iter()
+        .map(|o| (o.created_at, json!({
+            "id": format!("order-{}", o.id.to_hex()), "type": "order",
+            "action": if o.status == "placed" { "New order".to_string() } else { format!("Order {}", o.status.replace('_', " ")) },
+            "description": format!("Order {} - {:.2}", o.order_number, o.totals.total),
+            "timestamp": iso(o.created_at), "user": o.user.to_hex(), "icon": "shopping-cart",
+            "metadata": { "orderId": o.id.to_hex(), "orderNumber": o.order_number, "status": o.status, "total": o.totals.total },
+        })))
+        .collect();
+    rows.extend(products.iter().map(|p| {
+        let created = p.created_at == p.updated_at;
+        (p.updated_at, json!({
+            "id": format!("product-{}", p.id.to_hex()), "type": "product",
+            "action": if created { "Product created" } else { "Product updated" },
+            "description": format!("{} ({} in stock)", p.name, p.inventory.stock),
+            "timestamp": iso(p.updated_at), "user": scope.merchant.to_hex(), "icon": "package",
+            "metadata": { "productId": p.id.to_hex(), "name": p.name, "stock": p.inventory.stock, "status": p.status },
+        }))
+    }));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    Ok(rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// The activity feed: an array of orders and product changes, newest first.
+#[utoipa::path(get, path = "/api/merchant/dashboard/activity", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
+    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn activity(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
+    let mut v = Validator::new();
+    let limit = int_param(&mut v, "limit", q.limit, 1, 100, 20);
+    let store = store_param(&mut v, q.store_id);
+    let scope = resolve(&state, &auth, v, store).await?;
+    let rows = feed(&state, &scope, store, limit)
+        .await
+        .map_err(ApiError::internal("Failed to fetch activity"))?;
+    Ok(Reply::data(Value::Array(rows)))
+}
+
+/// Best sellers of the last `days` days with growth against the `days` before and categories.
+async fn top_rows(
+    state: &AppState,
+    scope: &OrderScope,
+    days: i64,
+    sort: &str,
+    limit: i64,
+) -> mongodb::error::Result<Vec<Value>> {
+    let s = &state.store;
+    let rows = s
+        .product_sales(
+            scope,
+            ago(2 * days),
+            ago(days),
+            DateTime::now(),
+            sort,
+            limit,
+        )
+        .await?;
+    let ids: Vec<ObjectId> = rows
+        .iter()
+        .filter_map(|r| r.product.as_object_id())
+        .collect();
+    let products = s.products_by_ids(scope.merchant, ids).await?;
+    let categories: HashMap<ObjectId, String> = s
+        .category_names(products.iter().map(|p| p.category).collect())
+        .await?
+        .into_iter()
+        .collect();
+    let category_of: HashMap<ObjectId, String> = products
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                categories.get(&p.category).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let id = r.product.as_object_id();
+            json!({
+                "id": bson_to_json(r.product.clone()), "name": r.name, "revenue": cards::round2(r.revenue), "quantity": r.quantity,
+                "growth": cards::change(r.quantity as f64, r.previous_quantity as f64),
+                "category": id.and_then(|i| category_of.get(&i).cloned()).unwrap_or_default(), "image": r.image,
+            })
+        })
+        .collect())
+}
+
+/// Best-selling products: an array sorted by revenue or quantity.
+#[utoipa::path(get, path = "/api/merchant/dashboard/top-products", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
+    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn top_products(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
+    let mut v = Validator::new();
+    let days = period_days(&mut v, q.period);
+    let sort = v
+        .one_of("sortBy", q.sort_by, &["revenue", "quantity"])
+        .unwrap_or("revenue");
+    let limit = int_param(&mut v, "limit", q.limit, 1, 50, 10);
+    let store = store_param(&mut v, q.store_id);
+    let scope = resolve(&state, &auth, v, store).await?;
+    let rows = top_rows(&state, &scope, days, sort, limit)
+        .await
+        .map_err(ApiError::internal("Failed to fetch top products"))?;
+    Ok(Reply::data(Value::Array(rows)))
+}
+
+/// Sales series: one zero-filled entry per day (7, 30 or 90), week or month, oldest first.
+#[utoipa::path(get, path = "/api/merchant/dashboard/sales-data", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
+    responses((status = 200, description = "Array of `{date, revenue, orders, items}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn sales_data(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppQuery(q): AppQuery<DashboardQuery>,
+) -> Result<Reply, ApiError> {
+    let mut v = Validator::new();
+    let days = period_days(&mut v, q.period);
+    let interval = match v.one_of("granularity", q.granularity, &["day", "week", "month"]) {
+        Some("week") => Interval::Week,
+        Some("month") => Interval::Month,
+        _ => Interval::Day,
+    };
+    let store = store_param(&mut v, q.store_id);
+    let scope = resolve(&state, &auth, v, store).await?;
+    let m = in_range(&scope, window_start(days), DateTime::now());
+    let daily = state
+        .store
+        .orders_by_period(&scope, m, Interval::Day)
+        .await
+        .map_err(ApiError::internal("Failed to fetch sales data"))?;
+    Ok(Reply::data(Value::Array(series::zero_filled(
+        &daily,
+        Utc::now().date_naive(),
+        days,
+        interval,
+    ))))
+}

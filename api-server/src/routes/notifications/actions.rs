@@ -1,0 +1,207 @@
+//! Inbox changes: mark read (one, several, all), archive, delete (one, several) and clear-all.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{item_json, not_found, notification_id};
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AuthMerchant},
+    routes::{
+        Reply,
+        orders::body::order_ids,
+        params::{KnownKeys, StrictQuery},
+    },
+    state::AppState,
+    store::ObjectId,
+    validate::Validator,
+};
+
+/// Query of clear-all.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ClearQuery {
+    /// Clear only read notifications (`true`/`false`).
+    pub only_read: Option<String>,
+}
+
+impl KnownKeys for ClearQuery {
+    const KEYS: &'static [&'static str] = &["onlyRead"];
+}
+
+/// Body naming notifications.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IdsBody {
+    /// 1..100 notification ids.
+    pub notification_ids: Option<Vec<String>>,
+}
+
+/// Mark every unread notification read (empty body allowed).
+#[utoipa::path(post, path = "/api/merchant/notifications/mark-all-read", tag = "notifications", security(("bearer" = [])),
+    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope)))]
+pub async fn mark_all_read(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let updated = state
+        .store
+        .mark_read(auth.id(), None)
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    let unread = state
+        .store
+        .unread_count(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    Ok(
+        Reply::data(json!({ "updated": updated, "unreadCount": unread })).message(format!(
+            "All notifications marked as read ({updated} updated)"
+        )),
+    )
+}
+
+fn ids(body: IdsBody) -> Result<Vec<ObjectId>, ApiError> {
+    let mut v = Validator::new();
+    let ids = order_ids(&mut v, "notificationIds", body.notification_ids, 100);
+    v.finish()?;
+    Ok(ids)
+}
+
+/// Mark some notifications read.
+#[utoipa::path(post, path = "/api/merchant/notifications/mark-multiple-read", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
+    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn mark_multiple_read(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<IdsBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let ids = ids(body)?;
+    let updated = state
+        .store
+        .mark_read(auth.id(), Some(ids))
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    let unread = state
+        .store
+        .unread_count(auth.id())
+        .await
+        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
+    Ok(
+        Reply::data(json!({ "updated": updated, "unreadCount": unread }))
+            .message(format!("{updated} notification(s) marked as read")),
+    )
+}
+
+/// Delete (soft) some notifications.
+#[utoipa::path(post, path = "/api/merchant/notifications/delete-multiple", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
+    responses((status = 200, description = "`{deleted}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn delete_multiple(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    AppJson(body): AppJson<IdsBody>,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let ids = ids(body)?;
+    let deleted = state
+        .store
+        .delete_notifications(auth.id(), ids)
+        .await
+        .map_err(ApiError::internal("Failed to delete notifications"))?;
+    Ok(Reply::data(json!({ "deleted": deleted }))
+        .message(format!("{deleted} notification(s) deleted")))
+}
+
+/// Clear the inbox (soft delete), or only its read notifications.
+#[utoipa::path(delete, path = "/api/merchant/notifications/clear-all", tag = "notifications", security(("bearer" = [])), params(ClearQuery),
+    responses((status = 200, description = "`{cleared}`", body = crate::openapi::Envelope),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+pub async fn clear_all(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    StrictQuery(q): StrictQuery<ClearQuery>,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let mut v = Validator::new();
+    let only_read = v.one_of("onlyRead", q.only_read, &["true", "false"]) == Some("true");
+    v.finish_as("Query validation failed")?;
+    let cleared = state
+        .store
+        .clear_notifications(auth.id(), only_read)
+        .await
+        .map_err(ApiError::internal("Failed to clear notifications"))?;
+    Ok(Reply::data(json!({ "cleared": cleared }))
+        .message(format!("{cleared} notification(s) cleared")))
+}
+
+/// Mark one notification read.
+#[utoipa::path(post, path = "/api/merchant/notifications/{id}/mark-read", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification id")),
+    responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
+        (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let id = notification_id(&id)?;
+    let n = state
+        .store
+        .mark_one_read(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to mark notification as read"))?
+        .ok_or_else(not_found)?;
+    Ok(Reply::data(item_json(&n)).message("Notification marked as read"))
+}
+
+/// Archive one notification.
+#[utoipa::path(put, path = "/api/merchant/notifications/{id}/archive", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification id")),
+    responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
+        (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
+pub async fn archive(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let id = notification_id(&id)?;
+    let n = state
+        .store
+        .archive(auth.id(), id)
+        .await
+        .map_err(ApiError::internal("Failed to archive notification"))?
+        .ok_or_else(not_found)?;
+    Ok(Reply::data(item_json(&n)).message("Notification archived"))
+}
+
+/// Delete (soft) one notification.
+#[utoipa::path(delete, path = "/api/merchant/notifications/{id}", tag = "notifications", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Notification id")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
+        (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    Path(id): Path<String>,
+) -> Result<Reply, ApiError> {
+    auth.require("notifications:view")?;
+    let id = notification_id(&id)?;
+    let n = state
+        .store
+        .delete_notifications(auth.id(), vec![id])
+        .await
+        .map_err(ApiError::internal("Failed to delete notification"))?;
+    if n == 0 {
+        return Err(not_found());
+    }
+    Ok(Reply::empty().message("Notification deleted"))
+}

@@ -1,0 +1,488 @@
+//! The shared `notifications` collection (contract §3.7), merchant side: `user` holds the
+//! merchant id. "Deleted" is a soft delete through `deletedAt`; `dedupeKey` (unique per user
+//! where present) makes event notifications idempotent across replicas. Preferences live in
+//! `notificationpreferences`, one document per merchant.
+
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+use serde::{Deserialize, Serialize};
+
+use super::{DateTime, Store};
+
+/// Links from a notification to what it is about.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationData {
+    /// Order concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<ObjectId>,
+    /// Product concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<ObjectId>,
+    /// order | product | team | cashback | … (the merchant-facing `type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_entity_type: Option<String>,
+    /// Small snapshot of the entity (order number, stock, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_entity_data: Option<Document>,
+    /// In-app link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deep_link: Option<String>,
+    /// Label of the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_label: Option<String>,
+    /// Image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+}
+
+/// A notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationDoc {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Recipient (the merchant id).
+    pub user: ObjectId,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub message: String,
+    /// info | success | warning | error | promotional.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// order | earning | general | promotional | social | security | system | reminder.
+    pub category: String,
+    /// low | medium | high | urgent.
+    pub priority: String,
+    /// Links.
+    #[serde(default)]
+    pub data: NotificationData,
+    /// push | email | sms | in_app.
+    #[serde(default)]
+    pub delivery_channels: Vec<String>,
+    /// Read.
+    #[serde(default)]
+    pub is_read: bool,
+    /// When read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime>,
+    /// Archived.
+    #[serde(default)]
+    pub is_archived: bool,
+    /// When archived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<DateTime>,
+    /// Soft-deleted at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime>,
+    /// When it was delivered in-app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime>,
+    /// system | admin | automated | campaign.
+    #[serde(default = "system")]
+    pub source: String,
+    /// Idempotency key of the event that raised it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe_key: Option<String>,
+    /// Created.
+    pub created_at: DateTime,
+    /// Updated.
+    pub updated_at: DateTime,
+}
+
+fn system() -> String {
+    "system".into()
+}
+
+/// Which notifications a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    /// Stored `type` (info, success, …).
+    pub kind: Option<&'static str>,
+    /// `data.relatedEntityType` (order, product, team).
+    pub entity: Option<&'static str>,
+    /// Category.
+    pub category: Option<&'static str>,
+    /// Read state.
+    pub is_read: Option<bool>,
+    /// Archived ones instead of the inbox.
+    pub archived: bool,
+}
+
+/// Sort and page.
+#[derive(Debug, Clone)]
+pub struct NotificationPage {
+    /// By priority (urgent first) instead of date.
+    pub by_priority: bool,
+    /// 1 or -1.
+    pub direction: i32,
+    /// 1-based page.
+    pub page: u64,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// Merchant notification preferences.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Preferences {
+    /// Show notifications in the app at all.
+    pub in_app: bool,
+    /// E-mail copies.
+    pub email: bool,
+    /// Push copies.
+    pub push: bool,
+    /// SMS copies.
+    pub sms: bool,
+    /// Per event: newOrder, orderCancelled, lowStock, outOfStock, cashbackRequest, teamInvitationAccepted.
+    pub events: std::collections::BTreeMap<String, bool>,
+}
+
+/// The events a merchant can switch off.
+pub const EVENTS: [&str; 6] = [
+    "newOrder",
+    "orderCancelled",
+    "lowStock",
+    "outOfStock",
+    "cashbackRequest",
+    "teamInvitationAccepted",
+];
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            in_app: true,
+            email: false,
+            push: false,
+            sms: false,
+            events: EVENTS.iter().map(|e| (e.to_string(), true)).collect(),
+        }
+    }
+}
+
+impl Preferences {
+    /// Whether an in-app notification for `event` is wanted.
+    pub fn wants(&self, event: &str) -> bool {
+        self.in_app && self.events.get(event).copied().unwrap_or(true)
+    }
+}
+
+/// The inbox of a merchant: not deleted.
+fn inbox(merchant: ObjectId) -> Document {
+    doc! { "user": merchant, "deletedAt": Bson::Null }
+}
+
+fn one(merchant: ObjectId, id: ObjectId) -> Document {
+    let mut f = inbox(merchant);
+    f.insert("_id", id);
+    f
+}
+
+impl NotificationFilter {
+    fn to_document(&self, merchant: ObjectId) -> Document {
+        let mut f = inbox(merchant);
+        f.insert(
+            "isArchived",
+            if self.archived {
+                Bson::Boolean(true)
+            } else {
+                doc! { "$ne": true }.into()
+            },
+        );
+        if let Some(k) = self.kind {
+            f.insert("type", k);
+        }
+        if let Some(e) = self.entity {
+            f.insert("data.relatedEntityType", e);
+        }
+        if let Some(c) = self.category {
+            f.insert("category", c);
+        }
+        if let Some(r) = self.is_read {
+            f.insert(
+                "isRead",
+                if r {
+                    Bson::Boolean(true)
+                } else {
+                    doc! { "$ne": true }.into()
+                },
+            );
+        }
+        f
+    }
+}
+
+/// Outcome of an insert keyed by `dedupeKey`.
+#[derive(Debug)]
+pub enum Inserted {
+    /// Stored.
+    New(Box<NotificationDoc>),
+    /// The event was already notified.
+    Duplicate,
+}
+
+impl Store {
+    pub(crate) fn notifications(&self) -> mongodb::Collection<NotificationDoc> {
+        self.db.collection("notifications")
+    }
+
+    fn preferences_coll(&self) -> mongodb::Collection<Document> {
+        self.db.collection("notificationpreferences")
+    }
+
+    /// Insert; a second insert with the same `(user, dedupeKey)` is a [`Inserted::Duplicate`].
+    pub async fn insert_notification(
+        &self,
+        n: NotificationDoc,
+    ) -> mongodb::error::Result<Inserted> {
+        match self.notifications().insert_one(&n).await {
+            Ok(_) => Ok(Inserted::New(Box::new(n))),
+            Err(e) if crate::error::is_duplicate_key(&e) && n.dedupe_key.is_some() => {
+                Ok(Inserted::Duplicate)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Which of `keys` were already used for the merchants' notifications.
+    pub async fn used_dedupe_keys(
+        &self,
+        keys: Vec<String>,
+    ) -> mongodb::error::Result<Vec<(ObjectId, String)>> {
+        let rows: Vec<Document> = self
+            .notifications()
+            .clone_with_type::<Document>()
+            .find(doc! { "dedupeKey": { "$in": keys } })
+            .projection(doc! { "user": 1, "dedupeKey": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_object_id("user").ok()?,
+                    d.get_str("dedupeKey").ok()?.to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    /// A page of the merchant's notifications and the matching total.
+    pub async fn list_notifications(
+        &self,
+        merchant: ObjectId,
+        filter: &NotificationFilter,
+        page: &NotificationPage,
+    ) -> mongodb::error::Result<(Vec<NotificationDoc>, u64)> {
+        let f = filter.to_document(merchant);
+        let skip = (page.page - 1).saturating_mul(page.limit as u64) as i64;
+        let rank = doc! { "$switch": { "branches": [
+            { "case": { "$eq": ["$priority", "urgent"] }, "then": 4 },
+            { "case": { "$eq": ["$priority", "high"] }, "then": 3 },
+            { "case": { "$eq": ["$priority", "medium"] }, "then": 2 },
+        ], "default": 1 } };
+        let mut pipeline = vec![doc! { "$match": f.clone() }];
+        if page.by_priority {
+            pipeline.push(doc! { "$addFields": { "_rank": rank } });
+            pipeline
+                .push(doc! { "$sort": { "_rank": page.direction, "createdAt": -1, "_id": -1 } });
+        } else {
+            pipeline.push(doc! { "$sort": { "createdAt": page.direction, "_id": page.direction } });
+        }
+        pipeline.push(doc! { "$skip": skip });
+        pipeline.push(doc! { "$limit": page.limit });
+        pipeline.push(doc! { "$project": { "_rank": 0 } });
+        let rows = async {
+            self.notifications()
+                .aggregate(pipeline)
+                .with_type::<NotificationDoc>()
+                .await?
+                .try_collect()
+                .await
+        };
+        let coll = self.notifications();
+        let count = coll.count_documents(f);
+        futures::try_join!(rows, count.into_future())
+    }
+
+    /// Unread, not archived, not deleted.
+    pub async fn unread_count(&self, merchant: ObjectId) -> mongodb::error::Result<u64> {
+        let mut f = inbox(merchant);
+        f.insert("isRead", doc! { "$ne": true });
+        f.insert("isArchived", doc! { "$ne": true });
+        self.notifications().count_documents(f).await
+    }
+
+    /// One notification of the merchant.
+    pub async fn notification(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<NotificationDoc>> {
+        self.notifications().find_one(one(merchant, id)).await
+    }
+
+    /// Mark some (or, with `None`, all) of the merchant's unread notifications read.
+    pub async fn mark_read(
+        &self,
+        merchant: ObjectId,
+        ids: Option<Vec<ObjectId>>,
+    ) -> mongodb::error::Result<u64> {
+        let mut f = inbox(merchant);
+        f.insert("isRead", doc! { "$ne": true });
+        if let Some(ids) = ids {
+            f.insert("_id", doc! { "$in": ids });
+        }
+        let now = DateTime::now();
+        let r = self
+            .notifications()
+            .update_many(
+                f,
+                doc! { "$set": { "isRead": true, "readAt": now, "updatedAt": now } },
+            )
+            .await?;
+        Ok(r.modified_count)
+    }
+
+    /// Mark one read; the notification after, `None` when not the merchant's.
+    pub async fn mark_one_read(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<NotificationDoc>> {
+        let now = DateTime::now();
+        // readAt keeps its first value: only unread ones get it.
+        self.notifications()
+            .update_one(
+                {
+                    let mut f = one(merchant, id);
+                    f.insert("isRead", doc! { "$ne": true });
+                    f
+                },
+                doc! { "$set": { "isRead": true, "readAt": now, "updatedAt": now } },
+            )
+            .await?;
+        self.notification(merchant, id).await
+    }
+
+    /// Archive one; the notification after, `None` when not the merchant's.
+    pub async fn archive(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<NotificationDoc>> {
+        let now = DateTime::now();
+        self.notifications()
+            .find_one_and_update(
+                one(merchant, id),
+                doc! { "$set": { "isArchived": true, "archivedAt": now, "updatedAt": now } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+    }
+
+    /// Soft-delete some of the merchant's notifications; how many.
+    pub async fn delete_notifications(
+        &self,
+        merchant: ObjectId,
+        ids: Vec<ObjectId>,
+    ) -> mongodb::error::Result<u64> {
+        let mut f = inbox(merchant);
+        f.insert("_id", doc! { "$in": ids });
+        self.soft_delete(f).await
+    }
+
+    /// Soft-delete the whole inbox (or only its read notifications); how many.
+    pub async fn clear_notifications(
+        &self,
+        merchant: ObjectId,
+        only_read: bool,
+    ) -> mongodb::error::Result<u64> {
+        let mut f = inbox(merchant);
+        if only_read {
+            f.insert("isRead", true);
+        }
+        self.soft_delete(f).await
+    }
+
+    async fn soft_delete(&self, f: Document) -> mongodb::error::Result<u64> {
+        let now = DateTime::now();
+        let r = self
+            .notifications()
+            .update_many(f, doc! { "$set": { "deletedAt": now, "updatedAt": now } })
+            .await?;
+        Ok(r.modified_count)
+    }
+
+    /// `{overview, byCategory, byPriority, recentActivity}` of the inbox, from one `$facet`.
+    pub async fn notification_stats(
+        &self,
+        merchant: ObjectId,
+        since: DateTime,
+    ) -> mongodb::error::Result<Document> {
+        let unread = doc! { "$cond": [{ "$eq": ["$isRead", true] }, 0, 1] };
+        let pipeline = vec![
+            doc! { "$match": inbox(merchant) },
+            doc! { "$facet": {
+                "overview": [{ "$group": {
+                    "_id": Bson::Null, "total": { "$sum": 1 },
+                    "unread": { "$sum": { "$cond": [{ "$or": [{ "$eq": ["$isRead", true] }, { "$eq": ["$isArchived", true] }] }, 0, 1] } },
+                    "read": { "$sum": { "$cond": [{ "$eq": ["$isRead", true] }, 1, 0] } },
+                    "archived": { "$sum": { "$cond": [{ "$eq": ["$isArchived", true] }, 1, 0] } },
+                } }],
+                "byCategory": [
+                    { "$group": { "_id": "$category", "count": { "$sum": 1 }, "unread": { "$sum": unread } } },
+                    { "$sort": { "_id": 1 } },
+                ],
+                "byPriority": [
+                    { "$match": { "isRead": { "$ne": true }, "isArchived": { "$ne": true } } },
+                    { "$group": { "_id": "$priority", "count": { "$sum": 1 } } },
+                    { "$sort": { "_id": 1 } },
+                ],
+                "recentActivity": [
+                    { "$match": { "createdAt": { "$gte": since } } },
+                    { "$group": { "_id": { "$dateToString": { "format": "%Y-%m-%d", "date": "$createdAt" } }, "count": { "$sum": 1 } } },
+                    { "$sort": { "_id": 1 } },
+                ],
+            } },
+        ];
+        let mut rows = self
+            .notifications()
+            .clone_with_type::<Document>()
+            .aggregate(pipeline)
+            .await?;
+        Ok(rows.try_next().await?.unwrap_or_default())
+    }
+
+    /// The merchant's preferences (defaults when never saved).
+    pub async fn preferences(&self, merchant: ObjectId) -> mongodb::error::Result<Preferences> {
+        let found = self
+            .preferences_coll()
+            .find_one(doc! { "merchantId": merchant })
+            .await?;
+        Ok(found
+            .and_then(|d| d.get_document("preferences").ok().cloned())
+            .and_then(|p| mongodb::bson::from_document(p).ok())
+            .unwrap_or_default())
+    }
+
+    /// Save the merchant's preferences.
+    pub async fn save_preferences(
+        &self,
+        merchant: ObjectId,
+        p: &Preferences,
+    ) -> mongodb::error::Result<()> {
+        let p = mongodb::bson::to_document(p)?;
+        self.preferences_coll()
+            .update_one(
+                doc! { "merchantId": merchant },
+                doc! { "$set": { "preferences": p, "updatedAt": DateTime::now() } },
+            )
+            .upsert(true)
+            .await
+            .map(drop)
+    }
+}

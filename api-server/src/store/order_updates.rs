@@ -1,0 +1,413 @@
+//! Merchant writes to `orders`: status transitions as conditional updates (the filter holds
+//! the legal "from" statuses, so two concurrent changes cannot both win), cancellation that
+//! gives the stock back exactly once, and refunds bounded by the amount paid.
+
+use mongodb::{
+    ClientSession,
+    bson::{Document, doc, oid::ObjectId},
+    error::{ErrorKind, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
+    options::ReturnDocument,
+};
+use serde::Serialize;
+
+use super::{
+    DateTime, Store,
+    orders::{OrderDoc, OrderItem, OrderScope},
+};
+use crate::domain::order::statuses_leading_to;
+
+/// Outcome of a status change.
+#[derive(Debug)]
+pub enum Transition {
+    /// Applied; the order after the change.
+    Applied(Box<OrderDoc>),
+    /// The order is in `from`, which cannot move to the requested status.
+    Illegal {
+        /// Current status.
+        from: String,
+    },
+    /// No such order in the merchant's scope.
+    NotFound,
+}
+
+/// A status change asked for by the merchant.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    /// Target status.
+    pub to: &'static str,
+    /// Timeline message / cancellation reason.
+    pub note: Option<String>,
+    /// Who acts (merchant or team member id).
+    pub actor: ObjectId,
+    /// Carrier data (`mark-shipped`).
+    pub tracking: Option<Document>,
+}
+
+/// Outcome of a refund.
+#[derive(Debug)]
+pub enum Refund {
+    /// Applied; the order after the refund.
+    Applied(Box<OrderDoc>),
+    /// Payment is not in a refundable state (paid or partially refunded).
+    NotRefundable {
+        /// Current payment status.
+        payment_status: String,
+    },
+    /// The amount exceeds what is left to refund.
+    ExceedsPaid {
+        /// What can still be refunded.
+        refundable: f64,
+    },
+    /// No such order in the merchant's scope.
+    NotFound,
+}
+
+/// A refund asked for by the merchant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRequest {
+    /// Amount (2 dp).
+    pub amount: f64,
+    /// Why.
+    pub reason: String,
+    /// Refunded lines (`{itemId, quantity}`), informational.
+    pub items: Vec<Document>,
+    /// Who.
+    pub by: ObjectId,
+}
+
+/// Cents of slack when comparing money amounts stored as doubles.
+const EPSILON: f64 = 0.005;
+
+fn timeline(change: &StatusChange) -> Document {
+    let message = change
+        .note
+        .clone()
+        .unwrap_or_else(|| format!("Order {}", change.to.replace('_', " ")));
+    doc! { "status": change.to, "message": message, "timestamp": DateTime::now(), "updatedBy": change.actor }
+}
+
+/// `$set`/`$push` of a status change (cancellation fields included when cancelling).
+fn status_update(change: &StatusChange) -> Document {
+    let now = DateTime::now();
+    let mut set = doc! { "status": change.to, "updatedAt": now };
+    match change.to {
+        "cancelled" => {
+            set.insert("cancelledAt", now);
+            set.insert("cancelledBy", change.actor);
+            set.insert("stockRestoredAt", now);
+            if let Some(r) = &change.note {
+                set.insert("cancelReason", r.clone());
+            }
+        }
+        // These names exist in both the order and the delivery status enums.
+        s => {
+            set.insert("delivery.status", s);
+        }
+    }
+    match change.to {
+        "confirmed" => set.insert("delivery.confirmedAt", now),
+        "delivered" => set.insert("delivery.deliveredAt", now),
+        _ => None,
+    };
+    if let Some(t) = &change.tracking {
+        set.insert("delivery.trackingInfo", t.clone());
+    }
+    doc! { "$set": set, "$push": { "timeline": timeline(change) } }
+}
+
+/// One stock increment giving back a cancelled line: `(filter, update, array filters)`.
+fn restore_op(merchant: ObjectId, item: &OrderItem) -> (Document, Document, Vec<Document>) {
+    let f = doc! { "_id": item.product, "merchantId": merchant };
+    let now = DateTime::now();
+    let variant = item.variant.as_ref();
+    let elem = match (
+        variant.and_then(|v| v.variant_id.clone()),
+        variant.and_then(|v| v.kind.clone().zip(v.value.clone())),
+    ) {
+        (Some(id), _) => Some(doc! { "v.variantId": id }),
+        (None, Some((kind, value))) => Some(doc! { "v.type": kind, "v.value": value }),
+        (None, None) => None,
+    };
+    match elem {
+        Some(e) => (
+            f,
+            doc! { "$inc": { "inventory.variants.$[v].stock": item.quantity }, "$set": { "updatedAt": now } },
+            vec![e],
+        ),
+        None => (
+            f,
+            doc! { "$inc": { "inventory.stock": item.quantity }, "$set": { "updatedAt": now } },
+            Vec::new(),
+        ),
+    }
+}
+
+fn restore_ops(scope: &OrderScope, order: &OrderDoc) -> Vec<(Document, Document, Vec<Document>)> {
+    order
+        .items
+        .iter()
+        .filter(|i| scope.stores.contains(&i.store) && i.quantity > 0)
+        .map(|i| restore_op(scope.merchant, i))
+        .collect()
+}
+
+fn has_label(e: &mongodb::error::Error, label: &str) -> bool {
+    e.contains_label(label)
+}
+
+/// True when the deployment cannot run transactions (a standalone server).
+fn transactions_unsupported(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Transaction { message, .. } => message.contains("not supported"),
+        ErrorKind::Command(c) => c.code == 20,
+        _ => false,
+    }
+}
+
+impl Store {
+    /// Move an order to `change.to` when its current status allows it.
+    pub async fn transition_order(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        change: &StatusChange,
+    ) -> mongodb::error::Result<Transition> {
+        if change.to == "cancelled" {
+            return self.cancel_order(scope, id, change).await;
+        }
+        let mut f = scope.one(id);
+        f.insert("status", doc! { "$in": statuses_leading_to(change.to) });
+        let after = self
+            .orders()
+            .find_one_and_update(f, status_update(change))
+            .return_document(ReturnDocument::After)
+            .await?;
+        self.transition_outcome(scope, id, after).await
+    }
+
+    async fn transition_outcome(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        after: Option<OrderDoc>,
+    ) -> mongodb::error::Result<Transition> {
+        Ok(match after {
+            Some(o) => Transition::Applied(Box::new(o)),
+            None => match self.order(scope, id).await? {
+                Some(o) => Transition::Illegal { from: o.status },
+                None => Transition::NotFound,
+            },
+        })
+    }
+
+    /// Cancel and give the merchant's lines back to stock in one transaction, retried on
+    /// transient conflicts. Only the request whose conditional status update matches restores
+    /// stock, so two concurrent cancels restore it once. Without transaction support it falls
+    /// back to [`Store::cancel_order_without_transaction`].
+    pub async fn cancel_order(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        change: &StatusChange,
+    ) -> mongodb::error::Result<Transition> {
+        let mut session = self.client.start_session().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let run = async {
+                session.start_transaction().await?;
+                self.cancel_in(&mut session, scope, id, change).await
+            };
+            let outcome = match run.await {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    if transactions_unsupported(&e) {
+                        tracing::warn!(
+                            "transactions unsupported: cancelling with conditional updates"
+                        );
+                        return self
+                            .cancel_order_without_transaction(scope, id, change)
+                            .await;
+                    }
+                    if has_label(&e, TRANSIENT_TRANSACTION_ERROR) && attempt < 5 {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            match commit(&mut session).await {
+                Ok(()) => return self.transition_outcome(scope, id, outcome).await,
+                Err(e) if has_label(&e, TRANSIENT_TRANSACTION_ERROR) && attempt < 5 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn cancel_in(
+        &self,
+        session: &mut ClientSession,
+        scope: &OrderScope,
+        id: ObjectId,
+        change: &StatusChange,
+    ) -> mongodb::error::Result<Option<OrderDoc>> {
+        let mut f = scope.one(id);
+        f.insert("status", doc! { "$in": statuses_leading_to("cancelled") });
+        let after = self
+            .orders()
+            .find_one_and_update(f, status_update(change))
+            .return_document(ReturnDocument::After)
+            .session(&mut *session)
+            .await?;
+        if let Some(order) = &after {
+            let products = self.products();
+            for (f, u, filters) in restore_ops(scope, order) {
+                let op = products.update_one(f, u).session(&mut *session);
+                if filters.is_empty() {
+                    op.await?;
+                } else {
+                    op.array_filters(filters).await?;
+                }
+            }
+        }
+        Ok(after)
+    }
+
+    /// Cancellation for servers without transactions: the conditional status update picks a
+    /// single winner, which then restores stock; `stockRestoredAt` is unset until the stock
+    /// is back, so an interrupted restore is visible instead of silently repeated.
+    pub async fn cancel_order_without_transaction(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        change: &StatusChange,
+    ) -> mongodb::error::Result<Transition> {
+        let mut f = scope.one(id);
+        f.insert("status", doc! { "$in": statuses_leading_to("cancelled") });
+        let mut update = status_update(change);
+        if let Ok(set) = update.get_document_mut("$set") {
+            set.remove("stockRestoredAt");
+        }
+        let after = self
+            .orders()
+            .find_one_and_update(f, update)
+            .return_document(ReturnDocument::After)
+            .await?;
+        let Some(mut order) = after else {
+            return self.transition_outcome(scope, id, None).await;
+        };
+        let products = self.products();
+        for (f, u, filters) in restore_ops(scope, &order) {
+            let op = products.update_one(f, u);
+            if filters.is_empty() {
+                op.await?;
+            } else {
+                op.array_filters(filters).await?;
+            }
+        }
+        let now = DateTime::now();
+        self.orders()
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "stockRestoredAt": now } },
+            )
+            .await?;
+        order.stock_restored_at = Some(now);
+        Ok(Transition::Applied(Box::new(order)))
+    }
+
+    /// Refund part or all of what was paid. The conditional update only matches while the
+    /// payment is refundable and the total refunded stays within the amount paid.
+    pub async fn refund_order(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        refund: &RefundRequest,
+    ) -> mongodb::error::Result<Refund> {
+        let paid = doc! { "$cond": [
+            { "$gt": [{ "$ifNull": ["$totals.paidAmount", 0] }, 0] }, "$totals.paidAmount", "$totals.total",
+        ] };
+        let refunded = doc! { "$ifNull": ["$totals.refundAmount", 0] };
+        let mut f = scope.one(id);
+        f.insert(
+            "payment.status",
+            doc! { "$in": ["paid", "partially_refunded"] },
+        );
+        f.insert(
+            "$expr",
+            doc! { "$lte": [
+                { "$add": [refunded.clone(), refund.amount] }, { "$add": [paid.clone(), EPSILON] },
+            ] },
+        );
+        let now = DateTime::now();
+        let mut entry = mongodb::bson::to_document(refund)?;
+        entry.insert("at", now);
+        let update = doc! {
+            "$inc": { "totals.refundAmount": refund.amount },
+            "$set": { "payment.refundedAt": now, "updatedAt": now },
+            "$push": {
+                "refunds": entry,
+                "timeline": { "status": "refund", "message": format!("Refunded {:.2}: {}", refund.amount, refund.reason), "timestamp": now, "updatedBy": refund.by },
+            },
+        };
+        let applied = self.orders().update_one(f, update).await?;
+        if applied.matched_count == 0 {
+            return self.refund_failure(scope, id).await;
+        }
+        // Each conditional update only matches the state it names, so concurrent refunds
+        // cannot leave a stale payment status behind.
+        let full = doc! { "$gte": [{ "$add": [refunded.clone(), EPSILON] }, paid.clone()] };
+        self.orders()
+            .update_one(
+                doc! { "_id": id, "$expr": full.clone() },
+                doc! { "$set": { "payment.status": "refunded" } },
+            )
+            .await?;
+        self.orders()
+            .update_one(
+                doc! { "_id": id, "$expr": { "$not": [full] } },
+                doc! { "$set": { "payment.status": "partially_refunded" } },
+            )
+            .await?;
+        Ok(match self.order(scope, id).await? {
+            Some(o) => Refund::Applied(Box::new(o)),
+            None => Refund::NotFound,
+        })
+    }
+
+    async fn refund_failure(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Refund> {
+        let Some(o) = self.order(scope, id).await? else {
+            return Ok(Refund::NotFound);
+        };
+        if !matches!(o.payment.status.as_str(), "paid" | "partially_refunded") {
+            return Ok(Refund::NotRefundable {
+                payment_status: o.payment.status,
+            });
+        }
+        let paid = if o.totals.paid_amount > 0.0 {
+            o.totals.paid_amount
+        } else {
+            o.totals.total
+        };
+        Ok(Refund::ExceedsPaid {
+            refundable: ((paid - o.totals.refund_amount) * 100.0).round() / 100.0,
+        })
+    }
+}
+
+/// Commit, retrying while the outcome of the commit itself is unknown.
+async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match session.commit_transaction().await {
+            Err(e) if has_label(&e, UNKNOWN_TRANSACTION_COMMIT_RESULT) && tries < 3 => continue,
+            other => return other,
+        }
+    }
+}
