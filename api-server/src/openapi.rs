@@ -116,15 +116,19 @@ impl Modify for BearerAuth {
         routes::auth::resend_verification, routes::auth::refresh, routes::auth::logout,
         routes::onboarding::status, routes::onboarding::save_step, routes::onboarding::complete_step,
         routes::onboarding::previous_step, routes::onboarding::submit, routes::onboarding::documents,
-        routes::onboarding::delete_document,
+        routes::onboarding::delete_document, routes::onboarding::upload_document,
         routes::products::list, routes::products::create, routes::products::show, routes::products::update,
         routes::products::remove, routes::products::categories,
         routes::variants::list, routes::variants::show, routes::variants::create, routes::variants::update,
         routes::variants::remove,
         routes::stock::adjust, routes::stock::adjust_variant, routes::stock::low_stock, routes::stock::dashboard_low_stock,
+        routes::uploads::product_image, routes::uploads::product_images, routes::uploads::image,
+        routes::uploads::store_logo, routes::uploads::store_banner, routes::uploads::video, routes::uploads::remove,
+        routes::uploads::serve::private,
+        routes::bulk::template, routes::bulk::export, routes::bulk::validate, routes::bulk::import,
     ),
     components(schemas(Envelope, ErrorBody, FieldError)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"))
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "uploads"), (name = "bulk"))
 )]
 struct ApiDoc;
 

@@ -26,4 +26,6 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// Process start (uptime).
     pub started: std::time::Instant,
+    /// Uploaded-file storage (uploads volume or S3).
+    pub files: crate::uploads::FileStore,
 }

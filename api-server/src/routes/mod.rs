@@ -2,10 +2,12 @@
 //! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
 
 pub mod auth;
+pub mod bulk;
 pub mod health;
 pub mod onboarding;
 pub mod products;
 pub mod stock;
+pub mod uploads;
 pub mod variants;
 
 use axum::{
@@ -98,6 +100,8 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
                 .merge(stock::router(state)),
         )
         .merge(stock::dashboard_router())
+        .nest("/uploads", uploads::router())
+        .nest("/bulk", bulk::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,
@@ -119,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.request_timeout));
     Router::new()
         .merge(health::router())
+        .merge(uploads::public_router())
         .nest("/api/merchant", merchant_api(&state))
         .fallback(mw::not_found)
         .method_not_allowed_fallback(mw::method_not_allowed)

@@ -1,6 +1,7 @@
 //! MongoDB access: one module per collection with its `*Doc` types, indexes and queries.
 //! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
 
+pub mod bulk;
 pub mod categories;
 pub mod indexes;
 pub mod json;
@@ -8,6 +9,7 @@ pub mod merchants;
 pub mod products;
 pub mod stock;
 pub mod stores;
+pub mod uploads;
 pub mod users;
 
 use mongodb::{Client, Collection, Database, bson::doc};

@@ -1,6 +1,7 @@
 //! API tests against the real MongoDB-wire server, Redis and SMTP capture (one test binary).
 
 mod auth;
+mod bulk;
 mod cli;
 mod helpers;
 mod onboarding;
@@ -8,3 +9,4 @@ mod ops;
 mod products;
 mod server;
 mod stock;
+mod uploads;

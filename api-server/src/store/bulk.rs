@@ -1,0 +1,122 @@
+//! Bulk access to the `products` collection for import and export: which SKUs are taken,
+//! all-or-nothing insertion of many products, the merchant's whole catalogue, category names.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::TryStreamExt;
+use mongodb::{
+    bson::{Document, doc, oid::ObjectId},
+    error::{Error, ErrorKind},
+};
+
+use super::{Store, products::ProductDoc};
+
+/// IllegalOperation: what a standalone server answers to a transaction.
+const ILLEGAL_OPERATION: i32 = 20;
+
+/// True when the deployment cannot run transactions (a standalone server).
+fn transactions_unsupported(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Command(c) => c.code == ILLEGAL_OPERATION,
+        ErrorKind::Transaction { message, .. } => message.contains("not supported"),
+        _ => false,
+    }
+}
+
+impl Store {
+    /// The subset of `skus` already used by any product (SKUs are globally unique).
+    pub async fn existing_skus(&self, skus: &[String]) -> mongodb::error::Result<HashSet<String>> {
+        if skus.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let docs: Vec<Document> = self
+            .products()
+            .clone_with_type::<Document>()
+            .find(doc! { "sku": { "$in": skus } })
+            .projection(doc! { "sku": 1, "_id": 0 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("sku").ok().map(str::to_string))
+            .collect())
+    }
+
+    /// Insert every product or none: in a transaction where the deployment supports one (replica
+    /// sets, mongos), otherwise by inserting and deleting what was inserted when any insert fails.
+    pub async fn insert_products_atomically(
+        &self,
+        products: &[ProductDoc],
+    ) -> mongodb::error::Result<()> {
+        if products.is_empty() {
+            return Ok(());
+        }
+        let mut session = self.client().start_session().await?;
+        if let Err(e) = session.start_transaction().await {
+            return if transactions_unsupported(&e) {
+                self.insert_or_compensate(products).await
+            } else {
+                Err(e)
+            };
+        }
+        let inserted = self
+            .products()
+            .insert_many(products)
+            .session(&mut session)
+            .await;
+        match inserted {
+            Ok(_) => session.commit_transaction().await,
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                if transactions_unsupported(&e) {
+                    self.insert_or_compensate(products).await
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn insert_or_compensate(&self, products: &[ProductDoc]) -> mongodb::error::Result<()> {
+        let Err(e) = self.products().insert_many(products).await else {
+            return Ok(());
+        };
+        let ids: Vec<ObjectId> = products.iter().map(|p| p.id).collect();
+        if let Err(cleanup) = self
+            .products()
+            .delete_many(doc! { "_id": { "$in": ids } })
+            .await
+        {
+            tracing::error!(error = %cleanup, "failed to remove a partial import");
+        }
+        Err(e)
+    }
+
+    /// Every live product of the merchant, oldest first.
+    pub async fn all_products(
+        &self,
+        merchant: ObjectId,
+    ) -> mongodb::error::Result<Vec<ProductDoc>> {
+        self.products()
+            .find(doc! { "merchantId": merchant, "isDeleted": { "$ne": true } })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Names of the given categories.
+    pub async fn category_names(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<HashMap<ObjectId, String>> {
+        let found: Vec<super::categories::CategoryDoc> = self
+            .categories()
+            .find(doc! { "_id": { "$in": ids } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().map(|c| (c.id, c.name)).collect())
+    }
+}
