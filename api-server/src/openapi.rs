@@ -125,7 +125,7 @@ impl Modify for BearerAuth {
         routes::uploads::product_image, routes::uploads::product_images, routes::uploads::image,
         routes::uploads::store_logo, routes::uploads::store_banner, routes::uploads::video, routes::uploads::remove,
         routes::uploads::serve::private,
-        routes::bulk::template, routes::bulk::export, routes::bulk::validate, routes::bulk::import,
+        routes::bulk::template, routes::bulk::export, routes::bulk::validate, routes::bulk::import, routes::bulk::bulk_update,
     ),
     components(schemas(Envelope, ErrorBody, FieldError)),
     tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "uploads"), (name = "bulk"))

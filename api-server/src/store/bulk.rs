@@ -1,5 +1,6 @@
-//! Bulk access to the `products` collection for import and export: which SKUs are taken,
-//! all-or-nothing insertion of many products, the merchant's whole catalogue, category names.
+//! Bulk access to the `products` collection for import, update and export: which SKUs are
+//! taken, all-or-nothing insertion and update of many products, the merchant's whole
+//! catalogue, category names.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,10 +15,16 @@ use super::{Store, products::ProductDoc};
 /// IllegalOperation: what a standalone server answers to a transaction.
 const ILLEGAL_OPERATION: i32 = 20;
 
-/// True when the deployment cannot run transactions (a standalone server).
+/// True when the deployment cannot run transactions: a standalone MongoDB (IllegalOperation,
+/// "Transaction numbers are only allowed on a replica set member or mongos") or a wire-compatible
+/// server that does not know the field (FerretDB v1: FailedToParse, unknown `startTransaction`).
 fn transactions_unsupported(e: &Error) -> bool {
     match &*e.kind {
-        ErrorKind::Command(c) => c.code == ILLEGAL_OPERATION,
+        ErrorKind::Command(c) => {
+            c.code == ILLEGAL_OPERATION
+                || c.message.contains("startTransaction")
+                || c.message.contains("Transaction numbers")
+        }
         ErrorKind::Transaction { message, .. } => message.contains("not supported"),
         _ => false,
     }
@@ -79,6 +86,7 @@ impl Store {
     }
 
     async fn insert_or_compensate(&self, products: &[ProductDoc]) -> mongodb::error::Result<()> {
+        tracing::warn!("transactions unsupported: importing with compensation on failure");
         let Err(e) = self.products().insert_many(products).await else {
             return Ok(());
         };
@@ -119,4 +127,95 @@ impl Store {
             .await?;
         Ok(found.into_iter().map(|c| (c.id, c.name)).collect())
     }
+}
+
+impl Store {
+    /// The merchant's live products with these SKUs.
+    pub async fn products_by_skus(
+        &self,
+        merchant: ObjectId,
+        skus: &[String],
+    ) -> mongodb::error::Result<Vec<ProductDoc>> {
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.products()
+            .find(doc! { "merchantId": merchant, "sku": { "$in": skus }, "isDeleted": { "$ne": true } })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Apply every `$set` or none: in a transaction where supported, otherwise one by one,
+    /// restoring the products' previous documents if any update fails.
+    pub async fn update_products_atomically(
+        &self,
+        merchant: ObjectId,
+        updates: &[(ProductDoc, Document)],
+    ) -> mongodb::error::Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut session = self.client().start_session().await?;
+        if let Err(e) = session.start_transaction().await {
+            return if transactions_unsupported(&e) {
+                self.update_or_restore(merchant, updates).await
+            } else {
+                Err(e)
+            };
+        }
+        for (before, set) in updates {
+            let r = self
+                .products()
+                .update_one(update_filter(merchant, before), update_doc(set))
+                .session(&mut session)
+                .await;
+            if let Err(e) = r {
+                let _ = session.abort_transaction().await;
+                return if transactions_unsupported(&e) {
+                    self.update_or_restore(merchant, updates).await
+                } else {
+                    Err(e)
+                };
+            }
+        }
+        session.commit_transaction().await
+    }
+
+    async fn update_or_restore(
+        &self,
+        merchant: ObjectId,
+        updates: &[(ProductDoc, Document)],
+    ) -> mongodb::error::Result<()> {
+        tracing::warn!("transactions unsupported: applying bulk update with rollback on failure");
+        for (i, (before, set)) in updates.iter().enumerate() {
+            let r = self
+                .products()
+                .update_one(update_filter(merchant, before), update_doc(set))
+                .await;
+            if let Err(e) = r {
+                for (done, _) in &updates[..i] {
+                    if let Err(restore) = self
+                        .products()
+                        .replace_one(update_filter(merchant, done), done)
+                        .await
+                    {
+                        tracing::error!(error = %restore, product = %done.id, "failed to restore a product after a failed bulk update");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn update_filter(merchant: ObjectId, product: &ProductDoc) -> Document {
+    doc! { "_id": product.id, "merchantId": merchant }
+}
+
+fn update_doc(set: &Document) -> Document {
+    let mut set = set.clone();
+    set.insert("updatedAt", mongodb::bson::DateTime::now());
+    doc! { "$set": set }
 }

@@ -457,3 +457,137 @@ async fn import_refuses_non_sheets_missing_columns_oversize_files_and_staff() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn bulk_update_changes_only_the_filled_cells_of_the_callers_products_or_nothing() {
+    let Some(app) = spawn_app().await else { return };
+    // Arrange: two products, and another merchant's product.
+    let (token, _, _) = app.register("update").await;
+    let (other, _, _) = app.register("update-other").await;
+    let a = app.product(&token, "Blue Cup", 5).await;
+    let b = app.product(&token, "Red Cup", 8).await;
+    let theirs = app.product(&other, "Green Cup", 1).await;
+    let (sku_a, sku_b) = (a["sku"].as_str().expect("a"), b["sku"].as_str().expect("b"));
+    let sku_theirs = theirs["sku"].as_str().expect("theirs");
+    let bad = format!(
+        "sku,price,stock,status\n{sku_a},12,,\n{sku_b},cheap,,\n{sku_theirs},1,,\nNOPE-1,1,,\n"
+    );
+    // Act
+    let r = import(&app, &token, "bulk-update", bad.into_bytes(), "u.csv").await;
+    // Assert: every problem by row; nothing changed, not even the valid first row.
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let cells: Vec<(u64, &str)> = r.body["data"]["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().expect("row"),
+                e["column"].as_str().expect("col"),
+            )
+        })
+        .collect();
+    assert_eq!(cells, [(3, "price"), (4, "sku"), (5, "sku")], "{}", r.body);
+    let path_a = format!("/api/merchant/products/{}", a["_id"].as_str().expect("id"));
+    let path_b = format!("/api/merchant/products/{}", b["_id"].as_str().expect("id"));
+    assert_eq!(
+        app.get(&path_a, Some(&token)).await.body["data"]["pricing"]["selling"],
+        10.0
+    );
+    // A clean file: only the filled cells change.
+    let good = format!(
+        "sku,price,compareAtPrice,stock,status,name\n{sku_a},12,15,,,\n{sku_b},,,20,draft,Crimson Cup\n"
+    );
+    let r = import(&app, &token, "bulk-update", good.into_bytes(), "u.csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["updated"], 2);
+    let pa = app.get(&path_a, Some(&token)).await.body["data"].clone();
+    assert_eq!(
+        (
+            pa["pricing"]["selling"].clone(),
+            pa["pricing"]["original"].clone(),
+            pa["pricing"]["discount"].clone()
+        ),
+        (json!(12.0), json!(15.0), json!(20.0))
+    );
+    assert_eq!(
+        (
+            pa["inventory"]["stock"].clone(),
+            pa["status"].clone(),
+            pa["name"].clone()
+        ),
+        (json!(5), json!("active"), json!("Blue Cup"))
+    );
+    let pb = app.get(&path_b, Some(&token)).await.body["data"].clone();
+    assert_eq!(
+        (
+            pb["inventory"]["stock"].clone(),
+            pb["status"].clone(),
+            pb["isActive"].clone(),
+            pb["name"].clone()
+        ),
+        (
+            json!(20),
+            json!("draft"),
+            json!(false),
+            json!("Crimson Cup")
+        )
+    );
+    assert_eq!(pb["pricing"]["selling"], 10.0);
+    let missing_sku = import(&app, &token, "bulk-update", b"price\n3\n".to_vec(), "u.csv").await;
+    assert_eq!(
+        (
+            missing_sku.status,
+            missing_sku.body["errors"][0]["field"].clone()
+        ),
+        (StatusCode::BAD_REQUEST, json!("sku"))
+    );
+    app.finish().await;
+}
+
+/// FerretDB v1 has no transactions: import and bulk update take the insert-and-compensate path.
+/// FerretDB is an optional second target (`scripts/testenv up ferretdb`), skipped when absent.
+#[tokio::test]
+async fn import_and_bulk_update_work_on_a_server_without_transactions() {
+    let Ok(uri) = std::env::var("FERRETDB_URI") else {
+        eprintln!("skipping: FERRETDB_URI not set (scripts/testenv up ferretdb)");
+        return;
+    };
+    let Some(app) = crate::helpers::spawn_app_with(&["--mongodb-uri", &uri]).await else {
+        return;
+    };
+    let (token, _, _) = app.register("ferret").await;
+    let file = "name,description,price,category,stock,sku\n\
+                Ferret Cup,A cup imported without transactions,4,General,3,FER-1\n\
+                Ferret Mug,A mug imported without transactions,6,General,2,FER-2\n";
+    let r = import(&app, &token, "import", file.as_bytes().to_vec(), "f.csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(product_count(&app, &token).await, 2);
+    let r = import(
+        &app,
+        &token,
+        "bulk-update",
+        b"sku,stock\nFER-1,30\nFER-2,40\n".to_vec(),
+        "u.csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (_, _, csv) = download(&app, "/api/merchant/bulk/products/export", &token).await;
+    let rows = csv_rows(&csv);
+    let stock = rows[0].iter().position(|h| h == "stock").expect("stock");
+    assert_eq!(
+        (rows[1][stock].as_str(), rows[2][stock].as_str()),
+        ("30", "40")
+    );
+    // Drop the FerretDB database (the helper's handle points at the main server).
+    let args = crate::helpers::base_args(app.store.db().name(), &uri);
+    let settings = merchant_api::config::Config::from_args(args)
+        .expect("args")
+        .validate_database()
+        .expect("db");
+    let ferret = merchant_api::startup::connect_store(&settings, None)
+        .await
+        .expect("ferret");
+    let _ = ferret.db().drop().await;
+    app.finish().await;
+}

@@ -5,6 +5,7 @@
 
 mod rows;
 pub mod sheet;
+mod update;
 
 use std::collections::HashMap;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/products/export", get(export))
         .route("/products/validate", post(validate).layer(limit))
         .route("/products/import", post(import).layer(limit))
+        .route("/products/bulk-update", post(bulk_update).layer(limit))
 }
 
 /// `?format=csv|xlsx|excel`.
@@ -181,12 +183,11 @@ pub async fn export(
     Ok(download(format, &name, bytes))
 }
 
-/// Read the uploaded `file` and check every row.
-async fn check_file(
-    state: &AppState,
+/// Read the uploaded `file` into a table with at least one data row.
+async fn read_file(
     auth: &AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Plan, ApiError> {
+) -> Result<sheet::Table, ApiError> {
     auth.require("products:bulk_import")?;
     let form = read_form(multipart.map_err(rejected)?, &FILE).await?;
     let file = form
@@ -197,17 +198,40 @@ async fn check_file(
     if table.rows.is_empty() {
         return Err(ApiError::BadRequest("The file has no product rows".into()));
     }
+    Ok(table)
+}
+
+/// Read the uploaded `file` and check every row.
+async fn check_file(
+    state: &AppState,
+    auth: &AuthMerchant,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Plan, ApiError> {
+    let table = read_file(auth, multipart).await?;
     rows::plan(state, auth.id(), &table).await
 }
 
-fn report(plan: &Plan) -> Value {
+fn report(total: usize, valid: usize, errors: &[rows::RowError]) -> Value {
     json!({
-        "valid": plan.errors.is_empty(),
-        "totalRows": plan.total,
-        "validRows": plan.valid,
-        "invalidRows": plan.total - plan.valid,
-        "errors": plan.errors.iter().map(rows::RowError::to_json).collect::<Vec<_>>(),
+        "valid": errors.is_empty(),
+        "totalRows": total,
+        "validRows": valid,
+        "invalidRows": total - valid,
+        "errors": errors.iter().map(rows::RowError::to_json).collect::<Vec<_>>(),
     })
+}
+
+/// The 400 of a file with invalid rows: the report at `data`, nothing written.
+fn rows_rejected(what: &str, total: usize, valid: usize, errors: &[rows::RowError]) -> Response {
+    let body = json!({
+        "success": false,
+        "message": format!(
+            "{what} failed: {} of {total} rows have errors; nothing was changed",
+            total - valid
+        ),
+        "data": report(total, valid, errors),
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// Check a file without importing it: a per-row error report.
@@ -231,7 +255,7 @@ pub async fn validate(
             plan.total
         )
     };
-    Ok(Reply::data(report(&plan)).message(message))
+    Ok(Reply::data(report(plan.total, plan.valid, &plan.errors)).message(message))
 }
 
 /// Import every row as a new product, or nothing when any row is invalid.
@@ -247,15 +271,12 @@ pub async fn import(
 ) -> Result<Response, ApiError> {
     let plan = check_file(&state, &auth, multipart).await?;
     if !plan.errors.is_empty() {
-        let body = json!({
-            "success": false,
-            "message": format!(
-                "Import failed: {} of {} rows have errors; nothing was imported",
-                plan.total - plan.valid, plan.total
-            ),
-            "data": report(&plan),
-        });
-        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        return Ok(rows_rejected(
+            "Import",
+            plan.total,
+            plan.valid,
+            &plan.errors,
+        ));
     }
     let docs: Vec<ProductDoc> = plan.products.iter().map(|(_, p)| p.clone()).collect();
     state
@@ -282,5 +303,49 @@ pub async fn import(
         json!({ "imported": docs.len(), "totalRows": plan.total, "products": products }),
     )
     .message(format!("Imported {} products", docs.len()))
+    .into_response())
+}
+
+/// Change existing products named by `sku`, all rows or none.
+#[utoipa::path(post, path = "/api/merchant/bulk/products/bulk-update", tag = "bulk", security(("bearer" = [])),
+    request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB with a `sku` column and any export columns to change (empty cells are left alone)"),
+    responses((status = 200, description = "`data`: {updated, totalRows, products[{row, _id, sku}]}", body = crate::openapi::Envelope),
+        (status = 400, description = "Invalid rows (`data` is the report; nothing changed), no file, not a sheet, no sku column", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
+pub async fn bulk_update(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let table = read_file(&auth, multipart).await?;
+    let plan = update::plan(&state, auth.id(), &table).await?;
+    if !plan.errors.is_empty() {
+        return Ok(rows_rejected(
+            "Update",
+            plan.total,
+            plan.valid,
+            &plan.errors,
+        ));
+    }
+    let changes: Vec<_> = plan
+        .updates
+        .iter()
+        .map(|(_, before, set)| (before.clone(), set.clone()))
+        .collect();
+    state
+        .store
+        .update_products_atomically(auth.id(), &changes)
+        .await
+        .map_err(ApiError::internal("Failed to update products"))?;
+    let products: Vec<Value> = plan
+        .updates
+        .iter()
+        .map(|(row, p, _)| json!({ "row": row, "_id": p.id.to_hex(), "sku": p.sku }))
+        .collect();
+    tracing::info!(merchant = %auth.id(), updated = products.len(), "products.bulk_updated");
+    Ok(Reply::data(
+        json!({ "updated": products.len(), "totalRows": plan.total, "products": products }),
+    )
+    .message(format!("Updated {} products", products.len()))
     .into_response())
 }

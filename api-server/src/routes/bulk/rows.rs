@@ -29,7 +29,7 @@ pub struct RowError {
 }
 
 impl RowError {
-    fn new(row: usize, column: &str, message: impl Into<String>) -> Self {
+    pub(super) fn new(row: usize, column: &str, message: impl Into<String>) -> Self {
         Self {
             row,
             column: column.into(),
@@ -64,7 +64,10 @@ struct Checked {
 }
 
 /// Position of each known column in the header; 400 when a required one is missing.
-fn columns(header: &[String]) -> Result<HashMap<&'static str, usize>, ApiError> {
+pub(super) fn columns(
+    header: &[String],
+    required: &[&str],
+) -> Result<HashMap<&'static str, usize>, ApiError> {
     let found: HashMap<&'static str, usize> = COLUMNS
         .iter()
         .filter_map(|c| {
@@ -74,7 +77,7 @@ fn columns(header: &[String]) -> Result<HashMap<&'static str, usize>, ApiError> 
                 .map(|i| (*c, i))
         })
         .collect();
-    let missing: Vec<FieldError> = REQUIRED_COLUMNS
+    let missing: Vec<FieldError> = required
         .iter()
         .filter(|c| !found.contains_key(*c))
         .map(|c| FieldError {
@@ -94,7 +97,7 @@ fn columns(header: &[String]) -> Result<HashMap<&'static str, usize>, ApiError> 
 }
 
 /// The sheet column a validation field belongs to.
-fn column_of(field: &str) -> &str {
+pub(super) fn column_of(field: &str) -> &str {
     match field {
         "inventory" | "inventory.stock" => "stock",
         "inventory.lowStockThreshold" => "lowStockThreshold",
@@ -104,8 +107,9 @@ fn column_of(field: &str) -> &str {
     }
 }
 
-/// The JSON body a row stands for, plus the cells that are not numbers where numbers belong.
-fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Value, Vec<RowError>) {
+/// The JSON body a row stands for (only the cells it fills), plus the cells that are not
+/// numbers where numbers belong.
+pub(super) fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Value, Vec<RowError>) {
     let mut errors = Vec::new();
     let mut number = |col: &str, integer: bool| -> Option<Value> {
         let raw = cells.get(col)?;
@@ -135,9 +139,12 @@ fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Value, Vec<RowE
             inventory.insert(key.into(), v);
         }
     }
-    body.insert("inventory".into(), Value::Object(inventory));
-    let percentage = number("cashbackPercentage", false);
-    body.insert("cashback".into(), json!({ "percentage": percentage }));
+    if !inventory.is_empty() {
+        body.insert("inventory".into(), Value::Object(inventory));
+    }
+    if let Some(p) = number("cashbackPercentage", false) {
+        body.insert("cashback".into(), json!({ "percentage": p }));
+    }
     let texts = [
         "name",
         "description",
@@ -169,31 +176,30 @@ fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Value, Vec<RowE
     (Value::Object(body), errors)
 }
 
-/// Validate one row like `POST /products` would.
-fn check_row(
+/// The non-empty cells of a row by column.
+pub(super) fn present<'a>(
     cols: &HashMap<&'static str, usize>,
-    row: usize,
-    cells: &[String],
-) -> Result<Checked, Vec<RowError>> {
-    let present: HashMap<&'static str, &str> = cols
-        .iter()
+    cells: &'a [String],
+) -> HashMap<&'static str, &'a str> {
+    cols.iter()
         .filter_map(|(c, i)| {
             let v = cells.get(*i).map(|s| s.trim()).filter(|s| !s.is_empty())?;
             Some((*c, v))
         })
-        .collect();
-    let (body, mut errors) = row_body(&present, row);
-    let validated = from_value::<ProductInput>(body).and_then(|input| input.validate(true));
+        .collect()
+}
+
+/// Validate a row's body like `POST /products` (`create`) or `PUT /products/{id}` would,
+/// adding problems to `errors` under the sheet's column names.
+pub(super) fn validate_body(
+    body: Value,
+    create: bool,
+    row: usize,
+    errors: &mut Vec<RowError>,
+) -> Option<ProductFields> {
+    let validated = from_value::<ProductInput>(body).and_then(|input| input.validate(create));
     match validated {
-        Ok(fields) if errors.is_empty() => {
-            let category = fields.category.clone().unwrap_or_default();
-            return Ok(Checked {
-                row,
-                fields,
-                category,
-            });
-        }
-        Ok(_) => {}
+        Ok(fields) => return errors.is_empty().then_some(fields),
         Err(ApiError::Validation { errors: found, .. }) => {
             for e in found {
                 let column = column_of(&e.field);
@@ -209,12 +215,32 @@ fn check_row(
         }
         Err(other) => errors.push(RowError::new(row, "row", other.to_string())),
     }
-    Err(errors)
+    None
+}
+
+/// Validate one row like `POST /products` would.
+fn check_row(
+    cols: &HashMap<&'static str, usize>,
+    row: usize,
+    cells: &[String],
+) -> Result<Checked, Vec<RowError>> {
+    let (body, mut errors) = row_body(&present(cols, cells), row);
+    match validate_body(body, true, row, &mut errors) {
+        Some(fields) => {
+            let category = fields.category.clone().unwrap_or_default();
+            Ok(Checked {
+                row,
+                fields,
+                category,
+            })
+        }
+        None => Err(errors),
+    }
 }
 
 /// Check every row of `table` and, when all are valid, build the products for `merchant`.
 pub async fn plan(state: &AppState, merchant: ObjectId, table: &Table) -> Result<Plan, ApiError> {
-    let cols = columns(&table.header)?;
+    let cols = columns(&table.header, &REQUIRED_COLUMNS)?;
     let mut plan = Plan {
         total: table.rows.len(),
         ..Plan::default()
@@ -273,8 +299,16 @@ async fn resolve_categories(
     state: &AppState,
     rows: &[Checked],
 ) -> Result<HashMap<String, ObjectId>, ApiError> {
+    resolve_references(state, rows.iter().map(|c| c.category.as_str())).await
+}
+
+/// Category ids of the given references (names, slugs or ids); unresolved ones are absent.
+pub(super) async fn resolve_references<'a>(
+    state: &AppState,
+    references: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, ObjectId>, ApiError> {
     let mut out = HashMap::new();
-    let wanted: HashSet<&str> = rows.iter().map(|c| c.category.as_str()).collect();
+    let wanted: HashSet<&str> = references.collect();
     for reference in wanted {
         let found = state
             .store
@@ -394,7 +428,9 @@ mod tests {
 
     #[test]
     fn missing_required_columns_are_named() {
-        let Err(ApiError::Validation { errors, .. }) = columns(&header(&["name", "price"])) else {
+        let Err(ApiError::Validation { errors, .. }) =
+            columns(&header(&["name", "price"]), &REQUIRED_COLUMNS)
+        else {
             panic!("expected missing columns");
         };
         let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -403,7 +439,7 @@ mod tests {
 
     #[test]
     fn row_errors_name_the_sheet_column() {
-        let cols = columns(&header(&COLUMNS)).expect("all columns");
+        let cols = columns(&header(&COLUMNS), &REQUIRED_COLUMNS).expect("all columns");
         let mut cells = vec![String::new(); COLUMNS.len()];
         cells[0] = "Mug".into(); // name
         cells[1] = "short".into(); // description < 10
