@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::{
-    GetResult, ObjectStore, ObjectStoreExt, PutPayload, aws::AmazonS3Builder,
-    local::LocalFileSystem, path::Path,
+    GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
+    aws::AmazonS3Builder, local::LocalFileSystem, path::Path,
 };
 use secrecy::ExposeSecret;
 
@@ -168,6 +168,24 @@ impl FileStore {
     /// Read a file (metadata and a byte stream).
     pub async fn get(&self, key: &ObjectKey) -> object_store::Result<GetResult> {
         self.inner.get(&key.path()).await
+    }
+
+    /// A file's metadata (size, ETag, modification time).
+    pub async fn head(&self, key: &ObjectKey) -> object_store::Result<ObjectMeta> {
+        self.inner.head(&key.path()).await
+    }
+
+    /// Read bytes `range` of a file (already checked against its size).
+    pub async fn get_range(
+        &self,
+        key: &ObjectKey,
+        range: std::ops::Range<u64>,
+    ) -> object_store::Result<GetResult> {
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        self.inner.get_opts(&key.path(), options).await
     }
 
     /// Delete a file; `false` when there was none (S3 deletes are silent, so check first).

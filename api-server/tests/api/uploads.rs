@@ -139,6 +139,36 @@ async fn upload_serve_and_delete(app: &TestApp) {
     let (status, _, body) = fetch(app, &url, None, Some(&etag)).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     assert!(body.is_empty());
+    let part_of = |range: &'static str| {
+        let url = if url.starts_with("http") {
+            url.clone()
+        } else {
+            format!("{}{url}", app.address)
+        };
+        async move {
+            let res = app
+                .client
+                .get(url)
+                .header("range", range)
+                .send()
+                .await
+                .expect("sent");
+            let (status, headers) = (res.status(), res.headers().clone());
+            (status, headers, res.bytes().await.expect("bytes").to_vec())
+        }
+    };
+    let (status, headers, body) = part_of("bytes=0-7").await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, image[..8]);
+    assert_eq!(
+        header(&headers, "content-range"),
+        format!("bytes 0-7/{}", image.len())
+    );
+    assert_eq!(header(&headers, "content-length"), "8");
+    assert_eq!(
+        part_of("bytes=100000-").await.0,
+        StatusCode::RANGE_NOT_SATISFIABLE
+    );
     let path = format!("/api/merchant/uploads/delete/{public_id}?type=image");
     let denied = app.delete(&path, Some(&other)).await;
     assert_eq!(denied.status, StatusCode::NOT_FOUND, "{}", denied.body);

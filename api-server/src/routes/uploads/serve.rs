@@ -2,7 +2,8 @@
 //! random bits, so URLs are unguessable; storefronts embed them cross-origin) and the caller's
 //! private documents at `GET /api/merchant/uploads/private/{name}` (Bearer token).
 //! Responses carry the sniffed `Content-Type`, `Content-Length`, `ETag` (304 on a match),
-//! `Last-Modified`, `Cache-Control` and `X-Content-Type-Options: nosniff`.
+//! `Last-Modified`, `Cache-Control` and `X-Content-Type-Options: nosniff`; a single
+//! `Range: bytes=…` gets a 206 (browsers seek in videos that way), an unsatisfiable one a 416.
 
 use axum::{
     Router,
@@ -12,6 +13,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+
+use object_store::ObjectMeta;
 
 use crate::{
     error::ApiError,
@@ -82,58 +85,145 @@ fn none_match(header: &HeaderValue, etag: &str) -> bool {
     })
 }
 
-async fn serve(
-    state: &AppState,
-    key: &ObjectKey,
-    headers: &HeaderMap,
-    cache: &'static str,
-) -> Result<Response, ApiError> {
-    let got = match state.files.get(key).await {
-        Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => return Err(not_found()),
-        Err(e) => {
-            return Err(ApiError::Internal {
-                message: "Failed to read file",
-                source: Box::new(e),
-            });
-        }
-    };
-    let meta = got.meta.clone();
-    let etag = meta.e_tag.as_deref().map(quoted);
-    let mut common = HeaderMap::new();
-    common.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    common.insert(
+fn read_failed(e: object_store::Error) -> ApiError {
+    match e {
+        object_store::Error::NotFound { .. } => not_found(),
+        e => ApiError::Internal {
+            message: "Failed to read file",
+            source: Box::new(e),
+        },
+    }
+}
+
+/// Headers every answer about the file carries (200, 206, 304, 416).
+fn file_headers(meta: &ObjectMeta, cache: &'static str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if let Some(tag) = etag.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
-        common.insert(header::ETAG, tag);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(tag) = meta.e_tag.as_deref().map(quoted)
+        && let Ok(v) = HeaderValue::from_str(&tag)
+    {
+        h.insert(header::ETAG, v);
     }
     let modified = meta
         .last_modified
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
     if let Ok(v) = HeaderValue::from_str(&modified) {
-        common.insert(header::LAST_MODIFIED, v);
+        h.insert(header::LAST_MODIFIED, v);
     }
     if cache == PUBLIC_CACHE {
-        common.insert(
+        h.insert(
             "cross-origin-resource-policy",
             HeaderValue::from_static("cross-origin"),
         );
     }
+    h
+}
+
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Wanted {
+    /// The whole file (no header, or one we do not serve partially: multiple ranges, other units).
+    All,
+    /// Bytes `start..end`.
+    Part(u64, u64),
+    /// Nothing that exists (416).
+    Unsatisfiable,
+}
+
+fn wanted(range: Option<&HeaderValue>, size: u64) -> Wanted {
+    let Some(spec) = range
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .filter(|v| !v.contains(','))
+    else {
+        return Wanted::All;
+    };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Wanted::All;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let parsed = match (first.parse::<u64>().ok(), last.parse::<u64>().ok()) {
+        // bytes=-N: the last N bytes.
+        (None, Some(n)) if first.is_empty() => (n > 0).then(|| (size.saturating_sub(n), size)),
+        (Some(a), None) if last.is_empty() => Some((a, size)),
+        (Some(a), Some(b)) if a <= b => Some((a, (b + 1).min(size))),
+        _ => return Wanted::All,
+    };
+    match parsed {
+        Some((a, b)) if a < b && a < size => Wanted::Part(a, b),
+        _ => Wanted::Unsatisfiable,
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    key: &ObjectKey,
+    headers: &HeaderMap,
+    cache: &'static str,
+) -> Result<Response, ApiError> {
+    let range = headers.get(header::RANGE);
+    let (meta, full) = match range {
+        // Without a Range header one request gives both the metadata and the bytes.
+        None => {
+            let got = state.files.get(key).await.map_err(read_failed)?;
+            (got.meta.clone(), Some(got))
+        }
+        Some(_) => (state.files.head(key).await.map_err(read_failed)?, None),
+    };
+    let mut h = file_headers(&meta, cache);
+    let etag = h
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if let (Some(tag), Some(inm)) = (&etag, headers.get(header::IF_NONE_MATCH))
         && none_match(inm, tag)
     {
-        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
-    common.insert(
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(mime_of_ext(key.ext())),
     );
-    common.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
-    let body = Body::from_stream(got.into_stream());
-    Ok((StatusCode::OK, common, body).into_response())
+    let size = meta.size;
+    let (status, body) = match (full, wanted(range, size)) {
+        (Some(got), _) => (StatusCode::OK, Body::from_stream(got.into_stream())),
+        (None, Wanted::Unsatisfiable) => {
+            h.remove(header::CONTENT_TYPE);
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
+        }
+        (None, Wanted::All) => {
+            let got = state.files.get(key).await.map_err(read_failed)?;
+            (StatusCode::OK, Body::from_stream(got.into_stream()))
+        }
+        (None, Wanted::Part(a, b)) => {
+            let got = state
+                .files
+                .get_range(key, a..b)
+                .await
+                .map_err(read_failed)?;
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{}/{size}", b - 1)) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(b - a));
+            return Ok((
+                StatusCode::PARTIAL_CONTENT,
+                h,
+                Body::from_stream(got.into_stream()),
+            )
+                .into_response());
+        }
+    };
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    Ok((status, h, body).into_response())
 }
 
 #[cfg(test)]
@@ -149,5 +239,19 @@ mod tests {
         assert!(!none_match(&v("\"c\""), "\"b\""));
         assert_eq!(quoted("abc"), "\"abc\"");
         assert_eq!(quoted("\"abc\""), "\"abc\"");
+    }
+
+    #[test]
+    fn single_byte_ranges_are_honoured_and_others_served_whole() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(wanted(None, 10), Wanted::All);
+        assert_eq!(wanted(Some(&v("bytes=0-3")), 10), Wanted::Part(0, 4));
+        assert_eq!(wanted(Some(&v("bytes=4-")), 10), Wanted::Part(4, 10));
+        assert_eq!(wanted(Some(&v("bytes=-3")), 10), Wanted::Part(7, 10));
+        assert_eq!(wanted(Some(&v("bytes=5-100")), 10), Wanted::Part(5, 10));
+        assert_eq!(wanted(Some(&v("bytes=10-")), 10), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some(&v("bytes=0-1,4-5")), 10), Wanted::All);
+        assert_eq!(wanted(Some(&v("items=0-1")), 10), Wanted::All);
+        assert_eq!(wanted(Some(&v("bytes=3-1")), 10), Wanted::All);
     }
 }
