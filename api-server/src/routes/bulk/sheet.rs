@@ -198,6 +198,9 @@ fn read_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, ApiError> {
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
+    let bytes = text.as_bytes();
+    // Newlines counted so far, up to byte `counted` (records come in order: linear overall).
+    let (mut counted, mut newlines) = (0usize, 0usize);
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -210,15 +213,17 @@ fn read_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, ApiError> {
         })?;
         // The csv crate's positions do not account for the blank lines it skips (they point at
         // the blank line); step over them and count the newlines before the record.
-        let bytes = text.as_bytes();
-        let line = record.position().map_or(out.len() + 1, |p| {
-            let mut at = (p.byte() as usize).min(bytes.len());
-            while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
-                at += 1;
-            }
-            bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
-        });
-        out.push((line, record.iter().map(str::to_string).collect()));
+        let mut at = record
+            .position()
+            .map_or(counted, |p| (p.byte() as usize).min(bytes.len()));
+        while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        if at > counted {
+            newlines += bytes[counted..at].iter().filter(|b| **b == b'\n').count();
+            counted = at;
+        }
+        out.push((newlines + 1, record.iter().map(str::to_string).collect()));
     }
     Ok(out)
 }
