@@ -40,6 +40,13 @@
 //! | `OTEL_SERVICE_NAME` | no | `merchant-api` | `service.name` of the spans |
 //! | `OTEL_TRACES_SAMPLER_ARG` | no | `1` | share of new traces sampled (0..1); an incoming `traceparent`'s decision is followed |
 //! | `OTEL_SDK_DISABLED` | no | `false` | `true` turns trace export off |
+//! | `CLOUD_STORAGE_PROVIDER` | no | `local` | where uploads go: `local` (the `UPLOADS_DIR` volume; the operator mounts the uploads PVC there) or `s3` |
+//! | `UPLOADS_DIR` | no | `uploads` | directory of uploaded files when the provider is `local` (the operator sets `/app/uploads`) |
+//! | `UPLOADS_PUBLIC_URL` | no | – | absolute prefix of returned file URLs (e.g. `https://api.shop.example`); unset: URLs are paths (`/uploads/…`) on this API |
+//! | `S3_BUCKET` | with `s3` | – | bucket of uploaded files |
+//! | `S3_REGION` | no | `us-east-1` | bucket region |
+//! | `S3_ENDPOINT` | no | AWS | S3-compatible endpoint (MinIO, SeaweedFS…); path-style requests, `http://` allowed |
+//! | `S3_ACCESS_KEY_ID` + `S3_SECRET_ACCESS_KEY` | no | instance credentials | static S3 credentials (the secret key is a secret) |
 //!
 //! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
 
@@ -193,6 +200,30 @@ pub struct Config {
     /// OpenTelemetry trace export (`OTEL_*`).
     #[command(flatten)]
     pub otel: OtelConfig,
+    /// Upload storage: `local` or `s3`.
+    #[arg(long, env = "CLOUD_STORAGE_PROVIDER", default_value = "local")]
+    pub cloud_storage_provider: String,
+    /// Directory of uploads (provider `local`).
+    #[arg(long, env = "UPLOADS_DIR", default_value = "uploads")]
+    pub uploads_dir: std::path::PathBuf,
+    /// Absolute prefix of returned file URLs.
+    #[arg(long, env = "UPLOADS_PUBLIC_URL")]
+    pub uploads_public_url: Option<String>,
+    /// S3 bucket (provider `s3`).
+    #[arg(long, env = "S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3-compatible endpoint.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 access key id.
+    #[arg(long, env = "S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    #[arg(long, env = "S3_SECRET_ACCESS_KEY", value_parser = secret, hide_env_values = true)]
+    pub s3_secret_access_key: Option<SecretString>,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -327,6 +358,38 @@ pub struct Settings {
     pub auth_cache_ttl: Duration,
     /// New-order watcher period (`None`: disabled).
     pub order_watch_interval: Option<Duration>,
+    /// Uploaded files.
+    pub uploads: UploadSettings,
+}
+
+/// Where uploaded files are stored.
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    /// A local directory (the uploads volume).
+    Local {
+        /// Directory.
+        dir: std::path::PathBuf,
+    },
+    /// An S3 bucket.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Region.
+        region: String,
+        /// Custom endpoint (S3-compatible servers).
+        endpoint: Option<String>,
+        /// Static credentials (key id, secret key).
+        credentials: Option<(String, SecretString)>,
+    },
+}
+
+/// Upload settings.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// Backend.
+    pub storage: StorageSettings,
+    /// Absolute URL prefix of returned file URLs (empty: path-only URLs).
+    pub public_url: String,
 }
 
 /// Sentry error reporting.
@@ -466,6 +529,7 @@ impl Config {
         if self.request_timeout_secs == 0 {
             problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
         }
+        let uploads = self.upload_settings(&mut problems);
         let frontend_url = self
             .merchant_frontend_url
             .clone()
@@ -526,6 +590,7 @@ impl Config {
                 auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
                 order_watch_interval: (self.order_watch_interval_ms > 0)
                     .then(|| Duration::from_millis(self.order_watch_interval_ms)),
+                uploads,
             }),
             _ => Err(InvalidConfig(problems)),
         }
@@ -581,6 +646,60 @@ impl Config {
             origins.push("http://localhost:3000".into());
         }
         origins
+    }
+
+    fn upload_settings(&self, problems: &mut Vec<String>) -> UploadSettings {
+        let public_url = self
+            .uploads_public_url
+            .as_deref()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.is_empty()
+            || public_url.starts_with("http://")
+            || public_url.starts_with("https://"))
+        {
+            problems.push("UPLOADS_PUBLIC_URL must start with http:// or https://".into());
+        }
+        let storage = match self.cloud_storage_provider.as_str() {
+            "local" => StorageSettings::Local {
+                dir: self.uploads_dir.clone(),
+            },
+            "s3" => {
+                let credentials = match (&self.s3_access_key_id, &self.s3_secret_access_key) {
+                    (Some(id), Some(key)) => Some((id.clone(), key.clone())),
+                    (None, None) => None,
+                    _ => {
+                        problems.push(
+                            "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together".into(),
+                        );
+                        None
+                    }
+                };
+                let bucket = self.s3_bucket.clone().unwrap_or_default();
+                if bucket.trim().is_empty() {
+                    problems.push("S3_BUCKET is required when CLOUD_STORAGE_PROVIDER=s3".into());
+                }
+                StorageSettings::S3 {
+                    bucket,
+                    region: self.s3_region.clone(),
+                    endpoint: self.s3_endpoint.clone(),
+                    credentials,
+                }
+            }
+            other => {
+                problems.push(format!(
+                    "CLOUD_STORAGE_PROVIDER must be local or s3 (got {other:?})"
+                ));
+                StorageSettings::Local {
+                    dir: self.uploads_dir.clone(),
+                }
+            }
+        };
+        UploadSettings {
+            storage,
+            public_url,
+        }
     }
 
     fn mail_settings(&self, problems: &mut Vec<String>) -> Option<MailSettings> {
@@ -760,6 +879,27 @@ mod tests {
             settings.sentry.map(|s| s.environment),
             Some("development".into())
         );
+    }
+
+    #[test]
+    fn s3_storage_needs_a_bucket_and_paired_credentials() {
+        let mut args = base();
+        args.extend(["--cloud-storage-provider", "s3", "--s3-access-key-id", "id"]);
+        let err = Config::from_args(args)
+            .expect("parses")
+            .validate()
+            .expect_err("invalid")
+            .to_string();
+        assert!(err.contains("S3_BUCKET is required"), "{err}");
+        assert!(err.contains("must be set together"), "{err}");
+        let settings = Config::from_args(base())
+            .expect("parses")
+            .validate()
+            .expect("valid");
+        assert!(matches!(
+            settings.uploads.storage,
+            StorageSettings::Local { .. }
+        ));
     }
 
     #[test]

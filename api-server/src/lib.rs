@@ -20,4 +20,5 @@ pub mod state;
 pub mod store;
 pub mod tabular;
 pub mod telemetry;
+pub mod uploads;
 pub mod validate;

@@ -124,7 +124,7 @@ impl Modify for BearerAuth {
         routes::auth::resend_verification, routes::auth::refresh, routes::auth::logout, routes::auth::auth_test,
         routes::onboarding::status, routes::onboarding::save_step, routes::onboarding::complete_step,
         routes::onboarding::previous_step, routes::onboarding::submit, routes::onboarding::documents,
-        routes::onboarding::delete_document,
+        routes::onboarding::delete_document, routes::onboarding::upload_document,
         routes::products::list, routes::products::create, routes::products::show, routes::products::update,
         routes::products::remove, routes::products::categories, routes::products::reviews::reviews,
         routes::variants::list, routes::variants::show, routes::variants::create, routes::variants::update,
@@ -149,9 +149,13 @@ impl Modify for BearerAuth {
         routes::notifications::actions::remove, routes::notifications::preferences::show, routes::notifications::preferences::save,
         routes::dashboard::overview, routes::dashboard::metrics, routes::dashboard::activity,
         routes::dashboard::top_products, routes::dashboard::sales_data,
+        routes::uploads::product_image, routes::uploads::product_images, routes::uploads::image,
+        routes::uploads::store_logo, routes::uploads::store_banner, routes::uploads::video, routes::uploads::remove,
+        routes::uploads::serve::private,
+        routes::bulk::template, routes::bulk::export, routes::bulk::validate, routes::bulk::import, routes::bulk::bulk_update,
     ),
     components(schemas(Envelope, ErrorBody, FieldError)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"))
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"), (name = "uploads"), (name = "bulk"))
 )]
 struct ApiDoc;
 

@@ -43,6 +43,9 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// Upload storage could not be set up.
+    #[error("failed to set up upload storage")]
+    Uploads(#[from] crate::uploads::storage::StorageError),
     /// The server stopped with an I/O error.
     #[error("server failed")]
     Serve(#[source] std::io::Error),
@@ -128,6 +131,7 @@ impl Application {
         let (audit, audit_worker) = crate::audit::Auditor::start(store.clone());
         let redis = connect_redis(&settings).await?;
         let (mailer, mail_worker) = Mailer::start(settings.mail.as_ref(), metrics.clone())?;
+        let files = crate::uploads::FileStore::from_settings(&settings.uploads)?;
         let addr = SocketAddr::new(settings.host, settings.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -161,6 +165,7 @@ impl Application {
             cashback_counts: Default::default(),
             probe: Arc::default(),
             started,
+            files,
         };
         tracing::info!(
             port,

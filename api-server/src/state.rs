@@ -39,4 +39,6 @@ pub struct AppState {
     pub probe: Arc<crate::routes::health::Probe>,
     /// Process start (uptime).
     pub started: std::time::Instant,
+    /// Uploaded-file storage (uploads volume or S3).
+    pub files: crate::uploads::FileStore,
 }

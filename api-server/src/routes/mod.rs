@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod cashback;
 pub mod dashboard;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod params;
 pub mod products;
 pub mod stock;
 pub mod team;
+pub mod uploads;
 pub mod variants;
 
 use axum::{
@@ -124,6 +126,8 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
         .nest("/dashboard", dashboard::router())
         .nest("/orders", orders::router())
         .nest("/notifications", notifications::router())
+        .nest("/uploads", uploads::router())
+        .nest("/bulk", bulk::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,
@@ -151,6 +155,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(health::router())
+        .merge(uploads::public_router())
         .nest("/api/merchant", merchant_api(&state))
         .fallback(mw::not_found)
         .method_not_allowed_fallback(mw::method_not_allowed)

@@ -301,20 +301,6 @@ impl Store {
             .await
     }
 
-    /// Category names by id.
-    pub async fn category_names(
-        &self,
-        ids: Vec<ObjectId>,
-    ) -> mongodb::error::Result<Vec<(ObjectId, String)>> {
-        let rows: Vec<super::categories::CategoryDoc> = self
-            .categories()
-            .find(doc! { "_id": { "$in": ids } })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(rows.into_iter().map(|c| (c.id, c.name)).collect())
-    }
-
     /// Products by id (merchant-scoped), for decorating sales rows.
     pub async fn products_by_ids(
         &self,

@@ -2,6 +2,7 @@
 //! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
 
 pub mod audit;
+pub mod bulk;
 pub mod cashback;
 pub mod categories;
 pub mod dashboard;
@@ -17,6 +18,7 @@ pub mod reviews;
 pub mod stock;
 pub mod stores;
 pub mod team;
+pub mod uploads;
 pub mod users;
 
 use mongodb::{Client, Collection, Database, bson::doc};

@@ -66,6 +66,11 @@ impl Resp {
     }
 }
 
+/// The uploads directory of the test app over database `db`.
+pub fn uploads_dir(db: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("merchant-api-test-uploads-{db}"))
+}
+
 /// Base arguments of a test app (limits high so only rate-limit tests trip them).
 pub fn base_args(db: &str, uri: &str) -> Vec<String> {
     [
@@ -108,6 +113,11 @@ pub fn base_args(db: &str, uri: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .chain(["--rate-limit-prefix".to_string(), format!("rl-{db}")])
+    // Uploads of every test app go to a per-app temporary directory, never the working tree.
+    .chain([
+        "--uploads-dir".to_string(),
+        uploads_dir(db).display().to_string(),
+    ])
     .collect()
 }
 
@@ -246,6 +256,7 @@ impl TestApp {
             let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
         }
         let _ = self.store.db().drop().await;
+        let _ = std::fs::remove_dir_all(uploads_dir(self.store.db().name()));
     }
 
     /// Trigger graceful shutdown and return the server task.

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod bulk;
 mod cashback;
 mod cli;
 mod dashboard;
@@ -17,3 +18,4 @@ mod server;
 mod stock;
 mod team;
 mod telemetry;
+mod uploads;

@@ -247,11 +247,8 @@ async fn top_rows(
         .filter_map(|r| r.product.as_object_id())
         .collect();
     let products = s.products_by_ids(scope.merchant, ids).await?;
-    let categories: HashMap<ObjectId, String> = s
-        .category_names(products.iter().map(|p| p.category).collect())
-        .await?
-        .into_iter()
-        .collect();
+    let category_ids: Vec<ObjectId> = products.iter().map(|p| p.category).collect();
+    let categories = s.category_names(&category_ids).await?;
     let category_of: HashMap<ObjectId, String> = products
         .iter()
         .map(|p| {

@@ -2,15 +2,17 @@
 //! (contract §2.3): status, save a step, complete a step, go back, submit, documents.
 
 mod steps;
+mod upload;
 use axum::{
     Router,
-    extract::{Path, State},
+    extract::{DefaultBodyLimit, Path, State},
     routing::{delete, get, post},
 };
 use mongodb::bson::{Bson, DateTime, doc};
 use serde_json::{Value, json};
 
 use self::steps::{step_has_data, step_update};
+pub use self::upload::{__path_upload_document, upload_document};
 use super::Reply;
 use crate::{
     error::ApiError,
@@ -28,6 +30,11 @@ pub fn router() -> Router<AppState> {
         .route("/step/{step}/previous", post(previous_step))
         .route("/submit", post(submit))
         .route("/documents", get(documents))
+        .route(
+            "/documents/upload",
+            post(upload::upload_document)
+                .layer(DefaultBodyLimit::max(upload::DOCUMENT.body_limit())),
+        )
         .route("/documents/{index}", delete(delete_document))
 }
 
@@ -237,11 +244,16 @@ pub async fn delete_document(
     let not_found = || ApiError::NotFound("Document not found".into());
     let i: usize = index.parse().map_err(|_| not_found())?;
     let list = document_list(&auth.merchant.onboarding);
-    let id = list
+    let entry = list
         .get(i)
         .and_then(Bson::as_document)
-        .and_then(|d| d.get_object_id("_id").ok())
         .ok_or_else(not_found)?;
+    let id = entry.get_object_id("_id").map_err(|_| not_found())?;
+    // Files this API stored for the merchant go with their entry; other URLs are left alone.
+    let file = entry
+        .get_str("url")
+        .ok()
+        .and_then(|u| state.files.key_of_url(auth.id(), u));
     state
         .store
         .modify_merchant(
@@ -250,5 +262,6 @@ pub async fn delete_document(
         )
         .await
         .map_err(failed())?;
+    crate::routes::uploads::discard(&state, file).await;
     Ok(Reply::empty().message("Document deleted successfully"))
 }

@@ -502,14 +502,14 @@ pub async fn remove(
 ) -> Result<Reply, ApiError> {
     auth.require("products:delete")?;
     let id = product_id(&id)?;
-    let deleted = state
+    let product = state
         .store
-        .delete_product(auth.id(), id)
+        .take_product(auth.id(), id)
         .await
-        .map_err(ApiError::internal("Failed to delete product"))?;
-    if !deleted {
-        return Err(not_found());
-    }
+        .map_err(ApiError::internal("Failed to delete product"))?
+        .ok_or_else(not_found)?;
+    // The product's stored images go with it; a failed file delete is logged, not returned.
+    super::uploads::remove_product_files(&state, &product).await;
     tracing::info!(merchant = %auth.id(), product = %id, "product.deleted");
     Ok(Reply::empty().message("Product and all related data deleted successfully"))
 }

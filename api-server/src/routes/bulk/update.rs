@@ -1,0 +1,183 @@
+//! Rows of `POST /bulk/products/bulk-update`: each row names one of the merchant's products by
+//! `sku` and changes only the cells it fills, with the validation of `PUT /products/{id}`
+//! (an exported file, edited, is a valid update file). Every row is checked before anything is
+//! written; `imageUrl` is not an update column (images are managed through uploads).
+
+use std::collections::HashMap;
+
+use mongodb::bson::Document;
+
+use super::{
+    rows::{RowError, column_of, columns, present, resolve_references, row_body, validate_body},
+    sheet::Table,
+};
+use crate::{
+    domain::{ProductStatus, Sku},
+    error::ApiError,
+    routes::products::types::{ProductFields, discount},
+    state::AppState,
+    store::{ObjectId, products::ProductDoc},
+};
+
+/// Outcome of checking an update file.
+#[derive(Debug, Default)]
+pub struct UpdatePlan {
+    /// Data rows.
+    pub total: usize,
+    /// Rows without errors.
+    pub valid: usize,
+    /// Problems by row.
+    pub errors: Vec<RowError>,
+    /// (row, product before the change, `$set`), only when `errors` is empty.
+    pub updates: Vec<(usize, ProductDoc, Document)>,
+}
+
+struct Checked {
+    row: usize,
+    sku: String,
+    fields: ProductFields,
+}
+
+fn check_row(
+    cols: &HashMap<&'static str, usize>,
+    row: usize,
+    cells: &[String],
+) -> Result<Checked, Vec<RowError>> {
+    let mut cells = present(cols, cells);
+    let Some(raw_sku) = cells.remove("sku") else {
+        return Err(vec![RowError::new(row, "sku", "\"sku\" is required")]);
+    };
+    let sku =
+        Sku::parse(raw_sku).map_err(|e| vec![RowError::new(row, "sku", format!("\"sku\" {e}"))])?;
+    cells.remove("imageUrl");
+    if cells.is_empty() {
+        return Err(vec![RowError::new(
+            row,
+            "row",
+            "Nothing to update: fill at least one column besides sku",
+        )]);
+    }
+    let (body, mut errors) = row_body(&cells, row);
+    match validate_body(body, false, row, &mut errors) {
+        Some(fields) => Ok(Checked {
+            row,
+            sku: sku.into_string(),
+            fields,
+        }),
+        None => Err(errors),
+    }
+}
+
+/// Check every row; when all are valid, compute each product's `$set`.
+pub async fn plan(
+    state: &AppState,
+    merchant: ObjectId,
+    table: &Table,
+) -> Result<UpdatePlan, ApiError> {
+    let cols = columns(&table.header, &["sku"])?;
+    let mut plan = UpdatePlan {
+        total: table.rows.len(),
+        ..UpdatePlan::default()
+    };
+    let mut checked = Vec::new();
+    for (row, cells) in &table.rows {
+        match check_row(&cols, *row, cells) {
+            Ok(c) => checked.push(c),
+            Err(e) => plan.errors.extend(e),
+        }
+    }
+    let skus: Vec<String> = checked.iter().map(|c| c.sku.clone()).collect();
+    let products: HashMap<String, ProductDoc> = state
+        .store
+        .products_by_skus(merchant, &skus)
+        .await
+        .map_err(ApiError::internal("Failed to update products"))?
+        .into_iter()
+        .map(|p| (p.sku.clone(), p))
+        .collect();
+    let categories = resolve_references(
+        state,
+        checked.iter().filter_map(|c| c.fields.category.as_deref()),
+    )
+    .await?;
+    let mut first_use: HashMap<String, usize> = HashMap::new();
+    let mut good = Vec::new();
+    for c in checked {
+        let Some(product) = products.get(&c.sku) else {
+            plan.errors
+                .push(RowError::new(c.row, "sku", "Product not found"));
+            continue;
+        };
+        if let Some(first) = first_use.insert(c.sku.clone(), c.row) {
+            plan.errors.push(RowError::new(
+                c.row,
+                "sku",
+                format!("Duplicate SKU in file (first used on row {first})"),
+            ));
+            continue;
+        }
+        let category =
+            match c.fields.category.as_deref() {
+                None => None,
+                Some(r) => match categories.get(r) {
+                    Some(id) => Some(*id),
+                    None => {
+                        plan.errors.push(RowError::new(c.row, column_of("category"), format!(
+                        "Category \"{r}\" not found. Please use a valid category name or ID."
+                    )));
+                        continue;
+                    }
+                },
+            };
+        let set = update_set(c.fields, product, category);
+        good.push((c.row, product.clone(), set));
+    }
+    plan.valid = good.len();
+    plan.errors.sort_by_key(|e| e.row);
+    if plan.errors.is_empty() {
+        plan.updates = good;
+    }
+    Ok(plan)
+}
+
+/// The `$set` of one row, as `PUT /products/{id}` computes it (pricing from the current
+/// product, `isActive` from `status`, `isFeatured` from `visibility`).
+fn update_set(fields: ProductFields, current: &ProductDoc, category: Option<ObjectId>) -> Document {
+    let mut set = fields.set;
+    if let Some(name) = fields.name {
+        set.insert("name", name);
+    }
+    if let Some(d) = fields.description {
+        set.insert("description", d);
+    }
+    if let Some(status) = fields.status {
+        set.insert("status", status.as_str());
+        set.insert("isActive", status == ProductStatus::Active);
+    }
+    if let Some(c) = category {
+        set.insert("category", c);
+    }
+    if let Some(featured) = set.get_str("visibility").ok().map(|v| v == "featured") {
+        set.insert("isFeatured", featured);
+    }
+    let (price, compare, cost, currency) = fields.prices;
+    if price.is_some() || compare.is_some() {
+        let selling = price.unwrap_or(current.pricing.selling);
+        let original =
+            compare.unwrap_or(if price.is_some() && current.pricing.original < selling {
+                selling
+            } else {
+                current.pricing.original
+            });
+        set.insert("pricing.selling", selling);
+        set.insert("pricing.original", original);
+        set.insert("pricing.discount", discount(original, selling));
+    }
+    if let Some(c) = cost {
+        set.insert("pricing.cost", c);
+    }
+    if let Some(c) = currency {
+        set.insert("pricing.currency", c);
+    }
+    set
+}

@@ -1,0 +1,96 @@
+//! `POST /onboarding/documents/upload`: a verification document as a multipart file (field
+//! `document`, jpeg/png/gif/pdf ≤ 10 MB by magic bytes, `documentType` from the step-5 enum),
+//! stored privately under the merchant and appended to `stepData.verification.documents`.
+
+use axum::extract::{Multipart, State, multipart::MultipartRejection};
+use mongodb::bson::{Bson, DateTime, doc, oid::ObjectId};
+use serde_json::json;
+
+use super::{DOCUMENT_TYPES, failed};
+use crate::{
+    error::ApiError,
+    extract::AuthMerchant,
+    routes::{
+        Reply,
+        uploads::{discard, store_file},
+    },
+    state::AppState,
+    store::json::bson_to_json,
+    uploads::{
+        multipart::{Limits, read_form, rejected},
+        sniff::Accept,
+    },
+};
+
+/// Field and size limit of document uploads.
+pub(super) const DOCUMENT: Limits = Limits {
+    field: "document",
+    max_files: 1,
+    max_bytes: 10 * 1024 * 1024,
+    too_large: "File too large. Maximum size is 10MB.",
+};
+
+/// Upload one verification document.
+#[utoipa::path(post, path = "/api/merchant/onboarding/documents/upload", tag = "onboarding", security(("bearer" = [])),
+    request_body(content = String, content_type = "multipart/form-data", description = "`document` file (jpeg/png/gif/pdf ≤ 10 MB) and `documentType` (business_license|id_proof|address_proof|gst_certificate|pan_card)"),
+    responses((status = 201, description = "`data.document` (the appended entry) and `data.documents` (all)", body = crate::openapi::Envelope),
+        (status = 400, description = "No file, bad type, too large or bad documentType", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Missing profile:edit", body = crate::openapi::ErrorBody)))]
+pub async fn upload_document(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Reply, ApiError> {
+    auth.require("profile:edit")?;
+    let form = read_form(multipart.map_err(rejected)?, &DOCUMENT).await?;
+    let kind = match form.text("documentType") {
+        Some(t) if DOCUMENT_TYPES.contains(&t) => t.to_string(),
+        Some(_) => {
+            return Err(ApiError::field(
+                "Validation failed",
+                "documentType",
+                format!(
+                    "\"documentType\" must be one of [{}]",
+                    DOCUMENT_TYPES.join(", ")
+                ),
+            ));
+        }
+        None => {
+            return Err(ApiError::field(
+                "Validation failed",
+                "documentType",
+                "\"documentType\" is required",
+            ));
+        }
+    };
+    let upload = form
+        .files
+        .first()
+        .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))?;
+    let stored = store_file(&state, auth.id(), true, upload, Accept::Document).await?;
+    let entry = doc! {
+        "_id": ObjectId::new(), "type": kind, "url": &stored.url, "status": "pending",
+        "uploadedAt": DateTime::now(), "fileName": upload.file_name.clone(), "mimeType": stored.sniffed.mime,
+        "size": upload.bytes.len() as i64,
+    };
+    let update = doc! {
+        "$push": { "onboarding.stepData.verification.documents": &entry },
+        "$set": { "updatedAt": DateTime::now() },
+    };
+    let merchant = match state.store.modify_merchant(auth.id(), update).await {
+        Ok(Some(m)) => m,
+        other => {
+            discard(&state, [stored.key]).await;
+            return Err(match other {
+                Err(e) => failed()(e),
+                _ => ApiError::NotFound("Merchant not found".into()),
+            });
+        }
+    };
+    let documents = bson_to_json(Bson::Array(super::document_list(&merchant.onboarding)));
+    Ok(Reply::data(
+        json!({ "document": bson_to_json(Bson::Document(entry)), "documents": documents }),
+    )
+    .message("Document uploaded successfully")
+    .status(axum::http::StatusCode::CREATED))
+}

@@ -1,0 +1,221 @@
+//! Bulk access to the `products` collection for import, update and export: which SKUs are
+//! taken, all-or-nothing insertion and update of many products, the merchant's whole
+//! catalogue, category names.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::TryStreamExt;
+use mongodb::{
+    bson::{Document, doc, oid::ObjectId},
+    error::{Error, ErrorKind},
+};
+
+use super::{Store, products::ProductDoc};
+
+/// IllegalOperation: what a standalone server answers to a transaction.
+const ILLEGAL_OPERATION: i32 = 20;
+
+/// True when the deployment cannot run transactions: a standalone MongoDB (IllegalOperation,
+/// "Transaction numbers are only allowed on a replica set member or mongos") or a wire-compatible
+/// server that does not know the field (FerretDB v1: FailedToParse, unknown `startTransaction`).
+fn transactions_unsupported(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Command(c) => {
+            c.code == ILLEGAL_OPERATION
+                || c.message.contains("startTransaction")
+                || c.message.contains("Transaction numbers")
+        }
+        ErrorKind::Transaction { message, .. } => message.contains("not supported"),
+        _ => false,
+    }
+}
+
+impl Store {
+    /// The subset of `skus` already used by any product (SKUs are globally unique).
+    pub async fn existing_skus(&self, skus: &[String]) -> mongodb::error::Result<HashSet<String>> {
+        if skus.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let docs: Vec<Document> = self
+            .products()
+            .clone_with_type::<Document>()
+            .find(doc! { "sku": { "$in": skus } })
+            .projection(doc! { "sku": 1, "_id": 0 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("sku").ok().map(str::to_string))
+            .collect())
+    }
+
+    /// Insert every product or none: in a transaction where the deployment supports one (replica
+    /// sets, mongos), otherwise by inserting and deleting what was inserted when any insert fails.
+    pub async fn insert_products_atomically(
+        &self,
+        products: &[ProductDoc],
+    ) -> mongodb::error::Result<()> {
+        if products.is_empty() {
+            return Ok(());
+        }
+        let mut session = self.client().start_session().await?;
+        if let Err(e) = session.start_transaction().await {
+            return if transactions_unsupported(&e) {
+                self.insert_or_compensate(products).await
+            } else {
+                Err(e)
+            };
+        }
+        let inserted = self
+            .products()
+            .insert_many(products)
+            .session(&mut session)
+            .await;
+        match inserted {
+            Ok(_) => session.commit_transaction().await,
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                if transactions_unsupported(&e) {
+                    self.insert_or_compensate(products).await
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn insert_or_compensate(&self, products: &[ProductDoc]) -> mongodb::error::Result<()> {
+        tracing::warn!("transactions unsupported: importing with compensation on failure");
+        let Err(e) = self.products().insert_many(products).await else {
+            return Ok(());
+        };
+        let ids: Vec<ObjectId> = products.iter().map(|p| p.id).collect();
+        if let Err(cleanup) = self
+            .products()
+            .delete_many(doc! { "_id": { "$in": ids } })
+            .await
+        {
+            tracing::error!(error = %cleanup, "failed to remove a partial import");
+        }
+        Err(e)
+    }
+
+    /// Every live product of the merchant, oldest first.
+    pub async fn all_products(
+        &self,
+        merchant: ObjectId,
+    ) -> mongodb::error::Result<Vec<ProductDoc>> {
+        self.products()
+            .find(doc! { "merchantId": merchant, "isDeleted": { "$ne": true } })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Names of the given categories.
+    pub async fn category_names(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<HashMap<ObjectId, String>> {
+        let found: Vec<super::categories::CategoryDoc> = self
+            .categories()
+            .find(doc! { "_id": { "$in": ids } })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().map(|c| (c.id, c.name)).collect())
+    }
+}
+
+impl Store {
+    /// The merchant's live products with these SKUs.
+    pub async fn products_by_skus(
+        &self,
+        merchant: ObjectId,
+        skus: &[String],
+    ) -> mongodb::error::Result<Vec<ProductDoc>> {
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.products()
+            .find(doc! { "merchantId": merchant, "sku": { "$in": skus }, "isDeleted": { "$ne": true } })
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Apply every `$set` or none: in a transaction where supported, otherwise one by one,
+    /// restoring the products' previous documents if any update fails.
+    pub async fn update_products_atomically(
+        &self,
+        merchant: ObjectId,
+        updates: &[(ProductDoc, Document)],
+    ) -> mongodb::error::Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut session = self.client().start_session().await?;
+        if let Err(e) = session.start_transaction().await {
+            return if transactions_unsupported(&e) {
+                self.update_or_restore(merchant, updates).await
+            } else {
+                Err(e)
+            };
+        }
+        for (before, set) in updates {
+            let r = self
+                .products()
+                .update_one(update_filter(merchant, before), update_doc(set))
+                .session(&mut session)
+                .await;
+            if let Err(e) = r {
+                let _ = session.abort_transaction().await;
+                return if transactions_unsupported(&e) {
+                    self.update_or_restore(merchant, updates).await
+                } else {
+                    Err(e)
+                };
+            }
+        }
+        session.commit_transaction().await
+    }
+
+    async fn update_or_restore(
+        &self,
+        merchant: ObjectId,
+        updates: &[(ProductDoc, Document)],
+    ) -> mongodb::error::Result<()> {
+        tracing::warn!("transactions unsupported: applying bulk update with rollback on failure");
+        for (i, (before, set)) in updates.iter().enumerate() {
+            let r = self
+                .products()
+                .update_one(update_filter(merchant, before), update_doc(set))
+                .await;
+            if let Err(e) = r {
+                for (done, _) in &updates[..i] {
+                    if let Err(restore) = self
+                        .products()
+                        .replace_one(update_filter(merchant, done), done)
+                        .await
+                    {
+                        tracing::error!(error = %restore, product = %done.id, "failed to restore a product after a failed bulk update");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn update_filter(merchant: ObjectId, product: &ProductDoc) -> Document {
+    doc! { "_id": product.id, "merchantId": merchant }
+}
+
+fn update_doc(set: &Document) -> Document {
+    let mut set = set.clone();
+    set.insert("updatedAt", mongodb::bson::DateTime::now());
+    doc! { "$set": set }
+}
