@@ -29,6 +29,7 @@
 //! | `TRUST_PROXY` | no | `false` | take the client IP from the first `X-Forwarded-For` hop |
 //! | `REQUEST_TIMEOUT_SECS` | no | `30` | per-request timeout (408) |
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
+//! | `ANALYTICS_CACHE_TTL_SECS` | no | `300` | lifetime of cached analytics results (Redis when `REDIS_URL` is set, in-process otherwise) |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //!
@@ -162,6 +163,9 @@ pub struct Config {
     /// Create indexes at start-up.
     #[arg(long, env = "ENSURE_INDEXES", default_value_t = true, action = clap::ArgAction::Set)]
     pub ensure_indexes: bool,
+    /// Lifetime of cached analytics results in seconds.
+    #[arg(long, env = "ANALYTICS_CACHE_TTL_SECS", default_value_t = 300)]
+    pub analytics_cache_ttl_secs: u64,
     /// Sentry DSN (errors and panics are reported when set).
     #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
     pub sentry_dsn: Option<SecretString>,
@@ -292,6 +296,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Create indexes at start-up.
     pub ensure_indexes: bool,
+    /// Lifetime of cached analytics results.
+    pub analytics_cache_ttl: Duration,
     /// Error reporting, if configured.
     pub sentry: Option<SentrySettings>,
 }
@@ -432,6 +438,9 @@ impl Config {
         if self.request_timeout_secs == 0 {
             problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
         }
+        if self.analytics_cache_ttl_secs == 0 {
+            problems.push("ANALYTICS_CACHE_TTL_SECS must be at least 1".into());
+        }
         let frontend_url = self
             .merchant_frontend_url
             .clone()
@@ -486,6 +495,7 @@ impl Config {
                 trust_proxy: self.trust_proxy,
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 ensure_indexes: self.ensure_indexes,
+                analytics_cache_ttl: Duration::from_secs(self.analytics_cache_ttl_secs),
                 sentry,
             }),
             _ => Err(InvalidConfig(problems)),

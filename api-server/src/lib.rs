@@ -1,5 +1,6 @@
 //! merchant-api: the merchant e-commerce HTTP API and its data commands.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    config::Settings, mail::Mailer, metrics::Metrics, ratelimit::RateLimiter,
-    security::jwt::AuthKeys, store::Store,
+    cache::AnalyticsCache, config::Settings, mail::Mailer, metrics::Metrics,
+    ratelimit::RateLimiter, security::jwt::AuthKeys, store::Store,
 };
 
 /// Shared, immutable application state.
@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Redis, when configured (health checks).
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Cached analytics results; orders code calls `invalidate_merchant` after changes.
+    pub analytics_cache: Arc<AnalyticsCache>,
     /// Process start (uptime).
     pub started: std::time::Instant,
 }

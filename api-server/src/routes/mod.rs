@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per area, each with `router()`. [`app`] merges them under their
 //! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
 
+pub mod analytics;
 pub mod auth;
 pub mod health;
 pub mod onboarding;
@@ -98,6 +99,7 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
                 .merge(stock::router(state)),
         )
         .merge(stock::dashboard_router())
+        .nest("/analytics", analytics::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,

@@ -84,6 +84,26 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1, "category": 1 },
             false,
         ),
+        // Analytics: every order pipeline starts with `items.store` + a `createdAt` range.
+        spec(
+            "orders",
+            "items_store_created",
+            doc! { "items.store": 1, "createdAt": -1 },
+            false,
+        ),
+        // Analytics inventory status: a store's products by stock.
+        spec(
+            "products",
+            "store_stock",
+            doc! { "store": 1, "inventory.stock": 1 },
+            false,
+        ),
+        spec(
+            "analyticsexports",
+            "merchant_export",
+            doc! { "merchantId": 1, "exportId": 1 },
+            true,
+        ),
     ]
 }
 
