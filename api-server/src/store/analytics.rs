@@ -341,7 +341,10 @@ impl Store {
             // One lookup per sold product, not per order line.
             doc! { "$group": { "_id": "$_id.p", "lines": { "$push": { "o": "$_id.o", "q": "$quantity", "r": "$revenue" } } } },
             doc! { "$lookup": { "from": "products", "localField": "_id", "foreignField": "_id", "as": "product" } },
-            doc! { "$project": { "lines": 1, "category": { "$arrayElemAt": ["$product.category", 0] } } },
+            // `$unwind` rather than `"$product.category"` on the array: SecantusDB does not
+            // resolve field paths through arrays inside expressions.
+            doc! { "$unwind": { "path": "$product", "preserveNullAndEmptyArrays": true } },
+            doc! { "$project": { "lines": 1, "category": "$product.category" } },
             doc! { "$unwind": "$lines" },
             doc! { "$group": {
                 "_id": { "c": "$category", "o": "$lines.o" },
@@ -373,7 +376,8 @@ impl Store {
             doc! { "$match": live_products(store) },
             doc! { "$group": { "_id": "$category", "n": { "$sum": 1 } } },
             doc! { "$lookup": { "from": "categories", "localField": "_id", "foreignField": "_id", "as": "c" } },
-            doc! { "$project": { "n": 1, "name": { "$arrayElemAt": ["$c.name", 0] } } },
+            doc! { "$unwind": { "path": "$c", "preserveNullAndEmptyArrays": true } },
+            doc! { "$project": { "n": 1, "name": "$c.name" } },
         ];
         let rows = self.aggregate("products", pipeline).await?;
         Ok(rows
