@@ -736,3 +736,145 @@ async fn each_merchant_sees_only_its_own_orders_and_exports() {
     assert_eq!(rows[0]["productName"], "Other");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn seeded_orders_reference_the_merchants_products_and_add_up_in_the_reports() {
+    use merchant_api::ops::seed::{SeedPlan, seed_plan};
+    let Some(app) = spawn_app().await else { return };
+    // Arrange: one demo merchant, 12 products, 300 orders over 120 days.
+    let plan = SeedPlan {
+        merchants: 1,
+        products: 12,
+        orders: 300,
+        seed: 7,
+    };
+    assert_eq!(
+        seed_plan(&app.store, plan).await.expect("seed"),
+        ["demo1@merchant.test"]
+    );
+    let orders = app.store.db().collection::<Document>("orders");
+    assert_eq!(orders.count_documents(doc! {}).await.expect("count"), 300);
+    let merchant = app
+        .store
+        .merchant_by_email("demo1@merchant.test")
+        .await
+        .expect("find")
+        .expect("merchant");
+    let store = app
+        .store
+        .default_store(merchant.id)
+        .await
+        .expect("find")
+        .expect("store")
+        .id;
+    assert_eq!(
+        orders
+            .count_documents(doc! { "items.store": { "$ne": store } })
+            .await
+            .expect("count"),
+        0
+    );
+    let products: Vec<ObjectId> = app
+        .store
+        .db()
+        .collection::<Document>("products")
+        .distinct("_id", doc! { "merchantId": merchant.id })
+        .await
+        .expect("distinct")
+        .into_iter()
+        .filter_map(|b| b.as_object_id())
+        .collect();
+    let foreign = orders
+        .count_documents(doc! { "items": { "$elemMatch": { "product": { "$nin": products } } } })
+        .await
+        .expect("count");
+    assert_eq!(foreign, 0, "every item references a seeded product");
+    // Act: the 1y overview against a direct count of the non-excluded orders.
+    let login = app
+        .post(
+            "/api/merchant/auth/login",
+            None,
+            serde_json::json!({ "email": "demo1@merchant.test", "password": "demo-password" }),
+        )
+        .await;
+    let token = login.body["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let counted = orders
+        .count_documents(doc! { "status": { "$nin": ["cancelled", "refunded"] } })
+        .await
+        .expect("count");
+    let o = data(&app, "/sales/overview?preset=1y", &token).await;
+    assert_eq!(o["totalOrders"].as_u64(), Some(counted), "{o}");
+    let cats = data(&app, "/categories/performance?preset=1y", &token).await;
+    assert!(
+        cats.as_array().expect("array").len() >= 3,
+        "products span several categories: {cats}"
+    );
+    app.finish().await;
+}
+
+/// An access token of an active team member of `merchant` with `role` and `permissions`.
+async fn member_token(app: &TestApp, merchant: &str, role: &str, permissions: &[&str]) -> String {
+    use merchant_api::security::jwt::{AuthKeys, Claims};
+    let member = ObjectId::new();
+    let user = doc! {
+        "_id": member, "merchantId": ObjectId::parse_str(merchant).expect("id"),
+        "email": format!("{}@example.com", member.to_hex()), "name": "Member", "role": role,
+        "permissions": permissions.to_vec(), "status": "active", "createdAt": DateTime::now(),
+    };
+    app.store
+        .db()
+        .collection::<Document>("merchantusers")
+        .insert_one(user)
+        .await
+        .expect("member");
+    let keys = AuthKeys::new(
+        &crate::helpers::ACCESS_SECRET.to_string().into(),
+        &crate::helpers::REFRESH_SECRET.to_string().into(),
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(600),
+    );
+    let claims = Claims {
+        merchant_id: merchant.to_string(),
+        role: Some(role.into()),
+        permissions: None,
+        merchant_user_id: Some(member.to_hex()),
+        typ: None,
+        iat: 0,
+        exp: 0,
+    };
+    keys.sign_access(claims).expect("token")
+}
+
+#[tokio::test]
+async fn analytics_reads_need_analytics_view_and_exports_need_analytics_export() {
+    let Some(app) = spawn_app().await else { return };
+    let (_, merchant, _) = app.register("perm").await;
+    // Staff's role defaults have no analytics permission.
+    let staff = member_token(&app, &merchant, "staff", &[]).await;
+    let r = app
+        .get("/api/merchant/analytics/sales/overview", Some(&staff))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(
+        (r.body["required"].as_str(), r.body["userRole"].as_str()),
+        (Some("analytics:view"), Some("staff"))
+    );
+    let viewer = member_token(&app, &merchant, "manager", &["analytics:view"]).await;
+    let r = app
+        .get("/api/merchant/analytics/sales/overview", Some(&viewer))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .post(
+            "/api/merchant/analytics/export",
+            Some(&viewer),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.body["required"], "analytics:export");
+    app.finish().await;
+}

@@ -1,6 +1,8 @@
 //! Product reports: top sellers, product performance, category performance, inventory status
 //! and the stock-out / demand forecasts (sales velocity from the orders, stock from products).
 
+use std::collections::HashMap;
+
 use chrono::Duration;
 use serde_json::{Value, json};
 
@@ -54,12 +56,13 @@ pub async fn performance(c: Ctx) -> Res {
     )
     .map_err(db)?;
     let all: f64 = rows.iter().map(|r| r.revenue).sum();
+    let stock: HashMap<ObjectId, i64> = stock.into_iter().map(|s| (s.0, s.3)).collect();
     Ok(rows
         .iter()
         .map(|p| {
             let mut v = sales_json(p);
             v["revenueShare"] = json!(round2(ratio(p.revenue, all) * 100.0));
-            v["currentStock"] = json!(stock.iter().find(|s| s.0 == p.product).map(|s| s.3));
+            v["currentStock"] = json!(stock.get(&p.product));
             v
         })
         .collect())
@@ -138,10 +141,11 @@ pub async fn stockout_prediction(c: Ctx) -> Res {
     )
     .map_err(db)?;
     let days = c.range.days().len().max(1) as f64;
+    let sales: HashMap<ObjectId, &ProductSales> = sales.iter().map(|s| (s.product, s)).collect();
     let mut rows: Vec<(f64, Value)> = stock
         .iter()
         .filter_map(|(id, name, sku, units)| {
-            let sold = sales.iter().find(|s| s.product == *id)?;
+            let sold = sales.get(id)?;
             let per_day = sold.quantity as f64 / days;
             let left = days_left(*units, per_day)?;
             Some((left, json!({

@@ -339,8 +339,7 @@ pub async fn cache_warm_up(
 /// The contract's intentional 404: exports are created with POST.
 #[utoipa::path(get, path = "/api/merchant/analytics/export", tag = "analytics", security(("bearer" = [])),
     responses((status = 404, description = "Always", body = crate::openapi::ErrorBody)))]
-pub async fn export_get(auth: AuthMerchant) -> ApiError {
-    let _ = auth;
+pub async fn export_get(_auth: AuthMerchant) -> ApiError {
     ApiError::NotFound("Export endpoint not found. Use POST /api/merchant/analytics/export to create an export job.".into())
 }
 

@@ -455,7 +455,7 @@ pub async fn seasonal(c: Ctx) -> Res {
         .iter()
         .min_by(|a, b| metric(a).total_cmp(&metric(b)));
     let mut insights = Vec::new();
-    if let (Some(p), Some(t)) = (peak, trough).clone()
+    if let (Some(p), Some(t)) = (peak, trough)
         && mean > 0.0
     {
         insights.push(format!(
