@@ -3,7 +3,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck disable=SC1091
-source "$ROOT/target/testenv/env.sh"
+# MERCHANT_TESTENV: the test environment directory (default: this checkout's target/testenv).
+source "${MERCHANT_TESTENV:-$ROOT/target/testenv}/env.sh"
 # BENCH_MONGODB_URI points the run at another MongoDB-wire server, e.g. "$FERRETDB_URI" from
 # `scripts/testenv up ferretdb` (throughput beside the single-threaded SecantusDB).
 MONGODB_URI=${BENCH_MONGODB_URI:-$MONGODB_URI}

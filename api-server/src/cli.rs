@@ -25,7 +25,7 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Create demo merchants, stores and products.
+    /// Create demo merchants, stores, products and orders.
     Seed {
         /// Settings (only the MongoDB ones are used).
         #[command(flatten)]
@@ -36,6 +36,12 @@ pub enum Command {
         /// Products per merchant.
         #[arg(long, default_value_t = 20)]
         products: u32,
+        /// Orders per merchant (spread over the last 120 days).
+        #[arg(long, default_value_t = 0)]
+        orders: u32,
+        /// Random seed of the orders (the same seed gives the same orders).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Print the OpenAPI 3 document as JSON.
     Openapi,

@@ -30,6 +30,7 @@
 //! | `REQUEST_TIMEOUT_SECS` | no | `30` | per-request timeout (408) |
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
 //! | `AUDIT_RETENTION_DAYS` | no | `365` | days audit records are kept (TTL index on `auditlogs.timestamp`), 1..36500 |
+//! | `ANALYTICS_CACHE_TTL_SECS` | no | `300` | lifetime of cached analytics results (Redis when `REDIS_URL` is set, in-process otherwise) |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions) is reused by product, variant and stock routes; `0` reads the database on every request |
@@ -188,6 +189,9 @@ pub struct Config {
     /// milliseconds (0 disables; notifications are keyed per order, so replicas never double up).
     #[arg(long, env = "ORDER_WATCH_INTERVAL_MS", default_value_t = 5000)]
     pub order_watch_interval_ms: u64,
+    /// Lifetime of cached analytics results in seconds.
+    #[arg(long, env = "ANALYTICS_CACHE_TTL_SECS", default_value_t = 300)]
+    pub analytics_cache_ttl_secs: u64,
     /// Sentry DSN (errors and panics are reported when set).
     #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
     pub sentry_dsn: Option<SecretString>,
@@ -348,6 +352,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Create indexes at start-up.
     pub ensure_indexes: bool,
+    /// Lifetime of cached analytics results.
+    pub analytics_cache_ttl: Duration,
     /// Error reporting, if configured.
     pub sentry: Option<SentrySettings>,
     /// Days audit records are kept.
@@ -530,6 +536,9 @@ impl Config {
             problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
         }
         let uploads = self.upload_settings(&mut problems);
+        if self.analytics_cache_ttl_secs == 0 {
+            problems.push("ANALYTICS_CACHE_TTL_SECS must be at least 1".into());
+        }
         let frontend_url = self
             .merchant_frontend_url
             .clone()
@@ -584,6 +593,7 @@ impl Config {
                 trust_proxy: self.trust_proxy,
                 request_timeout: Duration::from_secs(self.request_timeout_secs),
                 ensure_indexes: self.ensure_indexes,
+                analytics_cache_ttl: Duration::from_secs(self.analytics_cache_ttl_secs),
                 sentry,
                 audit_retention_days: self.audit_retention_days,
                 otel,

@@ -78,8 +78,18 @@ async fn main() -> ExitCode {
         Command::Seed {
             merchants,
             products,
+            orders,
+            seed,
             ..
-        } => report(ops::seed::run(&database, merchants, products).await),
+        } => {
+            let plan = ops::seed::SeedPlan {
+                merchants,
+                products,
+                orders,
+                seed,
+            };
+            report(ops::seed::run(&database, plan).await)
+        }
         Command::Serve(_) | Command::Openapi => ExitCode::SUCCESS,
     }
 }

@@ -153,9 +153,19 @@ impl Modify for BearerAuth {
         routes::uploads::store_logo, routes::uploads::store_banner, routes::uploads::video, routes::uploads::remove,
         routes::uploads::serve::private,
         routes::bulk::template, routes::bulk::export, routes::bulk::validate, routes::bulk::import, routes::bulk::bulk_update,
+        routes::analytics::overview, routes::analytics::sales_overview, routes::analytics::sales_trends,
+        routes::analytics::sales_by_time, routes::analytics::sales_by_day, routes::analytics::top_selling,
+        routes::analytics::products_performance, routes::analytics::categories_performance,
+        routes::analytics::customer_insights, routes::analytics::customer_segments, routes::analytics::customer_list,
+        routes::analytics::inventory_status, routes::analytics::stockout_prediction, routes::analytics::payments_breakdown,
+        routes::analytics::sales_forecast, routes::analytics::forecast_stockout, routes::analytics::forecast_demand,
+        routes::analytics::seasonal_trends, routes::analytics::revenue_breakdown, routes::analytics::comparison,
+        routes::analytics::realtime, routes::analytics::top_offers, routes::analytics::cache_stats,
+        routes::analytics::cache_invalidate, routes::analytics::cache_warm_up, routes::analytics::export_get,
+        routes::analytics::export_create, routes::analytics::export_download,
     ),
-    components(schemas(Envelope, ErrorBody, FieldError)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"), (name = "uploads"), (name = "bulk"))
+    components(schemas(Envelope, ErrorBody, FieldError, routes::analytics::ExportBody)),
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"), (name = "uploads"), (name = "bulk"), (name = "analytics"))
 )]
 struct ApiDoc;
 

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
+    cache::AnalyticsCache,
     config::{DatabaseSettings, Settings},
     mail::{MailError, Mailer},
     metrics::Metrics,
@@ -156,6 +157,10 @@ impl Application {
             limiter: Arc::new(RateLimiter::new(
                 settings.rate_limits.clone(),
                 redis.clone(),
+            )),
+            analytics_cache: Arc::new(AnalyticsCache::new(
+                redis.clone(),
+                settings.analytics_cache_ttl,
             )),
             redis,
             settings: Arc::new(settings),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     audit::Auditor,
+    cache::AnalyticsCache,
     config::Settings,
     mail::Mailer,
     metrics::Metrics,
@@ -37,6 +38,8 @@ pub struct AppState {
     pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
     /// Last MongoDB/Redis check of the health routes.
     pub probe: Arc<crate::routes::health::Probe>,
+    /// Cached analytics results; orders code calls `invalidate_merchant` after changes.
+    pub analytics_cache: Arc<AnalyticsCache>,
     /// Process start (uptime).
     pub started: std::time::Instant,
     /// Uploaded-file storage (uploads volume or S3).

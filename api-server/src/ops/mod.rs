@@ -2,3 +2,4 @@
 
 pub mod migrate;
 pub mod seed;
+pub mod seed_orders;

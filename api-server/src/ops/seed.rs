@@ -1,8 +1,10 @@
 //! `merchant-api seed`: demo merchants (`demo1@merchant.test` … with password `demo-password`),
-//! their stores and products, for local runs and benchmarks. Idempotent per e-mail.
+//! their stores, products (spread over a few categories) and, with `--orders N`, realistic orders
+//! (see [`super::seed_orders`]), for local runs and benchmarks. Idempotent per e-mail.
 
 use secrecy::SecretString;
 
+use super::seed_orders::{self, SeedShop};
 use crate::{
     config::DatabaseSettings,
     domain::{Sku, slugify},
@@ -14,6 +16,22 @@ use crate::{
         merchants::{Address, MerchantDoc, NewMerchantAccount},
     },
 };
+
+/// Categories the demo products rotate through (category analytics need more than one).
+pub const DEMO_CATEGORIES: [&str; 5] = ["General", "Electronics", "Grocery", "Apparel", "Home"];
+
+/// How much to seed per demo merchant.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedPlan {
+    /// Number of demo merchants.
+    pub merchants: u32,
+    /// Products per merchant.
+    pub products: u32,
+    /// Orders per merchant.
+    pub orders: u32,
+    /// Random seed of the orders (same seed, same orders).
+    pub seed: u64,
+}
 
 /// Password of every demo account.
 pub const DEMO_PASSWORD: &str = "demo-password";
@@ -59,16 +77,17 @@ async fn seed_products(
     store: &Store,
     merchant: &MerchantDoc,
     shop: ObjectId,
-    category: ObjectId,
+    categories: &[ObjectId],
     count: u32,
 ) -> Result<(), SeedError> {
     for i in 1..=count {
         let name = format!("Demo Product {i}");
+        let slot = (i as usize - 1) % categories.len();
         let input = ProductInput {
             name: Some(name.clone()),
             description: Some(format!("A demo product number {i} for local runs.")),
             price: Some(f64::from(i) * 2.5),
-            category: Some("General".into()),
+            category: Some(DEMO_CATEGORIES[slot].into()),
             status: Some("active".into()),
             inventory: Some(InventoryInput {
                 stock: Some(i64::from(i % 7) * 5),
@@ -85,7 +104,7 @@ async fn seed_products(
         let placement = Placement {
             merchant: merchant.id,
             store: shop,
-            category,
+            category: categories[slot],
             sku,
             slug: format!("{}-{}", slugify(&name), ObjectId::new().to_hex()),
         };
@@ -99,36 +118,95 @@ async fn seed_products(
 
 /// Create `merchants` demo merchants with `products` products each (skips existing e-mails).
 pub async fn seed(store: &Store, merchants: u32, products: u32) -> Result<Vec<String>, SeedError> {
+    seed_plan(
+        store,
+        SeedPlan {
+            merchants,
+            products,
+            orders: 0,
+            seed: 0,
+        },
+    )
+    .await
+}
+
+/// Seed per `plan`: merchants, stores, products and orders (skips existing e-mails).
+pub async fn seed_plan(store: &Store, plan: SeedPlan) -> Result<Vec<String>, SeedError> {
     store.ensure_indexes().await?;
     let hash = password::hash(SecretString::from(DEMO_PASSWORD)).await?;
-    let category = store.ensure_category("General").await?;
+    let mut categories = Vec::with_capacity(DEMO_CATEGORIES.len());
+    for name in DEMO_CATEGORIES {
+        categories.push(store.ensure_category(name).await?);
+    }
     let mut created = Vec::new();
-    for n in 1..=merchants {
+    for n in 1..=plan.merchants {
         let merchant = demo_merchant(n, &hash);
         if store.merchant_by_email(&merchant.email).await?.is_some() {
             continue;
         }
         store.insert_merchant(&merchant).await?;
-        let shop = store.create_default_store(&merchant, category).await?;
-        seed_products(store, &merchant, shop.id, category, products).await?;
+        let shop = store.create_default_store(&merchant, categories[0]).await?;
+        seed_products(store, &merchant, shop.id, &categories, plan.products).await?;
+        if plan.orders > 0 {
+            let shop = SeedShop {
+                id: shop.id,
+                name: shop.name,
+                order_prefix: format!("ORD-{}", &merchant.id.to_hex()[16..]),
+            };
+            seed_merchant_orders(store, &merchant, &shop, plan).await?;
+        }
         created.push(merchant.email);
     }
     Ok(created)
 }
 
-/// The `seed` subcommand.
-pub async fn run(
-    settings: &DatabaseSettings,
-    merchants: u32,
-    products: u32,
+async fn seed_merchant_orders(
+    store: &Store,
+    merchant: &MerchantDoc,
+    shop: &SeedShop,
+    plan: SeedPlan,
 ) -> Result<(), SeedError> {
+    let products = store.seed_products_of(merchant.id).await?;
+    // Each merchant gets its own stream (same seed, same data per merchant number).
+    let seed = plan
+        .seed
+        .wrapping_add(u64::from(merchant_number(&merchant.email)));
+    let orders = seed_orders::generate(
+        seed,
+        plan.orders as usize,
+        &products,
+        shop,
+        chrono::Utc::now(),
+    );
+    let total = orders.len();
+    store
+        .insert_orders(orders, |done| {
+            println!("{}: {done}/{total} orders", merchant.email)
+        })
+        .await?;
+    Ok(())
+}
+
+fn merchant_number(email: &str) -> u32 {
+    email
+        .trim_start_matches("demo")
+        .split('@')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The `seed` subcommand.
+pub async fn run(settings: &DatabaseSettings, plan: SeedPlan) -> Result<(), SeedError> {
     let store = connect_store(settings, None).await?;
-    let result = seed(&store, merchants, products).await;
+    let result = seed_plan(&store, plan).await;
     store.client().clone().shutdown().immediate(true).await;
     let created = result?;
     println!(
-        "seeded {} merchant(s) with {products} product(s) each; password {DEMO_PASSWORD:?}: {created:?}",
-        created.len()
+        "seeded {} merchant(s) with {} product(s) and {} order(s) each; password {DEMO_PASSWORD:?}: {created:?}",
+        created.len(),
+        plan.products,
+        plan.orders
     );
     Ok(())
 }

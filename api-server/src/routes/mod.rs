@@ -1,6 +1,7 @@
 //! The HTTP surface: one module per area, each with `router()`. [`app`] merges them under their
 //! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
@@ -128,6 +129,7 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
         .nest("/notifications", notifications::router())
         .nest("/uploads", uploads::router())
         .nest("/bulk", bulk::router())
+        .nest("/analytics", analytics::router())
         .layer(from_fn_with_state(
             (state.clone(), Limit::General),
             crate::ratelimit::enforce,

@@ -204,6 +204,19 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1 },
             true,
         ),
+        // Analytics inventory status: a store's products by stock.
+        spec(
+            "products",
+            "store_stock",
+            doc! { "store": 1, "inventory.stock": 1 },
+            false,
+        ),
+        spec(
+            "analyticsexports",
+            "merchant_export",
+            doc! { "merchantId": 1, "exportId": 1 },
+            true,
+        ),
     ]
 }
 

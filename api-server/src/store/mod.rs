@@ -1,6 +1,7 @@
 //! MongoDB access: one module per collection with its `*Doc` types, indexes and queries.
 //! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
 
+pub mod analytics;
 pub mod audit;
 pub mod bulk;
 pub mod cashback;

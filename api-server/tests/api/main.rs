@@ -1,5 +1,6 @@
 //! API tests against the real MongoDB-wire server, Redis and SMTP capture (one test binary).
 
+mod analytics;
 mod audit;
 mod auth;
 mod bulk;

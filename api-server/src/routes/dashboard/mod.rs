@@ -111,6 +111,10 @@ pub async fn overview(
     let mut v = Validator::new();
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
+    let key = format!("dashboard:overview:{store:?}");
+    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
+        return Ok(hit);
+    }
     let s = &state.store;
     let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
     let chart_start = window_start(30);
@@ -128,7 +132,7 @@ pub async fn overview(
         feed(&state, &scope, store, 10),
     )
     .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
-    Ok(Reply::data(json!({
+    let data = json!({
         "metrics": cards::overview_metrics(&orders, &products, &cashback, CARD_DAYS),
         "recentActivity": feed,
         "topProducts": top,
@@ -138,7 +142,24 @@ pub async fn overview(
             "status": if p.is_active { "active" } else { "inactive" },
         })).collect::<Vec<_>>(),
         "salesChart": series::zero_filled(&daily, Utc::now().date_naive(), 30, Interval::Day),
-    })))
+    });
+    Ok(remember(&state, auth.id(), &key, data).await)
+}
+
+/// A cached dashboard answer. Dashboard figures share the analytics cache: the same TTL
+/// (`ANALYTICS_CACHE_TTL_SECS`) and the same per-merchant invalidation.
+async fn from_cache(state: &AppState, merchant: ObjectId, key: &str) -> Option<Reply> {
+    state
+        .analytics_cache
+        .get(merchant, key)
+        .await
+        .map(Reply::data)
+}
+
+/// Cache a freshly computed dashboard answer and reply with it.
+async fn remember(state: &AppState, merchant: ObjectId, key: &str, data: Value) -> Reply {
+    state.analytics_cache.put(merchant, key, &data).await;
+    Reply::data(data)
 }
 
 /// Six cards (revenue, orders, products, customers, average order value, conversion rate),
@@ -154,15 +175,18 @@ pub async fn metrics(
     let mut v = Validator::new();
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
+    let key = format!("dashboard:metrics:{store:?}");
+    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
+        return Ok(hit);
+    }
     let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
     let (orders, products) = futures::try_join!(
         state.store.order_summary(&scope, cur, prev),
         state.store.product_summary(auth.id(), store, cur, prev),
     )
     .map_err(ApiError::internal("Failed to fetch dashboard metrics"))?;
-    Ok(Reply::data(cards::metric_cards(
-        &orders, &products, CARD_DAYS,
-    )))
+    let data = cards::metric_cards(&orders, &products, CARD_DAYS);
+    Ok(remember(&state, auth.id(), &key, data).await)
 }
 
 /// Recent orders and product changes, newest first.
@@ -288,10 +312,14 @@ pub async fn top_products(
     let limit = int_param(&mut v, "limit", q.limit, 1, 50, 10);
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
+    let key = format!("dashboard:top:{store:?}:{days}:{sort}:{limit}");
+    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
+        return Ok(hit);
+    }
     let rows = top_rows(&state, &scope, days, sort, limit)
         .await
         .map_err(ApiError::internal("Failed to fetch top products"))?;
-    Ok(Reply::data(Value::Array(rows)))
+    Ok(remember(&state, auth.id(), &key, Value::Array(rows)).await)
 }
 
 /// Sales series: one zero-filled entry per day (7, 30 or 90), week or month, oldest first.
@@ -312,16 +340,21 @@ pub async fn sales_data(
     };
     let store = store_param(&mut v, q.store_id);
     let scope = resolve(&state, &auth, v, store).await?;
+    let key = format!("dashboard:sales:{store:?}:{days}:{interval:?}");
+    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
+        return Ok(hit);
+    }
     let m = in_range(&scope, window_start(days), DateTime::now());
     let daily = state
         .store
         .orders_by_period(&scope, m, Interval::Day)
         .await
         .map_err(ApiError::internal("Failed to fetch sales data"))?;
-    Ok(Reply::data(Value::Array(series::zero_filled(
+    let data = Value::Array(series::zero_filled(
         &daily,
         Utc::now().date_naive(),
         days,
         interval,
-    ))))
+    ));
+    Ok(remember(&state, auth.id(), &key, data).await)
 }

@@ -1,0 +1,619 @@
+//! Analytics aggregation pipelines over the raw `orders` (contract §3.5) and `products` (§3.4)
+//! documents. Everything is computed by the server; only grouped rows (at most one per bucket,
+//! product, category or customer) come back. Orders are scoped by `items.store` (a store the
+//! handler has checked the caller owns) and exclude `cancelled` and `refunded`. Dates bucket in
+//! UTC. Operators used are all MongoDB ≥ 4.4 (`$dateToString`, `$hour`, `$isoWeek`, `$filter`,
+//! `$map`, `$cond`, `$lookup`); FerretDB 1.x implements none of them.
+
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
+
+use super::Store;
+
+/// Statuses aggregations ignore.
+pub const EXCLUDED_STATUSES: [&str; 2] = ["cancelled", "refunded"];
+
+/// Which orders an aggregation reads: one store, `[start, end)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// The (owned) store.
+    pub store: ObjectId,
+    /// Inclusive start.
+    pub start: DateTime,
+    /// Exclusive end.
+    pub end: DateTime,
+}
+
+/// A time bucket of sales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    /// Bucket key (`"2026-11-20"`, an hour, a weekday…).
+    pub key: Bson,
+    /// Sum of `totals.total`.
+    pub revenue: f64,
+    /// Orders.
+    pub orders: i64,
+    /// Units of this store's items.
+    pub items: i64,
+}
+
+/// How to bucket orders in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeKey {
+    /// `YYYY-MM-DD`.
+    Day,
+    /// `{year, week}` (ISO).
+    IsoWeek,
+    /// `YYYY-MM`.
+    Month,
+    /// 0..23.
+    Hour,
+    /// 1 (Sunday)..7.
+    DayOfWeek,
+    /// 1..31.
+    DayOfMonth,
+    /// 1..12.
+    MonthOfYear,
+}
+
+impl TimeKey {
+    fn expr(self) -> Bson {
+        let date = "$createdAt";
+        let b = match self {
+            Self::Day => doc! { "$dateToString": { "format": "%Y-%m-%d", "date": date } },
+            Self::Month => doc! { "$dateToString": { "format": "%Y-%m", "date": date } },
+            Self::IsoWeek => doc! { "y": { "$isoWeekYear": date }, "w": { "$isoWeek": date } },
+            Self::Hour => doc! { "$hour": date },
+            Self::DayOfWeek => doc! { "$dayOfWeek": date },
+            Self::DayOfMonth => doc! { "$dayOfMonth": date },
+            Self::MonthOfYear => doc! { "$month": date },
+        };
+        Bson::Document(b)
+    }
+}
+
+/// A product's sales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductSales {
+    /// Product id.
+    pub product: ObjectId,
+    /// Name on the order line.
+    pub name: String,
+    /// Image on the order line.
+    pub image: String,
+    /// Units.
+    pub quantity: i64,
+    /// Line revenue (`items.subtotal`).
+    pub revenue: f64,
+    /// Orders containing it.
+    pub orders: i64,
+}
+
+/// A category's sales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategorySales {
+    /// Category id (`None`: products no longer in the catalogue).
+    pub category: Option<ObjectId>,
+    /// Line revenue.
+    pub revenue: f64,
+    /// Units.
+    pub quantity: i64,
+    /// Distinct orders.
+    pub orders: i64,
+}
+
+/// One customer's orders up to the scope's end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRow {
+    /// `orders.user`.
+    pub user: Bson,
+    /// Orders (lifetime up to the end).
+    pub orders: i64,
+    /// Revenue (lifetime up to the end).
+    pub revenue: f64,
+    /// Orders inside the scope.
+    pub orders_in_range: i64,
+    /// First order.
+    pub first: DateTime,
+    /// Last order.
+    pub last: DateTime,
+}
+
+/// Stock levels of a store's products.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StockCounts {
+    /// Live products.
+    pub total: i64,
+    /// Out of stock (≤ 0, not unlimited).
+    pub out: i64,
+    /// 0 < stock ≤ threshold, not unlimited.
+    pub low: i64,
+    /// Stock > 100.
+    pub overstocked: i64,
+}
+
+/// Number at `key` of any BSON numeric type (0 when absent).
+pub fn num(d: &Document, key: &str) -> f64 {
+    match d.get(key) {
+        Some(Bson::Double(v)) => *v,
+        Some(Bson::Int32(v)) => f64::from(*v),
+        Some(Bson::Int64(v)) => *v as f64,
+        _ => 0.0,
+    }
+}
+
+/// Integer at `key` (0 when absent).
+pub fn int(d: &Document, key: &str) -> i64 {
+    num(d, key).round() as i64
+}
+
+fn orders_match(s: Scope) -> Document {
+    doc! {
+        "items.store": s.store,
+        "createdAt": { "$gte": s.start, "$lt": s.end },
+        "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
+    }
+}
+
+/// Units of the store's lines of one order.
+fn store_units(store: ObjectId) -> Document {
+    doc! { "$sum": { "$map": {
+        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$eq": ["$$i.store", store] } } },
+        "as": "i", "in": { "$ifNull": ["$$i.quantity", 0] },
+    } } }
+}
+
+/// Revenue of one (unwound) order line.
+fn line_revenue() -> Document {
+    doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] }
+}
+
+fn live_products(store: ObjectId) -> Document {
+    doc! { "store": store, "isDeleted": { "$ne": true } }
+}
+
+impl Store {
+    async fn aggregate(
+        &self,
+        collection: &str,
+        pipeline: Vec<Document>,
+    ) -> mongodb::error::Result<Vec<Document>> {
+        self.db()
+            .collection::<Document>(collection)
+            .aggregate(pipeline)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Revenue, orders and units in scope.
+    pub async fn sales_totals(&self, s: Scope) -> mongodb::error::Result<Bucket> {
+        let rows = self.sales_buckets_by(s, Bson::Null).await?;
+        Ok(rows.into_iter().next().unwrap_or(Bucket {
+            key: Bson::Null,
+            revenue: 0.0,
+            orders: 0,
+            items: 0,
+        }))
+    }
+
+    /// Sales grouped by a time key, sorted by key.
+    pub async fn sales_buckets(
+        &self,
+        s: Scope,
+        key: TimeKey,
+    ) -> mongodb::error::Result<Vec<Bucket>> {
+        self.sales_buckets_by(s, key.expr()).await
+    }
+
+    async fn sales_buckets_by(&self, s: Scope, key: Bson) -> mongodb::error::Result<Vec<Bucket>> {
+        let pipeline = vec![
+            doc! { "$match": orders_match(s) },
+            doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": store_units(s.store) } },
+            doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
+            doc! { "$sort": { "_id": 1 } },
+        ];
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows
+            .iter()
+            .map(|d| Bucket {
+                key: d.get("_id").cloned().unwrap_or(Bson::Null),
+                revenue: num(d, "revenue"),
+                orders: int(d, "orders"),
+                items: int(d, "items"),
+            })
+            .collect())
+    }
+
+    /// Sales grouped by a field of the order (`payment.method`, `couponCode`), largest revenue
+    /// first; orders without the field are left out.
+    pub async fn sales_by_field(
+        &self,
+        s: Scope,
+        field: &str,
+    ) -> mongodb::error::Result<Vec<(String, Bucket, f64)>> {
+        let mut m = orders_match(s);
+        m.insert(field, doc! { "$exists": true, "$nin": [Bson::Null, ""] });
+        let pipeline = vec![
+            doc! { "$match": m },
+            doc! { "$group": {
+                "_id": format!("${field}"), "revenue": { "$sum": "$totals.total" }, "orders": { "$sum": 1 },
+                "discount": { "$sum": "$totals.discount" },
+            } },
+            doc! { "$sort": { "revenue": -1, "_id": 1 } },
+        ];
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows
+            .iter()
+            .map(|d| {
+                let key = d
+                    .get("_id")
+                    .map(|b| b.as_str().map_or_else(|| b.to_string(), str::to_string))
+                    .unwrap_or_default();
+                let bucket = Bucket {
+                    key: Bson::String(key.clone()),
+                    revenue: num(d, "revenue"),
+                    orders: int(d, "orders"),
+                    items: 0,
+                };
+                (key, bucket, num(d, "discount"))
+            })
+            .collect())
+    }
+
+    /// Sums of every `totals.*` money field in scope.
+    pub async fn totals_breakdown(&self, s: Scope) -> mongodb::error::Result<Document> {
+        let mut group = doc! { "_id": Bson::Null, "orders": { "$sum": 1 } };
+        for f in TOTAL_FIELDS {
+            group.insert(f, doc! { "$sum": format!("$totals.{f}") });
+        }
+        let rows = self
+            .aggregate(
+                "orders",
+                vec![doc! { "$match": orders_match(s) }, doc! { "$group": group }],
+            )
+            .await?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    /// Per-product sales (optionally one product), sorted by revenue or quantity, at most `limit`.
+    pub async fn report_product_sales(
+        &self,
+        s: Scope,
+        by_quantity: bool,
+        limit: i64,
+        product: Option<ObjectId>,
+    ) -> mongodb::error::Result<Vec<ProductSales>> {
+        let mut line = doc! { "items.store": s.store };
+        let mut m = orders_match(s);
+        if let Some(p) = product {
+            line.insert("items.product", p);
+            m.insert("items.product", p);
+        }
+        let sort = if by_quantity {
+            doc! { "quantity": -1, "revenue": -1, "_id": 1 }
+        } else {
+            doc! { "revenue": -1, "quantity": -1, "_id": 1 }
+        };
+        let pipeline = vec![
+            doc! { "$match": m },
+            doc! { "$unwind": "$items" },
+            doc! { "$match": line },
+            // Per order first, so the second group counts orders without $addToSet.
+            doc! { "$group": {
+                "_id": { "p": "$items.product", "o": "$_id" },
+                "name": { "$first": "$items.name" }, "image": { "$first": "$items.image" },
+                "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
+            } },
+            doc! { "$group": {
+                "_id": "$_id.p", "name": { "$first": "$name" }, "image": { "$first": "$image" },
+                "quantity": { "$sum": "$quantity" }, "revenue": { "$sum": "$revenue" }, "orders": { "$sum": 1 },
+            } },
+            doc! { "$sort": sort },
+            doc! { "$limit": limit },
+        ];
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| {
+                Some(ProductSales {
+                    product: d.get_object_id("_id").ok()?,
+                    name: d.get_str("name").unwrap_or_default().to_string(),
+                    image: d.get_str("image").unwrap_or_default().to_string(),
+                    quantity: int(d, "quantity"),
+                    revenue: num(d, "revenue"),
+                    orders: int(d, "orders"),
+                })
+            })
+            .collect())
+    }
+
+    /// Sales per product category (via `$lookup` on the sold products).
+    pub async fn category_sales(&self, s: Scope) -> mongodb::error::Result<Vec<CategorySales>> {
+        let pipeline = vec![
+            doc! { "$match": orders_match(s) },
+            doc! { "$unwind": "$items" },
+            doc! { "$match": { "items.store": s.store } },
+            doc! { "$group": {
+                "_id": { "p": "$items.product", "o": "$_id" },
+                "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
+            } },
+            // One lookup per sold product, not per order line.
+            doc! { "$group": { "_id": "$_id.p", "lines": { "$push": { "o": "$_id.o", "q": "$quantity", "r": "$revenue" } } } },
+            doc! { "$lookup": { "from": "products", "localField": "_id", "foreignField": "_id", "as": "product" } },
+            // `$unwind` rather than `"$product.category"` on the array: SecantusDB does not
+            // resolve field paths through arrays inside expressions.
+            doc! { "$unwind": { "path": "$product", "preserveNullAndEmptyArrays": true } },
+            doc! { "$project": { "lines": 1, "category": "$product.category" } },
+            doc! { "$unwind": "$lines" },
+            doc! { "$group": {
+                "_id": { "c": "$category", "o": "$lines.o" },
+                "quantity": { "$sum": "$lines.q" }, "revenue": { "$sum": "$lines.r" },
+            } },
+            doc! { "$group": {
+                "_id": "$_id.c", "quantity": { "$sum": "$quantity" }, "revenue": { "$sum": "$revenue" }, "orders": { "$sum": 1 },
+            } },
+            doc! { "$sort": { "revenue": -1 } },
+        ];
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows
+            .iter()
+            .map(|d| CategorySales {
+                category: d.get_object_id("_id").ok(),
+                revenue: num(d, "revenue"),
+                quantity: int(d, "quantity"),
+                orders: int(d, "orders"),
+            })
+            .collect())
+    }
+
+    /// Live products per category of a store.
+    pub async fn products_per_category(
+        &self,
+        store: ObjectId,
+    ) -> mongodb::error::Result<Vec<(ObjectId, i64, String)>> {
+        let pipeline = vec![
+            doc! { "$match": live_products(store) },
+            doc! { "$group": { "_id": "$category", "n": { "$sum": 1 } } },
+            doc! { "$lookup": { "from": "categories", "localField": "_id", "foreignField": "_id", "as": "c" } },
+            doc! { "$unwind": { "path": "$c", "preserveNullAndEmptyArrays": true } },
+            doc! { "$project": { "n": 1, "name": "$c.name" } },
+        ];
+        let rows = self.aggregate("products", pipeline).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_object_id("_id").ok()?,
+                    int(d, "n"),
+                    d.get_str("name").unwrap_or("Uncategorized").to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    /// One row per customer who ordered from the store before `s.end` (lifetime figures), with
+    /// the orders inside the scope counted separately; sorted by revenue, paged when asked.
+    pub async fn customer_rows(
+        &self,
+        s: Scope,
+        page: Option<(u64, i64)>,
+    ) -> mongodb::error::Result<Vec<CustomerRow>> {
+        let mut pipeline = customer_pipeline(s);
+        pipeline.push(doc! { "$sort": { "revenue": -1, "_id": 1 } });
+        if let Some((skip, limit)) = page {
+            pipeline.push(doc! { "$skip": skip as i64 });
+            pipeline.push(doc! { "$limit": limit });
+        }
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| {
+                Some(CustomerRow {
+                    user: d.get("_id").cloned().unwrap_or(Bson::Null),
+                    orders: int(d, "orders"),
+                    revenue: num(d, "revenue"),
+                    orders_in_range: int(d, "inRange"),
+                    first: *d.get_datetime("first").ok()?,
+                    last: *d.get_datetime("last").ok()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Number of customers `customer_rows` would return.
+    pub async fn customer_count(&self, s: Scope) -> mongodb::error::Result<i64> {
+        let mut pipeline = customer_pipeline(s);
+        pipeline.push(doc! { "$count": "n" });
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows.first().map_or(0, |d| int(d, "n")))
+    }
+
+    /// Stock level counts of a store's live products.
+    pub async fn stock_counts(&self, store: ObjectId) -> mongodb::error::Result<StockCounts> {
+        let limited = doc! { "$ne": ["$inventory.unlimited", true] };
+        let stock = "$inventory.stock";
+        let threshold = doc! { "$ifNull": ["$inventory.lowStockThreshold", 5] };
+        let count = |cond: Document| doc! { "$sum": { "$cond": [cond, 1, 0] } };
+        let pipeline = vec![
+            doc! { "$match": live_products(store) },
+            doc! { "$group": {
+                "_id": Bson::Null, "total": { "$sum": 1 },
+                "out": count(doc! { "$and": [limited.clone(), { "$lte": [stock, 0] }] }),
+                "low": count(doc! { "$and": [limited, { "$gt": [stock, 0] }, { "$lte": [stock, threshold] }] }),
+                "over": count(doc! { "$gt": [stock, 100] }),
+            } },
+        ];
+        let rows = self.aggregate("products", pipeline).await?;
+        Ok(rows
+            .first()
+            .map_or_else(StockCounts::default, |d| StockCounts {
+                total: int(d, "total"),
+                out: int(d, "out"),
+                low: int(d, "low"),
+                overstocked: int(d, "over"),
+            }))
+    }
+
+    /// Up to `limit` live products of a store, fewest units first: out of stock (`out`) or low.
+    pub async fn stock_items(
+        &self,
+        store: ObjectId,
+        out: bool,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<Document>> {
+        let mut filter = live_products(store);
+        filter.insert("inventory.unlimited", doc! { "$ne": true });
+        if out {
+            filter.insert("inventory.stock", doc! { "$lte": 0 });
+        } else {
+            filter.insert("inventory.stock", doc! { "$gt": 0 });
+            filter.insert("$expr", doc! { "$lte": ["$inventory.stock", { "$ifNull": ["$inventory.lowStockThreshold", 5] }] });
+        }
+        self.db()
+            .collection::<Document>("products")
+            .find(filter)
+            .projection(doc! { "name": 1, "sku": 1, "inventory.stock": 1, "inventory.lowStockThreshold": 1, "images": 1, "category": 1 })
+            .sort(doc! { "inventory.stock": 1, "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Live, stock-tracked products of a store: `(id, name, sku, stock)`, up to `limit`.
+    pub async fn stock_levels(
+        &self,
+        store: ObjectId,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<(ObjectId, String, String, i64)>> {
+        let mut filter = live_products(store);
+        filter.insert("inventory.unlimited", doc! { "$ne": true });
+        let docs: Vec<Document> = self
+            .db()
+            .collection::<Document>("products")
+            .find(filter)
+            .projection(doc! { "name": 1, "sku": 1, "inventory.stock": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let stock = d
+                    .get_document("inventory")
+                    .map(|i| int(i, "stock"))
+                    .unwrap_or(0);
+                Some((
+                    d.get_object_id("_id").ok()?,
+                    d.get_str("name").unwrap_or_default().to_string(),
+                    d.get_str("sku").unwrap_or_default().to_string(),
+                    stock,
+                ))
+            })
+            .collect())
+    }
+
+    /// A live product of a store: `(name, stock, unlimited)`.
+    pub async fn store_product(
+        &self,
+        store: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Option<(String, i64, bool)>> {
+        let mut filter = live_products(store);
+        filter.insert("_id", id);
+        let d = self
+            .db()
+            .collection::<Document>("products")
+            .find_one(filter)
+            .await?;
+        Ok(d.map(|d| {
+            let inv = d.get_document("inventory").cloned().unwrap_or_default();
+            (
+                d.get_str("name").unwrap_or_default().to_string(),
+                int(&inv, "stock"),
+                inv.get_bool("unlimited").unwrap_or(false),
+            )
+        }))
+    }
+
+    /// Daily units of one product in scope: `("YYYY-MM-DD", units)`.
+    pub async fn product_daily_units(
+        &self,
+        s: Scope,
+        product: ObjectId,
+    ) -> mongodb::error::Result<Vec<(String, i64)>> {
+        let mut m = orders_match(s);
+        m.insert("items.product", product);
+        let pipeline = vec![
+            doc! { "$match": m },
+            doc! { "$unwind": "$items" },
+            doc! { "$match": { "items.store": s.store, "items.product": product } },
+            doc! { "$group": { "_id": TimeKey::Day.expr(), "q": { "$sum": "$items.quantity" } } },
+            doc! { "$sort": { "_id": 1 } },
+        ];
+        let rows = self.aggregate("orders", pipeline).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), int(d, "q"))))
+            .collect())
+    }
+
+    /// The store's latest orders in scope (any status), newest first.
+    pub async fn report_recent_orders(
+        &self,
+        store: ObjectId,
+        limit: i64,
+    ) -> mongodb::error::Result<Vec<Document>> {
+        self.db()
+            .collection::<Document>("orders")
+            .find(doc! { "items.store": store })
+            .projection(doc! { "orderNumber": 1, "status": 1, "totals.total": 1, "payment.method": 1, "createdAt": 1 })
+            .sort(doc! { "createdAt": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Orders of the store with a given status (any date).
+    pub async fn count_orders_with_status(
+        &self,
+        store: ObjectId,
+        status: &str,
+    ) -> mongodb::error::Result<u64> {
+        self.db()
+            .collection::<Document>("orders")
+            .count_documents(doc! { "items.store": store, "status": status })
+            .await
+    }
+}
+
+/// Money fields of `totals` summed by [`Store::totals_breakdown`].
+pub const TOTAL_FIELDS: [&str; 10] = [
+    "subtotal",
+    "tax",
+    "delivery",
+    "discount",
+    "lockFeeDiscount",
+    "cashback",
+    "total",
+    "paidAmount",
+    "refundAmount",
+    "platformFee",
+];
+
+fn customer_pipeline(s: Scope) -> Vec<Document> {
+    vec![
+        doc! { "$match": {
+            "items.store": s.store, "createdAt": { "$lt": s.end },
+            "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
+        } },
+        doc! { "$group": {
+            "_id": "$user", "orders": { "$sum": 1 }, "revenue": { "$sum": "$totals.total" },
+            "first": { "$min": "$createdAt" }, "last": { "$max": "$createdAt" },
+            "inRange": { "$sum": { "$cond": [{ "$gte": ["$createdAt", s.start] }, 1, 0] } },
+        } },
+    ]
+}
