@@ -31,6 +31,7 @@
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
+//! | `CLOUDINARY_CLOUD_NAME`, `CLOUDINARY_API_KEY`, `CLOUDINARY_API_SECRET`, `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `RAZORPAY_KEY_ID`, `RAZORPAY_KEY_SECRET` | no | – | third-party credentials the legacy manifest wires; accepted (secret) but not used by any route yet |
 //!
 //! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
 
@@ -168,6 +169,36 @@ pub struct Config {
     /// Share of traces sent to Sentry.
     #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE", default_value_t = 0.0)]
     pub sentry_traces_sample_rate: f32,
+    /// Third-party credentials (accepted, not used by any route yet).
+    #[command(flatten)]
+    pub third_party: ThirdPartyKeys,
+}
+
+/// Credentials of integrations the legacy deployment wires (image hosting, SMS, payments). They
+/// are accepted so existing manifests and the operator can set them; no route uses them yet.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ThirdPartyKeys {
+    /// Cloudinary cloud name.
+    #[arg(long, env = "CLOUDINARY_CLOUD_NAME", value_parser = secret, hide_env_values = true)]
+    pub cloudinary_cloud_name: Option<SecretString>,
+    /// Cloudinary API key.
+    #[arg(long, env = "CLOUDINARY_API_KEY", value_parser = secret, hide_env_values = true)]
+    pub cloudinary_api_key: Option<SecretString>,
+    /// Cloudinary API secret.
+    #[arg(long, env = "CLOUDINARY_API_SECRET", value_parser = secret, hide_env_values = true)]
+    pub cloudinary_api_secret: Option<SecretString>,
+    /// Twilio account SID.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", value_parser = secret, hide_env_values = true)]
+    pub twilio_account_sid: Option<SecretString>,
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub twilio_auth_token: Option<SecretString>,
+    /// Razorpay key id.
+    #[arg(long, env = "RAZORPAY_KEY_ID", value_parser = secret, hide_env_values = true)]
+    pub razorpay_key_id: Option<SecretString>,
+    /// Razorpay key secret.
+    #[arg(long, env = "RAZORPAY_KEY_SECRET", value_parser = secret, hide_env_values = true)]
+    pub razorpay_key_secret: Option<SecretString>,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
