@@ -134,9 +134,7 @@ fn the_examples_environment_passes_the_api_validation() {
     assert!(minimal.production);
     assert_eq!(minimal.port, 5001);
     assert!(minimal.cors_origins.is_empty(), "same origin only");
-    let production = api_settings(&rendered_env(&example(
-        "merchantbackend-production.yaml",
-    )));
+    let production = api_settings(&rendered_env(&example("merchantbackend-production.yaml")));
     assert_eq!(production.cors_origins, ["https://merchant.rezapp.com"]);
     assert!(matches!(
         production.mail,

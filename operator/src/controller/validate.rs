@@ -9,9 +9,9 @@ use k8s_openapi::apimachinery::pkg::{
 use kube::{Resource, ResourceExt};
 
 use crate::crd::{
-    AccessMode, AutoscalingSpec, Environment, IngressSpec, LogLevel, MerchantBackend, MerchantBackendSpec,
-    PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef, SecretsSpec, ServiceType,
-    SessionAffinity,
+    AccessMode, AutoscalingSpec, Environment, IngressSpec, LogLevel, MerchantBackend,
+    MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef,
+    SecretsSpec, ServiceType, SessionAffinity,
 };
 
 /// Default API port (PORT), the one `merchant-api serve` listens on.
@@ -657,8 +657,8 @@ mod tests {
             !v.secrets.iter().any(|s| s.env == "SENDGRID_API_KEY"),
             "SendGrid is wired only with a sender address"
         );
-        let v = validate(&backend("image: a:1\nconfig: {mailFrom: shop@example.com}"))
-            .expect("valid");
+        let v =
+            validate(&backend("image: a:1\nconfig: {mailFrom: shop@example.com}")).expect("valid");
         let sendgrid = v
             .secrets
             .iter()
