@@ -50,11 +50,18 @@ struct Args {
     /// Keep the namespace afterwards.
     #[arg(long)]
     keep: bool,
+    /// The operator binary under test (default: `merchant-operator` beside this example's
+    /// profile directory, i.e. the one `cargo build --release --bins` built).
+    #[arg(long, env = "MERCHANT_OPERATOR_BIN")]
+    operator: Option<PathBuf>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn operator_binary() -> Result<PathBuf, BoxError> {
+fn operator_binary(given: Option<&PathBuf>) -> Result<PathBuf, BoxError> {
+    if let Some(bin) = given {
+        return Ok(bin.clone());
+    }
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
@@ -171,8 +178,8 @@ async fn setup(client: &Client, ns: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn spawn_operator(ns: &str, port: u16) -> Result<Child, BoxError> {
-    Ok(Command::new(operator_binary()?)
+fn spawn_operator(ns: &str, port: u16, bin: Option<&PathBuf>) -> Result<Child, BoxError> {
+    Ok(Command::new(operator_binary(bin)?)
         .args([
             "run",
             "--watch-namespace",
@@ -222,7 +229,7 @@ async fn main() -> Result<(), BoxError> {
     let client = Client::try_default().await?;
     let ns = format!("bench-{}", std::process::id());
     setup(&client, &ns).await?;
-    let mut operator = spawn_operator(&ns, args.admin_port)?;
+    let mut operator = spawn_operator(&ns, args.admin_port, args.operator.as_ref())?;
     let pid = operator.id();
 
     let api: Api<MerchantBackend> = Api::namespaced(client.clone(), &ns);
