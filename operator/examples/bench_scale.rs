@@ -319,6 +319,16 @@ async fn main() -> Result<(), BoxError> {
             break start.elapsed();
         }
         if start.elapsed() > Duration::from_secs(args.timeout_seconds) {
+            // Say how far each stage got, and never leave the operator running.
+            println!(
+                "timed out: {} Deployments, {} Pods ({} Ready), {ready} MerchantBackends Ready",
+                deployments.state().len(),
+                pod_state.len(),
+                pod_state.iter().filter(|p| pod_ready(p)).count()
+            );
+            println!("operator metrics: {:?}", metrics(args.admin_port).await);
+            let _ = operator.kill();
+            let _ = operator.wait();
             return Err(format!(
                 "only {ready}/{} Ready after {}s",
                 args.count, args.timeout_seconds
