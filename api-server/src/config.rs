@@ -48,6 +48,7 @@
 //! | `S3_REGION` | no | `us-east-1` | bucket region |
 //! | `S3_ENDPOINT` | no | AWS | S3-compatible endpoint (MinIO, SeaweedFS…); path-style requests, `http://` allowed |
 //! | `S3_ACCESS_KEY_ID` + `S3_SECRET_ACCESS_KEY` | no | instance credentials | static S3 credentials (the secret key is a secret) |
+//! | `CLOUDINARY_CLOUD_NAME`, `CLOUDINARY_API_KEY`, `CLOUDINARY_API_SECRET`, `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `RAZORPAY_KEY_ID`, `RAZORPAY_KEY_SECRET` | no | – | third-party credentials the legacy manifest wires; accepted (secret) but not used by any route yet |
 //!
 //! Secrets are held as [`SecretString`] and never logged (`Debug` prints `[REDACTED]`).
 
@@ -228,6 +229,36 @@ pub struct Config {
     /// S3 secret access key.
     #[arg(long, env = "S3_SECRET_ACCESS_KEY", value_parser = secret, hide_env_values = true)]
     pub s3_secret_access_key: Option<SecretString>,
+    /// Third-party credentials (accepted, not used by any route yet).
+    #[command(flatten)]
+    pub third_party: ThirdPartyKeys,
+}
+
+/// Credentials of integrations the legacy deployment wires (image hosting, SMS, payments). They
+/// are accepted so existing manifests and the operator can set them; no route uses them yet.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ThirdPartyKeys {
+    /// Cloudinary cloud name.
+    #[arg(long, env = "CLOUDINARY_CLOUD_NAME", value_parser = secret, hide_env_values = true)]
+    pub cloudinary_cloud_name: Option<SecretString>,
+    /// Cloudinary API key.
+    #[arg(long, env = "CLOUDINARY_API_KEY", value_parser = secret, hide_env_values = true)]
+    pub cloudinary_api_key: Option<SecretString>,
+    /// Cloudinary API secret.
+    #[arg(long, env = "CLOUDINARY_API_SECRET", value_parser = secret, hide_env_values = true)]
+    pub cloudinary_api_secret: Option<SecretString>,
+    /// Twilio account SID.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", value_parser = secret, hide_env_values = true)]
+    pub twilio_account_sid: Option<SecretString>,
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub twilio_auth_token: Option<SecretString>,
+    /// Razorpay key id.
+    #[arg(long, env = "RAZORPAY_KEY_ID", value_parser = secret, hide_env_values = true)]
+    pub razorpay_key_id: Option<SecretString>,
+    /// Razorpay key secret.
+    #[arg(long, env = "RAZORPAY_KEY_SECRET", value_parser = secret, hide_env_values = true)]
+    pub razorpay_key_secret: Option<SecretString>,
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {

@@ -19,7 +19,10 @@ use std::{
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::{
-    api::core::v1::{Namespace, Secret},
+    api::{
+        apps::v1::Deployment,
+        core::v1::{Namespace, Pod, Secret},
+    },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
@@ -47,11 +50,18 @@ struct Args {
     /// Keep the namespace afterwards.
     #[arg(long)]
     keep: bool,
+    /// The operator binary under test (default: `merchant-operator` beside this example's
+    /// profile directory, i.e. the one `cargo build --release --bins` built).
+    #[arg(long, env = "MERCHANT_OPERATOR_BIN")]
+    operator: Option<PathBuf>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn operator_binary() -> Result<PathBuf, BoxError> {
+fn operator_binary(given: Option<&PathBuf>) -> Result<PathBuf, BoxError> {
+    if let Some(bin) = given {
+        return Ok(bin.clone());
+    }
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
@@ -168,8 +178,8 @@ async fn setup(client: &Client, ns: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn spawn_operator(ns: &str, port: u16) -> Result<Child, BoxError> {
-    Ok(Command::new(operator_binary()?)
+fn spawn_operator(ns: &str, port: u16, bin: Option<&PathBuf>) -> Result<Child, BoxError> {
+    Ok(Command::new(operator_binary(bin)?)
         .args([
             "run",
             "--watch-namespace",
@@ -187,6 +197,23 @@ fn spawn_operator(ns: &str, port: u16) -> Result<Child, BoxError> {
         .spawn()?)
 }
 
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+async fn reconcile_count(port: u16) -> u64 {
+    let body = tokio::task::spawn_blocking(move || scrape(port))
+        .await
+        .unwrap_or_default();
+    body.lines()
+        .find_map(|l| l.strip_prefix("merchant_operator_reconciles_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 fn is_ready(mb: &MerchantBackend) -> bool {
     mb.status.as_ref().is_some_and(|s| {
         s.observed_generation == mb.metadata.generation
@@ -202,7 +229,7 @@ async fn main() -> Result<(), BoxError> {
     let client = Client::try_default().await?;
     let ns = format!("bench-{}", std::process::id());
     setup(&client, &ns).await?;
-    let mut operator = spawn_operator(&ns, args.admin_port)?;
+    let mut operator = spawn_operator(&ns, args.admin_port, args.operator.as_ref())?;
     let pid = operator.id();
 
     let api: Api<MerchantBackend> = Api::namespaced(client.clone(), &ns);
@@ -212,6 +239,27 @@ async fn main() -> Result<(), BoxError> {
         .reflect(writer)
         .applied_objects();
     tokio::spawn(watch.for_each(|_| async {}));
+    // Where the time goes: the operator's Deployments, kube-controller-manager's Pods, and the
+    // scheduler + KWOK making them Ready, each watched separately.
+    let (deployments, writer) = reflector::store();
+    let watch = watcher(
+        Api::<Deployment>::namespaced(client.clone(), &ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects();
+    tokio::spawn(watch.for_each(|_| async {}));
+    let (pods, writer) = reflector::store();
+    let watch = watcher(
+        Api::<Pod>::namespaced(client.clone(), &ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects();
+    tokio::spawn(watch.for_each(|_| async {}));
+    let mut phases: BTreeMap<&str, f64> = BTreeMap::new();
 
     let start = Instant::now();
     let spec: MerchantBackendSpec = serde_yaml::from_str(
@@ -240,13 +288,47 @@ async fn main() -> Result<(), BoxError> {
     );
 
     let mut peak = 0;
+    let mut reconciles_at_deployments = 0;
     let ready_after = loop {
         let ready = store.state().iter().filter(|mb| is_ready(mb)).count();
         peak = peak.max(rss_kib(pid).1);
+        let now = start.elapsed().as_secs_f64();
+        let pod_state = pods.state();
+        for (phase, done) in [
+            (
+                "1 operator: all Deployments applied",
+                deployments.state().len() >= args.count,
+            ),
+            (
+                "2 controller-manager: all Pods created",
+                pod_state.len() >= args.count,
+            ),
+            (
+                "3 scheduler + KWOK: all Pods Ready",
+                pod_state.iter().filter(|p| pod_ready(p)).count() >= args.count,
+            ),
+        ] {
+            if done && !phases.contains_key(phase) {
+                phases.insert(phase, now);
+                if phase.starts_with('1') {
+                    reconciles_at_deployments = reconcile_count(args.admin_port).await;
+                }
+            }
+        }
         if ready >= args.count {
             break start.elapsed();
         }
         if start.elapsed() > Duration::from_secs(args.timeout_seconds) {
+            // Say how far each stage got, and never leave the operator running.
+            println!(
+                "timed out: {} Deployments, {} Pods ({} Ready), {ready} MerchantBackends Ready",
+                deployments.state().len(),
+                pod_state.len(),
+                pod_state.iter().filter(|p| pod_ready(p)).count()
+            );
+            println!("operator metrics: {:?}", metrics(args.admin_port).await);
+            let _ = operator.kill();
+            let _ = operator.wait();
             return Err(format!(
                 "only {ready}/{} Ready after {}s",
                 args.count, args.timeout_seconds
@@ -277,6 +359,16 @@ async fn main() -> Result<(), BoxError> {
         .saturating_sub(before.get("update").copied().unwrap_or(0));
 
     println!("--- merchant-operator bench, N = {}", args.count);
+    for (phase, at) in &phases {
+        println!("{phase:<44} {at:.1} s");
+    }
+    if let Some(at) = phases.get("1 operator: all Deployments applied") {
+        println!(
+            "operator throughput:         {} reconciles, {:.0} backends/s applied",
+            reconciles_at_deployments,
+            args.count as f64 / at
+        );
+    }
     println!(
         "time until all Ready:        {:.1} s",
         ready_after.as_secs_f64()

@@ -41,6 +41,7 @@ pub struct Metrics {
     failures: Family<CategoryLabel, Counter>,
     duration: Histogram,
     applies: Family<KindLabel, Counter>,
+    drift: Family<KindLabel, Counter>,
     requests: Family<VerbLabel, Counter>,
     writes: AtomicU64,
     total_requests: AtomicU64,
@@ -55,6 +56,7 @@ impl Default for Metrics {
             0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
         let applies = Family::<KindLabel, Counter>::default();
+        let drift = Family::<KindLabel, Counter>::default();
         let requests = Family::<VerbLabel, Counter>::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
@@ -73,6 +75,11 @@ impl Default for Metrics {
             applies.clone(),
         );
         registry.register(
+            "drift_corrections",
+            "Children edited by another writer and put back, per kind",
+            drift.clone(),
+        );
+        registry.register(
             "api_requests",
             "Kubernetes API requests issued per verb",
             requests.clone(),
@@ -83,6 +90,7 @@ impl Default for Metrics {
             failures,
             duration,
             applies,
+            drift,
             requests,
             writes: AtomicU64::new(0),
             total_requests: AtomicU64::new(0),
@@ -122,6 +130,11 @@ impl Metrics {
     /// Count a server-side apply of a child.
     pub fn child_applied(&self, kind: &'static str) {
         self.applies.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// Count a child put back after a foreign edit.
+    pub fn drift_corrected(&self, kind: &'static str) {
+        self.drift.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// Count an API request (called by the client's counting layer).

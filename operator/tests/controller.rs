@@ -295,6 +295,180 @@ async fn a_hand_scaled_deployment_is_set_back_to_the_spec() {
     delete_namespace(&client, &ns).await;
 }
 
+/// A foreign write (kubectl edit/patch/scale write like this): a JSON merge patch, or a
+/// strategic one for lists that merge by key.
+async fn hand_patch<K>(client: &Client, ns: &str, name: &str, patch: serde_json::Value)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    foreign_patch::<K>(client, ns, name, kube::api::Patch::Merge(patch)).await;
+}
+
+async fn foreign_patch<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    patch: kube::api::Patch<serde_json::Value>,
+) where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    api::<K>(client, ns)
+        .patch(name, &kube::api::PatchParams::default(), &patch)
+        .await
+        .expect("hand edit");
+}
+
+/// The value at a JSON pointer of a live child, as JSON.
+async fn live_value<K>(client: &Client, ns: &str, name: &str, pointer: &str) -> serde_json::Value
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let live = api::<K>(client, ns).get_opt(name).await.ok().flatten();
+    live.and_then(|l| serde_json::to_value(l).ok())
+        .and_then(|v| v.pointer(pointer).cloned())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn hand_edits_to_any_child_are_undone() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client, "mb-edits").await;
+    create_default_secrets(&client, &ns).await;
+    let operator = Operator::start(&ns).await;
+    create_backend(
+        &client,
+        &ns,
+        "shop",
+        "image: registry.invalid/merchant-api:1.0.0\nreplicas: 2\nconfig: {logLevel: info}",
+    )
+    .await;
+    wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Ready",
+        has_condition("Ready", "True", None),
+    )
+    .await;
+    let env0 = "/spec/template/spec/containers/0/env/0/valueFrom/secretKeyRef/key";
+
+    hand_patch::<Service>(
+        &client,
+        &ns,
+        "shop-internal",
+        serde_json::json!({"spec": {"ports": [{"name": "http", "port": 9999, "targetPort": "http"}]}}),
+    )
+    .await;
+    hand_patch::<ConfigMap>(
+        &client,
+        &ns,
+        "shop-config",
+        serde_json::json!({"data": {"LOG_LEVEL": "trace"}}),
+    )
+    .await;
+    foreign_patch::<Deployment>(
+        &client,
+        &ns,
+        "shop",
+        kube::api::Patch::Strategic(serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
+            {"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": "db-secrets", "key": "other"}}}
+        ]}]}}}})),
+    )
+    .await;
+    hand_patch::<PodDisruptionBudget>(
+        &client,
+        &ns,
+        "shop",
+        serde_json::json!({"spec": {"minAvailable": 0}}),
+    )
+    .await;
+    hand_patch::<Service>(
+        &client,
+        &ns,
+        "shop",
+        serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/part-of": null}}}),
+    )
+    .await;
+    api::<ServiceAccount>(&client, &ns)
+        .delete("shop", &DeleteParams::default())
+        .await
+        .expect("delete a child");
+
+    eventually("Service port restored", || async {
+        live_value::<Service>(&client, &ns, "shop-internal", "/spec/ports/0/port").await == 5001
+    })
+    .await;
+    eventually("ConfigMap value restored", || async {
+        live_value::<ConfigMap>(&client, &ns, "shop-config", "/data/LOG_LEVEL").await == "info"
+    })
+    .await;
+    eventually("container env restored", || async {
+        live_value::<Deployment>(&client, &ns, "shop", env0).await == "mongodb-uri"
+    })
+    .await;
+    eventually("PDB minAvailable restored", || async {
+        live_value::<PodDisruptionBudget>(&client, &ns, "shop", "/spec/minAvailable").await == 1
+    })
+    .await;
+    eventually("removed label restored", || async {
+        live_value::<Service>(
+            &client,
+            &ns,
+            "shop",
+            "/metadata/labels/app.kubernetes.io~1part-of",
+        )
+        .await
+            == "merchant-stack"
+    })
+    .await;
+    eventually("deleted ServiceAccount recreated", || async {
+        api::<ServiceAccount>(&client, &ns)
+            .get_opt("shop")
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    })
+    .await;
+
+    // Drift that happens while the operator is down is found from the field sets alone.
+    operator.stop().await;
+    hand_patch::<ConfigMap>(
+        &client,
+        &ns,
+        "shop-config",
+        serde_json::json!({"data": {"LOG_LEVEL": "warn"}}),
+    )
+    .await;
+    let restarted = Operator::start(&ns).await;
+    eventually("the edit made while down undone", || async {
+        live_value::<ConfigMap>(&client, &ns, "shop-config", "/data/LOG_LEVEL").await == "info"
+    })
+    .await;
+    // And once restored, nothing more is written.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = restarted.metrics.writes();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        restarted.metrics.writes(),
+        settled,
+        "settled again: no writes"
+    );
+    restarted.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
 #[tokio::test]
 async fn disabling_autoscaling_deletes_the_hpa() {
     let Some(client) = cluster().await else {

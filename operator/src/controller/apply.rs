@@ -195,7 +195,39 @@ fn applied_hash<M: Resource>(m: &M) -> Option<&String> {
         .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
 }
 
-/// SSA one child unless the cached object already carries the same applied-hash.
+/// Server-side apply never removes what another manager owns, so a list member someone added
+/// (a second Service port, an env entry) would survive our apply. A JSON merge patch of the
+/// desired manifest replaces our lists and values wholesale first; the apply that follows takes
+/// the ownership of every field back. Only on drift, so it costs nothing when settled.
+async fn undo_foreign_edit<K>(ctx: &Context, api: &Api<K>, child: &K) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let name = child.name_any();
+    let kind = kind_name::<K>();
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    match api.patch(&name, &params, &Patch::Merge(child)).await {
+        Ok(_) => {}
+        // Deleted meanwhile: the apply recreates it.
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(source) => return Err(Error::ApplyChild { kind, name, source }),
+    }
+    ctx.metrics.drift_corrected(kind);
+    info!(k8s.kind = kind, k8s.name = %name, "foreign edit of a child undone");
+    Ok(())
+}
+
+/// Whether a field of `child` was changed or removed by another writer (see `drift`).
+fn foreign_edit<C: Resource, K: Serialize>(live: &C, child: &K) -> bool {
+    // A manifest that does not serialize cannot be compared: apply it (the apply reports why).
+    serde_json::to_value(child).map_or(true, |desired| super::drift::drifted(live, &desired))
+}
+
+/// SSA one child unless the cached object already carries the same applied-hash and our field
+/// manager still owns every field of it.
 async fn apply_child<K, C>(
     ctx: &Context,
     cache: &Store<C>,
@@ -217,11 +249,15 @@ where
         .ok_or(Error::MissingObjectKey("namespace"))?;
     let live = lookup(cache, &namespace, &name);
     let unchanged = live.as_deref().and_then(applied_hash) == applied_hash(child);
-    if unchanged && !live.as_deref().is_some_and(|l| drift(l, child)) {
+    let edited = live.as_deref().is_some_and(|l| foreign_edit(l, child));
+    if unchanged && !edited && !live.as_deref().is_some_and(|l| drift(l, child)) {
         debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
         return Ok(None);
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    if edited {
+        undo_foreign_edit(ctx, &api, child).await?;
+    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let applied = api
         .patch(&name, &params, &Patch::Apply(child))

@@ -1,5 +1,6 @@
 //! The controller's caches: reflectors over the children (selected by the managed-by label, with
-//! managedFields stripped) and over Secrets. Reconcile reads only these, so a reconcile with
+//! managedFields reduced to our own manager's field set, which drift detection reads) and over
+//! Secrets. Reconcile reads only these, so a reconcile with
 //! nothing changed issues no API request at all. Kinds whose status we read are cached in full;
 //! the others as metadata only (enough for the applied-hash check), and full objects are pruned
 //! to the fields actually read, which keeps RSS small.
@@ -124,7 +125,7 @@ pub fn children<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    cached(api, children_config(), prune)
+    cached(api, children_config(), prune, super::drift::keep_own_fields)
 }
 
 /// Secrets cache (no label filter: Secrets are the user's). Values are replaced by their SHA-256
@@ -136,7 +137,12 @@ pub fn secrets(
     Store<Secret>,
     impl Stream<Item = Touched<Secret>> + Send + 'static,
 ) {
-    cached(api, watcher::Config::default(), digest_secret)
+    cached(
+        api,
+        watcher::Config::default(),
+        digest_secret,
+        strip_managed_fields,
+    )
 }
 
 /// The MerchantBackend cache and trigger stream of the controller (managedFields stripped).
@@ -149,7 +155,10 @@ pub fn backends(
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(strip_metadata)
+        .modify(|o| {
+            strip_managed_fields(o);
+            strip_metadata(o);
+        })
         .reflect(writer)
         .applied_objects()
         .boxed();
@@ -160,6 +169,7 @@ fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
     prune: fn(&mut K),
+    managed_fields: fn(&mut K),
 ) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -168,6 +178,7 @@ where
     let stream = watcher(api, config)
         .default_backoff()
         .modify(move |o| {
+            managed_fields(o);
             strip_metadata(o);
             prune(o);
         })
@@ -177,8 +188,11 @@ where
     (reader, stream)
 }
 
-fn strip_metadata<K: Resource>(o: &mut K) {
+fn strip_managed_fields<K: Resource>(o: &mut K) {
     o.managed_fields_mut().clear();
+}
+
+fn strip_metadata<K: Resource>(o: &mut K) {
     o.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
 }

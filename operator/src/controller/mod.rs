@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod build;
 pub mod cache;
+pub mod drift;
 pub mod secrets;
 pub mod status;
 pub mod validate;

@@ -9,24 +9,35 @@ use k8s_openapi::apimachinery::pkg::{
 use kube::{Resource, ResourceExt};
 
 use crate::crd::{
-    AccessMode, AutoscalingSpec, IngressSpec, LogLevel, MerchantBackend, MerchantBackendSpec,
-    PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef, SecretsSpec, ServiceType,
-    SessionAffinity,
+    AccessMode, AutoscalingSpec, Environment, IngressSpec, LogLevel, MerchantBackend,
+    MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef,
+    SecretsSpec, ServiceType, SessionAffinity,
 };
 
 /// Default API port (PORT), the one `merchant-api serve` listens on.
 pub const DEFAULT_PORT: i32 = 5001;
-/// Environment variables the operator sets itself; spec.podTemplate.env may not override them.
+/// Where the uploads volume is mounted (UPLOADS_DIR): the claim when uploads are on, else an
+/// emptyDir, so the read-only root filesystem never has to take a write.
+pub const UPLOADS_PATH: &str = "/app/uploads";
+/// Every variable the ConfigMap may carry (names: the API's contract in
+/// api-server/src/config.rs); spec.podTemplate.env may not override them.
 pub const RESERVED_ENV: &[&str] = &[
     "PORT",
+    "UPLOADS_DIR",
     "NODE_ENV",
-    "ENVIRONMENT",
     "LOG_LEVEL",
     "CORS_ORIGIN",
     "FRONTEND_URL",
-    "RATE_LIMIT_WINDOW_SECONDS",
-    "RATE_LIMIT_MAX_REQUESTS",
-    "UPLOADS_DIR",
+    "SENDGRID_FROM_EMAIL",
+    "TRUST_PROXY",
+    "DISABLE_RATE_LIMIT",
+    "RATE_LIMIT_GENERAL_MAX",
+    "RATE_LIMIT_AUTH_MAX",
+    "RATE_LIMIT_REGISTER_MAX",
+    "RATE_LIMIT_PASSWORD_RESET_MAX",
+    "RATE_LIMIT_PRODUCT_READ_MAX",
+    "RATE_LIMIT_PRODUCT_WRITE_MAX",
+    "RATE_LIMIT_PRODUCT_DELETE_MAX",
 ];
 
 /// A spec the operator refuses, naming the field.
@@ -198,7 +209,10 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         limits: resources(spec, true),
         port: spec.port.unwrap_or(DEFAULT_PORT),
         config: config(spec),
-        secrets: secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+        secrets: mail_bindings(
+            spec,
+            secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+        )?,
         uploads: uploads(spec),
         service: public_service(spec),
         ingress: spec.ingress.clone(),
@@ -251,6 +265,29 @@ fn check_cors(spec: &MerchantBackendSpec) -> Result<(), InvalidSpec> {
         )),
         None => Ok(()),
     }
+}
+
+/// The API refuses SENDGRID_API_KEY without SENDGRID_FROM_EMAIL: an explicit key needs
+/// config.mailFrom, and the conventional optional key is wired only when mailFrom is set.
+fn mail_bindings(
+    spec: &MerchantBackendSpec,
+    bindings: Vec<SecretBinding>,
+) -> Result<Vec<SecretBinding>, InvalidSpec> {
+    let mail_from = spec.config.as_ref().is_some_and(|c| c.mail_from.is_some());
+    let explicit = spec
+        .secrets
+        .as_ref()
+        .is_some_and(|s| s.sendgrid_api_key.is_some());
+    if explicit && !mail_from {
+        return Err(invalid(
+            "spec.config.mailFrom",
+            "is required when spec.secrets.sendgridApiKey is set (the API needs SENDGRID_FROM_EMAIL)",
+        ));
+    }
+    Ok(bindings
+        .into_iter()
+        .filter(|b| mail_from || b.env != "SENDGRID_API_KEY")
+        .collect())
 }
 
 fn pull_policy(policy: Option<PullPolicy>) -> &'static str {
@@ -314,40 +351,61 @@ fn log_level(level: LogLevel) -> &'static str {
     }
 }
 
-/// Non-secret environment of the API (names: api-server/src/config.rs).
+fn environment(env: Environment) -> &'static str {
+    match env {
+        Environment::Production => "production",
+        Environment::Development => "development",
+        Environment::Test => "test",
+    }
+}
+
+/// Non-secret environment of the API (names: api-server/src/config.rs). Unset optional fields
+/// are left out so the API's own defaults apply.
 fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     let config = spec.config.clone().unwrap_or_default();
-    let environment = config
-        .environment
-        .unwrap_or_else(|| "production".to_owned());
-    let rate = config.rate_limit.unwrap_or_default();
     let mut data = BTreeMap::from([
         (
             "PORT".to_owned(),
             spec.port.unwrap_or(DEFAULT_PORT).to_string(),
         ),
-        ("NODE_ENV".to_owned(), environment.clone()),
-        ("ENVIRONMENT".to_owned(), environment),
+        ("UPLOADS_DIR".to_owned(), UPLOADS_PATH.to_owned()),
+        (
+            "NODE_ENV".to_owned(),
+            environment(config.environment.unwrap_or(Environment::Production)).to_owned(),
+        ),
         (
             "LOG_LEVEL".to_owned(),
             log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned(),
         ),
+        // Always set: empty means same-origin only, which the API accepts in production.
         (
             "CORS_ORIGIN".to_owned(),
             config.cors_origins.unwrap_or_default().join(","),
         ),
-        (
-            "RATE_LIMIT_WINDOW_SECONDS".to_owned(),
-            rate.window_seconds.unwrap_or(900).to_string(),
-        ),
-        (
-            "RATE_LIMIT_MAX_REQUESTS".to_owned(),
-            rate.max_requests.unwrap_or(100).to_string(),
-        ),
-        ("UPLOADS_DIR".to_owned(), "/app/uploads".to_owned()),
     ]);
-    if let Some(url) = config.frontend_url {
-        data.insert("FRONTEND_URL".to_owned(), url);
+    let mut set = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            data.insert(key.to_owned(), value);
+        }
+    };
+    set("FRONTEND_URL", config.frontend_url);
+    set("SENDGRID_FROM_EMAIL", config.mail_from);
+    set("TRUST_PROXY", config.trust_proxy.map(|t| t.to_string()));
+    let rate = config.rate_limit.unwrap_or_default();
+    set(
+        "DISABLE_RATE_LIMIT",
+        rate.enabled.map(|enabled| (!enabled).to_string()),
+    );
+    for (key, value) in [
+        ("RATE_LIMIT_GENERAL_MAX", rate.general),
+        ("RATE_LIMIT_AUTH_MAX", rate.auth),
+        ("RATE_LIMIT_REGISTER_MAX", rate.register),
+        ("RATE_LIMIT_PASSWORD_RESET_MAX", rate.password_reset),
+        ("RATE_LIMIT_PRODUCT_READ_MAX", rate.product_read),
+        ("RATE_LIMIT_PRODUCT_WRITE_MAX", rate.product_write),
+        ("RATE_LIMIT_PRODUCT_DELETE_MAX", rate.product_delete),
+    ] {
+        set(key, value.map(|v| v.to_string()));
     }
     data
 }
@@ -594,18 +652,51 @@ mod tests {
             ("MONGODB_URI", "db-secrets", "mongodb-uri")
         );
         assert!(mongo.required);
+        let twilio = v
+            .secrets
+            .iter()
+            .find(|s| s.env == "TWILIO_AUTH_TOKEN")
+            .expect("twilio");
+        assert!(!twilio.required, "unset third-party keys are optional");
+        assert!(
+            !v.secrets.iter().any(|s| s.env == "SENDGRID_API_KEY"),
+            "SendGrid is wired only with a sender address"
+        );
+        let v =
+            validate(&backend("image: a:1\nconfig: {mailFrom: shop@example.com}")).expect("valid");
         let sendgrid = v
             .secrets
             .iter()
             .find(|s| s.env == "SENDGRID_API_KEY")
             .expect("sendgrid");
-        assert!(!sendgrid.required, "unset third-party keys are optional");
+        assert!(!sendgrid.required);
+    }
+
+    #[test]
+    fn an_explicit_sendgrid_key_needs_a_sender() {
+        let err = validate(&backend(
+            "image: a:1\nsecrets:\n  sendgridApiKey: {name: mail, key: k}",
+        ))
+        .expect_err("no mailFrom");
+        assert_eq!(err.field, "spec.config.mailFrom");
+    }
+
+    #[test]
+    fn rate_limits_map_to_the_api_limiters() {
+        let v = validate(&backend(
+            "image: a:1\nconfig: {rateLimit: {enabled: false, general: 900, productRead: 50}}",
+        ))
+        .expect("valid");
+        assert_eq!(v.config["DISABLE_RATE_LIMIT"], "true");
+        assert_eq!(v.config["RATE_LIMIT_GENERAL_MAX"], "900");
+        assert_eq!(v.config["RATE_LIMIT_PRODUCT_READ_MAX"], "50");
+        assert!(!v.config.contains_key("RATE_LIMIT_AUTH_MAX"), "API default");
     }
 
     #[test]
     fn an_explicit_third_party_secret_is_required() {
         let v = validate(&backend(
-            "image: a:1\nsecrets:\n  sendgridApiKey: {name: mail, key: k}",
+            "image: a:1\nconfig: {mailFrom: shop@example.com}\nsecrets:\n  sendgridApiKey: {name: mail, key: k}",
         ))
         .expect("valid");
         let sendgrid = v

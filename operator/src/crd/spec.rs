@@ -37,6 +37,8 @@ use super::status::MerchantBackendStatus;
 #[x_kube(
     validation = Rule::new("!(has(self.uploads) && (!has(self.uploads.enabled) || self.uploads.enabled) && has(self.uploads.accessModes) && self.uploads.accessModes.exists(m, m == 'ReadWriteOnce')) || (!(has(self.autoscaling) && (!has(self.autoscaling.enabled) || self.autoscaling.enabled)) && has(self.replicas) && self.replicas <= 1)")
         .message("spec.uploads.accessModes ReadWriteOnce needs spec.replicas <= 1 and spec.autoscaling disabled: pods on different nodes cannot share a ReadWriteOnce volume"),
+    validation = Rule::new("!(has(self.secrets) && has(self.secrets.sendgridApiKey)) || (has(self.config) && has(self.config.mailFrom))")
+        .message("spec.config.mailFrom is required when spec.secrets.sendgridApiKey is set (the API needs SENDGRID_FROM_EMAIL to send through SendGrid)"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantBackendSpec {
@@ -210,29 +212,53 @@ pub struct ComputeResources {
     pub memory: Option<Quantity>,
 }
 
-/// Non-secret API settings, delivered as environment variables through a ConfigMap. The names
-/// of those variables are the contract in api-server/src/config.rs.
+/// Non-secret API settings, delivered as environment variables through a ConfigMap. Every
+/// field maps to one variable of the API's contract (api-server/src/config.rs); an unset field
+/// leaves the API's own default in force.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiConfigSpec {
-    /// Environment name (NODE_ENV and ENVIRONMENT). Default: production.
+    /// Environment (NODE_ENV): production enables the GST/PAN/IFSC checks and the strict CORS
+    /// allow-list. Default: production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63))]
-    pub environment: Option<String>,
+    pub environment: Option<Environment>,
     /// Log level (LOG_LEVEL). Default: info.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
-    /// Allowed CORS origins (CORS_ORIGIN, comma separated). Default: none (same origin only).
+    /// Allowed CORS origins such as https://shop.example (CORS_ORIGIN, comma separated).
+    /// Default: none (same origin only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     pub cors_origins: Option<Vec<String>>,
-    /// Public URL of the merchant front end (FRONTEND_URL), used in e-mails and redirects.
+    /// Public URL of the merchant front end (FRONTEND_URL): prefix of links in e-mails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub frontend_url: Option<String>,
-    /// Request rate limiting per client (RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_MAX_REQUESTS).
+    /// Sender address of e-mails sent through SendGrid (SENDGRID_FROM_EMAIL). Required when
+    /// secrets.sendgridApiKey is set; without it the conventional SendGrid Secret is not wired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 254))]
+    pub mail_from: Option<String>,
+    /// Take the client IP from the first X-Forwarded-For hop (TRUST_PROXY), for rate limits
+    /// behind a load balancer or Ingress. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_proxy: Option<bool>,
+    /// Per-client request budgets of the API's rate limiters (RATE_LIMIT_*_MAX). Unset members
+    /// keep the API's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+}
+
+/// Environment the API runs in (NODE_ENV).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Production checks and CORS allow-list.
+    Production,
+    /// Development origins allowed.
+    Development,
+    /// Tests.
+    Test,
 }
 
 /// Log verbosity of the API.
@@ -251,18 +277,42 @@ pub enum LogLevel {
     Trace,
 }
 
-/// Fixed-window rate limit.
+/// The API's rate limiters; the windows are fixed by the API contract (15 min, 1 h, 1 min).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimitSpec {
-    /// Window length in seconds (1-86400). Default: 900.
+    /// Turn every limiter on or off (DISABLE_RATE_LIMIT is its negation). Default: true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 86400))]
-    pub window_seconds: Option<i32>,
-    /// Requests allowed per client and window (1-1000000). Default: 100.
+    pub enabled: Option<bool>,
+    /// Requests per 15 minutes per client (RATE_LIMIT_GENERAL_MAX). API default: 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
-    pub max_requests: Option<i32>,
+    pub general: Option<i64>,
+    /// Failed sign-ins per 15 minutes per client (RATE_LIMIT_AUTH_MAX). API default: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub auth: Option<i64>,
+    /// Registrations per hour per client (RATE_LIMIT_REGISTER_MAX). API default: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub register: Option<i64>,
+    /// Password-reset requests per hour per client (RATE_LIMIT_PASSWORD_RESET_MAX). API
+    /// default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub password_reset: Option<i64>,
+    /// Product reads per minute per client (RATE_LIMIT_PRODUCT_READ_MAX). API default: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub product_read: Option<i64>,
+    /// Product writes per minute per client (RATE_LIMIT_PRODUCT_WRITE_MAX). API default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub product_write: Option<i64>,
+    /// Product deletes per minute per client (RATE_LIMIT_PRODUCT_DELETE_MAX). API default: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub product_delete: Option<i64>,
 }
 
 /// A key of a Secret in the MerchantBackend's namespace.
@@ -298,7 +348,8 @@ pub struct SecretsSpec {
     /// JWT_REFRESH_SECRET. Default: auth-secrets/jwt-refresh-secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt_refresh_secret: Option<SecretKeyRef>,
-    /// SENDGRID_API_KEY (optional). Default: email-secrets/sendgrid-api-key if present.
+    /// SENDGRID_API_KEY (optional; needs config.mailFrom). Default: email-secrets/sendgrid-api-key
+    /// if present and config.mailFrom is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sendgrid_api_key: Option<SecretKeyRef>,
     /// CLOUDINARY_CLOUD_NAME (optional). Default: cloudinary-secrets/cloud-name if present.

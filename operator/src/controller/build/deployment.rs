@@ -22,14 +22,12 @@ use k8s_openapi::{
 
 use super::{HTTP_PORT_NAME, labels, names, object_meta, selector, selector_labels};
 use crate::{
-    controller::validate::ValidatedBackend,
+    controller::validate::{UPLOADS_PATH, ValidatedBackend},
     crd::{CONFIG_HASH_ANNOTATION, SECRETS_HASH_ANNOTATION},
 };
 
 /// uid/gid of the distroless `nonroot` user the project's images run as (see Dockerfile).
 const RUN_AS: i64 = 65532;
-/// Where the API writes uploads.
-const UPLOADS_PATH: &str = "/app/uploads";
 
 /// The API Deployment. `replicas` is omitted while an HPA owns the count.
 pub fn deployment(b: &ValidatedBackend, config_hash: &str, secrets_hash: &str) -> Deployment {
