@@ -926,17 +926,16 @@ mod tests {
     fn s3_storage_needs_a_bucket_and_paired_credentials() {
         let mut args = base();
         args.extend(["--cloud-storage-provider", "s3", "--s3-access-key-id", "id"]);
-        let err = Config::from_args(args)
-            .expect("parses")
-            .validate()
-            .expect_err("invalid")
-            .to_string();
+        let mut config = Config::from_args(args).expect("parses");
+        // clap also reads the process environment: the test servers' S3_* must not leak in.
+        config.s3_bucket = None;
+        config.s3_secret_access_key = None;
+        let err = config.validate().expect_err("invalid").to_string();
         assert!(err.contains("S3_BUCKET is required"), "{err}");
         assert!(err.contains("must be set together"), "{err}");
-        let settings = Config::from_args(base())
-            .expect("parses")
-            .validate()
-            .expect("valid");
+        let mut config = Config::from_args(base()).expect("parses");
+        config.cloud_storage_provider = "local".into();
+        let settings = config.validate().expect("valid");
         assert!(matches!(
             settings.uploads.storage,
             StorageSettings::Local { .. }
