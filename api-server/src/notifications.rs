@@ -139,6 +139,46 @@ impl NewNotification {
         }
     }
 
+    /// A customer asked for cashback (keyed: once per request).
+    pub fn cashback_request(id: ObjectId, number: &str, amount: f64) -> Self {
+        Self {
+            event: "cashbackRequest",
+            title: "New cashback request".into(),
+            message: format!("Cashback request {number} for {amount:.2} is waiting for review."),
+            kind: "info",
+            category: "earning",
+            priority: "medium",
+            data: NotificationData {
+                related_entity_type: Some("cashback".into()),
+                related_entity_data: Some(doc! { "requestNumber": number, "amount": amount }),
+                deep_link: Some(format!("/cashback/{}", id.to_hex())),
+                action_label: Some("Review request".into()),
+                ..Default::default()
+            },
+            dedupe_key: Some(format!("cashback.request:{}", id.to_hex())),
+        }
+    }
+
+    /// An invited team member accepted (keyed: once per member).
+    pub fn invitation_accepted(member: ObjectId, name: &str, role: &str) -> Self {
+        Self {
+            event: "teamInvitationAccepted",
+            title: "Invitation accepted".into(),
+            message: format!("{name} joined your team as {role}."),
+            kind: "success",
+            category: "social",
+            priority: "low",
+            data: NotificationData {
+                related_entity_type: Some("team".into()),
+                related_entity_data: Some(doc! { "name": name, "role": role }),
+                deep_link: Some(format!("/team/{}", member.to_hex())),
+                action_label: Some("View team".into()),
+                ..Default::default()
+            },
+            dedupe_key: Some(format!("team.accepted:{}", member.to_hex())),
+        }
+    }
+
     /// Stock fell to or below the low-stock threshold (`variant` for a variant's stock).
     pub fn low_stock(product: &ProductDoc, variant: Option<&str>, stock: i64) -> Self {
         Self::stock(product, variant, stock, "lowStock")

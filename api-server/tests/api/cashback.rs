@@ -516,3 +516,34 @@ async fn cashback_requests_are_isolated_between_merchants() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_new_request_notifies_its_merchant_once_and_nobody_else() {
+    let Some(app) = spawn_app().await else { return };
+    let (a, a_id, _) = app.register("cb-note-a").await;
+    let (b, _, _) = app.register("cb-note-b").await;
+    let req = request(&app, &a, &a_id, 80.0, 8.0).await;
+    let titled = |body: &Value| -> Vec<Value> {
+        body["data"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|n| n["title"] == "New cashback request")
+            .cloned()
+            .collect()
+    };
+    let inbox = app.get("/api/merchant/notifications", Some(&a)).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    let raised = titled(&inbox.body);
+    assert_eq!(raised.len(), 1, "{}", inbox.body);
+    let number = req["requestNumber"].as_str().expect("request number");
+    assert!(
+        raised[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(number) && m.contains("8.00")),
+        "{}",
+        raised[0]
+    );
+    let other = app.get("/api/merchant/notifications", Some(&b)).await;
+    assert!(titled(&other.body).is_empty(), "{}", other.body);
+}

@@ -135,6 +135,20 @@ async fn an_invited_member_accepts_from_the_email_link_logs_in_and_is_limited_by
         ok.body["data"],
         json!({ "email": email, "name": "Ivy Invitee", "role": "staff" })
     );
+    // The owner is told once, in the inbox.
+    let inbox = app.get("/api/merchant/notifications", Some(&owner)).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.body);
+    let joined: Vec<&serde_json::Value> = inbox.body["data"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|n| n["title"] == "Invitation accepted")
+        .collect();
+    assert_eq!(joined.len(), 1, "{}", inbox.body);
+    assert_eq!(
+        joined[0]["message"],
+        "Ivy Invitee joined your team as staff."
+    );
     assert_eq!(
         accept(&app, &token, "staff-pass").await.status,
         StatusCode::BAD_REQUEST

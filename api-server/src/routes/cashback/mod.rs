@@ -30,6 +30,7 @@ use crate::{
     audit::AuditChange,
     error::ApiError,
     extract::{AppJson, AppQuery, AuthMerchant, object_id},
+    notifications::{NewNotification, notify_quietly},
     state::AppState,
     store::{
         ObjectId,
@@ -226,6 +227,9 @@ pub async fn create(
         .await
         .map_err(ApiError::internal("Failed to create cashback request"))?;
     state.cashback_counts.invalidate(auth.id());
+    let raised =
+        NewNotification::cashback_request(doc.id, &doc.request_number, doc.requested_amount);
+    notify_quietly(&state.store, auth.id(), raised).await;
     let change = AuditChange::action("cashback.created").resource("cashback", doc.id);
     Ok(Reply::data(cashback_json(&doc)?)
         .message("Cashback request created successfully")

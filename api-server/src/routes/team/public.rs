@@ -11,6 +11,7 @@ use crate::{
     domain::Password,
     error::ApiError,
     extract::AppJson,
+    notifications::{NewNotification, notify_quietly},
     routes::Reply,
     security::{password, token},
     state::AppState,
@@ -122,6 +123,8 @@ pub async fn accept_invitation(
         .await
         .map_err(ApiError::internal("Failed to accept invitation"))?
         .ok_or_else(invalid)?;
+    let raised = NewNotification::invitation_accepted(member.id, &member.name, &member.role);
+    notify_quietly(&state.store, member.merchant_id, raised).await;
     let actor = Actor {
         merchant: member.merchant_id,
         member: Some(member.id),
