@@ -42,7 +42,8 @@ pub async fn member_token(app: &TestApp, merchant: &str, role: &str) -> (String,
 pub async fn audit_records(app: &TestApp, filter: Document, n: usize) -> Vec<Document> {
     let coll = app.store.db().collection::<Document>("auditlogs");
     let mut found = Vec::new();
-    for _ in 0..100 {
+    // Up to 20 s: the shared test server can be slow under load.
+    for _ in 0..400 {
         use futures::TryStreamExt;
         found = coll
             .find(filter.clone())

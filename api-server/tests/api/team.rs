@@ -25,7 +25,7 @@ async fn mailed_tokens(email: &str, n: usize) -> Vec<String> {
         crate::helpers::testenv("SMTP_CAPTURE_DIR").expect("capture dir")
     );
     let mut tokens = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
