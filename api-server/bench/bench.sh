@@ -5,10 +5,11 @@
 # Not a test. Needs `scripts/testenv up api`. Usage: api-server/bench/bench.sh [seconds per run]
 # BENCH_MONGODB_URI=$FERRETDB_URI runs it against FerretDB; MONGODB_MAX_POOL_SIZE sizes the pool.
 #
-# Every row is real: a request still unanswered after TIMEOUT seconds (default: half the run)
-# counts as an error (wrk only reports completed requests, so without this a row whose requests
-# all wait longer than the run showed 0 requests and 0 errors), `n=` is the number of completed
-# requests, and the next row starts only when the server has no request in flight.
+# Every row is real: `n=` is the number of answered requests, a response later than TIMEOUT
+# seconds (default: half the run) counts as an error, requests still unanswered at the end are
+# shown as `unanswered` (wrk alone ignores them, so a row whose requests all waited longer than
+# the run showed 0 requests and 0 errors), and the next row starts only when the server has no
+# request in flight.
 # The contract's rate limits (e.g. 100 product reads/min per IP) would turn every row into 429s
 # from one loopback client, so the limiters are off for the run (DISABLE_RATE_LIMIT=true).
 source "$(dirname "$0")/common.sh"
@@ -28,13 +29,25 @@ PRODUCT=$(curl -fs "$BASE/api/merchant/products?limit=1" -H "authorization: Bear
 
 LUA=$(mktemp -d)
 trap 'stop_server; rm -rf "$LUA"' EXIT
+# wrk counts only answered requests (a response later than --timeout counts as a timeout), so a
+# request still unanswered when the run ends is invisible to it: count sent requests per thread
+# and report the difference as `unanswered` (up to one per connection is simply the request in
+# flight when the run stops; more means requests waited longer than the run).
 cat >"$LUA/report.lua" <<'LUA'
+local threads = {}
+setup = function(thread) thread:set("id", #threads); table.insert(threads, thread) end
+init = function(args) sent = 0 end
+make = function() return wrk.request() end
+request = function() sent = sent + 1; return make() end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT n=%d rps=%.0f p50=%.1fms p95=%.1fms p99=%.1fms non2xx=%d errors=%d (timeouts=%d)\n",
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("sent") end
+  local unanswered = total - summary.requests
+  io.write(string.format("RESULT n=%d rps=%.0f p50=%.1fms p95=%.1fms p99=%.1fms non2xx=%d errors=%d (timeouts=%d unanswered=%d)\n",
     summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
     latency:percentile(95) / 1000, latency:percentile(99) / 1000, e.status,
-    e.connect + e.read + e.write + e.timeout, e.timeout))
+    e.connect + e.read + e.write + e.timeout, e.timeout, unanswered))
 end
 LUA
 post() { # name body
@@ -55,9 +68,7 @@ get auth
 # derived from the name do not all collide within the same millisecond.
 { cat "$LUA/report.lua"; cat <<LUA
 local n = 0
-local thread_id = 0
-setup = function(thread) thread:set("id", thread_id); thread_id = thread_id + 1 end
-request = function()
+make = function()
   n = n + 1
   local body = string.format('{"name":"%s Bench %d-%d","description":"Created by the benchmark","price":9.5,"category":"General","status":"active","inventory":{"stock":10}}',
     string.char(65 + (n % 26), 65 + (math.floor(n / 26) % 26), 65 + id), id, n)

@@ -2,9 +2,16 @@
 # test environment. Source it; it defines start_server/stop_server and sets BIN, PORT, BASE.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck disable=SC1091
-# MERCHANT_TESTENV: the test environment directory (default: this checkout's target/testenv).
-source "${MERCHANT_TESTENV:-$ROOT/target/testenv}/env.sh"
+# The test environment: MERCHANT_TESTENV, else this checkout's target/testenv; a worktree
+# without one uses the variables already exported (`source /path/to/main/target/testenv/env.sh`).
+TESTENV_DIR=${MERCHANT_TESTENV:-$ROOT/target/testenv}
+if [ -f "$TESTENV_DIR/env.sh" ]; then
+  # shellcheck disable=SC1091
+  source "$TESTENV_DIR/env.sh"
+elif [ -z "${MONGODB_URI:-}" ]; then
+  echo "no test environment: run scripts/testenv up api (or export MONGODB_URI)" >&2
+  exit 1
+fi
 # BENCH_MONGODB_URI points the run at another MongoDB-wire server, e.g. "$FERRETDB_URI" from
 # `scripts/testenv up ferretdb` (throughput beside the single-threaded SecantusDB).
 MONGODB_URI=${BENCH_MONGODB_URI:-$MONGODB_URI}

@@ -233,7 +233,15 @@ impl Application {
         }
         // Close the pool's connections and stop the driver's background tasks while the runtime
         // still runs (dropping them at runtime shutdown makes the driver panic).
-        store.client().clone().shutdown().immediate(true).await;
+        // Bounded: after a load burst whose requests were cancelled mid-operation (clients gone),
+        // the driver's shutdown was seen waiting forever; never keep a stopped server alive.
+        let closing = store.client().clone().shutdown().immediate(true);
+        if tokio::time::timeout(std::time::Duration::from_secs(5), closing)
+            .await
+            .is_err()
+        {
+            tracing::warn!("MongoDB client shutdown did not finish within 5 s");
+        }
         tracing::info!("merchant-api stopped");
         Ok(())
     }
