@@ -267,6 +267,7 @@ pub struct ListOptions {
     pub limit: i64,
 }
 
+/// Escape regex metacharacters of user text for a `$regex` match (no regex injection).
 pub(crate) fn escape_regex(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
@@ -424,6 +425,7 @@ mod tests {
     #[test]
     fn regex_metacharacters_are_escaped() {
         assert_eq!(escape_regex("a.b*(c)"), "a\\.b\\*\\(c\\)");
+        assert_eq!(escape_regex("a.b*"), "a\\.b\\*");
     }
 
     #[test]

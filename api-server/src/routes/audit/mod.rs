@@ -161,7 +161,7 @@ pub async fn search(
         resource_type: q.resource_type.filter(|r| !r.is_empty()),
         start: params::date(&mut v, "startDate", q.start_date, false),
         end: params::date(&mut v, "endDate", q.end_date, true),
-        search: Some(params::regex_escape(&term)),
+        search: Some(crate::store::products::escape_regex(&term)),
         ..AuditFilter::default()
     };
     v.finish_as("Query validation failed")?;
