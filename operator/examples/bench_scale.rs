@@ -4,10 +4,15 @@
 //! once settled.
 //!
 //! ```text
-//! cargo build --release -p merchant-operator --bins --examples
+//! cargo build --release -p merchant-operator --bin merchant-operator
 //! source target/testenv/env.sh
-//! cargo run --release -p merchant-operator --example bench_scale -- --count 1000
+//! cargo run -p merchant-operator --example bench_scale -- --count 1000 \
+//!     --operator "$CARGO_TARGET_DIR/release/merchant-operator"
 //! ```
+//!
+//! The bench itself may run as a debug build (it only watches); the operator under test must be
+//! the release binary. A release build of the example would also build the whole API server
+//! (a dev-dependency of this package) with LTO, for nothing.
 
 use std::{
     collections::BTreeMap,
@@ -89,6 +94,46 @@ fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU seconds (user + system) a process has used so far: on a shared, noisy machine this is
+/// the figure that does not depend on what else runs.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().skip(11).take(2))
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// The local control plane's processes, from the pid files `scripts/testenv` writes beside the
+/// kubeconfig (empty when the cluster was started some other way).
+fn control_plane() -> Vec<(String, u32)> {
+    let Some(dir) = std::env::var_os("KUBECONFIG")
+        .map(PathBuf::from)
+        .and_then(|k| k.parent().map(|d| d.join("pids")))
+    else {
+        return Vec::new();
+    };
+    [
+        "etcd",
+        "apiserver",
+        "controller-manager",
+        "scheduler",
+        "kwok",
+    ]
+    .iter()
+    .filter_map(|name| {
+        let line = std::fs::read_to_string(dir.join(format!("{name}.pid"))).ok()?;
+        let pid = line.split_whitespace().next()?.parse().ok()?;
+        Some(((*name).to_owned(), pid))
+    })
+    .collect()
 }
 
 async fn metrics(port: u16) -> BTreeMap<String, u64> {
@@ -193,8 +238,16 @@ fn spawn_operator(ns: &str, port: u16, bin: Option<&PathBuf>) -> Result<Child, B
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(operator_log())
         .spawn()?)
+}
+
+/// The operator's warnings go to `$BENCH_OPERATOR_LOG` when set (reconcile failures explain a
+/// slow run), else nowhere.
+fn operator_log() -> Stdio {
+    std::env::var_os("BENCH_OPERATOR_LOG")
+        .and_then(|path| std::fs::File::create(path).ok())
+        .map_or_else(Stdio::null, Stdio::from)
 }
 
 fn pod_ready(pod: &Pod) -> bool {
@@ -261,6 +314,9 @@ async fn main() -> Result<(), BoxError> {
     tokio::spawn(watch.for_each(|_| async {}));
     let mut phases: BTreeMap<&str, f64> = BTreeMap::new();
 
+    let mut processes = control_plane();
+    processes.push(("merchant-operator".to_owned(), pid));
+    let cpu_at_start: Vec<f64> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
     let start = Instant::now();
     let spec: MerchantBackendSpec = serde_yaml::from_str(
         // Small requests: 1,000 pods of 500m would not fit the KWOK node's 256 CPUs.
@@ -289,6 +345,7 @@ async fn main() -> Result<(), BoxError> {
 
     let mut peak = 0;
     let mut reconciles_at_deployments = 0;
+    let mut last_progress = 0;
     let ready_after = loop {
         let ready = store.state().iter().filter(|mb| is_ready(mb)).count();
         peak = peak.max(rss_kib(pid).1);
@@ -318,6 +375,15 @@ async fn main() -> Result<(), BoxError> {
         if ready >= args.count {
             break start.elapsed();
         }
+        if start.elapsed().as_secs() / 10 != last_progress {
+            last_progress = start.elapsed().as_secs() / 10;
+            println!(
+                "{now:>6.1} s: {} Deployments, {} Pods ({} Ready), {ready} MerchantBackends Ready",
+                deployments.state().len(),
+                pod_state.len(),
+                pod_state.iter().filter(|p| pod_ready(p)).count()
+            );
+        }
         if start.elapsed() > Duration::from_secs(args.timeout_seconds) {
             // Say how far each stage got, and never leave the operator running.
             println!(
@@ -327,6 +393,9 @@ async fn main() -> Result<(), BoxError> {
                 pod_state.iter().filter(|p| pod_ready(p)).count()
             );
             println!("operator metrics: {:?}", metrics(args.admin_port).await);
+            for ((name, p), before) in processes.iter().zip(&cpu_at_start) {
+                println!("CPU so far, {name:<19} {:.1} s", cpu_seconds(*p) - before);
+            }
             let _ = operator.kill();
             let _ = operator.wait();
             return Err(format!(
@@ -338,6 +407,11 @@ async fn main() -> Result<(), BoxError> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let at_ready = metrics(args.admin_port).await;
+    let cpu_until_ready: Vec<f64> = processes
+        .iter()
+        .zip(&cpu_at_start)
+        .map(|((_, p), before)| cpu_seconds(*p) - before)
+        .collect();
     println!(
         "all {} Ready after {:.1}s",
         args.count,
@@ -373,6 +447,9 @@ async fn main() -> Result<(), BoxError> {
         "time until all Ready:        {:.1} s",
         ready_after.as_secs_f64()
     );
+    for ((name, _), cpu) in processes.iter().zip(&cpu_until_ready) {
+        println!("CPU until Ready, {name:<19} {cpu:.1} s");
+    }
     println!(
         "operator peak RSS:           {:.1} MiB",
         peak as f64 / 1024.0

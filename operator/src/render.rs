@@ -248,9 +248,9 @@ stringData: {mongodb-uri: 'mongodb://x'}
             [
                 "ServiceAccount",
                 "ConfigMap",
-                "Service",
-                "Service",
                 "Deployment",
+                "Service",
+                "Service",
                 "HorizontalPodAutoscaler",
                 "PodDisruptionBudget"
             ]

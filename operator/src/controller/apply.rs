@@ -1,5 +1,6 @@
-//! `apply`: server-side apply of every child under the one field manager, in a fixed order
-//! (identity and config first, storage, Services, then the Deployment and what points at it),
+//! `apply`: server-side apply of every child under the one field manager, in three ordered waves
+//! (identity, config and storage; then the Deployment; then the Services and the rest that point
+//! at its pods),
 //! skipping children whose live applied-hash already matches, and deleting the children of
 //! disabled features. Talks to the API server only when something differs.
 
@@ -58,44 +59,41 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         ingress,
     } = children;
     let c = &ctx.caches;
-    // Array elements are evaluated in order: this is the documented apply order.
-    let before = [
-        apply_child(ctx, &c.service_accounts, service_account, no_drift)
-            .await?
-            .is_some(),
-        apply_child(ctx, &c.config_maps, config_map, no_drift)
-            .await?
-            .is_some(),
-        apply_uploads(ctx, b, uploads).await?.is_some(),
-        apply_child(ctx, &c.services, internal_service, no_drift)
-            .await?
-            .is_some(),
-        apply_child(ctx, &c.services, public_service, no_drift)
-            .await?
-            .is_some(),
-    ];
+    // Three waves; the requests inside a wave are independent and run concurrently, so a
+    // reconcile costs three round trips instead of ten. What the pods reference exists before
+    // the Deployment; what points at the pods comes after it. Services go last on purpose:
+    // kube-apiserver allocates ClusterIPs one at a time, so under load a Service create is the
+    // slowest request, and it must not hold the pods back.
+    let first = tokio::try_join!(
+        apply_child(ctx, &c.service_accounts, service_account, no_drift),
+        apply_child(ctx, &c.config_maps, config_map, no_drift),
+        apply_uploads(ctx, b, uploads),
+    )?;
     hand_over_replicas(ctx, deployment).await?;
     let deployment = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
-    let after = [
-        apply_desired(ctx, b, &c.hpas, hpa, no_drift)
-            .await?
-            .is_some(),
-        apply_desired(ctx, b, &c.pdbs, pdb, no_drift)
-            .await?
-            .is_some(),
-        apply_desired(ctx, b, &c.network_policies, network_policy, no_drift)
-            .await?
-            .is_some(),
-        apply_desired(ctx, b, &c.ingresses, ingress, no_drift)
-            .await?
-            .is_some(),
-    ];
-    let applies = before
-        .iter()
-        .chain(&after)
-        .filter(|applied| **applied)
-        .count()
-        + usize::from(deployment.is_some());
+    let last = tokio::try_join!(
+        apply_child(ctx, &c.services, internal_service, no_drift),
+        apply_child(ctx, &c.services, public_service, no_drift),
+        apply_desired(ctx, b, &c.hpas, hpa, no_drift),
+        apply_desired(ctx, b, &c.pdbs, pdb, no_drift),
+        apply_desired(ctx, b, &c.network_policies, network_policy, no_drift),
+        apply_desired(ctx, b, &c.ingresses, ingress, no_drift),
+    )?;
+    let applies = [
+        first.0.is_some(),
+        first.1.is_some(),
+        first.2.is_some(),
+        deployment.is_some(),
+        last.0.is_some(),
+        last.1.is_some(),
+        last.2.is_some(),
+        last.3.is_some(),
+        last.4.is_some(),
+        last.5.is_some(),
+    ]
+    .into_iter()
+    .filter(|applied| *applied)
+    .count();
     Ok(Applied {
         applies,
         deployment,
