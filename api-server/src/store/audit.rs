@@ -126,16 +126,7 @@ impl AuditFilter {
         if !self.severities.is_empty() {
             m.insert("severity", doc! { "$in": &self.severities });
         }
-        let mut range = Document::new();
-        if let Some(s) = self.start {
-            range.insert("$gte", s);
-        }
-        if let Some(e) = self.end {
-            range.insert("$lte", e);
-        }
-        if !range.is_empty() {
-            m.insert("timestamp", range);
-        }
+        super::insert_date_range(&mut m, "timestamp", self.start, self.end);
         if let Some(q) = &self.search {
             let re = doc! { "$regex": q, "$options": "i" };
             m.insert(
