@@ -1,7 +1,7 @@
 //! Every index the queries need, in one list: created at start-up (idempotent) and by
 //! migration 2, dropped by its `down`.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use mongodb::{
     IndexModel,
@@ -24,6 +24,8 @@ pub struct IndexSpec {
     pub unique: bool,
     /// Only documents matching this filter are indexed (`partialFilterExpression`).
     pub partial: Option<Document>,
+    /// A TTL index: documents go this long after the date in the (single) key field.
+    pub expire_after: Option<Duration>,
 }
 
 fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bool) -> IndexSpec {
@@ -33,6 +35,16 @@ fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bo
         keys,
         unique,
         partial: None,
+        expire_after: None,
+    }
+}
+
+/// A TTL index on `field` with `expireAfterSeconds: 0`: the server deletes a document once the
+/// date in `field` has passed (MongoDB's monitor sweeps every 60 s, so reads still filter).
+fn expires_at(collection: &'static str, name: &'static str, field: &str) -> IndexSpec {
+    IndexSpec {
+        expire_after: Some(Duration::ZERO),
+        ..spec(collection, name, doc! { field: 1 }, false)
     }
 }
 
@@ -198,6 +210,8 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "dedupeKey": 1 },
             false,
         ),
+        // The contract's TTL on the shared collection (Mongoose's name for it).
+        expires_at("notifications", "expiresAt_1", "expiresAt"),
         spec(
             "notificationpreferences",
             "merchantId_1",
@@ -217,6 +231,8 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1, "exportId": 1 },
             true,
         ),
+        // Finished exports are kept until their `expiresAt` only.
+        expires_at("analyticsexports", "expiresAt_ttl", "expiresAt"),
     ]
 }
 
@@ -225,6 +241,7 @@ fn model(s: IndexSpec) -> IndexModel {
         .name(s.name.to_string())
         .unique(s.unique.then_some(true))
         .partial_filter_expression(s.partial)
+        .expire_after(s.expire_after)
         .build();
     IndexModel::builder().keys(s.keys).options(options).build()
 }
