@@ -290,14 +290,22 @@ impl Store {
                     .name(TTL_INDEX.to_string())
                     .expire_after(std::time::Duration::from_secs(seconds as u64))
                     .build();
-                coll.create_index(
-                    IndexModel::builder()
-                        .keys(doc! { "timestamp": 1 })
-                        .options(options)
-                        .build(),
-                )
-                .await
-                .map(drop)
+                let created = coll
+                    .create_index(
+                        IndexModel::builder()
+                            .keys(doc! { "timestamp": 1 })
+                            .options(options)
+                            .build(),
+                    )
+                    .await;
+                match created {
+                    // FerretDB v1 has no TTL indexes: run without one (retention is not enforced).
+                    Err(e) if super::indexes::is_not_implemented(&e) => {
+                        tracing::warn!(error = %e, "audit TTL index not supported by this server; skipped");
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                }
             }
         }
     }

@@ -246,6 +246,14 @@ fn model(s: IndexSpec) -> IndexModel {
     IndexModel::builder().keys(s.keys).options(options).build()
 }
 
+/// NotImplemented: what a wire-compatible server answers to an index option it lacks.
+const NOT_IMPLEMENTED: i32 = 238;
+
+/// True when the server does not implement what was asked (an index option, for example).
+pub(crate) fn is_not_implemented(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == NOT_IMPLEMENTED)
+}
+
 /// The catalogue grouped by collection.
 fn by_collection() -> BTreeMap<&'static str, Vec<IndexSpec>> {
     let mut groups: BTreeMap<&'static str, Vec<IndexSpec>> = BTreeMap::new();
@@ -270,8 +278,35 @@ impl Store {
             .filter(|s| !existing.iter().any(|n| n == s.name))
             .map(model)
             .collect();
-        if !missing.is_empty() {
-            coll.create_indexes(missing).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match coll.create_indexes(missing.clone()).await {
+            Err(e) if is_not_implemented(&e) => self.create_supported(name, missing).await,
+            other => other.map(drop),
+        }
+    }
+
+    /// One by one, skipping (with a warning) each index whose options the server does not
+    /// implement: FerretDB v1 has no TTL or partial indexes. MongoDB creates them all.
+    async fn create_supported(
+        &self,
+        name: &str,
+        models: Vec<IndexModel>,
+    ) -> mongodb::error::Result<()> {
+        let coll = self.db().collection::<Document>(name);
+        for m in models {
+            let index = m
+                .options
+                .as_ref()
+                .and_then(|o| o.name.clone())
+                .unwrap_or_default();
+            match coll.create_index(m).await {
+                Err(e) if is_not_implemented(&e) => {
+                    tracing::warn!(collection = name, index, error = %e, "index not supported by this server; skipped");
+                }
+                other => other.map(drop)?,
+            }
         }
         Ok(())
     }
