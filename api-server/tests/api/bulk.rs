@@ -704,3 +704,31 @@ async fn import_of_5000_rows_is_timed_and_complete_on_ferretdb() {
     let _ = ferret.db().drop().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_import_shows_at_once_in_cached_inventory_figures() {
+    // Arrange: one product, the inventory report cached.
+    let Some(app) = spawn_app().await else { return };
+    let (token, _, _) = app.register("bulk-cache").await;
+    app.product(&token, "Existing", 5).await;
+    let path = "/api/merchant/analytics/inventory/status";
+    let total = |r: &crate::helpers::Resp| r.body["data"]["totalProducts"].clone();
+    let first = app.get(path, Some(&token)).await;
+    assert_eq!(total(&first), json!(1), "{}", first.body);
+    assert_eq!(
+        app.get(path, Some(&token)).await.header("x-cache"),
+        Some("HIT")
+    );
+
+    // Act: import two more.
+    let r = import(&app, &token, "import", many_rows(2, "CACHE"), "c.csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Assert: the next read recomputes and counts them.
+    let after = app.get(path, Some(&token)).await;
+    assert_eq!(
+        (after.header("x-cache"), total(&after)),
+        (Some("MISS"), json!(3))
+    );
+    app.finish().await;
+}
