@@ -1,5 +1,6 @@
-//! Cross-cutting HTTP layers: correlation ids, metrics, security headers, CORS and the
-//! contract's 404/405 bodies. `routes::app` stacks them; handlers never see them.
+//! Cross-cutting HTTP layers: correlation ids, metrics, security headers, CORS, the
+//! contract's 404/405 bodies and analytics cache invalidation after writes. `routes::app` stacks
+//! them; handlers never see them.
 
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{
     metrics::{RequestLabels, RouteLabels},
     state::AppState,
+    store::ObjectId,
 };
 
 /// The response header carrying the request id.
@@ -24,6 +26,50 @@ pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id
 /// Request id of the current request (request extension).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// Matched-route prefixes whose successful writes change figures the dashboard and analytics
+/// show: products, variants and stock (inventory, low stock, top products), bulk import and
+/// update, orders (revenue, status counts) and cashback (pending and paid totals).
+const FIGURE_WRITES: &[&str] = &[
+    "/api/merchant/products",
+    "/api/merchant/bulk/products/import",
+    "/api/merchant/bulk/products/bulk-update",
+    "/api/merchant/orders",
+    "/api/merchant/cashback",
+];
+
+/// The one place that keeps cached dashboard/analytics answers honest: after a successful
+/// POST/PUT/PATCH/DELETE on a [`FIGURE_WRITES`] route, drop the caller merchant's entries before
+/// the response leaves, so the caller's next read recomputes.
+pub async fn invalidate_analytics(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let writes_figures = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|m| FIGURE_WRITES.iter().any(|p| m.as_str().starts_with(p)));
+    // Resolved before the handler runs: the handler accepted the same token if it succeeded.
+    let merchant = writes_figures
+        .then(|| token_merchant(&state, req.headers()))
+        .flatten();
+    let response = next.run(req).await;
+    if let Some(merchant) = merchant.filter(|_| response.status().is_success()) {
+        state.analytics_cache.invalidate_merchant(merchant).await;
+    }
+    response
+}
+
+/// The merchant a verified Bearer token acts for.
+fn token_merchant(state: &AppState, headers: &axum::http::HeaderMap) -> Option<ObjectId> {
+    let claims = state
+        .auth
+        .verify_access(crate::extract::bearer(headers)?)
+        .ok()?;
+    ObjectId::parse_str(&claims.merchant_id).ok()
+}
 
 /// Reuse `X-Correlation-ID`, `X-Request-ID` or `X-Trace-ID` (if sane) or generate a UUID; put it
 /// on the request (for logs) and echo it on the response.

@@ -38,7 +38,8 @@ pub struct AppState {
     pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
     /// Last MongoDB/Redis check of the health routes.
     pub probe: Arc<crate::routes::health::Probe>,
-    /// Cached analytics results; orders code calls `invalidate_merchant` after changes.
+    /// Cached analytics and dashboard results; `middleware::invalidate_analytics` drops a
+    /// merchant's entries after its writes.
     pub analytics_cache: Arc<AnalyticsCache>,
     /// Process start (uptime).
     pub started: std::time::Instant,

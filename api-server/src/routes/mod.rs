@@ -165,6 +165,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::audit::layer::record,
         ))
+        .layer(from_fn_with_state(state.clone(), mw::invalidate_analytics))
         .layer(from_fn_with_state(state.clone(), mw::track_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(layers)

@@ -158,6 +158,33 @@ pub fn date(
     parsed
 }
 
+/// `startDate` and `endDate` (the end inclusive to the end of its day), each optional; bad
+/// values become field errors on `v`.
+pub fn date_range(
+    v: &mut Validator,
+    start: Option<String>,
+    end: Option<String>,
+) -> (Option<DateTime>, Option<DateTime>) {
+    (
+        date(v, "startDate", start, false),
+        date(v, "endDate", end, true),
+    )
+}
+
+/// [`date_range`] with the missing bounds defaulted to the last `days` days up to now.
+pub fn date_range_or_last(
+    v: &mut Validator,
+    start: Option<String>,
+    end: Option<String>,
+    days: i64,
+) -> (DateTime, DateTime) {
+    let (start, end) = date_range(v, start, end);
+    (
+        start.unwrap_or_else(|| days_ago(days)),
+        end.unwrap_or_else(DateTime::now),
+    )
+}
+
 /// `now - days`.
 pub fn days_ago(days: i64) -> DateTime {
     DateTime::from_millis(DateTime::now().timestamp_millis() - days * 86_400_000)

@@ -126,16 +126,7 @@ impl AuditFilter {
         if !self.severities.is_empty() {
             m.insert("severity", doc! { "$in": &self.severities });
         }
-        let mut range = Document::new();
-        if let Some(s) = self.start {
-            range.insert("$gte", s);
-        }
-        if let Some(e) = self.end {
-            range.insert("$lte", e);
-        }
-        if !range.is_empty() {
-            m.insert("timestamp", range);
-        }
+        super::insert_date_range(&mut m, "timestamp", self.start, self.end);
         if let Some(q) = &self.search {
             let re = doc! { "$regex": q, "$options": "i" };
             m.insert(
@@ -299,14 +290,22 @@ impl Store {
                     .name(TTL_INDEX.to_string())
                     .expire_after(std::time::Duration::from_secs(seconds as u64))
                     .build();
-                coll.create_index(
-                    IndexModel::builder()
-                        .keys(doc! { "timestamp": 1 })
-                        .options(options)
-                        .build(),
-                )
-                .await
-                .map(drop)
+                let created = coll
+                    .create_index(
+                        IndexModel::builder()
+                            .keys(doc! { "timestamp": 1 })
+                            .options(options)
+                            .build(),
+                    )
+                    .await;
+                match created {
+                    // FerretDB v1 has no TTL indexes: run without one (retention is not enforced).
+                    Err(e) if super::indexes::is_not_implemented(&e) => {
+                        tracing::warn!(error = %e, "audit TTL index not supported by this server; skipped");
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                }
             }
         }
     }

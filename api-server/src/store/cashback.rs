@@ -157,16 +157,7 @@ impl CashbackFilter {
         if let Some(s) = &self.status {
             m.insert("status", s);
         }
-        let mut range = Document::new();
-        if let Some(s) = self.start {
-            range.insert("$gte", s);
-        }
-        if let Some(e) = self.end {
-            range.insert("$lte", e);
-        }
-        if !range.is_empty() {
-            m.insert("createdAt", range);
-        }
+        super::insert_date_range(&mut m, "createdAt", self.start, self.end);
         m
     }
 }

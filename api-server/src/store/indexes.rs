@@ -1,7 +1,7 @@
 //! Every index the queries need, in one list: created at start-up (idempotent) and by
 //! migration 2, dropped by its `down`.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use mongodb::{
     IndexModel,
@@ -24,6 +24,8 @@ pub struct IndexSpec {
     pub unique: bool,
     /// Only documents matching this filter are indexed (`partialFilterExpression`).
     pub partial: Option<Document>,
+    /// A TTL index: documents go this long after the date in the (single) key field.
+    pub expire_after: Option<Duration>,
 }
 
 fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bool) -> IndexSpec {
@@ -33,6 +35,16 @@ fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bo
         keys,
         unique,
         partial: None,
+        expire_after: None,
+    }
+}
+
+/// A TTL index on `field` with `expireAfterSeconds: 0`: the server deletes a document once the
+/// date in `field` has passed (MongoDB's monitor sweeps every 60 s, so reads still filter).
+fn expires_at(collection: &'static str, name: &'static str, field: &str) -> IndexSpec {
+    IndexSpec {
+        expire_after: Some(Duration::ZERO),
+        ..spec(collection, name, doc! { field: 1 }, false)
     }
 }
 
@@ -198,6 +210,8 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "dedupeKey": 1 },
             false,
         ),
+        // The contract's TTL on the shared collection (Mongoose's name for it).
+        expires_at("notifications", "expiresAt_1", "expiresAt"),
         spec(
             "notificationpreferences",
             "merchantId_1",
@@ -217,6 +231,8 @@ pub fn catalogue() -> Vec<IndexSpec> {
             doc! { "merchantId": 1, "exportId": 1 },
             true,
         ),
+        // Finished exports are kept until their `expiresAt` only.
+        expires_at("analyticsexports", "expiresAt_ttl", "expiresAt"),
     ]
 }
 
@@ -225,8 +241,17 @@ fn model(s: IndexSpec) -> IndexModel {
         .name(s.name.to_string())
         .unique(s.unique.then_some(true))
         .partial_filter_expression(s.partial)
+        .expire_after(s.expire_after)
         .build();
     IndexModel::builder().keys(s.keys).options(options).build()
+}
+
+/// NotImplemented: what a wire-compatible server answers to an index option it lacks.
+const NOT_IMPLEMENTED: i32 = 238;
+
+/// True when the server does not implement what was asked (an index option, for example).
+pub(crate) fn is_not_implemented(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == NOT_IMPLEMENTED)
 }
 
 /// The catalogue grouped by collection.
@@ -253,8 +278,35 @@ impl Store {
             .filter(|s| !existing.iter().any(|n| n == s.name))
             .map(model)
             .collect();
-        if !missing.is_empty() {
-            coll.create_indexes(missing).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match coll.create_indexes(missing.clone()).await {
+            Err(e) if is_not_implemented(&e) => self.create_supported(name, missing).await,
+            other => other.map(drop),
+        }
+    }
+
+    /// One by one, skipping (with a warning) each index whose options the server does not
+    /// implement: FerretDB v1 has no TTL or partial indexes. MongoDB creates them all.
+    async fn create_supported(
+        &self,
+        name: &str,
+        models: Vec<IndexModel>,
+    ) -> mongodb::error::Result<()> {
+        let coll = self.db().collection::<Document>(name);
+        for m in models {
+            let index = m
+                .options
+                .as_ref()
+                .and_then(|o| o.name.clone())
+                .unwrap_or_default();
+            match coll.create_index(m).await {
+                Err(e) if is_not_implemented(&e) => {
+                    tracing::warn!(collection = name, index, error = %e, "index not supported by this server; skipped");
+                }
+                other => other.map(drop)?,
+            }
         }
         Ok(())
     }

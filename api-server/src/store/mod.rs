@@ -22,7 +22,10 @@ pub mod team;
 pub mod uploads;
 pub mod users;
 
-use mongodb::{Client, Collection, Database, bson::doc};
+use mongodb::{
+    Client, Collection, Database,
+    bson::{Document, doc},
+};
 
 pub use mongodb::bson::{DateTime, oid::ObjectId};
 
@@ -72,5 +75,25 @@ impl Store {
     /// Round-trip to the server (`ping`).
     pub async fn ping(&self) -> mongodb::error::Result<()> {
         self.db.run_command(doc! { "ping": 1 }).await.map(drop)
+    }
+}
+
+/// Narrow `m` to `field` within `[start, end]`, for whichever bounds are given (the audit and
+/// cashback filters share it).
+pub(crate) fn insert_date_range(
+    m: &mut Document,
+    field: &str,
+    start: Option<DateTime>,
+    end: Option<DateTime>,
+) {
+    let mut range = Document::new();
+    if let Some(s) = start {
+        range.insert("$gte", s);
+    }
+    if let Some(e) = end {
+        range.insert("$lte", e);
+    }
+    if !range.is_empty() {
+        m.insert(field, range);
     }
 }

@@ -170,6 +170,32 @@ impl Preferences {
 }
 
 /// The inbox of a merchant: not deleted.
+/// A change to one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneChange {
+    /// Mark read.
+    Read,
+    /// Archive.
+    Archive,
+    /// Soft-delete.
+    Delete,
+}
+
+impl OneChange {
+    /// The extra condition and the fields to set. Only unread notifications get `readAt`, so it
+    /// keeps its first value.
+    fn update(self, now: DateTime) -> (Document, Document) {
+        match self {
+            Self::Read => (
+                doc! { "isRead": { "$ne": true } },
+                doc! { "isRead": true, "readAt": now },
+            ),
+            Self::Archive => (doc! {}, doc! { "isArchived": true, "archivedAt": now }),
+            Self::Delete => (doc! {}, doc! { "deletedAt": now }),
+        }
+    }
+}
+
 fn inbox(merchant: ObjectId) -> Document {
     doc! { "user": merchant, "deletedAt": Bson::Null }
 }
@@ -347,41 +373,30 @@ impl Store {
         Ok(r.modified_count)
     }
 
-    /// Mark one read; the notification after, `None` when not the merchant's.
-    pub async fn mark_one_read(
+    /// Apply `change` to one of the merchant's notifications; the notification after, `None`
+    /// when it is not the merchant's (or already deleted).
+    pub async fn change_notification(
         &self,
         merchant: ObjectId,
         id: ObjectId,
+        change: OneChange,
     ) -> mongodb::error::Result<Option<NotificationDoc>> {
         let now = DateTime::now();
-        // readAt keeps its first value: only unread ones get it.
-        self.notifications()
-            .update_one(
-                {
-                    let mut f = one(merchant, id);
-                    f.insert("isRead", doc! { "$ne": true });
-                    f
-                },
-                doc! { "$set": { "isRead": true, "readAt": now, "updatedAt": now } },
-            )
-            .await?;
-        self.notification(merchant, id).await
-    }
-
-    /// Archive one; the notification after, `None` when not the merchant's.
-    pub async fn archive(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-    ) -> mongodb::error::Result<Option<NotificationDoc>> {
-        let now = DateTime::now();
-        self.notifications()
-            .find_one_and_update(
-                one(merchant, id),
-                doc! { "$set": { "isArchived": true, "archivedAt": now, "updatedAt": now } },
-            )
+        let (only_if, mut set) = change.update(now);
+        set.insert("updatedAt", now);
+        let mut f = one(merchant, id);
+        f.extend(only_if.clone());
+        let changed = self
+            .notifications()
+            .find_one_and_update(f, doc! { "$set": set })
             .return_document(mongodb::options::ReturnDocument::After)
-            .await
+            .await?;
+        match changed {
+            Some(n) => Ok(Some(n)),
+            // Already in that state (e.g. read before): answer it unchanged.
+            None if !only_if.is_empty() => self.notification(merchant, id).await,
+            None => Ok(None),
+        }
     }
 
     /// Soft-delete some of the merchant's notifications; how many.

@@ -10,7 +10,7 @@ use axum::extract::{
 };
 use bytes::{Bytes, BytesMut};
 
-use crate::error::ApiError;
+use crate::{error::ApiError, extract::AuthMerchant};
 
 /// Longest accepted text part.
 const MAX_TEXT: usize = 16 * 1024;
@@ -54,6 +54,13 @@ pub struct Form {
 }
 
 impl Form {
+    /// The first file, or the contract's 400 when none was sent.
+    pub fn one_file(&self) -> Result<&Upload, ApiError> {
+        self.files
+            .first()
+            .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))
+    }
+
     /// A non-empty text field.
     pub fn text(&self, name: &str) -> Option<&str> {
         self.text
@@ -76,6 +83,18 @@ fn broken(e: MultipartError, limits: &Limits) -> ApiError {
         tracing::debug!(error = %e, "malformed multipart body");
         ApiError::BadRequest("Malformed multipart body".into())
     }
+}
+
+/// How every upload route starts: the caller must hold `permission` (checked before the body is
+/// read), then the form is read within `limits`.
+pub async fn authorized_form(
+    auth: &AuthMerchant,
+    permission: &'static str,
+    multipart: Result<Multipart, MultipartRejection>,
+    limits: &Limits,
+) -> Result<Form, ApiError> {
+    auth.require(permission)?;
+    read_form(multipart.map_err(rejected)?, limits).await
 }
 
 /// Read every part of the body within `limits`.

@@ -545,15 +545,28 @@ async fn bulk_update_changes_only_the_filled_cells_of_the_callers_products_or_no
     app.finish().await;
 }
 
+/// A test app whose database lives on FerretDB v1 (no transactions, no TTL or partial indexes),
+/// and a store handle on that same database. Under `CI=true` a missing FerretDB fails the test
+/// (`scripts/testenv up all` starts it).
+async fn ferret_app() -> Option<(TestApp, merchant_api::store::Store)> {
+    let uri = crate::helpers::testenv("FERRETDB_URI")?;
+    let app = crate::helpers::spawn_app_with(&["--mongodb-uri", &uri]).await?;
+    // The helper's own handle points at the main server: open one on FerretDB.
+    let args = crate::helpers::base_args(app.store.db().name(), &uri);
+    let settings = merchant_api::config::Config::from_args(args)
+        .expect("args")
+        .validate_database()
+        .expect("db");
+    let ferret = merchant_api::startup::connect_store(&settings, None)
+        .await
+        .expect("ferret");
+    Some((app, ferret))
+}
+
 /// FerretDB v1 has no transactions: import and bulk update take the insert-and-compensate path.
-/// FerretDB is an optional second target (`scripts/testenv up ferretdb`), skipped when absent.
 #[tokio::test]
 async fn import_and_bulk_update_work_on_a_server_without_transactions() {
-    let Ok(uri) = std::env::var("FERRETDB_URI") else {
-        eprintln!("skipping: FERRETDB_URI not set (scripts/testenv up ferretdb)");
-        return;
-    };
-    let Some(app) = crate::helpers::spawn_app_with(&["--mongodb-uri", &uri]).await else {
+    let Some((app, ferret)) = ferret_app().await else {
         return;
     };
     let (token, _, _) = app.register("ferret").await;
@@ -579,15 +592,143 @@ async fn import_and_bulk_update_work_on_a_server_without_transactions() {
         (rows[1][stock].as_str(), rows[2][stock].as_str()),
         ("30", "40")
     );
-    // Drop the FerretDB database (the helper's handle points at the main server).
-    let args = crate::helpers::base_args(app.store.db().name(), &uri);
-    let settings = merchant_api::config::Config::from_args(args)
-        .expect("args")
-        .validate_database()
-        .expect("db");
-    let ferret = merchant_api::startup::connect_store(&settings, None)
-        .await
-        .expect("ferret");
     let _ = ferret.db().drop().await;
+    app.finish().await;
+}
+
+/// The failure branch of the no-transaction path: an insert that fails part-way (a SKU taken
+/// after the file was checked, as by a concurrent import) leaves none of the file's products.
+#[tokio::test]
+async fn an_insert_failing_mid_import_without_transactions_leaves_no_products_behind() {
+    use futures::TryStreamExt;
+    use merchant_api::store::{ObjectId, products::ProductDoc};
+    use mongodb::bson::doc;
+    // Arrange: two products on FerretDB; a 300-product batch whose 200th SKU is the second's.
+    let Some((app, ferret)) = ferret_app().await else {
+        return;
+    };
+    let (token, _, _) = app.register("ferret-fail").await;
+    app.product(&token, "Template", 5).await;
+    app.product(&token, "Taken", 5).await;
+    let products = ferret.db().collection::<ProductDoc>("products");
+    let existing: Vec<ProductDoc> = products
+        .find(doc! {})
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("collect");
+    assert_eq!(existing.len(), 2);
+    let (template, taken) = (&existing[0], &existing[1]);
+    let batch: Vec<ProductDoc> = (0..300)
+        .map(|i| ProductDoc {
+            id: ObjectId::new(),
+            sku: if i == 199 {
+                taken.sku.clone()
+            } else {
+                format!("FAIL-{i}")
+            },
+            slug: format!("fail-{i}"),
+            ..template.clone()
+        })
+        .collect();
+
+    // Act: the server rejects the 200th insert after the first 199 were written.
+    let result = ferret.insert_products_atomically(&batch).await;
+
+    // Assert: the error is the duplicate key, and the 199 written before it are gone again.
+    let e = result.expect_err("duplicate SKU");
+    assert!(merchant_api::error::is_duplicate_key(&e), "{e}");
+    let ids: Vec<ObjectId> = batch.iter().map(|p| p.id).collect();
+    let left = products
+        .count_documents(doc! { "_id": { "$in": ids } })
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "partial import left behind");
+    assert_eq!(products.count_documents(doc! {}).await.expect("count"), 2);
+    let _ = ferret.db().drop().await;
+    app.finish().await;
+}
+
+/// A CSV of `n` valid product rows with SKUs `{prefix}-{i}`.
+fn many_rows(n: usize, prefix: &str) -> Vec<u8> {
+    let mut csv = String::from("name,description,price,category,stock,sku\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "Item {i},A product imported in bulk,{}.50,General,{},{prefix}-{i}\n",
+            1 + i % 90,
+            i % 40
+        ));
+    }
+    csv.into_bytes()
+}
+
+/// Validate then import 5,000 rows, check every product arrived, print the two durations.
+async fn time_5000_row_import(app: &TestApp, server: &str) {
+    let (token, _, _) = app.register("bulk-5000").await;
+    let file = many_rows(5000, "BIG");
+    let started = std::time::Instant::now();
+    let r = import(app, &token, "validate", file.clone(), "big.csv").await;
+    let validated = started.elapsed();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let started = std::time::Instant::now();
+    let r = import(app, &token, "import", file, "big.csv").await;
+    let imported = started.elapsed();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["imported"], json!(5000));
+    assert_eq!(product_count(app, &token).await, 5000);
+    eprintln!("{server}, 5000 rows: validate {validated:.2?}, import {imported:.2?}");
+}
+
+/// Timing of a 5,000-row import (debug build) on the main test server; not run by default:
+/// `CI=true cargo test -p merchant-api --test api -- --ignored --nocapture import_of_5000_rows`
+#[tokio::test]
+#[ignore = "timing run: a 5,000-row import takes seconds"]
+async fn import_of_5000_rows_is_timed_and_complete() {
+    // SecantusDB stores a few hundred documents a second: allow more than the default 30 s.
+    let Some(app) = crate::helpers::spawn_app_with(&["--request-timeout-secs", "300"]).await else {
+        return;
+    };
+    time_5000_row_import(&app, "SecantusDB").await;
+    app.finish().await;
+}
+
+/// The same timing on FerretDB (no transactions).
+#[tokio::test]
+#[ignore = "timing run: a 5,000-row import takes seconds"]
+async fn import_of_5000_rows_is_timed_and_complete_on_ferretdb() {
+    let Some((app, ferret)) = ferret_app().await else {
+        return;
+    };
+    time_5000_row_import(&app, "FerretDB").await;
+    let _ = ferret.db().drop().await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_import_shows_at_once_in_cached_inventory_figures() {
+    // Arrange: one product, the inventory report cached.
+    let Some(app) = spawn_app().await else { return };
+    let (token, _, _) = app.register("bulk-cache").await;
+    app.product(&token, "Existing", 5).await;
+    let path = "/api/merchant/analytics/inventory/status";
+    let total = |r: &crate::helpers::Resp| r.body["data"]["totalProducts"].clone();
+    let first = app.get(path, Some(&token)).await;
+    assert_eq!(total(&first), json!(1), "{}", first.body);
+    assert_eq!(
+        app.get(path, Some(&token)).await.header("x-cache"),
+        Some("HIT")
+    );
+
+    // Act: import two more.
+    let r = import(&app, &token, "import", many_rows(2, "CACHE"), "c.csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Assert: the next read recomputes and counts them.
+    let after = app.get(path, Some(&token)).await;
+    assert_eq!(
+        (after.header("x-cache"), total(&after)),
+        (Some("MISS"), json!(3))
+    );
     app.finish().await;
 }

@@ -30,7 +30,7 @@ async fn order(app: &TestApp, merchant: &str, total: f64) -> (String, String) {
         .insert_one(doc! {
             "_id": id, "orderNumber": format!("ORD-{}", id.to_hex()), "user": user, "store": store,
             "items": [{ "product": ObjectId::new(), "store": store, "name": "Thing", "image": "x.png", "quantity": 1, "price": total, "subtotal": total }],
-            "totals": { "subtotal": total, "total": total }, "status": "delivered", "createdAt": DateTime::now(),
+            "totals": { "subtotal": total, "total": total }, "status": "delivered", "createdAt": DateTime::now(), "updatedAt": DateTime::now(),
         })
         .await
         .expect("insert order");
@@ -546,4 +546,32 @@ async fn a_new_request_notifies_its_merchant_once_and_nobody_else() {
     );
     let other = app.get("/api/merchant/notifications", Some(&b)).await;
     assert!(titled(&other.body).is_empty(), "{}", other.body);
+}
+
+#[tokio::test]
+async fn the_cached_dashboard_pending_cashback_drops_right_after_an_approval() {
+    // Arrange: one pending request of 10, the dashboard read (and cached) once.
+    let Some(app) = spawn_app().await else { return };
+    let (token, merchant, _) = app.register("cb-cache").await;
+    let pending = request(&app, &token, &merchant, 100.0, 10.0).await;
+    let pending_cashback = || async {
+        let r = app.get("/api/merchant/dashboard", Some(&token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["data"]["metrics"]["pendingCashback"].as_f64()
+    };
+    assert_eq!(pending_cashback().await, Some(10.0));
+
+    // Act: approve it.
+    let r = app
+        .put(
+            &format!("/api/merchant/cashback/{}/approve", id(&pending)),
+            Some(&token),
+            json!({ "approvedAmount": 10 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // Assert: the next dashboard read no longer counts it as pending.
+    assert_eq!(pending_cashback().await, Some(0.0));
+    app.finish().await;
 }

@@ -243,3 +243,78 @@ async fn a_merchant_without_orders_sees_zeros_and_staff_cannot_read_the_dashboar
     );
     app.finish().await;
 }
+
+/// `(x-cache of inventory, inventory totalProducts, inventory lowStockProducts, dashboard
+/// totalProducts, dashboard low-stock alerts)` as the merchant reads them now.
+async fn cached_figures(
+    app: &TestApp,
+    token: &str,
+) -> (Option<String>, Value, Value, Value, usize) {
+    let inv = app
+        .get("/api/merchant/analytics/inventory/status", Some(token))
+        .await;
+    assert_eq!(inv.status, StatusCode::OK, "{}", inv.body);
+    let dash = app.get("/api/merchant/dashboard", Some(token)).await;
+    assert_eq!(dash.status, StatusCode::OK, "{}", dash.body);
+    let dash = &dash.body["data"];
+    (
+        inv.header("x-cache").map(str::to_string),
+        inv.body["data"]["totalProducts"].clone(),
+        inv.body["data"]["lowStockProducts"].clone(),
+        dash["metrics"]["totalProducts"]["value"].clone(),
+        dash["lowStockAlerts"].as_array().map_or(0, Vec::len),
+    )
+}
+
+fn product_id_of(p: &Value) -> String {
+    p["_id"]
+        .as_str()
+        .or(p["id"].as_str())
+        .expect("id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn cached_dashboard_and_inventory_figures_change_right_after_product_and_stock_writes() {
+    // Arrange: one product with 50 units (low-stock threshold 5), both reports cached.
+    let Some(app) = spawn_app().await else { return };
+    let (token, _, _) = app.register("fresh").await;
+    let t = Some(token.as_str());
+    let first = product_id_of(&app.product(&token, "Widget", 50).await);
+    let cached = cached_figures(&app, &token).await;
+    assert_eq!((&cached.2, cached.4), (&json!(0), 0));
+    assert_eq!(cached_figures(&app, &token).await.0.as_deref(), Some("HIT"));
+
+    // Act + assert: a stock adjustment down to 2 units shows at once as low stock.
+    let r = app
+        .post(
+            &format!("/api/merchant/products/{first}/stock"),
+            t,
+            json!({ "quantity": -48, "reason": "count" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after_stock = cached_figures(&app, &token).await;
+    assert_eq!(after_stock.0.as_deref(), Some("MISS"));
+    assert_eq!((after_stock.2, after_stock.4), (json!(1), 1));
+
+    // A new product is counted at once.
+    let second = product_id_of(&app.product(&token, "Gadget", 20).await);
+    let after_create = cached_figures(&app, &token).await;
+    assert_eq!(
+        (after_create.1, after_create.3.as_f64()),
+        (json!(2), Some(2.0))
+    );
+
+    // A deleted product is gone at once.
+    let r = app
+        .delete(&format!("/api/merchant/products/{second}"), t)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after_delete = cached_figures(&app, &token).await;
+    assert_eq!(
+        (after_delete.1, after_delete.3.as_f64()),
+        (json!(1), Some(1.0))
+    );
+    app.finish().await;
+}

@@ -312,3 +312,41 @@ async fn a_member_whose_permissions_exclude_notifications_is_refused() {
     );
     app.finish().await;
 }
+
+/// `(name, expireAfterSeconds)` of the TTL indexes of a collection.
+async fn ttl_indexes(app: &TestApp, collection: &str) -> Vec<(String, u64)> {
+    use futures::TryStreamExt;
+    let indexes: Vec<mongodb::IndexModel> = app
+        .store
+        .db()
+        .collection::<mongodb::bson::Document>(collection)
+        .list_indexes()
+        .await
+        .expect("list")
+        .try_collect()
+        .await
+        .expect("collect");
+    indexes
+        .into_iter()
+        .filter_map(|i| {
+            let o = i.options?;
+            Some((o.name?, o.expire_after?.as_secs()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn notifications_and_analytics_exports_have_ttl_indexes_after_start_up() {
+    // Arrange + act: start-up creates the catalogue indexes.
+    let Some(app) = spawn_app().await else { return };
+    // Assert: both expire documents as soon as their `expiresAt` has passed.
+    assert_eq!(
+        ttl_indexes(&app, "notifications").await,
+        vec![("expiresAt_1".to_string(), 0)]
+    );
+    assert_eq!(
+        ttl_indexes(&app, "analyticsexports").await,
+        vec![("expiresAt_ttl".to_string(), 0)]
+    );
+    app.finish().await;
+}

@@ -108,9 +108,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     auth.require("logs:export")?;
     let mut v = Validator::new();
-    let start = params::date(&mut v, "startDate", q.start_date, false)
-        .unwrap_or_else(|| params::days_ago(30));
-    let end = params::date(&mut v, "endDate", q.end_date, true).unwrap_or_else(DateTime::now);
+    let (start, end) = params::date_range_or_last(&mut v, q.start_date, q.end_date, 30);
     let format = v
         .one_of("format", q.format, &["json", "csv", "xlsx"])
         .unwrap_or("json");

@@ -157,10 +157,11 @@ pub async fn search(
         return Err(ApiError::BadRequest("Search term is required".into()));
     };
     let mut v = Validator::new();
+    let (start, end) = params::date_range(&mut v, q.start_date, q.end_date);
     let filter = AuditFilter {
         resource_type: q.resource_type.filter(|r| !r.is_empty()),
-        start: params::date(&mut v, "startDate", q.start_date, false),
-        end: params::date(&mut v, "endDate", q.end_date, true),
+        start,
+        end,
         search: Some(crate::store::products::escape_regex(&term)),
         ..AuditFilter::default()
     };

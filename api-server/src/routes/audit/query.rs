@@ -54,6 +54,7 @@ fn opt_id(v: &mut Validator, field: &str, raw: Option<String>) -> Option<ObjectI
 
 /// Parse the filters (not the paging).
 pub fn filter(v: &mut Validator, q: &mut LogQuery) -> AuditFilter {
+    let (start, end) = params::date_range(v, q.start_date.take(), q.end_date.take());
     AuditFilter {
         action: q.action.take().filter(|a| !a.is_empty()),
         resource_type: q.resource_type.take().filter(|a| !a.is_empty()),
@@ -63,8 +64,8 @@ pub fn filter(v: &mut Validator, q: &mut LogQuery) -> AuditFilter {
             .one_of("severity", q.severity.take(), Severity::ALL)
             .map(|s| vec![s.to_string()])
             .unwrap_or_default(),
-        start: params::date(v, "startDate", q.start_date.take(), false),
-        end: params::date(v, "endDate", q.end_date.take(), true),
+        start,
+        end,
         search: None,
     }
 }

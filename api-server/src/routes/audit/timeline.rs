@@ -138,13 +138,9 @@ pub struct PeriodQuery {
 
 fn period(q: PeriodQuery) -> Result<(DateTime, DateTime), ApiError> {
     let mut v = Validator::new();
-    let start = params::date(&mut v, "startDate", q.start_date, false);
-    let end = params::date(&mut v, "endDate", q.end_date, true);
+    let range = params::date_range_or_last(&mut v, q.start_date, q.end_date, 30);
     v.finish_as("Query validation failed")?;
-    Ok((
-        start.unwrap_or_else(|| params::days_ago(30)),
-        end.unwrap_or_else(DateTime::now),
-    ))
+    Ok(range)
 }
 
 fn by_user_pipeline(m: Document) -> Vec<Document> {

@@ -29,7 +29,7 @@ use crate::{
     extract::{AppQuery, AuthMerchant},
     state::AppState,
     store::products::ProductDoc,
-    uploads::multipart::{Limits, read_form, rejected},
+    uploads::multipart::{Limits, authorized_form},
 };
 
 const FILE: Limits = Limits {
@@ -188,12 +188,8 @@ async fn read_file(
     auth: &AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<sheet::Table, ApiError> {
-    auth.require("products:bulk_import")?;
-    let form = read_form(multipart.map_err(rejected)?, &FILE).await?;
-    let file = form
-        .files
-        .first()
-        .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))?;
+    let form = authorized_form(auth, "products:bulk_import", multipart, &FILE).await?;
+    let file = form.one_file()?;
     let table = sheet::read(&file.bytes)?;
     if table.rows.is_empty() {
         return Err(ApiError::BadRequest("The file has no product rows".into()));

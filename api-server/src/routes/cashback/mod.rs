@@ -70,10 +70,11 @@ pub(crate) fn range_filter(
     end: Option<String>,
     status: Option<String>,
 ) -> CashbackFilter {
+    let (start, end) = params::date_range(v, start, end);
     CashbackFilter {
         status: v.one_of("status", status, STATUSES).map(str::to_string),
-        start: params::date(v, "startDate", start, false),
-        end: params::date(v, "endDate", end, true),
+        start,
+        end,
     }
 }
 

@@ -15,7 +15,10 @@ use crate::{
         params::{KnownKeys, StrictQuery},
     },
     state::AppState,
-    store::ObjectId,
+    store::{
+        ObjectId,
+        notifications::{NotificationDoc, OneChange},
+    },
     validate::Validator,
 };
 
@@ -40,6 +43,29 @@ pub struct IdsBody {
     pub notification_ids: Option<Vec<String>>,
 }
 
+/// Mark some (`None`: all) unread notifications read; `{updated, unreadCount}`.
+async fn mark_read_many(
+    state: &AppState,
+    auth: &AuthMerchant,
+    ids: Option<Vec<ObjectId>>,
+) -> Result<(u64, Reply), ApiError> {
+    const FAILED: &str = "Failed to mark notifications as read";
+    let updated = state
+        .store
+        .mark_read(auth.id(), ids)
+        .await
+        .map_err(ApiError::internal(FAILED))?;
+    let unread = state
+        .store
+        .unread_count(auth.id())
+        .await
+        .map_err(ApiError::internal(FAILED))?;
+    Ok((
+        updated,
+        Reply::data(json!({ "updated": updated, "unreadCount": unread })),
+    ))
+}
+
 /// Mark every unread notification read (empty body allowed).
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-all-read", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope)))]
@@ -48,21 +74,10 @@ pub async fn mark_all_read(
     auth: AuthMerchant,
 ) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
-    let updated = state
-        .store
-        .mark_read(auth.id(), None)
-        .await
-        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    let unread = state
-        .store
-        .unread_count(auth.id())
-        .await
-        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    Ok(
-        Reply::data(json!({ "updated": updated, "unreadCount": unread })).message(format!(
-            "All notifications marked as read ({updated} updated)"
-        )),
-    )
+    let (updated, reply) = mark_read_many(&state, &auth, None).await?;
+    Ok(reply.message(format!(
+        "All notifications marked as read ({updated} updated)"
+    )))
 }
 
 fn ids(body: IdsBody) -> Result<Vec<ObjectId>, ApiError> {
@@ -83,20 +98,8 @@ pub async fn mark_multiple_read(
 ) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let ids = ids(body)?;
-    let updated = state
-        .store
-        .mark_read(auth.id(), Some(ids))
-        .await
-        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    let unread = state
-        .store
-        .unread_count(auth.id())
-        .await
-        .map_err(ApiError::internal("Failed to mark notifications as read"))?;
-    Ok(
-        Reply::data(json!({ "updated": updated, "unreadCount": unread }))
-            .message(format!("{updated} notification(s) marked as read")),
-    )
+    let (updated, reply) = mark_read_many(&state, &auth, Some(ids)).await?;
+    Ok(reply.message(format!("{updated} notification(s) marked as read")))
 }
 
 /// Delete (soft) some notifications.
@@ -141,6 +144,24 @@ pub async fn clear_all(
         .message(format!("{cleared} notification(s) cleared")))
 }
 
+/// Apply `change` to one of the caller's notifications (404 when not theirs).
+async fn change_one(
+    state: &AppState,
+    auth: &AuthMerchant,
+    id: &str,
+    change: OneChange,
+    failed: &'static str,
+) -> Result<NotificationDoc, ApiError> {
+    auth.require("notifications:view")?;
+    let id = notification_id(id)?;
+    state
+        .store
+        .change_notification(auth.id(), id, change)
+        .await
+        .map_err(ApiError::internal(failed))?
+        .ok_or_else(not_found)
+}
+
 /// Mark one notification read.
 #[utoipa::path(post, path = "/api/merchant/notifications/{id}/mark-read", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
@@ -151,14 +172,8 @@ pub async fn mark_read(
     auth: AuthMerchant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
-    auth.require("notifications:view")?;
-    let id = notification_id(&id)?;
-    let n = state
-        .store
-        .mark_one_read(auth.id(), id)
-        .await
-        .map_err(ApiError::internal("Failed to mark notification as read"))?
-        .ok_or_else(not_found)?;
+    let failed = "Failed to mark notification as read";
+    let n = change_one(&state, &auth, &id, OneChange::Read, failed).await?;
     Ok(Reply::data(item_json(&n)).message("Notification marked as read"))
 }
 
@@ -172,14 +187,8 @@ pub async fn archive(
     auth: AuthMerchant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
-    auth.require("notifications:view")?;
-    let id = notification_id(&id)?;
-    let n = state
-        .store
-        .archive(auth.id(), id)
-        .await
-        .map_err(ApiError::internal("Failed to archive notification"))?
-        .ok_or_else(not_found)?;
+    let failed = "Failed to archive notification";
+    let n = change_one(&state, &auth, &id, OneChange::Archive, failed).await?;
     Ok(Reply::data(item_json(&n)).message("Notification archived"))
 }
 
@@ -193,15 +202,7 @@ pub async fn remove(
     auth: AuthMerchant,
     Path(id): Path<String>,
 ) -> Result<Reply, ApiError> {
-    auth.require("notifications:view")?;
-    let id = notification_id(&id)?;
-    let n = state
-        .store
-        .delete_notifications(auth.id(), vec![id])
-        .await
-        .map_err(ApiError::internal("Failed to delete notification"))?;
-    if n == 0 {
-        return Err(not_found());
-    }
+    let failed = "Failed to delete notification";
+    change_one(&state, &auth, &id, OneChange::Delete, failed).await?;
     Ok(Reply::empty().message("Notification deleted"))
 }

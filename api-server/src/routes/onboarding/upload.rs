@@ -17,7 +17,7 @@ use crate::{
     state::AppState,
     store::json::bson_to_json,
     uploads::{
-        multipart::{Limits, read_form, rejected},
+        multipart::{Limits, authorized_form},
         sniff::Accept,
     },
 };
@@ -41,8 +41,7 @@ pub async fn upload_document(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    auth.require("profile:edit")?;
-    let form = read_form(multipart.map_err(rejected)?, &DOCUMENT).await?;
+    let form = authorized_form(&auth, "profile:edit", multipart, &DOCUMENT).await?;
     let kind = match form.text("documentType") {
         Some(t) if DOCUMENT_TYPES.contains(&t) => t.to_string(),
         Some(_) => {
@@ -63,10 +62,7 @@ pub async fn upload_document(
             ));
         }
     };
-    let upload = form
-        .files
-        .first()
-        .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))?;
+    let upload = form.one_file()?;
     let stored = store_file(&state, auth.id(), true, upload, Accept::Document).await?;
     let entry = doc! {
         "_id": ObjectId::new(), "type": kind, "url": &stored.url, "status": "pending",

@@ -225,12 +225,8 @@ async fn change_status(
         .map_err(ApiError::internal("Failed to update order status"))?;
     match outcome {
         Transition::Applied(order) => {
+            // Cached reports are dropped by `middleware::invalidate_analytics`.
             tracing::info!(order = %id, to = change.to, "order.status_changed");
-            // Revenue, status counts and stock figures changed: drop cached reports.
-            state
-                .analytics_cache
-                .invalidate_merchant(scope.merchant)
-                .await;
             if change.to == "cancelled" {
                 let n = NewNotification::order_cancelled(&order, change.note.as_deref());
                 notify_quietly(&state.store, scope.merchant, n).await;
@@ -367,10 +363,6 @@ pub async fn refund(
         }
     };
     tracing::info!(order = %id, amount, "order.refunded");
-    state
-        .analytics_cache
-        .invalidate_merchant(scope.merchant)
-        .await;
     let rendered = render(&state, std::slice::from_ref(&order)).await?;
     Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
         .message("Refund processed successfully"))

@@ -21,7 +21,7 @@ use crate::{
     store::{ObjectId, products::ProductDoc},
     uploads::{
         ObjectKey,
-        multipart::{Form, Limits, Upload, read_form, rejected},
+        multipart::{Form, Limits, Upload, authorized_form},
         sniff::{self, Accept, Sniffed},
     },
 };
@@ -131,12 +131,6 @@ pub(crate) async fn remove_product_files(state: &AppState, product: &ProductDoc)
     discard(state, keys).await;
 }
 
-fn one_file(form: &Form) -> Result<&Upload, ApiError> {
-    form.files
-        .first()
-        .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))
-}
-
 /// An image stored with its header-read dimensions.
 async fn store_image(
     state: &AppState,
@@ -209,10 +203,9 @@ pub async fn product_image(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    auth.require("products:edit")?;
-    let form = read_form(multipart.map_err(rejected)?, &IMAGE).await?;
+    let form = authorized_form(&auth, "products:edit", multipart, &IMAGE).await?;
     let product = target_product(&state, &auth, &form).await?;
-    let (stored, w, h) = store_image(&state, auth.id(), one_file(&form)?).await?;
+    let (stored, w, h) = store_image(&state, auth.id(), form.one_file()?).await?;
     attach(&state, &auth, product, std::slice::from_ref(&stored)).await?;
     Ok(Reply::data(image_json(&stored, w, h)).message("Image uploaded successfully"))
 }
@@ -229,8 +222,7 @@ pub async fn product_images(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    auth.require("products:edit")?;
-    let form = read_form(multipart.map_err(rejected)?, &IMAGES).await?;
+    let form = authorized_form(&auth, "products:edit", multipart, &IMAGES).await?;
     if form.files.is_empty() {
         return Err(ApiError::BadRequest("No files uploaded".into()));
     }
@@ -271,9 +263,8 @@ pub async fn image(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    auth.require("products:edit")?;
-    let form = read_form(multipart.map_err(rejected)?, &IMAGE).await?;
-    let upload = one_file(&form)?;
+    let form = authorized_form(&auth, "products:edit", multipart, &IMAGE).await?;
+    let upload = form.one_file()?;
     let (stored, w, h) = store_image(&state, auth.id(), upload).await?;
     let filename = upload
         .file_name
@@ -294,13 +285,12 @@ async fn store_media(
     limits: &Limits,
     field: &'static str,
 ) -> Result<Reply, ApiError> {
-    auth.require("settings:edit_basic")?;
-    let form = read_form(multipart.map_err(rejected)?, limits).await?;
+    let form = authorized_form(auth, "settings:edit_basic", multipart, limits).await?;
     let store_id = form
         .text("storeId")
         .map(|s| crate::extract::object_id(s, "Invalid store ID format"))
         .transpose()?;
-    let (stored, _, _) = store_image(state, auth.id(), one_file(&form)?).await?;
+    let (stored, _, _) = store_image(state, auth.id(), form.one_file()?).await?;
     let updated = state
         .store
         .set_store_media(auth.id(), store_id, field, &stored.url)
@@ -364,8 +354,7 @@ pub async fn video(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    auth.require("products:edit")?;
-    let form = read_form(multipart.map_err(rejected)?, &VIDEO).await?;
+    let form = authorized_form(&auth, "products:edit", multipart, &VIDEO).await?;
     match form.text("type").unwrap_or("product") {
         "product" => {}
         "store" => auth.require("settings:edit_basic")?,
@@ -377,7 +366,7 @@ pub async fn video(
             ));
         }
     }
-    let upload = one_file(&form)?;
+    let upload = form.one_file()?;
     let stored = store_file(&state, auth.id(), false, upload, Accept::Video).await?;
     let duration = sniff::mp4_duration(&upload.bytes);
     Ok(Reply::data(json!({
