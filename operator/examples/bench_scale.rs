@@ -32,7 +32,10 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, CustomResourceExt, ResourceExt,
-    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{
+        ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams,
+        PostParams,
+    },
     runtime::{WatchStreamExt, reflector, watcher},
 };
 use merchant_operator::crd::{MerchantBackend, MerchantBackendSpec};
@@ -55,6 +58,12 @@ struct Args {
     /// Keep the namespace afterwards.
     #[arg(long)]
     keep: bool,
+    /// Measure the floor instead: no operator; the bench server-side-applies the same children
+    /// (rendered by the operator's own builders) itself, as fast as the API server takes them,
+    /// and waits until every Pod is Ready. What this costs is what the control plane needs for
+    /// N backends whatever runs them.
+    #[arg(long)]
+    direct: bool,
     /// The operator binary under test (default: `merchant-operator` beside this example's
     /// profile directory, i.e. the one `cargo build --release --bins` built).
     #[arg(long, env = "MERCHANT_OPERATOR_BIN")]
@@ -267,6 +276,103 @@ async fn reconcile_count(port: u16) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+fn bench_spec() -> Result<MerchantBackendSpec, BoxError> {
+    Ok(serde_yaml::from_str(
+        // Small requests: 1,000 pods of 500m would not fit the KWOK node's 256 CPUs.
+        "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1\nresources: {requests: {cpu: 10m, memory: 16Mi}}",
+    )?)
+}
+
+/// Server-side apply one rendered manifest.
+async fn apply_manifest(
+    client: Client,
+    ns: &str,
+    manifest: serde_json::Value,
+) -> Result<(), BoxError> {
+    let object: DynamicObject = serde_json::from_value(manifest)?;
+    let types = object
+        .types
+        .clone()
+        .ok_or("manifest without apiVersion/kind")?;
+    let (group, version) = types
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", types.api_version.as_str()));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &types.kind));
+    let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &resource);
+    api.patch(
+        &object.name_any(),
+        &PatchParams::apply("merchant-bench").force(),
+        &Patch::Apply(&object),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `--direct`: the floor, see `Args::direct`.
+async fn direct(args: &Args, client: &Client, ns: &str) -> Result<(), BoxError> {
+    let spec = bench_spec()?;
+    let backends = (0..args.count)
+        .map(|i| {
+            let mut mb = MerchantBackend::new(&format!("shop-{i:04}"), spec.clone());
+            mb.metadata.namespace = Some(ns.to_owned());
+            mb
+        })
+        .collect();
+    let input = merchant_operator::render::Input {
+        backends,
+        secrets: Vec::new(),
+    };
+    let manifests = merchant_operator::render::manifests(&input)?;
+    let objects = manifests.len();
+    let (pods, writer) = reflector::store();
+    let watch = watcher(
+        Api::<Pod>::namespaced(client.clone(), ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects();
+    tokio::spawn(watch.for_each(|_| async {}));
+    let processes = control_plane();
+    let cpu_at_start: Vec<f64> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
+    let start = Instant::now();
+    stream::iter(manifests)
+        .map(|m| apply_manifest(client.clone(), ns, m))
+        .buffer_unordered(64)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let applied = start.elapsed();
+    let ready = loop {
+        let state = pods.state();
+        if state.iter().filter(|p| pod_ready(p)).count() >= args.count {
+            break start.elapsed();
+        }
+        if start.elapsed() > Duration::from_secs(args.timeout_seconds) {
+            return Err(format!("Pods not Ready after {}s", args.timeout_seconds).into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("--- floor (no operator), N = {}", args.count);
+    println!(
+        "{objects} objects applied in      {:.1} s",
+        applied.as_secs_f64()
+    );
+    println!("all Pods Ready after:        {:.1} s", ready.as_secs_f64());
+    for ((name, p), before) in processes.iter().zip(&cpu_at_start) {
+        println!(
+            "CPU until Ready, {name:<19} {:.1} s",
+            cpu_seconds(*p) - before
+        );
+    }
+    if !args.keep {
+        Api::<Namespace>::all(client.clone())
+            .delete(ns, &DeleteParams::background())
+            .await?;
+    }
+    Ok(())
+}
+
 fn is_ready(mb: &MerchantBackend) -> bool {
     mb.status.as_ref().is_some_and(|s| {
         s.observed_generation == mb.metadata.generation
@@ -282,6 +388,9 @@ async fn main() -> Result<(), BoxError> {
     let client = Client::try_default().await?;
     let ns = format!("bench-{}", std::process::id());
     setup(&client, &ns).await?;
+    if args.direct {
+        return direct(&args, &client, &ns).await;
+    }
     let mut operator = spawn_operator(&ns, args.admin_port, args.operator.as_ref())?;
     let pid = operator.id();
 
@@ -318,10 +427,7 @@ async fn main() -> Result<(), BoxError> {
     processes.push(("merchant-operator".to_owned(), pid));
     let cpu_at_start: Vec<f64> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
     let start = Instant::now();
-    let spec: MerchantBackendSpec = serde_yaml::from_str(
-        // Small requests: 1,000 pods of 500m would not fit the KWOK node's 256 CPUs.
-        "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1\nresources: {requests: {cpu: 10m, memory: 16Mi}}",
-    )?;
+    let spec = bench_spec()?;
     stream::iter(0..args.count)
         .map(|i| {
             let (api, spec) = (api.clone(), spec.clone());
