@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use clap::CommandFactory;
 use merchant_api::{
     cli::Cli,
-    config::{Config, MailSettings, Settings},
+    config::{Config, MailSettings, Settings, StorageSettings},
 };
 use merchant_operator::render;
 use serde_json::Value;
@@ -47,8 +47,13 @@ spec:
     trustProxy: true
     rateLimit: {enabled: false, general: 11, auth: 12, register: 13, passwordReset: 14,
                 productRead: 15, productWrite: 16, productDelete: 17}
+    auditRetentionDays: 90
+    analyticsCacheTtlSeconds: 60
+  objectStorage: {bucket: shop-files, region: eu-west-1, endpoint: 'http://s3.example:8333'}
   secrets:
     sendgridApiKey: {name: mail, key: api-key}
+    s3AccessKeyId: {name: bucket, key: id}
+    s3SecretAccessKey: {name: bucket, key: secret}
 ";
 
 /// A stand-in value the API accepts for a Secret-backed variable.
@@ -169,4 +174,20 @@ fn every_config_field_reaches_its_api_setting() {
         ],
         [11, 12, 13, 14, 15, 16, 17]
     );
+    assert_eq!(s.audit_retention_days, 90);
+    assert_eq!(s.analytics_cache_ttl.as_secs(), 60);
+    assert!(matches!(
+        s.uploads.storage,
+        StorageSettings::S3 { ref bucket, ref region, endpoint: Some(ref endpoint), credentials: Some(_) }
+            if bucket == "shop-files" && region == "eu-west-1" && endpoint == "http://s3.example:8333"
+    ));
+}
+
+#[test]
+fn without_object_storage_uploads_stay_on_the_volume() {
+    let s = api_settings(&rendered_env(&example("merchantbackend-production.yaml")));
+    assert!(matches!(
+        s.uploads.storage,
+        StorageSettings::Local { ref dir } if dir.as_os_str() == "/app/uploads"
+    ));
 }

@@ -71,3 +71,22 @@ spec: {image: 'a:1', uploads: {accessModes: [ReadWriteOnce]}}",
     let error = validate_cel(&bad).expect_err("RWO with 3 replicas");
     assert!(format!("{error:?}").contains("ReadWriteOnce"), "{error:?}");
 }
+
+#[test]
+fn cel_rejects_an_uploads_claim_beside_object_storage() {
+    let manifest = |uploads: &str| {
+        parse(&format!(
+            "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantBackend
+metadata: {{name: shop}}
+spec: {{image: 'a:1', objectStorage: {{bucket: files}}{uploads}}}"
+        ))
+    };
+    let error = validate_cel(&manifest(", uploads: {}")).expect_err("claim and bucket");
+    assert!(
+        format!("{error:?}").contains("spec.objectStorage and spec.uploads are exclusive"),
+        "{error:?}"
+    );
+    validate_cel(&manifest(", uploads: {enabled: false}")).expect("claim disabled");
+    validate_cel(&manifest("")).expect("bucket only");
+}

@@ -38,6 +38,12 @@ pub const RESERVED_ENV: &[&str] = &[
     "RATE_LIMIT_PRODUCT_READ_MAX",
     "RATE_LIMIT_PRODUCT_WRITE_MAX",
     "RATE_LIMIT_PRODUCT_DELETE_MAX",
+    "AUDIT_RETENTION_DAYS",
+    "ANALYTICS_CACHE_TTL_SECS",
+    "CLOUD_STORAGE_PROVIDER",
+    "S3_BUCKET",
+    "S3_REGION",
+    "S3_ENDPOINT",
 ];
 
 /// A spec the operator refuses, naming the field.
@@ -209,9 +215,12 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         limits: resources(spec, true),
         port: spec.port.unwrap_or(DEFAULT_PORT),
         config: config(spec),
-        secrets: mail_bindings(
+        secrets: storage_bindings(
             spec,
-            secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+            mail_bindings(
+                spec,
+                secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+            )?,
         )?,
         uploads: uploads(spec),
         service: public_service(spec),
@@ -287,6 +296,36 @@ fn mail_bindings(
     Ok(bindings
         .into_iter()
         .filter(|b| mail_from || b.env != "SENDGRID_API_KEY")
+        .collect())
+}
+
+/// The S3 credentials matter only with spec.objectStorage: an explicit reference without it is
+/// a mistake worth naming, and the conventional optional keys are wired only with it. A bucket
+/// and an uploads claim exclude each other (mirrors the CRD's CEL rule for `render`).
+fn storage_bindings(
+    spec: &MerchantBackendSpec,
+    bindings: Vec<SecretBinding>,
+) -> Result<Vec<SecretBinding>, InvalidSpec> {
+    let s3 = spec.object_storage.is_some();
+    if s3 && uploads(spec).is_some() {
+        return Err(invalid(
+            "spec.objectStorage",
+            "excludes an uploads claim: files go to the bucket (remove spec.uploads or set spec.uploads.enabled: false)",
+        ));
+    }
+    let explicit = spec
+        .secrets
+        .as_ref()
+        .is_some_and(|s| s.s3_access_key_id.is_some() || s.s3_secret_access_key.is_some());
+    if explicit && !s3 {
+        return Err(invalid(
+            "spec.objectStorage",
+            "is required when spec.secrets.s3AccessKeyId or s3SecretAccessKey is set (the credentials are for its bucket)",
+        ));
+    }
+    Ok(bindings
+        .into_iter()
+        .filter(|b| s3 || !b.env.starts_with("S3_"))
         .collect())
 }
 
@@ -407,6 +446,20 @@ fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     ] {
         set(key, value.map(|v| v.to_string()));
     }
+    set(
+        "AUDIT_RETENTION_DAYS",
+        config.audit_retention_days.map(|d| d.to_string()),
+    );
+    set(
+        "ANALYTICS_CACHE_TTL_SECS",
+        config.analytics_cache_ttl_seconds.map(|s| s.to_string()),
+    );
+    if let Some(bucket) = spec.object_storage.clone() {
+        set("CLOUD_STORAGE_PROVIDER", Some("s3".to_owned()));
+        set("S3_BUCKET", Some(bucket.bucket));
+        set("S3_REGION", bucket.region);
+        set("S3_ENDPOINT", bucket.endpoint);
+    }
     data
 }
 
@@ -526,6 +579,20 @@ fn secret_bindings(s: &SecretsSpec) -> Vec<SecretBinding> {
             s.razorpay_key_secret.as_ref(),
             "payment-secrets",
             "razorpay-key-secret",
+            false,
+        ),
+        binding(
+            "S3_ACCESS_KEY_ID",
+            s.s3_access_key_id.as_ref(),
+            "storage-secrets",
+            "s3-access-key-id",
+            false,
+        ),
+        binding(
+            "S3_SECRET_ACCESS_KEY",
+            s.s3_secret_access_key.as_ref(),
+            "storage-secrets",
+            "s3-secret-access-key",
             false,
         ),
     ]
@@ -751,5 +818,60 @@ mod tests {
         assert_eq!(u.size, Quantity("50Gi".into()));
         assert_eq!(u.access_modes, vec!["ReadWriteMany".to_owned()]);
         assert!(!u.retain_on_delete);
+    }
+
+    #[test]
+    fn object_storage_sets_the_s3_settings_and_wires_its_credentials() {
+        let v = validate(&backend(
+            "image: a:1\nobjectStorage: {bucket: files, endpoint: 'http://s3:8333'}",
+        ))
+        .expect("valid");
+        assert_eq!(v.config["CLOUD_STORAGE_PROVIDER"], "s3");
+        assert_eq!(v.config["S3_BUCKET"], "files");
+        assert_eq!(v.config["S3_ENDPOINT"], "http://s3:8333");
+        assert!(
+            !v.config.contains_key("S3_REGION"),
+            "the API's default applies"
+        );
+        let s3: Vec<_> = v
+            .secrets
+            .iter()
+            .filter(|b| b.env.starts_with("S3_"))
+            .collect();
+        assert_eq!(s3.len(), 2);
+        assert!(
+            s3.iter()
+                .all(|b| b.source.name == "storage-secrets" && !b.required)
+        );
+        assert!(v.uploads.is_none());
+    }
+
+    #[test]
+    fn without_object_storage_no_s3_setting_is_wired() {
+        let v = validate(&backend("image: a:1\nuploads: {}")).expect("valid");
+        assert!(
+            !v.config
+                .keys()
+                .any(|k| k.starts_with("S3_") || k == "CLOUD_STORAGE_PROVIDER")
+        );
+        assert!(!v.secrets.iter().any(|b| b.env.starts_with("S3_")));
+    }
+
+    #[test]
+    fn s3_credentials_without_object_storage_are_refused() {
+        let err = validate(&backend(
+            "image: a:1\nsecrets: {s3SecretAccessKey: {name: bucket, key: secret}}",
+        ))
+        .expect_err("invalid");
+        assert_eq!(err.field, "spec.objectStorage");
+    }
+
+    #[test]
+    fn an_uploads_claim_beside_object_storage_is_refused() {
+        let err = validate(&backend(
+            "image: a:1\nobjectStorage: {bucket: files}\nuploads: {}",
+        ))
+        .expect_err("invalid");
+        assert_eq!(err.field, "spec.objectStorage");
     }
 }

@@ -39,6 +39,8 @@ use super::status::MerchantBackendStatus;
         .message("spec.uploads.accessModes ReadWriteOnce needs spec.replicas <= 1 and spec.autoscaling disabled: pods on different nodes cannot share a ReadWriteOnce volume"),
     validation = Rule::new("!(has(self.secrets) && has(self.secrets.sendgridApiKey)) || (has(self.config) && has(self.config.mailFrom))")
         .message("spec.config.mailFrom is required when spec.secrets.sendgridApiKey is set (the API needs SENDGRID_FROM_EMAIL to send through SendGrid)"),
+    validation = Rule::new("!(has(self.objectStorage) && has(self.uploads) && (!has(self.uploads.enabled) || self.uploads.enabled))")
+        .message("spec.objectStorage and spec.uploads are exclusive: files go to the bucket, so no uploads claim is needed (remove spec.uploads or set spec.uploads.enabled: false)"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantBackendSpec {
@@ -90,6 +92,12 @@ pub struct MerchantBackendSpec {
     /// emptyDir (uploads are lost when a pod goes; prefer object storage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploads: Option<UploadsSpec>,
+
+    /// Keep uploaded files in an S3 (or S3-compatible) bucket instead of a volume
+    /// (CLOUD_STORAGE_PROVIDER=s3). Credentials: secrets.s3AccessKeyId and
+    /// secrets.s3SecretAccessKey, else the pod's own cloud identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_storage: Option<ObjectStorageSpec>,
 
     /// The public Service in front of the API (an internal ClusterIP Service named
     /// `<name>-internal` always exists besides it).
@@ -247,6 +255,16 @@ pub struct ApiConfigSpec {
     /// keep the API's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Days audit records are kept before MongoDB's TTL index removes them
+    /// (AUDIT_RETENTION_DAYS). Default: 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36500))]
+    pub audit_retention_days: Option<i32>,
+    /// Seconds a dashboard or analytics answer is served from cache (ANALYTICS_CACHE_TTL_SECS;
+    /// Redis when configured). Default: 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub analytics_cache_ttl_seconds: Option<i32>,
 }
 
 /// Environment the API runs in (NODE_ENV).
@@ -373,6 +391,32 @@ pub struct SecretsSpec {
     /// RAZORPAY_KEY_SECRET (optional). Default: payment-secrets/razorpay-key-secret if present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub razorpay_key_secret: Option<SecretKeyRef>,
+    /// S3_ACCESS_KEY_ID for spec.objectStorage (optional). Default:
+    /// storage-secrets/s3-access-key-id if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_access_key_id: Option<SecretKeyRef>,
+    /// S3_SECRET_ACCESS_KEY for spec.objectStorage (optional). Default:
+    /// storage-secrets/s3-secret-access-key if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_secret_access_key: Option<SecretKeyRef>,
+}
+
+/// The bucket uploaded files are stored in.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStorageSpec {
+    /// Bucket name (S3_BUCKET).
+    #[schemars(length(min = 3, max = 63))]
+    pub bucket: String,
+    /// Bucket region (S3_REGION). Default: us-east-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible server such as MinIO or SeaweedFS (S3_ENDPOINT). Default:
+    /// AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub endpoint: Option<String>,
 }
 
 /// The uploads PersistentVolumeClaim `<name>-uploads`.
