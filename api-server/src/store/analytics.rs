@@ -8,7 +8,10 @@
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
-use super::Store;
+use super::{
+    Store,
+    order_analytics::{SalesLines, line_revenue, own_units},
+};
 
 /// Statuses aggregations ignore.
 pub const EXCLUDED_STATUSES: [&str; 2] = ["cancelled", "refunded"];
@@ -22,6 +25,17 @@ pub struct Scope {
     pub start: DateTime,
     /// Exclusive end.
     pub end: DateTime,
+}
+
+impl Scope {
+    /// The store's lines of the orders in scope, for [`Store::product_sales`].
+    pub fn sales_lines(self) -> SalesLines {
+        SalesLines {
+            orders: orders_match(self),
+            stores: vec![self.store],
+            current_from: None,
+        }
+    }
 }
 
 /// A time bucket of sales.
@@ -70,23 +84,6 @@ impl TimeKey {
         };
         Bson::Document(b)
     }
-}
-
-/// A product's sales.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProductSales {
-    /// Product id.
-    pub product: ObjectId,
-    /// Name on the order line.
-    pub name: String,
-    /// Image on the order line.
-    pub image: String,
-    /// Units.
-    pub quantity: i64,
-    /// Line revenue (`items.subtotal`).
-    pub revenue: f64,
-    /// Orders containing it.
-    pub orders: i64,
 }
 
 /// A category's sales.
@@ -155,19 +152,6 @@ fn orders_match(s: Scope) -> Document {
     }
 }
 
-/// Units of the store's lines of one order.
-fn store_units(store: ObjectId) -> Document {
-    doc! { "$sum": { "$map": {
-        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$eq": ["$$i.store", store] } } },
-        "as": "i", "in": { "$ifNull": ["$$i.quantity", 0] },
-    } } }
-}
-
-/// Revenue of one (unwound) order line.
-fn line_revenue() -> Document {
-    doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] }
-}
-
 fn live_products(store: ObjectId) -> Document {
     doc! { "store": store, "isDeleted": { "$ne": true } }
 }
@@ -209,7 +193,7 @@ impl Store {
     async fn sales_buckets_by(&self, s: Scope, key: Bson) -> mongodb::error::Result<Vec<Bucket>> {
         let pipeline = vec![
             doc! { "$match": orders_match(s) },
-            doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": store_units(s.store) } },
+            doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.store]) } },
             doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
             doc! { "$sort": { "_id": 1 } },
         ];
@@ -274,58 +258,6 @@ impl Store {
             )
             .await?;
         Ok(rows.into_iter().next().unwrap_or_default())
-    }
-
-    /// Per-product sales (optionally one product), sorted by revenue or quantity, at most `limit`.
-    pub async fn report_product_sales(
-        &self,
-        s: Scope,
-        by_quantity: bool,
-        limit: i64,
-        product: Option<ObjectId>,
-    ) -> mongodb::error::Result<Vec<ProductSales>> {
-        let mut line = doc! { "items.store": s.store };
-        let mut m = orders_match(s);
-        if let Some(p) = product {
-            line.insert("items.product", p);
-            m.insert("items.product", p);
-        }
-        let sort = if by_quantity {
-            doc! { "quantity": -1, "revenue": -1, "_id": 1 }
-        } else {
-            doc! { "revenue": -1, "quantity": -1, "_id": 1 }
-        };
-        let pipeline = vec![
-            doc! { "$match": m },
-            doc! { "$unwind": "$items" },
-            doc! { "$match": line },
-            // Per order first, so the second group counts orders without $addToSet.
-            doc! { "$group": {
-                "_id": { "p": "$items.product", "o": "$_id" },
-                "name": { "$first": "$items.name" }, "image": { "$first": "$items.image" },
-                "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
-            } },
-            doc! { "$group": {
-                "_id": "$_id.p", "name": { "$first": "$name" }, "image": { "$first": "$image" },
-                "quantity": { "$sum": "$quantity" }, "revenue": { "$sum": "$revenue" }, "orders": { "$sum": 1 },
-            } },
-            doc! { "$sort": sort },
-            doc! { "$limit": limit },
-        ];
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|d| {
-                Some(ProductSales {
-                    product: d.get_object_id("_id").ok()?,
-                    name: d.get_str("name").unwrap_or_default().to_string(),
-                    image: d.get_str("image").unwrap_or_default().to_string(),
-                    quantity: int(d, "quantity"),
-                    revenue: num(d, "revenue"),
-                    orders: int(d, "orders"),
-                })
-            })
-            .collect())
     }
 
     /// Sales per product category (via `$lookup` on the sold products).
@@ -558,23 +490,6 @@ impl Store {
             .iter()
             .filter_map(|d| Some((d.get_str("_id").ok()?.to_string(), int(d, "q"))))
             .collect())
-    }
-
-    /// The store's latest orders in scope (any status), newest first.
-    pub async fn report_recent_orders(
-        &self,
-        store: ObjectId,
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<Document>> {
-        self.db()
-            .collection::<Document>("orders")
-            .find(doc! { "items.store": store })
-            .projection(doc! { "orderNumber": 1, "status": 1, "totals.total": 1, "payment.method": 1, "createdAt": 1 })
-            .sort(doc! { "createdAt": -1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
     }
 
     /// Orders of the store with a given status (any date).

@@ -242,14 +242,15 @@ impl Store {
         Ok(rows.try_next().await?.unwrap_or_default())
     }
 
-    /// The merchant's most recent orders.
+    /// The latest orders with lines in `stores` (any status), newest first (dashboard feed,
+    /// analytics real-time).
     pub async fn recent_orders(
         &self,
-        scope: &OrderScope,
+        stores: &[ObjectId],
         limit: i64,
     ) -> mongodb::error::Result<Vec<OrderDoc>> {
         self.orders()
-            .find(scope.filter())
+            .find(doc! { "items.store": { "$in": stores.to_vec() } })
             .sort(doc! { "createdAt": -1, "_id": -1 })
             .limit(limit)
             .await?
@@ -271,30 +272,6 @@ impl Store {
         self.products()
             .find(f)
             .sort(doc! { "updatedAt": -1, "_id": -1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
-    }
-
-    /// Products at or below `threshold` units, ascending; unlimited ones excluded.
-    pub async fn low_stock_in(
-        &self,
-        merchant: ObjectId,
-        store: Option<ObjectId>,
-        threshold: i64,
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<ProductDoc>> {
-        let mut f = doc! {
-            "merchantId": merchant, "isDeleted": { "$ne": true },
-            "inventory.unlimited": { "$ne": true }, "inventory.stock": { "$lte": threshold },
-        };
-        if let Some(s) = store {
-            f.insert("store", s);
-        }
-        self.products()
-            .find(f)
-            .sort(doc! { "inventory.stock": 1, "_id": 1 })
             .limit(limit)
             .await?
             .try_collect()

@@ -6,7 +6,11 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use serde::Deserialize;
 
-use super::{DateTime, Store, orders::OrderScope};
+use super::{
+    DateTime, ObjectId, Store,
+    analytics::{int, num},
+    orders::OrderScope,
+};
 
 /// Statuses whose orders earn no revenue.
 pub const NO_REVENUE: [&str; 1] = ["cancelled"];
@@ -54,17 +58,13 @@ pub struct PeriodRow {
 }
 
 /// A product's sales.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProductSales {
     /// Product id.
-    #[serde(rename = "_id")]
-    pub product: Bson,
+    pub product: ObjectId,
     /// Name on the last line seen.
-    #[serde(default)]
     pub name: String,
     /// Image on the last line seen.
-    #[serde(default)]
     pub image: Option<String>,
     /// Units.
     pub quantity: i64,
@@ -72,9 +72,20 @@ pub struct ProductSales {
     pub revenue: f64,
     /// Orders containing it.
     pub orders: i64,
-    /// Units in the previous period (dashboard growth).
-    #[serde(default)]
+    /// Units in the previous period (dashboard growth; 0 without one).
     pub previous_quantity: i64,
+}
+
+/// Which order lines [`Store::product_sales`] reads.
+#[derive(Debug, Clone)]
+pub struct SalesLines {
+    /// `$match` of the orders (dates and statuses as the caller counts them).
+    pub orders: Document,
+    /// Stores whose lines count.
+    pub stores: Vec<ObjectId>,
+    /// Orders created before this count only as the previous period (`previous_quantity`);
+    /// products sold only then are left out. `None`: every matched order is current.
+    pub current_from: Option<DateTime>,
 }
 
 /// `$match` of the merchant's orders created in `[start, end]`.
@@ -90,11 +101,11 @@ pub fn earning(mut f: Document) -> Document {
     f
 }
 
-/// Units of the merchant's lines of one order, as an expression.
-pub fn own_units(scope: &OrderScope) -> Document {
+/// Units of one order's lines in `stores`, as an expression.
+pub fn own_units(stores: &[ObjectId]) -> Document {
     doc! { "$sum": { "$map": {
-        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$in": ["$$i.store", scope.stores.clone()] } } },
-        "as": "i", "in": "$$i.quantity",
+        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$in": ["$$i.store", stores.to_vec()] } } },
+        "as": "i", "in": { "$ifNull": ["$$i.quantity", 0] },
     } } }
 }
 
@@ -109,11 +120,65 @@ pub fn bucket(interval: Interval) -> Document {
     }
 }
 
-/// Line revenue: the stored subtotal, else price × quantity.
-fn line_revenue() -> Bson {
+/// Revenue of one (unwound) order line: the stored subtotal, else price × quantity.
+pub fn line_revenue() -> Bson {
     Bson::Document(
         doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] },
     )
+}
+
+fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) -> Vec<Document> {
+    let SalesLines {
+        orders,
+        stores,
+        current_from,
+    } = lines;
+    // Whether a per-order row belongs to the current period (always, without a previous one).
+    let current = |v: &str| match current_from {
+        Some(_) => Bson::Document(doc! { "$cond": ["$cur", v, 0] }),
+        None => Bson::String(v.into()),
+    };
+    let mut per_order = doc! {
+        "_id": { "p": "$items.product", "o": "$_id" },
+        "name": { "$last": "$items.name" }, "image": { "$last": "$items.image" },
+        "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
+    };
+    if let Some(start) = current_from {
+        // Every line of an order shares its `createdAt`.
+        per_order.insert("cur", doc! { "$first": { "$gte": ["$createdAt", start] } });
+    }
+    let mut per_product = doc! {
+        "_id": "$_id.p", "name": { "$last": "$name" }, "image": { "$last": "$image" },
+        "quantity": { "$sum": current("$quantity") }, "revenue": { "$sum": current("$revenue") },
+        "orders": { "$sum": match current_from {
+            Some(_) => Bson::Document(doc! { "$cond": ["$cur", 1, 0] }),
+            None => Bson::Int32(1),
+        } },
+    };
+    let mut pipeline = vec![
+        doc! { "$match": orders },
+        doc! { "$project": { "createdAt": 1, "items": 1 } },
+        doc! { "$unwind": "$items" },
+        doc! { "$match": { "items.store": { "$in": stores } } },
+        doc! { "$group": per_order },
+    ];
+    if current_from.is_some() {
+        per_product.insert(
+            "previousQuantity",
+            doc! { "$sum": { "$cond": ["$cur", 0, "$quantity"] } },
+        );
+        pipeline.push(doc! { "$group": per_product });
+        pipeline.push(doc! { "$match": { "orders": { "$gt": 0 } } });
+    } else {
+        pipeline.push(doc! { "$group": per_product });
+    }
+    let sort = if by_quantity {
+        doc! { "quantity": -1, "revenue": -1, "_id": 1 }
+    } else {
+        doc! { "revenue": -1, "quantity": -1, "_id": 1 }
+    };
+    pipeline.extend([doc! { "$sort": sort }, doc! { "$limit": limit }]);
+    pipeline
 }
 
 async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(
@@ -161,7 +226,7 @@ impl Store {
                 doc! { "$group": {
                     "_id": bucket(interval), "orders": { "$sum": 1 },
                     "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                    "items": { "$sum": own_units(scope) },
+                    "items": { "$sum": own_units(&scope.stores) },
                 } },
                 doc! { "$sort": { "_id": 1 } },
             ],
@@ -169,37 +234,31 @@ impl Store {
         .await
     }
 
-    /// Best-selling products of earning orders in `[previous, end]`: totals from `start`,
-    /// plus units sold in `[previous, start)` for growth. Sorted by `sort_key` (`revenue` or
-    /// `quantity`), at most `limit`.
+    /// Per-product sales of the matched lines, by revenue or quantity (ties: the other
+    /// figure, then id), at most `limit`. Lines are summed per order first, so `orders` counts
+    /// orders, not lines. The one product-sales pipeline (dashboard, orders and analytics).
     pub async fn product_sales(
         &self,
-        scope: &OrderScope,
-        previous: DateTime,
-        start: DateTime,
-        end: DateTime,
-        sort_key: &str,
+        lines: SalesLines,
+        by_quantity: bool,
         limit: i64,
     ) -> mongodb::error::Result<Vec<ProductSales>> {
-        let current = doc! { "$gte": ["$createdAt", start] };
-        let cur = |v: Bson| Bson::Document(doc! { "$cond": [current.clone(), v, 0] });
-        collect(self, vec![
-            doc! { "$match": earning(in_range(scope, previous, end)) },
-            doc! { "$unwind": "$items" },
-            doc! { "$match": { "items.store": { "$in": scope.stores.clone() } } },
-            doc! { "$group": {
-                "_id": "$items.product",
-                "name": { "$last": "$items.name" }, "image": { "$last": "$items.image" },
-                "quantity": { "$sum": cur(Bson::String("$items.quantity".into())) },
-                "revenue": { "$sum": cur(line_revenue()) },
-                "orders": { "$sum": cur(Bson::Int32(1)) },
-                "previousQuantity": { "$sum": { "$cond": [current.clone(), 0, "$items.quantity"] } },
-            } },
-            doc! { "$match": { "orders": { "$gt": 0 } } },
-            doc! { "$sort": { sort_key: -1, "_id": 1 } },
-            doc! { "$limit": limit },
-        ])
-        .await
+        let rows: Vec<Document> =
+            collect(self, product_sales_pipeline(lines, by_quantity, limit)).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| {
+                Some(ProductSales {
+                    product: d.get_object_id("_id").ok()?,
+                    name: d.get_str("name").unwrap_or_default().to_string(),
+                    image: d.get_str("image").ok().map(str::to_string),
+                    quantity: int(d, "quantity"),
+                    revenue: num(d, "revenue"),
+                    orders: int(d, "orders"),
+                    previous_quantity: int(d, "previousQuantity"),
+                })
+            })
+            .collect())
     }
 
     /// Units of the merchant's lines over earning orders matching `m`.
@@ -212,7 +271,7 @@ impl Store {
             self,
             vec![
                 doc! { "$match": earning(m) },
-                doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(scope) } } },
+                doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(&scope.stores) } } },
             ],
         )
         .await?;

@@ -269,10 +269,11 @@ pub async fn realtime(c: Ctx) -> Res {
         end: c.now,
     };
     let store = &c.state.store;
+    let stores = [c.store];
     let (t, h, recent, pending) = tokio::try_join!(
         store.sales_totals(today.scope(c.store)),
         store.sales_totals(hour.scope(c.store)),
-        store.report_recent_orders(c.store, 10),
+        store.recent_orders(&stores, 10),
         store.count_orders_with_status(c.store, "placed"),
     )
     .map_err(db)?;
@@ -280,11 +281,8 @@ pub async fn realtime(c: Ctx) -> Res {
         .iter()
         .map(|o| {
             json!({
-                "id": o.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default(),
-                "orderNumber": o.get_str("orderNumber").unwrap_or_default(),
-                "status": o.get_str("status").unwrap_or_default(),
-                "total": round2(o.get_document("totals").map(|t| num(t, "total")).unwrap_or(0.0)),
-                "createdAt": o.get_datetime("createdAt").ok().and_then(|d| d.try_to_rfc3339_string().ok()),
+                "id": o.id.to_hex(), "orderNumber": o.order_number, "status": o.status,
+                "total": round2(o.totals.total), "createdAt": o.created_at.try_to_rfc3339_string().ok(),
             })
         })
         .collect();

@@ -26,8 +26,8 @@ use crate::{
     state::AppState,
     store::{
         DateTime, ObjectId,
-        json::{bson_to_json, iso},
-        order_analytics::{Interval, in_range},
+        json::iso,
+        order_analytics::{Interval, SalesLines, earning, in_range},
         orders::OrderScope,
     },
     validate::Validator,
@@ -151,7 +151,7 @@ async fn overview_report(
             Interval::Day
         ),
         top_rows(&state, scope, 30, "revenue", 5),
-        s.low_stock_in(scope.merchant, store, 10, 20),
+        s.low_stock(scope.merchant, store, Some(10), 20),
         feed(&state, scope, store, 10),
     )
     .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
@@ -209,7 +209,7 @@ async fn feed(
     limit: i64,
 ) -> mongodb::error::Result<Vec<Value>> {
     let (orders, products) = futures::try_join!(
-        state.store.recent_orders(scope, limit),
+        state.store.recent_orders(&scope.stores, limit),
         state.store.recent_products(scope.merchant, store, limit),
     )?;
     let mut rows: Vec<(DateTime, Value)> = orders
@@ -278,20 +278,13 @@ async fn top_rows(
     limit: i64,
 ) -> mongodb::error::Result<Vec<Value>> {
     let s = &state.store;
-    let rows = s
-        .product_sales(
-            scope,
-            ago(2 * days),
-            ago(days),
-            DateTime::now(),
-            sort,
-            limit,
-        )
-        .await?;
-    let ids: Vec<ObjectId> = rows
-        .iter()
-        .filter_map(|r| r.product.as_object_id())
-        .collect();
+    let lines = SalesLines {
+        orders: earning(in_range(scope, ago(2 * days), DateTime::now())),
+        stores: scope.stores.clone(),
+        current_from: Some(ago(days)),
+    };
+    let rows = s.product_sales(lines, sort == "quantity", limit).await?;
+    let ids: Vec<ObjectId> = rows.iter().map(|r| r.product).collect();
     let products = s.products_by_ids(scope.merchant, ids).await?;
     let category_ids: Vec<ObjectId> = products.iter().map(|p| p.category).collect();
     let categories = s.category_names(&category_ids).await?;
@@ -307,11 +300,10 @@ async fn top_rows(
     Ok(rows
         .iter()
         .map(|r| {
-            let id = r.product.as_object_id();
             json!({
-                "id": bson_to_json(r.product.clone()), "name": r.name, "revenue": cards::round2(r.revenue), "quantity": r.quantity,
+                "id": r.product.to_hex(), "name": r.name, "revenue": cards::round2(r.revenue), "quantity": r.quantity,
                 "growth": cards::change(r.quantity as f64, r.previous_quantity as f64),
-                "category": id.and_then(|i| category_of.get(&i).cloned()).unwrap_or_default(), "image": r.image,
+                "category": category_of.get(&r.product).cloned().unwrap_or_default(), "image": r.image,
             })
         })
         .collect())
