@@ -38,6 +38,15 @@ impl Scope {
     }
 }
 
+/// What `GET /comparison` compares: `(a, b)` pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodComparison {
+    /// Sales totals.
+    pub totals: (Bucket, Bucket),
+    /// Customers ([`Store::customer_rows`] rows).
+    pub customers: (i64, i64),
+}
+
 /// A time bucket of sales.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
@@ -172,13 +181,54 @@ impl Store {
 
     /// Revenue, orders and units in scope.
     pub async fn sales_totals(&self, s: Scope) -> mongodb::error::Result<Bucket> {
-        let rows = self.sales_buckets_by(s, Bson::Null).await?;
-        Ok(rows.into_iter().next().unwrap_or(Bucket {
-            key: Bson::Null,
-            revenue: 0.0,
-            orders: 0,
-            items: 0,
-        }))
+        let rows = self.aggregate("orders", sales_pipeline(s, Bson::Null)).await?;
+        Ok(totals_row(&rows))
+    }
+
+    /// [`Store::sales_totals`] of two scopes of one store in one pass (a `$facet`).
+    pub async fn sales_totals_pair(
+        &self,
+        a: Scope,
+        b: Scope,
+    ) -> mongodb::error::Result<(Bucket, Bucket)> {
+        let f = self
+            .facet(
+                "orders",
+                spanning(a, b, true),
+                vec![
+                    ("a", sales_pipeline(a, Bson::Null)),
+                    ("b", sales_pipeline(b, Bson::Null)),
+                ],
+            )
+            .await?;
+        Ok((totals_row(&f.rows("a")), totals_row(&f.rows("b"))))
+    }
+
+    /// Sales totals and customer counts ([`Store::customer_rows`] rows) of two scopes of one
+    /// store, in one pass (a `$facet`) instead of four.
+    pub async fn period_comparison(
+        &self,
+        a: Scope,
+        b: Scope,
+    ) -> mongodb::error::Result<PeriodComparison> {
+        let f = self
+            .facet(
+                "orders",
+                // Customer figures are lifetime up to the end: no lower date bound.
+                spanning(a, b, false),
+                vec![
+                    ("a", sales_pipeline(a, Bson::Null)),
+                    ("b", sales_pipeline(b, Bson::Null)),
+                    ("ca", customer_count_pipeline(a)),
+                    ("cb", customer_count_pipeline(b)),
+                ],
+            )
+            .await?;
+        let count = |k: &str| f.rows(k).first().map_or(0, |d| int(d, "n"));
+        Ok(PeriodComparison {
+            totals: (totals_row(&f.rows("a")), totals_row(&f.rows("b"))),
+            customers: (count("ca"), count("cb")),
+        })
     }
 
     /// Sales grouped by a time key, sorted by key.
@@ -187,26 +237,8 @@ impl Store {
         s: Scope,
         key: TimeKey,
     ) -> mongodb::error::Result<Vec<Bucket>> {
-        self.sales_buckets_by(s, key.expr()).await
-    }
-
-    async fn sales_buckets_by(&self, s: Scope, key: Bson) -> mongodb::error::Result<Vec<Bucket>> {
-        let pipeline = vec![
-            doc! { "$match": orders_match(s) },
-            doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.store]) } },
-            doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
-            doc! { "$sort": { "_id": 1 } },
-        ];
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows
-            .iter()
-            .map(|d| Bucket {
-                key: d.get("_id").cloned().unwrap_or(Bson::Null),
-                revenue: num(d, "revenue"),
-                orders: int(d, "orders"),
-                items: int(d, "items"),
-            })
-            .collect())
+        let rows = self.aggregate("orders", sales_pipeline(s, key.expr())).await?;
+        Ok(bucket_rows(&rows))
     }
 
     /// Sales grouped by a field of the order (`payment.method`, `couponCode`), largest revenue
@@ -331,34 +363,31 @@ impl Store {
         s: Scope,
         page: Option<(u64, i64)>,
     ) -> mongodb::error::Result<Vec<CustomerRow>> {
-        let mut pipeline = customer_pipeline(s);
-        pipeline.push(doc! { "$sort": { "revenue": -1, "_id": 1 } });
-        if let Some((skip, limit)) = page {
-            pipeline.push(doc! { "$skip": skip as i64 });
-            pipeline.push(doc! { "$limit": limit });
-        }
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|d| {
-                Some(CustomerRow {
-                    user: d.get("_id").cloned().unwrap_or(Bson::Null),
-                    orders: int(d, "orders"),
-                    revenue: num(d, "revenue"),
-                    orders_in_range: int(d, "inRange"),
-                    first: *d.get_datetime("first").ok()?,
-                    last: *d.get_datetime("last").ok()?,
-                })
-            })
-            .collect())
+        let rows = self
+            .aggregate("orders", customer_rows_pipeline(s, page))
+            .await?;
+        Ok(customer_rows_of(&rows))
     }
 
-    /// Number of customers `customer_rows` would return.
-    pub async fn customer_count(&self, s: Scope) -> mongodb::error::Result<i64> {
-        let mut pipeline = customer_pipeline(s);
-        pipeline.push(doc! { "$count": "n" });
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows.first().map_or(0, |d| int(d, "n")))
+    /// One page of [`Store::customer_rows`] and the number of all its rows, in one pass.
+    pub async fn customer_page(
+        &self,
+        s: Scope,
+        skip: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<CustomerRow>, i64)> {
+        let f = self
+            .facet(
+                "orders",
+                customer_match(s),
+                vec![
+                    ("rows", customer_rows_pipeline(s, Some((skip, limit)))),
+                    ("count", customer_count_pipeline(s)),
+                ],
+            )
+            .await?;
+        let total = f.rows("count").first().map_or(0, |d| int(d, "n"));
+        Ok((customer_rows_of(&f.rows("rows")), total))
     }
 
     /// Stock level counts of a store's live products.
@@ -519,16 +548,98 @@ pub const TOTAL_FIELDS: [&str; 10] = [
     "platformFee",
 ];
 
+/// Orders a customer's lifetime figures read: the store's, before the scope's end.
+fn customer_match(s: Scope) -> Document {
+    doc! {
+        "items.store": s.store, "createdAt": { "$lt": s.end },
+        "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
+    }
+}
+
 fn customer_pipeline(s: Scope) -> Vec<Document> {
     vec![
-        doc! { "$match": {
-            "items.store": s.store, "createdAt": { "$lt": s.end },
-            "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
-        } },
+        doc! { "$match": customer_match(s) },
         doc! { "$group": {
             "_id": "$user", "orders": { "$sum": 1 }, "revenue": { "$sum": "$totals.total" },
             "first": { "$min": "$createdAt" }, "last": { "$max": "$createdAt" },
             "inRange": { "$sum": { "$cond": [{ "$gte": ["$createdAt", s.start] }, 1, 0] } },
         } },
     ]
+}
+
+fn customer_rows_pipeline(s: Scope, page: Option<(u64, i64)>) -> Vec<Document> {
+    let mut pipeline = customer_pipeline(s);
+    pipeline.push(doc! { "$sort": { "revenue": -1, "_id": 1 } });
+    if let Some((skip, limit)) = page {
+        pipeline.push(doc! { "$skip": skip as i64 });
+        pipeline.push(doc! { "$limit": limit });
+    }
+    pipeline
+}
+
+/// The number of customers [`Store::customer_rows`] would return, as `{n}`.
+fn customer_count_pipeline(s: Scope) -> Vec<Document> {
+    let mut pipeline = customer_pipeline(s);
+    pipeline.push(doc! { "$count": "n" });
+    pipeline
+}
+
+fn customer_rows_of(rows: &[Document]) -> Vec<CustomerRow> {
+    rows.iter()
+        .filter_map(|d| {
+            Some(CustomerRow {
+                user: d.get("_id").cloned().unwrap_or(Bson::Null),
+                orders: int(d, "orders"),
+                revenue: num(d, "revenue"),
+                orders_in_range: int(d, "inRange"),
+                first: *d.get_datetime("first").ok()?,
+                last: *d.get_datetime("last").ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Revenue, orders and units of a scope grouped by `key` (`null`: one row), sorted by key.
+/// `$project` early: only the key, the total and the store's units travel on.
+fn sales_pipeline(s: Scope, key: Bson) -> Vec<Document> {
+    vec![
+        doc! { "$match": orders_match(s) },
+        doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.store]) } },
+        doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
+        doc! { "$sort": { "_id": 1 } },
+    ]
+}
+
+fn bucket_rows(rows: &[Document]) -> Vec<Bucket> {
+    rows.iter()
+        .map(|d| Bucket {
+            key: d.get("_id").cloned().unwrap_or(Bson::Null),
+            revenue: num(d, "revenue"),
+            orders: int(d, "orders"),
+            items: int(d, "items"),
+        })
+        .collect()
+}
+
+/// The single row of an ungrouped [`sales_pipeline`] (zeros when nothing matched).
+fn totals_row(rows: &[Document]) -> Bucket {
+    bucket_rows(rows).into_iter().next().unwrap_or(Bucket {
+        key: Bson::Null,
+        revenue: 0.0,
+        orders: 0,
+        items: 0,
+    })
+}
+
+/// The common `$match` of two scopes of one store: both date ranges (only their common end
+/// bound when `with_start` is false), the excluded statuses.
+fn spanning(a: Scope, b: Scope, with_start: bool) -> Document {
+    let mut created = doc! { "$lt": a.end.max(b.end) };
+    if with_start {
+        created.insert("$gte", a.start.min(b.start));
+    }
+    doc! {
+        "items.store": a.store, "createdAt": created,
+        "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
+    }
 }

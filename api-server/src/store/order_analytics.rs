@@ -127,7 +127,8 @@ pub fn line_revenue() -> Bson {
     )
 }
 
-fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) -> Vec<Document> {
+/// The product-sales pipeline (see [`Store::product_sales`]).
+pub fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) -> Vec<Document> {
     let SalesLines {
         orders,
         stores,
@@ -195,21 +196,100 @@ async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(
         .await
 }
 
+/// Count, revenue and amount paid per status of the orders matching `m`.
+fn by_status_pipeline(m: Document) -> Vec<Document> {
+    vec![
+        doc! { "$match": m },
+        doc! { "$group": {
+            "_id": "$status", "count": { "$sum": 1 },
+            "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
+            "paid": { "$sum": { "$ifNull": ["$totals.paidAmount", 0] } },
+        } },
+    ]
+}
+
+/// Orders, revenue and units of `stores` per bucket of the earning orders matching `m`.
+pub fn by_period_pipeline(stores: &[ObjectId], m: Document, interval: Interval) -> Vec<Document> {
+    vec![
+        doc! { "$match": earning(m) },
+        doc! { "$group": {
+            "_id": bucket(interval), "orders": { "$sum": 1 },
+            "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
+            "items": { "$sum": own_units(stores) },
+        } },
+        doc! { "$sort": { "_id": 1 } },
+    ]
+}
+
+/// Units of `stores`' lines over the earning orders matching `m`.
+fn units_pipeline(stores: &[ObjectId], m: Document) -> Vec<Document> {
+    vec![
+        doc! { "$match": earning(m) },
+        doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(stores) } } },
+    ]
+}
+
+/// Rows of [`product_sales_pipeline`] as [`ProductSales`] (rows without a product id dropped).
+pub fn product_sales_rows(rows: &[Document]) -> Vec<ProductSales> {
+    rows.iter()
+        .filter_map(|d| {
+            Some(ProductSales {
+                product: d.get_object_id("_id").ok()?,
+                name: d.get_str("name").unwrap_or_default().to_string(),
+                image: d.get_str("image").ok().map(str::to_string),
+                quantity: int(d, "quantity"),
+                revenue: num(d, "revenue"),
+                orders: int(d, "orders"),
+                previous_quantity: int(d, "previousQuantity"),
+            })
+        })
+        .collect()
+}
+
+/// Everything `GET /orders/analytics` shows of the orders matching `m`.
+#[derive(Debug, Clone, Default)]
+pub struct OrderReport {
+    /// Per status (all statuses).
+    pub statuses: Vec<StatusRow>,
+    /// Earning orders per bucket.
+    pub series: Vec<PeriodRow>,
+    /// Ten best sellers by revenue.
+    pub top: Vec<ProductSales>,
+    /// Units sold (earning orders).
+    pub units: i64,
+}
+
 impl Store {
-    /// Count, revenue and amount paid per status.
-    pub async fn orders_by_status(&self, m: Document) -> mongodb::error::Result<Vec<StatusRow>> {
-        collect(
-            self,
-            vec![
-                doc! { "$match": m },
-                doc! { "$group": {
-                    "_id": "$status", "count": { "$sum": 1 },
-                    "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                    "paid": { "$sum": { "$ifNull": ["$totals.paidAmount", 0] } },
-                } },
-            ],
-        )
-        .await
+    /// The orders report of the orders matching `m` (one pass: a `$facet`).
+    pub async fn order_report(
+        &self,
+        scope: &OrderScope,
+        m: Document,
+        interval: Interval,
+    ) -> mongodb::error::Result<OrderReport> {
+        let lines = SalesLines {
+            orders: earning(m.clone()),
+            stores: scope.stores.clone(),
+            current_from: None,
+        };
+        let f = self
+            .facet(
+                "orders",
+                m.clone(),
+                vec![
+                    ("statuses", by_status_pipeline(m.clone())),
+                    ("series", by_period_pipeline(&scope.stores, m.clone(), interval)),
+                    ("top", product_sales_pipeline(lines, false, 10)),
+                    ("units", units_pipeline(&scope.stores, m)),
+                ],
+            )
+            .await?;
+        Ok(OrderReport {
+            statuses: f.typed("statuses")?,
+            series: f.typed("series")?,
+            top: product_sales_rows(&f.rows("top")),
+            units: f.rows("units").first().map_or(0, |d| int(d, "units")),
+        })
     }
 
     /// Orders, revenue and the merchant's units per bucket of earning orders, oldest first.
@@ -219,19 +299,7 @@ impl Store {
         m: Document,
         interval: Interval,
     ) -> mongodb::error::Result<Vec<PeriodRow>> {
-        collect(
-            self,
-            vec![
-                doc! { "$match": earning(m) },
-                doc! { "$group": {
-                    "_id": bucket(interval), "orders": { "$sum": 1 },
-                    "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                    "items": { "$sum": own_units(&scope.stores) },
-                } },
-                doc! { "$sort": { "_id": 1 } },
-            ],
-        )
-        .await
+        collect(self, by_period_pipeline(&scope.stores, m, interval)).await
     }
 
     /// Per-product sales of the matched lines, by revenue or quantity (ties: the other
@@ -245,36 +313,6 @@ impl Store {
     ) -> mongodb::error::Result<Vec<ProductSales>> {
         let rows: Vec<Document> =
             collect(self, product_sales_pipeline(lines, by_quantity, limit)).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|d| {
-                Some(ProductSales {
-                    product: d.get_object_id("_id").ok()?,
-                    name: d.get_str("name").unwrap_or_default().to_string(),
-                    image: d.get_str("image").ok().map(str::to_string),
-                    quantity: int(d, "quantity"),
-                    revenue: num(d, "revenue"),
-                    orders: int(d, "orders"),
-                    previous_quantity: int(d, "previousQuantity"),
-                })
-            })
-            .collect())
-    }
-
-    /// Units of the merchant's lines over earning orders matching `m`.
-    pub async fn units_sold(&self, scope: &OrderScope, m: Document) -> mongodb::error::Result<i64> {
-        #[derive(Deserialize)]
-        struct Row {
-            units: i64,
-        }
-        let rows: Vec<Row> = collect(
-            self,
-            vec![
-                doc! { "$match": earning(m) },
-                doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(&scope.stores) } } },
-            ],
-        )
-        .await?;
-        Ok(rows.first().map_or(0, |r| r.units))
+        Ok(product_sales_rows(&rows))
     }
 }

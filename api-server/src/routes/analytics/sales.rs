@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    store::analytics::{Bucket, TOTAL_FIELDS, TimeKey, num},
+    store::analytics::{Bucket, PeriodComparison, TOTAL_FIELDS, TimeKey, num},
 };
 
 type Res = Result<Value, ApiError>;
@@ -49,11 +49,12 @@ const MONTH_NAMES: [&str; 12] = [
 /// `GET /sales/overview`.
 pub async fn overview(c: Ctx) -> Res {
     let prev = c.range.previous();
-    let (now, before) = tokio::try_join!(
-        c.state.store.sales_totals(c.scope()),
-        c.state.store.sales_totals(prev.scope(c.store))
-    )
-    .map_err(db)?;
+    let (now, before) = c
+        .state
+        .store
+        .sales_totals_pair(c.scope(), prev.scope(c.store))
+        .await
+        .map_err(db)?;
     Ok(json!({
         "totalRevenue": round2(now.revenue),
         "totalOrders": now.orders,
@@ -238,14 +239,15 @@ pub async fn revenue_breakdown(c: Ctx) -> Res {
 /// `GET /comparison`: this period against the previous one of the same length.
 pub async fn comparison(c: Ctx) -> Res {
     let prev = c.range.previous();
-    let store = &c.state.store;
-    let (a, b, ca, cb) = tokio::try_join!(
-        store.sales_totals(c.scope()),
-        store.sales_totals(prev.scope(c.store)),
-        store.customer_count(c.scope()),
-        store.customer_count(prev.scope(c.store)),
-    )
-    .map_err(db)?;
+    let PeriodComparison {
+        totals: (a, b),
+        customers: (ca, cb),
+    } = c
+        .state
+        .store
+        .period_comparison(c.scope(), prev.scope(c.store))
+        .await
+        .map_err(db)?;
     let metric = |now: f64, before: f64| json!({ "current": round2(now), "previous": round2(before), "change": growth(now, before) });
     Ok(json!({
         "current": c.range.json(),

@@ -27,7 +27,10 @@ use crate::{
     store::{
         DateTime, ObjectId,
         json::iso,
-        order_analytics::{Interval, SalesLines, earning, in_range},
+        dashboard::OverviewQuery,
+        order_analytics::{Interval, ProductSales, SalesLines, earning, in_range},
+        orders::OrderDoc,
+        products::ProductDoc,
         orders::OrderScope,
     },
     validate::Validator,
@@ -132,6 +135,11 @@ pub async fn overview(
     .await
 }
 
+/// Best sellers shown on the overview.
+const OVERVIEW_TOP: i64 = 5;
+/// Activity rows shown on the overview.
+const OVERVIEW_FEED: i64 = 10;
+
 async fn overview_report(
     state: AppState,
     scope: OrderScope,
@@ -140,31 +148,35 @@ async fn overview_report(
     let s = &state.store;
     let scope = &scope;
     let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
-    let chart_start = window_start(30);
-    let (orders, products, cashback, daily, top, low, feed) = futures::try_join!(
-        s.order_summary(scope, cur, prev),
+    let q = OverviewQuery {
+        current: cur,
+        previous: prev,
+        chart: in_range(scope, window_start(30), DateTime::now()),
+        top: top_lines(scope, CARD_DAYS),
+        top_limit: OVERVIEW_TOP,
+        recent_limit: OVERVIEW_FEED,
+    };
+    let (orders, products, cashback, low, changed) = futures::try_join!(
+        s.overview_orders(scope, q),
         s.product_summary(scope.merchant, store, cur, prev),
         s.cashback_summary(scope.merchant),
-        s.orders_by_period(
-            scope,
-            in_range(scope, chart_start, DateTime::now()),
-            Interval::Day
-        ),
-        top_rows(&state, scope, 30, "revenue", 5),
         s.low_stock(scope.merchant, store, Some(10), 20),
-        feed(&state, scope, store, 10),
+        s.recent_products(scope.merchant, store, OVERVIEW_FEED),
     )
     .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
+    let top = decorate_top(&state, scope.merchant, &orders.top)
+        .await
+        .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
     Ok(json!({
-        "metrics": cards::overview_metrics(&orders, &products, &cashback, CARD_DAYS),
-        "recentActivity": feed,
+        "metrics": cards::overview_metrics(&orders.summary, &products, &cashback, CARD_DAYS),
+        "recentActivity": feed_rows(&orders.recent, &changed, scope.merchant, OVERVIEW_FEED),
         "topProducts": top,
         "lowStockAlerts": low.iter().map(|p| json!({
             "id": p.id.to_hex(), "name": p.name, "currentStock": p.inventory.stock, "sku": p.sku,
             "reorderPoint": p.inventory.low_stock_threshold, "image": p.images.first(),
             "status": if p.is_active { "active" } else { "inactive" },
         })).collect::<Vec<_>>(),
-        "salesChart": series::zero_filled(&daily, Utc::now().date_naive(), 30, Interval::Day),
+        "salesChart": series::zero_filled(&orders.chart, Utc::now().date_naive(), 30, Interval::Day),
     }))
 }
 
@@ -212,6 +224,16 @@ async fn feed(
         state.store.recent_orders(&scope.stores, limit),
         state.store.recent_products(scope.merchant, store, limit),
     )?;
+    Ok(feed_rows(&orders, &products, scope.merchant, limit))
+}
+
+/// Merge the latest orders and product changes into at most `limit` feed rows, newest first.
+fn feed_rows(
+    orders: &[OrderDoc],
+    products: &[ProductDoc],
+    merchant: ObjectId,
+    limit: i64,
+) -> Vec<Value> {
     let mut rows: Vec<(DateTime, Value)> = orders
         .iter()
         .map(|o| (o.created_at, json!({
@@ -228,16 +250,15 @@ async fn feed(
             "id": format!("product-{}", p.id.to_hex()), "type": "product",
             "action": if created { "Product created" } else { "Product updated" },
             "description": format!("{} ({} in stock)", p.name, p.inventory.stock),
-            "timestamp": iso(p.updated_at), "user": scope.merchant.to_hex(), "icon": "package",
+            "timestamp": iso(p.updated_at), "user": merchant.to_hex(), "icon": "package",
             "metadata": { "productId": p.id.to_hex(), "name": p.name, "stock": p.inventory.stock, "status": p.status },
         }))
     }));
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .take(limit as usize)
         .map(|(_, v)| v)
-        .collect())
+        .collect()
 }
 
 /// The activity feed: an array of orders and product changes, newest first.
@@ -269,23 +290,24 @@ pub async fn activity(
     .await
 }
 
-/// Best sellers of the last `days` days with growth against the `days` before and categories.
-async fn top_rows(
-    state: &AppState,
-    scope: &OrderScope,
-    days: i64,
-    sort: &str,
-    limit: i64,
-) -> mongodb::error::Result<Vec<Value>> {
-    let s = &state.store;
-    let lines = SalesLines {
+/// Lines of earning orders of the last `2 * days` days; the last `days` are current.
+fn top_lines(scope: &OrderScope, days: i64) -> SalesLines {
+    SalesLines {
         orders: earning(in_range(scope, ago(2 * days), DateTime::now())),
         stores: scope.stores.clone(),
         current_from: Some(ago(days)),
-    };
-    let rows = s.product_sales(lines, sort == "quantity", limit).await?;
+    }
+}
+
+/// Best sellers with growth against the previous period and their category names.
+async fn decorate_top(
+    state: &AppState,
+    merchant: ObjectId,
+    rows: &[ProductSales],
+) -> mongodb::error::Result<Vec<Value>> {
+    let s = &state.store;
     let ids: Vec<ObjectId> = rows.iter().map(|r| r.product).collect();
-    let products = s.products_by_ids(scope.merchant, ids).await?;
+    let products = s.products_by_ids(merchant, ids).await?;
     let category_ids: Vec<ObjectId> = products.iter().map(|p| p.category).collect();
     let categories = s.category_names(&category_ids).await?;
     let category_of: HashMap<ObjectId, String> = products
@@ -333,7 +355,14 @@ pub async fn top_products(
         store,
         Some(key),
         move |state, scope| async move {
-            let rows = top_rows(&state, &scope, days, sort, limit)
+            let failed = ApiError::internal("Failed to fetch top products");
+            let lines = top_lines(&scope, days);
+            let rows = state
+                .store
+                .product_sales(lines, sort == "quantity", limit)
+                .await
+                .map_err(failed)?;
+            let rows = decorate_top(&state, scope.merchant, &rows)
                 .await
                 .map_err(ApiError::internal("Failed to fetch top products"))?;
             Ok(Value::Array(rows))

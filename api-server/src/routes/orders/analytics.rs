@@ -16,7 +16,7 @@ use crate::{
     store::{
         DateTime,
         json::iso,
-        order_analytics::{Interval, NO_REVENUE, SalesLines, earning, in_range},
+        order_analytics::{Interval, NO_REVENUE, OrderReport, in_range},
     },
     validate::Validator,
 };
@@ -57,23 +57,16 @@ pub async fn analytics(
     let store = store_param(&mut v, q.store_id);
     v.finish_as("Query validation failed")?;
     let scope = scope(&state, &auth, store).await?;
-    let m = in_range(&scope, start, end);
-    let s = &state.store;
-    let (statuses, series, top, units) = futures::try_join!(
-        s.orders_by_status(m.clone()),
-        s.orders_by_period(&scope, m.clone(), interval),
-        s.product_sales(
-            SalesLines {
-                orders: earning(m.clone()),
-                stores: scope.stores.clone(),
-                current_from: None,
-            },
-            false,
-            10
-        ),
-        s.units_sold(&scope, m.clone()),
-    )
-    .map_err(ApiError::internal("Failed to fetch analytics"))?;
+    let OrderReport {
+        statuses,
+        series,
+        top,
+        units,
+    } = state
+        .store
+        .order_report(&scope, in_range(&scope, start, end), interval)
+        .await
+        .map_err(ApiError::internal("Failed to fetch analytics"))?;
     let total_orders: i64 = statuses.iter().map(|r| r.count).sum();
     let earning = statuses
         .iter()
