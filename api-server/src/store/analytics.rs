@@ -181,7 +181,9 @@ impl Store {
 
     /// Revenue, orders and units in scope.
     pub async fn sales_totals(&self, s: Scope) -> mongodb::error::Result<Bucket> {
-        let rows = self.aggregate("orders", sales_pipeline(s, Bson::Null)).await?;
+        let rows = self
+            .aggregate("orders", sales_pipeline(s, Bson::Null))
+            .await?;
         Ok(totals_row(&rows))
     }
 
@@ -237,7 +239,9 @@ impl Store {
         s: Scope,
         key: TimeKey,
     ) -> mongodb::error::Result<Vec<Bucket>> {
-        let rows = self.aggregate("orders", sales_pipeline(s, key.expr())).await?;
+        let rows = self
+            .aggregate("orders", sales_pipeline(s, key.expr()))
+            .await?;
         Ok(bucket_rows(&rows))
     }
 

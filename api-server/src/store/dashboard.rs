@@ -243,12 +243,18 @@ impl Store {
                 scope.filter(),
                 vec![
                     ("summary", summary_pipeline(scope, current, previous)),
-                    ("chart", by_period_pipeline(&scope.stores, chart, Interval::Day)),
+                    (
+                        "chart",
+                        by_period_pipeline(&scope.stores, chart, Interval::Day),
+                    ),
                     ("top", product_sales_pipeline(top, false, top_limit)),
-                    ("recent", vec![
-                        doc! { "$sort": { "createdAt": -1, "_id": -1 } },
-                        doc! { "$limit": recent_limit },
-                    ]),
+                    (
+                        "recent",
+                        vec![
+                            doc! { "$sort": { "createdAt": -1, "_id": -1 } },
+                            doc! { "$limit": recent_limit },
+                        ],
+                    ),
                 ],
             )
             .await?;

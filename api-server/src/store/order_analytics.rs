@@ -278,7 +278,10 @@ impl Store {
                 m.clone(),
                 vec![
                     ("statuses", by_status_pipeline(m.clone())),
-                    ("series", by_period_pipeline(&scope.stores, m.clone(), interval)),
+                    (
+                        "series",
+                        by_period_pipeline(&scope.stores, m.clone(), interval),
+                    ),
                     ("top", product_sales_pipeline(lines, false, 10)),
                     ("units", units_pipeline(&scope.stores, m)),
                 ],

@@ -26,12 +26,11 @@ use crate::{
     state::AppState,
     store::{
         DateTime, ObjectId,
-        json::iso,
         dashboard::OverviewQuery,
+        json::iso,
         order_analytics::{Interval, ProductSales, SalesLines, earning, in_range},
-        orders::OrderDoc,
+        orders::{OrderDoc, OrderScope},
         products::ProductDoc,
-        orders::OrderScope,
     },
     validate::Validator,
 };
