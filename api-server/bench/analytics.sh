@@ -8,7 +8,8 @@
 # Goal: p95 < 100 ms cached, < 500 ms cold.
 #
 # Usage: api-server/bench/analytics.sh [endpoint ...]
-#   endpoints are paths below /api/merchant (default: dashboard + every analytics report);
+#   endpoints are paths below /api/merchant (default: dashboard + every analytics report;
+#   dashboard/activity and analytics/realtime are never cached, orders/analytics uses HTTP caching);
 #   ones answering other than 200 are reported as such and not timed.
 # Env: BENCH_MONGODB_URI (e.g. "$FERRETDB_URI"), BENCH_ORDERS (10000), BENCH_PRODUCTS (1000),
 #   COLD_RUNS (15), CACHED_RUNS (100), MERCHANT_TESTENV (test environment dir, see common.sh).
@@ -22,7 +23,7 @@ export DISABLE_RATE_LIMIT=true
 [ -n "${BENCH_REDIS:-}" ] || unset REDIS_URL
 
 DEFAULT_ENDPOINTS=(
-  dashboard dashboard/metrics dashboard/sales-data
+  dashboard dashboard/metrics dashboard/sales-data dashboard/top-products dashboard/activity
   analytics/sales/overview analytics/sales/trends analytics/sales/by-time analytics/sales/by-day
   analytics/products/top-selling analytics/categories/performance analytics/customers/insights
   analytics/inventory/status analytics/payments/breakdown analytics/forecast/sales

@@ -257,7 +257,9 @@ fn order(
     if status == "cancelled" {
         d.insert("cancelReason", "Changed my mind");
         d.insert("cancelledAt", created);
-        d.insert("cancelledBy", "customer");
+        // The customer who cancelled (an ObjectId, as `OrderDoc` and the merchant side write).
+        let user = d.get_object_id("user").ok();
+        d.insert("cancelledBy", user);
     }
     if status == "returned" || status == "refunded" {
         d.insert("returnReason", "Item not as described");
@@ -393,6 +395,16 @@ mod tests {
             strip(generate(7, 50, &products, &shop, now)),
             strip(generate(8, 50, &products, &shop, now))
         );
+    }
+
+    #[test]
+    fn every_seeded_order_reads_as_an_order_document() {
+        let (products, shop, now) = (catalogue(), shop(), chrono::Utc::now());
+        for mut o in generate(3, 300, &products, &shop, now) {
+            o.insert("_id", ObjectId::new()); // as the insert assigns it
+            let read = mongodb::bson::from_document::<crate::store::orders::OrderDoc>(o.clone());
+            assert!(read.is_ok(), "{o}: {read:?}");
+        }
     }
 
     #[test]

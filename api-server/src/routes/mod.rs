@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
+pub mod cached;
 pub mod cashback;
 pub mod dashboard;
 pub mod health;

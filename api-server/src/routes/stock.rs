@@ -200,7 +200,7 @@ pub async fn low_stock(
     v.finish_as("Query validation failed")?;
     let items = state
         .store
-        .low_stock(auth.id(), threshold, limit)
+        .low_stock(auth.id(), None, threshold, limit)
         .await
         .map_err(ApiError::internal("Failed to fetch low-stock products"))?;
     let rows: Vec<Value> = items

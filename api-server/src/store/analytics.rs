@@ -8,7 +8,10 @@
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
-use super::Store;
+use super::{
+    Store,
+    order_analytics::{SalesLines, line_revenue, own_units},
+};
 
 /// Statuses aggregations ignore.
 pub const EXCLUDED_STATUSES: [&str; 2] = ["cancelled", "refunded"];
@@ -22,6 +25,26 @@ pub struct Scope {
     pub start: DateTime,
     /// Exclusive end.
     pub end: DateTime,
+}
+
+impl Scope {
+    /// The store's lines of the orders in scope, for [`Store::product_sales`].
+    pub fn sales_lines(self) -> SalesLines {
+        SalesLines {
+            orders: orders_match(self),
+            stores: vec![self.store],
+            current_from: None,
+        }
+    }
+}
+
+/// What `GET /comparison` compares: `(a, b)` pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodComparison {
+    /// Sales totals.
+    pub totals: (Bucket, Bucket),
+    /// Customers ([`Store::customer_rows`] rows).
+    pub customers: (i64, i64),
 }
 
 /// A time bucket of sales.
@@ -70,23 +93,6 @@ impl TimeKey {
         };
         Bson::Document(b)
     }
-}
-
-/// A product's sales.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProductSales {
-    /// Product id.
-    pub product: ObjectId,
-    /// Name on the order line.
-    pub name: String,
-    /// Image on the order line.
-    pub image: String,
-    /// Units.
-    pub quantity: i64,
-    /// Line revenue (`items.subtotal`).
-    pub revenue: f64,
-    /// Orders containing it.
-    pub orders: i64,
 }
 
 /// A category's sales.
@@ -155,19 +161,6 @@ fn orders_match(s: Scope) -> Document {
     }
 }
 
-/// Units of the store's lines of one order.
-fn store_units(store: ObjectId) -> Document {
-    doc! { "$sum": { "$map": {
-        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$eq": ["$$i.store", store] } } },
-        "as": "i", "in": { "$ifNull": ["$$i.quantity", 0] },
-    } } }
-}
-
-/// Revenue of one (unwound) order line.
-fn line_revenue() -> Document {
-    doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] }
-}
-
 fn live_products(store: ObjectId) -> Document {
     doc! { "store": store, "isDeleted": { "$ne": true } }
 }
@@ -188,13 +181,56 @@ impl Store {
 
     /// Revenue, orders and units in scope.
     pub async fn sales_totals(&self, s: Scope) -> mongodb::error::Result<Bucket> {
-        let rows = self.sales_buckets_by(s, Bson::Null).await?;
-        Ok(rows.into_iter().next().unwrap_or(Bucket {
-            key: Bson::Null,
-            revenue: 0.0,
-            orders: 0,
-            items: 0,
-        }))
+        let rows = self
+            .aggregate("orders", sales_pipeline(s, Bson::Null))
+            .await?;
+        Ok(totals_row(&rows))
+    }
+
+    /// [`Store::sales_totals`] of two scopes of one store in one pass (a `$facet`).
+    pub async fn sales_totals_pair(
+        &self,
+        a: Scope,
+        b: Scope,
+    ) -> mongodb::error::Result<(Bucket, Bucket)> {
+        let f = self
+            .facet(
+                "orders",
+                spanning(a, b, true),
+                vec![
+                    ("a", sales_pipeline(a, Bson::Null)),
+                    ("b", sales_pipeline(b, Bson::Null)),
+                ],
+            )
+            .await?;
+        Ok((totals_row(&f.rows("a")), totals_row(&f.rows("b"))))
+    }
+
+    /// Sales totals and customer counts ([`Store::customer_rows`] rows) of two scopes of one
+    /// store, in one pass (a `$facet`) instead of four.
+    pub async fn period_comparison(
+        &self,
+        a: Scope,
+        b: Scope,
+    ) -> mongodb::error::Result<PeriodComparison> {
+        let f = self
+            .facet(
+                "orders",
+                // Customer figures are lifetime up to the end: no lower date bound.
+                spanning(a, b, false),
+                vec![
+                    ("a", sales_pipeline(a, Bson::Null)),
+                    ("b", sales_pipeline(b, Bson::Null)),
+                    ("ca", customer_count_pipeline(a)),
+                    ("cb", customer_count_pipeline(b)),
+                ],
+            )
+            .await?;
+        let count = |k: &str| f.rows(k).first().map_or(0, |d| int(d, "n"));
+        Ok(PeriodComparison {
+            totals: (totals_row(&f.rows("a")), totals_row(&f.rows("b"))),
+            customers: (count("ca"), count("cb")),
+        })
     }
 
     /// Sales grouped by a time key, sorted by key.
@@ -203,26 +239,10 @@ impl Store {
         s: Scope,
         key: TimeKey,
     ) -> mongodb::error::Result<Vec<Bucket>> {
-        self.sales_buckets_by(s, key.expr()).await
-    }
-
-    async fn sales_buckets_by(&self, s: Scope, key: Bson) -> mongodb::error::Result<Vec<Bucket>> {
-        let pipeline = vec![
-            doc! { "$match": orders_match(s) },
-            doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": store_units(s.store) } },
-            doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
-            doc! { "$sort": { "_id": 1 } },
-        ];
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows
-            .iter()
-            .map(|d| Bucket {
-                key: d.get("_id").cloned().unwrap_or(Bson::Null),
-                revenue: num(d, "revenue"),
-                orders: int(d, "orders"),
-                items: int(d, "items"),
-            })
-            .collect())
+        let rows = self
+            .aggregate("orders", sales_pipeline(s, key.expr()))
+            .await?;
+        Ok(bucket_rows(&rows))
     }
 
     /// Sales grouped by a field of the order (`payment.method`, `couponCode`), largest revenue
@@ -274,58 +294,6 @@ impl Store {
             )
             .await?;
         Ok(rows.into_iter().next().unwrap_or_default())
-    }
-
-    /// Per-product sales (optionally one product), sorted by revenue or quantity, at most `limit`.
-    pub async fn report_product_sales(
-        &self,
-        s: Scope,
-        by_quantity: bool,
-        limit: i64,
-        product: Option<ObjectId>,
-    ) -> mongodb::error::Result<Vec<ProductSales>> {
-        let mut line = doc! { "items.store": s.store };
-        let mut m = orders_match(s);
-        if let Some(p) = product {
-            line.insert("items.product", p);
-            m.insert("items.product", p);
-        }
-        let sort = if by_quantity {
-            doc! { "quantity": -1, "revenue": -1, "_id": 1 }
-        } else {
-            doc! { "revenue": -1, "quantity": -1, "_id": 1 }
-        };
-        let pipeline = vec![
-            doc! { "$match": m },
-            doc! { "$unwind": "$items" },
-            doc! { "$match": line },
-            // Per order first, so the second group counts orders without $addToSet.
-            doc! { "$group": {
-                "_id": { "p": "$items.product", "o": "$_id" },
-                "name": { "$first": "$items.name" }, "image": { "$first": "$items.image" },
-                "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
-            } },
-            doc! { "$group": {
-                "_id": "$_id.p", "name": { "$first": "$name" }, "image": { "$first": "$image" },
-                "quantity": { "$sum": "$quantity" }, "revenue": { "$sum": "$revenue" }, "orders": { "$sum": 1 },
-            } },
-            doc! { "$sort": sort },
-            doc! { "$limit": limit },
-        ];
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|d| {
-                Some(ProductSales {
-                    product: d.get_object_id("_id").ok()?,
-                    name: d.get_str("name").unwrap_or_default().to_string(),
-                    image: d.get_str("image").unwrap_or_default().to_string(),
-                    quantity: int(d, "quantity"),
-                    revenue: num(d, "revenue"),
-                    orders: int(d, "orders"),
-                })
-            })
-            .collect())
     }
 
     /// Sales per product category (via `$lookup` on the sold products).
@@ -399,34 +367,31 @@ impl Store {
         s: Scope,
         page: Option<(u64, i64)>,
     ) -> mongodb::error::Result<Vec<CustomerRow>> {
-        let mut pipeline = customer_pipeline(s);
-        pipeline.push(doc! { "$sort": { "revenue": -1, "_id": 1 } });
-        if let Some((skip, limit)) = page {
-            pipeline.push(doc! { "$skip": skip as i64 });
-            pipeline.push(doc! { "$limit": limit });
-        }
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|d| {
-                Some(CustomerRow {
-                    user: d.get("_id").cloned().unwrap_or(Bson::Null),
-                    orders: int(d, "orders"),
-                    revenue: num(d, "revenue"),
-                    orders_in_range: int(d, "inRange"),
-                    first: *d.get_datetime("first").ok()?,
-                    last: *d.get_datetime("last").ok()?,
-                })
-            })
-            .collect())
+        let rows = self
+            .aggregate("orders", customer_rows_pipeline(s, page))
+            .await?;
+        Ok(customer_rows_of(&rows))
     }
 
-    /// Number of customers `customer_rows` would return.
-    pub async fn customer_count(&self, s: Scope) -> mongodb::error::Result<i64> {
-        let mut pipeline = customer_pipeline(s);
-        pipeline.push(doc! { "$count": "n" });
-        let rows = self.aggregate("orders", pipeline).await?;
-        Ok(rows.first().map_or(0, |d| int(d, "n")))
+    /// One page of [`Store::customer_rows`] and the number of all its rows, in one pass.
+    pub async fn customer_page(
+        &self,
+        s: Scope,
+        skip: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<CustomerRow>, i64)> {
+        let f = self
+            .facet(
+                "orders",
+                customer_match(s),
+                vec![
+                    ("rows", customer_rows_pipeline(s, Some((skip, limit)))),
+                    ("count", customer_count_pipeline(s)),
+                ],
+            )
+            .await?;
+        let total = f.rows("count").first().map_or(0, |d| int(d, "n"));
+        Ok((customer_rows_of(&f.rows("rows")), total))
     }
 
     /// Stock level counts of a store's live products.
@@ -560,23 +525,6 @@ impl Store {
             .collect())
     }
 
-    /// The store's latest orders in scope (any status), newest first.
-    pub async fn report_recent_orders(
-        &self,
-        store: ObjectId,
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<Document>> {
-        self.db()
-            .collection::<Document>("orders")
-            .find(doc! { "items.store": store })
-            .projection(doc! { "orderNumber": 1, "status": 1, "totals.total": 1, "payment.method": 1, "createdAt": 1 })
-            .sort(doc! { "createdAt": -1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
-    }
-
     /// Orders of the store with a given status (any date).
     pub async fn count_orders_with_status(
         &self,
@@ -604,16 +552,98 @@ pub const TOTAL_FIELDS: [&str; 10] = [
     "platformFee",
 ];
 
+/// Orders a customer's lifetime figures read: the store's, before the scope's end.
+fn customer_match(s: Scope) -> Document {
+    doc! {
+        "items.store": s.store, "createdAt": { "$lt": s.end },
+        "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
+    }
+}
+
 fn customer_pipeline(s: Scope) -> Vec<Document> {
     vec![
-        doc! { "$match": {
-            "items.store": s.store, "createdAt": { "$lt": s.end },
-            "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
-        } },
+        doc! { "$match": customer_match(s) },
         doc! { "$group": {
             "_id": "$user", "orders": { "$sum": 1 }, "revenue": { "$sum": "$totals.total" },
             "first": { "$min": "$createdAt" }, "last": { "$max": "$createdAt" },
             "inRange": { "$sum": { "$cond": [{ "$gte": ["$createdAt", s.start] }, 1, 0] } },
         } },
     ]
+}
+
+fn customer_rows_pipeline(s: Scope, page: Option<(u64, i64)>) -> Vec<Document> {
+    let mut pipeline = customer_pipeline(s);
+    pipeline.push(doc! { "$sort": { "revenue": -1, "_id": 1 } });
+    if let Some((skip, limit)) = page {
+        pipeline.push(doc! { "$skip": skip as i64 });
+        pipeline.push(doc! { "$limit": limit });
+    }
+    pipeline
+}
+
+/// The number of customers [`Store::customer_rows`] would return, as `{n}`.
+fn customer_count_pipeline(s: Scope) -> Vec<Document> {
+    let mut pipeline = customer_pipeline(s);
+    pipeline.push(doc! { "$count": "n" });
+    pipeline
+}
+
+fn customer_rows_of(rows: &[Document]) -> Vec<CustomerRow> {
+    rows.iter()
+        .filter_map(|d| {
+            Some(CustomerRow {
+                user: d.get("_id").cloned().unwrap_or(Bson::Null),
+                orders: int(d, "orders"),
+                revenue: num(d, "revenue"),
+                orders_in_range: int(d, "inRange"),
+                first: *d.get_datetime("first").ok()?,
+                last: *d.get_datetime("last").ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Revenue, orders and units of a scope grouped by `key` (`null`: one row), sorted by key.
+/// `$project` early: only the key, the total and the store's units travel on.
+fn sales_pipeline(s: Scope, key: Bson) -> Vec<Document> {
+    vec![
+        doc! { "$match": orders_match(s) },
+        doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.store]) } },
+        doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
+        doc! { "$sort": { "_id": 1 } },
+    ]
+}
+
+fn bucket_rows(rows: &[Document]) -> Vec<Bucket> {
+    rows.iter()
+        .map(|d| Bucket {
+            key: d.get("_id").cloned().unwrap_or(Bson::Null),
+            revenue: num(d, "revenue"),
+            orders: int(d, "orders"),
+            items: int(d, "items"),
+        })
+        .collect()
+}
+
+/// The single row of an ungrouped [`sales_pipeline`] (zeros when nothing matched).
+fn totals_row(rows: &[Document]) -> Bucket {
+    bucket_rows(rows).into_iter().next().unwrap_or(Bucket {
+        key: Bson::Null,
+        revenue: 0.0,
+        orders: 0,
+        items: 0,
+    })
+}
+
+/// The common `$match` of two scopes of one store: both date ranges (only their common end
+/// bound when `with_start` is false), the excluded statuses.
+fn spanning(a: Scope, b: Scope, with_start: bool) -> Document {
+    let mut created = doc! { "$lt": a.end.max(b.end) };
+    if with_start {
+        created.insert("$gte", a.start.min(b.start));
+    }
+    doc! {
+        "items.store": a.store, "createdAt": created,
+        "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
+    }
 }

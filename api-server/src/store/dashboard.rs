@@ -7,7 +7,12 @@ use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::Deserialize;
 
 use super::{
-    DateTime, Store, order_analytics::NO_REVENUE, orders::OrderDoc, orders::OrderScope,
+    DateTime, Store,
+    order_analytics::{
+        Interval, NO_REVENUE, PeriodRow, ProductSales, SalesLines, by_period_pipeline,
+        product_sales_pipeline, product_sales_rows,
+    },
+    orders::{OrderDoc, OrderScope},
     products::ProductDoc,
 };
 
@@ -161,6 +166,45 @@ fn over_customers(current: DateTime) -> Document {
     doc! { "$group": g }
 }
 
+/// The merchant's orders summed per customer, then over customers.
+fn summary_pipeline(scope: &OrderScope, current: DateTime, previous: DateTime) -> Vec<Document> {
+    vec![
+        doc! { "$match": scope.filter() },
+        per_customer(current, previous),
+        over_customers(current),
+    ]
+}
+
+/// What [`Store::overview_orders`] computes.
+#[derive(Debug, Clone)]
+pub struct OverviewQuery {
+    /// Start of the current card period.
+    pub current: DateTime,
+    /// Start of the previous card period.
+    pub previous: DateTime,
+    /// `$match` of the chart's orders (earning ones are kept).
+    pub chart: Document,
+    /// Lines of the best sellers.
+    pub top: SalesLines,
+    /// Best sellers shown.
+    pub top_limit: i64,
+    /// Latest orders shown.
+    pub recent_limit: i64,
+}
+
+/// The overview's order figures.
+#[derive(Debug, Clone, Default)]
+pub struct OverviewOrders {
+    /// Period-over-period figures.
+    pub summary: OrderSummary,
+    /// Daily earning orders of the chart window, oldest first.
+    pub chart: Vec<PeriodRow>,
+    /// Best sellers by revenue.
+    pub top: Vec<ProductSales>,
+    /// Latest orders, newest first.
+    pub recent: Vec<OrderDoc>,
+}
+
 impl Store {
     /// Order figures over all the merchant's orders (two `$group` stages on the server).
     pub async fn order_summary(
@@ -169,18 +213,57 @@ impl Store {
         current: DateTime,
         previous: DateTime,
     ) -> mongodb::error::Result<OrderSummary> {
-        let pipeline = vec![
-            doc! { "$match": scope.filter() },
-            per_customer(current, previous),
-            over_customers(current),
-        ];
         let mut rows = self
             .db
             .collection::<Document>("orders")
-            .aggregate(pipeline)
+            .aggregate(summary_pipeline(scope, current, previous))
             .with_type::<OrderSummary>()
             .await?;
         Ok(rows.try_next().await?.unwrap_or_default())
+    }
+
+    /// The overview's order figures (summary, chart, best sellers, latest orders) in one pass
+    /// over the merchant's orders (a `$facet`) instead of four.
+    pub async fn overview_orders(
+        &self,
+        scope: &OrderScope,
+        q: OverviewQuery,
+    ) -> mongodb::error::Result<OverviewOrders> {
+        let OverviewQuery {
+            current,
+            previous,
+            chart,
+            top,
+            top_limit,
+            recent_limit,
+        } = q;
+        let f = self
+            .facet(
+                "orders",
+                scope.filter(),
+                vec![
+                    ("summary", summary_pipeline(scope, current, previous)),
+                    (
+                        "chart",
+                        by_period_pipeline(&scope.stores, chart, Interval::Day),
+                    ),
+                    ("top", product_sales_pipeline(top, false, top_limit)),
+                    (
+                        "recent",
+                        vec![
+                            doc! { "$sort": { "createdAt": -1, "_id": -1 } },
+                            doc! { "$limit": recent_limit },
+                        ],
+                    ),
+                ],
+            )
+            .await?;
+        Ok(OverviewOrders {
+            summary: f.typed("summary")?.pop().unwrap_or_default(),
+            chart: f.typed("chart")?,
+            top: product_sales_rows(&f.rows("top")),
+            recent: f.typed("recent")?,
+        })
     }
 
     /// Product figures of the merchant (optionally one store).
@@ -242,14 +325,15 @@ impl Store {
         Ok(rows.try_next().await?.unwrap_or_default())
     }
 
-    /// The merchant's most recent orders.
+    /// The latest orders with lines in `stores` (any status), newest first (dashboard feed,
+    /// analytics real-time).
     pub async fn recent_orders(
         &self,
-        scope: &OrderScope,
+        stores: &[ObjectId],
         limit: i64,
     ) -> mongodb::error::Result<Vec<OrderDoc>> {
         self.orders()
-            .find(scope.filter())
+            .find(doc! { "items.store": { "$in": stores.to_vec() } })
             .sort(doc! { "createdAt": -1, "_id": -1 })
             .limit(limit)
             .await?
@@ -271,30 +355,6 @@ impl Store {
         self.products()
             .find(f)
             .sort(doc! { "updatedAt": -1, "_id": -1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
-    }
-
-    /// Products at or below `threshold` units, ascending; unlimited ones excluded.
-    pub async fn low_stock_in(
-        &self,
-        merchant: ObjectId,
-        store: Option<ObjectId>,
-        threshold: i64,
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<ProductDoc>> {
-        let mut f = doc! {
-            "merchantId": merchant, "isDeleted": { "$ne": true },
-            "inventory.unlimited": { "$ne": true }, "inventory.stock": { "$lte": threshold },
-        };
-        if let Some(s) = store {
-            f.insert("store", s);
-        }
-        self.products()
-            .find(f)
-            .sort(doc! { "inventory.stock": 1, "_id": 1 })
             .limit(limit)
             .await?
             .try_collect()

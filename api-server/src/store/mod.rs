@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod cashback;
 pub mod categories;
 pub mod dashboard;
+pub mod facet;
 pub mod indexes;
 pub mod json;
 pub mod merchants;

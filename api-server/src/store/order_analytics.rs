@@ -6,7 +6,11 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use serde::Deserialize;
 
-use super::{DateTime, Store, orders::OrderScope};
+use super::{
+    DateTime, ObjectId, Store,
+    analytics::{int, num},
+    orders::OrderScope,
+};
 
 /// Statuses whose orders earn no revenue.
 pub const NO_REVENUE: [&str; 1] = ["cancelled"];
@@ -54,17 +58,13 @@ pub struct PeriodRow {
 }
 
 /// A product's sales.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProductSales {
     /// Product id.
-    #[serde(rename = "_id")]
-    pub product: Bson,
+    pub product: ObjectId,
     /// Name on the last line seen.
-    #[serde(default)]
     pub name: String,
     /// Image on the last line seen.
-    #[serde(default)]
     pub image: Option<String>,
     /// Units.
     pub quantity: i64,
@@ -72,9 +72,20 @@ pub struct ProductSales {
     pub revenue: f64,
     /// Orders containing it.
     pub orders: i64,
-    /// Units in the previous period (dashboard growth).
-    #[serde(default)]
+    /// Units in the previous period (dashboard growth; 0 without one).
     pub previous_quantity: i64,
+}
+
+/// Which order lines [`Store::product_sales`] reads.
+#[derive(Debug, Clone)]
+pub struct SalesLines {
+    /// `$match` of the orders (dates and statuses as the caller counts them).
+    pub orders: Document,
+    /// Stores whose lines count.
+    pub stores: Vec<ObjectId>,
+    /// Orders created before this count only as the previous period (`previous_quantity`);
+    /// products sold only then are left out. `None`: every matched order is current.
+    pub current_from: Option<DateTime>,
 }
 
 /// `$match` of the merchant's orders created in `[start, end]`.
@@ -90,11 +101,11 @@ pub fn earning(mut f: Document) -> Document {
     f
 }
 
-/// Units of the merchant's lines of one order, as an expression.
-pub fn own_units(scope: &OrderScope) -> Document {
+/// Units of one order's lines in `stores`, as an expression.
+pub fn own_units(stores: &[ObjectId]) -> Document {
     doc! { "$sum": { "$map": {
-        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$in": ["$$i.store", scope.stores.clone()] } } },
-        "as": "i", "in": "$$i.quantity",
+        "input": { "$filter": { "input": "$items", "as": "i", "cond": { "$in": ["$$i.store", stores.to_vec()] } } },
+        "as": "i", "in": { "$ifNull": ["$$i.quantity", 0] },
     } } }
 }
 
@@ -109,11 +120,66 @@ pub fn bucket(interval: Interval) -> Document {
     }
 }
 
-/// Line revenue: the stored subtotal, else price × quantity.
-fn line_revenue() -> Bson {
+/// Revenue of one (unwound) order line: the stored subtotal, else price × quantity.
+pub fn line_revenue() -> Bson {
     Bson::Document(
         doc! { "$ifNull": ["$items.subtotal", { "$multiply": ["$items.price", "$items.quantity"] }] },
     )
+}
+
+/// The product-sales pipeline (see [`Store::product_sales`]).
+pub fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) -> Vec<Document> {
+    let SalesLines {
+        orders,
+        stores,
+        current_from,
+    } = lines;
+    // Whether a per-order row belongs to the current period (always, without a previous one).
+    let current = |v: &str| match current_from {
+        Some(_) => Bson::Document(doc! { "$cond": ["$cur", v, 0] }),
+        None => Bson::String(v.into()),
+    };
+    let mut per_order = doc! {
+        "_id": { "p": "$items.product", "o": "$_id" },
+        "name": { "$last": "$items.name" }, "image": { "$last": "$items.image" },
+        "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
+    };
+    if let Some(start) = current_from {
+        // Every line of an order shares its `createdAt`.
+        per_order.insert("cur", doc! { "$first": { "$gte": ["$createdAt", start] } });
+    }
+    let mut per_product = doc! {
+        "_id": "$_id.p", "name": { "$last": "$name" }, "image": { "$last": "$image" },
+        "quantity": { "$sum": current("$quantity") }, "revenue": { "$sum": current("$revenue") },
+        "orders": { "$sum": match current_from {
+            Some(_) => Bson::Document(doc! { "$cond": ["$cur", 1, 0] }),
+            None => Bson::Int32(1),
+        } },
+    };
+    let mut pipeline = vec![
+        doc! { "$match": orders },
+        doc! { "$project": { "createdAt": 1, "items": 1 } },
+        doc! { "$unwind": "$items" },
+        doc! { "$match": { "items.store": { "$in": stores } } },
+        doc! { "$group": per_order },
+    ];
+    if current_from.is_some() {
+        per_product.insert(
+            "previousQuantity",
+            doc! { "$sum": { "$cond": ["$cur", 0, "$quantity"] } },
+        );
+        pipeline.push(doc! { "$group": per_product });
+        pipeline.push(doc! { "$match": { "orders": { "$gt": 0 } } });
+    } else {
+        pipeline.push(doc! { "$group": per_product });
+    }
+    let sort = if by_quantity {
+        doc! { "quantity": -1, "revenue": -1, "_id": 1 }
+    } else {
+        doc! { "revenue": -1, "quantity": -1, "_id": 1 }
+    };
+    pipeline.extend([doc! { "$sort": sort }, doc! { "$limit": limit }]);
+    pipeline
 }
 
 async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(
@@ -130,21 +196,103 @@ async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(
         .await
 }
 
+/// Count, revenue and amount paid per status of the orders matching `m`.
+fn by_status_pipeline(m: Document) -> Vec<Document> {
+    vec![
+        doc! { "$match": m },
+        doc! { "$group": {
+            "_id": "$status", "count": { "$sum": 1 },
+            "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
+            "paid": { "$sum": { "$ifNull": ["$totals.paidAmount", 0] } },
+        } },
+    ]
+}
+
+/// Orders, revenue and units of `stores` per bucket of the earning orders matching `m`.
+pub fn by_period_pipeline(stores: &[ObjectId], m: Document, interval: Interval) -> Vec<Document> {
+    vec![
+        doc! { "$match": earning(m) },
+        doc! { "$group": {
+            "_id": bucket(interval), "orders": { "$sum": 1 },
+            "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
+            "items": { "$sum": own_units(stores) },
+        } },
+        doc! { "$sort": { "_id": 1 } },
+    ]
+}
+
+/// Units of `stores`' lines over the earning orders matching `m`.
+fn units_pipeline(stores: &[ObjectId], m: Document) -> Vec<Document> {
+    vec![
+        doc! { "$match": earning(m) },
+        doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(stores) } } },
+    ]
+}
+
+/// Rows of [`product_sales_pipeline`] as [`ProductSales`] (rows without a product id dropped).
+pub fn product_sales_rows(rows: &[Document]) -> Vec<ProductSales> {
+    rows.iter()
+        .filter_map(|d| {
+            Some(ProductSales {
+                product: d.get_object_id("_id").ok()?,
+                name: d.get_str("name").unwrap_or_default().to_string(),
+                image: d.get_str("image").ok().map(str::to_string),
+                quantity: int(d, "quantity"),
+                revenue: num(d, "revenue"),
+                orders: int(d, "orders"),
+                previous_quantity: int(d, "previousQuantity"),
+            })
+        })
+        .collect()
+}
+
+/// Everything `GET /orders/analytics` shows of the orders matching `m`.
+#[derive(Debug, Clone, Default)]
+pub struct OrderReport {
+    /// Per status (all statuses).
+    pub statuses: Vec<StatusRow>,
+    /// Earning orders per bucket.
+    pub series: Vec<PeriodRow>,
+    /// Ten best sellers by revenue.
+    pub top: Vec<ProductSales>,
+    /// Units sold (earning orders).
+    pub units: i64,
+}
+
 impl Store {
-    /// Count, revenue and amount paid per status.
-    pub async fn orders_by_status(&self, m: Document) -> mongodb::error::Result<Vec<StatusRow>> {
-        collect(
-            self,
-            vec![
-                doc! { "$match": m },
-                doc! { "$group": {
-                    "_id": "$status", "count": { "$sum": 1 },
-                    "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                    "paid": { "$sum": { "$ifNull": ["$totals.paidAmount", 0] } },
-                } },
-            ],
-        )
-        .await
+    /// The orders report of the orders matching `m` (one pass: a `$facet`).
+    pub async fn order_report(
+        &self,
+        scope: &OrderScope,
+        m: Document,
+        interval: Interval,
+    ) -> mongodb::error::Result<OrderReport> {
+        let lines = SalesLines {
+            orders: earning(m.clone()),
+            stores: scope.stores.clone(),
+            current_from: None,
+        };
+        let f = self
+            .facet(
+                "orders",
+                m.clone(),
+                vec![
+                    ("statuses", by_status_pipeline(m.clone())),
+                    (
+                        "series",
+                        by_period_pipeline(&scope.stores, m.clone(), interval),
+                    ),
+                    ("top", product_sales_pipeline(lines, false, 10)),
+                    ("units", units_pipeline(&scope.stores, m)),
+                ],
+            )
+            .await?;
+        Ok(OrderReport {
+            statuses: f.typed("statuses")?,
+            series: f.typed("series")?,
+            top: product_sales_rows(&f.rows("top")),
+            units: f.rows("units").first().map_or(0, |d| int(d, "units")),
+        })
     }
 
     /// Orders, revenue and the merchant's units per bucket of earning orders, oldest first.
@@ -154,68 +302,20 @@ impl Store {
         m: Document,
         interval: Interval,
     ) -> mongodb::error::Result<Vec<PeriodRow>> {
-        collect(
-            self,
-            vec![
-                doc! { "$match": earning(m) },
-                doc! { "$group": {
-                    "_id": bucket(interval), "orders": { "$sum": 1 },
-                    "revenue": { "$sum": { "$ifNull": ["$totals.total", 0] } },
-                    "items": { "$sum": own_units(scope) },
-                } },
-                doc! { "$sort": { "_id": 1 } },
-            ],
-        )
-        .await
+        collect(self, by_period_pipeline(&scope.stores, m, interval)).await
     }
 
-    /// Best-selling products of earning orders in `[previous, end]`: totals from `start`,
-    /// plus units sold in `[previous, start)` for growth. Sorted by `sort_key` (`revenue` or
-    /// `quantity`), at most `limit`.
+    /// Per-product sales of the matched lines, by revenue or quantity (ties: the other
+    /// figure, then id), at most `limit`. Lines are summed per order first, so `orders` counts
+    /// orders, not lines. The one product-sales pipeline (dashboard, orders and analytics).
     pub async fn product_sales(
         &self,
-        scope: &OrderScope,
-        previous: DateTime,
-        start: DateTime,
-        end: DateTime,
-        sort_key: &str,
+        lines: SalesLines,
+        by_quantity: bool,
         limit: i64,
     ) -> mongodb::error::Result<Vec<ProductSales>> {
-        let current = doc! { "$gte": ["$createdAt", start] };
-        let cur = |v: Bson| Bson::Document(doc! { "$cond": [current.clone(), v, 0] });
-        collect(self, vec![
-            doc! { "$match": earning(in_range(scope, previous, end)) },
-            doc! { "$unwind": "$items" },
-            doc! { "$match": { "items.store": { "$in": scope.stores.clone() } } },
-            doc! { "$group": {
-                "_id": "$items.product",
-                "name": { "$last": "$items.name" }, "image": { "$last": "$items.image" },
-                "quantity": { "$sum": cur(Bson::String("$items.quantity".into())) },
-                "revenue": { "$sum": cur(line_revenue()) },
-                "orders": { "$sum": cur(Bson::Int32(1)) },
-                "previousQuantity": { "$sum": { "$cond": [current.clone(), 0, "$items.quantity"] } },
-            } },
-            doc! { "$match": { "orders": { "$gt": 0 } } },
-            doc! { "$sort": { sort_key: -1, "_id": 1 } },
-            doc! { "$limit": limit },
-        ])
-        .await
-    }
-
-    /// Units of the merchant's lines over earning orders matching `m`.
-    pub async fn units_sold(&self, scope: &OrderScope, m: Document) -> mongodb::error::Result<i64> {
-        #[derive(Deserialize)]
-        struct Row {
-            units: i64,
-        }
-        let rows: Vec<Row> = collect(
-            self,
-            vec![
-                doc! { "$match": earning(m) },
-                doc! { "$group": { "_id": Bson::Null, "units": { "$sum": own_units(scope) } } },
-            ],
-        )
-        .await?;
-        Ok(rows.first().map_or(0, |r| r.units))
+        let rows: Vec<Document> =
+            collect(self, product_sales_pipeline(lines, by_quantity, limit)).await?;
+        Ok(product_sales_rows(&rows))
     }
 }

@@ -122,9 +122,10 @@ pub struct Payment {
     /// pending | processing | paid | failed | refunded | partially_refunded.
     #[serde(default = "pending")]
     pub status: String,
-    /// Wallet coins used.
+    /// Wallet coins used: kept as written (the consumer app's shape is not fixed; the
+    /// seeder writes a number), so an order never fails to read because of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub coins_used: Option<Document>,
+    pub coins_used: Option<Bson>,
     /// When it was paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<DateTime>,

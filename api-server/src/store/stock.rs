@@ -107,15 +107,19 @@ impl Store {
         }
     }
 
-    /// Products at or below `threshold` units (or their own low-stock threshold when `None`),
-    /// ascending by stock; unlimited products are excluded.
+    /// Products (of one store when given) at or below `threshold` units (or their own
+    /// low-stock threshold when `None`), ascending by stock; unlimited products are excluded.
     pub async fn low_stock(
         &self,
         merchant: ObjectId,
+        store: Option<ObjectId>,
         threshold: Option<i64>,
         limit: i64,
     ) -> mongodb::error::Result<Vec<ProductDoc>> {
         let mut f = doc! { "merchantId": merchant, "isDeleted": { "$ne": true }, "inventory.unlimited": { "$ne": true } };
+        if let Some(s) = store {
+            f.insert("store", s);
+        }
         match threshold {
             Some(t) => {
                 f.insert("inventory.stock", doc! { "$lte": t });

@@ -450,6 +450,22 @@ async fn forecast_seasonal_and_other_reports_answer_the_contract_shapes() {
             && close(&cmp["metrics"]["revenue"]["previous"], 12.0),
         "{cmp}"
     );
+    // The one-pass comparison agrees with the separate reports over the same ranges.
+    let so = data(&app, "/sales/overview", t).await;
+    let list = data(&app, "/customers/list", t).await;
+    assert_eq!(
+        (
+            cmp["metrics"]["orders"]["current"].as_f64(),
+            cmp["metrics"]["orders"]["previous"].as_f64(),
+            cmp["metrics"]["customers"]["current"].as_f64(),
+        ),
+        (
+            so["totalOrders"].as_f64(),
+            so["previousPeriodOrders"].as_f64(),
+            list["pagination"]["total"].as_f64(),
+        ),
+        "{cmp} {so}"
+    );
     let rt = data(&app, "/realtime", t).await;
     assert_eq!(rt["recentOrders"].as_array().expect("recent").len(), 6);
     let ov = data(&app, "/overview", t).await;

@@ -318,3 +318,57 @@ async fn cached_dashboard_and_inventory_figures_change_right_after_product_and_s
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_second_identical_dashboard_call_is_a_cache_hit_and_another_merchants_is_a_miss() {
+    // Arrange: two merchants with one order each.
+    let Some(app) = spawn_app().await else { return };
+    let a = shop(&app, "cachea", 10).await;
+    let b = shop(&app, "cacheb", 10).await;
+    insert(
+        &app,
+        &[
+            order(a.store, a.product_id(), 2, 10.0, "delivered", days_ago(1)),
+            order(b.store, b.product_id(), 1, 50.0, "delivered", days_ago(1)),
+        ],
+    )
+    .await;
+    for path in [
+        "",
+        "/metrics",
+        "/top-products?sortBy=quantity",
+        "/sales-data?period=7d",
+    ] {
+        let url = format!("/api/merchant/dashboard{path}");
+        // Act: the same call twice by A, then once by B.
+        let first = app.get(&url, a.t()).await;
+        let second = app.get(&url, a.t()).await;
+        let other = app.get(&url, b.t()).await;
+        // Assert: A's repeat is served from the cache with the same data; B's is computed.
+        assert_eq!(first.status, StatusCode::OK, "{path}: {}", first.body);
+        assert_eq!(
+            (
+                first.header("x-cache"),
+                second.header("x-cache"),
+                other.header("x-cache")
+            ),
+            (Some("MISS"), Some("HIT"), Some("MISS")),
+            "{path}"
+        );
+        assert_eq!(first.body, second.body, "{path}");
+        assert_ne!(first.body["data"], other.body["data"], "{path}");
+    }
+    // Other parameters are another entry; the live activity feed is never cached.
+    let r = app
+        .get("/api/merchant/dashboard/sales-data?period=30d", a.t())
+        .await;
+    assert_eq!(r.header("x-cache"), Some("MISS"));
+    for _ in 0..2 {
+        let r = app.get("/api/merchant/dashboard/activity", a.t()).await;
+        assert_eq!(
+            (r.status, r.header("x-cache")),
+            (StatusCode::OK, Some("MISS"))
+        );
+    }
+    app.finish().await;
+}

@@ -13,10 +13,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    store::{
-        ObjectId,
-        analytics::{ProductSales, int},
-    },
+    store::{ObjectId, analytics::int, order_analytics::ProductSales},
 };
 
 type Res = Result<Value, ApiError>;
@@ -27,7 +24,7 @@ fn db(e: mongodb::error::Error) -> ApiError {
 
 fn sales_json(p: &ProductSales) -> Value {
     json!({
-        "productId": p.product.to_hex(), "productName": p.name, "image": p.image,
+        "productId": p.product.to_hex(), "productName": p.name, "image": p.image.as_deref().unwrap_or_default(),
         "totalQuantity": p.quantity, "totalRevenue": round2(p.revenue), "orderCount": p.orders,
         "averagePrice": round2(ratio(p.revenue, p.quantity as f64)),
     })
@@ -39,7 +36,7 @@ pub async fn top_selling(c: Ctx) -> Res {
     let rows = c
         .state
         .store
-        .report_product_sales(c.scope(), by_quantity, limit, None)
+        .product_sales(c.scope().sales_lines(), by_quantity, limit)
         .await
         .map_err(db)?;
     Ok(rows.iter().map(sales_json).collect())
@@ -51,7 +48,7 @@ pub async fn performance(c: Ctx) -> Res {
     let (limit, by_quantity) = (c.query.limit(50, 500)?, c.query.by_quantity()?);
     let store = &c.state.store;
     let (rows, stock) = tokio::try_join!(
-        store.report_product_sales(c.scope(), by_quantity, limit, None),
+        store.product_sales(c.scope().sales_lines(), by_quantity, limit),
         store.stock_levels(c.store, 5000),
     )
     .map_err(db)?;
@@ -136,7 +133,7 @@ pub async fn stockout_prediction(c: Ctx) -> Res {
     let limit = c.query.limit(20, 200)? as usize;
     let store = &c.state.store;
     let (sales, stock) = tokio::try_join!(
-        store.report_product_sales(c.scope(), true, 5000, None),
+        store.product_sales(c.scope().sales_lines(), true, 5000),
         store.stock_levels(c.store, 5000)
     )
     .map_err(db)?;

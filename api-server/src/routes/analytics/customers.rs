@@ -200,12 +200,12 @@ pub async fn list(c: Ctx) -> Res {
     let page = int_in("page", c.query.page.as_deref(), 1, 1, 100_000)?;
     let limit = c.query.limit(20, 100)?;
     let skip = ((page - 1) * limit) as u64;
-    let store = &c.state.store;
-    let (rows, total) = tokio::try_join!(
-        store.customer_rows(c.scope(), Some((skip, limit))),
-        store.customer_count(c.scope())
-    )
-    .map_err(db)?;
+    let (rows, total) = c
+        .state
+        .store
+        .customer_page(c.scope(), skip, limit)
+        .await
+        .map_err(db)?;
     let customers: Vec<Value> = rows
         .iter()
         .map(|r| json!({ "customerId": id(&r.user), "totalOrders": r.orders, "ordersInRange": r.orders_in_range,

@@ -105,7 +105,7 @@ async fn rows(c: &Ctx, kind: &str) -> Result<Vec<Vec<Value>>, ApiError> {
                 .to_vec(),
             );
             for p in store
-                .report_product_sales(c.scope(), false, MAX_ROWS, None)
+                .product_sales(c.scope().sales_lines(), false, MAX_ROWS)
                 .await
                 .map_err(db)?
             {

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use self::query::{AnalyticsQuery, DateRange, resolve_store};
-use super::Reply;
+use super::{Reply, cached::cached};
 use crate::{
     error::ApiError,
     extract::{AppJson, AppQuery, AuthMerchant},
@@ -63,7 +63,7 @@ enum Period {
     Granularity,
 }
 
-/// Resolve store and range, then answer from the cache or compute and cache.
+/// Resolve store and range, then answer through the shared report cache.
 async fn run<F, Fut>(
     state: AppState,
     auth: AuthMerchant,
@@ -80,31 +80,16 @@ where
     let store = resolve_store(&state, &auth, query.store_id.as_deref()).await?;
     let now = Utc::now();
     let range = query.range(now, period == Period::Preset, "30d")?;
-    let key = cache_key(store, endpoint, &query);
-    let cache = state.analytics_cache.clone();
     // Real-time figures are never served from the cache.
-    let cacheable = endpoint != "realtime";
-    if let Some(data) = cache.get(auth.id(), &key).await.filter(|_| cacheable) {
-        return Ok(with_cache_header(Reply::data(data), "HIT"));
-    }
-    let started = Instant::now();
-    let data = report(Ctx {
-        state,
+    let key = (endpoint != "realtime").then(|| cache_key(store, endpoint, &query));
+    let ctx = Ctx {
+        state: state.clone(),
         store,
         range,
         now,
         query,
-    })
-    .await?;
-    tracing::debug!(
-        endpoint,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "analytics computed"
-    );
-    if cacheable {
-        cache.put(auth.id(), &key, &data).await;
-    }
-    Ok(with_cache_header(Reply::data(data), "MISS"))
+    };
+    cached(&state, auth.id(), key, report(ctx)).await
 }
 
 fn cache_key(store: ObjectId, endpoint: &str, query: &AnalyticsQuery) -> String {
@@ -118,14 +103,6 @@ fn cache_key(store: ObjectId, endpoint: &str, query: &AnalyticsQuery) -> String 
         store.to_hex(),
         serde_json::to_string(&query).unwrap_or_default()
     )
-}
-
-fn with_cache_header(reply: Reply, state: &'static str) -> Response {
-    let mut response = reply.into_response();
-    response
-        .headers_mut()
-        .insert("x-cache", HeaderValue::from_static(state));
-    response
 }
 
 /// Declares a cached GET report handler with its OpenAPI entry.

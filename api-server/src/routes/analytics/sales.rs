@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    store::analytics::{Bucket, TOTAL_FIELDS, TimeKey, num},
+    store::analytics::{Bucket, PeriodComparison, TOTAL_FIELDS, TimeKey, num},
 };
 
 type Res = Result<Value, ApiError>;
@@ -49,11 +49,12 @@ const MONTH_NAMES: [&str; 12] = [
 /// `GET /sales/overview`.
 pub async fn overview(c: Ctx) -> Res {
     let prev = c.range.previous();
-    let (now, before) = tokio::try_join!(
-        c.state.store.sales_totals(c.scope()),
-        c.state.store.sales_totals(prev.scope(c.store))
-    )
-    .map_err(db)?;
+    let (now, before) = c
+        .state
+        .store
+        .sales_totals_pair(c.scope(), prev.scope(c.store))
+        .await
+        .map_err(db)?;
     Ok(json!({
         "totalRevenue": round2(now.revenue),
         "totalOrders": now.orders,
@@ -238,14 +239,15 @@ pub async fn revenue_breakdown(c: Ctx) -> Res {
 /// `GET /comparison`: this period against the previous one of the same length.
 pub async fn comparison(c: Ctx) -> Res {
     let prev = c.range.previous();
-    let store = &c.state.store;
-    let (a, b, ca, cb) = tokio::try_join!(
-        store.sales_totals(c.scope()),
-        store.sales_totals(prev.scope(c.store)),
-        store.customer_count(c.scope()),
-        store.customer_count(prev.scope(c.store)),
-    )
-    .map_err(db)?;
+    let PeriodComparison {
+        totals: (a, b),
+        customers: (ca, cb),
+    } = c
+        .state
+        .store
+        .period_comparison(c.scope(), prev.scope(c.store))
+        .await
+        .map_err(db)?;
     let metric = |now: f64, before: f64| json!({ "current": round2(now), "previous": round2(before), "change": growth(now, before) });
     Ok(json!({
         "current": c.range.json(),
@@ -269,10 +271,11 @@ pub async fn realtime(c: Ctx) -> Res {
         end: c.now,
     };
     let store = &c.state.store;
+    let stores = [c.store];
     let (t, h, recent, pending) = tokio::try_join!(
         store.sales_totals(today.scope(c.store)),
         store.sales_totals(hour.scope(c.store)),
-        store.report_recent_orders(c.store, 10),
+        store.recent_orders(&stores, 10),
         store.count_orders_with_status(c.store, "placed"),
     )
     .map_err(db)?;
@@ -280,11 +283,8 @@ pub async fn realtime(c: Ctx) -> Res {
         .iter()
         .map(|o| {
             json!({
-                "id": o.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default(),
-                "orderNumber": o.get_str("orderNumber").unwrap_or_default(),
-                "status": o.get_str("status").unwrap_or_default(),
-                "total": round2(o.get_document("totals").map(|t| num(t, "total")).unwrap_or(0.0)),
-                "createdAt": o.get_datetime("createdAt").ok().and_then(|d| d.try_to_rfc3339_string().ok()),
+                "id": o.id.to_hex(), "orderNumber": o.order_number, "status": o.status,
+                "total": round2(o.totals.total), "createdAt": o.created_at.try_to_rfc3339_string().ok(),
             })
         })
         .collect();

@@ -1,21 +1,22 @@
 //! `/api/merchant/dashboard` (contract §2.2): overview, metric cards, activity feed, top
 //! products and the zero-filled sales series, all narrowed by an owned `?storeId=`. Figures come
-//! from aggregation pipelines (`store::dashboard`, `store::order_analytics`). The low-stock
+//! from aggregation pipelines (`store::dashboard`, `store::order_analytics`) and go through the
+//! shared report cache (`routes::cached`, `X-Cache: HIT|MISS`) like analytics. The low-stock
 //! listing at `/dashboard/low-stock` is served by `routes::stock`.
 
 mod cards;
 mod series;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future};
 
-use axum::{Router, extract::State, routing::get};
+use axum::{Router, extract::State, response::Response, routing::get};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use super::{
-    Reply,
+    cached::cached,
     orders::{scope, store_param},
     products::types::int_param,
 };
@@ -25,9 +26,11 @@ use crate::{
     state::AppState,
     store::{
         DateTime, ObjectId,
-        json::{bson_to_json, iso},
-        order_analytics::{Interval, in_range},
-        orders::OrderScope,
+        dashboard::OverviewQuery,
+        json::iso,
+        order_analytics::{Interval, ProductSales, SalesLines, earning, in_range},
+        orders::{OrderDoc, OrderScope},
+        products::ProductDoc,
     },
     validate::Validator,
 };
@@ -86,107 +89,127 @@ fn period_days(v: &mut Validator, raw: Option<String>) -> i64 {
     }
 }
 
-/// Validate the store and resolve the scope.
-async fn resolve(
-    state: &AppState,
-    auth: &AuthMerchant,
+/// The one dashboard handler shape: check the permission and the query, resolve the scope,
+/// then answer through the shared report cache (`key: None`: never cached). Keys are per
+/// merchant (the cache's hash) and carry the store and every parameter.
+async fn run<F, Fut>(
+    state: AppState,
+    auth: AuthMerchant,
     v: Validator,
     store: Option<ObjectId>,
-) -> Result<OrderScope, ApiError> {
+    key: Option<String>,
+    report: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(AppState, OrderScope) -> Fut,
+    Fut: Future<Output = Result<Value, ApiError>>,
+{
     auth.require("analytics:view")?;
     v.finish_as("Query validation failed")?;
-    scope(state, auth, store).await
+    let scope = scope(&state, &auth, store).await?;
+    let key = key.map(|k| format!("dashboard:{k}:{store:?}"));
+    cached(&state, auth.id(), key, report(state.clone(), scope)).await
 }
 
 /// Overview: metrics, recent activity, top products, low-stock alerts and a 30-day chart.
 #[utoipa::path(get, path = "/api/merchant/dashboard", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing analytics:view", body = crate::openapi::ErrorBody)))]
 pub async fn overview(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<DashboardQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Response, ApiError> {
     let mut v = Validator::new();
     let store = store_param(&mut v, q.store_id);
-    let scope = resolve(&state, &auth, v, store).await?;
-    let key = format!("dashboard:overview:{store:?}");
-    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
-        return Ok(hit);
-    }
+    run(
+        state,
+        auth,
+        v,
+        store,
+        Some("overview".into()),
+        move |state, scope| overview_report(state, scope, store),
+    )
+    .await
+}
+
+/// Best sellers shown on the overview.
+const OVERVIEW_TOP: i64 = 5;
+/// Activity rows shown on the overview.
+const OVERVIEW_FEED: i64 = 10;
+
+async fn overview_report(
+    state: AppState,
+    scope: OrderScope,
+    store: Option<ObjectId>,
+) -> Result<Value, ApiError> {
     let s = &state.store;
+    let scope = &scope;
     let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
-    let chart_start = window_start(30);
-    let (orders, products, cashback, daily, top, low, feed) = futures::try_join!(
-        s.order_summary(&scope, cur, prev),
-        s.product_summary(auth.id(), store, cur, prev),
-        s.cashback_summary(auth.id()),
-        s.orders_by_period(
-            &scope,
-            in_range(&scope, chart_start, DateTime::now()),
-            Interval::Day
-        ),
-        top_rows(&state, &scope, 30, "revenue", 5),
-        s.low_stock_in(auth.id(), store, 10, 20),
-        feed(&state, &scope, store, 10),
+    let q = OverviewQuery {
+        current: cur,
+        previous: prev,
+        chart: in_range(scope, window_start(30), DateTime::now()),
+        top: top_lines(scope, CARD_DAYS),
+        top_limit: OVERVIEW_TOP,
+        recent_limit: OVERVIEW_FEED,
+    };
+    let (orders, products, cashback, low, changed) = futures::try_join!(
+        s.overview_orders(scope, q),
+        s.product_summary(scope.merchant, store, cur, prev),
+        s.cashback_summary(scope.merchant),
+        s.low_stock(scope.merchant, store, Some(10), 20),
+        s.recent_products(scope.merchant, store, OVERVIEW_FEED),
     )
     .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
-    let data = json!({
-        "metrics": cards::overview_metrics(&orders, &products, &cashback, CARD_DAYS),
-        "recentActivity": feed,
+    let top = decorate_top(&state, scope.merchant, &orders.top)
+        .await
+        .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
+    Ok(json!({
+        "metrics": cards::overview_metrics(&orders.summary, &products, &cashback, CARD_DAYS),
+        "recentActivity": feed_rows(&orders.recent, &changed, scope.merchant, OVERVIEW_FEED),
         "topProducts": top,
         "lowStockAlerts": low.iter().map(|p| json!({
             "id": p.id.to_hex(), "name": p.name, "currentStock": p.inventory.stock, "sku": p.sku,
             "reorderPoint": p.inventory.low_stock_threshold, "image": p.images.first(),
             "status": if p.is_active { "active" } else { "inactive" },
         })).collect::<Vec<_>>(),
-        "salesChart": series::zero_filled(&daily, Utc::now().date_naive(), 30, Interval::Day),
-    });
-    Ok(remember(&state, auth.id(), &key, data).await)
-}
-
-/// A cached dashboard answer. Dashboard figures share the analytics cache: the same TTL
-/// (`ANALYTICS_CACHE_TTL_SECS`) and the same per-merchant invalidation.
-async fn from_cache(state: &AppState, merchant: ObjectId, key: &str) -> Option<Reply> {
-    state
-        .analytics_cache
-        .get(merchant, key)
-        .await
-        .map(Reply::data)
-}
-
-/// Cache a freshly computed dashboard answer and reply with it.
-async fn remember(state: &AppState, merchant: ObjectId, key: &str, data: Value) -> Reply {
-    state.analytics_cache.put(merchant, key, &data).await;
-    Reply::data(data)
+        "salesChart": series::zero_filled(&orders.chart, Utc::now().date_naive(), 30, Interval::Day),
+    }))
 }
 
 /// Six cards (revenue, orders, products, customers, average order value, conversion rate),
 /// the last 30 days against the 30 before.
 #[utoipa::path(get, path = "/api/merchant/dashboard/metrics", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody)))]
 pub async fn metrics(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<DashboardQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Response, ApiError> {
     let mut v = Validator::new();
     let store = store_param(&mut v, q.store_id);
-    let scope = resolve(&state, &auth, v, store).await?;
-    let key = format!("dashboard:metrics:{store:?}");
-    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
-        return Ok(hit);
-    }
-    let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
-    let (orders, products) = futures::try_join!(
-        state.store.order_summary(&scope, cur, prev),
-        state.store.product_summary(auth.id(), store, cur, prev),
+    run(
+        state,
+        auth,
+        v,
+        store,
+        Some("metrics".into()),
+        move |state, scope| async move {
+            let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
+            let (orders, products) = futures::try_join!(
+                state.store.order_summary(&scope, cur, prev),
+                state
+                    .store
+                    .product_summary(scope.merchant, store, cur, prev),
+            )
+            .map_err(ApiError::internal("Failed to fetch dashboard metrics"))?;
+            Ok(cards::metric_cards(&orders, &products, CARD_DAYS))
+        },
     )
-    .map_err(ApiError::internal("Failed to fetch dashboard metrics"))?;
-    let data = cards::metric_cards(&orders, &products, CARD_DAYS);
-    Ok(remember(&state, auth.id(), &key, data).await)
+    .await
 }
 
 /// Recent orders and product changes, newest first.
@@ -197,9 +220,19 @@ async fn feed(
     limit: i64,
 ) -> mongodb::error::Result<Vec<Value>> {
     let (orders, products) = futures::try_join!(
-        state.store.recent_orders(scope, limit),
+        state.store.recent_orders(&scope.stores, limit),
         state.store.recent_products(scope.merchant, store, limit),
     )?;
+    Ok(feed_rows(&orders, &products, scope.merchant, limit))
+}
+
+/// Merge the latest orders and product changes into at most `limit` feed rows, newest first.
+fn feed_rows(
+    orders: &[OrderDoc],
+    products: &[ProductDoc],
+    merchant: ObjectId,
+    limit: i64,
+) -> Vec<Value> {
     let mut rows: Vec<(DateTime, Value)> = orders
         .iter()
         .map(|o| (o.created_at, json!({
@@ -216,61 +249,64 @@ async fn feed(
             "id": format!("product-{}", p.id.to_hex()), "type": "product",
             "action": if created { "Product created" } else { "Product updated" },
             "description": format!("{} ({} in stock)", p.name, p.inventory.stock),
-            "timestamp": iso(p.updated_at), "user": scope.merchant.to_hex(), "icon": "package",
+            "timestamp": iso(p.updated_at), "user": merchant.to_hex(), "icon": "package",
             "metadata": { "productId": p.id.to_hex(), "name": p.name, "stock": p.inventory.stock, "status": p.status },
         }))
     }));
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .take(limit as usize)
         .map(|(_, v)| v)
-        .collect())
+        .collect()
 }
 
 /// The activity feed: an array of orders and product changes, newest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/activity", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}` (`X-Cache: MISS`, never cached)", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<DashboardQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Response, ApiError> {
     let mut v = Validator::new();
     let limit = int_param(&mut v, "limit", q.limit, 1, 100, 20);
     let store = store_param(&mut v, q.store_id);
-    let scope = resolve(&state, &auth, v, store).await?;
-    let rows = feed(&state, &scope, store, limit)
-        .await
-        .map_err(ApiError::internal("Failed to fetch activity"))?;
-    Ok(Reply::data(Value::Array(rows)))
+    // The live feed is never cached (like `/analytics/realtime`).
+    run(
+        state,
+        auth,
+        v,
+        store,
+        None,
+        move |state, scope| async move {
+            let rows = feed(&state, &scope, store, limit)
+                .await
+                .map_err(ApiError::internal("Failed to fetch activity"))?;
+            Ok(Value::Array(rows))
+        },
+    )
+    .await
 }
 
-/// Best sellers of the last `days` days with growth against the `days` before and categories.
-async fn top_rows(
+/// Lines of earning orders of the last `2 * days` days; the last `days` are current.
+fn top_lines(scope: &OrderScope, days: i64) -> SalesLines {
+    SalesLines {
+        orders: earning(in_range(scope, ago(2 * days), DateTime::now())),
+        stores: scope.stores.clone(),
+        current_from: Some(ago(days)),
+    }
+}
+
+/// Best sellers with growth against the previous period and their category names.
+async fn decorate_top(
     state: &AppState,
-    scope: &OrderScope,
-    days: i64,
-    sort: &str,
-    limit: i64,
+    merchant: ObjectId,
+    rows: &[ProductSales],
 ) -> mongodb::error::Result<Vec<Value>> {
     let s = &state.store;
-    let rows = s
-        .product_sales(
-            scope,
-            ago(2 * days),
-            ago(days),
-            DateTime::now(),
-            sort,
-            limit,
-        )
-        .await?;
-    let ids: Vec<ObjectId> = rows
-        .iter()
-        .filter_map(|r| r.product.as_object_id())
-        .collect();
-    let products = s.products_by_ids(scope.merchant, ids).await?;
+    let ids: Vec<ObjectId> = rows.iter().map(|r| r.product).collect();
+    let products = s.products_by_ids(merchant, ids).await?;
     let category_ids: Vec<ObjectId> = products.iter().map(|p| p.category).collect();
     let categories = s.category_names(&category_ids).await?;
     let category_of: HashMap<ObjectId, String> = products
@@ -285,11 +321,10 @@ async fn top_rows(
     Ok(rows
         .iter()
         .map(|r| {
-            let id = r.product.as_object_id();
             json!({
-                "id": bson_to_json(r.product.clone()), "name": r.name, "revenue": cards::round2(r.revenue), "quantity": r.quantity,
+                "id": r.product.to_hex(), "name": r.name, "revenue": cards::round2(r.revenue), "quantity": r.quantity,
                 "growth": cards::change(r.quantity as f64, r.previous_quantity as f64),
-                "category": id.and_then(|i| category_of.get(&i).cloned()).unwrap_or_default(), "image": r.image,
+                "category": category_of.get(&r.product).cloned().unwrap_or_default(), "image": r.image,
             })
         })
         .collect())
@@ -297,13 +332,13 @@ async fn top_rows(
 
 /// Best-selling products: an array sorted by revenue or quantity.
 #[utoipa::path(get, path = "/api/merchant/dashboard/top-products", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn top_products(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<DashboardQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Response, ApiError> {
     let mut v = Validator::new();
     let days = period_days(&mut v, q.period);
     let sort = v
@@ -311,26 +346,39 @@ pub async fn top_products(
         .unwrap_or("revenue");
     let limit = int_param(&mut v, "limit", q.limit, 1, 50, 10);
     let store = store_param(&mut v, q.store_id);
-    let scope = resolve(&state, &auth, v, store).await?;
-    let key = format!("dashboard:top:{store:?}:{days}:{sort}:{limit}");
-    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
-        return Ok(hit);
-    }
-    let rows = top_rows(&state, &scope, days, sort, limit)
-        .await
-        .map_err(ApiError::internal("Failed to fetch top products"))?;
-    Ok(remember(&state, auth.id(), &key, Value::Array(rows)).await)
+    let key = format!("top:{days}:{sort}:{limit}");
+    run(
+        state,
+        auth,
+        v,
+        store,
+        Some(key),
+        move |state, scope| async move {
+            let failed = ApiError::internal("Failed to fetch top products");
+            let lines = top_lines(&scope, days);
+            let rows = state
+                .store
+                .product_sales(lines, sort == "quantity", limit)
+                .await
+                .map_err(failed)?;
+            let rows = decorate_top(&state, scope.merchant, &rows)
+                .await
+                .map_err(ApiError::internal("Failed to fetch top products"))?;
+            Ok(Value::Array(rows))
+        },
+    )
+    .await
 }
 
 /// Sales series: one zero-filled entry per day (7, 30 or 90), week or month, oldest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/sales-data", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{date, revenue, orders, items}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of `{date, revenue, orders, items}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn sales_data(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<DashboardQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Response, ApiError> {
     let mut v = Validator::new();
     let days = period_days(&mut v, q.period);
     let interval = match v.one_of("granularity", q.granularity, &["day", "week", "month"]) {
@@ -339,22 +387,25 @@ pub async fn sales_data(
         _ => Interval::Day,
     };
     let store = store_param(&mut v, q.store_id);
-    let scope = resolve(&state, &auth, v, store).await?;
-    let key = format!("dashboard:sales:{store:?}:{days}:{interval:?}");
-    if let Some(hit) = from_cache(&state, auth.id(), &key).await {
-        return Ok(hit);
-    }
-    let m = in_range(&scope, window_start(days), DateTime::now());
-    let daily = state
-        .store
-        .orders_by_period(&scope, m, Interval::Day)
-        .await
-        .map_err(ApiError::internal("Failed to fetch sales data"))?;
-    let data = Value::Array(series::zero_filled(
-        &daily,
-        Utc::now().date_naive(),
-        days,
-        interval,
-    ));
-    Ok(remember(&state, auth.id(), &key, data).await)
+    let key = format!("sales:{days}:{interval:?}");
+    run(
+        state,
+        auth,
+        v,
+        store,
+        Some(key),
+        move |state, scope| async move {
+            let m = in_range(&scope, window_start(days), DateTime::now());
+            let daily = state
+                .store
+                .orders_by_period(&scope, m, Interval::Day)
+                .await
+                .map_err(ApiError::internal("Failed to fetch sales data"))?;
+            let today = Utc::now().date_naive();
+            Ok(Value::Array(series::zero_filled(
+                &daily, today, days, interval,
+            )))
+        },
+    )
+    .await
 }

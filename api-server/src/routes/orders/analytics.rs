@@ -15,8 +15,8 @@ use crate::{
     state::AppState,
     store::{
         DateTime,
-        json::{bson_to_json, iso},
-        order_analytics::{Interval, NO_REVENUE, in_range},
+        json::iso,
+        order_analytics::{Interval, NO_REVENUE, OrderReport, in_range},
     },
     validate::Validator,
 };
@@ -57,15 +57,16 @@ pub async fn analytics(
     let store = store_param(&mut v, q.store_id);
     v.finish_as("Query validation failed")?;
     let scope = scope(&state, &auth, store).await?;
-    let m = in_range(&scope, start, end);
-    let s = &state.store;
-    let (statuses, series, top, units) = futures::try_join!(
-        s.orders_by_status(m.clone()),
-        s.orders_by_period(&scope, m.clone(), interval),
-        s.product_sales(&scope, start, start, end, "revenue", 10),
-        s.units_sold(&scope, m.clone()),
-    )
-    .map_err(ApiError::internal("Failed to fetch analytics"))?;
+    let OrderReport {
+        statuses,
+        series,
+        top,
+        units,
+    } = state
+        .store
+        .order_report(&scope, in_range(&scope, start, end), interval)
+        .await
+        .map_err(ApiError::internal("Failed to fetch analytics"))?;
     let total_orders: i64 = statuses.iter().map(|r| r.count).sum();
     let earning = statuses
         .iter()
@@ -96,7 +97,7 @@ pub async fn analytics(
         "ordersByStatus": by_status,
         "revenueByDay": series.iter().map(|r| json!({ "date": r.date, "orders": r.orders, "revenue": round2(r.revenue) })).collect::<Vec<_>>(),
         "topProducts": top.iter().map(|p| json!({
-            "productId": bson_to_json(p.product.clone()), "productName": p.name, "quantity": p.quantity,
+            "productId": p.product.to_hex(), "productName": p.name, "quantity": p.quantity,
             "revenue": round2(p.revenue), "orders": p.orders,
         })).collect::<Vec<_>>(),
         "dateRange": { "start": iso(start), "end": iso(end) },
