@@ -71,6 +71,34 @@ fn token_merchant(state: &AppState, headers: &axum::http::HeaderMap) -> Option<O
     ObjectId::parse_str(&claims.merchant_id).ok()
 }
 
+/// Each request runs in its own task, so one the client abandons, or the timeout layer cuts off,
+/// still runs to completion. The MongoDB driver needs every operation polled to the end: a
+/// future dropped mid-operation leaves its connection pool inconsistent (RUST-937), and after a
+/// burst of abandoned requests later ones waited forever for a connection.
+pub async fn run_to_completion(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        // Re-raised here so the panic layer outside answers it like any other handler panic.
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(), // runtime shutting down
+    }
+}
+
+/// 5xx responses are logged as failures, except 503: the health routes answer it on purpose
+/// while a dependency is down (the probe logs the change once), and a flood of probes must not
+/// become a flood of error lines.
+pub fn log_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass as Class;
+    if matches!(failure, Class::StatusCode(code) if code == StatusCode::SERVICE_UNAVAILABLE) {
+        return;
+    }
+    tracing::error!(classification = %failure, latency_ms = latency.as_millis() as u64, "response failed");
+}
+
 /// Reuse `X-Correlation-ID`, `X-Request-ID` or `X-Trace-ID` (if sane) or generate a UUID; put it
 /// on the request (for logs) and echo it on the response.
 pub async fn request_id(mut req: Request, next: Next) -> Response {

@@ -89,7 +89,16 @@ impl Probe {
     }
 
     fn remember(&self, deps: Dependencies) {
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), deps));
+        let previous = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace((Instant::now(), deps))
+            .map(|(_, previous)| previous);
+        // Logged once per change, not once per probe answered.
+        if previous.is_some_and(|p| p != deps) {
+            tracing::warn!(mongo = deps.0, redis = deps.1, "dependency state changed");
+        }
     }
 }
 
@@ -104,8 +113,11 @@ async fn dependencies(state: &AppState) -> Dependencies {
 
 /// Ping MongoDB and Redis now.
 async fn check_dependencies(state: &AppState) -> Dependencies {
-    let mongo = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => "connected",
+    // Spawned: a ping that outlives the timeout still completes (see mw::run_to_completion).
+    let store = state.store.clone();
+    let ping = tokio::spawn(async move { store.ping().await });
+    let mongo = match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+        Ok(Ok(Ok(()))) => "connected",
         _ => "disconnected",
     };
     let redis = match &state.redis {

@@ -147,7 +147,8 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(mw::request_span)
-                .on_response(mw::record_response),
+                .on_response(mw::record_response)
+                .on_failure(mw::log_failure),
         )
         .layer(from_fn(mw::security_headers))
         .layer(mw::cors(&state.settings.cors_origins))
@@ -155,7 +156,8 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.settings.request_timeout,
-        ));
+        ))
+        .layer(from_fn(mw::run_to_completion));
     Router::new()
         .merge(health::router())
         .merge(uploads::public_router())

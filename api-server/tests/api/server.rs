@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_headers_cors_limits_and_unknown_routes_follow_the_contract() {
@@ -159,5 +159,44 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         .send()
         .await;
     assert!(refused.is_err(), "no new connections after shutdown");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn requests_the_client_abandons_leave_the_database_pool_usable() {
+    // Arrange: a pool smaller than the number of clients, so requests queue for connections.
+    let Some(app) = spawn_app_with(&["--mongodb-max-pool-size", "8"]).await else {
+        return;
+    };
+    let (token, _, _) = app.register("abandons").await;
+    for i in 0..5 {
+        app.product(&token, &format!("Abandoned {i}"), 5).await;
+    }
+    let list = format!("{}/api/merchant/products?limit=20", app.address);
+
+    // Act: like a load generator stopping, rounds of 64 clients each keeping a request in
+    // flight are cut off at once, while their requests wait for or use a connection.
+    for _ in 0..3 {
+        let clients: Vec<_> = (0..64)
+            .map(|_| {
+                let (client, list, token) = (app.client.clone(), list.clone(), token.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let _ = client.get(&list).bearer_auth(&token).send().await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        clients.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+
+    // Assert: the next requests are answered promptly and the database still counts as up.
+    for path in ["/api/merchant/products", "/health"] {
+        let answer = tokio::time::timeout(Duration::from_secs(20), app.get(path, Some(&token)))
+            .await
+            .unwrap_or_else(|_| panic!("{path} unanswered 20 s after the abandoned requests"));
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    }
     app.finish().await;
 }
