@@ -1,4 +1,4 @@
-//! Fixed-window rate limiting per client IP (contract §5), counted in Redis when configured so
+//! Fixed-window rate limiting per client IP (the window starts at its first request) (contract §5), counted in Redis when configured so
 //! replicas share budgets, in-process otherwise or while Redis fails. Responses carry the IETF
 //! draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers.
 
@@ -126,61 +126,70 @@ impl RateLimiter {
         }
     }
 
-    /// Key of the client's counter and the current window's `(start, seconds to reset)`.
-    fn window(&self, limit: Limit, client: &str) -> (String, u64, u64) {
-        let window = limit.window().as_secs();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let start = now - now % window;
-        (
-            format!("{}:{}:{client}", self.settings.prefix, limit.name()),
-            start,
-            start + window - now,
-        )
+    /// Key of the client's counter for `limit`.
+    fn key(&self, limit: Limit, client: &str) -> String {
+        format!("{}:{}:{client}", self.settings.prefix, limit.name())
     }
 
-    /// Add `by` (0 = just read) to the client's counter for `limit`.
+    /// Add `by` (0 = just read) to the client's counter for `limit`. A client's window starts at
+    /// its first request and lasts the limiter's window (as express-rate-limit counts), so a
+    /// burst is never split across a clock-aligned boundary into two half-counted windows.
     pub async fn count(&self, limit: Limit, client: &str, by: u64) -> Usage {
-        let (key, start, reset) = self.window(limit, client);
+        let key = self.key(limit, client);
+        let window = limit.window().as_secs();
         if let Some(conn) = &self.redis {
-            let key = format!("{key}:{start}");
             let mut conn = conn.clone();
             let mut pipe = redis::pipe();
             pipe.atomic()
+                .cmd("SET")
+                .arg(&key)
+                .arg(0)
+                .arg("EX")
+                .arg(window)
+                .arg("NX")
+                .ignore()
                 .incr(&key, by)
-                .expire(&key, limit.window().as_secs() as i64)
-                .ignore();
-            match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64,)>(&mut conn)).await {
-                Ok(Ok((count,))) => return Usage { count, reset },
+                .ttl(&key);
+            match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64, i64)>(&mut conn))
+                .await
+            {
+                Ok(Ok((count, ttl))) => {
+                    let reset = u64::try_from(ttl).unwrap_or(window);
+                    return Usage { count, reset };
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "rate limiter: redis failed, counting in-process")
                 }
                 Err(_) => tracing::warn!("rate limiter: redis timed out, counting in-process"),
             }
         }
-        let count = self.count_locally(key, start, by);
-        Usage { count, reset }
+        self.count_locally(key, window, by)
     }
 
-    /// In-process fixed window: one `(window start, count)` per client and limiter; entries of
-    /// past windows are dropped when the map grows.
-    fn count_locally(&self, key: String, start: u64, by: u64) -> u64 {
+    /// In-process counterpart: one `(window start, count)` per client and limiter; expired
+    /// entries are dropped when the map grows.
+    fn count_locally(&self, key: String, window: u64, by: u64) -> Usage {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut map = self
             .local
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 50_000 {
             let longest = Limit::Register.window().as_secs();
-            map.retain(|_, (s, _)| s.saturating_add(longest) > start);
+            map.retain(|_, (start, _)| start.saturating_add(longest) > now);
         }
-        let entry = map.entry(key).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
+        let entry = map.entry(key).or_insert((now, 0));
+        if entry.0.saturating_add(window) <= now {
+            *entry = (now, 0);
         }
         entry.1 += by;
-        entry.1
+        Usage {
+            count: entry.1,
+            reset: entry.0 + window - now,
+        }
     }
 }
 
