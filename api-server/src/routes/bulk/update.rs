@@ -14,7 +14,7 @@ use super::{
 use crate::{
     domain::{ProductStatus, Sku},
     error::ApiError,
-    routes::products::types::{ProductFields, discount},
+    routes::products::types::{ProductFields, set_pricing},
     state::AppState,
     store::{ObjectId, products::ProductDoc},
 };
@@ -160,24 +160,6 @@ fn update_set(fields: ProductFields, current: &ProductDoc, category: Option<Obje
     if let Some(featured) = set.get_str("visibility").ok().map(|v| v == "featured") {
         set.insert("isFeatured", featured);
     }
-    let (price, compare, cost, currency) = fields.prices;
-    if price.is_some() || compare.is_some() {
-        let selling = price.unwrap_or(current.pricing.selling);
-        let original =
-            compare.unwrap_or(if price.is_some() && current.pricing.original < selling {
-                selling
-            } else {
-                current.pricing.original
-            });
-        set.insert("pricing.selling", selling);
-        set.insert("pricing.original", original);
-        set.insert("pricing.discount", discount(original, selling));
-    }
-    if let Some(c) = cost {
-        set.insert("pricing.cost", c);
-    }
-    if let Some(c) = currency {
-        set.insert("pricing.currency", c);
-    }
+    set_pricing(&mut set, fields.prices, Some(&current.pricing));
     set
 }

@@ -14,7 +14,8 @@ use axum::{
 use serde_json::{Value, json};
 
 use self::types::{
-    ListQuery, Placement, ProductFields, ProductInput, discount, int_param, product_json,
+    ListQuery, Placement, ProductFields, ProductInput, int_param, product_json, reprices,
+    set_pricing,
 };
 use super::Reply;
 use crate::{
@@ -407,30 +408,17 @@ async fn update_set(
     if let Some(v) = set.get_str("visibility").ok().map(|v| v == "featured") {
         set.insert("isFeatured", v);
     }
-    let (price, compare, cost, currency) = fields.prices;
-    if price.is_some() || compare.is_some() {
-        let current = store
+    let current = if reprices(&fields.prices) {
+        let product = store
             .product(auth.id(), id)
             .await
             .map_err(ApiError::internal("Failed to update product"))?
             .ok_or_else(not_found)?;
-        let selling = price.unwrap_or(current.pricing.selling);
-        let original =
-            compare.unwrap_or(if price.is_some() && current.pricing.original < selling {
-                selling
-            } else {
-                current.pricing.original
-            });
-        set.insert("pricing.selling", selling);
-        set.insert("pricing.original", original);
-        set.insert("pricing.discount", discount(original, selling));
-    }
-    if let Some(c) = cost {
-        set.insert("pricing.cost", c);
-    }
-    if let Some(c) = currency {
-        set.insert("pricing.currency", c);
-    }
+        Some(product.pricing)
+    } else {
+        None
+    };
+    set_pricing(&mut set, fields.prices, current.as_ref());
     Ok(set)
 }
 

@@ -356,6 +356,38 @@ pub fn discount(original: f64, selling: f64) -> f64 {
     }
 }
 
+/// Whether an update changes the selling or list price (and so needs the current pricing).
+pub fn reprices(prices: &(Option<f64>, Option<f64>, Option<f64>, Option<&'static str>)) -> bool {
+    prices.0.is_some() || prices.1.is_some()
+}
+
+/// The `pricing.*` part of an update's `$set`: a new selling price lifts a lower list price to
+/// it, and the discount is derived from both. `current` is needed only when [`reprices`].
+pub fn set_pricing(
+    set: &mut mongodb::bson::Document,
+    prices: (Option<f64>, Option<f64>, Option<f64>, Option<&'static str>),
+    current: Option<&crate::store::products::Pricing>,
+) {
+    let (price, compare, cost, currency) = prices;
+    if let Some(current) = current.filter(|_| price.is_some() || compare.is_some()) {
+        let selling = price.unwrap_or(current.selling);
+        let original = compare.unwrap_or(if price.is_some() && current.original < selling {
+            selling
+        } else {
+            current.original
+        });
+        set.insert("pricing.selling", selling);
+        set.insert("pricing.original", original);
+        set.insert("pricing.discount", discount(original, selling));
+    }
+    if let Some(c) = cost {
+        set.insert("pricing.cost", c);
+    }
+    if let Some(c) = currency {
+        set.insert("pricing.currency", c);
+    }
+}
+
 /// Everything a new product needs besides the validated fields.
 #[derive(Debug)]
 pub struct Placement {
