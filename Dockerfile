@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1.7
-# One Dockerfile for both binaries:
-#   docker build --build-arg BIN=merchant-operator -t merchant-operator .
-#   docker build --build-arg BIN=merchant-api      -t merchant-api .
+# One Dockerfile, one target per binary:
+#   docker build --target merchant-api      -t merchant-api .
+#   docker build --target merchant-operator -t merchant-operator .
 # Dependencies are cooked in their own layer (cargo-chef), so a source change rebuilds only
-# the workspace crates. The runtime image is distroless, non-root, with no shell.
+# the workspace crates. The runtime images are distroless, non-root, with no shell.
+# scripts/image builds the same images without Docker (operator/tests/image.rs compares them).
 
 ARG RUST_VERSION=1.95
 
@@ -17,16 +18,24 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
-ARG BIN=merchant-api
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --bin ${BIN} && cp target/release/${BIN} /app
+RUN cargo build --release --locked --bin merchant-api --bin merchant-operator
 
-FROM gcr.io/distroless/cc-debian12:nonroot
-ARG BIN=merchant-api
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 LABEL org.opencontainers.image.source="https://github.com/rezapp/merchant-stack" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=builder /app /usr/local/bin/app
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/app"]
+
+FROM runtime AS merchant-operator
+LABEL org.opencontainers.image.title="merchant-operator"
+COPY --from=builder /src/target/release/merchant-operator /usr/local/bin/app
+# /healthz, /readyz, /metrics
+EXPOSE 8080
+
+FROM runtime AS merchant-api
+LABEL org.opencontainers.image.title="merchant-api"
+COPY --from=builder /src/target/release/merchant-api /usr/local/bin/app
+EXPOSE 5001

@@ -1,0 +1,690 @@
+//! End to end on the test bed's real node (`scripts/testenv up nodes` + `scripts/image`): the
+//! chart installs the operator as a real pod that runs with only the chart's RBAC, and a
+//! MerchantBackend gives API pods that really run `merchant-api serve` against the host's test
+//! servers and answer through the operator-made Service. Nothing here is a KWOK fake: "Ready"
+//! means a readiness probe of a running process passed.
+//!
+//! The tests share one node (2 CPUs) and one MongoDB that one of them stops, so they run one at a
+//! time (`SERIAL`). Every wait and every request loop is bounded.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+};
+use merchant_operator::crd::MerchantBackend;
+use serde_json::{Value, json};
+
+/// One real-pod test at a time: they share the node's CPUs and the MongoDB one of them stops.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Longest wait for real pods (image already imported; pods start in seconds).
+const POD_WAIT: Duration = Duration::from_secs(180);
+
+/// What `scripts/testenv up nodes` exported (target/testenv/env.sh).
+struct RealNode {
+    name: String,
+    taint: String,
+    pod_mongodb_uri: String,
+    pod_redis_url: String,
+    storage_class: String,
+    volumes_dir: PathBuf,
+    testenv_dir: String,
+}
+
+/// The real node, or `None` (skip) outside CI when the nodes tier is not up.
+fn real_node() -> Option<RealNode> {
+    let Ok(name) = std::env::var("TESTENV_REAL_NODE") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "TESTENV_REAL_NODE is not set: CI needs the nodes tier (scripts/testenv up nodes)"
+        );
+        eprintln!("skipping: no real node (scripts/testenv up nodes; scripts/image)");
+        return None;
+    };
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    Some(RealNode {
+        name,
+        taint: var("TESTENV_NODE_TAINT"),
+        pod_mongodb_uri: var("TESTENV_POD_MONGODB_URI"),
+        pod_redis_url: var("TESTENV_POD_REDIS_URL"),
+        storage_class: var("TESTENV_STORAGE_CLASS"),
+        volumes_dir: PathBuf::from(var("TESTENV_VOLUMES_DIR")),
+        testenv_dir: var("MERCHANT_TESTENV"),
+    })
+}
+
+impl RealNode {
+    /// nodeSelector + toleration that put a pod on the real node (and only there).
+    fn placement(&self) -> Value {
+        json!({
+            "nodeSelector": {"kubernetes.io/hostname": self.name},
+            "tolerations": [{"key": self.taint, "operator": "Exists", "effect": "NoSchedule"}],
+        })
+    }
+
+    /// The MongoDB URI pods use, with a database of their own.
+    fn mongodb_uri(&self, db: &str) -> String {
+        self.pod_mongodb_uri.replacen("/?", &format!("/{db}?"), 1)
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Run a command; its stdout, or a panic with its stderr.
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Install the chart's operator in `ns` as a real pod (namespace-scoped, the chart's RBAC only)
+/// and wait until it is ready.
+fn install_operator(node: &RealNode, ns: &str) {
+    let chart = repo_root().join("charts/merchant-operator");
+    let values = json!({
+        "image": {"repository": "localhost/merchant-operator", "tag": "dev", "pullPolicy": "Never"},
+        "replicaCount": 1,
+        "watchNamespace": ns,
+        "logFormat": "json",
+        "nodeSelector": node.placement()["nodeSelector"],
+        "tolerations": node.placement()["tolerations"],
+        "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+    });
+    let file = std::env::temp_dir().join(format!("{ns}-values.json"));
+    std::fs::write(&file, values.to_string()).expect("values file");
+    run(
+        "helm",
+        &[
+            "install",
+            "e2e",
+            &chart.display().to_string(),
+            "--namespace",
+            ns,
+            "--values",
+            &file.display().to_string(),
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+/// The Secrets a MerchantBackend references by default, pointing at the host's test servers.
+async fn create_secrets(client: &Client, node: &RealNode, ns: &str, db: &str) {
+    let secrets = Api::<Secret>::namespaced(client.clone(), ns);
+    let key = |tag: &str| format!("{tag}-{}-0123456789abcdef0123456789", unique_suffix());
+    for (name, data) in [
+        ("db-secrets", vec![("mongodb-uri", node.mongodb_uri(db))]),
+        (
+            "cache-secrets",
+            vec![("redis-url", node.pod_redis_url.clone())],
+        ),
+        (
+            "auth-secrets",
+            vec![
+                ("jwt-secret", key("legacy")),
+                ("jwt-merchant-secret", key("access")),
+                ("jwt-refresh-secret", key("refresh")),
+            ],
+        ),
+    ] {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            string_data: Some(data.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+            ..Default::default()
+        };
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+    }
+}
+
+fn unique_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    )
+}
+
+/// A MerchantBackend of the locally built API image on the real node, with small requests so
+/// it fits beside the other tests' pods on two CPUs.
+fn backend(node: &RealNode, name: &str, extra: Value) -> MerchantBackend {
+    let mut spec = json!({
+        "image": "localhost/merchant-api:dev",
+        "imagePullPolicy": "Never",
+        "replicas": 2,
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "podTemplate": node.placement(),
+        "config": {"logLevel": "info"},
+    });
+    merge(&mut spec, extra);
+    serde_json::from_value(json!({
+        "apiVersion": "merchant.rezapp.com/v1alpha1",
+        "kind": "MerchantBackend",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("valid MerchantBackend")
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+async fn apply_backend(client: &Client, ns: &str, mb: &MerchantBackend) {
+    Api::<MerchantBackend>::namespaced(client.clone(), ns)
+        .patch(
+            &mb.name_any(),
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(mb),
+        )
+        .await
+        .expect("apply MerchantBackend");
+}
+
+/// The condition `type_` of the MerchantBackend as (status, reason, message).
+async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> (String, String, String) {
+    let mb = Api::<MerchantBackend>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .expect("get MerchantBackend");
+    mb.status
+        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == type_))
+        .map(|c| (c.status, c.reason, c.message))
+        .unwrap_or_default()
+}
+
+/// Poll `check` every 500 ms until it returns Some or `limit` passes; panic with `what` and the
+/// last observation otherwise.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("{what}: not within {limit:?}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+async fn wait_condition(client: &Client, ns: &str, name: &str, type_: &str, status: &str) {
+    eventually(&format!("{name} {type_}={status}"), POD_WAIT, || async {
+        let c = condition(client, ns, name, type_).await;
+        if c.0 == status {
+            Ok(())
+        } else {
+            Err(format!("{c:?}"))
+        }
+    })
+    .await
+}
+
+/// `http://<ClusterIP>:<port>` of a Service, reachable from this host through kube-proxy.
+async fn service_url(client: &Client, ns: &str, name: &str) -> String {
+    let svc = Api::<Service>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .expect("get Service");
+    let spec = svc.spec.expect("service spec");
+    let ip = spec.cluster_ip.expect("ClusterIP");
+    let port = spec.ports.expect("ports")[0].port;
+    format!("http://{ip}:{port}")
+}
+
+async fn api_pods(client: &Client, ns: &str, name: &str) -> Vec<Pod> {
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
+        .await
+        .expect("list pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+fn restarts(pods: &[Pod]) -> i32 {
+    pods.iter()
+        .flat_map(|p| {
+            p.status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+        })
+        .map(|c| c.restart_count)
+        .sum()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("http client")
+}
+
+/// POST JSON; (status, body).
+async fn post(base: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut req = http().post(format!("{base}{path}")).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(base: &str, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    let mut req = http().get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = res.status().as_u16();
+    (status, res.bytes().await.expect("body").to_vec())
+}
+
+/// Register, log in, create a product and read it back: the merchant client's first minutes.
+async fn merchant_round_trip(base: &str) -> String {
+    let email = format!("e2e-{}@example.com", unique_suffix());
+    let registration = json!({
+        "businessName": "Real Pods Ltd", "ownerName": "Ann Owner", "email": email,
+        "password": "secret1", "phone": "+1 555 0100", "role": "owner",
+        "businessAddress": {"street": "1 Main St", "city": "Springfield", "state": "IL", "zipCode": "62701", "country": "US"},
+    });
+    let (status, body) = post(base, "/api/merchant/auth/register", None, &registration).await;
+    assert_eq!(status, 201, "register: {body}");
+    let (status, body) = post(
+        base,
+        "/api/merchant/auth/login",
+        None,
+        &json!({"email": email, "password": "secret1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "login: {body}");
+    let token = body["data"]["token"].as_str().expect("token").to_owned();
+    let product = json!({
+        "name": "Real Pod Mug", "description": "Served by a real pod.", "price": 12.5,
+        "category": "General", "status": "active", "inventory": {"stock": 7, "lowStockThreshold": 2},
+    });
+    let (status, body) = post(base, "/api/merchant/products", Some(&token), &product).await;
+    assert_eq!(status, 201, "create product: {body}");
+    let id = body["data"]["_id"]
+        .as_str()
+        .or(body["data"]["id"].as_str())
+        .expect("product id")
+        .to_owned();
+    let (status, bytes) = get(base, &format!("/api/merchant/products/{id}"), Some(&token)).await;
+    assert_eq!(status, 200);
+    let read: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(read["data"]["name"], "Real Pod Mug", "{read}");
+    token
+}
+
+/// A tiny valid PNG.
+fn png() -> Vec<u8> {
+    let mut b = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    b.extend(b"IHDR");
+    b.extend(32u32.to_be_bytes());
+    b.extend(16u32.to_be_bytes());
+    b.extend([8, 6, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0]);
+    b.extend(b"IEND");
+    b.extend([0xae, 0x42, 0x60, 0x82]);
+    b
+}
+
+/// Upload an image through the API; it must be served back and lie on the claim's directory on
+/// the node, written by the pod's non-root user.
+async fn upload_lands_on_the_volume(base: &str, token: &str, node: &RealNode, ns: &str) {
+    let image = png();
+    let part = reqwest::multipart::Part::bytes(image.clone())
+        .file_name("logo.png")
+        .mime_str("image/png")
+        .expect("mime");
+    let res = http()
+        .post(format!("{base}/api/merchant/uploads/image"))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("image", part))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.expect("json");
+    let public_id = body["data"]["publicId"]
+        .as_str()
+        .expect("publicId")
+        .to_owned();
+    let url = body["data"]["url"].as_str().expect("url").to_owned();
+    let path = url.strip_prefix(base).unwrap_or(&url).to_owned();
+    let (status, served) = get(base, &path, None).await;
+    assert_eq!((status, served == image), (200, true), "served back: {url}");
+
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&node.volumes_dir)
+        .expect("volumes dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{ns}_")))
+        })
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "one provisioned directory for the claim: {dirs:?}"
+    );
+    let found = find_file(&dirs[0], &public_id).expect("uploaded file on the volume");
+    let meta = std::fs::metadata(&found).expect("stat");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta.uid(), 65532, "written by the pod's non-root user");
+    assert_eq!(std::fs::read(found).expect("read"), image);
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// `scripts/testenv` of this checkout on the running test bed.
+fn testenv(node: &RealNode, args: &[&str]) {
+    let out = Command::new(repo_root().join("scripts/testenv"))
+        .args(args)
+        .env("MERCHANT_TESTENV_DIR", &node.testenv_dir)
+        .output()
+        .expect("scripts/testenv");
+    assert!(
+        out.status.success(),
+        "scripts/testenv {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_merchant_backend_serves_the_api_from_real_pods() {
+    let Some(node) = real_node() else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let _one_at_a_time = SERIAL.lock().await;
+    let ns = namespace(&client, "e2e-api").await;
+    let name = "shop";
+    install_operator(&node, &ns);
+    create_secrets(&client, &node, &ns, &format!("e2e_{}", unique_suffix())).await;
+    let uploads = json!({"uploads": {"storageClassName": node.storage_class, "size": "1Gi"}});
+    apply_backend(&client, &ns, &backend(&node, name, uploads)).await;
+    wait_condition(&client, &ns, name, "Ready", "True").await;
+
+    // Through the operator-made public Service, from outside the pods.
+    let base = service_url(&client, &ns, name).await;
+    let token = merchant_round_trip(&base).await;
+    upload_lands_on_the_volume(&base, &token, &node, &ns).await;
+
+    // `kubectl logs` reaches the kubelet (the image has no shell: see docs/testing.md).
+    let pod = api_pods(&client, &ns, name).await[0].name_any();
+    let logs = run("kubectl", &["logs", "-n", &ns, &pod, "--tail=200"]);
+    assert!(logs.contains("merchant-api ready"), "{logs}");
+
+    a_deleted_pod_is_replaced_and_serves(&client, &ns, name, &base).await;
+    readiness_follows_the_database(&client, &node, &ns, name, &base).await;
+
+    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    delete_namespace(&client, &ns).await;
+}
+
+async fn a_deleted_pod_is_replaced_and_serves(client: &Client, ns: &str, name: &str, base: &str) {
+    let pods = api_pods(client, ns, name).await;
+    let victim = pods[0].name_any();
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .delete(&victim, &DeleteParams::default())
+        .await
+        .expect("delete pod");
+    eventually("a replacement pod is ready", POD_WAIT, || async {
+        let pods = api_pods(client, ns, name).await;
+        let ready = pods
+            .iter()
+            .filter(|p| p.name_any() != victim && pod_ready(p))
+            .count();
+        if ready == 2 {
+            Ok(())
+        } else {
+            Err(format!("{ready} ready"))
+        }
+    })
+    .await;
+    let (status, _) = get(base, "/health/ready", None).await;
+    assert_eq!(status, 200);
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Stop MongoDB: the pods' readiness drops (the Service has no ready endpoint, the resource is
+/// not Ready); start it again: the same pods recover, no restart.
+async fn readiness_follows_the_database(
+    client: &Client,
+    node: &RealNode,
+    ns: &str,
+    name: &str,
+    base: &str,
+) {
+    let before = restarts(&api_pods(client, ns, name).await);
+    testenv(node, &["down", "mongo"]);
+    wait_condition(client, ns, name, "Ready", "False").await;
+    eventually("no API pod ready without MongoDB", POD_WAIT, || async {
+        let ready = api_pods(client, ns, name)
+            .await
+            .iter()
+            .filter(|p| pod_ready(p))
+            .count();
+        if ready == 0 {
+            Ok(())
+        } else {
+            Err(format!("{ready} ready"))
+        }
+    })
+    .await;
+    testenv(node, &["up", "api"]);
+    wait_condition(client, ns, name, "Ready", "True").await;
+    let (status, body) = get(base, "/health/ready", None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        restarts(&api_pods(client, ns, name).await),
+        before,
+        "recovered without a restart"
+    );
+}
+
+/// A pod that only holds a network namespace (the node's pause image), on the real node.
+async fn netns_pod(client: &Client, node: &RealNode, ns: &str, name: &str) -> Pod {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": node.placement()["nodeSelector"],
+            "tolerations": node.placement()["tolerations"],
+            "containers": [{"name": "hold", "image": "registry.k8s.io/pause:3.10", "imagePullPolicy": "Never"}],
+        },
+    }))
+    .expect("pod");
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    eventually(&format!("pod {ns}/{name} running"), POD_WAIT, || async {
+        let p = pods.get(name).await.map_err(|e| e.to_string())?;
+        if pod_ready(&p) {
+            Ok(p)
+        } else {
+            Err(format!("{:?}", p.status.map(|s| s.phase)))
+        }
+    })
+    .await
+}
+
+/// PID of the pod's (only) container on the node, to enter its network namespace.
+fn container_pid(pod: &Pod) -> String {
+    let id = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .expect("statuses")[0]
+        .container_id
+        .clone()
+        .expect("container id");
+    let id = id.trim_start_matches("containerd://");
+    let address = std::env::var("TESTENV_CONTAINERD_ADDRESS").expect("TESTENV_CONTAINERD_ADDRESS");
+    let tasks = run(
+        "ctr",
+        &["--address", &address, "--namespace", "k8s.io", "task", "ls"],
+    );
+    tasks
+        .lines()
+        .find(|l| l.starts_with(id))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no task {id} in {tasks}"))
+        .to_owned()
+}
+
+/// HTTP status of GET `url` from inside the pod's network namespace ("000": no connection within
+/// 3 s).
+fn status_from(pod: &Pod, url: &str) -> String {
+    let pid = container_pid(pod);
+    let out = Command::new("nsenter")
+        .args([
+            "-t",
+            &pid,
+            "-n",
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-m",
+            "3",
+            url,
+        ])
+        .output()
+        .expect("nsenter curl");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_operators_network_policy_admits_only_its_namespace() {
+    let Some(node) = real_node() else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let _one_at_a_time = SERIAL.lock().await;
+    let ns = namespace(&client, "e2e-netpol").await;
+    let outside = namespace(&client, "e2e-outside").await;
+    let operator = Operator::start(&ns).await;
+    create_secrets(&client, &node, &ns, &format!("e2e_{}", unique_suffix())).await;
+    let policy = json!({"replicas": 1, "networkPolicy": {"enabled": true}});
+    apply_backend(&client, &ns, &backend(&node, "guarded", policy)).await;
+    // Ready means the kubelet's probes from the node got through the policy.
+    wait_condition(&client, &ns, "guarded", "Ready", "True").await;
+    let api = api_pods(&client, &ns, "guarded").await.remove(0);
+    let ip = api.status.and_then(|s| s.pod_ip).expect("pod IP");
+    let url = format!("http://{ip}:5001/health/live");
+
+    let neighbour = netns_pod(&client, &node, &ns, "neighbour").await;
+    let stranger = netns_pod(&client, &node, &outside, "stranger").await;
+    assert_eq!(
+        status_from(&neighbour, &url),
+        "200",
+        "a pod of the same namespace is admitted"
+    );
+    assert_eq!(
+        status_from(&stranger, &url),
+        "000",
+        "a pod of another namespace is blocked"
+    );
+
+    operator.stop().await;
+    delete_namespace(&client, &outside).await;
+    delete_namespace(&client, &ns).await;
+}
+
+/// A second test bed on this machine cannot bring up another node: `up nodes` fails at once,
+/// naming the port the running kubelet holds, and starts nothing.
+#[tokio::test]
+async fn a_second_node_fails_fast_naming_the_taken_port() {
+    let Some(_node) = real_node() else { return };
+    let state = std::env::temp_dir().join(format!("testenv-second-{}", unique_suffix()));
+    let started = Instant::now();
+    let out = Command::new(repo_root().join("scripts/testenv"))
+        .args(["up", "nodes"])
+        .env("MERCHANT_TESTENV_DIR", &state)
+        .output()
+        .expect("scripts/testenv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("port 10250 is already in use"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed fast: {:?}",
+        started.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(state);
+}
