@@ -31,10 +31,6 @@ KUBELET_PORT=10250
 KUBELET_HEALTHZ_PORT=10248
 KUBE_PROXY_HEALTHZ_PORT=10256
 KUBE_PROXY_METRICS_PORT=10249
-# NetworkPolicy enforcement: sigs.k8s.io/kube-network-policies (nftables + NFQUEUE), pinned in
-# tools/netpol/go.mod, runs as a hostNetwork pod on the node like its DaemonSet would.
-NETPOL_VERSION=v0.8.0
-NETPOL_IMAGE=localhost/kube-network-policies:$NETPOL_VERSION
 # Our iptables chains (nat: DNAT to loopback servers, SNAT for loopback-only servers; filter:
 # containment of forwarded pod traffic).
 CHAIN_DNAT=MSTACK-TESTENV-DNAT
@@ -87,66 +83,6 @@ build_pause() {
   rm -rf "$dir"; mv "$dir.tmp" "$dir"
 }
 
-build_netpol() {
-  local bin=$TOOLS/netpol-$NETPOL_VERSION
-  NETPOL_TAR=$bin/image.tar
-  [ -f "$NETPOL_TAR" ] && return 0
-  grep -q "sigs.k8s.io/kube-network-policies $NETPOL_VERSION" "$ROOT/tools/netpol/go.mod" \
-    || fail build "tools/netpol/go.mod does not pin $NETPOL_VERSION"
-  log "building kube-network-policies $NETPOL_VERSION"
-  rm -rf "$bin.tmp"; mkdir -p "$bin.tmp"
-  (cd "$ROOT/tools/netpol" && timed "$bin.tmp/build-stats" go build -trimpath -ldflags "-s -w" \
-    -o "$bin.tmp/kube-network-policies" sigs.k8s.io/kube-network-policies/cmd) || fail build "kube-network-policies build failed"
-  python3 "$ROOT/scripts/lib/ociimage.py" --ref "$NETPOL_IMAGE" --out "$bin.tmp/image.tar" \
-    --file "$bin.tmp/kube-network-policies:bin/kube-network-policies" --entrypoint /bin/kube-network-policies \
-    --user 0:0 --minimal >"$LOGS/netpol-image.log" 2>&1 || fail netpol-image "packing the image failed"
-  rm -rf "$bin"; mv "$bin.tmp" "$bin"
-}
-
-# The policy controller as its DaemonSet would run it: host network, privileged (nftables,
-# NFQUEUE), its own ServiceAccount. It reaches the API server on loopback (host network).
-up_netpol() {
-  node_kubectl apply -f - >/dev/null <<EOF || fail apiserver "could not deploy kube-network-policies"
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: kube-network-policies, namespace: kube-system}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: kube-network-policies}
-rules:
-  - {apiGroups: [""], resources: [pods, namespaces, nodes], verbs: [list, watch]}
-  - {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: kube-network-policies}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kube-network-policies}
-subjects: [{kind: ServiceAccount, name: kube-network-policies, namespace: kube-system}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: kube-network-policies, namespace: kube-system, labels: {app: kube-network-policies}}
-spec:
-  serviceAccountName: kube-network-policies
-  hostNetwork: true
-  nodeSelector: {kubernetes.io/hostname: $NODE_NAME}
-  tolerations: [{operator: Exists}]
-  priorityClassName: system-node-critical
-  containers:
-    - name: kube-network-policies
-      image: $NETPOL_IMAGE
-      imagePullPolicy: Never
-      args: [--hostname-override=$NODE_NAME, --disable-nri, --metrics-bind-address=127.0.0.1:9080, --netfilter-bug-1766-fix=false, --v=1]
-      env:
-        - {name: KUBERNETES_SERVICE_HOST, value: 127.0.0.1}
-        - {name: KUBERNETES_SERVICE_PORT, value: "$APISERVER_PORT"}
-      securityContext: {privileged: true}
-      resources: {requests: {cpu: 10m, memory: 32Mi}}
-EOF
-  wait_for kubelet 60 node_kubectl -n kube-system wait --for=condition=Ready --timeout=2s pod/kube-network-policies
-}
-
 # Node identity: a client certificate from the test CA that the Node authorizer accepts.
 node_credentials() {
   local pki=$DATA/pki
@@ -155,7 +91,7 @@ node_credentials() {
     openssl req -newkey rsa:2048 -nodes -subj "/O=system:nodes/CN=system:node:$NODE_NAME" -keyout node.key -out node.csr
     openssl x509 -req -in node.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile client.ext -out node.crt
   ) >>"$LOGS/pki.log" 2>&1 || fail pki "node certificate"
-  cat >"$NODE_ROOT/kubelet.kubeconfig" <<EOF
+  write_config "$NODE_ROOT/kubelet.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters: [{name: local, cluster: {server: "https://127.0.0.1:$APISERVER_PORT", certificate-authority: "$pki/ca.crt"}}]
@@ -220,10 +156,18 @@ node_dnat_first() {
 
 # --- configuration files -------------------------------------------------------------------------
 
+# write_config FILE < content: replace FILE only when the content differs. kube-proxy exits when
+# its configuration file is rewritten, so a second `up` must leave unchanged files alone.
+write_config() {
+  local new; new=$(cat)
+  [ -f "$1" ] && [ "$(cat "$1")" = "$new" ] && return 0
+  printf '%s\n' "$new" >"$1"
+}
+
 node_configs() {
   mkdir -p "$NODE_ROOT/cni/net.d" "$NODE_ROOT/volumes" "$NODE_ROOT/pod-logs" "$NODE_RUN"
-  printf 'nameserver 127.0.0.1\n' >"$NODE_ROOT/resolv.conf" # pods get no DNS server that leaves the pod
-  cat >"$NODE_ROOT/containerd.toml" <<EOF
+  echo 'nameserver 127.0.0.1' | write_config "$NODE_ROOT/resolv.conf" # no DNS server that leaves the pod
+  write_config "$NODE_ROOT/containerd.toml" <<EOF
 version = 2
 root = "$NODE_ROOT/containerd"
 state = "$NODE_RUN/containerd"
@@ -250,7 +194,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
     bin_dir = "/usr/lib/cni"
     conf_dir = "$NODE_ROOT/cni/net.d"
 EOF
-  cat >"$NODE_ROOT/cni/net.d/10-merchant-testenv.conflist" <<EOF
+  write_config "$NODE_ROOT/cni/net.d/10-merchant-testenv.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "merchant-testenv",
@@ -262,7 +206,7 @@ EOF
   ]
 }
 EOF
-  cat >"$NODE_ROOT/kubelet.yaml" <<EOF
+  write_config "$NODE_ROOT/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false            # 1.36 refuses cgroup v1 unless told
@@ -288,7 +232,7 @@ imageGCHighThresholdPercent: 100       # images are imported, never pulled: neve
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 EOF
-  cat >"$NODE_ROOT/kube-proxy.yaml" <<EOF
+  write_config "$NODE_ROOT/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -315,7 +259,7 @@ kube_proxy_synced() {
 # Import every OCI archive `scripts/image` built (and the pause image).
 node_import_images() {
   local tar
-  for tar in "$PAUSE_TAR" "$NETPOL_TAR" "$ROOT"/target/images/*.tar; do
+  for tar in "$PAUSE_TAR" "$ROOT"/target/images/*.tar; do
     [ -f "$tar" ] || continue
     ctr_node images import "$tar" >>"$LOGS/images.log" 2>&1 || fail images "ctr images import $tar"
   done
@@ -326,7 +270,6 @@ up_nodes() {
   # Leftovers of a node that was killed without `down` (mounts, containers, rules): start clean.
   is_running kubelet || node_cleanup
   build_pause
-  build_netpol
   local k8s=$TOOLS/k8s-$K8S_VERSION
   mkdir -p "$NODE_ROOT" "$NODE_RUN"
   node_credentials
@@ -354,10 +297,9 @@ provisioner: merchant.rezapp.com/testenv-local
 volumeBindingMode: WaitForFirstConsumer
 reclaimPolicy: Delete
 EOF
-  up_netpol
   start provisioner python3 "$ROOT/scripts/lib/local-provisioner.py" --kubectl "$STATE/bin/kubectl" --kubeconfig "$STATE/kubeconfig" \
     --node "$NODE_NAME" --root "$NODE_ROOT/volumes"
-  log "nodes tier ready: node $NODE_NAME (taint $NODE_TAINT=true:NoSchedule), pods on $POD_CIDR, storage class $STORAGE_CLASS, NetworkPolicy enforced by kube-network-policies $NETPOL_VERSION"
+  log "nodes tier ready: node $NODE_NAME (taint $NODE_TAINT=true:NoSchedule), pods on $POD_CIDR, storage class $STORAGE_CLASS"
 }
 
 # --- down ---------------------------------------------------------------------------------------
@@ -371,6 +313,14 @@ node_drain() {
     sleep 0.5
   done
   node_kubectl delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
+}
+
+# `down nodes`: only this tier (the control plane and the servers keep running).
+down_nodes() {
+  node_drain
+  local name
+  for name in provisioner kube-proxy kubelet containerd; do stop "$name"; done
+  node_cleanup
 }
 
 # After the processes stop: containers, mounts, files, rules, routes and sysctls we added.
@@ -412,7 +362,6 @@ node_cleanup() {
   iptables -t nat -F "$CHAIN_SNAT" 2>/dev/null && iptables -t nat -X "$CHAIN_SNAT"
   iptables -F "$CHAIN_FWD" 2>/dev/null && iptables -X "$CHAIN_FWD"
   conntrack -D -s "$POD_RANGE" >/dev/null 2>&1 || true
-  nft delete table inet kube-network-policies 2>/dev/null || true
 
   ip route del "$SERVICE_RANGE" dev "$NODE_BRIDGE" 2>/dev/null || true
   ip route del unreachable "$POD_RANGE" 2>/dev/null || true
