@@ -209,6 +209,54 @@ async fn two_backends_whose_names_collide_never_fight_and_the_younger_is_stalled
 }
 
 #[tokio::test]
+async fn a_child_already_owned_by_another_backend_is_a_name_conflict_and_left_alone() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client, "mb-owned").await;
+    create_default_secrets(&client, &ns).await;
+    let operator = Operator::start(&ns).await;
+    let a = create_backend(&client, &ns, "a", "image: a:1\nreplicas: 1").await;
+    // Arrange: a Service named like b's public Service, controlled by MerchantBackend a.
+    let taken: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "b", "ownerReferences": [{
+            "apiVersion": "merchant.rezapp.com/v1alpha1", "kind": "MerchantBackend",
+            "name": "a", "uid": a.uid().expect("uid"), "controller": true
+        }]},
+        "spec": {"ports": [{"name": "http", "port": 80}]}
+    }))
+    .expect("service");
+    let services = api::<Service>(&client, &ns);
+    services
+        .create(&PostParams::default(), &taken)
+        .await
+        .expect("create service");
+    let before = services.get("b").await.expect("service");
+
+    create_backend(&client, &ns, "b", "image: a:1\nreplicas: 1").await;
+
+    let mb = wait_for(
+        mbs(&client, &ns),
+        "b",
+        "Stalled NameConflict",
+        has_condition("Stalled", "True", Some("NameConflict")),
+    )
+    .await;
+    let stalled = condition(&mb, "Stalled");
+    assert_eq!(
+        stalled.message,
+        format!(
+            "Service/{ns}/b belongs to MerchantBackend a; this MerchantBackend leaves it alone; \
+             rename one of the two MerchantBackends"
+        )
+    );
+    let after = services.get("b").await.expect("service");
+    assert_eq!(before.resource_version(), after.resource_version());
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
 async fn an_apply_refused_by_a_resource_quota_shows_in_status_and_recovers() {
     let Some(client) = cluster().await else {
         return;
@@ -445,6 +493,23 @@ async fn the_uploads_claim_is_kept_by_default_and_an_event_says_how_to_delete_it
     assert_eq!(
         claim_owners(&client, &ns, "shop-uploads").await,
         Some(vec![])
+    );
+
+    // A MerchantBackend of the same name adopts the kept claim (ours by its labels, not
+    // NotOwned). No provisioner serves a claim without a class here, so it stays Pending.
+    tokio::time::sleep(Duration::from_secs(2)).await; // let the old object go
+    create_backend(&client, &ns, "shop", "image: a:1\nuploads: {size: 1Gi}").await;
+    let mb = wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Degraded ClaimPending",
+        has_condition("Degraded", "True", Some("ClaimPending")),
+    )
+    .await;
+    let ready = condition(&mb, "Ready").message;
+    assert!(
+        ready.starts_with("uploads claim shop-uploads is Pending: "),
+        "{ready}"
     );
     operator.stop().await;
     delete_namespace(&client, &ns).await;

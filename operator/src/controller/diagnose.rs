@@ -121,6 +121,10 @@ fn claim_pending(c: &ClaimEvidence) -> Option<Cause> {
                                                default StorageClass when it was created"
             .to_owned(),
         (Some(class), ClassState::Missing) => format!("storage class {class} does not exist"),
+        (Some(class), ClassState::Unknown) => format!(
+            "waiting for a volume of storage class {class} (the operator could not read the \
+             class to check that it exists)"
+        ),
         (Some(class), _) => {
             format!("waiting for the provisioner of storage class {class} to bind a volume")
         }

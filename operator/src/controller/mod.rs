@@ -181,7 +181,8 @@ pub async fn run(
     controller
         .owns_stream(sa_stream)
         .owns_stream(cm_stream)
-        .owns_stream(pvc_stream)
+        // By label, not ownerReference: a retained claim has none, and its phase feeds status.
+        .watches_stream(pvc_stream, |pvc| owning_backend(&pvc))
         .owns_stream(svc_stream)
         .owns_stream(deploy_stream)
         .owns_stream(hpa_stream)
@@ -228,10 +229,10 @@ fn referencing(
         .collect()
 }
 
-/// The MerchantBackend a pod belongs to, from its instance label.
-fn owning_backend(pod: &Pod) -> Option<ObjectRef<MerchantBackend>> {
-    let name = pod.labels().get(crate::crd::INSTANCE_LABEL)?;
-    Some(ObjectRef::new(name).within(&pod.namespace()?))
+/// The MerchantBackend an object (a pod, a claim) belongs to, from its instance label.
+fn owning_backend<K: kube::Resource>(object: &K) -> Option<ObjectRef<MerchantBackend>> {
+    let name = object.labels().get(crate::crd::INSTANCE_LABEL)?;
+    Some(ObjectRef::new(name).within(&object.namespace()?))
 }
 
 /// After a MerchantBackend is gone, an Event on the claim it left (retainOnDelete) says it was

@@ -36,7 +36,8 @@ impl Refusal {
     pub fn message(&self) -> String {
         match &self.backend {
             Some(other) => format!(
-                "{} belongs to MerchantBackend {other}: both derive this name; rename one of them",
+                "{} belongs to MerchantBackend {other}; this MerchantBackend leaves it alone; \
+                 rename one of the two MerchantBackends",
                 self.object()
             ),
             None => format!(
