@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use k8s_openapi::{
     api::{
+        admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
         apps::v1::Deployment,
         core::v1::{Event, PersistentVolumeClaim, ResourceQuota, Service},
     },
@@ -313,6 +314,120 @@ async fn an_apply_refused_by_a_resource_quota_shows_in_status_and_recovers() {
     )
     .await;
     operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_deployment_refused_by_an_admission_policy_shows_in_status_until_the_spec_is_fixed() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client, "mb-policy").await;
+    create_default_secrets(&client, &ns).await;
+    // Arrange: a ValidatingAdmissionPolicy, bound to this namespace only, that refuses
+    // Deployments pulling from `blocked.example/`.
+    let policies = Api::<ValidatingAdmissionPolicy>::all(client.clone());
+    let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": ns},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["apps"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]
+            }]},
+            "validations": [{
+                "expression": "object.spec.template.spec.containers.all(c, !c.image.startsWith('blocked.example/'))",
+                "message": "images from blocked.example are not allowed"
+            }]
+        }
+    }))
+    .expect("policy");
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": ns},
+        "spec": {
+            "policyName": ns,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": ns
+            }}}
+        }
+    }))
+    .expect("binding");
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("create policy");
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("create binding");
+    // The policy is enforced once the API server has loaded it: probe with a dry run.
+    let probe: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "probe"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "probe"}},
+            "template": {"metadata": {"labels": {"app": "probe"}},
+                         "spec": {"containers": [{"name": "c", "image": "blocked.example/x"}]}}
+        }
+    }))
+    .expect("probe");
+    let deployments = api::<Deployment>(&client, &ns);
+    eventually("policy enforced", || async {
+        deployments
+            .create(
+                &PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &probe,
+            )
+            .await
+            .is_err()
+    })
+    .await;
+    let operator = Operator::start(&ns).await;
+
+    create_backend(
+        &client,
+        &ns,
+        "shop",
+        "image: blocked.example/api:1\nreplicas: 1",
+    )
+    .await;
+
+    let mb = wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Degraded ApplyFailed",
+        has_condition("Degraded", "True", Some("ApplyFailed")),
+    )
+    .await;
+    let ready = condition(&mb, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "ApplyFailed")
+    );
+    assert!(
+        ready.message.starts_with("Deployment/shop: ")
+            && ready
+                .message
+                .contains("images from blocked.example are not allowed"),
+        "{}",
+        ready.message
+    );
+
+    patch_spec(&client, &ns, "shop", serde_json::json!({"image": "a:1"})).await;
+    wait_for(
+        mbs(&client, &ns),
+        "shop",
+        "Ready once the spec is fixed",
+        has_condition("Ready", "True", Some("Available")),
+    )
+    .await;
+    operator.stop().await;
+    let _ = bindings.delete(&ns, &DeleteParams::default()).await;
+    let _ = policies.delete(&ns, &DeleteParams::default()).await;
     delete_namespace(&client, &ns).await;
 }
 

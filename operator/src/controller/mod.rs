@@ -353,7 +353,9 @@ async fn report_apply_failure(
         return error;
     };
     let mut observed = observe(ctx, b, None);
-    observed.apply_failure = Some(format!("{kind}/{name}: {}", refused.message));
+    // Webhook messages can be long; the condition keeps the start, where the reason is.
+    let message = events::truncate(&refused.message, 1024);
+    observed.apply_failure = Some(format!("{kind}/{name}: {message}"));
     let verdict = Verdict::Applied(secrets.clone());
     let status = status::compute(mb, Some(b), &verdict, &observed, now());
     if let Err(status_error) = status::update(ctx, mb, status).await {

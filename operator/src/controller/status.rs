@@ -461,6 +461,56 @@ mod tests {
         assert_eq!(condition(&s, DEGRADED).status, "True");
     }
 
+    fn reason_of(s: &MerchantBackendStatus, type_: &str) -> (String, String) {
+        let c = condition(s, type_);
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn a_name_conflict_stalls_and_a_foreign_object_outranks_failures_and_pod_causes() {
+        let mb = backend("image: a:1");
+        let refusal = |backend: Option<&str>| Refusal {
+            kind: "Service",
+            namespace: "prod".into(),
+            name: "shop-internal".into(),
+            backend: backend.map(Into::into),
+        };
+        let cause = Cause {
+            reason: reason::UNSCHEDULABLE,
+            message: "pod p cannot be scheduled".into(),
+        };
+        let mut observed = Observed {
+            deployment: Some(deployment(3, 0, "x")),
+            refused: vec![refusal(None)],
+            apply_failure: Some("Service/shop: denied".into()),
+            cause: Some(cause),
+            ..Default::default()
+        };
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(reason_of(&s, READY), ("False".into(), "NotOwned".into()));
+        assert_eq!(reason_of(&s, DEGRADED), ("True".into(), "NotOwned".into()));
+        assert_eq!(reason_of(&s, STALLED), ("False".into(), "Healthy".into()));
+        observed.refused.clear();
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(
+            reason_of(&s, DEGRADED),
+            ("True".into(), "ApplyFailed".into())
+        );
+        assert_eq!(condition(&s, READY).message, "Service/shop: denied");
+        observed.apply_failure = None;
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(
+            reason_of(&s, READY),
+            ("False".into(), "Unschedulable".into())
+        );
+        observed.refused = vec![refusal(Some("x"))];
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(
+            reason_of(&s, STALLED),
+            ("True".into(), "NameConflict".into())
+        );
+    }
+
     #[test]
     fn transition_time_moves_only_when_a_status_flips() {
         let mut mb = backend("image: a:1");
