@@ -431,11 +431,37 @@ async fn a_deployment_refused_by_an_admission_policy_shows_in_status_until_the_s
     delete_namespace(&client, &ns).await;
 }
 
-/// What `kubectl rollout undo` does to the Deployment: the pod template replaced under another
-/// field manager (here: back to an older image).
-async fn rollout_undo(client: &Client, ns: &str, name: &str, image: &str) {
+/// Run the test environment's kubectl (`$MERCHANT_TESTENV/bin/kubectl`) against `ns`; false
+/// when there is none, so the caller emulates what it does.
+fn kubectl(ns: &str, args: &[&str]) -> bool {
+    let Some(root) = std::env::var_os("MERCHANT_TESTENV") else {
+        return false;
+    };
+    let bin = std::path::Path::new(&root).join("bin/kubectl");
+    if !bin.exists() {
+        return false;
+    }
+    let out = std::process::Command::new(bin)
+        .args(["-n", ns])
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
+/// `kubectl rollout undo`, or what it does: the pod template replaced by the previous
+/// revision's under the `kubectl-rollout` field manager.
+async fn rollout_undo(client: &Client, ns: &str, name: &str, previous_image: &str) {
+    if kubectl(ns, &["rollout", "undo", &format!("deployment/{name}")]) {
+        return;
+    }
     let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
-        {"name": "api", "image": image}
+        {"name": "api", "image": previous_image}
     ]}}}});
     api::<Deployment>(client, ns)
         .patch(
@@ -450,8 +476,11 @@ async fn rollout_undo(client: &Client, ns: &str, name: &str, image: &str) {
         .expect("rollout undo");
 }
 
-/// What `kubectl rollout restart` does: a restartedAt annotation on the pod template.
+/// `kubectl rollout restart`, or what it does: a restartedAt annotation on the pod template.
 async fn rollout_restart(client: &Client, ns: &str, name: &str) {
+    if kubectl(ns, &["rollout", "restart", &format!("deployment/{name}")]) {
+        return;
+    }
     let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
         "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"
     }}}}});
@@ -484,7 +513,8 @@ async fn a_rollout_undo_is_reverted_with_a_warning_and_a_restart_is_left_alone()
     let ns = namespace(&client, "mb-undo").await;
     create_default_secrets(&client, &ns).await;
     let operator = Operator::start(&ns).await;
-    create_backend(&client, &ns, "shop", "image: a:2\nreplicas: 1").await;
+    // Two revisions, so there is one to undo to.
+    create_backend(&client, &ns, "shop", "image: a:1\nreplicas: 1").await;
     wait_for(
         mbs(&client, &ns),
         "shop",
@@ -492,18 +522,24 @@ async fn a_rollout_undo_is_reverted_with_a_warning_and_a_restart_is_left_alone()
         has_condition("Ready", "True", None),
     )
     .await;
+    patch_spec(&client, &ns, "shop", serde_json::json!({"image": "a:2"})).await;
     let deployments = api::<Deployment>(&client, &ns);
+    eventually("revision 2 rolled out", || async {
+        mbs(&client, &ns).get("shop").await.is_ok_and(|mb| {
+            mb.status.as_ref().is_some_and(|s| {
+                s.image.as_deref() == Some("a:2")
+                    && s.observed_generation == mb.metadata.generation
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        })
+    })
+    .await;
 
     // Act 1: a person rolls back outside the spec.
     rollout_undo(&client, &ns, "shop", "a:1").await;
 
-    eventually("image reverted to the spec", || async {
-        deployments
-            .get("shop")
-            .await
-            .is_ok_and(|d| image(&d).as_deref() == Some("a:2"))
-    })
-    .await;
     eventually("DriftReverted warning", || async {
         events(&client, &ns, "DriftReverted")
             .await
@@ -515,6 +551,13 @@ async fn a_rollout_undo_is_reverted_with_a_warning_and_a_restart_is_left_alone()
                     && message.contains("containers[api].image")
                     && message.contains("MerchantBackend spec")
             })
+    })
+    .await;
+    eventually("image reverted to the spec", || async {
+        deployments
+            .get("shop")
+            .await
+            .is_ok_and(|d| image(&d).as_deref() == Some("a:2"))
     })
     .await;
     let reverted = events(&client, &ns, "DriftReverted").await.len();
@@ -530,7 +573,7 @@ async fn a_rollout_undo_is_reverted_with_a_warning_and_a_restart_is_left_alone()
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    // Assert: the restart stands and nothing was reverted.
+    // Assert: the restart stands and nothing more was reverted.
     let live = deployments.get("shop").await.expect("deployment");
     let annotations = live
         .spec

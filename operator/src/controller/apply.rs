@@ -268,6 +268,34 @@ fn foreign_edits<C: Resource, K: Serialize>(live: &C, child: &K) -> Vec<String> 
     )
 }
 
+/// The fields someone else changed that this apply reverted, or None when the apply only
+/// brought a spec change. A new spec also differs from the live object (and its new fields are
+/// not ours yet), so drift counts only under an unchanged applied-hash, or when another manager
+/// took the applied-hash annotation itself: `kubectl rollout undo` copies the old revision's
+/// annotations back, and only a foreign write moves that field away from us.
+fn reverted_fields(
+    unchanged: bool,
+    edited: Vec<String>,
+    drifted: &[&'static str],
+) -> Option<Vec<String>> {
+    // A path stops at the first level we no longer own: `metadata.annotations` when the hash
+    // was our only annotation.
+    let hash = format!("metadata.annotations.{APPLIED_HASH_ANNOTATION}");
+    let covers_hash = |f: &String| *f == hash || hash.starts_with(&format!("{f}."));
+    let hash_taken = edited.iter().any(covers_hash);
+    if !unchanged && !hash_taken {
+        return None;
+    }
+    let mut fields: Vec<String> = edited
+        .into_iter()
+        .filter(|f| !covers_hash(f))
+        .chain(drifted.iter().map(|f| (*f).to_owned()))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    (!fields.is_empty()).then_some(fields)
+}
+
 /// Whether a child absent from our cache may be created: our caches select on our label, so an
 /// object someone else made with the same name is invisible there and server-side apply would
 /// take it over. One GET, only when the child is missing from the cache (never when settled).
@@ -347,11 +375,7 @@ where
         })?;
     ctx.metrics.child_applied(kind);
     info!(k8s.kind = kind, k8s.name = %name, "child applied");
-    // A spec change also shows as changed fields; only an edit under an unchanged spec is
-    // someone else's.
-    if unchanged {
-        let mut fields: Vec<String> = drifted.iter().map(|f| (*f).to_owned()).collect();
-        fields.extend(edited);
+    if let Some(fields) = reverted_fields(unchanged, edited, &drifted) {
         events::drift_reverted(ctx, b, kind, &name, fields).await;
     }
     Ok(Written::Applied(applied))
@@ -464,6 +488,28 @@ mod tests {
     fn desired(spec: &str) -> Deployment {
         let v = validate(&backend(spec)).expect("valid");
         crate::controller::build::deployment(&v, "config", "secrets")
+    }
+
+    #[test]
+    fn a_spec_change_is_not_reported_as_a_reverted_edit() {
+        let new_field = vec!["spec.template.spec.volumes[uploads]".to_owned()];
+        assert_eq!(reverted_fields(false, new_field, &["spec.replicas"]), None);
+    }
+
+    #[test]
+    fn a_rollout_undo_is_reported_by_the_fields_it_took() {
+        let taken = vec![
+            "metadata.annotations".to_owned(),
+            "spec.template.spec.containers[api].image".to_owned(),
+        ];
+        assert_eq!(
+            reverted_fields(false, taken, &[]),
+            Some(vec!["spec.template.spec.containers[api].image".to_owned()])
+        );
+        assert_eq!(
+            reverted_fields(true, vec![], &["spec.replicas"]),
+            Some(vec!["spec.replicas".to_owned()])
+        );
     }
 
     #[test]
