@@ -811,3 +811,76 @@ async fn an_uploads_claim_with_a_missing_storage_class_is_reported_pending() {
     operator.stop().await;
     delete_namespace(&client, &ns).await;
 }
+
+/// Needs the test environment's real node (`vm`, tainted) and its locally built
+/// `localhost/merchant-api:dev` image: `cargo test --test faults -- --ignored real_node`.
+#[tokio::test]
+#[ignore = "needs the real kubelet node and the local merchant-api image"]
+async fn on_a_real_node_image_pull_failures_and_crash_loops_are_named() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client, "mb-realnode").await;
+    create_default_secrets(&client, &ns).await;
+    // Too short for the API's JWT check: `serve` exits at start-up.
+    create_secret(&client, &ns, "short-keys", &[("key", "short")]).await;
+    let operator = Operator::start(&ns).await;
+    let on_the_node = "replicas: 1
+imagePullPolicy: Never
+resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: '1', memory: 512Mi}}
+podTemplate:
+  nodeSelector: {kubernetes.io/hostname: vm}
+  tolerations: [{key: merchant.rezapp.com/real-node, operator: Exists, effect: NoSchedule}]";
+    create_backend(
+        &client,
+        &ns,
+        "no-image",
+        &format!("image: localhost/merchant-api:not-built\n{on_the_node}"),
+    )
+    .await;
+    create_backend(
+        &client,
+        &ns,
+        "crashing",
+        &format!(
+            "image: localhost/merchant-api:dev\n{on_the_node}\nsecrets: {{jwtMerchantSecret: {{name: short-keys, key: key}}}}"
+        ),
+    )
+    .await;
+
+    let pull = wait_for(
+        mbs(&client, &ns),
+        "no-image",
+        "Degraded ImagePullFailed",
+        has_condition("Degraded", "True", Some("ImagePullFailed")),
+    )
+    .await;
+    let message = condition(&pull, "Ready").message;
+    eprintln!("ImagePullFailed: {message}");
+    assert!(
+        message.contains("localhost/merchant-api:not-built"),
+        "{message}"
+    );
+    let crash = wait_for(
+        mbs(&client, &ns),
+        "crashing",
+        "Degraded CrashLoop",
+        has_condition("Degraded", "True", Some("CrashLoop")),
+    )
+    .await;
+    let message = condition(&crash, "Ready").message;
+    eprintln!("CrashLoop: {message}");
+    assert!(message.contains("exit code"), "{message}");
+    eventually("log lines in the message", || async {
+        mbs(&client, &ns).get("crashing").await.is_ok_and(|mb| {
+            mb.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.reason == "CrashLoop" && c.message.contains("last log lines"))
+            })
+        })
+    })
+    .await;
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}

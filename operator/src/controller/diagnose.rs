@@ -282,7 +282,7 @@ pub fn tail(text: &str) -> Vec<String> {
         .saturating_sub(usize::try_from(LOG_LINES).unwrap_or(5));
     lines[skip..]
         .iter()
-        .map(|l| truncate(l.trim_end(), LINE_LIMIT))
+        .map(|l| truncate(l.trim(), LINE_LIMIT))
         .collect()
 }
 
