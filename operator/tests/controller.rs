@@ -725,7 +725,7 @@ async fn deleting_a_backend_collects_its_children_but_keeps_a_retained_claim() {
         &client,
         &ns,
         "gone",
-        "image: a:1\nreplicas: 1\nuploads: {size: 1Gi}",
+        "image: a:1\nreplicas: 1\nuploads: {size: 1Gi, retainOnDelete: false}",
     )
     .await;
     let pvcs = api::<PersistentVolumeClaim>(&client, &ns);

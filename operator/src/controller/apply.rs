@@ -22,6 +22,8 @@ use super::{
     Context,
     build::{Children, Desired, kind_name},
     cache::lookup,
+    events,
+    ownership::{self, Refusal},
     validate::ValidatedBackend,
 };
 use crate::{
@@ -39,12 +41,42 @@ pub struct Applied {
     /// The Deployment as the API server returned it, when it was applied: fresher than the
     /// cache, so the status written right after does not report it missing.
     pub deployment: Option<Deployment>,
+    /// Children left alone because an object of that name is not ours (apply order).
+    pub refused: Vec<Refusal>,
 }
 
-/// Apply `children`, skipping what is up to date.
+/// The outcome of one child.
+enum Written<K> {
+    /// Up to date: no request.
+    Skipped,
+    /// Applied; the object as returned.
+    Applied(K),
+    /// Not ours: left alone.
+    Refused(Refusal),
+}
+
+impl Applied {
+    /// Count one child's outcome; the applied object when there is one.
+    fn note<K>(&mut self, written: Written<K>) -> Option<K> {
+        match written {
+            Written::Skipped => None,
+            Written::Applied(k) => {
+                self.applies += 1;
+                Some(k)
+            }
+            Written::Refused(refusal) => {
+                self.refused.push(refusal);
+                None
+            }
+        }
+    }
+}
+
+/// Apply `children`, skipping what is up to date and what is not ours.
 ///
 /// # Errors
-/// `ApplyChild` / `DeleteChild` naming the child that failed.
+/// `ApplyChild` / `DeleteChild` naming the child that failed; when several fail at once, the
+/// first in apply order (so the status names the same one every time).
 pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> Result<Applied> {
     let Children {
         service_account,
@@ -59,59 +91,52 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         ingress,
     } = children;
     let c = &ctx.caches;
+    let mut out = Applied::default();
     // Three waves; the requests inside a wave are independent and run concurrently, so a
     // reconcile costs three round trips instead of ten. What the pods reference exists before
     // the Deployment; what points at the pods comes after it. Services go last on purpose:
     // kube-apiserver allocates ClusterIPs one at a time, so under load a Service create is the
     // slowest request, and it must not hold the pods back.
-    let first = tokio::try_join!(
-        apply_child(ctx, &c.service_accounts, service_account, no_drift),
-        apply_child(ctx, &c.config_maps, config_map, no_drift),
+    let (sa, cm, up) = tokio::join!(
+        apply_child(ctx, b, &c.service_accounts, service_account, no_drift),
+        apply_child(ctx, b, &c.config_maps, config_map, no_drift),
         apply_uploads(ctx, b, uploads),
-    )?;
-    hand_over_replicas(ctx, deployment).await?;
-    let deployment = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
-    let last = tokio::try_join!(
-        apply_child(ctx, &c.services, internal_service, no_drift),
-        apply_child(ctx, &c.services, public_service, no_drift),
+    );
+    out.note(sa?);
+    out.note(cm?);
+    out.note(up?);
+    hand_over_replicas(ctx, b, deployment).await?;
+    let applied = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
+    out.deployment = out.note(applied);
+    let (internal, public, hpa, pdb, np, ing) = tokio::join!(
+        apply_child(ctx, b, &c.services, internal_service, no_drift),
+        apply_child(ctx, b, &c.services, public_service, no_drift),
         apply_desired(ctx, b, &c.hpas, hpa, no_drift),
         apply_desired(ctx, b, &c.pdbs, pdb, no_drift),
         apply_desired(ctx, b, &c.network_policies, network_policy, no_drift),
         apply_desired(ctx, b, &c.ingresses, ingress, no_drift),
-    )?;
-    let applies = [
-        first.0.is_some(),
-        first.1.is_some(),
-        first.2.is_some(),
-        deployment.is_some(),
-        last.0.is_some(),
-        last.1.is_some(),
-        last.2.is_some(),
-        last.3.is_some(),
-        last.4.is_some(),
-        last.5.is_some(),
-    ]
-    .into_iter()
-    .filter(|applied| *applied)
-    .count();
-    Ok(Applied {
-        applies,
-        deployment,
-    })
+    );
+    out.note(internal?);
+    out.note(public?);
+    out.note(hpa?);
+    out.note(pdb?);
+    out.note(np?);
+    out.note(ing?);
+    Ok(out)
 }
 
-/// Whether a live child whose applied-hash matches was nevertheless changed by someone else in
-/// a way worth undoing. Only kinds cached in full can be checked.
-type Drift<C, K> = fn(&C, &K) -> bool;
+/// The fields of a live child whose applied-hash matches that someone else nevertheless
+/// changed in a way worth undoing (empty: none). Only kinds cached in full can be checked.
+type Drift<C, K> = fn(&C, &K) -> Vec<&'static str>;
 
-fn no_drift<C, K>(_: &C, _: &K) -> bool {
-    false
+fn no_drift<C, K>(_: &C, _: &K) -> Vec<&'static str> {
+    Vec::new()
 }
 
 /// The Deployment fields that matter and that others commonly edit (`kubectl scale`,
-/// `kubectl set image`; a rollout restart leaves these alone): replicas we own, the image, the
-/// config/secret checksums.
-fn deployment_drift(live: &Deployment, desired: &Deployment) -> bool {
+/// `kubectl set image`, `kubectl rollout undo`; a rollout restart leaves these alone): replicas
+/// we own, the image, the config/secret checksums.
+fn deployment_drift(live: &Deployment, desired: &Deployment) -> Vec<&'static str> {
     let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas);
     let template = |d: &Deployment| {
         d.spec
@@ -131,9 +156,17 @@ fn deployment_drift(live: &Deployment, desired: &Deployment) -> bool {
             .unwrap_or_default();
         [CONFIG_HASH_ANNOTATION, SECRETS_HASH_ANNOTATION].map(|k| annotations.get(k).cloned())
     };
-    (replicas(desired).is_some() && replicas(live) != replicas(desired))
-        || image(live) != image(desired)
-        || checksums(live) != checksums(desired)
+    let mut changed = Vec::new();
+    if replicas(desired).is_some() && replicas(live) != replicas(desired) {
+        changed.push("spec.replicas");
+    }
+    if image(live) != image(desired) {
+        changed.push("spec.template.spec.containers[api].image");
+    }
+    if checksums(live) != checksums(desired) {
+        changed.push("spec.template.metadata.annotations (config/Secret checksums)");
+    }
+    changed
 }
 
 /// Field manager that holds `spec.replicas` while the HPA takes it over.
@@ -143,8 +176,13 @@ const REPLICAS_HANDOVER_MANAGER: &str = "merchant-operator-replicas-handover";
 /// removes a field its only manager stops applying, so applying without `replicas` would reset
 /// the Deployment to 1 pod until the HPA scales it back up. A second manager first takes
 /// co-ownership of the current value; our apply then drops only our share and the count stays.
-/// Runs only right before a Deployment apply (its applied-hash differs), never when settled.
-async fn hand_over_replicas(ctx: &Context, desired: &Desired<Deployment>) -> Result<()> {
+/// Runs only right before a Deployment apply (its applied-hash differs), never when settled,
+/// and never on a Deployment that is not ours.
+async fn hand_over_replicas(
+    ctx: &Context,
+    b: &ValidatedBackend,
+    desired: &Desired<Deployment>,
+) -> Result<()> {
     let Desired::Present(child) = desired else {
         return Ok(());
     };
@@ -158,6 +196,9 @@ async fn hand_over_replicas(ctx: &Context, desired: &Desired<Deployment>) -> Res
     let Some(live) = lookup(&ctx.caches.deployments, &namespace, &name) else {
         return Ok(());
     };
+    if ownership::owner_of(b, live.meta()) != ownership::Owner::Us {
+        return Ok(());
+    }
     let Some(replicas) = live.spec.as_ref().and_then(|s| s.replicas) else {
         return Ok(());
     };
@@ -218,20 +259,75 @@ where
     Ok(())
 }
 
-/// Whether a field of `child` was changed or removed by another writer (see `drift`).
-fn foreign_edit<C: Resource, K: Serialize>(live: &C, child: &K) -> bool {
+/// The fields of `child` another writer changed or removed (see `drift`).
+fn foreign_edits<C: Resource, K: Serialize>(live: &C, child: &K) -> Vec<String> {
     // A manifest that does not serialize cannot be compared: apply it (the apply reports why).
-    serde_json::to_value(child).map_or(true, |desired| super::drift::drifted(live, &desired))
+    serde_json::to_value(child).map_or_else(
+        |_| vec!["*".to_owned()],
+        |desired| super::drift::uncovered(live, &desired),
+    )
+}
+
+/// The fields someone else changed that this apply reverted, or None when the apply only
+/// brought a spec change. A new spec also differs from the live object (and its new fields are
+/// not ours yet), so drift counts only under an unchanged applied-hash, or when another manager
+/// took the applied-hash annotation itself: `kubectl rollout undo` copies the old revision's
+/// annotations back, and only a foreign write moves that field away from us.
+fn reverted_fields(
+    unchanged: bool,
+    edited: Vec<String>,
+    drifted: &[&'static str],
+) -> Option<Vec<String>> {
+    // A path stops at the first level we no longer own: `metadata.annotations` when the hash
+    // was our only annotation.
+    let hash = format!("metadata.annotations.{APPLIED_HASH_ANNOTATION}");
+    let covers_hash = |f: &String| *f == hash || hash.starts_with(&format!("{f}."));
+    let hash_taken = edited.iter().any(covers_hash);
+    if !unchanged && !hash_taken {
+        return None;
+    }
+    let mut fields: Vec<String> = edited
+        .into_iter()
+        .filter(|f| !covers_hash(f))
+        .chain(drifted.iter().map(|f| (*f).to_owned()))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    (!fields.is_empty()).then_some(fields)
+}
+
+/// Whether a child absent from our cache may be created: our caches select on our label, so an
+/// object someone else made with the same name is invisible there and server-side apply would
+/// take it over. One GET, only when the child is missing from the cache (never when settled).
+async fn uncached_refusal<K>(
+    b: &ValidatedBackend,
+    api: &Api<K>,
+    name: &str,
+) -> Result<Option<Refusal>>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let kind = kind_name::<K>();
+    let live = api
+        .get_metadata_opt(name)
+        .await
+        .map_err(|source| Error::ApplyChild {
+            kind,
+            name: name.to_owned(),
+            source,
+        })?;
+    Ok(live.and_then(|l| ownership::refusal(b, kind, &l.metadata)))
 }
 
 /// SSA one child unless the cached object already carries the same applied-hash and our field
-/// manager still owns every field of it.
+/// manager still owns every field of it; never one that is not ours.
 async fn apply_child<K, C>(
     ctx: &Context,
+    b: &ValidatedBackend,
     cache: &Store<C>,
     child: &K,
     drift: Drift<C, K>,
-) -> Result<Option<K>>
+) -> Result<Written<K>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize
@@ -245,15 +341,27 @@ where
     let namespace = child
         .namespace()
         .ok_or(Error::MissingObjectKey("namespace"))?;
-    let live = lookup(cache, &namespace, &name);
-    let unchanged = live.as_deref().and_then(applied_hash) == applied_hash(child);
-    let edited = live.as_deref().is_some_and(|l| foreign_edit(l, child));
-    if unchanged && !edited && !live.as_deref().is_some_and(|l| drift(l, child)) {
-        debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
-        return Ok(None);
-    }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    if edited {
+    let live = lookup(cache, &namespace, &name);
+    let refusal = match live.as_deref() {
+        Some(l) => ownership::refusal(b, kind, l.meta()),
+        None => uncached_refusal(b, &api, &name).await?,
+    };
+    if let Some(refusal) = refusal {
+        debug!(k8s.kind = kind, k8s.name = %name, "not ours, left alone");
+        return Ok(Written::Refused(refusal));
+    }
+    let unchanged = live.as_deref().and_then(applied_hash) == applied_hash(child);
+    let edited = live
+        .as_deref()
+        .map(|l| foreign_edits(l, child))
+        .unwrap_or_default();
+    let drifted = live.as_deref().map(|l| drift(l, child)).unwrap_or_default();
+    if unchanged && edited.is_empty() && drifted.is_empty() {
+        debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
+        return Ok(Written::Skipped);
+    }
+    if !edited.is_empty() {
         undo_foreign_edit(ctx, &api, child).await?;
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -267,7 +375,10 @@ where
         })?;
     ctx.metrics.child_applied(kind);
     info!(k8s.kind = kind, k8s.name = %name, "child applied");
-    Ok(Some(applied))
+    if let Some(fields) = reverted_fields(unchanged, edited, &drifted) {
+        events::drift_reverted(ctx, b, kind, &name, fields).await;
+    }
+    Ok(Written::Applied(applied))
 }
 
 async fn apply_desired<K, C>(
@@ -276,7 +387,7 @@ async fn apply_desired<K, C>(
     cache: &Store<C>,
     desired: &Desired<K>,
     drift: Drift<C, K>,
-) -> Result<Option<K>>
+) -> Result<Written<K>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Serialize
@@ -286,36 +397,49 @@ where
     C: Resource<DynamicType = ()> + Clone + 'static,
 {
     match desired {
-        Desired::Present(child) => apply_child(ctx, cache, child, drift).await,
-        Desired::Hold => Ok(None),
+        Desired::Present(child) => apply_child(ctx, b, cache, child, drift).await,
+        Desired::Hold => Ok(Written::Skipped),
         Desired::Absent => {
-            delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |_| true).await?;
-            Ok(None)
+            delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |live| {
+                ownership::owner_of(b, live.meta()) == ownership::Owner::Us
+            })
+            .await?;
+            Ok(Written::Skipped)
         }
     }
 }
 
-/// The uploads claim: deleted on disable only when it is still owned by this MerchantBackend
-/// (a claim kept by retainOnDelete is never deleted by the operator).
+/// The uploads claim. On disable it is deleted only while it carries this MerchantBackend's
+/// ownerReference (`retainOnDelete: false`); a retained claim is never deleted by the operator,
+/// and an Event says once that it was kept and how to delete it.
 async fn apply_uploads(
     ctx: &Context,
     b: &ValidatedBackend,
     desired: &Desired<PersistentVolumeClaim>,
-) -> Result<Option<PersistentVolumeClaim>> {
+) -> Result<Written<PersistentVolumeClaim>> {
     let cache = &ctx.caches.pvcs;
     match desired {
-        Desired::Present(child) => apply_child(ctx, cache, child, no_drift).await,
-        Desired::Hold => Ok(None),
+        Desired::Present(child) => apply_child(ctx, b, cache, child, no_drift).await,
+        Desired::Hold => Ok(Written::Skipped),
         Desired::Absent => {
             let uid = b.owner.as_ref().map(|o| o.uid.clone());
             let name = super::build::names::uploads(&b.name);
-            delete_child::<PersistentVolumeClaim, _>(ctx, cache, &b.namespace, &name, |live| {
+            let owned = |live: &PersistentVolumeClaim| {
                 live.owner_references()
                     .iter()
                     .any(|o| Some(&o.uid) == uid.as_ref())
-            })
-            .await?;
-            Ok(None)
+            };
+            let deleted =
+                delete_child::<PersistentVolumeClaim, _>(ctx, cache, &b.namespace, &name, owned)
+                    .await?;
+            if deleted == 0
+                && let Some(live) = lookup(cache, &b.namespace, &name)
+                && ownership::owner_of(b, live.meta()) == ownership::Owner::Us
+                && live.meta().deletion_timestamp.is_none()
+            {
+                events::claim_retained(ctx, b, live.meta()).await;
+            }
+            Ok(Written::Skipped)
         }
     }
 }
@@ -367,14 +491,36 @@ mod tests {
     }
 
     #[test]
+    fn a_spec_change_is_not_reported_as_a_reverted_edit() {
+        let new_field = vec!["spec.template.spec.volumes[uploads]".to_owned()];
+        assert_eq!(reverted_fields(false, new_field, &["spec.replicas"]), None);
+    }
+
+    #[test]
+    fn a_rollout_undo_is_reported_by_the_fields_it_took() {
+        let taken = vec![
+            "metadata.annotations".to_owned(),
+            "spec.template.spec.containers[api].image".to_owned(),
+        ];
+        assert_eq!(
+            reverted_fields(false, taken, &[]),
+            Some(vec!["spec.template.spec.containers[api].image".to_owned()])
+        );
+        assert_eq!(
+            reverted_fields(true, vec![], &["spec.replicas"]),
+            Some(vec!["spec.replicas".to_owned()])
+        );
+    }
+
+    #[test]
     fn a_hand_scaled_deployment_counts_as_drift() {
         let want = desired("image: a:1\nreplicas: 2");
         let mut live = want.clone();
-        assert!(!deployment_drift(&live, &want));
+        assert!(deployment_drift(&live, &want).is_empty());
         if let Some(spec) = live.spec.as_mut() {
             spec.replicas = Some(5);
         }
-        assert!(deployment_drift(&live, &want));
+        assert_eq!(deployment_drift(&live, &want), vec!["spec.replicas"]);
     }
 
     #[test]
@@ -384,13 +530,16 @@ mod tests {
         if let Some(spec) = live.spec.as_mut() {
             spec.replicas = Some(7);
         }
-        assert!(!deployment_drift(&live, &want));
+        assert!(deployment_drift(&live, &want).is_empty());
     }
 
     #[test]
     fn a_hand_set_image_counts_as_drift() {
         let want = desired("image: a:1");
         let live = desired("image: a:2");
-        assert!(deployment_drift(&live, &want));
+        assert_eq!(
+            deployment_drift(&live, &want),
+            vec!["spec.template.spec.containers[api].image"]
+        );
     }
 }

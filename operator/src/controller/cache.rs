@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     autoscaling::v2::HorizontalPodAutoscaler,
-    core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount},
     networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
 };
@@ -46,8 +46,8 @@ pub struct Caches {
     pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
     /// ConfigMaps (metadata).
     pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
-    /// Uploads claims (metadata).
-    pub pvcs: Store<PartialObjectMeta<PersistentVolumeClaim>>,
+    /// Uploads claims (pruned to storageClassName and phase: the status reports a pending claim).
+    pub pvcs: Store<PersistentVolumeClaim>,
     /// Services (full: load-balancer status feeds the endpoints).
     pub services: Store<Service>,
     /// Deployments (full: status feeds the conditions).
@@ -60,6 +60,8 @@ pub struct Caches {
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
     /// Ingresses (full: status feeds the endpoints).
     pub ingresses: Store<Ingress>,
+    /// The backends' Pods (pruned to what `diagnose` reads: why pods cannot run).
+    pub pods: Store<Pod>,
     /// Becomes true once every cache has finished its initial list.
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -89,6 +91,7 @@ impl Caches {
             self.pdbs.wait_until_ready(),
             self.network_policies.wait_until_ready(),
             self.ingresses.wait_until_ready(),
+            self.pods.wait_until_ready(),
         );
     }
 }

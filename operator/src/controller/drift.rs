@@ -43,6 +43,13 @@ pub fn keep_own_fields<K: Resource>(o: &mut K) {
 /// True when the live object's field set of our manager does not cover every field of the
 /// `desired` manifest (serialized as JSON), i.e. someone else changed or removed one of them.
 pub fn drifted<M: Resource>(live: &M, desired: &Value) -> bool {
+    !uncovered(live, desired).is_empty()
+}
+
+/// The paths of `desired` (e.g. `spec.template.spec.containers[api].image`) our field set no
+/// longer covers, sorted: what another writer changed or removed. `["*"]` when the object
+/// carries no field set of ours (never applied by us, or created by someone else).
+pub fn uncovered<M: Resource>(live: &M, desired: &Value) -> Vec<String> {
     let fields = live
         .meta()
         .managed_fields
@@ -58,8 +65,7 @@ pub fn drifted<M: Resource>(live: &M, desired: &Value) -> bool {
             _ => None,
         });
     let Some(fields) = fields else {
-        // Never applied by us (or created by someone else): apply to take ownership.
-        return true;
+        return vec!["*".to_owned()];
     };
     let mut desired = desired.clone();
     if let Some(top) = desired.as_object_mut() {
@@ -71,34 +77,60 @@ pub fn drifted<M: Resource>(live: &M, desired: &Value) -> bool {
             meta.remove("namespace");
         }
     }
-    !covers(&fields, &desired)
+    let mut out = Vec::new();
+    missing(&fields, &desired, "", &mut out);
+    out.sort();
+    out
 }
 
-/// Whether `node` (a fieldsV1 node) owns every non-empty field of `desired`.
-fn covers(node: &Map<String, Value>, desired: &Value) -> bool {
+/// Collect into `out` the paths of the non-empty fields of `desired` that `node` (a fieldsV1
+/// node) does not own. A path stops at the first level that is not owned.
+fn missing(node: &Map<String, Value>, desired: &Value, path: &str, out: &mut Vec<String>) {
     // An atomic value (atomic list, map or struct such as an ownerReference) is owned as a
     // whole: its node lists no members.
     if node.is_empty() {
-        return true;
+        return;
     }
     match desired {
-        Value::Object(map) => map.iter().all(|(key, value)| {
-            is_empty(value)
-                || node
-                    .get(&format!("f:{key}"))
-                    .and_then(Value::as_object)
-                    .is_some_and(|child| covers(child, value))
-        }),
+        Value::Object(map) => {
+            for (key, value) in map {
+                if is_empty(value) {
+                    continue;
+                }
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match node.get(&format!("f:{key}")).and_then(Value::as_object) {
+                    Some(child) => missing(child, value, &here, out),
+                    None => out.push(here),
+                }
+            }
+        }
         Value::Array(items) => {
             // An atomic list is owned as a whole: its node has no member entries.
             if node.keys().all(|k| k == ".") {
-                return true;
+                return;
             }
-            items
-                .iter()
-                .all(|item| member(node, item).is_some_and(|child| covers(child, item)))
+            for (index, item) in items.iter().enumerate() {
+                let here = format!("{path}[{}]", item_label(item, index));
+                match member(node, item) {
+                    Some(child) => missing(child, item, &here, out),
+                    None => out.push(here),
+                }
+            }
         }
-        _ => true,
+        _ => {}
+    }
+}
+
+/// How a path names a list member: its `name`, else its `port`, else its index.
+fn item_label(item: &Value, index: usize) -> String {
+    match (item.get("name"), item.get("port")) {
+        (Some(Value::String(name)), _) => name.clone(),
+        (_, Some(port)) => port.to_string(),
+        _ => index.to_string(),
     }
 }
 
@@ -189,7 +221,11 @@ mod tests {
             .as_object_mut()
             .expect("port")
             .remove("f:targetPort");
-        assert!(drifted(&live(fields), &desired()));
+        assert!(drifted(&live(fields.clone()), &desired()));
+        assert_eq!(
+            uncovered(&live(fields), &desired()),
+            vec!["spec.ports[http].targetPort".to_owned()]
+        );
     }
 
     #[test]

@@ -4,19 +4,27 @@
 pub mod apply;
 pub mod build;
 pub mod cache;
+pub mod diagnose;
 pub mod drift;
+pub mod events;
+pub mod ownership;
 pub mod secrets;
 pub mod status;
 pub mod validate;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use k8s_openapi::{
     api::{
         apps::v1::Deployment,
         autoscaling::v2::HorizontalPodAutoscaler,
-        core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount},
+        core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount},
         networking::v1::{Ingress, NetworkPolicy},
         policy::v1::PodDisruptionBudget,
     },
@@ -56,6 +64,15 @@ pub struct Context {
     pub caches: Caches,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Every MerchantBackend (the controller's own cache): names two of them would share.
+    pub backends: Store<MerchantBackend>,
+    /// Consecutive failed reconciles per MerchantBackend (`namespace/name`), for the backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+    /// `what/uid` of retained claims already announced by an Event (once per claim and process).
+    pub announced: Mutex<HashSet<String>>,
+    /// Per MerchantBackend: the crashing `pod/container`, its restartCount and the log lines
+    /// fetched for it, so logs are read once per crash.
+    pub crash_logs: Mutex<HashMap<String, diagnose::SeenCrash>>,
 }
 
 /// How the controller runs.
@@ -71,6 +88,13 @@ pub struct Settings {
 
 /// Requeue of a settled object: a safety net only (it reads caches, so it costs no request).
 const RESYNC: Duration = Duration::from_secs(600);
+/// Requeue while a child is refused: a foreign object is outside our caches, so its removal
+/// triggers nothing.
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
+/// First retry after a failed reconcile; doubles per consecutive failure up to `BACKOFF_MAX`.
+const BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest wait between retries of a failing MerchantBackend.
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Run the controller until `shutdown` resolves.
 pub async fn run(
@@ -90,9 +114,10 @@ pub async fn run(
         cache::keep,
     );
     let (pvcs, pvc_stream) = cache::children(
-        cache::api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, ns),
-        cache::keep,
+        cache::api::<PersistentVolumeClaim>(&client, ns),
+        diagnose::prune_claim,
     );
+    let (pods, pod_stream) = cache::children(cache::api::<Pod>(&client, ns), diagnose::prune_pod);
     let (services, svc_stream) =
         cache::children(cache::api::<Service>(&client, ns), cache::drop_service_spec);
     let (deployments, deploy_stream) = cache::children(
@@ -126,6 +151,7 @@ pub async fn run(
         pdbs,
         network_policies,
         ingresses,
+        pods,
     };
     let gate = caches.clone();
     tokio::spawn(async move {
@@ -136,21 +162,27 @@ pub async fn run(
         controller: "merchant-operator".to_owned(),
         instance: settings.instance.clone(),
     };
+    let (backend_store, backend_stream) =
+        cache::backends(cache::api::<MerchantBackend>(&client, ns));
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         caches,
         metrics,
+        backends: backend_store.clone(),
+        failures: Mutex::default(),
+        announced: Mutex::default(),
+        crash_logs: Mutex::default(),
     });
-    let (backend_store, backend_stream) =
-        cache::backends(cache::api::<MerchantBackend>(&client, ns));
     let controller = Controller::for_stream(backend_stream, backend_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency));
     let backends = controller.store();
+    let outcome_ctx = context.clone();
     controller
         .owns_stream(sa_stream)
         .owns_stream(cm_stream)
-        .owns_stream(pvc_stream)
+        // By label, not ownerReference: a retained claim has none, and its phase feeds status.
+        .watches_stream(pvc_stream, |pvc| owning_backend(&pvc))
         .owns_stream(svc_stream)
         .owns_stream(deploy_stream)
         .owns_stream(hpa_stream)
@@ -158,17 +190,22 @@ pub async fn run(
         .owns_stream(np_stream)
         .owns_stream(ing_stream)
         .watches_stream(secret_stream, move |secret| referencing(&backends, &secret))
+        .watches_stream(pod_stream, |pod| owning_backend(&pod))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok(_) => {}
-                // The object was deleted while queued: nothing to do.
-                Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
-                    debug!(object = %obj, "deleted before reconcile")
-                }
-                Err(error) => {
-                    warn!(error = %crate::telemetry::chain(&error), "reconcile dispatch failed")
+        .for_each(|result| {
+            let ctx = outcome_ctx.clone();
+            async move {
+                match result {
+                    Ok(_) => {}
+                    // Deleted (its children's deletions map here): only a retained claim is left.
+                    Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                        debug!(object = %obj, "deleted before reconcile");
+                        announce_retained_claim(&ctx, obj.namespace.as_deref(), &obj.name).await;
+                    }
+                    Err(error) => {
+                        warn!(error = %crate::telemetry::chain(&error), "reconcile dispatch failed")
+                    }
                 }
             }
         })
@@ -192,34 +229,102 @@ fn referencing(
         .collect()
 }
 
+/// The MerchantBackend an object (a pod, a claim) belongs to, from its instance label.
+fn owning_backend<K: kube::Resource>(object: &K) -> Option<ObjectRef<MerchantBackend>> {
+    let name = object.labels().get(crate::crd::INSTANCE_LABEL)?;
+    Some(ObjectRef::new(name).within(&object.namespace()?))
+}
+
+/// After a MerchantBackend is gone, an Event on the claim it left (retainOnDelete) says it was
+/// kept and how to delete it.
+async fn announce_retained_claim(ctx: &Context, namespace: Option<&str>, backend: &str) {
+    let Some(namespace) = namespace else { return };
+    let name = build::names::uploads(backend);
+    let Some(claim) = lookup(&ctx.caches.pvcs, namespace, &name) else {
+        return;
+    };
+    let retained = claim.owner_references().is_empty()
+        && claim
+            .labels()
+            .get(crate::crd::INSTANCE_LABEL)
+            .map(String::as_str)
+            == Some(backend);
+    if retained && claim.metadata.deletion_timestamp.is_none() {
+        events::claim_outlived_backend(ctx, backend, &claim.metadata).await;
+    }
+}
+
 #[instrument(skip(mb, ctx), fields(namespace = %mb.namespace().unwrap_or_default(), name = %mb.name_any()))]
 async fn reconcile(mb: Arc<MerchantBackend>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_timer();
     // No request: waits for the caches' initial lists, then everything below reads them.
     ctx.caches.ready().await;
+    let action = converge(&ctx, &mb).await?;
+    ctx.failures
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&backend_key(&mb));
+    Ok(action)
+}
+
+/// validate -> build -> apply -> update_status.
+async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
     // Pure: resolve defaults; an invalid spec stalls until the spec changes.
-    let validated = match validate(&mb) {
+    let validated = match validate(mb) {
         Ok(v) => v,
-        Err(invalid) => return stall_invalid(&ctx, &mb, &Error::InvalidSpec(invalid)).await,
+        Err(invalid) => return stall_invalid(ctx, mb, &Error::InvalidSpec(invalid)).await,
     };
     if validated.paused {
-        let status = status::compute(
-            &mb,
-            Some(&validated),
-            &Verdict::Paused,
-            &observe(&ctx, &validated, None),
-            Timestamp::now(),
-        );
-        status::update(&ctx, &mb, status).await?; // API write only if the status differs
+        let observed = observe(ctx, &validated, None);
+        let status = status::compute(mb, Some(&validated), &Verdict::Paused, &observed, now());
+        status::update(ctx, mb, status).await?; // API write only if the status differs
         return Ok(Action::await_change());
     }
     // Cache read: missing Secrets hold the Deployment.
     let secrets = secrets::resolve(&validated, |name| {
         lookup(&ctx.caches.secrets, &validated.namespace, name)
     });
+    // Cache read: an older MerchantBackend deriving one of our names wins; we apply nothing.
+    if let Some(conflict) = ownership::younger_conflict(&ctx.backends, mb) {
+        let mut observed = observe(ctx, &validated, None);
+        observed.refused = vec![conflict];
+        let verdict = Verdict::Applied(secrets);
+        let status = status::compute(mb, Some(&validated), &verdict, &observed, now());
+        status::update(ctx, mb, status).await?; // API write only if the status differs
+        return Ok(Action::requeue(REFUSED_RETRY));
+    }
     let children = build(&validated, &secrets)?; // pure
-    let applied = apply::apply(&ctx, &validated, &children).await?; // API writes only for children that differ
-    let desired_hash = match &children.deployment {
+    // API writes only for children that differ (and a GET for a child missing from the cache).
+    let applied = match apply::apply(ctx, &validated, &children).await {
+        Ok(applied) => applied,
+        Err(error) => return Err(report_apply_failure(ctx, mb, &validated, &secrets, error).await),
+    };
+    let mut observed = observe(ctx, &validated, desired_hash(&children.deployment));
+    if let Some(fresh) = applied.deployment {
+        observed.deployment = Some(fresh);
+    }
+    observed.refused = applied.refused;
+    if !status::ready(&observed) {
+        // Cache reads; a GET only for a pending claim's class or a new crash's logs.
+        observed.cause = diagnose::diagnose(&diagnose::gather(ctx, &validated).await);
+    }
+    let refused = !observed.refused.is_empty();
+    let verdict = Verdict::Applied(secrets);
+    let status = status::compute(mb, Some(&validated), &verdict, &observed, now());
+    status::update(ctx, mb, status).await?; // API write only if the status differs
+    Ok(Action::requeue(if refused {
+        REFUSED_RETRY
+    } else {
+        RESYNC
+    }))
+}
+
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+fn desired_hash(deployment: &Desired<Deployment>) -> Option<String> {
+    match deployment {
         Desired::Present(d) => d
             .metadata
             .annotations
@@ -227,20 +332,36 @@ async fn reconcile(mb: Arc<MerchantBackend>, ctx: Arc<Context>) -> Result<Action
             .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
             .cloned(),
         Desired::Hold | Desired::Absent => None,
-    };
-    let mut observed = observe(&ctx, &validated, desired_hash);
-    if let Some(fresh) = applied.deployment {
-        observed.deployment = Some(fresh);
     }
-    let status = status::compute(
-        &mb,
-        Some(&validated),
-        &Verdict::Applied(secrets),
-        &observed,
-        Timestamp::now(),
-    );
-    status::update(&ctx, &mb, status).await?; // API write only if the status differs
-    Ok(Action::requeue(RESYNC))
+}
+
+/// A child the API server refused shows in status (kind, name and the server's message) before
+/// the error goes to `error_policy` for a retry with backoff.
+async fn report_apply_failure(
+    ctx: &Context,
+    mb: &MerchantBackend,
+    b: &ValidatedBackend,
+    secrets: &secrets::SecretsState,
+    error: Error,
+) -> Error {
+    let Error::ApplyChild {
+        kind,
+        name,
+        source: kube::Error::Api(refused),
+    } = &error
+    else {
+        return error;
+    };
+    let mut observed = observe(ctx, b, None);
+    // Webhook messages can be long; the condition keeps the start, where the reason is.
+    let message = events::truncate(&refused.message, 1024);
+    observed.apply_failure = Some(format!("{kind}/{name}: {message}"));
+    let verdict = Verdict::Applied(secrets.clone());
+    let status = status::compute(mb, Some(b), &verdict, &observed, now());
+    if let Err(status_error) = status::update(ctx, mb, status).await {
+        warn!(error = %crate::telemetry::chain(&status_error), "failed to report the apply failure");
+    }
+    error
 }
 
 async fn stall_invalid(ctx: &Context, mb: &MerchantBackend, error: &Error) -> Result<Action> {
@@ -273,18 +394,53 @@ fn observe(
         public_service: lookup(&c.services, &b.namespace, &b.name).map(|s| (*s).clone()),
         ingress: lookup(&c.ingresses, &b.namespace, &b.name).map(|i| (*i).clone()),
         min_replicas: b.autoscaling.as_ref().map(|a| a.min_replicas),
+        ..Observed::default()
     }
 }
 
-/// Transient failures are retried with a delay; the error is logged and counted by category.
+fn backend_key(mb: &MerchantBackend) -> String {
+    format!("{}/{}", mb.namespace().unwrap_or_default(), mb.name_any())
+}
+
+/// Delay before retry `failures` (1 = first failure): `BACKOFF_BASE` doubling up to `BACKOFF_MAX`.
+pub fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    BACKOFF_BASE.saturating_mul(1 << doublings).min(BACKOFF_MAX)
+}
+
+/// Failures are retried with exponential backoff per MerchantBackend (reset by a successful
+/// reconcile); the error is logged and counted by category.
 fn error_policy(mb: Arc<MerchantBackend>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failure(error.category());
+    let failures = {
+        let mut failures = ctx
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(backend_key(&mb)).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    };
+    let delay = backoff(failures);
     warn!(
         namespace = %mb.namespace().unwrap_or_default(),
         name = %mb.name_any(),
         category = error.category(),
         error = %crate::telemetry::chain(error),
+        retry_in_s = delay.as_secs(),
         "reconcile failed"
     );
-    Action::requeue(Duration::from_secs(10))
+    Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_five_seconds_to_five_minutes() {
+        let delays: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(delays, vec![5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
 }

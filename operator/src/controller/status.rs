@@ -15,7 +15,10 @@ use kube::{
 };
 use tracing::warn;
 
-use super::{Context, build::names, secrets::SecretsState, validate::ValidatedBackend};
+use super::{
+    Context, build::names, diagnose::Cause, ownership::Refusal, secrets::SecretsState,
+    validate::ValidatedBackend,
+};
 use crate::{
     crd::{
         APPLIED_HASH_ANNOTATION, FIELD_MANAGER, MerchantBackend, MerchantBackendStatus,
@@ -37,6 +40,12 @@ pub struct Observed {
     pub ingress: Option<Ingress>,
     /// HPA minimum: the Deployment is not Ready below it (it starts at 1 until the HPA scales).
     pub min_replicas: Option<i32>,
+    /// Children left alone because they are not ours.
+    pub refused: Vec<Refusal>,
+    /// `Kind/name: message` of a child the API server refused.
+    pub apply_failure: Option<String>,
+    /// Why the pods cannot run, when the Deployment is not Ready.
+    pub cause: Option<Cause>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -123,18 +132,61 @@ fn stalled(why: &'static str, message: &str) -> Vec<Draft> {
     ]
 }
 
-fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
-    let mut drafts = match verdict {
-        Verdict::Invalid(message) => stalled(reason::INVALID_SPEC, message),
-        Verdict::Applied(SecretsState::Missing(_)) => {
-            let message = match verdict {
-                Verdict::Applied(s) => s.message().unwrap_or_default(),
-                _ => String::new(),
-            };
-            stalled(reason::SECRET_MISSING, &message)
+/// Whether the Deployment runs every wanted pod on the current template (then no cause is
+/// looked for).
+pub fn ready(observed: &Observed) -> bool {
+    deployment_conditions(observed)
+        .first()
+        .is_some_and(|(_, status, _, _)| *status)
+}
+
+/// The rollout's conditions with Ready=False and Degraded=True for `why`.
+fn degraded(mut drafts: Vec<Draft>, why: &'static str, message: &str) -> Vec<Draft> {
+    for draft in &mut drafts {
+        if draft.0 == READY {
+            *draft = (READY, false, why, message.to_owned());
+        } else if draft.0 == DEGRADED {
+            *draft = (DEGRADED, true, why, message.to_owned());
         }
-        Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }) => {
-            deployment_conditions(observed)
+    }
+    drafts
+}
+
+/// Sentences of every refusal of one kind (sorted, so the message is stable).
+fn refusals(observed: &Observed, conflict: bool) -> Option<String> {
+    let mut messages: Vec<String> = observed
+        .refused
+        .iter()
+        .filter(|r| r.backend.is_some() == conflict)
+        .map(Refusal::message)
+        .collect();
+    messages.sort();
+    messages.dedup();
+    (!messages.is_empty()).then(|| messages.join("; "))
+}
+
+/// Conditions in priority order: a refused spec, a name conflict and missing Secrets stall; a
+/// child not ours, a refused apply and a cause found on the pods degrade the rollout's view.
+fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
+    let conflict = refusals(observed, true);
+    let mut drafts = match (verdict, conflict) {
+        (Verdict::Invalid(message), _) => stalled(reason::INVALID_SPEC, message),
+        (_, Some(message)) => stalled(reason::NAME_CONFLICT, &message),
+        (Verdict::Applied(secrets @ SecretsState::Missing(_)), None) => stalled(
+            reason::SECRET_MISSING,
+            &secrets.message().unwrap_or_default(),
+        ),
+        (Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }), None) => {
+            let rollout = deployment_conditions(observed);
+            if let Some(message) = refusals(observed, false) {
+                degraded(rollout, reason::NOT_OWNED, &message)
+            } else if let Some(message) = &observed.apply_failure {
+                degraded(rollout, reason::APPLY_FAILED, message)
+            } else if let Some(cause) = &observed.cause {
+                degraded(rollout, cause.reason, &cause.message)
+            } else {
+                rollout
+            }
         }
     };
     drafts.push(match verdict {
@@ -407,6 +459,56 @@ mod tests {
         );
         assert!(stalled.message.contains("db-secrets"));
         assert_eq!(condition(&s, DEGRADED).status, "True");
+    }
+
+    fn reason_of(s: &MerchantBackendStatus, type_: &str) -> (String, String) {
+        let c = condition(s, type_);
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn a_name_conflict_stalls_and_a_foreign_object_outranks_failures_and_pod_causes() {
+        let mb = backend("image: a:1");
+        let refusal = |backend: Option<&str>| Refusal {
+            kind: "Service",
+            namespace: "prod".into(),
+            name: "shop-internal".into(),
+            backend: backend.map(Into::into),
+        };
+        let cause = Cause {
+            reason: reason::UNSCHEDULABLE,
+            message: "pod p cannot be scheduled".into(),
+        };
+        let mut observed = Observed {
+            deployment: Some(deployment(3, 0, "x")),
+            refused: vec![refusal(None)],
+            apply_failure: Some("Service/shop: denied".into()),
+            cause: Some(cause),
+            ..Default::default()
+        };
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(reason_of(&s, READY), ("False".into(), "NotOwned".into()));
+        assert_eq!(reason_of(&s, DEGRADED), ("True".into(), "NotOwned".into()));
+        assert_eq!(reason_of(&s, STALLED), ("False".into(), "Healthy".into()));
+        observed.refused.clear();
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(
+            reason_of(&s, DEGRADED),
+            ("True".into(), "ApplyFailed".into())
+        );
+        assert_eq!(condition(&s, READY).message, "Service/shop: denied");
+        observed.apply_failure = None;
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(
+            reason_of(&s, READY),
+            ("False".into(), "Unschedulable".into())
+        );
+        observed.refused = vec![refusal(Some("x"))];
+        let s = compute(&mb, None, &ready_verdict(), &observed, now());
+        assert_eq!(
+            reason_of(&s, STALLED),
+            ("True".into(), "NameConflict".into())
+        );
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub struct Uploads {
     pub storage_class_name: Option<String>,
     /// Access modes as Kubernetes spells them.
     pub access_modes: Vec<String>,
-    /// Keep the claim when the MerchantBackend is deleted (no ownerReference on it).
+    /// Keep the claim when the MerchantBackend is deleted or uploads are disabled (no
+    /// ownerReference on it). Default true.
     pub retain_on_delete: bool,
 }
 
@@ -623,7 +624,7 @@ fn uploads(spec: &MerchantBackendSpec) -> Option<Uploads> {
             .unwrap_or_else(|| Quantity("50Gi".to_owned())),
         storage_class_name: u.storage_class_name.clone(),
         access_modes: modes.into_iter().map(access_mode).collect(),
-        retain_on_delete: u.retain_on_delete.unwrap_or(false),
+        retain_on_delete: u.retain_on_delete.unwrap_or(true),
     })
 }
 
@@ -817,7 +818,7 @@ mod tests {
         let u = v.uploads.expect("uploads");
         assert_eq!(u.size, Quantity("50Gi".into()));
         assert_eq!(u.access_modes, vec!["ReadWriteMany".to_owned()]);
-        assert!(!u.retain_on_delete);
+        assert!(u.retain_on_delete, "data first: kept by default");
     }
 
     #[test]

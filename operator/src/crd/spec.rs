@@ -443,7 +443,13 @@ pub struct UploadsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 3))]
     pub access_modes: Option<Vec<AccessMode>>,
-    /// Keep the claim (and its data) when the MerchantBackend is deleted. Default: false.
+    /// Keep the claim and its data when the MerchantBackend is deleted or spec.uploads is
+    /// removed or disabled. Default: true (data first). When true the claim carries no
+    /// ownerReference, so garbage collection never deletes it and the operator never does; an
+    /// Event names it with the command to delete it by hand, and a MerchantBackend of the same
+    /// name adopts it again. When false the claim is owned by the MerchantBackend: deleted with
+    /// it, and deleted when uploads are disabled. Switching the flag adds or removes the
+    /// ownerReference on the existing claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retain_on_delete: Option<bool>,
 }

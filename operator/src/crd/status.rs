@@ -67,4 +67,23 @@ pub mod reason {
     pub const RECONCILING: &str = "Reconciling";
     /// The Deployment has not been created yet.
     pub const DEPLOYMENT_MISSING: &str = "DeploymentMissing";
+    /// An object with a child's name exists and is not owned by this MerchantBackend.
+    pub const NOT_OWNED: &str = "NotOwned";
+    /// Another MerchantBackend owns (or, being older, would own) an object of this one.
+    pub const NAME_CONFLICT: &str = "NameConflict";
+    /// The API server refused a child (admission webhook or policy, ResourceQuota, invalid
+    /// field); retried with backoff.
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    /// The uploads claim is not Bound.
+    pub const CLAIM_PENDING: &str = "ClaimPending";
+    /// The scheduler cannot place a pod.
+    pub const UNSCHEDULABLE: &str = "Unschedulable";
+    /// A container image cannot be pulled.
+    pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
+    /// A container keeps exiting and is restarted.
+    pub const CRASH_LOOP: &str = "CrashLoop";
+    /// Event: someone else's change to a child was reverted to the spec.
+    pub const DRIFT_REVERTED: &str = "DriftReverted";
+    /// Event: a retained uploads claim was kept.
+    pub const UPLOADS_RETAINED: &str = "UploadsRetained";
 }

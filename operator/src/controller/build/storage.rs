@@ -59,9 +59,13 @@ mod tests {
 
     #[test]
     fn a_retained_claim_has_no_owner_so_it_outlives_the_backend() {
-        let v = validate(&backend("image: a:1\nuploads: {retainOnDelete: true}")).expect("valid");
-        assert_eq!(uploads(&v).expect("pvc").metadata.owner_references, None);
         let v = validate(&backend("image: a:1\nuploads: {}")).expect("valid");
+        assert_eq!(
+            uploads(&v).expect("pvc").metadata.owner_references,
+            None,
+            "retained by default"
+        );
+        let v = validate(&backend("image: a:1\nuploads: {retainOnDelete: false}")).expect("valid");
         assert!(
             uploads(&v)
                 .expect("pvc")
