@@ -1,6 +1,7 @@
 //! The controller's caches: reflectors over the children (selected by the managed-by label, with
 //! managedFields reduced to our own manager's field set, which drift detection reads) and over
-//! Secrets. Reconcile reads only these, so a reconcile with
+//! Secrets, each fed by one watcher per watched namespace (`reflect`). Reconcile reads only
+//! these, so a reconcile with
 //! nothing changed issues no API request at all. Kinds whose status we read are cached in full;
 //! the others as metadata only (enough for the applied-hash check), and full objects are pruned
 //! to the fields actually read, which keeps RSS small.
@@ -25,13 +26,14 @@ use kube::{
     core::PartialObjectMeta,
     runtime::{
         WatchStreamExt,
-        reflector::{self, ObjectRef, Store},
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use super::reflect::reflect;
 use crate::crd::{MANAGED_BY, MerchantBackend};
 
 /// Item type of a cache-feeding stream.
@@ -40,7 +42,7 @@ pub type Touched<K> = Result<K, watcher::Error>;
 /// Read handles of every cache the reconciler uses.
 #[derive(Clone)]
 pub struct Caches {
-    /// Secrets (all, not only ours: users create them).
+    /// Secrets of the watched namespaces (users create them; optionally label-selected).
     pub secrets: Store<Secret>,
     /// ServiceAccounts (metadata).
     pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
@@ -102,15 +104,19 @@ where
     store.get(&ObjectRef::new(name).within(namespace))
 }
 
-/// Where to watch: one namespace or all of them.
-pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+/// Where to watch: one `Api` per namespace in `namespaces`, or one over all namespaces when it
+/// is empty (cluster-wide mode).
+pub fn api<K>(client: &Client, namespaces: &[String]) -> Vec<Api<K>>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    if namespaces.is_empty() {
+        return vec![Api::all(client.clone())];
     }
+    namespaces
+        .iter()
+        .map(|ns| Api::namespaced(client.clone(), ns))
+        .collect()
 }
 
 fn children_config() -> watcher::Config {
@@ -119,7 +125,7 @@ fn children_config() -> watcher::Config {
 
 /// A cache of our children of kind `K`, pruned by `prune`, and the stream that feeds it.
 pub fn children<K>(
-    api: Api<K>,
+    api: Vec<Api<K>>,
     prune: fn(&mut K),
 ) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
 where
@@ -128,45 +134,49 @@ where
     cached(api, children_config(), prune, super::drift::keep_own_fields)
 }
 
-/// Secrets cache (no label filter: Secrets are the user's). Values are replaced by their SHA-256
-/// on arrival, so the operator never holds Secret values in memory; the checksum on the pod
-/// template is computed from those digests.
+/// Secrets cache: the user's Secrets in the watched namespaces, or only those matching
+/// `selector` when one is given (opt-in: referenced Secrets must then carry the label). Values are
+/// replaced by their SHA-256 on arrival, so the operator never holds Secret values in memory; the
+/// checksum on the pod template is computed from those digests.
 pub fn secrets(
-    api: Api<Secret>,
+    api: Vec<Api<Secret>>,
+    selector: Option<&str>,
 ) -> (
     Store<Secret>,
     impl Stream<Item = Touched<Secret>> + Send + 'static,
 ) {
     cached(
         api,
-        watcher::Config::default(),
+        secrets_config(selector),
         digest_secret,
         strip_managed_fields,
     )
 }
 
+fn secrets_config(selector: Option<&str>) -> watcher::Config {
+    let config = watcher::Config::default();
+    match selector {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
 /// The MerchantBackend cache and trigger stream of the controller (managedFields stripped).
 pub fn backends(
-    api: Api<MerchantBackend>,
+    api: Vec<Api<MerchantBackend>>,
 ) -> (
     Store<MerchantBackend>,
     impl Stream<Item = Touched<MerchantBackend>> + Send + 'static,
 ) {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o| {
-            strip_managed_fields(o);
-            strip_metadata(o);
-        })
-        .reflect(writer)
-        .applied_objects()
-        .boxed();
-    (reader, stream)
+    let (reader, stream) = reflect(api, &watcher::Config::default(), |o| {
+        strip_managed_fields(o);
+        strip_metadata(o);
+    });
+    (reader, stream.applied_objects().boxed())
 }
 
 fn cached<K>(
-    api: Api<K>,
+    api: Vec<Api<K>>,
     config: watcher::Config,
     prune: fn(&mut K),
     managed_fields: fn(&mut K),
@@ -174,18 +184,12 @@ fn cached<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(move |o| {
-            managed_fields(o);
-            strip_metadata(o);
-            prune(o);
-        })
-        .reflect(writer)
-        .touched_objects()
-        .boxed();
-    (reader, stream)
+    let (reader, stream) = reflect(api, &config, move |o| {
+        managed_fields(o);
+        strip_metadata(o);
+        prune(o);
+    });
+    (reader, stream.touched_objects().boxed())
 }
 
 fn strip_managed_fields<K: Resource>(o: &mut K) {

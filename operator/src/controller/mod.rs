@@ -5,6 +5,7 @@ pub mod apply;
 pub mod build;
 pub mod cache;
 pub mod drift;
+pub mod reflect;
 pub mod secrets;
 pub mod status;
 pub mod validate;
@@ -61,8 +62,10 @@ pub struct Context {
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Only this namespace (None: all namespaces).
-    pub namespace: Option<String>,
+    /// Only these namespaces, one set of watches each (empty: all namespaces).
+    pub namespaces: Vec<String>,
+    /// Only watch Secrets matching this label selector (None: every Secret of the namespaces).
+    pub secret_selector: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
     /// Event reporter instance (pod name).
@@ -79,8 +82,11 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ns = settings.namespace.as_deref();
-    let (secrets, secret_stream) = cache::secrets(cache::api::<Secret>(&client, ns));
+    let ns = settings.namespaces.as_slice();
+    let (secrets, secret_stream) = cache::secrets(
+        cache::api::<Secret>(&client, ns),
+        settings.secret_selector.as_deref(),
+    );
     let (service_accounts, sa_stream) = cache::children(
         cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns),
         cache::keep,
