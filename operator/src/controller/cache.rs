@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::reflect::reflect;
-use crate::crd::{MANAGED_BY, MerchantBackend};
+use crate::crd::{APPLIED_HASH_ANNOTATION, MANAGED_BY, MerchantBackend};
 
 /// Item type of a cache-feeding stream.
 pub type Touched<K> = Result<K, watcher::Error>;
@@ -131,7 +131,10 @@ pub fn children<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    cached(api, children_config(), prune, super::drift::keep_own_fields)
+    cached(api, children_config(), prune, |o| {
+        super::drift::keep_own_fields(o);
+        strip_child_metadata(o);
+    })
 }
 
 /// Secrets cache: the user's Secrets in the watched namespaces, or only those matching
@@ -199,6 +202,23 @@ fn strip_managed_fields<K: Resource>(o: &mut K) {
 fn strip_metadata<K: Resource>(o: &mut K) {
     o.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
+/// Child metadata: keep what reconcile reads (name, namespace, generation, the applied-hash
+/// annotation, ownerReferences, our field set, deletion state) and drop the rest (labels, uid,
+/// resourceVersion, timestamps, other annotations). Thousands of children each carried these
+/// strings for nothing; the watcher has already taken the resourceVersion it resumes from.
+pub fn strip_child_metadata<K: Resource>(o: &mut K) {
+    let meta = o.meta_mut();
+    meta.labels = None;
+    meta.uid = None;
+    meta.resource_version = None;
+    meta.creation_timestamp = None;
+    meta.generate_name = None;
+    meta.self_link = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key == APPLIED_HASH_ANNOTATION);
+    }
 }
 
 /// Keep the whole object (metadata-only caches are already small).

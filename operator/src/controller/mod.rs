@@ -5,6 +5,7 @@ pub mod apply;
 pub mod build;
 pub mod cache;
 pub mod drift;
+pub mod fieldsets;
 pub mod reflect;
 pub mod secrets;
 pub mod status;
