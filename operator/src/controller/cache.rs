@@ -224,36 +224,72 @@ pub fn strip_child_metadata<K: Resource>(o: &mut K) {
 /// Keep the whole object (metadata-only caches are already small).
 pub fn keep<K>(_: &mut K) {}
 
+/// Where a cached Deployment keeps its API image: the pod template's container list (a
+/// `Container` alone takes over 2 KB) is dropped from the cache. Cache-only, never sent to the API.
+const CACHED_IMAGE: &str = "merchant.rezapp.com/cached-image";
+
 /// Deployment: keep metadata, status, replicas, the template annotations and the API image
 /// (what status and drift detection read); drop the rest of the pod template.
 pub fn prune_deployment(d: &mut Deployment) {
     let Some(spec) = d.spec.as_mut() else { return };
-    let image = spec
+    let image = deployment_image(&spec.template);
+    let mut annotations = spec
         .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default();
+    if let Some(image) = image {
+        annotations.insert(CACHED_IMAGE.to_owned(), image);
+    }
+    spec.template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            annotations: Some(annotations).filter(|a| !a.is_empty()),
+            ..Default::default()
+        }),
+        spec: None,
+    };
+    spec.selector = LabelSelector::default();
+    spec.strategy = None;
+}
+
+/// The API image of a pod template, whether full or as cached by `prune_deployment`.
+pub fn deployment_image(template: &PodTemplateSpec) -> Option<String> {
+    let container = template
         .spec
         .as_ref()
         .and_then(|p| p.containers.first())
         .and_then(|c| c.image.clone());
-    let annotations = spec
-        .template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.clone());
-    spec.template = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            annotations,
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                image,
+    container.or_else(|| {
+        template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(CACHED_IMAGE).cloned())
+    })
+}
+
+/// A cached Deployment as readers expect it: the image back in the pod template's container.
+pub fn unstash_deployment(cached: &Deployment) -> Deployment {
+    let mut d = cached.clone();
+    if let Some(spec) = d.spec.as_mut() {
+        let image = spec
+            .template
+            .metadata
+            .as_mut()
+            .and_then(|m| m.annotations.as_mut())
+            .and_then(|a| a.remove(CACHED_IMAGE));
+        if spec.template.spec.is_none() && image.is_some() {
+            spec.template.spec = Some(PodSpec {
+                containers: vec![Container {
+                    image,
+                    ..Default::default()
+                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    };
-    spec.selector = LabelSelector::default();
-    spec.strategy = None;
+            });
+        }
+    }
+    d
 }
 
 /// Service and Ingress: only metadata and status (load-balancer addresses) are read.
@@ -278,4 +314,54 @@ pub fn digest_secret(s: &mut Secret) {
         *value = ByteString(Sha256::digest(&value.0).to_vec());
     }
     s.data = Some(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::DeploymentSpec;
+
+    #[test]
+    fn a_cached_deployment_keeps_its_image_without_the_pod_template() {
+        let mut d = Deployment {
+            spec: Some(DeploymentSpec {
+                replicas: Some(2),
+                template: PodTemplateSpec {
+                    metadata: None,
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "api".into(),
+                            image: Some("registry/api:1".into()),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        prune_deployment(&mut d);
+        let template = &d.spec.as_ref().expect("spec").template;
+        assert!(template.spec.is_none(), "no container kept in the cache");
+        assert_eq!(
+            deployment_image(template).as_deref(),
+            Some("registry/api:1")
+        );
+        let restored = unstash_deployment(&d);
+        let spec = restored.spec.expect("spec");
+        assert_eq!(spec.replicas, Some(2));
+        assert_eq!(
+            spec.template.spec.expect("pod").containers[0]
+                .image
+                .as_deref(),
+            Some("registry/api:1")
+        );
+        assert!(
+            spec.template
+                .metadata
+                .and_then(|m| m.annotations)
+                .is_none_or(|a| !a.contains_key(CACHED_IMAGE))
+        );
+    }
 }

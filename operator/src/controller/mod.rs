@@ -275,7 +275,8 @@ fn observe(
 ) -> Observed {
     let c = &ctx.caches;
     Observed {
-        deployment: lookup(&c.deployments, &b.namespace, &b.name).map(|d| (*d).clone()),
+        deployment: lookup(&c.deployments, &b.namespace, &b.name)
+            .map(|d| cache::unstash_deployment(&d)),
         desired_deployment_hash,
         public_service: lookup(&c.services, &b.namespace, &b.name).map(|s| (*s).clone()),
         ingress: lookup(&c.ingresses, &b.namespace, &b.name).map(|i| (*i).clone()),
