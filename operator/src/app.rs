@@ -1,25 +1,23 @@
-//! `merchant-operator run`: client, CRD presence check, admin server, leader election, the
-//! controller, and graceful shutdown on SIGTERM/SIGINT (or lost leadership).
+//! `merchant-operator run`: clients, CRD presence check, admin server, leader election, the
+//! controller (stopped and restarted as leadership is lost and won again), and graceful shutdown
+//! on SIGTERM/SIGINT.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
 
-use kube::{Api, Client, api::ListParams};
+use kube::{Api, Client, Config, api::ListParams};
 use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::{
     admin::{AdminState, router},
     cli::RunArgs,
-    client::{ClientError, counting_client},
+    client::{ClientError, client_from_config, fenced_client_from_config},
     controller::{self, Settings},
     crd::MerchantBackend,
-    leader::{LeaderError, LeaseLock},
+    leader::{LeaderError, LeaseLock, Timing},
     metrics::Metrics,
 };
 
@@ -64,7 +62,10 @@ impl RunError {
 /// # Errors
 /// `CrdMissing` on 404, `CheckCrd` on other failures.
 pub async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<(), RunError> {
-    let api: Api<MerchantBackend> = controller::cache::api(client, namespace);
+    let api: Api<MerchantBackend> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     match api.list_metadata(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing),
@@ -100,68 +101,100 @@ async fn shutdown_signal() {
     info!("shutdown signal received");
 }
 
-/// Run the operator until a signal or lost leadership.
+/// Run the operator until a signal. With leader election, a replica that loses the Lease stops
+/// its controller (its writes are already fenced) and stands by to lead again.
 ///
 /// # Errors
-/// See `RunError`; a lost Lease is reported as `Leader(Lost)` so the process exits non-zero.
+/// See `RunError`.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let client = counting_client(metrics.clone()).await?;
-    check_crd(&client, args.watch_namespace.as_deref()).await?;
-    let ready = Arc::new(AtomicBool::new(false));
+    let config = Config::infer()
+        .await
+        .map_err(|e| RunError::Client(ClientError::InferConfig(e)))?;
+    let namespaces = args.watch_namespaces();
+    let lease_client = client_from_config(config.clone(), metrics.clone())?;
+    check_crd(&lease_client, namespaces.first().map(String::as_str)).await?;
+    let lock = if args.leader_election {
+        let lock = lease_lock(&lease_client, &args);
+        lock.timing().check()?;
+        Some(lock)
+    } else {
+        None
+    };
+    // The controller writes through the fence of the Lease it holds; without election it is the
+    // only replica and writes freely.
+    let client = match &lock {
+        Some(lock) => fenced_client_from_config(config, metrics.clone(), lock.fence())?,
+        None => client_from_config(config, metrics.clone())?,
+    };
+    serve_admin(&args, &metrics).await?;
+    let settings = Settings {
+        namespaces,
+        secret_selector: args.secret_selector.clone(),
+        concurrency: args.concurrency,
+        instance: Some(identity(&args)),
+    };
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        if let Some(lock) = &lock {
+            tokio::select! {
+                acquired = lock.acquire() => acquired?,
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+        metrics.set_leader(true);
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let mut controller = tokio::spawn(controller::run(
+            client.clone(),
+            settings.clone(),
+            metrics.clone(),
+            async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            },
+        ));
+        let stopping = tokio::select! {
+            () = &mut shutdown => true,
+            _lost = hold(lock.as_ref()) => false,
+        };
+        metrics.set_leader(false);
+        let _ = stop_tx.send(true);
+        // Bounded: a controller that does not stop is aborted, never left running into a later
+        // term (it could not write anyway: the fence is closed).
+        if tokio::time::timeout(Duration::from_secs(20), &mut controller)
+            .await
+            .is_err()
+        {
+            error!("controller did not stop within 20 s; aborted");
+            controller.abort();
+        }
+        if stopping {
+            if let Some(lock) = &lock {
+                lock.release().await;
+            }
+            return Ok(());
+        }
+    }
+}
+
+async fn serve_admin(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(), RunError> {
     let listener = tokio::net::TcpListener::bind(args.admin_addr)
         .await
         .map_err(RunError::BindAdmin)?;
+    let addr = listener.local_addr().map_err(RunError::BindAdmin)?;
+    // Ready means healthy and able to lead: a standby replica is ready too, so rollouts of a
+    // two-replica operator Deployment complete.
     let admin = router(AdminState {
         metrics: metrics.clone(),
-        ready: ready.clone(),
+        ready: Arc::new(AtomicBool::new(true)),
     });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, admin).await {
             error!(error = %e, "admin server stopped");
         }
     });
-    info!(addr = %args.admin_addr, "admin server listening");
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let lock = if args.leader_election {
-        Some(lease_lock(&client, &args))
-    } else {
-        None
-    };
-    let mut lost = None;
-    // Ready means healthy and able to lead: a standby replica is ready too, so rollouts of a
-    // two-replica operator Deployment complete.
-    ready.store(true, Ordering::Relaxed);
-    if let Some(lock) = &lock {
-        tokio::select! {
-            acquired = lock.acquire() => acquired?,
-            () = shutdown_signal() => return Ok(()),
-        }
-    }
-    let settings = Settings {
-        namespace: args.watch_namespace.clone(),
-        concurrency: args.concurrency,
-        instance: Some(identity(&args)),
-    };
-    let mut rx = stop_rx.clone();
-    let controller = tokio::spawn(controller::run(client, settings, metrics, async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    }));
-    tokio::select! {
-        () = shutdown_signal() => {},
-        error = hold(lock.as_ref()) => lost = Some(error),
-    }
-    let _ = stop_tx.send(true);
-    if tokio::time::timeout(Duration::from_secs(20), controller)
-        .await
-        .is_err()
-    {
-        error!("controller did not stop within 20 s");
-    }
-    if let (Some(lock), None) = (&lock, &lost) {
-        lock.release().await;
-    }
-    lost.map_or(Ok(()), |e| Err(RunError::Leader(e)))
+    info!(addr = %addr, "admin server listening");
+    Ok(())
 }
 
 async fn hold(lock: Option<&LeaseLock>) -> LeaderError {
@@ -176,14 +209,19 @@ fn lease_lock(client: &Client, args: &RunArgs) -> LeaseLock {
         .lease_namespace
         .clone()
         .or_else(|| args.pod_namespace.clone())
-        .or_else(|| args.watch_namespace.clone())
+        .or_else(|| args.watch_namespaces().first().cloned())
         .unwrap_or_else(|| "default".to_owned());
-    LeaseLock::new(
+    let timing = Timing {
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        renew_deadline: Duration::from_secs(args.lease_renew_deadline_seconds),
+        retry_period: Duration::from_secs(args.lease_retry_period_seconds),
+    };
+    LeaseLock::with_timing(
         client.clone(),
         &namespace,
         &args.lease_name,
         &identity(args),
-        Duration::from_secs(args.lease_duration_seconds.max(3)),
+        timing,
     )
 }
 

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 
 fn run(args: merchant_operator::cli::RunArgs) -> ExitCode {
     telemetry::init(args.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(args.worker_threads) {
         Ok(rt) => rt,
         Err(e) => return fail(&e),
     };
@@ -58,6 +58,18 @@ fn run(args: merchant_operator::cli::RunArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime(threads: u16) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(threads))
+        .enable_all()
+        .build()
 }
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {

@@ -9,7 +9,7 @@ use std::{
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -43,6 +43,9 @@ pub struct Metrics {
     applies: Family<KindLabel, Counter>,
     drift: Family<KindLabel, Counter>,
     requests: Family<VerbLabel, Counter>,
+    fenced: Counter,
+    last_write: Gauge<f64, AtomicU64>,
+    leader: Gauge,
     writes: AtomicU64,
     total_requests: AtomicU64,
 }
@@ -58,6 +61,24 @@ impl Default for Metrics {
         let applies = Family::<KindLabel, Counter>::default();
         let drift = Family::<KindLabel, Counter>::default();
         let requests = Family::<VerbLabel, Counter>::default();
+        let fenced = Counter::default();
+        let last_write = Gauge::<f64, AtomicU64>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "fenced_writes",
+            "Writes refused because leadership was not confirmed within the renew deadline",
+            fenced.clone(),
+        );
+        registry.register(
+            "last_write_timestamp_seconds",
+            "Wall-clock time the last write request was sent (Unix seconds)",
+            last_write.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leadership Lease (or runs without election)",
+            leader.clone(),
+        );
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -92,6 +113,9 @@ impl Default for Metrics {
             applies,
             drift,
             requests,
+            fenced,
+            last_write,
+            leader,
             writes: AtomicU64::new(0),
             total_requests: AtomicU64::new(0),
         }
@@ -143,7 +167,26 @@ impl Metrics {
         self.total_requests.fetch_add(1, Ordering::Relaxed);
         if matches!(verb, "create" | "update" | "patch" | "delete") {
             self.writes.fetch_add(1, Ordering::Relaxed);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_write.set(now);
         }
+    }
+
+    /// Count a write refused by the leadership fence.
+    pub fn write_fenced(&self) {
+        self.fenced.inc();
+    }
+
+    /// Writes refused by the leadership fence so far.
+    pub fn fenced_writes(&self) -> u64 {
+        self.fenced.get()
+    }
+
+    /// Record whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Write requests (create, update, patch, delete) issued so far.

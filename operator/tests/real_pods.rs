@@ -579,3 +579,72 @@ async fn a_second_node_fails_fast_naming_the_taken_port() {
     );
     let _ = std::fs::remove_dir_all(state);
 }
+
+/// Pods that cannot run: the resource names the real cause, not "RollingOut". One backend per
+/// cause, each on the real node: a claim of a storage class that does not exist, more CPU than
+/// the node has, an image that is not there, and a process that exits at start (its last log
+/// lines are in the message).
+#[tokio::test]
+async fn status_names_the_cause_when_pods_cannot_run() {
+    let Some(node) = real_node() else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let _one_at_a_time = SERIAL.lock().await;
+    let ns = namespace(&client, "e2e-causes").await;
+    let operator = Operator::start(&ns).await;
+    create_secrets(&client, &node, &ns, &format!("e2e_{}", unique_suffix())).await;
+    create_secret(&client, &ns, "short-keys", &[("key", "too-short")]).await;
+    let short = json!({"name": "short-keys", "key": "key"});
+    let cases = [
+        (
+            "no-volume",
+            json!({"uploads": {"storageClassName": "no-such-class", "size": "1Gi"}}),
+            "ClaimPending",
+            vec!["no-volume-uploads", "no-such-class"],
+        ),
+        (
+            "too-big",
+            json!({"resources": {"requests": {"cpu": "64"}, "limits": {"cpu": "64"}}}),
+            "Unschedulable",
+            vec!["Insufficient cpu"],
+        ),
+        (
+            "no-image",
+            json!({"image": "localhost/merchant-api:not-built"}),
+            "ImagePullFailed",
+            vec!["localhost/merchant-api:not-built"],
+        ),
+        (
+            "crashing",
+            json!({"secrets": {"jwtMerchantSecret": short, "jwtRefreshSecret": short}}),
+            "CrashLoop",
+            vec!["invalid configuration", "at least 32 characters"],
+        ),
+    ];
+    for (name, extra, _, _) in &cases {
+        let mut extra = extra.clone();
+        merge(&mut extra, json!({"replicas": 1}));
+        apply_backend(&client, &ns, &backend(&node, name, extra)).await;
+    }
+    for (name, _, reason, words) in &cases {
+        eventually(
+            &format!("{name}: Ready=False {reason}"),
+            POD_WAIT,
+            || async {
+                let (status, got, message) = condition(&client, &ns, name, "Ready").await;
+                let named = words.iter().all(|w| message.contains(w));
+                if status == "False" && got == *reason && named {
+                    Ok(())
+                } else {
+                    Err(format!("{status} {got}: {message}"))
+                }
+            },
+        )
+        .await;
+        let (degraded, _, _) = condition(&client, &ns, name, "Degraded").await;
+        assert_eq!(degraded, "True", "{name} is Degraded");
+    }
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}

@@ -29,3 +29,70 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /*
+The namespaces the operator serves, comma-separated (WATCH_NAMESPACE), or "" in cluster-wide mode.
+watchNamespaces plus the deprecated watchNamespace; the release namespace when both are empty.
+*/ -}}
+{{- define "merchant-operator.watchNamespaces" -}}
+{{- $namespaces := concat (.Values.watchNamespaces | default list) (compact (list .Values.watchNamespace)) | uniq -}}
+{{- if .Values.clusterWide -}}
+{{- if $namespaces -}}
+{{- fail "clusterWide=true serves every namespace: leave watchNamespaces and watchNamespace empty" -}}
+{{- end -}}
+{{- else -}}
+{{- $namespaces | default (list .Release.Namespace) | join "," -}}
+{{- end -}}
+{{- end -}}
+
+{{- /*
+What the operator may do in a namespace it serves (Role per namespace, or the ClusterRole in
+cluster-wide mode).
+*/ -}}
+{{- define "merchant-operator.rules" -}}
+- apiGroups: ["merchant.rezapp.com"]
+  resources: ["merchantbackends"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["merchant.rezapp.com"]
+  resources: ["merchantbackends/status"]
+  verbs: ["get", "patch"]
+# Owner references with blockOwnerDeletion need update on the owner's finalizers subresource.
+- apiGroups: ["merchant.rezapp.com"]
+  resources: ["merchantbackends/finalizers"]
+  verbs: ["update"]
+# Read only: missing Secrets hold the rollout, values are digested (SHA-256) for the checksum.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# Pods are only read: the status names why they cannot run (scheduling, image pull, crash with
+# the previous container's last log lines, read once per crash).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+# Read only while the uploads claim is not Bound, to say whether its class exists. Cluster
+# scoped: effective only with clusterWide (in a Role the status says the class was not checked).
+- apiGroups: ["storage.k8s.io"]
+  resources: ["storageclasses"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["configmaps", "services", "serviceaccounts", "persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies", "ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}

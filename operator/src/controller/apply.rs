@@ -144,11 +144,7 @@ fn deployment_drift(live: &Deployment, desired: &Deployment) -> Vec<&'static str
             .map(|s| s.template.clone())
             .unwrap_or_default()
     };
-    let image = |d: &Deployment| {
-        template(d)
-            .spec
-            .and_then(|p| p.containers.first().and_then(|c| c.image.clone()))
-    };
+    let image = |d: &Deployment| super::cache::deployment_image(&template(d));
     let checksums = |d: &Deployment| {
         let annotations = template(d)
             .metadata

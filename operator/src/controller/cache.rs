@@ -1,6 +1,7 @@
 //! The controller's caches: reflectors over the children (selected by the managed-by label, with
 //! managedFields reduced to our own manager's field set, which drift detection reads) and over
-//! Secrets. Reconcile reads only these, so a reconcile with
+//! Secrets, each fed by one watcher per watched namespace (`reflect`). Reconcile reads only
+//! these, so a reconcile with
 //! nothing changed issues no API request at all. Kinds whose status we read are cached in full;
 //! the others as metadata only (enough for the applied-hash check), and full objects are pruned
 //! to the fields actually read, which keeps RSS small.
@@ -25,14 +26,18 @@ use kube::{
     core::PartialObjectMeta,
     runtime::{
         WatchStreamExt,
-        reflector::{self, ObjectRef, Store},
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::crd::{MANAGED_BY, MerchantBackend};
+use super::reflect::reflect;
+use crate::crd::{APPLIED_HASH_ANNOTATION, INSTANCE_LABEL, MANAGED_BY, MerchantBackend};
+
+/// The label naming the operator that manages a child.
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// Item type of a cache-feeding stream.
 pub type Touched<K> = Result<K, watcher::Error>;
@@ -40,7 +45,7 @@ pub type Touched<K> = Result<K, watcher::Error>;
 /// Read handles of every cache the reconciler uses.
 #[derive(Clone)]
 pub struct Caches {
-    /// Secrets (all, not only ours: users create them).
+    /// Secrets of the watched namespaces (users create them; optionally label-selected).
     pub secrets: Store<Secret>,
     /// ServiceAccounts (metadata).
     pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
@@ -105,15 +110,19 @@ where
     store.get(&ObjectRef::new(name).within(namespace))
 }
 
-/// Where to watch: one namespace or all of them.
-pub fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+/// Where to watch: one `Api` per namespace in `namespaces`, or one over all namespaces when it
+/// is empty (cluster-wide mode).
+pub fn api<K>(client: &Client, namespaces: &[String]) -> Vec<Api<K>>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    if namespaces.is_empty() {
+        return vec![Api::all(client.clone())];
     }
+    namespaces
+        .iter()
+        .map(|ns| Api::namespaced(client.clone(), ns))
+        .collect()
 }
 
 fn children_config() -> watcher::Config {
@@ -122,54 +131,61 @@ fn children_config() -> watcher::Config {
 
 /// A cache of our children of kind `K`, pruned by `prune`, and the stream that feeds it.
 pub fn children<K>(
-    api: Api<K>,
+    api: Vec<Api<K>>,
     prune: fn(&mut K),
 ) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    cached(api, children_config(), prune, super::drift::keep_own_fields)
+    cached(api, children_config(), prune, |o| {
+        super::drift::keep_own_fields(o);
+        strip_child_metadata(o);
+    })
 }
 
-/// Secrets cache (no label filter: Secrets are the user's). Values are replaced by their SHA-256
-/// on arrival, so the operator never holds Secret values in memory; the checksum on the pod
-/// template is computed from those digests.
+/// Secrets cache: the user's Secrets in the watched namespaces, or only those matching
+/// `selector` when one is given (opt-in: referenced Secrets must then carry the label). Values are
+/// replaced by their SHA-256 on arrival, so the operator never holds Secret values in memory; the
+/// checksum on the pod template is computed from those digests.
 pub fn secrets(
-    api: Api<Secret>,
+    api: Vec<Api<Secret>>,
+    selector: Option<&str>,
 ) -> (
     Store<Secret>,
     impl Stream<Item = Touched<Secret>> + Send + 'static,
 ) {
     cached(
         api,
-        watcher::Config::default(),
+        secrets_config(selector),
         digest_secret,
         strip_managed_fields,
     )
 }
 
+fn secrets_config(selector: Option<&str>) -> watcher::Config {
+    let config = watcher::Config::default();
+    match selector {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
 /// The MerchantBackend cache and trigger stream of the controller (managedFields stripped).
 pub fn backends(
-    api: Api<MerchantBackend>,
+    api: Vec<Api<MerchantBackend>>,
 ) -> (
     Store<MerchantBackend>,
     impl Stream<Item = Touched<MerchantBackend>> + Send + 'static,
 ) {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o| {
-            strip_managed_fields(o);
-            strip_metadata(o);
-        })
-        .reflect(writer)
-        .applied_objects()
-        .boxed();
-    (reader, stream)
+    let (reader, stream) = reflect(api, &watcher::Config::default(), |o| {
+        strip_managed_fields(o);
+        strip_metadata(o);
+    });
+    (reader, stream.applied_objects().boxed())
 }
 
 fn cached<K>(
-    api: Api<K>,
+    api: Vec<Api<K>>,
     config: watcher::Config,
     prune: fn(&mut K),
     managed_fields: fn(&mut K),
@@ -177,18 +193,12 @@ fn cached<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(move |o| {
-            managed_fields(o);
-            strip_metadata(o);
-            prune(o);
-        })
-        .reflect(writer)
-        .touched_objects()
-        .boxed();
-    (reader, stream)
+    let (reader, stream) = reflect(api, &config, move |o| {
+        managed_fields(o);
+        strip_metadata(o);
+        prune(o);
+    });
+    (reader, stream.touched_objects().boxed())
 }
 
 fn strip_managed_fields<K: Resource>(o: &mut K) {
@@ -200,39 +210,99 @@ fn strip_metadata<K: Resource>(o: &mut K) {
         .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
+/// Child metadata: keep what reconcile reads (name, namespace, generation, the applied-hash
+/// annotation, ownerReferences, our field set, deletion state, the instance and managed-by
+/// labels that map pods and retained claims to their backend, and a claim's uid, which its
+/// retention Event names) and drop the rest (other labels, uid, resourceVersion, timestamps,
+/// other annotations). Thousands of children each carried these strings for nothing; the
+/// watcher has already taken the resourceVersion it resumes from.
+pub fn strip_child_metadata<K: Resource<DynamicType = ()>>(o: &mut K) {
+    let keep_uid = K::kind(&()) == "PersistentVolumeClaim";
+    let meta = o.meta_mut();
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|key, _| key == INSTANCE_LABEL || key == MANAGED_BY_LABEL);
+    }
+    if !keep_uid {
+        meta.uid = None;
+    }
+    meta.resource_version = None;
+    meta.creation_timestamp = None;
+    meta.generate_name = None;
+    meta.self_link = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|key, _| key == APPLIED_HASH_ANNOTATION);
+    }
+}
+
 /// Keep the whole object (metadata-only caches are already small).
 pub fn keep<K>(_: &mut K) {}
+
+/// Where a cached Deployment keeps its API image: the pod template's container list (a
+/// `Container` alone takes over 2 KB) is dropped from the cache. Cache-only, never sent to the API.
+const CACHED_IMAGE: &str = "merchant.rezapp.com/cached-image";
 
 /// Deployment: keep metadata, status, replicas, the template annotations and the API image
 /// (what status and drift detection read); drop the rest of the pod template.
 pub fn prune_deployment(d: &mut Deployment) {
     let Some(spec) = d.spec.as_mut() else { return };
-    let image = spec
+    let image = deployment_image(&spec.template);
+    let mut annotations = spec
         .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default();
+    if let Some(image) = image {
+        annotations.insert(CACHED_IMAGE.to_owned(), image);
+    }
+    spec.template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            annotations: Some(annotations).filter(|a| !a.is_empty()),
+            ..Default::default()
+        }),
+        spec: None,
+    };
+    spec.selector = LabelSelector::default();
+    spec.strategy = None;
+}
+
+/// The API image of a pod template, whether full or as cached by `prune_deployment`.
+pub fn deployment_image(template: &PodTemplateSpec) -> Option<String> {
+    let container = template
         .spec
         .as_ref()
         .and_then(|p| p.containers.first())
         .and_then(|c| c.image.clone());
-    let annotations = spec
-        .template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.clone());
-    spec.template = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            annotations,
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                image,
+    container.or_else(|| {
+        template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(CACHED_IMAGE).cloned())
+    })
+}
+
+/// A cached Deployment as readers expect it: the image back in the pod template's container.
+pub fn unstash_deployment(cached: &Deployment) -> Deployment {
+    let mut d = cached.clone();
+    if let Some(spec) = d.spec.as_mut() {
+        let image = spec
+            .template
+            .metadata
+            .as_mut()
+            .and_then(|m| m.annotations.as_mut())
+            .and_then(|a| a.remove(CACHED_IMAGE));
+        if spec.template.spec.is_none() && image.is_some() {
+            spec.template.spec = Some(PodSpec {
+                containers: vec![Container {
+                    image,
+                    ..Default::default()
+                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    };
-    spec.selector = LabelSelector::default();
-    spec.strategy = None;
+            });
+        }
+    }
+    d
 }
 
 /// Service and Ingress: only metadata and status (load-balancer addresses) are read.
@@ -257,4 +327,54 @@ pub fn digest_secret(s: &mut Secret) {
         *value = ByteString(Sha256::digest(&value.0).to_vec());
     }
     s.data = Some(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::DeploymentSpec;
+
+    #[test]
+    fn a_cached_deployment_keeps_its_image_without_the_pod_template() {
+        let mut d = Deployment {
+            spec: Some(DeploymentSpec {
+                replicas: Some(2),
+                template: PodTemplateSpec {
+                    metadata: None,
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "api".into(),
+                            image: Some("registry/api:1".into()),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        prune_deployment(&mut d);
+        let template = &d.spec.as_ref().expect("spec").template;
+        assert!(template.spec.is_none(), "no container kept in the cache");
+        assert_eq!(
+            deployment_image(template).as_deref(),
+            Some("registry/api:1")
+        );
+        let restored = unstash_deployment(&d);
+        let spec = restored.spec.expect("spec");
+        assert_eq!(spec.replicas, Some(2));
+        assert_eq!(
+            spec.template.spec.expect("pod").containers[0]
+                .image
+                .as_deref(),
+            Some("registry/api:1")
+        );
+        assert!(
+            spec.template
+                .metadata
+                .and_then(|m| m.annotations)
+                .is_none_or(|a| !a.contains_key(CACHED_IMAGE))
+        );
+    }
 }

@@ -22,8 +22,15 @@ fn is_ours(entry: &ManagedFieldsEntry) -> bool {
 
 /// Cache pruning: keep only our manager's field set (what `drifted` reads), without timestamps,
 /// and held as its compact JSON text: a parsed field set of a Deployment takes ~10x the memory
-/// of its text, and there is one per child.
+/// of its text, and there is one per child. The text is interned (`fieldsets`): children of
+/// the same spec share it.
 pub fn keep_own_fields<K: Resource>(o: &mut K) {
+    let owner = o
+        .meta()
+        .owner_references
+        .as_deref()
+        .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)))
+        .map(|r| r.uid.clone());
     let fields = &mut o.meta_mut().managed_fields;
     if let Some(entries) = fields.as_mut() {
         entries.retain(is_ours);
@@ -34,7 +41,7 @@ pub fn keep_own_fields<K: Resource>(o: &mut K) {
             if let Some(FieldsV1(set)) = entry.fields_v1.as_mut()
                 && set.is_object()
             {
-                *set = Value::String(set.to_string());
+                *set = Value::String(super::fieldsets::intern(set.to_string(), owner.as_deref()));
             }
         }
     }
@@ -60,7 +67,9 @@ pub fn uncovered<M: Resource>(live: &M, desired: &Value) -> Vec<String> {
         .and_then(|e| e.fields_v1.as_ref())
         .and_then(|FieldsV1(set)| match set {
             // As kept by the cache (see keep_own_fields).
-            Value::String(text) => serde_json::from_str::<Map<String, Value>>(text).ok(),
+            Value::String(text) => {
+                serde_json::from_str::<Map<String, Value>>(&super::fieldsets::resolve(text)).ok()
+            }
             Value::Object(map) => Some(map.clone()),
             _ => None,
         });

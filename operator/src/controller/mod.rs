@@ -7,7 +7,9 @@ pub mod cache;
 pub mod diagnose;
 pub mod drift;
 pub mod events;
+pub mod fieldsets;
 pub mod ownership;
+pub mod reflect;
 pub mod secrets;
 pub mod status;
 pub mod validate;
@@ -78,8 +80,10 @@ pub struct Context {
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Only this namespace (None: all namespaces).
-    pub namespace: Option<String>,
+    /// Only these namespaces, one set of watches each (empty: all namespaces).
+    pub namespaces: Vec<String>,
+    /// Only watch Secrets matching this label selector (None: every Secret of the namespaces).
+    pub secret_selector: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
     /// Event reporter instance (pod name).
@@ -103,8 +107,11 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ns = settings.namespace.as_deref();
-    let (secrets, secret_stream) = cache::secrets(cache::api::<Secret>(&client, ns));
+    let ns = settings.namespaces.as_slice();
+    let (secrets, secret_stream) = cache::secrets(
+        cache::api::<Secret>(&client, ns),
+        settings.secret_selector.as_deref(),
+    );
     let (service_accounts, sa_stream) = cache::children(
         cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns),
         cache::keep,
@@ -389,7 +396,8 @@ fn observe(
 ) -> Observed {
     let c = &ctx.caches;
     Observed {
-        deployment: lookup(&c.deployments, &b.namespace, &b.name).map(|d| (*d).clone()),
+        deployment: lookup(&c.deployments, &b.namespace, &b.name)
+            .map(|d| cache::unstash_deployment(&d)),
         desired_deployment_hash,
         public_service: lookup(&c.services, &b.namespace, &b.name).map(|s| (*s).clone()),
         ingress: lookup(&c.ingresses, &b.namespace, &b.name).map(|i| (*i).clone()),

@@ -101,16 +101,22 @@ pub struct Operator {
 impl Operator {
     /// Start a controller on `namespace` with a fresh request counter.
     pub async fn start(namespace: &str) -> Self {
+        Self::start_with(Settings {
+            namespaces: vec![namespace.to_owned()],
+            secret_selector: None,
+            concurrency: 8,
+            instance: Some("tests".into()),
+        })
+        .await
+    }
+
+    /// Start a controller with explicit settings and a fresh request counter.
+    pub async fn start_with(settings: Settings) -> Self {
         merchant_operator::telemetry::init(merchant_operator::telemetry::LogFormat::Text);
         let metrics = Arc::new(Metrics::default());
         let config = Config::infer().await.expect("kube config");
         let client = client_from_config(config, metrics.clone()).expect("client");
         let (tx, rx) = oneshot::channel::<()>();
-        let settings = Settings {
-            namespace: Some(namespace.to_owned()),
-            concurrency: 8,
-            instance: Some("tests".into()),
-        };
         let handle = tokio::spawn(controller::run(
             client,
             settings,
