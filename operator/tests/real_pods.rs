@@ -188,7 +188,9 @@ fn backend(node: &RealNode, name: &str, extra: Value) -> MerchantBackend {
         "replicas": 2,
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         "podTemplate": node.placement(),
-        "config": {"logLevel": "info"},
+        // Every request comes from the host's bridge address and the Redis counters outlive a
+        // run: limits high enough that reruns never trip them.
+        "config": {"logLevel": "info", "rateLimit": {"general": 100000, "auth": 10000, "register": 10000}},
     });
     merge(&mut spec, extra);
     serde_json::from_value(json!({
@@ -473,8 +475,17 @@ async fn a_merchant_backend_serves_the_api_from_real_pods() {
     apply_backend(&client, &ns, &backend(&node, name, uploads)).await;
     wait_condition(&client, &ns, name, "Ready", "True").await;
 
-    // Through the operator-made public Service, from outside the pods.
+    // Through the operator-made public Service, from outside the pods (kube-proxy programs a
+    // new Service within a second or so of its endpoints turning ready).
     let base = service_url(&client, &ns, name).await;
+    eventually("the Service answers", Duration::from_secs(30), || async {
+        match http().get(format!("{base}/health/ready")).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(r.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
     let token = merchant_round_trip(&base).await;
     upload_lands_on_the_volume(&base, &token, &node, &ns).await;
 
