@@ -33,6 +33,22 @@ where
     Api::namespaced(client.clone(), ns)
 }
 
+/// Wait until `name` is Degraded for `reason`; the MerchantBackend as it was then.
+async fn degraded_by(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    reason: &'static str,
+) -> MerchantBackend {
+    wait_for(
+        mbs(client, ns),
+        name,
+        &format!("Degraded {reason}"),
+        has_condition("Degraded", "True", Some(reason)),
+    )
+    .await
+}
+
 fn condition(mb: &MerchantBackend, type_: &str) -> Condition {
     mb.status
         .as_ref()
@@ -98,13 +114,7 @@ async fn an_object_that_is_not_ours_is_left_alone_and_reported() {
     create_backend(&client, &ns, "shop", "image: a:1\nreplicas: 1").await;
 
     // Assert: reported, and the Service is exactly as the user left it.
-    let mb = wait_for(
-        mbs(&client, &ns),
-        "shop",
-        "Degraded NotOwned",
-        has_condition("Degraded", "True", Some("NotOwned")),
-    )
-    .await;
+    let mb = degraded_by(&client, &ns, "shop", "NotOwned").await;
     let degraded = condition(&mb, "Degraded");
     assert!(
         degraded
@@ -286,13 +296,7 @@ async fn an_apply_refused_by_a_resource_quota_shows_in_status_and_recovers() {
 
     create_backend(&client, &ns, "shop", "image: a:1\nreplicas: 1").await;
 
-    let mb = wait_for(
-        mbs(&client, &ns),
-        "shop",
-        "Degraded ApplyFailed",
-        has_condition("Degraded", "True", Some("ApplyFailed")),
-    )
-    .await;
+    let mb = degraded_by(&client, &ns, "shop", "ApplyFailed").await;
     let degraded = condition(&mb, "Degraded");
     assert!(
         degraded.message.starts_with("Service/shop-internal: ")
@@ -396,13 +400,7 @@ async fn a_deployment_refused_by_an_admission_policy_shows_in_status_until_the_s
     )
     .await;
 
-    let mb = wait_for(
-        mbs(&client, &ns),
-        "shop",
-        "Degraded ApplyFailed",
-        has_condition("Degraded", "True", Some("ApplyFailed")),
-    )
-    .await;
+    let mb = degraded_by(&client, &ns, "shop", "ApplyFailed").await;
     let ready = condition(&mb, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
@@ -657,13 +655,7 @@ async fn the_uploads_claim_is_kept_by_default_and_an_event_says_how_to_delete_it
     // NotOwned). No provisioner serves a claim without a class here, so it stays Pending.
     tokio::time::sleep(Duration::from_secs(2)).await; // let the old object go
     create_backend(&client, &ns, "shop", "image: a:1\nuploads: {size: 1Gi}").await;
-    let mb = wait_for(
-        mbs(&client, &ns),
-        "shop",
-        "Degraded ClaimPending",
-        has_condition("Degraded", "True", Some("ClaimPending")),
-    )
-    .await;
+    let mb = degraded_by(&client, &ns, "shop", "ClaimPending").await;
     let ready = condition(&mb, "Ready").message;
     assert!(
         ready.starts_with("uploads claim shop-uploads is Pending: "),
@@ -749,13 +741,7 @@ async fn pods_no_node_can_fit_are_reported_unschedulable_with_the_scheduler_mess
     )
     .await;
 
-    let mb = wait_for(
-        mbs(&client, &ns),
-        "shop",
-        "Degraded Unschedulable",
-        has_condition("Degraded", "True", Some("Unschedulable")),
-    )
-    .await;
+    let mb = degraded_by(&client, &ns, "shop", "Unschedulable").await;
     let ready = condition(&mb, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
@@ -795,13 +781,7 @@ async fn an_uploads_claim_with_a_missing_storage_class_is_reported_pending() {
     )
     .await;
 
-    let mb = wait_for(
-        mbs(&client, &ns),
-        "shop",
-        "Degraded ClaimPending",
-        has_condition("Degraded", "True", Some("ClaimPending")),
-    )
-    .await;
+    let mb = degraded_by(&client, &ns, "shop", "ClaimPending").await;
     let ready = condition(&mb, "Ready");
     assert_eq!(ready.reason, "ClaimPending");
     assert_eq!(

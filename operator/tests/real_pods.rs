@@ -107,7 +107,7 @@ fn install_operator(node: &RealNode, ns: &str) {
     let values = json!({
         "image": {"repository": "localhost/merchant-operator", "tag": "dev", "pullPolicy": "Never"},
         "replicaCount": 1,
-        "watchNamespace": ns,
+        "watchNamespaces": [ns],
         "logFormat": "json",
         "nodeSelector": node.placement()["nodeSelector"],
         "tolerations": node.placement()["tolerations"],
@@ -493,6 +493,16 @@ async fn a_merchant_backend_serves_the_api_from_real_pods() {
     let pod = api_pods(&client, &ns, name).await[0].name_any();
     let logs = run("kubectl", &["logs", "-n", &ns, &pod, "--tail=200"]);
     assert!(logs.contains("merchant-api ready"), "{logs}");
+
+    // The operator pod did all of this with the chart's RBAC alone.
+    let operator_log = run(
+        "kubectl",
+        &["logs", "-n", &ns, "deploy/e2e-merchant-operator"],
+    );
+    assert!(
+        !operator_log.to_lowercase().contains("forbidden"),
+        "{operator_log}"
+    );
 
     a_deleted_pod_is_replaced_and_serves(&client, &ns, name, &base).await;
     readiness_follows_the_database(&client, &node, &ns, name, &base).await;
