@@ -308,31 +308,34 @@ fn http() -> reqwest::Client {
         .expect("http client")
 }
 
-/// POST JSON; (status, body).
-async fn post(base: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut req = http().post(format!("{base}{path}")).json(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+/// Send `req` (with the bearer token, if any); (status, body bytes).
+async fn send(req: reqwest::RequestBuilder, what: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    let res = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
     let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    (status, res.bytes().await.expect("body").to_vec())
+}
+
+/// POST JSON; (status, JSON body or Null).
+async fn post(base: &str, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let req = http().post(format!("{base}{path}")).json(body);
+    let (status, bytes) = send(req, &format!("POST {path}"), token).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn get(base: &str, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
-    let mut req = http().get(format!("{base}{path}"));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let status = res.status().as_u16();
-    (status, res.bytes().await.expect("body").to_vec())
+    send(
+        http().get(format!("{base}{path}")),
+        &format!("GET {path}"),
+        token,
+    )
+    .await
 }
 
 /// Register, log in, create a product and read it back: the merchant client's first minutes.
