@@ -1,6 +1,12 @@
 //! Command-line interface of `merchant-api`.
 
-use crate::config::Config;
+use std::path::PathBuf;
+
+use crate::{
+    backup::{BackupArgs, PruneArgs, RestoreArgs, VerifyArgs},
+    config::Config,
+    ops::migrate::Phase,
+};
 
 /// Merchant e-commerce API server and data tools.
 #[derive(Debug, clap::Parser)]
@@ -43,21 +49,87 @@ pub enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Take a consistent, compressed backup of the database and the uploads.
+    Backup(Box<BackupArgs>),
+    /// Restore a backup (ours or a `mongodump --gzip` folder) into a database.
+    Restore(Box<RestoreArgs>),
+    /// Check a backup's checksums and restore it into a scratch database to compare contents.
+    Verify(Box<VerifyArgs>),
+    /// Delete backups that retention no longer requires.
+    Prune(PruneArgs),
     /// Print the OpenAPI 3 document as JSON.
     Openapi,
 }
 
 /// `migrate` actions.
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum MigrateAction {
-    /// Apply every pending migration.
-    Up,
+    /// Apply pending migrations (of one phase with --phase).
+    Up {
+        /// `expand` before a new version serves, `contract` after its rollback window.
+        #[arg(long, value_enum, default_value_t = PhaseFilter::All)]
+        phase: PhaseFilter,
+        /// Refuse (exit 3) unless the database's identity is this one.
+        #[arg(long)]
+        expect_identity: Option<String>,
+        /// Write the outcome as one JSON object to this file (e.g. /dev/termination-log).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Revert the newest N applied migrations (default 1).
     Down {
         /// How many.
         #[arg(default_value_t = 1)]
         steps: u32,
+        /// Refuse (exit 3) unless the database's identity is this one.
+        #[arg(long)]
+        expect_identity: Option<String>,
+        /// Write the outcome as one JSON object to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// List migrations and whether each is applied.
     Status,
+    /// Current and target schema versions and every pending step with its phase.
+    Plan {
+        /// Print the plan as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Also write it to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+impl MigrateAction {
+    /// The `--report` file, if any.
+    pub fn report_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Up { report, .. } | Self::Down { report, .. } | Self::Plan { report, .. } => {
+                report.as_deref()
+            }
+            Self::Status => None,
+        }
+    }
+}
+
+/// `--phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhaseFilter {
+    /// Backward-compatible steps only.
+    Expand,
+    /// Destructive steps only.
+    Contract,
+    /// Every pending step.
+    All,
+}
+
+impl From<PhaseFilter> for Option<Phase> {
+    fn from(filter: PhaseFilter) -> Self {
+        match filter {
+            PhaseFilter::Expand => Some(Phase::Expand),
+            PhaseFilter::Contract => Some(Phase::Contract),
+            PhaseFilter::All => None,
+        }
+    }
 }

@@ -689,6 +689,17 @@ impl Config {
         origins
     }
 
+    /// Only the uploads settings (the data tools back up and restore uploaded files).
+    pub fn validate_uploads(&self) -> Result<UploadSettings, InvalidConfig> {
+        let mut problems = Vec::new();
+        let settings = self.upload_settings(&mut problems);
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(InvalidConfig(problems))
+        }
+    }
+
     fn upload_settings(&self, problems: &mut Vec<String>) -> UploadSettings {
         let public_url = self
             .uploads_public_url

@@ -227,3 +227,14 @@ pub fn on_duplicate_key(
         }
     }
 }
+
+/// An error and its sources, joined with `: ` (for logs, reports and the terminal).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    message
+}

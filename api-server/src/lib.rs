@@ -1,6 +1,7 @@
 //! merchant-api: the merchant e-commerce HTTP API and its data commands.
 
 pub mod audit;
+pub mod backup;
 pub mod cache;
 pub mod cli;
 pub mod config;

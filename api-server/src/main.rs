@@ -1,9 +1,10 @@
 //! `merchant-api`: command-line entry point. Parses the CLI and dispatches; nothing else.
 
-use std::process::ExitCode;
+use std::{io::IsTerminal, process::ExitCode};
 
 use clap::Parser;
 use merchant_api::{
+    backup,
     cli::{Cli, Command},
     config::{Config, Settings},
     openapi, ops, startup, telemetry,
@@ -16,19 +17,17 @@ fn settings(config: Config) -> Result<Settings, ExitCode> {
     })
 }
 
-fn report(result: Result<(), impl std::error::Error>) -> ExitCode {
+fn report(result: Result<(), impl std::error::Error + 'static>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                message.push_str(&format!(": {s}"));
-                source = s.source();
-            }
+            let message = merchant_api::error::chain(&e);
             tracing::error!(error = %message, "command failed");
             eprintln!("merchant-api: {message}");
-            ExitCode::FAILURE
+            match (&e as &dyn std::error::Error).downcast_ref::<ops::migrate::MigrateError>() {
+                Some(ops::migrate::MigrateError::Identity(_)) => ExitCode::from(3),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -41,9 +40,18 @@ async fn main() -> ExitCode {
             println!("{}", openapi::to_json());
             return ExitCode::SUCCESS;
         }
+        Command::Prune(args) => {
+            startup::install_crypto_provider();
+            let json = !std::io::stderr().is_terminal();
+            let _telemetry = telemetry::init("info", json, None, None);
+            return backup::run_prune(args).await;
+        }
         Command::Serve(ref c)
         | Command::Migrate { config: ref c, .. }
         | Command::Seed { config: ref c, .. } => c.clone(),
+        Command::Backup(ref a) => a.config.clone(),
+        Command::Restore(ref a) => a.config.clone(),
+        Command::Verify(ref a) => a.config.clone(),
     };
     startup::install_crypto_provider();
     if let Command::Serve(_) = cli.command {
@@ -66,6 +74,12 @@ async fn main() -> ExitCode {
         return report(result);
     }
     let _telemetry = telemetry::init(&config.log_level, config.log_format == "json", None, None);
+    match cli.command {
+        Command::Backup(args) => return backup::run_backup(*args).await,
+        Command::Restore(args) => return backup::run_restore(*args).await,
+        Command::Verify(args) => return backup::run_verify(*args).await,
+        _ => {}
+    }
     let database = match config.validate_database() {
         Ok(d) => d,
         Err(e) => {
@@ -90,6 +104,11 @@ async fn main() -> ExitCode {
             };
             report(ops::seed::run(&database, plan).await)
         }
-        Command::Serve(_) | Command::Openapi => ExitCode::SUCCESS,
+        Command::Serve(_)
+        | Command::Openapi
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::Verify(_)
+        | Command::Prune(_) => ExitCode::SUCCESS,
     }
 }

@@ -12,8 +12,11 @@ use mongodb::{
     bson::{Document, doc},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
+use super::identity::{self, IdentityMismatch};
 use crate::{
+    backup::report,
     cli::MigrateAction,
     config::DatabaseSettings,
     error::is_duplicate_key,
@@ -36,6 +39,9 @@ pub enum MigrateError {
     /// Bookkeeping failed.
     #[error("failed to read or write migration records")]
     Records(#[source] mongodb::error::Error),
+    /// The database is not the expected one.
+    #[error(transparent)]
+    Identity(#[from] IdentityMismatch),
     /// One migration failed (earlier ones stay applied).
     #[error("migration {version} ({name}) failed")]
     Step {
@@ -61,6 +67,18 @@ pub struct MigrationRecord {
     pub applied_at: DateTime,
 }
 
+/// When a step may run relative to a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Backward compatible (adds fields, indexes, defaults): the old version keeps working,
+    /// so it runs before the new version serves.
+    Expand,
+    /// Destructive (drops, renames, tightens): runs only after the new version is healthy and
+    /// its rollback window has closed.
+    Contract,
+}
+
 /// One known migration.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -70,6 +88,10 @@ pub struct Migration {
     pub name: &'static str,
     /// Runs inside a transaction (false for index builds).
     transactional: bool,
+    /// Expand or contract.
+    pub phase: Phase,
+    /// `down` restores the previous shape without losing data.
+    pub reversible: bool,
 }
 
 /// The contract's five migrations, rewritten for this data model.
@@ -78,26 +100,36 @@ pub const MIGRATIONS: [Migration; 5] = [
         version: 1,
         name: "add-onboarding-to-merchants",
         transactional: true,
+        phase: Phase::Expand,
+        reversible: true,
     },
     Migration {
         version: 2,
         name: "add-indexes",
         transactional: false,
+        phase: Phase::Expand,
+        reversible: true,
     },
     Migration {
         version: 3,
         name: "add-product-variants",
         transactional: true,
+        phase: Phase::Expand,
+        reversible: true,
     },
     Migration {
         version: 4,
         name: "add-merchant-analytics",
         transactional: true,
+        phase: Phase::Expand,
+        reversible: true,
     },
     Migration {
         version: 5,
         name: "add-product-stock-tracking",
         transactional: true,
+        phase: Phase::Expand,
+        reversible: true,
     },
 ];
 
@@ -329,6 +361,12 @@ async fn with_lock<T>(
 
 /// Apply every migration not yet recorded, in version order. Returns the versions applied.
 pub async fn up(store: &Store) -> Result<Vec<i32>, MigrateError> {
+    up_phase(store, None).await
+}
+
+/// Apply the pending migrations of `phase` (all when `None`), in version order. Expand steps
+/// never depend on contract steps, so `expand` may pass over a pending contract step.
+pub async fn up_phase(store: &Store, phase: Option<Phase>) -> Result<Vec<i32>, MigrateError> {
     with_lock(store, async |store| {
         let done: Vec<i32> = applied(store)
             .await
@@ -340,7 +378,7 @@ pub async fn up(store: &Store) -> Result<Vec<i32>, MigrateError> {
         let mut ran = Vec::new();
         for m in MIGRATIONS
             .into_iter()
-            .filter(|m| !done.contains(&m.version))
+            .filter(|m| !done.contains(&m.version) && phase.is_none_or(|p| m.phase == p))
         {
             apply(store, m, true, transactions)
                 .await
@@ -401,24 +439,203 @@ pub async fn status(
         .collect())
 }
 
-/// The `migrate` subcommand.
-pub async fn run(settings: &DatabaseSettings, action: MigrateAction) -> Result<(), MigrateError> {
-    let store = connect_store(settings, None).await?;
-    let result = run_action(&store, action).await;
-    store.client().clone().shutdown().immediate(true).await;
-    result
+/// One pending step of a plan.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlannedStep {
+    /// Version.
+    pub version: i32,
+    /// Name.
+    pub name: &'static str,
+    /// Expand or contract.
+    pub phase: Phase,
+    /// Whether `down` can undo it.
+    pub reversible: bool,
 }
 
-async fn run_action(store: &Store, action: MigrateAction) -> Result<(), MigrateError> {
+/// What `migrate up` would do against this database with this binary.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Highest applied version (0: none).
+    pub current: i32,
+    /// Highest version this binary knows.
+    pub target: i32,
+    /// Database identity, if marked.
+    pub identity: Option<String>,
+    /// Steps not yet applied, in order.
+    pub pending: Vec<PlannedStep>,
+    /// Applied versions this binary does not know (the database is ahead of the image).
+    pub unknown_applied: Vec<i32>,
+}
+
+/// The plan. Reads only.
+pub async fn plan(store: &Store) -> Result<Plan, MigrateError> {
+    let done: Vec<i32> = applied(store)
+        .await
+        .map_err(MigrateError::Records)?
+        .iter()
+        .map(|r| r.version)
+        .collect();
+    let identity = identity::read(store.db())
+        .await
+        .map_err(MigrateError::Records)?;
+    Ok(plan_from(&done, identity))
+}
+
+fn plan_from(done: &[i32], identity: Option<String>) -> Plan {
+    Plan {
+        current: done.iter().copied().max().unwrap_or(0),
+        target: MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0),
+        identity,
+        pending: MIGRATIONS
+            .iter()
+            .filter(|m| !done.contains(&m.version))
+            .map(|m| PlannedStep {
+                version: m.version,
+                name: m.name,
+                phase: m.phase,
+                reversible: m.reversible,
+            })
+            .collect(),
+        unknown_applied: done
+            .iter()
+            .copied()
+            .filter(|v| !MIGRATIONS.iter().any(|m| m.version == *v))
+            .collect(),
+    }
+}
+
+/// The `migrate` subcommand; `--report` gets its outcome either way.
+pub async fn run(settings: &DatabaseSettings, action: MigrateAction) -> Result<(), MigrateError> {
+    let report_path = action.report_path().map(std::path::Path::to_path_buf);
+    let outcome = async {
+        let store = connect_store(settings, None).await?;
+        let result = run_action(&store, action).await;
+        store.client().clone().shutdown().immediate(true).await;
+        result
+    }
+    .await;
+    match &outcome {
+        Ok(Some(report)) => report::write(report_path.as_deref(), report.clone()),
+        Ok(None) => {}
+        Err(e) => report::write(
+            report_path.as_deref(),
+            json!({"command": "migrate", "result": "Failed", "error": crate::error::chain(e)}),
+        ),
+    }
+    outcome.map(drop)
+}
+
+async fn check_identity(store: &Store, expected: Option<&str>) -> Result<String, MigrateError> {
+    let actual = identity::read(store.db())
+        .await
+        .map_err(MigrateError::Records)?;
+    identity::check(expected, actual.as_deref())?;
+    identity::ensure(store.db())
+        .await
+        .map_err(MigrateError::Records)
+}
+
+async fn current(store: &Store) -> Result<i32, MigrateError> {
+    Ok(applied(store)
+        .await
+        .map_err(MigrateError::Records)?
+        .iter()
+        .map(|r| r.version)
+        .max()
+        .unwrap_or(0))
+}
+
+async fn run_action(
+    store: &Store,
+    action: MigrateAction,
+) -> Result<Option<serde_json::Value>, MigrateError> {
     match action {
-        MigrateAction::Up => println!("applied: {:?}", up(store).await?),
-        MigrateAction::Down { steps } => println!("reverted: {:?}", down(store, steps).await?),
+        MigrateAction::Up {
+            phase,
+            expect_identity,
+            ..
+        } => {
+            let identity = check_identity(store, expect_identity.as_deref()).await?;
+            let ran = up_phase(store, phase.into()).await?;
+            println!("applied: {ran:?}");
+            Ok(Some(json!({
+                "command": "migrate", "result": "Succeeded", "applied": ran,
+                "current": current(store).await?, "identity": identity,
+            })))
+        }
+        MigrateAction::Down {
+            steps,
+            expect_identity,
+            ..
+        } => {
+            let identity = check_identity(store, expect_identity.as_deref()).await?;
+            let reverted = down(store, steps).await?;
+            println!("reverted: {reverted:?}");
+            Ok(Some(json!({
+                "command": "migrate", "result": "Succeeded", "reverted": reverted,
+                "current": current(store).await?, "identity": identity,
+            })))
+        }
+        MigrateAction::Plan { json, .. } => {
+            let plan = plan(store).await?;
+            let mut report = serde_json::to_value(&plan).unwrap_or_default();
+            report["command"] = json!("migrate-plan");
+            report["result"] = json!("Succeeded");
+            if json {
+                println!("{report}");
+            } else {
+                println!("current {} -> target {}", plan.current, plan.target);
+                for step in &plan.pending {
+                    let phase = serde_json::to_value(step.phase).unwrap_or_default();
+                    let undo = if step.reversible {
+                        "reversible"
+                    } else {
+                        "irreversible"
+                    };
+                    println!(
+                        "{:>3}  {:<30} {} {undo}",
+                        step.version,
+                        step.name,
+                        phase.as_str().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(Some(report))
+        }
         MigrateAction::Status => {
             for (version, name, at) in status(store).await? {
                 let state = at.map_or_else(|| "pending".to_string(), crate::store::json::iso);
                 println!("{version:>3}  {name:<30} {state}");
             }
+            Ok(None)
         }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_lists_what_is_pending_in_order_and_flags_unknown_versions() {
+        let fresh = plan_from(&[], None);
+        assert_eq!((fresh.current, fresh.target), (0, 5));
+        assert_eq!(fresh.pending.len(), 5);
+        assert!(
+            fresh
+                .pending
+                .iter()
+                .all(|s| s.phase == Phase::Expand && s.reversible)
+        );
+        let partial = plan_from(&[1, 2, 4], Some("id".into()));
+        assert_eq!(partial.current, 4);
+        let pending: Vec<i32> = partial.pending.iter().map(|s| s.version).collect();
+        assert_eq!(pending, [3, 5]);
+        let ahead = plan_from(&[1, 2, 3, 4, 5, 6], None);
+        assert!(ahead.pending.is_empty());
+        assert_eq!(ahead.unknown_applied, [6]);
+        let json = serde_json::to_value(&partial).expect("should succeed");
+        assert_eq!(json["pending"][0]["phase"], "expand");
+    }
 }

@@ -1,5 +1,6 @@
-//! Data subcommands: versioned migrations and demo seeding.
+//! Data subcommands: versioned migrations, the database identity marker and demo seeding.
 
+pub mod identity;
 pub mod migrate;
 pub mod seed;
 pub mod seed_orders;

@@ -157,6 +157,11 @@ impl FileStore {
         })
     }
 
+    /// The underlying object store (backups copy every file through it).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.inner.clone()
+    }
+
     /// Store a file.
     pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> object_store::Result<()> {
         self.inner

@@ -3,6 +3,7 @@
 mod analytics;
 mod audit;
 mod auth;
+mod backup;
 mod bulk;
 mod cashback;
 mod cli;
