@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::{
-    backup::{BackupArgs, PruneArgs, RestoreArgs, VerifyArgs},
+    backup::{BackupArgs, CaptureArgs, PruneArgs, RestoreArgs, VerifyArgs},
     config::Config,
     ops::migrate::Phase,
 };
@@ -55,6 +55,8 @@ pub enum Command {
     Restore(Box<RestoreArgs>),
     /// Check a backup's checksums and restore it into a scratch database to compare contents.
     Verify(Box<VerifyArgs>),
+    /// Follow the change stream into the backup location for point-in-time restores.
+    Capture(Box<CaptureArgs>),
     /// Delete backups that retention no longer requires.
     Prune(PruneArgs),
     /// Print the OpenAPI 3 document as JSON.

@@ -52,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Backup(ref a) => a.config.clone(),
         Command::Restore(ref a) => a.config.clone(),
         Command::Verify(ref a) => a.config.clone(),
+        Command::Capture(ref a) => a.config.clone(),
     };
     startup::install_crypto_provider();
     if let Command::Serve(_) = cli.command {
@@ -78,6 +79,7 @@ async fn main() -> ExitCode {
         Command::Backup(args) => return backup::run_backup(*args).await,
         Command::Restore(args) => return backup::run_restore(*args).await,
         Command::Verify(args) => return backup::run_verify(*args).await,
+        Command::Capture(args) => return backup::run_capture(*args).await,
         _ => {}
     }
     let database = match config.validate_database() {
@@ -109,6 +111,7 @@ async fn main() -> ExitCode {
         | Command::Backup(_)
         | Command::Restore(_)
         | Command::Verify(_)
+        | Command::Capture(_)
         | Command::Prune(_) => ExitCode::SUCCESS,
     }
 }

@@ -11,8 +11,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::{BackupError, location::Location, manifest::ObjectEntry};
 
-/// Multipart part size: S3's minimum is 5 MiB; two parts in flight bound memory.
-const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Multipart part size: S3's minimum, 5 MiB; with two parts in flight this bounds the memory.
+const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Compressed bytes gathered before they are handed to the upload.
 const FLUSH_AT: usize = 256 * 1024;
 /// Largest BSON document MongoDB stores (16 MiB) plus room for the wire overhead.

@@ -2,6 +2,7 @@
 //! layout, flags and reports are the contract in docs/backups.md.
 
 pub mod archive;
+pub mod changes;
 pub mod digest;
 pub mod dump;
 pub mod load;
@@ -206,9 +207,42 @@ pub struct RestoreArgs {
     /// Refuse (exit 3) unless the target's identity is this one.
     #[arg(long)]
     pub expect_identity: Option<String>,
+    /// Point in time (RFC 3339): restore the newest snapshot backup under --from taken before
+    /// it, then replay the changes `capture` recorded up to it.
+    #[arg(long, value_parser = parse_time, conflicts_with = "latest")]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
     /// Write the outcome as one JSON object to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-12-06T02:30:00Z: {e}"))
+}
+
+/// `merchant-api capture`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaptureArgs {
+    /// MongoDB settings (the server must support change streams: a replica set).
+    #[command(flatten)]
+    pub config: Config,
+    /// S3 settings of the backup location.
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// The backups' location; segments go to its `changes/` folder.
+    #[arg(long)]
+    pub to: String,
+    /// Close a segment after this many seconds (the most a crash can make capture re-read).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub segment_seconds: u64,
+    /// …or after this many events.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub segment_events: u64,
+    /// Stop after this many seconds (default: run until SIGTERM).
+    #[arg(long)]
+    pub for_seconds: Option<u64>,
 }
 
 /// `merchant-api verify`.
@@ -410,7 +444,21 @@ pub async fn run_restore(args: RestoreArgs) -> ExitCode {
 
 async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
     let from = Location::parse(&args.from, &args.s3, false)?;
-    let source = checked_source(&from, args.latest).await?;
+    let source = match args.until {
+        Some(until) => snapshot_before(&from, until).await?,
+        None => checked_source(&from, args.latest).await?,
+    };
+    // The changes to replay, resolved (and so refused) before anything is written.
+    let replay = match (
+        args.until,
+        source.manifest.as_ref().and_then(|m| m.snapshot_time),
+    ) {
+        (Some(until), Some(after)) => {
+            let all = changes::segments(&from).await?;
+            Some((changes::chain(&all, after, until)?, after, until))
+        }
+        _ => None,
+    };
     let uploads_to = if args.restore_uploads {
         let (location, _) = uploads_location(&args.config)?.ok_or_else(|| {
             BackupError::Usage("--restore-uploads: the uploads directory does not exist".into())
@@ -428,6 +476,12 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
         expect_identity: args.expect_identity.clone(),
     };
     let restored = load::restore(&source, &target, &options).await?;
+    let replayed = match &replay {
+        Some((segments, after, until)) => {
+            changes::replay(&from, segments, *after, *until, &target).await?
+        }
+        None => 0,
+    };
     let differing = differing_secrets(&source, &args.config);
     for name in &differing {
         tracing::warn!(secret = %name, "differs from the backup's: sessions signed before the backup will be refused");
@@ -439,6 +493,8 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
         "documents": restored.documents,
         "collections": restored.collections,
         "uploads": restored.uploads,
+        "replayedChanges": replayed,
+        "until": args.until.map(|t| t.to_rfc3339()),
         "durationSeconds": (restored.seconds * 10.0).round() / 10.0,
         "identity": restored.identity,
         "secretMismatches": differing,
@@ -468,6 +524,32 @@ async fn checked_source(from: &Location, latest: bool) -> Result<load::Source, B
     Err(BackupError::NotFound(format!(
         "no complete, undamaged backup under {}",
         from.display()
+    )))
+}
+
+/// The newest complete, undamaged snapshot backup under `from` taken before `until`.
+async fn snapshot_before(
+    from: &Location,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<load::Source, BackupError> {
+    let until_t = u32::try_from(until.timestamp()).unwrap_or(u32::MAX);
+    for source in load::candidates(from).await? {
+        let Some(snapshot) = source.manifest.as_ref().and_then(|m| m.snapshot_time) else {
+            continue;
+        };
+        if snapshot.t > until_t {
+            continue;
+        }
+        let problems = load::check(&source).await?;
+        if problems.is_empty() {
+            return Ok(source);
+        }
+        tracing::warn!(backup = %source.at.display(), problems = %problems.join("; "), "skipping a damaged backup");
+    }
+    Err(BackupError::NotFound(format!(
+        "no complete snapshot backup under {} taken before {}",
+        from.display(),
+        until.to_rfc3339()
     )))
 }
 
@@ -534,6 +616,23 @@ async fn verify_command(args: &VerifyArgs) -> Result<Value, BackupError> {
     }))
 }
 
+/// `capture`: runs until stopped; the report names the segments written.
+pub async fn run_capture(args: CaptureArgs) -> ExitCode {
+    let outcome = async {
+        let at = Location::parse(&args.to, &args.s3, true)?;
+        let store = connect(&args.config).await?;
+        let limits = changes::CaptureLimits {
+            segment_age: std::time::Duration::from_secs(args.segment_seconds),
+            segment_events: args.segment_events,
+            run_for: args.for_seconds.map(std::time::Duration::from_secs),
+        };
+        let written = changes::capture(store.db(), &at, limits).await?;
+        Ok(json!({ "location": at.child(changes::CHANGES).display(), "segments": written }))
+    }
+    .await;
+    finish("capture", None, outcome).await
+}
+
 /// `prune`.
 pub async fn run_prune(args: PruneArgs) -> ExitCode {
     let outcome = async {
@@ -552,6 +651,7 @@ pub async fn run_prune(args: PruneArgs) -> ExitCode {
             "kept": pruned.kept,
             "protected": pruned.protected,
             "deleted": pruned.deleted,
+            "deletedChanges": pruned.deleted_changes,
         }))
     }
     .await;

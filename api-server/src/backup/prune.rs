@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
+use object_store::ObjectStoreExt;
+
 use super::{
-    BackupError,
+    BackupError, changes,
     load::{self, Source},
     location::Location,
     manifest::{self, Found},
@@ -27,6 +29,8 @@ pub struct Pruned {
     pub deleted: Vec<String>,
     /// The newest good backups retention may never delete.
     pub protected: Vec<String>,
+    /// Change segments deleted: wholly older than the oldest kept backup's snapshot.
+    pub deleted_changes: Vec<String>,
 }
 
 /// The UTC time a backup id names (`YYYYMMDDTHHMMSSZ`, maybe with `-N`).
@@ -68,7 +72,16 @@ pub async fn prune(
         let objects = at.child(id).delete_all().await?;
         tracing::info!(backup = %id, objects, "deleted");
     }
+    let oldest_kept = folders
+        .iter()
+        .find(|f| f.complete && !doomed.contains(&f.id))
+        .map(|f| f.id.clone());
+    let deleted_changes = match oldest_kept {
+        Some(id) => prune_changes(at, &id, dry_run).await?,
+        None => Vec::new(),
+    };
     Ok(Pruned {
+        deleted_changes,
         kept: folders
             .iter()
             .filter(|f| !doomed.contains(&f.id))
@@ -77,6 +90,42 @@ pub async fn prune(
         deleted: doomed,
         protected,
     })
+}
+
+/// Delete change segments that end before the snapshot of the oldest kept backup `oldest`: no
+/// point-in-time restore can use them any more.
+async fn prune_changes(
+    at: &Location,
+    oldest: &str,
+    dry_run: bool,
+) -> Result<Vec<String>, BackupError> {
+    let Found::Complete(manifest) = manifest::inspect(&at.child(oldest)).await? else {
+        return Ok(Vec::new());
+    };
+    let Some(snapshot) = manifest.snapshot_time else {
+        return Ok(Vec::new());
+    };
+    let changes = at.child(changes::CHANGES);
+    let mut deleted = Vec::new();
+    for segment in changes::segments(at).await? {
+        if segment.last >= snapshot {
+            continue;
+        }
+        if !dry_run {
+            for object in [
+                format!("{}.json", segment.name),
+                format!("{}.bson.gz", segment.name),
+            ] {
+                changes
+                    .store()
+                    .delete(&changes.path(&object))
+                    .await
+                    .map_err(|e| changes.storage_error(&object, e))?;
+            }
+        }
+        deleted.push(segment.name);
+    }
+    Ok(deleted)
 }
 
 /// The newest `min` complete backups that are verified or pass a checksum check now.

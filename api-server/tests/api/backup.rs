@@ -735,3 +735,222 @@ async fn migrate_plan_lists_pending_steps_with_phases_and_identity_guards_migrat
     assert_eq!(allowed.report["current"], 4);
     app.finish().await;
 }
+
+fn segments_in(dir: &Path) -> Vec<Value> {
+    let Ok(entries) = std::fs::read_dir(dir.join("changes")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
+}
+
+/// Wait (bounded) until captured segments reach cluster time `t`.
+async fn captured_through(dir: &Path, t: i64) {
+    for _ in 0..100 {
+        if segments_in(dir)
+            .iter()
+            .any(|s| s["last"]["t"].as_i64() >= Some(t))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("capture did not reach t={t}: {:?}", segments_in(dir));
+}
+
+#[tokio::test]
+async fn capture_and_restore_until_a_time_bring_back_the_data_as_it_was_then() {
+    let Some(app) = app_with_data().await else {
+        return;
+    };
+    let db = app.store.db().name().to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = dir.path().to_str().expect("utf-8").to_string();
+    let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI");
+    let mut capture = Command::new(BIN)
+        .args([
+            "capture",
+            "--to",
+            &at,
+            "--segment-seconds",
+            "1",
+            "--for-seconds",
+            "60",
+        ])
+        .env_clear()
+        .env("MONGODB_URI", &uri)
+        .env("MONGODB_DATABASE", &db)
+        .env("LOG_LEVEL", "warn")
+        .spawn()
+        .expect("capture starts");
+    let products = app.store.db().collection::<Document>("products");
+    // Capture is running once a write shows up in a segment (it may take a moment to start).
+    products
+        .insert_one(
+            doc! { "_id": "probe", "sku": "PROBE", "slug": "probe", "name": "probe", "beats": 0 },
+        )
+        .await
+        .expect("insert");
+    for _ in 0..100 {
+        if !segments_in(dir.path()).is_empty() {
+            break;
+        }
+        products
+            .update_one(doc! { "_id": "probe" }, doc! { "$inc": { "beats": 1 } })
+            .await
+            .expect("beat");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(
+        !segments_in(dir.path()).is_empty(),
+        "capture never wrote a segment"
+    );
+    local_backup_into(&db, &at);
+    // After the backup: an insert, an update with a removed field and a delete.
+    products
+        .insert_one(
+            doc! { "_id": "late", "sku": "LATE", "slug": "late", "name": "added after the backup" },
+        )
+        .await
+        .expect("insert");
+    products
+        .update_one(
+            doc! { "_id": "probe" },
+            doc! { "$set": { "name": "renamed" }, "$unset": { "unused": "" } },
+        )
+        .await
+        .expect("update");
+    let victim = documents(app.store.db(), "products").await[0]
+        .get("_id")
+        .cloned()
+        .expect("id");
+    products
+        .delete_one(doc! { "_id": victim })
+        .await
+        .expect("delete");
+    let expected = documents(app.store.db(), "products").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let until = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The disaster, after the chosen time.
+    products.delete_many(doc! {}).await.expect("disaster");
+    captured_through(dir.path(), chrono::Utc::now().timestamp()).await;
+    Command::new("kill")
+        .args(["-TERM", &capture.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = capture.wait().expect("capture exits");
+    assert!(
+        status.success(),
+        "capture stops cleanly on SIGTERM: {status}"
+    );
+
+    let target = format!("{db}_pitr");
+    let until_text = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let restore = run(
+        &db,
+        &[
+            "restore",
+            "--from",
+            &at,
+            "--until",
+            &until_text,
+            "--db",
+            &target,
+        ],
+    );
+    assert_eq!(
+        restore.code,
+        Some(0),
+        "{} {}",
+        restore.stderr,
+        restore.report
+    );
+    assert!(
+        restore.report["replayedChanges"].as_u64() >= Some(3),
+        "{}",
+        restore.report
+    );
+    let restored = app.store.client().database(&target);
+    assert_eq!(documents(&restored, "products").await, expected);
+
+    // Retention: once a newer backup is the oldest kept, the segments before its snapshot go.
+    let before = segments_in(dir.path()).len();
+    local_backup_into(&db, &at);
+    let newest_snapshot_t = chrono::Utc::now().timestamp();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let first = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("20"))
+        .min()
+        .expect("a backup");
+    // Age the first backup past retention by renaming it to an old id.
+    std::fs::rename(dir.path().join(&first), dir.path().join("20200101T000000Z")).expect("rename");
+    let pruned = run(
+        &db,
+        &[
+            "prune",
+            "--at",
+            &at,
+            "--retention-days",
+            "30",
+            "--min-backups",
+            "1",
+        ],
+    );
+    assert_eq!(pruned.code, Some(0), "{}", pruned.stderr);
+    assert_eq!(
+        pruned.report["deleted"],
+        json!(["20200101T000000Z"]),
+        "{}",
+        pruned.report
+    );
+    let left = segments_in(dir.path());
+    assert!(
+        left.len() < before,
+        "{} of {before} segments left",
+        left.len()
+    );
+    assert!(
+        left.iter()
+            .all(|s| s["last"]["t"].as_i64() >= Some(newest_snapshot_t - 2)),
+        "{left:?}"
+    );
+
+    // A time before any backup: refused, nothing written.
+    let early = run(
+        &db,
+        &[
+            "restore",
+            "--from",
+            &at,
+            "--until",
+            "2020-01-01T00:00:00Z",
+            "--db",
+            &format!("{db}_early"),
+        ],
+    );
+    assert_eq!(early.code, Some(1));
+    assert!(
+        early.report["error"]
+            .as_str()
+            .expect("error")
+            .contains("no complete snapshot backup"),
+        "{}",
+        early.report
+    );
+    restored.drop().await.expect("drop");
+    app.finish().await;
+}
+
+fn local_backup_into(db: &str, to: &str) -> String {
+    let backup = run(db, &["backup", "--to", to]);
+    assert_eq!(backup.code, Some(0), "{}", backup.stderr);
+    assert_eq!(backup.report["consistency"], "snapshot");
+    backup.report["id"].as_str().expect("id").to_string()
+}
