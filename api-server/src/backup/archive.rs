@@ -159,12 +159,21 @@ pub async fn copy_object(
     writer.finish().await
 }
 
-/// Splits a gzip'd BSON stream into documents as compressed chunks arrive.
+/// Compressed bytes decoded at a time: gzip expands at most ~1032:1, so one step yields at most
+/// about 4 MiB however hostile the input (a gzip bomb cannot balloon memory).
+const DECODE_STEP: usize = 4096;
+
+/// Splits a gzip'd BSON stream into documents as compressed chunks arrive. Input is decoded
+/// lazily, a small step at a time, only when the next document needs more bytes.
 pub struct BsonFrames {
     object: String,
     decoder: MultiGzDecoder<Vec<u8>>,
+    input: Vec<u8>,
+    input_at: usize,
     pending: Vec<u8>,
     start: usize,
+    closed: bool,
+    finished: bool,
 }
 
 impl BsonFrames {
@@ -173,8 +182,12 @@ impl BsonFrames {
         Self {
             object,
             decoder: MultiGzDecoder::new(Vec::new()),
+            input: Vec::new(),
+            input_at: 0,
             pending: Vec::new(),
             start: 0,
+            closed: false,
+            finished: false,
         }
     }
 
@@ -185,58 +198,78 @@ impl BsonFrames {
         }
     }
 
-    /// Feed compressed bytes.
+    /// Queue compressed bytes (take the documents before pushing the next chunk).
     pub fn push(&mut self, compressed: &[u8]) -> Result<(), BackupError> {
-        self.decoder
-            .write_all(compressed)
-            .map_err(|e| self.corrupt(format!("gzip: {e}")))?;
-        self.drain_decoder();
+        self.input.drain(..self.input_at);
+        self.input_at = 0;
+        self.input.extend_from_slice(compressed);
         Ok(())
     }
 
-    fn drain_decoder(&mut self) {
+    /// The compressed stream ended. Documents may follow; take them, then call
+    /// [`Self::finish`].
+    pub fn close(&mut self) -> Result<(), BackupError> {
+        self.closed = true;
+        Ok(())
+    }
+
+    /// Decode one more step; `false` when nothing is left to decode for now.
+    fn decode_step(&mut self) -> Result<bool, BackupError> {
         if self.start > 0 && self.start * 2 >= self.pending.len() {
             self.pending.drain(..self.start);
             self.start = 0;
         }
+        if self.input_at < self.input.len() {
+            let end = (self.input_at + DECODE_STEP).min(self.input.len());
+            let step = &self.input[self.input_at..end];
+            let result = self.decoder.write_all(step);
+            self.input_at = end;
+            result.map_err(|e| self.corrupt(format!("gzip: {e}")))?;
+        } else if self.closed && !self.finished {
+            // The gzip trailer must check out.
+            self.finished = true;
+            self.decoder
+                .try_finish()
+                .map_err(|e| self.corrupt(format!("gzip: {e}")))?;
+        } else {
+            return Ok(false);
+        }
         let out = self.decoder.get_mut();
         self.pending.extend_from_slice(out);
         out.clear();
+        Ok(true)
     }
 
-    /// The next whole document, if one has arrived.
+    /// The next whole document, if the bytes for one have arrived.
     pub fn next_document(&mut self) -> Result<Option<RawDocumentBuf>, BackupError> {
-        let available = &self.pending[self.start..];
-        if available.len() < 4 {
-            return Ok(None);
+        loop {
+            let available = &self.pending[self.start..];
+            if available.len() >= 4 {
+                let length =
+                    i32::from_le_bytes([available[0], available[1], available[2], available[3]]);
+                let length = usize::try_from(length).unwrap_or(0);
+                if !(5..=MAX_DOCUMENT).contains(&length) {
+                    return Err(self.corrupt(format!("a document claims {length} bytes")));
+                }
+                if available.len() >= length {
+                    let bytes = available[..length].to_vec();
+                    self.start += length;
+                    return RawDocumentBuf::from_bytes(bytes)
+                        .map(Some)
+                        .map_err(|e| self.corrupt(format!("invalid BSON: {e}")));
+                }
+            }
+            if !self.decode_step()? {
+                return Ok(None);
+            }
         }
-        let length = i32::from_le_bytes([available[0], available[1], available[2], available[3]]);
-        let length = usize::try_from(length).unwrap_or(0);
-        if !(5..=MAX_DOCUMENT).contains(&length) {
-            return Err(self.corrupt(format!("a document claims {length} bytes")));
-        }
-        if available.len() < length {
-            return Ok(None);
-        }
-        let bytes = available[..length].to_vec();
-        self.start += length;
-        RawDocumentBuf::from_bytes(bytes)
-            .map(Some)
-            .map_err(|e| self.corrupt(format!("invalid BSON: {e}")))
-    }
-
-    /// The compressed stream ended: flush what the decoder still holds (the gzip trailer must
-    /// check out). Documents may follow; take them, then call [`Self::finish`].
-    pub fn close(&mut self) -> Result<(), BackupError> {
-        self.decoder
-            .try_finish()
-            .map_err(|e| self.corrupt(format!("gzip: {e}")))?;
-        self.drain_decoder();
-        Ok(())
     }
 
     /// After [`Self::close`] and the last document: no partial document may remain.
     pub fn finish(self) -> Result<(), BackupError> {
+        if !self.finished {
+            return Err(self.corrupt("not read to its end"));
+        }
         let left = self.pending.len() - self.start;
         if left > 0 {
             return Err(self.corrupt(format!("ends inside a document ({left} stray bytes)")));
@@ -245,17 +278,27 @@ impl BsonFrames {
     }
 }
 
-/// Decompress a small gzip'd object whole (collection metadata).
+/// The most a small object (collection metadata) may decompress to.
+const SMALL_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Decompress a small gzip'd object whole (collection metadata), refusing more than 16 MiB.
 pub fn gunzip_small(object: &str, bytes: &[u8]) -> Result<Vec<u8>, BackupError> {
-    let mut decoder = MultiGzDecoder::new(Vec::new());
-    decoder
-        .write_all(bytes)
-        .and_then(|()| decoder.try_finish())
-        .map_err(|e| BackupError::Corrupt {
-            object: object.into(),
-            reason: format!("gzip: {e}"),
-        })?;
-    Ok(decoder.get_mut().split_off(0))
+    use std::io::Read;
+    let corrupt = |reason: String| BackupError::Corrupt {
+        object: object.into(),
+        reason,
+    };
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .take(SMALL_LIMIT + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| corrupt(format!("gzip: {e}")))?;
+    if out.len() as u64 > SMALL_LIMIT {
+        return Err(corrupt(format!(
+            "decompresses to more than {SMALL_LIMIT} bytes"
+        )));
+    }
+    Ok(out)
 }
 
 /// Compress a small object whole.

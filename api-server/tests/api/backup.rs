@@ -954,3 +954,65 @@ fn local_backup_into(db: &str, to: &str) -> String {
     assert_eq!(backup.report["consistency"], "snapshot");
     backup.report["id"].as_str().expect("id").to_string()
 }
+
+#[tokio::test]
+async fn a_gzip_bomb_is_refused_in_bounded_memory_before_any_write() {
+    use std::io::Write;
+    let Some(app) = spawn_app().await else { return };
+    let db = app.store.db().name().to_string();
+    // One gzip member of 1 MiB of valid documents, repeated: 192 MiB once decompressed from
+    // a fifth of a megabyte, then a member ending inside a document (more than the cap below).
+    let member = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(bytes).expect("compress");
+        encoder.finish().expect("compress")
+    };
+    let mut block = Vec::new();
+    let mut one = Vec::new();
+    doc! { "pad": "x".repeat(1000) }
+        .to_writer(&mut one)
+        .expect("bson");
+    while block.len() + one.len() <= 1 << 20 {
+        block.extend_from_slice(&one);
+    }
+    let block = member(&block);
+    let dump = tempfile::tempdir().expect("temp dir");
+    let folder = dump.path().join("bomb");
+    std::fs::create_dir_all(&folder).expect("dir");
+    let mut file = std::fs::File::create(folder.join("big.bson.gz")).expect("create");
+    for _ in 0..192 {
+        file.write_all(&block).expect("write");
+    }
+    file.write_all(&member(&one[..one.len() - 10]))
+        .expect("write");
+    drop(file);
+
+    let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI");
+    let target = format!("{db}_bomb");
+    let script = format!(
+        "ulimit -v 163840 && exec {BIN} restore --from {} --db {target}",
+        dump.path().display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env_clear()
+        .env("MONGODB_URI", &uri)
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.bson.gz") && stderr.contains("ends inside a document"),
+        "{stderr}"
+    );
+    let databases = app
+        .store
+        .client()
+        .list_database_names()
+        .await
+        .expect("databases");
+    assert!(!databases.contains(&target), "nothing written");
+    app.finish().await;
+}
