@@ -192,9 +192,10 @@ pub struct RestoreArgs {
     /// Use the newest complete backup under --from whose checksums pass.
     #[arg(long)]
     pub latest: bool,
-    /// Target database.
+    /// Target database. Default: the database `serve` uses (MONGODB_DATABASE or the URI's),
+    /// that is an in-place restore.
     #[arg(long)]
-    pub db: String,
+    pub db: Option<String>,
     /// Drop each target collection before restoring it.
     #[arg(long)]
     pub drop: bool,
@@ -468,7 +469,10 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
         None
     };
     let store = connect(&args.config).await?;
-    let target = store.client().database(&args.db);
+    let target = match &args.db {
+        Some(name) => store.client().database(name),
+        None => store.db().clone(),
+    };
     let options = load::RestoreOptions {
         drop: args.drop,
         uploads_to,
@@ -489,7 +493,7 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
     Ok(json!({
         "location": source.at.display(),
         "id": source.id(),
-        "database": args.db,
+        "database": target.name(),
         "documents": restored.documents,
         "collections": restored.collections,
         "uploads": restored.uploads,

@@ -283,6 +283,23 @@ async fn a_backup_to_s3_restores_into_a_new_database_with_the_same_documents_and
     assert_eq!(guarded.code, Some(3), "{}", guarded.stderr);
     assert_eq!(documents(source, "products").await.len(), 25);
 
+    // In place (no --db: the serve database) with the right identity: replaced, identity kept.
+    let in_place = run(
+        &db,
+        &[
+            "restore",
+            "--from",
+            &location,
+            "--drop",
+            "--expect-identity",
+            &original,
+        ],
+    );
+    assert_eq!(in_place.code, Some(0), "{}", in_place.stderr);
+    assert_eq!(in_place.report["database"], db.as_str());
+    assert_eq!(in_place.report["identity"], original.as_str());
+    assert_eq!(documents(source, "products").await.len(), 25);
+
     // verify: a trial restore into a scratch database, timed, recorded next to the backup.
     let verify = run(&db, &["verify", "--from", &to, "--latest"]);
     assert_eq!(verify.code, Some(0), "{}", verify.stderr);
