@@ -23,11 +23,12 @@ use serde::de::DeserializeOwned;
 pub type Merged<K> = Result<Event<K>, watcher::Error>;
 
 /// Where a merged watch keeps its objects.
-pub trait Sink<K>: Send + 'static {
+pub trait Sink<K: Resource<DynamicType = ()>>: Send + 'static {
     /// Keep an applied object (`Event::Apply`) or forget a deleted one (`Event::Delete`).
     fn write(&mut self, event: &Event<K>);
-    /// The objects held, only those of `namespace` when given.
-    fn held(&self, namespace: Option<&str>) -> Vec<K>;
+    /// The objects held (only those of `namespace` when given) that `seen` does not name: what
+    /// a relist no longer lists.
+    fn stale(&self, namespace: Option<&str>, seen: &HashSet<ObjectRef<K>>) -> Vec<K>;
     /// Every watcher has listed once: readers may start.
     fn mark_ready(&mut self);
 }
@@ -105,12 +106,7 @@ impl<K: Resource<DynamicType = ()> + Clone + 'static, S: Sink<K>> Merge<K, S> {
             }
             Event::InitDone => {
                 let seen = self.relisting[i].take().unwrap_or_default();
-                let stale: Vec<K> = self
-                    .sink
-                    .held(self.scopes[i].as_deref())
-                    .into_iter()
-                    .filter(|o| !seen.contains(&ObjectRef::from_obj(o)))
-                    .collect();
+                let stale = self.sink.stale(self.scopes[i].as_deref(), &seen);
                 let out = stale
                     .into_iter()
                     .flat_map(|o| self.forward(Event::Delete(o)))
@@ -155,11 +151,12 @@ where
         self.writer.apply_watcher_event(event);
     }
 
-    fn held(&self, namespace: Option<&str>) -> Vec<K> {
+    fn stale(&self, namespace: Option<&str>, seen: &HashSet<ObjectRef<K>>) -> Vec<K> {
         self.reader
             .state()
             .into_iter()
             .filter(|o| namespace.is_none_or(|ns| o.namespace().as_deref() == Some(ns)))
+            .filter(|o| !seen.contains(&ObjectRef::from_obj(o.as_ref())))
             .map(|o| (*o).clone())
             .collect()
     }

@@ -17,15 +17,15 @@ use std::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     FieldsV1, ManagedFieldsEntry, ObjectMeta, OwnerReference, Time,
 };
-use kube::{Resource, runtime::watcher::Event};
+use kube::{
+    Resource,
+    runtime::{reflector::ObjectRef, watcher::Event},
+};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::reflect::Sink;
+use super::{cache::MANAGED_BY_LABEL, reflect::Sink};
 use crate::crd::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER, INSTANCE_LABEL};
-
-/// The label naming the operator that manages a child.
-const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// A string many cached objects hold the same value of.
 pub type Shared = Arc<str>;
@@ -314,7 +314,7 @@ impl<K: Pack + Send + Sync + 'static> Sink<K> for PackedSink<K> {
         }
     }
 
-    fn held(&self, namespace: Option<&str>) -> Vec<K> {
+    fn stale(&self, namespace: Option<&str>, seen: &HashSet<ObjectRef<K>>) -> Vec<K> {
         let objects = self
             .inner
             .objects
@@ -323,7 +323,16 @@ impl<K: Pack + Send + Sync + 'static> Sink<K> for PackedSink<K> {
         objects
             .iter()
             .filter(|(ns, _)| namespace.is_none_or(|want| ns.as_ref() == want))
-            .flat_map(|(_, names)| names.values().map(|p| p.unpack()))
+            .flat_map(|(ns, names)| {
+                names
+                    .iter()
+                    .filter(|(name, _)| {
+                        let key = ObjectRef::new(name);
+                        let key = if ns.is_empty() { key } else { key.within(ns) };
+                        !seen.contains(&key)
+                    })
+                    .map(|(_, p)| p.unpack())
+            })
             .collect()
     }
 

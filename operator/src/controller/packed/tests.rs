@@ -193,7 +193,14 @@ async fn the_store_forgets_deleted_objects_and_selects_by_instance() {
         .collect();
     assert_eq!(names, ["shop-2"]);
     assert_eq!(store.len(), 2);
-    assert_eq!(sink.held(Some("other")).len(), 0);
+    let listed = HashSet::from([ObjectRef::new("shop-2").within("prod")]);
+    let stale: Vec<String> = sink
+        .stale(Some("prod"), &listed)
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(stale, ["cart-1"], "only what the relist no longer lists");
+    assert!(sink.stale(Some("other"), &HashSet::new()).is_empty());
     let early = tokio::time::timeout(
         std::time::Duration::from_millis(20),
         store.wait_until_ready(),
