@@ -13,7 +13,6 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
-    runtime::reflector::Store,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, info};
@@ -21,9 +20,9 @@ use tracing::{debug, info};
 use super::{
     Context,
     build::{Children, Desired, kind_name},
-    cache::lookup,
     events,
     ownership::{self, Refusal},
+    packed::{Pack, PackedStore},
     validate::ValidatedBackend,
 };
 use crate::{
@@ -189,7 +188,7 @@ async fn hand_over_replicas(
     let namespace = child
         .namespace()
         .ok_or(Error::MissingObjectKey("namespace"))?;
-    let Some(live) = lookup(&ctx.caches.deployments, &namespace, &name) else {
+    let Some(live) = ctx.caches.deployments.get(&namespace, &name) else {
         return Ok(());
     };
     if ownership::owner_of(b, live.meta()) != ownership::Owner::Us {
@@ -198,7 +197,7 @@ async fn hand_over_replicas(
     let Some(replicas) = live.spec.as_ref().and_then(|s| s.replicas) else {
         return Ok(());
     };
-    if applied_hash(live.as_ref()) == applied_hash(child) {
+    if applied_hash(&live) == applied_hash(child) {
         return Ok(());
     }
     let patch = serde_json::json!({
@@ -320,7 +319,7 @@ where
 async fn apply_child<K, C>(
     ctx: &Context,
     b: &ValidatedBackend,
-    cache: &Store<C>,
+    cache: &PackedStore<C>,
     child: &K,
     drift: Drift<C, K>,
 ) -> Result<Written<K>>
@@ -330,7 +329,7 @@ where
         + DeserializeOwned
         + Clone
         + Debug,
-    C: Resource<DynamicType = ()> + Clone + 'static,
+    C: Pack,
 {
     let kind = kind_name::<K>();
     let name = child.name_any();
@@ -338,8 +337,8 @@ where
         .namespace()
         .ok_or(Error::MissingObjectKey("namespace"))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let live = lookup(cache, &namespace, &name);
-    let refusal = match live.as_deref() {
+    let live = cache.get(&namespace, &name);
+    let refusal = match live.as_ref() {
         Some(l) => ownership::refusal(b, kind, l.meta()),
         None => uncached_refusal(b, &api, &name).await?,
     };
@@ -347,12 +346,12 @@ where
         debug!(k8s.kind = kind, k8s.name = %name, "not ours, left alone");
         return Ok(Written::Refused(refusal));
     }
-    let unchanged = live.as_deref().and_then(applied_hash) == applied_hash(child);
+    let unchanged = live.as_ref().and_then(applied_hash) == applied_hash(child);
     let edited = live
-        .as_deref()
+        .as_ref()
         .map(|l| foreign_edits(l, child))
         .unwrap_or_default();
-    let drifted = live.as_deref().map(|l| drift(l, child)).unwrap_or_default();
+    let drifted = live.as_ref().map(|l| drift(l, child)).unwrap_or_default();
     if unchanged && edited.is_empty() && drifted.is_empty() {
         debug!(k8s.kind = kind, k8s.name = %name, "child up to date, apply skipped");
         return Ok(Written::Skipped);
@@ -380,7 +379,7 @@ where
 async fn apply_desired<K, C>(
     ctx: &Context,
     b: &ValidatedBackend,
-    cache: &Store<C>,
+    cache: &PackedStore<C>,
     desired: &Desired<K>,
     drift: Drift<C, K>,
 ) -> Result<Written<K>>
@@ -390,7 +389,7 @@ where
         + DeserializeOwned
         + Clone
         + Debug,
-    C: Resource<DynamicType = ()> + Clone + 'static,
+    C: Pack,
 {
     match desired {
         Desired::Present(child) => apply_child(ctx, b, cache, child, drift).await,
@@ -429,7 +428,7 @@ async fn apply_uploads(
                 delete_child::<PersistentVolumeClaim, _>(ctx, cache, &b.namespace, &name, owned)
                     .await?;
             if deleted == 0
-                && let Some(live) = lookup(cache, &b.namespace, &name)
+                && let Some(live) = cache.get(&b.namespace, &name)
                 && ownership::owner_of(b, live.meta()) == ownership::Owner::Us
                 && live.meta().deletion_timestamp.is_none()
             {
@@ -442,7 +441,7 @@ async fn apply_uploads(
 
 async fn delete_child<K, C>(
     ctx: &Context,
-    cache: &Store<C>,
+    cache: &PackedStore<C>,
     namespace: &str,
     name: &str,
     may_delete: impl Fn(&C) -> bool,
@@ -452,9 +451,9 @@ where
         + DeserializeOwned
         + Clone
         + Debug,
-    C: Resource<DynamicType = ()> + Clone + 'static,
+    C: Pack,
 {
-    let Some(live) = lookup(cache, namespace, name) else {
+    let Some(live) = cache.get(namespace, name) else {
         return Ok(0);
     };
     if live.meta().deletion_timestamp.is_some() || !may_delete(&live) {

@@ -1,10 +1,10 @@
 //! The controller's caches: reflectors over the children (selected by the managed-by label, with
 //! managedFields reduced to our own manager's field set, which drift detection reads) and over
 //! Secrets, each fed by one watcher per watched namespace (`reflect`). Reconcile reads only
-//! these, so a reconcile with
-//! nothing changed issues no API request at all. Kinds whose status we read are cached in full;
-//! the others as metadata only (enough for the applied-hash check), and full objects are pruned
-//! to the fields actually read, which keeps RSS small.
+//! these, so a reconcile with nothing changed issues no API request at all. Kinds whose status
+//! we read are watched in full, the others as metadata only (enough for the applied-hash check);
+//! children are pruned to the fields actually read and held packed (`packed`), which keeps RSS
+//! small.
 
 use std::fmt::Debug;
 
@@ -33,11 +33,14 @@ use kube::{
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::reflect::reflect;
+use super::{
+    packed::{Pack, PackedStore},
+    reflect::{KubeSink, reflect},
+};
 use crate::crd::{APPLIED_HASH_ANNOTATION, INSTANCE_LABEL, MANAGED_BY, MerchantBackend};
 
 /// The label naming the operator that manages a child.
-const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// Item type of a cache-feeding stream.
 pub type Touched<K> = Result<K, watcher::Error>;
@@ -48,25 +51,25 @@ pub struct Caches {
     /// Secrets of the watched namespaces (users create them; optionally label-selected).
     pub secrets: Store<Secret>,
     /// ServiceAccounts (metadata).
-    pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    pub service_accounts: PackedStore<PartialObjectMeta<ServiceAccount>>,
     /// ConfigMaps (metadata).
-    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    pub config_maps: PackedStore<PartialObjectMeta<ConfigMap>>,
     /// Uploads claims (pruned to storageClassName and phase: the status reports a pending claim).
-    pub pvcs: Store<PersistentVolumeClaim>,
-    /// Services (full: load-balancer status feeds the endpoints).
-    pub services: Store<Service>,
-    /// Deployments (full: status feeds the conditions).
-    pub deployments: Store<Deployment>,
+    pub pvcs: PackedStore<PersistentVolumeClaim>,
+    /// Services (status: load-balancer addresses feed the endpoints).
+    pub services: PackedStore<Service>,
+    /// Deployments (status feeds the conditions; replicas, image and checksums feed drift).
+    pub deployments: PackedStore<Deployment>,
     /// HPAs (metadata).
-    pub hpas: Store<PartialObjectMeta<HorizontalPodAutoscaler>>,
+    pub hpas: PackedStore<PartialObjectMeta<HorizontalPodAutoscaler>>,
     /// PDBs (metadata).
-    pub pdbs: Store<PartialObjectMeta<PodDisruptionBudget>>,
+    pub pdbs: PackedStore<PartialObjectMeta<PodDisruptionBudget>>,
     /// NetworkPolicies (metadata).
-    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
-    /// Ingresses (full: status feeds the endpoints).
-    pub ingresses: Store<Ingress>,
+    pub network_policies: PackedStore<PartialObjectMeta<NetworkPolicy>>,
+    /// Ingresses (status feeds the endpoints).
+    pub ingresses: PackedStore<Ingress>,
     /// The backends' Pods (pruned to what `diagnose` reads: why pods cannot run).
-    pub pods: Store<Pod>,
+    pub pods: PackedStore<Pod>,
     /// Becomes true once every cache has finished its initial list.
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -80,7 +83,7 @@ impl Caches {
         let _ = synced.wait_for(|synced| *synced).await;
     }
 
-    /// Resolve once every store is populated. Must have a single caller: a store's readiness
+    /// Resolve once every store is populated. Must have a single caller: a kube store's readiness
     /// future wakes only its most recent waiter, so concurrent reconciles waiting on the stores
     /// directly could sleep forever. `run` awaits this once and publishes `synced`.
     pub async fn wait_for_initial_lists(&self) {
@@ -125,22 +128,48 @@ where
         .collect()
 }
 
-fn children_config() -> watcher::Config {
-    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"))
+/// Objects per list page (kube's default is 500). A page is held whole while it is decoded, and
+/// glibc keeps the heap a large transient buffer once grew: 500 Pods are about 2 MB of JSON plus
+/// 2.5 MB decoded, at every relist (a watch whose resourceVersion expired lists again).
+const LIST_PAGE: u32 = 100;
+
+/// How every cache watches: paged lists of `LIST_PAGE`.
+fn config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
 }
 
-/// A cache of our children of kind `K`, pruned by `prune`, and the stream that feeds it.
+fn children_config() -> watcher::Config {
+    config().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"))
+}
+
+/// A cache of our children of kind `K`, pruned by `prune` and packed, and the stream that feeds
+/// it (pruned objects).
 pub fn children<K>(
     api: Vec<Api<K>>,
     prune: fn(&mut K),
-) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
+) -> (
+    PackedStore<K>,
+    impl Stream<Item = Touched<K>> + Send + 'static,
+)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Pack + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    cached(api, children_config(), prune, |o| {
-        super::drift::keep_own_fields(o);
-        strip_child_metadata(o);
-    })
+    let (reader, sink) = PackedStore::new();
+    let stream = reflect(
+        api,
+        &children_config(),
+        move |o| prune_child(o, prune),
+        sink,
+    );
+    (reader, stream.touched_objects().boxed())
+}
+
+/// What a child cache keeps of `o`: our field set, the metadata reconcile reads, and what `prune`
+/// keeps of the rest.
+pub fn prune_child<K: Resource<DynamicType = ()>>(o: &mut K, prune: fn(&mut K)) {
+    super::drift::keep_own_fields(o);
+    strip_child_metadata(o);
+    prune(o);
 }
 
 /// Secrets cache: the user's Secrets in the watched namespaces, or only those matching
@@ -163,7 +192,7 @@ pub fn secrets(
 }
 
 fn secrets_config(selector: Option<&str>) -> watcher::Config {
-    let config = watcher::Config::default();
+    let config = config();
     match selector {
         Some(selector) => config.labels(selector),
         None => config,
@@ -177,10 +206,16 @@ pub fn backends(
     Store<MerchantBackend>,
     impl Stream<Item = Touched<MerchantBackend>> + Send + 'static,
 ) {
-    let (reader, stream) = reflect(api, &watcher::Config::default(), |o| {
-        strip_managed_fields(o);
-        strip_metadata(o);
-    });
+    let (reader, sink) = KubeSink::new();
+    let stream = reflect(
+        api,
+        &config(),
+        |o| {
+            strip_managed_fields(o);
+            strip_metadata(o);
+        },
+        sink,
+    );
     (reader, stream.applied_objects().boxed())
 }
 
@@ -193,11 +228,17 @@ fn cached<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (reader, stream) = reflect(api, &config, move |o| {
-        managed_fields(o);
-        strip_metadata(o);
-        prune(o);
-    });
+    let (reader, sink) = KubeSink::new();
+    let stream = reflect(
+        api,
+        &config,
+        move |o| {
+            managed_fields(o);
+            strip_metadata(o);
+            prune(o);
+        },
+        sink,
+    );
     (reader, stream.touched_objects().boxed())
 }
 
@@ -211,11 +252,12 @@ fn strip_metadata<K: Resource>(o: &mut K) {
 }
 
 /// Child metadata: keep what reconcile reads (name, namespace, generation, the applied-hash
-/// annotation, ownerReferences, our field set, deletion state, the instance and managed-by
+/// annotation, ownerReferences, our field set, the deletion time, the instance and managed-by
 /// labels that map pods and retained claims to their backend, and a claim's uid, which its
 /// retention Event names) and drop the rest (other labels, uid, resourceVersion, timestamps,
-/// other annotations). Thousands of children each carried these strings for nothing; the
-/// watcher has already taken the resourceVersion it resumes from.
+/// finalizers, other annotations). Thousands of children each carried these strings for
+/// nothing; the watcher has already taken the resourceVersion it resumes from. What is left is
+/// exactly what `packed` keeps.
 pub fn strip_child_metadata<K: Resource<DynamicType = ()>>(o: &mut K) {
     let keep_uid = K::kind(&()) == "PersistentVolumeClaim";
     let meta = o.meta_mut();
@@ -229,9 +271,15 @@ pub fn strip_child_metadata<K: Resource<DynamicType = ()>>(o: &mut K) {
     meta.creation_timestamp = None;
     meta.generate_name = None;
     meta.self_link = None;
+    meta.finalizers = None;
+    meta.deletion_grace_period_seconds = None;
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.retain(|key, _| key == APPLIED_HASH_ANNOTATION);
     }
+    // Empty is the same as absent to every reader.
+    meta.labels = meta.labels.take().filter(|l| !l.is_empty());
+    meta.annotations = meta.annotations.take().filter(|a| !a.is_empty());
+    meta.managed_fields = meta.managed_fields.take().filter(|m| !m.is_empty());
 }
 
 /// Keep the whole object (metadata-only caches are already small).
@@ -242,7 +290,7 @@ pub fn keep<K>(_: &mut K) {}
 const CACHED_IMAGE: &str = "merchant.rezapp.com/cached-image";
 
 /// Deployment: keep metadata, status, replicas, the template annotations and the API image
-/// (what status and drift detection read); drop the rest of the pod template.
+/// (what status and drift detection read); drop the rest of the spec.
 pub fn prune_deployment(d: &mut Deployment) {
     let Some(spec) = d.spec.as_mut() else { return };
     let image = deployment_image(&spec.template);
@@ -264,6 +312,10 @@ pub fn prune_deployment(d: &mut Deployment) {
     };
     spec.selector = LabelSelector::default();
     spec.strategy = None;
+    spec.min_ready_seconds = None;
+    spec.paused = None;
+    spec.progress_deadline_seconds = None;
+    spec.revision_history_limit = None;
 }
 
 /// The API image of a pod template, whether full or as cached by `prune_deployment`.

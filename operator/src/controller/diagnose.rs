@@ -18,7 +18,7 @@ use k8s_openapi::api::{
 use kube::{Api, ResourceExt, api::LogParams};
 
 use super::{Context, build::names, events::truncate, validate::ValidatedBackend};
-use crate::crd::{INSTANCE_LABEL, status::reason};
+use crate::crd::status::reason;
 
 /// Log lines of a crashed container put in the message, at most.
 const LOG_LINES: i64 = 5;
@@ -355,17 +355,7 @@ pub fn prune_claim(c: &mut PersistentVolumeClaim) {
 
 /// Collect the evidence for `b` (only called while the Deployment is not Ready).
 pub async fn gather(ctx: &Context, b: &ValidatedBackend) -> Evidence {
-    let pods: Vec<Pod> = ctx
-        .caches
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| {
-            p.metadata.namespace.as_deref() == Some(b.namespace.as_str())
-                && p.labels().get(INSTANCE_LABEL) == Some(&b.name)
-        })
-        .map(|p| (*p).clone())
-        .collect();
+    let pods = ctx.caches.pods.with_instance(&b.namespace, &b.name);
     let claim = match &b.uploads {
         Some(_) => claim_evidence(ctx, b).await,
         None => None,
@@ -376,7 +366,7 @@ pub async fn gather(ctx: &Context, b: &ValidatedBackend) -> Evidence {
 
 async fn claim_evidence(ctx: &Context, b: &ValidatedBackend) -> Option<ClaimEvidence> {
     let name = names::uploads(&b.name);
-    let live = super::cache::lookup(&ctx.caches.pvcs, &b.namespace, &name)?;
+    let live = ctx.caches.pvcs.get(&b.namespace, &name)?;
     let phase = live
         .status
         .as_ref()

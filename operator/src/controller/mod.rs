@@ -9,6 +9,8 @@ pub mod drift;
 pub mod events;
 pub mod fieldsets;
 pub mod ownership;
+pub mod packed;
+pub mod recorder;
 pub mod reflect;
 pub mod secrets;
 pub mod status;
@@ -38,7 +40,7 @@ use kube::{
     runtime::{
         Controller,
         controller::{Action, Config as ControllerConfig},
-        events::{Recorder, Reporter},
+        events::Reporter,
         reflector::{ObjectRef, Store},
     },
 };
@@ -47,6 +49,7 @@ use tracing::{debug, info, instrument, warn};
 use self::{
     build::{Desired, build},
     cache::{Caches, lookup},
+    recorder::Recorder,
     status::{Observed, Verdict},
     validate::{ValidatedBackend, validate},
 };
@@ -247,7 +250,7 @@ fn owning_backend<K: kube::Resource>(object: &K) -> Option<ObjectRef<MerchantBac
 async fn announce_retained_claim(ctx: &Context, namespace: Option<&str>, backend: &str) {
     let Some(namespace) = namespace else { return };
     let name = build::names::uploads(backend);
-    let Some(claim) = lookup(&ctx.caches.pvcs, namespace, &name) else {
+    let Some(claim) = ctx.caches.pvcs.get(namespace, &name) else {
         return;
     };
     let retained = claim.owner_references().is_empty()
@@ -396,11 +399,13 @@ fn observe(
 ) -> Observed {
     let c = &ctx.caches;
     Observed {
-        deployment: lookup(&c.deployments, &b.namespace, &b.name)
+        deployment: c
+            .deployments
+            .get(&b.namespace, &b.name)
             .map(|d| cache::unstash_deployment(&d)),
         desired_deployment_hash,
-        public_service: lookup(&c.services, &b.namespace, &b.name).map(|s| (*s).clone()),
-        ingress: lookup(&c.ingresses, &b.namespace, &b.name).map(|i| (*i).clone()),
+        public_service: c.services.get(&b.namespace, &b.name),
+        ingress: c.ingresses.get(&b.namespace, &b.name),
         min_replicas: b.autoscaling.as_ref().map(|a| a.min_replicas),
         ..Observed::default()
     }
