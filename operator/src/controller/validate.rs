@@ -161,8 +161,50 @@ pub struct ValidatedBackend {
     pub network_policy: Option<NetworkPolicy>,
     /// Pod template escape hatches.
     pub pod_template: PodTemplateSpec,
+    /// Scheduled backups, None = none.
+    pub backup: Option<Backup>,
+    /// How migrations gate a release.
+    pub migrations: Migrations,
     /// spec.paused.
     pub paused: bool,
+}
+
+/// Resolved spec.backup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    /// Cron schedule of backups (UTC).
+    pub schedule: String,
+    /// Cron schedule of restore drills (UTC).
+    pub verify_schedule: String,
+    /// Retention in days.
+    pub retention_days: i32,
+    /// Good backups always kept.
+    pub min_backups: i32,
+    /// `s3://BUCKET/PREFIX`: the parent of every backup folder.
+    pub location: String,
+    /// S3 endpoint, None = AWS.
+    pub endpoint: Option<String>,
+    /// S3 region.
+    pub region: String,
+    /// Secret with `s3-access-key-id` and `s3-secret-access-key`, None = ambient credentials.
+    pub credentials_secret: Option<String>,
+    /// activeDeadlineSeconds of a backup or drill Job.
+    pub deadline_seconds: i64,
+}
+
+/// Resolved spec.migrations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Migrations {
+    /// Gate releases on migration Jobs.
+    pub enabled: bool,
+    /// Attempts per migration before the release is held.
+    pub max_attempts: i32,
+    /// activeDeadlineSeconds of a migration Job.
+    pub deadline_seconds: i64,
+    /// Back up before irreversible steps.
+    pub backup_before_irreversible: bool,
+    /// A database identity the user accepts in place of the recorded one.
+    pub accept_identity: Option<String>,
 }
 
 impl ValidatedBackend {
@@ -229,10 +271,103 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         pdb_min_available: None,
         network_policy: network_policy(spec),
         pod_template,
+        backup: backup(mb, &namespace_of(mb))?,
+        migrations: migrations(spec),
         paused: spec.paused.unwrap_or(false),
     };
     validated.pdb_min_available = pdb(spec, validated.max_pods())?;
     Ok(validated)
+}
+
+fn namespace_of(mb: &MerchantBackend) -> String {
+    mb.namespace().unwrap_or_else(|| "default".to_owned())
+}
+
+fn backup(mb: &MerchantBackend, namespace: &str) -> Result<Option<Backup>, InvalidSpec> {
+    let Some(spec) = mb
+        .spec
+        .backup
+        .as_ref()
+        .filter(|b| b.enabled.unwrap_or(true))
+    else {
+        return Ok(None);
+    };
+    let schedule = spec.schedule.clone().unwrap_or_else(|| "0 2 * * *".into());
+    check_cron("spec.backup.schedule", &schedule)?;
+    let verify_schedule = spec
+        .verify_schedule
+        .clone()
+        .unwrap_or_else(|| "0 4 * * 0".into());
+    check_cron("spec.backup.verifySchedule", &verify_schedule)?;
+    let d = &spec.destination;
+    let name = mb.metadata.name.clone().unwrap_or_default();
+    let prefix = d
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("{namespace}/{name}"));
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty()
+        || prefix
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(invalid(
+            "spec.backup.destination.prefix",
+            "must be a path of non-empty segments without '.' or '..'",
+        ));
+    }
+    Ok(Some(Backup {
+        schedule,
+        verify_schedule,
+        retention_days: spec.retention_days.unwrap_or(30),
+        min_backups: spec.min_backups.unwrap_or(7),
+        location: format!("s3://{}/{prefix}", d.bucket),
+        endpoint: d.endpoint.clone(),
+        region: d.region.clone().unwrap_or_else(|| "us-east-1".into()),
+        credentials_secret: d.credentials_secret.clone(),
+        deadline_seconds: spec.deadline_seconds.unwrap_or(21_600),
+    }))
+}
+
+/// Five cron fields of the characters Kubernetes CronJobs accept (or a `@daily`-style macro);
+/// the CronJob controller does the full parse, this catches typos before a CronJob is refused.
+fn check_cron(field: &str, schedule: &str) -> Result<(), InvalidSpec> {
+    let macros = [
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ];
+    if macros.contains(&schedule.trim()) {
+        return Ok(());
+    }
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '?');
+    if fields.len() != 5 || fields.iter().any(|f| !f.chars().all(allowed)) {
+        return Err(invalid(
+            field,
+            &format!(
+                "{schedule:?} is not a cron schedule of five fields (minute hour day-of-month month day-of-week), e.g. \"0 2 * * *\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn migrations(spec: &MerchantBackendSpec) -> Migrations {
+    let m = spec.migrations.clone().unwrap_or_default();
+    Migrations {
+        enabled: m.enabled.unwrap_or(true),
+        max_attempts: m.max_attempts.unwrap_or(3),
+        deadline_seconds: m.deadline_seconds.unwrap_or(1800),
+        backup_before_irreversible: m
+            .backup_before_irreversible
+            .unwrap_or(spec.backup.is_some()),
+        accept_identity: m.accept_database_identity,
+    }
 }
 
 fn invalid(field: &str, reason: &str) -> InvalidSpec {

@@ -121,6 +121,15 @@ pub struct MerchantBackendSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_template: Option<PodTemplateSpec>,
 
+    /// Scheduled backups of the database, the uploads and this spec to an S3-compatible bucket,
+    /// with retention and scheduled restore drills (verification). Unset: no backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+
+    /// Schema migrations: how a new image's migrations gate its release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrations: Option<MigrationsSpec>,
+
     /// Stop reconciling: children are left exactly as they are until paused is false again.
     /// Acknowledged by the Paused condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -576,4 +585,93 @@ pub struct PodTemplateSpec {
     /// Extra environment variables of the API container, appended after the operator's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<EnvVar>>,
+}
+
+/// Scheduled backups: CronJobs `<name>-backup` and `<name>-verify` running the API image's
+/// `merchant-api backup` and `merchant-api verify` (contract: docs/backups.md).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    /// Take scheduled backups. Default: true when the backup block is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Cron schedule of backups, in UTC. Default: `0 2 * * *` (daily at 02:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 9, max = 128))]
+    pub schedule: Option<String>,
+    /// Backups older than this many days are deleted after each good backup. Default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub retention_days: Option<i32>,
+    /// The newest this many good backups are kept whatever their age. Default: 7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_backups: Option<i32>,
+    /// Where backups are written.
+    pub destination: BackupDestination,
+    /// Cron schedule of restore drills (`verify --latest`: checksums and a trial restore into a
+    /// scratch database), in UTC. Default: `0 4 * * 0` (weekly, Sunday 04:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 9, max = 128))]
+    pub verify_schedule: Option<String>,
+    /// Longest a backup or drill may run before it is stopped and counted failed. Default: 21600
+    /// (6 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60, max = 604800))]
+    pub deadline_seconds: Option<i64>,
+}
+
+/// The S3-compatible bucket backups go to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupDestination {
+    /// Bucket name.
+    #[schemars(length(min = 3, max = 63))]
+    pub bucket: String,
+    /// Folder in the bucket; every backup is a new folder under it. Default: the
+    /// MerchantBackend's namespace/name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub prefix: Option<String>,
+    /// Endpoint of an S3-compatible server (MinIO, SeaweedFS, ...). Default: AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub endpoint: Option<String>,
+    /// Region. Default: us-east-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub region: Option<String>,
+    /// Secret (same namespace) with keys `s3-access-key-id` and `s3-secret-access-key`, mounted
+    /// read-only into the backup pods. Unset: the pod's own cloud credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub credentials_secret: Option<String>,
+}
+
+/// How schema migrations gate a release.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationsSpec {
+    /// Run migrations as Jobs before the new image serves. Default: true. When false the
+    /// operator runs none and the image is rolled out directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Attempts of one migration before the release is held until the spec changes. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub max_attempts: Option<i32>,
+    /// Longest one migration Job may run. Default: 1800.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30, max = 86400))]
+    pub deadline_seconds: Option<i64>,
+    /// Take a backup (a MerchantBackup linked to the release) before a release whose plan has
+    /// irreversible steps. Default: true when spec.backup is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_before_irreversible: Option<bool>,
+    /// Accept a database whose identity differs from the one recorded in status (after a
+    /// deliberate switch of database): set it to that identity. Without it, migrations and
+    /// in-place restores against a changed database are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub accept_database_identity: Option<String>,
 }

@@ -69,6 +69,16 @@ fn pod_template(b: &ValidatedBackend, config_hash: &str, secrets_hash: &str) -> 
 }
 
 fn pod_spec(b: &ValidatedBackend) -> PodSpec {
+    PodSpec {
+        containers: vec![container(b)],
+        ..hardened_pod_spec(b)
+    }
+}
+
+/// What every pod of the stack shares (API pods and the data tools' Job pods): the
+/// ServiceAccount without a token, non-root with the runtime's seccomp profile, pull Secrets,
+/// volumes and the user's scheduling constraints. Containers are the caller's.
+pub(super) fn hardened_pod_spec(b: &ValidatedBackend) -> PodSpec {
     let t = &b.pod_template;
     PodSpec {
         service_account_name: Some(b.name.clone()),
@@ -93,7 +103,6 @@ fn pod_spec(b: &ValidatedBackend) -> PodSpec {
                 .map(|name| LocalObjectReference { name: name.clone() })
                 .collect()
         }),
-        containers: vec![container(b)],
         volumes: Some(volumes(b)),
         node_selector: t.node_selector.clone(),
         tolerations: t.tolerations.clone(),
@@ -101,6 +110,47 @@ fn pod_spec(b: &ValidatedBackend) -> PodSpec {
         topology_spread_constraints: t.topology_spread_constraints.clone(),
         ..Default::default()
     }
+}
+
+/// The API container's environment: the ConfigMap, then the Secret-backed variables.
+pub(super) fn env_from(b: &ValidatedBackend) -> Vec<EnvFromSource> {
+    vec![EnvFromSource {
+        config_map_ref: Some(ConfigMapEnvSource {
+            name: names::config_map(&b.name),
+            optional: None,
+        }),
+        ..Default::default()
+    }]
+}
+
+/// No privilege, no capability, read-only root filesystem.
+pub(super) fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// The uploads volume at UPLOADS_DIR and a writable /tmp.
+pub(super) fn volume_mounts() -> Vec<VolumeMount> {
+    vec![
+        VolumeMount {
+            name: "uploads".to_owned(),
+            mount_path: UPLOADS_PATH.to_owned(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..Default::default()
+        },
+    ]
 }
 
 fn container(b: &ValidatedBackend) -> Container {
@@ -115,47 +165,21 @@ fn container(b: &ValidatedBackend) -> Container {
             protocol: Some("TCP".to_owned()),
             ..Default::default()
         }]),
-        env_from: Some(vec![EnvFromSource {
-            config_map_ref: Some(ConfigMapEnvSource {
-                name: names::config_map(&b.name),
-                optional: None,
-            }),
-            ..Default::default()
-        }]),
+        env_from: Some(env_from(b)),
         env: Some(env(b)),
         resources: Some(resources(b)),
         liveness_probe: Some(probe("/health/live", 10, 5, 3)),
         readiness_probe: Some(probe("/health/ready", 5, 3, 3)),
         // Up to 2 minutes to start (migrations, cold caches) before liveness applies.
         startup_probe: Some(probe("/health/live", 5, 3, 24)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                add: None,
-            }),
-            ..Default::default()
-        }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "uploads".to_owned(),
-                mount_path: UPLOADS_PATH.to_owned(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "tmp".to_owned(),
-                mount_path: "/tmp".to_owned(),
-                ..Default::default()
-            },
-        ]),
+        security_context: Some(container_security_context()),
+        volume_mounts: Some(volume_mounts()),
         ..Default::default()
     }
 }
 
 /// Secret-backed variables (optional ones tolerate an absent Secret), then the user's extras.
-fn env(b: &ValidatedBackend) -> Vec<EnvVar> {
+pub(super) fn env(b: &ValidatedBackend) -> Vec<EnvVar> {
     let secrets = b.secrets.iter().map(|s| EnvVar {
         name: s.env.to_owned(),
         value_from: Some(EnvVarSource {
@@ -173,7 +197,7 @@ fn env(b: &ValidatedBackend) -> Vec<EnvVar> {
         .collect()
 }
 
-fn resources(b: &ValidatedBackend) -> ResourceRequirements {
+pub(super) fn resources(b: &ValidatedBackend) -> ResourceRequirements {
     let pair = |(cpu, memory): &(Quantity, Quantity)| {
         BTreeMap::from([
             ("cpu".to_owned(), cpu.clone()),

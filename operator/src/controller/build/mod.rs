@@ -6,6 +6,7 @@ mod network;
 mod scaling;
 mod service;
 mod storage;
+pub mod task;
 
 use std::collections::BTreeMap;
 
