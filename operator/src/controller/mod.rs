@@ -12,6 +12,7 @@ pub mod ownership;
 pub mod packed;
 pub mod recorder;
 pub mod reflect;
+pub mod report;
 pub mod secrets;
 pub mod status;
 pub mod validate;
