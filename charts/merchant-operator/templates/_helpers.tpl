@@ -92,6 +92,11 @@ cluster-wide mode).
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies", "ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Backup CronJobs and the Jobs the operator runs (migrations, backups, restores); a finished
+# Job's pod is read for the tool's report (pods get/list above).
+- apiGroups: ["batch"]
+  resources: ["cronjobs", "jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -88,6 +88,8 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         pdb,
         network_policy,
         ingress,
+        backup,
+        verify,
     } = children;
     let c = &ctx.caches;
     let mut out = Applied::default();
@@ -107,13 +109,15 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     hand_over_replicas(ctx, b, deployment).await?;
     let applied = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
     out.deployment = out.note(applied);
-    let (internal, public, hpa, pdb, np, ing) = tokio::join!(
+    let (internal, public, hpa, pdb, np, ing, backup, verify) = tokio::join!(
         apply_child(ctx, b, &c.services, internal_service, no_drift),
         apply_child(ctx, b, &c.services, public_service, no_drift),
         apply_desired(ctx, b, &c.hpas, hpa, no_drift),
         apply_desired(ctx, b, &c.pdbs, pdb, no_drift),
         apply_desired(ctx, b, &c.network_policies, network_policy, no_drift),
         apply_desired(ctx, b, &c.ingresses, ingress, no_drift),
+        apply_desired(ctx, b, &c.cron_jobs, backup, no_drift),
+        apply_desired(ctx, b, &c.cron_jobs, verify, no_drift),
     );
     out.note(internal?);
     out.note(public?);
@@ -121,6 +125,8 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     out.note(pdb?);
     out.note(np?);
     out.note(ing?);
+    out.note(backup?);
+    out.note(verify?);
     Ok(out)
 }
 

@@ -12,6 +12,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     autoscaling::v2::HorizontalPodAutoscaler,
+    batch::v1::{CronJob, Job},
     core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount},
     networking::v1::{Ingress, NetworkPolicy},
     policy::v1::PodDisruptionBudget,
@@ -70,6 +71,11 @@ pub struct Caches {
     pub ingresses: PackedStore<Ingress>,
     /// The backends' Pods (pruned to what `diagnose` reads: why pods cannot run).
     pub pods: PackedStore<Pod>,
+    /// Backup and drill CronJobs (metadata).
+    pub cron_jobs: PackedStore<PartialObjectMeta<CronJob>>,
+    /// Data-tool Jobs: migrations, and the runs of the backup CronJobs (status only: whether
+    /// and when they finished; the report is read once from the pod).
+    pub jobs: PackedStore<Job>,
     /// Becomes true once every cache has finished its initial list.
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -100,6 +106,8 @@ impl Caches {
             self.network_policies.wait_until_ready(),
             self.ingresses.wait_until_ready(),
             self.pods.wait_until_ready(),
+            self.cron_jobs.wait_until_ready(),
+            self.jobs.wait_until_ready(),
         );
     }
 }
@@ -280,6 +288,21 @@ pub fn strip_child_metadata<K: Resource<DynamicType = ()>>(o: &mut K) {
     meta.labels = meta.labels.take().filter(|l| !l.is_empty());
     meta.annotations = meta.annotations.take().filter(|a| !a.is_empty());
     meta.managed_fields = meta.managed_fields.take().filter(|m| !m.is_empty());
+}
+
+/// Job: keep the status conditions and times; drop the spec (a pod template per Job).
+pub fn prune_job(j: &mut Job) {
+    j.spec = None;
+    if let Some(status) = j.status.as_mut() {
+        status.uncounted_terminated_pods = None;
+        status.ready = None;
+        status.terminating = None;
+        if let Some(conditions) = status.conditions.as_mut() {
+            for c in conditions {
+                c.last_probe_time = None;
+            }
+        }
+    }
 }
 
 /// Keep the whole object (metadata-only caches are already small).

@@ -29,6 +29,7 @@ use k8s_openapi::{
     api::{
         apps::v1::Deployment,
         autoscaling::v2::HorizontalPodAutoscaler,
+        batch::v1::{CronJob, Job},
         core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount},
         networking::v1::{Ingress, NetworkPolicy},
         policy::v1::PodDisruptionBudget,
@@ -149,6 +150,11 @@ pub async fn run(
     );
     let (ingresses, ing_stream) =
         cache::children(cache::api::<Ingress>(&client, ns), cache::drop_ingress_spec);
+    let (cron_jobs, cron_stream) = cache::children(
+        cache::api::<PartialObjectMeta<CronJob>>(&client, ns),
+        cache::keep,
+    );
+    let (jobs, job_stream) = cache::children(cache::api::<Job>(&client, ns), cache::prune_job);
     let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let caches = Caches {
         synced,
@@ -163,6 +169,8 @@ pub async fn run(
         network_policies,
         ingresses,
         pods,
+        cron_jobs,
+        jobs,
     };
     let gate = caches.clone();
     tokio::spawn(async move {
@@ -200,6 +208,9 @@ pub async fn run(
         .owns_stream(pdb_stream)
         .owns_stream(np_stream)
         .owns_stream(ing_stream)
+        .owns_stream(cron_stream)
+        // Migration Jobs are ours; a CronJob's runs map to their backend by the instance label.
+        .watches_stream(job_stream, |job| owning_backend(&job))
         .watches_stream(secret_stream, move |secret| referencing(&backends, &secret))
         .watches_stream(pod_stream, |pod| owning_backend(&pod))
         .graceful_shutdown_on(shutdown)

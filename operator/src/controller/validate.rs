@@ -163,6 +163,9 @@ pub struct ValidatedBackend {
     pub pod_template: PodTemplateSpec,
     /// Scheduled backups, None = none.
     pub backup: Option<Backup>,
+    /// `{name, namespace, spec}` as JSON: what a backup records of the MerchantBackend
+    /// (BACKUP_BACKEND_SPEC; Secret references only, never values).
+    pub backend_json: String,
     /// How migrations gate a release.
     pub migrations: Migrations,
     /// spec.paused.
@@ -272,6 +275,12 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         network_policy: network_policy(spec),
         pod_template,
         backup: backup(mb, &namespace_of(mb))?,
+        backend_json: serde_json::json!({
+            "name": mb.metadata.name,
+            "namespace": namespace_of(mb),
+            "spec": spec,
+        })
+        .to_string(),
         migrations: migrations(spec),
         paused: spec.paused.unwrap_or(false),
     };

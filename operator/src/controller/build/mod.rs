@@ -1,6 +1,7 @@
 //! `build`: `ValidatedBackend` (+ observed Secret digest) -> `Children`, one pure builder per
 //! child kind returning typed k8s-openapi structs. Shared by `run` (apply) and `render`.
 
+pub mod backup;
 mod deployment;
 mod network;
 mod scaling;
@@ -14,6 +15,7 @@ use k8s_openapi::{
     api::{
         apps::v1::Deployment,
         autoscaling::v2::HorizontalPodAutoscaler,
+        batch::v1::CronJob,
         core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount},
         networking::v1::{Ingress, NetworkPolicy},
         policy::v1::PodDisruptionBudget,
@@ -79,6 +81,10 @@ pub struct Children {
     pub network_policy: Desired<NetworkPolicy>,
     /// Ingress `<name>`.
     pub ingress: Desired<Ingress>,
+    /// CronJob `<name>-backup`.
+    pub backup: Desired<CronJob>,
+    /// CronJob `<name>-verify` (restore drills).
+    pub verify: Desired<CronJob>,
 }
 
 /// Build every child. Pure: same input, same bytes.
@@ -104,6 +110,8 @@ pub fn build(b: &ValidatedBackend, secrets: &SecretsState) -> Result<Children> {
         pdb: stamp_desired(scaling::pdb(b))?,
         network_policy: stamp_desired(network::network_policy(b))?,
         ingress: stamp_desired(network::ingress(b))?,
+        backup: stamp_desired(backup::backup_cron_job(b))?,
+        verify: stamp_desired(backup::verify_cron_job(b))?,
     })
 }
 
@@ -124,6 +132,8 @@ impl Children {
             pdb,
             network_policy,
             ingress,
+            backup,
+            verify,
         } = self;
         Ok(vec![
             to_value(service_account)?,
@@ -136,6 +146,8 @@ impl Children {
             opt_value(pdb.present())?,
             opt_value(network_policy.present())?,
             opt_value(ingress.present())?,
+            opt_value(backup.present())?,
+            opt_value(verify.present())?,
         ]
         .into_iter()
         .flatten()
@@ -178,6 +190,8 @@ pub fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
         "PodDisruptionBudget" => "PodDisruptionBudget",
         "NetworkPolicy" => "NetworkPolicy",
         "Ingress" => "Ingress",
+        "CronJob" => "CronJob",
+        "Job" => "Job",
         _ => "Other",
     }
 }

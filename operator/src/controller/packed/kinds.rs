@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus},
+        batch::v1::{Job, JobStatus},
         core::v1::{
             ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
             PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, Pod,
@@ -48,6 +49,22 @@ impl<K: Resource<DynamicType = ()>> Pack for PartialObjectMeta<K> {
 
 impl Pack for Service {
     type Body = Option<ServiceStatus>;
+
+    fn pack(&self) -> Self::Body {
+        self.status.clone()
+    }
+
+    fn unpack(metadata: ObjectMeta, status: &Self::Body) -> Self {
+        Self {
+            metadata,
+            spec: None,
+            status: status.clone(),
+        }
+    }
+}
+
+impl Pack for Job {
+    type Body = Option<JobStatus>;
 
     fn pack(&self) -> Self::Body {
         self.status.clone()

@@ -1,0 +1,221 @@
+//! The backup CronJobs: `<name>-backup` (`merchant-api backup`, then retention) and
+//! `<name>-verify` (`merchant-api verify --latest`: the restore drill). Both run the API image in
+//! the hardened task pod (see `task`), one run at a time, in UTC.
+
+use k8s_openapi::api::{
+    batch::v1::{CronJob, CronJobSpec},
+    core::v1::EnvVar,
+};
+
+use super::{
+    object_meta,
+    task::{REPORT_PATH, Task, job_template, task_labels},
+};
+use crate::controller::validate::{Backup, ValidatedBackend};
+
+/// `app.kubernetes.io/component` of backup runs.
+pub const BACKUP_COMPONENT: &str = "backup";
+/// `app.kubernetes.io/component` of restore drills.
+pub const VERIFY_COMPONENT: &str = "verify";
+/// A run that could not start within this long after its time is skipped (and counted missed).
+const STARTING_DEADLINE_SECONDS: i64 = 3600;
+/// Finished runs kept per CronJob (their pods hold the reports until status has them).
+const HISTORY: i32 = 3;
+
+/// CronJob names.
+pub mod names {
+    /// The backup CronJob.
+    pub fn backup(name: &str) -> String {
+        format!("{name}-backup")
+    }
+    /// The restore-drill CronJob.
+    pub fn verify(name: &str) -> String {
+        format!("{name}-verify")
+    }
+}
+
+/// `<name>-backup`, when spec.backup is set.
+pub fn backup_cron_job(b: &ValidatedBackend) -> Option<CronJob> {
+    let backup = b.backup.as_ref()?;
+    let args = vec![
+        "backup".to_owned(),
+        "--to".to_owned(),
+        backup.location.clone(),
+        "--retention-days".to_owned(),
+        backup.retention_days.to_string(),
+        "--min-backups".to_owned(),
+        backup.min_backups.to_string(),
+        "--report".to_owned(),
+        REPORT_PATH.to_owned(),
+    ];
+    let env = vec![EnvVar {
+        name: "BACKUP_BACKEND_SPEC".to_owned(),
+        value: Some(b.backend_json.clone()),
+        ..Default::default()
+    }];
+    Some(cron_job(
+        b,
+        names::backup(&b.name),
+        &backup.schedule,
+        task(b, backup, BACKUP_COMPONENT, args, env),
+    ))
+}
+
+/// `<name>-verify`, when spec.backup is set.
+pub fn verify_cron_job(b: &ValidatedBackend) -> Option<CronJob> {
+    let backup = b.backup.as_ref()?;
+    let args = vec![
+        "verify".to_owned(),
+        "--from".to_owned(),
+        backup.location.clone(),
+        "--latest".to_owned(),
+        "--report".to_owned(),
+        REPORT_PATH.to_owned(),
+    ];
+    Some(cron_job(
+        b,
+        names::verify(&b.name),
+        &backup.verify_schedule,
+        task(b, backup, VERIFY_COMPONENT, args, Vec::new()),
+    ))
+}
+
+fn task(
+    b: &ValidatedBackend,
+    backup: &Backup,
+    component: &'static str,
+    args: Vec<String>,
+    env: Vec<EnvVar>,
+) -> Task {
+    Task {
+        name: String::new(),
+        component,
+        image: b.image.clone(),
+        args,
+        env,
+        deadline_seconds: backup.deadline_seconds,
+        retries: 0,
+        ttl_seconds: None,
+        backup: Some(backup.clone()),
+    }
+}
+
+fn cron_job(b: &ValidatedBackend, name: String, schedule: &str, task: Task) -> CronJob {
+    let mut metadata = object_meta(b, name);
+    metadata.labels = Some(task_labels(b, task.component));
+    CronJob {
+        metadata,
+        spec: CronJobSpec {
+            schedule: schedule.to_owned(),
+            time_zone: Some("Etc/UTC".to_owned()),
+            // Never two dumps of one database at once; a run still going skips the next.
+            concurrency_policy: Some("Forbid".to_owned()),
+            starting_deadline_seconds: Some(STARTING_DEADLINE_SECONDS),
+            successful_jobs_history_limit: Some(HISTORY),
+            failed_jobs_history_limit: Some(HISTORY),
+            job_template: job_template(b, &task),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{controller::validate::validate, fixtures::backend};
+
+    fn backed_up(extra: &str) -> ValidatedBackend {
+        validate(&backend(&format!(
+            "image: a:1\nbackup: {{destination: {{bucket: backups}}{extra}}}"
+        )))
+        .expect("valid")
+    }
+
+    fn args(c: &CronJob) -> Vec<String> {
+        c.spec
+            .clone()
+            .job_template
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0]
+            .args
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_daily_at_two_with_thirty_days_and_weekly_drills() {
+        let b = backed_up("");
+        let backup = backup_cron_job(&b).expect("backup");
+        let spec = backup.spec.clone();
+        assert_eq!(spec.schedule, "0 2 * * *");
+        assert_eq!(spec.time_zone.as_deref(), Some("Etc/UTC"));
+        assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
+        assert!(spec.starting_deadline_seconds.is_some());
+        let location = format!("s3://backups/{}/{}", b.namespace, b.name);
+        assert_eq!(
+            args(&backup),
+            [
+                "backup",
+                "--to",
+                &location,
+                "--retention-days",
+                "30",
+                "--min-backups",
+                "7",
+                "--report",
+                REPORT_PATH
+            ]
+        );
+        let verify = verify_cron_job(&b).expect("verify");
+        assert_eq!(verify.spec.clone().schedule, "0 4 * * 0");
+        assert_eq!(
+            args(&verify),
+            [
+                "verify",
+                "--from",
+                &location,
+                "--latest",
+                "--report",
+                REPORT_PATH
+            ]
+        );
+    }
+
+    #[test]
+    fn the_backup_records_the_backend_spec_without_secret_values() {
+        let b = backed_up(", schedule: '30 1 * * *'");
+        let c = backup_cron_job(&b).expect("backup");
+        let env = c
+            .spec
+            .job_template
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0]
+            .env
+            .clone()
+            .unwrap();
+        let spec = env
+            .iter()
+            .find(|e| e.name == "BACKUP_BACKEND_SPEC")
+            .and_then(|e| e.value.clone())
+            .expect("spec");
+        let value: serde_json::Value = serde_json::from_str(&spec).expect("json");
+        assert_eq!(value["spec"]["backup"]["schedule"], "30 1 * * *");
+        assert_eq!(value["name"], b.name);
+    }
+
+    #[test]
+    fn no_backup_block_no_cron_jobs() {
+        let b = validate(&backend("image: a:1")).expect("valid");
+        assert!(backup_cron_job(&b).is_none());
+        assert!(verify_cron_job(&b).is_none());
+    }
+}
