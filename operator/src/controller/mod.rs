@@ -2,6 +2,7 @@
 //! like a table of contents: validate -> build -> apply -> update_status.
 
 pub mod apply;
+pub mod backups;
 pub mod build;
 pub mod cache;
 pub mod diagnose;
@@ -330,6 +331,8 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         // Cache reads; a GET only for a pending claim's class or a new crash's logs.
         observed.cause = diagnose::diagnose(&diagnose::gather(ctx, &validated).await);
     }
+    // Cache reads; one pod list per backup run that finished since the last reconcile.
+    observed.backup = backups::observe(ctx, mb, &validated, now()).await;
     let refused = !observed.refused.is_empty();
     let verdict = Verdict::Applied(secrets);
     let status = status::compute(mb, Some(&validated), &verdict, &observed, now());

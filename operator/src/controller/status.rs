@@ -22,7 +22,7 @@ use super::{
 use crate::{
     crd::{
         APPLIED_HASH_ANNOTATION, FIELD_MANAGER, MerchantBackend, MerchantBackendStatus,
-        status::{DEGRADED, PAUSED, PROGRESSING, READY, STALLED, reason},
+        status::{BackupStatus, DEGRADED, PAUSED, PROGRESSING, READY, STALLED, reason},
     },
     error::{Error, Result},
 };
@@ -46,6 +46,8 @@ pub struct Observed {
     pub apply_failure: Option<String>,
     /// Why the pods cannot run, when the Deployment is not Ready.
     pub cause: Option<Cause>,
+    /// Backup runs recorded so far (None: not observed in this reconcile, status keeps its own).
+    pub backup: Option<BackupStatus>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -282,14 +284,27 @@ pub fn compute(
         .and_then(|s| s.template.spec.as_ref())
         .and_then(|p| p.containers.first())
         .and_then(|c| c.image.clone());
+    let old = mb.status.clone().unwrap_or_default();
+    // Backups disabled: their record goes; not observed this time: it stays as it was.
+    let backup = match b.map(|b| b.backup.is_some()) {
+        Some(false) => None,
+        _ => observed.backup.clone().or(old.backup),
+    };
+    let mut drafts = drafts(verdict, observed);
+    if let (Some(spec), Some(recorded)) = (b.and_then(|b| b.backup.as_ref()), &backup) {
+        drafts.push(super::backups::health(spec, recorded, now));
+    }
     MerchantBackendStatus {
         observed_generation: generation,
-        conditions: conditions(drafts(verdict, observed), previous, generation, now),
+        conditions: conditions(drafts, previous, generation, now),
         replicas: ds.as_ref().map(|s| s.replicas.unwrap_or(0)),
         ready_replicas: ds.as_ref().map(|s| s.ready_replicas.unwrap_or(0)),
         updated_replicas: ds.as_ref().map(|s| s.updated_replicas.unwrap_or(0)),
         image,
         endpoints: b.map(|b| endpoints(b, observed)).unwrap_or_default(),
+        backup,
+        database: old.database,
+        release: old.release,
     }
 }
 

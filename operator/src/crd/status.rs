@@ -32,6 +32,130 @@ pub struct MerchantBackendStatus {
     /// the Ingress host once the cluster has assigned them. Sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    /// Scheduled backups and restore drills as observed from their runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupStatus>,
+    /// The database this MerchantBackend serves, as its migration Jobs reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseStatus>,
+    /// The migration-gated release of spec.image (absent once the image serves and nothing is
+    /// pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseStatus>,
+}
+
+/// Scheduled backups as observed.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatus {
+    /// When the operator first saw spec.backup: the first backup is due at the schedule's next
+    /// time after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The newest backup run, whatever its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<BackupRun>,
+    /// The newest backup that succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_backup: Option<BackupRun>,
+    /// The newest backup a restore drill (checksums + trial restore) verified; restoreSeconds is
+    /// the measured restore time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified_backup: Option<BackupRun>,
+    /// The newest restore drill, whatever its result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verification: Option<BackupRun>,
+}
+
+/// One backup or drill run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRun {
+    /// When the run finished (RFC 3339).
+    pub time: String,
+    /// `Succeeded` or `Failed`.
+    pub result: String,
+    /// The Job that ran it.
+    pub job: String,
+    /// The backup folder written or verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Bytes written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// Documents dumped or verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<i64>,
+    /// Wall time of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Measured restore time of the trial restore (drills).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<f64>,
+    /// Why it failed (the tool's error or the end of its log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The served database.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseStatus {
+    /// Identity marker of the database (its `database_identity` document): migrations and
+    /// in-place restores are refused against a database with another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Highest schema migration applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_version: Option<i64>,
+}
+
+/// A release of a new image, gated on its migrations.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseStatus {
+    /// The image being released.
+    pub image: String,
+    /// `Planning`, `BackingUp`, `Migrating`, `Released`, `Failed` or `Blocked`.
+    pub phase: String,
+    /// Schema version before the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+    /// Schema version the new image brings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<i64>,
+    /// Pending steps from the new image's `migrate plan --json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PlannedMigration>,
+    /// Migration Jobs started for this release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    /// The newest Job of the release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The MerchantBackup taken before irreversible steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// When the newest Job failed (RFC 3339): the next attempt waits for its backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<String>,
+    /// What happened last (the failure's reason and log tail when failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One pending migration of a release plan.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedMigration {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// `expand` (before the new version serves) or `contract` (after it is healthy).
+    pub phase: String,
+    /// Whether `migrate down` undoes it.
+    pub reversible: bool,
 }
 
 /// Condition type: the API serves traffic with the current spec.
@@ -44,6 +168,8 @@ pub const DEGRADED: &str = "Degraded";
 pub const STALLED: &str = "Stalled";
 /// Condition type: spec.paused is acknowledged.
 pub const PAUSED: &str = "Paused";
+/// Condition type: the newest good backup is as recent as spec.backup.schedule promises.
+pub const BACKUP_HEALTHY: &str = "BackupHealthy";
 
 /// Condition reasons (PascalCase, also used as Event reasons).
 pub mod reason {
@@ -86,4 +212,20 @@ pub mod reason {
     pub const DRIFT_REVERTED: &str = "DriftReverted";
     /// Event: a retained uploads claim was kept.
     pub const UPLOADS_RETAINED: &str = "UploadsRetained";
+    /// BackupHealthy: the newest good backup is recent enough.
+    pub const BACKUP_CURRENT: &str = "BackupCurrent";
+    /// BackupHealthy: no backup was due yet.
+    pub const AWAITING_FIRST_BACKUP: &str = "AwaitingFirstBackup";
+    /// BackupHealthy: a scheduled backup did not produce a good backup in time.
+    pub const BACKUP_OVERDUE: &str = "BackupOverdue";
+    /// BackupHealthy: spec.backup is not set.
+    pub const BACKUPS_DISABLED: &str = "BackupsDisabled";
+    /// Event: a backup run succeeded.
+    pub const BACKUP_SUCCEEDED: &str = "BackupSucceeded";
+    /// Event: a backup run failed.
+    pub const BACKUP_FAILED: &str = "BackupFailed";
+    /// Event: a restore drill verified a backup.
+    pub const BACKUP_VERIFIED: &str = "BackupVerified";
+    /// Event: a restore drill failed.
+    pub const VERIFICATION_FAILED: &str = "VerificationFailed";
 }
