@@ -144,7 +144,7 @@ fn unrecorded(status: &BackupStatus, runs: Vec<Finished>) -> Vec<Finished> {
 }
 
 /// The tool's outcome from the Job's pod: one list request per newly finished run.
-async fn pod_outcome(ctx: &Context, namespace: &str, job: &str) -> Option<Outcome> {
+pub async fn pod_outcome(ctx: &Context, namespace: &str, job: &str) -> Option<Outcome> {
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace)
         .list(&ListParams::default().labels(&format!("job-name={job}")))
         .await;

@@ -13,6 +13,7 @@ pub mod ownership;
 pub mod packed;
 pub mod recorder;
 pub mod reflect;
+pub mod release;
 pub mod report;
 pub mod secrets;
 pub mod status;
@@ -316,7 +317,12 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         status::update(ctx, mb, status).await?; // API write only if the status differs
         return Ok(Action::requeue(REFUSED_RETRY));
     }
-    let children = build(&validated, &secrets)?; // pure
+    // Cache reads; a Job create or one pod list only when a release step starts or ends.
+    let gate = match &secrets {
+        secrets::SecretsState::Ready { .. } => Some(release::gate(ctx, mb, &validated).await?),
+        secrets::SecretsState::Missing(_) => None,
+    };
+    let children = build_serving(&validated, &secrets, gate.as_ref())?; // pure
     // API writes only for children that differ (and a GET for a child missing from the cache).
     let applied = match apply::apply(ctx, &validated, &children).await {
         Ok(applied) => applied,
@@ -327,6 +333,8 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         observed.deployment = Some(fresh);
     }
     observed.refused = applied.refused;
+    let requeue = gate.as_ref().and_then(|g| g.requeue);
+    observed.gate = gate;
     if !status::ready(&observed) {
         // Cache reads; a GET only for a pending claim's class or a new crash's logs.
         observed.cause = diagnose::diagnose(&diagnose::gather(ctx, &validated).await);
@@ -337,11 +345,32 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
     let verdict = Verdict::Applied(secrets);
     let status = status::compute(mb, Some(&validated), &verdict, &observed, now());
     status::update(ctx, mb, status).await?; // API write only if the status differs
-    Ok(Action::requeue(if refused {
-        REFUSED_RETRY
-    } else {
-        RESYNC
-    }))
+    let resync = if refused { REFUSED_RETRY } else { RESYNC };
+    Ok(Action::requeue(requeue.map_or(resync, |r| r.min(resync))))
+}
+
+/// The children with the image the release gate lets serve (none yet: no Deployment).
+fn build_serving(
+    b: &ValidatedBackend,
+    secrets: &secrets::SecretsState,
+    gate: Option<&release::Gate>,
+) -> Result<build::Children> {
+    let Some(gate) = gate else {
+        return build(b, secrets);
+    };
+    match &gate.serve {
+        Some(image) if *image == b.image => build(b, secrets),
+        Some(image) => {
+            let mut serving = b.clone();
+            serving.image.clone_from(image);
+            build(&serving, secrets)
+        }
+        None => {
+            let mut children = build(b, secrets)?;
+            children.deployment = Desired::Hold;
+            Ok(children)
+        }
+    }
 }
 
 fn now() -> Timestamp {

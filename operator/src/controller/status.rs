@@ -48,6 +48,8 @@ pub struct Observed {
     pub cause: Option<Cause>,
     /// Backup runs recorded so far (None: not observed in this reconcile, status keeps its own).
     pub backup: Option<BackupStatus>,
+    /// The release gate's decision (None: not run in this reconcile, status keeps its own).
+    pub gate: Option<super::release::Gate>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -154,6 +156,23 @@ fn degraded(mut drafts: Vec<Draft>, why: &'static str, message: &str) -> Vec<Dra
     drafts
 }
 
+fn holding(observed: &Observed) -> Option<(&'static str, &String, bool)> {
+    let (why, message, failed) = observed.gate.as_ref()?.holding.as_ref()?;
+    Some((*why, message, *failed))
+}
+
+/// A release in progress: not Ready for the current spec, Progressing for `why`.
+fn releasing(mut drafts: Vec<Draft>, why: &'static str, message: &str) -> Vec<Draft> {
+    for draft in &mut drafts {
+        if draft.0 == READY {
+            *draft = (READY, false, why, message.to_owned());
+        } else if draft.0 == PROGRESSING {
+            *draft = (PROGRESSING, true, why, message.to_owned());
+        }
+    }
+    drafts
+}
+
 /// Sentences of every refusal of one kind (sorted, so the message is stable).
 fn refusals(observed: &Observed, conflict: bool) -> Option<String> {
     let mut messages: Vec<String> = observed
@@ -184,8 +203,12 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
                 degraded(rollout, reason::NOT_OWNED, &message)
             } else if let Some(message) = &observed.apply_failure {
                 degraded(rollout, reason::APPLY_FAILED, message)
+            } else if let Some((why, message, true)) = holding(observed) {
+                degraded(rollout, why, message)
             } else if let Some(cause) = &observed.cause {
                 degraded(rollout, cause.reason, &cause.message)
+            } else if let Some((why, message, false)) = holding(observed) {
+                releasing(rollout, why, message)
             } else {
                 rollout
             }
@@ -303,8 +326,14 @@ pub fn compute(
         image,
         endpoints: b.map(|b| endpoints(b, observed)).unwrap_or_default(),
         backup,
-        database: old.database,
-        release: old.release,
+        database: match &observed.gate {
+            Some(gate) => gate.database.clone(),
+            None => old.database,
+        },
+        release: match &observed.gate {
+            Some(gate) => gate.release.clone(),
+            None => old.release,
+        },
     }
 }
 

@@ -116,8 +116,12 @@ pub struct DatabaseStatus {
 pub struct ReleaseStatus {
     /// The image being released.
     pub image: String,
-    /// `Planning`, `BackingUp`, `Migrating`, `Released`, `Failed` or `Blocked`.
+    /// `Planning`, `Migrating`, `Released`, `Failed` or `Blocked`.
     pub phase: String,
+    /// metadata.generation the release started at: a held release starts again once the spec
+    /// changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
     /// Schema version before the release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
@@ -133,9 +137,6 @@ pub struct ReleaseStatus {
     /// The newest Job of the release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
-    /// The MerchantBackup taken before irreversible steps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup: Option<String>,
     /// When the newest Job failed (RFC 3339): the next attempt waits for its backoff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_time: Option<String>,
@@ -220,6 +221,16 @@ pub mod reason {
     pub const BACKUP_OVERDUE: &str = "BackupOverdue";
     /// BackupHealthy: spec.backup is not set.
     pub const BACKUPS_DISABLED: &str = "BackupsDisabled";
+    /// The new image's migration plan runs.
+    pub const PLANNING_RELEASE: &str = "PlanningRelease";
+    /// The new image's migrations run.
+    pub const MIGRATING: &str = "Migrating";
+    /// The new image's migrations failed; the old version keeps serving.
+    pub const MIGRATION_FAILED: &str = "MigrationFailed";
+    /// The new image's migration plan could not be obtained; the old version keeps serving.
+    pub const UPGRADE_BLOCKED: &str = "UpgradeBlocked";
+    /// The database is not the one this MerchantBackend served.
+    pub const DATABASE_IDENTITY_CHANGED: &str = "DatabaseIdentityChanged";
     /// Event: a backup run succeeded.
     pub const BACKUP_SUCCEEDED: &str = "BackupSucceeded";
     /// Event: a backup run failed.

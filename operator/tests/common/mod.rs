@@ -18,7 +18,7 @@ use kube::{
 use merchant_operator::{
     client::client_from_config,
     controller::{self, Settings},
-    crd::{MerchantBackend, MerchantBackendSpec},
+    crd::{MerchantBackend, MerchantBackendSpec, MigrationsSpec},
     metrics::Metrics,
 };
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -198,7 +198,13 @@ pub async fn create_backend(
     name: &str,
     spec_yaml: &str,
 ) -> MerchantBackend {
-    let spec: MerchantBackendSpec = serde_yaml::from_str(spec_yaml).expect("spec yaml");
+    let mut spec: MerchantBackendSpec = serde_yaml::from_str(spec_yaml).expect("spec yaml");
+    // KWOK pods run nothing, so a migration Job would never report a plan: these tests check
+    // the children, and the real-node tests the migration gate.
+    spec.migrations.get_or_insert(MigrationsSpec {
+        enabled: Some(false),
+        ..MigrationsSpec::default()
+    });
     let mb = MerchantBackend::new(name, spec);
     Api::<MerchantBackend>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &mb)
