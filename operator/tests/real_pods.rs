@@ -281,7 +281,9 @@ async fn service_url(client: &Client, ns: &str, name: &str) -> String {
 
 async fn api_pods(client: &Client, ns: &str, name: &str) -> Vec<Pod> {
     Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
+        .list(&ListParams::default().labels(&format!(
+            "app.kubernetes.io/instance={name},app.kubernetes.io/name=merchant-api"
+        )))
         .await
         .expect("list pods")
         .items
@@ -670,5 +672,278 @@ async fn status_names_the_cause_when_pods_cannot_run() {
         assert_eq!(degraded, "True", "{name} is Degraded");
     }
     operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+/// The S3 server of the test bed as pods reach it, and a Secret with its credentials.
+async fn backup_destination(client: &Client, ns: &str, prefix: &str) -> Value {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("backup-s3".into()),
+            ..Default::default()
+        },
+        string_data: Some(
+            [
+                ("s3-access-key-id".to_owned(), var("S3_ACCESS_KEY_ID")),
+                (
+                    "s3-secret-access-key".to_owned(),
+                    var("S3_SECRET_ACCESS_KEY"),
+                ),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create backup Secret");
+    json!({
+        "bucket": var("S3_BUCKET"),
+        "prefix": prefix,
+        "endpoint": var("TESTENV_POD_S3_ENDPOINT"),
+        "region": var("S3_REGION"),
+        "credentialsSecret": "backup-s3",
+    })
+}
+
+async fn backend_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> merchant_operator::crd::MerchantBackendStatus {
+    Api::<MerchantBackend>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .expect("get MerchantBackend")
+        .status
+        .unwrap_or_default()
+}
+
+async fn jobs(client: &Client, ns: &str, component: &str) -> Vec<k8s_openapi::api::batch::v1::Job> {
+    Api::<k8s_openapi::api::batch::v1::Job>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/component={component}")))
+        .await
+        .expect("list jobs")
+        .items
+}
+
+/// Run a CronJob now (as `kubectl create job --from` does: owned by the CronJob) and wait until
+/// status.backup records it in `field`.
+async fn run_cron_job(client: &Client, ns: &str, name: &str, cron: &str, field: &str) -> Value {
+    let job = format!("{cron}-now");
+    run(
+        "kubectl",
+        &[
+            "create",
+            "job",
+            "-n",
+            ns,
+            &job,
+            &format!("--from=cronjob/{cron}"),
+        ],
+    );
+    eventually(
+        &format!("status.backup.{field} records {job}"),
+        POD_WAIT,
+        || async {
+            let status = backend_status(client, ns, name).await;
+            let backup = serde_json::to_value(status.backup).unwrap_or_default();
+            match &backup[field] {
+                run if run["job"] == job.as_str() => Ok(run.clone()),
+                _ => Err(backup.to_string()),
+            }
+        },
+    )
+    .await
+}
+
+/// The scheduled backups and the migration gate on real pods: the CronJobs carry the schedule,
+/// a backup run and a restore drill fill status.backup; a new backend's API pods start only
+/// after its migration Job succeeded; a new image whose migration fails is held (Degraded, the
+/// failed Job kept) while the old pods go on serving, and is released once the data is fixed
+/// and the spec changes.
+#[tokio::test]
+async fn releases_wait_for_their_migrations_and_backups_are_observed() {
+    let Some(node) = real_node() else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let _one_at_a_time = SERIAL.lock().await;
+    let ns = namespace(&client, "e2e-release").await;
+    let name = "shop";
+    install_operator(&node, &ns);
+    let db = format!("e2e_{}", unique_suffix());
+    create_secrets(&client, &node, &ns, &db).await;
+    let destination = backup_destination(&client, &ns, &format!("e2e/{ns}")).await;
+    let extra = json!({
+        "replicas": 1,
+        "migrations": {"maxAttempts": 1},
+        "backup": {"destination": destination},
+    });
+    let mut mb = backend(&node, name, extra);
+    apply_backend(&client, &ns, &mb).await;
+    wait_condition(&client, &ns, name, "Ready", "True").await;
+
+    // The first pod started after the migrations had finished.
+    let status = backend_status(&client, &ns, name).await;
+    let release = status.release.clone().expect("status.release");
+    assert_eq!(release.phase, "Released", "{release:?}");
+    let identity = status.database.clone().and_then(|d| d.identity);
+    assert!(identity.is_some(), "{:?}", status.database);
+    let migrated = jobs(&client, &ns, "migrate")
+        .await
+        .into_iter()
+        .filter_map(|j| j.status?.completion_time)
+        .max()
+        .expect("a finished migration Job");
+    let first_pod = api_pods(&client, &ns, name)
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.creation_timestamp)
+        .min()
+        .expect("an API pod");
+    assert!(
+        migrated.0 <= first_pod.0,
+        "pod {first_pod:?} before migration end {migrated:?}"
+    );
+
+    // The backup CronJobs, a backup and a restore drill, observed.
+    let crons = Api::<k8s_openapi::api::batch::v1::CronJob>::namespaced(client.clone(), &ns);
+    let backup_cron = crons
+        .get(&format!("{name}-backup"))
+        .await
+        .expect("backup CronJob");
+    assert_eq!(backup_cron.spec.schedule, "0 2 * * *");
+    assert_eq!(
+        backup_cron.spec.concurrency_policy.as_deref(),
+        Some("Forbid")
+    );
+    let verify_cron = crons
+        .get(&format!("{name}-verify"))
+        .await
+        .expect("verify CronJob");
+    assert_eq!(verify_cron.spec.schedule, "0 4 * * 0");
+    let base = service_url(&client, &ns, name).await;
+    eventually("the Service answers", Duration::from_secs(30), || async {
+        match http().get(format!("{base}/health/ready")).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(r.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    merchant_round_trip(&base).await;
+    let backup = run_cron_job(
+        &client,
+        &ns,
+        name,
+        &format!("{name}-backup"),
+        "lastSuccessfulBackup",
+    )
+    .await;
+    assert!(
+        backup["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("s3://")),
+        "{backup}"
+    );
+    assert!(
+        backup["documents"].as_i64().is_some_and(|d| d > 0),
+        "{backup}"
+    );
+    let verified = run_cron_job(
+        &client,
+        &ns,
+        name,
+        &format!("{name}-verify"),
+        "lastVerifiedBackup",
+    )
+    .await;
+    assert_eq!(verified["location"], backup["location"], "{verified}");
+    assert!(verified["restoreSeconds"].as_f64().is_some(), "{verified}");
+    let (healthy, why, _) = condition(&client, &ns, name, "BackupHealthy").await;
+    assert_eq!((healthy.as_str(), why.as_str()), ("True", "BackupCurrent"));
+
+    // Break the data under migration 5 and release a new image: its migration fails.
+    let mongo = mongodb::Client::with_uri_str(std::env::var("MONGODB_URI").expect("MONGODB_URI"))
+        .await
+        .expect("mongodb");
+    let database = mongo.database(&db);
+    database
+        .collection::<mongodb::bson::Document>("migrations")
+        .delete_one(mongodb::bson::doc! {"version": 5})
+        .await
+        .expect("forget migration 5");
+    database
+        .collection::<mongodb::bson::Document>("products")
+        .insert_one(mongodb::bson::doc! {"name": "broken", "inventory": "not-an-object"})
+        .await
+        .expect("insert a product migration 5 cannot update");
+    run(
+        "ctr",
+        &[
+            "--address",
+            "/run/merchant-testenv/containerd.sock",
+            "--namespace",
+            "k8s.io",
+            "images",
+            "tag",
+            "--force",
+            "localhost/merchant-api:dev",
+            "localhost/merchant-api:dev-b",
+        ],
+    );
+    mb.spec.image = "localhost/merchant-api:dev-b".into();
+    apply_backend(&client, &ns, &mb).await;
+    let message = eventually("Degraded=True MigrationFailed", POD_WAIT, || async {
+        let c = condition(&client, &ns, name, "Degraded").await;
+        if c.0 == "True" && c.1 == "MigrationFailed" {
+            Ok(c.2)
+        } else {
+            Err(format!("{c:?}"))
+        }
+    })
+    .await;
+    assert!(message.contains("Cannot create field"), "{message}");
+    let failed = jobs(&client, &ns, "migrate").await;
+    assert!(
+        failed
+            .iter()
+            .any(|j| j.status.as_ref().and_then(|s| s.failed).unwrap_or(0) > 0),
+        "the failed migration Job is kept"
+    );
+    // The old version still serves real requests.
+    let status = backend_status(&client, &ns, name).await;
+    assert_eq!(status.image.as_deref(), Some("localhost/merchant-api:dev"));
+    merchant_round_trip(&base).await;
+
+    // Fix the data; a changed spec starts the release again and the new image serves.
+    database
+        .collection::<mongodb::bson::Document>("products")
+        .delete_one(mongodb::bson::doc! {"name": "broken"})
+        .await
+        .expect("remove the broken product");
+    mb.spec
+        .config
+        .get_or_insert_with(Default::default)
+        .log_level = Some(merchant_operator::crd::LogLevel::Debug);
+    apply_backend(&client, &ns, &mb).await;
+    eventually("the new image serves", POD_WAIT, || async {
+        let status = backend_status(&client, &ns, name).await;
+        let ready = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready && status.image.as_deref() == Some("localhost/merchant-api:dev-b") {
+            Ok(())
+        } else {
+            Err(format!("{:?} {:?}", status.image, status.release))
+        }
+    })
+    .await;
+
+    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
     delete_namespace(&client, &ns).await;
 }
