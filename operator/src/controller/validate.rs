@@ -204,8 +204,6 @@ pub struct Migrations {
     pub max_attempts: i32,
     /// activeDeadlineSeconds of a migration Job.
     pub deadline_seconds: i64,
-    /// Back up before irreversible steps.
-    pub backup_before_irreversible: bool,
     /// A database identity the user accepts in place of the recorded one.
     pub accept_identity: Option<String>,
 }
@@ -358,9 +356,6 @@ fn migrations(spec: &MerchantBackendSpec) -> Migrations {
         enabled: m.enabled.unwrap_or(true),
         max_attempts: m.max_attempts.unwrap_or(3),
         deadline_seconds: m.deadline_seconds.unwrap_or(1800),
-        backup_before_irreversible: m
-            .backup_before_irreversible
-            .unwrap_or(spec.backup.is_some()),
         accept_identity: m.accept_database_identity,
     }
 }

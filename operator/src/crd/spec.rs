@@ -664,10 +664,6 @@ pub struct MigrationsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 30, max = 86400))]
     pub deadline_seconds: Option<i64>,
-    /// Take a backup (a MerchantBackup linked to the release) before a release whose plan has
-    /// irreversible steps. Default: true when spec.backup is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_before_irreversible: Option<bool>,
     /// Accept a database whose identity differs from the one recorded in status (after a
     /// deliberate switch of database): set it to that identity. Without it, migrations and
     /// in-place restores against a changed database are refused.
