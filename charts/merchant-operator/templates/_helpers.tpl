@@ -51,14 +51,14 @@ cluster-wide mode).
 */ -}}
 {{- define "merchant-operator.rules" -}}
 - apiGroups: ["merchant.rezapp.com"]
-  resources: ["merchantbackends"]
+  resources: ["merchantbackends", "merchantbackups", "merchantrestores"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["merchant.rezapp.com"]
-  resources: ["merchantbackends/status"]
+  resources: ["merchantbackends/status", "merchantbackups/status", "merchantrestores/status"]
   verbs: ["get", "patch"]
 # Owner references with blockOwnerDeletion need update on the owner's finalizers subresource.
 - apiGroups: ["merchant.rezapp.com"]
-  resources: ["merchantbackends/finalizers"]
+  resources: ["merchantbackends/finalizers", "merchantbackups/finalizers", "merchantrestores/finalizers"]
   verbs: ["update"]
 # Read only: missing Secrets hold the rollout, values are digested (SHA-256) for the checksum.
 - apiGroups: [""]
@@ -79,6 +79,10 @@ cluster-wide mode).
   verbs: ["get"]
 - apiGroups: [""]
   resources: ["configmaps", "services", "serviceaccounts", "persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Backup and restore runs (MerchantBackup, MerchantRestore): one Job each, never updated.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments"]

@@ -46,6 +46,8 @@ pub struct Observed {
     pub apply_failure: Option<String>,
     /// Why the pods cannot run, when the Deployment is not Ready.
     pub cause: Option<Cause>,
+    /// The unfinished in-place MerchantRestore holding the API at zero replicas.
+    pub restore_hold: Option<String>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -60,7 +62,7 @@ pub enum Verdict {
 }
 
 /// One condition (type, status, reason, message) before timestamps are attached.
-type Draft = (&'static str, bool, &'static str, String);
+pub(crate) type Draft = (&'static str, bool, &'static str, String);
 
 fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
     let Some(d) = &observed.deployment else {
@@ -123,6 +125,17 @@ fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
     drafts
 }
 
+fn held_for_restore(restore: &str) -> Vec<Draft> {
+    let message =
+        format!("scaled to zero while MerchantRestore {restore} restores the database in place");
+    vec![
+        (READY, false, reason::RESTORE_IN_PROGRESS, message.clone()),
+        (PROGRESSING, true, reason::RESTORE_IN_PROGRESS, message),
+        (DEGRADED, false, reason::HEALTHY, String::new()),
+        (STALLED, false, reason::HEALTHY, String::new()),
+    ]
+}
+
 fn stalled(why: &'static str, message: &str) -> Vec<Draft> {
     vec![
         (READY, false, why, message.to_owned()),
@@ -177,7 +190,10 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
             &secrets.message().unwrap_or_default(),
         ),
         (Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }), None) => {
-            let rollout = deployment_conditions(observed);
+            let rollout = match &observed.restore_hold {
+                Some(restore) => held_for_restore(restore),
+                None => deployment_conditions(observed),
+            };
             if let Some(message) = refusals(observed, false) {
                 degraded(rollout, reason::NOT_OWNED, &message)
             } else if let Some(message) = &observed.apply_failure {
@@ -203,7 +219,7 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
 
 /// Conditions with timestamps: an existing condition keeps its lastTransitionTime unless its
 /// status flips.
-fn conditions(
+pub(crate) fn conditions(
     drafts: Vec<Draft>,
     previous: &[Condition],
     generation: Option<i64>,
