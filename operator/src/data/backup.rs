@@ -146,3 +146,109 @@ pub fn status(mbk: &MerchantBackup, view: &RunView, now: Timestamp) -> MerchantB
         error: view.error.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        controller::validate::validate,
+        crd::{MerchantBackupSpec, Phase},
+        fixtures::backend,
+    };
+
+    fn backup() -> MerchantBackup {
+        let mut mbk = MerchantBackup::new(
+            "nightly",
+            MerchantBackupSpec {
+                backend_ref: "shop".into(),
+            },
+        );
+        mbk.metadata.namespace = Some("prod".into());
+        mbk.metadata.uid = Some("uid-b".into());
+        mbk
+    }
+
+    #[test]
+    fn the_backup_job_writes_to_the_destination_and_belongs_to_the_backup() {
+        let mb = backend(
+            "image: a:1\nbackup: {destination: {bucket: backups, credentialsSecret: s3}, deadlineSeconds: 600}",
+        );
+        let b = validate(&mb).expect("valid");
+        let job = backup_job(&backup(), &mb, &b, "nightly-1").expect("job");
+        let owner = &job.metadata.owner_references.clone().expect("owner")[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("MerchantBackup", "nightly")
+        );
+        assert_eq!(
+            job.metadata.labels.clone().expect("labels")[run::RUN_LABEL],
+            "nightly"
+        );
+        let spec = job.spec.expect("spec");
+        assert_eq!(spec.backoff_limit, Some(0));
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        let c = &spec.template.spec.expect("pod").containers[0];
+        assert_eq!(
+            c.args.clone().expect("args"),
+            [
+                "backup",
+                "--to",
+                "s3://backups/prod/shop",
+                "--report",
+                REPORT_PATH
+            ]
+        );
+        let env = c.env.clone().expect("env");
+        let described = env
+            .iter()
+            .find(|e| e.name == "BACKUP_BACKEND_SPEC")
+            .and_then(|e| e.value.clone())
+            .expect("backend spec");
+        let parsed: serde_json::Value = serde_json::from_str(&described).expect("json");
+        assert_eq!(parsed["name"], "shop");
+        assert_eq!(
+            parsed["spec"]["backup"]["destination"]["credentialsSecret"],
+            "s3"
+        );
+    }
+
+    #[test]
+    fn a_backend_without_spec_backup_fails_naming_the_field() {
+        let mb = backend("image: a:1");
+        let b = validate(&mb).expect("valid");
+        let Err(run::Blocked::Refuse(why)) = backup_job(&backup(), &mb, &b, "x") else {
+            panic!("refused")
+        };
+        assert!(why.contains("spec.backup.destination"), "{why}");
+    }
+
+    #[test]
+    fn status_carries_the_report_and_is_stable() {
+        let report: crate::controller::report::ToolReport = serde_json::from_str(
+            r#"{"command":"backup","result":"Succeeded","location":"s3://b/p/1","sizeBytes":9,"documents":4,"collections":2,"durationSeconds":1.5,"identity":"id","migrationVersion":3}"#,
+        )
+        .expect("report");
+        let view = RunView {
+            phase: Phase::Succeeded,
+            job_name: Some("nightly-1".into()),
+            report: Some(report),
+            ..RunView::default()
+        };
+        let mut mbk = backup();
+        let now = Timestamp::now();
+        let first = status(&mbk, &view, now);
+        assert_eq!(first.location.as_deref(), Some("s3://b/p/1"));
+        assert_eq!(
+            (first.documents, first.size_bytes, first.collections),
+            (Some(4), Some(9), Some(2))
+        );
+        assert_eq!(first.duration_seconds, Some(1.5));
+        mbk.status = Some(first.clone());
+        let later = now + std::time::Duration::from_secs(60);
+        assert_eq!(
+            status(&mbk, &view, later),
+            first,
+            "a settled run writes nothing"
+        );
+    }
+}

@@ -256,3 +256,122 @@ pub fn status(mrs: &MerchantRestore, view: &RunView, now: Timestamp) -> Merchant
         error: view.error.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{controller::validate::validate, crd::MerchantRestoreSpec, fixtures::backend};
+
+    fn backed_up() -> (MerchantBackend, ValidatedBackend) {
+        let mb = backend("image: a:1\nbackup: {destination: {bucket: backups, prefix: shop}}");
+        let b = validate(&mb).expect("valid");
+        (mb, b)
+    }
+
+    fn restore(spec: MerchantRestoreSpec) -> MerchantRestore {
+        let mut r = MerchantRestore::new("r", spec);
+        r.metadata.uid = Some("uid-r".into());
+        r
+    }
+
+    #[test]
+    fn an_omitted_backup_restores_the_newest_into_a_new_database() {
+        let (mb, b) = backed_up();
+        let r = restore(MerchantRestoreSpec {
+            backend_ref: "shop".into(),
+            ..Default::default()
+        });
+        let source = source(None, None, &b).expect("newest");
+        assert_eq!(source, Source::Latest("s3://backups/shop".into()));
+        let target = target(&r, &mb, &b);
+        let args = restore_args(&source, &target);
+        let db = format!("shop_restore_{}", run::short_id("uid-r"));
+        assert_eq!(
+            args,
+            [
+                "restore",
+                "--from",
+                "s3://backups/shop",
+                "--latest",
+                "--db",
+                &db,
+                "--new-identity",
+                "--report",
+                REPORT_PATH
+            ]
+        );
+    }
+
+    #[test]
+    fn in_place_drops_and_expects_the_accepted_identity() {
+        let mut mb = backend(
+            "image: a:1\nbackup: {destination: {bucket: backups}}\nmigrations: {acceptDatabaseIdentity: id-1}",
+        );
+        mb.metadata.name = Some("shop".into());
+        let b = validate(&mb).expect("valid");
+        let mut spec = MerchantRestoreSpec {
+            backend_ref: "shop".into(),
+            in_place: Some(true),
+            ..Default::default()
+        };
+        let t = target(&restore(spec.clone()), &mb, &b);
+        assert_eq!(
+            t,
+            Target::InPlace {
+                expect: Some("id-1".into())
+            }
+        );
+        let args = restore_args(&Source::Folder("s3://b/p/1".into()), &t);
+        assert!(args.windows(2).any(|w| w == ["--expect-identity", "id-1"]));
+        assert!(args.contains(&"--drop".to_owned()));
+        spec.accept_identity_change = Some(true);
+        assert_eq!(
+            target(&restore(spec), &mb, &b),
+            Target::InPlace { expect: None }
+        );
+    }
+
+    #[test]
+    fn a_named_backup_is_used_only_once_it_succeeded() {
+        let (_, b) = backed_up();
+        let mut mbk = MerchantBackup::new("nightly", crate::crd::MerchantBackupSpec::default());
+        assert!(matches!(
+            source(Some("nightly"), Some(Some(&mbk)), &b),
+            Err(Blocked::Wait(_))
+        ));
+        assert!(matches!(
+            source(Some("nightly"), Some(None), &b),
+            Err(Blocked::Wait(_))
+        ));
+        mbk.status = Some(crate::crd::MerchantBackupStatus {
+            phase: Some(Phase::Failed),
+            ..Default::default()
+        });
+        assert!(matches!(
+            source(Some("nightly"), Some(Some(&mbk)), &b),
+            Err(Blocked::Refuse(_))
+        ));
+        mbk.status = Some(crate::crd::MerchantBackupStatus {
+            phase: Some(Phase::Succeeded),
+            location: Some("s3://backups/shop/1".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            source(Some("nightly"), Some(Some(&mbk)), &b),
+            Ok(Source::Folder("s3://backups/shop/1".into()))
+        );
+    }
+
+    #[test]
+    fn without_spec_backup_only_an_explicit_location_can_be_restored() {
+        let b = validate(&backend("image: a:1")).expect("valid");
+        let Err(Blocked::Refuse(why)) = source(None, None, &b) else {
+            panic!("refused")
+        };
+        assert!(why.contains("spec.backup"), "{why}");
+        assert_eq!(
+            source(Some("s3://x/y/z"), None, &b),
+            Ok(Source::Folder("s3://x/y/z".into()))
+        );
+    }
+}
