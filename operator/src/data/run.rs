@@ -179,8 +179,17 @@ pub fn observe(job: &Job, pod: Option<&Pod>) -> RunView {
         Some(Outcome::NoReport(text)) => (None, Some(text)),
         None => (None, None),
     };
+    // Success is what the tool reports: a pod that exited 0 without a report proves nothing.
     let succeeded =
-        finished.type_ == "Complete" && report.as_ref().is_none_or(ToolReport::succeeded);
+        finished.type_ == "Complete" && report.as_ref().is_some_and(ToolReport::succeeded);
+    let pod_error = pod_error.or_else(|| {
+        (report.is_none() && pod.is_none()).then(|| {
+            format!(
+                "Job {} finished and its pod (with the report) is gone",
+                job.name_any()
+            )
+        })
+    });
     let error = (!succeeded).then(|| {
         report
             .as_ref()
@@ -363,6 +372,13 @@ mod tests {
         assert!(name.len() <= 63, "{name}");
         assert_ne!(job_name("x", "uid-1"), job_name("x", "uid-2"));
         assert_eq!(job_name("x", "uid-1"), job_name("x", "uid-1"));
+    }
+
+    #[test]
+    fn a_complete_job_without_a_report_is_no_success() {
+        let view = observe(&job(Some(("Complete", "done"))), None);
+        assert_eq!(view.phase, Phase::Failed);
+        assert!(view.error.is_some_and(|e| e.contains("report")));
     }
 
     #[test]
