@@ -182,25 +182,25 @@ pub fn observe(job: &Job, pod: Option<&Pod>) -> RunView {
     // Success is what the tool reports: a pod that exited 0 without a report proves nothing.
     let succeeded =
         finished.type_ == "Complete" && report.as_ref().is_some_and(ToolReport::succeeded);
-    let pod_error = pod_error.or_else(|| {
-        (report.is_none() && pod.is_none()).then(|| {
-            format!(
-                "Job {} finished and its pod (with the report) is gone",
-                job.name_any()
-            )
-        })
-    });
+    // The Job's own message explains a failure (deadline, pod deleted); a completion message
+    // ("Reached expected number of succeeded pods") explains nothing.
+    let job_error = (finished.type_ == "Failed")
+        .then(|| finished.message.clone())
+        .flatten();
     let error = (!succeeded).then(|| {
         report
             .as_ref()
             .and_then(|r| r.error.clone())
             .or(pod_error)
-            .or(finished.message.clone())
+            .or(job_error)
             .unwrap_or_else(|| {
                 format!(
-                    "Job {} failed ({})",
+                    "Job {} ended ({}) and left no report",
                     job.name_any(),
-                    finished.reason.clone().unwrap_or_default()
+                    finished
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| finished.type_.clone())
                 )
             })
     });
