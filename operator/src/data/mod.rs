@@ -167,14 +167,17 @@ fn split<K: Clone + Send + 'static>(
 ) {
     let (tx1, rx1) = futures::channel::mpsc::unbounded();
     let (tx2, rx2) = futures::channel::mpsc::unbounded();
-    tokio::spawn(stream.for_each(move |item| {
-        if let Ok(object) = item {
-            // A closed receiver means its controller stopped (shutdown): nothing left to feed.
-            let _ = tx1.unbounded_send(Ok(object.clone()));
-            let _ = tx2.unbounded_send(Ok(object));
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            let Ok(object) = item else { continue };
+            let first = tx1.unbounded_send(Ok(object.clone())).is_ok();
+            let second = tx2.unbounded_send(Ok(object)).is_ok();
+            if !first && !second {
+                break; // both controllers stopped (shutdown): stop watching
+            }
         }
-        async {}
-    }));
+    });
     (rx1, rx2)
 }
 
