@@ -16,13 +16,13 @@ use crate::{
     cli::RunArgs,
     client::{ClientError, client_from_config, fenced_client_from_config},
     controller::{self, Settings},
-    crd::MerchantBackend,
+    crd::{MerchantBackend, MerchantBackup, MerchantRestore},
     leader::{LeaderError, LeaseLock, Timing},
     metrics::Metrics,
 };
 
 /// Hint printed when the CRD is not installed.
-pub const INSTALL_HINT: &str = "the MerchantBackend CRD is not installed: run `merchant-operator crd | kubectl apply --server-side -f -` (or install crds/merchantbackends.merchant.rezapp.com.yaml)";
+pub const INSTALL_HINT: &str = "run `merchant-operator crd | kubectl apply --server-side -f -` (or install every file of crds/)";
 
 /// Why `run` stopped with a failure.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +30,12 @@ pub enum RunError {
     /// No usable client.
     #[error("failed to create the Kubernetes client")]
     Client(#[from] ClientError),
-    /// The CRD is missing.
-    #[error("{INSTALL_HINT}")]
-    CrdMissing,
-    /// Checking for the CRD failed.
-    #[error("failed to list MerchantBackends")]
-    CheckCrd(#[source] kube::Error),
+    /// A CRD is missing (its kind).
+    #[error("the {0} CRD is not installed: {INSTALL_HINT}")]
+    CrdMissing(&'static str),
+    /// Checking for a CRD failed (its kind).
+    #[error("failed to list {0} objects")]
+    CheckCrd(&'static str, #[source] kube::Error),
     /// Binding the admin server failed.
     #[error("failed to bind the admin server")]
     BindAdmin(#[source] std::io::Error),
@@ -49,27 +49,44 @@ impl RunError {
     pub fn category(&self) -> &'static str {
         match self {
             Self::Client(e) => e.category(),
-            Self::CrdMissing => "CrdMissing",
-            Self::CheckCrd(_) => "CheckCrd",
+            Self::CrdMissing(_) => "CrdMissing",
+            Self::CheckCrd(..) => "CheckCrd",
             Self::BindAdmin(_) => "BindAdmin",
             Self::Leader(e) => e.category(),
         }
     }
 }
 
-/// Fail with the install hint when the CRD is not served.
+/// Fail with the install hint when one of the CRDs (MerchantBackend, MerchantBackup,
+/// MerchantRestore) is not served.
 ///
 /// # Errors
 /// `CrdMissing` on 404, `CheckCrd` on other failures.
 pub async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<(), RunError> {
-    let api: Api<MerchantBackend> = match namespace {
+    served::<MerchantBackend>(client, namespace, "MerchantBackend").await?;
+    served::<MerchantBackup>(client, namespace, "MerchantBackup").await?;
+    served::<MerchantRestore>(client, namespace, "MerchantRestore").await
+}
+
+async fn served<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    kind: &'static str,
+) -> Result<(), RunError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     match api.list_metadata(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing),
-        Err(e) => Err(RunError::CheckCrd(e)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing(kind)),
+        Err(e) => Err(RunError::CheckCrd(kind, e)),
     }
 }
 
@@ -253,7 +270,7 @@ mod tests {
         let error = check_crd(&answering(404), None)
             .await
             .expect_err("CRD missing");
-        assert!(matches!(error, RunError::CrdMissing));
+        assert!(matches!(error, RunError::CrdMissing("MerchantBackend")));
         assert!(
             error
                 .to_string()

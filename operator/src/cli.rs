@@ -18,8 +18,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller against a cluster (kubeconfig or in-cluster).
     Run(RunArgs),
-    /// Print the MerchantBackend CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions as multi-document YAML (MerchantBackend,
+    /// MerchantBackup, MerchantRestore), or only the one named.
+    Crd {
+        /// Name of one CRD, e.g. `merchantbackups.merchant.rezapp.com`. Default: all.
+        name: Option<String>,
+    },
     /// Print, without a cluster, the manifests `run` would apply for a MerchantBackend.
     Render {
         /// MerchantBackend manifest to render (YAML, may also hold the referenced Secrets for an

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod controller;
 pub mod crd;
+pub mod data;
 pub mod error;
 pub mod leader;
 pub mod metrics;

@@ -13,10 +13,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Crd => match crd::crd_yaml() {
-            Ok(yaml) => {
+        Command::Crd { name } => match crd::crds_yaml(name.as_deref()) {
+            Ok(Some(yaml)) => {
                 print!("{yaml}");
                 ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!(
+                    "merchant-operator crd: no CRD named {}",
+                    name.unwrap_or_default()
+                );
+                ExitCode::FAILURE
             }
             Err(e) => fail(&e),
         },

@@ -2,7 +2,10 @@
 //! and render; and the CEL rules reject what the API server would reject. No cluster needed.
 
 use kube::core::cel::validate_cel;
-use merchant_operator::{crd::MerchantBackend, render};
+use merchant_operator::{
+    crd::{MerchantBackend, MerchantBackup, MerchantRestore},
+    render,
+};
 
 fn example(name: &str) -> String {
     let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -89,4 +92,43 @@ spec: {{image: 'a:1', objectStorage: {{bucket: files}}{uploads}}}"
     );
     validate_cel(&manifest(", uploads: {enabled: false}")).expect("claim disabled");
     validate_cel(&manifest("")).expect("bucket only");
+}
+
+fn documents<K: serde::de::DeserializeOwned>(yaml: &str) -> Vec<K> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("a resource of the example's kind"))
+        .collect()
+}
+
+#[test]
+fn the_backup_and_restore_examples_pass_their_crds_rules() {
+    let backups: Vec<MerchantBackup> = documents(&example("merchantbackup.yaml"));
+    let restores: Vec<MerchantRestore> = documents(&example("merchantrestore.yaml"));
+    assert_eq!((backups.len(), restores.len()), (1, 2));
+    for b in &backups {
+        validate_cel(b).expect("backup example valid");
+    }
+    for r in &restores {
+        validate_cel(r).expect("restore example valid");
+    }
+    assert_eq!(
+        restores[0].spec.backup.as_deref(),
+        Some(backups[0].metadata.name.as_deref().expect("named"))
+    );
+}
+
+#[test]
+fn cel_rejects_an_in_place_restore_with_a_target_database() {
+    let bad: MerchantRestore = serde_yaml::from_str(
+        "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantRestore
+metadata: {name: r}
+spec: {backendRef: shop, inPlace: true, targetDatabase: copy}",
+    )
+    .expect("a MerchantRestore");
+    let error = validate_cel(&bad).expect_err("exclusive");
+    assert!(
+        format!("{error:?}").contains("spec.inPlace and spec.targetDatabase are exclusive"),
+        "{error:?}"
+    );
 }

@@ -51,14 +51,14 @@ cluster-wide mode).
 */ -}}
 {{- define "merchant-operator.rules" -}}
 - apiGroups: ["merchant.rezapp.com"]
-  resources: ["merchantbackends"]
+  resources: ["merchantbackends", "merchantbackups", "merchantrestores"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["merchant.rezapp.com"]
-  resources: ["merchantbackends/status"]
+  resources: ["merchantbackends/status", "merchantbackups/status", "merchantrestores/status"]
   verbs: ["get", "patch"]
 # Owner references with blockOwnerDeletion need update on the owner's finalizers subresource.
 - apiGroups: ["merchant.rezapp.com"]
-  resources: ["merchantbackends/finalizers"]
+  resources: ["merchantbackends/finalizers", "merchantbackups/finalizers", "merchantrestores/finalizers"]
   verbs: ["update"]
 # Read only: missing Secrets hold the rollout, values are digested (SHA-256) for the checksum.
 - apiGroups: [""]
@@ -92,8 +92,8 @@ cluster-wide mode).
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies", "ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Backup CronJobs and the Jobs the operator runs (migrations, backups, restores); a finished
-# Job's pod is read for the tool's report (pods get/list above).
+# Backup CronJobs and the Jobs the operator runs (migrations, MerchantBackup and MerchantRestore
+# runs: one Job each, never updated); a finished Job's pod is read for the tool's report.
 - apiGroups: ["batch"]
   resources: ["cronjobs", "jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

@@ -406,7 +406,7 @@ mod tests {
             runs[0]
                 .job_message
                 .as_deref()
-                .unwrap()
+                .expect("present")
                 .starts_with("DeadlineExceeded")
         );
     }
@@ -469,7 +469,7 @@ mod tests {
         );
         let r = record(&failed_run, Some(bad));
         assert_eq!(r.result, "Failed");
-        assert!(r.error.unwrap().contains("products: count 41"));
+        assert!(r.error.expect("present").contains("products: count 41"));
         let mut status = BackupStatus::default();
         note(&mut status, Kind::Verify, record(&failed_run, None));
         assert!(status.last_verified_backup.is_none());

@@ -227,6 +227,22 @@ pub fn backends(
     (reader, stream.applied_objects().boxed())
 }
 
+/// A whole-object cache of `K` (managedFields stripped), optionally by label selector, and the
+/// stream that feeds it: the backup and restore controllers' caches (Jobs, pods, runs).
+pub fn resources<K>(
+    api: Vec<Api<K>>,
+    selector: Option<&str>,
+) -> (Store<K>, impl Stream<Item = Touched<K>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let config = match selector {
+        Some(selector) => config().labels(selector),
+        None => config(),
+    };
+    cached(api, config, keep, strip_managed_fields)
+}
+
 fn cached<K>(
     api: Vec<Api<K>>,
     config: watcher::Config,

@@ -58,7 +58,8 @@ use self::{
     validate::{ValidatedBackend, validate},
 };
 use crate::{
-    crd::{APPLIED_HASH_ANNOTATION, MerchantBackend},
+    crd::{APPLIED_HASH_ANNOTATION, MerchantBackend, MerchantRestore},
+    data::hold,
     error::{Error, Result},
     metrics::Metrics,
 };
@@ -75,6 +76,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Every MerchantBackend (the controller's own cache): names two of them would share.
     pub backends: Store<MerchantBackend>,
+    /// MerchantRestores: an unfinished in-place restore holds its backend at zero replicas.
+    pub restores: Store<MerchantRestore>,
     /// Consecutive failed reconciles per MerchantBackend (`namespace/name`), for the backoff.
     pub failures: Mutex<HashMap<String, u32>>,
     /// `what/uid` of retained claims already announced by an Event (once per claim and process).
@@ -185,12 +188,23 @@ pub async fn run(
     };
     let (backend_store, backend_stream) =
         cache::backends(cache::api::<MerchantBackend>(&client, ns));
+    let (restores, restore_stream) =
+        cache::resources(cache::api::<MerchantRestore>(&client, ns), None);
+    // The MerchantBackup and MerchantRestore controllers run alongside, over the same namespaces.
+    let shutdown = futures::FutureExt::shared(shutdown);
+    let data = crate::data::run(
+        client.clone(),
+        ns,
+        Recorder::new(client.clone(), reporter.clone()),
+        shutdown.clone(),
+    );
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         caches,
         metrics,
         backends: backend_store.clone(),
+        restores,
         failures: Mutex::default(),
         announced: Mutex::default(),
         crash_logs: Mutex::default(),
@@ -199,7 +213,7 @@ pub async fn run(
         .with_config(ControllerConfig::default().concurrency(settings.concurrency));
     let backends = controller.store();
     let outcome_ctx = context.clone();
-    controller
+    let controller = controller
         .owns_stream(sa_stream)
         .owns_stream(cm_stream)
         // By label, not ownerReference: a retained claim has none, and its phase feeds status.
@@ -215,6 +229,10 @@ pub async fn run(
         .watches_stream(job_stream, |job| owning_backend(&job))
         .watches_stream(secret_stream, move |secret| referencing(&backends, &secret))
         .watches_stream(pod_stream, |pod| owning_backend(&pod))
+        // An in-place restore starting or finishing changes the backend's replicas.
+        .watches_stream(restore_stream, |r| {
+            Some(ObjectRef::new(&r.spec.backend_ref).within(&r.namespace()?))
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| {
@@ -232,8 +250,8 @@ pub async fn run(
                     }
                 }
             }
-        })
-        .await;
+        });
+    tokio::join!(controller, data);
     info!("controller stopped");
 }
 
@@ -295,6 +313,8 @@ async fn reconcile(mb: Arc<MerchantBackend>, ctx: Arc<Context>) -> Result<Action
 async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
     // Pure: resolve defaults; an invalid spec stalls until the spec changes.
     let validated = match validate(mb) {
+        // Cache read: an unfinished in-place MerchantRestore holds the API at zero replicas.
+        Ok(v) if restore_hold(ctx, &v).is_some() => hold::apply(v),
         Ok(v) => v,
         Err(invalid) => return stall_invalid(ctx, mb, &Error::InvalidSpec(invalid)).await,
     };
@@ -451,8 +471,14 @@ fn observe(
         public_service: c.services.get(&b.namespace, &b.name),
         ingress: c.ingresses.get(&b.namespace, &b.name),
         min_replicas: b.autoscaling.as_ref().map(|a| a.min_replicas),
+        restore_hold: restore_hold(ctx, b),
         ..Observed::default()
     }
+}
+
+/// The unfinished in-place MerchantRestore holding this backend, if any (cache read).
+fn restore_hold(ctx: &Context, b: &ValidatedBackend) -> Option<String> {
+    hold::held(&ctx.restores.state(), &b.namespace, &b.name)
 }
 
 fn backend_key(mb: &MerchantBackend) -> String {

@@ -50,6 +50,8 @@ pub struct Observed {
     pub backup: Option<BackupStatus>,
     /// The release gate's decision (None: not run in this reconcile, status keeps its own).
     pub gate: Option<super::release::Gate>,
+    /// The unfinished in-place MerchantRestore holding the API at zero replicas.
+    pub restore_hold: Option<String>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -64,7 +66,7 @@ pub enum Verdict {
 }
 
 /// One condition (type, status, reason, message) before timestamps are attached.
-type Draft = (&'static str, bool, &'static str, String);
+pub(crate) type Draft = (&'static str, bool, &'static str, String);
 
 fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
     let Some(d) = &observed.deployment else {
@@ -125,6 +127,17 @@ fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
     });
     drafts.push((STALLED, false, reason::HEALTHY, String::new()));
     drafts
+}
+
+fn held_for_restore(restore: &str) -> Vec<Draft> {
+    let message =
+        format!("scaled to zero while MerchantRestore {restore} restores the database in place");
+    vec![
+        (READY, false, reason::RESTORE_IN_PROGRESS, message.clone()),
+        (PROGRESSING, true, reason::RESTORE_IN_PROGRESS, message),
+        (DEGRADED, false, reason::HEALTHY, String::new()),
+        (STALLED, false, reason::HEALTHY, String::new()),
+    ]
 }
 
 fn stalled(why: &'static str, message: &str) -> Vec<Draft> {
@@ -198,7 +211,10 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
             &secrets.message().unwrap_or_default(),
         ),
         (Verdict::Paused | Verdict::Applied(SecretsState::Ready { .. }), None) => {
-            let rollout = deployment_conditions(observed);
+            let rollout = match &observed.restore_hold {
+                Some(restore) => held_for_restore(restore),
+                None => deployment_conditions(observed),
+            };
             if let Some(message) = refusals(observed, false) {
                 degraded(rollout, reason::NOT_OWNED, &message)
             } else if let Some(message) = &observed.apply_failure {
@@ -228,7 +244,7 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
 
 /// Conditions with timestamps: an existing condition keeps its lastTransitionTime unless its
 /// status flips.
-fn conditions(
+pub(crate) fn conditions(
     drafts: Vec<Draft>,
     previous: &[Condition],
     generation: Option<i64>,

@@ -1,9 +1,13 @@
 //! The `MerchantBackend` custom resource (group `merchant.rezapp.com`, version `v1alpha1`) and
 //! the names shared by every step: field manager, labels, annotations.
 
+pub mod backup;
+pub mod restore;
 mod spec;
 pub mod status;
 
+pub use backup::{MerchantBackup, MerchantBackupSpec, MerchantBackupStatus, Phase};
+pub use restore::{MerchantRestore, MerchantRestoreSpec, MerchantRestoreStatus};
 pub use spec::*;
 pub use status::MerchantBackendStatus;
 
@@ -29,10 +33,42 @@ pub const SECRETS_HASH_ANNOTATION: &str = "merchant.rezapp.com/secrets-hash";
 /// Label naming the MerchantBackend a child belongs to (`app.kubernetes.io/instance`).
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 
-/// The CustomResourceDefinition as YAML, exactly what `merchant-operator crd` prints.
+/// The CustomResourceDefinition of the MerchantBackend as YAML.
 ///
 /// # Errors
 /// Fails only if serialization fails, which the typed CRD cannot trigger in practice.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&MerchantBackend::crd())
+}
+
+/// Every CustomResourceDefinition of the operator: (name, YAML), MerchantBackend first.
+///
+/// # Errors
+/// Fails only if serialization fails, which the typed CRDs cannot trigger in practice.
+pub fn crds() -> Result<Vec<(String, String)>, serde_yaml::Error> {
+    [
+        MerchantBackend::crd(),
+        MerchantBackup::crd(),
+        MerchantRestore::crd(),
+    ]
+    .into_iter()
+    .map(|crd| {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        serde_yaml::to_string(&crd).map(|yaml| (name, yaml))
+    })
+    .collect()
+}
+
+/// Every CRD as one multi-document YAML stream (what `merchant-operator crd` prints), or the
+/// one named `name`; None when no CRD has that name.
+///
+/// # Errors
+/// Fails only if serialization fails.
+pub fn crds_yaml(name: Option<&str>) -> Result<Option<String>, serde_yaml::Error> {
+    let docs: Vec<String> = crds()?
+        .into_iter()
+        .filter(|(n, _)| name.is_none_or(|want| want == n))
+        .map(|(_, yaml)| yaml)
+        .collect();
+    Ok((!docs.is_empty()).then(|| docs.join("---\n")))
 }

@@ -211,6 +211,8 @@ pub mod reason {
     pub const CRASH_LOOP: &str = "CrashLoop";
     /// Event: someone else's change to a child was reverted to the spec.
     pub const DRIFT_REVERTED: &str = "DriftReverted";
+    /// An in-place MerchantRestore holds the API at zero replicas.
+    pub const RESTORE_IN_PROGRESS: &str = "RestoreInProgress";
     /// Event: a retained uploads claim was kept.
     pub const UPLOADS_RETAINED: &str = "UploadsRetained";
     /// BackupHealthy: the newest good backup is recent enough.

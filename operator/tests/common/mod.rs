@@ -43,23 +43,28 @@ pub async fn cluster() -> Option<Client> {
     Some(client)
 }
 
-/// Apply the generated CRD (what `merchant-operator crd` prints) and wait until it is served.
+/// Apply the generated CRDs (what `merchant-operator crd` prints) and wait until they are served.
 pub async fn install_crd(client: &Client) {
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let crd = MerchantBackend::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply("merchant-operator-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
-    let name = crd.name_any();
-    let established = await_condition(crds, &name, conditions::is_crd_established());
-    tokio::time::timeout(WAIT, established)
+    for crd in [
+        MerchantBackend::crd(),
+        merchant_operator::crd::MerchantBackup::crd(),
+        merchant_operator::crd::MerchantRestore::crd(),
+    ] {
+        let name = crd.name_any();
+        crds.patch(
+            &name,
+            &PatchParams::apply("merchant-operator-tests").force(),
+            &Patch::Apply(&crd),
+        )
         .await
-        .expect("CRD established in time")
-        .expect("watch CRD");
+        .expect("apply CRD");
+        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(WAIT, established)
+            .await
+            .expect("CRD established in time")
+            .expect("watch CRD");
+    }
 }
 
 /// A fresh namespace per test so tests never see each other's objects.

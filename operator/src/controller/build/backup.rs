@@ -137,14 +137,14 @@ mod tests {
             .clone()
             .job_template
             .spec
-            .unwrap()
+            .expect("present")
             .template
             .spec
-            .unwrap()
+            .expect("present")
             .containers[0]
             .args
             .clone()
-            .unwrap()
+            .expect("present")
     }
 
     #[test]
@@ -194,14 +194,14 @@ mod tests {
             .spec
             .job_template
             .spec
-            .unwrap()
+            .expect("present")
             .template
             .spec
-            .unwrap()
+            .expect("present")
             .containers[0]
             .env
             .clone()
-            .unwrap();
+            .expect("present");
         let spec = env
             .iter()
             .find(|e| e.name == "BACKUP_BACKEND_SPEC")

@@ -205,7 +205,14 @@ mod tests {
     fn task_pods_are_never_selected_as_api_pods() {
         let b = backed_up();
         let job = job(&b, &task(&b));
-        let pod_labels = job.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+        let pod_labels = job
+            .spec
+            .expect("set by the builder")
+            .template
+            .metadata
+            .expect("set by the builder")
+            .labels
+            .expect("set by the builder");
         let api = super::super::selector_labels(&b);
         assert!(
             api.iter().any(|(k, v)| pod_labels.get(k) != Some(v)),
@@ -217,13 +224,13 @@ mod tests {
     #[test]
     fn the_pod_is_hardened_and_reports_through_its_termination_message() {
         let b = backed_up();
-        let spec = job(&b, &task(&b)).spec.unwrap();
+        let spec = job(&b, &task(&b)).spec.expect("set by the builder");
         assert_eq!(spec.active_deadline_seconds, Some(60));
-        let pod = spec.template.spec.unwrap();
+        let pod = spec.template.spec.expect("set by the builder");
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         assert_eq!(pod.automount_service_account_token, Some(false));
         let c = &pod.containers[0];
-        let sc = c.security_context.clone().unwrap();
+        let sc = c.security_context.clone().expect("set by the builder");
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(c.termination_message_path.as_deref(), Some(REPORT_PATH));
@@ -232,12 +239,17 @@ mod tests {
     #[test]
     fn backup_credentials_are_mounted_never_inlined() {
         let b = backed_up();
-        let pod = job(&b, &task(&b)).spec.unwrap().template.spec.unwrap();
+        let pod = job(&b, &task(&b))
+            .spec
+            .expect("set by the builder")
+            .template
+            .spec
+            .expect("set by the builder");
         let c = &pod.containers[0];
         let env: BTreeMap<_, _> = c
             .env
             .clone()
-            .unwrap()
+            .expect("set by the builder")
             .into_iter()
             .map(|e| (e.name, e.value))
             .collect();
@@ -249,10 +261,17 @@ mod tests {
         assert!(!env.contains_key("BACKUP_S3_SECRET_ACCESS_KEY"));
         let volume = pod
             .volumes
-            .unwrap()
+            .expect("set by the builder")
             .into_iter()
             .find(|v| v.name == "backup-credentials")
             .expect("credentials volume");
-        assert_eq!(volume.secret.unwrap().secret_name.as_deref(), Some("s3"));
+        assert_eq!(
+            volume
+                .secret
+                .expect("set by the builder")
+                .secret_name
+                .as_deref(),
+            Some("s3")
+        );
     }
 }
