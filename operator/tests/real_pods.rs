@@ -279,6 +279,19 @@ async fn service_url(client: &Client, ns: &str, name: &str) -> String {
     format!("http://{ip}:{port}")
 }
 
+/// Wait until the Service answers /health/ready (kube-proxy programs a new Service within a
+/// second or so of its endpoints turning ready).
+async fn service_answers(base: &str) {
+    eventually("the Service answers", Duration::from_secs(30), || async {
+        match http().get(format!("{base}/health/ready")).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(r.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+}
+
 async fn api_pods(client: &Client, ns: &str, name: &str) -> Vec<Pod> {
     Api::<Pod>::namespaced(client.clone(), ns)
         .list(&ListParams::default().labels(&format!(
@@ -483,14 +496,7 @@ async fn a_merchant_backend_serves_the_api_from_real_pods() {
     // Through the operator-made public Service, from outside the pods (kube-proxy programs a
     // new Service within a second or so of its endpoints turning ready).
     let base = service_url(&client, &ns, name).await;
-    eventually("the Service answers", Duration::from_secs(30), || async {
-        match http().get(format!("{base}/health/ready")).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(r.status().to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
+    service_answers(&base).await;
     let token = merchant_round_trip(&base).await;
     upload_lands_on_the_volume(&base, &token, &node, &ns).await;
 
@@ -826,14 +832,7 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
         .expect("verify CronJob");
     assert_eq!(verify_cron.spec.schedule, "0 4 * * 0");
     let base = service_url(&client, &ns, name).await;
-    eventually("the Service answers", Duration::from_secs(30), || async {
-        match http().get(format!("{base}/health/ready")).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(r.status().to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
+    service_answers(&base).await;
     merchant_round_trip(&base).await;
     let backup = run_cron_job(
         &client,
