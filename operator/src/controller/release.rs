@@ -329,13 +329,16 @@ impl Step<'_> {
             self.release.image,
             self.release.job.as_deref().unwrap_or_default()
         );
-        let mut gate = self.hold(why, false);
-        gate.holding = Some((why, message, false));
-        gate
+        self.holding(why, message, false)
     }
 
+    /// Hold the old version, saying why with the release's own message.
     fn hold(&self, why: &'static str, failed: bool) -> Gate {
         let message = self.release.message.clone().unwrap_or_default();
+        self.holding(why, message, failed)
+    }
+
+    fn holding(&self, why: &'static str, message: String, failed: bool) -> Gate {
         Gate {
             serve: self.served.clone(),
             release: Some(self.release.clone()),

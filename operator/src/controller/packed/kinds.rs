@@ -47,59 +47,34 @@ impl<K: Resource<DynamicType = ()>> Pack for PartialObjectMeta<K> {
     }
 }
 
-impl Pack for Service {
-    type Body = Option<ServiceStatus>;
-
-    fn pack(&self) -> Self::Body {
-        self.status.clone()
-    }
-
-    fn unpack(metadata: ObjectMeta, status: &Self::Body) -> Self {
-        Self {
-            metadata,
-            spec: None,
-            status: status.clone(),
-        }
-    }
-}
-
-impl Pack for Job {
-    type Body = Option<JobStatus>;
-
-    fn pack(&self) -> Self::Body {
-        self.status.clone()
-    }
-
-    fn unpack(metadata: ObjectMeta, status: &Self::Body) -> Self {
-        Self {
-            metadata,
-            spec: None,
-            status: status.clone(),
-        }
-    }
-}
-
-impl Pack for Ingress {
-    type Body = Option<IngressStatus>;
-
-    fn pack(&self) -> Self::Body {
-        self.status.clone()
-    }
-
-    fn unpack(metadata: ObjectMeta, status: &Self::Body) -> Self {
-        Self {
-            metadata,
-            spec: None,
-            status: status.clone(),
-        }
-    }
-}
-
 /// A claim: whether it has a spec and its storage class, whether it has a status and its phase.
 pub struct ClaimBody {
     storage_class: Option<Option<Shared>>,
     phase: Option<Option<Shared>>,
 }
+
+/// Kinds cached as metadata and status only (their spec is never read).
+macro_rules! status_only {
+    ($($kind:ty => $status:ty),* $(,)?) => {$(
+        impl Pack for $kind {
+            type Body = Option<$status>;
+
+            fn pack(&self) -> Self::Body {
+                self.status.clone()
+            }
+
+            fn unpack(metadata: ObjectMeta, status: &Self::Body) -> Self {
+                Self {
+                    metadata,
+                    spec: None,
+                    status: status.clone(),
+                }
+            }
+        }
+    )*};
+}
+
+status_only!(Service => ServiceStatus, Ingress => IngressStatus, Job => JobStatus);
 
 impl Pack for PersistentVolumeClaim {
     type Body = ClaimBody;
