@@ -946,3 +946,223 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
     run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
     delete_namespace(&client, &ns).await;
 }
+
+/// Create a MerchantBackup or MerchantRestore from JSON and wait until its phase is terminal;
+/// returns its status.
+async fn run_to_the_end(client: &Client, ns: &str, kind: &str, name: &str, spec: Value) -> Value {
+    let resource = json!({
+        "apiVersion": "merchant.rezapp.com/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    let api = dynamic_api(client, ns, kind);
+    let object = serde_json::from_value(resource).expect("dynamic object");
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("create {kind} {name}: {e}"));
+    eventually(&format!("{kind} {name} finishes"), POD_WAIT, || async {
+        let object = api.get(name).await.map_err(|e| e.to_string())?;
+        let status = object.data.get("status").cloned().unwrap_or_default();
+        match status["phase"].as_str() {
+            Some("Succeeded" | "Failed") => Ok(status),
+            _ => Err(status.to_string()),
+        }
+    })
+    .await
+}
+
+fn dynamic_api(client: &Client, ns: &str, kind: &str) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("merchant.rezapp.com", "v1alpha1", kind);
+    let resource = kube::api::ApiResource::from_gvk(&gvk);
+    Api::namespaced_with(client.clone(), ns, &resource)
+}
+
+/// Document count of every collection of `db` but the migration lock, which backups skip (a
+/// lock is the state of a run, not data).
+async fn collection_counts(
+    mongo: &mongodb::Client,
+    db: &str,
+) -> std::collections::BTreeMap<String, u64> {
+    let database = mongo.database(db);
+    let mut counts = std::collections::BTreeMap::new();
+    for name in database
+        .list_collection_names()
+        .await
+        .expect("list collections")
+    {
+        if name == "migrations_lock" {
+            continue;
+        }
+        let n = database
+            .collection::<mongodb::bson::Document>(&name)
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .expect("count");
+        counts.insert(name, n);
+    }
+    counts
+}
+
+/// On-demand backups and restores on real pods: a MerchantBackup writes a real backup to the
+/// test bed's S3; a MerchantRestore of it into a new database gives the same collections and
+/// counts; an in-place restore holds the API at zero replicas, puts the data back as it was at
+/// the backup and brings the API back serving the restored data; a restore of a location that
+/// does not exist fails naming it.
+#[tokio::test]
+async fn on_demand_backups_and_restores_run_real_jobs() {
+    let Some(node) = real_node() else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let _one_at_a_time = SERIAL.lock().await;
+    let ns = namespace(&client, "e2e-backup").await;
+    let name = "shop";
+    install_operator(&node, &ns);
+    let db = format!("e2e_{}", unique_suffix());
+    create_secrets(&client, &node, &ns, &db).await;
+    let destination = backup_destination(&client, &ns, &format!("e2e/{ns}")).await;
+    let mb = backend(
+        &node,
+        name,
+        json!({"replicas": 1, "backup": {"destination": destination}}),
+    );
+    apply_backend(&client, &ns, &mb).await;
+    wait_condition(&client, &ns, name, "Ready", "True").await;
+    let base = service_url(&client, &ns, name).await;
+    service_answers(&base).await;
+    let token = merchant_round_trip(&base).await;
+    let mongo = mongodb::Client::with_uri_str(std::env::var("MONGODB_URI").expect("MONGODB_URI"))
+        .await
+        .expect("mongodb");
+    let at_backup = collection_counts(&mongo, &db).await;
+
+    // An on-demand backup.
+    let backup = run_to_the_end(
+        &client,
+        &ns,
+        "MerchantBackup",
+        "before-change",
+        json!({"backendRef": name}),
+    )
+    .await;
+    assert_eq!(backup["phase"], "Succeeded", "{backup}");
+    let location = backup["location"]
+        .as_str()
+        .expect("status.location")
+        .to_owned();
+    assert!(
+        location.starts_with(&format!(
+            "s3://{}/e2e/{ns}/",
+            std::env::var("S3_BUCKET").expect("S3_BUCKET")
+        )),
+        "{location}"
+    );
+    let products = at_backup.get("products").copied().unwrap_or(0);
+    assert!(products >= 1, "{at_backup:?}");
+    assert!(
+        backup["documents"].as_u64().is_some_and(|d| d >= products),
+        "{backup}"
+    );
+    assert!(
+        backup["sizeBytes"].as_u64().is_some_and(|s| s > 0),
+        "{backup}"
+    );
+    assert!(backup["durationSeconds"].as_f64().is_some(), "{backup}");
+
+    // Restored into a new database: the same collections with the same counts.
+    let copy = run_to_the_end(
+        &client,
+        &ns,
+        "MerchantRestore",
+        "copy",
+        json!({"backendRef": name, "backup": "before-change"}),
+    )
+    .await;
+    assert_eq!(copy["phase"], "Succeeded", "{copy}");
+    let copy_db = copy["database"]
+        .as_str()
+        .expect("status.database")
+        .to_owned();
+    assert_ne!(copy_db, db);
+    let restored = collection_counts(&mongo, &copy_db).await;
+    for (collection, count) in &at_backup {
+        assert_eq!(
+            restored.get(collection),
+            Some(count),
+            "{collection} in {copy_db}: {restored:?} vs {at_backup:?}"
+        );
+    }
+
+    // Change the serving data, then restore in place: the change is gone and the API serves again.
+    let (status, body) = post(
+        &base,
+        "/api/merchant/products",
+        Some(&token),
+        &json!({"name": "After The Backup", "description": "Gone after the restore.", "price": 3.0,
+                "category": "General", "status": "active", "inventory": {"stock": 1, "lowStockThreshold": 0}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let rollback = run_to_the_end(
+        &client,
+        &ns,
+        "MerchantRestore",
+        "rollback",
+        json!({"backendRef": name, "backup": "before-change", "inPlace": true}),
+    )
+    .await;
+    assert_eq!(rollback["phase"], "Succeeded", "{rollback}");
+    // The API was held at zero while the Job ran: every pod serving now started after it.
+    let job_started: k8s_openapi::jiff::Timestamp = rollback["startTime"]
+        .as_str()
+        .expect("status.startTime")
+        .parse()
+        .expect("a timestamp");
+    wait_condition(&client, &ns, name, "Ready", "True").await;
+    for pod in api_pods(&client, &ns, name).await {
+        let created = pod
+            .metadata
+            .creation_timestamp
+            .clone()
+            .expect("creationTimestamp")
+            .0;
+        assert!(
+            created >= job_started,
+            "pod {} from {created} outlived the hold (restore Job started {job_started})",
+            pod.name_any()
+        );
+    }
+    let back = collection_counts(&mongo, &db).await;
+    assert_eq!(back.get("products"), at_backup.get("products"), "{back:?}");
+    service_answers(&base).await;
+    let (status, bytes) = get(&base, "/api/merchant/products", Some(&token)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let list = String::from_utf8_lossy(&bytes);
+    assert!(
+        list.contains("Real Pod Mug") && !list.contains("After The Backup"),
+        "{list}"
+    );
+
+    // A location with no backup: Failed, naming it.
+    let missing = format!("{location}-missing");
+    let failed = run_to_the_end(
+        &client,
+        &ns,
+        "MerchantRestore",
+        "missing",
+        json!({"backendRef": name, "backup": missing}),
+    )
+    .await;
+    assert_eq!(failed["phase"], "Failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&missing) || e.contains("manifest")),
+        "{failed}"
+    );
+
+    let _ = mongo.database(&copy_db).drop().await;
+    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    delete_namespace(&client, &ns).await;
+}
