@@ -53,6 +53,10 @@ cluster-wide mode).
 - apiGroups: ["merchant.rezapp.com"]
   resources: ["merchantbackends", "merchantbackups", "merchantrestores"]
   verbs: ["get", "list", "watch"]
+# Created only before an irreversible migration (linked in status.release.backup).
+- apiGroups: ["merchant.rezapp.com"]
+  resources: ["merchantbackups"]
+  verbs: ["create"]
 - apiGroups: ["merchant.rezapp.com"]
   resources: ["merchantbackends/status", "merchantbackups/status", "merchantrestores/status"]
   verbs: ["get", "patch"]

@@ -206,6 +206,10 @@ pub struct Migrations {
     pub deadline_seconds: i64,
     /// A database identity the user accepts in place of the recorded one.
     pub accept_identity: Option<String>,
+    /// Seconds the new version runs healthy before contract migrations run.
+    pub rollback_window_seconds: i64,
+    /// Back up before an irreversible migration.
+    pub backup_before_irreversible: bool,
 }
 
 impl ValidatedBackend {
@@ -357,6 +361,8 @@ fn migrations(spec: &MerchantBackendSpec) -> Migrations {
         max_attempts: m.max_attempts.unwrap_or(3),
         deadline_seconds: m.deadline_seconds.unwrap_or(1800),
         accept_identity: m.accept_database_identity,
+        rollback_window_seconds: m.rollback_window_seconds.unwrap_or(86_400),
+        backup_before_irreversible: m.backup_before_irreversible.unwrap_or(true),
     }
 }
 

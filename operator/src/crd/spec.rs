@@ -670,4 +670,15 @@ pub struct MigrationsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub accept_database_identity: Option<String>,
+    /// Seconds the new version must have run healthy before its `contract` (destructive)
+    /// migrations run: while the window is open, rolling back to the previous image needs no
+    /// restore. Default: 86400 (one day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 2592000))]
+    pub rollback_window_seconds: Option<i64>,
+    /// Take a MerchantBackup (linked in status.release) before any migration `migrate plan`
+    /// marks irreversible runs against a database holding data; without spec.backup.destination
+    /// such a release is held (UpgradeBlocked). Default: true. False migrates without a backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_before_irreversible: Option<bool>,
 }

@@ -116,7 +116,7 @@ pub struct DatabaseStatus {
 pub struct ReleaseStatus {
     /// The image being released.
     pub image: String,
-    /// `Planning`, `Migrating`, `Released`, `Failed` or `Blocked`.
+    /// `Planning`, `Migrating`, `Released`, `Contracting`, `Failed` or `Blocked`.
     pub phase: String,
     /// metadata.generation the release started at: a held release starts again once the spec
     /// changes.
@@ -143,6 +143,23 @@ pub struct ReleaseStatus {
     /// What happened last (the failure's reason and log tail when failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The MerchantBackup taken before this release's irreversible expand steps: the restore
+    /// point if the release has to be undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// Contract (destructive) steps of the plan, run once the new version has been healthy for
+    /// spec.migrations.rollbackWindowSeconds; emptied when they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contract: Vec<PlannedMigration>,
+    /// When the new version was first seen rolled out and available (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_since: Option<String>,
+    /// When the contract steps may run (RFC 3339): healthySince + the rollback window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_after: Option<String>,
+    /// The MerchantBackup taken before irreversible contract steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_backup: Option<String>,
 }
 
 /// One pending migration of a release plan.
@@ -233,6 +250,12 @@ pub mod reason {
     pub const UPGRADE_BLOCKED: &str = "UpgradeBlocked";
     /// The database is not the one this MerchantBackend served.
     pub const DATABASE_IDENTITY_CHANGED: &str = "DatabaseIdentityChanged";
+    /// A MerchantBackup runs before an irreversible migration.
+    pub const BACKING_UP: &str = "BackingUp";
+    /// The backup before an irreversible migration failed; nothing was migrated.
+    pub const PRE_MIGRATION_BACKUP_FAILED: &str = "PreMigrationBackupFailed";
+    /// Event: the contract migrations of a release ran.
+    pub const CONTRACTED: &str = "Contracted";
     /// Event: a backup run succeeded.
     pub const BACKUP_SUCCEEDED: &str = "BackupSucceeded";
     /// Event: a backup run failed.
