@@ -4,12 +4,8 @@
 //! Runs already recorded (finished no later than the recorded one) cost nothing.
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::{api::batch::v1::Job, api::core::v1::Pod, jiff::Timestamp};
-use kube::{
-    Api,
-    api::ListParams,
-    runtime::events::{Event, EventType},
-};
+use k8s_openapi::{api::batch::v1::Job, jiff::Timestamp};
+use kube::runtime::events::{Event, EventType};
 use tracing::warn;
 
 use super::{
@@ -145,16 +141,7 @@ fn unrecorded(status: &BackupStatus, runs: Vec<Finished>) -> Vec<Finished> {
 
 /// The tool's outcome from the Job's pod: one list request per newly finished run.
 pub async fn pod_outcome(ctx: &Context, namespace: &str, job: &str) -> Option<Outcome> {
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace)
-        .list(&ListParams::default().labels(&format!("job-name={job}")))
-        .await;
-    match pods {
-        Ok(list) => list.items.iter().rev().find_map(report::from_pod),
-        Err(error) => {
-            warn!(job, error = %error, "could not read the run's pod");
-            None
-        }
-    }
+    report::read_outcome(&ctx.client, namespace, job).await
 }
 
 /// A run as status records it. Pure.

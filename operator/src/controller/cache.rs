@@ -42,6 +42,9 @@ use crate::crd::{APPLIED_HASH_ANNOTATION, INSTANCE_LABEL, MANAGED_BY, MerchantBa
 
 /// The label naming the operator that manages a child.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The label naming the application of a child (`merchant-api` for API pods,
+/// `merchant-api-task` for data-tool pods).
+pub const APP_LABEL: &str = "app.kubernetes.io/name";
 
 /// Item type of a cache-feeding stream.
 pub type Touched<K> = Result<K, watcher::Error>;
@@ -286,7 +289,8 @@ pub fn strip_child_metadata<K: Resource<DynamicType = ()>>(o: &mut K) {
     let keep_uid = K::kind(&()) == "PersistentVolumeClaim";
     let meta = o.meta_mut();
     if let Some(labels) = meta.labels.as_mut() {
-        labels.retain(|key, _| key == INSTANCE_LABEL || key == MANAGED_BY_LABEL);
+        labels
+            .retain(|key, _| key == INSTANCE_LABEL || key == MANAGED_BY_LABEL || key == APP_LABEL);
     }
     if !keep_uid {
         meta.uid = None;

@@ -190,12 +190,25 @@ pub async fn run(
         cache::backends(cache::api::<MerchantBackend>(&client, ns));
     let (restores, restore_stream) =
         cache::resources(cache::api::<MerchantRestore>(&client, ns), None);
-    // The MerchantBackup and MerchantRestore controllers run alongside, over the same namespaces.
+    // The MerchantBackup and MerchantRestore controllers run alongside, over the same namespaces,
+    // fed by this controller's watches (one watch per kind for the whole operator).
     let shutdown = futures::FutureExt::shared(shutdown);
+    let (job_stream, data_jobs) = crate::data::split(job_stream);
+    let (pod_stream, data_pods) = crate::data::split(pod_stream);
+    let (restore_stream, data_restores) = crate::data::split(restore_stream);
     let data = crate::data::run(
         client.clone(),
         ns,
         Recorder::new(client.clone(), reporter.clone()),
+        crate::data::Shared {
+            backends: backend_store.clone(),
+            restores: restores.clone(),
+            jobs: caches.jobs.clone(),
+            pods: caches.pods.clone(),
+            job_events: crate::data::split(data_jobs),
+            pod_events: data_pods,
+            restore_events: data_restores,
+        },
         shutdown.clone(),
     );
     let context = Arc::new(Context {

@@ -124,6 +124,26 @@ pub fn from_pod(pod: &Pod) -> Option<Outcome> {
     ))
 }
 
+/// The tool's outcome from a finished Job's pod (the newest, should the Job have made several):
+/// one list request, made once per finished run. The whole termination message is read here,
+/// never the pods cache's truncated copy.
+pub async fn read_outcome(client: &kube::Client, namespace: &str, job: &str) -> Option<Outcome> {
+    let pods = kube::Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&kube::api::ListParams::default().labels(&format!("job-name={job}")))
+        .await;
+    match pods {
+        Ok(list) => {
+            let mut pods = list.items;
+            pods.sort_by_key(|p| p.metadata.creation_timestamp.clone());
+            pods.iter().rev().find_map(from_pod)
+        }
+        Err(error) => {
+            tracing::warn!(job, error = %error, "could not read the run's pod");
+            None
+        }
+    }
+}
+
 /// A termination message as an outcome.
 pub fn parse(message: &str, reason: Option<&str>, exit_code: i32) -> Outcome {
     // The report is the last line: a log tail may precede it when the tool wrote both.

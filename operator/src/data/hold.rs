@@ -10,7 +10,7 @@ use kube::{
 };
 
 use crate::{
-    controller::validate::ValidatedBackend,
+    controller::{packed::PackedStore, validate::ValidatedBackend},
     crd::{INSTANCE_LABEL, MerchantRestore},
 };
 
@@ -56,10 +56,10 @@ pub fn is_api_pod(pod: &Pod, name: &str) -> bool {
 }
 
 /// API pods of backend `name` still present (terminating ones included: they may still write).
-pub fn api_pods(pods: &Store<Pod>, namespace: &str, name: &str) -> usize {
-    pods.state()
+pub fn api_pods(pods: &PackedStore<Pod>, namespace: &str, name: &str) -> usize {
+    pods.with_instance(namespace, name)
         .iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace) && is_api_pod(p, name))
+        .filter(|p| is_api_pod(p, name))
         .count()
 }
 

@@ -1,8 +1,10 @@
 //! The on-demand data runs: `MerchantBackup` and `MerchantRestore` controllers. Each resource
 //! runs exactly one Job of the API image's data tools (docs/backups.md) and reports what the
 //! Job and its pod observed. Started by `controller::run` next to the MerchantBackend controller
-//! (so only while leading, over the same namespaces); the in-place restore hold the
-//! MerchantBackend controller applies lives in `hold`.
+//! (so only while leading, over the same namespaces) and fed by its watches: the MerchantBackend,
+//! MerchantRestore, Job and Pod caches are the controller's own (`Shared`), only MerchantBackups
+//! are watched here. The in-place restore hold the MerchantBackend controller applies lives in
+//! `hold`.
 
 pub mod backup;
 pub mod hold;
@@ -11,7 +13,7 @@ pub mod run;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
     Client, ResourceExt,
@@ -22,6 +24,7 @@ use tracing::{debug, warn};
 use crate::{
     controller::{
         cache::{self, Touched},
+        packed::PackedStore,
         recorder::Recorder,
         validate::{ValidatedBackend, validate},
     },
@@ -85,10 +88,29 @@ pub struct Context {
     pub backends: Store<MerchantBackend>,
     /// MerchantBackups (cache): a restore reads a named backup's location.
     pub backups: Store<MerchantBackup>,
-    /// Jobs of the operator (cache).
-    pub jobs: Store<Job>,
-    /// Pods of the operator: data-tool pods (reports) and API pods (in-place restore waits).
-    pub pods: Store<Pod>,
+    /// Jobs of the operator (the MerchantBackend controller's cache: status only).
+    pub jobs: PackedStore<Job>,
+    /// Pods of the operator (the MerchantBackend controller's cache): an in-place restore waits
+    /// until the API pods are gone.
+    pub pods: PackedStore<Pod>,
+}
+
+/// What the MerchantBackend controller shares: its caches and a copy of each watch's events.
+pub struct Shared<J, P, R> {
+    /// MerchantBackends.
+    pub backends: Store<MerchantBackend>,
+    /// MerchantRestores.
+    pub restores: Store<MerchantRestore>,
+    /// Jobs (status only).
+    pub jobs: PackedStore<Job>,
+    /// Pods (pruned).
+    pub pods: PackedStore<Pod>,
+    /// Two copies of the Job events: the backup and the restore controller.
+    pub job_events: (J, J),
+    /// Pod events (the restore controller: an API pod going lets an in-place restore start).
+    pub pod_events: P,
+    /// MerchantRestore events.
+    pub restore_events: R,
 }
 
 /// Requeue of a run waiting for something outside its watches (a backend created later).
@@ -97,50 +119,44 @@ const WAIT_RETRY: Duration = Duration::from_secs(15);
 const ERROR_RETRY: Duration = Duration::from_secs(10);
 
 /// Run both controllers until `shutdown` resolves.
-pub async fn run(
+pub async fn run<J, P, R>(
     client: Client,
     namespaces: &[String],
     recorder: Recorder,
+    shared: Shared<J, P, R>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let (backends, backend_stream) =
-        cache::resources(cache::api::<MerchantBackend>(&client, namespaces), None);
+) where
+    J: Stream<Item = Touched<Job>> + Send + 'static,
+    P: Stream<Item = Touched<Pod>> + Send + 'static,
+    R: Stream<Item = Touched<MerchantRestore>> + Send + 'static,
+{
     let (backups, backup_stream) =
         cache::resources(cache::api::<MerchantBackup>(&client, namespaces), None);
-    let (restores, restore_stream) =
-        cache::resources(cache::api::<MerchantRestore>(&client, namespaces), None);
-    let managed = format!("app.kubernetes.io/managed-by={}", crate::crd::MANAGED_BY);
-    let (jobs, job_stream) =
-        cache::resources(cache::api::<Job>(&client, namespaces), Some(&managed));
-    let (pods, pod_stream) =
-        cache::resources(cache::api::<Pod>(&client, namespaces), Some(&managed));
     let ctx = Arc::new(Context {
         client,
         recorder,
-        backends,
+        backends: shared.backends,
         backups: backups.clone(),
-        jobs,
-        pods: pods.clone(),
+        jobs: shared.jobs,
+        pods: shared.pods,
     });
-    // One watch per kind feeds both controllers (and the caches above).
-    let (job_stream, job_stream2) = split(job_stream);
-    let (pod_stream, pod_stream2) = split(pod_stream);
     let (backup_stream, backup_stream2) = split(backup_stream);
     let shutdown = shutdown.shared();
+    let restores = shared.restores;
     let restore_store = restores.clone();
     let waiting = restores.clone();
+    let (backup_jobs, restore_jobs) = shared.job_events;
+    // A run follows its Job (ownerReference); the report is read when the Job finishes.
     let backup_controller = Controller::for_stream(backup_stream, backups)
-        .owns_stream(job_stream)
-        .watches_stream(pod_stream, |pod| run_of(&pod, backup::COMPONENT))
+        .owns_stream(backup_jobs)
         .graceful_shutdown_on(shutdown.clone())
         .run(backup::reconcile, error_policy, ctx.clone())
         .for_each(log_dispatch);
-    let restore_controller = Controller::for_stream(restore_stream, restores)
-        .owns_stream(job_stream2)
-        .watches_stream(pod_stream2, move |pod| {
-            let mut runs: Vec<_> = run_of(&pod, restore::COMPONENT).into_iter().collect();
-            runs.extend(hold::restores_waiting_on(&restore_store, &pod));
-            runs
+    let restore_controller = Controller::for_stream(shared.restore_events, restores)
+        .owns_stream(restore_jobs)
+        // An API pod going lets a waiting in-place restore start.
+        .watches_stream(shared.pod_events, move |pod| {
+            hold::restores_waiting_on(&restore_store, &pod)
         })
         // A named MerchantBackup that succeeds releases the restores waiting for it.
         .watches_stream(backup_stream2, move |b| {
@@ -149,22 +165,17 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(restore::reconcile, error_policy, ctx.clone())
         .for_each(log_dispatch);
-    // The backend cache has no controller of its own here; drain its stream to keep it fed.
-    let backend_feed = backend_stream.for_each(|_| async {});
-    tokio::select! {
-        () = async { tokio::join!(backup_controller, restore_controller); } => {}
-        () = backend_feed => {}
-    }
+    tokio::join!(backup_controller, restore_controller);
 }
+
+/// One copy of a watch's events.
+pub type Events<K> = futures::channel::mpsc::UnboundedReceiver<Touched<K>>;
 
 /// Both halves see every object of `stream` (kube's shared streams are behind an unstable
 /// flag). Watch errors stay behind: the reflector logs them and retries with backoff.
-fn split<K: Clone + Send + 'static>(
+pub fn split<K: Clone + Send + 'static>(
     stream: impl futures::Stream<Item = Touched<K>> + Send + 'static,
-) -> (
-    impl futures::Stream<Item = Touched<K>> + Send + 'static,
-    impl futures::Stream<Item = Touched<K>> + Send + 'static,
-) {
+) -> (Events<K>, Events<K>) {
     let (tx1, rx1) = futures::channel::mpsc::unbounded();
     let (tx2, rx2) = futures::channel::mpsc::unbounded();
     tokio::spawn(async move {
@@ -199,23 +210,6 @@ fn error_policy<K: ResourceExt>(obj: Arc<K>, error: &Error, _ctx: Arc<Context>) 
     Action::requeue(ERROR_RETRY)
 }
 
-/// The run a data-tool pod belongs to, from its run label, when its component is `component`.
-fn run_of<K: kube::Resource<DynamicType = ()>>(
-    pod: &Pod,
-    component: &str,
-) -> Option<kube::runtime::reflector::ObjectRef<K>> {
-    let labels = pod.labels();
-    (labels
-        .get("app.kubernetes.io/component")
-        .map(String::as_str)
-        == Some(component))
-    .then(|| labels.get(run::RUN_LABEL))
-    .flatten()
-    .map(|name| {
-        kube::runtime::reflector::ObjectRef::new(name).within(&pod.namespace().unwrap_or_default())
-    })
-}
-
 /// The referenced MerchantBackend, valid, or why the run waits (naming spec.backendRef).
 fn backend(
     ctx: &Context,
@@ -244,14 +238,15 @@ async fn drive(
     recorded: Option<&str>,
     plan: impl FnOnce() -> Result<Job, run::Blocked>,
 ) -> Result<run::RunView, Error> {
-    let pod = || run::job_pod(ctx, namespace, job_name);
-    if let Some(job) = cache::lookup(&ctx.jobs, namespace, job_name) {
-        return Ok(run::observe(&job, pod().as_ref())); // cache read
+    // The controller's caches may still be listing: a Job not yet listed is not a missing one.
+    futures::join!(ctx.jobs.wait_until_ready(), ctx.pods.wait_until_ready());
+    if let Some(job) = ctx.jobs.get(namespace, job_name) {
+        return Ok(run::observe_job(ctx, namespace, &job).await); // cache read (+ report once)
     }
     if recorded.is_some() {
         // Created earlier and not in the cache (yet, or deleted): ask the API server once.
         return Ok(match run::job_exists(ctx, namespace, job_name).await? {
-            Some(job) => run::observe(&job, pod().as_ref()),
+            Some(job) => run::observe_job(ctx, namespace, &job).await,
             None => run::RunView {
                 job_name: Some(job_name.to_owned()),
                 ..run::RunView::refused(format!("Job {job_name} was deleted before it finished"))

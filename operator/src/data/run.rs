@@ -3,7 +3,7 @@
 //! decide what a Job runs (`backup`, `restore`).
 
 use k8s_openapi::{
-    api::{batch::v1::Job, core::v1::Pod},
+    api::batch::v1::{Job, JobCondition},
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
     jiff::Timestamp,
 };
@@ -155,15 +155,30 @@ impl RunView {
     }
 }
 
-/// The run as its Job and the Job's pod show it. `job` None: not created yet.
-pub fn observe(job: &Job, pod: Option<&Pod>) -> RunView {
-    let status = job.status.clone().unwrap_or_default();
-    let finished = status
+/// The Job's Complete or Failed condition, once it has one.
+fn finished(job: &Job) -> Option<JobCondition> {
+    job.status
+        .as_ref()?
         .conditions
-        .unwrap_or_default()
-        .into_iter()
-        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
-    let Some(finished) = finished else {
+        .as_ref()?
+        .iter()
+        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        .cloned()
+}
+
+/// The run as its Job shows it, with the tool's report read (once) when the Job has finished.
+pub async fn observe_job(ctx: &Context, namespace: &str, job: &Job) -> RunView {
+    let outcome = match finished(job) {
+        Some(_) => report::read_outcome(&ctx.client, namespace, &job.name_any()).await,
+        None => None,
+    };
+    observe(job, outcome)
+}
+
+/// The run as its Job and the tool's outcome (from the Job's pod) show it.
+pub fn observe(job: &Job, outcome: Option<Outcome>) -> RunView {
+    let status = job.status.clone().unwrap_or_default();
+    let Some(finished) = finished(job) else {
         return RunView {
             phase: Phase::Running,
             job_name: Some(job.name_any()),
@@ -173,7 +188,6 @@ pub fn observe(job: &Job, pod: Option<&Pod>) -> RunView {
         };
     };
     let completion_time = status.completion_time.or(finished.last_transition_time);
-    let outcome = pod.and_then(report::from_pod);
     let (report, pod_error) = match outcome {
         Some(Outcome::Report(r)) => (Some(*r), None),
         Some(Outcome::NoReport(text)) => (None, Some(text)),
@@ -217,17 +231,6 @@ pub fn observe(job: &Job, pod: Option<&Pod>) -> RunView {
         message: None,
         error,
     }
-}
-
-/// The pod of a Job in the pods cache (the newest, should the Job have made several).
-pub fn job_pod(ctx: &Context, namespace: &str, job: &str) -> Option<Pod> {
-    ctx.pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace))
-        .filter(|p| p.labels().get("job-name").map(String::as_str) == Some(job))
-        .max_by_key(|p| p.creation_timestamp())
-        .map(|p| (*p).clone())
 }
 
 /// Server-side apply `job` unless it exists (a Job's template is immutable and runs once).

@@ -24,7 +24,10 @@ use kube::{
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{cache::MANAGED_BY_LABEL, reflect::Sink};
+use super::{
+    cache::{APP_LABEL, MANAGED_BY_LABEL},
+    reflect::Sink,
+};
 use crate::crd::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER, INSTANCE_LABEL};
 
 /// A string many cached objects hold the same value of.
@@ -74,7 +77,7 @@ struct Owner {
 }
 
 /// The metadata `cache::strip_child_metadata` and `drift::keep_own_fields` leave: name,
-/// namespace, uid (claims), generation, the instance and managed-by labels, the applied-hash
+/// namespace, uid (claims), generation, the instance, name and managed-by labels, the applied-hash
 /// annotation, ownerReferences, our manager's field set and the deletion time.
 struct Meta {
     name: Box<str>,
@@ -82,6 +85,8 @@ struct Meta {
     uid: Option<Box<str>>,
     generation: Option<i64>,
     instance: Option<Box<str>>,
+    /// `app.kubernetes.io/name`: tells API pods from data-tool pods.
+    app: Option<Shared>,
     managed_by: Option<Shared>,
     applied_hash: Option<Box<str>>,
     owners: Option<Box<[Owner]>>,
@@ -107,6 +112,7 @@ impl Meta {
             uid: m.uid.as_deref().map(boxed),
             generation: m.generation,
             instance: label(INSTANCE_LABEL).map(|v| boxed(v)),
+            app: label(APP_LABEL).map(|v| shared(v)),
             managed_by: label(MANAGED_BY_LABEL).map(|v| shared(v)),
             applied_hash: m
                 .annotations
@@ -134,6 +140,9 @@ impl Meta {
         let mut labels = BTreeMap::new();
         if let Some(v) = &self.instance {
             labels.insert(INSTANCE_LABEL.to_owned(), v.to_string());
+        }
+        if let Some(v) = &self.app {
+            labels.insert(APP_LABEL.to_owned(), v.to_string());
         }
         if let Some(v) = &self.managed_by {
             labels.insert(MANAGED_BY_LABEL.to_owned(), v.to_string());
