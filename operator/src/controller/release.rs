@@ -498,6 +498,7 @@ impl Step<'_> {
             retries: 0,
             ttl_seconds: None,
             backup: None,
+            uploads: false,
         }
     }
 

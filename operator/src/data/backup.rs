@@ -87,6 +87,7 @@ pub fn backup_job(
         retries: 0,
         ttl_seconds: None,
         backup: Some(backup.clone()),
+        uploads: true,
     };
     Ok(owned_by(job(b, &task), mbk))
 }

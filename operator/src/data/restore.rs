@@ -165,7 +165,7 @@ pub fn recorded_identity(mb: &MerchantBackend) -> Option<String> {
 }
 
 /// `merchant-api restore` arguments (pure; contract: docs/backups.md).
-pub fn restore_args(source: &Source, target: &Target) -> Vec<String> {
+pub fn restore_args(source: &Source, target: &Target, uploads: bool) -> Vec<String> {
     let mut args = vec!["restore".to_owned(), "--from".to_owned()];
     match source {
         Source::Folder(location) => args.push(location.clone()),
@@ -182,6 +182,9 @@ pub fn restore_args(source: &Source, target: &Target) -> Vec<String> {
             }
         }
     }
+    if uploads {
+        args.push("--restore-uploads".to_owned());
+    }
     args.extend(["--report".to_owned(), REPORT_PATH.to_owned()]);
     args
 }
@@ -193,7 +196,7 @@ pub fn restore_job(b: &ValidatedBackend, job_name: &str, source: &Source, target
         name: job_name.to_owned(),
         component: COMPONENT,
         image: b.image.clone(),
-        args: restore_args(source, target),
+        args: restore_args(source, target, restores_uploads(b, target)),
         env: Vec::new(),
         deadline_seconds: b
             .backup
@@ -202,8 +205,15 @@ pub fn restore_job(b: &ValidatedBackend, job_name: &str, source: &Source, target
         retries: 0,
         ttl_seconds: None,
         backup: b.backup.clone(),
+        uploads: restores_uploads(b, target),
     };
     job(b, &task)
+}
+
+/// An in-place restore puts the uploads back on the backend's claim (free: the API is at zero
+/// replicas); a restore into a new database leaves the serving files alone.
+fn restores_uploads(b: &ValidatedBackend, target: &Target) -> bool {
+    matches!(target, Target::InPlace { .. }) && b.uploads.is_some()
 }
 
 /// Unfinished restores naming MerchantBackup `backup` (its success lets them start).
@@ -280,7 +290,7 @@ mod tests {
         let source = source(None, None, &b).expect("newest");
         assert_eq!(source, Source::Latest("s3://backups/shop".into()));
         let target = target(&r, &mb, &b);
-        let args = restore_args(&source, &target);
+        let args = restore_args(&source, &target, restores_uploads(&b, &target));
         let db = format!("shop_restore_{}", run::short_id("uid-r"));
         assert_eq!(
             args,
@@ -301,7 +311,7 @@ mod tests {
     #[test]
     fn in_place_drops_and_expects_the_accepted_identity() {
         let mut mb = backend(
-            "image: a:1\nbackup: {destination: {bucket: backups}}\nmigrations: {acceptDatabaseIdentity: id-1}",
+            "image: a:1\nuploads: {}\nbackup: {destination: {bucket: backups}}\nmigrations: {acceptDatabaseIdentity: id-1}",
         );
         mb.metadata.name = Some("shop".into());
         let b = validate(&mb).expect("valid");
@@ -317,9 +327,25 @@ mod tests {
                 expect: Some("id-1".into())
             }
         );
-        let args = restore_args(&Source::Folder("s3://b/p/1".into()), &t);
+        let args = restore_args(
+            &Source::Folder("s3://b/p/1".into()),
+            &t,
+            restores_uploads(&b, &t),
+        );
         assert!(args.windows(2).any(|w| w == ["--expect-identity", "id-1"]));
         assert!(args.contains(&"--drop".to_owned()));
+        // The uploads come back with the data, onto the claim the held API pods released.
+        assert!(args.contains(&"--restore-uploads".to_owned()), "{args:?}");
+        let job = restore_job(&b, "j", &Source::Folder("s3://b/p/1".into()), &t);
+        let volumes = job
+            .spec
+            .and_then(|s| s.template.spec?.volumes)
+            .unwrap_or_default();
+        let uploads = volumes
+            .iter()
+            .find(|v| v.name == "uploads")
+            .expect("uploads volume");
+        assert!(uploads.persistent_volume_claim.is_some(), "{uploads:?}");
         spec.accept_identity_change = Some(true);
         assert_eq!(
             target(&restore(spec), &mb, &b),

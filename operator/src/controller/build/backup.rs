@@ -97,6 +97,8 @@ fn task(
         retries: 0,
         ttl_seconds: None,
         backup: Some(backup.clone()),
+        // The backup reads the uploads; the drill restores into a scratch database only.
+        uploads: component == "backup",
     }
 }
 

@@ -48,6 +48,10 @@ pub struct Task {
     pub retries: i32,
     /// Seconds a finished Job is kept (None: until its owner goes).
     pub ttl_seconds: Option<i32>,
+    /// Mount the uploads claim (a backup reads it, an in-place restore writes it). Otherwise an
+    /// empty directory stands in, so the Job never competes with the API pods for a
+    /// ReadWriteOnce claim (a pod on another node would wait for the volume until its deadline).
+    pub uploads: bool,
     /// Mount the backup destination's credentials and set `BACKUP_S3_*`.
     pub backup: Option<Backup>,
 }
@@ -102,6 +106,17 @@ fn job_spec(b: &ValidatedBackend, task: &Task) -> JobSpec {
 fn pod_template(b: &ValidatedBackend, task: &Task) -> PodTemplateSpec {
     let mut spec = hardened_pod_spec(b);
     spec.restart_policy = Some("Never".to_owned());
+    if !task.uploads {
+        for volume in spec.volumes.iter_mut().flatten() {
+            if volume.name == "uploads" {
+                *volume = Volume {
+                    name: volume.name.clone(),
+                    empty_dir: Some(Default::default()),
+                    ..Default::default()
+                };
+            }
+        }
+    }
     let mut mounts = volume_mounts();
     let mut environment = env(b);
     if let Some(backup) = &task.backup {
@@ -198,6 +213,7 @@ mod tests {
             retries: 0,
             ttl_seconds: None,
             backup: b.backup.clone(),
+            uploads: true,
         }
     }
 
@@ -234,6 +250,29 @@ mod tests {
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(c.termination_message_path.as_deref(), Some(REPORT_PATH));
+    }
+
+    #[test]
+    fn only_jobs_that_need_the_uploads_mount_the_claim() {
+        let b = validate(&backend("image: a:1\nuploads: {}")).expect("valid");
+        let volume = |task: &Task| {
+            let pod = job(&b, task)
+                .spec
+                .and_then(|s| s.template.spec)
+                .expect("pod");
+            pod.volumes
+                .unwrap_or_default()
+                .into_iter()
+                .find(|v| v.name == "uploads")
+                .expect("uploads volume")
+        };
+        assert!(volume(&task(&b)).persistent_volume_claim.is_some());
+        let migration = Task {
+            uploads: false,
+            ..task(&b)
+        };
+        let stand_in = volume(&migration);
+        assert!(stand_in.persistent_volume_claim.is_none() && stand_in.empty_dir.is_some());
     }
 
     #[test]
