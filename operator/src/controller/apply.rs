@@ -90,6 +90,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         ingress,
         backup,
         verify,
+        capture,
     } = children;
     let c = &ctx.caches;
     let mut out = Applied::default();
@@ -109,7 +110,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     hand_over_replicas(ctx, b, deployment).await?;
     let applied = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
     out.deployment = out.note(applied);
-    let (internal, public, hpa, pdb, np, ing, backup, verify) = tokio::join!(
+    let (internal, public, hpa, pdb, np, ing, backup, verify, capture) = tokio::join!(
         apply_child(ctx, b, &c.services, internal_service, no_drift),
         apply_child(ctx, b, &c.services, public_service, no_drift),
         apply_desired(ctx, b, &c.hpas, hpa, no_drift),
@@ -118,6 +119,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         apply_desired(ctx, b, &c.ingresses, ingress, no_drift),
         apply_desired(ctx, b, &c.cron_jobs, backup, no_drift),
         apply_desired(ctx, b, &c.cron_jobs, verify, no_drift),
+        apply_desired(ctx, b, &c.deployments, capture, no_drift),
     );
     out.note(internal?);
     out.note(public?);
@@ -127,6 +129,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     out.note(ing?);
     out.note(backup?);
     out.note(verify?);
+    out.note(capture?);
     Ok(out)
 }
 

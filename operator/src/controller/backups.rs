@@ -1,22 +1,26 @@
 //! Scheduled backups observed: every finished run of the `<name>-backup` and `<name>-verify`
 //! CronJobs is read once (its pod's report) into `status.backup`, announced by an Event, and
 //! `BackupHealthy` says whether the newest good backup is as recent as the schedule promises.
-//! Runs already recorded (finished no later than the recorded one) cost nothing.
+//! Runs already recorded (finished no later than the recorded one) cost nothing. The change
+//! capture (`<name>-capture`) is reported from its Deployment in the cache.
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::{api::batch::v1::Job, jiff::Timestamp};
+use k8s_openapi::{
+    api::{apps::v1::Deployment, batch::v1::Job},
+    jiff::Timestamp,
+};
 use kube::runtime::events::{Event, EventType};
 use tracing::warn;
 
 use super::{
     Context,
-    build::backup::names,
+    build::backup::{capture_location, names},
     report::{self, Outcome, ToolReport},
     validate::{Backup, ValidatedBackend},
 };
 use crate::crd::{
     MerchantBackend,
-    status::{BACKUP_HEALTHY, BackupRun, BackupStatus, reason},
+    status::{BACKUP_HEALTHY, BackupRun, BackupStatus, CaptureStatus, reason},
 };
 
 /// Which CronJob a run belongs to.
@@ -64,7 +68,46 @@ pub async fn observe(
         announce(ctx, mb, run.kind, &record).await;
         note(&mut status, run.kind, record);
     }
+    let capture = names::capture(&b.name);
+    status.capture = capture_status(
+        b,
+        ctx.caches.deployments.get(&b.namespace, &capture).as_ref(),
+    );
     Some(status)
+}
+
+/// The change capture as its Deployment shows it (pure); None when it is off.
+pub fn capture_status(b: &ValidatedBackend, live: Option<&Deployment>) -> Option<CaptureStatus> {
+    let backup = b.backup.as_ref()?;
+    backup.capture_segment_seconds?;
+    let name = names::capture(&b.name);
+    let location = capture_location(backup);
+    let Some(live) = live else {
+        return Some(CaptureStatus {
+            running: false,
+            location,
+            message: Some(format!("Deployment {name} is not created yet")),
+        });
+    };
+    let status = live.status.clone().unwrap_or_default();
+    let running = status.available_replicas.unwrap_or(0) >= 1;
+    let why = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.status == "False")
+        .and_then(|c| c.message);
+    Some(CaptureStatus {
+        running,
+        location,
+        message: (!running).then(|| {
+            why.unwrap_or_else(|| {
+                format!(
+                    "no capture pod of Deployment {name} is available (kubectl logs deploy/{name})"
+                )
+            })
+        }),
+    })
 }
 
 /// Finished runs of the backend's CronJobs, oldest first.
@@ -505,5 +548,52 @@ mod tests {
         assert!(parse_schedule("*/15 1-5 * * MON-FRI").is_some());
         assert!(parse_schedule("0 2 * *").is_none());
         assert!(parse_schedule("61 2 * * *").is_none());
+    }
+
+    #[test]
+    fn the_capture_is_reported_from_its_deployment() {
+        use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentStatus};
+        let off =
+            validate(&backend("image: a:1\nbackup: {destination: {bucket: b}}")).expect("valid");
+        assert_eq!(capture_status(&off, None), None);
+        let b = validate(&backend(
+            "image: a:1\nbackup: {destination: {bucket: b}, pointInTime: {}}",
+        ))
+        .expect("valid");
+        let missing = capture_status(&b, None).expect("on");
+        assert!(
+            !missing.running && missing.location.ends_with("/changes"),
+            "{missing:?}"
+        );
+        let with = |available: i32, message: Option<&str>| Deployment {
+            status: Some(DeploymentStatus {
+                available_replicas: Some(available),
+                conditions: message.map(|m| {
+                    vec![DeploymentCondition {
+                        type_: "Available".into(),
+                        status: "False".into(),
+                        message: Some(m.into()),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let running = capture_status(&b, Some(&with(1, None))).expect("on");
+        assert!(running.running && running.message.is_none());
+        let down = capture_status(
+            &b,
+            Some(&with(
+                0,
+                Some("Deployment does not have minimum availability."),
+            )),
+        )
+        .expect("on");
+        assert!(!down.running);
+        assert_eq!(
+            down.message.as_deref(),
+            Some("Deployment does not have minimum availability.")
+        );
     }
 }

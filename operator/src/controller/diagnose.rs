@@ -355,7 +355,14 @@ pub fn prune_claim(c: &mut PersistentVolumeClaim) {
 
 /// Collect the evidence for `b` (only called while the Deployment is not Ready).
 pub async fn gather(ctx: &Context, b: &ValidatedBackend) -> Evidence {
-    let pods = ctx.caches.pods.with_instance(&b.namespace, &b.name);
+    // API pods only: a data-tool pod (a failed migration, the change capture) is not the API.
+    let pods: Vec<_> = ctx
+        .caches
+        .pods
+        .with_instance(&b.namespace, &b.name)
+        .into_iter()
+        .filter(|p| crate::data::hold::is_api_pod(p, &b.name))
+        .collect();
     let claim = match &b.uploads {
         Some(_) => claim_evidence(ctx, b).await,
         None => None,

@@ -193,6 +193,8 @@ pub struct Backup {
     pub credentials_secret: Option<String>,
     /// activeDeadlineSeconds of a backup or drill Job.
     pub deadline_seconds: i64,
+    /// Seconds per change-capture segment; None = no continuous capture.
+    pub capture_segment_seconds: Option<i32>,
 }
 
 /// Resolved spec.migrations.
@@ -337,6 +339,11 @@ fn backup(mb: &MerchantBackend, namespace: &str) -> Result<Option<Backup>, Inval
         region: d.region.clone().unwrap_or_else(|| "us-east-1".into()),
         credentials_secret: d.credentials_secret.clone(),
         deadline_seconds: spec.deadline_seconds.unwrap_or(21_600),
+        capture_segment_seconds: spec
+            .point_in_time
+            .as_ref()
+            .filter(|p| p.enabled.unwrap_or(true))
+            .map(|p| p.segment_seconds.unwrap_or(60)),
     }))
 }
 

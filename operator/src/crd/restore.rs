@@ -39,6 +39,8 @@ use super::backup::Phase;
     validation = Rule::new("self == oldSelf").message("spec is immutable: create a new MerchantRestore"),
     validation = Rule::new("!(has(self.inPlace) && self.inPlace && has(self.targetDatabase))")
         .message("spec.inPlace and spec.targetDatabase are exclusive: in place restores into the serving database"),
+    validation = Rule::new("!(has(self.until) && has(self.backup))")
+        .message("spec.until and spec.backup are exclusive: a point-in-time restore starts from the newest backup before spec.until under the backend's destination"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantRestoreSpec {
@@ -60,6 +62,12 @@ pub struct MerchantRestoreSpec {
     /// and restored, then the API comes back. Default: false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_place: Option<bool>,
+    /// Point-in-time restore (RFC 3339, e.g. `2026-12-06T02:30:00Z`): the newest backup before
+    /// this time under the backend's destination, then the captured changes up to it
+    /// (spec.backup.pointInTime on the backend). Exclusive with spec.backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 20, max = 40))]
+    pub until: Option<String>,
     /// In place only: restore even when the serving database's identity differs from the one the
     /// backend recorded (normally refused). Default: false.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -619,6 +619,26 @@ pub struct BackupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60, max = 604800))]
     pub deadline_seconds: Option<i64>,
+    /// Continuous change capture for point-in-time restores: a Deployment `<name>-capture`
+    /// runs `merchant-api capture` against the database's change stream (needs a replica set)
+    /// and writes segments under the destination; a MerchantRestore with `until` replays them
+    /// over the newest backup before that time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time: Option<PointInTimeSpec>,
+}
+
+/// Continuous change capture (point-in-time restore).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PointInTimeSpec {
+    /// Run the capture. Default: true when the block is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// A segment is closed (and becomes restorable) after this many seconds: the most recent
+    /// changes a restore can reach are this old at worst. Default: 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 3600))]
+    pub segment_seconds: Option<i32>,
 }
 
 /// The S3-compatible bucket backups go to.

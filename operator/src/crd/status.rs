@@ -65,6 +65,22 @@ pub struct BackupStatus {
     /// The newest restore drill, whatever its result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verification: Option<BackupRun>,
+    /// Continuous change capture (spec.backup.pointInTime), from its Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureStatus>,
+}
+
+/// The change capture as its Deployment shows it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureStatus {
+    /// The capture pod runs (the Deployment has an available replica).
+    pub running: bool,
+    /// Where the segments go (`<destination>/changes`).
+    pub location: String,
+    /// Why it is not running, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One backup or drill run.

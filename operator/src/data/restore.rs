@@ -65,6 +65,9 @@ pub enum Source {
     Folder(String),
     /// The newest good backup under this parent (`--latest`).
     Latest(String),
+    /// The newest backup before the time under this parent, plus the captured changes up to
+    /// it (`--until`).
+    Until(String, String),
 }
 
 /// Where to restore into.
@@ -89,11 +92,14 @@ fn plan(ctx: &Context, mrs: &MerchantRestore, job_name: &str) -> Result<Job, Blo
         .as_deref()
         .filter(|s| !s.starts_with("s3://"))
         .map(|name| cache::lookup(&ctx.backups, &namespace, name));
-    let source = source(
-        mrs.spec.backup.as_deref(),
-        named.as_ref().map(Option::as_deref),
-        &b,
-    )?;
+    let source = match mrs.spec.until.as_deref() {
+        Some(until) => point_in_time(until, &b)?,
+        None => source(
+            mrs.spec.backup.as_deref(),
+            named.as_ref().map(Option::as_deref),
+            &b,
+        )?,
+    };
     let target = target(mrs, &mb, &b);
     if matches!(target, Target::InPlace { .. }) {
         let pods = hold::api_pods(&ctx.pods, &namespace, &b.name);
@@ -105,6 +111,22 @@ fn plan(ctx: &Context, mrs: &MerchantRestore, job_name: &str) -> Result<Job, Blo
         }
     }
     Ok(owned_by(restore_job(&b, job_name, &source, &target), mrs))
+}
+
+/// A point-in-time restore from the backend's destination (pure).
+pub fn point_in_time(until: &str, b: &ValidatedBackend) -> Result<Source, Blocked> {
+    let time: Timestamp = until.parse().map_err(|e| {
+        Blocked::Refuse(format!(
+            "spec.until: {until:?} is not an RFC 3339 time such as 2026-12-06T02:30:00Z ({e})"
+        ))
+    })?;
+    let backup = b.backup.as_ref().ok_or_else(|| {
+        Blocked::Refuse(format!(
+            "spec.until: MerchantBackend {} has no spec.backup.destination holding backups and captured changes",
+            b.name
+        ))
+    })?;
+    Ok(Source::Until(backup.location.clone(), time.to_string()))
 }
 
 /// What spec.backup names (pure). `named`: the MerchantBackup cache entry when spec.backup is a
@@ -170,6 +192,9 @@ pub fn restore_args(source: &Source, target: &Target, uploads: bool) -> Vec<Stri
     match source {
         Source::Folder(location) => args.push(location.clone()),
         Source::Latest(parent) => args.extend([parent.clone(), "--latest".to_owned()]),
+        Source::Until(parent, time) => {
+            args.extend([parent.clone(), "--until".to_owned(), time.clone()]);
+        }
     }
     match target {
         Target::NewDatabase(db) => {
@@ -395,5 +420,31 @@ mod tests {
             source(Some("s3://x/y/z"), None, &b),
             Ok(Source::Folder("s3://x/y/z".into()))
         );
+    }
+
+    #[test]
+    fn a_point_in_time_restore_replays_up_to_an_rfc3339_time() {
+        let (_, b) = backed_up();
+        let source = point_in_time("2026-12-06T02:30:00Z", &b).expect("valid");
+        let args = restore_args(&source, &Target::NewDatabase("copy".into()), false);
+        assert_eq!(
+            args[..5],
+            [
+                "restore",
+                "--from",
+                "s3://backups/shop",
+                "--until",
+                "2026-12-06T02:30:00Z"
+            ]
+        );
+        let Err(Blocked::Refuse(why)) = point_in_time("yesterday", &b) else {
+            panic!("refused");
+        };
+        assert!(why.starts_with("spec.until:"), "{why}");
+        let bare = validate(&backend("image: a:1")).expect("valid");
+        let Err(Blocked::Refuse(why)) = point_in_time("2026-12-06T02:30:00Z", &bare) else {
+            panic!("refused");
+        };
+        assert!(why.contains("spec.backup.destination"), "{why}");
     }
 }

@@ -1,15 +1,22 @@
 //! The backup CronJobs: `<name>-backup` (`merchant-api backup`, then retention) and
 //! `<name>-verify` (`merchant-api verify --latest`: the restore drill). Both run the API image in
-//! the hardened task pod (see `task`), one run at a time, in UTC.
+//! the hardened task pod (see `task`), one run at a time, in UTC. With spec.backup.pointInTime,
+//! the Deployment `<name>-capture` runs `merchant-api capture` in the same pod, continuously.
 
-use k8s_openapi::api::{
-    batch::v1::{CronJob, CronJobSpec},
-    core::v1::EnvVar,
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy},
+        batch::v1::{CronJob, CronJobSpec},
+        core::v1::EnvVar,
+    },
+    apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
 
 use super::{
     object_meta,
-    task::{REPORT_PATH, Task, job_template, task_labels},
+    task::{REPORT_PATH, Task, job_template, pod_template, task_labels},
 };
 use crate::controller::validate::{Backup, ValidatedBackend};
 
@@ -17,6 +24,8 @@ use crate::controller::validate::{Backup, ValidatedBackend};
 pub const BACKUP_COMPONENT: &str = "backup";
 /// `app.kubernetes.io/component` of restore drills.
 pub const VERIFY_COMPONENT: &str = "verify";
+/// `app.kubernetes.io/component` of the change capture.
+pub const CAPTURE_COMPONENT: &str = "capture";
 /// A run that could not start within this long after its time is skipped (and counted missed).
 const STARTING_DEADLINE_SECONDS: i64 = 3600;
 /// Finished runs kept per CronJob (their pods hold the reports until status has them).
@@ -32,6 +41,58 @@ pub mod names {
     pub fn verify(name: &str) -> String {
         format!("{name}-verify")
     }
+    /// The change-capture Deployment.
+    pub fn capture(name: &str) -> String {
+        format!("{name}-capture")
+    }
+}
+
+/// Where the change capture writes its segments, under the backups' location.
+pub fn capture_location(backup: &Backup) -> String {
+    format!("{}/changes", backup.location)
+}
+
+/// `<name>-capture`, when spec.backup.pointInTime is on: one capture process at a time
+/// (Recreate: two writers would split the stream), resuming from its newest segment's token.
+pub fn capture_deployment(b: &ValidatedBackend) -> Option<Deployment> {
+    let backup = b.backup.as_ref()?;
+    let segment_seconds = backup.capture_segment_seconds?;
+    let args = vec![
+        "capture".to_owned(),
+        "--to".to_owned(),
+        backup.location.clone(),
+        "--segment-seconds".to_owned(),
+        segment_seconds.to_string(),
+    ];
+    let task = task(b, backup, CAPTURE_COMPONENT, args, Vec::new());
+    let mut template = pod_template(b, &task);
+    if let Some(spec) = template.spec.as_mut() {
+        spec.restart_policy = Some("Always".to_owned());
+    }
+    let selector: BTreeMap<String, String> = task_labels(b, CAPTURE_COMPONENT)
+        .into_iter()
+        .filter(|(k, _)| k != "app.kubernetes.io/part-of" && k != "app.kubernetes.io/managed-by")
+        .collect();
+    let mut metadata = object_meta(b, names::capture(&b.name));
+    metadata.labels = Some(task_labels(b, CAPTURE_COMPONENT));
+    Some(Deployment {
+        metadata,
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..Default::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".to_owned()),
+                ..Default::default()
+            }),
+            revision_history_limit: Some(3),
+            template,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 /// `<name>-backup`, when spec.backup is set.
@@ -97,8 +158,8 @@ fn task(
         retries: 0,
         ttl_seconds: None,
         backup: Some(backup.clone()),
-        // The backup reads the uploads; the drill restores into a scratch database only.
-        uploads: component == "backup",
+        // The backup reads the uploads; the drill and the capture touch the database only.
+        uploads: component == BACKUP_COMPONENT,
     }
 }
 
@@ -219,5 +280,58 @@ mod tests {
         let b = validate(&backend("image: a:1")).expect("valid");
         assert!(backup_cron_job(&b).is_none());
         assert!(verify_cron_job(&b).is_none());
+    }
+
+    #[test]
+    fn point_in_time_runs_one_capture_beside_the_api_never_as_one_of_its_pods() {
+        assert!(
+            capture_deployment(&backed_up("")).is_none(),
+            "off by default"
+        );
+        let mut mb = backend(
+            "image: a:1\nuploads: {}\nbackup: {destination: {bucket: backups, credentialsSecret: s3}, pointInTime: {segmentSeconds: 15}}",
+        );
+        mb.metadata.name = Some("shop".into());
+        let b = validate(&mb).expect("valid");
+        let d = capture_deployment(&b).expect("capture Deployment");
+        assert_eq!(d.metadata.name.as_deref(), Some("shop-capture"));
+        let spec = d.spec.expect("spec");
+        assert_eq!(spec.replicas, Some(1));
+        assert_eq!(
+            spec.strategy.and_then(|s| s.type_).as_deref(),
+            Some("Recreate"),
+            "two captures would split the stream"
+        );
+        let selector = spec.selector.match_labels.expect("selector");
+        assert_eq!(selector["app.kubernetes.io/name"], "merchant-api-task");
+        assert_eq!(selector["app.kubernetes.io/component"], "capture");
+        let pod = spec.template.spec.expect("pod");
+        assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.args.clone().expect("args"),
+            [
+                "capture",
+                "--to",
+                "s3://backups/prod/shop",
+                "--segment-seconds",
+                "15"
+            ]
+        );
+        let volumes = pod.volumes.expect("volumes");
+        assert!(volumes.iter().any(|v| v.name == "backup-credentials"));
+        let uploads = volumes
+            .iter()
+            .find(|v| v.name == "uploads")
+            .expect("uploads");
+        assert!(
+            uploads.persistent_volume_claim.is_none(),
+            "the capture never holds the claim"
+        );
+        let disabled = validate(&backend(
+            "image: a:1\nbackup: {destination: {bucket: b}, pointInTime: {enabled: false}}",
+        ))
+        .expect("valid");
+        assert!(capture_deployment(&disabled).is_none());
     }
 }

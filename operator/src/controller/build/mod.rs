@@ -85,6 +85,8 @@ pub struct Children {
     pub backup: Desired<CronJob>,
     /// CronJob `<name>-verify` (restore drills).
     pub verify: Desired<CronJob>,
+    /// Deployment `<name>-capture` (continuous change capture).
+    pub capture: Desired<Deployment>,
 }
 
 /// Build every child. Pure: same input, same bytes.
@@ -112,6 +114,7 @@ pub fn build(b: &ValidatedBackend, secrets: &SecretsState) -> Result<Children> {
         ingress: stamp_desired(network::ingress(b))?,
         backup: stamp_desired(backup::backup_cron_job(b))?,
         verify: stamp_desired(backup::verify_cron_job(b))?,
+        capture: stamp_desired(backup::capture_deployment(b))?,
     })
 }
 
@@ -134,6 +137,7 @@ impl Children {
             ingress,
             backup,
             verify,
+            capture,
         } = self;
         Ok(vec![
             to_value(service_account)?,
@@ -148,6 +152,7 @@ impl Children {
             opt_value(ingress.present())?,
             opt_value(backup.present())?,
             opt_value(verify.present())?,
+            opt_value(capture.present())?,
         ]
         .into_iter()
         .flatten()

@@ -103,7 +103,7 @@ fn job_spec(b: &ValidatedBackend, task: &Task) -> JobSpec {
     }
 }
 
-fn pod_template(b: &ValidatedBackend, task: &Task) -> PodTemplateSpec {
+pub(super) fn pod_template(b: &ValidatedBackend, task: &Task) -> PodTemplateSpec {
     let mut spec = hardened_pod_spec(b);
     spec.restart_policy = Some("Never".to_owned());
     if !task.uploads {
