@@ -43,9 +43,14 @@ fn the_production_example_renders_every_child() {
         "HorizontalPodAutoscaler",
         "NetworkPolicy",
         "Ingress",
+        "CronJob",
     ] {
         assert!(out.contains(&format!("kind: {kind}\n")), "{kind} missing");
     }
+    assert!(
+        out.contains("name: merchant-backend-capture\n"),
+        "the change capture Deployment"
+    );
 }
 
 #[test]
@@ -104,7 +109,7 @@ fn documents<K: serde::de::DeserializeOwned>(yaml: &str) -> Vec<K> {
 fn the_backup_and_restore_examples_pass_their_crds_rules() {
     let backups: Vec<MerchantBackup> = documents(&example("merchantbackup.yaml"));
     let restores: Vec<MerchantRestore> = documents(&example("merchantrestore.yaml"));
-    assert_eq!((backups.len(), restores.len()), (1, 2));
+    assert_eq!((backups.len(), restores.len()), (1, 3));
     for b in &backups {
         validate_cel(b).expect("backup example valid");
     }
@@ -130,5 +135,21 @@ spec: {backendRef: shop, inPlace: true, targetDatabase: copy}",
     assert!(
         format!("{error:?}").contains("spec.inPlace and spec.targetDatabase are exclusive"),
         "{error:?}"
+    );
+}
+
+#[test]
+fn cel_rejects_a_point_in_time_restore_naming_a_backup() {
+    let bad: MerchantRestore = serde_yaml::from_str(
+        "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantRestore
+metadata: {name: r}
+spec: {backendRef: shop, backup: nightly, until: '2026-12-06T02:30:00Z'}",
+    )
+    .expect("a MerchantRestore");
+    let error = validate_cel(&bad).expect_err("exclusive");
+    assert!(
+        error.to_string().contains("spec.until and spec.backup are exclusive"),
+        "{error}"
     );
 }

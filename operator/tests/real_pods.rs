@@ -1166,3 +1166,131 @@ async fn on_demand_backups_and_restores_run_real_jobs() {
     run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
     delete_namespace(&client, &ns).await;
 }
+
+/// Product names in database `db`.
+async fn product_names(mongo: &mongodb::Client, db: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let products = mongo
+        .database(db)
+        .collection::<mongodb::bson::Document>("products");
+    let docs: Vec<mongodb::bson::Document> = products
+        .find(mongodb::bson::doc! {})
+        .await
+        .expect("find products")
+        .try_collect()
+        .await
+        .expect("read products");
+    docs.iter()
+        .filter_map(|d| d.get_str("name").ok().map(str::to_owned))
+        .collect()
+}
+
+async fn create_product(base: &str, token: &str, name: &str) {
+    let product = json!({
+        "name": name, "description": "Point in time.", "price": 9.0, "category": "General",
+        "status": "active", "inventory": {"stock": 3, "lowStockThreshold": 1},
+    });
+    let (status, body) = post(base, "/api/merchant/products", Some(token), &product).await;
+    assert_eq!(status, 201, "create {name}: {body}");
+}
+
+/// Point-in-time restore on real pods: spec.backup.pointInTime runs the change capture as a
+/// Deployment (status.backup.capture.running), and a MerchantRestore with `until` restores the
+/// newest backup before that time plus the captured changes up to it: a product created after
+/// the backup but before the time is there, one created after the time is not.
+#[tokio::test]
+async fn a_point_in_time_restore_replays_captured_changes() {
+    let Some(node) = real_node() else { return };
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let _one_at_a_time = SERIAL.lock().await;
+    let ns = namespace(&client, "e2e-pitr").await;
+    let name = "shop";
+    install_operator(&node, &ns);
+    let db = format!("e2e_{}", unique_suffix());
+    create_secrets(&client, &node, &ns, &db).await;
+    let destination = backup_destination(&client, &ns, &format!("e2e/{ns}")).await;
+    let segment_seconds = 5;
+    let mb = backend(
+        &node,
+        name,
+        json!({"replicas": 1, "backup": {"destination": destination, "pointInTime": {"segmentSeconds": segment_seconds}}}),
+    );
+    apply_backend(&client, &ns, &mb).await;
+    wait_condition(&client, &ns, name, "Ready", "True").await;
+    let capture = eventually("status.backup.capture.running", POD_WAIT, || async {
+        let status = backend_status(&client, &ns, name).await;
+        let backup = serde_json::to_value(status.backup).unwrap_or_default();
+        match backup["capture"]["running"].as_bool() {
+            Some(true) => Ok(backup["capture"].clone()),
+            _ => Err(backup.to_string()),
+        }
+    })
+    .await;
+    assert!(
+        capture["location"]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&format!("e2e/{ns}/changes"))),
+        "{capture}"
+    );
+    let base = service_url(&client, &ns, name).await;
+    service_answers(&base).await;
+    // Writes before the backup open the capture's first segment.
+    let token = merchant_round_trip(&base).await;
+    let backup = run_to_the_end(
+        &client,
+        &ns,
+        "MerchantBackup",
+        "base",
+        json!({"backendRef": name}),
+    )
+    .await;
+    assert_eq!(backup["phase"], "Succeeded", "{backup}");
+
+    // After the backup: one product before the chosen time, one after it (second resolution).
+    create_product(&base, &token, "Captured Kettle").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let until = k8s_openapi::jiff::Timestamp::now();
+    let until = k8s_openapi::jiff::Timestamp::from_second(until.as_second()).expect("time");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    create_product(&base, &token, "Too Late Lamp").await;
+    // Both segments closed (each closes `segmentSeconds` after it opened).
+    tokio::time::sleep(Duration::from_secs(2 * segment_seconds + 3)).await;
+
+    let restored = run_to_the_end(
+        &client,
+        &ns,
+        "MerchantRestore",
+        "to-the-second",
+        json!({"backendRef": name, "until": until.to_string()}),
+    )
+    .await;
+    assert_eq!(restored["phase"], "Succeeded", "{restored}");
+    let copy = restored["database"]
+        .as_str()
+        .expect("status.database")
+        .to_owned();
+    let names = product_names(
+        &mongodb::Client::with_uri_str(std::env::var("MONGODB_URI").expect("MONGODB_URI"))
+            .await
+            .expect("mongodb"),
+        &copy,
+    )
+    .await;
+    assert!(
+        names.iter().any(|n| n == "Real Pod Mug"),
+        "from the backup: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "Captured Kettle"),
+        "replayed: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n == "Too Late Lamp"),
+        "after {until}: {names:?}"
+    );
+
+    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    delete_namespace(&client, &ns).await;
+}
