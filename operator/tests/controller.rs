@@ -518,6 +518,69 @@ async fn disabling_autoscaling_deletes_the_hpa() {
     delete_namespace(&client, &ns).await;
 }
 
+/// Backups on: the CronJobs and the capture Deployment exist beside the API Deployment; backups
+/// off: exactly those go, by their own names, and the API Deployment stays.
+#[tokio::test]
+async fn turning_backups_off_deletes_their_cron_jobs_and_capture_only() {
+    let Some(client) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&client, "mb-backups").await;
+    create_default_secrets(&client, &ns).await;
+    let operator = Operator::start(&ns).await;
+    create_backend(
+        &client,
+        &ns,
+        "shop",
+        "image: registry.invalid/merchant-api:1.0.0\nbackup: {destination: {bucket: backups}, pointInTime: {}}",
+    )
+    .await;
+    let crons = api::<k8s_openapi::api::batch::v1::CronJob>(&client, &ns);
+    let deployments = api::<Deployment>(&client, &ns);
+    let exists = |api: Api<_>, name: &'static str| async move {
+        let found: Option<k8s_openapi::api::batch::v1::CronJob> =
+            api.get_opt(name).await.ok().flatten();
+        found.is_some()
+    };
+    eventually("backup CronJobs and capture Deployment created", || async {
+        exists(crons.clone(), "shop-backup").await
+            && exists(crons.clone(), "shop-verify").await
+            && deployments
+                .get_opt("shop-capture")
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            && deployments.get_opt("shop").await.ok().flatten().is_some()
+    })
+    .await;
+    patch_spec(
+        &client,
+        &ns,
+        "shop",
+        serde_json::json!({"backup": {"enabled": false}}),
+    )
+    .await;
+    eventually("backup children deleted", || async {
+        !exists(crons.clone(), "shop-backup").await
+            && !exists(crons.clone(), "shop-verify").await
+            && deployments
+                .get_opt("shop-capture")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+    })
+    .await;
+    let api_deployment = deployments.get_opt("shop").await.expect("get");
+    assert!(
+        api_deployment.is_some_and(|d| d.metadata.deletion_timestamp.is_none()),
+        "the API Deployment stays"
+    );
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
 /// Server-side apply drops a field its only manager stops applying: without the hand-over the
 /// Deployment would fall to 1 replica the moment the HPA is enabled.
 #[tokio::test]

@@ -149,7 +149,9 @@ spec: {backendRef: shop, backup: nightly, until: '2026-12-06T02:30:00Z'}",
     .expect("a MerchantRestore");
     let error = validate_cel(&bad).expect_err("exclusive");
     assert!(
-        error.to_string().contains("spec.until and spec.backup are exclusive"),
+        error
+            .to_string()
+            .contains("spec.until and spec.backup are exclusive"),
         "{error}"
     );
 }

@@ -19,7 +19,7 @@ use tracing::{debug, info};
 
 use super::{
     Context,
-    build::{Children, Desired, kind_name},
+    build::{Children, Desired, backup::names, kind_name},
     events,
     ownership::{self, Refusal},
     packed::{Pack, PackedStore},
@@ -108,18 +108,38 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     out.note(cm?);
     out.note(up?);
     hand_over_replicas(ctx, b, deployment).await?;
-    let applied = apply_desired(ctx, b, &c.deployments, deployment, deployment_drift).await?;
+    let applied = apply_desired(
+        ctx,
+        b,
+        &c.deployments,
+        deployment,
+        deployment_drift,
+        &b.name,
+    )
+    .await?;
     out.deployment = out.note(applied);
+    let (backup_name, verify_name, capture_name) = (
+        names::backup(&b.name),
+        names::verify(&b.name),
+        names::capture(&b.name),
+    );
     let (internal, public, hpa, pdb, np, ing, backup, verify, capture) = tokio::join!(
         apply_child(ctx, b, &c.services, internal_service, no_drift),
         apply_child(ctx, b, &c.services, public_service, no_drift),
-        apply_desired(ctx, b, &c.hpas, hpa, no_drift),
-        apply_desired(ctx, b, &c.pdbs, pdb, no_drift),
-        apply_desired(ctx, b, &c.network_policies, network_policy, no_drift),
-        apply_desired(ctx, b, &c.ingresses, ingress, no_drift),
-        apply_desired(ctx, b, &c.cron_jobs, backup, no_drift),
-        apply_desired(ctx, b, &c.cron_jobs, verify, no_drift),
-        apply_desired(ctx, b, &c.deployments, capture, no_drift),
+        apply_desired(ctx, b, &c.hpas, hpa, no_drift, &b.name),
+        apply_desired(ctx, b, &c.pdbs, pdb, no_drift, &b.name),
+        apply_desired(
+            ctx,
+            b,
+            &c.network_policies,
+            network_policy,
+            no_drift,
+            &b.name
+        ),
+        apply_desired(ctx, b, &c.ingresses, ingress, no_drift, &b.name),
+        apply_desired(ctx, b, &c.cron_jobs, backup, no_drift, &backup_name),
+        apply_desired(ctx, b, &c.cron_jobs, verify, no_drift, &verify_name),
+        apply_desired(ctx, b, &c.deployments, capture, no_drift, &capture_name),
     );
     out.note(internal?);
     out.note(public?);
@@ -391,6 +411,8 @@ async fn apply_desired<K, C>(
     cache: &PackedStore<C>,
     desired: &Desired<K>,
     drift: Drift<C, K>,
+    // The child's name: what an Absent child deletes.
+    name: &str,
 ) -> Result<Written<K>>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -404,7 +426,7 @@ where
         Desired::Present(child) => apply_child(ctx, b, cache, child, drift).await,
         Desired::Hold => Ok(Written::Skipped),
         Desired::Absent => {
-            delete_child::<K, C>(ctx, cache, &b.namespace, &b.name, |live| {
+            delete_child::<K, C>(ctx, cache, &b.namespace, name, |live| {
                 ownership::owner_of(b, live.meta()) == ownership::Owner::Us
             })
             .await?;
