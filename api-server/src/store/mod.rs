@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod order_analytics;
 pub mod order_updates;
 pub mod orders;
+pub mod product_patch;
 pub mod products;
 pub mod reviews;
 pub mod stock;
@@ -29,6 +30,12 @@ use mongodb::{
 };
 
 pub use mongodb::bson::{DateTime, oid::ObjectId};
+
+/// A failed database operation (callers map it to their own errors; details stay in logs).
+pub type Error = mongodb::error::Error;
+
+/// The result of a database operation.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Handle on the application database (cheap to clone).
 #[derive(Debug, Clone)]

@@ -326,7 +326,7 @@ pub async fn bulk_update(
     let changes: Vec<_> = plan
         .updates
         .iter()
-        .map(|(_, before, set)| (before.clone(), set.clone()))
+        .map(|(_, before, patch)| (before.clone(), patch.clone()))
         .collect();
     state
         .store

@@ -13,13 +13,10 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use self::types::{
-    ListQuery, Placement, ProductFields, ProductInput, int_param, product_json, reprices,
-    set_pricing,
-};
+use self::types::{ListQuery, ProductFields, ProductInput, int_param, product_json};
 use super::Reply;
 use crate::{
-    domain::{ProductStatus, Sku, StockLevel, slugify},
+    domain::{ProductPatch, ProductPlacement, ProductStatus, Sku, StockLevel, slugify},
     error::{ApiError, is_duplicate_key},
     extract::{AppJson, AppQuery, AuthTenant, object_id},
     ratelimit::{Limit, enforce},
@@ -218,7 +215,8 @@ async fn resolve_category(state: &AppState, reference: &str) -> Result<ObjectId,
         })
 }
 
-async fn resolve_store(
+/// The requested shop when it is the merchant's, else the merchant's default shop.
+async fn resolve_shop(
     state: &AppState,
     merchant: ObjectId,
     requested: Option<ObjectId>,
@@ -237,14 +235,15 @@ async fn resolve_store(
 /// The SKU to try first: the requested one, or the contract's generated form (three letters of
 /// the name and the last six digits of epoch-ms). Nothing is read here: the unique index decides
 /// at insert time, and [`insert`] turns a clash into a 400 or a fresh candidate.
-fn first_sku(fields: &ProductFields) -> Sku {
-    if let Some(sku) = &fields.sku {
+fn first_sku(patch: &ProductPatch) -> Sku {
+    if let Some(sku) = &patch.sku {
         return sku.clone();
     }
-    let millis = mongodb::bson::DateTime::now()
-        .timestamp_millis()
-        .unsigned_abs();
-    Sku::generate(fields.name.as_deref().unwrap_or_default(), millis)
+    Sku::generate(patch.name.as_deref().unwrap_or_default(), now_millis())
+}
+
+fn now_millis() -> u64 {
+    chrono::Utc::now().timestamp_millis().unsigned_abs()
 }
 
 /// Create a product in one of the merchant's stores.
@@ -258,30 +257,30 @@ pub async fn create(
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:create")?;
-    let fields = body.validate(true)?;
-    // Independent reads: one round trip of latency instead of two.
-    let (category, store) = tokio::try_join!(
-        resolve_category(&state, fields.category.as_deref().unwrap_or_default()),
-        resolve_store(&state, auth.id(), fields.store),
-    )?;
-    let sku = first_sku(&fields);
-    let millis = mongodb::bson::DateTime::now()
-        .timestamp_millis()
-        .unsigned_abs()
-        % 1_000_000;
-    let slug = format!(
-        "{}-{millis:06}",
-        slugify(fields.name.as_deref().unwrap_or("product"))
-    );
-    let generated_sku = fields.sku.is_none();
-    let placement = Placement {
-        merchant: auth.id(),
-        store,
+    let ProductFields {
+        patch,
         category,
-        sku,
+        shop,
+    } = body.validate(true)?;
+    // Independent reads: one round trip of latency instead of two.
+    let (category, shop) = tokio::try_join!(
+        resolve_category(&state, category.as_deref().unwrap_or_default()),
+        resolve_shop(&state, auth.id(), shop),
+    )?;
+    let slug = format!(
+        "{}-{:06}",
+        slugify(patch.name.as_deref().unwrap_or("product")),
+        now_millis() % 1_000_000
+    );
+    let generated_sku = patch.sku.is_none();
+    let placement = ProductPlacement {
+        merchant: auth.id(),
+        shop,
+        category,
+        sku: first_sku(&patch),
         slug,
     };
-    let mut product = fields.into_doc(placement)?;
+    let mut product = ProductDoc::new(patch, placement);
     insert(&state, &mut product, generated_sku).await?;
     tracing::info!(merchant = %auth.id(), product = %product.id, "product.created");
     Ok(Reply::data(product_json(&product)?)
@@ -370,56 +369,30 @@ pub async fn show(
     Ok(Reply::data(body))
 }
 
-/// The `$set` of an update: validated paths plus derived pricing, status and references.
-async fn update_set(
+/// The patch of an update with its references resolved and a changed SKU checked to be free.
+async fn resolved_patch(
     state: &AppState,
     auth: &AuthTenant,
     id: ObjectId,
     fields: ProductFields,
-) -> Result<mongodb::bson::Document, ApiError> {
-    let mut set = fields.set;
-    let store = &state.store;
-    if let Some(name) = fields.name {
-        set.insert("name", name);
-    }
-    if let Some(d) = fields.description {
-        set.insert("description", d);
-    }
-    if let Some(status) = fields.status {
-        set.insert("status", status.as_str());
-        set.insert("isActive", status == ProductStatus::Active);
-    }
+) -> Result<ProductPatch, ApiError> {
+    let mut patch = fields.patch;
     if let Some(c) = fields.category {
-        set.insert("category", resolve_category(state, &c).await?);
+        patch.category = Some(resolve_category(state, &c).await?);
     }
-    if let Some(s) = fields.store {
-        set.insert("store", resolve_store(state, auth.id(), Some(s)).await?);
+    if let Some(s) = fields.shop {
+        patch.shop = Some(resolve_shop(state, auth.id(), Some(s)).await?);
     }
-    if let Some(sku) = fields.sku {
-        if store
+    if let Some(sku) = &patch.sku
+        && state
+            .store
             .sku_taken(sku.as_str(), Some(id))
             .await
             .map_err(ApiError::internal("Failed to update product"))?
-        {
-            return Err(sku_taken());
-        }
-        set.insert("sku", sku.into_string());
+    {
+        return Err(sku_taken());
     }
-    if let Some(v) = set.get_str("visibility").ok().map(|v| v == "featured") {
-        set.insert("isFeatured", v);
-    }
-    let current = if reprices(&fields.prices) {
-        let product = store
-            .product(auth.id(), id)
-            .await
-            .map_err(ApiError::internal("Failed to update product"))?
-            .ok_or_else(not_found)?;
-        Some(product.pricing)
-    } else {
-        None
-    };
-    set_pricing(&mut set, fields.prices, current.as_ref());
-    Ok(set)
+    Ok(patch)
 }
 
 /// Update the fields sent; omitted fields (including `status`) keep their values.
@@ -444,10 +417,10 @@ pub async fn update(
         .await
         .map_err(ApiError::internal("Failed to update product"))?
         .ok_or_else(not_found)?;
-    let set = update_set(&state, &auth, id, fields).await?;
+    let patch = resolved_patch(&state, &auth, id, fields).await?;
     let product = state
         .store
-        .update_product(auth.id(), id, set)
+        .update_product(auth.id(), id, &patch, Some(&before.pricing))
         .await
         .map_err(|e| {
             if is_duplicate_key(&e) {
