@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod audit_views;
 pub mod bulk;
 pub mod cashback;
 pub mod categories;
