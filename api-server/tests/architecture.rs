@@ -21,6 +21,32 @@ const HTTP_TEXT: &[&str] = &[
     "ApiError",
 ];
 
+/// Route files still to be moved behind store functions (issue #13); shrinks to empty.
+const PENDING: &[&str] = &[
+    "routes/analytics/catalog.rs",
+    "routes/analytics/customers.rs",
+    "routes/analytics/export.rs",
+    "routes/analytics/query.rs",
+    "routes/analytics/sales.rs",
+    "routes/auth/mod.rs",
+    "routes/auth/types.rs",
+    "routes/bulk/mod.rs",
+    "routes/cashback/decide.rs",
+    "routes/cashback/export.rs",
+    "routes/cashback/insights.rs",
+    "routes/cashback/mod.rs",
+    "routes/cashback/types.rs",
+    "routes/dashboard/mod.rs",
+    "routes/health.rs",
+    "routes/onboarding/mod.rs",
+    "routes/onboarding/steps.rs",
+    "routes/onboarding/upload.rs",
+    "routes/orders/body.rs",
+    "routes/products/reviews.rs",
+    "routes/team/types.rs",
+    "routes/variants.rs",
+];
+
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
