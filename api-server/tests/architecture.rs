@@ -79,12 +79,35 @@ fn code_lines(path: &Path) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// The line with the contents of its string literals blanked out.
+fn without_strings(line: &str) -> String {
+    let mut inside = false;
+    let mut escaped = false;
+    line.chars()
+        .map(|c| {
+            let quote = c == '"' && !escaped;
+            escaped = inside && c == '\\' && !escaped;
+            if quote {
+                inside = !inside;
+                c
+            } else if inside {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// `word` as a whole identifier in code, not a path segment like `Accept::Document` (paths
+/// through the driver are caught by [`DRIVER_TEXT`]).
 fn has_word(line: &str, word: &str) -> bool {
+    let code = without_strings(line);
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    line.match_indices(word).any(|(at, _)| {
-        let before = line[..at].chars().next_back();
-        let after = line[at + word.len()..].chars().next();
-        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        !before.is_some_and(|c| is_ident(c) || c == ':') && !after.is_some_and(is_ident)
     })
 }
 
@@ -104,6 +127,9 @@ fn violations(dir: &str, check: impl Fn(&str) -> Option<String>) -> Vec<String> 
             .unwrap_or(&file)
             .display()
             .to_string();
+        if PENDING.contains(&shown.as_str()) {
+            continue;
+        }
         for (n, line) in code_lines(&file) {
             if let Some(what) = check(&line) {
                 found.push(format!("src/{shown}:{n}: {what}: {}", line.trim()));
@@ -183,6 +209,8 @@ fn the_checks_recognise_what_they_forbid() {
     assert!(driver_use(r#"let f = doc! { "a": 1 };"#).is_some());
     assert!(driver_use("fn f(d: &Document) {}").is_some());
     assert!(driver_use("struct DocumentInput;").is_none());
+    assert!(driver_use(r#"ApiError::NotFound("Document not found".into())"#).is_none());
+    assert!(driver_use("store_file(upload, Accept::Document)").is_none());
     assert!(driver_use(r#"m.insert("$set", set);"#).is_some());
     assert!(driver_use(r#"let price = "$5";"#).is_none());
     assert!(http_use("use crate::routes::Reply;").is_some());
