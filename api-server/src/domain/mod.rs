@@ -4,6 +4,7 @@
 //! `routes` turns requests into them. Ids and instants are the BSON value types [`ObjectId`] and
 //! [`DateTime`] (plain values, re-exported once here).
 
+pub mod cashback;
 mod email;
 pub mod order;
 mod product;

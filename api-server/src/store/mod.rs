@@ -6,6 +6,7 @@ pub mod audit;
 pub mod audit_views;
 pub mod bulk;
 pub mod cashback;
+pub mod cashback_stats;
 pub mod categories;
 pub mod dashboard;
 pub mod facet;
