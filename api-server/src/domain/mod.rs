@@ -6,6 +6,7 @@
 
 pub mod cashback;
 mod email;
+pub mod onboarding;
 pub mod order;
 mod product;
 mod product_patch;

@@ -237,18 +237,6 @@ impl Store {
             .await
     }
 
-    /// Apply an update document (operators included) and return the updated merchant.
-    pub async fn modify_merchant(
-        &self,
-        id: ObjectId,
-        update: Document,
-    ) -> mongodb::error::Result<Option<MerchantDoc>> {
-        self.merchants()
-            .find_one_and_update(doc! { "_id": id }, update)
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
     /// Replace the password hash and clear lockout and reset state.
     pub async fn set_merchant_password(
         &self,

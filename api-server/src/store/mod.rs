@@ -14,6 +14,7 @@ pub mod indexes;
 pub mod json;
 pub mod merchants;
 pub mod notifications;
+pub mod onboarding;
 pub mod order_analytics;
 pub mod order_updates;
 pub mod orders;
