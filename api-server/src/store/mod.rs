@@ -2,6 +2,7 @@
 //! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
 
 pub mod analytics;
+pub mod analytics_exports;
 pub mod audit;
 pub mod audit_views;
 pub mod bulk;

@@ -13,12 +13,12 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    store::{ObjectId, analytics::int, order_analytics::ProductSales},
+    store::{ObjectId, analytics::StockItem, order_analytics::ProductSales},
 };
 
 type Res = Result<Value, ApiError>;
 
-fn db(e: mongodb::error::Error) -> ApiError {
+fn db(e: crate::store::Error) -> ApiError {
     ApiError::internal("Failed to fetch analytics")(e)
 }
 
@@ -92,15 +92,10 @@ pub async fn categories(c: Ctx) -> Res {
         .collect())
 }
 
-fn item_json(d: &mongodb::bson::Document) -> Value {
-    let inv = d.get_document("inventory").cloned().unwrap_or_default();
+fn item_json(i: &StockItem) -> Value {
     json!({
-        "id": d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default(),
-        "name": d.get_str("name").unwrap_or_default(),
-        "sku": d.get_str("sku").unwrap_or_default(),
-        "stock": int(&inv, "stock"),
-        "lowStockThreshold": inv.get("lowStockThreshold").map_or(5, |_| int(&inv, "lowStockThreshold")),
-        "image": d.get_array("images").ok().and_then(|a| a.first()).and_then(|b| b.as_str()),
+        "id": i.id, "name": i.name, "sku": i.sku, "stock": i.stock,
+        "lowStockThreshold": i.low_stock_threshold, "image": i.image,
     })
 }
 

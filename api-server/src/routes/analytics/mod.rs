@@ -360,7 +360,8 @@ pub async fn export_download(
     Path(export_id): Path<String>,
 ) -> Result<Response, ApiError> {
     auth.require("analytics:export")?;
-    let (format, kind, content) = export::fetch(&state, auth.id(), &export_id).await?;
+    let found = export::fetch(&state, auth.id(), &export_id).await?;
+    let (format, kind, content) = (found.format, found.kind, found.content);
     let (mime, ext) = if format == "json" {
         ("application/json", "json")
     } else {

@@ -106,9 +106,9 @@ impl DateRange {
     }
 }
 
-/// A chrono instant as a BSON date.
-pub fn bson_date(t: DateTime<Utc>) -> mongodb::bson::DateTime {
-    mongodb::bson::DateTime::from_millis(t.timestamp_millis())
+/// A chrono instant as a stored date.
+pub fn bson_date(t: DateTime<Utc>) -> crate::store::DateTime {
+    crate::store::DateTime::from_millis(t.timestamp_millis())
 }
 
 /// ISO-8601 with milliseconds and `Z` (contract §1.4).
