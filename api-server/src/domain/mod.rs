@@ -10,6 +10,7 @@ pub mod onboarding;
 pub mod order;
 mod product;
 mod product_patch;
+mod profile;
 
 pub use email::{Email, Password, Phone};
 pub use mongodb::bson::{DateTime, oid::ObjectId};
@@ -17,7 +18,10 @@ pub use product::{
     Cashback, Currency, Dimensions, Pricing, ProductStatus, Sku, StockLevel, Visibility, discount,
     slugify,
 };
-pub use product_patch::{PriceInput, PricingPatch, ProductPatch, ProductPlacement, StockPatch};
+pub use product_patch::{
+    PriceInput, PricingPatch, ProductPatch, ProductPlacement, StockPatch, VariantPatch,
+};
+pub use profile::{AddressPatch, ProfilePatch};
 
 /// The 56 permission strings of the contract's catalogue (§3.2), in catalogue order.
 pub const PERMISSIONS: [&str; 56] = [

@@ -167,6 +167,33 @@ pub struct ProductPlacement {
     pub slug: String,
 }
 
+/// A validated variant change (on create, `None` takes the default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VariantPatch {
+    /// Option value, e.g. `XL` (required on create).
+    pub value: Option<String>,
+    /// Option kind, e.g. `size` (default `option`).
+    pub kind: Option<String>,
+    /// Units on hand (default 0).
+    pub stock: Option<i64>,
+    /// Price override.
+    pub price: Option<f64>,
+    /// Compare-at price.
+    pub compare_at_price: Option<f64>,
+    /// SKU, unique within the product.
+    pub sku: Option<Sku>,
+    /// Barcode.
+    pub barcode: Option<String>,
+    /// Weight.
+    pub weight: Option<f64>,
+    /// Image URLs.
+    pub images: Option<Vec<String>>,
+    /// Sellable (default true).
+    pub is_available: Option<bool>,
+    /// Extra attributes (replaced whole).
+    pub attributes: Option<std::collections::BTreeMap<String, String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
