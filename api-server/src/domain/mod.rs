@@ -16,7 +16,7 @@ pub use email::{Email, Password, Phone};
 pub use mongodb::bson::{DateTime, oid::ObjectId};
 pub use product::{
     Cashback, Currency, Dimensions, Pricing, ProductStatus, Sku, StockLevel, Visibility, discount,
-    slugify,
+    slugify, stock_crossing,
 };
 pub use product_patch::{
     PriceInput, PricingPatch, ProductPatch, ProductPlacement, StockPatch, VariantPatch,

@@ -170,6 +170,20 @@ pub fn discount(original: f64, selling: f64) -> f64 {
     }
 }
 
+/// The stock event a change from `before` to `after` units raises, if it crossed a line:
+/// running out (to ≤ 0 from above) or falling to the low-stock threshold (from above it).
+pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<&'static str> {
+    if after >= before {
+        None
+    } else if after <= 0 && before > 0 {
+        Some("outOfStock")
+    } else if after <= threshold && before > threshold {
+        Some("lowStock")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +207,16 @@ mod tests {
         assert_eq!(slugify("  Blue  Tee (XL)!"), "blue-tee-xl");
         assert_eq!(ProductStatus::parse("draft"), Some(ProductStatus::Draft));
         assert_eq!(Currency::ALL.len(), 6);
+    }
+
+    #[test]
+    fn only_the_change_that_crosses_a_line_raises_an_event() {
+        assert_eq!(stock_crossing(6, 5, 5), Some("lowStock"));
+        assert_eq!(stock_crossing(5, 4, 5), None);
+        assert_eq!(stock_crossing(10, 3, 5), Some("lowStock"));
+        assert_eq!(stock_crossing(1, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(20, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(0, -1, 5), None);
+        assert_eq!(stock_crossing(3, 8, 5), None);
     }
 }

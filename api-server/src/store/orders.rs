@@ -335,6 +335,38 @@ impl CustomerDoc {
 }
 
 impl Store {
+    /// Up to `limit` orders created at or after `since`, oldest first, and how many were read.
+    /// One malformed consumer document must not stall the caller: it is skipped with a warning
+    /// (and still counted as read).
+    pub async fn orders_created_since(
+        &self,
+        since: DateTime,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<OrderDoc>, usize)> {
+        let raw: Vec<Document> = self
+            .orders()
+            .clone_with_type::<Document>()
+            .find(doc! { "createdAt": { "$gte": since } })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        let read = raw.len();
+        let orders = raw
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get_object_id("_id").ok();
+                mongodb::bson::from_document(d)
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, order = ?id, "unreadable order skipped"),
+                    )
+                    .ok()
+            })
+            .collect();
+        Ok((orders, read))
+    }
+
     pub(crate) fn orders(&self) -> mongodb::Collection<OrderDoc> {
         self.db.collection("orders")
     }

@@ -1,7 +1,10 @@
 //! The `stores` collection: the merchant's shops. Registration auto-creates one so products
 //! always have a store.
 
-use mongodb::bson::{doc, oid::ObjectId};
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store, merchants::MerchantDoc};
@@ -154,5 +157,32 @@ impl Store {
     /// A store by id (for populating products).
     pub async fn store_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<StoreDoc>> {
         self.stores().find_one(doc! { "_id": id }).await
+    }
+
+    /// The merchant owning each of these stores (ids not found are left out).
+    pub async fn shop_owners(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<HashMap<ObjectId, ObjectId>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<Document> = self
+            .stores()
+            .clone_with_type::<Document>()
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "merchantId": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_object_id("_id").ok()?,
+                    d.get_object_id("merchantId").ok()?,
+                ))
+            })
+            .collect())
     }
 }
