@@ -273,7 +273,7 @@ pub async fn scan_new_orders(
     let newest = orders.last().map(|o| o.created_at);
     let mut shops: Vec<ObjectId> = orders
         .iter()
-        .flat_map(|o| o.items.iter().map(|i| i.store))
+        .flat_map(|o| o.items.iter().map(|i| i.shop))
         .collect();
     shops.sort();
     shops.dedup();
@@ -290,7 +290,7 @@ pub async fn scan_new_orders(
         let mut merchants: Vec<ObjectId> = order
             .items
             .iter()
-            .filter_map(|i| owners.get(&i.store).copied())
+            .filter_map(|i| owners.get(&i.shop).copied())
             .collect();
         merchants.sort();
         merchants.dedup();

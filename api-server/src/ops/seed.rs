@@ -152,7 +152,7 @@ pub async fn seed_plan(store: &Store, plan: SeedPlan) -> Result<Vec<String>, See
             continue;
         }
         store.insert_merchant(&merchant).await?;
-        let shop = store.create_default_store(&merchant, categories[0]).await?;
+        let shop = store.create_default_shop(&merchant, categories[0]).await?;
         seed_products(store, &merchant, shop.id, &categories, plan.products).await?;
         if plan.orders > 0 {
             let shop = SeedShop {

@@ -21,8 +21,8 @@ pub const EXCLUDED_STATUSES: [&str; 2] = ["cancelled", "refunded"];
 /// Which orders an aggregation reads: one store, `[start, end)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope {
-    /// The (owned) store.
-    pub store: ObjectId,
+    /// The (owned) shop.
+    pub shop: ObjectId,
     /// Inclusive start.
     pub start: DateTime,
     /// Exclusive end.
@@ -34,7 +34,7 @@ impl Scope {
     pub fn sales_lines(self) -> SalesLines {
         SalesLines {
             orders: orders_match(self),
-            stores: vec![self.store],
+            stores: vec![self.shop],
             current_from: None,
         }
     }
@@ -251,7 +251,7 @@ pub fn int(d: &Document, key: &str) -> i64 {
 
 fn orders_match(s: Scope) -> Document {
     doc! {
-        "items.store": s.store,
+        "items.store": s.shop,
         "createdAt": { "$gte": s.start, "$lt": s.end },
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
@@ -405,7 +405,7 @@ impl Store {
         let pipeline = vec![
             doc! { "$match": orders_match(s) },
             doc! { "$unwind": "$items" },
-            doc! { "$match": { "items.store": s.store } },
+            doc! { "$match": { "items.store": s.shop } },
             doc! { "$group": {
                 "_id": { "p": "$items.product", "o": "$_id" },
                 "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
@@ -586,7 +586,7 @@ impl Store {
     }
 
     /// A live product of a store: `(name, stock, unlimited)`.
-    pub async fn store_product(
+    pub async fn shop_product(
         &self,
         store: ObjectId,
         id: ObjectId,
@@ -619,7 +619,7 @@ impl Store {
         let pipeline = vec![
             doc! { "$match": m },
             doc! { "$unwind": "$items" },
-            doc! { "$match": { "items.store": s.store, "items.product": product } },
+            doc! { "$match": { "items.store": s.shop, "items.product": product } },
             doc! { "$group": { "_id": TimeKey::Day.expr(), "q": { "$sum": "$items.quantity" } } },
             doc! { "$sort": { "_id": 1 } },
         ];
@@ -660,7 +660,7 @@ pub const TOTAL_FIELDS: [&str; 10] = [
 /// Orders a customer's lifetime figures read: the store's, before the scope's end.
 fn customer_match(s: Scope) -> Document {
     doc! {
-        "items.store": s.store, "createdAt": { "$lt": s.end },
+        "items.store": s.shop, "createdAt": { "$lt": s.end },
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
 }
@@ -718,7 +718,7 @@ fn customer_rows_of(rows: &[Document]) -> Vec<CustomerRow> {
 fn sales_pipeline(s: Scope, key: Bson) -> Vec<Document> {
     vec![
         doc! { "$match": orders_match(s) },
-        doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.store]) } },
+        doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.shop]) } },
         doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
         doc! { "$sort": { "_id": 1 } },
     ]
@@ -753,7 +753,7 @@ fn spanning(a: Scope, b: Scope, with_start: bool) -> Document {
         created.insert("$gte", a.start.min(b.start));
     }
     doc! {
-        "items.store": a.store, "createdAt": created,
+        "items.store": a.shop, "createdAt": created,
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
 }

@@ -397,7 +397,7 @@ impl Store {
     }
 
     /// The merchant's store ids (orders are scoped through `items.store`).
-    pub async fn merchant_store_ids(&self, merchant: ObjectId) -> super::Result<Vec<Bson>> {
+    pub async fn merchant_shop_ids(&self, merchant: ObjectId) -> super::Result<Vec<Bson>> {
         self.db()
             .collection::<Document>("stores")
             .distinct("_id", doc! { "merchantId": merchant })
@@ -411,7 +411,7 @@ impl Store {
         merchant: ObjectId,
         order: ObjectId,
     ) -> super::Result<Option<OrderSnapshot>> {
-        let stores = self.merchant_store_ids(merchant).await?;
+        let stores = self.merchant_shop_ids(merchant).await?;
         let found = self
             .db()
             .collection::<Document>("orders")

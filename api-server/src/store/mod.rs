@@ -1,5 +1,7 @@
-//! MongoDB access: one module per collection with its `*Doc` types, indexes and queries.
-//! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
+//! Persistence (the "store"; a merchant's storefront is a *shop*): one module per collection
+//! with its `*Doc` types and queries; the only code that knows collections, filters, updates,
+//! transactions and indexes (see ARCHITECTURE.md).
+//! Every product and shop query takes the caller's merchant id, so tenancy is enforced here.
 
 pub mod analytics;
 pub mod analytics_exports;
@@ -22,8 +24,8 @@ pub mod orders;
 pub mod product_patch;
 pub mod products;
 pub mod reviews;
+pub mod shops;
 pub mod stock;
-pub mod stores;
 pub mod team;
 pub mod uploads;
 pub mod users;
@@ -72,7 +74,7 @@ impl Store {
         self.db.collection("merchantusers")
     }
 
-    pub(crate) fn stores(&self) -> Collection<stores::StoreDoc> {
+    pub(crate) fn shops(&self) -> Collection<shops::ShopDoc> {
         self.db.collection("stores")
     }
 

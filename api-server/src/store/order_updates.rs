@@ -152,7 +152,7 @@ fn restore_ops(scope: &OrderScope, order: &OrderDoc) -> Vec<(Document, Document,
     order
         .items
         .iter()
-        .filter(|i| scope.stores.contains(&i.store) && i.quantity > 0)
+        .filter(|i| scope.shops.contains(&i.shop) && i.quantity > 0)
         .map(|i| restore_op(scope.merchant, i))
         .collect()
 }

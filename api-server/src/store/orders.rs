@@ -35,8 +35,9 @@ pub struct OrderItem {
     pub id: Option<ObjectId>,
     /// Product.
     pub product: ObjectId,
-    /// Store selling the line (the merchant scope).
-    pub store: ObjectId,
+    /// The shop selling the line (the merchant scope).
+    #[serde(rename = "store")]
+    pub shop: ObjectId,
     /// Store name at order time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_name: Option<String>,
@@ -254,14 +255,14 @@ fn delivery() -> String {
 pub struct OrderScope {
     /// The merchant.
     pub merchant: ObjectId,
-    /// Its stores (or the one owned store asked for).
-    pub stores: Vec<ObjectId>,
+    /// Its shops (or the one owned shop asked for).
+    pub shops: Vec<ObjectId>,
 }
 
 impl OrderScope {
     /// `{ "items.store": { $in: stores } }`.
     pub fn filter(&self) -> Document {
-        doc! { "items.store": { "$in": self.stores.clone() } }
+        doc! { "items.store": { "$in": self.shops.clone() } }
     }
 
     /// The filter of one order in scope.
@@ -383,7 +384,7 @@ impl Store {
             f.insert("_id", id);
         }
         let ids: Vec<ObjectId> = self
-            .stores()
+            .shops()
             .clone_with_type::<Document>()
             .find(f)
             .projection(doc! { "_id": 1 })
@@ -393,7 +394,7 @@ impl Store {
             .await?;
         Ok((only.is_none() || !ids.is_empty()).then_some(OrderScope {
             merchant,
-            stores: ids,
+            shops: ids,
         }))
     }
 

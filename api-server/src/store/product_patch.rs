@@ -29,7 +29,7 @@ impl ProductDoc {
             product_type: "product".into(),
             category: at.category,
             subcategory: patch.subcategory,
-            store: at.shop,
+            shop: at.shop,
             merchant_id: at.merchant,
             brand: patch.brand,
             sku: at.sku.into_string(),

@@ -114,8 +114,9 @@ pub struct ProductDoc {
     /// Sub-category label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subcategory: Option<String>,
-    /// Store.
-    pub store: ObjectId,
+    /// The merchant's shop the product is listed in.
+    #[serde(rename = "store")]
+    pub shop: ObjectId,
     /// Owning merchant.
     pub merchant_id: ObjectId,
     /// Brand.

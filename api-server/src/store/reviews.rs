@@ -55,7 +55,7 @@ impl Store {
     }
 
     /// A page of a store's visible reviews (newest first) and the number matching `filter`.
-    async fn store_reviews(
+    async fn shop_reviews(
         &self,
         store: ObjectId,
         filter: Option<ReviewFilter>,
@@ -137,7 +137,7 @@ impl Store {
         page: u64,
         limit: i64,
     ) -> mongodb::error::Result<(Vec<Value>, u64)> {
-        let (docs, total) = self.store_reviews(shop, filter, page, limit).await?;
+        let (docs, total) = self.shop_reviews(shop, filter, page, limit).await?;
         let ids: Vec<ObjectId> = docs
             .iter()
             .filter_map(|d| d.get_object_id("user").ok())

@@ -49,7 +49,7 @@ pub async fn performance(c: Ctx) -> Res {
     let store = &c.state.store;
     let (rows, stock) = tokio::try_join!(
         store.product_sales(c.scope().sales_lines(), by_quantity, limit),
-        store.stock_levels(c.store, 5000),
+        store.stock_levels(c.shop, 5000),
     )
     .map_err(db)?;
     let all: f64 = rows.iter().map(|r| r.revenue).sum();
@@ -71,7 +71,7 @@ pub async fn categories(c: Ctx) -> Res {
     let store = &c.state.store;
     let (sales, catalogue) = tokio::try_join!(
         store.category_sales(c.scope()),
-        store.products_per_category(c.store)
+        store.products_per_category(c.shop)
     )
     .map_err(db)?;
     let shares = percentages(&sales.iter().map(|s| s.revenue).collect::<Vec<_>>());
@@ -103,9 +103,9 @@ fn item_json(i: &StockItem) -> Value {
 pub async fn inventory(c: Ctx) -> Res {
     let store = &c.state.store;
     let (counts, low, out) = tokio::try_join!(
-        store.stock_counts(c.store),
-        store.stock_items(c.store, false, 20),
-        store.stock_items(c.store, true, 20),
+        store.stock_counts(c.shop),
+        store.stock_items(c.shop, false, 20),
+        store.stock_items(c.shop, true, 20),
     )
     .map_err(db)?;
     Ok(json!({
@@ -129,7 +129,7 @@ pub async fn stockout_prediction(c: Ctx) -> Res {
     let store = &c.state.store;
     let (sales, stock) = tokio::try_join!(
         store.product_sales(c.scope().sales_lines(), true, 5000),
-        store.stock_levels(c.store, 5000)
+        store.stock_levels(c.shop, 5000)
     )
     .map_err(db)?;
     let days = c.range.days().len().max(1) as f64;
@@ -158,7 +158,7 @@ async fn product_of(c: &Ctx, raw: &str) -> Result<(ObjectId, String, i64, bool),
     let (name, stock, unlimited) = c
         .state
         .store
-        .store_product(c.store, id)
+        .shop_product(c.shop, id)
         .await
         .map_err(db)?
         .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
@@ -170,7 +170,7 @@ async fn daily_units(c: &Ctx, range: &DateRange, product: ObjectId) -> Result<Ve
     let rows = c
         .state
         .store
-        .product_daily_units(range.scope(c.store), product)
+        .product_daily_units(range.scope(c.shop), product)
         .await
         .map_err(db)?;
     Ok(range

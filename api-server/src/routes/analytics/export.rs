@@ -235,7 +235,7 @@ pub async fn create(
     let export = AnalyticsExport {
         merchant_id: merchant,
         export_id: export_id.clone(),
-        shop: c.store,
+        shop: c.shop,
         kind: kind.into(),
         format: format.into(),
         record_count: (rows.len() - 1) as i64,

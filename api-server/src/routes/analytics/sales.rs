@@ -51,7 +51,7 @@ pub async fn overview(c: Ctx) -> Res {
     let (now, before) = c
         .state
         .store
-        .sales_totals_pair(c.scope(), prev.scope(c.store))
+        .sales_totals_pair(c.scope(), prev.scope(c.shop))
         .await
         .map_err(db)?;
     Ok(json!({
@@ -109,7 +109,7 @@ pub async fn trends(c: Ctx) -> Res {
     let rows = c
         .state
         .store
-        .sales_buckets(range.scope(c.store), key)
+        .sales_buckets(range.scope(c.shop), key)
         .await
         .map_err(db)?;
     let mut out: Vec<(String, &Bucket)> = rows
@@ -235,7 +235,7 @@ pub async fn comparison(c: Ctx) -> Res {
     } = c
         .state
         .store
-        .period_comparison(c.scope(), prev.scope(c.store))
+        .period_comparison(c.scope(), prev.scope(c.shop))
         .await
         .map_err(db)?;
     let metric = |now: f64, before: f64| json!({ "current": round2(now), "previous": round2(before), "change": growth(now, before) });
@@ -261,12 +261,12 @@ pub async fn realtime(c: Ctx) -> Res {
         end: c.now,
     };
     let store = &c.state.store;
-    let stores = [c.store];
+    let stores = [c.shop];
     let (t, h, recent, pending) = tokio::try_join!(
-        store.sales_totals(today.scope(c.store)),
-        store.sales_totals(hour.scope(c.store)),
+        store.sales_totals(today.scope(c.shop)),
+        store.sales_totals(hour.scope(c.shop)),
         store.recent_orders(&stores, 10),
-        store.count_orders_with_status(c.store, "placed"),
+        store.count_orders_with_status(c.shop, "placed"),
     )
     .map_err(db)?;
     let recent: Vec<Value> = recent
@@ -290,7 +290,7 @@ async fn daily_series(c: &Ctx, range: &DateRange) -> Result<Vec<(NaiveDate, f64,
     let rows = c
         .state
         .store
-        .sales_buckets(range.scope(c.store), TimeKey::Day)
+        .sales_buckets(range.scope(c.shop), TimeKey::Day)
         .await
         .map_err(db)?;
     Ok(range
@@ -403,7 +403,7 @@ pub async fn seasonal(c: Ctx) -> Res {
     let rows = c
         .state
         .store
-        .sales_buckets(range.scope(c.store), key)
+        .sales_buckets(range.scope(c.shop), key)
         .await
         .map_err(db)?;
     let occ = occurrences(&range, kind);

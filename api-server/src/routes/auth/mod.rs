@@ -187,7 +187,7 @@ pub async fn register(
 async fn create_store(state: &AppState, merchant: &MerchantDoc) {
     let result = async {
         let category = state.store.ensure_category("General").await?;
-        state.store.create_default_store(merchant, category).await
+        state.store.create_default_shop(merchant, category).await
     }
     .await;
     if let Err(e) = result {

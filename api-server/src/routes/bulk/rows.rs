@@ -386,7 +386,7 @@ async fn build(
 ) -> Result<Vec<(usize, ProductDoc)>, ApiError> {
     let shop = state
         .store
-        .default_store(merchant)
+        .default_shop(merchant)
         .await
         .map_err(ApiError::internal("Failed to resolve store"))?
         .ok_or_else(|| ApiError::BadRequest("No store found for this merchant".into()))?;

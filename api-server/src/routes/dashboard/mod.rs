@@ -220,7 +220,7 @@ async fn feed(
     limit: i64,
 ) -> crate::store::Result<Vec<Value>> {
     let (orders, products) = futures::try_join!(
-        state.store.recent_orders(&scope.stores, limit),
+        state.store.recent_orders(&scope.shops, limit),
         state.store.recent_products(scope.merchant, store, limit),
     )?;
     Ok(feed_rows(&orders, &products, scope.merchant, limit))
@@ -293,7 +293,7 @@ pub async fn activity(
 fn top_lines(scope: &OrderScope, days: i64) -> SalesLines {
     SalesLines {
         orders: earning(in_range(scope, ago(2 * days), DateTime::now())),
-        stores: scope.stores.clone(),
+        stores: scope.shops.clone(),
         current_from: Some(ago(days)),
     }
 }

@@ -151,7 +151,7 @@ pub async fn list(
     let failed = ApiError::internal("Failed to fetch products");
     if let Some(id) = store_id
         && store
-            .owned_store(auth.id(), id)
+            .owned_shop(auth.id(), id)
             .await
             .map_err(ApiError::internal("Failed to fetch products"))?
             .is_none()
@@ -223,8 +223,8 @@ async fn resolve_shop(
 ) -> Result<ObjectId, ApiError> {
     let store = &state.store;
     let found = match requested {
-        Some(id) => store.owned_store(merchant, id).await,
-        None => store.default_store(merchant).await,
+        Some(id) => store.owned_shop(merchant, id).await,
+        None => store.default_shop(merchant).await,
     }
     .map_err(ApiError::internal("Failed to resolve store"))?;
     found.map(|s| s.id).ok_or_else(|| {
@@ -357,7 +357,7 @@ pub async fn show(
     let mut body = product_json(&product)?;
     let (category, shop) = futures::try_join!(
         store.category_by_id(product.category),
-        store.store_by_id(product.store)
+        store.shop_by_id(product.shop)
     )
     .map_err(failed())?;
     if let Some(c) = category {

@@ -69,7 +69,7 @@ pub async fn reviews(
         .map_err(failed())?
         .ok_or_else(not_found)?;
     let shop = store
-        .default_store(auth.id())
+        .default_shop(auth.id())
         .await
         .map_err(failed())?
         .ok_or_else(|| ApiError::NotFound("Store not found".into()))?;
