@@ -90,96 +90,107 @@ fn db(e: store::Error) -> ApiError {
     ApiError::internal("Failed to create export")(e)
 }
 
+type Rows = Vec<Vec<Value>>;
+
+fn header(names: &[&str]) -> Vec<Value> {
+    names.iter().map(|n| Value::from(*n)).collect()
+}
+
 /// Rows (header first) of an export.
-async fn rows(c: &Ctx, kind: &str) -> Result<Vec<Vec<Value>>, ApiError> {
-    let store = &c.state.store;
-    let mut out: Vec<Vec<Value>> = Vec::new();
+async fn rows(c: &Ctx, kind: &str) -> Result<Rows, ApiError> {
     match kind {
-        "products" => {
-            out.push(
-                [
-                    "productId",
-                    "productName",
-                    "quantity",
-                    "revenue",
-                    "orders",
-                    "averagePrice",
-                ]
-                .map(Value::from)
-                .to_vec(),
-            );
-            for p in store
-                .product_sales(c.scope().sales_lines(), false, MAX_ROWS)
-                .await
-                .map_err(db)?
-            {
-                let avg = round2(ratio(p.revenue, p.quantity as f64));
-                out.push(vec![
-                    p.product.to_hex().into(),
-                    p.name.into(),
-                    p.quantity.into(),
-                    round2(p.revenue).into(),
-                    p.orders.into(),
-                    avg.into(),
-                ]);
-            }
-        }
-        "customers" => {
-            out.push(
-                [
-                    "customerId",
-                    "orders",
-                    "ordersInRange",
-                    "totalSpent",
-                    "firstOrderDate",
-                    "lastOrderDate",
-                ]
-                .map(Value::from)
-                .to_vec(),
-            );
-            for r in store
-                .customer_rows(c.scope(), Some((0, MAX_ROWS)))
-                .await
-                .map_err(db)?
-            {
-                let id = r.user.clone();
-                let date = |d: store::DateTime| d.try_to_rfc3339_string().unwrap_or_default();
-                out.push(vec![
-                    id.into(),
-                    r.orders.into(),
-                    r.orders_in_range.into(),
-                    round2(r.revenue).into(),
-                    date(r.first).into(),
-                    date(r.last).into(),
-                ]);
-            }
-        }
-        _ => {
-            out.push(
-                ["date", "orders", "revenue", "items", "averageOrderValue"]
-                    .map(Value::from)
-                    .to_vec(),
-            );
-            let buckets = store
-                .sales_buckets(c.scope(), crate::store::analytics::TimeKey::Day)
-                .await
-                .map_err(db)?;
-            for day in c.range.days() {
-                let key = day.to_string();
-                let b = buckets
-                    .iter()
-                    .find(|b| b.key.as_text() == Some(key.as_str()));
-                let (revenue, orders, items) =
-                    b.map_or((0.0, 0, 0), |b| (b.revenue, b.orders, b.items));
-                out.push(vec![
-                    key.into(),
-                    orders.into(),
-                    round2(revenue).into(),
-                    items.into(),
-                    round2(ratio(revenue, orders as f64)).into(),
-                ]);
-            }
-        }
+        "products" => product_rows(c).await,
+        "customers" => customer_rows(c).await,
+        _ => sales_rows(c).await,
+    }
+}
+
+async fn product_rows(c: &Ctx) -> Result<Rows, ApiError> {
+    let mut out = vec![header(&[
+        "productId",
+        "productName",
+        "quantity",
+        "revenue",
+        "orders",
+        "averagePrice",
+    ])];
+    let sales = c
+        .state
+        .store
+        .product_sales(c.scope().sales_lines(), false, MAX_ROWS)
+        .await
+        .map_err(db)?;
+    for p in sales {
+        let avg = round2(ratio(p.revenue, p.quantity as f64));
+        out.push(vec![
+            p.product.to_hex().into(),
+            p.name.into(),
+            p.quantity.into(),
+            round2(p.revenue).into(),
+            p.orders.into(),
+            avg.into(),
+        ]);
+    }
+    Ok(out)
+}
+
+async fn customer_rows(c: &Ctx) -> Result<Rows, ApiError> {
+    let mut out = vec![header(&[
+        "customerId",
+        "orders",
+        "ordersInRange",
+        "totalSpent",
+        "firstOrderDate",
+        "lastOrderDate",
+    ])];
+    let customers = c
+        .state
+        .store
+        .customer_rows(c.scope(), Some((0, MAX_ROWS)))
+        .await
+        .map_err(db)?;
+    let date = |d: store::DateTime| d.try_to_rfc3339_string().unwrap_or_default();
+    for r in customers {
+        out.push(vec![
+            r.user.into(),
+            r.orders.into(),
+            r.orders_in_range.into(),
+            round2(r.revenue).into(),
+            date(r.first).into(),
+            date(r.last).into(),
+        ]);
+    }
+    Ok(out)
+}
+
+/// One row per day of the range, zeros on days without orders.
+async fn sales_rows(c: &Ctx) -> Result<Rows, ApiError> {
+    let mut out = vec![header(&[
+        "date",
+        "orders",
+        "revenue",
+        "items",
+        "averageOrderValue",
+    ])];
+    let buckets = c
+        .state
+        .store
+        .sales_buckets(c.scope(), crate::store::analytics::TimeKey::Day)
+        .await
+        .map_err(db)?;
+    for day in c.range.days() {
+        let key = day.to_string();
+        let b = buckets
+            .iter()
+            .find(|b| b.key.as_text() == Some(key.as_str()));
+        let (revenue, orders, items) = b.map_or((0.0, 0, 0), |b| (b.revenue, b.orders, b.items));
+        out.push(vec![
+            key.into(),
+            orders.into(),
+            round2(revenue).into(),
+            items.into(),
+            round2(ratio(revenue, orders as f64)).into(),
+        ]);
     }
     Ok(out)
 }

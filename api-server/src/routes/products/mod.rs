@@ -147,26 +147,13 @@ pub async fn list(
         })
         .flatten();
     v.finish_as("Query validation failed")?;
-    let store = &state.store;
-    let failed = ApiError::internal("Failed to fetch products");
-    if let Some(id) = store_id
-        && store
-            .owned_shop(auth.id(), id)
-            .await
-            .map_err(ApiError::internal("Failed to fetch products"))?
-            .is_none()
-    {
-        return Err(ApiError::Forbidden(
-            "Store does not belong to this merchant".into(),
-        ));
+    let failed = || ApiError::internal("Failed to fetch products");
+    if let Some(id) = store_id {
+        check_shop(&state, auth.id(), id).await?;
     }
     let category = match q.category.as_deref().filter(|c| !c.trim().is_empty()) {
         None => None,
-        Some(c) => match store
-            .resolve_category(c)
-            .await
-            .map_err(ApiError::internal("Failed to fetch products"))?
-        {
+        Some(c) => match state.store.resolve_category(c).await.map_err(failed())? {
             Some(id) => Some(id),
             None => return Ok(page_reply(Vec::new(), 0, &opts)),
         },
@@ -179,15 +166,31 @@ pub async fn list(
         stock_level,
         store: store_id,
     };
-    let (items, total) = store
+    let (items, total) = state
+        .store
         .list_products(auth.id(), &filter, &opts)
         .await
-        .map_err(failed)?;
+        .map_err(failed())?;
     let products = items
         .iter()
         .map(product_json)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(page_reply(products, total, &opts))
+}
+
+/// 403 unless the shop is the merchant's.
+async fn check_shop(state: &AppState, merchant: ObjectId, shop: ObjectId) -> Result<(), ApiError> {
+    let owned = state
+        .store
+        .owned_shop(merchant, shop)
+        .await
+        .map_err(ApiError::internal("Failed to fetch products"))?;
+    match owned {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Forbidden(
+            "Store does not belong to this merchant".into(),
+        )),
+    }
 }
 
 fn page_reply(products: Vec<Value>, total: u64, opts: &ListOptions) -> Reply {

@@ -151,38 +151,54 @@ fn text(
 
 impl ProductInput {
     /// Validate; `create` makes name, description, category, price and inventory required.
-    pub fn validate(self, create: bool) -> Result<ProductFields, ApiError> {
+    pub fn validate(mut self, create: bool) -> Result<ProductFields, ApiError> {
         let mut v = Validator::new();
         // Checked in the order the contract reports errors.
-        let name = text(&mut v, create, "name", self.name, Len(2, 200));
+        let (mut patch, category, shop) = self.core(&mut v, create);
+        self.details(&mut v, create, &mut patch);
+        v.finish()?;
+        Ok(ProductFields {
+            patch,
+            category,
+            shop,
+        })
+    }
+
+    /// Name, description, SKU, category, shop, status and prices.
+    fn core(
+        &mut self,
+        v: &mut Validator,
+        create: bool,
+    ) -> (ProductPatch, Option<String>, Option<ObjectId>) {
+        let name = text(v, create, "name", self.name.take(), Len(2, 200));
         let description = text(
-            &mut v,
+            v,
             create,
             "description",
-            self.description,
+            self.description.take(),
             Len(10, 2000),
         );
-        let sku = v.opt_parse("sku", self.sku, Sku::parse);
-        let category = text(&mut v, create, "category", self.category, Len(1, 100));
+        let sku = v.opt_parse("sku", self.sku.take(), Sku::parse);
+        let category = text(v, create, "category", self.category.take(), Len(1, 100));
         let shop = v
-            .opt_parse("storeId", self.store_id, |s| {
+            .opt_parse("storeId", self.store_id.take(), |s| {
                 ObjectId::parse_str(s)
                     .map(Some)
                     .map_err(|_| "must be a valid id")
             })
             .flatten();
         let status = v
-            .one_of("status", self.status, ProductStatus::ALL)
+            .one_of("status", self.status.take(), ProductStatus::ALL)
             .and_then(ProductStatus::parse);
         let prices = prices(
-            &mut v,
+            v,
             create,
             self.price,
             self.compare_at_price,
             self.cost_price,
-            self.currency,
+            self.currency.take(),
         );
-        let mut patch = ProductPatch {
+        let patch = ProductPatch {
             name,
             description,
             sku,
@@ -190,6 +206,11 @@ impl ProductInput {
             prices,
             ..ProductPatch::default()
         };
+        (patch, category, shop)
+    }
+
+    /// Everything else: texts, SEO, tags, images, dimensions, cashback and stock.
+    fn details(self, v: &mut Validator, create: bool, patch: &mut ProductPatch) {
         patch.short_description =
             v.opt_text("shortDescription", self.short_description, Len(0, 300));
         patch.barcode = v.opt_text("barcode", self.barcode, Len(0, 50));
@@ -203,16 +224,10 @@ impl ProductInput {
         patch.seo_description = v.opt_text("metaDescription", self.meta_description, Len(0, 160));
         patch.tags = self.tags.map(lower_tags);
         patch.search_keywords = self.search_keywords;
-        patch.images = self.images.map(|i| images_list(&mut v, i));
-        patch.dimensions = self.dimensions.map(|d| dimensions(&mut v, d));
-        patch.cashback = self.cashback.map(|c| cashback(&mut v, c));
-        patch.stock = inventory(&mut v, self.inventory, create);
-        v.finish()?;
-        Ok(ProductFields {
-            patch,
-            category,
-            shop,
-        })
+        patch.images = self.images.map(|i| images_list(v, i));
+        patch.dimensions = self.dimensions.map(|d| dimensions(v, d));
+        patch.cashback = self.cashback.map(|c| cashback(v, c));
+        patch.stock = inventory(v, self.inventory, create);
     }
 }
 
