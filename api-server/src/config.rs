@@ -485,41 +485,78 @@ impl Config {
         }
     }
 
-    /// Validate every setting, reporting all problems at once.
+    /// Validate every setting, reporting all problems at once (in the order of the checks).
     pub fn validate(self) -> Result<Settings, InvalidConfig> {
         let mut problems = Vec::new();
         let mongodb_uri = required(&mut problems, "MONGODB_URI", self.mongodb_uri.clone());
-        let jwt_merchant_secret = jwt_key(
-            &mut problems,
-            "JWT_MERCHANT_SECRET",
-            &self.jwt_merchant_secret,
-        );
-        let jwt_refresh_secret = jwt_key(
-            &mut problems,
-            "JWT_REFRESH_SECRET",
-            &self.jwt_refresh_secret,
-        );
+        let jwt = self.jwt_settings(&mut problems);
+        let (production, development) = self.environment(&mut problems);
+        let log_json = self.log_format(&mut problems);
+        if self.mongodb_max_pool_size == 0 {
+            problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
+        }
+        let cors_origins = self.cors_origins(production, development, &mut problems);
+        let mail = self.mail_settings(&mut problems);
+        let sentry = self.sentry_settings(&mut problems);
+        let otel = self.otel.validate(&mut problems);
+        if self.request_timeout_secs == 0 {
+            problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
+        }
+        let uploads = self.upload_settings(&mut problems);
+        let checked = Checked {
+            production,
+            development,
+            log_json,
+            cors_origins,
+            mail,
+            sentry,
+            otel,
+            uploads,
+        };
+        if self.analytics_cache_ttl_secs == 0 {
+            problems.push("ANALYTICS_CACHE_TTL_SECS must be at least 1".into());
+        }
+        match (mongodb_uri, jwt) {
+            (Some(uri), Some(jwt)) if problems.is_empty() => Ok(self.settings(uri, jwt, checked)),
+            _ => Err(InvalidConfig(problems)),
+        }
+    }
+
+    /// The token keys and lifetimes (`None` when any is invalid).
+    fn jwt_settings(&self, problems: &mut Vec<String>) -> Option<JwtSettings> {
+        let merchant = jwt_key(problems, "JWT_MERCHANT_SECRET", &self.jwt_merchant_secret);
+        let refresh = jwt_key(problems, "JWT_REFRESH_SECRET", &self.jwt_refresh_secret);
         if let Some(s) = &self.jwt_secret
             && s.expose_secret().len() < 32
         {
             problems.push("JWT_SECRET must be at least 32 characters long".into());
         }
-        if let (Some(a), Some(b)) = (&jwt_merchant_secret, &jwt_refresh_secret)
+        if let (Some(a), Some(b)) = (&merchant, &refresh)
             && a.expose_secret() == b.expose_secret()
         {
             problems.push("JWT_REFRESH_SECRET must differ from JWT_MERCHANT_SECRET".into());
         }
         let access_ttl = ttl(
-            &mut problems,
+            problems,
             "JWT_MERCHANT_EXPIRES_IN",
             &self.jwt_merchant_expires_in,
         );
         let refresh_ttl = ttl(
-            &mut problems,
+            problems,
             "JWT_REFRESH_EXPIRES_IN",
             &self.jwt_refresh_expires_in,
         );
-        let (production, development) = match self.node_env.as_str() {
+        Some(JwtSettings {
+            merchant: merchant?,
+            refresh: refresh?,
+            access_ttl: access_ttl?,
+            refresh_ttl: refresh_ttl?,
+        })
+    }
+
+    /// `(production, development)` from `NODE_ENV`.
+    fn environment(&self, problems: &mut Vec<String>) -> (bool, bool) {
+        match self.node_env.as_str() {
             "production" => (true, false),
             "development" => (false, true),
             "test" => (false, false),
@@ -529,8 +566,12 @@ impl Config {
                 ));
                 (false, false)
             }
-        };
-        let log_json = match self.log_format.as_str() {
+        }
+    }
+
+    /// Whether logs are JSON; also checks the `LOG_LEVEL` filter.
+    fn log_format(&self, problems: &mut Vec<String>) -> bool {
+        let json = match self.log_format.as_str() {
             "json" => true,
             "pretty" => false,
             other => {
@@ -544,11 +585,10 @@ impl Config {
                 self.log_level
             ));
         }
-        if self.mongodb_max_pool_size == 0 {
-            problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
-        }
-        let cors_origins = self.cors_origins(production, development, &mut problems);
-        let mail = self.mail_settings(&mut problems);
+        json
+    }
+
+    fn sentry_settings(&self, problems: &mut Vec<String>) -> Option<SentrySettings> {
         if !(0.0..=1.0).contains(&self.sentry_traces_sample_rate) {
             problems.push("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1".into());
         }
@@ -557,83 +597,71 @@ impl Config {
         {
             problems.push("SENTRY_DSN is not a valid DSN".into());
         }
-        let sentry = self.sentry_dsn.clone().map(|dsn| SentrySettings {
+        self.sentry_dsn.clone().map(|dsn| SentrySettings {
             dsn,
             environment: self.node_env.clone(),
             traces_sample_rate: self.sentry_traces_sample_rate,
-        });
-        let otel = self.otel.validate(&mut problems);
-        if self.request_timeout_secs == 0 {
-            problems.push("REQUEST_TIMEOUT_SECS must be at least 1".into());
+        })
+    }
+
+    fn rate_limits(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            disabled: self.disable_rate_limit,
+            prefix: self.rate_limit_prefix.clone(),
+            general: self.rate_limit_general_max,
+            auth: self.rate_limit_auth_max,
+            register: self.rate_limit_register_max,
+            password_reset: self.rate_limit_password_reset_max,
+            product_read: self.rate_limit_product_read_max,
+            product_write: self.rate_limit_product_write_max,
+            product_delete: self.rate_limit_product_delete_max,
         }
-        let uploads = self.upload_settings(&mut problems);
-        if self.analytics_cache_ttl_secs == 0 {
-            problems.push("ANALYTICS_CACHE_TTL_SECS must be at least 1".into());
-        }
-        let frontend_url = self
-            .merchant_frontend_url
+    }
+
+    /// `MERCHANT_FRONTEND_URL`, else `FRONTEND_URL`, without a trailing slash.
+    fn frontend_url(&self) -> String {
+        self.merchant_frontend_url
             .clone()
             .or_else(|| self.frontend_url.clone())
             .unwrap_or_else(|| "http://localhost:3000".into())
             .trim_end_matches('/')
-            .to_string();
-        match (
-            mongodb_uri,
-            jwt_merchant_secret,
-            jwt_refresh_secret,
-            access_ttl,
-            refresh_ttl,
-        ) {
-            (
-                Some(mongodb_uri),
-                Some(jwt_merchant_secret),
-                Some(jwt_refresh_secret),
-                Some(access_ttl),
-                Some(refresh_ttl),
-            ) if problems.is_empty() => Ok(Settings {
-                host: self.host,
-                port: self.port,
-                database: DatabaseSettings {
-                    uri: mongodb_uri,
-                    name: self.mongodb_database,
-                    max_pool_size: self.mongodb_max_pool_size,
-                },
-                redis_url: self.redis_url,
-                jwt_merchant_secret,
-                jwt_refresh_secret,
-                access_ttl,
-                refresh_ttl,
-                production,
-                development,
-                log_level: self.log_level,
-                log_json,
-                cors_origins,
-                frontend_url,
-                mail,
-                rate_limits: RateLimitSettings {
-                    disabled: self.disable_rate_limit,
-                    prefix: self.rate_limit_prefix,
-                    general: self.rate_limit_general_max,
-                    auth: self.rate_limit_auth_max,
-                    register: self.rate_limit_register_max,
-                    password_reset: self.rate_limit_password_reset_max,
-                    product_read: self.rate_limit_product_read_max,
-                    product_write: self.rate_limit_product_write_max,
-                    product_delete: self.rate_limit_product_delete_max,
-                },
-                trust_proxy: self.trust_proxy,
-                request_timeout: Duration::from_secs(self.request_timeout_secs),
-                ensure_indexes: self.ensure_indexes,
-                analytics_cache_ttl: Duration::from_secs(self.analytics_cache_ttl_secs),
-                sentry,
-                audit_retention_days: self.audit_retention_days,
-                otel,
-                auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
-                order_watch_interval: (self.order_watch_interval_ms > 0)
-                    .then(|| Duration::from_millis(self.order_watch_interval_ms)),
-                uploads,
-            }),
-            _ => Err(InvalidConfig(problems)),
+            .to_string()
+    }
+
+    /// Assemble the settings once every check passed.
+    fn settings(self, mongodb_uri: SecretString, jwt: JwtSettings, c: Checked) -> Settings {
+        Settings {
+            host: self.host,
+            port: self.port,
+            database: DatabaseSettings {
+                uri: mongodb_uri,
+                name: self.mongodb_database.clone(),
+                max_pool_size: self.mongodb_max_pool_size,
+            },
+            redis_url: self.redis_url.clone(),
+            jwt_merchant_secret: jwt.merchant,
+            jwt_refresh_secret: jwt.refresh,
+            access_ttl: jwt.access_ttl,
+            refresh_ttl: jwt.refresh_ttl,
+            production: c.production,
+            development: c.development,
+            log_level: self.log_level.clone(),
+            log_json: c.log_json,
+            cors_origins: c.cors_origins,
+            frontend_url: self.frontend_url(),
+            mail: c.mail,
+            rate_limits: self.rate_limits(),
+            trust_proxy: self.trust_proxy,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            ensure_indexes: self.ensure_indexes,
+            analytics_cache_ttl: Duration::from_secs(self.analytics_cache_ttl_secs),
+            sentry: c.sentry,
+            audit_retention_days: self.audit_retention_days,
+            otel: c.otel,
+            auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
+            order_watch_interval: (self.order_watch_interval_ms > 0)
+                .then(|| Duration::from_millis(self.order_watch_interval_ms)),
+            uploads: c.uploads,
         }
     }
 
@@ -795,6 +823,26 @@ impl Config {
             tls,
         })
     }
+}
+
+/// Token keys and lifetimes, once valid.
+struct JwtSettings {
+    merchant: SecretString,
+    refresh: SecretString,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+}
+
+/// The settings [`Config::validate`] derives (each step reports its own problems).
+struct Checked {
+    production: bool,
+    development: bool,
+    log_json: bool,
+    cors_origins: Vec<String>,
+    mail: Option<MailSettings>,
+    sentry: Option<SentrySettings>,
+    otel: Option<OtelSettings>,
+    uploads: UploadSettings,
 }
 
 fn required(

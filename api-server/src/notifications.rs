@@ -3,11 +3,11 @@
 //! for orders and stock live here; [`watch_new_orders`] detects orders written by the
 //! consumer app. Routes for reading the inbox are in `routes::notifications`.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
-use futures::TryStreamExt;
-use mongodb::bson::{Document, doc, oid::ObjectId};
+use mongodb::bson::doc;
 
+use crate::domain::{ObjectId, stock_crossing};
 use crate::store::{
     DateTime, Store,
     notifications::{Inserted, NotificationData, NotificationDoc},
@@ -236,20 +236,6 @@ impl NewNotification {
     }
 }
 
-/// The stock event a change from `before` to `after` units raises, if it crossed a line:
-/// running out (to ≤ 0 from above) or falling to the low-stock threshold (from above it).
-pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<&'static str> {
-    if after >= before {
-        None
-    } else if after <= 0 && before > 0 {
-        Some("outOfStock")
-    } else if after <= threshold && before > threshold {
-        Some("lowStock")
-    } else {
-        None
-    }
-}
-
 /// Raise the notification of a stock change, if it crossed a line (never for unlimited stock).
 pub async fn stock_changed(
     store: &Store,
@@ -282,30 +268,16 @@ pub async fn scan_new_orders(
     store: &Store,
     since: DateTime,
 ) -> mongodb::error::Result<(usize, ScanEnd)> {
-    let raw: Vec<Document> = store
-        .orders()
-        .clone_with_type::<Document>()
-        .find(doc! { "createdAt": { "$gte": since } })
-        .sort(doc! { "createdAt": 1, "_id": 1 })
-        .limit(BATCH)
-        .await?
-        .try_collect()
-        .await?;
-    let full = raw.len() as i64 == BATCH;
-    // One malformed consumer document must not stall the watcher: skip it with a warning.
-    let orders: Vec<OrderDoc> = raw
-        .into_iter()
-        .filter_map(|d| {
-            let id = d.get_object_id("_id").ok();
-            mongodb::bson::from_document(d)
-                .inspect_err(
-                    |e| tracing::warn!(error = %e, order = ?id, "unreadable order skipped"),
-                )
-                .ok()
-        })
-        .collect();
+    let (orders, read) = store.orders_created_since(since, BATCH).await?;
+    let full = read as i64 == BATCH;
     let newest = orders.last().map(|o| o.created_at);
-    let owners = store_owners(store, &orders).await?;
+    let mut shops: Vec<ObjectId> = orders
+        .iter()
+        .flat_map(|o| o.items.iter().map(|i| i.shop))
+        .collect();
+    shops.sort();
+    shops.dedup();
+    let owners = store.shop_owners(&shops).await?;
     let keys: Vec<String> = orders
         .iter()
         .map(|o| NewNotification::new_order(o).dedupe_key.unwrap_or_default())
@@ -318,7 +290,7 @@ pub async fn scan_new_orders(
         let mut merchants: Vec<ObjectId> = order
             .items
             .iter()
-            .filter_map(|i| owners.get(&i.store).copied())
+            .filter_map(|i| owners.get(&i.shop).copied())
             .collect();
         merchants.sort();
         merchants.dedup();
@@ -357,39 +329,6 @@ impl ScanEnd {
     }
 }
 
-/// Merchant of each store appearing in `orders`.
-async fn store_owners(
-    store: &Store,
-    orders: &[OrderDoc],
-) -> mongodb::error::Result<HashMap<ObjectId, ObjectId>> {
-    let mut ids: Vec<ObjectId> = orders
-        .iter()
-        .flat_map(|o| o.items.iter().map(|i| i.store))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<Document> = store
-        .db()
-        .collection::<Document>("stores")
-        .find(doc! { "_id": { "$in": ids } })
-        .projection(doc! { "merchantId": 1 })
-        .await?
-        .try_collect()
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|d| {
-            Some((
-                d.get_object_id("_id").ok()?,
-                d.get_object_id("merchantId").ok()?,
-            ))
-        })
-        .collect())
-}
-
 /// Poll for new orders every `every` until the task is aborted. Safe with several replicas:
 /// each notification is keyed by its order, so a second replica's insert is a no-op.
 pub async fn watch_new_orders(store: Store, every: Duration) {
@@ -411,21 +350,5 @@ pub async fn watch_new_orders(store: Store, every: Duration) {
             }
             Err(e) => tracing::warn!(error = %e, "new-order scan failed"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::stock_crossing;
-
-    #[test]
-    fn only_the_change_that_crosses_a_line_raises_an_event() {
-        assert_eq!(stock_crossing(6, 5, 5), Some("lowStock"));
-        assert_eq!(stock_crossing(5, 4, 5), None);
-        assert_eq!(stock_crossing(10, 3, 5), Some("lowStock"));
-        assert_eq!(stock_crossing(1, 0, 5), Some("outOfStock"));
-        assert_eq!(stock_crossing(20, 0, 5), Some("outOfStock"));
-        assert_eq!(stock_crossing(0, -1, 5), None);
-        assert_eq!(stock_crossing(3, 8, 5), None);
     }
 }

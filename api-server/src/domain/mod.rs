@@ -1,12 +1,27 @@
-//! Domain newtypes and enums with `parse()`: values that are valid by construction. No
-//! MongoDB or HTTP types here.
+//! Domain types and rules: newtypes and enums with `parse()` (values valid by construction),
+//! the product patch and its pricing rules, order transitions and role permissions. No driver
+//! calls, filters or HTTP types here: `store` turns these types into documents and updates, and
+//! `routes` turns requests into them. Ids and instants are the BSON value types [`ObjectId`] and
+//! [`DateTime`] (plain values, re-exported once here).
 
+pub mod cashback;
 mod email;
+pub mod onboarding;
 pub mod order;
 mod product;
+mod product_patch;
+mod profile;
 
 pub use email::{Email, Password, Phone};
-pub use product::{Currency, ProductStatus, Sku, StockLevel, Visibility, slugify};
+pub use mongodb::bson::{DateTime, oid::ObjectId};
+pub use product::{
+    Cashback, Currency, Dimensions, Pricing, ProductStatus, Sku, StockLevel, Visibility, discount,
+    slugify, stock_crossing,
+};
+pub use product_patch::{
+    PriceInput, PricingPatch, ProductPatch, ProductPlacement, StockPatch, VariantPatch,
+};
+pub use profile::{AddressPatch, ProfilePatch};
 
 /// The 56 permission strings of the contract's catalogue (§3.2), in catalogue order.
 pub const PERMISSIONS: [&str; 56] = [

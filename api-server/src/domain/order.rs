@@ -1,4 +1,5 @@
-//! Order statuses (contract §3.5) and the merchant's transition table. Pure: no MongoDB types.
+//! Order statuses (contract §3.5), the merchant's transition table and refund lines. Pure: no
+//! driver calls.
 
 /// Every status an order document can carry.
 pub const ORDER_STATUSES: [&str; 11] = [
@@ -76,6 +77,16 @@ pub fn bulk_action_status(action: &str) -> Option<&'static str> {
         "mark-shipped" => "dispatched",
         _ => return None,
     })
+}
+
+/// One refunded line of a refund (informational: refunds are bounded by amount).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundLine {
+    /// Order line id.
+    pub item_id: super::ObjectId,
+    /// Units.
+    pub quantity: i64,
 }
 
 #[cfg(test)]

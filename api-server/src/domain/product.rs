@@ -1,4 +1,7 @@
-//! Catalogue values: SKUs, slugs and the product enums of the contract.
+//! Catalogue values: SKUs, slugs, the product enums of the contract and the embedded value
+//! types of a product (pricing, cashback, dimensions).
+
+use serde::{Deserialize, Serialize};
 
 /// A stock-keeping unit: upper-cased, 1..50 of `A-Z 0-9 - _ .`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,6 +106,84 @@ string_enum!(
     StockLevel { All = "all", InStock = "in_stock", LowStock = "low_stock", OutOfStock = "out_of_stock" }
 );
 
+/// Prices.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pricing {
+    /// List price (compare-at, else the selling price).
+    pub original: f64,
+    /// Selling price.
+    pub selling: f64,
+    /// Cost price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// Discount percentage, derived from original and selling.
+    #[serde(default)]
+    pub discount: f64,
+    /// Currency code.
+    pub currency: String,
+}
+
+/// Cashback offered on the product.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cashback {
+    /// Percentage 0..100.
+    pub percentage: f64,
+    /// Cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amount: Option<f64>,
+    /// Minimum purchase.
+    #[serde(default)]
+    pub min_purchase: f64,
+    /// Offered.
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+/// Physical size.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dimensions {
+    /// Length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<f64>,
+    /// Width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    /// Height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<f64>,
+    /// cm | inch.
+    pub unit: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Discount percentage from list and selling price.
+pub fn discount(original: f64, selling: f64) -> f64 {
+    if original > 0.0 && original > selling {
+        ((original - selling) / original * 100.0).round()
+    } else {
+        0.0
+    }
+}
+
+/// The stock event a change from `before` to `after` units raises, if it crossed a line:
+/// running out (to ≤ 0 from above) or falling to the low-stock threshold (from above it).
+pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<&'static str> {
+    if after >= before {
+        None
+    } else if after <= 0 && before > 0 {
+        Some("outOfStock")
+    } else if after <= threshold && before > threshold {
+        Some("lowStock")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +207,16 @@ mod tests {
         assert_eq!(slugify("  Blue  Tee (XL)!"), "blue-tee-xl");
         assert_eq!(ProductStatus::parse("draft"), Some(ProductStatus::Draft));
         assert_eq!(Currency::ALL.len(), 6);
+    }
+
+    #[test]
+    fn only_the_change_that_crosses_a_line_raises_an_event() {
+        assert_eq!(stock_crossing(6, 5, 5), Some("lowStock"));
+        assert_eq!(stock_crossing(5, 4, 5), None);
+        assert_eq!(stock_crossing(10, 3, 5), Some("lowStock"));
+        assert_eq!(stock_crossing(1, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(20, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(0, -1, 5), None);
+        assert_eq!(stock_crossing(3, 8, 5), None);
     }
 }

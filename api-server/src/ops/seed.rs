@@ -7,13 +7,13 @@ use secrecy::SecretString;
 use super::seed_orders::{self, SeedShop};
 use crate::{
     config::DatabaseSettings,
-    domain::{Sku, slugify},
-    routes::products::types::{InventoryInput, Placement, ProductInput},
+    domain::{PriceInput, ProductPatch, ProductPlacement, ProductStatus, Sku, StockPatch, slugify},
     security::password,
     startup::{StartupError, connect_store},
     store::{
         ObjectId, Store,
         merchants::{Address, MerchantDoc, NewMerchantAccount},
+        products::ProductDoc,
     },
 };
 
@@ -48,7 +48,7 @@ pub enum SeedError {
     /// Hashing failed.
     #[error("failed to hash the demo password")]
     Hash(#[from] password::PasswordError),
-    /// A demo product was rejected.
+    /// A demo SKU was rejected.
     #[error("failed to build a demo product: {0}")]
     Product(String),
 }
@@ -73,6 +73,41 @@ fn demo_merchant(n: u32, hash: &str) -> MerchantDoc {
     merchant
 }
 
+/// Demo product `i` of a merchant.
+fn demo_product(
+    merchant: &MerchantDoc,
+    shop: ObjectId,
+    category: ObjectId,
+    i: u32,
+) -> Result<ProductDoc, SeedError> {
+    let name = format!("Demo Product {i}");
+    let sku = Sku::parse(&format!("{}-{i:04}", merchant.id.to_hex()))
+        .map_err(|e| SeedError::Product(e.into()))?;
+    let patch = ProductPatch {
+        name: Some(name.clone()),
+        description: Some(format!("A demo product number {i} for local runs.")),
+        status: Some(ProductStatus::Active),
+        tags: Some(vec!["demo".into()]),
+        prices: PriceInput {
+            selling: Some(f64::from(i) * 2.5),
+            ..PriceInput::default()
+        },
+        stock: StockPatch {
+            stock: Some(i64::from(i % 7) * 5),
+            ..StockPatch::default()
+        },
+        ..ProductPatch::default()
+    };
+    let placement = ProductPlacement {
+        merchant: merchant.id,
+        shop,
+        category,
+        sku,
+        slug: format!("{}-{}", slugify(&name), ObjectId::new().to_hex()),
+    };
+    Ok(ProductDoc::new(patch, placement))
+}
+
 async fn seed_products(
     store: &Store,
     merchant: &MerchantDoc,
@@ -81,36 +116,8 @@ async fn seed_products(
     count: u32,
 ) -> Result<(), SeedError> {
     for i in 1..=count {
-        let name = format!("Demo Product {i}");
         let slot = (i as usize - 1) % categories.len();
-        let input = ProductInput {
-            name: Some(name.clone()),
-            description: Some(format!("A demo product number {i} for local runs.")),
-            price: Some(f64::from(i) * 2.5),
-            category: Some(DEMO_CATEGORIES[slot].into()),
-            status: Some("active".into()),
-            inventory: Some(InventoryInput {
-                stock: Some(i64::from(i % 7) * 5),
-                ..Default::default()
-            }),
-            tags: Some(vec!["demo".into()]),
-            ..Default::default()
-        };
-        let fields = input
-            .validate(true)
-            .map_err(|e| SeedError::Product(e.to_string()))?;
-        let sku = Sku::parse(&format!("{}-{i:04}", merchant.id.to_hex()))
-            .map_err(|e| SeedError::Product(e.into()))?;
-        let placement = Placement {
-            merchant: merchant.id,
-            store: shop,
-            category: categories[slot],
-            sku,
-            slug: format!("{}-{}", slugify(&name), ObjectId::new().to_hex()),
-        };
-        let product = fields
-            .into_doc(placement)
-            .map_err(|e| SeedError::Product(e.to_string()))?;
+        let product = demo_product(merchant, shop, categories[slot], i)?;
         store.insert_product(&product).await?;
     }
     Ok(())
@@ -145,7 +152,7 @@ pub async fn seed_plan(store: &Store, plan: SeedPlan) -> Result<Vec<String>, See
             continue;
         }
         store.insert_merchant(&merchant).await?;
-        let shop = store.create_default_store(&merchant, categories[0]).await?;
+        let shop = store.create_default_shop(&merchant, categories[0]).await?;
         seed_products(store, &merchant, shop.id, &categories, plan.products).await?;
         if plan.orders > 0 {
             let shop = SeedShop {

@@ -135,7 +135,7 @@ async fn check_dependencies(state: &AppState) -> Dependencies {
 }
 
 fn now() -> String {
-    iso(mongodb::bson::DateTime::now())
+    iso(crate::store::DateTime::now())
 }
 
 /// Overall health: 200 when MongoDB (and Redis, if configured) answer, else 503.

@@ -9,7 +9,6 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use mongodb::bson::{Bson, Document};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -19,12 +18,12 @@ use super::{
     products::{limited, not_found, product_id, read_update_delete},
 };
 use crate::{
-    domain::Sku,
+    domain::{Sku, VariantPatch},
     error::ApiError,
     extract::{AppJson, AuthTenant},
     ratelimit::Limit,
     state::AppState,
-    store::{ObjectId, json::to_json, products::VariantDoc},
+    store::{json::to_json, products::VariantDoc},
     validate::{Len, Validator},
 };
 
@@ -84,8 +83,8 @@ pub struct VariantInput {
 }
 
 impl VariantInput {
-    /// Validate into `$set` fields relative to the variant.
-    fn fields(self, create: bool) -> Result<Document, ApiError> {
+    /// Validate; `create` requires `value` (or `name`).
+    fn patch(self, create: bool) -> Result<VariantPatch, ApiError> {
         let mut v = Validator::new();
         let value = self.value.or(self.name);
         let value = if create {
@@ -93,57 +92,21 @@ impl VariantInput {
         } else {
             v.opt_text("value", value, Len(1, 50))
         };
-        let kind = v
-            .opt_text("type", self.kind, Len(2, 50))
-            .or_else(|| create.then(|| "option".into()));
-        let stock = v
-            .opt_int("stock", self.stock.or(self.quantity), 0, i64::MAX / 2)
-            .or(create.then_some(0));
-        let pairs: [(&str, Option<Bson>); 11] = [
-            ("value", value.map(Bson::from)),
-            ("type", kind.map(Bson::from)),
-            ("stock", stock.map(Bson::from)),
-            (
-                "price",
-                v.opt_number("price", self.price, 0.0, 1e12).map(Bson::from),
-            ),
-            (
-                "compareAtPrice",
-                v.opt_number("compareAtPrice", self.compare_at_price, 0.0, 1e12)
-                    .map(Bson::from),
-            ),
-            (
-                "sku",
-                v.opt_parse("sku", self.sku, Sku::parse)
-                    .map(|s| Bson::from(s.into_string())),
-            ),
-            (
-                "barcode",
-                v.opt_text("barcode", self.barcode, Len(0, 50))
-                    .map(Bson::from),
-            ),
-            (
-                "weight",
-                v.opt_number("weight", self.weight, 0.0, 1e9)
-                    .map(Bson::from),
-            ),
-            ("images", self.images.map(Bson::from)),
-            (
-                "isAvailable",
-                self.is_available.or(create.then_some(true)).map(Bson::from),
-            ),
-            (
-                "attributes",
-                self.attributes.map(|a| {
-                    Bson::Document(a.into_iter().map(|(k, v)| (k, Bson::from(v))).collect())
-                }),
-            ),
-        ];
+        let patch = VariantPatch {
+            value,
+            kind: v.opt_text("type", self.kind, Len(2, 50)),
+            stock: v.opt_int("stock", self.stock.or(self.quantity), 0, i64::MAX / 2),
+            price: v.opt_number("price", self.price, 0.0, 1e12),
+            compare_at_price: v.opt_number("compareAtPrice", self.compare_at_price, 0.0, 1e12),
+            sku: v.opt_parse("sku", self.sku, Sku::parse),
+            barcode: v.opt_text("barcode", self.barcode, Len(0, 50)),
+            weight: v.opt_number("weight", self.weight, 0.0, 1e9),
+            images: self.images,
+            is_available: self.is_available,
+            attributes: self.attributes,
+        };
         v.finish()?;
-        Ok(pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-            .collect())
+        Ok(patch)
     }
 }
 
@@ -231,13 +194,7 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     auth.require("products:edit")?;
     let pid = product_id(&id)?;
-    let mut fields = body.fields(true)?;
-    fields.insert("variantId", ObjectId::new().to_hex());
-    let variant: VariantDoc =
-        mongodb::bson::from_document(fields).map_err(|e| ApiError::Internal {
-            message: "Failed to create variant",
-            source: Box::new(e),
-        })?;
+    let variant = VariantDoc::new(body.patch(true)?);
     let updated = state
         .store
         .push_variant(auth.id(), pid, &variant)
@@ -268,8 +225,8 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     auth.require("products:edit")?;
     let product = owned_product(&state, &auth, &id).await?;
-    let fields = body.fields(false)?;
-    if let Ok(sku) = fields.get_str("sku")
+    let patch = body.patch(false)?;
+    if let Some(sku) = patch.sku.as_ref().map(Sku::as_str)
         && product
             .inventory
             .variants
@@ -282,7 +239,7 @@ pub async fn update(
     }
     let updated = state
         .store
-        .update_variant(auth.id(), product.id, &vid, fields)
+        .update_variant(auth.id(), product.id, &vid, &patch)
         .await
         .map_err(ApiError::internal("Failed to update variant"))?
         .ok_or_else(variant_not_found)?;

@@ -5,6 +5,8 @@
 //! UTC. Operators used are all MongoDB ≥ 4.4 (`$dateToString`, `$hour`, `$isoWeek`, `$filter`,
 //! `$map`, `$cond`, `$lookup`); FerretDB 1.x implements none of them.
 
+use std::collections::BTreeMap;
+
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
@@ -19,8 +21,8 @@ pub const EXCLUDED_STATUSES: [&str; 2] = ["cancelled", "refunded"];
 /// Which orders an aggregation reads: one store, `[start, end)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope {
-    /// The (owned) store.
-    pub store: ObjectId,
+    /// The (owned) shop.
+    pub shop: ObjectId,
     /// Inclusive start.
     pub start: DateTime,
     /// Exclusive end.
@@ -32,7 +34,7 @@ impl Scope {
     pub fn sales_lines(self) -> SalesLines {
         SalesLines {
             orders: orders_match(self),
-            stores: vec![self.store],
+            stores: vec![self.shop],
             current_from: None,
         }
     }
@@ -51,13 +53,68 @@ pub struct PeriodComparison {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
     /// Bucket key (`"2026-11-20"`, an hour, a weekday…).
-    pub key: Bson,
+    pub key: BucketKey,
     /// Sum of `totals.total`.
     pub revenue: f64,
     /// Orders.
     pub orders: i64,
     /// Units of this store's items.
     pub items: i64,
+}
+
+/// The key of a time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketKey {
+    /// A formatted day or month.
+    Text(String),
+    /// An hour, weekday, day of month or month.
+    Number(i64),
+    /// An ISO week.
+    Week {
+        /// ISO week-numbering year.
+        year: i32,
+        /// Week 1..53.
+        week: u32,
+    },
+    /// No key (an ungrouped total).
+    None,
+}
+
+impl BucketKey {
+    fn of(b: Option<&Bson>) -> Self {
+        let small = |b: &Bson| b.as_i32().map(i64::from).or(b.as_i64());
+        match b {
+            Some(Bson::String(s)) => Self::Text(s.clone()),
+            Some(Bson::Document(d)) => {
+                let field = |k| d.get(k).and_then(small);
+                match (field("y"), field("w")) {
+                    (Some(y), Some(w)) => Self::Week {
+                        year: y as i32,
+                        week: w as u32,
+                    },
+                    _ => Self::None,
+                }
+            }
+            Some(other) => small(other).map_or(Self::None, Self::Number),
+            None => Self::None,
+        }
+    }
+
+    /// The text of a day or month key.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number of an hour/weekday/day/month key (-1 for other keys).
+    pub fn number(&self) -> i64 {
+        match self {
+            Self::Number(n) => *n,
+            _ => -1,
+        }
+    }
 }
 
 /// How to bucket orders in time.
@@ -111,8 +168,8 @@ pub struct CategorySales {
 /// One customer's orders up to the scope's end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerRow {
-    /// `orders.user`.
-    pub user: Bson,
+    /// `orders.user` as text (24-hex for ids).
+    pub user: String,
     /// Orders (lifetime up to the end).
     pub orders: i64,
     /// Revenue (lifetime up to the end).
@@ -123,6 +180,45 @@ pub struct CustomerRow {
     pub first: DateTime,
     /// Last order.
     pub last: DateTime,
+}
+
+/// A product low on or out of stock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StockItem {
+    /// Id (24-hex).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// SKU.
+    pub sku: String,
+    /// Units on hand.
+    pub stock: i64,
+    /// Low-stock threshold (5 when unset).
+    pub low_stock_threshold: i64,
+    /// First image URL.
+    pub image: Option<String>,
+}
+
+fn stock_item(d: &Document) -> StockItem {
+    let inv = d.get_document("inventory").cloned().unwrap_or_default();
+    StockItem {
+        id: d
+            .get_object_id("_id")
+            .map(|i| i.to_hex())
+            .unwrap_or_default(),
+        name: d.get_str("name").unwrap_or_default().to_string(),
+        sku: d.get_str("sku").unwrap_or_default().to_string(),
+        stock: int(&inv, "stock"),
+        low_stock_threshold: inv
+            .get("lowStockThreshold")
+            .map_or(5, |_| int(&inv, "lowStockThreshold")),
+        image: d
+            .get_array("images")
+            .ok()
+            .and_then(|a| a.first())
+            .and_then(|b| b.as_str())
+            .map(str::to_string),
+    }
 }
 
 /// Stock levels of a store's products.
@@ -155,7 +251,7 @@ pub fn int(d: &Document, key: &str) -> i64 {
 
 fn orders_match(s: Scope) -> Document {
     doc! {
-        "items.store": s.store,
+        "items.store": s.shop,
         "createdAt": { "$gte": s.start, "$lt": s.end },
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
@@ -271,7 +367,7 @@ impl Store {
                     .map(|b| b.as_str().map_or_else(|| b.to_string(), str::to_string))
                     .unwrap_or_default();
                 let bucket = Bucket {
-                    key: Bson::String(key.clone()),
+                    key: BucketKey::Text(key.clone()),
                     revenue: num(d, "revenue"),
                     orders: int(d, "orders"),
                     items: 0,
@@ -281,8 +377,11 @@ impl Store {
             .collect())
     }
 
-    /// Sums of every `totals.*` money field in scope.
-    pub async fn totals_breakdown(&self, s: Scope) -> mongodb::error::Result<Document> {
+    /// Sums of every `totals.*` money field in scope (by field name), and `orders`.
+    pub async fn totals_breakdown(
+        &self,
+        s: Scope,
+    ) -> mongodb::error::Result<BTreeMap<&'static str, f64>> {
         let mut group = doc! { "_id": Bson::Null, "orders": { "$sum": 1 } };
         for f in TOTAL_FIELDS {
             group.insert(f, doc! { "$sum": format!("$totals.{f}") });
@@ -293,7 +392,12 @@ impl Store {
                 vec![doc! { "$match": orders_match(s) }, doc! { "$group": group }],
             )
             .await?;
-        Ok(rows.into_iter().next().unwrap_or_default())
+        let row = rows.into_iter().next().unwrap_or_default();
+        Ok(TOTAL_FIELDS
+            .iter()
+            .chain(&["orders"])
+            .map(|f| (*f, num(&row, f)))
+            .collect())
     }
 
     /// Sales per product category (via `$lookup` on the sold products).
@@ -301,7 +405,7 @@ impl Store {
         let pipeline = vec![
             doc! { "$match": orders_match(s) },
             doc! { "$unwind": "$items" },
-            doc! { "$match": { "items.store": s.store } },
+            doc! { "$match": { "items.store": s.shop } },
             doc! { "$group": {
                 "_id": { "p": "$items.product", "o": "$_id" },
                 "quantity": { "$sum": "$items.quantity" }, "revenue": { "$sum": line_revenue() },
@@ -426,7 +530,7 @@ impl Store {
         store: ObjectId,
         out: bool,
         limit: i64,
-    ) -> mongodb::error::Result<Vec<Document>> {
+    ) -> mongodb::error::Result<Vec<StockItem>> {
         let mut filter = live_products(store);
         filter.insert("inventory.unlimited", doc! { "$ne": true });
         if out {
@@ -442,8 +546,9 @@ impl Store {
             .sort(doc! { "inventory.stock": 1, "_id": 1 })
             .limit(limit)
             .await?
-            .try_collect()
+            .try_collect::<Vec<Document>>()
             .await
+            .map(|docs| docs.iter().map(stock_item).collect())
     }
 
     /// Live, stock-tracked products of a store: `(id, name, sku, stock)`, up to `limit`.
@@ -481,7 +586,7 @@ impl Store {
     }
 
     /// A live product of a store: `(name, stock, unlimited)`.
-    pub async fn store_product(
+    pub async fn shop_product(
         &self,
         store: ObjectId,
         id: ObjectId,
@@ -514,7 +619,7 @@ impl Store {
         let pipeline = vec![
             doc! { "$match": m },
             doc! { "$unwind": "$items" },
-            doc! { "$match": { "items.store": s.store, "items.product": product } },
+            doc! { "$match": { "items.store": s.shop, "items.product": product } },
             doc! { "$group": { "_id": TimeKey::Day.expr(), "q": { "$sum": "$items.quantity" } } },
             doc! { "$sort": { "_id": 1 } },
         ];
@@ -555,7 +660,7 @@ pub const TOTAL_FIELDS: [&str; 10] = [
 /// Orders a customer's lifetime figures read: the store's, before the scope's end.
 fn customer_match(s: Scope) -> Document {
     doc! {
-        "items.store": s.store, "createdAt": { "$lt": s.end },
+        "items.store": s.shop, "createdAt": { "$lt": s.end },
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
 }
@@ -592,7 +697,12 @@ fn customer_rows_of(rows: &[Document]) -> Vec<CustomerRow> {
     rows.iter()
         .filter_map(|d| {
             Some(CustomerRow {
-                user: d.get("_id").cloned().unwrap_or(Bson::Null),
+                user: match d.get("_id") {
+                    Some(Bson::ObjectId(o)) => o.to_hex(),
+                    Some(Bson::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => Bson::Null.to_string(),
+                },
                 orders: int(d, "orders"),
                 revenue: num(d, "revenue"),
                 orders_in_range: int(d, "inRange"),
@@ -608,7 +718,7 @@ fn customer_rows_of(rows: &[Document]) -> Vec<CustomerRow> {
 fn sales_pipeline(s: Scope, key: Bson) -> Vec<Document> {
     vec![
         doc! { "$match": orders_match(s) },
-        doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.store]) } },
+        doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.shop]) } },
         doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
         doc! { "$sort": { "_id": 1 } },
     ]
@@ -617,7 +727,7 @@ fn sales_pipeline(s: Scope, key: Bson) -> Vec<Document> {
 fn bucket_rows(rows: &[Document]) -> Vec<Bucket> {
     rows.iter()
         .map(|d| Bucket {
-            key: d.get("_id").cloned().unwrap_or(Bson::Null),
+            key: BucketKey::of(d.get("_id")),
             revenue: num(d, "revenue"),
             orders: int(d, "orders"),
             items: int(d, "items"),
@@ -628,7 +738,7 @@ fn bucket_rows(rows: &[Document]) -> Vec<Bucket> {
 /// The single row of an ungrouped [`sales_pipeline`] (zeros when nothing matched).
 fn totals_row(rows: &[Document]) -> Bucket {
     bucket_rows(rows).into_iter().next().unwrap_or(Bucket {
-        key: Bson::Null,
+        key: BucketKey::None,
         revenue: 0.0,
         orders: 0,
         items: 0,
@@ -643,7 +753,7 @@ fn spanning(a: Scope, b: Scope, with_start: bool) -> Document {
         created.insert("$gte", a.start.min(b.start));
     }
     doc! {
-        "items.store": a.store, "createdAt": created,
+        "items.store": a.shop, "createdAt": created,
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
 }

@@ -5,7 +5,7 @@
 use futures::TryStreamExt;
 use mongodb::{
     IndexModel,
-    bson::{Bson, Document, doc, oid::ObjectId},
+    bson::{Document, doc, oid::ObjectId},
     options::IndexOptions,
 };
 use serde::{Deserialize, Serialize};
@@ -95,16 +95,30 @@ pub struct AuditFilter {
     pub resource_type: Option<String>,
     /// Resource id.
     pub resource_id: Option<ObjectId>,
-    /// Team member.
-    pub user_id: Option<ObjectId>,
+    /// Who acted.
+    pub actor: AuditActor,
     /// Severities (any of).
     pub severities: Vec<String>,
     /// From (inclusive).
     pub start: Option<DateTime>,
     /// To (inclusive).
     pub end: Option<DateTime>,
-    /// Case-insensitive substring of action or resource type (already regex-escaped).
+    /// Case-insensitive substring of action or resource type.
     pub search: Option<String>,
+}
+
+/// Whose records a filter selects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditActor {
+    /// Anyone's.
+    #[default]
+    Anyone,
+    /// The owner's (records without a team member).
+    Owner,
+    /// One team member's.
+    Member(ObjectId),
+    /// Team activity: any team member's, or about a team member.
+    Team,
 }
 
 impl AuditFilter {
@@ -120,19 +134,36 @@ impl AuditFilter {
         if let Some(r) = self.resource_id {
             m.insert("resourceId", r);
         }
-        if let Some(u) = self.user_id {
-            m.insert("merchantUserId", u);
+        match self.actor {
+            AuditActor::Anyone => {}
+            AuditActor::Owner => {
+                m.insert("merchantUserId", doc! { "$exists": false });
+            }
+            AuditActor::Member(u) => {
+                m.insert("merchantUserId", u);
+            }
+            AuditActor::Team => {
+                m.insert(
+                    "$or",
+                    vec![
+                        doc! { "merchantUserId": { "$exists": true } },
+                        doc! { "resourceType": "team_member" },
+                    ],
+                );
+            }
         }
         if !self.severities.is_empty() {
             m.insert("severity", doc! { "$in": &self.severities });
         }
         super::insert_date_range(&mut m, "timestamp", self.start, self.end);
         if let Some(q) = &self.search {
-            let re = doc! { "$regex": q, "$options": "i" };
-            m.insert(
-                "$or",
-                vec![doc! { "action": re.clone() }, doc! { "resourceType": re }],
-            );
+            let re = doc! { "$regex": super::products::escape_regex(q), "$options": "i" };
+            let or = vec![doc! { "action": re.clone() }, doc! { "resourceType": re }];
+            // A team filter already uses `$or`: both must hold.
+            match m.remove("$or") {
+                Some(team) => m.insert("$and", vec![doc! { "$or": team }, doc! { "$or": or }]),
+                None => m.insert("$or", or),
+            };
         }
         m
     }
@@ -140,33 +171,6 @@ impl AuditFilter {
 
 /// The TTL index name.
 pub const TTL_INDEX: &str = "timestamp_ttl";
-
-/// `{label, count}` rows of a `$group`.
-pub fn group_by(
-    matched: Document,
-    key: Bson,
-    sort_by_count: bool,
-    limit: Option<i64>,
-) -> Vec<Document> {
-    let mut p = vec![
-        doc! { "$match": matched },
-        doc! { "$group": { "_id": key, "count": { "$sum": 1 } } },
-        if sort_by_count {
-            doc! { "$sort": { "count": -1, "_id": 1 } }
-        } else {
-            doc! { "$sort": { "_id": 1 } }
-        },
-    ];
-    if let Some(l) = limit {
-        p.push(doc! { "$limit": l });
-    }
-    p
-}
-
-/// `YYYY-MM-DD` (UTC) of the record's timestamp, as an aggregation expression.
-pub fn day_expr() -> Bson {
-    Bson::Document(doc! { "$dateToString": { "format": "%Y-%m-%d", "date": "$timestamp" } })
-}
 
 impl Store {
     fn audit_logs(&self) -> mongodb::Collection<AuditLogDoc> {
@@ -184,71 +188,6 @@ impl Store {
             .ordered(false)
             .await
             .map(drop)
-    }
-
-    /// Records matching `filter`, newest first, plus the total.
-    pub async fn audit_page(
-        &self,
-        merchant: ObjectId,
-        filter: &AuditFilter,
-        skip: u64,
-        limit: i64,
-    ) -> mongodb::error::Result<(Vec<AuditLogDoc>, u64)> {
-        let m = filter.to_match(merchant);
-        let total = self.audit_logs().count_documents(m.clone()).await?;
-        let logs = self
-            .audit_logs()
-            .find(m)
-            .sort(doc! { "timestamp": -1, "_id": -1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((logs, total))
-    }
-
-    /// Raw records matching `matched`, newest first, paged (index `merchant_timestamp`).
-    pub async fn audit_find(
-        &self,
-        matched: Document,
-        skip: u64,
-        limit: i64,
-    ) -> mongodb::error::Result<Vec<Document>> {
-        debug_assert!(matched.contains_key("merchantId"));
-        self.audit_raw()
-            .find(matched)
-            .sort(doc! { "timestamp": -1, "_id": -1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
-    }
-
-    /// Records matching `matched`.
-    pub async fn audit_count(&self, matched: Document) -> mongodb::error::Result<u64> {
-        debug_assert!(matched.contains_key("merchantId"));
-        self.audit_raw().count_documents(matched).await
-    }
-
-    /// Run an aggregation over `auditlogs` (the pipeline's first stage must `$match` the merchant).
-    pub async fn audit_aggregate(
-        &self,
-        pipeline: Vec<Document>,
-    ) -> mongodb::error::Result<Vec<Document>> {
-        debug_assert!(
-            pipeline
-                .first()
-                .and_then(|s| s.get_document("$match").ok())
-                .is_some_and(|m| m.contains_key("merchantId")),
-            "audit pipelines start by matching the merchant"
-        );
-        self.audit_raw()
-            .aggregate(pipeline)
-            .await?
-            .try_collect()
-            .await
     }
 
     /// Delete the merchant's records older than `before`; returns how many.

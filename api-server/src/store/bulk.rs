@@ -10,7 +10,8 @@ use mongodb::{
     error::{Error, ErrorKind},
 };
 
-use super::{Store, products::ProductDoc};
+use super::{Store, product_patch::update_doc, products::ProductDoc};
+use crate::domain::ProductPatch;
 
 /// IllegalOperation: what a standalone server answers to a transaction.
 const ILLEGAL_OPERATION: i32 = 20;
@@ -146,12 +147,12 @@ impl Store {
             .await
     }
 
-    /// Apply every `$set` or none: in a transaction where supported, otherwise one by one,
+    /// Apply every patch (priced against the product's stored pricing) or none: in a transaction where supported, otherwise one by one,
     /// restoring the products' previous documents if any update fails.
     pub async fn update_products_atomically(
         &self,
         merchant: ObjectId,
-        updates: &[(ProductDoc, Document)],
+        updates: &[(ProductDoc, ProductPatch)],
     ) -> mongodb::error::Result<()> {
         if updates.is_empty() {
             return Ok(());
@@ -164,10 +165,13 @@ impl Store {
                 Err(e)
             };
         }
-        for (before, set) in updates {
+        for (before, patch) in updates {
             let r = self
                 .products()
-                .update_one(update_filter(merchant, before), update_doc(set))
+                .update_one(
+                    update_filter(merchant, before),
+                    update_doc(patch, Some(&before.pricing)),
+                )
                 .session(&mut session)
                 .await;
             if let Err(e) = r {
@@ -185,13 +189,16 @@ impl Store {
     async fn update_or_restore(
         &self,
         merchant: ObjectId,
-        updates: &[(ProductDoc, Document)],
+        updates: &[(ProductDoc, ProductPatch)],
     ) -> mongodb::error::Result<()> {
         tracing::warn!("transactions unsupported: applying bulk update with rollback on failure");
-        for (i, (before, set)) in updates.iter().enumerate() {
+        for (i, (before, patch)) in updates.iter().enumerate() {
             let r = self
                 .products()
-                .update_one(update_filter(merchant, before), update_doc(set))
+                .update_one(
+                    update_filter(merchant, before),
+                    update_doc(patch, Some(&before.pricing)),
+                )
                 .await;
             if let Err(e) = r {
                 for (done, _) in &updates[..i] {
@@ -212,10 +219,4 @@ impl Store {
 
 fn update_filter(merchant: ObjectId, product: &ProductDoc) -> Document {
     doc! { "_id": product.id, "merchantId": merchant }
-}
-
-fn update_doc(set: &Document) -> Document {
-    let mut set = set.clone();
-    set.insert("updatedAt", mongodb::bson::DateTime::now());
-    doc! { "$set": set }
 }

@@ -17,20 +17,9 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store};
+use crate::domain::cashback::{CashbackDecision, FLAG_SCORE, risk};
 
-/// Every status.
-pub const STATUSES: &[&str] = &[
-    "pending",
-    "under_review",
-    "approved",
-    "rejected",
-    "paid",
-    "expired",
-    "cancelled",
-];
-
-/// Statuses counted as waiting for a decision.
-pub const OPEN: &[&str] = &["pending", "under_review"];
+pub use crate::domain::cashback::{OPEN, STATUSES};
 
 /// One timeline entry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +128,116 @@ fn pending() -> String {
     "pending".into()
 }
 
+/// What a request records of its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSnapshot {
+    /// Order id.
+    pub id: ObjectId,
+    /// The ordering customer, when the order names one.
+    pub customer: Option<ObjectId>,
+    /// Order number.
+    pub order_number: String,
+    /// Order total.
+    pub total: f64,
+    /// When the order was placed.
+    pub placed_at: Option<DateTime>,
+}
+
+/// A validated new request.
+#[derive(Debug, Clone)]
+pub struct NewCashback {
+    /// Tenant.
+    pub merchant: ObjectId,
+    /// Customer asking.
+    pub customer: ObjectId,
+    /// The merchant's order.
+    pub order: OrderSnapshot,
+    /// Amount asked for (at most the order total).
+    pub amount: f64,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who recorded it (merchant or team member id, hex).
+    pub actor: String,
+}
+
+impl CashbackDoc {
+    /// A pending request with its order snapshot, rate and amount-based risk.
+    pub fn new(request: NewCashback) -> Self {
+        let NewCashback {
+            merchant,
+            customer,
+            order,
+            amount,
+            reason,
+            actor,
+        } = request;
+        let now = DateTime::now();
+        let (risk_score, factors) = risk(amount, order.total);
+        let flagged = risk_score >= FLAG_SCORE;
+        let id = ObjectId::new();
+        let rate = if order.total > 0.0 {
+            (amount / order.total * 10_000.0).round() / 100.0
+        } else {
+            0.0
+        };
+        Self {
+            id,
+            request_number: format!("CB-{}", id.to_hex().to_uppercase()),
+            merchant_id: merchant.to_hex(),
+            customer_id: customer.to_hex(),
+            order_id: order.id.to_hex(),
+            customer: Some(doc! { "id": customer.to_hex() }),
+            order: Some(doc! {
+                "id": order.id.to_hex(),
+                "orderNumber": order.order_number,
+                "totalAmount": order.total,
+                "orderDate": order.placed_at.unwrap_or(now),
+            }),
+            requested_amount: amount,
+            approved_amount: None,
+            cashback_rate: rate,
+            reason,
+            status: "pending".into(),
+            priority: if flagged { "high" } else { "normal" }.into(),
+            risk_score,
+            // Plain structs of strings and numbers: serialising them cannot fail.
+            risk_factors: factors
+                .iter()
+                .filter_map(|f| mongodb::bson::to_document(f).ok())
+                .collect(),
+            flagged_for_review: flagged,
+            reviewed_by: None,
+            reviewed_at: None,
+            approval_notes: None,
+            rejection_reason: None,
+            payment_method: None,
+            payment_reference: None,
+            paid_at: None,
+            paid_amount: None,
+            payment_status: "pending".into(),
+            expires_at: DateTime::from_millis(now.timestamp_millis() + 30 * 86_400_000),
+            timeline: vec![TimelineEntry {
+                status: "pending".into(),
+                timestamp: now,
+                notes: Some("Cashback request created".into()),
+                by: Some(actor),
+            }],
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// A text field of the customer snapshot (`name`, `email`…).
+    pub fn customer_text(&self, key: &str) -> Option<&str> {
+        self.customer.as_ref()?.get_str(key).ok()
+    }
+
+    /// A text field of the order snapshot (`orderNumber`…).
+    pub fn order_text(&self, key: &str) -> Option<&str> {
+        self.order.as_ref()?.get_str(key).ok()
+    }
+}
+
 /// Filters of the list/stats/export views.
 #[derive(Debug, Clone, Default)]
 pub struct CashbackFilter {
@@ -160,17 +259,6 @@ impl CashbackFilter {
         super::insert_date_range(&mut m, "createdAt", self.start, self.end);
         m
     }
-}
-
-/// A guarded transition: from which statuses, what to set, and the timeline entry.
-#[derive(Debug, Clone)]
-pub struct Transition {
-    /// Allowed current statuses.
-    pub from: &'static [&'static str],
-    /// Fields to set (status included).
-    pub set: Document,
-    /// Appended to `timeline`.
-    pub entry: TimelineEntry,
 }
 
 /// Per-merchant pending counts cached briefly (the contract's 5-minute cache, shortened and
@@ -213,7 +301,7 @@ impl Store {
         self.db().collection("cashbackrequests")
     }
 
-    fn cashback_raw(&self) -> mongodb::Collection<Document> {
+    pub(super) fn cashback_raw(&self) -> mongodb::Collection<Document> {
         self.db().collection("cashbackrequests")
     }
 
@@ -255,22 +343,32 @@ impl Store {
         self.cashback().insert_one(doc).await.map(drop)
     }
 
-    /// Apply a transition if the request is in one of `from`; `None` when it is not (or is
-    /// missing) — a single conditional update, so concurrent decisions cannot both win.
+    /// Apply `decision` by `actor` (merchant or team member id, hex) if the request is in a
+    /// status it may start from; `None` when it is not (or is missing). A single conditional
+    /// update, so concurrent decisions cannot both win.
     pub async fn transition_cashback(
         &self,
         merchant: ObjectId,
         id: ObjectId,
-        t: Transition,
-    ) -> mongodb::error::Result<Option<CashbackDoc>> {
-        let mut set = t.set;
-        set.insert("updatedAt", DateTime::now());
-        let entry = mongodb::bson::to_bson(&t.entry)?;
+        decision: &CashbackDecision,
+        actor: &str,
+    ) -> super::Result<Option<CashbackDoc>> {
+        let now = DateTime::now();
+        let entry = TimelineEntry {
+            status: decision.status().into(),
+            timestamp: now,
+            notes: decision.note(),
+            by: Some(actor.to_string()),
+        };
+        let filter = doc! {
+            "_id": id, "merchantId": merchant.to_hex(), "status": { "$in": decision.allowed_from() },
+        };
+        let update = doc! {
+            "$set": decision_set(decision, actor, now),
+            "$push": { "timeline": mongodb::bson::to_bson(&entry)? },
+        };
         self.cashback()
-            .find_one_and_update(
-                doc! { "_id": id, "merchantId": merchant.to_hex(), "status": { "$in": t.from } },
-                doc! { "$set": set, "$push": { "timeline": entry } },
-            )
+            .find_one_and_update(filter, update)
             .return_document(ReturnDocument::After)
             .await
     }
@@ -298,54 +396,80 @@ impl Store {
             .await
     }
 
-    /// Run a pipeline over the merchant's requests (`$match` on the merchant comes first).
-    pub async fn cashback_aggregate(
-        &self,
-        matched: Document,
-        rest: Vec<Document>,
-    ) -> mongodb::error::Result<Vec<Document>> {
-        debug_assert!(matched.contains_key("merchantId"));
-        let pipeline = std::iter::once(doc! { "$match": matched }).chain(rest);
-        self.cashback_raw()
-            .aggregate(pipeline)
-            .await?
-            .try_collect()
-            .await
-    }
-
     /// The merchant's store ids (orders are scoped through `items.store`).
-    pub async fn merchant_store_ids(
-        &self,
-        merchant: ObjectId,
-    ) -> mongodb::error::Result<Vec<Bson>> {
+    pub async fn merchant_shop_ids(&self, merchant: ObjectId) -> super::Result<Vec<Bson>> {
         self.db()
             .collection::<Document>("stores")
             .distinct("_id", doc! { "merchantId": merchant })
             .await
     }
 
-    /// An order containing an item of one of the merchant's stores.
+    /// What a cashback request records of an order containing an item of one of the merchant's
+    /// stores; `None` when there is no such order.
     pub async fn merchant_order(
         &self,
         merchant: ObjectId,
         order: ObjectId,
-    ) -> mongodb::error::Result<Option<Document>> {
-        let stores = self.merchant_store_ids(merchant).await?;
-        self.db()
+    ) -> super::Result<Option<OrderSnapshot>> {
+        let stores = self.merchant_shop_ids(merchant).await?;
+        let found = self
+            .db()
             .collection::<Document>("orders")
             .find_one(doc! { "_id": order, "items.store": { "$in": stores } })
-            .await
+            .await?;
+        Ok(found.map(|o| OrderSnapshot {
+            id: order,
+            customer: o.get_object_id("user").ok(),
+            order_number: o.get_str("orderNumber").unwrap_or_default().to_string(),
+            total: number(&o, &["totals", "total"]).unwrap_or(0.0),
+            placed_at: o.get_datetime("createdAt").ok().copied(),
+        }))
     }
 }
 
-/// `$sum` of 1 where `status` equals `s`.
-pub fn count_status(s: &str) -> Document {
-    doc! { "$sum": { "$cond": [{ "$eq": ["$status", s] }, 1, 0] } }
+/// A number at `path` of a document, whichever numeric type it is stored as.
+fn number(d: &Document, path: &[&str]) -> Option<f64> {
+    let (last, parents) = path.split_last()?;
+    let mut cur = d;
+    for p in parents {
+        cur = cur.get_document(p).ok()?;
+    }
+    match cur.get(last)? {
+        Bson::Double(f) => Some(*f),
+        Bson::Int32(i) => Some(f64::from(*i)),
+        Bson::Int64(i) => Some(*i as f64),
+        _ => None,
+    }
 }
 
-/// `$sum` of `field` (0 when absent).
-pub fn sum_of(field: &str) -> Document {
-    doc! { "$sum": { "$ifNull": [format!("${field}"), 0] } }
+/// The `$set` of a decision (status included).
+fn decision_set(decision: &CashbackDecision, actor: &str, now: DateTime) -> Document {
+    let mut set = doc! { "status": decision.status(), "updatedAt": now };
+    match decision {
+        CashbackDecision::Approve { amount, notes } => {
+            set.extend(doc! { "approvedAmount": amount, "reviewedBy": actor, "reviewedAt": now });
+            if let Some(n) = notes {
+                set.insert("approvalNotes", n);
+            }
+        }
+        CashbackDecision::Reject { reason } => {
+            set.extend(doc! { "rejectionReason": reason, "reviewedBy": actor, "reviewedAt": now });
+        }
+        CashbackDecision::MarkPaid {
+            amount,
+            method,
+            reference,
+            ..
+        } => {
+            set.extend(doc! {
+                "paidAt": now, "paymentStatus": "processed", "paidAmount": amount, "paymentMethod": *method,
+            });
+            if let Some(r) = reference {
+                set.insert("paymentReference", r);
+            }
+        }
+    }
+    set
 }
 
 #[cfg(test)]

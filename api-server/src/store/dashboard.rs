@@ -245,7 +245,7 @@ impl Store {
                     ("summary", summary_pipeline(scope, current, previous)),
                     (
                         "chart",
-                        by_period_pipeline(&scope.stores, chart, Interval::Day),
+                        by_period_pipeline(&scope.shops, chart, Interval::Day),
                     ),
                     ("top", product_sales_pipeline(top, false, top_limit)),
                     (

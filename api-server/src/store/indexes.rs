@@ -28,212 +28,100 @@ pub struct IndexSpec {
     pub expire_after: Option<Duration>,
 }
 
-fn spec(collection: &'static str, name: &'static str, keys: Document, unique: bool) -> IndexSpec {
-    IndexSpec {
-        collection,
-        name,
-        keys,
-        unique,
-        partial: None,
-        expire_after: None,
-    }
+/// What kind of index a [`CATALOGUE`] row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A plain index.
+    Plain,
+    /// Unique.
+    Unique,
+    /// Unique over the documents where this field exists (`partialFilterExpression`).
+    UniqueWhereExists(&'static str),
+    /// A TTL index with `expireAfterSeconds: 0` on its single date key: the server deletes a
+    /// document once that date has passed (MongoDB's monitor sweeps every 60 s, so reads
+    /// still filter).
+    ExpiresAt,
 }
 
-/// A TTL index on `field` with `expireAfterSeconds: 0`: the server deletes a document once the
-/// date in `field` has passed (MongoDB's monitor sweeps every 60 s, so reads still filter).
-fn expires_at(collection: &'static str, name: &'static str, field: &str) -> IndexSpec {
-    IndexSpec {
-        expire_after: Some(Duration::ZERO),
-        ..spec(collection, name, doc! { field: 1 }, false)
-    }
-}
+use Kind::{ExpiresAt, Plain, Unique, UniqueWhereExists};
 
-/// A unique index over the documents that match `filter` only.
-fn partial_unique(
-    collection: &'static str,
-    name: &'static str,
-    keys: Document,
-    filter: Document,
-) -> IndexSpec {
-    IndexSpec {
-        partial: Some(filter),
-        ..spec(collection, name, keys, true)
-    }
-}
+/// `(collection, name, key fields with directions, kind)`.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, i32)],
+    Kind,
+);
+
+/// `(collection, name, keys, kind)` of every index. Orders and notifications are shared with
+/// the consumer app, whose driver (Mongoose) names indexes `<field>_<dir>…`: the same names
+/// make an index both apps declare a no-op instead of an "already exists with a different
+/// name" error.
+#[rustfmt::skip]
+const CATALOGUE: &[Row] = &[
+    ("merchants", "email_unique", &[("email", 1)], Unique),
+    ("merchants", "reset_token", &[("resetPasswordToken", 1)], Plain),
+    ("merchants", "verification_token", &[("emailVerificationToken", 1)], Plain),
+    ("merchantusers", "merchant_email_unique", &[("merchantId", 1), ("email", 1)], Unique),
+    ("merchantusers", "email", &[("email", 1)], Plain),
+    ("merchantusers", "merchant_created", &[("merchantId", 1), ("createdAt", -1)], Plain),
+    ("merchantusers", "invitation_token", &[("invitationToken", 1)], Plain),
+    ("auditlogs", "merchant_timestamp", &[("merchantId", 1), ("timestamp", -1)], Plain),
+    ("auditlogs", "merchant_action_timestamp", &[("merchantId", 1), ("action", 1), ("timestamp", -1)], Plain),
+    ("auditlogs", "merchant_resource_timestamp", &[("merchantId", 1), ("resourceType", 1), ("resourceId", 1), ("timestamp", -1)], Plain),
+    ("auditlogs", "merchant_user_timestamp", &[("merchantId", 1), ("merchantUserId", 1), ("timestamp", -1)], Plain),
+    ("cashbackrequests", "request_number_unique", &[("requestNumber", 1)], Unique),
+    ("cashbackrequests", "merchant_status_created", &[("merchantId", 1), ("status", 1), ("createdAt", -1)], Plain),
+    ("cashbackrequests", "merchant_created", &[("merchantId", 1), ("createdAt", -1)], Plain),
+    ("stores", "slug_unique", &[("slug", 1)], Unique),
+    ("stores", "merchant_created", &[("merchantId", 1), ("createdAt", 1)], Plain),
+    ("categories", "slug_unique", &[("slug", 1)], Unique),
+    ("products", "sku_unique", &[("sku", 1)], Unique),
+    ("products", "slug_unique", &[("slug", 1)], Unique),
+    ("products", "merchant_created", &[("merchantId", 1), ("createdAt", -1)], Plain),
+    ("products", "merchant_stock", &[("merchantId", 1), ("inventory.stock", 1)], Plain),
+    ("products", "merchant_category", &[("merchantId", 1), ("category", 1)], Plain),
+    // GET /products/{id}/reviews: a shop's reviews, newest first.
+    ("reviews", "store_created", &[("store", 1), ("createdAt", -1)], Plain),
+    // Orders (written by the consumer app): the merchant scope is `items.store`.
+    ("orders", "orderNumber_1", &[("orderNumber", 1)], Unique),
+    ("orders", "items.store_1_createdAt_-1", &[("items.store", 1), ("createdAt", -1)], Plain),
+    ("orders", "items.store_1_status_1", &[("items.store", 1), ("status", 1)], Plain),
+    ("orders", "createdAt_1", &[("createdAt", 1)], Plain),
+    // Notifications: the inbox query, and one notification per event key and merchant.
+    ("notifications", "user_1_deletedAt_1_isArchived_1_isRead_1_createdAt_-1",
+        &[("user", 1), ("deletedAt", 1), ("isArchived", 1), ("isRead", 1), ("createdAt", -1)], Plain),
+    ("notifications", "user_1_dedupeKey_1", &[("user", 1), ("dedupeKey", 1)], UniqueWhereExists("dedupeKey")),
+    ("notifications", "dedupeKey_1", &[("dedupeKey", 1)], Plain),
+    // The contract's TTL on the shared collection (Mongoose's name for it).
+    ("notifications", "expiresAt_1", &[("expiresAt", 1)], ExpiresAt),
+    ("notificationpreferences", "merchantId_1", &[("merchantId", 1)], Unique),
+    // Analytics inventory status: a shop's products by stock.
+    ("products", "store_stock", &[("store", 1), ("inventory.stock", 1)], Plain),
+    ("analyticsexports", "merchant_export", &[("merchantId", 1), ("exportId", 1)], Unique),
+    // Finished exports are kept until their `expiresAt` only.
+    ("analyticsexports", "expiresAt_ttl", &[("expiresAt", 1)], ExpiresAt),
+];
 
 /// The index catalogue.
 pub fn catalogue() -> Vec<IndexSpec> {
-    vec![
-        spec("merchants", "email_unique", doc! { "email": 1 }, true),
-        spec(
-            "merchants",
-            "reset_token",
-            doc! { "resetPasswordToken": 1 },
-            false,
-        ),
-        spec(
-            "merchants",
-            "verification_token",
-            doc! { "emailVerificationToken": 1 },
-            false,
-        ),
-        spec(
-            "merchantusers",
-            "merchant_email_unique",
-            doc! { "merchantId": 1, "email": 1 },
-            true,
-        ),
-        spec("merchantusers", "email", doc! { "email": 1 }, false),
-        spec(
-            "merchantusers",
-            "merchant_created",
-            doc! { "merchantId": 1, "createdAt": -1 },
-            false,
-        ),
-        spec(
-            "merchantusers",
-            "invitation_token",
-            doc! { "invitationToken": 1 },
-            false,
-        ),
-        spec(
-            "auditlogs",
-            "merchant_timestamp",
-            doc! { "merchantId": 1, "timestamp": -1 },
-            false,
-        ),
-        spec(
-            "auditlogs",
-            "merchant_action_timestamp",
-            doc! { "merchantId": 1, "action": 1, "timestamp": -1 },
-            false,
-        ),
-        spec(
-            "auditlogs",
-            "merchant_resource_timestamp",
-            doc! { "merchantId": 1, "resourceType": 1, "resourceId": 1, "timestamp": -1 },
-            false,
-        ),
-        spec(
-            "auditlogs",
-            "merchant_user_timestamp",
-            doc! { "merchantId": 1, "merchantUserId": 1, "timestamp": -1 },
-            false,
-        ),
-        spec(
-            "cashbackrequests",
-            "request_number_unique",
-            doc! { "requestNumber": 1 },
-            true,
-        ),
-        spec(
-            "cashbackrequests",
-            "merchant_status_created",
-            doc! { "merchantId": 1, "status": 1, "createdAt": -1 },
-            false,
-        ),
-        spec(
-            "cashbackrequests",
-            "merchant_created",
-            doc! { "merchantId": 1, "createdAt": -1 },
-            false,
-        ),
-        spec("stores", "slug_unique", doc! { "slug": 1 }, true),
-        spec(
-            "stores",
-            "merchant_created",
-            doc! { "merchantId": 1, "createdAt": 1 },
-            false,
-        ),
-        spec("categories", "slug_unique", doc! { "slug": 1 }, true),
-        spec("products", "sku_unique", doc! { "sku": 1 }, true),
-        spec("products", "slug_unique", doc! { "slug": 1 }, true),
-        spec(
-            "products",
-            "merchant_created",
-            doc! { "merchantId": 1, "createdAt": -1 },
-            false,
-        ),
-        spec(
-            "products",
-            "merchant_stock",
-            doc! { "merchantId": 1, "inventory.stock": 1 },
-            false,
-        ),
-        spec(
-            "products",
-            "merchant_category",
-            doc! { "merchantId": 1, "category": 1 },
-            false,
-        ),
-        // GET /products/{id}/reviews: a store's reviews, newest first.
-        spec(
-            "reviews",
-            "store_created",
-            doc! { "store": 1, "createdAt": -1 },
-            false,
-        ),
-        // Orders and notifications are shared with the consumer app, whose driver (Mongoose)
-        // names indexes `<field>_<dir>…`: the same names make an index both apps declare a
-        // no-op instead of an "already exists with a different name" error.
-        // Orders (written by the consumer app): the merchant scope is `items.store`.
-        spec("orders", "orderNumber_1", doc! { "orderNumber": 1 }, true),
-        spec(
-            "orders",
-            "items.store_1_createdAt_-1",
-            doc! { "items.store": 1, "createdAt": -1 },
-            false,
-        ),
-        spec(
-            "orders",
-            "items.store_1_status_1",
-            doc! { "items.store": 1, "status": 1 },
-            false,
-        ),
-        spec("orders", "createdAt_1", doc! { "createdAt": 1 }, false),
-        // Notifications: the inbox query, and one notification per event key and merchant.
-        spec(
-            "notifications",
-            "user_1_deletedAt_1_isArchived_1_isRead_1_createdAt_-1",
-            doc! { "user": 1, "deletedAt": 1, "isArchived": 1, "isRead": 1, "createdAt": -1 },
-            false,
-        ),
-        partial_unique(
-            "notifications",
-            "user_1_dedupeKey_1",
-            doc! { "user": 1, "dedupeKey": 1 },
-            doc! { "dedupeKey": { "$exists": true } },
-        ),
-        spec(
-            "notifications",
-            "dedupeKey_1",
-            doc! { "dedupeKey": 1 },
-            false,
-        ),
-        // The contract's TTL on the shared collection (Mongoose's name for it).
-        expires_at("notifications", "expiresAt_1", "expiresAt"),
-        spec(
-            "notificationpreferences",
-            "merchantId_1",
-            doc! { "merchantId": 1 },
-            true,
-        ),
-        // Analytics inventory status: a store's products by stock.
-        spec(
-            "products",
-            "store_stock",
-            doc! { "store": 1, "inventory.stock": 1 },
-            false,
-        ),
-        spec(
-            "analyticsexports",
-            "merchant_export",
-            doc! { "merchantId": 1, "exportId": 1 },
-            true,
-        ),
-        // Finished exports are kept until their `expiresAt` only.
-        expires_at("analyticsexports", "expiresAt_ttl", "expiresAt"),
-    ]
+    CATALOGUE
+        .iter()
+        .map(|&(collection, name, keys, kind)| IndexSpec {
+            collection,
+            name,
+            keys: keys
+                .iter()
+                .map(|&(k, d)| (k.to_string(), d.into()))
+                .collect(),
+            unique: kind != Plain && kind != ExpiresAt,
+            partial: match kind {
+                UniqueWhereExists(field) => Some(doc! { field: { "$exists": true } }),
+                _ => None,
+            },
+            expire_after: (kind == ExpiresAt).then_some(Duration::ZERO),
+        })
+        .collect()
 }
 
 fn model(s: IndexSpec) -> IndexModel {
@@ -333,5 +221,28 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_names_each_index_once_per_collection() {
+        let specs = catalogue();
+        let mut names: Vec<_> = specs.iter().map(|s| (s.collection, s.name)).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), specs.len());
+        let dedupe = specs.iter().find(|s| s.name == "user_1_dedupeKey_1");
+        assert!(dedupe.is_some_and(|s| s.unique && s.partial.is_some()));
+        let ttl = specs.iter().find(|s| s.name == "expiresAt_ttl");
+        assert!(ttl.is_some_and(|s| !s.unique && s.expire_after == Some(Duration::ZERO)));
+        let keys = specs
+            .iter()
+            .find(|s| s.name == "merchant_timestamp")
+            .map(|s| s.keys.clone());
+        assert_eq!(keys, Some(doc! { "merchantId": 1, "timestamp": -1 }));
     }
 }

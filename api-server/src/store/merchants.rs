@@ -8,6 +8,7 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store};
+use crate::domain::ProfilePatch;
 
 /// Postal address of the business.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -224,27 +225,36 @@ impl Store {
         self.merchants().find_one(doc! { "email": email }).await
     }
 
-    /// Apply `$set` fields to a merchant and return the updated document.
-    pub async fn update_merchant(
+    /// Apply a profile patch (address parts merged into the stored address) and return the
+    /// updated merchant.
+    pub async fn update_profile(
         &self,
         id: ObjectId,
-        mut set: Document,
+        patch: &ProfilePatch,
     ) -> mongodb::error::Result<Option<MerchantDoc>> {
+        let mut set = Document::new();
+        let a = &patch.address;
+        let fields = [
+            ("phone", &patch.phone),
+            ("businessName", &patch.business_name),
+            ("ownerName", &patch.owner_name),
+            ("description", &patch.description),
+            ("logo", &patch.logo),
+            ("website", &patch.website),
+            ("businessAddress.street", &a.street),
+            ("businessAddress.city", &a.city),
+            ("businessAddress.state", &a.state),
+            ("businessAddress.zipCode", &a.zip_code),
+            ("businessAddress.country", &a.country),
+        ];
+        for (key, value) in fields {
+            if let Some(v) = value {
+                set.insert(key, v);
+            }
+        }
         set.insert("updatedAt", DateTime::now());
         self.merchants()
             .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
-            .return_document(ReturnDocument::After)
-            .await
-    }
-
-    /// Apply an update document (operators included) and return the updated merchant.
-    pub async fn modify_merchant(
-        &self,
-        id: ObjectId,
-        update: Document,
-    ) -> mongodb::error::Result<Option<MerchantDoc>> {
-        self.merchants()
-            .find_one_and_update(doc! { "_id": id }, update)
             .return_document(ReturnDocument::After)
             .await
     }

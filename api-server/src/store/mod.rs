@@ -1,10 +1,15 @@
-//! MongoDB access: one module per collection with its `*Doc` types, indexes and queries.
-//! Every product and store query takes the caller's merchant id, so tenancy is enforced here.
+//! Persistence (the "store"; a merchant's storefront is a *shop*): one module per collection
+//! with its `*Doc` types and queries; the only code that knows collections, filters, updates,
+//! transactions and indexes (see ARCHITECTURE.md).
+//! Every product and shop query takes the caller's merchant id, so tenancy is enforced here.
 
 pub mod analytics;
+pub mod analytics_exports;
 pub mod audit;
+pub mod audit_views;
 pub mod bulk;
 pub mod cashback;
+pub mod cashback_stats;
 pub mod categories;
 pub mod dashboard;
 pub mod facet;
@@ -12,13 +17,15 @@ pub mod indexes;
 pub mod json;
 pub mod merchants;
 pub mod notifications;
+pub mod onboarding;
 pub mod order_analytics;
 pub mod order_updates;
 pub mod orders;
+pub mod product_patch;
 pub mod products;
 pub mod reviews;
+pub mod shops;
 pub mod stock;
-pub mod stores;
 pub mod team;
 pub mod uploads;
 pub mod users;
@@ -29,6 +36,12 @@ use mongodb::{
 };
 
 pub use mongodb::bson::{DateTime, oid::ObjectId};
+
+/// A failed database operation (callers map it to their own errors; details stay in logs).
+pub type Error = mongodb::error::Error;
+
+/// The result of a database operation.
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Handle on the application database (cheap to clone).
 #[derive(Debug, Clone)]
@@ -61,7 +74,7 @@ impl Store {
         self.db.collection("merchantusers")
     }
 
-    pub(crate) fn stores(&self) -> Collection<stores::StoreDoc> {
+    pub(crate) fn shops(&self) -> Collection<shops::ShopDoc> {
         self.db.collection("stores")
     }
 

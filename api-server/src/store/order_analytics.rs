@@ -269,7 +269,7 @@ impl Store {
     ) -> mongodb::error::Result<OrderReport> {
         let lines = SalesLines {
             orders: earning(m.clone()),
-            stores: scope.stores.clone(),
+            stores: scope.shops.clone(),
             current_from: None,
         };
         let f = self
@@ -280,10 +280,10 @@ impl Store {
                     ("statuses", by_status_pipeline(m.clone())),
                     (
                         "series",
-                        by_period_pipeline(&scope.stores, m.clone(), interval),
+                        by_period_pipeline(&scope.shops, m.clone(), interval),
                     ),
                     ("top", product_sales_pipeline(lines, false, 10)),
-                    ("units", units_pipeline(&scope.stores, m)),
+                    ("units", units_pipeline(&scope.shops, m)),
                 ],
             )
             .await?;
@@ -302,7 +302,7 @@ impl Store {
         m: Document,
         interval: Interval,
     ) -> mongodb::error::Result<Vec<PeriodRow>> {
-        collect(self, by_period_pipeline(&scope.stores, m, interval)).await
+        collect(self, by_period_pipeline(&scope.shops, m, interval)).await
     }
 
     /// Per-product sales of the matched lines, by revenue or quantity (ties: the other

@@ -14,7 +14,7 @@ use super::{
     DateTime, Store,
     orders::{OrderDoc, OrderItem, OrderScope},
 };
-use crate::domain::order::statuses_leading_to;
+use crate::domain::order::{RefundLine, statuses_leading_to};
 
 /// Outcome of a status change.
 #[derive(Debug)]
@@ -39,8 +39,8 @@ pub struct StatusChange {
     pub note: Option<String>,
     /// Who acts (merchant or team member id).
     pub actor: ObjectId,
-    /// Carrier data (`mark-shipped`).
-    pub tracking: Option<Document>,
+    /// Carrier data (`mark-shipped`), stored as sent.
+    pub tracking: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Outcome of a refund.
@@ -71,7 +71,7 @@ pub struct RefundRequest {
     /// Why.
     pub reason: String,
     /// Refunded lines (`{itemId, quantity}`), informational.
-    pub items: Vec<Document>,
+    pub items: Vec<RefundLine>,
     /// Who.
     pub by: ObjectId,
 }
@@ -110,8 +110,13 @@ fn status_update(change: &StatusChange) -> Document {
         "delivered" => set.insert("delivery.deliveredAt", now),
         _ => None,
     };
-    if let Some(t) = &change.tracking {
-        set.insert("delivery.trackingInfo", t.clone());
+    // JSON objects always convert; a failure would only drop the optional carrier data.
+    if let Some(t) = change
+        .tracking
+        .as_ref()
+        .and_then(|t| mongodb::bson::to_document(t).ok())
+    {
+        set.insert("delivery.trackingInfo", t);
     }
     doc! { "$set": set, "$push": { "timeline": timeline(change) } }
 }
@@ -147,7 +152,7 @@ fn restore_ops(scope: &OrderScope, order: &OrderDoc) -> Vec<(Document, Document,
     order
         .items
         .iter()
-        .filter(|i| scope.stores.contains(&i.store) && i.quantity > 0)
+        .filter(|i| scope.shops.contains(&i.shop) && i.quantity > 0)
         .map(|i| restore_op(scope.merchant, i))
         .collect()
 }

@@ -35,8 +35,9 @@ pub struct OrderItem {
     pub id: Option<ObjectId>,
     /// Product.
     pub product: ObjectId,
-    /// Store selling the line (the merchant scope).
-    pub store: ObjectId,
+    /// The shop selling the line (the merchant scope).
+    #[serde(rename = "store")]
+    pub shop: ObjectId,
     /// Store name at order time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_name: Option<String>,
@@ -254,14 +255,14 @@ fn delivery() -> String {
 pub struct OrderScope {
     /// The merchant.
     pub merchant: ObjectId,
-    /// Its stores (or the one owned store asked for).
-    pub stores: Vec<ObjectId>,
+    /// Its shops (or the one owned shop asked for).
+    pub shops: Vec<ObjectId>,
 }
 
 impl OrderScope {
     /// `{ "items.store": { $in: stores } }`.
     pub fn filter(&self) -> Document {
-        doc! { "items.store": { "$in": self.stores.clone() } }
+        doc! { "items.store": { "$in": self.shops.clone() } }
     }
 
     /// The filter of one order in scope.
@@ -335,6 +336,38 @@ impl CustomerDoc {
 }
 
 impl Store {
+    /// Up to `limit` orders created at or after `since`, oldest first, and how many were read.
+    /// One malformed consumer document must not stall the caller: it is skipped with a warning
+    /// (and still counted as read).
+    pub async fn orders_created_since(
+        &self,
+        since: DateTime,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<OrderDoc>, usize)> {
+        let raw: Vec<Document> = self
+            .orders()
+            .clone_with_type::<Document>()
+            .find(doc! { "createdAt": { "$gte": since } })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        let read = raw.len();
+        let orders = raw
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.get_object_id("_id").ok();
+                mongodb::bson::from_document(d)
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, order = ?id, "unreadable order skipped"),
+                    )
+                    .ok()
+            })
+            .collect();
+        Ok((orders, read))
+    }
+
     pub(crate) fn orders(&self) -> mongodb::Collection<OrderDoc> {
         self.db.collection("orders")
     }
@@ -351,7 +384,7 @@ impl Store {
             f.insert("_id", id);
         }
         let ids: Vec<ObjectId> = self
-            .stores()
+            .shops()
             .clone_with_type::<Document>()
             .find(f)
             .projection(doc! { "_id": 1 })
@@ -361,7 +394,7 @@ impl Store {
             .await?;
         Ok((only.is_none() || !ids.is_empty()).then_some(OrderScope {
             merchant,
-            stores: ids,
+            shops: ids,
         }))
     }
 

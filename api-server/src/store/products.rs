@@ -4,32 +4,12 @@
 use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
-use mongodb::{
-    bson::{Bson, Document, doc, oid::ObjectId},
-    options::ReturnDocument,
-};
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store};
 use crate::domain::StockLevel;
-
-/// Prices.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Pricing {
-    /// List price (compare-at, else the selling price).
-    pub original: f64,
-    /// Selling price.
-    pub selling: f64,
-    /// Cost price.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<f64>,
-    /// Discount percentage, derived from original and selling.
-    #[serde(default)]
-    pub discount: f64,
-    /// Currency code.
-    pub currency: String,
-}
+pub use crate::domain::{Cashback, Dimensions, Pricing};
 
 /// A product variant (`inventory.variants[]`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -96,39 +76,6 @@ pub struct Inventory {
     pub variants: Vec<VariantDoc>,
 }
 
-/// Cashback offered on the product.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Cashback {
-    /// Percentage 0..100.
-    pub percentage: f64,
-    /// Cap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_amount: Option<f64>,
-    /// Minimum purchase.
-    #[serde(default)]
-    pub min_purchase: f64,
-    /// Offered.
-    #[serde(default = "yes")]
-    pub is_active: bool,
-}
-
-/// Physical size.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Dimensions {
-    /// Length.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub length: Option<f64>,
-    /// Width.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub width: Option<f64>,
-    /// Height.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub height: Option<f64>,
-    /// cm | inch.
-    pub unit: String,
-}
-
 /// Search-engine metadata.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Seo {
@@ -167,8 +114,9 @@ pub struct ProductDoc {
     /// Sub-category label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subcategory: Option<String>,
-    /// Store.
-    pub store: ObjectId,
+    /// The merchant's shop the product is listed in.
+    #[serde(rename = "store")]
+    pub shop: ObjectId,
     /// Owning merchant.
     pub merchant_id: ObjectId,
     /// Brand.
@@ -388,20 +336,6 @@ impl Store {
         let products = self.products();
         let count = products.count_documents(f.clone());
         futures::try_join!(page, count.into_future())
-    }
-
-    /// Apply `$set` to one of the merchant's products; `None` when it is not theirs.
-    pub async fn update_product(
-        &self,
-        merchant: ObjectId,
-        id: ObjectId,
-        mut set: Document,
-    ) -> mongodb::error::Result<Option<ProductDoc>> {
-        set.insert("updatedAt", DateTime::now());
-        self.products()
-            .find_one_and_update(scope(merchant, id), doc! { "$set": set })
-            .return_document(ReturnDocument::After)
-            .await
     }
 
     /// Hard-delete one of the merchant's products; false when it is not theirs.

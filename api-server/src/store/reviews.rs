@@ -4,8 +4,9 @@
 
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
+use serde_json::Value;
 
-use super::{ObjectId, Store};
+use super::{ObjectId, Store, json::bson_to_json};
 
 /// The `filter` query of the reviews route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl Store {
     }
 
     /// A page of a store's visible reviews (newest first) and the number matching `filter`.
-    pub async fn store_reviews(
+    async fn shop_reviews(
         &self,
         store: ObjectId,
         filter: Option<ReviewFilter>,
@@ -127,11 +128,45 @@ impl Store {
         Ok(stats)
     }
 
-    /// `{_id, name, profile}` of the consumer users who wrote reviews, by id.
-    pub async fn review_authors(
+    /// A page of a shop's visible reviews as JSON (newest first), each with `id` and its `user`
+    /// replaced by the author `{_id, id, name, profile}` when found; and the number matching.
+    pub async fn shop_reviews_with_authors(
         &self,
-        ids: Vec<ObjectId>,
-    ) -> mongodb::error::Result<Vec<Document>> {
+        shop: ObjectId,
+        filter: Option<ReviewFilter>,
+        page: u64,
+        limit: i64,
+    ) -> mongodb::error::Result<(Vec<Value>, u64)> {
+        let (docs, total) = self.shop_reviews(shop, filter, page, limit).await?;
+        let ids: Vec<ObjectId> = docs
+            .iter()
+            .filter_map(|d| d.get_object_id("user").ok())
+            .collect();
+        let authors = self.review_authors(ids).await?;
+        let reviews = docs
+            .into_iter()
+            .map(|d| {
+                let by = d.get_object_id("user").ok();
+                let author = by.and_then(|u| {
+                    authors
+                        .iter()
+                        .find(|a| a.get_object_id("_id").ok() == Some(u))
+                });
+                let mut review = bson_to_json(Bson::Document(d));
+                review["id"] = review["_id"].clone();
+                if let Some(a) = author {
+                    let mut user = bson_to_json(Bson::Document(a.clone()));
+                    user["id"] = user["_id"].clone();
+                    review["user"] = user;
+                }
+                review
+            })
+            .collect();
+        Ok((reviews, total))
+    }
+
+    /// `{_id, name, profile}` of the consumer users who wrote reviews, by id.
+    async fn review_authors(&self, ids: Vec<ObjectId>) -> mongodb::error::Result<Vec<Document>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

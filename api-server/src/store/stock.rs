@@ -12,6 +12,7 @@ use super::{
     DateTime, Store,
     products::{ProductDoc, VariantDoc, scope},
 };
+use crate::domain::{Sku, VariantPatch};
 
 /// Outcome of a conditional stock change.
 #[derive(Debug)]
@@ -159,17 +160,17 @@ impl Store {
             .await
     }
 
-    /// Set fields of one variant (keys relative to the variant, e.g. `price`).
+    /// Apply `patch` to one variant of the merchant's product.
     pub async fn update_variant(
         &self,
         merchant: ObjectId,
         id: ObjectId,
         variant: &str,
-        fields: Document,
+        patch: &VariantPatch,
     ) -> mongodb::error::Result<Option<ProductDoc>> {
         let mut f = scope(merchant, id);
         f.insert("inventory.variants.variantId", variant);
-        let mut set: Document = fields
+        let mut set: Document = variant_fields(patch)
             .into_iter()
             .map(|(k, v)| (format!("inventory.variants.$[v].{k}"), v))
             .collect();
@@ -195,5 +196,51 @@ impl Store {
             .update_one(f, doc! { "$pull": { "inventory.variants": { "variantId": variant } }, "$set": { "updatedAt": DateTime::now() } })
             .await?;
         Ok(r.matched_count == 1)
+    }
+}
+/// The fields a variant patch sets (keys relative to the variant).
+fn variant_fields(p: &VariantPatch) -> Document {
+    let attributes = p.attributes.as_ref().map(|a| {
+        a.iter()
+            .map(|(k, v)| (k.clone(), Bson::from(v.clone())))
+            .collect::<Document>()
+    });
+    let pairs: [(&str, Option<Bson>); 11] = [
+        ("value", p.value.clone().map(Bson::from)),
+        ("type", p.kind.clone().map(Bson::from)),
+        ("stock", p.stock.map(Bson::from)),
+        ("price", p.price.map(Bson::from)),
+        ("compareAtPrice", p.compare_at_price.map(Bson::from)),
+        ("sku", p.sku.as_ref().map(|s| Bson::from(s.as_str()))),
+        ("barcode", p.barcode.clone().map(Bson::from)),
+        ("weight", p.weight.map(Bson::from)),
+        ("images", p.images.clone().map(Bson::from)),
+        ("isAvailable", p.is_available.map(Bson::from)),
+        ("attributes", attributes.map(Bson::Document)),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+impl VariantDoc {
+    /// A new variant with a fresh id: the patch's fields over the defaults (kind `option`,
+    /// no stock, available).
+    pub fn new(p: VariantPatch) -> Self {
+        Self {
+            variant_id: ObjectId::new().to_hex(),
+            kind: p.kind.unwrap_or_else(|| "option".into()),
+            value: p.value.unwrap_or_default(),
+            attributes: p.attributes.unwrap_or_default(),
+            price: p.price,
+            compare_at_price: p.compare_at_price,
+            stock: p.stock.unwrap_or(0),
+            sku: p.sku.map(Sku::into_string),
+            images: p.images.unwrap_or_default(),
+            barcode: p.barcode,
+            weight: p.weight,
+            is_available: p.is_available.unwrap_or(true),
+        }
     }
 }

@@ -48,7 +48,7 @@ impl Store {
     /// Set `field` (`logo` or `banner`) of one of the merchant's stores (`store`, else its
     /// default store). Returns the store id and the previous value, or `None` when the merchant
     /// has no such store.
-    pub async fn set_store_media(
+    pub async fn set_shop_media(
         &self,
         merchant: ObjectId,
         store: Option<ObjectId>,
@@ -56,14 +56,14 @@ impl Store {
         url: &str,
     ) -> mongodb::error::Result<Option<(ObjectId, Option<String>)>> {
         let target = match store {
-            Some(id) => self.owned_store(merchant, id).await?,
-            None => self.default_store(merchant).await?,
+            Some(id) => self.owned_shop(merchant, id).await?,
+            None => self.default_shop(merchant).await?,
         };
         let Some(target) = target else {
             return Ok(None);
         };
         let before = self
-            .stores()
+            .shops()
             .clone_with_type::<Document>()
             .find_one_and_update(
                 doc! { "_id": target.id, "merchantId": merchant },

@@ -62,7 +62,7 @@ fn order(
 async fn store_of(app: &TestApp, merchant: &str) -> ObjectId {
     let id = ObjectId::parse_str(merchant).expect("merchant id");
     app.store
-        .default_store(id)
+        .default_shop(id)
         .await
         .expect("query")
         .expect("store")
@@ -778,7 +778,7 @@ async fn seeded_orders_reference_the_merchants_products_and_add_up_in_the_report
         .expect("merchant");
     let store = app
         .store
-        .default_store(merchant.id)
+        .default_shop(merchant.id)
         .await
         .expect("find")
         .expect("store")

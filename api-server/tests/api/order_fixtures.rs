@@ -42,7 +42,7 @@ pub async fn shop(app: &TestApp, name: &str, stock: i64) -> Shop {
     let merchant = ObjectId::parse_str(&id).expect("merchant id");
     let store = app
         .store
-        .default_store(merchant)
+        .default_shop(merchant)
         .await
         .expect("store read")
         .expect("registration store")
@@ -79,7 +79,7 @@ pub fn order(
         items: vec![OrderItem {
             id: Some(ObjectId::new()),
             product,
-            store,
+            shop: store,
             store_name: Some("Acme Goods".into()),
             name: "Widget".into(),
             image: "https://img.example/w.png".into(),

@@ -13,12 +13,12 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    store::{ObjectId, analytics::int, order_analytics::ProductSales},
+    store::{ObjectId, analytics::StockItem, order_analytics::ProductSales},
 };
 
 type Res = Result<Value, ApiError>;
 
-fn db(e: mongodb::error::Error) -> ApiError {
+fn db(e: crate::store::Error) -> ApiError {
     ApiError::internal("Failed to fetch analytics")(e)
 }
 
@@ -49,7 +49,7 @@ pub async fn performance(c: Ctx) -> Res {
     let store = &c.state.store;
     let (rows, stock) = tokio::try_join!(
         store.product_sales(c.scope().sales_lines(), by_quantity, limit),
-        store.stock_levels(c.store, 5000),
+        store.stock_levels(c.shop, 5000),
     )
     .map_err(db)?;
     let all: f64 = rows.iter().map(|r| r.revenue).sum();
@@ -71,7 +71,7 @@ pub async fn categories(c: Ctx) -> Res {
     let store = &c.state.store;
     let (sales, catalogue) = tokio::try_join!(
         store.category_sales(c.scope()),
-        store.products_per_category(c.store)
+        store.products_per_category(c.shop)
     )
     .map_err(db)?;
     let shares = percentages(&sales.iter().map(|s| s.revenue).collect::<Vec<_>>());
@@ -92,15 +92,10 @@ pub async fn categories(c: Ctx) -> Res {
         .collect())
 }
 
-fn item_json(d: &mongodb::bson::Document) -> Value {
-    let inv = d.get_document("inventory").cloned().unwrap_or_default();
+fn item_json(i: &StockItem) -> Value {
     json!({
-        "id": d.get_object_id("_id").map(|i| i.to_hex()).unwrap_or_default(),
-        "name": d.get_str("name").unwrap_or_default(),
-        "sku": d.get_str("sku").unwrap_or_default(),
-        "stock": int(&inv, "stock"),
-        "lowStockThreshold": inv.get("lowStockThreshold").map_or(5, |_| int(&inv, "lowStockThreshold")),
-        "image": d.get_array("images").ok().and_then(|a| a.first()).and_then(|b| b.as_str()),
+        "id": i.id, "name": i.name, "sku": i.sku, "stock": i.stock,
+        "lowStockThreshold": i.low_stock_threshold, "image": i.image,
     })
 }
 
@@ -108,9 +103,9 @@ fn item_json(d: &mongodb::bson::Document) -> Value {
 pub async fn inventory(c: Ctx) -> Res {
     let store = &c.state.store;
     let (counts, low, out) = tokio::try_join!(
-        store.stock_counts(c.store),
-        store.stock_items(c.store, false, 20),
-        store.stock_items(c.store, true, 20),
+        store.stock_counts(c.shop),
+        store.stock_items(c.shop, false, 20),
+        store.stock_items(c.shop, true, 20),
     )
     .map_err(db)?;
     Ok(json!({
@@ -134,7 +129,7 @@ pub async fn stockout_prediction(c: Ctx) -> Res {
     let store = &c.state.store;
     let (sales, stock) = tokio::try_join!(
         store.product_sales(c.scope().sales_lines(), true, 5000),
-        store.stock_levels(c.store, 5000)
+        store.stock_levels(c.shop, 5000)
     )
     .map_err(db)?;
     let days = c.range.days().len().max(1) as f64;
@@ -163,7 +158,7 @@ async fn product_of(c: &Ctx, raw: &str) -> Result<(ObjectId, String, i64, bool),
     let (name, stock, unlimited) = c
         .state
         .store
-        .store_product(c.store, id)
+        .shop_product(c.shop, id)
         .await
         .map_err(db)?
         .ok_or_else(|| ApiError::NotFound("Product not found".into()))?;
@@ -175,7 +170,7 @@ async fn daily_units(c: &Ctx, range: &DateRange, product: ObjectId) -> Result<Ve
     let rows = c
         .state
         .store
-        .product_daily_units(range.scope(c.store), product)
+        .product_daily_units(range.scope(c.shop), product)
         .await
         .map_err(db)?;
     Ok(range

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use mongodb::bson::{Bson, DateTime};
 use serde_json::{Value, json};
 
 use super::{
@@ -14,22 +13,17 @@ use super::{
     math::{percentages, ratio, round2},
     query::int_in,
 };
-use crate::{error::ApiError, store::analytics::CustomerRow};
+use crate::{
+    error::ApiError,
+    store::{DateTime, analytics::CustomerRow},
+};
 
 type Res = Result<Value, ApiError>;
 
 const DAY_MS: i64 = 86_400_000;
 
-fn db(e: mongodb::error::Error) -> ApiError {
+fn db(e: crate::store::Error) -> ApiError {
     ApiError::internal("Failed to fetch analytics")(e)
-}
-
-fn id(b: &Bson) -> String {
-    match b {
-        Bson::ObjectId(o) => o.to_hex(),
-        Bson::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn iso(d: DateTime) -> String {
@@ -127,7 +121,7 @@ pub async fn insights(c: Ctx) -> Res {
     let predictions: Vec<Value> = at_risk
         .iter()
         .take(10)
-        .map(|r| json!({ "customerId": id(&r.user), "lastOrderDate": iso(r.last),
+        .map(|r| json!({ "customerId": r.user, "lastOrderDate": iso(r.last),
             "daysSinceLastOrder": (k.end - r.last.timestamp_millis()) / DAY_MS, "lifetimeValue": round2(r.revenue), "risk": "medium" }))
         .collect();
     let mut segments = serde_json::Map::new();
@@ -208,7 +202,7 @@ pub async fn list(c: Ctx) -> Res {
         .map_err(db)?;
     let customers: Vec<Value> = rows
         .iter()
-        .map(|r| json!({ "customerId": id(&r.user), "totalOrders": r.orders, "ordersInRange": r.orders_in_range,
+        .map(|r| json!({ "customerId": r.user, "totalOrders": r.orders, "ordersInRange": r.orders_in_range,
             "totalSpent": round2(r.revenue), "averageOrderValue": round2(ratio(r.revenue, r.orders as f64)),
             "firstOrderDate": iso(r.first), "lastOrderDate": iso(r.last) }))
         .collect();

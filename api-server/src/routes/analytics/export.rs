@@ -3,7 +3,6 @@
 //! `GET /export/:exportId` downloads it. `GET /export` is the contract's fixed 404.
 
 use chrono::{Duration, Utc};
-use mongodb::bson::{DateTime, Document, doc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -11,15 +10,20 @@ use utoipa::ToSchema;
 use super::{
     Ctx,
     math::{ratio, round2},
-    query::{AnalyticsQuery, iso, one_of},
+    query::{AnalyticsQuery, bson_date, iso, one_of},
 };
-use crate::{error::ApiError, store::ObjectId};
+use crate::{
+    error::ApiError,
+    store::{
+        self, ObjectId,
+        analytics_exports::{AnalyticsExport, ExportRange, StoredExport},
+    },
+};
 
 /// How long an export can be downloaded.
 const EXPORT_TTL_HOURS: i64 = 24;
 /// Most rows one export holds.
 const MAX_ROWS: i64 = 10_000;
-const COLLECTION: &str = "analyticsexports";
 
 /// `POST /export` body.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -82,103 +86,111 @@ fn body_choice<'a>(
     })
 }
 
-fn db(e: mongodb::error::Error) -> ApiError {
+fn db(e: store::Error) -> ApiError {
     ApiError::internal("Failed to create export")(e)
 }
 
+type Rows = Vec<Vec<Value>>;
+
+fn header(names: &[&str]) -> Vec<Value> {
+    names.iter().map(|n| Value::from(*n)).collect()
+}
+
 /// Rows (header first) of an export.
-async fn rows(c: &Ctx, kind: &str) -> Result<Vec<Vec<Value>>, ApiError> {
-    let store = &c.state.store;
-    let mut out: Vec<Vec<Value>> = Vec::new();
+async fn rows(c: &Ctx, kind: &str) -> Result<Rows, ApiError> {
     match kind {
-        "products" => {
-            out.push(
-                [
-                    "productId",
-                    "productName",
-                    "quantity",
-                    "revenue",
-                    "orders",
-                    "averagePrice",
-                ]
-                .map(Value::from)
-                .to_vec(),
-            );
-            for p in store
-                .product_sales(c.scope().sales_lines(), false, MAX_ROWS)
-                .await
-                .map_err(db)?
-            {
-                let avg = round2(ratio(p.revenue, p.quantity as f64));
-                out.push(vec![
-                    p.product.to_hex().into(),
-                    p.name.into(),
-                    p.quantity.into(),
-                    round2(p.revenue).into(),
-                    p.orders.into(),
-                    avg.into(),
-                ]);
-            }
-        }
-        "customers" => {
-            out.push(
-                [
-                    "customerId",
-                    "orders",
-                    "ordersInRange",
-                    "totalSpent",
-                    "firstOrderDate",
-                    "lastOrderDate",
-                ]
-                .map(Value::from)
-                .to_vec(),
-            );
-            for r in store
-                .customer_rows(c.scope(), Some((0, MAX_ROWS)))
-                .await
-                .map_err(db)?
-            {
-                let id = r
-                    .user
-                    .as_object_id()
-                    .map_or_else(|| r.user.to_string(), |o| o.to_hex());
-                let date = |d: DateTime| d.try_to_rfc3339_string().unwrap_or_default();
-                out.push(vec![
-                    id.into(),
-                    r.orders.into(),
-                    r.orders_in_range.into(),
-                    round2(r.revenue).into(),
-                    date(r.first).into(),
-                    date(r.last).into(),
-                ]);
-            }
-        }
-        _ => {
-            out.push(
-                ["date", "orders", "revenue", "items", "averageOrderValue"]
-                    .map(Value::from)
-                    .to_vec(),
-            );
-            let buckets = store
-                .sales_buckets(c.scope(), crate::store::analytics::TimeKey::Day)
-                .await
-                .map_err(db)?;
-            for day in c.range.days() {
-                let key = day.to_string();
-                let b = buckets
-                    .iter()
-                    .find(|b| b.key.as_str() == Some(key.as_str()));
-                let (revenue, orders, items) =
-                    b.map_or((0.0, 0, 0), |b| (b.revenue, b.orders, b.items));
-                out.push(vec![
-                    key.into(),
-                    orders.into(),
-                    round2(revenue).into(),
-                    items.into(),
-                    round2(ratio(revenue, orders as f64)).into(),
-                ]);
-            }
-        }
+        "products" => product_rows(c).await,
+        "customers" => customer_rows(c).await,
+        _ => sales_rows(c).await,
+    }
+}
+
+async fn product_rows(c: &Ctx) -> Result<Rows, ApiError> {
+    let mut out = vec![header(&[
+        "productId",
+        "productName",
+        "quantity",
+        "revenue",
+        "orders",
+        "averagePrice",
+    ])];
+    let sales = c
+        .state
+        .store
+        .product_sales(c.scope().sales_lines(), false, MAX_ROWS)
+        .await
+        .map_err(db)?;
+    for p in sales {
+        let avg = round2(ratio(p.revenue, p.quantity as f64));
+        out.push(vec![
+            p.product.to_hex().into(),
+            p.name.into(),
+            p.quantity.into(),
+            round2(p.revenue).into(),
+            p.orders.into(),
+            avg.into(),
+        ]);
+    }
+    Ok(out)
+}
+
+async fn customer_rows(c: &Ctx) -> Result<Rows, ApiError> {
+    let mut out = vec![header(&[
+        "customerId",
+        "orders",
+        "ordersInRange",
+        "totalSpent",
+        "firstOrderDate",
+        "lastOrderDate",
+    ])];
+    let customers = c
+        .state
+        .store
+        .customer_rows(c.scope(), Some((0, MAX_ROWS)))
+        .await
+        .map_err(db)?;
+    let date = |d: store::DateTime| d.try_to_rfc3339_string().unwrap_or_default();
+    for r in customers {
+        out.push(vec![
+            r.user.into(),
+            r.orders.into(),
+            r.orders_in_range.into(),
+            round2(r.revenue).into(),
+            date(r.first).into(),
+            date(r.last).into(),
+        ]);
+    }
+    Ok(out)
+}
+
+/// One row per day of the range, zeros on days without orders.
+async fn sales_rows(c: &Ctx) -> Result<Rows, ApiError> {
+    let mut out = vec![header(&[
+        "date",
+        "orders",
+        "revenue",
+        "items",
+        "averageOrderValue",
+    ])];
+    let buckets = c
+        .state
+        .store
+        .sales_buckets(c.scope(), crate::store::analytics::TimeKey::Day)
+        .await
+        .map_err(db)?;
+    for day in c.range.days() {
+        let key = day.to_string();
+        let b = buckets
+            .iter()
+            .find(|b| b.key.as_text() == Some(key.as_str()));
+        let (revenue, orders, items) = b.map_or((0.0, 0, 0), |b| (b.revenue, b.orders, b.items));
+        out.push(vec![
+            key.into(),
+            orders.into(),
+            round2(revenue).into(),
+            items.into(),
+            round2(ratio(revenue, orders as f64)).into(),
+        ]);
     }
     Ok(out)
 }
@@ -231,41 +243,47 @@ pub async fn create(
     let export_id = uuid::Uuid::new_v4().to_string();
     let now = Utc::now();
     let expires = now + Duration::hours(EXPORT_TTL_HOURS);
-    let coll = c.state.store.db().collection::<Document>(COLLECTION);
-    // Expired exports of this merchant go when a new one is made (no TTL index needed).
-    coll.delete_many(doc! { "merchantId": merchant, "expiresAt": { "$lt": DateTime::now() } })
+    let export = AnalyticsExport {
+        merchant_id: merchant,
+        export_id: export_id.clone(),
+        shop: c.shop,
+        kind: kind.into(),
+        format: format.into(),
+        record_count: (rows.len() - 1) as i64,
+        content,
+        range: ExportRange {
+            start: bson_date(c.range.start),
+            end: bson_date(c.range.end),
+        },
+        created_at: bson_date(now),
+        expires_at: bson_date(expires),
+    };
+    c.state
+        .store
+        .save_analytics_export(&export)
         .await
         .map_err(db)?;
-    let record = doc! {
-        "merchantId": merchant, "exportId": &export_id, "store": c.store, "type": kind, "format": format,
-        "recordCount": (rows.len() - 1) as i64, "content": &content, "range": { "start": super::query::bson_date(c.range.start), "end": super::query::bson_date(c.range.end) },
-        "createdAt": DateTime::from_millis(now.timestamp_millis()), "expiresAt": DateTime::from_millis(expires.timestamp_millis()),
-    };
-    coll.insert_one(record).await.map_err(db)?;
+    let (size, records) = (export.content.len(), export.record_count);
     Ok(json!({
         "exportId": export_id, "status": "completed", "format": format, "type": kind,
-        "recordCount": rows.len() - 1, "size": content.len(),
+        "recordCount": records, "size": size,
         "downloadUrl": format!("/api/merchant/analytics/export/{export_id}"),
         "createdAt": iso(now), "expiresAt": iso(expires), "period": c.range.json(),
     }))
 }
 
-/// A stored, unexpired export of the merchant: `(format, type, content)`.
+/// A stored, unexpired export of the merchant.
 pub async fn fetch(
     state: &crate::state::AppState,
     merchant: ObjectId,
     export_id: &str,
-) -> Result<(String, String, String), ApiError> {
-    let found = state
+) -> Result<StoredExport, ApiError> {
+    state
         .store
-        .db()
-        .collection::<Document>(COLLECTION)
-        .find_one(doc! { "merchantId": merchant, "exportId": export_id, "expiresAt": { "$gt": DateTime::now() } })
+        .analytics_export(merchant, export_id)
         .await
         .map_err(ApiError::internal("Failed to fetch export"))?
-        .ok_or_else(|| ApiError::NotFound("Export not found".into()))?;
-    let text = |k: &str| found.get_str(k).unwrap_or_default().to_string();
-    Ok((text("format"), text("type"), text("content")))
+        .ok_or_else(|| ApiError::NotFound("Export not found".into()))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use self::query::{AnalyticsQuery, DateRange, resolve_store};
+use self::query::{AnalyticsQuery, DateRange, resolve_shop};
 use super::{Reply, cached::cached};
 use crate::{
     error::ApiError,
@@ -39,8 +39,8 @@ pub use export::ExportBody;
 pub struct Ctx {
     /// Shared state.
     pub state: AppState,
-    /// The resolved, owned store.
-    pub store: ObjectId,
+    /// The resolved, owned shop.
+    pub shop: ObjectId,
     /// The date range.
     pub range: DateRange,
     /// The request's "now".
@@ -52,7 +52,7 @@ pub struct Ctx {
 impl Ctx {
     /// Orders of the store in the range.
     pub fn scope(&self) -> Scope {
-        self.range.scope(self.store)
+        self.range.scope(self.shop)
     }
 }
 
@@ -77,14 +77,14 @@ where
     Fut: Future<Output = Result<Value, ApiError>>,
 {
     auth.require("analytics:view")?;
-    let store = resolve_store(&state, &auth, query.store_id.as_deref()).await?;
+    let store = resolve_shop(&state, &auth, query.store_id.as_deref()).await?;
     let now = Utc::now();
     let range = query.range(now, period == Period::Preset, "30d")?;
     // Real-time figures are never served from the cache.
     let key = (endpoint != "realtime").then(|| cache_key(store, endpoint, &query));
     let ctx = Ctx {
         state: state.clone(),
-        store,
+        shop: store,
         range,
         now,
         query,
@@ -277,14 +277,14 @@ pub async fn cache_warm_up(
     AppQuery(query): AppQuery<AnalyticsQuery>,
 ) -> Result<Reply, ApiError> {
     auth.require("analytics:view")?;
-    let store = resolve_store(&state, &auth, query.store_id.as_deref()).await?;
+    let store = resolve_shop(&state, &auth, query.store_id.as_deref()).await?;
     let started = Instant::now();
     let now = Utc::now();
     let q = AnalyticsQuery::default();
     let range = q.range(now, true, "30d")?;
     let ctx = Ctx {
         state: state.clone(),
-        store,
+        shop: store,
         range,
         now,
         query: q.clone(),
@@ -333,12 +333,12 @@ pub async fn export_create(
     auth.require("analytics:export")?;
     let (format, kind) = body.choices()?;
     let query = body.query();
-    let store = resolve_store(&state, &auth, query.store_id.as_deref()).await?;
+    let store = resolve_shop(&state, &auth, query.store_id.as_deref()).await?;
     let now = Utc::now();
     let range = query.range(now, true, "30d")?;
     let ctx = Ctx {
         state,
-        store,
+        shop: store,
         range,
         now,
         query,
@@ -360,7 +360,8 @@ pub async fn export_download(
     Path(export_id): Path<String>,
 ) -> Result<Response, ApiError> {
     auth.require("analytics:export")?;
-    let (format, kind, content) = export::fetch(&state, auth.id(), &export_id).await?;
+    let found = export::fetch(&state, auth.id(), &export_id).await?;
+    let (format, kind, content) = (found.format, found.kind, found.content);
     let (mime, ext) = if format == "json" {
         ("application/json", "json")
     } else {

@@ -82,7 +82,7 @@ impl DateRange {
     /// The order scope of this range in a store.
     pub fn scope(&self, store: ObjectId) -> Scope {
         Scope {
-            store,
+            shop: store,
             start: bson_date(self.start),
             end: bson_date(self.end),
         }
@@ -106,9 +106,9 @@ impl DateRange {
     }
 }
 
-/// A chrono instant as a BSON date.
-pub fn bson_date(t: DateTime<Utc>) -> mongodb::bson::DateTime {
-    mongodb::bson::DateTime::from_millis(t.timestamp_millis())
+/// A chrono instant as a stored date.
+pub fn bson_date(t: DateTime<Utc>) -> crate::store::DateTime {
+    crate::store::DateTime::from_millis(t.timestamp_millis())
 }
 
 /// ISO-8601 with milliseconds and `Z` (contract §1.4).
@@ -260,7 +260,7 @@ pub fn one_of<'a>(
 
 /// The store analytics read: `storeId` when the caller owns it (403 otherwise), else the
 /// merchant's first store (404 when it has none).
-pub async fn resolve_store(
+pub async fn resolve_shop(
     state: &AppState,
     auth: &AuthMerchant,
     store_id: Option<&str>,
@@ -270,13 +270,13 @@ pub async fn resolve_store(
     let found = match store_id.filter(|s| !s.is_empty()) {
         Some(raw) => {
             let id = ObjectId::parse_str(raw).map_err(|_| forbidden())?;
-            let store = state.store.owned_store(auth.id(), id).await;
+            let store = state.store.owned_shop(auth.id(), id).await;
             return store
                 .map_err(ApiError::internal("Failed to resolve store"))?
                 .map(|s| s.id)
                 .ok_or_else(forbidden);
         }
-        None => state.store.default_store(auth.id()).await,
+        None => state.store.default_shop(auth.id()).await,
     };
     found
         .map_err(ApiError::internal("Failed to resolve store"))?

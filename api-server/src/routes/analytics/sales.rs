@@ -3,7 +3,6 @@
 //! the contract's `data` from server-side aggregations.
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use mongodb::bson::Bson;
 use serde_json::{Value, json};
 
 use super::{
@@ -13,12 +12,12 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    store::analytics::{Bucket, PeriodComparison, TOTAL_FIELDS, TimeKey, num},
+    store::analytics::{Bucket, BucketKey, PeriodComparison, TOTAL_FIELDS, TimeKey},
 };
 
 type Res = Result<Value, ApiError>;
 
-fn db(e: mongodb::error::Error) -> ApiError {
+fn db(e: crate::store::Error) -> ApiError {
     ApiError::internal("Failed to fetch analytics")(e)
 }
 
@@ -52,7 +51,7 @@ pub async fn overview(c: Ctx) -> Res {
     let (now, before) = c
         .state
         .store
-        .sales_totals_pair(c.scope(), prev.scope(c.store))
+        .sales_totals_pair(c.scope(), prev.scope(c.shop))
         .await
         .map_err(db)?;
     Ok(json!({
@@ -76,14 +75,9 @@ fn bucket_json(date: String, b: &Bucket) -> Value {
 }
 
 /// The Monday of an ISO week as `YYYY-MM-DD`.
-fn week_start(key: &Bson) -> String {
-    let field = |k| {
-        key.as_document()
-            .and_then(|d| d.get(k))
-            .and_then(|b| b.as_i32().or(b.as_i64().map(|v| v as i32)))
-    };
-    match (field("y"), field("w")) {
-        (Some(y), Some(w)) => NaiveDate::from_isoywd_opt(y, w as u32, Weekday::Mon)
+fn week_start(key: &BucketKey) -> String {
+    match key {
+        BucketKey::Week { year, week } => NaiveDate::from_isoywd_opt(*year, *week, Weekday::Mon)
             .map_or_else(String::new, |d| d.to_string()),
         _ => String::new(),
     }
@@ -115,7 +109,7 @@ pub async fn trends(c: Ctx) -> Res {
     let rows = c
         .state
         .store
-        .sales_buckets(range.scope(c.store), key)
+        .sales_buckets(range.scope(c.shop), key)
         .await
         .map_err(db)?;
     let mut out: Vec<(String, &Bucket)> = rows
@@ -123,7 +117,7 @@ pub async fn trends(c: Ctx) -> Res {
         .map(|b| {
             let date = match key {
                 TimeKey::IsoWeek => week_start(&b.key),
-                _ => b.key.as_str().unwrap_or_default().to_string(),
+                _ => b.key.as_text().unwrap_or_default().to_string(),
             };
             (date, b)
         })
@@ -132,10 +126,6 @@ pub async fn trends(c: Ctx) -> Res {
     Ok(Value::Array(
         out.into_iter().map(|(d, b)| bucket_json(d, b)).collect(),
     ))
-}
-
-fn small_int(b: &Bson) -> i64 {
-    b.as_i32().map(i64::from).or(b.as_i64()).unwrap_or(-1)
 }
 
 /// `GET /sales/by-time`: hours (UTC) with orders.
@@ -148,7 +138,9 @@ pub async fn by_time(c: Ctx) -> Res {
         .map_err(db)?;
     Ok(rows
         .iter()
-        .map(|b| json!({ "hour": small_int(&b.key), "revenue": round2(b.revenue), "orders": b.orders }))
+        .map(
+            |b| json!({ "hour": b.key.number(), "revenue": round2(b.revenue), "orders": b.orders }),
+        )
         .collect())
 }
 
@@ -163,7 +155,7 @@ pub async fn by_day(c: Ctx) -> Res {
     Ok(rows
         .iter()
         .map(|b| {
-            let d = small_int(&b.key);
+            let d = b.key.number();
             let name = DAY_NAMES.get((d - 1).max(0) as usize).copied().unwrap_or_default();
             json!({ "dayOfWeek": d, "dayName": name, "revenue": round2(b.revenue), "orders": b.orders })
         })
@@ -213,25 +205,23 @@ pub async fn revenue_breakdown(c: Ctx) -> Res {
         .totals_breakdown(c.scope())
         .await
         .map_err(db)?;
+    let num = |f: &str| d.get(f).copied().unwrap_or(0.0);
     let mut out = serde_json::Map::new();
     for f in TOTAL_FIELDS {
-        out.insert(f.to_string(), json!(round2(num(&d, f))));
+        out.insert(f.to_string(), json!(round2(num(f))));
     }
-    let gross = num(&d, "subtotal");
-    let fee = num(&d, "platformFee");
+    let gross = num("subtotal");
+    let fee = num("platformFee");
     out.insert(
         "netRevenue".into(),
-        json!(round2(num(&d, "total") - num(&d, "refundAmount"))),
+        json!(round2(num("total") - num("refundAmount"))),
     );
-    out.insert(
-        "merchantPayout".into(),
-        json!(round2(num(&d, "total") - fee)),
-    );
+    out.insert("merchantPayout".into(), json!(round2(num("total") - fee)));
     out.insert(
         "discountRate".into(),
-        json!(round2(ratio(num(&d, "discount"), gross) * 100.0)),
+        json!(round2(ratio(num("discount"), gross) * 100.0)),
     );
-    out.insert("orders".into(), json!(num(&d, "orders") as i64));
+    out.insert("orders".into(), json!(num("orders") as i64));
     out.insert("period".into(), c.range.json());
     Ok(Value::Object(out))
 }
@@ -245,7 +235,7 @@ pub async fn comparison(c: Ctx) -> Res {
     } = c
         .state
         .store
-        .period_comparison(c.scope(), prev.scope(c.store))
+        .period_comparison(c.scope(), prev.scope(c.shop))
         .await
         .map_err(db)?;
     let metric = |now: f64, before: f64| json!({ "current": round2(now), "previous": round2(before), "change": growth(now, before) });
@@ -271,12 +261,12 @@ pub async fn realtime(c: Ctx) -> Res {
         end: c.now,
     };
     let store = &c.state.store;
-    let stores = [c.store];
+    let stores = [c.shop];
     let (t, h, recent, pending) = tokio::try_join!(
-        store.sales_totals(today.scope(c.store)),
-        store.sales_totals(hour.scope(c.store)),
+        store.sales_totals(today.scope(c.shop)),
+        store.sales_totals(hour.scope(c.shop)),
         store.recent_orders(&stores, 10),
-        store.count_orders_with_status(c.store, "placed"),
+        store.count_orders_with_status(c.shop, "placed"),
     )
     .map_err(db)?;
     let recent: Vec<Value> = recent
@@ -300,7 +290,7 @@ async fn daily_series(c: &Ctx, range: &DateRange) -> Result<Vec<(NaiveDate, f64,
     let rows = c
         .state
         .store
-        .sales_buckets(range.scope(c.store), TimeKey::Day)
+        .sales_buckets(range.scope(c.shop), TimeKey::Day)
         .await
         .map_err(db)?;
     Ok(range
@@ -308,7 +298,7 @@ async fn daily_series(c: &Ctx, range: &DateRange) -> Result<Vec<(NaiveDate, f64,
         .into_iter()
         .map(|d| {
             let key = d.to_string();
-            let b = rows.iter().find(|b| b.key.as_str() == Some(key.as_str()));
+            let b = rows.iter().find(|b| b.key.as_text() == Some(key.as_str()));
             (
                 d,
                 b.map_or(0.0, |b| b.revenue),
@@ -413,14 +403,14 @@ pub async fn seasonal(c: Ctx) -> Res {
     let rows = c
         .state
         .store
-        .sales_buckets(range.scope(c.store), key)
+        .sales_buckets(range.scope(c.shop), key)
         .await
         .map_err(db)?;
     let occ = occurrences(&range, kind);
     let buckets: Vec<(i64, f64, f64)> = occ
         .iter()
         .map(|(k, n)| {
-            let b = rows.iter().find(|b| small_int(&b.key) == *k);
+            let b = rows.iter().find(|b| b.key.number() == *k);
             (
                 *k,
                 b.map_or(0.0, |b| b.revenue) / n,

@@ -6,11 +6,10 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use mongodb::bson::Document;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::query::{log_json, with_users};
+use super::query;
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
@@ -119,9 +118,8 @@ pub async fn export(
         end: Some(end),
         ..AuditFilter::default()
     };
-    let (rows, total): (Vec<Document>, u64) =
-        with_users(&state, filter.to_match(auth.id()), 1, MAX_ROWS).await?;
-    let logs: Vec<Value> = rows.into_iter().map(log_json).collect();
+    let found = query::page(&state, auth.id(), &filter, 1, MAX_ROWS).await?;
+    let (logs, total) = (found.logs, found.total);
     if !download || format == "json" {
         return Ok(Reply::data(
             json!({ "logs": logs, "total": total, "startDate": iso(start), "endDate": iso(end) }),

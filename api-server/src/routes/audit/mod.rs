@@ -13,12 +13,11 @@ use axum::{
     extract::{Path, State},
     routing::{get, post},
 };
-use mongodb::bson::doc;
 use serde::Deserialize;
 use serde_json::json;
 
 pub use export::{__path_export, export};
-use query::{LogQuery, counts_object, failed, log_json, with_users};
+use query::{LogQuery, counts_object, failed};
 pub use retention::{
     __path_cleanup, __path_compliance, __path_retention_stats, cleanup, compliance, retention_stats,
 };
@@ -32,7 +31,11 @@ use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant, object_id},
     state::AppState,
-    store::audit::{AuditFilter, group_by},
+    store::{
+        ObjectId,
+        audit::{AuditActor, AuditFilter},
+        audit_views::AuditGroup,
+    },
     validate::Validator,
 };
 
@@ -60,16 +63,17 @@ pub fn router() -> Router<AppState> {
 /// `{logs, total, page, totalPages}` of a filter.
 async fn page_of(
     state: &AppState,
-    filter: mongodb::bson::Document,
+    merchant: ObjectId,
+    filter: &AuditFilter,
     page: u64,
     limit: i64,
 ) -> Result<Reply, ApiError> {
-    let (rows, total) = with_users(state, filter, page, limit).await?;
+    let found = query::page(state, merchant, filter, page, limit).await?;
     Ok(Reply::data(json!({
-        "logs": rows.into_iter().map(log_json).collect::<Vec<_>>(),
-        "total": total,
+        "logs": found.logs,
+        "total": found.total,
         "page": page,
-        "totalPages": total.div_ceil(limit as u64),
+        "totalPages": found.total.div_ceil(limit as u64),
     })))
 }
 
@@ -87,7 +91,7 @@ pub async fn logs(
     let filter = query::filter(&mut v, &mut q);
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
     v.finish_as("Query validation failed")?;
-    page_of(&state, filter.to_match(auth.id()), page, limit).await
+    page_of(&state, auth.id(), &filter, page, limit).await
 }
 
 /// Totals by action (top 10) and severity, and the 10 latest records.
@@ -102,28 +106,27 @@ pub async fn stats(
     let mut v = Validator::new();
     let filter = query::filter(&mut v, &mut q);
     v.finish_as("Query validation failed")?;
-    let m = filter.to_match(auth.id());
     let store = &state.store;
-    let (by_action, by_severity, (recent, total)) = futures::try_join!(
+    let (by_action, by_severity, recent) = futures::try_join!(
         async {
             store
-                .audit_aggregate(group_by(m.clone(), "$action".into(), true, Some(10)))
+                .audit_counts(auth.id(), &filter, AuditGroup::Action, Some(10))
                 .await
                 .map_err(failed)
         },
         async {
             store
-                .audit_aggregate(group_by(m.clone(), "$severity".into(), true, None))
+                .audit_counts(auth.id(), &filter, AuditGroup::Severity, None)
                 .await
                 .map_err(failed)
         },
-        with_users(&state, m.clone(), 1, 10),
+        query::page(&state, auth.id(), &filter, 1, 10),
     )?;
     Ok(Reply::data(json!({
-        "totalLogs": total,
+        "totalLogs": recent.total,
         "logsByAction": counts_object(&by_action),
         "logsBySeverity": counts_object(&by_severity),
-        "recentActivity": recent.into_iter().map(log_json).collect::<Vec<_>>(),
+        "recentActivity": recent.logs,
     })))
 }
 
@@ -162,15 +165,15 @@ pub async fn search(
         resource_type: q.resource_type.filter(|r| !r.is_empty()),
         start,
         end,
-        search: Some(crate::store::products::escape_regex(&term)),
+        search: Some(term.clone()),
         ..AuditFilter::default()
     };
     v.finish_as("Query validation failed")?;
-    let (rows, _) = with_users(&state, filter.to_match(auth.id()), 1, 100).await?;
+    let found = query::page(&state, auth.id(), &filter, 1, 100).await?;
     Ok(Reply::data(json!({
         "searchTerm": term,
-        "count": rows.len(),
-        "results": rows.into_iter().map(log_json).collect::<Vec<_>>(),
+        "count": found.logs.len(),
+        "results": found.logs,
     })))
 }
 
@@ -182,10 +185,8 @@ pub async fn activity(
     auth: AuthMerchant,
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
-    let (rows, _) = with_users(&state, doc! { "merchantId": auth.id() }, 1, 50).await?;
-    Ok(Reply::data(json!(
-        rows.into_iter().map(log_json).collect::<Vec<_>>()
-    )))
+    let found = query::page(&state, auth.id(), &AuditFilter::default(), 1, 50).await?;
+    Ok(Reply::data(json!(found.logs)))
 }
 
 /// Query with paging only.
@@ -214,8 +215,12 @@ pub async fn resource(
     let mut v = Validator::new();
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
     v.finish_as("Query validation failed")?;
-    let filter = doc! { "merchantId": auth.id(), "resourceType": kind, "resourceId": id };
-    page_of(&state, filter, page, limit).await
+    let filter = AuditFilter {
+        resource_type: Some(kind),
+        resource_id: Some(id),
+        ..AuditFilter::default()
+    };
+    page_of(&state, auth.id(), &filter, page, limit).await
 }
 
 /// Everything one user did; the merchant's own id selects the owner's actions.
@@ -234,10 +239,14 @@ pub async fn user(
     let mut v = Validator::new();
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
     v.finish_as("Query validation failed")?;
-    let filter = if id == auth.id() {
-        doc! { "merchantId": auth.id(), "merchantUserId": { "$exists": false } }
+    let actor = if id == auth.id() {
+        AuditActor::Owner
     } else {
-        doc! { "merchantId": auth.id(), "merchantUserId": id }
+        AuditActor::Member(id)
     };
-    page_of(&state, filter, page, limit).await
+    let filter = AuditFilter {
+        actor,
+        ..AuditFilter::default()
+    };
+    page_of(&state, auth.id(), &filter, page, limit).await
 }

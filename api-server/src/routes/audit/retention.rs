@@ -3,7 +3,6 @@
 //! cleanup of the merchant's records older than a given age.
 
 use axum::extract::State;
-use mongodb::bson::{Bson, Document, doc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,46 +12,24 @@ use crate::{
     extract::{AppJson, AuthMerchant},
     routes::{Reply, params},
     state::AppState,
-    store::{DateTime, json::iso},
+    store::{DateTime, audit_views::AuditExtent, json::iso},
     validate::Validator,
 };
 
 /// Size estimate per record (the contract's 1 KB).
 const BYTES_PER_LOG: f64 = 1024.0;
 
-/// Count, oldest and newest record of the merchant.
+/// Count, oldest and newest record of the merchant, and how many are older than `cutoff`.
 async fn extent(
     state: &AppState,
     auth: &AuthMerchant,
-    older_than: DateTime,
-) -> Result<(i64, Option<DateTime>, Option<DateTime>, i64), ApiError> {
-    let pipeline = vec![
-        doc! { "$match": { "merchantId": auth.id() } },
-        doc! { "$group": {
-            "_id": null,
-            "total": { "$sum": 1 },
-            "oldest": { "$min": "$timestamp" },
-            "newest": { "$max": "$timestamp" },
-            "expired": { "$sum": { "$cond": [{ "$lt": ["$timestamp", older_than] }, 1, 0] } },
-        } },
-    ];
-    let row = state
+    cutoff: DateTime,
+) -> Result<AuditExtent, ApiError> {
+    state
         .store
-        .audit_aggregate(pipeline)
+        .audit_extent(auth.id(), cutoff)
         .await
-        .map_err(failed)?
-        .into_iter()
-        .next();
-    let Some(row) = row else {
-        return Ok((0, None, None, 0));
-    };
-    let int = |k: &str| {
-        row.get(k)
-            .and_then(|c| c.as_i32().map(i64::from).or_else(|| c.as_i64()))
-            .unwrap_or(0)
-    };
-    let date = |k: &str| row.get_datetime(k).ok().copied();
-    Ok((int("total"), date("oldest"), date("newest"), int("expired")))
+        .map_err(failed)
 }
 
 fn size_mb(total: i64) -> f64 {
@@ -67,17 +44,15 @@ pub async fn retention_stats(
     auth: AuthMerchant,
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
-    let (total, oldest, newest, _) = extent(&state, &auth, DateTime::now()).await?;
-    let by_month = vec![
-        doc! { "$match": { "merchantId": auth.id() } },
-        doc! { "$group": { "_id": { "$dateToString": { "format": "%Y-%m", "date": "$timestamp" } }, "count": { "$sum": 1 } } },
-        doc! { "$sort": { "_id": -1 } },
-        doc! { "$limit": 12 },
-        doc! { "$project": { "_id": 0, "month": "$_id", "count": 1 } },
-    ];
-    let rows: Vec<Document> = state
+    let AuditExtent {
+        total,
+        oldest,
+        newest,
+        ..
+    } = extent(&state, &auth, DateTime::now()).await?;
+    let by_month = state
         .store
-        .audit_aggregate(by_month)
+        .audit_by_month(auth.id())
         .await
         .map_err(failed)?;
     Ok(Reply::data(json!({
@@ -85,7 +60,7 @@ pub async fn retention_stats(
         "oldestLog": oldest.map(iso),
         "newestLog": newest.map(iso),
         "estimatedSizeMB": size_mb(total),
-        "byMonth": rows.into_iter().map(|d| crate::store::json::bson_to_json(Bson::Document(d))).collect::<Vec<_>>(),
+        "byMonth": by_month,
     })))
 }
 
@@ -131,7 +106,12 @@ pub async fn compliance(
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let days = i64::from(state.settings.audit_retention_days);
-    let (total, oldest, _, expired) = extent(&state, &auth, params::days_ago(days)).await?;
+    let AuditExtent {
+        total,
+        oldest,
+        expired,
+        ..
+    } = extent(&state, &auth, params::days_ago(days)).await?;
     let (status, recommendations) = verdict(total, oldest, expired, days);
     let next = DateTime::from_millis(DateTime::now().timestamp_millis() + 7 * 86_400_000);
     Ok(Reply::data(json!({

@@ -2,11 +2,10 @@
 //! period summary and an hour-of-day heatmap (the last two are aggregation pipelines).
 
 use axum::extract::State;
-use mongodb::bson::{Bson, Document, doc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::query::{self, LogQuery, counts_object, failed, log_json, with_users};
+use super::query::{self, LogQuery, counts_object, failed};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
@@ -14,16 +13,20 @@ use crate::{
     state::AppState,
     store::{
         DateTime,
-        audit::{AuditFilter, day_expr, group_by},
-        json::{bson_to_json, iso},
+        audit::AuditFilter,
+        audit_views::{ActorCount, AuditGroup},
+        json::iso,
     },
     validate::Validator,
 };
 
-fn day_of(d: &Document) -> String {
-    d.get_datetime("timestamp")
-        .map(|t| params::day(*t))
+/// The UTC day of a rendered record (its ISO timestamp starts with `YYYY-MM-DD`).
+fn day_of(record: &Value) -> String {
+    record["timestamp"]
+        .as_str()
+        .and_then(|t| t.get(..10))
         .unwrap_or_default()
+        .to_string()
 }
 
 /// The latest `limit` (default 100) matching records grouped by UTC day, newest day first.
@@ -39,13 +42,13 @@ pub async fn timeline(
     let filter = query::filter(&mut v, &mut q);
     let limit = params::int(&mut v, "limit", q.limit, 1, 1000, 100);
     v.finish_as("Query validation failed")?;
-    let (rows, _) = with_users(&state, filter.to_match(auth.id()), 1, limit).await?;
+    let found = query::page(&state, auth.id(), &filter, 1, limit).await?;
     let mut days: Vec<(String, Vec<Value>)> = Vec::new();
-    for d in rows {
-        let day = day_of(&d);
+    for record in found.logs {
+        let day = day_of(&record);
         match days.last_mut() {
-            Some((last, items)) if *last == day => items.push(log_json(d)),
-            _ => days.push((day, vec![log_json(d)])),
+            Some((last, items)) if *last == day => items.push(record),
+            _ => days.push((day, vec![record])),
         }
     }
     let data: Vec<Value> = days
@@ -65,11 +68,11 @@ pub async fn today(State(state): State<AppState>, auth: AuthMerchant) -> Result<
         start: params::parse_date(&date, false),
         ..AuditFilter::default()
     };
-    let (rows, total) = with_users(&state, filter.to_match(auth.id()), 1, 100).await?;
+    let found = query::page(&state, auth.id(), &filter, 1, 100).await?;
     Ok(Reply::data(json!({
         "date": date,
-        "count": total,
-        "activities": rows.into_iter().map(log_json).collect::<Vec<_>>(),
+        "count": found.total,
+        "activities": found.logs,
     })))
 }
 
@@ -92,10 +95,10 @@ async fn latest(
     let mut v = Validator::new();
     let limit = params::int(&mut v, "limit", limit, 1, 100, default);
     v.finish_as("Query validation failed")?;
-    let (rows, _) = with_users(state, filter.to_match(auth.id()), 1, limit).await?;
+    let found = query::page(state, auth.id(), &filter, 1, limit).await?;
     Ok(Reply::data(json!({
-        "count": rows.len(),
-        "activities": rows.into_iter().map(log_json).collect::<Vec<_>>(),
+        "count": found.logs.len(),
+        "activities": found.logs,
     })))
 }
 
@@ -143,29 +146,21 @@ fn period(q: PeriodQuery) -> Result<(DateTime, DateTime), ApiError> {
     Ok(range)
 }
 
-fn by_user_pipeline(m: Document) -> Vec<Document> {
-    vec![
-        doc! { "$match": m },
-        doc! { "$group": { "_id": "$merchantUserId", "count": { "$sum": 1 } } },
-        doc! { "$lookup": { "from": "merchantusers", "localField": "_id", "foreignField": "_id", "as": "user" } },
-        doc! { "$sort": { "count": -1 } },
-    ]
-}
-
-fn by_user_json(rows: Vec<Document>, owner: &str) -> Vec<Value> {
+fn by_user_json(rows: Vec<ActorCount>, owner: &str) -> Vec<Value> {
     rows.into_iter()
-        .map(|d| {
-            let id = d.get("_id").cloned().unwrap_or(Bson::Null);
-            let name = d
-                .get_array("user")
-                .ok()
-                .and_then(|u| u.first())
-                .and_then(Bson::as_document)
-                .and_then(|u| u.get_str("name").ok())
-                .map_or_else(|| owner.to_string(), str::to_string);
-            json!({ "userId": bson_to_json(id), "userName": name, "count": bson_to_json(d.get("count").cloned().unwrap_or(Bson::Int32(0))) })
+        .map(|a| {
+            let name = a.name.unwrap_or_else(|| owner.to_string());
+            json!({ "userId": a.user.map(|u| u.to_hex()), "userName": name, "count": a.count })
         })
         .collect()
+}
+
+fn period_filter(start: DateTime, end: DateTime) -> AuditFilter {
+    AuditFilter {
+        start: Some(start),
+        end: Some(end),
+        ..AuditFilter::default()
+    }
 }
 
 /// Totals of a period by action, resource type, severity, user and day.
@@ -178,29 +173,25 @@ pub async fn summary(
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let (start, end) = period(q)?;
-    let m = AuditFilter {
-        start: Some(start),
-        end: Some(end),
-        ..AuditFilter::default()
-    }
-    .to_match(auth.id());
-    let store = &state.store;
-    let run = |p: Vec<Document>| async move { store.audit_aggregate(p).await.map_err(failed) };
-    let (by_action, by_type, by_severity, by_user, daily) = futures::try_join!(
-        run(group_by(m.clone(), "$action".into(), true, None)),
-        run(group_by(m.clone(), "$resourceType".into(), true, None)),
-        run(group_by(m.clone(), "$severity".into(), true, None)),
-        run(by_user_pipeline(m.clone())),
-        run(group_by(m.clone(), day_expr(), false, None)),
+    let filter = &period_filter(start, end);
+    let (store, merchant) = (&state.store, auth.id());
+    let counts = |by| async move {
+        store
+            .audit_counts(merchant, filter, by, None)
+            .await
+            .map_err(failed)
+    };
+    let (by_action, by_type, by_severity, daily, by_user) = futures::try_join!(
+        counts(AuditGroup::Action),
+        counts(AuditGroup::ResourceType),
+        counts(AuditGroup::Severity),
+        counts(AuditGroup::Day),
+        async { store.audit_by_actor(merchant, filter).await.map_err(failed) },
     )?;
-    let total: i64 = by_severity
-        .iter()
-        .filter_map(|d| d.get("count"))
-        .filter_map(|c| c.as_i32().map(i64::from).or_else(|| c.as_i64()))
-        .sum();
+    let total: i64 = by_severity.iter().map(|(_, n)| n).sum();
     let daily: Vec<Value> = daily
         .into_iter()
-        .map(|d| json!({ "date": d.get_str("_id").unwrap_or_default(), "count": bson_to_json(d.get("count").cloned().unwrap_or(Bson::Int32(0))) }))
+        .map(|(date, count)| json!({ "date": date, "count": count }))
         .collect();
     Ok(Reply::data(json!({
         "period": { "start": iso(start), "end": iso(end) },
@@ -225,25 +216,13 @@ pub async fn heatmap(
 ) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let (start, end) = period(q)?;
-    let m = AuditFilter {
-        start: Some(start),
-        end: Some(end),
-        ..AuditFilter::default()
-    }
-    .to_match(auth.id());
-    let pipeline = vec![
-        doc! { "$match": m },
-        doc! { "$group": { "_id": { "date": day_expr(), "hour": { "$hour": "$timestamp" } }, "count": { "$sum": 1 } } },
-        doc! { "$project": { "_id": 0, "date": "$_id.date", "hour": "$_id.hour", "count": 1 } },
-        doc! { "$sort": { "date": 1, "hour": 1 } },
-    ];
     let rows = state
         .store
-        .audit_aggregate(pipeline)
+        .audit_heatmap(auth.id(), &period_filter(start, end))
         .await
         .map_err(failed)?;
     Ok(Reply::data(json!({
         "period": { "start": iso(start), "end": iso(end) },
-        "heatmap": rows.into_iter().map(|d| bson_to_json(d.into())).collect::<Vec<_>>(),
+        "heatmap": rows,
     })))
 }

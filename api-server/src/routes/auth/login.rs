@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     audit::{Actor, AuditChange, AuditEvent, RequestFacts, Severity},
-    domain::role_permissions,
+    domain::{Email, role_permissions},
     error::ApiError,
     extract::{AppJson, ClientIp, bearer, load_principal},
     routes::Reply,
@@ -145,52 +145,8 @@ pub async fn login(
     let facts = RequestFacts::from_headers(ip.clone(), &headers);
     let (email, password) = body.validate()?;
     let password = SecretString::from(password);
-    let store = &state.store;
-    let owner = store
-        .merchant_by_email(email.as_str())
-        .await
-        .map_err(ApiError::internal("Login failed"))?;
-    let (merchant, member) = match owner {
-        Some(m) => (m, None),
-        None => {
-            let Some(member) = store
-                .member_by_email(email.as_str())
-                .await
-                .map_err(ApiError::internal("Login failed"))?
-            else {
-                password::verify_dummy(password)
-                    .await
-                    .map_err(super::hash_failed)?;
-                return Err(invalid());
-            };
-            let merchant = store
-                .merchant(member.merchant_id)
-                .await
-                .map_err(ApiError::internal("Login failed"))?
-                .ok_or_else(invalid)?;
-            if member.status != "active" {
-                return Err(ApiError::Forbidden(format!(
-                    "Account is {}. Please contact your administrator.",
-                    member.status
-                )));
-            }
-            (merchant, Some(member))
-        }
-    };
-    let account = match &member {
-        None => Account {
-            kind: AccountKind::Owner,
-            id: merchant.id,
-            hash: Some(merchant.password.clone()),
-            locked_until: merchant.account_locked_until,
-        },
-        Some(m) => Account {
-            kind: AccountKind::Member,
-            id: m.id,
-            hash: m.password.clone(),
-            locked_until: m.account_locked_until,
-        },
-    };
+    let (merchant, member) = find_account(&state, &email, &password).await?;
+    let account = account_of(&merchant, member.as_ref());
     let actor = Actor {
         merchant: merchant.id,
         member: member.as_ref().map(|m| m.id),
@@ -205,22 +161,13 @@ pub async fn login(
     if !merchant.is_active {
         return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
-    store
+    state
+        .store
         .record_login(account.kind, account.id, &ip, rehashed)
         .await
         .map_err(ApiError::internal("Login failed"))?;
     tracing::info!(merchant = %merchant.id, "auth.login");
-    state.audit.event(
-        AuditEvent {
-            actor,
-            action: "auth.login",
-            resource_type: "auth",
-            resource_id: Some(account.id),
-            severity: Severity::Info,
-            metadata: None,
-        },
-        facts,
-    );
+    audit_success(&state, actor, account.id, facts);
     let claims = member
         .as_ref()
         .map_or_else(|| owner_claims(merchant.id, true), member_claims);
@@ -237,6 +184,79 @@ pub async fn login(
             json!("Please verify your email to access all features."),
         )
     })
+}
+
+/// The owner with this e-mail, else the active team member with it and their merchant. An
+/// unknown e-mail still costs one password hash, so timing does not tell accounts apart.
+async fn find_account(
+    state: &AppState,
+    email: &Email,
+    password: &SecretString,
+) -> Result<(MerchantDoc, Option<MerchantUserDoc>), ApiError> {
+    let store = &state.store;
+    let failed = || ApiError::internal("Login failed");
+    if let Some(owner) = store
+        .merchant_by_email(email.as_str())
+        .await
+        .map_err(failed())?
+    {
+        return Ok((owner, None));
+    }
+    let Some(member) = store
+        .member_by_email(email.as_str())
+        .await
+        .map_err(failed())?
+    else {
+        password::verify_dummy(password.clone())
+            .await
+            .map_err(super::hash_failed)?;
+        return Err(invalid());
+    };
+    let merchant = store
+        .merchant(member.merchant_id)
+        .await
+        .map_err(failed())?
+        .ok_or_else(invalid)?;
+    if member.status != "active" {
+        return Err(ApiError::Forbidden(format!(
+            "Account is {}. Please contact your administrator.",
+            member.status
+        )));
+    }
+    Ok((merchant, Some(member)))
+}
+
+/// The credentials and lockout state of the account logging in.
+fn account_of(merchant: &MerchantDoc, member: Option<&MerchantUserDoc>) -> Account {
+    match member {
+        None => Account {
+            kind: AccountKind::Owner,
+            id: merchant.id,
+            hash: Some(merchant.password.clone()),
+            locked_until: merchant.account_locked_until,
+        },
+        Some(m) => Account {
+            kind: AccountKind::Member,
+            id: m.id,
+            hash: m.password.clone(),
+            locked_until: m.account_locked_until,
+        },
+    }
+}
+
+/// Record a successful login with the account as actor.
+fn audit_success(state: &AppState, actor: Actor, account: ObjectId, facts: RequestFacts) {
+    state.audit.event(
+        AuditEvent {
+            actor,
+            action: "auth.login",
+            resource_type: "auth",
+            resource_id: Some(account),
+            severity: Severity::Info,
+            metadata: None,
+        },
+        facts,
+    );
 }
 
 /// Record a refused login of a known account (wrong password or locked).

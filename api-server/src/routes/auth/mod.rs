@@ -13,7 +13,6 @@ use axum::{
     middleware::from_fn_with_state,
     routing::{get, post, put},
 };
-use mongodb::bson::oid::ObjectId;
 use serde_json::json;
 
 pub use login::{__path_login, __path_refresh, login, refresh};
@@ -37,7 +36,7 @@ use crate::{
     security::{jwt::Claims, password, token},
     state::AppState,
     store::{
-        DateTime,
+        DateTime, ObjectId,
         merchants::{MerchantDoc, NewMerchantAccount},
     },
 };
@@ -188,7 +187,7 @@ pub async fn register(
 async fn create_store(state: &AppState, merchant: &MerchantDoc) {
     let result = async {
         let category = state.store.ensure_category("General").await?;
-        state.store.create_default_store(merchant, category).await
+        state.store.create_default_shop(merchant, category).await
     }
     .await;
     if let Err(e) = result {
@@ -218,10 +217,10 @@ pub async fn update_profile(
     AppJson(body): AppJson<ProfileBody>,
 ) -> Result<Reply, ApiError> {
     auth.require("profile:edit")?;
-    let set = body.validate()?;
+    let patch = body.validate()?;
     let merchant = state
         .store
-        .update_merchant(auth.id(), set)
+        .update_profile(auth.id(), &patch)
         .await
         .map_err(ApiError::internal("Failed to update profile"))?
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::{
-    domain::{Email, Password, Phone},
+    domain::{AddressPatch, Email, Password, Phone, ProfilePatch},
     error::ApiError,
     store::{json::iso, merchants::MerchantDoc},
     validate::{Len, Validator},
@@ -251,52 +251,41 @@ fn uri(raw: &str) -> Result<String, &'static str> {
 }
 
 impl ProfileBody {
-    /// Validate into a `$set` document.
-    pub fn validate(self) -> Result<mongodb::bson::Document, ApiError> {
+    /// Validate into a profile patch.
+    pub fn validate(self) -> Result<ProfilePatch, ApiError> {
         let mut v = Validator::new();
-        let mut set = mongodb::bson::Document::new();
-        if let Some(phone) = self.phone {
-            let phone = Phone::parse(&phone).map_err(|m| ApiError::BadRequest(m.into()))?;
-            set.insert("phone", phone.as_str());
-        }
-        let fields = [
-            (
-                "businessName",
-                v.opt_text("businessName", self.business_name, Len(2, 100)),
+        let phone = match self.phone {
+            Some(p) => Some(
+                Phone::parse(&p)
+                    .map_err(|m| ApiError::BadRequest(m.into()))?
+                    .as_str()
+                    .to_string(),
             ),
-            (
-                "ownerName",
-                v.opt_text("ownerName", self.owner_name, Len(2, 50)),
-            ),
-            (
-                "description",
-                v.opt_text("description", self.description, Len(0, 500)),
-            ),
-            ("logo", v.opt_parse("logo", self.logo, uri)),
-            ("website", v.opt_parse("website", self.website, uri)),
-        ];
-        for (key, value) in fields {
-            if let Some(value) = value {
-                set.insert(key, value);
-            }
-        }
+            None => None,
+        };
+        let mut patch = ProfilePatch {
+            phone,
+            business_name: v.opt_text("businessName", self.business_name, Len(2, 100)),
+            owner_name: v.opt_text("ownerName", self.owner_name, Len(2, 50)),
+            description: v.opt_text("description", self.description, Len(0, 500)),
+            logo: v.opt_parse("logo", self.logo, uri),
+            website: v.opt_parse("website", self.website, uri),
+            address: AddressPatch::default(),
+        };
         if let Some(a) = self.business_address {
-            let parts = [
-                ("street", a.street),
-                ("city", a.city),
-                ("state", a.state),
-                ("zipCode", a.zip_code),
-                ("country", a.country),
-            ];
-            for (key, value) in parts {
-                let field = format!("businessAddress.{key}");
-                if let Some(value) = v.opt_text(&field, value, Len(1, 200)) {
-                    set.insert(field, value);
-                }
-            }
+            let mut part = |key: &str, value| {
+                v.opt_text(&format!("businessAddress.{key}"), value, Len(1, 200))
+            };
+            patch.address = AddressPatch {
+                street: part("street", a.street),
+                city: part("city", a.city),
+                state: part("state", a.state),
+                zip_code: part("zipCode", a.zip_code),
+                country: part("country", a.country),
+            };
         }
         v.finish()?;
-        Ok(set)
+        Ok(patch)
     }
 }
 

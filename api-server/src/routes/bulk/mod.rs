@@ -175,10 +175,7 @@ pub async fn export(
         .map(|p| export_row(p, &categories))
         .collect();
     let bytes = sheet::write(format, &COLUMNS[..COLUMNS.len() - 1], &rows)?;
-    let name = format!(
-        "products-export-{}",
-        mongodb::bson::DateTime::now().timestamp_millis()
-    );
+    let name = format!("products-export-{}", chrono::Utc::now().timestamp_millis());
     tracing::info!(merchant = %auth.id(), rows = rows.len(), format = format.ext(), "products.exported");
     Ok(download(format, &name, bytes))
 }
@@ -326,7 +323,7 @@ pub async fn bulk_update(
     let changes: Vec<_> = plan
         .updates
         .iter()
-        .map(|(_, before, set)| (before.clone(), set.clone()))
+        .map(|(_, before, patch)| (before.clone(), patch.clone()))
         .collect();
     state
         .store

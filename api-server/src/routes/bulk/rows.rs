@@ -9,10 +9,10 @@ use serde_json::{Map, Value, json};
 
 use super::sheet::{COLUMNS, REQUIRED_COLUMNS, Table};
 use crate::{
-    domain::{Sku, slugify},
+    domain::{ProductPlacement, Sku, slugify},
     error::{ApiError, FieldError},
     extract::from_value,
-    routes::products::types::{Placement, ProductFields, ProductInput},
+    routes::products::types::{ProductFields, ProductInput},
     state::AppState,
     store::{ObjectId, products::ProductDoc},
 };
@@ -268,7 +268,7 @@ pub async fn plan(state: &AppState, merchant: ObjectId, table: &Table) -> Result
                 ),
             ));
         }
-        if let Some(sku) = &c.fields.sku {
+        if let Some(sku) = &c.fields.patch.sku {
             if taken.contains(sku.as_str()) {
                 errors.push(RowError::new(c.row, "sku", "SKU already exists"));
             } else if let Some(first) = first_use.get(sku.as_str()) {
@@ -325,7 +325,7 @@ pub(super) async fn resolve_references<'a>(
 async fn taken_skus(state: &AppState, rows: &[Checked]) -> Result<HashSet<String>, ApiError> {
     let skus: Vec<String> = rows
         .iter()
-        .filter_map(|c| c.fields.sku.as_ref().map(|s| s.as_str().to_string()))
+        .filter_map(|c| c.fields.patch.sku.as_ref().map(|s| s.as_str().to_string()))
         .collect();
     state
         .store
@@ -338,14 +338,14 @@ async fn taken_skus(state: &AppState, rows: &[Checked]) -> Result<HashSet<String
 async fn generated_skus(state: &AppState, rows: &[Checked]) -> Result<Vec<Option<Sku>>, ApiError> {
     let used: HashSet<String> = rows
         .iter()
-        .filter_map(|c| c.fields.sku.as_ref().map(|s| s.as_str().to_string()))
+        .filter_map(|c| c.fields.patch.sku.as_ref().map(|s| s.as_str().to_string()))
         .collect();
     let mut out: Vec<Option<Sku>> = vec![None; rows.len()];
     for _attempt in 0..5 {
         let mut fresh = used.clone();
         for (i, c) in rows.iter().enumerate() {
-            if c.fields.sku.is_none() && out[i].is_none() {
-                let name = c.fields.name.as_deref().unwrap_or_default();
+            if c.fields.patch.sku.is_none() && out[i].is_none() {
+                let name = c.fields.patch.name.as_deref().unwrap_or_default();
                 let mut sku = Sku::generate(name, rand::random::<u64>());
                 while !fresh.insert(sku.as_str().to_string()) {
                     sku = Sku::generate(name, rand::random::<u64>());
@@ -384,9 +384,9 @@ async fn build(
     rows: Vec<Checked>,
     categories: &HashMap<String, ObjectId>,
 ) -> Result<Vec<(usize, ProductDoc)>, ApiError> {
-    let store = state
+    let shop = state
         .store
-        .default_store(merchant)
+        .default_shop(merchant)
         .await
         .map_err(ApiError::internal("Failed to resolve store"))?
         .ok_or_else(|| ApiError::BadRequest("No store found for this merchant".into()))?;
@@ -398,22 +398,22 @@ async fn build(
             mut fields,
             category,
         } = c;
-        let Some(sku) = fields.sku.take().or(generated) else {
+        let Some(sku) = fields.patch.sku.take().or(generated) else {
             continue;
         };
         let slug = format!(
             "{}-{:08x}",
-            slugify(fields.name.as_deref().unwrap_or("product")),
+            slugify(fields.patch.name.as_deref().unwrap_or("product")),
             rand::random::<u32>()
         );
-        let placement = Placement {
+        let placement = ProductPlacement {
             merchant,
-            store: store.id,
+            shop: shop.id,
             category: categories[&category],
             sku,
             slug,
         };
-        out.push((row, fields.into_doc(placement)?));
+        out.push((row, ProductDoc::new(fields.patch, placement)));
     }
     Ok(out)
 }

@@ -5,16 +5,14 @@
 
 use std::collections::HashMap;
 
-use mongodb::bson::Document;
-
 use super::{
     rows::{RowError, column_of, columns, present, resolve_references, row_body, validate_body},
     sheet::Table,
 };
 use crate::{
-    domain::{ProductStatus, Sku},
+    domain::{ProductPatch, Sku},
     error::ApiError,
-    routes::products::types::{ProductFields, set_pricing},
+    routes::products::types::ProductFields,
     state::AppState,
     store::{ObjectId, products::ProductDoc},
 };
@@ -28,8 +26,8 @@ pub struct UpdatePlan {
     pub valid: usize,
     /// Problems by row.
     pub errors: Vec<RowError>,
-    /// (row, product before the change, `$set`), only when `errors` is empty.
-    pub updates: Vec<(usize, ProductDoc, Document)>,
+    /// (row, product before the change, its patch), only when `errors` is empty.
+    pub updates: Vec<(usize, ProductDoc, ProductPatch)>,
 }
 
 struct Checked {
@@ -68,7 +66,8 @@ fn check_row(
     }
 }
 
-/// Check every row; when all are valid, compute each product's `$set`.
+/// Check every row; when all are valid, compute each product's patch (priced, like
+/// `PUT /products/{id}`, against the product's stored pricing).
 pub async fn plan(
     state: &AppState,
     merchant: ObjectId,
@@ -129,8 +128,9 @@ pub async fn plan(
                     }
                 },
             };
-        let set = update_set(c.fields, product, category);
-        good.push((c.row, product.clone(), set));
+        let mut patch = c.fields.patch;
+        patch.category = category;
+        good.push((c.row, product.clone(), patch));
     }
     plan.valid = good.len();
     plan.errors.sort_by_key(|e| e.row);
@@ -138,28 +138,4 @@ pub async fn plan(
         plan.updates = good;
     }
     Ok(plan)
-}
-
-/// The `$set` of one row, as `PUT /products/{id}` computes it (pricing from the current
-/// product, `isActive` from `status`, `isFeatured` from `visibility`).
-fn update_set(fields: ProductFields, current: &ProductDoc, category: Option<ObjectId>) -> Document {
-    let mut set = fields.set;
-    if let Some(name) = fields.name {
-        set.insert("name", name);
-    }
-    if let Some(d) = fields.description {
-        set.insert("description", d);
-    }
-    if let Some(status) = fields.status {
-        set.insert("status", status.as_str());
-        set.insert("isActive", status == ProductStatus::Active);
-    }
-    if let Some(c) = category {
-        set.insert("category", c);
-    }
-    if let Some(featured) = set.get_str("visibility").ok().map(|v| v == "featured") {
-        set.insert("isFeatured", featured);
-    }
-    set_pricing(&mut set, fields.prices, Some(&current.pricing));
-    set
 }

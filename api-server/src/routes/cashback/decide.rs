@@ -3,7 +3,6 @@
 //! with 400 instead of overwriting.
 
 use axum::extract::{Path, State};
-use mongodb::bson::doc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,14 +12,12 @@ use super::{
 };
 use crate::{
     audit::AuditChange,
+    domain::cashback::CashbackDecision,
     error::ApiError,
     extract::{AppJson, AuthMerchant},
     routes::Reply,
     state::AppState,
-    store::{
-        DateTime, ObjectId,
-        cashback::{CashbackDoc, OPEN, TimelineEntry, Transition},
-    },
+    store::{ObjectId, cashback::CashbackDoc},
     validate::{Len, Validator},
 };
 
@@ -67,44 +64,6 @@ pub struct BulkBody {
     pub notes: Option<String>,
 }
 
-fn approval(auth: &AuthMerchant, amount: f64, notes: Option<String>) -> Transition {
-    let now = DateTime::now();
-    let mut set = doc! {
-        "status": "approved", "approvedAmount": amount,
-        "reviewedBy": actor_hex(auth), "reviewedAt": now,
-    };
-    if let Some(n) = &notes {
-        set.insert("approvalNotes", n);
-    }
-    Transition {
-        from: OPEN,
-        set,
-        entry: TimelineEntry {
-            status: "approved".into(),
-            timestamp: now,
-            notes,
-            by: Some(actor_hex(auth)),
-        },
-    }
-}
-
-fn rejection(auth: &AuthMerchant, reason: String) -> Transition {
-    let now = DateTime::now();
-    Transition {
-        from: OPEN,
-        set: doc! {
-            "status": "rejected", "rejectionReason": &reason,
-            "reviewedBy": actor_hex(auth), "reviewedAt": now,
-        },
-        entry: TimelineEntry {
-            status: "rejected".into(),
-            timestamp: now,
-            notes: Some(reason),
-            by: Some(actor_hex(auth)),
-        },
-    }
-}
-
 /// The request, or 404.
 async fn load(
     state: &AppState,
@@ -119,17 +78,17 @@ async fn load(
         .ok_or_else(not_found)
 }
 
-/// Apply `t`; a request in another status gives 400 naming it.
+/// Apply `decision`; a request in another status gives 400 naming it.
 async fn apply(
     state: &AppState,
     auth: &AuthMerchant,
     id: ObjectId,
     verb: &str,
-    t: Transition,
+    decision: CashbackDecision,
 ) -> Result<CashbackDoc, ApiError> {
     let updated = state
         .store
-        .transition_cashback(auth.id(), id, t)
+        .transition_cashback(auth.id(), id, &decision, &actor_hex(auth))
         .await
         .map_err(ApiError::internal("Failed to update cashback request"))?;
     state.cashback_counts.invalidate(auth.id());
@@ -178,7 +137,8 @@ pub async fn approve(
         .unwrap_or(before.requested_amount);
     let notes = v.opt_text("notes", body.notes, Len(0, 500));
     v.finish()?;
-    let after = apply(&state, &auth, id, "approve", approval(&auth, amount, notes)).await?;
+    let decision = CashbackDecision::Approve { amount, notes };
+    let after = apply(&state, &auth, id, "approve", decision).await?;
     Ok(Reply::data(cashback_json(&after)?)
         .message("Cashback request approved successfully")
         .audit(decided(&before, &after, "cashback.approve")))
@@ -202,7 +162,14 @@ pub async fn reject(
     let reason = v.text("reason", body.reason, Len(1, 500));
     v.finish()?;
     let before = load(&state, &auth, id).await?;
-    let after = apply(&state, &auth, id, "reject", rejection(&auth, reason)).await?;
+    let after = apply(
+        &state,
+        &auth,
+        id,
+        "reject",
+        CashbackDecision::Reject { reason },
+    )
+    .await?;
     Ok(Reply::data(cashback_json(&after)?)
         .message("Cashback request rejected successfully")
         .audit(decided(&before, &after, "cashback.reject")))
@@ -265,26 +232,13 @@ pub async fn mark_paid(
     let notes = v.opt_text("notes", body.notes, Len(0, 500));
     v.finish()?;
     let before = load(&state, &auth, id).await?;
-    let now = DateTime::now();
-    let mut set = doc! {
-        "status": "paid", "paidAt": now, "paymentStatus": "processed",
-        "paidAmount": before.approved_amount.unwrap_or(before.requested_amount),
-        "paymentMethod": method.unwrap_or("wallet"),
+    let decision = CashbackDecision::MarkPaid {
+        amount: before.approved_amount.unwrap_or(before.requested_amount),
+        method: method.unwrap_or("wallet"),
+        reference,
+        notes,
     };
-    if let Some(r) = reference {
-        set.insert("paymentReference", r);
-    }
-    let t = Transition {
-        from: &["approved"],
-        set,
-        entry: TimelineEntry {
-            status: "paid".into(),
-            timestamp: now,
-            notes,
-            by: Some(actor_hex(&auth)),
-        },
-    };
-    let after = apply(&state, &auth, id, "mark as paid", t).await?;
+    let after = apply(&state, &auth, id, "mark as paid", decision).await?;
     Ok(Reply::data(cashback_json(&after)?)
         .message("Cashback marked as paid successfully")
         .audit(decided(&before, &after, "cashback.mark_paid")))
@@ -352,13 +306,18 @@ pub async fn bulk_action(
     let mut results = Vec::with_capacity(bulk.ids.len());
     for id in &bulk.ids {
         let outcome = async {
-            let t = if bulk.approve {
+            let decision = if bulk.approve {
                 let current = load(&state, &auth, *id).await?;
-                approval(&auth, current.requested_amount, bulk.notes.clone())
+                CashbackDecision::Approve {
+                    amount: current.requested_amount,
+                    notes: bulk.notes.clone(),
+                }
             } else {
-                rejection(&auth, bulk.reason.clone())
+                CashbackDecision::Reject {
+                    reason: bulk.reason.clone(),
+                }
             };
-            apply(&state, &auth, *id, verb, t).await
+            apply(&state, &auth, *id, verb, decision).await
         }
         .await;
         results.push(match outcome {

@@ -66,14 +66,12 @@ pub struct ExportQuery {
 }
 
 fn row(c: &CashbackDoc) -> Vec<Cell> {
-    let text = |d: Option<&mongodb::bson::Document>, k: &str| {
-        Cell::opt(d.and_then(|d| d.get_str(k).ok()).map(str::to_string))
-    };
+    let text = |t: Option<&str>| Cell::opt(t.map(str::to_string));
     vec![
         c.request_number.clone().into(),
-        text(c.customer.as_ref(), "name"),
-        text(c.customer.as_ref(), "email"),
-        text(c.order.as_ref(), "orderNumber"),
+        text(c.customer_text("name")),
+        text(c.customer_text("email")),
+        text(c.order_text("orderNumber")),
         c.requested_amount.into(),
         c.approved_amount
             .map_or(Cell::Text(String::new()), Cell::Num),

@@ -2,8 +2,7 @@
 //! totals and risk figures), both aggregation pipelines over the merchant's requests.
 
 use axum::extract::State;
-use mongodb::bson::{Document, doc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{range_filter, types::RangeQuery};
 use crate::{
@@ -11,18 +10,11 @@ use crate::{
     extract::{AppQuery, AuthMerchant},
     routes::{Reply, params},
     state::AppState,
-    store::{
-        cashback::{CashbackFilter, count_status, sum_of},
-        json::{bson_to_json, iso},
-    },
+    store::{self, cashback::CashbackFilter, cashback_stats::CashbackBreakdown, json::iso},
     validate::Validator,
 };
 
-fn rows_json(rows: Vec<Document>) -> Vec<Value> {
-    rows.into_iter().map(|d| bson_to_json(d.into())).collect()
-}
-
-fn failed(e: mongodb::error::Error) -> ApiError {
+fn failed(e: store::Error) -> ApiError {
     ApiError::internal("Failed to fetch cashback analytics")(e)
 }
 
@@ -40,35 +32,16 @@ pub async fn analytics(
     v.finish_as("Query validation failed")?;
     filter.start = filter.start.or_else(|| Some(params::days_ago(30)));
     let CashbackFilter { start, end, .. } = filter.clone();
-    let m = filter.to_match(auth.id());
-    let by_status = vec![
-        doc! { "$group": { "_id": "$status", "count": { "$sum": 1 },
-        "requestedAmount": sum_of("requestedAmount"), "approvedAmount": sum_of("approvedAmount") } },
-        doc! { "$project": { "_id": 0, "status": "$_id", "count": 1, "requestedAmount": 1, "approvedAmount": 1 } },
-        doc! { "$sort": { "status": 1 } },
-    ];
-    let daily = vec![
-        doc! { "$group": {
-            "_id": { "$dateToString": { "format": "%Y-%m-%d", "date": "$createdAt" } },
-            "count": { "$sum": 1 },
-            "requestedAmount": sum_of("requestedAmount"),
-            "approvedAmount": sum_of("approvedAmount"),
-        } },
-        doc! { "$project": { "_id": 0, "date": "$_id", "count": 1, "requestedAmount": 1, "approvedAmount": 1 } },
-        doc! { "$sort": { "date": 1 } },
-    ];
-    let store = &state.store;
-    let (by_status, daily) = futures::try_join!(
-        store.cashback_aggregate(m.clone(), by_status),
-        store.cashback_aggregate(m, daily),
-    )
-    .map_err(failed)?;
+    let CashbackBreakdown { by_status, daily } = state
+        .store
+        .cashback_breakdown(auth.id(), &filter)
+        .await
+        .map_err(failed)?;
     let count_of = |s: &str| {
         by_status
             .iter()
-            .find(|d| d.get_str("status") == Ok(s))
-            .and_then(|d| d.get("count"))
-            .and_then(|c| c.as_i32().map(i64::from).or_else(|| c.as_i64()))
+            .find(|d| d["status"] == s)
+            .and_then(|d| d["count"].as_i64())
             .unwrap_or(0)
     };
     let granted = count_of("approved") + count_of("paid");
@@ -80,8 +53,8 @@ pub async fn analytics(
     };
     Ok(Reply::data(json!({
         "period": { "start": start.map(iso), "end": end.map(iso) },
-        "byStatus": rows_json(by_status),
-        "daily": rows_json(daily),
+        "byStatus": by_status,
+        "daily": daily,
         "approvalRate": approval_rate,
     }))
     .message("Cashback analytics retrieved successfully"))
@@ -92,30 +65,16 @@ pub async fn analytics(
     responses((status = 200, description = "`data.metrics`", body = crate::openapi::Envelope)))]
 pub async fn metrics(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("orders:view")?;
-    let group = doc! { "$group": {
-        "_id": null,
-        "totalRequests": { "$sum": 1 },
-        "pendingRequests": { "$sum": { "$cond": [{ "$in": ["$status", ["pending", "under_review"]] }, 1, 0] } },
-        "pendingAmount": { "$sum": { "$cond": [{ "$in": ["$status", ["pending", "under_review"]] }, "$requestedAmount", 0] } },
-        "approvedAmount": sum_of("approvedAmount"),
-        "paidAmount": sum_of("paidAmount"),
-        "rejectedRequests": count_status("rejected"),
-        "flaggedForReview": { "$sum": { "$cond": ["$flaggedForReview", 1, 0] } },
-        "highRiskRequests": { "$sum": { "$cond": [{ "$gte": ["$riskScore", 70] }, 1, 0] } },
-        "averageRiskScore": { "$avg": "$riskScore" },
-        "averageRequestedAmount": { "$avg": "$requestedAmount" },
-    } };
-    let rows = state
+    let found = state
         .store
-        .cashback_aggregate(CashbackFilter::default().to_match(auth.id()), vec![group])
+        .cashback_metrics(auth.id())
         .await
         .map_err(failed)?;
-    let mut metrics = rows.into_iter().next().map_or_else(
-        || json!({ "totalRequests": 0, "pendingRequests": 0, "pendingAmount": 0, "approvedAmount": 0,
+    let mut metrics = found.unwrap_or_else(|| {
+        json!({ "totalRequests": 0, "pendingRequests": 0, "pendingAmount": 0, "approvedAmount": 0,
             "paidAmount": 0, "rejectedRequests": 0, "flaggedForReview": 0, "highRiskRequests": 0,
-            "averageRiskScore": 0, "averageRequestedAmount": 0 }),
-        |d| bson_to_json(d.into()),
-    );
+            "averageRiskScore": 0, "averageRequestedAmount": 0 })
+    });
     if let Some(o) = metrics.as_object_mut() {
         o.remove("_id");
     }

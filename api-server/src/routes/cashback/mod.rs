@@ -34,7 +34,7 @@ use crate::{
     state::AppState,
     store::{
         ObjectId,
-        cashback::{CashbackFilter, STATUSES, count_status, sum_of},
+        cashback::{CashbackFilter, STATUSES},
     },
     validate::Validator,
 };
@@ -120,25 +120,13 @@ pub async fn stats(
     let mut v = Validator::new();
     let filter = range_filter(&mut v, q.start_date, q.end_date, None);
     v.finish_as("Query validation failed")?;
-    let group = mongodb::bson::doc! { "$group": {
-        "_id": null,
-        "total": { "$sum": 1 },
-        "totalAmount": sum_of("requestedAmount"),
-        "approvedAmount": sum_of("approvedAmount"),
-        "paidAmount": sum_of("paidAmount"),
-        "pending": count_status("pending"),
-        "underReview": count_status("under_review"),
-        "approved": count_status("approved"),
-        "rejected": count_status("rejected"),
-        "paid": count_status("paid"),
-    } };
-    let rows = state
+    let row = state
         .store
-        .cashback_aggregate(filter.to_match(auth.id()), vec![group])
+        .cashback_stats(auth.id(), &filter)
         .await
-        .map_err(ApiError::internal("Failed to fetch cashback stats"))?;
-    let row = rows.into_iter().next().unwrap_or_default();
-    let num = |k: &str| crate::store::json::bson_to_json(row.get(k).cloned().unwrap_or(0.into()));
+        .map_err(ApiError::internal("Failed to fetch cashback stats"))?
+        .unwrap_or_default();
+    let num = |k: &str| row.get(k).cloned().unwrap_or(json!(0));
     let stats = json!({
         "total": num("total"),
         "totalAmount": num("totalAmount"),
@@ -221,7 +209,7 @@ pub async fn create(
         .await
         .map_err(ApiError::internal("Failed to create cashback request"))?
         .ok_or_else(|| ApiError::NotFound("Order not found".into()))?;
-    let doc = types::new_request(&auth, input, &order)?;
+    let doc = types::new_request(&auth, input, order)?;
     state
         .store
         .insert_cashback(&doc)

@@ -1,7 +1,6 @@
 //! Request and response types of the cashback routes, and the construction of a new request
 //! (order snapshot, rate, amount-based risk score).
 
-use mongodb::bson::{Document, doc, oid::ObjectId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -9,8 +8,8 @@ use crate::{
     error::ApiError,
     extract::AuthMerchant,
     store::{
-        DateTime,
-        cashback::{CashbackDoc, TimelineEntry},
+        ObjectId,
+        cashback::{CashbackDoc, NewCashback, OrderSnapshot},
         json::to_json,
     },
     validate::{Len, Validator},
@@ -95,56 +94,21 @@ impl CreateBody {
     }
 }
 
-fn number(d: &Document, path: &[&str]) -> Option<f64> {
-    let (last, parents) = path.split_last()?;
-    let mut cur = d;
-    for p in parents {
-        cur = cur.get_document(p).ok()?;
-    }
-    match cur.get(last)? {
-        mongodb::bson::Bson::Double(f) => Some(*f),
-        mongodb::bson::Bson::Int32(i) => Some(f64::from(*i)),
-        mongodb::bson::Bson::Int64(i) => Some(*i as f64),
-        _ => None,
-    }
-}
-
-/// Risk from the share of the order asked back: a larger share is riskier.
-fn risk(amount: f64, total: f64) -> (f64, Vec<Document>) {
-    let share = if total > 0.0 { amount / total } else { 1.0 };
-    let (score, severity) = match share {
-        s if s > 0.5 => (80.0, Some("high")),
-        s if s > 0.2 => (45.0, Some("medium")),
-        _ => (10.0, None),
-    };
-    let factors = severity
-        .map(|sev| {
-            vec![doc! {
-                "type": "amount", "severity": sev,
-                "description": format!("Requested amount is {:.0}% of the order total", share * 100.0),
-                "value": share,
-            }]
-        })
-        .unwrap_or_default();
-    (score, factors)
-}
-
-/// Build the stored request from a validated body and the merchant's order document.
+/// The stored request for a validated body and the merchant's order: the customer must be the
+/// order's (when it names one) and the amount at most the order total.
 pub fn new_request(
     auth: &AuthMerchant,
     input: NewRequest,
-    order: &Document,
+    order: OrderSnapshot,
 ) -> Result<CashbackDoc, ApiError> {
-    if let Ok(user) = order.get_object_id("user")
-        && user != input.customer_id
-    {
+    if order.customer.is_some_and(|c| c != input.customer_id) {
         return Err(ApiError::field(
             "Validation failed",
             "customerId",
             "\"customerId\" is not the customer of this order",
         ));
     }
-    let total = number(order, &["totals", "total"]).unwrap_or(0.0);
+    let total = order.total;
     if input.amount > total {
         return Err(ApiError::field(
             "Validation failed",
@@ -152,55 +116,14 @@ pub fn new_request(
             format!("\"amount\" must be less than or equal to the order total {total}"),
         ));
     }
-    let now = DateTime::now();
-    let (risk_score, risk_factors) = risk(input.amount, total);
-    let flagged = risk_score >= 70.0;
-    let id = ObjectId::new();
-    Ok(CashbackDoc {
-        id,
-        request_number: format!("CB-{}", id.to_hex().to_uppercase()),
-        merchant_id: auth.id().to_hex(),
-        customer_id: input.customer_id.to_hex(),
-        order_id: input.order_id.to_hex(),
-        customer: Some(doc! { "id": input.customer_id.to_hex() }),
-        order: Some(doc! {
-            "id": input.order_id.to_hex(),
-            "orderNumber": order.get_str("orderNumber").unwrap_or_default(),
-            "totalAmount": total,
-            "orderDate": order.get_datetime("createdAt").copied().unwrap_or(now),
-        }),
-        requested_amount: input.amount,
-        approved_amount: None,
-        cashback_rate: if total > 0.0 {
-            (input.amount / total * 10_000.0).round() / 100.0
-        } else {
-            0.0
-        },
+    Ok(CashbackDoc::new(NewCashback {
+        merchant: auth.id(),
+        customer: input.customer_id,
+        order,
+        amount: input.amount,
         reason: input.reason,
-        status: "pending".into(),
-        priority: if flagged { "high" } else { "normal" }.into(),
-        risk_score,
-        risk_factors,
-        flagged_for_review: flagged,
-        reviewed_by: None,
-        reviewed_at: None,
-        approval_notes: None,
-        rejection_reason: None,
-        payment_method: None,
-        payment_reference: None,
-        paid_at: None,
-        paid_amount: None,
-        payment_status: "pending".into(),
-        expires_at: DateTime::from_millis(now.timestamp_millis() + 30 * 86_400_000),
-        timeline: vec![TimelineEntry {
-            status: "pending".into(),
-            timestamp: now,
-            notes: Some("Cashback request created".into()),
-            by: Some(actor_hex(auth)),
-        }],
-        created_at: now,
-        updated_at: now,
-    })
+        actor: actor_hex(auth),
+    }))
 }
 
 /// The acting user's id: the team member's, or the merchant's for the owner.
@@ -216,18 +139,4 @@ pub fn cashback_json(c: &CashbackDoc) -> Result<Value, ApiError> {
     })?;
     v["id"] = json!(c.id.to_hex());
     Ok(v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn risk_grows_with_the_share_of_the_order() {
-        assert_eq!(risk(5.0, 100.0).0, 10.0);
-        assert!(risk(5.0, 100.0).1.is_empty());
-        assert_eq!(risk(30.0, 100.0).0, 45.0);
-        assert_eq!(risk(60.0, 100.0).0, 80.0);
-        assert_eq!(risk(1.0, 0.0).0, 80.0);
-    }
 }

@@ -218,9 +218,9 @@ async fn feed(
     scope: &OrderScope,
     store: Option<ObjectId>,
     limit: i64,
-) -> mongodb::error::Result<Vec<Value>> {
+) -> crate::store::Result<Vec<Value>> {
     let (orders, products) = futures::try_join!(
-        state.store.recent_orders(&scope.stores, limit),
+        state.store.recent_orders(&scope.shops, limit),
         state.store.recent_products(scope.merchant, store, limit),
     )?;
     Ok(feed_rows(&orders, &products, scope.merchant, limit))
@@ -293,7 +293,7 @@ pub async fn activity(
 fn top_lines(scope: &OrderScope, days: i64) -> SalesLines {
     SalesLines {
         orders: earning(in_range(scope, ago(2 * days), DateTime::now())),
-        stores: scope.stores.clone(),
+        stores: scope.shops.clone(),
         current_from: Some(ago(days)),
     }
 }
@@ -303,7 +303,7 @@ async fn decorate_top(
     state: &AppState,
     merchant: ObjectId,
     rows: &[ProductSales],
-) -> mongodb::error::Result<Vec<Value>> {
+) -> crate::store::Result<Vec<Value>> {
     let s = &state.store;
     let ids: Vec<ObjectId> = rows.iter().map(|r| r.product).collect();
     let products = s.products_by_ids(merchant, ids).await?;

@@ -8,17 +8,17 @@ use axum::{
     extract::{DefaultBodyLimit, Path, State},
     routing::{delete, get, post},
 };
-use mongodb::bson::{Bson, DateTime, doc};
 use serde_json::{Value, json};
 
-use self::steps::{step_has_data, step_update};
+use self::steps::step_data;
 pub use self::upload::{__path_upload_document, upload_document};
 use super::Reply;
 use crate::{
+    domain::onboarding::{TOTAL_STEPS, all_complete, progress, step_after},
     error::ApiError,
     extract::{AppJson, AuthMerchant},
     state::AppState,
-    store::{json::bson_to_json, merchants::Onboarding},
+    store::{self, merchants::MerchantDoc},
 };
 
 /// Onboarding routes.
@@ -38,15 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/documents/{index}", delete(delete_document))
 }
 
-const TOTAL_STEPS: i32 = 5;
-const DOCUMENT_TYPES: &[&str] = &[
-    "business_license",
-    "id_proof",
-    "address_proof",
-    "gst_certificate",
-    "pan_card",
-];
-
 fn step_number(raw: &str) -> Result<i32, ApiError> {
     raw.parse::<i32>()
         .ok()
@@ -54,12 +45,12 @@ fn step_number(raw: &str) -> Result<i32, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("Invalid step number. Must be between 1 and 5.".into()))
 }
 
-fn progress(o: &Onboarding) -> i64 {
-    (o.completed_steps.len() as f64 / TOTAL_STEPS as f64 * 100.0).round() as i64
+fn failed() -> impl FnOnce(store::Error) -> ApiError {
+    ApiError::internal("Failed to update onboarding")
 }
 
-fn failed() -> impl FnOnce(mongodb::error::Error) -> ApiError {
-    ApiError::internal("Failed to update onboarding")
+fn merchant_found(merchant: Option<MerchantDoc>) -> Result<MerchantDoc, ApiError> {
+    merchant.ok_or_else(|| ApiError::NotFound("Merchant not found".into()))
 }
 
 /// Current wizard state.
@@ -74,8 +65,8 @@ pub async fn status(auth: AuthMerchant) -> Result<Reply, ApiError> {
         "currentStep": o.current_step,
         "completedSteps": o.completed_steps,
         "totalSteps": TOTAL_STEPS,
-        "progressPercentage": progress(o),
-        "stepData": bson_to_json(Bson::Document(o.step_data.clone())),
+        "progressPercentage": progress(&o.completed_steps),
+        "stepData": o.step_data_json(),
     });
     let dates = [("startedAt", o.started_at), ("completedAt", o.completed_at)];
     for (key, at) in dates {
@@ -105,22 +96,15 @@ pub async fn save_step(
     if body.as_object().is_none_or(|o| o.is_empty()) {
         return Err(ApiError::BadRequest("Step data is required".into()));
     }
-    let mut update = step_update(step, body, state.settings.production)?;
-    let o = &auth.merchant.onboarding;
-    let mut set = update.get_document("$set").cloned().unwrap_or_default();
-    if o.status == "pending" {
-        set.insert("onboarding.status", "in_progress");
-        set.insert("onboarding.startedAt", DateTime::now());
-    }
-    set.insert("updatedAt", DateTime::now());
-    update.insert("$set", set);
+    let data = step_data(step, body, state.settings.production)?;
+    let starting = auth.merchant.onboarding.status == "pending";
     let merchant = state
         .store
-        .modify_merchant(auth.id(), update)
+        .save_onboarding_step(auth.id(), &data, starting)
         .await
-        .map_err(failed())?
-        .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
-    let data = bson_to_json(Bson::Document(merchant.onboarding.step_data));
+        .map_err(failed())
+        .and_then(merchant_found)?;
+    let data = merchant.onboarding.step_data_json();
     Ok(Reply::data(data).message(format!("Step {step} data saved successfully")))
 }
 
@@ -137,27 +121,23 @@ pub async fn complete_step(
     auth.require("profile:edit")?;
     let step = step_number(&step)?;
     let o = &auth.merchant.onboarding;
-    if !step_has_data(o, step) {
+    if !o.has_step_data(step) {
         return Err(ApiError::BadRequest(format!(
             "Step {step} data is required before completing it"
         )));
     }
-    let next = (step + 1).min(TOTAL_STEPS).max(o.current_step);
-    let update = doc! {
-        "$addToSet": { "onboarding.completedSteps": step },
-        "$set": { "onboarding.currentStep": next, "updatedAt": DateTime::now() },
-    };
+    let next = step_after(step, o.current_step);
     let merchant = state
         .store
-        .modify_merchant(auth.id(), update)
+        .complete_onboarding_step(auth.id(), step, next)
         .await
-        .map_err(failed())?
-        .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
+        .map_err(failed())
+        .and_then(merchant_found)?;
     let o = merchant.onboarding;
-    let can_submit = (1..=TOTAL_STEPS).all(|s| o.completed_steps.contains(&s));
+    let can_submit = all_complete(&o.completed_steps);
     Ok(Reply::data(json!({
         "currentStep": o.current_step, "completedSteps": o.completed_steps,
-        "progressPercentage": progress(&o), "canSubmit": can_submit,
+        "progressPercentage": progress(&o.completed_steps), "canSubmit": can_submit,
     }))
     .message(format!("Step {step} completed")))
 }
@@ -177,7 +157,7 @@ pub async fn previous_step(
     let current = (step - 1).max(1);
     state
         .store
-        .update_merchant(auth.id(), doc! { "onboarding.currentStep": current })
+        .set_onboarding_step(auth.id(), current)
         .await
         .map_err(failed())?;
     Ok(Reply::data(json!({ "currentStep": current })).message(format!("Moved to step {current}")))
@@ -190,27 +170,18 @@ pub async fn previous_step(
 pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:edit")?;
     let o = &auth.merchant.onboarding;
-    if !(1..=TOTAL_STEPS).all(|s| o.completed_steps.contains(&s)) {
+    if !all_complete(&o.completed_steps) {
         return Err(ApiError::BadRequest(
             "All steps must be completed before submission".into(),
         ));
     }
-    let set = doc! { "onboarding.status": "completed", "onboarding.completedAt": DateTime::now() };
     state
         .store
-        .update_merchant(auth.id(), set)
+        .submit_onboarding(auth.id())
         .await
         .map_err(failed())?;
     Ok(Reply::data(json!({ "status": "completed" }))
         .message("Onboarding submitted successfully. Your application is under review."))
-}
-
-fn document_list(o: &Onboarding) -> Vec<Bson> {
-    o.step_data
-        .get_document("verification")
-        .and_then(|v| v.get_array("documents"))
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// Uploaded verification documents.
@@ -219,15 +190,10 @@ fn document_list(o: &Onboarding) -> Vec<Bson> {
 pub async fn documents(auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:view")?;
     let o = &auth.merchant.onboarding;
-    let docs = bson_to_json(Bson::Array(document_list(o)));
-    let status = o
-        .step_data
-        .get_document("verification")
-        .and_then(|v| v.get_str("verificationStatus"))
-        .unwrap_or("pending");
-    Ok(Reply::data(
-        json!({ "documents": docs, "verificationStatus": status }),
-    ))
+    Ok(Reply::data(json!({
+        "documents": o.documents_json(),
+        "verificationStatus": o.verification_status(),
+    })))
 }
 
 /// Remove the document at `index` of the list.
@@ -243,23 +209,16 @@ pub async fn delete_document(
     auth.require("profile:edit")?;
     let not_found = || ApiError::NotFound("Document not found".into());
     let i: usize = index.parse().map_err(|_| not_found())?;
-    let list = document_list(&auth.merchant.onboarding);
-    let entry = list
-        .get(i)
-        .and_then(Bson::as_document)
+    let (id, url) = auth
+        .merchant
+        .onboarding
+        .document_at(i)
         .ok_or_else(not_found)?;
-    let id = entry.get_object_id("_id").map_err(|_| not_found())?;
     // Files this API stored for the merchant go with their entry; other URLs are left alone.
-    let file = entry
-        .get_str("url")
-        .ok()
-        .and_then(|u| state.files.key_of_url(auth.id(), u));
+    let file = url.and_then(|u| state.files.key_of_url(auth.id(), u));
     state
         .store
-        .modify_merchant(
-            auth.id(),
-            doc! { "$pull": { "onboarding.stepData.verification.documents": { "_id": id } } },
-        )
+        .remove_verification_document(auth.id(), id)
         .await
         .map_err(failed())?;
     crate::routes::uploads::discard(&state, file).await;

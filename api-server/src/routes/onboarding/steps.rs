@@ -1,21 +1,22 @@
-//! Validation of each onboarding step's data (contract §2.3) into the documents stored under
-//! `onboarding.stepData`. GST, PAN and IFSC formats are only enforced in production.
+//! Validation of each onboarding step's body (contract §2.3) into the domain's [`StepData`].
+//! GST, PAN and IFSC formats are only enforced in production.
 
-use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::DOCUMENT_TYPES;
 use crate::{
+    domain::onboarding::{
+        BankDetails, BusinessInfo, DOCUMENT_TYPES, ShopAddress, ShopDetails, StepData,
+        VerificationDocument,
+    },
     error::ApiError,
     extract::from_value,
-    store::merchants::Onboarding,
     validate::{Len, Validator},
 };
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BusinessInfo {
+struct BusinessInput {
     company_name: Option<String>,
     business_name: Option<String>,
     business_type: Option<String>,
@@ -37,7 +38,7 @@ struct AddressInput {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoreDetails {
+struct ShopInput {
     store_name: Option<String>,
     description: Option<String>,
     category: Option<String>,
@@ -50,7 +51,7 @@ struct StoreDetails {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BankDetails {
+struct BankInput {
     account_number: Option<String>,
     ifsc_code: Option<String>,
     account_holder_name: Option<String>,
@@ -114,8 +115,8 @@ fn upper(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_uppercase())
 }
 
-fn step1(body: Value, production: bool) -> Result<Document, ApiError> {
-    let b: BusinessInfo = from_value(body)?;
+fn step1(body: Value, production: bool) -> Result<BusinessInfo, ApiError> {
+    let b: BusinessInput = from_value(body)?;
     let mut v = Validator::new();
     let company = v.text(
         "companyName",
@@ -139,13 +140,17 @@ fn step1(body: Value, production: bool) -> Result<Document, ApiError> {
         );
     }
     v.finish()?;
-    Ok(
-        doc! { "companyName": company, "businessType": kind, "registrationNumber": b.registration_number, "gstNumber": gst, "panNumber": pan },
-    )
+    Ok(BusinessInfo {
+        company_name: company,
+        business_type: kind,
+        registration_number: b.registration_number,
+        gst_number: gst,
+        pan_number: pan,
+    })
 }
 
-fn step2(body: Value) -> Result<Document, ApiError> {
-    let s: StoreDetails = from_value(body)?;
+fn step2(body: Value) -> Result<ShopDetails, ApiError> {
+    let s: ShopInput = from_value(body)?;
     let mut v = Validator::new();
     let name = v.text("storeName", s.store_name, Len(1, 100));
     let category = v.text("category", s.category.or(s.store_category), Len(1, 100));
@@ -153,14 +158,26 @@ fn step2(body: Value) -> Result<Document, ApiError> {
     let street = v.text("address.street", a.street, Len(1, 200));
     let city = v.text("address.city", a.city, Len(1, 100));
     v.finish()?;
-    let address = doc! { "street": street, "city": city, "state": a.state, "zipCode": a.zip_code, "country": a.country, "landmark": a.landmark };
-    Ok(
-        doc! { "storeName": name, "description": s.description, "category": category, "logoUrl": s.logo_url, "bannerUrl": s.banner_url, "address": address },
-    )
+    let address = ShopAddress {
+        street,
+        city,
+        state: a.state,
+        zip_code: a.zip_code,
+        country: a.country,
+        landmark: a.landmark,
+    };
+    Ok(ShopDetails {
+        shop_name: name,
+        description: s.description,
+        category,
+        logo_url: s.logo_url,
+        banner_url: s.banner_url,
+        address,
+    })
 }
 
-fn step3(body: Value, production: bool) -> Result<Document, ApiError> {
-    let b: BankDetails = from_value(body)?;
+fn step3(body: Value, production: bool) -> Result<BankDetails, ApiError> {
+    let b: BankInput = from_value(body)?;
     let mut v = Validator::new();
     let account = v.text("accountNumber", b.account_number, Len(1, 34));
     let ifsc = upper(Some(v.text("ifscCode", b.ifsc_code, Len(1, 20)))).unwrap_or_default();
@@ -169,12 +186,16 @@ fn step3(body: Value, production: bool) -> Result<Document, ApiError> {
         matches(is_ifsc(&ifsc), &mut v, "ifscCode", &Some(ifsc.clone()));
     }
     v.finish()?;
-    Ok(
-        doc! { "accountNumber": account, "ifscCode": ifsc, "accountHolderName": holder, "bankName": b.bank_name, "branchName": b.branch_name },
-    )
+    Ok(BankDetails {
+        account_number: account,
+        ifsc_code: ifsc,
+        account_holder_name: holder,
+        bank_name: b.bank_name,
+        branch_name: b.branch_name,
+    })
 }
 
-fn step5(body: Value) -> Result<Vec<Bson>, ApiError> {
+fn step5(body: Value) -> Result<Vec<VerificationDocument>, ApiError> {
     let input: Verification = from_value(body)?;
     let mut v = Validator::new();
     let docs = input.documents.unwrap_or_default();
@@ -185,7 +206,6 @@ fn step5(body: Value) -> Result<Vec<Bson>, ApiError> {
             None,
         );
     }
-    let now = DateTime::now();
     let mut out = Vec::new();
     for (i, d) in docs.into_iter().enumerate() {
         let kind = v.one_of(
@@ -195,39 +215,20 @@ fn step5(body: Value) -> Result<Vec<Bson>, ApiError> {
         );
         let url = v.text(&format!("documents.{i}.url"), d.url, Len(1, 2000));
         if let Some(kind) = kind {
-            out.push(Bson::Document(doc! { "_id": ObjectId::new(), "type": kind, "url": url, "status": "pending", "uploadedAt": now }));
+            out.push(VerificationDocument::pending(kind.into(), url, None));
         }
     }
     v.finish()?;
     Ok(out)
 }
 
-/// The `$set`/`$push` of saving a step.
-pub(super) fn step_update(step: i32, body: Value, production: bool) -> Result<Document, ApiError> {
-    let set = |key: &str, d: Document| doc! { "$set": { format!("onboarding.stepData.{key}"): d } };
+/// Validate the body of `step` (1..5).
+pub(super) fn step_data(step: i32, body: Value, production: bool) -> Result<StepData, ApiError> {
     Ok(match step {
-        1 => set("businessInfo", step1(body, production)?),
-        2 => set("storeDetails", step2(body)?),
-        3 => set("bankDetails", step3(body, production)?),
-        // Step 4 (products) is accepted but not stored: products are created through /products.
-        4 => doc! {},
-        _ => {
-            doc! { "$push": { "onboarding.stepData.verification.documents": { "$each": step5(body)? } } }
-        }
+        1 => StepData::Business(step1(body, production)?),
+        2 => StepData::Shop(step2(body)?),
+        3 => StepData::Bank(step3(body, production)?),
+        4 => StepData::Products,
+        _ => StepData::Documents(step5(body)?),
     })
-}
-
-/// True when the step's data needed to complete it has been saved.
-pub(super) fn step_has_data(o: &Onboarding, step: i32) -> bool {
-    let data = &o.step_data;
-    match step {
-        1 => data.get_document("businessInfo").is_ok(),
-        2 => data.get_document("storeDetails").is_ok(),
-        3 => data.get_document("bankDetails").is_ok(),
-        4 => true,
-        _ => data
-            .get_document("verification")
-            .and_then(|v| v.get_array("documents"))
-            .is_ok_and(|d| !d.is_empty()),
-    }
 }

@@ -3,11 +3,11 @@
 //! stored privately under the merchant and appended to `stepData.verification.documents`.
 
 use axum::extract::{Multipart, State, multipart::MultipartRejection};
-use mongodb::bson::{Bson, DateTime, doc, oid::ObjectId};
 use serde_json::json;
 
-use super::{DOCUMENT_TYPES, failed};
+use super::failed;
 use crate::{
+    domain::onboarding::{DOCUMENT_TYPES, UploadedFile, VerificationDocument},
     error::ApiError,
     extract::AuthMerchant,
     routes::{
@@ -15,7 +15,7 @@ use crate::{
         uploads::{discard, store_file},
     },
     state::AppState,
-    store::json::bson_to_json,
+    store::onboarding::document_json,
     uploads::{
         multipart::{Limits, authorized_form},
         sniff::Accept,
@@ -64,16 +64,17 @@ pub async fn upload_document(
     };
     let upload = form.one_file()?;
     let stored = store_file(&state, auth.id(), true, upload, Accept::Document).await?;
-    let entry = doc! {
-        "_id": ObjectId::new(), "type": kind, "url": &stored.url, "status": "pending",
-        "uploadedAt": DateTime::now(), "fileName": upload.file_name.clone(), "mimeType": stored.sniffed.mime,
-        "size": upload.bytes.len() as i64,
+    let file = UploadedFile {
+        file_name: upload.file_name.clone(),
+        mime_type: stored.sniffed.mime,
+        size: upload.bytes.len() as i64,
     };
-    let update = doc! {
-        "$push": { "onboarding.stepData.verification.documents": &entry },
-        "$set": { "updatedAt": DateTime::now() },
-    };
-    let merchant = match state.store.modify_merchant(auth.id(), update).await {
+    let entry = VerificationDocument::pending(kind, stored.url.clone(), Some(file));
+    let merchant = match state
+        .store
+        .add_verification_document(auth.id(), &entry)
+        .await
+    {
         Ok(Some(m)) => m,
         other => {
             discard(&state, [stored.key]).await;
@@ -83,9 +84,9 @@ pub async fn upload_document(
             });
         }
     };
-    let documents = bson_to_json(Bson::Array(super::document_list(&merchant.onboarding)));
+    let document = document_json(&entry).map_err(failed())?;
     Ok(Reply::data(
-        json!({ "document": bson_to_json(Bson::Document(entry)), "documents": documents }),
+        json!({ "document": document, "documents": merchant.onboarding.documents_json() }),
     )
     .message("Document uploaded successfully")
     .status(axum::http::StatusCode::CREATED))

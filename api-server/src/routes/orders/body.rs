@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::super::params::KnownKeys;
 use crate::{
-    domain::order::SETTABLE_STATUSES,
+    domain::order::{RefundLine, SETTABLE_STATUSES},
     error::ApiError,
     extract::object_id,
     store::{
@@ -136,7 +136,7 @@ pub struct Bulk {
     /// Reason.
     pub reason: Option<String>,
     /// Carrier data.
-    pub tracking: Option<mongodb::bson::Document>,
+    pub tracking: Option<Map<String, Value>>,
 }
 
 const ACTIONS: [&str; 6] = [
@@ -167,9 +167,7 @@ impl BulkBody {
         if self.tracking_info.is_some() && action.is_some_and(|a| a != "mark-shipped") {
             v.error("trackingInfo", "\"trackingInfo\" is not allowed", None);
         }
-        let tracking = self
-            .tracking_info
-            .and_then(|t| mongodb::bson::to_document(&t).ok());
+        let tracking = self.tracking_info;
         v.finish()?;
         Ok(Bulk {
             action: action.unwrap_or_default(),
@@ -237,7 +235,7 @@ pub struct RefundItem {
 
 impl RefundBody {
     /// Amount (rounded to cents), reason and lines.
-    pub fn validate(self) -> Result<(f64, String, Vec<mongodb::bson::Document>), ApiError> {
+    pub fn validate(self) -> Result<(f64, String, Vec<RefundLine>), ApiError> {
         let mut v = Validator::new();
         let amount = v.number("amount", self.amount, 0.0, 1e12);
         if self.amount.is_some_and(|a| a == 0.0) {
@@ -271,7 +269,10 @@ impl RefundBody {
                     .opt_int(&format!("refundItems.{i}.quantity"), q, 1, 1_000_000)
                     .unwrap_or(0),
             };
-            items.push(mongodb::bson::doc! { "itemId": id, "quantity": qty });
+            items.push(RefundLine {
+                item_id: id,
+                quantity: qty,
+            });
         }
         v.finish()?;
         Ok((

@@ -13,13 +13,10 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use self::types::{
-    ListQuery, Placement, ProductFields, ProductInput, int_param, product_json, reprices,
-    set_pricing,
-};
+use self::types::{ListQuery, ProductFields, ProductInput, int_param, product_json};
 use super::Reply;
 use crate::{
-    domain::{ProductStatus, Sku, StockLevel, slugify},
+    domain::{ProductPatch, ProductPlacement, ProductStatus, Sku, StockLevel, slugify},
     error::{ApiError, is_duplicate_key},
     extract::{AppJson, AppQuery, AuthTenant, object_id},
     ratelimit::{Limit, enforce},
@@ -150,26 +147,13 @@ pub async fn list(
         })
         .flatten();
     v.finish_as("Query validation failed")?;
-    let store = &state.store;
-    let failed = ApiError::internal("Failed to fetch products");
-    if let Some(id) = store_id
-        && store
-            .owned_store(auth.id(), id)
-            .await
-            .map_err(ApiError::internal("Failed to fetch products"))?
-            .is_none()
-    {
-        return Err(ApiError::Forbidden(
-            "Store does not belong to this merchant".into(),
-        ));
+    let failed = || ApiError::internal("Failed to fetch products");
+    if let Some(id) = store_id {
+        check_shop(&state, auth.id(), id).await?;
     }
     let category = match q.category.as_deref().filter(|c| !c.trim().is_empty()) {
         None => None,
-        Some(c) => match store
-            .resolve_category(c)
-            .await
-            .map_err(ApiError::internal("Failed to fetch products"))?
-        {
+        Some(c) => match state.store.resolve_category(c).await.map_err(failed())? {
             Some(id) => Some(id),
             None => return Ok(page_reply(Vec::new(), 0, &opts)),
         },
@@ -182,15 +166,31 @@ pub async fn list(
         stock_level,
         store: store_id,
     };
-    let (items, total) = store
+    let (items, total) = state
+        .store
         .list_products(auth.id(), &filter, &opts)
         .await
-        .map_err(failed)?;
+        .map_err(failed())?;
     let products = items
         .iter()
         .map(product_json)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(page_reply(products, total, &opts))
+}
+
+/// 403 unless the shop is the merchant's.
+async fn check_shop(state: &AppState, merchant: ObjectId, shop: ObjectId) -> Result<(), ApiError> {
+    let owned = state
+        .store
+        .owned_shop(merchant, shop)
+        .await
+        .map_err(ApiError::internal("Failed to fetch products"))?;
+    match owned {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Forbidden(
+            "Store does not belong to this merchant".into(),
+        )),
+    }
 }
 
 fn page_reply(products: Vec<Value>, total: u64, opts: &ListOptions) -> Reply {
@@ -218,15 +218,16 @@ async fn resolve_category(state: &AppState, reference: &str) -> Result<ObjectId,
         })
 }
 
-async fn resolve_store(
+/// The requested shop when it is the merchant's, else the merchant's default shop.
+async fn resolve_shop(
     state: &AppState,
     merchant: ObjectId,
     requested: Option<ObjectId>,
 ) -> Result<ObjectId, ApiError> {
     let store = &state.store;
     let found = match requested {
-        Some(id) => store.owned_store(merchant, id).await,
-        None => store.default_store(merchant).await,
+        Some(id) => store.owned_shop(merchant, id).await,
+        None => store.default_shop(merchant).await,
     }
     .map_err(ApiError::internal("Failed to resolve store"))?;
     found.map(|s| s.id).ok_or_else(|| {
@@ -237,14 +238,15 @@ async fn resolve_store(
 /// The SKU to try first: the requested one, or the contract's generated form (three letters of
 /// the name and the last six digits of epoch-ms). Nothing is read here: the unique index decides
 /// at insert time, and [`insert`] turns a clash into a 400 or a fresh candidate.
-fn first_sku(fields: &ProductFields) -> Sku {
-    if let Some(sku) = &fields.sku {
+fn first_sku(patch: &ProductPatch) -> Sku {
+    if let Some(sku) = &patch.sku {
         return sku.clone();
     }
-    let millis = mongodb::bson::DateTime::now()
-        .timestamp_millis()
-        .unsigned_abs();
-    Sku::generate(fields.name.as_deref().unwrap_or_default(), millis)
+    Sku::generate(patch.name.as_deref().unwrap_or_default(), now_millis())
+}
+
+fn now_millis() -> u64 {
+    chrono::Utc::now().timestamp_millis().unsigned_abs()
 }
 
 /// Create a product in one of the merchant's stores.
@@ -258,30 +260,30 @@ pub async fn create(
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply, ApiError> {
     auth.require("products:create")?;
-    let fields = body.validate(true)?;
-    // Independent reads: one round trip of latency instead of two.
-    let (category, store) = tokio::try_join!(
-        resolve_category(&state, fields.category.as_deref().unwrap_or_default()),
-        resolve_store(&state, auth.id(), fields.store),
-    )?;
-    let sku = first_sku(&fields);
-    let millis = mongodb::bson::DateTime::now()
-        .timestamp_millis()
-        .unsigned_abs()
-        % 1_000_000;
-    let slug = format!(
-        "{}-{millis:06}",
-        slugify(fields.name.as_deref().unwrap_or("product"))
-    );
-    let generated_sku = fields.sku.is_none();
-    let placement = Placement {
-        merchant: auth.id(),
-        store,
+    let ProductFields {
+        patch,
         category,
-        sku,
+        shop,
+    } = body.validate(true)?;
+    // Independent reads: one round trip of latency instead of two.
+    let (category, shop) = tokio::try_join!(
+        resolve_category(&state, category.as_deref().unwrap_or_default()),
+        resolve_shop(&state, auth.id(), shop),
+    )?;
+    let slug = format!(
+        "{}-{:06}",
+        slugify(patch.name.as_deref().unwrap_or("product")),
+        now_millis() % 1_000_000
+    );
+    let generated_sku = patch.sku.is_none();
+    let placement = ProductPlacement {
+        merchant: auth.id(),
+        shop,
+        category,
+        sku: first_sku(&patch),
         slug,
     };
-    let mut product = fields.into_doc(placement)?;
+    let mut product = ProductDoc::new(patch, placement);
     insert(&state, &mut product, generated_sku).await?;
     tracing::info!(merchant = %auth.id(), product = %product.id, "product.created");
     Ok(Reply::data(product_json(&product)?)
@@ -358,7 +360,7 @@ pub async fn show(
     let mut body = product_json(&product)?;
     let (category, shop) = futures::try_join!(
         store.category_by_id(product.category),
-        store.store_by_id(product.store)
+        store.shop_by_id(product.shop)
     )
     .map_err(failed())?;
     if let Some(c) = category {
@@ -370,56 +372,30 @@ pub async fn show(
     Ok(Reply::data(body))
 }
 
-/// The `$set` of an update: validated paths plus derived pricing, status and references.
-async fn update_set(
+/// The patch of an update with its references resolved and a changed SKU checked to be free.
+async fn resolved_patch(
     state: &AppState,
     auth: &AuthTenant,
     id: ObjectId,
     fields: ProductFields,
-) -> Result<mongodb::bson::Document, ApiError> {
-    let mut set = fields.set;
-    let store = &state.store;
-    if let Some(name) = fields.name {
-        set.insert("name", name);
-    }
-    if let Some(d) = fields.description {
-        set.insert("description", d);
-    }
-    if let Some(status) = fields.status {
-        set.insert("status", status.as_str());
-        set.insert("isActive", status == ProductStatus::Active);
-    }
+) -> Result<ProductPatch, ApiError> {
+    let mut patch = fields.patch;
     if let Some(c) = fields.category {
-        set.insert("category", resolve_category(state, &c).await?);
+        patch.category = Some(resolve_category(state, &c).await?);
     }
-    if let Some(s) = fields.store {
-        set.insert("store", resolve_store(state, auth.id(), Some(s)).await?);
+    if let Some(s) = fields.shop {
+        patch.shop = Some(resolve_shop(state, auth.id(), Some(s)).await?);
     }
-    if let Some(sku) = fields.sku {
-        if store
+    if let Some(sku) = &patch.sku
+        && state
+            .store
             .sku_taken(sku.as_str(), Some(id))
             .await
             .map_err(ApiError::internal("Failed to update product"))?
-        {
-            return Err(sku_taken());
-        }
-        set.insert("sku", sku.into_string());
+    {
+        return Err(sku_taken());
     }
-    if let Some(v) = set.get_str("visibility").ok().map(|v| v == "featured") {
-        set.insert("isFeatured", v);
-    }
-    let current = if reprices(&fields.prices) {
-        let product = store
-            .product(auth.id(), id)
-            .await
-            .map_err(ApiError::internal("Failed to update product"))?
-            .ok_or_else(not_found)?;
-        Some(product.pricing)
-    } else {
-        None
-    };
-    set_pricing(&mut set, fields.prices, current.as_ref());
-    Ok(set)
+    Ok(patch)
 }
 
 /// Update the fields sent; omitted fields (including `status`) keep their values.
@@ -444,10 +420,10 @@ pub async fn update(
         .await
         .map_err(ApiError::internal("Failed to update product"))?
         .ok_or_else(not_found)?;
-    let set = update_set(&state, &auth, id, fields).await?;
+    let patch = resolved_patch(&state, &auth, id, fields).await?;
     let product = state
         .store
-        .update_product(auth.id(), id, set)
+        .update_product(auth.id(), id, &patch, Some(&before.pricing))
         .await
         .map_err(|e| {
             if is_duplicate_key(&e) {

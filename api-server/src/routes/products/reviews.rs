@@ -3,7 +3,6 @@
 //! `{reviews, stats:{average, count, distribution}, pagination}`.
 
 use axum::extract::{Path, State};
-use mongodb::bson::{Bson, Document};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -14,11 +13,7 @@ use crate::{
     extract::{AppQuery, AuthTenant},
     routes::Reply,
     state::AppState,
-    store::{
-        ObjectId,
-        json::bson_to_json,
-        reviews::{ReviewFilter, ReviewStats},
-    },
+    store::reviews::{ReviewFilter, ReviewStats},
     validate::Validator,
 };
 
@@ -74,16 +69,15 @@ pub async fn reviews(
         .map_err(failed())?
         .ok_or_else(not_found)?;
     let shop = store
-        .default_store(auth.id())
+        .default_shop(auth.id())
         .await
         .map_err(failed())?
         .ok_or_else(|| ApiError::NotFound("Store not found".into()))?;
-    let ((docs, total), stats) = futures::try_join!(
-        store.store_reviews(shop.id, filter, page, limit),
+    let ((reviews, total), stats) = futures::try_join!(
+        store.shop_reviews_with_authors(shop.id, filter, page, limit),
         store.review_stats(shop.id)
     )
     .map_err(failed())?;
-    let reviews = with_authors(&state, docs).await?;
     let total_pages = total.div_ceil(limit.unsigned_abs());
     Ok(Reply::data(json!({
         "reviews": reviews,
@@ -93,37 +87,6 @@ pub async fn reviews(
             "hasNext": page < total_pages, "hasPrevious": page > 1,
         },
     })))
-}
-
-/// Reviews as JSON with `id` and `user` replaced by `{_id, id, name, profile}` when found.
-async fn with_authors(state: &AppState, docs: Vec<Document>) -> Result<Vec<Value>, ApiError> {
-    let ids: Vec<ObjectId> = docs
-        .iter()
-        .filter_map(|d| d.get_object_id("user").ok())
-        .collect();
-    let authors = state
-        .store
-        .review_authors(ids)
-        .await
-        .map_err(ApiError::internal("Failed to fetch reviews"))?;
-    Ok(docs
-        .into_iter()
-        .map(|d| {
-            let author = d.get_object_id("user").ok().and_then(|u| {
-                authors
-                    .iter()
-                    .find(|a| a.get_object_id("_id").ok() == Some(u))
-            });
-            let mut review = bson_to_json(Bson::Document(d.clone()));
-            review["id"] = review["_id"].clone();
-            if let Some(a) = author {
-                let mut user = bson_to_json(Bson::Document(a.clone()));
-                user["id"] = user["_id"].clone();
-                review["user"] = user;
-            }
-            review
-        })
-        .collect())
 }
 
 fn stats_json(s: &ReviewStats) -> Value {

@@ -1,19 +1,17 @@
 //! Product request bodies, their validation (create requires, update only checks what is
 //! present) and the product JSON the contract's clients read.
 
-use mongodb::bson::{Bson, Document, doc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    domain::{Currency, ProductStatus, Sku, Visibility},
-    error::ApiError,
-    store::{
-        DateTime, ObjectId,
-        json::to_json,
-        products::{Cashback, Dimensions, Inventory, Pricing, ProductDoc, Seo},
+    domain::{
+        Cashback, Currency, Dimensions, ObjectId, PriceInput, ProductPatch, ProductStatus, Sku,
+        StockPatch, Visibility,
     },
+    error::ApiError,
+    store::{json::to_json, products::ProductDoc},
     validate::{Len, Validator},
 };
 
@@ -125,134 +123,140 @@ pub struct ProductInput {
     pub cashback: Option<CashbackInput>,
 }
 
-/// Validated product fields shared by create and update.
+/// A validated body: the patch, plus the references the handler still has to resolve.
 #[derive(Debug, Default)]
 pub struct ProductFields {
-    /// Name.
-    pub name: Option<String>,
-    /// Description.
-    pub description: Option<String>,
-    /// SKU.
-    pub sku: Option<Sku>,
-    /// Category reference (resolved by the handler).
+    /// Everything validated; `category` and `shop` are filled in once resolved.
+    pub patch: ProductPatch,
+    /// Category reference as sent (id, name or slug).
     pub category: Option<String>,
-    /// Store id.
-    pub store: Option<ObjectId>,
-    /// Status.
-    pub status: Option<ProductStatus>,
-    /// Everything else, as `$set` paths.
-    pub set: Document,
-    /// Stock settings (create).
-    pub inventory: Option<Inventory>,
-    /// Prices sent: (price, compareAtPrice, costPrice, currency).
-    pub prices: (Option<f64>, Option<f64>, Option<f64>, Option<&'static str>),
+    /// Requested shop id (checked to be the merchant's by the handler).
+    pub shop: Option<ObjectId>,
 }
 
-fn put(set: &mut Document, key: &str, value: Option<impl Into<Bson>>) {
-    if let Some(v) = value {
-        set.insert(key, v.into());
+/// Required on create, optional on update.
+fn text(
+    v: &mut Validator,
+    create: bool,
+    field: &str,
+    raw: Option<String>,
+    len: Len,
+) -> Option<String> {
+    if create {
+        Some(v.text(field, raw, len))
+    } else {
+        v.opt_text(field, raw, len)
     }
 }
 
 impl ProductInput {
     /// Validate; `create` makes name, description, category, price and inventory required.
-    pub fn validate(self, create: bool) -> Result<ProductFields, ApiError> {
+    pub fn validate(mut self, create: bool) -> Result<ProductFields, ApiError> {
         let mut v = Validator::new();
-        let mut out = ProductFields::default();
-        let name = if create {
-            Some(v.text("name", self.name, Len(2, 200)))
-        } else {
-            v.opt_text("name", self.name, Len(2, 200))
-        };
-        let description = if create {
-            Some(v.text("description", self.description, Len(10, 2000)))
-        } else {
-            v.opt_text("description", self.description, Len(10, 2000))
-        };
-        out.name = name;
-        out.description = description;
-        out.sku = v.opt_parse("sku", self.sku, Sku::parse);
-        out.category = if create {
-            Some(v.text("category", self.category, Len(1, 100)))
-        } else {
-            v.opt_text("category", self.category, Len(1, 100))
-        };
-        out.store = v
-            .opt_parse("storeId", self.store_id, |s| {
+        // Checked in the order the contract reports errors.
+        let (mut patch, category, shop) = self.core(&mut v, create);
+        self.details(&mut v, create, &mut patch);
+        v.finish()?;
+        Ok(ProductFields {
+            patch,
+            category,
+            shop,
+        })
+    }
+
+    /// Name, description, SKU, category, shop, status and prices.
+    fn core(
+        &mut self,
+        v: &mut Validator,
+        create: bool,
+    ) -> (ProductPatch, Option<String>, Option<ObjectId>) {
+        let name = text(v, create, "name", self.name.take(), Len(2, 200));
+        let description = text(
+            v,
+            create,
+            "description",
+            self.description.take(),
+            Len(10, 2000),
+        );
+        let sku = v.opt_parse("sku", self.sku.take(), Sku::parse);
+        let category = text(v, create, "category", self.category.take(), Len(1, 100));
+        let shop = v
+            .opt_parse("storeId", self.store_id.take(), |s| {
                 ObjectId::parse_str(s)
                     .map(Some)
                     .map_err(|_| "must be a valid id")
             })
             .flatten();
-        out.status = v
-            .one_of("status", self.status, ProductStatus::ALL)
+        let status = v
+            .one_of("status", self.status.take(), ProductStatus::ALL)
             .and_then(ProductStatus::parse);
-        let price = if create {
-            Some(v.number("price", self.price, 0.0, 1e12))
-        } else {
-            v.opt_number("price", self.price, 0.0, 1e12)
+        let prices = prices(
+            v,
+            create,
+            self.price,
+            self.compare_at_price,
+            self.cost_price,
+            self.currency.take(),
+        );
+        let patch = ProductPatch {
+            name,
+            description,
+            sku,
+            status,
+            prices,
+            ..ProductPatch::default()
         };
-        let compare = v.opt_number("compareAtPrice", self.compare_at_price, 0.0, 1e12);
-        let cost = v.opt_number("costPrice", self.cost_price, 0.0, 1e12);
-        let currency = v.one_of("currency", self.currency, Currency::ALL);
-        out.prices = (price, compare, cost, currency);
-        let set = &mut out.set;
-        put(
-            set,
-            "shortDescription",
-            v.opt_text("shortDescription", self.short_description, Len(0, 300)),
-        );
-        put(
-            set,
-            "barcode",
-            v.opt_text("barcode", self.barcode, Len(0, 50)),
-        );
-        put(
-            set,
-            "subcategory",
-            v.opt_text("subcategory", self.subcategory, Len(0, 100)),
-        );
-        put(set, "brand", v.opt_text("brand", self.brand, Len(0, 100)));
-        put(
-            set,
-            "visibility",
-            v.one_of("visibility", self.visibility, Visibility::ALL),
-        );
-        put(set, "weight", v.opt_number("weight", self.weight, 0.0, 1e9));
-        put(
-            set,
-            "seo.title",
-            v.opt_text("metaTitle", self.meta_title, Len(0, 60)),
-        );
-        put(
-            set,
-            "seo.description",
-            v.opt_text("metaDescription", self.meta_description, Len(0, 160)),
-        );
-        put(
-            set,
-            "tags",
-            self.tags.map(|t| {
-                t.into_iter()
-                    .map(|s| s.trim().to_lowercase())
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-            }),
-        );
-        put(set, "searchKeywords", self.search_keywords);
-        if let Some(images) = self.images {
-            put(set, "images", Some(images_list(&mut v, images)));
-        }
-        if let Some(d) = self.dimensions {
-            put(set, "dimensions", Some(dimensions_doc(&mut v, d)));
-        }
-        if let Some(c) = self.cashback {
-            put(set, "cashback", Some(cashback_doc(&mut v, c)));
-        }
-        out.inventory = inventory(&mut v, self.inventory, create, set);
-        v.finish()?;
-        Ok(out)
+        (patch, category, shop)
     }
+
+    /// Everything else: texts, SEO, tags, images, dimensions, cashback and stock.
+    fn details(self, v: &mut Validator, create: bool, patch: &mut ProductPatch) {
+        patch.short_description =
+            v.opt_text("shortDescription", self.short_description, Len(0, 300));
+        patch.barcode = v.opt_text("barcode", self.barcode, Len(0, 50));
+        patch.subcategory = v.opt_text("subcategory", self.subcategory, Len(0, 100));
+        patch.brand = v.opt_text("brand", self.brand, Len(0, 100));
+        patch.visibility = v
+            .one_of("visibility", self.visibility, Visibility::ALL)
+            .and_then(Visibility::parse);
+        patch.weight = v.opt_number("weight", self.weight, 0.0, 1e9);
+        patch.seo_title = v.opt_text("metaTitle", self.meta_title, Len(0, 60));
+        patch.seo_description = v.opt_text("metaDescription", self.meta_description, Len(0, 160));
+        patch.tags = self.tags.map(lower_tags);
+        patch.search_keywords = self.search_keywords;
+        patch.images = self.images.map(|i| images_list(v, i));
+        patch.dimensions = self.dimensions.map(|d| dimensions(v, d));
+        patch.cashback = self.cashback.map(|c| cashback(v, c));
+        patch.stock = inventory(v, self.inventory, create);
+    }
+}
+
+fn prices(
+    v: &mut Validator,
+    create: bool,
+    price: Option<f64>,
+    compare_at: Option<f64>,
+    cost: Option<f64>,
+    currency: Option<String>,
+) -> PriceInput {
+    let selling = if create {
+        Some(v.number("price", price, 0.0, 1e12))
+    } else {
+        v.opt_number("price", price, 0.0, 1e12)
+    };
+    PriceInput {
+        selling,
+        compare_at: v.opt_number("compareAtPrice", compare_at, 0.0, 1e12),
+        cost: v.opt_number("costPrice", cost, 0.0, 1e12),
+        currency: v.one_of("currency", currency, Currency::ALL),
+    }
+}
+
+fn lower_tags(tags: Vec<String>) -> Vec<String> {
+    tags.into_iter()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn images_list(v: &mut Validator, images: Vec<ImageInput>) -> Vec<String> {
@@ -276,44 +280,36 @@ fn images_list(v: &mut Validator, images: Vec<ImageInput>) -> Vec<String> {
         .collect()
 }
 
-fn dimensions_doc(v: &mut Validator, d: DimensionsInput) -> Bson {
+fn dimensions(v: &mut Validator, d: DimensionsInput) -> Dimensions {
     let unit = v
         .one_of("dimensions.unit", d.unit, &["cm", "inch"])
         .unwrap_or("cm");
-    let dims = Dimensions {
+    Dimensions {
         length: v.opt_number("dimensions.length", d.length, 0.0, 1e9),
         width: v.opt_number("dimensions.width", d.width, 0.0, 1e9),
         height: v.opt_number("dimensions.height", d.height, 0.0, 1e9),
         unit: unit.into(),
-    };
-    mongodb::bson::to_bson(&dims).unwrap_or(Bson::Null)
+    }
 }
 
-fn cashback_doc(v: &mut Validator, c: CashbackInput) -> Bson {
-    let cashback = Cashback {
+fn cashback(v: &mut Validator, c: CashbackInput) -> Cashback {
+    Cashback {
         percentage: v
             .opt_number("cashback.percentage", c.percentage, 0.0, 100.0)
             .unwrap_or(0.0),
         max_amount: v.opt_number("cashback.maxAmount", c.max_amount, 0.0, 1e12),
         min_purchase: 0.0,
         is_active: c.is_active.unwrap_or(true),
-    };
-    mongodb::bson::to_bson(&cashback).unwrap_or(Bson::Null)
+    }
 }
 
-/// Validate stock settings; on update they become individual `$set` paths so variants and
-/// reservations are untouched.
-fn inventory(
-    v: &mut Validator,
-    input: Option<InventoryInput>,
-    create: bool,
-    set: &mut Document,
-) -> Option<Inventory> {
+/// Validate stock settings (`inventory` and its `stock` are required on create).
+fn inventory(v: &mut Validator, input: Option<InventoryInput>, create: bool) -> StockPatch {
     let Some(i) = input else {
         if create {
             v.error("inventory", "\"inventory\" is required", None);
         }
-        return None;
+        return StockPatch::default();
     };
     let stock = match (i.stock, create) {
         (None, true) => {
@@ -322,172 +318,18 @@ fn inventory(
         }
         (s, _) => v.opt_int("inventory.stock", s, 0, i64::MAX / 2),
     };
-    let threshold = v.opt_int(
+    let low_stock_threshold = v.opt_int(
         "inventory.lowStockThreshold",
         i.low_stock_threshold,
         0,
         i64::MAX / 2,
     );
-    if !create {
-        put(set, "inventory.stock", stock);
-        put(set, "inventory.lowStockThreshold", threshold);
-        put(set, "inventory.trackInventory", i.track_inventory);
-        put(set, "inventory.allowBackorder", i.allow_backorders);
-        put(set, "inventory.unlimited", i.unlimited);
-        return None;
-    }
-    Some(Inventory {
-        stock: stock.unwrap_or(0),
-        low_stock_threshold: threshold.unwrap_or(5),
-        track_inventory: i.track_inventory.unwrap_or(true),
-        allow_backorder: i.allow_backorders.unwrap_or(false),
-        unlimited: i.unlimited.unwrap_or(false),
-        reserved_stock: 0,
-        variants: Vec::new(),
-    })
-}
-
-/// Discount percentage from list and selling price.
-pub fn discount(original: f64, selling: f64) -> f64 {
-    if original > 0.0 && original > selling {
-        ((original - selling) / original * 100.0).round()
-    } else {
-        0.0
-    }
-}
-
-/// Whether an update changes the selling or list price (and so needs the current pricing).
-pub fn reprices(prices: &(Option<f64>, Option<f64>, Option<f64>, Option<&'static str>)) -> bool {
-    prices.0.is_some() || prices.1.is_some()
-}
-
-/// The `pricing.*` part of an update's `$set`: a new selling price lifts a lower list price to
-/// it, and the discount is derived from both. `current` is needed only when [`reprices`].
-pub fn set_pricing(
-    set: &mut mongodb::bson::Document,
-    prices: (Option<f64>, Option<f64>, Option<f64>, Option<&'static str>),
-    current: Option<&crate::store::products::Pricing>,
-) {
-    let (price, compare, cost, currency) = prices;
-    if let Some(current) = current.filter(|_| price.is_some() || compare.is_some()) {
-        let selling = price.unwrap_or(current.selling);
-        let original = compare.unwrap_or(if price.is_some() && current.original < selling {
-            selling
-        } else {
-            current.original
-        });
-        set.insert("pricing.selling", selling);
-        set.insert("pricing.original", original);
-        set.insert("pricing.discount", discount(original, selling));
-    }
-    if let Some(c) = cost {
-        set.insert("pricing.cost", c);
-    }
-    if let Some(c) = currency {
-        set.insert("pricing.currency", c);
-    }
-}
-
-/// Everything a new product needs besides the validated fields.
-#[derive(Debug)]
-pub struct Placement {
-    /// Owner.
-    pub merchant: ObjectId,
-    /// Store.
-    pub store: ObjectId,
-    /// Category.
-    pub category: ObjectId,
-    /// Final SKU.
-    pub sku: Sku,
-    /// Final slug.
-    pub slug: String,
-}
-
-impl ProductFields {
-    /// Build the document of a new product.
-    pub fn into_doc(self, at: Placement) -> Result<ProductDoc, ApiError> {
-        let (price, compare, cost, currency) = self.prices;
-        let selling = price.unwrap_or(0.0);
-        let original = compare.unwrap_or(selling);
-        let status = self.status.unwrap_or(ProductStatus::Draft);
-        let now = DateTime::now();
-        let mut product = ProductDoc {
-            id: ObjectId::new(),
-            name: self.name.unwrap_or_default(),
-            slug: at.slug,
-            description: self.description.unwrap_or_default(),
-            short_description: None,
-            product_type: "product".into(),
-            category: at.category,
-            subcategory: None,
-            store: at.store,
-            merchant_id: at.merchant,
-            brand: None,
-            sku: at.sku.into_string(),
-            barcode: None,
-            images: Vec::new(),
-            pricing: Pricing {
-                original,
-                selling,
-                cost,
-                discount: discount(original, selling),
-                currency: currency.unwrap_or("USD").into(),
-            },
-            inventory: self.inventory.unwrap_or_default(),
-            cashback: Cashback {
-                percentage: 0.0,
-                max_amount: None,
-                min_purchase: 0.0,
-                is_active: true,
-            },
-            tags: Vec::new(),
-            search_keywords: Vec::new(),
-            seo: Seo::default(),
-            weight: None,
-            dimensions: None,
-            status: status.as_str().into(),
-            visibility: "public".into(),
-            is_active: status == ProductStatus::Active,
-            is_featured: false,
-            is_digital: false,
-            is_deleted: false,
-            created_at: now,
-            updated_at: now,
-        };
-        // Optional fields were validated into `$set` paths; apply them to the new document.
-        let mut merged = mongodb::bson::to_document(&product).map_err(internal)?;
-        for (path, value) in self.set {
-            set_path(&mut merged, &path, value);
-        }
-        product = mongodb::bson::from_document(merged).map_err(|e| ApiError::Internal {
-            message: "Failed to create product",
-            source: Box::new(e),
-        })?;
-        product.is_featured = product.visibility == "featured";
-        Ok(product)
-    }
-}
-
-fn internal(e: mongodb::bson::ser::Error) -> ApiError {
-    ApiError::Internal {
-        message: "Failed to create product",
-        source: Box::new(e),
-    }
-}
-
-fn set_path(doc: &mut Document, path: &str, value: Bson) {
-    match path.split_once('.') {
-        None => {
-            doc.insert(path, value);
-        }
-        Some((head, rest)) => {
-            if !matches!(doc.get(head), Some(Bson::Document(_))) {
-                doc.insert(head, Document::new());
-            }
-            if let Some(Bson::Document(inner)) = doc.get_mut(head) {
-                set_path(inner, rest, value);
-            }
-        }
+    StockPatch {
+        stock,
+        low_stock_threshold,
+        track_inventory: i.track_inventory,
+        allow_backorder: i.allow_backorders,
+        unlimited: i.unlimited,
     }
 }
 

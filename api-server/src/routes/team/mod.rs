@@ -11,7 +11,6 @@ use axum::{
     extract::{Path, State},
     routing::{get, post, put},
 };
-use mongodb::bson::doc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,7 +27,11 @@ use crate::{
     error::ApiError,
     extract::{AppJson, AppQuery, AuthMerchant, object_id},
     state::AppState,
-    store::{ObjectId, users::MerchantUserDoc},
+    store::{
+        ObjectId,
+        audit::{AuditActor, AuditFilter},
+        users::MerchantUserDoc,
+    },
     validate::Validator,
 };
 
@@ -335,21 +338,14 @@ pub async fn activity(
         None => None,
     };
     v.finish_as("Query validation failed")?;
-    let mut filter = doc! { "merchantId": auth.id() };
-    match user {
-        Some(u) => filter.insert("merchantUserId", u),
-        None => filter.insert(
-            "$or",
-            vec![
-                doc! { "merchantUserId": { "$exists": true } },
-                doc! { "resourceType": "team_member" },
-            ],
-        ),
+    let filter = AuditFilter {
+        actor: user.map_or(AuditActor::Team, AuditActor::Member),
+        ..AuditFilter::default()
     };
-    let (rows, total) =
-        crate::routes::audit::query::with_users(&state, filter, page, limit).await?;
+    let found = crate::routes::audit::query::page(&state, auth.id(), &filter, page, limit).await?;
+    let total = found.total;
     Ok(Reply::data(json!({
-        "activities": rows.into_iter().map(crate::routes::audit::query::log_json).collect::<Vec<_>>(),
+        "activities": found.logs,
         "total": total,
         "page": page,
         "totalPages": total.div_ceil(limit as u64),

@@ -2,12 +2,12 @@
 
 use serde_json::{Value, json};
 
-use crate::store::{json::iso, users::MerchantUserDoc};
+use crate::store::{DateTime, json::iso, users::MerchantUserDoc};
 
 /// A member as the contract's MerchantUser JSON; `inviter` populates `invitedBy` (null when the
 /// owner invited, since the stored id is then the merchant's).
 pub fn member_json(m: &MerchantUserDoc, inviter: Option<&MerchantUserDoc>) -> Value {
-    let date = |d: Option<mongodb::bson::DateTime>| d.map(iso);
+    let date = |d: Option<DateTime>| d.map(iso);
     json!({
         "id": m.id.to_hex(),
         "merchantId": m.merchant_id.to_hex(),

@@ -278,7 +278,7 @@ pub async fn image(
 }
 
 /// Store a logo or banner and point the store at it; the replaced file is removed.
-async fn store_media(
+async fn shop_media(
     state: &AppState,
     auth: &AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
@@ -293,7 +293,7 @@ async fn store_media(
     let (stored, _, _) = store_image(state, auth.id(), form.one_file()?).await?;
     let updated = state
         .store
-        .set_store_media(auth.id(), store_id, field, &stored.url)
+        .set_shop_media(auth.id(), store_id, field, &stored.url)
         .await;
     let (store, previous) = match updated {
         Ok(Some(found)) => found,
@@ -325,7 +325,7 @@ pub async fn store_logo(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    store_media(&state, &auth, multipart, &LOGO, "logo").await
+    shop_media(&state, &auth, multipart, &LOGO, "logo").await
 }
 
 /// Upload the store banner (field `banner`; optional `storeId`).
@@ -340,7 +340,7 @@ pub async fn store_banner(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    store_media(&state, &auth, multipart, &BANNER, "banner").await
+    shop_media(&state, &auth, multipart, &BANNER, "banner").await
 }
 
 /// Upload a video (field `video`; body `type` product|store).

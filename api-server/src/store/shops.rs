@@ -1,7 +1,10 @@
 //! The `stores` collection: the merchant's shops. Registration auto-creates one so products
 //! always have a store.
 
-use mongodb::bson::{doc, oid::ObjectId};
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store, merchants::MerchantDoc};
@@ -37,7 +40,7 @@ pub struct Contact {
 /// A store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StoreDoc {
+pub struct ShopDoc {
     /// Id.
     #[serde(rename = "_id")]
     pub id: ObjectId,
@@ -74,17 +77,17 @@ pub struct StoreDoc {
 
 impl Store {
     /// Create the registration store of a merchant, retrying the slug with `-1`, `-2`… on clash.
-    pub async fn create_default_store(
+    pub async fn create_default_shop(
         &self,
         merchant: &MerchantDoc,
         category: ObjectId,
-    ) -> mongodb::error::Result<StoreDoc> {
+    ) -> mongodb::error::Result<ShopDoc> {
         let base = match slugify(&merchant.business_name) {
             s if s.is_empty() => "store".to_string(),
             s => s,
         };
         let a = &merchant.business_address;
-        let mut store = StoreDoc {
+        let mut store = ShopDoc {
             id: ObjectId::new(),
             name: merchant.business_name.clone(),
             slug: base.clone(),
@@ -108,7 +111,7 @@ impl Store {
             updated_at: DateTime::now(),
         };
         for attempt in 1..=20 {
-            match self.stores().insert_one(&store).await {
+            match self.shops().insert_one(&store).await {
                 Ok(_) => return Ok(store),
                 Err(e) if is_duplicate_key(&e) && attempt < 20 => {
                     store.slug = format!("{base}-{attempt}");
@@ -121,38 +124,61 @@ impl Store {
     }
 
     /// A store owned by the merchant.
-    pub async fn owned_store(
+    pub async fn owned_shop(
         &self,
         merchant: ObjectId,
         id: ObjectId,
-    ) -> mongodb::error::Result<Option<StoreDoc>> {
-        self.stores()
+    ) -> mongodb::error::Result<Option<ShopDoc>> {
+        self.shops()
             .find_one(doc! { "_id": id, "merchantId": merchant })
             .await
     }
 
     /// The merchant's oldest active store, else any of its stores.
-    pub async fn default_store(
+    pub async fn default_shop(
         &self,
         merchant: ObjectId,
-    ) -> mongodb::error::Result<Option<StoreDoc>> {
+    ) -> mongodb::error::Result<Option<ShopDoc>> {
         let found = self
-            .stores()
+            .shops()
             .find_one(doc! { "merchantId": merchant, "isActive": true })
             .sort(doc! { "createdAt": 1 })
             .await?;
         match found {
             Some(s) => Ok(Some(s)),
-            None => {
-                self.stores()
-                    .find_one(doc! { "merchantId": merchant })
-                    .await
-            }
+            None => self.shops().find_one(doc! { "merchantId": merchant }).await,
         }
     }
 
     /// A store by id (for populating products).
-    pub async fn store_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<StoreDoc>> {
-        self.stores().find_one(doc! { "_id": id }).await
+    pub async fn shop_by_id(&self, id: ObjectId) -> mongodb::error::Result<Option<ShopDoc>> {
+        self.shops().find_one(doc! { "_id": id }).await
+    }
+
+    /// The merchant owning each of these stores (ids not found are left out).
+    pub async fn shop_owners(
+        &self,
+        ids: &[ObjectId],
+    ) -> mongodb::error::Result<HashMap<ObjectId, ObjectId>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<Document> = self
+            .shops()
+            .clone_with_type::<Document>()
+            .find(doc! { "_id": { "$in": ids } })
+            .projection(doc! { "merchantId": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.get_object_id("_id").ok()?,
+                    d.get_object_id("merchantId").ok()?,
+                ))
+            })
+            .collect())
     }
 }

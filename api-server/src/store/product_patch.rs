@@ -1,0 +1,216 @@
+//! Product writes from a domain [`ProductPatch`]: the document of a new product, and the `$set`
+//! of an update (only the fields the patch names, stock settings as individual paths so variants
+//! and reservations are untouched, derived pricing, `isActive` and `isFeatured`).
+
+use mongodb::{
+    bson::{Bson, Document, doc, oid::ObjectId},
+    options::ReturnDocument,
+};
+
+use super::{
+    DateTime, Store,
+    products::{Inventory, ProductDoc, Seo, scope},
+};
+use crate::domain::{Cashback, Pricing, ProductPatch, ProductPlacement, ProductStatus, Visibility};
+
+impl ProductDoc {
+    /// A new product: the patch's fields over the defaults (draft, public, 0 % cashback).
+    pub fn new(patch: ProductPatch, at: ProductPlacement) -> Self {
+        let status = patch.status.unwrap_or(ProductStatus::Draft);
+        let visibility = patch.visibility.unwrap_or(Visibility::Public);
+        let now = DateTime::now();
+        let (pricing, inventory) = (patch.prices.new_pricing(), new_inventory(&patch));
+        Self {
+            id: ObjectId::new(),
+            name: patch.name.unwrap_or_default(),
+            slug: at.slug,
+            description: patch.description.unwrap_or_default(),
+            short_description: patch.short_description,
+            product_type: "product".into(),
+            category: at.category,
+            subcategory: patch.subcategory,
+            shop: at.shop,
+            merchant_id: at.merchant,
+            brand: patch.brand,
+            sku: at.sku.into_string(),
+            barcode: patch.barcode,
+            images: patch.images.unwrap_or_default(),
+            pricing,
+            inventory,
+            cashback: patch.cashback.unwrap_or(Cashback {
+                percentage: 0.0,
+                max_amount: None,
+                min_purchase: 0.0,
+                is_active: true,
+            }),
+            tags: patch.tags.unwrap_or_default(),
+            search_keywords: patch.search_keywords.unwrap_or_default(),
+            seo: Seo {
+                title: patch.seo_title,
+                description: patch.seo_description,
+                keywords: Vec::new(),
+            },
+            weight: patch.weight,
+            dimensions: patch.dimensions,
+            status: status.as_str().into(),
+            visibility: visibility.as_str().into(),
+            is_active: status == ProductStatus::Active,
+            is_featured: visibility == Visibility::Featured,
+            is_digital: false,
+            is_deleted: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+fn new_inventory(patch: &ProductPatch) -> Inventory {
+    let s = &patch.stock;
+    Inventory {
+        stock: s.stock.unwrap_or(0),
+        low_stock_threshold: s.low_stock_threshold.unwrap_or(5),
+        track_inventory: s.track_inventory.unwrap_or(true),
+        allow_backorder: s.allow_backorder.unwrap_or(false),
+        unlimited: s.unlimited.unwrap_or(false),
+        reserved_stock: 0,
+        variants: Vec::new(),
+    }
+}
+
+fn put(set: &mut Document, key: &str, value: Option<impl Into<Bson>>) {
+    if let Some(v) = value {
+        set.insert(key, v.into());
+    }
+}
+
+fn put_serialized<T: serde::Serialize>(set: &mut Document, key: &str, value: Option<&T>) {
+    // Plain structs of numbers and strings: serialising them cannot fail.
+    if let Some(v) = value.and_then(|v| mongodb::bson::to_bson(v).ok()) {
+        set.insert(key, v);
+    }
+}
+
+/// The `$set` of an update (without `updatedAt`). `current` is the stored pricing, needed
+/// when the patch changes the selling or list price.
+pub(crate) fn update_set(patch: &ProductPatch, current: Option<&Pricing>) -> Document {
+    let mut set = Document::new();
+    let p = patch;
+    put(&mut set, "name", p.name.clone());
+    put(&mut set, "description", p.description.clone());
+    put(&mut set, "shortDescription", p.short_description.clone());
+    put(&mut set, "sku", p.sku.as_ref().map(|s| s.as_str()));
+    put(&mut set, "barcode", p.barcode.clone());
+    put(&mut set, "category", p.category);
+    put(&mut set, "subcategory", p.subcategory.clone());
+    put(&mut set, "brand", p.brand.clone());
+    put(&mut set, "store", p.shop);
+    put(&mut set, "status", p.status.map(ProductStatus::as_str));
+    put(&mut set, "isActive", p.is_active());
+    put(&mut set, "visibility", p.visibility.map(Visibility::as_str));
+    put(&mut set, "isFeatured", p.is_featured());
+    put(&mut set, "weight", p.weight);
+    put(&mut set, "seo.title", p.seo_title.clone());
+    put(&mut set, "seo.description", p.seo_description.clone());
+    put(&mut set, "tags", p.tags.clone());
+    put(&mut set, "searchKeywords", p.search_keywords.clone());
+    put(&mut set, "images", p.images.clone());
+    put_serialized(&mut set, "dimensions", p.dimensions.as_ref());
+    put_serialized(&mut set, "cashback", p.cashback.as_ref());
+    stock_set(&mut set, patch);
+    pricing_set(&mut set, patch, current);
+    set
+}
+
+fn stock_set(set: &mut Document, patch: &ProductPatch) {
+    let s = &patch.stock;
+    put(set, "inventory.stock", s.stock);
+    put(set, "inventory.lowStockThreshold", s.low_stock_threshold);
+    put(set, "inventory.trackInventory", s.track_inventory);
+    put(set, "inventory.allowBackorder", s.allow_backorder);
+    put(set, "inventory.unlimited", s.unlimited);
+}
+
+fn pricing_set(set: &mut Document, patch: &ProductPatch, current: Option<&Pricing>) {
+    let p = patch.prices.patch(current);
+    put(set, "pricing.selling", p.selling);
+    put(set, "pricing.original", p.original);
+    put(set, "pricing.discount", p.discount);
+    put(set, "pricing.cost", p.cost);
+    put(set, "pricing.currency", p.currency);
+}
+
+/// The whole update document of a patch, stamped `updatedAt`.
+pub(crate) fn update_doc(patch: &ProductPatch, current: Option<&Pricing>) -> Document {
+    let mut set = update_set(patch, current);
+    set.insert("updatedAt", DateTime::now());
+    doc! { "$set": set }
+}
+
+impl Store {
+    /// Apply `patch` to one of the merchant's products; `None` when it is not theirs. `current`
+    /// is its stored pricing (see [`update_set`]). E11000 on a taken SKU.
+    pub async fn update_product(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        patch: &ProductPatch,
+        current: Option<&Pricing>,
+    ) -> super::Result<Option<ProductDoc>> {
+        self.products()
+            .find_one_and_update(scope(merchant, id), update_doc(patch, current))
+            .return_document(ReturnDocument::After)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PriceInput, StockPatch};
+
+    #[test]
+    fn an_update_sets_only_the_fields_sent_and_what_follows_from_them() {
+        let patch = ProductPatch {
+            status: Some(ProductStatus::Active),
+            visibility: Some(Visibility::Featured),
+            stock: StockPatch {
+                stock: Some(3),
+                ..StockPatch::default()
+            },
+            ..ProductPatch::default()
+        };
+        let set = update_set(&patch, None);
+        assert_eq!(set.get_str("status"), Ok("active"));
+        assert_eq!(set.get_bool("isActive"), Ok(true));
+        assert_eq!(set.get_bool("isFeatured"), Ok(true));
+        assert_eq!(set.get_i64("inventory.stock"), Ok(3));
+        assert_eq!(set.len(), 5);
+    }
+
+    #[test]
+    fn a_new_product_takes_the_defaults_for_what_was_not_sent() {
+        let patch = ProductPatch {
+            name: Some("Tee".into()),
+            prices: PriceInput {
+                selling: Some(5.0),
+                ..PriceInput::default()
+            },
+            ..ProductPatch::default()
+        };
+        let at = ProductPlacement {
+            merchant: ObjectId::new(),
+            shop: ObjectId::new(),
+            category: ObjectId::new(),
+            sku: crate::domain::Sku::parse("TEE-1").unwrap_or_default(),
+            slug: "tee".into(),
+        };
+        let p = ProductDoc::new(patch, at);
+        assert_eq!(
+            (p.status.as_str(), p.visibility.as_str()),
+            ("draft", "public")
+        );
+        assert!(!p.is_active && !p.is_featured);
+        assert_eq!(p.inventory.low_stock_threshold, 5);
+        assert_eq!(p.pricing.original, 5.0);
+    }
+}
