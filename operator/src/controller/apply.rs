@@ -35,8 +35,6 @@ use crate::{
 /// What `apply` did.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// Apply requests issued.
-    pub applies: usize,
     /// The Deployment as the API server returned it, when it was applied: fresher than the
     /// cache, so the status written right after does not report it missing.
     pub deployment: Option<Deployment>,
@@ -59,10 +57,7 @@ impl Applied {
     fn note<K>(&mut self, written: Written<K>) -> Option<K> {
         match written {
             Written::Skipped => None,
-            Written::Applied(k) => {
-                self.applies += 1;
-                Some(k)
-            }
+            Written::Applied(k) => Some(k),
             Written::Refused(refusal) => {
                 self.refused.push(refusal);
                 None

@@ -83,6 +83,101 @@ pub struct Caches {
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
 
+/// A copy of every child watch's events (pruned objects), for the controller's triggers.
+pub struct ChildEvents {
+    /// Secrets.
+    pub secrets: Events<Secret>,
+    /// ServiceAccounts.
+    pub service_accounts: Events<PartialObjectMeta<ServiceAccount>>,
+    /// ConfigMaps.
+    pub config_maps: Events<PartialObjectMeta<ConfigMap>>,
+    /// Uploads claims.
+    pub pvcs: Events<PersistentVolumeClaim>,
+    /// Services.
+    pub services: Events<Service>,
+    /// Deployments.
+    pub deployments: Events<Deployment>,
+    /// HPAs.
+    pub hpas: Events<PartialObjectMeta<HorizontalPodAutoscaler>>,
+    /// PDBs.
+    pub pdbs: Events<PartialObjectMeta<PodDisruptionBudget>>,
+    /// NetworkPolicies.
+    pub network_policies: Events<PartialObjectMeta<NetworkPolicy>>,
+    /// Ingresses.
+    pub ingresses: Events<Ingress>,
+    /// Pods.
+    pub pods: Events<Pod>,
+    /// CronJobs.
+    pub cron_jobs: Events<PartialObjectMeta<CronJob>>,
+    /// Jobs.
+    pub jobs: Events<Job>,
+}
+
+/// A watch's events, boxed.
+pub type Events<K> = futures::stream::BoxStream<'static, Touched<K>>;
+
+/// Every child cache of `namespaces` (all when empty) and its events. The watches run while
+/// their events are polled; `Caches::synced` turns true once every cache has listed.
+pub fn start(
+    client: &Client,
+    namespaces: &[String],
+    secret_selector: Option<&str>,
+) -> (Caches, ChildEvents) {
+    use super::diagnose::{prune_claim, prune_pod};
+    let ns = namespaces;
+    let (secrets, secrets_events) = secrets(api::<Secret>(client, ns), secret_selector);
+    let (service_accounts, sa) = children(api(client, ns), keep);
+    let (config_maps, cm) = children(api(client, ns), keep);
+    let (pvcs, pvc) = children(api::<PersistentVolumeClaim>(client, ns), prune_claim);
+    let (pods, pod) = children(api::<Pod>(client, ns), prune_pod);
+    let (services, svc) = children(api::<Service>(client, ns), drop_service_spec);
+    let (deployments, deploy) = children(api::<Deployment>(client, ns), prune_deployment);
+    let (hpas, hpa) = children(api(client, ns), keep);
+    let (pdbs, pdb) = children(api(client, ns), keep);
+    let (network_policies, np) = children(api(client, ns), keep);
+    let (ingresses, ing) = children(api::<Ingress>(client, ns), drop_ingress_spec);
+    let (cron_jobs, cron) = children(api(client, ns), keep);
+    let (jobs, job) = children(api::<Job>(client, ns), prune_job);
+    let (synced_tx, synced) = tokio::sync::watch::channel(false);
+    let caches = Caches {
+        synced,
+        secrets,
+        service_accounts,
+        config_maps,
+        pvcs,
+        services,
+        deployments,
+        hpas,
+        pdbs,
+        network_policies,
+        ingresses,
+        pods,
+        cron_jobs,
+        jobs,
+    };
+    let lists = caches.clone();
+    tokio::spawn(async move {
+        lists.wait_for_initial_lists().await;
+        let _ = synced_tx.send(true);
+    });
+    let events = ChildEvents {
+        secrets: secrets_events.boxed(),
+        service_accounts: sa.boxed(),
+        config_maps: cm.boxed(),
+        pvcs: pvc.boxed(),
+        services: svc.boxed(),
+        deployments: deploy.boxed(),
+        hpas: hpa.boxed(),
+        pdbs: pdb.boxed(),
+        network_policies: np.boxed(),
+        ingresses: ing.boxed(),
+        pods: pod.boxed(),
+        cron_jobs: cron.boxed(),
+        jobs: job.boxed(),
+    };
+    (caches, events)
+}
+
 impl Caches {
     /// Wait until every cache has finished its initial list (reconciling earlier would re-apply
     /// children that merely have not been listed yet). Any number of reconciles may wait.

@@ -28,19 +28,11 @@ use std::{
 
 use futures::StreamExt;
 use k8s_openapi::{
-    api::{
-        apps::v1::Deployment,
-        autoscaling::v2::HorizontalPodAutoscaler,
-        batch::v1::{CronJob, Job},
-        core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount},
-        networking::v1::{Ingress, NetworkPolicy},
-        policy::v1::PodDisruptionBudget,
-    },
+    api::{apps::v1::Deployment, core::v1::Secret},
     jiff::Timestamp,
 };
 use kube::{
     Client, ResourceExt,
-    core::PartialObjectMeta,
     runtime::{
         Controller,
         controller::{Action, Config as ControllerConfig},
@@ -118,70 +110,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = settings.namespaces.as_slice();
-    let (secrets, secret_stream) = cache::secrets(
-        cache::api::<Secret>(&client, ns),
-        settings.secret_selector.as_deref(),
-    );
-    let (service_accounts, sa_stream) = cache::children(
-        cache::api::<PartialObjectMeta<ServiceAccount>>(&client, ns),
-        cache::keep,
-    );
-    let (config_maps, cm_stream) = cache::children(
-        cache::api::<PartialObjectMeta<ConfigMap>>(&client, ns),
-        cache::keep,
-    );
-    let (pvcs, pvc_stream) = cache::children(
-        cache::api::<PersistentVolumeClaim>(&client, ns),
-        diagnose::prune_claim,
-    );
-    let (pods, pod_stream) = cache::children(cache::api::<Pod>(&client, ns), diagnose::prune_pod);
-    let (services, svc_stream) =
-        cache::children(cache::api::<Service>(&client, ns), cache::drop_service_spec);
-    let (deployments, deploy_stream) = cache::children(
-        cache::api::<Deployment>(&client, ns),
-        cache::prune_deployment,
-    );
-    let (hpas, hpa_stream) = cache::children(
-        cache::api::<PartialObjectMeta<HorizontalPodAutoscaler>>(&client, ns),
-        cache::keep,
-    );
-    let (pdbs, pdb_stream) = cache::children(
-        cache::api::<PartialObjectMeta<PodDisruptionBudget>>(&client, ns),
-        cache::keep,
-    );
-    let (network_policies, np_stream) = cache::children(
-        cache::api::<PartialObjectMeta<NetworkPolicy>>(&client, ns),
-        cache::keep,
-    );
-    let (ingresses, ing_stream) =
-        cache::children(cache::api::<Ingress>(&client, ns), cache::drop_ingress_spec);
-    let (cron_jobs, cron_stream) = cache::children(
-        cache::api::<PartialObjectMeta<CronJob>>(&client, ns),
-        cache::keep,
-    );
-    let (jobs, job_stream) = cache::children(cache::api::<Job>(&client, ns), cache::prune_job);
-    let (synced_tx, synced) = tokio::sync::watch::channel(false);
-    let caches = Caches {
-        synced,
-        secrets,
-        service_accounts,
-        config_maps,
-        pvcs,
-        services,
-        deployments,
-        hpas,
-        pdbs,
-        network_policies,
-        ingresses,
-        pods,
-        cron_jobs,
-        jobs,
-    };
-    let gate = caches.clone();
-    tokio::spawn(async move {
-        gate.wait_for_initial_lists().await;
-        let _ = synced_tx.send(true);
-    });
+    // One watch per kind for the whole operator; `events` carries a copy of each one's events.
+    let (caches, events) = cache::start(&client, ns, settings.secret_selector.as_deref());
     let reporter = Reporter {
         controller: "merchant-operator".to_owned(),
         instance: settings.instance.clone(),
@@ -193,8 +123,8 @@ pub async fn run(
     // The MerchantBackup and MerchantRestore controllers run alongside, over the same namespaces,
     // fed by this controller's watches (one watch per kind for the whole operator).
     let shutdown = futures::FutureExt::shared(shutdown);
-    let (job_stream, data_jobs) = crate::data::split(job_stream);
-    let (pod_stream, data_pods) = crate::data::split(pod_stream);
+    let (job_stream, data_jobs) = crate::data::split(events.jobs);
+    let (pod_stream, data_pods) = crate::data::split(events.pods);
     let (restore_stream, data_restores) = crate::data::split(restore_stream);
     let data = crate::data::run(
         client.clone(),
@@ -227,20 +157,22 @@ pub async fn run(
     let backends = controller.store();
     let outcome_ctx = context.clone();
     let controller = controller
-        .owns_stream(sa_stream)
-        .owns_stream(cm_stream)
+        .owns_stream(events.service_accounts)
+        .owns_stream(events.config_maps)
         // By label, not ownerReference: a retained claim has none, and its phase feeds status.
-        .watches_stream(pvc_stream, |pvc| owning_backend(&pvc))
-        .owns_stream(svc_stream)
-        .owns_stream(deploy_stream)
-        .owns_stream(hpa_stream)
-        .owns_stream(pdb_stream)
-        .owns_stream(np_stream)
-        .owns_stream(ing_stream)
-        .owns_stream(cron_stream)
+        .watches_stream(events.pvcs, |pvc| owning_backend(&pvc))
+        .owns_stream(events.services)
+        .owns_stream(events.deployments)
+        .owns_stream(events.hpas)
+        .owns_stream(events.pdbs)
+        .owns_stream(events.network_policies)
+        .owns_stream(events.ingresses)
+        .owns_stream(events.cron_jobs)
         // Migration Jobs are ours; a CronJob's runs map to their backend by the instance label.
         .watches_stream(job_stream, |job| owning_backend(&job))
-        .watches_stream(secret_stream, move |secret| referencing(&backends, &secret))
+        .watches_stream(events.secrets, move |secret| {
+            referencing(&backends, &secret)
+        })
         .watches_stream(pod_stream, |pod| owning_backend(&pod))
         // An in-place restore starting or finishing changes the backend's replicas.
         .watches_stream(restore_stream, |r| {
@@ -333,8 +265,7 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
     };
     if validated.paused {
         let observed = observe(ctx, &validated, None);
-        let status = status::compute(mb, Some(&validated), &Verdict::Paused, &observed, now());
-        status::update(ctx, mb, status).await?; // API write only if the status differs
+        write_status(ctx, mb, Some(&validated), &Verdict::Paused, &observed).await?;
         return Ok(Action::await_change());
     }
     // Cache read: missing Secrets hold the Deployment.
@@ -346,8 +277,7 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         let mut observed = observe(ctx, &validated, None);
         observed.refused = vec![conflict];
         let verdict = Verdict::Applied(secrets);
-        let status = status::compute(mb, Some(&validated), &verdict, &observed, now());
-        status::update(ctx, mb, status).await?; // API write only if the status differs
+        write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
         return Ok(Action::requeue(REFUSED_RETRY));
     }
     // Cache reads; a Job create or one pod list only when a release step starts or ends.
@@ -376,8 +306,7 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
     observed.backup = backups::observe(ctx, mb, &validated, now()).await;
     let refused = !observed.refused.is_empty();
     let verdict = Verdict::Applied(secrets);
-    let status = status::compute(mb, Some(&validated), &verdict, &observed, now());
-    status::update(ctx, mb, status).await?; // API write only if the status differs
+    write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
     let resync = if refused { REFUSED_RETRY } else { RESYNC };
     Ok(Action::requeue(requeue.map_or(resync, |r| r.min(resync))))
 }
@@ -444,8 +373,7 @@ async fn report_apply_failure(
     let message = events::truncate(&refused.message, 1024);
     observed.apply_failure = Some(format!("{kind}/{name}: {message}"));
     let verdict = Verdict::Applied(secrets.clone());
-    let status = status::compute(mb, Some(b), &verdict, &observed, now());
-    if let Err(status_error) = status::update(ctx, mb, status).await {
+    if let Err(status_error) = write_status(ctx, mb, Some(b), &verdict, &observed).await {
         warn!(error = %crate::telemetry::chain(&status_error), "failed to report the apply failure");
     }
     error
@@ -457,15 +385,22 @@ async fn stall_invalid(ctx: &Context, mb: &MerchantBackend, error: &Error) -> Re
         other => other.to_string(),
     };
     warn!(error = %message, "invalid MerchantBackend spec");
-    let status = status::compute(
-        mb,
-        None,
-        &Verdict::Invalid(message),
-        &Observed::default(),
-        Timestamp::now(),
-    );
-    status::update(ctx, mb, status).await?;
+    let verdict = Verdict::Invalid(message);
+    write_status(ctx, mb, None, &verdict, &Observed::default()).await?;
     Ok(Action::await_change())
+}
+
+/// Status from what was observed, written only if it differs from what the object shows
+/// (returns whether a write was issued).
+async fn write_status(
+    ctx: &Context,
+    mb: &MerchantBackend,
+    validated: Option<&ValidatedBackend>,
+    verdict: &Verdict,
+    observed: &Observed,
+) -> Result<bool> {
+    let status = status::compute(mb, validated, verdict, observed, now());
+    status::update(ctx, mb, status).await
 }
 
 /// The children as the caches currently show them.

@@ -221,14 +221,6 @@ impl ValidatedBackend {
             .as_ref()
             .map_or(self.replicas, |a| a.max_replicas)
     }
-
-    /// Every Secret name the stack references (required or optional), sorted, deduplicated.
-    pub fn secret_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.secrets.iter().map(|s| s.source.name.clone()).collect();
-        names.sort();
-        names.dedup();
-        names
-    }
 }
 
 /// Resolve defaults and check invariants.

@@ -4,9 +4,9 @@
 pub mod backup;
 mod deployment;
 mod network;
+mod pod_inputs;
 mod scaling;
 mod service;
-mod storage;
 pub mod task;
 
 use std::collections::BTreeMap;
@@ -94,7 +94,7 @@ pub struct Children {
 /// # Errors
 /// `SerializeChild` if a manifest cannot be serialized for its hash annotation.
 pub fn build(b: &ValidatedBackend, secrets: &SecretsState) -> Result<Children> {
-    let config_map = storage::config_map(b);
+    let config_map = pod_inputs::config_map(b);
     let deployment = match secrets {
         SecretsState::Ready { hash } => {
             Desired::Present(stamp(deployment(b, &config_hash(&config_map), hash))?)
@@ -102,9 +102,9 @@ pub fn build(b: &ValidatedBackend, secrets: &SecretsState) -> Result<Children> {
         SecretsState::Missing(_) => Desired::Hold,
     };
     Ok(Children {
-        service_account: stamp(storage::service_account(b))?,
+        service_account: stamp(pod_inputs::service_account(b))?,
         config_map: stamp(config_map)?,
-        uploads: stamp_desired(storage::uploads(b))?,
+        uploads: stamp_desired(pod_inputs::uploads(b))?,
         internal_service: stamp(service::internal(b))?,
         public_service: stamp(service::public(b))?,
         deployment,

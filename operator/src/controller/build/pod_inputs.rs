@@ -1,5 +1,5 @@
-//! Identity and data children: ServiceAccount, ConfigMap (non-secret environment) and the uploads
-//! PersistentVolumeClaim, which carries no ownerReference when retainOnDelete is set (so the
+//! What the API pods run as and mount: the ServiceAccount, the ConfigMap (non-secret
+//! environment) and the uploads PersistentVolumeClaim, which carries no ownerReference when retainOnDelete is set (so the
 //! garbage collector keeps it after the MerchantBackend is deleted; no finalizer needed).
 
 use std::collections::BTreeMap;
