@@ -947,6 +947,28 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
     delete_namespace(&client, &ns).await;
 }
 
+/// A namespace with the chart's operator, the Secrets and a one-replica MerchantBackend `shop`
+/// backing up to the test bed's S3 (`backup` merged into spec.backup), Ready. Returns the
+/// namespace and the database name.
+async fn backed_up_stack(
+    client: &Client,
+    node: &RealNode,
+    prefix: &str,
+    backup: Value,
+) -> (String, String) {
+    let ns = namespace(client, prefix).await;
+    install_operator(node, &ns);
+    let db = format!("e2e_{}", unique_suffix());
+    create_secrets(client, node, &ns, &db).await;
+    let mut spec =
+        json!({"destination": backup_destination(client, &ns, &format!("e2e/{ns}")).await});
+    merge(&mut spec, backup);
+    let mb = backend(node, "shop", json!({"replicas": 1, "backup": spec}));
+    apply_backend(client, &ns, &mb).await;
+    wait_condition(client, &ns, "shop", "Ready", "True").await;
+    (ns, db)
+}
+
 /// Create a MerchantBackup or MerchantRestore from JSON and wait until its phase is terminal;
 /// returns its status.
 async fn run_to_the_end(client: &Client, ns: &str, kind: &str, name: &str, spec: Value) -> Value {
@@ -1016,19 +1038,8 @@ async fn on_demand_backups_and_restores_run_real_jobs() {
         return;
     };
     let _one_at_a_time = SERIAL.lock().await;
-    let ns = namespace(&client, "e2e-backup").await;
     let name = "shop";
-    install_operator(&node, &ns);
-    let db = format!("e2e_{}", unique_suffix());
-    create_secrets(&client, &node, &ns, &db).await;
-    let destination = backup_destination(&client, &ns, &format!("e2e/{ns}")).await;
-    let mb = backend(
-        &node,
-        name,
-        json!({"replicas": 1, "backup": {"destination": destination}}),
-    );
-    apply_backend(&client, &ns, &mb).await;
-    wait_condition(&client, &ns, name, "Ready", "True").await;
+    let (ns, db) = backed_up_stack(&client, &node, "e2e-backup", json!({})).await;
     let base = service_url(&client, &ns, name).await;
     service_answers(&base).await;
     let token = merchant_round_trip(&base).await;
@@ -1205,20 +1216,10 @@ async fn a_point_in_time_restore_replays_captured_changes() {
         return;
     };
     let _one_at_a_time = SERIAL.lock().await;
-    let ns = namespace(&client, "e2e-pitr").await;
     let name = "shop";
-    install_operator(&node, &ns);
-    let db = format!("e2e_{}", unique_suffix());
-    create_secrets(&client, &node, &ns, &db).await;
-    let destination = backup_destination(&client, &ns, &format!("e2e/{ns}")).await;
     let segment_seconds = 5;
-    let mb = backend(
-        &node,
-        name,
-        json!({"replicas": 1, "backup": {"destination": destination, "pointInTime": {"segmentSeconds": segment_seconds}}}),
-    );
-    apply_backend(&client, &ns, &mb).await;
-    wait_condition(&client, &ns, name, "Ready", "True").await;
+    let point_in_time = json!({"pointInTime": {"segmentSeconds": segment_seconds}});
+    let (ns, _) = backed_up_stack(&client, &node, "e2e-pitr", point_in_time).await;
     let capture = eventually("status.backup.capture.running", POD_WAIT, || async {
         let status = backend_status(&client, &ns, name).await;
         let backup = serde_json::to_value(status.backup).unwrap_or_default();

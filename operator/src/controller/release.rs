@@ -318,25 +318,19 @@ impl Step<'_> {
             Requirement::Backup { name, step } => (name, step),
         };
         let api = Api::<MerchantBackup>::namespaced(ctx.client.clone(), &self.b.namespace);
-        let found = api
-            .get_opt(&name)
-            .await
-            .map_err(|source| Error::ApplyChild {
-                kind: "MerchantBackup",
-                name: name.clone(),
-                source,
-            })?;
+        let refused = |source| Error::ApplyChild {
+            kind: "MerchantBackup",
+            name: name.clone(),
+            source,
+        };
+        let found = api.get_opt(&name).await.map_err(refused)?;
         match backup_state(found.as_ref()) {
             BackupState::Succeeded => Ok(None),
             BackupState::Missing => {
                 let backup = pre_migration_backup(self.b, &name);
                 api.create(&PostParams::default(), &backup)
                     .await
-                    .map_err(|source| Error::ApplyChild {
-                        kind: "MerchantBackup",
-                        name: name.clone(),
-                        source,
-                    })?;
+                    .map_err(refused)?;
                 info!(backup = %name, "pre-migration backup started");
                 Ok(Some(self.backing_up(kind, &name, &step, "started")))
             }
