@@ -169,6 +169,8 @@ pub fn app(state: AppState) -> Router {
             crate::audit::layer::record,
         ))
         .layer(from_fn_with_state(state.clone(), mw::invalidate_analytics))
+        // Outside the two above, which read its outcome.
+        .layer(from_fn_with_state(state.clone(), mw::authenticate))
         .layer(from_fn_with_state(state.clone(), mw::track_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(layers)
