@@ -6,6 +6,13 @@
 //!   $CARGO_TARGET_DIR/release/examples/bench_cpu --uri "$MONGODB_URI"
 //!   $CARGO_TARGET_DIR/release/examples/bench_cpu --uri "$FERRETDB_URI"
 //!
+//! With `--baseline <another build of this example>` both servers run side by side and every
+//! round measures both back to back (alternating which goes first), which is how to compare two
+//! commits on a shared, noisy machine:
+//!
+//!   cp $CARGO_TARGET_DIR/release/examples/bench_cpu /tmp/bench_cpu-old   # built at the old commit
+//!   $CARGO_TARGET_DIR/release/examples/bench_cpu --uri "$MONGODB_URI" --baseline /tmp/bench_cpu-old
+//!
 //! The server runs as a child process (this binary re-executed with `--serve-child`, which starts
 //! the application exactly as `merchant-api serve` does, from this commit's library), so the
 //! client's own CPU is never counted: the figure is the child's utime + stime from
@@ -19,6 +26,7 @@
 
 use std::{
     net::TcpListener,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -53,6 +61,10 @@ struct Args {
     /// Upper bound on one measured run.
     #[arg(long, default_value_t = 120)]
     max_seconds: u64,
+    /// Another build of this example (e.g. from an earlier commit) whose server runs beside this
+    /// one's; every round measures both, in alternating order, and the per-round ratios are shown.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Run the server (internal: the parent starts this binary so).
     #[arg(long, hide = true)]
     serve_child: bool,
@@ -101,15 +113,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(args: &Args) -> Self {
+    fn start(args: &Args, exe: &Path) -> Self {
         // A free port chosen here: the child's own port-0 choice would not be visible to us.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let database = format!("bench_cpu_{}", std::process::id());
+        let database = format!("bench_cpu_{}_{port}", std::process::id());
         let log = std::fs::File::create(format!("/tmp/bench_cpu-{port}.log")).expect("log file");
-        let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+        let mut cmd = Command::new(exe);
         cmd.arg("--serve-child")
             .env_clear()
             .env("PORT", port.to_string())
@@ -205,7 +217,7 @@ async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: 
 async fn seed(client: &reqwest::Client, base: &str, products: usize) -> (String, String) {
     let merchant = json!({
         "businessName": "Bench Goods", "ownerName": "Ben Chmark",
-        "email": format!("bench{}@example.com", std::process::id()), "password": "secret1",
+        "email": "bench@example.com", "password": "secret1",
         "phone": "+1 555 0100", "role": "owner",
         "businessAddress": { "street": "1 Main St", "city": "Springfield", "state": "IL",
             "zipCode": "62701", "country": "US" },
@@ -272,32 +284,81 @@ async fn hammer(
     }
 }
 
-async fn bench(args: Args) {
-    let client = reqwest::Client::new();
-    let mut server = Server::start(&args);
-    wait_ready(&client, &mut server).await;
-    let (token, product) = seed(&client, &server.base, args.products).await;
-    let base = format!("{}/api/merchant", server.base);
-    let endpoints = [
-        ("GET /auth/me", format!("{base}/auth/me")),
-        ("GET /products/{id}", format!("{base}/products/{product}")),
-        ("GET /products", format!("{base}/products")),
-    ];
-    for (_, url) in &endpoints {
-        hammer(&client, &server, url, &token, &args, 200).await;
-    }
-    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); endpoints.len()];
-    for _ in 0..args.rounds {
-        for (i, (_, url)) in endpoints.iter().enumerate() {
-            let run = hammer(&client, &server, url, &token, &args, args.requests).await;
-            runs[i].push(run);
-        }
-    }
-    print_table(&args, &endpoints.map(|(name, _)| name), &mut runs);
-    drop_database(&args.uri, &server.database).await;
+/// A started, seeded server and the URLs measured on it.
+struct Target {
+    label: String,
+    server: Server,
+    token: String,
+    urls: Vec<String>,
 }
 
-fn print_table(args: &Args, names: &[&str], runs: &mut [Vec<Run>]) {
+const ENDPOINTS: [&str; 3] = ["GET /auth/me", "GET /products/{id}", "GET /products"];
+
+impl Target {
+    async fn start(client: &reqwest::Client, args: &Args, exe: &Path, label: &str) -> Self {
+        let mut server = Server::start(args, exe);
+        wait_ready(client, &mut server).await;
+        let (token, product) = seed(client, &server.base, args.products).await;
+        let base = format!("{}/api/merchant", server.base);
+        let urls = vec![
+            format!("{base}/auth/me"),
+            format!("{base}/products/{product}"),
+            format!("{base}/products"),
+        ];
+        Self {
+            label: format!("{label} ({})", exe.display()),
+            server,
+            token,
+            urls,
+        }
+    }
+
+    async fn run(&self, client: &reqwest::Client, args: &Args, e: usize, n: u64) -> Run {
+        hammer(client, &self.server, &self.urls[e], &self.token, args, n).await
+    }
+}
+
+async fn bench(args: Args) {
+    let client = reqwest::Client::new();
+    let own = std::env::current_exe().expect("own path");
+    let mut targets = vec![Target::start(&client, &args, &own, "this build").await];
+    if let Some(baseline) = &args.baseline {
+        targets.push(Target::start(&client, &args, baseline, "baseline").await);
+    }
+    for target in &targets {
+        for e in 0..ENDPOINTS.len() {
+            target.run(&client, &args, e, 200).await;
+        }
+    }
+    // runs[target][endpoint][round]
+    let mut runs = vec![vec![Vec::new(); ENDPOINTS.len()]; targets.len()];
+    for round in 0..args.rounds {
+        for (e, _) in ENDPOINTS.iter().enumerate() {
+            // Alternating order, so drift on a shared machine favours neither build.
+            for t in (0..targets.len()).map(|i| (i + round) % targets.len()) {
+                let run = targets[t].run(&client, &args, e, args.requests).await;
+                runs[t][e].push(run);
+            }
+        }
+    }
+    for (target, runs) in targets.iter().zip(&runs) {
+        println!("\n{}", target.label);
+        print_table(&args, runs);
+    }
+    if let [this, baseline] = &runs[..] {
+        print_ratios(this, baseline);
+    }
+    for target in targets {
+        drop_database(&args.uri, &target.server.database).await;
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn print_table(args: &Args, runs: &[Vec<Run>]) {
     println!(
         "server CPU per request ({} rounds x {} requests, {} in flight; median round; {} products)",
         args.rounds, args.requests, args.concurrency, args.products
@@ -306,7 +367,8 @@ fn print_table(args: &Args, names: &[&str], runs: &mut [Vec<Run>]) {
         "{:<20} {:>8} {:>8} {:>9} {:>8} {:>13} {:>17}",
         "endpoint", "answered", "wall s", "req/s", "CPU s", "CPU us/req", "rounds min-max"
     );
-    for (name, runs) in names.iter().zip(runs.iter_mut()) {
+    for (name, runs) in ENDPOINTS.iter().zip(runs) {
+        let mut runs = runs.clone();
         runs.sort_by(|a, b| a.cpu_us_per_request().total_cmp(&b.cpu_us_per_request()));
         let median = runs[runs.len() / 2];
         let (min, max) = (runs[0], runs[runs.len() - 1]);
@@ -320,6 +382,22 @@ fn print_table(args: &Args, names: &[&str], runs: &mut [Vec<Run>]) {
             min.cpu_us_per_request(),
             max.cpu_us_per_request(),
         );
+    }
+}
+
+/// This build's CPU per request over the baseline's, round by round (each pair ran back to back).
+fn print_ratios(this: &[Vec<Run>], baseline: &[Vec<Run>]) {
+    println!("\nthis build / baseline, CPU per request (median of per-round ratios, min-max)");
+    for (name, (a, b)) in ENDPOINTS.iter().zip(this.iter().zip(baseline)) {
+        let ratios: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| a.cpu_us_per_request() / b.cpu_us_per_request())
+            .collect();
+        let (min, max) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        println!("{name:<20} {:>6.2}  ({min:.2}-{max:.2})", median(ratios));
     }
 }
 
