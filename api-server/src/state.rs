@@ -57,7 +57,7 @@ pub struct Shared {
     /// Short-lived per-merchant cashback pending counts.
     pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
     /// Last MongoDB/Redis check of the health routes.
-    pub probe: Arc<crate::routes::health::Probe>,
+    pub probe: Arc<crate::probe::Probe>,
     /// Cached analytics and dashboard results; `middleware::invalidate_analytics` drops a
     /// merchant's entries after its writes.
     pub analytics_cache: Arc<AnalyticsCache>,

@@ -12,7 +12,7 @@ use crate::{
     security::password,
     startup::{StartupError, connect_store},
     store::{
-        ObjectId, Store,
+        ObjectId, Store, WriteError,
         merchants::{Address, MerchantDoc, NewMerchantAccount},
     },
 };
@@ -111,7 +111,10 @@ async fn seed_products(
         let product = fields
             .into_doc(placement)
             .map_err(|e| SeedError::Product(e.to_string()))?;
-        store.insert_product(&product).await?;
+        store
+            .insert_product(&product)
+            .await
+            .map_err(WriteError::into_source)?;
     }
     Ok(())
 }
@@ -144,7 +147,10 @@ pub async fn seed_plan(store: &Store, plan: SeedPlan) -> Result<Vec<String>, See
         if store.merchant_by_email(&merchant.email).await?.is_some() {
             continue;
         }
-        store.insert_merchant(&merchant).await?;
+        store
+            .insert_merchant(&merchant)
+            .await
+            .map_err(WriteError::into_source)?;
         let shop = store.create_default_store(&merchant, categories[0]).await?;
         seed_products(store, &merchant, shop.id, &categories, plan.products).await?;
         if plan.orders > 0 {

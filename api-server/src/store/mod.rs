@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod cashback;
 pub mod categories;
 pub mod dashboard;
+pub mod error;
 pub mod facet;
 pub mod indexes;
 pub mod json;
@@ -28,6 +29,7 @@ use mongodb::{
     bson::{Document, doc},
 };
 
+pub use error::{WriteError, is_duplicate_key};
 pub use mongodb::bson::{DateTime, oid::ObjectId};
 
 /// Handle on the application database (cheap to clone).

@@ -334,8 +334,9 @@ impl ProductFilter {
 
 impl Store {
     /// Insert a product (E11000 on a taken SKU or slug).
-    pub async fn insert_product(&self, product: &ProductDoc) -> mongodb::error::Result<()> {
-        self.products().insert_one(product).await.map(drop)
+    pub async fn insert_product(&self, product: &ProductDoc) -> Result<(), super::WriteError> {
+        self.products().insert_one(product).await?;
+        Ok(())
     }
 
     /// True when any product (of any merchant) has this SKU.
@@ -396,12 +397,14 @@ impl Store {
         merchant: ObjectId,
         id: ObjectId,
         mut set: Document,
-    ) -> mongodb::error::Result<Option<ProductDoc>> {
+    ) -> Result<Option<ProductDoc>, super::WriteError> {
         set.insert("updatedAt", DateTime::now());
-        self.products()
+        let updated = self
+            .products()
             .find_one_and_update(scope(merchant, id), doc! { "$set": set })
             .return_document(ReturnDocument::After)
-            .await
+            .await?;
+        Ok(updated)
     }
 
     /// Hard-delete one of the merchant's products; false when it is not theirs.
