@@ -9,6 +9,8 @@ use axum::{
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::store::WriteError;
+
 /// Boxed source of an internal error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -203,28 +205,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// True when a MongoDB error is a unique-index violation (E11000).
-pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    match &*error.kind {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
-        ErrorKind::InsertMany(e) => e.write_errors.iter().flatten().any(|e| e.code == 11000),
-        ErrorKind::Command(e) => e.code == 11000,
-        _ => false,
-    }
-}
-
 /// Map a unique-index violation to a client error, anything else to a 500 with `message`.
 pub fn on_duplicate_key(
     duplicate: impl FnOnce() -> ApiError,
     message: &'static str,
-) -> impl FnOnce(mongodb::error::Error) -> ApiError {
-    move |e| {
-        if is_duplicate_key(&e) {
-            duplicate()
-        } else {
-            ApiError::internal(message)(e)
-        }
+) -> impl FnOnce(WriteError) -> ApiError {
+    move |e| match e {
+        WriteError::DuplicateKey(_) => duplicate(),
+        WriteError::Database(e) => ApiError::internal(message)(e),
     }
 }
 

@@ -1,13 +1,13 @@
 //! Request extractors: [`AppJson`] (typed JSON with field messages instead of axum's plain-text
-//! rejections), [`AuthMerchant`] (the contract's Bearer-token middleware), [`ClientIp`] and
-//! ObjectId path parsing.
+//! rejections), [`AuthMerchant`] and [`AuthTenant`] (the contract's Bearer-token middleware, on
+//! the token `middleware::authenticate` verified), [`ClientIp`] and ObjectId path parsing.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::{header, request::Parts},
+    http::request::Parts,
 };
 use serde::de::DeserializeOwned;
 
@@ -15,7 +15,8 @@ use crate::{
     error::{ApiError, FieldError},
     security::{
         access::{Access, MemberAccess},
-        jwt::{Claims, TokenError},
+        identity::{Identity, TokenCheck, TokenRejection},
+        jwt::AuthKeys,
     },
     state::AppState,
     store::{DateTime, ObjectId, json::iso, merchants::MerchantDoc, users::MerchantUserDoc},
@@ -191,8 +192,8 @@ pub struct AuthMerchant {
     pub merchant: MerchantDoc,
     /// The team member, for team logins.
     pub member: Option<MerchantUserDoc>,
-    /// The verified claims.
-    pub claims: Claims,
+    /// The verified token.
+    pub identity: Arc<Identity>,
 }
 
 impl AuthMerchant {
@@ -227,16 +228,6 @@ impl AuthMerchant {
     }
 }
 
-/// The raw Bearer token, if the header has the exact `Bearer ` prefix.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
 impl FromRequestParts<AppState> for AuthMerchant {
     type Rejection = ApiError;
 
@@ -244,18 +235,30 @@ impl FromRequestParts<AppState> for AuthMerchant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        load_principal(state, verified_claims(parts, state)?).await
+        load_principal(state, verified_identity(parts, state)?).await
     }
 }
 
-/// The Bearer token's verified claims, or the contract's 401.
-fn verified_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
-    let token = bearer(&parts.headers)
-        .ok_or_else(|| ApiError::unauthorized("No token provided, authorization denied"))?;
-    state.auth.verify_access(token).map_err(|e| match e {
-        TokenError::Expired => ApiError::unauthorized("Token has expired"),
-        _ => ApiError::unauthorized("Token is not valid"),
+/// The identity `middleware::authenticate` verified, or the contract's 401.
+fn verified_identity(parts: &mut Parts, state: &AppState) -> Result<Arc<Identity>, ApiError> {
+    token_check(parts, &state.auth).0.map_err(|e| match e {
+        TokenRejection::Missing => {
+            ApiError::unauthorized("No token provided, authorization denied")
+        }
+        TokenRejection::Expired => ApiError::unauthorized("Token has expired"),
+        TokenRejection::Invalid => ApiError::unauthorized("Token is not valid"),
     })
+}
+
+/// The request's [`TokenCheck`]: the layer's, or (on a router without the layer, e.g. in
+/// extractor tests) one made here and stored, so a request's token is still verified once.
+fn token_check(parts: &mut Parts, keys: &AuthKeys) -> TokenCheck {
+    if let Some(check) = parts.extensions.get::<TokenCheck>() {
+        return check.clone();
+    }
+    let check = TokenCheck::of(keys, &parts.headers);
+    parts.extensions.insert(check.clone());
+    check
 }
 
 /// An authenticated caller for routes that need only the tenant id and permissions (products,
@@ -265,8 +268,8 @@ fn verified_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> 
 pub struct AuthTenant {
     /// What the caller may do.
     pub access: Access,
-    /// The verified claims.
-    pub claims: Claims,
+    /// The verified token.
+    pub identity: Arc<Identity>,
 }
 
 impl AuthTenant {
@@ -288,35 +291,32 @@ impl FromRequestParts<AppState> for AuthTenant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let claims = verified_claims(parts, state)?;
-        let key = ObjectId::parse_str(&claims.merchant_id).ok().zip(
-            claims
-                .merchant_user_id
-                .as_deref()
-                .map(ObjectId::parse_str)
-                .transpose()
-                .ok(),
-        );
+        let identity = verified_identity(parts, state)?;
+        let key = identity.key();
         if let Some(access) = key.and_then(|k| state.access_cache.get(&k)) {
-            return Ok(Self { access, claims });
+            return Ok(Self { access, identity });
         }
         // Miss, or unparsable ids (load_principal answers those with the right 401).
-        let principal = load_principal(state, claims).await?;
+        let principal = load_principal(state, identity).await?;
         let access = principal.access();
         if let Some(key) = key {
             state.access_cache.put(key, access.clone());
         }
         Ok(Self {
             access,
-            claims: principal.claims,
+            identity: principal.identity,
         })
     }
 }
 
-/// Load and check the merchant (and team member) named by verified claims.
-pub async fn load_principal(state: &AppState, claims: Claims) -> Result<AuthMerchant, ApiError> {
-    let id = ObjectId::parse_str(&claims.merchant_id)
-        .map_err(|_| ApiError::unauthorized("Token is not valid"))?;
+/// Load and check the merchant (and team member) a verified token names.
+pub async fn load_principal(
+    state: &AppState,
+    identity: Arc<Identity>,
+) -> Result<AuthMerchant, ApiError> {
+    let id = identity
+        .merchant
+        .ok_or_else(|| ApiError::unauthorized("Token is not valid"))?;
     let merchant = state
         .store
         .merchant(id)
@@ -326,24 +326,26 @@ pub async fn load_principal(state: &AppState, claims: Claims) -> Result<AuthMerc
     if !merchant.is_active {
         return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
-    let member = match &claims.merchant_user_id {
-        None => None,
-        Some(raw) => Some(load_member(state, id, raw).await?),
+    let member = if identity.is_member() {
+        Some(load_member(state, id, identity.member).await?)
+    } else {
+        None
     };
     Ok(AuthMerchant {
         merchant,
         member,
-        claims,
+        identity,
     })
 }
 
+/// `member` is `None` when the token's user id is not an ObjectId.
 async fn load_member(
     state: &AppState,
     merchant: ObjectId,
-    raw: &str,
+    member: Option<ObjectId>,
 ) -> Result<MerchantUserDoc, ApiError> {
-    let uid = ObjectId::parse_str(raw)
-        .map_err(|_| ApiError::unauthorized("Token is not valid - user not found"))?;
+    let uid =
+        member.ok_or_else(|| ApiError::unauthorized("Token is not valid - user not found"))?;
     let member = state
         .store
         .member(merchant, uid)
@@ -383,6 +385,51 @@ mod tests {
             panic!("expected a validation error")
         };
         assert_eq!(errors[0].field, "password");
+    }
+
+    fn keys() -> AuthKeys {
+        AuthKeys::new(
+            &"a".repeat(32).into(),
+            &"b".repeat(32).into(),
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(60),
+        )
+    }
+
+    fn parts_with_token(keys: &AuthKeys) -> Parts {
+        let claims = crate::security::jwt::Claims {
+            merchant_id: ObjectId::new().to_hex(),
+            role: None,
+            permissions: None,
+            merchant_user_id: None,
+            typ: None,
+            iat: 0,
+            exp: 0,
+        };
+        let token = keys.sign_access(claims).expect("sign");
+        let request = axum::http::Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .expect("request");
+        request.into_parts().0
+    }
+
+    #[test]
+    fn extractors_use_the_layers_token_check_instead_of_verifying_again() {
+        let keys = keys();
+        let mut parts = parts_with_token(&keys);
+        // The layer's outcome wins even over a valid header: nothing is verified twice.
+        parts
+            .extensions
+            .insert(TokenCheck(Err(TokenRejection::Expired)));
+        assert_eq!(
+            token_check(&mut parts, &keys).0.err(),
+            Some(TokenRejection::Expired)
+        );
+        // Without the layer the check is made once and kept for the next reader.
+        let mut parts = parts_with_token(&keys);
+        assert!(token_check(&mut parts, &keys).identity().is_some());
+        assert!(parts.extensions.get::<TokenCheck>().is_some());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod probe;
 pub mod ratelimit;
 pub mod routes;
 pub mod security;

@@ -1,5 +1,5 @@
-//! Cross-cutting HTTP layers: correlation ids, metrics, security headers, CORS, the
-//! contract's 404/405 bodies and analytics cache invalidation after writes. `routes::app` stacks
+//! Cross-cutting HTTP layers: correlation ids, the one Bearer-token check, metrics, security
+//! headers, CORS, the contract's 404/405 bodies and analytics cache invalidation after writes. `routes::app` stacks
 //! them; handlers never see them.
 
 use std::time::Instant;
@@ -16,6 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     metrics::{RequestLabels, RouteLabels},
+    security::identity::TokenCheck,
     state::AppState,
     store::ObjectId,
 };
@@ -51,10 +52,8 @@ pub async fn invalidate_analytics(
             .extensions()
             .get::<MatchedPath>()
             .is_some_and(|m| FIGURE_WRITES.iter().any(|p| m.as_str().starts_with(p)));
-    // Resolved before the handler runs: the handler accepted the same token if it succeeded.
-    let merchant = writes_figures
-        .then(|| token_merchant(&state, req.headers()))
-        .flatten();
+    // Read before the handler runs: the handler accepted the same token if it succeeded.
+    let merchant = writes_figures.then(|| token_merchant(&req)).flatten();
     let response = next.run(req).await;
     if let Some(merchant) = merchant.filter(|_| response.status().is_success()) {
         state.analytics_cache.invalidate_merchant(merchant).await;
@@ -62,13 +61,19 @@ pub async fn invalidate_analytics(
     response
 }
 
-/// The merchant a verified Bearer token acts for.
-fn token_merchant(state: &AppState, headers: &axum::http::HeaderMap) -> Option<ObjectId> {
-    let claims = state
-        .auth
-        .verify_access(crate::extract::bearer(headers)?)
-        .ok()?;
-    ObjectId::parse_str(&claims.merchant_id).ok()
+/// The merchant the token [`authenticate`] verified acts for.
+fn token_merchant(req: &Request) -> Option<ObjectId> {
+    req.extensions().get::<TokenCheck>()?.identity()?.merchant
+}
+
+/// The one token check of a request: verify its Bearer token (if any) and store the outcome as a
+/// [`TokenCheck`] extension, which the auth extractors, the audit record and
+/// [`invalidate_analytics`] read instead of verifying again. Refusing is the extractors' job:
+/// public routes ignore the outcome.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let check = TokenCheck::of(&state.auth, req.headers());
+    req.extensions_mut().insert(check);
+    next.run(req).await
 }
 
 /// Each request runs in its own task, so one the client abandons, or the timeout layer cuts off,

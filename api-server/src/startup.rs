@@ -16,7 +16,7 @@ use crate::{
     ratelimit::RateLimiter,
     routes,
     security::{access::AccessCache, jwt::AuthKeys},
-    state::AppState,
+    state::{AppState, Shared},
     store::Store,
 };
 
@@ -145,7 +145,7 @@ impl Application {
         let order_watcher = settings.order_watch_interval.map(|every| {
             tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every))
         });
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: store.clone(),
             auth: Arc::new(AuthKeys::new(
                 &settings.jwt_merchant_secret,
@@ -171,7 +171,7 @@ impl Application {
             probe: Arc::default(),
             started,
             files,
-        };
+        });
         tracing::info!(
             port,
             elapsed_ms = started.elapsed().as_millis() as u64,

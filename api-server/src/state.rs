@@ -1,6 +1,6 @@
 //! `AppState`: everything handlers share, built once by `startup` and cloned per request.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use crate::{
     audit::Auditor,
@@ -13,9 +13,29 @@ use crate::{
     store::Store,
 };
 
-/// Shared, immutable application state.
+/// Shared, immutable application state. axum clones it for every layer and extractor of every
+/// request (dozens of times), so it is one reference-counted pointer to [`Shared`]; fields are
+/// reached through `Deref` (`state.store`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wrap the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+pub struct Shared {
     /// Database access.
     pub store: Store,
     /// Token keys.
@@ -37,7 +57,7 @@ pub struct AppState {
     /// Short-lived per-merchant cashback pending counts.
     pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
     /// Last MongoDB/Redis check of the health routes.
-    pub probe: Arc<crate::routes::health::Probe>,
+    pub probe: Arc<crate::probe::Probe>,
     /// Cached analytics and dashboard results; `middleware::invalidate_analytics` drops a
     /// merchant's entries after its writes.
     pub analytics_cache: Arc<AnalyticsCache>,

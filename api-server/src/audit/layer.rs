@@ -1,5 +1,5 @@
-//! The audit middleware: after a successful POST/PUT/PATCH/DELETE it derives who (the verified
-//! Bearer token, or the handler's [`AuditChange::actor`]), what (action and resource from the
+//! The audit middleware: after a successful POST/PUT/PATCH/DELETE it derives who (the token
+//! `middleware::authenticate` verified, or the handler's [`AuditChange::actor`]), what (action and resource from the
 //! matched route, enriched by the handler's [`AuditChange`]) and request facts, and queues one
 //! record. It reads the response only after it is produced and never changes it.
 
@@ -13,9 +13,7 @@ use mongodb::bson::oid::ObjectId;
 
 use super::{Actor, AuditChange, RequestFacts, Severity, changes, record_doc};
 use crate::{
-    extract::{ClientIp, bearer},
-    middleware::RequestId,
-    state::AppState,
+    extract::ClientIp, middleware::RequestId, security::identity::TokenCheck, state::AppState,
     store::audit::AuditDetails,
 };
 
@@ -89,13 +87,12 @@ fn facts(req: &Request, trust_proxy: bool) -> RequestFacts {
     }
 }
 
-fn token_actor(state: &AppState, req: &Request) -> Option<Actor> {
-    let claims = state.auth.verify_access(bearer(req.headers())?).ok()?;
+/// The caller named by the token `middleware::authenticate` verified.
+fn token_actor(req: &Request) -> Option<Actor> {
+    let identity = req.extensions().get::<TokenCheck>()?.identity()?;
     Some(Actor {
-        merchant: ObjectId::parse_str(&claims.merchant_id).ok()?,
-        member: claims
-            .merchant_user_id
-            .and_then(|m| ObjectId::parse_str(&m).ok()),
+        merchant: identity.merchant?,
+        member: identity.member,
     })
 }
 
@@ -116,7 +113,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let facts = facts(&req, state.settings.trust_proxy);
-    let actor = token_actor(&state, &req);
+    let actor = token_actor(&req);
     let response = next.run(req).await;
     if !response.status().is_success() {
         return response;

@@ -7,7 +7,7 @@ use mongodb::{
     bson::{Document, doc},
 };
 
-use crate::{error::is_duplicate_key, store::DateTime};
+use crate::store::{DateTime, is_duplicate_key};
 
 /// Collection of the marker.
 pub const COLLECTION: &str = "database_identity";

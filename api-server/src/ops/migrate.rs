@@ -19,9 +19,8 @@ use crate::{
     backup::report,
     cli::MigrateAction,
     config::DatabaseSettings,
-    error::is_duplicate_key,
     startup::{StartupError, connect_store},
-    store::{DateTime, Store},
+    store::{DateTime, Store, is_duplicate_key},
 };
 
 /// A migration run failed.

@@ -11,7 +11,7 @@ use crate::{
     security::password,
     startup::{StartupError, connect_store},
     store::{
-        ObjectId, Store,
+        ObjectId, Store, WriteError,
         merchants::{Address, MerchantDoc, NewMerchantAccount},
         products::ProductDoc,
     },
@@ -118,7 +118,10 @@ async fn seed_products(
     for i in 1..=count {
         let slot = (i as usize - 1) % categories.len();
         let product = demo_product(merchant, shop, categories[slot], i)?;
-        store.insert_product(&product).await?;
+        store
+            .insert_product(&product)
+            .await
+            .map_err(WriteError::into_source)?;
     }
     Ok(())
 }
@@ -151,7 +154,10 @@ pub async fn seed_plan(store: &Store, plan: SeedPlan) -> Result<Vec<String>, See
         if store.merchant_by_email(&merchant.email).await?.is_some() {
             continue;
         }
-        store.insert_merchant(&merchant).await?;
+        store
+            .insert_merchant(&merchant)
+            .await
+            .map_err(WriteError::into_source)?;
         let shop = store.create_default_shop(&merchant, categories[0]).await?;
         seed_products(store, &merchant, shop.id, &categories, plan.products).await?;
         if plan.orders > 0 {

@@ -56,7 +56,11 @@ impl Store {
     pub async fn insert_products_atomically(
         &self,
         products: &[ProductDoc],
-    ) -> mongodb::error::Result<()> {
+    ) -> Result<(), super::WriteError> {
+        Ok(self.insert_all_or_none(products).await?)
+    }
+
+    async fn insert_all_or_none(&self, products: &[ProductDoc]) -> mongodb::error::Result<()> {
         if products.is_empty() {
             return Ok(());
         }

@@ -7,7 +7,7 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store};
+use super::{DateTime, Store, WriteError};
 use crate::domain::ProfilePatch;
 
 /// Postal address of the business.
@@ -208,8 +208,9 @@ impl MerchantDoc {
 
 impl Store {
     /// Insert a new merchant (E11000 on a taken e-mail).
-    pub async fn insert_merchant(&self, merchant: &MerchantDoc) -> mongodb::error::Result<()> {
-        self.merchants().insert_one(merchant).await.map(drop)
+    pub async fn insert_merchant(&self, merchant: &MerchantDoc) -> Result<(), WriteError> {
+        self.merchants().insert_one(merchant).await?;
+        Ok(())
     }
 
     /// Merchant by id.

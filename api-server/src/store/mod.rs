@@ -12,6 +12,7 @@ pub mod cashback;
 pub mod cashback_stats;
 pub mod categories;
 pub mod dashboard;
+pub mod error;
 pub mod facet;
 pub mod indexes;
 pub mod json;
@@ -35,6 +36,7 @@ use mongodb::{
     bson::{Document, doc},
 };
 
+pub use error::{WriteError, is_duplicate_key};
 pub use mongodb::bson::{DateTime, oid::ObjectId};
 
 /// A failed database operation (callers map it to their own errors; details stay in logs).

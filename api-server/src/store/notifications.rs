@@ -265,7 +265,7 @@ impl Store {
     ) -> mongodb::error::Result<Inserted> {
         match self.notifications().insert_one(&n).await {
             Ok(_) => Ok(Inserted::New(Box::new(n))),
-            Err(e) if crate::error::is_duplicate_key(&e) && n.dedupe_key.is_some() => {
+            Err(e) if super::is_duplicate_key(&e) && n.dedupe_key.is_some() => {
                 Ok(Inserted::Duplicate)
             }
             Err(e) => Err(e),

@@ -155,11 +155,13 @@ impl Store {
         id: ObjectId,
         patch: &ProductPatch,
         current: Option<&Pricing>,
-    ) -> super::Result<Option<ProductDoc>> {
-        self.products()
+    ) -> Result<Option<ProductDoc>, super::WriteError> {
+        let updated = self
+            .products()
             .find_one_and_update(scope(merchant, id), update_doc(patch, current))
             .return_document(ReturnDocument::After)
-            .await
+            .await?;
+        Ok(updated)
     }
 }
 

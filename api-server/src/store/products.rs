@@ -282,8 +282,9 @@ impl ProductFilter {
 
 impl Store {
     /// Insert a product (E11000 on a taken SKU or slug).
-    pub async fn insert_product(&self, product: &ProductDoc) -> mongodb::error::Result<()> {
-        self.products().insert_one(product).await.map(drop)
+    pub async fn insert_product(&self, product: &ProductDoc) -> Result<(), super::WriteError> {
+        self.products().insert_one(product).await?;
+        Ok(())
     }
 
     /// True when any product (of any merchant) has this SKU.

@@ -7,8 +7,8 @@ use futures::TryStreamExt;
 use mongodb::bson::{Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store, merchants::MerchantDoc};
-use crate::{domain::slugify, error::is_duplicate_key};
+use super::{DateTime, Store, is_duplicate_key, merchants::MerchantDoc};
+use crate::domain::slugify;
 
 /// Store location.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

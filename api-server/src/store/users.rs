@@ -113,8 +113,9 @@ impl Store {
     }
 
     /// Insert a team member (used by seed and tests until the team routes exist).
-    pub async fn insert_member(&self, member: &MerchantUserDoc) -> mongodb::error::Result<()> {
-        self.users().insert_one(member).await.map(drop)
+    pub async fn insert_member(&self, member: &MerchantUserDoc) -> Result<(), super::WriteError> {
+        self.users().insert_one(member).await?;
+        Ok(())
     }
 
     fn accounts(&self, kind: AccountKind) -> mongodb::Collection<Document> {

@@ -10,7 +10,7 @@ use axum::extract::{
 };
 use bytes::{Bytes, BytesMut};
 
-use crate::{error::ApiError, extract::AuthMerchant};
+use crate::error::ApiError;
 
 /// Longest accepted text part.
 const MAX_TEXT: usize = 16 * 1024;
@@ -85,15 +85,15 @@ fn broken(e: MultipartError, limits: &Limits) -> ApiError {
     }
 }
 
-/// How every upload route starts: the caller must hold `permission` (checked before the body is
-/// read), then the form is read within `limits`.
+/// How every upload route starts: `allowed` is the caller's permission check (e.g.
+/// `auth.require("products:edit")`), answered before the body is read; then the form is read
+/// within `limits`.
 pub async fn authorized_form(
-    auth: &AuthMerchant,
-    permission: &'static str,
+    allowed: Result<(), ApiError>,
     multipart: Result<Multipart, MultipartRejection>,
     limits: &Limits,
 ) -> Result<Form, ApiError> {
-    auth.require(permission)?;
+    allowed?;
     read_form(multipart.map_err(rejected)?, limits).await
 }
 

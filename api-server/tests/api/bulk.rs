@@ -638,7 +638,7 @@ async fn an_insert_failing_mid_import_without_transactions_leaves_no_products_be
 
     // Assert: the error is the duplicate key, and the 199 written before it are gone again.
     let e = result.expect_err("duplicate SKU");
-    assert!(merchant_api::error::is_duplicate_key(&e), "{e}");
+    assert!(e.is_duplicate_key(), "{e:?}");
     let ids: Vec<ObjectId> = batch.iter().map(|p| p.id).collect();
     let left = products
         .count_documents(doc! { "_id": { "$in": ids } })

@@ -17,6 +17,8 @@ mod orders;
 mod permissions;
 mod products;
 mod server;
+mod shapes;
+mod snapshot;
 mod stock;
 mod team;
 mod telemetry;

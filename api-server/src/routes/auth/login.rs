@@ -15,9 +15,10 @@ use crate::{
     audit::{Actor, AuditChange, AuditEvent, RequestFacts, Severity},
     domain::{Email, role_permissions},
     error::ApiError,
-    extract::{AppJson, ClientIp, bearer, load_principal},
+    extract::{AppJson, ClientIp, load_principal},
     routes::Reply,
     security::{
+        identity::{Identity, bearer},
         jwt::{Claims, TokenError},
         password::{self, Verified},
     },
@@ -303,12 +304,15 @@ pub async fn refresh(
     AppJson(body): AppJson<RefreshBody>,
 ) -> Result<Reply, ApiError> {
     let claims = refresh_claims(&state, &headers, body)?;
-    let principal = load_principal(&state, claims).await.map_err(|e| match e {
-        ApiError::Unauthorized { message, .. } if message.ends_with("merchant not found") => {
-            ApiError::NotFound("Merchant not found".into())
-        }
-        other => other,
-    })?;
+    let identity = std::sync::Arc::new(Identity::from_claims(claims));
+    let principal = load_principal(&state, identity)
+        .await
+        .map_err(|e| match e {
+            ApiError::Unauthorized { message, .. } if message.ends_with("merchant not found") => {
+                ApiError::NotFound("Merchant not found".into())
+            }
+            other => other,
+        })?;
     let claims = principal
         .member
         .as_ref()

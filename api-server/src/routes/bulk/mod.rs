@@ -25,7 +25,7 @@ use self::{
 };
 use super::Reply;
 use crate::{
-    error::{ApiError, is_duplicate_key},
+    error::{ApiError, on_duplicate_key},
     extract::{AppQuery, AuthMerchant},
     state::AppState,
     store::products::ProductDoc,
@@ -185,7 +185,7 @@ async fn read_file(
     auth: &AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<sheet::Table, ApiError> {
-    let form = authorized_form(auth, "products:bulk_import", multipart, &FILE).await?;
+    let form = authorized_form(auth.require("products:bulk_import"), multipart, &FILE).await?;
     let file = form.one_file()?;
     let table = sheet::read(&file.bytes)?;
     if table.rows.is_empty() {
@@ -276,16 +276,15 @@ pub async fn import(
         .store
         .insert_products_atomically(&docs)
         .await
-        .map_err(|e| {
-            if is_duplicate_key(&e) {
-                // A SKU taken between the check and the insert: the transaction left nothing.
+        .map_err(on_duplicate_key(
+            // A SKU taken between the check and the insert: the transaction left nothing.
+            || {
                 ApiError::BadRequest(
                     "SKU already exists (taken during the import); nothing was imported".into(),
                 )
-            } else {
-                ApiError::internal("Failed to import products")(e)
-            }
-        })?;
+            },
+            "Failed to import products",
+        ))?;
     let products: Vec<Value> = plan
         .products
         .iter()

@@ -41,7 +41,7 @@ pub async fn upload_document(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(&auth, "profile:edit", multipart, &DOCUMENT).await?;
+    let form = authorized_form(auth.require("profile:edit"), multipart, &DOCUMENT).await?;
     let kind = match form.text("documentType") {
         Some(t) if DOCUMENT_TYPES.contains(&t) => t.to_string(),
         Some(_) => {

@@ -17,7 +17,7 @@ use self::types::{ListQuery, ProductFields, ProductInput, int_param, product_jso
 use super::Reply;
 use crate::{
     domain::{ProductPatch, ProductPlacement, ProductStatus, Sku, StockLevel, slugify},
-    error::{ApiError, is_duplicate_key},
+    error::{ApiError, on_duplicate_key},
     extract::{AppJson, AppQuery, AuthTenant, object_id},
     ratelimit::{Limit, enforce},
     state::AppState,
@@ -307,8 +307,8 @@ async fn insert(
         let Err(e) = state.store.insert_product(product).await else {
             return Ok(());
         };
-        if !is_duplicate_key(&e) || attempt == ATTEMPTS {
-            return Err(failed()(e));
+        if !e.is_duplicate_key() || attempt == ATTEMPTS {
+            return Err(failed()(e.into_source()));
         }
         let sku_clash = state
             .store
@@ -425,13 +425,7 @@ pub async fn update(
         .store
         .update_product(auth.id(), id, &patch, Some(&before.pricing))
         .await
-        .map_err(|e| {
-            if is_duplicate_key(&e) {
-                sku_taken()
-            } else {
-                ApiError::internal("Failed to update product")(e)
-            }
-        })?
+        .map_err(on_duplicate_key(sku_taken, "Failed to update product"))?
         .ok_or_else(not_found)?;
     let change = crate::audit::AuditChange::action("product.updated")
         .resource("product", product.id)

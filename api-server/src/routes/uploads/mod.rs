@@ -203,7 +203,7 @@ pub async fn product_image(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(&auth, "products:edit", multipart, &IMAGE).await?;
+    let form = authorized_form(auth.require("products:edit"), multipart, &IMAGE).await?;
     let product = target_product(&state, &auth, &form).await?;
     let (stored, w, h) = store_image(&state, auth.id(), form.one_file()?).await?;
     attach(&state, &auth, product, std::slice::from_ref(&stored)).await?;
@@ -222,7 +222,7 @@ pub async fn product_images(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(&auth, "products:edit", multipart, &IMAGES).await?;
+    let form = authorized_form(auth.require("products:edit"), multipart, &IMAGES).await?;
     if form.files.is_empty() {
         return Err(ApiError::BadRequest("No files uploaded".into()));
     }
@@ -263,7 +263,7 @@ pub async fn image(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(&auth, "products:edit", multipart, &IMAGE).await?;
+    let form = authorized_form(auth.require("products:edit"), multipart, &IMAGE).await?;
     let upload = form.one_file()?;
     let (stored, w, h) = store_image(&state, auth.id(), upload).await?;
     let filename = upload
@@ -285,7 +285,7 @@ async fn shop_media(
     limits: &Limits,
     field: &'static str,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth, "settings:edit_basic", multipart, limits).await?;
+    let form = authorized_form(auth.require("settings:edit_basic"), multipart, limits).await?;
     let store_id = form
         .text("storeId")
         .map(|s| crate::extract::object_id(s, "Invalid store ID format"))
@@ -354,7 +354,7 @@ pub async fn video(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(&auth, "products:edit", multipart, &VIDEO).await?;
+    let form = authorized_form(auth.require("products:edit"), multipart, &VIDEO).await?;
     match form.text("type").unwrap_or("product") {
         "product" => {}
         "store" => auth.require("settings:edit_basic")?,

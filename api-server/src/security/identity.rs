@@ -1,0 +1,173 @@
+//! The request's Bearer token, checked once: [`TokenCheck::of`] verifies it and parses the ids it
+//! names; `middleware::authenticate` stores the outcome in the request's extensions, where the
+//! auth extractors, the audit record and analytics-cache invalidation read it. Loading the
+//! merchant and deciding permissions is not done here (see `extract` and `security::access`).
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+
+use super::{
+    access::Principal,
+    jwt::{AuthKeys, Claims, TokenError},
+};
+use crate::store::ObjectId;
+
+/// Who a verified access token speaks for: its claims, with the ids parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The verified claims.
+    pub claims: Claims,
+    /// `merchantId`, or `None` when the claim is not an ObjectId (refused when used).
+    pub merchant: Option<ObjectId>,
+    /// `merchantUserId`, or `None` when absent or not an ObjectId (`claims` tells which).
+    pub member: Option<ObjectId>,
+}
+
+impl Identity {
+    /// Parse the ids of verified claims.
+    pub fn from_claims(claims: Claims) -> Self {
+        let merchant = ObjectId::parse_str(&claims.merchant_id).ok();
+        let member = claims
+            .merchant_user_id
+            .as_deref()
+            .and_then(|m| ObjectId::parse_str(m).ok());
+        Self {
+            claims,
+            merchant,
+            member,
+        }
+    }
+
+    /// True for a team member's token (whether or not its user id parses).
+    pub fn is_member(&self) -> bool {
+        self.claims.merchant_user_id.is_some()
+    }
+
+    /// The access-cache key, when every id the token names parses.
+    pub fn key(&self) -> Option<Principal> {
+        let member = if self.is_member() {
+            Some(self.member?)
+        } else {
+            None
+        };
+        Some((self.merchant?, member))
+    }
+}
+
+/// Why a request carries no usable access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// No `Authorization: Bearer …` header.
+    #[error("no bearer token")]
+    Missing,
+    /// Signature valid, expiry passed.
+    #[error("token has expired")]
+    Expired,
+    /// Malformed, wrong key or algorithm, or not an access token.
+    #[error("token is not valid")]
+    Invalid,
+}
+
+/// The outcome of checking a request's Bearer token (a request extension).
+#[derive(Debug, Clone)]
+pub struct TokenCheck(pub Result<Arc<Identity>, TokenRejection>);
+
+impl TokenCheck {
+    /// Verify the Bearer token of `headers` as an access token.
+    pub fn of(keys: &AuthKeys, headers: &HeaderMap) -> Self {
+        let verified = bearer(headers)
+            .ok_or(TokenRejection::Missing)
+            .and_then(|token| {
+                keys.verify_access(token).map_err(|e| match e {
+                    TokenError::Expired => TokenRejection::Expired,
+                    _ => TokenRejection::Invalid,
+                })
+            });
+        Self(verified.map(|claims| Arc::new(Identity::from_claims(claims))))
+    }
+
+    /// The verified identity, if any.
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        self.0.as_ref().ok()
+    }
+}
+
+/// The raw Bearer token, if the header has the exact `Bearer ` prefix.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn keys() -> AuthKeys {
+        AuthKeys::new(
+            &"a".repeat(32).into(),
+            &"b".repeat(32).into(),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn claims(merchant: &str, member: Option<&str>) -> Claims {
+        Claims {
+            merchant_id: merchant.into(),
+            role: None,
+            permissions: None,
+            merchant_user_id: member.map(str::to_string),
+            typ: None,
+            iat: 0,
+            exp: 0,
+        }
+    }
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(value).expect("header value"),
+        );
+        h
+    }
+
+    #[test]
+    fn a_verified_token_yields_its_parsed_ids_and_a_bad_one_its_reason() {
+        let k = keys();
+        let (m, u) = (ObjectId::new(), ObjectId::new());
+        let token = k
+            .sign_access(claims(&m.to_hex(), Some(&u.to_hex())))
+            .expect("sign");
+        let check = TokenCheck::of(&k, &headers(&format!("Bearer {token}")));
+        let identity = check.identity().expect("verified");
+        assert_eq!((identity.merchant, identity.member), (Some(m), Some(u)));
+        assert_eq!(identity.key(), Some((m, Some(u))));
+        let missing = TokenCheck::of(&k, &HeaderMap::new()).0;
+        assert_eq!(missing.err(), Some(TokenRejection::Missing));
+        let basic = TokenCheck::of(&k, &headers(&format!("Basic {token}"))).0;
+        assert_eq!(basic.err(), Some(TokenRejection::Missing));
+        let garbage = TokenCheck::of(&k, &headers("Bearer garbage")).0;
+        assert_eq!(garbage.err(), Some(TokenRejection::Invalid));
+    }
+
+    #[test]
+    fn a_token_naming_an_unparsable_member_has_no_cache_key() {
+        let m = ObjectId::new().to_hex();
+        let member = Identity::from_claims(claims(&m, Some("nope")));
+        assert!(member.is_member());
+        assert_eq!(member.key(), None);
+        let owner = Identity::from_claims(claims(&m, None));
+        assert_eq!(owner.key().map(|k| k.1), Some(None));
+        assert_eq!(Identity::from_claims(claims("nope", None)).key(), None);
+    }
+}
