@@ -355,14 +355,9 @@ pub fn prune_claim(c: &mut PersistentVolumeClaim) {
 
 /// Collect the evidence for `b` (only called while the Deployment is not Ready).
 pub async fn gather(ctx: &Context, b: &ValidatedBackend) -> Evidence {
-    // API pods only: a data-tool pod (a failed migration, the change capture) is not the API.
-    let pods: Vec<_> = ctx
-        .caches
-        .pods
-        .with_instance(&b.namespace, &b.name)
-        .into_iter()
-        .filter(|p| crate::data::hold::is_api_pod(p, &b.name))
-        .collect();
+    // Every pod of the stack, data-tool pods included: a release waiting on a plan Job whose pod
+    // cannot be scheduled is explained by that pod (real_pods::status_names_the_cause...).
+    let pods = ctx.caches.pods.with_instance(&b.namespace, &b.name);
     let claim = match &b.uploads {
         Some(_) => claim_evidence(ctx, b).await,
         None => None,
