@@ -182,7 +182,7 @@ fn close(a: &Value, b: f64) -> bool {
 
 #[tokio::test]
 async fn sales_reports_match_hand_computed_totals_and_buckets() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let shop = fixture(&app).await;
     let t = &shop.token;
     // Arrange: in the last 30 days O1 (42), O2 (63), O3 (26) count; O4 cancelled and O6
@@ -280,7 +280,7 @@ async fn sales_reports_match_hand_computed_totals_and_buckets() {
 
 #[tokio::test]
 async fn product_category_customer_and_inventory_reports_match_the_fixture() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let shop = fixture(&app).await;
     let t = &shop.token;
     let top = data(&app, "/products/top-selling", t).await;
@@ -414,7 +414,7 @@ async fn product_category_customer_and_inventory_reports_match_the_fixture() {
 
 #[tokio::test]
 async fn forecast_seasonal_and_other_reports_answer_the_contract_shapes() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let shop = fixture(&app).await;
     let t = &shop.token;
     let f = data(&app, "/forecast/sales?days=7", t).await;
@@ -490,7 +490,7 @@ async fn forecast_seasonal_and_other_reports_answer_the_contract_shapes() {
 
 #[tokio::test]
 async fn analytics_errors_use_the_contract_statuses() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = fixture(&app).await;
     let (b_token, b_id, _) = app.register("other").await;
     let b_store = store_of(&app, &b_id).await;
@@ -580,7 +580,7 @@ async fn analytics_errors_use_the_contract_statuses() {
 
 #[tokio::test]
 async fn a_second_read_is_a_cache_hit_with_identical_data_until_invalidated() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let shop = fixture(&app).await;
     let path = "/api/merchant/analytics/categories/performance?preset=30d";
     let first = app.get(path, Some(&shop.token)).await;
@@ -639,7 +639,7 @@ async fn a_second_read_is_a_cache_hit_with_identical_data_until_invalidated() {
 
 #[tokio::test]
 async fn each_merchant_sees_only_its_own_orders_and_exports() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = fixture(&app).await;
     let (b_token, b_id, _) = app.register("other").await;
     let b_store = store_of(&app, &b_id).await;
@@ -756,7 +756,7 @@ async fn each_merchant_sees_only_its_own_orders_and_exports() {
 #[tokio::test]
 async fn seeded_orders_reference_the_merchants_products_and_add_up_in_the_reports() {
     use merchant_api::ops::seed::{SeedPlan, seed_plan};
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange: one demo merchant, 12 products, 300 orders over 120 days.
     let plan = SeedPlan {
         merchants: 1,
@@ -866,7 +866,7 @@ async fn member_token(app: &TestApp, merchant: &str, role: &str, permissions: &[
 
 #[tokio::test]
 async fn analytics_reads_need_analytics_view_and_exports_need_analytics_export() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, merchant, _) = app.register("perm").await;
     // Staff's role defaults have no analytics permission.
     let staff = member_token(&app, &merchant, "staff", &[]).await;

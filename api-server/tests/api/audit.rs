@@ -46,7 +46,7 @@ async fn product_lifecycle(app: &TestApp, token: &str) -> (String, String) {
 
 #[tokio::test]
 async fn each_successful_mutation_writes_one_record_with_who_what_and_where() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (owner, merchant, _) = app.register("audit").await;
     let m = oid(&merchant);
     let (pid, correlation) = product_lifecycle(&app, &owner).await;
@@ -120,7 +120,7 @@ async fn each_successful_mutation_writes_one_record_with_who_what_and_where() {
 
 #[tokio::test]
 async fn logins_failed_logins_logouts_and_password_changes_are_recorded_once() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, email) = app.register("audit-auth").await;
     let m = oid(&merchant);
     let bad = app
@@ -209,7 +209,7 @@ async fn seed_views(app: &TestApp) -> (String, String, String) {
 
 #[tokio::test]
 async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (t, merchant, pid) = seed_views(&app).await;
     let get = |path: &str| {
         let (app, t) = (&app, &t);
@@ -390,7 +390,7 @@ async fn the_audit_views_answer_with_the_contract_shapes_and_counts() {
 
 #[tokio::test]
 async fn audit_views_are_isolated_between_merchants() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, a_merchant, pid) = seed_views(&app).await;
     let (b, _, _) = app.register("audit-b").await;
     for path in [
@@ -431,9 +431,7 @@ async fn audit_views_are_isolated_between_merchants() {
 
 #[tokio::test]
 async fn the_ttl_index_follows_the_configured_retention() {
-    let Some(app) = spawn_app_with(&["--audit-retention-days", "30"]).await else {
-        return;
-    };
+    let app = spawn_app_with(&["--audit-retention-days", "30"]).await;
     let (t, _, _) = app.register("audit-ttl").await;
     let indexes: Vec<mongodb::IndexModel> = {
         use futures::TryStreamExt;

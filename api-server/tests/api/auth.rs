@@ -12,7 +12,7 @@ use crate::helpers::{ACCESS_SECRET, mailed_link, registration, spawn_app, spawn_
 
 #[tokio::test]
 async fn registration_creates_a_store_and_mails_a_verification_link_that_verifies_once() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange / Act
     let (token, id, email) = app.register("reg").await;
     // Assert: store auto-created, token works, link e-mailed and verifies.
@@ -69,7 +69,7 @@ async fn registration_creates_a_store_and_mails_a_verification_link_that_verifie
 
 #[tokio::test]
 async fn registration_reports_every_invalid_field_and_rejects_a_taken_email() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let r = app
         .post(
             "/api/merchant/auth/register",
@@ -135,7 +135,7 @@ async fn registration_reports_every_invalid_field_and_rejects_a_taken_email() {
 
 #[tokio::test]
 async fn login_counts_failures_locks_after_five_and_never_accepts_an_operator_object() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, _, email) = app.register("lock").await;
     let ok = app
         .post(
@@ -223,7 +223,7 @@ async fn login_counts_failures_locks_after_five_and_never_accepts_an_operator_ob
 
 #[tokio::test]
 async fn a_bcrypt_hash_logs_in_and_is_rehashed_to_argon2id() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, id, email) = app.register("bcrypt").await;
     let merchants = app.store.db().collection::<Document>("merchants");
     let oid = ObjectId::parse_str(&id).expect("id");
@@ -264,7 +264,7 @@ async fn a_bcrypt_hash_logs_in_and_is_rehashed_to_argon2id() {
 
 #[tokio::test]
 async fn profile_change_password_and_logout_keep_tokens_working() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, email) = app.register("profile").await;
     let bad = app
         .put(
@@ -341,7 +341,7 @@ async fn profile_change_password_and_logout_keep_tokens_working() {
 
 #[tokio::test]
 async fn forgot_password_mails_a_single_use_reset_link() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, _, email) = app.register("reset").await;
     let unknown = app
         .post(
@@ -418,9 +418,7 @@ fn forge(claims: Value, key: &str) -> String {
 
 #[tokio::test]
 async fn tampered_expired_and_missing_tokens_are_rejected_with_the_contract_messages() {
-    let Some(app) = spawn_app_with(&["--jwt-merchant-expires-in", "1s"]).await else {
-        return;
-    };
+    let app = spawn_app_with(&["--jwt-merchant-expires-in", "1s"]).await;
     let (token, id, _) = app.register("jwt").await;
     let now = jsonwebtoken::get_current_timestamp();
     let cases = [
@@ -520,7 +518,7 @@ async fn tampered_expired_and_missing_tokens_are_rejected_with_the_contract_mess
 
 #[tokio::test]
 async fn team_members_log_in_with_their_role_and_inactive_ones_are_refused() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, id, _) = app.register("team").await;
     let merchant = ObjectId::parse_str(&id).expect("id");
     let users = app.store.db().collection::<Document>("merchantusers");
@@ -580,7 +578,7 @@ async fn team_members_log_in_with_their_role_and_inactive_ones_are_refused() {
 
 #[tokio::test]
 async fn rate_limits_answer_429_with_ratelimit_headers() {
-    let Some(app) = spawn_app_with(&[
+    let app = spawn_app_with(&[
         "--rate-limit-register-max",
         "2",
         "--rate-limit-auth-max",
@@ -588,10 +586,7 @@ async fn rate_limits_answer_429_with_ratelimit_headers() {
         "--rate-limit-password-reset-max",
         "2",
     ])
-    .await
-    else {
-        return;
-    };
+    .await;
     let (_, _, email) = app.register("rl1").await;
     app.register("rl2").await;
     let third = app
@@ -671,9 +666,7 @@ async fn rate_limits_answer_429_with_ratelimit_headers() {
 #[tokio::test]
 async fn a_deactivated_merchant_is_refused_at_once_by_profile_routes_and_within_the_cache_ttl_by_product_routes()
  {
-    let Some(app) = spawn_app_with(&["--auth-cache-ttl-ms", "3000"]).await else {
-        return;
-    };
+    let app = spawn_app_with(&["--auth-cache-ttl-ms", "3000"]).await;
     let (token, id, _) = app.register("cache").await;
     let products = "/api/merchant/products";
     assert_eq!(app.get(products, Some(&token)).await.status, StatusCode::OK);

@@ -55,8 +55,8 @@ fn run(app_db: &str, args: &[&str]) -> Run {
 }
 
 /// An app with a merchant, products, an order-free catalogue and one uploaded file.
-async fn app_with_data() -> Option<TestApp> {
-    let app = spawn_app().await?;
+async fn app_with_data() -> TestApp {
+    let app = spawn_app().await;
     let migrate = run(app.store.db().name(), &["migrate", "up"]);
     assert_eq!(migrate.code, Some(0), "{}", migrate.stderr);
     let (token, merchant, _) = app.register("backup").await;
@@ -66,7 +66,7 @@ async fn app_with_data() -> Option<TestApp> {
     let dir = uploads_dir(app.store.db().name()).join(&merchant);
     std::fs::create_dir_all(&dir).expect("uploads dir");
     std::fs::write(dir.join("photo.png"), b"\x89PNG not really").expect("upload");
-    Some(app)
+    app
 }
 
 async fn documents(db: &Database, collection: &str) -> Vec<Document> {
@@ -98,12 +98,8 @@ async fn collection_names(db: &Database) -> Vec<String> {
 
 #[tokio::test]
 async fn a_backup_to_s3_restores_into_a_new_database_with_the_same_documents_and_indexes() {
-    let Some(endpoint) = testenv("S3_ENDPOINT") else {
-        return;
-    };
-    let Some(app) = app_with_data().await else {
-        return;
-    };
+    let endpoint = testenv("S3_ENDPOINT");
+    let app = app_with_data().await;
     let db = app.store.db().name().to_string();
     let bucket = std::env::var("S3_BUCKET").expect("S3_BUCKET");
     let to = format!("s3://{bucket}/{}", unique("backups"));
@@ -340,9 +336,7 @@ fn flip_a_byte(path: &Path) {
 
 #[tokio::test]
 async fn damaged_or_incomplete_backups_are_refused_before_any_write_naming_the_object() {
-    let Some(app) = app_with_data().await else {
-        return;
-    };
+    let app = app_with_data().await;
     let db = app.store.db().name().to_string();
     let (_dir, folder) = local_backup(&db);
     let from = folder.to_str().expect("should succeed").to_string();
@@ -492,9 +486,7 @@ fn folders(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn prune_deletes_only_what_retention_allows_and_keeps_the_newest_good_backups() {
-    let Some(app) = app_with_data().await else {
-        return;
-    };
+    let app = app_with_data().await;
     let db = app.store.db().name().to_string();
     let (dir, newest) = local_backup(&db);
     let newest_id = newest
@@ -598,7 +590,7 @@ fn gzip_text(path: &Path, text: &str) {
 
 #[tokio::test]
 async fn a_plain_mongodump_gzip_folder_restores_with_its_indexes() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let db = app.store.db().name().to_string();
     // `mongodump --gzip --out dump`: dump/<db>/<collection>.bson.gz and .metadata.json.gz,
     // metadata in canonical extended JSON (no manifest.json).
@@ -689,7 +681,7 @@ async fn a_plain_mongodump_gzip_folder_restores_with_its_indexes() {
 
 #[tokio::test]
 async fn migrate_plan_lists_pending_steps_with_phases_and_identity_guards_migrations() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let db = app.store.db().name().to_string();
     let plan = run(&db, &["migrate", "plan", "--json"]);
     assert_eq!(plan.code, Some(0), "{}", plan.stderr);
@@ -780,9 +772,7 @@ async fn captured_through(dir: &Path, t: i64) {
 
 #[tokio::test]
 async fn capture_and_restore_until_a_time_bring_back_the_data_as_it_was_then() {
-    let Some(app) = app_with_data().await else {
-        return;
-    };
+    let app = app_with_data().await;
     let db = app.store.db().name().to_string();
     let dir = tempfile::tempdir().expect("temp dir");
     let at = dir.path().to_str().expect("utf-8").to_string();
@@ -975,7 +965,7 @@ fn local_backup_into(db: &str, to: &str) -> String {
 #[tokio::test]
 async fn a_gzip_bomb_is_refused_in_bounded_memory_before_any_write() {
     use std::io::Write;
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let db = app.store.db().name().to_string();
     // One gzip member of 1 MiB of valid documents, repeated: 192 MiB once decompressed from
     // a fifth of a megabyte, then a member ending inside a document (more than the cap below).

@@ -88,7 +88,7 @@ async fn product_count(app: &TestApp, token: &str) -> u64 {
 
 #[tokio::test]
 async fn the_template_downloads_as_csv_and_xlsx_and_parses_back() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("template").await;
     let header = "name,description,shortDescription,price,compareAtPrice,category,subcategory,brand,sku,barcode,stock,lowStockThreshold,weight,tags,status,visibility,cashbackPercentage,imageUrl";
     let (status, headers, csv) =
@@ -142,7 +142,7 @@ async fn the_template_downloads_as_csv_and_xlsx_and_parses_back() {
 
 #[tokio::test]
 async fn a_file_with_bad_rows_reports_each_row_and_imports_nothing_then_a_clean_file_imports_all() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange: one existing product whose SKU the file reuses.
     let (token, _, _) = app.register("import").await;
     let existing = app.product(&token, "Existing Lamp", 2).await;
@@ -279,7 +279,7 @@ fn xlsx_file(rows: &[Vec<Value>]) -> Vec<u8> {
 
 #[tokio::test]
 async fn export_returns_what_an_xlsx_import_wrote_and_only_the_callers_products() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange: import two products from an XLSX file.
     let (token, _, _) = app.register("export").await;
     let (other, _, _) = app.register("export-other").await;
@@ -401,7 +401,7 @@ async fn export_returns_what_an_xlsx_import_wrote_and_only_the_callers_products(
 
 #[tokio::test]
 async fn import_refuses_non_sheets_missing_columns_oversize_files_and_staff() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, _) = app.register("refuse").await;
     let r = import(&app, &token, "import", png(2, 2), "products.csv").await;
     assert_eq!(
@@ -460,7 +460,7 @@ async fn import_refuses_non_sheets_missing_columns_oversize_files_and_staff() {
 
 #[tokio::test]
 async fn bulk_update_changes_only_the_filled_cells_of_the_callers_products_or_nothing() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange: two products, and another merchant's product.
     let (token, _, _) = app.register("update").await;
     let (other, _, _) = app.register("update-other").await;
@@ -546,11 +546,11 @@ async fn bulk_update_changes_only_the_filled_cells_of_the_callers_products_or_no
 }
 
 /// A test app whose database lives on FerretDB v1 (no transactions, no TTL or partial indexes),
-/// and a store handle on that same database. Under `CI=true` a missing FerretDB fails the test
-/// (`scripts/testenv up all` starts it).
-async fn ferret_app() -> Option<(TestApp, merchant_api::store::Store)> {
-    let uri = crate::helpers::testenv("FERRETDB_URI")?;
-    let app = crate::helpers::spawn_app_with(&["--mongodb-uri", &uri]).await?;
+/// and a store handle on that same database. A missing FerretDB fails the test
+/// (`scripts/testenv up ferretdb` starts it; `up all` includes it).
+async fn ferret_app() -> (TestApp, merchant_api::store::Store) {
+    let uri = crate::helpers::testenv("FERRETDB_URI");
+    let app = crate::helpers::spawn_app_with(&["--mongodb-uri", &uri]).await;
     // The helper's own handle points at the main server: open one on FerretDB.
     let args = crate::helpers::base_args(app.store.db().name(), &uri);
     let settings = merchant_api::config::Config::from_args(args)
@@ -560,15 +560,13 @@ async fn ferret_app() -> Option<(TestApp, merchant_api::store::Store)> {
     let ferret = merchant_api::startup::connect_store(&settings, None)
         .await
         .expect("ferret");
-    Some((app, ferret))
+    (app, ferret)
 }
 
 /// FerretDB v1 has no transactions: import and bulk update take the insert-and-compensate path.
 #[tokio::test]
 async fn import_and_bulk_update_work_on_a_server_without_transactions() {
-    let Some((app, ferret)) = ferret_app().await else {
-        return;
-    };
+    let (app, ferret) = ferret_app().await;
     let (token, _, _) = app.register("ferret").await;
     let file = "name,description,price,category,stock,sku\n\
                 Ferret Cup,A cup imported without transactions,4,General,3,FER-1\n\
@@ -604,9 +602,7 @@ async fn an_insert_failing_mid_import_without_transactions_leaves_no_products_be
     use merchant_api::store::{ObjectId, products::ProductDoc};
     use mongodb::bson::doc;
     // Arrange: two products on FerretDB; a 300-product batch whose 200th SKU is the second's.
-    let Some((app, ferret)) = ferret_app().await else {
-        return;
-    };
+    let (app, ferret) = ferret_app().await;
     let (token, _, _) = app.register("ferret-fail").await;
     app.product(&token, "Template", 5).await;
     app.product(&token, "Taken", 5).await;
@@ -686,9 +682,7 @@ async fn time_5000_row_import(app: &TestApp, server: &str) {
 #[ignore = "timing run: a 5,000-row import takes seconds"]
 async fn import_of_5000_rows_is_timed_and_complete() {
     // SecantusDB stores a few hundred documents a second: allow more than the default 30 s.
-    let Some(app) = crate::helpers::spawn_app_with(&["--request-timeout-secs", "300"]).await else {
-        return;
-    };
+    let app = crate::helpers::spawn_app_with(&["--request-timeout-secs", "300"]).await;
     time_5000_row_import(&app, "SecantusDB").await;
     app.finish().await;
 }
@@ -697,9 +691,7 @@ async fn import_of_5000_rows_is_timed_and_complete() {
 #[tokio::test]
 #[ignore = "timing run: a 5,000-row import takes seconds"]
 async fn import_of_5000_rows_is_timed_and_complete_on_ferretdb() {
-    let Some((app, ferret)) = ferret_app().await else {
-        return;
-    };
+    let (app, ferret) = ferret_app().await;
     time_5000_row_import(&app, "FerretDB").await;
     let _ = ferret.db().drop().await;
     app.finish().await;
@@ -708,7 +700,7 @@ async fn import_of_5000_rows_is_timed_and_complete_on_ferretdb() {
 #[tokio::test]
 async fn an_import_shows_at_once_in_cached_inventory_figures() {
     // Arrange: one product, the inventory report cached.
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("bulk-cache").await;
     app.product(&token, "Existing", 5).await;
     let path = "/api/merchant/analytics/inventory/status";

@@ -56,7 +56,7 @@ fn id(v: &Value) -> String {
 
 #[tokio::test]
 async fn decisions_follow_the_status_rules_and_stats_equal_hand_computed_totals() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, _) = app.register("cb").await;
     let (other, other_merchant, _) = app.register("cb-other").await;
     // Create: three requests on own orders.
@@ -304,7 +304,7 @@ async fn decisions_follow_the_status_rules_and_stats_equal_hand_computed_totals(
 
 #[tokio::test]
 async fn bulk_decisions_report_each_request_and_the_export_lists_them() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, _) = app.register("cb-bulk").await;
     let a = request(&app, &token, &merchant, 100.0, 10.0).await;
     let b = request(&app, &token, &merchant, 100.0, 30.0).await;
@@ -444,7 +444,7 @@ async fn bulk_decisions_report_each_request_and_the_export_lists_them() {
 
 #[tokio::test]
 async fn cashback_requests_are_isolated_between_merchants() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (a, a_id, _) = app.register("cb-iso-a").await;
     let (b, _, _) = app.register("cb-iso-b").await;
     let req = request(&app, &a, &a_id, 100.0, 10.0).await;
@@ -519,7 +519,7 @@ async fn cashback_requests_are_isolated_between_merchants() {
 
 #[tokio::test]
 async fn a_new_request_notifies_its_merchant_once_and_nobody_else() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (a, a_id, _) = app.register("cb-note-a").await;
     let (b, _, _) = app.register("cb-note-b").await;
     let req = request(&app, &a, &a_id, 80.0, 8.0).await;
@@ -551,7 +551,7 @@ async fn a_new_request_notifies_its_merchant_once_and_nobody_else() {
 #[tokio::test]
 async fn the_cached_dashboard_pending_cashback_drops_right_after_an_approval() {
     // Arrange: one pending request of 10, the dashboard read (and cached) once.
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, _) = app.register("cb-cache").await;
     let pending = request(&app, &token, &merchant, 100.0, 10.0).await;
     let pending_cashback = || async {

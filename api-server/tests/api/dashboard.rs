@@ -47,7 +47,7 @@ async fn fixtures(app: &TestApp, a: &Shop) -> ObjectId {
 
 #[tokio::test]
 async fn dashboard_figures_equal_hand_computed_values() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "dash", 10).await;
     let b = shop(&app, "dashb", 10).await;
     let newest = fixtures(&app, &a).await;
@@ -226,7 +226,7 @@ async fn dashboard_figures_equal_hand_computed_values() {
 
 #[tokio::test]
 async fn a_merchant_without_orders_sees_zeros_and_staff_cannot_read_the_dashboard() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "empty", 10).await;
     let m = data(&app, &a, "/metrics").await;
     assert_eq!(
@@ -277,7 +277,7 @@ fn product_id_of(p: &Value) -> String {
 #[tokio::test]
 async fn cached_dashboard_and_inventory_figures_change_right_after_product_and_stock_writes() {
     // Arrange: one product with 50 units (low-stock threshold 5), both reports cached.
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("fresh").await;
     let t = Some(token.as_str());
     let first = product_id_of(&app.product(&token, "Widget", 50).await);
@@ -322,7 +322,7 @@ async fn cached_dashboard_and_inventory_figures_change_right_after_product_and_s
 #[tokio::test]
 async fn a_second_identical_dashboard_call_is_a_cache_hit_and_another_merchants_is_a_miss() {
     // Arrange: two merchants with one order each.
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "cachea", 10).await;
     let b = shop(&app, "cacheb", 10).await;
     insert(

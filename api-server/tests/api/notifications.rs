@@ -25,9 +25,7 @@ async fn inbox(app: &TestApp, token: Option<&str>, query: &str) -> Value {
 
 #[tokio::test]
 async fn a_new_order_is_notified_once_however_often_it_is_scanned() {
-    let Some(app) = spawn_app_with(&["--order-watch-interval-ms", "100"]).await else {
-        return;
-    };
+    let app = spawn_app_with(&["--order-watch-interval-ms", "100"]).await;
     let a = shop(&app, "neworder", 10).await;
     let b = shop(&app, "neworderb", 10).await;
     let o = order(a.store, a.product_id(), 2, 10.0, "placed", DateTime::now());
@@ -63,7 +61,7 @@ async fn a_new_order_is_notified_once_however_often_it_is_scanned() {
 
 #[tokio::test]
 async fn stock_notifications_are_raised_only_when_a_threshold_is_crossed() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "crossing", 10).await;
     let path = format!("/api/merchant/products/{}/stock", a.product_id().to_hex());
     // 10 → 6 → 5 (low) → 4 → 0 (out), threshold 5.
@@ -121,7 +119,7 @@ async fn created(app: &TestApp, merchant: ObjectId, title: &str, priority: &'sta
 
 #[tokio::test]
 async fn the_inbox_can_be_read_filtered_marked_archived_and_cleared() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "inbox", 10).await;
     let b = shop(&app, "inboxb", 10).await;
     let n1 = created(&app, a.merchant, "first", "low").await;
@@ -244,7 +242,7 @@ async fn the_inbox_can_be_read_filtered_marked_archived_and_cleared() {
 
 #[tokio::test]
 async fn muted_events_create_no_notification_and_preferences_are_validated() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "prefs", 10).await;
     let base = "/api/merchant/notifications/preferences";
     let defaults = app.get(base, a.t()).await;
@@ -283,7 +281,7 @@ async fn muted_events_create_no_notification_and_preferences_are_validated() {
 
 #[tokio::test]
 async fn a_member_whose_permissions_exclude_notifications_is_refused() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "nperm", 10).await;
     let staff = member_token(&app, a.merchant, "staff").await;
     // Staff hold notifications:view by default.
@@ -338,7 +336,7 @@ async fn ttl_indexes(app: &TestApp, collection: &str) -> Vec<(String, u64)> {
 #[tokio::test]
 async fn notifications_and_analytics_exports_have_ttl_indexes_after_start_up() {
     // Arrange + act: start-up creates the catalogue indexes.
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Assert: both expire documents as soon as their `expiresAt` has passed.
     assert_eq!(
         ttl_indexes(&app, "notifications").await,

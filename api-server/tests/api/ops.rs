@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn migrations_round_trip_and_concurrent_runs_apply_each_once() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let db = app.store.db();
     let products = db.collection::<Document>("products");
     let merchants = db.collection::<Document>("merchants");
@@ -106,7 +106,7 @@ async fn migrations_round_trip_and_concurrent_runs_apply_each_once() {
 
 #[tokio::test]
 async fn seeded_demo_merchants_can_log_in_and_list_their_products() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let created = seed::seed(&app.store, 1, 3).await.expect("seed");
     assert_eq!(created, ["demo1@merchant.test"]);
     assert!(

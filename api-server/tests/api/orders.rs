@@ -14,7 +14,7 @@ use crate::{
 
 #[tokio::test]
 async fn order_list_is_scoped_filtered_searched_and_paginated() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange: merchant A has three orders (one found by customer name), B has one.
     let a = shop(&app, "lista", 10).await;
     let b = shop(&app, "listb", 10).await;
@@ -153,7 +153,7 @@ async fn order_list_is_scoped_filtered_searched_and_paginated() {
 
 #[tokio::test]
 async fn an_order_of_another_merchant_is_not_found() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "geta", 10).await;
     let b = shop(&app, "getb", 10).await;
     let o = order(a.store, a.product_id(), 1, 10.0, "placed", days_ago(0));
@@ -185,7 +185,7 @@ async fn an_order_of_another_merchant_is_not_found() {
 
 #[tokio::test]
 async fn status_changes_follow_the_transition_table_and_append_to_the_timeline() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "flow", 10).await;
     let o = order(a.store, a.product_id(), 1, 10.0, "placed", days_ago(0));
     insert(&app, std::slice::from_ref(&o)).await;
@@ -245,7 +245,7 @@ async fn status_changes_follow_the_transition_table_and_append_to_the_timeline()
 
 #[tokio::test]
 async fn two_concurrent_cancels_restore_stock_exactly_once() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "cancel", 10).await;
     let o = order(a.store, a.product_id(), 3, 10.0, "confirmed", days_ago(0));
     insert(&app, std::slice::from_ref(&o)).await;
@@ -290,7 +290,7 @@ async fn two_concurrent_cancels_restore_stock_exactly_once() {
 
 #[tokio::test]
 async fn without_transactions_a_cancellation_still_restores_variant_stock_once() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "notxn", 0).await;
     let pid = a.product_id().to_hex();
     let v = app
@@ -359,7 +359,7 @@ async fn without_transactions_a_cancellation_still_restores_variant_stock_once()
 
 #[tokio::test]
 async fn refunds_are_recorded_and_never_exceed_the_amount_paid() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "refund", 10).await;
     let paid = order(a.store, a.product_id(), 2, 50.0, "delivered", days_ago(0));
     let mut unpaid = order(a.store, a.product_id(), 1, 10.0, "placed", days_ago(0));
@@ -433,7 +433,7 @@ async fn refunds_are_recorded_and_never_exceed_the_amount_paid() {
 
 #[tokio::test]
 async fn bulk_actions_report_each_order_and_validate_their_input() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "bulk", 10).await;
     let b = shop(&app, "bulkb", 10).await;
     let o1 = order(a.store, a.product_id(), 1, 10.0, "placed", days_ago(0));
@@ -501,7 +501,7 @@ async fn bulk_actions_report_each_order_and_validate_their_input() {
 
 #[tokio::test]
 async fn order_analytics_equal_hand_computed_values() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "stats", 10).await;
     let b = shop(&app, "statsb", 10).await;
     // Arrange: 3 orders in range (one cancelled), 1 older than the range, 1 of merchant B.
@@ -562,7 +562,7 @@ async fn order_analytics_equal_hand_computed_values() {
 
 #[tokio::test]
 async fn staff_may_read_and_move_orders_but_not_cancel_or_refund_them() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let a = shop(&app, "staff", 10).await;
     let o = order(a.store, a.product_id(), 1, 10.0, "placed", days_ago(0));
     insert(&app, std::slice::from_ref(&o)).await;

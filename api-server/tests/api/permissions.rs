@@ -166,7 +166,7 @@ fn matrix(product: &str, member: &str) -> Vec<(&'static str, String, &'static st
 
 #[tokio::test]
 async fn each_role_is_allowed_or_denied_per_route_with_the_permission_named() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange: an owner, one member per role, a product.
     let (owner, merchant, _) = app.register("matrix").await;
     let product = app.product(&owner, "Matrix item", 3).await;

@@ -7,7 +7,7 @@ use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn concurrent_decrements_never_oversell() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("oversell").await;
     let p = app.product(&token, "Limited Edition", 10).await;
     let path = format!(
@@ -46,7 +46,7 @@ async fn concurrent_decrements_never_oversell() {
 
 #[tokio::test]
 async fn backorders_allow_negative_stock_and_variants_adjust_atomically() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("backorder").await;
     let t = Some(token.as_str());
     let p = app.product(&token, "Preorder", 1).await;
@@ -133,7 +133,7 @@ async fn backorders_allow_negative_stock_and_variants_adjust_atomically() {
 
 #[tokio::test]
 async fn low_stock_lists_products_at_or_below_their_threshold_ascending() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("lowstock").await;
     let t = Some(token.as_str());
     for (name, stock) in [("Plenty", 40), ("Few", 4), ("None", 0), ("Some", 8)] {

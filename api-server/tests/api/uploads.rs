@@ -196,16 +196,14 @@ async fn upload_serve_and_delete(app: &TestApp) {
 
 #[tokio::test]
 async fn files_on_the_uploads_directory_are_served_back_and_only_their_merchant_deletes_them() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     upload_serve_and_delete(&app).await;
     app.finish().await;
 }
 
 #[tokio::test]
 async fn files_in_the_s3_bucket_are_served_back_and_only_their_merchant_deletes_them() {
-    let Some(endpoint) = testenv("S3_ENDPOINT") else {
-        return;
-    };
+    let endpoint = testenv("S3_ENDPOINT");
     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} with S3_ENDPOINT"));
     let (bucket, region, id, key) = (
         var("S3_BUCKET"),
@@ -227,9 +225,7 @@ async fn files_in_the_s3_bucket_are_served_back_and_only_their_merchant_deletes_
         "--s3-secret-access-key",
         &key,
     ];
-    let Some(app) = spawn_app_with(&args).await else {
-        return;
-    };
+    let app = spawn_app_with(&args).await;
     upload_serve_and_delete(&app).await;
     // The local directory was not used.
     let dir = uploads_dir(app.store.db().name());
@@ -242,7 +238,7 @@ async fn files_in_the_s3_bucket_are_served_back_and_only_their_merchant_deletes_
 
 #[tokio::test]
 async fn product_images_are_attached_to_the_product_and_deleted_with_it() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange
     let (token, merchant, _) = app.register("gallery").await;
     let product = app.product(&token, "Gallery Mug", 3).await;
@@ -318,7 +314,7 @@ async fn product_images_are_attached_to_the_product_and_deleted_with_it() {
 
 #[tokio::test]
 async fn wrong_types_and_oversize_files_are_rejected_whatever_the_client_claims() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, _) = app.register("types").await;
     let upload = |field: &'static str, bytes: Vec<u8>, name: &'static str, mime: &'static str| {
         Form::new().part(field, part(bytes, name, mime))
@@ -412,7 +408,7 @@ async fn wrong_types_and_oversize_files_are_rejected_whatever_the_client_claims(
 
 #[tokio::test]
 async fn a_video_reports_its_duration_and_format() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, _, _) = app.register("video").await;
     let form = Form::new()
         .text("type", "product")
@@ -447,7 +443,7 @@ async fn a_video_reports_its_duration_and_format() {
 
 #[tokio::test]
 async fn a_store_logo_updates_the_store_and_replaces_the_previous_file() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (token, merchant, _) = app.register("logo").await;
     let stores = app.store.db().collection::<Document>("stores");
     let merchant_id = ObjectId::parse_str(&merchant).expect("id");
@@ -524,7 +520,7 @@ pub async fn staff_token(app: &TestApp, merchant: &str) -> String {
 
 #[tokio::test]
 async fn staff_cannot_upload_media_and_are_told_the_missing_permission() {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     let (_, merchant, _) = app.register("perm").await;
     let staff = staff_token(&app, &merchant).await;
     for (path, field, required) in [
@@ -553,7 +549,7 @@ async fn staff_cannot_upload_media_and_are_told_the_missing_permission() {
 #[tokio::test]
 async fn onboarding_documents_are_uploaded_privately_listed_as_pending_and_deleted_with_their_file()
 {
-    let Some(app) = spawn_app().await else { return };
+    let app = spawn_app().await;
     // Arrange
     let (token, _, _) = app.register("docs").await;
     let (other, _, _) = app.register("docs-other").await;
