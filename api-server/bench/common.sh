@@ -29,7 +29,7 @@ fi
 BIN=$CARGO_TARGET_DIR/$PROFILE/merchant-api
 PORT=${PORT:-5099}
 BASE=http://127.0.0.1:$PORT
-export PORT HOST=127.0.0.1 MONGODB_DATABASE=${MONGODB_DATABASE:-bench_$(date +%s)}
+export PORT ADMIN_PORT=${ADMIN_PORT:-0} HOST=127.0.0.1 MONGODB_DATABASE=${MONGODB_DATABASE:-bench_$(date +%s)}
 export JWT_MERCHANT_SECRET=bench-access-secret-0123456789abcdef JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef
 export NODE_ENV=production CORS_ORIGIN=http://localhost:3000 LOG_LEVEL=${LOG_LEVEL:-warn}
 unset SMTP_HOST SMTP_PORT

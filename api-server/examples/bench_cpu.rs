@@ -125,6 +125,7 @@ impl Server {
         cmd.arg("--serve-child")
             .env_clear()
             .env("PORT", port.to_string())
+            .env("ADMIN_PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("MONGODB_URI", &args.uri)
             .env("MONGODB_DATABASE", &database)

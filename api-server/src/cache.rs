@@ -3,14 +3,18 @@
 //! in-process otherwise. [`AnalyticsCache::invalidate_merchant`] is the hook for code that
 //! changes a merchant's orders or stock. A failing Redis never fails a request: the lookup is a
 //! miss and the write is skipped.
+//!
+//! Bounded, since every distinct query is a key a client can mint: in-process by entry count and
+//! total bytes (moka, least-recently-used first), in Redis by entries per merchant (a hash that
+//! outgrows it is dropped whole); a result larger than [`CacheLimits::max_entry_bytes`] is
+//! computed every time rather than cached.
 
 use std::{
-    collections::HashMap,
     sync::{
-        Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use redis::{AsyncCommands, aio::ConnectionManager};
@@ -18,23 +22,43 @@ use serde_json::{Value, json};
 
 use crate::store::ObjectId;
 
-/// In-process entries beyond this are dropped (expired first, then everything).
-const MEMORY_CAP: usize = 10_000;
 /// Redis calls slower than this count as failures (the request computes instead).
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
-type MemoryEntries = HashMap<ObjectId, HashMap<String, (Instant, Value)>>;
+/// How much the cache may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Entries in this process (in-process backend), or per merchant (Redis).
+    pub max_entries: u64,
+    /// Bytes of cached JSON in this process (in-process backend).
+    pub max_bytes: u64,
+    /// A result larger than this is not cached.
+    pub max_entry_bytes: u64,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_entry_bytes: 1024 * 1024,
+        }
+    }
+}
+
+type MemoryEntries = moka::sync::Cache<(ObjectId, String), Arc<Value>>;
 
 /// Where entries live.
 enum Backend {
     Redis(ConnectionManager),
-    Memory(Mutex<MemoryEntries>),
+    Memory(MemoryEntries),
 }
 
 /// A short-lived cache of analytics results.
 pub struct AnalyticsCache {
     backend: Backend,
     ttl: Duration,
+    limits: CacheLimits,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -59,14 +83,15 @@ fn now_ms() -> i64 {
 
 impl AnalyticsCache {
     /// A cache over Redis when given, in-process otherwise.
-    pub fn new(redis: Option<ConnectionManager>, ttl: Duration) -> Self {
+    pub fn new(redis: Option<ConnectionManager>, ttl: Duration, limits: CacheLimits) -> Self {
         let backend = match redis {
             Some(conn) => Backend::Redis(conn),
-            None => Backend::Memory(Mutex::new(HashMap::new())),
+            None => Backend::Memory(memory_entries(ttl, limits)),
         };
         Self {
             backend,
             ttl,
+            limits,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -80,7 +105,9 @@ impl AnalyticsCache {
     /// A fresh entry, counting the hit or miss.
     pub async fn get(&self, merchant: ObjectId, key: &str) -> Option<Value> {
         let found = match &self.backend {
-            Backend::Memory(entries) => memory_get(entries, merchant, key, self.ttl),
+            Backend::Memory(entries) => entries
+                .get(&(merchant, key.to_string()))
+                .map(|v| Value::clone(&v)),
             Backend::Redis(conn) => self.redis_get(conn.clone(), merchant, key).await,
         };
         let counter = if found.is_some() {
@@ -92,11 +119,21 @@ impl AnalyticsCache {
         found
     }
 
-    /// Store an entry.
+    /// Store an entry, unless it is larger than an entry may be.
     pub async fn put(&self, merchant: ObjectId, key: &str, value: &Value) {
+        let entry = json!({ "at": now_ms(), "data": value }).to_string();
+        if entry.len() as u64 > self.limits.max_entry_bytes {
+            tracing::debug!(
+                bytes = entry.len(),
+                "analytics cache: result too large to cache"
+            );
+            return;
+        }
         match &self.backend {
-            Backend::Memory(entries) => memory_put(entries, merchant, key, value, self.ttl),
-            Backend::Redis(conn) => self.redis_put(conn.clone(), merchant, key, value).await,
+            Backend::Memory(entries) => {
+                entries.insert((merchant, key.to_string()), Arc::new(value.clone()))
+            }
+            Backend::Redis(conn) => self.redis_put(conn.clone(), merchant, key, entry).await,
         }
     }
 
@@ -104,9 +141,8 @@ impl AnalyticsCache {
     pub async fn invalidate_merchant(&self, merchant: ObjectId) {
         match &self.backend {
             Backend::Memory(entries) => {
-                if let Ok(mut map) = entries.lock() {
-                    map.remove(&merchant);
-                }
+                // Registered with `support_invalidation_closures`, so this cannot fail.
+                let _ = entries.invalidate_entries_if(move |(m, _), _| *m == merchant);
             }
             Backend::Redis(conn) => {
                 let mut conn = conn.clone();
@@ -149,19 +185,32 @@ impl AnalyticsCache {
         mut conn: ConnectionManager,
         merchant: ObjectId,
         key: &str,
-        value: &Value,
+        entry: String,
     ) {
-        let entry = json!({ "at": now_ms(), "data": value }).to_string();
         let hash = redis_key(merchant);
         let mut pipe = redis::pipe();
         pipe.hset(&hash, key, entry)
             .ignore()
             .expire(&hash, self.ttl.as_secs().max(1) as i64)
-            .ignore();
-        match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "analytics cache: write failed"),
-            Err(_) => tracing::warn!("analytics cache: write timed out"),
+            .ignore()
+            .hlen(&hash);
+        let fields = match tokio::time::timeout(
+            REDIS_TIMEOUT,
+            pipe.query_async::<(u64,)>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok((fields,))) => fields,
+            Ok(Err(e)) => return tracing::warn!(error = %e, "analytics cache: write failed"),
+            Err(_) => return tracing::warn!("analytics cache: write timed out"),
+        };
+        // Past the bound, start the merchant over: cheaper than tracking recency in Redis.
+        if fields > self.limits.max_entries {
+            tracing::debug!(
+                fields,
+                "analytics cache: merchant's entries over the bound, dropped"
+            );
+            self.invalidate_merchant(merchant).await;
         }
     }
 
@@ -174,13 +223,11 @@ impl AnalyticsCache {
         });
         let mut stats = match &self.backend {
             Backend::Memory(entries) => {
-                let count: usize = entries
-                    .lock()
-                    .map(|m| m.values().map(HashMap::len).sum())
-                    .unwrap_or(0);
+                entries.run_pending_tasks();
                 json!({
                     "enabled": false, "connected": false, "message": "Redis not available",
-                    "backend": "memory", "entries": count,
+                    "backend": "memory", "entries": entries.entry_count(),
+                    "bytes": entries.weighted_size(),
                 })
             }
             Backend::Redis(conn) => redis_stats(conn.clone()).await,
@@ -218,38 +265,21 @@ async fn redis_stats(mut conn: ConnectionManager) -> Value {
     }
 }
 
-fn memory_get(
-    entries: &Mutex<MemoryEntries>,
-    merchant: ObjectId,
-    key: &str,
-    ttl: Duration,
-) -> Option<Value> {
-    let map = entries.lock().ok()?;
-    let (at, value) = map.get(&merchant)?.get(key)?;
-    (at.elapsed() < ttl).then(|| value.clone())
-}
-
-fn memory_put(
-    entries: &Mutex<MemoryEntries>,
-    merchant: ObjectId,
-    key: &str,
-    value: &Value,
-    ttl: Duration,
-) {
-    let Ok(mut map) = entries.lock() else { return };
-    let size: usize = map.values().map(HashMap::len).sum();
-    if size >= MEMORY_CAP {
-        for m in map.values_mut() {
-            m.retain(|_, (at, _)| at.elapsed() < ttl);
-        }
-        map.retain(|_, m| !m.is_empty());
-        if map.values().map(HashMap::len).sum::<usize>() >= MEMORY_CAP {
-            map.clear();
-        }
-    }
-    map.entry(merchant)
-        .or_default()
-        .insert(key.to_string(), (Instant::now(), value.clone()));
+/// The in-process store: entries expire after `ttl`; the least recently used go first once
+/// either bound is reached. Each entry weighs its JSON size but at least its share of the byte
+/// budget by count, so one weight bound keeps both.
+fn memory_entries(ttl: Duration, limits: CacheLimits) -> MemoryEntries {
+    let floor = (limits.max_bytes / limits.max_entries.max(1)).max(1);
+    moka::sync::Cache::builder()
+        .max_capacity(limits.max_bytes)
+        .time_to_live(ttl)
+        .weigher(move |(_, key): &(ObjectId, String), value: &Arc<Value>| {
+            let bytes =
+                key.len() as u64 + serde_json::to_string(&**value).map_or(0, |s| s.len() as u64);
+            u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
+        })
+        .support_invalidation_closures()
+        .build()
 }
 
 #[cfg(test)]
@@ -258,7 +288,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_entries_expire_and_invalidate_per_merchant() {
-        let cache = AnalyticsCache::new(None, Duration::from_millis(200));
+        let cache = AnalyticsCache::new(None, Duration::from_millis(200), CacheLimits::default());
         let (a, b) = (ObjectId::new(), ObjectId::new());
         cache.put(a, "k", &json!(1)).await;
         cache.put(b, "k", &json!(2)).await;
@@ -273,5 +303,67 @@ mod tests {
             (stats["hits"].as_u64(), stats["misses"].as_u64()),
             (Some(2), Some(2))
         );
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn limits(max_entries: u64, max_bytes: u64) -> CacheLimits {
+        CacheLimits {
+            max_entries,
+            max_bytes,
+            max_entry_bytes: 4096,
+        }
+    }
+
+    async fn count_and_bytes(cache: &AnalyticsCache) -> (u64, u64) {
+        let stats = cache.stats().await;
+        (
+            stats["entries"].as_u64().expect("entries"),
+            stats["bytes"].as_u64().expect("bytes"),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_in_process_cache_keeps_at_most_its_entry_count() {
+        let cache = AnalyticsCache::new(None, Duration::from_secs(60), limits(50, 1 << 30));
+        let merchant = ObjectId::new();
+        for i in 0..1_000 {
+            cache.put(merchant, &format!("query-{i}"), &json!(i)).await;
+        }
+        let (entries, _) = count_and_bytes(&cache).await;
+        assert!(entries <= 50, "{entries} entries kept");
+        assert!(entries > 0);
+    }
+
+    #[tokio::test]
+    async fn the_in_process_cache_keeps_at_most_its_bytes() {
+        let cache =
+            AnalyticsCache::new(None, Duration::from_secs(60), limits(1_000_000, 64 * 1024));
+        let merchant = ObjectId::new();
+        let big = json!("x".repeat(3000));
+        for i in 0..500 {
+            cache.put(merchant, &format!("query-{i}"), &big).await;
+        }
+        let (entries, bytes) = count_and_bytes(&cache).await;
+        assert!(bytes <= 64 * 1024, "{bytes} bytes kept");
+        assert!(
+            entries <= 64 * 1024 / 3000 + 1,
+            "{entries} entries of 3 KB kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_result_over_the_entry_limit_is_not_cached() {
+        let cache = AnalyticsCache::new(None, Duration::from_secs(60), limits(100, 1 << 20));
+        let merchant = ObjectId::new();
+        cache
+            .put(merchant, "huge", &json!("y".repeat(10_000)))
+            .await;
+        cache.put(merchant, "small", &json!("y")).await;
+        assert_eq!(cache.get(merchant, "huge").await, None);
+        assert_eq!(cache.get(merchant, "small").await, Some(json!("y")));
     }
 }

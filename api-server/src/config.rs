@@ -7,6 +7,7 @@
 //! |---|---|---|---|
 //! | `PORT` | no | `5001` | HTTP listen port (`0` picks a free port, used by tests) |
 //! | `HOST` | no | `0.0.0.0` | listen address |
+//! | `ADMIN_PORT` | no | `9464` | admin listener (same address): `/metrics`, `/health/live`, `/health/ready`; kept off the public port so scrapes and probes never share the clients' limits and metrics never leak to them (`0` picks a free port) |
 //! | `MONGODB_URI` | **yes** | – | MongoDB connection string (secret: may hold credentials) |
 //! | `MONGODB_DATABASE` | no | database of the URI, else `merchant` | database name |
 //! | `MONGODB_MAX_POOL_SIZE` | no | `20` | connection pool size per process |
@@ -26,11 +27,14 @@
 //! | `DISABLE_RATE_LIMIT` | no | `false` | turn every rate limiter off (benchmarks) |
 //! | `RATE_LIMIT_PREFIX` | no | `rl` | Redis key prefix of the limiters |
 //! | `RATE_LIMIT_{GENERAL,AUTH,REGISTER,PASSWORD_RESET,PRODUCT_READ,PRODUCT_WRITE,PRODUCT_DELETE}_MAX` | no | 500, 5, 5, 3, 100, 30, 10 | per-window budgets (contract §5) |
-//! | `TRUST_PROXY` | no | `false` | take the client IP from the first `X-Forwarded-For` hop |
+//! | `TRUST_PROXY` | no | `false` | reverse proxies allowed to name the client in `X-Forwarded-For`: `false`, `true` (one proxy, e.g. the ingress), a hop count, or their addresses/CIDRs (`10.0.0.0/8,…`); the client is read from the right, past the trusted hops |
 //! | `REQUEST_TIMEOUT_SECS` | no | `30` | per-request timeout (408) |
 //! | `ENSURE_INDEXES` | no | `true` | create the indexes queries need at start-up (idempotent) |
 //! | `AUDIT_RETENTION_DAYS` | no | `365` | days audit records are kept (TTL index on `auditlogs.timestamp`), 1..36500 |
 //! | `ANALYTICS_CACHE_TTL_SECS` | no | `300` | lifetime of cached analytics results (Redis when `REDIS_URL` is set, in-process otherwise) |
+//! | `ANALYTICS_CACHE_MAX_ENTRIES` | no | `10000` | cached results kept in-process (least recently used dropped first), or per merchant in Redis |
+//! | `ANALYTICS_CACHE_MAX_BYTES` | no | `67108864` | bytes of cached results kept in-process |
+//! | `ANALYTICS_CACHE_MAX_ENTRY_BYTES` | no | `1048576` | a larger result is computed every time, never cached |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions) is reused by product, variant and stock routes; `0` reads the database on every request |
@@ -57,7 +61,9 @@ use std::{net::IpAddr, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 
 mod otel;
+mod proxy;
 pub use otel::{OtelConfig, OtelSettings};
+pub use proxy::ProxyTrust;
 
 /// Raw settings as clap reads them from flags and the environment.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,6 +74,9 @@ pub struct Config {
     /// Listen address.
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
+    /// Admin listen port: metrics and probes, off the public port.
+    #[arg(long, env = "ADMIN_PORT", default_value_t = 9464)]
+    pub admin_port: u16,
     /// MongoDB connection string.
     #[arg(long, env = "MONGODB_URI", value_parser = secret, hide_env_values = true)]
     pub mongodb_uri: Option<SecretString>,
@@ -174,9 +183,9 @@ pub struct Config {
     /// Product delete limiter: requests per minute per IP.
     #[arg(long, env = "RATE_LIMIT_PRODUCT_DELETE_MAX", default_value_t = 10)]
     pub rate_limit_product_delete_max: u64,
-    /// Trust the first `X-Forwarded-For` hop as the client IP.
-    #[arg(long, env = "TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
-    pub trust_proxy: bool,
+    /// Proxies allowed to name the client in `X-Forwarded-For` (`false`, `true`, hops, CIDRs).
+    #[arg(long, env = "TRUST_PROXY", default_value = "false")]
+    pub trust_proxy: ProxyTrust,
     /// Per-request timeout in seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -193,6 +202,15 @@ pub struct Config {
     /// Lifetime of cached analytics results in seconds.
     #[arg(long, env = "ANALYTICS_CACHE_TTL_SECS", default_value_t = 300)]
     pub analytics_cache_ttl_secs: u64,
+    /// Cached analytics results kept in-process, or per merchant in Redis.
+    #[arg(long, env = "ANALYTICS_CACHE_MAX_ENTRIES", default_value_t = 10_000)]
+    pub analytics_cache_max_entries: u64,
+    /// Bytes of cached analytics results kept in-process.
+    #[arg(long, env = "ANALYTICS_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub analytics_cache_max_bytes: u64,
+    /// Largest analytics result that is cached.
+    #[arg(long, env = "ANALYTICS_CACHE_MAX_ENTRY_BYTES", default_value_t = 1024 * 1024)]
+    pub analytics_cache_max_entry_bytes: u64,
     /// Sentry DSN (errors and panics are reported when set).
     #[arg(long, env = "SENTRY_DSN", value_parser = secret, hide_env_values = true)]
     pub sentry_dsn: Option<SecretString>,
@@ -349,6 +367,8 @@ pub struct Settings {
     pub host: IpAddr,
     /// Listen port.
     pub port: u16,
+    /// Admin listen port (metrics, probes).
+    pub admin_port: u16,
     /// MongoDB.
     pub database: DatabaseSettings,
     /// Redis URL.
@@ -377,14 +397,16 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// Rate limits.
     pub rate_limits: RateLimitSettings,
-    /// Trust `X-Forwarded-For`.
-    pub trust_proxy: bool,
+    /// Which `X-Forwarded-For` entries name the client.
+    pub trust_proxy: ProxyTrust,
     /// Request timeout.
     pub request_timeout: Duration,
     /// Create indexes at start-up.
     pub ensure_indexes: bool,
     /// Lifetime of cached analytics results.
     pub analytics_cache_ttl: Duration,
+    /// Bounds of the analytics cache.
+    pub analytics_cache_limits: crate::cache::CacheLimits,
     /// Error reporting, if configured.
     pub sentry: Option<SentrySettings>,
     /// Days audit records are kept.
@@ -495,6 +517,9 @@ impl Config {
         if self.mongodb_max_pool_size == 0 {
             problems.push("MONGODB_MAX_POOL_SIZE must be at least 1".into());
         }
+        if self.admin_port != 0 && self.admin_port == self.port {
+            problems.push("ADMIN_PORT must differ from PORT".into());
+        }
         let cors_origins = self.cors_origins(production, development, &mut problems);
         let mail = self.mail_settings(&mut problems);
         let sentry = self.sentry_settings(&mut problems);
@@ -513,12 +538,30 @@ impl Config {
             otel,
             uploads,
         };
-        if self.analytics_cache_ttl_secs == 0 {
-            problems.push("ANALYTICS_CACHE_TTL_SECS must be at least 1".into());
-        }
+        self.check_analytics_cache(&mut problems);
         match (mongodb_uri, jwt) {
             (Some(uri), Some(jwt)) if problems.is_empty() => Ok(self.settings(uri, jwt, checked)),
             _ => Err(InvalidConfig(problems)),
+        }
+    }
+
+    /// The analytics cache's lifetime and bounds are positive.
+    fn check_analytics_cache(&self, problems: &mut Vec<String>) {
+        for (name, value) in [
+            ("ANALYTICS_CACHE_TTL_SECS", self.analytics_cache_ttl_secs),
+            (
+                "ANALYTICS_CACHE_MAX_ENTRIES",
+                self.analytics_cache_max_entries,
+            ),
+            ("ANALYTICS_CACHE_MAX_BYTES", self.analytics_cache_max_bytes),
+            (
+                "ANALYTICS_CACHE_MAX_ENTRY_BYTES",
+                self.analytics_cache_max_entry_bytes,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
         }
     }
 
@@ -633,6 +676,7 @@ impl Config {
         Settings {
             host: self.host,
             port: self.port,
+            admin_port: self.admin_port,
             database: DatabaseSettings {
                 uri: mongodb_uri,
                 name: self.mongodb_database.clone(),
@@ -655,6 +699,11 @@ impl Config {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             ensure_indexes: self.ensure_indexes,
             analytics_cache_ttl: Duration::from_secs(self.analytics_cache_ttl_secs),
+            analytics_cache_limits: crate::cache::CacheLimits {
+                max_entries: self.analytics_cache_max_entries,
+                max_bytes: self.analytics_cache_max_bytes,
+                max_entry_bytes: self.analytics_cache_max_entry_bytes,
+            },
             sentry: c.sentry,
             audit_retention_days: self.audit_retention_days,
             otel: c.otel,

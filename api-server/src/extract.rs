@@ -12,6 +12,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 
 use crate::{
+    config::ProxyTrust,
     error::{ApiError, FieldError},
     security::{
         access::{Access, MemberAccess},
@@ -142,35 +143,34 @@ pub fn object_id(raw: &str, message: &str) -> Result<ObjectId, ApiError> {
     ObjectId::parse_str(raw).map_err(|_| ApiError::BadRequest(message.to_string()))
 }
 
-/// The caller's IP: the socket peer, or the first `X-Forwarded-For` hop when `TRUST_PROXY`.
+/// The caller's IP: the socket peer, or the address the trusted proxies in front of it name
+/// in `X-Forwarded-For` (see [`ProxyTrust`]).
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
 impl ClientIp {
     /// Resolve from request parts.
-    pub fn from_parts(parts: &Parts, trust_proxy: bool) -> Self {
-        Self::resolve(&parts.headers, &parts.extensions, trust_proxy)
+    pub fn from_parts(parts: &Parts, trust: &ProxyTrust) -> Self {
+        Self::resolve(&parts.headers, &parts.extensions, trust)
     }
 
     /// Resolve from a request's headers and extensions (usable from middleware).
     pub fn resolve(
         headers: &axum::http::HeaderMap,
         extensions: &axum::http::Extensions,
-        trust_proxy: bool,
+        trust: &ProxyTrust,
     ) -> Self {
-        let forwarded = trust_proxy
-            .then(|| headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty());
-        let peer = || {
-            extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        let Some(peer) = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+        else {
+            return Self("unknown".to_string());
         };
-        Self(forwarded.unwrap_or_else(peer))
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Self(trust.client(peer, forwarded).to_string())
     }
 }
 
@@ -181,7 +181,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts, state.settings.trust_proxy))
+        Ok(Self::from_parts(parts, &state.settings.trust_proxy))
     }
 }
 

@@ -145,7 +145,7 @@ pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Ne
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_string();
     let metrics = &state.metrics;
     let in_flight = InFlight::start(metrics);
     let start = Instant::now();
@@ -169,6 +169,18 @@ pub async fn track_metrics(State(state): State<AppState>, req: Request, next: Ne
         })
         .inc();
     response
+}
+
+/// The method as a metric label: the standard ones by name, anything a client made up folded
+/// into `OTHER`, so a client cannot grow the label set (and the scrape) without bound.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("OTHER")
 }
 
 /// Helmet-equivalent headers plus `x-api-version`.
@@ -285,7 +297,7 @@ pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         otel.status_code = tracing::field::Empty,
         http.request.method = %method,
         http.route = route,
-        url.path = %req.uri().path(),
+        url.path = %loggable_path(route, req.uri().path()),
         http.response.status_code = tracing::field::Empty,
         request_id = %id,
     );
@@ -298,6 +310,27 @@ pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         let _ = span.set_parent(parent);
     }
     span
+}
+
+/// The request path as logs, traces and audit records may keep it: path parameters that are
+/// secrets (`{token}` of password-reset, e-mail verification and invitation links) replaced,
+/// since anyone reading the logs could otherwise use the link.
+pub fn loggable_path<'a>(matched: Option<&str>, path: &'a str) -> std::borrow::Cow<'a, str> {
+    let Some(template) = matched.filter(|m| m.contains("token}")) else {
+        return path.into();
+    };
+    let segments = template.split('/').zip(path.split('/'));
+    segments
+        .map(|(t, p)| {
+            if t.starts_with('{') && t.ends_with("token}") {
+                "[REDACTED]"
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+        .into()
 }
 
 /// Record the status on the request span (and mark server errors for the trace backend).
@@ -313,4 +346,28 @@ pub fn record_response<B>(res: &Response<B>, latency: std::time::Duration, span:
         latency_ms = latency.as_millis() as u64,
         "finished"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn secret_path_parameters_are_replaced_and_others_kept() {
+        assert_eq!(
+            loggable_path(
+                Some("/api/merchant/team-public/accept-invitation/{token}"),
+                "/api/merchant/team-public/accept-invitation/abc123"
+            ),
+            "/api/merchant/team-public/accept-invitation/[REDACTED]"
+        );
+        assert_eq!(
+            loggable_path(
+                Some("/api/merchant/products/{id}"),
+                "/api/merchant/products/64b7"
+            ),
+            "/api/merchant/products/64b7"
+        );
+        assert_eq!(loggable_path(None, "/nowhere/abc"), "/nowhere/abc");
+    }
 }

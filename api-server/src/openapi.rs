@@ -117,7 +117,7 @@ impl Modify for BearerAuth {
     info(title = "Merchant API", description = "Merchant e-commerce API: auth, onboarding, products, variants, stock, team, cashback and audit."),
     modifiers(&BearerAuth, &CommonResponses),
     paths(
-        routes::health::health, routes::health::live, routes::health::ready, routes::health::metrics, routes::health::openapi,
+        routes::health::health, routes::health::live, routes::health::ready, routes::health::openapi,
         routes::auth::register, routes::auth::login, routes::auth::me, routes::auth::update_profile,
         routes::auth::change_password, routes::auth::forgot_password, routes::auth::reset_password_with_token,
         routes::auth::reset_password, routes::auth::verify_email_with_token, routes::auth::verify_email,

@@ -218,7 +218,7 @@ pub async fn enforce(
     }
     let max = limit.max(settings);
     let (parts, body) = req.into_parts();
-    let client = ClientIp::from_parts(&parts, state.settings.trust_proxy).0;
+    let client = ClientIp::from_parts(&parts, &state.settings.trust_proxy).0;
     let req = Request::from_parts(parts, body);
     let limiter = &state.limiter;
     let before = limiter

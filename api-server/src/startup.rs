@@ -104,6 +104,9 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     router: axum::Router,
+    admin_listener: TcpListener,
+    admin_port: u16,
+    admin_router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
     audit_worker: JoinHandle<()>,
     order_watcher: Option<JoinHandle<()>>,
@@ -133,14 +136,9 @@ impl Application {
         let redis = connect_redis(&settings).await?;
         let (mailer, mail_worker) = Mailer::start(settings.mail.as_ref(), metrics.clone())?;
         let files = crate::uploads::FileStore::from_settings(&settings.uploads)?;
-        let addr = SocketAddr::new(settings.host, settings.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
+        let (listener, port) = bind(SocketAddr::new(settings.host, settings.port)).await?;
+        let (admin_listener, admin_port) =
+            bind(SocketAddr::new(settings.host, settings.admin_port)).await?;
         // Started last, so a failed start-up leaves no task behind.
         let order_watcher = settings.order_watch_interval.map(|every| {
             tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every))
@@ -161,6 +159,7 @@ impl Application {
             analytics_cache: Arc::new(AnalyticsCache::new(
                 redis.clone(),
                 settings.analytics_cache_ttl,
+                settings.analytics_cache_limits,
             )),
             redis,
             settings: Arc::new(settings),
@@ -174,13 +173,17 @@ impl Application {
         });
         tracing::info!(
             port,
+            admin_port,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "merchant-api ready"
         );
         Ok(Self {
             listener,
             port,
+            admin_router: routes::health::admin(state.clone()),
             router: routes::app(state),
+            admin_listener,
+            admin_port,
             mail_worker,
             audit_worker,
             order_watcher,
@@ -193,6 +196,11 @@ impl Application {
         self.port
     }
 
+    /// The bound admin port (metrics, probes).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
     /// Serve until `shutdown` resolves, then finish in-flight requests and flush queued e-mail.
     pub async fn run_until_stopped(
         self,
@@ -201,17 +209,36 @@ impl Application {
         let Self {
             listener,
             router,
+            admin_listener,
+            admin_router,
             mail_worker,
             audit_worker,
             order_watcher,
             store,
             ..
         } = self;
+        // The admin port outlives the public one: metrics stay scrapeable while requests drain.
+        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = tokio::spawn(
+            axum::serve(admin_listener, admin_router)
+                .with_graceful_shutdown(async {
+                    let _ = admin_stopped.await;
+                })
+                .into_future(),
+        );
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(StartupError::Serve)?;
+            .map_err(StartupError::Serve);
+        let _ = admin_stop.send(());
+        if tokio::time::timeout(std::time::Duration::from_secs(5), admin)
+            .await
+            .is_err()
+        {
+            tracing::warn!("admin listener did not stop within 5 s");
+        }
+        served?;
         if let Some(watcher) = order_watcher {
             watcher.abort();
         }
@@ -245,6 +272,18 @@ impl Application {
         tracing::info!("merchant-api stopped");
         Ok(())
     }
+}
+
+/// Bind `addr` (port 0 picks a free port); the listener and its port.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, u16), StartupError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .port();
+    Ok((listener, port))
 }
 
 /// Resolves on SIGINT or SIGTERM.

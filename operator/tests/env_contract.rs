@@ -159,7 +159,9 @@ fn every_config_field_reaches_its_api_setting() {
         s.mail,
         Some(MailSettings::SendGrid { ref from, .. }) if from == "shop@example.com"
     ));
-    assert!(s.trust_proxy);
+    // trustProxy: true is one proxy hop in front (the Ingress).
+    assert_eq!(s.trust_proxy, merchant_api::config::ProxyTrust::Hops(1));
+    assert_eq!(s.admin_port, 9464);
     let r = &s.rate_limits;
     assert!(r.disabled);
     assert_eq!(

@@ -81,6 +81,24 @@ spec: {image: 'a:1', uploads: {accessModes: [ReadWriteOnce]}}",
 }
 
 #[test]
+fn cel_rejects_the_admin_port_as_the_api_port() {
+    let manifest = |port: u16| {
+        parse(&format!(
+            "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantBackend
+metadata: {{name: shop}}
+spec: {{image: 'a:1', port: {port}}}"
+        ))
+    };
+    let error = validate_cel(&manifest(9464)).expect_err("the admin port");
+    assert!(
+        format!("{error:?}").contains("spec.port 9464 is the API's admin port"),
+        "{error:?}"
+    );
+    validate_cel(&manifest(6001)).expect("another port");
+}
+
+#[test]
 fn cel_rejects_an_uploads_claim_beside_object_storage() {
     let manifest = |uploads: &str| {
         parse(&format!(

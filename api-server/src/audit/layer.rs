@@ -13,8 +13,8 @@ use mongodb::bson::oid::ObjectId;
 
 use super::{Actor, AuditChange, RequestFacts, Severity, changes, record_doc};
 use crate::{
-    extract::ClientIp, middleware::RequestId, security::identity::TokenCheck, state::AppState,
-    store::audit::AuditDetails,
+    config::ProxyTrust, extract::ClientIp, middleware::RequestId, security::identity::TokenCheck,
+    state::AppState, store::audit::AuditDetails,
 };
 
 /// Path segments that name a sub-collection: the resource becomes its singular.
@@ -79,7 +79,7 @@ fn path_resource_id(matched: &str, path: &str) -> Option<ObjectId> {
         .next_back()
 }
 
-fn facts(req: &Request, trust_proxy: bool) -> RequestFacts {
+fn facts(req: &Request, trust_proxy: &ProxyTrust) -> RequestFacts {
     let ip = ClientIp::resolve(req.headers(), req.extensions(), trust_proxy).0;
     RequestFacts {
         request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
@@ -111,8 +111,8 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         return next.run(req).await;
     };
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let facts = facts(&req, state.settings.trust_proxy);
+    let path = crate::middleware::loggable_path(Some(&matched), req.uri().path()).into_owned();
+    let facts = facts(&req, &state.settings.trust_proxy);
     let actor = token_actor(&req);
     let response = next.run(req).await;
     if !response.status().is_success() {

@@ -1,5 +1,6 @@
-//! Health, readiness, metrics and the OpenAPI document: `/health`, `/health/live`,
-//! `/health/ready`, `/metrics`, `/openapi.json`. No auth, no rate limits.
+//! Health, readiness, metrics and the OpenAPI document. The public port serves `/health`,
+//! `/health/live`, `/health/ready` and `/openapi.json`; the admin port serves `/metrics` and the
+//! two probes. No auth, no rate limits.
 
 use std::time::Duration;
 
@@ -14,14 +15,22 @@ use serde_json::json;
 
 use crate::{probe::Dependencies, state::AppState, store::json::iso};
 
-/// Health routes.
+/// Health routes of the public port.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+}
+
+/// The admin port: metrics for the scraper and the kubelet's probes, nothing a client calls.
+pub fn admin(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .with_state(state)
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -106,8 +115,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus metrics (OpenMetrics text)", body = String,
-    content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+/// Served on the admin port (`ADMIN_PORT`), so it is not part of the public API document.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     (

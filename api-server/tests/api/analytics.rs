@@ -894,3 +894,39 @@ async fn analytics_reads_need_analytics_view_and_exports_need_analytics_export()
     assert_eq!(r.body["required"], "analytics:export");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_merchant_cannot_grow_the_shared_cache_past_its_bound() {
+    let app = crate::helpers::spawn_app_with(&["--analytics-cache-max-entries", "3"]).await;
+    let (token, merchant, _) = app.register("cachebound").await;
+    let redis = redis::Client::open(crate::helpers::testenv("REDIS_URL")).expect("redis url");
+    let mut conn = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let mut most = 0u64;
+    // Every distinct query is a new key a client can mint.
+    for day in 1..=9 {
+        let path = format!(
+            "/api/merchant/analytics/sales/by-day?startDate=2026-05-0{day}&endDate=2026-06-01"
+        );
+        let r = app.get(&path, Some(&token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let fields: u64 = redis::cmd("HLEN")
+            .arg(format!("analytics:{merchant}"))
+            .query_async(&mut conn)
+            .await
+            .expect("HLEN");
+        most = most.max(fields);
+    }
+    assert!(most <= 3, "the merchant's cache held {most} entries");
+    assert!(most >= 2, "results were cached at all ({most})");
+    // Still a cache: a repeated query is a hit.
+    let path = "/api/merchant/analytics/sales/overview?preset=7d";
+    app.get(path, Some(&token)).await;
+    assert_eq!(
+        app.get(path, Some(&token)).await.header("x-cache"),
+        Some("HIT")
+    );
+    app.finish().await;
+}

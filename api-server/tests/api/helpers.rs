@@ -46,6 +46,8 @@ pub fn unique(prefix: &str) -> String {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
+    /// The admin listener (metrics, probes).
+    pub admin_address: String,
     /// HTTP client.
     pub client: reqwest::Client,
     /// Direct database access for arrange/assert.
@@ -83,6 +85,8 @@ pub fn base_args(db: &str, uri: &str) -> Vec<String> {
         "--host",
         "127.0.0.1",
         "--port",
+        "0",
+        "--admin-port",
         "0",
         "--mongodb-uri",
         uri,
@@ -143,6 +147,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         .expect("test settings valid");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let store = merchant_api::startup::connect_store(
         &Config::from_args(base_args(&db_name, &uri))
             .expect("args")
@@ -166,6 +171,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         .expect("client");
     TestApp {
         address,
+        admin_address,
         client,
         store,
         shutdown: Some(tx),

@@ -8,6 +8,7 @@ mod bulk;
 mod cashback;
 mod cli;
 mod dashboard;
+mod edge;
 mod helpers;
 mod notifications;
 mod onboarding;

@@ -71,7 +71,7 @@ async fn health_headers_cors_limits_and_unknown_routes_follow_the_contract() {
     );
     let metrics = app
         .client
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{}/metrics", app.admin_address))
         .send()
         .await
         .expect("send")
@@ -109,12 +109,14 @@ async fn the_served_openapi_document_equals_the_generated_one_and_covers_every_r
     ] {
         assert!(paths.contains_key(p), "{p} missing");
     }
+    // Served on the admin port only.
+    assert!(!paths.contains_key("/metrics"));
     assert_eq!(
         paths
             .values()
             .map(|ops| ops.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        151
+        150
     );
     app.finish().await;
 }

@@ -56,6 +56,7 @@ fn serve(otlp: &str, mongodb_uri: &str) -> (Child, u16, Arc<Mutex<Vec<String>>>)
         .arg("serve")
         .env_clear()
         .env("PORT", "0")
+        .env("ADMIN_PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("MONGODB_URI", mongodb_uri)
         .env("MONGODB_DATABASE", unique("otel"))
@@ -208,4 +209,78 @@ async fn request_spans_reach_an_otlp_receiver_in_the_callers_trace() {
         !logs.contains(API_KEY),
         "the export header value is never logged"
     );
+}
+
+#[tokio::test]
+async fn tokens_in_url_paths_never_reach_logs_or_exported_spans() {
+    let uri = testenv("MONGODB_URI");
+    let (otlp, mut exports) = otlp_receiver().await;
+    let (mut child, port, lines) = serve(&otlp, &uri);
+    let token = "d0e1a2b3c4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3";
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api/merchant");
+    let paths = [
+        ("POST", format!("{base}/auth/reset-password/{token}")),
+        ("POST", format!("{base}/auth/verify-email/{token}")),
+        (
+            "GET",
+            format!("{base}/team-public/validate-invitation/{token}"),
+        ),
+        (
+            "POST",
+            format!("{base}/team-public/accept-invitation/{token}"),
+        ),
+    ];
+    for (method, url) in &paths {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let res = client
+            .request(method, url)
+            .json(&serde_json::json!({ "password": "abcdef", "confirmPassword": "abcdef" }))
+            .send()
+            .await
+            .expect("request");
+        assert!(res.status().is_client_error(), "{url}: {}", res.status());
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    // Every span exported before the process exited.
+    let mut paths_seen = Vec::new();
+    let mut exported = String::new();
+    while let Ok(Some((_, export))) =
+        tokio::time::timeout(Duration::from_secs(2), exports.recv()).await
+    {
+        for span in export
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            if let Some(path) = string(attribute(&span.attributes, "url.path")) {
+                paths_seen.push(path.to_string());
+            }
+        }
+        exported.push_str(&format!("{export:?}"));
+    }
+    assert_eq!(paths_seen.len(), 4, "one request span each: {paths_seen:?}");
+    assert!(
+        paths_seen.iter().all(|p| p.ends_with("/[REDACTED]")),
+        "{paths_seen:?}"
+    );
+    assert!(
+        !exported.contains(token),
+        "a token reached the trace backend"
+    );
+    let logs = lines.lock().expect("lines").join("\n");
+    assert!(
+        logs.contains("/[REDACTED]"),
+        "the request logs keep the redacted path: {logs}"
+    );
+    assert!(!logs.contains(token), "a token reached the logs: {logs}");
 }

@@ -23,6 +23,7 @@ pub const UPLOADS_PATH: &str = "/app/uploads";
 /// api-server/src/config.rs); spec.podTemplate.env may not override them.
 pub const RESERVED_ENV: &[&str] = &[
     "PORT",
+    "ADMIN_PORT",
     "UPLOADS_DIR",
     "NODE_ENV",
     "LOG_LEVEL",
@@ -537,6 +538,10 @@ fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
         (
             "PORT".to_owned(),
             spec.port.unwrap_or(DEFAULT_PORT).to_string(),
+        ),
+        (
+            "ADMIN_PORT".to_owned(),
+            crate::controller::build::METRICS_PORT.to_string(),
         ),
         ("UPLOADS_DIR".to_owned(), UPLOADS_PATH.to_owned()),
         (

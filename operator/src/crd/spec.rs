@@ -41,6 +41,8 @@ use super::status::MerchantBackendStatus;
         .message("spec.config.mailFrom is required when spec.secrets.sendgridApiKey is set (the API needs SENDGRID_FROM_EMAIL to send through SendGrid)"),
     validation = Rule::new("!(has(self.objectStorage) && has(self.uploads) && (!has(self.uploads.enabled) || self.uploads.enabled))")
         .message("spec.objectStorage and spec.uploads are exclusive: files go to the bucket, so no uploads claim is needed (remove spec.uploads or set spec.uploads.enabled: false)"),
+    validation = Rule::new("!has(self.port) || self.port != 9464")
+        .message("spec.port 9464 is the API's admin port (metrics, probes): pick another"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantBackendSpec {
@@ -256,8 +258,9 @@ pub struct ApiConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 3, max = 254))]
     pub mail_from: Option<String>,
-    /// Take the client IP from the first X-Forwarded-For hop (TRUST_PROXY), for rate limits
-    /// behind a load balancer or Ingress. Default: false.
+    /// One proxy (a load balancer or Ingress) stands in front of the API (TRUST_PROXY): the
+    /// client IP, for rate limits and audit, is the address it appended to X-Forwarded-For, never
+    /// what the client wrote there. Default: false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_proxy: Option<bool>,
     /// Per-client request budgets of the API's rate limiters (RATE_LIMIT_*_MAX). Unset members

@@ -20,7 +20,10 @@ use k8s_openapi::{
     },
 };
 
-use super::{HTTP_PORT_NAME, labels, names, object_meta, selector, selector_labels};
+use super::{
+    HTTP_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME, labels, names, object_meta, selector,
+    selector_labels,
+};
 use crate::{
     controller::validate::{UPLOADS_PATH, ValidatedBackend},
     crd::{CONFIG_HASH_ANNOTATION, SECRETS_HASH_ANNOTATION},
@@ -159,12 +162,20 @@ fn container(b: &ValidatedBackend) -> Container {
         image: Some(b.image.clone()),
         image_pull_policy: Some(b.image_pull_policy.to_owned()),
         args: Some(vec!["serve".to_owned()]),
-        ports: Some(vec![ContainerPort {
-            name: Some(HTTP_PORT_NAME.to_owned()),
-            container_port: b.port,
-            protocol: Some("TCP".to_owned()),
-            ..Default::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(HTTP_PORT_NAME.to_owned()),
+                container_port: b.port,
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some(METRICS_PORT_NAME.to_owned()),
+                container_port: METRICS_PORT,
+                protocol: Some("TCP".to_owned()),
+                ..Default::default()
+            },
+        ]),
         env_from: Some(env_from(b)),
         env: Some(env(b)),
         resources: Some(resources(b)),
@@ -296,6 +307,21 @@ mod tests {
         assert_eq!(path(c.liveness_probe).as_deref(), Some("/health/live"));
         assert_eq!(path(c.readiness_probe).as_deref(), Some("/health/ready"));
         assert_eq!(path(c.startup_probe).as_deref(), Some("/health/live"));
+    }
+
+    #[test]
+    fn the_admin_port_is_named_for_scrapers() {
+        let c = api_container(&build("image: a:1"));
+        let ports: Vec<_> = c
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.name.unwrap_or_default(), p.container_port))
+            .collect();
+        assert_eq!(
+            ports,
+            [("http".to_owned(), 5001), ("metrics".to_owned(), 9464)]
+        );
     }
 
     #[test]

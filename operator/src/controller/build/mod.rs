@@ -298,6 +298,12 @@ pub mod names {
 /// Name of the container port every Service targets.
 pub const HTTP_PORT_NAME: &str = "http";
 
+/// The API's admin port (`/metrics`, probes): the image's default `ADMIN_PORT`, named so a
+/// PodMonitor can scrape it; no Service routes clients to it.
+pub const METRICS_PORT_NAME: &str = "metrics";
+/// Its number.
+pub const METRICS_PORT: i32 = 9464;
+
 #[cfg(test)]
 mod tests {
     use super::*;
