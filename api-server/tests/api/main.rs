@@ -22,4 +22,5 @@ mod snapshot;
 mod stock;
 mod team;
 mod telemetry;
+mod tenancy;
 mod uploads;
