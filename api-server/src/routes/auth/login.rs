@@ -210,12 +210,13 @@ async fn find_account(
         let other = members
             .first()
             .is_some_and(|m| m.status == "active" && m.password.is_some());
-        if other && !matches(password, Some(owner.password.clone())).await? {
-            if let Some(i) = matching(&members, password).await? {
-                let member = members.into_iter().nth(i).ok_or_else(invalid)?;
-                let merchant = store.merchant(member.merchant_id).await.map_err(failed())?;
-                return Ok((merchant.ok_or_else(invalid)?, Some(member)));
-            }
+        if other
+            && !matches(password, Some(owner.password.clone())).await?
+            && let Some(i) = matching(&members, password).await?
+        {
+            let member = members.into_iter().nth(i).ok_or_else(invalid)?;
+            let merchant = store.merchant(member.merchant_id).await.map_err(failed())?;
+            return Ok((merchant.ok_or_else(invalid)?, Some(member)));
         }
         return Ok((owner, None));
     }
