@@ -353,3 +353,38 @@ async fn another_merchants_documents_are_not_found_for_every_read_and_mutation()
     assert_eq!(app.get(&c, at).await.body["data"]["status"], "pending");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn concurrent_cancels_of_a_merchants_lines_restore_its_stock_once() {
+    // Arrange
+    let app = spawn_app().await;
+    let a = shop(&app, "race-a", 10).await;
+    let b = shop(&app, "race-b", 10).await;
+    let o = shared_order(&a, &b);
+    insert(&app, std::slice::from_ref(&o)).await;
+    let path = format!("/api/merchant/orders/{}/status", o.id.to_hex());
+    // Act: five cancels of A's lines at once.
+    let cancels = (0..5).map(|_| app.put(&path, a.t(), json!({ "status": "cancelled" })));
+    let results = futures::future::join_all(cancels).await;
+    // Assert: one wins, the others are illegal transitions; A's 2 units come back once.
+    let won = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        won,
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r.status == StatusCode::OK || r.status == StatusCode::BAD_REQUEST)
+    );
+    assert_eq!(
+        (stock_of(&app, &a).await, stock_of(&app, &b).await),
+        (12, 10)
+    );
+    app.finish().await;
+}
