@@ -305,8 +305,8 @@ impl OrderScope {
         part_status(&order.status, &mine)
     }
 
-    /// The order as this merchant sees it: on a shared order only its own lines, at its
-    /// part's status; otherwise the order as stored.
+    /// The order as this merchant sees it: on a shared order only its own lines (at its
+    /// part's status) and its own refunds; otherwise the order as stored.
     pub fn view(&self, order: &OrderDoc) -> OrderDoc {
         if !self.is_shared(order) {
             return order.clone();
@@ -314,6 +314,8 @@ impl OrderScope {
         let mut mine = order.clone();
         mine.status = self.part_status(order).to_string();
         mine.items.retain(|l| self.owns(l));
+        mine.refunds
+            .retain(|r| r.get_object_id("merchant").ok() == Some(self.merchant));
         mine
     }
 }

@@ -131,6 +131,9 @@ async fn on_a_shared_order_each_merchant_cancels_and_refunds_only_its_own_lines(
             .and_then(|p| p.get_str("status")),
         Ok("refunded")
     );
+    let b_view = app.get(&path, b.t()).await.body["data"]["refunds"].clone();
+    assert_eq!(b_view.as_array().map(Vec::len), Some(1), "{b_view}");
+    assert_eq!(b_view[0]["amount"], 30.0);
     app.finish().await;
 }
 
