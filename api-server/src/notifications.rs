@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mongodb::bson::doc;
 
-use crate::domain::{ObjectId, stock_crossing};
+use crate::domain::{ObjectId, StockEvent, StockMove};
 use crate::store::{
     DateTime, Store,
     notifications::{Inserted, NotificationData, NotificationDoc},
@@ -179,22 +179,19 @@ impl NewNotification {
         }
     }
 
-    /// Stock fell to or below the low-stock threshold (`variant` for a variant's stock).
-    pub fn low_stock(product: &ProductDoc, variant: Option<&str>, stock: i64) -> Self {
-        Self::stock(product, variant, stock, "lowStock")
-    }
-
-    /// Stock ran out.
-    pub fn out_of_stock(product: &ProductDoc, variant: Option<&str>) -> Self {
-        Self::stock(product, variant, 0, "outOfStock")
-    }
-
-    fn stock(product: &ProductDoc, variant: Option<&str>, stock: i64, event: &'static str) -> Self {
+    /// Stock crossed a line (`variant` for a variant's stock): see [`StockMove::crossing`].
+    pub fn stock(
+        product: &ProductDoc,
+        variant: Option<&str>,
+        mv: StockMove,
+        event: StockEvent,
+    ) -> Self {
+        let stock = mv.after;
         let what = match variant {
             Some(v) => format!("{} (variant {v})", product.name),
             None => product.name.clone(),
         };
-        let (title, message, kind, priority) = if event == "outOfStock" {
+        let (title, message, kind, priority) = if event == StockEvent::OutOfStock {
             (
                 "Out of stock",
                 format!("{what} is out of stock."),
@@ -210,12 +207,12 @@ impl NewNotification {
             )
         };
         let mut entity = doc! { "name": product.name.clone(), "sku": product.sku.clone(), "stock": stock,
-        "lowStockThreshold": product.inventory.low_stock_threshold };
+        "lowStockThreshold": mv.threshold };
         if let Some(v) = variant {
             entity.insert("variantId", v);
         }
         Self {
-            event,
+            event: event.key(),
             title: title.into(),
             message,
             kind,
@@ -229,30 +226,26 @@ impl NewNotification {
                 action_label: Some("Restock".into()),
                 ..Default::default()
             },
-            // Every crossing is a separate event; the atomic $inc gives exactly one crossing
-            // request per threshold, so no key is needed.
+            // Every crossing is a separate event; each write reports the stock it replaced
+            // (atomically), so only one request sees a given crossing and no key is needed.
             dedupe_key: None,
         }
     }
 }
 
-/// Raise the notification of a stock change, if it crossed a line (never for unlimited stock).
+/// Raise the notification of a stock change, if [`StockMove::crossing`] says it crossed a
+/// line. The one place stock notifications are raised; `mv.before` must be what the atomic
+/// write replaced, so concurrent writers never both see the same crossing.
 pub async fn stock_changed(
     store: &Store,
     product: &ProductDoc,
     variant: Option<&str>,
-    before: i64,
-    after: i64,
+    mv: StockMove,
 ) {
-    if product.inventory.unlimited {
-        return;
+    if let Some(event) = mv.crossing() {
+        let n = NewNotification::stock(product, variant, mv, event);
+        notify_quietly(store, product.merchant_id, n).await;
     }
-    let n = match stock_crossing(before, after, product.inventory.low_stock_threshold) {
-        Some("outOfStock") => NewNotification::out_of_stock(product, variant),
-        Some(_) => NewNotification::low_stock(product, variant, after),
-        None => return,
-    };
-    notify_quietly(store, product.merchant_id, n).await;
 }
 
 /// How far back the watcher looks when it starts (orders missed while no replica ran).

@@ -4,6 +4,7 @@
 //! `routes` turns requests into them. Ids and instants are the BSON value types [`ObjectId`] and
 //! [`DateTime`] (plain values, re-exported once here).
 
+mod attributes;
 pub mod cashback;
 mod email;
 pub mod onboarding;
@@ -12,14 +13,15 @@ mod product;
 mod product_patch;
 mod profile;
 
+pub use attributes::{Attributes, Specification, Specifications};
 pub use email::{Email, Password, Phone};
 pub use mongodb::bson::{DateTime, oid::ObjectId};
 pub use product::{
-    Cashback, Currency, Dimensions, Pricing, ProductStatus, Sku, StockLevel, Visibility, discount,
-    slugify, stock_crossing,
+    Cashback, Currency, Dimensions, Pricing, ProductStatus, Sku, StockEvent, StockLevel, StockMove,
+    Visibility, discount, slugify, stock_crossing,
 };
 pub use product_patch::{
-    PriceInput, PricingPatch, ProductPatch, ProductPlacement, StockPatch, VariantPatch,
+    PriceInput, PricingPatch, ProductPatch, ProductPlacement, StockLine, StockPatch, VariantPatch,
 };
 pub use profile::{AddressPatch, ProfilePatch};
 
@@ -139,6 +141,36 @@ const STAFF: [&str; 11] = [
     "profile:view",
 ];
 
+/// The permission a team member needs to read the merchant's payout bank account
+/// (`stepData.bankDetails`): billing is owner-only by default.
+pub const BANK_DETAILS_PERMISSION: &str = "billing:view";
+
+/// The permission a team member needs to read KYC records: tax and registration numbers
+/// ([`KYC_BUSINESS_FIELDS`]) and the verification documents and their files.
+pub const KYC_PERMISSION: &str = "settings:view";
+
+/// The KYC fields of the business-info onboarding step.
+pub const KYC_BUSINESS_FIELDS: [&str; 3] = ["gstNumber", "panNumber", "registrationNumber"];
+
+/// Which sensitive merchant records a caller may read, from what its permissions allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SensitiveAccess {
+    /// Bank details.
+    pub bank: bool,
+    /// KYC fields and documents.
+    pub kyc: bool,
+}
+
+impl SensitiveAccess {
+    /// Decide from a permission check (`can("billing:view")`…).
+    pub fn of(can: impl Fn(&str) -> bool) -> Self {
+        Self {
+            bank: can(BANK_DETAILS_PERMISSION),
+            kyc: can(KYC_PERMISSION),
+        }
+    }
+}
+
 /// The default permissions of a role, in catalogue order (owner: all 56).
 pub fn role_permissions(role: &str) -> Vec<String> {
     let keep = |p: &&&str| match role {
@@ -166,5 +198,39 @@ mod tests {
         assert_eq!(role_permissions("manager").len(), 28);
         assert_eq!(role_permissions("staff").len(), 11);
         assert!(role_permissions("nobody").is_empty());
+    }
+
+    #[test]
+    fn by_default_only_the_owner_reads_bank_details_and_staff_read_no_kyc() {
+        let access = |role: &str| {
+            let held = role_permissions(role);
+            SensitiveAccess::of(|p| held.iter().any(|h| h == p))
+        };
+        let both = SensitiveAccess {
+            bank: true,
+            kyc: true,
+        };
+        assert_eq!(access("owner"), both);
+        assert_eq!(
+            access("admin"),
+            SensitiveAccess {
+                bank: false,
+                kyc: true
+            }
+        );
+        assert_eq!(
+            access("manager"),
+            SensitiveAccess {
+                bank: false,
+                kyc: true
+            }
+        );
+        assert_eq!(
+            access("staff"),
+            SensitiveAccess {
+                bank: false,
+                kyc: false
+            }
+        );
     }
 }

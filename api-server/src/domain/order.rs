@@ -79,6 +79,25 @@ pub fn bulk_action_status(action: &str) -> Option<&'static str> {
     })
 }
 
+/// On an order holding lines of several merchants, each merchant moves only its own lines:
+/// they carry their own status, and a line without one is at the order's status. The
+/// status of a merchant's part is that of its lines (they move together).
+pub fn part_status<'a>(order: &'a str, lines: &[Option<&'a str>]) -> &'a str {
+    lines.iter().flatten().next().copied().unwrap_or(order)
+}
+
+/// Whether the whole order reaches `to` when one merchant moves its lines there: once every
+/// other line (`others`, with their own statuses) is already at `to`.
+pub fn whole_order_reaches(order: &str, others: &[Option<&str>], to: &str) -> bool {
+    others.iter().all(|s| s.unwrap_or(order) == to)
+}
+
+/// What one merchant may still refund on a shared order: its lines' total less what it has
+/// refunded, never more than what is left of the payment.
+pub fn part_refundable(share: f64, refunded_by_part: f64, paid: f64, refunded: f64) -> f64 {
+    (share - refunded_by_part).min(paid - refunded).max(0.0)
+}
+
 /// One refunded line of a refund (informational: refunds are bounded by amount).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,6 +129,21 @@ mod tests {
         );
         assert!(!can_transition("dispatched", "cancelled"));
         assert!(!can_transition("cancelled", "cancelled"));
+    }
+
+    #[test]
+    fn a_merchants_part_moves_alone_until_every_line_is_there() {
+        assert_eq!(part_status("placed", &[None, None]), "placed");
+        assert_eq!(part_status("placed", &[Some("cancelled")]), "cancelled");
+        assert!(!whole_order_reaches("placed", &[None], "confirmed"));
+        assert!(whole_order_reaches(
+            "placed",
+            &[Some("confirmed")],
+            "confirmed"
+        ));
+        assert_eq!(part_refundable(20.0, 5.0, 50.0, 40.0), 10.0);
+        assert_eq!(part_refundable(20.0, 5.0, 50.0, 45.0), 5.0);
+        assert_eq!(part_refundable(20.0, 25.0, 50.0, 0.0), 0.0);
     }
 
     #[test]

@@ -170,17 +170,64 @@ pub fn discount(original: f64, selling: f64) -> f64 {
     }
 }
 
+/// The notification a stock crossing raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockEvent {
+    /// Fell to or below the low-stock threshold (from above it).
+    LowStock,
+    /// Ran out (to ≤ 0 from above).
+    OutOfStock,
+}
+
+impl StockEvent {
+    /// The notification preference key of the event.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::LowStock => "lowStock",
+            Self::OutOfStock => "outOfStock",
+        }
+    }
+}
+
 /// The stock event a change from `before` to `after` units raises, if it crossed a line:
 /// running out (to ≤ 0 from above) or falling to the low-stock threshold (from above it).
-pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<&'static str> {
+pub fn stock_crossing(before: i64, after: i64, threshold: i64) -> Option<StockEvent> {
     if after >= before {
         None
     } else if after <= 0 && before > 0 {
-        Some("outOfStock")
+        Some(StockEvent::OutOfStock)
     } else if after <= threshold && before > threshold {
-        Some("lowStock")
+        Some(StockEvent::LowStock)
     } else {
         None
+    }
+}
+
+/// One stock line's change (a product's own units or one variant's), with the settings in
+/// force after it. Every path that changes stock (adjustments, product and variant updates,
+/// bulk updates) describes its change as a `StockMove` and raises what [`StockMove::crossing`]
+/// says, so the rule is decided here once. A new line (product or variant created, imported)
+/// has no `before` and crosses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockMove {
+    /// Units before the change, as the atomic write saw them.
+    pub before: i64,
+    /// Units after it.
+    pub after: i64,
+    /// Low-stock threshold after the change.
+    pub threshold: i64,
+    /// Unlimited stock never crosses anything.
+    pub unlimited: bool,
+}
+
+impl StockMove {
+    /// The event this change raises, if any.
+    pub fn crossing(&self) -> Option<StockEvent> {
+        if self.unlimited {
+            None
+        } else {
+            stock_crossing(self.before, self.after, self.threshold)
+        }
     }
 }
 
@@ -211,12 +258,29 @@ mod tests {
 
     #[test]
     fn only_the_change_that_crosses_a_line_raises_an_event() {
-        assert_eq!(stock_crossing(6, 5, 5), Some("lowStock"));
+        use StockEvent::{LowStock, OutOfStock};
+        assert_eq!(stock_crossing(6, 5, 5), Some(LowStock));
         assert_eq!(stock_crossing(5, 4, 5), None);
-        assert_eq!(stock_crossing(10, 3, 5), Some("lowStock"));
-        assert_eq!(stock_crossing(1, 0, 5), Some("outOfStock"));
-        assert_eq!(stock_crossing(20, 0, 5), Some("outOfStock"));
+        assert_eq!(stock_crossing(10, 3, 5), Some(LowStock));
+        assert_eq!(stock_crossing(1, 0, 5), Some(OutOfStock));
+        assert_eq!(stock_crossing(20, 0, 5), Some(OutOfStock));
         assert_eq!(stock_crossing(0, -1, 5), None);
         assert_eq!(stock_crossing(3, 8, 5), None);
+    }
+
+    #[test]
+    fn unlimited_stock_never_crosses() {
+        let mv = StockMove {
+            before: 50,
+            after: 3,
+            threshold: 10,
+            unlimited: false,
+        };
+        assert_eq!(mv.crossing(), Some(StockEvent::LowStock));
+        let unlimited = StockMove {
+            unlimited: true,
+            ..mv
+        };
+        assert_eq!(unlimited.crossing(), None);
     }
 }

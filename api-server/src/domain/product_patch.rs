@@ -5,7 +5,8 @@
 //! patch becomes a stored document or an update is the store's business.
 
 use super::{
-    Cashback, Dimensions, ObjectId, Pricing, ProductStatus, Sku, Visibility, product::discount,
+    Cashback, Dimensions, ObjectId, Pricing, ProductStatus, Sku, StockMove, Visibility,
+    product::discount,
 };
 
 /// Stock settings sent with a product; on update each one is changed on its own, so variants and
@@ -22,6 +23,42 @@ pub struct StockPatch {
     pub allow_backorder: Option<bool>,
     /// Never runs out (default false).
     pub unlimited: Option<bool>,
+}
+
+/// A stock line as stored before a change: units, threshold and whether it is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockLine {
+    /// Units on hand.
+    pub stock: i64,
+    /// Low-stock threshold.
+    pub threshold: i64,
+    /// Never runs out.
+    pub unlimited: bool,
+}
+
+impl StockLine {
+    /// A change of this line to `after` units (an adjustment), under its own settings.
+    pub fn moved_to(self, after: i64) -> StockMove {
+        StockMove {
+            before: self.stock,
+            after,
+            threshold: self.threshold,
+            unlimited: self.unlimited,
+        }
+    }
+}
+
+impl StockPatch {
+    /// The change of the product's own stock when this patch is applied to `before`: units,
+    /// threshold and `unlimited` sent win over the stored ones.
+    pub fn applied_to(&self, before: StockLine) -> StockMove {
+        StockMove {
+            before: before.stock,
+            after: self.stock.unwrap_or(before.stock),
+            threshold: self.low_stock_threshold.unwrap_or(before.threshold),
+            unlimited: self.unlimited.unwrap_or(before.unlimited),
+        }
+    }
 }
 
 /// Prices as sent: selling, compare-at (list), cost and currency.
@@ -138,6 +175,10 @@ pub struct ProductPatch {
     pub stock: StockPatch,
     /// Prices as sent (see [`PriceInput::patch`] for an update).
     pub prices: PriceInput,
+    /// Attributes (replaced whole).
+    pub attributes: Option<super::Attributes>,
+    /// Specifications (replaced whole).
+    pub specifications: Option<super::Specifications>,
 }
 
 impl ProductPatch {
@@ -191,7 +232,20 @@ pub struct VariantPatch {
     /// Sellable (default true).
     pub is_available: Option<bool>,
     /// Extra attributes (replaced whole).
-    pub attributes: Option<std::collections::BTreeMap<String, String>>,
+    pub attributes: Option<super::Attributes>,
+}
+
+impl VariantPatch {
+    /// The change of a variant's stock when this patch is applied to `before` (the variant's
+    /// units with the product's threshold and `unlimited`).
+    pub fn applied_to(&self, before: StockLine) -> StockMove {
+        StockMove {
+            before: before.stock,
+            after: self.stock.unwrap_or(before.stock),
+            threshold: before.threshold,
+            unlimited: before.unlimited,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +260,23 @@ mod tests {
             discount: discount(original, selling),
             currency: "USD".into(),
         }
+    }
+
+    #[test]
+    fn a_stock_patch_moves_from_the_stored_line_with_the_settings_it_sends() {
+        let before = StockLine {
+            stock: 50,
+            threshold: 5,
+            unlimited: false,
+        };
+        let patch = StockPatch {
+            stock: Some(3),
+            low_stock_threshold: Some(10),
+            ..StockPatch::default()
+        };
+        let mv = patch.applied_to(before);
+        assert_eq!((mv.before, mv.after, mv.threshold), (50, 3, 10));
+        assert_eq!(StockPatch::default().applied_to(before).crossing(), None);
     }
 
     #[test]

@@ -121,8 +121,11 @@ pub async fn adjust(
     match change {
         StockChange::Applied(p) => {
             tracing::info!(merchant = %auth.id(), product = %id, delta, reason = reason.as_deref().unwrap_or(""), "stock.adjusted");
-            let after = p.inventory.stock;
-            crate::notifications::stock_changed(&state.store, &p, None, after - delta, after).await;
+            // `$inc` returned the document it wrote: the stock it replaced is `after - delta`.
+            let mv = p
+                .stock_line(p.inventory.stock - delta)
+                .moved_to(p.inventory.stock);
+            crate::notifications::stock_changed(&state.store, &p, None, mv).await;
             Ok(Reply::data(stock_json(&p, p.inventory.stock))
                 .message("Stock adjusted successfully"))
         }
@@ -160,8 +163,8 @@ pub async fn adjust_variant(
                 .iter()
                 .find(|v| v.variant_id == vid)
                 .map_or(0, |v| v.stock);
-            crate::notifications::stock_changed(&state.store, &p, Some(&vid), stock - delta, stock)
-                .await;
+            let mv = p.stock_line(stock - delta).moved_to(stock);
+            crate::notifications::stock_changed(&state.store, &p, Some(&vid), mv).await;
             let mut body = stock_json(&p, stock);
             body["variantId"] = json!(vid);
             Ok(Reply::data(body).message("Stock adjusted successfully"))

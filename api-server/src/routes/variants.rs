@@ -1,8 +1,6 @@
 //! `/api/merchant/products/{id}/variants`: variant CRUD on `inventory.variants[]`, persisted
 //! (the peer's POST wrote to a non-schema field and was lost).
 
-use std::collections::BTreeMap;
-
 use axum::{
     Router,
     extract::{Path, State},
@@ -18,7 +16,7 @@ use super::{
     products::{limited, not_found, product_id, read_update_delete},
 };
 use crate::{
-    domain::{Sku, VariantPatch},
+    domain::{Attributes, Sku, VariantPatch},
     error::ApiError,
     extract::{AppJson, AuthTenant},
     ratelimit::Limit,
@@ -60,8 +58,9 @@ pub struct VariantInput {
     pub value: Option<String>,
     /// Alias of `value` (older clients).
     pub name: Option<String>,
-    /// Attributes.
-    pub attributes: Option<BTreeMap<String, String>>,
+    /// Attributes: an object, or a list of `{name, value}` pairs (older clients).
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Attributes>,
     /// Price ≥ 0.
     pub price: Option<f64>,
     /// Compare-at price ≥ 0.
@@ -237,12 +236,17 @@ pub async fn update(
             "Variant SKU already exists for this product".into(),
         ));
     }
-    let updated = state
+    let changed = state
         .store
-        .update_variant(auth.id(), product.id, &vid, &patch)
+        .update_variant(auth.id(), &product, &vid, &patch)
         .await
         .map_err(ApiError::internal("Failed to update variant"))?
         .ok_or_else(variant_not_found)?;
+    if let Some(before) = changed.before.variant_stock(&vid) {
+        let mv = patch.applied_to(changed.before.stock_line(before));
+        crate::notifications::stock_changed(&state.store, &changed.after, Some(&vid), mv).await;
+    }
+    let updated = changed.after;
     let variant = updated
         .inventory
         .variants

@@ -8,9 +8,14 @@ use futures::TryStreamExt;
 use mongodb::{
     bson::{Document, doc, oid::ObjectId},
     error::{Error, ErrorKind},
+    options::ReturnDocument,
 };
 
-use super::{Store, product_patch::update_doc, products::ProductDoc};
+use super::{
+    Store,
+    product_patch::{STOCK_CAS_ATTEMPTS, update_doc},
+    products::ProductDoc,
+};
 use crate::domain::ProductPatch;
 
 /// IllegalOperation: what a standalone server answers to a transaction.
@@ -152,14 +157,15 @@ impl Store {
     }
 
     /// Apply every patch (priced against the product's stored pricing) or none: in a transaction where supported, otherwise one by one,
-    /// restoring the products' previous documents if any update fails.
+    /// restoring the products' previous documents if any update fails. Returns each updated
+    /// product as the write found it (for stock crossings), with its patch's index.
     pub async fn update_products_atomically(
         &self,
         merchant: ObjectId,
         updates: &[(ProductDoc, ProductPatch)],
-    ) -> mongodb::error::Result<()> {
+    ) -> mongodb::error::Result<Vec<(usize, ProductDoc)>> {
         if updates.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut session = self.client().start_session().await?;
         if let Err(e) = session.start_transaction().await {
@@ -169,58 +175,130 @@ impl Store {
                 Err(e)
             };
         }
-        for (before, patch) in updates {
-            let r = self
-                .products()
-                .update_one(
-                    update_filter(merchant, before),
-                    update_doc(patch, Some(&before.pricing)),
-                )
-                .session(&mut session)
-                .await;
-            if let Err(e) = r {
-                let _ = session.abort_transaction().await;
-                return if transactions_unsupported(&e) {
-                    self.update_or_restore(merchant, updates).await
-                } else {
-                    Err(e)
-                };
+        let mut replaced = Vec::with_capacity(updates.len());
+        for (i, (before, patch)) in updates.iter().enumerate() {
+            let mut expected = before.inventory.stock;
+            let mut r = Ok(None);
+            for attempt in 0..=STOCK_CAS_ATTEMPTS {
+                let guarded = patch.stock.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS;
+                r = self
+                    .products()
+                    .find_one_and_update(
+                        stock_filter(merchant, before, guarded.then_some(expected)),
+                        update_doc(patch, Some(&before.pricing)),
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .session(&mut session)
+                    .await
+                    .map(|found| found.map(|p| replaced_at(p, guarded.then_some(expected))));
+                if !matches!(r, Ok(None)) || !guarded {
+                    break;
+                }
+                match self
+                    .products()
+                    .find_one(update_filter(merchant, before))
+                    .session(&mut session)
+                    .await
+                {
+                    Ok(Some(now)) => expected = now.inventory.stock,
+                    Ok(None) => break,
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                }
+            }
+            match r {
+                Ok(found) => replaced.extend(found.map(|p| (i, p))),
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    return if transactions_unsupported(&e) {
+                        self.update_or_restore(merchant, updates).await
+                    } else {
+                        Err(e)
+                    };
+                }
             }
         }
-        session.commit_transaction().await
+        session.commit_transaction().await?;
+        Ok(replaced)
     }
 
     async fn update_or_restore(
         &self,
         merchant: ObjectId,
         updates: &[(ProductDoc, ProductPatch)],
-    ) -> mongodb::error::Result<()> {
+    ) -> mongodb::error::Result<Vec<(usize, ProductDoc)>> {
         tracing::warn!("transactions unsupported: applying bulk update with rollback on failure");
+        let mut replaced = Vec::with_capacity(updates.len());
         for (i, (before, patch)) in updates.iter().enumerate() {
-            let r = self
-                .products()
-                .update_one(
-                    update_filter(merchant, before),
-                    update_doc(patch, Some(&before.pricing)),
-                )
-                .await;
-            if let Err(e) = r {
-                for (done, _) in &updates[..i] {
-                    if let Err(restore) = self
-                        .products()
-                        .replace_one(update_filter(merchant, done), done)
-                        .await
-                    {
-                        tracing::error!(error = %restore, product = %done.id, "failed to restore a product after a failed bulk update");
+            let mut expected = before.inventory.stock;
+            let mut r = Ok(None);
+            for attempt in 0..=STOCK_CAS_ATTEMPTS {
+                let guarded = patch.stock.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS;
+                r = self
+                    .products()
+                    .find_one_and_update(
+                        stock_filter(merchant, before, guarded.then_some(expected)),
+                        update_doc(patch, Some(&before.pricing)),
+                    )
+                    .return_document(ReturnDocument::Before)
+                    .await
+                    .map(|found| found.map(|p| replaced_at(p, guarded.then_some(expected))));
+                if !matches!(r, Ok(None)) || !guarded {
+                    break;
+                }
+                match self
+                    .products()
+                    .find_one(update_filter(merchant, before))
+                    .await
+                {
+                    Ok(Some(now)) => expected = now.inventory.stock,
+                    Ok(None) => break,
+                    Err(e) => {
+                        r = Err(e);
+                        break;
                     }
                 }
-                return Err(e);
+            }
+            match r {
+                Ok(found) => replaced.extend(found.map(|p| (i, p))),
+                Err(e) => {
+                    for (done, _) in &updates[..i] {
+                        if let Err(restore) = self
+                            .products()
+                            .replace_one(update_filter(merchant, done), done)
+                            .await
+                        {
+                            tracing::error!(error = %restore, product = %done.id, "failed to restore a product after a failed bulk update");
+                        }
+                    }
+                    return Err(e);
+                }
             }
         }
-        Ok(())
+        Ok(replaced)
     }
 }
 
 fn update_filter(merchant: ObjectId, product: &ProductDoc) -> Document {
     doc! { "_id": product.id, "merchantId": merchant }
+}
+
+/// [`update_filter`], matching only while the stock is `expected` when given (a row that sets
+/// the stock must know the stock it replaces: see `Store::update_product`).
+fn stock_filter(merchant: ObjectId, product: &ProductDoc, expected: Option<i64>) -> Document {
+    let mut f = update_filter(merchant, product);
+    if let Some(stock) = expected {
+        f.insert("inventory.stock", stock);
+    }
+    f
+}
+
+/// The document a guarded write replaced, with the stock its filter matched.
+fn replaced_at(mut before: ProductDoc, expected: Option<i64>) -> ProductDoc {
+    if let Some(stock) = expected {
+        before.inventory.stock = stock;
+    }
+    before
 }

@@ -20,6 +20,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod onboarding;
 pub mod order_analytics;
+pub mod order_parts;
 pub mod order_updates;
 pub mod orders;
 pub mod product_patch;

@@ -74,6 +74,8 @@ pub struct RefundRequest {
     pub items: Vec<RefundLine>,
     /// Who.
     pub by: ObjectId,
+    /// The merchant refunding (bounds its refunds on an order shared with other merchants).
+    pub merchant: ObjectId,
 }
 
 /// Cents of slack when comparing money amounts stored as doubles.
@@ -157,6 +159,32 @@ fn restore_ops(scope: &OrderScope, order: &OrderDoc) -> Vec<(Document, Document,
         .collect()
 }
 
+impl Store {
+    /// Give back the stock of the order lines at `lines` (the caller won the cancellation).
+    pub(crate) async fn restore_lines(
+        &self,
+        scope: &OrderScope,
+        order: &OrderDoc,
+        lines: &[usize],
+    ) -> mongodb::error::Result<()> {
+        let products = self.products();
+        for &i in lines {
+            let item = &order.items[i];
+            if !scope.owns(item) || item.quantity <= 0 {
+                continue;
+            }
+            let (f, u, filters) = restore_op(scope.merchant, item);
+            let op = products.update_one(f, u);
+            if filters.is_empty() {
+                op.await?;
+            } else {
+                op.array_filters(filters).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn has_label(e: &mongodb::error::Error, label: &str) -> bool {
     e.contains_label(label)
 }
@@ -178,6 +206,11 @@ impl Store {
         id: ObjectId,
         change: &StatusChange,
     ) -> mongodb::error::Result<Transition> {
+        if let Some(order) = self.order(scope, id).await?
+            && scope.is_shared(&order)
+        {
+            return self.transition_part(scope, order, change).await;
+        }
         if change.to == "cancelled" {
             return self.cancel_order(scope, id, change).await;
         }
@@ -323,13 +356,19 @@ impl Store {
     }
 
     /// Refund part or all of what was paid. The conditional update only matches while the
-    /// payment is refundable and the total refunded stays within the amount paid.
+    /// payment is refundable and the total refunded stays within the amount paid. On an order
+    /// shared with other merchants, see [`Store::refund_part`].
     pub async fn refund_order(
         &self,
         scope: &OrderScope,
         id: ObjectId,
         refund: &RefundRequest,
     ) -> mongodb::error::Result<Refund> {
+        if let Some(order) = self.order(scope, id).await?
+            && scope.is_shared(&order)
+        {
+            return self.refund_part(scope, order, refund).await;
+        }
         let paid = doc! { "$cond": [
             { "$gt": [{ "$ifNull": ["$totals.paidAmount", 0] }, 0] }, "$totals.paidAmount", "$totals.total",
         ] };

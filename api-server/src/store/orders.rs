@@ -7,6 +7,7 @@ use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store, products::escape_regex};
+use crate::domain::order::part_status;
 
 /// A variant chosen on an order line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -72,6 +73,10 @@ pub struct OrderItem {
     /// Customer notes on the line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The line's own status, once its merchant moved its lines of an order shared with other
+    /// merchants (`domain::order::part_status`); unset: the order's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// Money of an order (plain numbers, contract §1.4).
@@ -270,6 +275,48 @@ impl OrderScope {
         let mut f = self.filter();
         f.insert("_id", id);
         f
+    }
+
+    /// Whether the line is sold by one of the merchant's shops.
+    pub fn owns(&self, line: &OrderItem) -> bool {
+        self.shops.contains(&line.shop)
+    }
+
+    /// Whether the order also holds lines of other merchants.
+    pub fn is_shared(&self, order: &OrderDoc) -> bool {
+        order.items.iter().any(|l| !self.owns(l))
+    }
+
+    /// Positions of the merchant's lines.
+    pub fn lines(&self, order: &OrderDoc) -> Vec<usize> {
+        (0..order.items.len())
+            .filter(|i| self.owns(&order.items[*i]))
+            .collect()
+    }
+
+    /// The status of the merchant's part of the order (see `domain::order::part_status`).
+    pub fn part_status<'a>(&self, order: &'a OrderDoc) -> &'a str {
+        let mine: Vec<Option<&str>> = order
+            .items
+            .iter()
+            .filter(|l| self.owns(l))
+            .map(|l| l.status.as_deref())
+            .collect();
+        part_status(&order.status, &mine)
+    }
+
+    /// The order as this merchant sees it: on a shared order only its own lines (at its
+    /// part's status) and its own refunds; otherwise the order as stored.
+    pub fn view(&self, order: &OrderDoc) -> OrderDoc {
+        if !self.is_shared(order) {
+            return order.clone();
+        }
+        let mut mine = order.clone();
+        mine.status = self.part_status(order).to_string();
+        mine.items.retain(|l| self.owns(l));
+        mine.refunds
+            .retain(|r| r.get_object_id("merchant").ok() == Some(self.merchant));
+        mine
     }
 }
 

@@ -45,6 +45,8 @@ impl ProductDoc {
             }),
             tags: patch.tags.unwrap_or_default(),
             search_keywords: patch.search_keywords.unwrap_or_default(),
+            attributes: patch.attributes.unwrap_or_default(),
+            specifications: patch.specifications.unwrap_or_default(),
             seo: Seo {
                 title: patch.seo_title,
                 description: patch.seo_description,
@@ -116,6 +118,8 @@ pub(crate) fn update_set(patch: &ProductPatch, current: Option<&Pricing>) -> Doc
     put(&mut set, "images", p.images.clone());
     put_serialized(&mut set, "dimensions", p.dimensions.as_ref());
     put_serialized(&mut set, "cashback", p.cashback.as_ref());
+    put_serialized(&mut set, "attributes", p.attributes.as_ref());
+    put_serialized(&mut set, "specifications", p.specifications.as_ref());
     stock_set(&mut set, patch);
     pricing_set(&mut set, patch, current);
     set
@@ -146,22 +150,70 @@ pub(crate) fn update_doc(patch: &ProductPatch, current: Option<&Pricing>) -> Doc
     doc! { "$set": set }
 }
 
+/// A product before and after one write: `before` is the document the write replaced
+/// (atomically), `after` the document read back right after it.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    /// As the write found it.
+    pub before: ProductDoc,
+    /// As it is now.
+    pub after: ProductDoc,
+}
+
+/// Compare-and-set attempts of a stock-changing write before it applies unguarded.
+pub(crate) const STOCK_CAS_ATTEMPTS: usize = 8;
+
 impl Store {
     /// Apply `patch` to one of the merchant's products; `None` when it is not theirs. `current`
-    /// is its stored pricing (see [`update_set`]). E11000 on a taken SKU.
+    /// is the product as read (its pricing prices the patch, see [`update_set`]). A patch
+    /// that sets the stock only applies while the stock is still the one expected (re-read and
+    /// retried otherwise), so [`Changed::before`] holds the stock the write really replaced
+    /// and concurrent writers never report the same stock crossing. E11000 on a taken SKU.
     pub async fn update_product(
         &self,
         merchant: ObjectId,
         id: ObjectId,
         patch: &ProductPatch,
-        current: Option<&Pricing>,
-    ) -> Result<Option<ProductDoc>, super::WriteError> {
-        let updated = self
-            .products()
-            .find_one_and_update(scope(merchant, id), update_doc(patch, current))
-            .return_document(ReturnDocument::After)
-            .await?;
-        Ok(updated)
+        current: &ProductDoc,
+    ) -> Result<Option<Changed>, super::WriteError> {
+        let mut expected = current.inventory.stock;
+        for attempt in 0..=STOCK_CAS_ATTEMPTS {
+            let mut f = scope(merchant, id);
+            let guarded = patch.stock.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS;
+            if guarded {
+                f.insert("inventory.stock", expected);
+            }
+            let before = self
+                .products()
+                .find_one_and_update(f, update_doc(patch, Some(&current.pricing)))
+                .return_document(ReturnDocument::Before)
+                .await?;
+            if before.is_some() || !guarded {
+                let mut changed = self.read_back(before).await?;
+                if let Some(c) = changed.as_mut().filter(|_| guarded) {
+                    // The filter matched only at this stock.
+                    c.before.inventory.stock = expected;
+                }
+                return Ok(changed);
+            }
+            match self.product(merchant, id).await? {
+                Some(now) => expected = now.inventory.stock,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Pair the document a write replaced with the document as it is now.
+    pub(crate) async fn read_back(
+        &self,
+        before: Option<ProductDoc>,
+    ) -> mongodb::error::Result<Option<Changed>> {
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let after = self.products().find_one(doc! { "_id": before.id }).await?;
+        Ok(after.map(|after| Changed { before, after }))
     }
 }
 

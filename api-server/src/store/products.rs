@@ -1,14 +1,12 @@
 //! The `products` collection: catalogue documents with embedded variants. Every query is
 //! scoped by `merchantId`; stock changes are single-document conditional updates.
 
-use std::collections::BTreeMap;
-
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store};
-use crate::domain::StockLevel;
+use crate::domain::{Attributes, Specifications, StockLevel, StockLine};
 pub use crate::domain::{Cashback, Dimensions, Pricing};
 
 /// A product variant (`inventory.variants[]`).
@@ -22,9 +20,9 @@ pub struct VariantDoc {
     pub kind: String,
     /// Option value, e.g. `XL`.
     pub value: String,
-    /// Extra attributes.
+    /// Extra attributes (documents holding the older list form read too).
     #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: Attributes,
     /// Price override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<f64>,
@@ -143,6 +141,12 @@ pub struct ProductDoc {
     /// Extra search words.
     #[serde(default)]
     pub search_keywords: Vec<String>,
+    /// Attributes (`{name: value}`; the older list form reads too).
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
+    /// Specifications (`[{key, value, group}]`; an object reads too).
+    #[serde(default, skip_serializing_if = "Specifications::is_empty")]
+    pub specifications: Specifications,
     /// SEO.
     #[serde(default)]
     pub seo: Seo,
@@ -171,6 +175,27 @@ pub struct ProductDoc {
     pub created_at: DateTime,
     /// Updated.
     pub updated_at: DateTime,
+}
+
+impl ProductDoc {
+    /// The product's stock settings with `stock` units on its line (the product's own units,
+    /// or a variant's, which share the product's threshold).
+    pub fn stock_line(&self, stock: i64) -> StockLine {
+        StockLine {
+            stock,
+            threshold: self.inventory.low_stock_threshold,
+            unlimited: self.inventory.unlimited,
+        }
+    }
+
+    /// A variant's units.
+    pub fn variant_stock(&self, variant: &str) -> Option<i64> {
+        self.inventory
+            .variants
+            .iter()
+            .find(|v| v.variant_id == variant)
+            .map(|v| v.stock)
+    }
 }
 
 fn yes() -> bool {

@@ -10,6 +10,7 @@ use mongodb::{
 
 use super::{
     DateTime, Store,
+    product_patch::{Changed, STOCK_CAS_ATTEMPTS},
     products::{ProductDoc, VariantDoc, scope},
 };
 use crate::domain::{Sku, VariantPatch};
@@ -160,26 +161,58 @@ impl Store {
             .await
     }
 
-    /// Apply `patch` to one variant of the merchant's product.
+    /// Apply `patch` to one variant of the merchant's product; the product before and after.
+    /// Like [`Store::update_product`], a patch setting the stock applies only while the
+    /// variant's stock is the one expected (re-read from `current` on), so `before` holds the
+    /// stock the write really replaced.
     pub async fn update_variant(
         &self,
         merchant: ObjectId,
-        id: ObjectId,
+        current: &ProductDoc,
         variant: &str,
         patch: &VariantPatch,
-    ) -> mongodb::error::Result<Option<ProductDoc>> {
-        let mut f = scope(merchant, id);
-        f.insert("inventory.variants.variantId", variant);
+    ) -> mongodb::error::Result<Option<Changed>> {
+        let id = current.id;
+        let mut expected = current.variant_stock(variant);
         let mut set: Document = variant_fields(patch)
             .into_iter()
             .map(|(k, v)| (format!("inventory.variants.$[v].{k}"), v))
             .collect();
         set.insert("updatedAt", DateTime::now());
-        self.products()
-            .find_one_and_update(f, doc! { "$set": set })
-            .array_filters(vec![doc! { "v.variantId": variant }])
-            .return_document(ReturnDocument::After)
-            .await
+        for attempt in 0..=STOCK_CAS_ATTEMPTS {
+            let mut f = scope(merchant, id);
+            let guard = expected.filter(|_| patch.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS);
+            match guard {
+                Some(stock) => f.insert(
+                    "inventory.variants",
+                    doc! { "$elemMatch": { "variantId": variant, "stock": stock } },
+                ),
+                None => f.insert("inventory.variants.variantId", variant),
+            };
+            let before = self
+                .products()
+                .find_one_and_update(f, doc! { "$set": set.clone() })
+                .array_filters(vec![doc! { "v.variantId": variant }])
+                .return_document(ReturnDocument::Before)
+                .await?;
+            if before.is_some() || guard.is_none() {
+                let mut changed = self.read_back(before).await?;
+                if let (Some(c), Some(stock)) = (changed.as_mut(), guard) {
+                    // The filter matched only at this stock.
+                    for v in c.before.inventory.variants.iter_mut() {
+                        if v.variant_id == variant {
+                            v.stock = stock;
+                        }
+                    }
+                }
+                return Ok(changed);
+            }
+            match self.product(merchant, id).await? {
+                Some(now) => expected = now.variant_stock(variant),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// Remove one variant; false when there was no such variant on the merchant's product.
@@ -201,7 +234,8 @@ impl Store {
 /// The fields a variant patch sets (keys relative to the variant).
 fn variant_fields(p: &VariantPatch) -> Document {
     let attributes = p.attributes.as_ref().map(|a| {
-        a.iter()
+        a.as_map()
+            .iter()
             .map(|(k, v)| (k.clone(), Bson::from(v.clone())))
             .collect::<Document>()
     });

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use mongodb::bson::{Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
@@ -90,15 +91,28 @@ pub enum FailedLogin {
 }
 
 impl Store {
-    /// Team member by normalised e-mail (the oldest one if several merchants invited it).
-    pub async fn member_by_email(
+    /// Team members of any merchant with this normalised e-mail, the ones that can log in
+    /// first: active with a password, then other accepted ones (suspended), then pending
+    /// invitations; oldest first within each. So an invitation one merchant sends (and that
+    /// is never accepted) cannot shadow the address's membership of another merchant.
+    pub async fn members_by_email(
         &self,
         email: &str,
-    ) -> mongodb::error::Result<Option<MerchantUserDoc>> {
-        self.users()
-            .find_one(doc! { "email": email })
-            .sort(doc! { "createdAt": 1 })
-            .await
+    ) -> mongodb::error::Result<Vec<MerchantUserDoc>> {
+        let mut found: Vec<MerchantUserDoc> = self
+            .users()
+            .find(doc! { "email": email })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(50)
+            .await?
+            .try_collect()
+            .await?;
+        found.sort_by_key(|m| match (m.status.as_str(), m.password.is_some()) {
+            ("active", true) => 0,
+            (_, true) => 1,
+            _ => 2,
+        });
+        Ok(found)
     }
 
     /// Team member by id within a merchant.

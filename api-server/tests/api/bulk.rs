@@ -724,3 +724,33 @@ async fn an_import_shows_at_once_in_cached_inventory_figures() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn bulk_update_raises_one_low_stock_notification_per_crossing() {
+    // Arrange: stock 8, threshold 5.
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("bulk-crossing").await;
+    let p = app.product(&token, "Bulk Lamp", 8).await;
+    let sku = p["sku"].as_str().expect("sku");
+    let notes = || async {
+        app.get(
+            "/api/merchant/notifications?type=product",
+            Some(token.as_str()),
+        )
+        .await
+        .body["data"]["pagination"]["total"]
+            .clone()
+    };
+    // Act: 8 → 2 crosses the threshold; the same file again crosses nothing.
+    for _ in 0..2 {
+        let file = format!("sku,stock\n{sku},2\n");
+        let r = import(&app, &token, "bulk-update", file.into_bytes(), "u.csv").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    // Assert
+    assert_eq!(notes().await, 1);
+    let file = format!("sku,stock\n{sku},0\n");
+    import(&app, &token, "bulk-update", file.into_bytes(), "u.csv").await;
+    assert_eq!(notes().await, 2);
+    app.finish().await;
+}

@@ -37,7 +37,13 @@ async fn order(app: &TestApp, merchant: &str, total: f64) -> (String, String) {
     (id.to_hex(), user.to_hex())
 }
 
-async fn request(app: &TestApp, token: &str, merchant: &str, total: f64, amount: f64) -> Value {
+pub(crate) async fn request(
+    app: &TestApp,
+    token: &str,
+    merchant: &str,
+    total: f64,
+    amount: f64,
+) -> Value {
     let (order_id, customer) = order(app, merchant, total).await;
     let r = app
         .post(

@@ -23,4 +23,5 @@ mod snapshot;
 mod stock;
 mod team;
 mod telemetry;
+mod tenancy;
 mod uploads;

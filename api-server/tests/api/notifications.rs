@@ -107,7 +107,12 @@ fn note(title: &str, priority: &'static str) -> NewNotification {
     }
 }
 
-async fn created(app: &TestApp, merchant: ObjectId, title: &str, priority: &'static str) -> String {
+pub(crate) async fn created(
+    app: &TestApp,
+    merchant: ObjectId,
+    title: &str,
+    priority: &'static str,
+) -> String {
     match notify(&app.store, merchant, note(title, priority))
         .await
         .expect("notify")

@@ -92,6 +92,7 @@ pub fn order(
             subtotal: total,
             sku: None,
             notes: None,
+            status: None,
         }],
         totals: Totals {
             subtotal: total,

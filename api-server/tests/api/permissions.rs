@@ -226,3 +226,67 @@ async fn each_role_is_allowed_or_denied_per_route_with_the_permission_named() {
     }
     app.finish().await;
 }
+
+#[tokio::test]
+async fn staff_read_onboarding_without_bank_or_kyc_fields_unless_their_permissions_allow() {
+    // Arrange: the owner saved business (tax ids), bank and verification steps.
+    let app = spawn_app().await;
+    let (owner, merchant, _) = app.register("kyc").await;
+    let base = "/api/merchant/onboarding";
+    let steps = [
+        (
+            1,
+            json!({ "businessName": "Acme Ltd", "businessType": "retail", "gstNumber": "27AAPFU0939F1ZV", "panNumber": "AAPFU0939F", "registrationNumber": "REG-1" }),
+        ),
+        (
+            3,
+            json!({ "accountNumber": "123456789", "ifscCode": "ABCD0123456", "accountHolderName": "Ann" }),
+        ),
+        (
+            5,
+            json!({ "documents": [{ "type": "pan_card", "url": "https://docs.example/pan.pdf" }] }),
+        ),
+    ];
+    for (n, body) in steps {
+        let r = app
+            .post(&format!("{base}/step/{n}"), Some(&owner), body)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let (staff, _) = member_token(&app, &merchant, "staff").await;
+    let (manager, _) = member_token(&app, &merchant, "manager").await;
+    // Act
+    let as_staff = app.get(&format!("{base}/status"), Some(&staff)).await;
+    let as_manager = app.get(&format!("{base}/status"), Some(&manager)).await;
+    let as_owner = app.get(&format!("{base}/status"), Some(&owner)).await;
+    // Assert: staff (profile:view only) see progress and names, no bank or KYC fields…
+    assert_eq!(as_staff.status, StatusCode::OK, "{}", as_staff.body);
+    let data = &as_staff.body["data"]["stepData"];
+    assert_eq!(data["businessInfo"]["companyName"], "Acme Ltd");
+    for hidden in ["gstNumber", "panNumber", "registrationNumber"] {
+        assert!(
+            data["businessInfo"].get(hidden).is_none(),
+            "{hidden}: {data}"
+        );
+    }
+    assert!(data.get("bankDetails").is_none(), "{data}");
+    assert!(data.get("verification").is_none(), "{data}");
+    assert!(!as_staff.body.to_string().contains("123456789"));
+    let docs = app.get(&format!("{base}/documents"), Some(&staff)).await;
+    assert_eq!(docs.status, StatusCode::FORBIDDEN, "{}", docs.body);
+    assert_eq!(docs.body["required"], "settings:view");
+    // …managers (settings:view) see KYC but not the bank account; the owner sees everything.
+    let data = &as_manager.body["data"]["stepData"];
+    assert_eq!(data["businessInfo"]["panNumber"], "AAPFU0939F");
+    assert!(data.get("bankDetails").is_none(), "{data}");
+    assert_eq!(
+        app.get(&format!("{base}/documents"), Some(&manager))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let data = &as_owner.body["data"]["stepData"];
+    assert_eq!(data["bankDetails"]["accountNumber"], "123456789");
+    assert_eq!(data["businessInfo"]["gstNumber"], "27AAPFU0939F1ZV");
+    app.finish().await;
+}

@@ -468,3 +468,145 @@ async fn reviews_list_the_merchants_store_reviews_with_stats_filters_and_isolati
     assert_eq!(smoke.body["message"], "Merchant auth route is working!");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_variant_with_attributes_as_name_value_pairs_is_stored_and_listed() {
+    // Arrange
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("variant-pairs").await;
+    let t = Some(token.as_str());
+    let p = app.product(&token, "Pair Shirt", 10).await;
+    let base = format!(
+        "/api/merchant/products/{}/variants",
+        p["id"].as_str().expect("id")
+    );
+    // Act: the body existing clients send, then an empty list and the object form.
+    let pairs = app
+        .post(
+            &base,
+            t,
+            json!({"name":"Large","sku":"VAR-L-001","price":120,"compareAtPrice":150,"quantity":5,
+                   "attributes":[{"name":"size","value":"L"},{"name":"fit","value":"slim"}]}),
+        )
+        .await;
+    let empty = app
+        .post(&base, t, json!({ "name": "Small", "attributes": [] }))
+        .await;
+    let object = app
+        .post(
+            &base,
+            t,
+            json!({ "name": "Medium", "attributes": { "size": "M" } }),
+        )
+        .await;
+    let bad = app
+        .post(
+            &base,
+            t,
+            json!({ "name": "XL", "attributes": [{ "value": "XL" }] }),
+        )
+        .await;
+    // Assert
+    assert_eq!(pairs.status, StatusCode::CREATED, "{}", pairs.body);
+    assert_eq!(empty.status, StatusCode::CREATED, "{}", empty.body);
+    assert_eq!(object.status, StatusCode::CREATED, "{}", object.body);
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["errors"][0]["field"], "attributes");
+    let why = bad.body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        why.contains("item 0") && why.contains("{name, value}"),
+        "{why}"
+    );
+    let listed = app.get(&base, t).await;
+    let variants = listed.body["data"]["variants"]
+        .as_array()
+        .expect("variants");
+    assert_eq!(variants.len(), 3, "{}", listed.body);
+    let large = &variants[0];
+    assert_eq!(large["value"], "Large");
+    assert_eq!(large["sku"], "VAR-L-001");
+    assert_eq!(large["stock"], 5);
+    assert_eq!(large["attributes"], json!({ "size": "L", "fit": "slim" }));
+    assert_eq!(variants[1]["attributes"], json!({}));
+    assert_eq!(variants[2]["attributes"], json!({ "size": "M" }));
+    // Update takes the list form too and replaces the attributes whole.
+    let vid = large["variantId"].as_str().expect("variant id");
+    let upd = app
+        .put(
+            &format!("{base}/{vid}"),
+            t,
+            json!({ "attributes": [{ "name": "size", "value": "XL" }] }),
+        )
+        .await;
+    assert_eq!(upd.status, StatusCode::OK, "{}", upd.body);
+    assert_eq!(
+        upd.body["data"]["variant"]["attributes"],
+        json!({ "size": "XL" })
+    );
+    // A document written by the older deployment (a list of pairs) still reads.
+    let pid = merchant_api::store::ObjectId::parse_str(p["id"].as_str().expect("id")).expect("oid");
+    app.store
+        .db()
+        .collection::<mongodb::bson::Document>("products")
+        .update_one(
+            mongodb::bson::doc! { "_id": pid },
+            mongodb::bson::doc! { "$set": { "inventory.variants.1.attributes": [{ "name": "colour", "value": "red" }] } },
+        )
+        .await
+        .expect("raw update");
+    let again = app.get(&base, t).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(
+        again.body["data"]["variants"][1]["attributes"],
+        json!({ "colour": "red" })
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn product_attributes_and_specifications_are_accepted_in_either_shape() {
+    // Arrange
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("product-attrs").await;
+    let t = Some(token.as_str());
+    let mut body = product_body("Spec Shirt", 3);
+    body["attributes"] = json!([{ "name": "material", "value": "cotton" }]);
+    body["specifications"] = json!({ "Weight": "200 g" });
+    // Act
+    let created = app.post("/api/merchant/products", t, body).await;
+    let id = created.body["data"]["id"].as_str().unwrap_or_default();
+    let path = format!("/api/merchant/products/{id}");
+    let updated = app
+        .put(
+            &path,
+            t,
+            json!({ "attributes": { "material": "linen" },
+                    "specifications": [{ "key": "Weight", "value": 180, "group": "Size" }] }),
+        )
+        .await;
+    let bad = app
+        .put(&path, t, json!({ "specifications": "Weight=1" }))
+        .await;
+    // Assert
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["data"]["attributes"],
+        json!({ "material": "cotton" })
+    );
+    assert_eq!(
+        created.body["data"]["specifications"],
+        json!([{ "key": "Weight", "value": "200 g" }])
+    );
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let read = app.get(&path, t).await.body["data"].clone();
+    assert_eq!(read["attributes"], json!({ "material": "linen" }));
+    assert_eq!(
+        read["specifications"],
+        json!([{ "key": "Weight", "value": "180", "group": "Size" }])
+    );
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["errors"][0]["field"], "specifications");
+    app.finish().await;
+}

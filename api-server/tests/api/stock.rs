@@ -161,3 +161,72 @@ async fn low_stock_lists_products_at_or_below_their_threshold_ascending() {
     assert_eq!(dashboard.body["data"][0]["currentStock"], 0);
     app.finish().await;
 }
+
+/// Titles of the caller's stock notifications, oldest first.
+async fn stock_notes(app: &crate::helpers::TestApp, token: Option<&str>) -> Vec<String> {
+    let r = app
+        .get(
+            "/api/merchant/notifications?type=product&order=asc&limit=100",
+            token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["data"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["title"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn product_and_variant_updates_raise_one_notification_per_crossing() {
+    // Arrange: stock 50.
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("crossings").await;
+    let t = Some(token.as_str());
+    let p = app.product(&token, "Crossing Lamp", 50).await;
+    let path = format!("/api/merchant/products/{}", p["id"].as_str().expect("id"));
+    let low = json!({"status":"active","inventory":{"stock":3,"trackInventory":true,"lowStockThreshold":10}});
+    // Act + Assert: 50 → 3 under a threshold of 10 is one low-stock crossing…
+    let r = app.put(&path, t, low.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(stock_notes(&app, t).await, ["Low stock"]);
+    // …sending the same stock again crosses nothing…
+    app.put(&path, t, low.clone()).await;
+    assert_eq!(stock_notes(&app, t).await, ["Low stock"]);
+    // …running out is the next crossing, restocking none.
+    app.put(&path, t, json!({ "inventory": { "stock": 0 } }))
+        .await;
+    app.put(&path, t, json!({ "inventory": { "stock": 40 } }))
+        .await;
+    assert_eq!(stock_notes(&app, t).await, ["Low stock", "Out of stock"]);
+    // Concurrent updates to the same low level: one crossing, one notification.
+    let puts = (0..5).map(|_| app.put(&path, t, low.clone()));
+    let results = futures::future::join_all(puts).await;
+    assert!(results.iter().all(|r| r.status == StatusCode::OK));
+    assert_eq!(stock_notes(&app, t).await.len(), 3);
+    // A variant: created with 8 units (no crossing), updated to 0 (one), again to 0 (none).
+    let created = app
+        .post(
+            &format!("{path}/variants"),
+            t,
+            json!({ "type": "size", "value": "M", "stock": 8 }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let vid = created.body["data"]["variant"]["variantId"]
+        .as_str()
+        .expect("variant id");
+    assert_eq!(stock_notes(&app, t).await.len(), 3);
+    for _ in 0..2 {
+        let r = app
+            .put(&format!("{path}/variants/{vid}"), t, json!({ "stock": 0 }))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let notes = stock_notes(&app, t).await;
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert_eq!(notes[3], "Out of stock");
+    app.finish().await;
+}

@@ -600,3 +600,80 @@ async fn team_lists_members_and_activity_are_isolated_between_merchants() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_pending_invitation_of_another_merchant_does_not_block_an_accepted_membership() {
+    // Arrange: development servers return the invitation token with the invitation.
+    let app = crate::helpers::spawn_app_with(&["--node-env", "development"]).await;
+    let (a, _, _) = app.register("squat-a").await;
+    let (b, b_id, _) = app.register("squat-b").await;
+    let (email, body) = invitee("staff");
+    // A invites the address first and the invitation is never accepted…
+    let squat = app
+        .post("/api/merchant/team/invite", Some(&a), body.clone())
+        .await;
+    assert_eq!(squat.status, StatusCode::CREATED, "{}", squat.body);
+    // …then B invites it and the invitee accepts B's invitation.
+    let real = app.post("/api/merchant/team/invite", Some(&b), body).await;
+    assert_eq!(real.status, StatusCode::CREATED, "{}", real.body);
+    let token = real.body["data"]["invitationToken"]
+        .as_str()
+        .expect("token in development");
+    let accepted = accept(&app, token, "member-pass-1").await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    // Act
+    let login = app
+        .post(
+            "/api/merchant/auth/login",
+            None,
+            json!({ "email": email, "password": "member-pass-1" }),
+        )
+        .await;
+    // Assert: the member logs in to B, not to A's pending record.
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.body["data"]["merchant"]["id"], json!(b_id));
+    // A's pending invitation is still A's to resend or withdraw, and B's member is not A's.
+    let a_team = app.get("/api/merchant/team", Some(&a)).await;
+    assert_eq!(a_team.body["data"]["teamMembers"][0]["status"], "inactive");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_address_registered_as_another_merchants_owner_can_still_join_a_team() {
+    // Arrange: the address owns merchant A and is invited by B.
+    let app = crate::helpers::spawn_app_with(&["--node-env", "development"]).await;
+    let (_, a_id, email) = app.register("owner-a").await;
+    let (b, b_id, _) = app.register("team-b").await;
+    let invite = app
+        .post(
+            "/api/merchant/team/invite",
+            Some(&b),
+            json!({ "email": email, "name": "Olive Owner", "role": "manager" }),
+        )
+        .await;
+    assert_eq!(invite.status, StatusCode::CREATED, "{}", invite.body);
+    let token = invite.body["data"]["invitationToken"]
+        .as_str()
+        .expect("token in development");
+    assert_eq!(
+        accept(&app, token, "member-pass-2").await.status,
+        StatusCode::OK
+    );
+    // Act: one address, two passwords.
+    let login = |password: &'static str| {
+        app.post(
+            "/api/merchant/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+    };
+    let as_member = login("member-pass-2").await;
+    let as_owner = login("secret1").await;
+    // Assert: each password opens its own account.
+    assert_eq!(as_member.status, StatusCode::OK, "{}", as_member.body);
+    assert_eq!(as_member.body["data"]["merchant"]["id"], json!(b_id));
+    assert_eq!(as_member.body["data"]["user"]["role"], "manager");
+    assert_eq!(as_owner.status, StatusCode::OK, "{}", as_owner.body);
+    assert_eq!(as_owner.body["data"]["merchant"]["id"], json!(a_id));
+    app.finish().await;
+}

@@ -551,8 +551,9 @@ async fn onboarding_documents_are_uploaded_privately_listed_as_pending_and_delet
 {
     let app = spawn_app().await;
     // Arrange
-    let (token, _, _) = app.register("docs").await;
+    let (token, merchant, _) = app.register("docs").await;
     let (other, _, _) = app.register("docs-other").await;
+    let staff = staff_token(&app, &merchant).await;
     let path = "/api/merchant/onboarding/documents/upload";
     // Act: a PNG sent as "scan.pdf"/application/pdf is stored and served as what it is.
     let form = Form::new().text("documentType", "id_proof").part(
@@ -597,6 +598,12 @@ async fn onboarding_documents_are_uploaded_privately_listed_as_pending_and_delet
     assert_eq!(
         fetch(&app, &url, None, None).await.0,
         StatusCode::UNAUTHORIZED
+    );
+    // A KYC document is not for staff (no settings:view).
+    assert_eq!(
+        fetch(&app, &url, Some(&staff), None).await.0,
+        StatusCode::FORBIDDEN,
+        "staff"
     );
     assert_eq!(
         fetch(&app, &url, Some(&other), None).await.0,

@@ -196,18 +196,31 @@ async fn find_account(
 ) -> Result<(MerchantDoc, Option<MerchantUserDoc>), ApiError> {
     let store = &state.store;
     let failed = || ApiError::internal("Login failed");
-    if let Some(owner) = store
+    let owner = store
         .merchant_by_email(email.as_str())
         .await
-        .map_err(failed())?
-    {
+        .map_err(failed())?;
+    let members = store
+        .members_by_email(email.as_str())
+        .await
+        .map_err(failed())?;
+    if let Some(owner) = owner {
+        // The owner account wins unless the password is that of the address's membership of
+        // another merchant: registering an address never locks its invitations out.
+        let other = members
+            .first()
+            .is_some_and(|m| m.status == "active" && m.password.is_some());
+        if other
+            && !matches(password, Some(owner.password.clone())).await?
+            && let Some(i) = matching(&members, password).await?
+        {
+            let member = members.into_iter().nth(i).ok_or_else(invalid)?;
+            let merchant = store.merchant(member.merchant_id).await.map_err(failed())?;
+            return Ok((merchant.ok_or_else(invalid)?, Some(member)));
+        }
         return Ok((owner, None));
     }
-    let Some(member) = store
-        .member_by_email(email.as_str())
-        .await
-        .map_err(failed())?
-    else {
+    let Some(member) = member_for(members, password).await? else {
         password::verify_dummy(password.clone())
             .await
             .map_err(super::hash_failed)?;
@@ -225,6 +238,49 @@ async fn find_account(
         )));
     }
     Ok((merchant, Some(member)))
+}
+
+/// Whether `password` matches `hash`.
+async fn matches(password: &SecretString, hash: Option<String>) -> Result<bool, ApiError> {
+    let verified = password::verify(password.clone(), hash)
+        .await
+        .map_err(super::hash_failed)?;
+    Ok(matches!(verified, Verified::Yes { .. }))
+}
+
+/// The index of the active, accepted membership whose password this is.
+async fn matching(
+    members: &[MerchantUserDoc],
+    password: &SecretString,
+) -> Result<Option<usize>, ApiError> {
+    for (i, m) in members.iter().enumerate() {
+        if m.status != "active" || m.password.is_none() {
+            break;
+        }
+        if matches(password, m.password.clone()).await? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// Which of the address's memberships logs in: when several merchants' accepted memberships
+/// share it, the one whose password matches; otherwise the first of `members` (already
+/// ordered, see `Store::members_by_email`), whose password check then fails or passes as usual.
+async fn member_for(
+    mut members: Vec<MerchantUserDoc>,
+    password: &SecretString,
+) -> Result<Option<MerchantUserDoc>, ApiError> {
+    let accepted = members
+        .iter()
+        .take_while(|m| m.status == "active" && m.password.is_some())
+        .count();
+    if accepted > 1
+        && let Some(i) = matching(&members, password).await?
+    {
+        return Ok(Some(members.swap_remove(i)));
+    }
+    Ok(members.into_iter().next())
 }
 
 /// The credentials and lockout state of the account logging in.

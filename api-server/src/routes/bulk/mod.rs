@@ -324,11 +324,19 @@ pub async fn bulk_update(
         .iter()
         .map(|(_, before, patch)| (before.clone(), patch.clone()))
         .collect();
-    state
+    let replaced = state
         .store
         .update_products_atomically(auth.id(), &changes)
         .await
         .map_err(ApiError::internal("Failed to update products"))?;
+    // Stock crossings against what each write replaced, once the whole file is applied.
+    for (i, before) in &replaced {
+        let mv = changes[*i]
+            .1
+            .stock
+            .applied_to(before.stock_line(before.inventory.stock));
+        crate::notifications::stock_changed(&state.store, before, None, mv).await;
+    }
     let products: Vec<Value> = plan
         .updates
         .iter()

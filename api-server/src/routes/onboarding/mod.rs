@@ -14,7 +14,10 @@ use self::steps::step_data;
 pub use self::upload::{__path_upload_document, upload_document};
 use super::Reply;
 use crate::{
-    domain::onboarding::{TOTAL_STEPS, all_complete, progress, step_after},
+    domain::{
+        KYC_BUSINESS_FIELDS, KYC_PERMISSION, SensitiveAccess,
+        onboarding::{TOTAL_STEPS, all_complete, progress, step_after},
+    },
     error::ApiError,
     extract::{AppJson, AuthMerchant},
     state::AppState,
@@ -49,6 +52,30 @@ fn failed() -> impl FnOnce(store::Error) -> ApiError {
     ApiError::internal("Failed to update onboarding")
 }
 
+/// What of the caller's sensitive records its permissions let it read.
+fn sensitive_access(auth: &AuthMerchant) -> SensitiveAccess {
+    let access = auth.access();
+    SensitiveAccess::of(|p| access.can(p))
+}
+
+/// The saved step data without the bank details and KYC fields the caller may not read.
+fn visible_step_data(mut data: Value, access: SensitiveAccess) -> Value {
+    if let Some(steps) = data.as_object_mut() {
+        if !access.bank {
+            steps.remove("bankDetails");
+        }
+        if !access.kyc {
+            steps.remove("verification");
+            if let Some(info) = steps.get_mut("businessInfo").and_then(Value::as_object_mut) {
+                for field in KYC_BUSINESS_FIELDS {
+                    info.remove(field);
+                }
+            }
+        }
+    }
+    data
+}
+
 fn merchant_found(merchant: Option<MerchantDoc>) -> Result<MerchantDoc, ApiError> {
     merchant.ok_or_else(|| ApiError::NotFound("Merchant not found".into()))
 }
@@ -66,7 +93,7 @@ pub async fn status(auth: AuthMerchant) -> Result<Reply, ApiError> {
         "completedSteps": o.completed_steps,
         "totalSteps": TOTAL_STEPS,
         "progressPercentage": progress(&o.completed_steps),
-        "stepData": o.step_data_json(),
+        "stepData": visible_step_data(o.step_data_json(), sensitive_access(&auth)),
     });
     let dates = [("startedAt", o.started_at), ("completedAt", o.completed_at)];
     for (key, at) in dates {
@@ -104,7 +131,10 @@ pub async fn save_step(
         .await
         .map_err(failed())
         .and_then(merchant_found)?;
-    let data = merchant.onboarding.step_data_json();
+    let data = visible_step_data(
+        merchant.onboarding.step_data_json(),
+        sensitive_access(&auth),
+    );
     Ok(Reply::data(data).message(format!("Step {step} data saved successfully")))
 }
 
@@ -184,11 +214,13 @@ pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result
         .message("Onboarding submitted successfully. Your application is under review."))
 }
 
-/// Uploaded verification documents.
+/// Uploaded verification documents (KYC: team members need settings:view).
 #[utoipa::path(get, path = "/api/merchant/onboarding/documents", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Documents", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "Documents", body = crate::openapi::Envelope),
+        (status = 403, description = "Missing profile:view or settings:view", body = crate::openapi::ErrorBody)))]
 pub async fn documents(auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:view")?;
+    auth.require(KYC_PERMISSION)?;
     let o = &auth.merchant.onboarding;
     Ok(Reply::data(json!({
         "documents": o.documents_json(),

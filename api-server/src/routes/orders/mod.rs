@@ -126,8 +126,14 @@ fn list_input(q: OrderListQuery, v: &mut Validator) -> (OrderFilter, OrderPage, 
     (filter, page, store_param(v, q.store_id))
 }
 
-/// Orders rendered with their customers (one `users` read for the page).
-async fn render(state: &AppState, orders: &[OrderDoc]) -> Result<Vec<Value>, ApiError> {
+/// Orders rendered with their customers (one `users` read for the page), each as the
+/// merchant sees it (on a shared order: its own lines at its part's status).
+async fn render(
+    state: &AppState,
+    scope: &OrderScope,
+    orders: &[OrderDoc],
+) -> Result<Vec<Value>, ApiError> {
+    let orders: Vec<OrderDoc> = orders.iter().map(|o| scope.view(o)).collect();
     let mut ids: Vec<ObjectId> = orders.iter().map(|o| o.user).collect();
     ids.sort();
     ids.dedup();
@@ -167,7 +173,7 @@ pub async fn list(
         .map_err(ApiError::internal("Failed to fetch orders"))?;
     let pages = total.div_ceil(page.limit as u64);
     Ok(Reply::data(json!({
-        "orders": render(&state, &orders).await?, "totalCount": total, "total": total, "page": page.page,
+        "orders": render(&state, &scope, &orders).await?, "totalCount": total, "total": total, "page": page.page,
         "limit": page.limit, "totalPages": pages, "hasMore": page.page < pages,
     }))
     .message("Orders retrieved successfully"))
@@ -192,7 +198,7 @@ pub async fn show(
         .await
         .map_err(ApiError::internal("Failed to fetch order"))?
         .ok_or_else(not_found)?;
-    let rendered = render(&state, std::slice::from_ref(&order)).await?;
+    let rendered = render(&state, &scope, std::slice::from_ref(&order)).await?;
     Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
         .message("Order retrieved successfully"))
 }
@@ -270,7 +276,7 @@ pub async fn update_status(
         tracking: None,
     };
     let order = change_status(&state, &scope, id, &change).await?;
-    let rendered = render(&state, std::slice::from_ref(&order)).await?;
+    let rendered = render(&state, &scope, std::slice::from_ref(&order)).await?;
     Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
         .message("Order status updated successfully"))
 }
@@ -340,6 +346,7 @@ pub async fn refund(
         reason,
         items,
         by: actor(&auth),
+        merchant: scope.merchant,
     };
     let outcome = state
         .store
@@ -363,7 +370,7 @@ pub async fn refund(
         }
     };
     tracing::info!(order = %id, amount, "order.refunded");
-    let rendered = render(&state, std::slice::from_ref(&order)).await?;
+    let rendered = render(&state, &scope, std::slice::from_ref(&order)).await?;
     Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
         .message("Refund processed successfully"))
 }

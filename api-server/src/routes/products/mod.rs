@@ -421,12 +421,19 @@ pub async fn update(
         .map_err(ApiError::internal("Failed to update product"))?
         .ok_or_else(not_found)?;
     let patch = resolved_patch(&state, &auth, id, fields).await?;
-    let product = state
+    let changed = state
         .store
-        .update_product(auth.id(), id, &patch, Some(&before.pricing))
+        .update_product(auth.id(), id, &patch, &before)
         .await
         .map_err(on_duplicate_key(sku_taken, "Failed to update product"))?
         .ok_or_else(not_found)?;
+    let (before, product) = (changed.before, changed.after);
+    // The stock the write replaced, not the one read above: concurrent updates see each
+    // crossing once.
+    let mv = patch
+        .stock
+        .applied_to(before.stock_line(before.inventory.stock));
+    crate::notifications::stock_changed(&state.store, &product, None, mv).await;
     let change = crate::audit::AuditChange::action("product.updated")
         .resource("product", product.id)
         .diff(audit_summary(&before), audit_summary(&product));

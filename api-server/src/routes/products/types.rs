@@ -7,8 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     domain::{
-        Cashback, Currency, Dimensions, ObjectId, PriceInput, ProductPatch, ProductStatus, Sku,
-        StockPatch, Visibility,
+        Attributes, Cashback, Currency, Dimensions, ObjectId, PriceInput, ProductPatch,
+        ProductStatus, Sku, Specifications, StockPatch, Visibility,
     },
     error::ApiError,
     store::{json::to_json, products::ProductDoc},
@@ -121,6 +121,12 @@ pub struct ProductInput {
     pub visibility: Option<String>,
     /// Cashback (default 0 %).
     pub cashback: Option<CashbackInput>,
+    /// Attributes: an object, or a list of `{name, value}` pairs (older clients).
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Attributes>,
+    /// Specifications: a list of `{key, value, group}`, or an object `{key: value}`.
+    #[schema(value_type = Option<Object>)]
+    pub specifications: Option<Specifications>,
 }
 
 /// A validated body: the patch, plus the references the handler still has to resolve.
@@ -227,6 +233,8 @@ impl ProductInput {
         patch.images = self.images.map(|i| images_list(v, i));
         patch.dimensions = self.dimensions.map(|d| dimensions(v, d));
         patch.cashback = self.cashback.map(|c| cashback(v, c));
+        patch.attributes = self.attributes;
+        patch.specifications = self.specifications;
         patch.stock = inventory(v, self.inventory, create);
     }
 }

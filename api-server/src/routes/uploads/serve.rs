@@ -63,6 +63,8 @@ pub async fn private(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     auth.require("profile:view")?;
+    // Private files are verification (KYC) documents.
+    auth.require(crate::domain::KYC_PERMISSION)?;
     let key = ObjectKey::parse(auth.id(), true, &name).ok_or_else(not_found)?;
     serve(&state, &key, &headers, PRIVATE_CACHE).await
 }
