@@ -14,7 +14,9 @@ fn far_apart_cells() -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     sheet.write_string(0, 0, "name").expect("A1");
-    sheet.write_number(1_048_575, 16_383, 1.0).expect("XFD1048576");
+    sheet
+        .write_number(1_048_575, 16_383, 1.0)
+        .expect("XFD1048576");
     book.save_to_buffer().expect("xlsx")
 }
 
@@ -60,7 +62,10 @@ fn main() {
         _ => far_apart_cells(),
     };
     let before = peak_rss_kib();
-    println!("{kind}: {} bytes, peak RSS before reading {before} KiB", bytes.len());
+    println!(
+        "{kind}: {} bytes, peak RSS before reading {before} KiB",
+        bytes.len()
+    );
     let started = Instant::now();
     let outcome = match sheet::read(&bytes) {
         Ok(t) => format!("read {} rows", t.rows.len()),

@@ -170,9 +170,8 @@ pub async fn finish_unread(req: Request, next: Next) -> Response {
     };
     // A client waiting for `100 Continue` has sent nothing yet: answer, and it sends nothing.
     let never_asked = expects_continue && !leftover.polled.load(Ordering::Relaxed);
-    let drained = !never_asked
-        && declared.is_none_or(|n| n <= DRAIN_MAX_BYTES)
-        && drain(body).await;
+    let drained =
+        !never_asked && declared.is_none_or(|n| n <= DRAIN_MAX_BYTES) && drain(body).await;
     if !drained {
         tracing::debug!(
             status = response.status().as_u16(),

@@ -146,7 +146,13 @@ mod tests {
     #[test]
     fn formula_like_text_is_neutralised_in_csv_and_read_back_unchanged() {
         let cells = ["=1+1", "+1", "-1", "@A1", "\t=1", "\r=1"];
-        let rows = vec![cells.iter().map(|c| Cell::from(*c)).chain([(-2.5).into()]).collect()];
+        let rows = vec![
+            cells
+                .iter()
+                .map(|c| Cell::from(*c))
+                .chain([(-2.5).into()])
+                .collect(),
+        ];
         let bytes = csv(&["a", "b", "c", "d", "e", "f", "g"], &rows).expect("csv");
         let text = String::from_utf8(bytes).expect("utf8");
         let record = text.lines().nth(1).expect("row");

@@ -166,7 +166,9 @@ impl Mp4Boxes {
     pub fn feed(&mut self, mut chunk: &[u8]) {
         while !chunk.is_empty() && !self.done {
             if self.moov_left > 0 {
-                let n = chunk.len().min(usize::try_from(self.moov_left).unwrap_or(usize::MAX));
+                let n = chunk
+                    .len()
+                    .min(usize::try_from(self.moov_left).unwrap_or(usize::MAX));
                 if let Some(moov) = self.moov.as_mut() {
                     let room = MOOV_KEPT.saturating_sub(moov.len());
                     moov.extend_from_slice(&chunk[..n.min(room)]);
@@ -177,7 +179,9 @@ impl Mp4Boxes {
                 continue;
             }
             if self.at < self.next {
-                let n = chunk.len().min(usize::try_from(self.next - self.at).unwrap_or(usize::MAX));
+                let n = chunk
+                    .len()
+                    .min(usize::try_from(self.next - self.at).unwrap_or(usize::MAX));
                 self.at += n as u64;
                 chunk = &chunk[n..];
                 continue;

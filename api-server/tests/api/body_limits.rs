@@ -37,7 +37,8 @@ async fn send_all_then_read(
 ) -> RawAnswer {
     let addr = app.address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n");
+    let mut head =
+        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n");
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
@@ -213,7 +214,10 @@ async fn a_client_that_sends_an_oversized_csv_upload_whole_reads_the_413_envelop
         Framing::Length,
     ))
     .await;
-    assert_eq!(answer.map(|(status, body)| (status, body["success"].clone())), Ok((401, json!(false))));
+    assert_eq!(
+        answer.map(|(status, body)| (status, body["success"].clone())),
+        Ok((401, json!(false)))
+    );
     app.finish().await;
 }
 

@@ -258,10 +258,25 @@ async fn spreadsheet_and_csv_bombs_are_refused_naming_the_limit_and_the_server_s
     let mut server = CappedServer::start();
     let token = server.token().await;
     let bombs: [(&str, &str, Vec<u8>, &str); 6] = [
-        ("A1 and XFD1048576", "bomb.xlsx", far_apart_cells(), "column"),
-        ("dimension A1:XFD1048576", "bomb.xlsx", huge_dimension(), "column"),
+        (
+            "A1 and XFD1048576",
+            "bomb.xlsx",
+            far_apart_cells(),
+            "column",
+        ),
+        (
+            "dimension A1:XFD1048576",
+            "bomb.xlsx",
+            huge_dimension(),
+            "column",
+        ),
         ("1 GiB shared string", "bomb.xlsx", ratio_bomb(), "MB"),
-        ("a trillion shared strings", "bomb.xlsx", lying_string_count(), "strings"),
+        (
+            "a trillion shared strings",
+            "bomb.xlsx",
+            lying_string_count(),
+            "strings",
+        ),
         ("millions of columns", "bomb.csv", csv_columns(), "column"),
         ("millions of rows", "bomb.csv", csv_rows(), "5000"),
     ];

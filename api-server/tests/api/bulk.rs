@@ -742,9 +742,7 @@ async fn exports_neutralise_text_that_a_spreadsheet_would_run_as_a_formula() {
         let mut body = crate::helpers::product_body(&format!("Formula {i}"), 1);
         body["brand"] = json!(formula);
         body["tags"] = json!([formula]);
-        let r = app
-            .post("/api/merchant/products", Some(&token), body)
-            .await;
+        let r = app.post("/api/merchant/products", Some(&token), body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     // CSV: every cell that began with a trigger begins with a quote, which spreadsheets show
@@ -796,9 +794,18 @@ async fn exports_neutralise_text_that_a_spreadsheet_would_run_as_a_formula() {
     plain.sort();
     assert_eq!(brands, plain);
     // Re-importing the CSV export gives back the values, not the quotes.
-    let r = import(&app, &token, "bulk-update", bytes_of_csv_export(&app, &token).await, "p.csv").await;
+    let r = import(
+        &app,
+        &token,
+        "bulk-update",
+        bytes_of_csv_export(&app, &token).await,
+        "p.csv",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let listed = app.get("/api/merchant/products?limit=100", Some(&token)).await;
+    let listed = app
+        .get("/api/merchant/products?limit=100", Some(&token))
+        .await;
     let mut brands: Vec<String> = listed.body["data"]["products"]
         .as_array()
         .expect("products")
@@ -831,7 +838,9 @@ async fn exports_neutralise_text_that_a_spreadsheet_would_run_as_a_formula() {
         .position(|h| h == "User Agent")
         .expect("user agent column");
     assert!(
-        rows[1..].iter().any(|r| r[agent] == format!("'{}", FORMULAS[0])),
+        rows[1..]
+            .iter()
+            .any(|r| r[agent] == format!("'{}", FORMULAS[0])),
         "{rows:?}"
     );
     for row in &rows[1..] {

@@ -743,7 +743,13 @@ fn image_body(size: usize) -> (String, Vec<u8>) {
 }
 
 /// POST `body` without a `Content-Length` (chunked, in 1 MiB pieces).
-async fn send_chunked(app: &TestApp, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Resp {
+async fn send_chunked(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Resp {
     let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
         body.chunks(1024 * 1024).map(|c| Ok(c.to_vec())).collect();
     let res = app
@@ -768,7 +774,10 @@ async fn send_chunked(app: &TestApp, path: &str, token: &str, content_type: &str
 /// A large file is streamed to storage and served back whole; a file over its limit, sent
 /// without `Content-Length` so that parts of it reach storage first, is refused and leaves
 /// nothing behind; one declared over the route's limit is a 413 before anything is read.
-async fn large_uploads_stream_and_oversize_ones_leave_nothing(app: &TestApp, stored: impl AsyncFn(&str) -> Vec<String>) {
+async fn large_uploads_stream_and_oversize_ones_leave_nothing(
+    app: &TestApp,
+    stored: impl AsyncFn(&str) -> Vec<String>,
+) {
     let (token, merchant, _) = app.register("stream").await;
     let path = "/api/merchant/uploads/image";
     let (content_type, body) = image_body(20 * 1024 * 1024);
@@ -810,7 +819,11 @@ async fn large_uploads_stream_and_oversize_ones_leave_nothing(app: &TestApp, sto
         body,
         json!({ "success": false, "message": "Request body too large. Maximum size is 51mb." })
     );
-    assert_eq!(stored(&merchant).await, before, "nothing left by the refused files");
+    assert_eq!(
+        stored(&merchant).await,
+        before,
+        "nothing left by the refused files"
+    );
 }
 
 #[tokio::test]

@@ -206,7 +206,9 @@ pub enum SheetError {
     #[error("Too many rows. Maximum is {MAX_ROWS} products per file.")]
     TooManyRows,
     /// A cell past the last accepted column.
-    #[error("Too many columns: row {row} reaches column {column}; the limit is {MAX_COLUMNS} columns")]
+    #[error(
+        "Too many columns: row {row} reaches column {column}; the limit is {MAX_COLUMNS} columns"
+    )]
     TooManyColumns {
         /// 1-based row number.
         row: usize,
@@ -214,13 +216,17 @@ pub enum SheetError {
         column: usize,
     },
     /// A cell past the last accepted row.
-    #[error("The sheet is too long: it reaches row {row}; the limit is row {MAX_ROW_NUMBER} ({MAX_ROWS} products)")]
+    #[error(
+        "The sheet is too long: it reaches row {row}; the limit is row {MAX_ROW_NUMBER} ({MAX_ROWS} products)"
+    )]
     RowOutOfBounds {
         /// 1-based row number.
         row: usize,
     },
     /// The sheet's declared size is past the limits.
-    #[error("The sheet declares {rows} rows and {columns} columns; the limit is {MAX_ROW_NUMBER} rows and {MAX_COLUMNS} columns")]
+    #[error(
+        "The sheet declares {rows} rows and {columns} columns; the limit is {MAX_ROW_NUMBER} rows and {MAX_COLUMNS} columns"
+    )]
     Dimension {
         /// Declared last row (1-based).
         rows: u64,
@@ -231,7 +237,9 @@ pub enum SheetError {
     #[error("The workbook unpacks to more than {} MB; the limit is {} MB", .0 / MB, MAX_UNPACKED / MB)]
     Unpacked(u64),
     /// One part grows too much when unpacked.
-    #[error("The workbook part {part} unpacks to {ratio} times its packed size; the limit is {MAX_RATIO} times")]
+    #[error(
+        "The workbook part {part} unpacks to {ratio} times its packed size; the limit is {MAX_RATIO} times"
+    )]
     Ratio {
         /// Part name.
         part: String,
@@ -242,7 +250,9 @@ pub enum SheetError {
     #[error("The workbook has more than {MAX_PARTS} parts")]
     TooManyParts,
     /// A shared-string table announcing more strings than its bytes can hold.
-    #[error("The shared-string table announces {count} strings, more than its {bytes} bytes can hold")]
+    #[error(
+        "The shared-string table announces {count} strings, more than its {bytes} bytes can hold"
+    )]
     SharedStrings {
         /// Announced count.
         count: u64,
@@ -481,10 +491,7 @@ fn read_xlsx(bytes: &[u8], mut clock: Clock) -> Result<Vec<(usize, Vec<String>)>
         .worksheet_cells_reader(&name)
         .map_err(|_| SheetError::Unreadable)?;
     let declared = cells.dimensions();
-    let (rows, columns) = (
-        u64::from(declared.end.0) + 1,
-        u64::from(declared.end.1) + 1,
-    );
+    let (rows, columns) = (u64::from(declared.end.0) + 1, u64::from(declared.end.1) + 1);
     if rows > MAX_ROW_NUMBER as u64 || columns > MAX_COLUMNS as u64 {
         return Err(SheetError::Dimension { rows, columns });
     }
@@ -528,7 +535,8 @@ fn read_xls(bytes: &[u8], mut clock: Clock) -> Result<Vec<(usize, Vec<String>)>,
 /// Check the records of a legacy workbook before calamine, which sizes every sheet of it from
 /// its DIMENSIONS record and its farthest cell when opening it: both are bounded here.
 fn check_biff(bytes: &[u8], clock: &mut Clock) -> Result<(), SheetError> {
-    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|_| SheetError::NotASheet)?;
+    let mut file =
+        cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|_| SheetError::NotASheet)?;
     let mut stream = file
         .open_stream("/Workbook")
         .or_else(|_| file.open_stream("/Book"))
@@ -541,7 +549,10 @@ fn check_biff(bytes: &[u8], clock: &mut Clock) -> Result<(), SheetError> {
     if data.len() as u64 > MAX_UNPACKED {
         return Err(SheetError::Unpacked(data.len() as u64));
     }
-    let u16_at = |r: &[u8], i: usize| r.get(i..i + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64);
+    let u16_at = |r: &[u8], i: usize| {
+        r.get(i..i + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64)
+    };
     let u32_at = |r: &[u8], i: usize| {
         r.get(i..i + 4)
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)

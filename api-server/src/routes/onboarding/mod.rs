@@ -32,10 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/documents", get(documents))
         .route(
             "/documents/upload",
-            crate::body_limit::limit(
-                post(upload::upload_document),
-                upload::DOCUMENT.body_limit(),
-            ),
+            crate::body_limit::limit(post(upload::upload_document), upload::DOCUMENT.body_limit()),
         )
         .route("/documents/{index}", delete(delete_document))
 }

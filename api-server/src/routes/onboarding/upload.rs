@@ -42,13 +42,25 @@ pub async fn upload_document(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
     let allowed = auth.require("profile:edit");
-    let form = stored_form(&state, auth.id(), allowed, multipart, &DOCUMENT, true, Accept::Document)
-        .await?;
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &DOCUMENT,
+        true,
+        Accept::Document,
+    )
+    .await?;
     keep_if_ok(&state, &form, record(&state, &auth, &form)).await
 }
 
 /// Validate the form's text and append the stored document to the merchant's onboarding.
-async fn record(state: &AppState, auth: &AuthMerchant, form: &StoredForm) -> Result<Reply, ApiError> {
+async fn record(
+    state: &AppState,
+    auth: &AuthMerchant,
+    form: &StoredForm,
+) -> Result<Reply, ApiError> {
     let kind = match form.text("documentType") {
         Some(t) if DOCUMENT_TYPES.contains(&t) => t.to_string(),
         Some(_) => {

@@ -213,7 +213,16 @@ pub async fn product_image(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
     let allowed = auth.require("products:edit");
-    let form = stored_form(&state, auth.id(), allowed, multipart, &IMAGE, false, Accept::Image).await?;
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &IMAGE,
+        false,
+        Accept::Image,
+    )
+    .await?;
     keep_if_ok(&state, &form, async {
         let product = target_product(&state, &auth, &form).await?;
         let (stored, w, h) = stored_image(&state, form.one_file()?)?;
@@ -236,8 +245,16 @@ pub async fn product_images(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
     let allowed = auth.require("products:edit");
-    let form =
-        stored_form(&state, auth.id(), allowed, multipart, &IMAGES, false, Accept::Image).await?;
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &IMAGES,
+        false,
+        Accept::Image,
+    )
+    .await?;
     // A bad third file removes the two stored before it.
     keep_if_ok(&state, &form, async {
         if form.files.is_empty() {
@@ -272,7 +289,16 @@ pub async fn image(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
     let allowed = auth.require("products:edit");
-    let form = stored_form(&state, auth.id(), allowed, multipart, &IMAGE, false, Accept::Image).await?;
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &IMAGE,
+        false,
+        Accept::Image,
+    )
+    .await?;
     keep_if_ok(&state, &form, async {
         let upload = form.one_file()?;
         let (stored, w, h) = stored_image(&state, upload)?;
@@ -298,7 +324,16 @@ async fn shop_media(
     field: &'static str,
 ) -> Result<Reply, ApiError> {
     let allowed = auth.require("settings:edit_basic");
-    let form = stored_form(state, auth.id(), allowed, multipart, limits, false, Accept::Image).await?;
+    let form = stored_form(
+        state,
+        auth.id(),
+        allowed,
+        multipart,
+        limits,
+        false,
+        Accept::Image,
+    )
+    .await?;
     let (stored, store_id) = keep_if_ok(state, &form, async {
         let store_id = form
             .text("storeId")
@@ -372,7 +407,16 @@ pub async fn video(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
     let allowed = auth.require("products:edit");
-    let form = stored_form(&state, auth.id(), allowed, multipart, &VIDEO, false, Accept::Video).await?;
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &VIDEO,
+        false,
+        Accept::Video,
+    )
+    .await?;
     keep_if_ok(&state, &form, async {
         match form.text("type").unwrap_or("product") {
             "product" => {}
