@@ -12,7 +12,7 @@ use crate::{
     extract::AuthMerchant,
     routes::{
         Reply,
-        uploads::{discard, keep_if_ok, stored, stored_form},
+        uploads::{keep_if_ok, stored, stored_form},
     },
     state::AppState,
     store::onboarding::document_json,
@@ -89,20 +89,13 @@ async fn record(
         size: upload.size as i64,
     };
     let entry = VerificationDocument::pending(kind, stored.url.clone(), Some(file));
-    let merchant = match state
+    // On failure `keep_if_ok` removes the stored file.
+    let merchant = state
         .store
         .add_verification_document(auth.id(), &entry)
         .await
-    {
-        Ok(Some(m)) => m,
-        other => {
-            discard(&state, [stored.key]).await;
-            return Err(match other {
-                Err(e) => failed()(e),
-                _ => ApiError::NotFound("Merchant not found".into()),
-            });
-        }
-    };
+        .map_err(failed())?
+        .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
     let document = document_json(&entry).map_err(failed())?;
     Ok(Reply::data(
         json!({ "document": document, "documents": merchant.onboarding.documents_json() }),
