@@ -32,9 +32,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let max = crate::routes::BODY_LIMIT;
+        // Refused on the declared length before a byte is read (`body_limit::finish_unread`
+        // discards the body so that the client reads this answer).
+        if crate::body_limit::declared_length(req.headers()).is_some_and(|n| n > max as u64) {
+            return Err(crate::body_limit::too_large(max));
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("Request body too large. Maximum size is 50kb.".into())
+                crate::body_limit::too_large(max)
             } else {
                 ApiError::BadRequest("Failed to read request body".into())
             }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod body_limit;
 pub mod cache;
 pub mod cli;
 pub mod config;

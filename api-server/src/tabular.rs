@@ -1,7 +1,44 @@
 //! Tables rendered as CSV (`csv`) or XLSX (`rust_xlsxwriter`) bytes, for the cashback and audit
 //! exports. Numbers stay numbers in XLSX; everything else is text.
+//!
+//! Text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or
+//! a carriage return: CSV injection) is neutralised in every export: a CSV cell gets a leading
+//! `'`, which spreadsheets show as text; an XLSX text cell gets the quote-prefix style, which
+//! keeps the value unchanged. Imports take the CSV quote off again ([`unneutralise`]).
+
+use std::borrow::Cow;
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
+
+/// First characters that make a spreadsheet read a cell as a formula.
+const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a spreadsheet would read `text` as a formula.
+pub fn is_formula_like(text: &str) -> bool {
+    text.starts_with(FORMULA_TRIGGERS)
+}
+
+/// `text` as a CSV cell that no spreadsheet runs: formula-like text gets a leading `'`.
+pub fn neutralise(text: &str) -> Cow<'_, str> {
+    if is_formula_like(text) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The value behind a neutralised cell of our exports (`'=x` reads back as `=x`).
+pub fn unneutralise(text: &str) -> &str {
+    match text.strip_prefix('\'') {
+        Some(rest) if is_formula_like(rest) => rest,
+        _ => text,
+    }
+}
+
+/// The style of formula-like text cells in XLSX exports: shown and kept as text.
+pub fn quoted_text() -> Format {
+    Format::new().set_quote_prefix()
+}
 
 /// One cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +57,7 @@ impl Cell {
 
     fn text(&self) -> String {
         match self {
-            Self::Text(s) => s.clone(),
+            Self::Text(s) => neutralise(s).into_owned(),
             Self::Num(n) => n.to_string(),
         }
     }
@@ -74,6 +111,7 @@ pub fn xlsx(sheet: &str, headers: &[&str], rows: &[Vec<Cell>]) -> Result<Vec<u8>
     let ws = book.add_worksheet();
     ws.set_name(sheet)?;
     let bold = Format::new().set_bold();
+    let quoted = quoted_text();
     for (c, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)?;
     }
@@ -81,6 +119,9 @@ pub fn xlsx(sheet: &str, headers: &[&str], rows: &[Vec<Cell>]) -> Result<Vec<u8>
         let r = r as u32 + 1;
         for (c, cell) in row.iter().enumerate() {
             match cell {
+                Cell::Text(s) if is_formula_like(s) => {
+                    ws.write_string_with_format(r, c as u16, s, &quoted)?
+                }
                 Cell::Text(s) => ws.write_string(r, c as u16, s)?,
                 Cell::Num(n) => ws.write_number(r, c as u16, *n)?,
             };
@@ -100,6 +141,27 @@ mod tests {
             String::from_utf8(bytes).expect("utf8"),
             "a,b\n\"x,y\",2.5\n"
         );
+    }
+
+    #[test]
+    fn formula_like_text_is_neutralised_in_csv_and_read_back_unchanged() {
+        let cells = ["=1+1", "+1", "-1", "@A1", "\t=1", "\r=1"];
+        let rows = vec![
+            cells
+                .iter()
+                .map(|c| Cell::from(*c))
+                .chain([(-2.5).into()])
+                .collect(),
+        ];
+        let bytes = csv(&["a", "b", "c", "d", "e", "f", "g"], &rows).expect("csv");
+        let text = String::from_utf8(bytes).expect("utf8");
+        let record = text.lines().nth(1).expect("row");
+        assert_eq!(record, "'=1+1,'+1,'-1,'@A1,\"'\t=1\",\"'\r=1\",-2.5");
+        for cell in cells {
+            assert_eq!(unneutralise(&neutralise(cell)), cell);
+        }
+        assert_eq!(neutralise("plain"), "plain");
+        assert_eq!(unneutralise("'plain"), "'plain");
     }
 
     #[test]

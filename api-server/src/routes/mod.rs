@@ -165,6 +165,8 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn(mw::security_headers))
         .layer(mw::cors(&state.settings.cors_origins))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the timeout: what a timed-out handler left unread is discarded too.
+        .layer(from_fn(crate::body_limit::finish_unread))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.settings.request_timeout,

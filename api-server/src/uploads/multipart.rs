@@ -1,6 +1,9 @@
-//! Reading a multipart body field by field: file parts are collected chunk by chunk and the
-//! request is refused as soon as a file passes its limit (nothing larger is ever buffered);
-//! text parts become a small map. Rejections use the contract's 400 messages.
+//! Reading a multipart body field by field; text parts become a small map. File parts are
+//! either streamed to storage as they arrive ([`store_form`]: media and documents; only the
+//! file's first bytes are held, to tell its type and read its header) or, for the sheets bulk
+//! import parses whole, collected in memory ([`read_form`]). Either way a file is refused as
+//! soon as it passes its limit, and a refused or failed file leaves nothing in storage.
+//! Rejections use the contract's 400 messages; a body over the route's limit is a 413.
 
 use std::collections::HashMap;
 
@@ -10,10 +13,18 @@ use axum::extract::{
 };
 use bytes::{Bytes, BytesMut};
 
-use crate::error::ApiError;
+use super::{
+    FileStore, ObjectKey,
+    sniff::{self, Accept, Mp4Boxes, Sniffed},
+};
+use crate::{error::ApiError, store::ObjectId};
 
 /// Longest accepted text part.
 const MAX_TEXT: usize = 16 * 1024;
+/// Bytes of a streamed file held to tell its type and read its header (image size).
+pub const HEAD_BYTES: usize = 1024 * 1024;
+/// Parts of one streamed file in flight to storage at once (5 MiB each).
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Limits of one upload route.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +37,30 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Message when a file is too large.
     pub too_large: &'static str,
+    /// Request body limit of the route (413 above it), see [`Limits::new`].
+    pub max_body: usize,
 }
 
 impl Limits {
-    /// The request body limit of the route: every file at its maximum plus form overhead.
+    /// Limits whose body limit is every file at its maximum plus 1 MiB of form overhead.
+    pub const fn new(
+        field: &'static str,
+        max_files: usize,
+        max_bytes: usize,
+        too_large: &'static str,
+    ) -> Self {
+        Self {
+            field,
+            max_files,
+            max_bytes,
+            too_large,
+            max_body: max_files * max_bytes + 1024 * 1024,
+        }
+    }
+
+    /// The request body limit of the route.
     pub fn body_limit(&self) -> usize {
-        self.max_files * self.max_bytes + 1024 * 1024
+        self.max_body
     }
 }
 
@@ -78,7 +107,9 @@ pub fn rejected(e: MultipartRejection) -> ApiError {
 
 fn broken(e: MultipartError, limits: &Limits) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::BadRequest(limits.too_large.into())
+        // The whole body passed the route's limit (a body without `Content-Length`; a declared
+        // one is refused before reading by `body_limit::limit`).
+        crate::body_limit::too_large(limits.max_body)
     } else {
         tracing::debug!(error = %e, "malformed multipart body");
         ApiError::BadRequest("Malformed multipart body".into())
@@ -97,7 +128,7 @@ pub async fn authorized_form(
     read_form(multipart.map_err(rejected)?, limits).await
 }
 
-/// Read every part of the body within `limits`.
+/// Read every part of the body within `limits`, files in memory.
 pub async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form, ApiError> {
     let mut form = Form::default();
     while let Some(field) = multipart
@@ -105,31 +136,251 @@ pub async fn read_form(mut multipart: Multipart, limits: &Limits) -> Result<Form
         .await
         .map_err(|e| broken(e, limits))?
     {
-        let name = field.name().unwrap_or_default().to_string();
-        if field.file_name().is_none() && name != limits.field {
-            let value = read_limited(field, MAX_TEXT, "Form field too large", limits).await?;
-            let text = String::from_utf8(value.to_vec())
-                .map_err(|_| ApiError::BadRequest(format!("Field \"{name}\" must be text")))?;
-            form.text.insert(name, text);
+        let Some(field) = text_or_file(field, limits, &mut form.text, form.files.len()).await?
+        else {
             continue;
-        }
-        if name != limits.field {
-            return Err(ApiError::BadRequest(format!(
-                "Unexpected field \"{name}\": send the file as \"{}\"",
-                limits.field
-            )));
-        }
-        if form.files.len() == limits.max_files {
-            return Err(ApiError::BadRequest(format!(
-                "Too many files. Maximum is {}.",
-                limits.max_files
-            )));
-        }
+        };
         let file_name = field.file_name().map(str::to_string);
         let bytes = read_limited(field, limits.max_bytes, limits.too_large, limits).await?;
         form.files.push(Upload { file_name, bytes });
     }
     Ok(form)
+}
+
+/// A text part goes into `text` (`None` returned); a file part of the expected field, when
+/// there is room for one more, is returned to be read.
+async fn text_or_file<'a>(
+    field: Field<'a>,
+    limits: &Limits,
+    text: &mut HashMap<String, String>,
+    files: usize,
+) -> Result<Option<Field<'a>>, ApiError> {
+    let name = field.name().unwrap_or_default().to_string();
+    if field.file_name().is_none() && name != limits.field {
+        let value = read_limited(field, MAX_TEXT, "Form field too large", limits).await?;
+        let value = String::from_utf8(value.to_vec())
+            .map_err(|_| ApiError::BadRequest(format!("Field \"{name}\" must be text")))?;
+        text.insert(name, value);
+        return Ok(None);
+    }
+    if name != limits.field {
+        return Err(ApiError::BadRequest(format!(
+            "Unexpected field \"{name}\": send the file as \"{}\"",
+            limits.field
+        )));
+    }
+    if files == limits.max_files {
+        return Err(ApiError::BadRequest(format!(
+            "Too many files. Maximum is {}.",
+            limits.max_files
+        )));
+    }
+    Ok(Some(field))
+}
+
+/// Where the files of a [`store_form`] go and what they must be.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// Owning merchant.
+    pub merchant: ObjectId,
+    /// Served only to the owner (documents).
+    pub private: bool,
+    /// Accepted types (by magic bytes).
+    pub accept: Accept,
+}
+
+/// A file streamed to storage.
+#[derive(Debug, Clone)]
+pub struct StoredUpload {
+    /// The client's file name (informational only).
+    pub file_name: Option<String>,
+    /// Where it was stored.
+    pub key: ObjectKey,
+    /// Size in bytes.
+    pub size: u64,
+    /// Its real type.
+    pub sniffed: Sniffed,
+    /// Width and height read from an image's header (`None`: not an image or corrupt header).
+    pub dimensions: Option<(u64, u64)>,
+    /// Duration in seconds of an MP4/QuickTime video.
+    pub duration: Option<f64>,
+}
+
+/// A form whose files are in storage.
+#[derive(Debug, Default)]
+pub struct StoredForm {
+    /// Files of the file field, in order.
+    pub files: Vec<StoredUpload>,
+    /// Text fields.
+    pub text: HashMap<String, String>,
+}
+
+impl StoredForm {
+    /// The first file, or the contract's 400 when none was sent.
+    pub fn one_file(&self) -> Result<&StoredUpload, ApiError> {
+        self.files
+            .first()
+            .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))
+    }
+
+    /// A non-empty text field.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.text
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Keys of every stored file.
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        self.files.iter().map(|f| f.key.clone()).collect()
+    }
+}
+
+/// Like [`authorized_form`], streaming each file to `files` under `target` as it arrives.
+pub async fn authorized_store_form(
+    allowed: Result<(), ApiError>,
+    multipart: Result<Multipart, MultipartRejection>,
+    limits: &Limits,
+    files: &FileStore,
+    target: Target,
+) -> Result<StoredForm, ApiError> {
+    allowed?;
+    let mut multipart = multipart.map_err(rejected)?;
+    let mut form = StoredForm::default();
+    let read = async {
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| broken(e, limits))?
+        {
+            let Some(field) = text_or_file(field, limits, &mut form.text, form.files.len()).await?
+            else {
+                continue;
+            };
+            let stored = stream_file(field, limits, files, target).await?;
+            form.files.push(stored);
+        }
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match read {
+        Ok(()) => Ok(form),
+        Err(e) => {
+            // Files stored before a later part failed.
+            for key in form.keys() {
+                if let Err(error) = files.delete(&key).await {
+                    tracing::warn!(%error, file = %key.name, "failed to delete a stored file");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Stream one file part to storage: its first [`HEAD_BYTES`] tell its type (refused before
+/// anything is stored when it is not one `target` accepts); the rest goes to storage in parts
+/// as it arrives, and the file is aborted (nothing left behind) when it passes its limit or
+/// the body breaks off.
+async fn stream_file(
+    mut field: Field<'_>,
+    limits: &Limits,
+    files: &FileStore,
+    target: Target,
+) -> Result<StoredUpload, ApiError> {
+    let file_name = field.file_name().map(str::to_string);
+    let max = limits.max_bytes as u64;
+    let too_large = || ApiError::BadRequest(limits.too_large.into());
+    let mut head = BytesMut::new();
+    let mut ended = false;
+    while head.len() < HEAD_BYTES {
+        match field.chunk().await.map_err(|e| broken(e, limits))? {
+            Some(chunk) => {
+                if (head.len() + chunk.len()) as u64 > max {
+                    return Err(too_large());
+                }
+                head.extend_from_slice(&chunk);
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let sniffed = sniff::sniff(&head, target.accept)
+        .ok_or_else(|| ApiError::BadRequest(target.accept.rejection().into()))?;
+    let dimensions = match target.accept {
+        Accept::Image => sniff::image_size(&head),
+        _ => None,
+    };
+    let mut boxes = matches!(sniffed.ext, "mp4" | "mov").then(Mp4Boxes::default);
+    if let Some(b) = boxes.as_mut() {
+        b.feed(&head);
+    }
+    let key = ObjectKey::new(target.merchant, target.private, sniffed.ext);
+    let stored = |size: u64, boxes: Option<Mp4Boxes>| StoredUpload {
+        file_name: file_name.clone(),
+        key: key.clone(),
+        size,
+        sniffed,
+        dimensions,
+        duration: boxes.and_then(|b| b.duration()),
+    };
+    let head = head.freeze();
+    let mut size = head.len() as u64;
+    if ended {
+        // Small enough to have arrived whole: one request to storage.
+        files
+            .put(&key, head)
+            .await
+            .map_err(storage_failed("Failed to upload file"))?;
+        return Ok(stored(size, boxes));
+    }
+    let mut writer = files
+        .writer(&key)
+        .await
+        .map_err(storage_failed("Failed to upload file"))?;
+    writer.put(head);
+    let rest = async {
+        while let Some(chunk) = field.chunk().await.map_err(|e| broken(e, limits))? {
+            size += chunk.len() as u64;
+            if size > max {
+                return Err(too_large());
+            }
+            if let Some(b) = boxes.as_mut() {
+                b.feed(&chunk);
+            }
+            writer
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(storage_failed("Failed to upload file"))?;
+            writer.put(chunk);
+        }
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    match rest {
+        Ok(()) => {
+            writer
+                .finish()
+                .await
+                .map_err(storage_failed("Failed to upload file"))?;
+            Ok(stored(size, boxes))
+        }
+        Err(e) => {
+            if let Err(error) = writer.abort().await {
+                tracing::warn!(%error, file = %key.name, "failed to abort a partial upload");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn storage_failed(message: &'static str) -> impl FnOnce(object_store::Error) -> ApiError {
+    move |e| ApiError::Internal {
+        message,
+        source: Box::new(e),
+    }
 }
 
 async fn read_limited(

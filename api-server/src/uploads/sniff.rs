@@ -108,7 +108,11 @@ pub fn image_size(bytes: &[u8]) -> Option<(u64, u64)> {
 /// Duration in seconds of an MP4/QuickTime file, from its `moov/mvhd` box; `None` for other
 /// containers or when the box is missing.
 pub fn mp4_duration(bytes: &[u8]) -> Option<f64> {
-    let moov = find_box(bytes, b"moov")?;
+    moov_duration(find_box(bytes, b"moov")?)
+}
+
+/// Duration in seconds from the payload of a `moov` box (its `mvhd` child).
+pub fn moov_duration(moov: &[u8]) -> Option<f64> {
     let mvhd = find_box(moov, b"mvhd")?;
     let version = *mvhd.first()?;
     let (scale_at, duration_len) = if version == 1 { (20, 8) } else { (12, 4) };
@@ -140,6 +144,83 @@ fn find_box<'a>(mut data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
         data = &data[size..];
     }
     None
+}
+
+/// Most bytes of a `moov` box kept while a video streams past (`mvhd` comes first in it).
+const MOOV_KEPT: usize = 64 * 1024;
+
+/// Follows the top-level boxes of an MP4/QuickTime file as it streams past, keeping the start
+/// of its `moov` box (which may come at the end of the file) to read the duration from.
+#[derive(Debug, Default)]
+pub struct Mp4Boxes {
+    at: u64,
+    next: u64,
+    header: Vec<u8>,
+    moov: Option<Vec<u8>>,
+    moov_left: u64,
+    done: bool,
+}
+
+impl Mp4Boxes {
+    /// Feed the next bytes of the file.
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() && !self.done {
+            if self.moov_left > 0 {
+                let n = chunk
+                    .len()
+                    .min(usize::try_from(self.moov_left).unwrap_or(usize::MAX));
+                if let Some(moov) = self.moov.as_mut() {
+                    let room = MOOV_KEPT.saturating_sub(moov.len());
+                    moov.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                self.moov_left -= n as u64;
+                self.at += n as u64;
+                chunk = &chunk[n..];
+                continue;
+            }
+            if self.at < self.next {
+                let n = chunk
+                    .len()
+                    .min(usize::try_from(self.next - self.at).unwrap_or(usize::MAX));
+                self.at += n as u64;
+                chunk = &chunk[n..];
+                continue;
+            }
+            let need = if self.header.len() >= 8 && be(&self.header[..4]) == 1 {
+                16
+            } else {
+                8
+            };
+            let n = chunk.len().min(need - self.header.len());
+            self.header.extend_from_slice(&chunk[..n]);
+            self.at += n as u64;
+            chunk = &chunk[n..];
+            if self.header.len() < need || (need == 8 && be(&self.header[..4]) == 1) {
+                continue;
+            }
+            let size = match be(&self.header[..4]) {
+                1 => be(&self.header[8..16]),
+                n => n,
+            };
+            let header = self.header.len() as u64;
+            if size < header {
+                // Size 0 (box to the end of the file) or corrupt: nothing more to follow.
+                self.done = true;
+                break;
+            }
+            if &self.header[4..8] == b"moov" {
+                self.moov = Some(Vec::new());
+                self.moov_left = size - header;
+            }
+            self.next = self.at + (size - header);
+            self.header.clear();
+        }
+    }
+
+    /// The duration, once the `moov` box went past.
+    pub fn duration(&self) -> Option<f64> {
+        self.moov.as_deref().and_then(moov_duration)
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +265,17 @@ mod tests {
         file.extend(b"ftypisom\0\0\0\0");
         file.extend(&moov);
         assert_eq!(mp4_duration(&file), Some(2.5));
+        // The same, streamed in pieces of every size, with a box before `moov`.
+        let mut padded = file[..16].to_vec();
+        padded.extend(24u32.to_be_bytes());
+        padded.extend(b"mdat");
+        padded.extend([7u8; 16]);
+        padded.extend(&file[16..]);
+        for piece in 1..padded.len() {
+            let mut boxes = Mp4Boxes::default();
+            padded.chunks(piece).for_each(|c| boxes.feed(c));
+            assert_eq!(boxes.duration(), Some(2.5), "pieces of {piece}");
+        }
         assert_eq!(mp4_duration(b"\0\0\0\x08free"), None);
     }
 }

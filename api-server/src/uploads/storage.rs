@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::{
     GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
-    aws::AmazonS3Builder, local::LocalFileSystem, path::Path,
+    WriteMultipart, aws::AmazonS3Builder, local::LocalFileSystem, path::Path,
 };
 use secrecy::ExposeSecret;
 
@@ -168,6 +168,13 @@ impl FileStore {
             .put(&key.path(), PutPayload::from_bytes(bytes))
             .await
             .map(drop)
+    }
+
+    /// Start writing a file in parts (5 MiB each, the S3 minimum): the file exists only once
+    /// the writer is finished; an aborted writer leaves nothing (no object, no partial file).
+    pub async fn writer(&self, key: &ObjectKey) -> object_store::Result<WriteMultipart> {
+        let upload = self.inner.put_multipart(&key.path()).await?;
+        Ok(WriteMultipart::new(upload))
     }
 
     /// Read a file (metadata and a byte stream).

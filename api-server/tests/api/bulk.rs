@@ -754,3 +754,151 @@ async fn bulk_update_raises_one_low_stock_notification_per_crossing() {
     assert_eq!(notes().await, 2);
     app.finish().await;
 }
+
+/// Text a spreadsheet would run as a formula (tab and CR prefixes, which product fields trim,
+/// are covered by `tabular`'s unit tests).
+const FORMULAS: [&str; 4] = [
+    "=HYPERLINK(\"http://evil.example\")",
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+];
+
+#[tokio::test]
+async fn exports_neutralise_text_that_a_spreadsheet_would_run_as_a_formula() {
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("formula").await;
+    for (i, formula) in FORMULAS.iter().enumerate() {
+        let mut body = crate::helpers::product_body(&format!("Formula {i}"), 1);
+        body["brand"] = json!(formula);
+        body["tags"] = json!([formula]);
+        let r = app.post("/api/merchant/products", Some(&token), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    // CSV: every cell that began with a trigger begins with a quote, which spreadsheets show
+    // as text; the value after it is unchanged.
+    let (status, _, bytes) = download(
+        &app,
+        "/api/merchant/bulk/products/export?format=csv",
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = csv_rows(&bytes);
+    let brand = rows[0].iter().position(|h| h == "brand").expect("brand");
+    let tags = rows[0].iter().position(|h| h == "tags").expect("tags");
+    let mut brands: Vec<String> = rows[1..].iter().map(|r| r[brand].clone()).collect();
+    brands.sort();
+    let mut expected: Vec<String> = FORMULAS.iter().map(|f| format!("'{f}")).collect();
+    expected.sort();
+    assert_eq!(brands, expected);
+    for row in &rows[1..] {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "unneutralised cell {cell:?}"
+            );
+        }
+        assert!(row[tags].starts_with('\''), "{row:?}");
+    }
+    // XLSX: the same strings, as text cells marked with a quote prefix (never formulas).
+    let (status, _, bytes) = download(
+        &app,
+        "/api/merchant/bulk/products/export?format=xlsx",
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let parts = xlsx_parts(&bytes);
+    let sheet = &parts["xl/worksheets/sheet1.xml"];
+    assert!(!sheet.contains("<f>"), "a formula cell: {sheet}");
+    assert!(
+        parts["xl/styles.xml"].contains("quotePrefix=\"1\""),
+        "{}",
+        parts["xl/styles.xml"]
+    );
+    let xlsx = xlsx_rows(&bytes);
+    let mut brands: Vec<String> = xlsx[1..].iter().map(|r| r[brand].clone()).collect();
+    brands.sort();
+    let mut plain: Vec<String> = FORMULAS.iter().map(|f| f.to_string()).collect();
+    plain.sort();
+    assert_eq!(brands, plain);
+    // Re-importing the CSV export gives back the values, not the quotes.
+    let r = import(
+        &app,
+        &token,
+        "bulk-update",
+        bytes_of_csv_export(&app, &token).await,
+        "p.csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let listed = app
+        .get("/api/merchant/products?limit=100", Some(&token))
+        .await;
+    let mut brands: Vec<String> = listed.body["data"]["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .map(|p| p["brand"].as_str().unwrap_or_default().to_string())
+        .collect();
+    brands.sort();
+    assert_eq!(brands, plain);
+    // Audit export: a hostile User-Agent is recorded with a write and exported as text.
+    let r = app
+        .client
+        .post(format!("{}/api/merchant/products", app.address))
+        .bearer_auth(&token)
+        .header("user-agent", FORMULAS[0])
+        .json(&crate::helpers::product_body("Audited", 1))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (status, _, bytes) = download(
+        &app,
+        "/api/merchant/audit/export?download=true&format=csv",
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let rows = csv_rows(&bytes);
+    let agent = rows[0]
+        .iter()
+        .position(|h| h == "User Agent")
+        .expect("user agent column");
+    assert!(
+        rows[1..]
+            .iter()
+            .any(|r| r[agent] == format!("'{}", FORMULAS[0])),
+        "{rows:?}"
+    );
+    for row in &rows[1..] {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "unneutralised cell {cell:?}"
+            );
+        }
+    }
+    app.finish().await;
+}
+
+async fn bytes_of_csv_export(app: &TestApp, token: &str) -> Vec<u8> {
+    download(app, "/api/merchant/bulk/products/export?format=csv", token)
+        .await
+        .2
+}
+
+/// The text parts of an XLSX file by name.
+fn xlsx_parts(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).expect("zip");
+    (0..zip.len())
+        .map(|i| {
+            let mut part = zip.by_index(i).expect("part");
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut part, &mut text).expect("text");
+            (String::from_utf8_lossy(part.name_raw()).to_string(), text)
+        })
+        .collect()
+}

@@ -4,6 +4,8 @@ mod analytics;
 mod audit;
 mod auth;
 mod backup;
+mod body_limits;
+mod bombs;
 mod bulk;
 mod cashback;
 mod cli;

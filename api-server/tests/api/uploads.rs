@@ -693,3 +693,174 @@ async fn onboarding_documents_are_uploaded_privately_listed_as_pending_and_delet
     );
     app.finish().await;
 }
+
+/// Settings of a test app storing uploads in the local S3 server.
+fn s3_args() -> Vec<String> {
+    let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!("{n} with S3_ENDPOINT"));
+    [
+        ("--cloud-storage-provider", "s3".to_string()),
+        ("--s3-endpoint", testenv("S3_ENDPOINT")),
+        ("--s3-bucket", var("S3_BUCKET")),
+        ("--s3-region", var("S3_REGION")),
+        ("--s3-access-key-id", var("S3_ACCESS_KEY_ID")),
+        ("--s3-secret-access-key", var("S3_SECRET_ACCESS_KEY")),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect()
+}
+
+/// Names of the objects stored under `merchant` in the test bucket.
+async fn s3_objects(merchant: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let var = |n: &str| std::env::var(n).expect("S3 settings");
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(testenv("S3_ENDPOINT"))
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .with_bucket_name(var("S3_BUCKET"))
+        .with_region(var("S3_REGION"))
+        .with_access_key_id(var("S3_ACCESS_KEY_ID"))
+        .with_secret_access_key(var("S3_SECRET_ACCESS_KEY"))
+        .build()
+        .expect("s3 client");
+    let prefix = object_store::path::Path::from(merchant);
+    store
+        .list(Some(&prefix))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .expect("list")
+}
+
+/// A multipart body with one `image` part: a PNG header padded with zeros to `size` bytes.
+fn image_body(size: usize) -> (String, Vec<u8>) {
+    let boundary = "----merchant-stream-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"big.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    let start = body.len();
+    body.extend(png(100, 100));
+    body.resize(start + size, 0);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// POST `body` without a `Content-Length` (chunked, in 1 MiB pieces).
+async fn send_chunked(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Resp {
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(1024 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let res = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(pieces)))
+        .send()
+        .await
+        .expect("sent");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = serde_json::from_str(&res.text().await.expect("body")).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A large file is streamed to storage and served back whole; a file over its limit, sent
+/// without `Content-Length` so that parts of it reach storage first, is refused and leaves
+/// nothing behind; one declared over the route's limit is a 413 before anything is read.
+async fn large_uploads_stream_and_oversize_ones_leave_nothing(
+    app: &TestApp,
+    stored: impl AsyncFn(&str) -> Vec<String>,
+) {
+    let (token, merchant, _) = app.register("stream").await;
+    let path = "/api/merchant/uploads/image";
+    let (content_type, body) = image_body(20 * 1024 * 1024);
+    let r = send_chunked(app, path, &token, &content_type, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["size"], 20 * 1024 * 1024);
+    assert_eq!(r.body["data"]["width"], 100);
+    let url = r.body["data"]["url"].as_str().expect("url").to_string();
+    let (status, _, served) = fetch(app, &url, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(served.len(), 20 * 1024 * 1024);
+    assert_eq!(&served[..8], &png(100, 100)[..8]);
+    let before = stored(&merchant).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    // Over the file limit, streamed: refused once 50 MB went past.
+    let (content_type, body) = image_body(50 * 1024 * 1024 + 1);
+    let r = send_chunked(app, path, &token, &content_type, body).await;
+    assert_eq!(
+        (r.status, r.body["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("File too large. Maximum size is 50MB.")
+        )
+    );
+    // Declared over the route's limit: 413 naming it.
+    let (content_type, body) = image_body(52 * 1024 * 1024);
+    let r = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(&token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({ "success": false, "message": "Request body too large. Maximum size is 51mb." })
+    );
+    assert_eq!(
+        stored(&merchant).await,
+        before,
+        "nothing left by the refused files"
+    );
+}
+
+#[tokio::test]
+async fn large_uploads_stream_to_the_uploads_directory_and_oversize_ones_leave_nothing() {
+    let app = spawn_app().await;
+    let dir = uploads_dir(app.store.db().name());
+    let listing = async |merchant: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(merchant))
+            .map(|d| {
+                d.map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    large_uploads_stream_and_oversize_ones_leave_nothing(&app, listing).await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn large_uploads_stream_to_s3_and_oversize_ones_leave_nothing() {
+    let args = s3_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let app = spawn_app_with(&args).await;
+    let listing = async |merchant: &str| -> Vec<String> {
+        let mut names = s3_objects(merchant).await;
+        names.sort();
+        names
+    };
+    large_uploads_stream_and_oversize_ones_leave_nothing(&app, listing).await;
+    app.finish().await;
+}

@@ -195,10 +195,11 @@ async fn sales_rows(c: &Ctx) -> Result<Rows, ApiError> {
     Ok(out)
 }
 
-/// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+/// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180); text that a
+/// spreadsheet would run as a formula gets a leading `'` (`tabular::neutralise`).
 fn csv_field(v: &Value) -> String {
     let text = match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => crate::tabular::neutralise(s).into_owned(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
@@ -298,5 +299,18 @@ mod tests {
         ];
         assert_eq!(render("csv", &rows), "name,n\r\n\"a, \"\"b\"\"\",2\r\n");
         assert_eq!(render("json", &rows), r#"[{"name":"a, \"b\"","n":2}]"#);
+    }
+
+    #[test]
+    fn csv_text_that_would_run_as_a_formula_is_neutralised() {
+        let rows = vec![vec![
+            json!("=HYPERLINK(\"http://evil.example\")"),
+            json!("@SUM(1)"),
+            json!(-2),
+        ]];
+        assert_eq!(
+            render("csv", &rows),
+            "\"'=HYPERLINK(\"\"http://evil.example\"\")\",'@SUM(1),-2\r\n"
+        );
     }
 }

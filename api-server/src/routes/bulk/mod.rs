@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Multipart, State, multipart::MultipartRejection},
+    extract::{Multipart, State, multipart::MultipartRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -25,6 +25,7 @@ use self::{
 };
 use super::Reply;
 use crate::{
+    body_limit::limit,
     error::{ApiError, on_duplicate_key},
     extract::{AppQuery, AuthMerchant},
     state::AppState,
@@ -32,22 +33,22 @@ use crate::{
     uploads::multipart::{Limits, authorized_form},
 };
 
-const FILE: Limits = Limits {
-    field: "file",
-    max_files: 1,
-    max_bytes: 10 * 1024 * 1024,
-    too_large: "File too large. Maximum size is 10MB.",
-};
+const FILE: Limits = Limits::new(
+    "file",
+    1,
+    10 * 1024 * 1024,
+    "File too large. Maximum size is 10MB.",
+);
 
 /// Bulk routes (below `/api/merchant/bulk`).
 pub fn router() -> Router<AppState> {
-    let limit = DefaultBodyLimit::max(FILE.body_limit());
+    let limited = |route| limit(route, FILE.body_limit());
     Router::new()
         .route("/products/template", get(template))
         .route("/products/export", get(export))
-        .route("/products/validate", post(validate).layer(limit))
-        .route("/products/import", post(import).layer(limit))
-        .route("/products/bulk-update", post(bulk_update).layer(limit))
+        .route("/products/validate", limited(post(validate)))
+        .route("/products/import", limited(post(import)))
+        .route("/products/bulk-update", limited(post(bulk_update)))
 }
 
 /// `?format=csv|xlsx|excel`.
@@ -187,7 +188,7 @@ async fn read_file(
 ) -> Result<sheet::Table, ApiError> {
     let form = authorized_form(auth.require("products:bulk_import"), multipart, &FILE).await?;
     let file = form.one_file()?;
-    let table = sheet::read(&file.bytes)?;
+    let table = sheet::read_off_runtime(file.bytes.clone()).await?;
     if table.rows.is_empty() {
         return Err(ApiError::BadRequest("The file has no product rows".into()));
     }

@@ -5,7 +5,7 @@ mod steps;
 mod upload;
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{Path, State},
     routing::{delete, get, post},
 };
 use serde_json::{Value, json};
@@ -35,8 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/documents", get(documents))
         .route(
             "/documents/upload",
-            post(upload::upload_document)
-                .layer(DefaultBodyLimit::max(upload::DOCUMENT.body_limit())),
+            crate::body_limit::limit(post(upload::upload_document), upload::DOCUMENT.body_limit()),
         )
         .route("/documents/{index}", delete(delete_document))
 }

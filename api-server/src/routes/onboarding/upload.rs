@@ -12,23 +12,23 @@ use crate::{
     extract::AuthMerchant,
     routes::{
         Reply,
-        uploads::{discard, store_file},
+        uploads::{keep_if_ok, stored, stored_form},
     },
     state::AppState,
     store::onboarding::document_json,
     uploads::{
-        multipart::{Limits, authorized_form},
+        multipart::{Limits, StoredForm},
         sniff::Accept,
     },
 };
 
 /// Field and size limit of document uploads.
-pub(super) const DOCUMENT: Limits = Limits {
-    field: "document",
-    max_files: 1,
-    max_bytes: 10 * 1024 * 1024,
-    too_large: "File too large. Maximum size is 10MB.",
-};
+pub(super) const DOCUMENT: Limits = Limits::new(
+    "document",
+    1,
+    10 * 1024 * 1024,
+    "File too large. Maximum size is 10MB.",
+);
 
 /// Upload one verification document.
 #[utoipa::path(post, path = "/api/merchant/onboarding/documents/upload", tag = "onboarding", security(("bearer" = [])),
@@ -41,7 +41,26 @@ pub async fn upload_document(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth.require("profile:edit"), multipart, &DOCUMENT).await?;
+    let allowed = auth.require("profile:edit");
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &DOCUMENT,
+        true,
+        Accept::Document,
+    )
+    .await?;
+    keep_if_ok(&state, &form, record(&state, &auth, &form)).await
+}
+
+/// Validate the form's text and append the stored document to the merchant's onboarding.
+async fn record(
+    state: &AppState,
+    auth: &AuthMerchant,
+    form: &StoredForm,
+) -> Result<Reply, ApiError> {
     let kind = match form.text("documentType") {
         Some(t) if DOCUMENT_TYPES.contains(&t) => t.to_string(),
         Some(_) => {
@@ -63,27 +82,20 @@ pub async fn upload_document(
         }
     };
     let upload = form.one_file()?;
-    let stored = store_file(&state, auth.id(), true, upload, Accept::Document).await?;
+    let stored = stored(state, upload);
     let file = UploadedFile {
         file_name: upload.file_name.clone(),
         mime_type: stored.sniffed.mime,
-        size: upload.bytes.len() as i64,
+        size: upload.size as i64,
     };
     let entry = VerificationDocument::pending(kind, stored.url.clone(), Some(file));
-    let merchant = match state
+    // On failure `keep_if_ok` removes the stored file.
+    let merchant = state
         .store
         .add_verification_document(auth.id(), &entry)
         .await
-    {
-        Ok(Some(m)) => m,
-        other => {
-            discard(&state, [stored.key]).await;
-            return Err(match other {
-                Err(e) => failed()(e),
-                _ => ApiError::NotFound("Merchant not found".into()),
-            });
-        }
-    };
+        .map_err(failed())?
+        .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
     let document = document_json(&entry).map_err(failed())?;
     Ok(Reply::data(
         json!({ "document": document, "documents": merchant.onboarding.documents_json() }),

@@ -6,7 +6,7 @@ pub mod serve;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Multipart, Path, State, multipart::MultipartRejection},
+    extract::{Multipart, Path, State, multipart::MultipartRejection},
     routing::{delete, get, post},
 };
 use serde::Deserialize;
@@ -15,13 +15,14 @@ use serde_json::{Value, json};
 pub use self::serve::public_router;
 use super::Reply;
 use crate::{
+    body_limit::limit,
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
     state::AppState,
     store::{ObjectId, products::ProductDoc},
     uploads::{
         ObjectKey,
-        multipart::{Form, Limits, Upload, authorized_form},
+        multipart::{Limits, StoredForm, StoredUpload, Target, authorized_store_form},
         sniff::{self, Accept, Sniffed},
     },
 };
@@ -31,36 +32,30 @@ pub const MEDIA_MAX_BYTES: usize = 50 * 1024 * 1024;
 const MEDIA_TOO_LARGE: &str = "File too large. Maximum size is 50MB.";
 
 const fn media(field: &'static str, max_files: usize) -> Limits {
-    Limits {
-        field,
-        max_files,
-        max_bytes: MEDIA_MAX_BYTES,
-        too_large: MEDIA_TOO_LARGE,
-    }
+    Limits::new(field, max_files, MEDIA_MAX_BYTES, MEDIA_TOO_LARGE)
 }
 
 const IMAGE: Limits = media("image", 1);
 // Ten files of up to 50 MB each, but at most two files' worth per request body, so one request
 // never holds more than ~100 MB in memory.
-const IMAGES: Limits = media("images", 10);
-const IMAGES_BODY_LIMIT: usize = 2 * MEDIA_MAX_BYTES + 1024 * 1024;
+const IMAGES: Limits = Limits {
+    max_body: 2 * MEDIA_MAX_BYTES + 1024 * 1024,
+    ..media("images", 10)
+};
 const LOGO: Limits = media("logo", 1);
 const BANNER: Limits = media("banner", 1);
 const VIDEO: Limits = media("video", 1);
 
 /// Upload routes (below `/api/merchant/uploads`).
 pub fn router() -> Router<AppState> {
-    let limited = |l: Limits| DefaultBodyLimit::max(l.body_limit());
+    let limited = |route, l: Limits| limit(route, l.body_limit());
     Router::new()
-        .route("/product-image", post(product_image).layer(limited(IMAGE)))
-        .route(
-            "/product-images",
-            post(product_images).layer(DefaultBodyLimit::max(IMAGES_BODY_LIMIT)),
-        )
-        .route("/image", post(image).layer(limited(IMAGE)))
-        .route("/store-logo", post(store_logo).layer(limited(LOGO)))
-        .route("/store-banner", post(store_banner).layer(limited(BANNER)))
-        .route("/video", post(video).layer(limited(VIDEO)))
+        .route("/product-image", limited(post(product_image), IMAGE))
+        .route("/product-images", limited(post(product_images), IMAGES))
+        .route("/image", limited(post(image), IMAGE))
+        .route("/store-logo", limited(post(store_logo), LOGO))
+        .route("/store-banner", limited(post(store_banner), BANNER))
+        .route("/video", limited(post(video), VIDEO))
         .route("/delete/{public_id}", delete(remove))
         .route("/private/{name}", get(serve::private))
 }
@@ -79,28 +74,49 @@ fn storage_failed(message: &'static str) -> impl FnOnce(object_store::Error) -> 
     }
 }
 
-/// Check the file's real type and store it under the merchant.
-pub(crate) async fn store_file(
+/// The multipart form of an upload route, its files streamed to storage under the caller's
+/// merchant as they arrive (`allowed` is answered before the body is read).
+pub(crate) async fn stored_form(
     state: &AppState,
     merchant: ObjectId,
+    allowed: Result<(), ApiError>,
+    multipart: Result<Multipart, MultipartRejection>,
+    limits: &Limits,
     private: bool,
-    upload: &Upload,
     accept: Accept,
-) -> Result<Stored, ApiError> {
-    let sniffed = sniff::sniff(&upload.bytes, accept)
-        .ok_or_else(|| ApiError::BadRequest(accept.rejection().into()))?;
-    let key = ObjectKey::new(merchant, private, sniffed.ext);
-    state
-        .files
-        .put(&key, upload.bytes.clone())
-        .await
-        .map_err(storage_failed("Failed to upload file"))?;
-    tracing::info!(%merchant, file = %key.name, mime = sniffed.mime, size = upload.bytes.len(), "file.stored");
-    Ok(Stored {
-        url: state.files.url(&key),
-        key,
-        sniffed,
-    })
+) -> Result<StoredForm, ApiError> {
+    let target = Target {
+        merchant,
+        private,
+        accept,
+    };
+    let form = authorized_store_form(allowed, multipart, limits, &state.files, target).await?;
+    for f in &form.files {
+        tracing::info!(%merchant, file = %f.key.name, mime = f.sniffed.mime, size = f.size, "file.stored");
+    }
+    Ok(form)
+}
+
+/// Run the rest of an upload request; when it fails, the files of its form are removed.
+pub(crate) async fn keep_if_ok<T>(
+    state: &AppState,
+    form: &StoredForm,
+    rest: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let result = rest.await;
+    if result.is_err() {
+        discard(state, form.keys()).await;
+    }
+    result
+}
+
+/// The stored file as the handlers describe it.
+pub(crate) fn stored(state: &AppState, upload: &StoredUpload) -> Stored {
+    Stored {
+        url: state.files.url(&upload.key),
+        key: upload.key.clone(),
+        sniffed: upload.sniffed,
+    }
 }
 
 /// Delete stored files, logging (not returning) failures: used to clean up after a failed
@@ -131,19 +147,12 @@ pub(crate) async fn remove_product_files(state: &AppState, product: &ProductDoc)
     discard(state, keys).await;
 }
 
-/// An image stored with its header-read dimensions.
-async fn store_image(
-    state: &AppState,
-    merchant: ObjectId,
-    upload: &Upload,
-) -> Result<(Stored, u64, u64), ApiError> {
-    if sniff::sniff(&upload.bytes, Accept::Image).is_none() {
-        return Err(ApiError::BadRequest(Accept::Image.rejection().into()));
-    }
-    let (w, h) = sniff::image_size(&upload.bytes)
+/// A stored image with its header-read dimensions (400 for a corrupt header).
+fn stored_image(state: &AppState, upload: &StoredUpload) -> Result<(Stored, u64, u64), ApiError> {
+    let (w, h) = upload
+        .dimensions
         .ok_or_else(|| ApiError::BadRequest("Invalid or corrupt image file".into()))?;
-    let stored = store_file(state, merchant, false, upload, Accept::Image).await?;
-    Ok((stored, w, h))
+    Ok((stored(state, upload), w, h))
 }
 
 fn image_json(s: &Stored, w: u64, h: u64) -> Value {
@@ -154,7 +163,7 @@ fn image_json(s: &Stored, w: u64, h: u64) -> Value {
 async fn target_product(
     state: &AppState,
     auth: &AuthMerchant,
-    form: &Form,
+    form: &StoredForm,
 ) -> Result<Option<ObjectId>, ApiError> {
     let Some(raw) = form.text("productId") else {
         return Ok(None);
@@ -203,11 +212,24 @@ pub async fn product_image(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth.require("products:edit"), multipart, &IMAGE).await?;
-    let product = target_product(&state, &auth, &form).await?;
-    let (stored, w, h) = store_image(&state, auth.id(), form.one_file()?).await?;
-    attach(&state, &auth, product, std::slice::from_ref(&stored)).await?;
-    Ok(Reply::data(image_json(&stored, w, h)).message("Image uploaded successfully"))
+    let allowed = auth.require("products:edit");
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &IMAGE,
+        false,
+        Accept::Image,
+    )
+    .await?;
+    keep_if_ok(&state, &form, async {
+        let product = target_product(&state, &auth, &form).await?;
+        let (stored, w, h) = stored_image(&state, form.one_file()?)?;
+        attach(&state, &auth, product, std::slice::from_ref(&stored)).await?;
+        Ok(Reply::data(image_json(&stored, w, h)).message("Image uploaded successfully"))
+    })
+    .await
 }
 
 /// Upload up to ten product images (field `images`; optional `productId`).
@@ -222,34 +244,37 @@ pub async fn product_images(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth.require("products:edit"), multipart, &IMAGES).await?;
-    if form.files.is_empty() {
-        return Err(ApiError::BadRequest("No files uploaded".into()));
-    }
-    // Check every file before storing any, so a bad third file leaves nothing behind.
-    for f in &form.files {
-        if sniff::sniff(&f.bytes, Accept::Image).is_none() || sniff::image_size(&f.bytes).is_none()
-        {
+    let allowed = auth.require("products:edit");
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &IMAGES,
+        false,
+        Accept::Image,
+    )
+    .await?;
+    // A bad third file removes the two stored before it.
+    keep_if_ok(&state, &form, async {
+        if form.files.is_empty() {
+            return Err(ApiError::BadRequest("No files uploaded".into()));
+        }
+        if form.files.iter().any(|f| f.dimensions.is_none()) {
             return Err(ApiError::BadRequest(Accept::Image.rejection().into()));
         }
-    }
-    let product = target_product(&state, &auth, &form).await?;
-    let mut stored = Vec::new();
-    let mut images = Vec::new();
-    for f in &form.files {
-        match store_image(&state, auth.id(), f).await {
-            Ok((s, w, h)) => {
-                images.push(image_json(&s, w, h));
-                stored.push(s);
-            }
-            Err(e) => {
-                discard(&state, stored.into_iter().map(|s| s.key)).await;
-                return Err(e);
-            }
+        let product = target_product(&state, &auth, &form).await?;
+        let mut stored = Vec::new();
+        let mut images = Vec::new();
+        for f in &form.files {
+            let (s, w, h) = stored_image(&state, f)?;
+            images.push(image_json(&s, w, h));
+            stored.push(s);
         }
-    }
-    attach(&state, &auth, product, &stored).await?;
-    Ok(Reply::data(json!({ "images": images })).message("Images uploaded successfully"))
+        attach(&state, &auth, product, &stored).await?;
+        Ok(Reply::data(json!({ "images": images })).message("Images uploaded successfully"))
+    })
+    .await
 }
 
 /// Upload a general image (field `image`).
@@ -263,18 +288,31 @@ pub async fn image(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth.require("products:edit"), multipart, &IMAGE).await?;
-    let upload = form.one_file()?;
-    let (stored, w, h) = store_image(&state, auth.id(), upload).await?;
-    let filename = upload
-        .file_name
-        .clone()
-        .unwrap_or_else(|| stored.key.name.clone());
-    Ok(Reply::data(json!({
-        "url": stored.url, "publicId": stored.key.name, "filename": filename,
-        "size": upload.bytes.len(), "width": w, "height": h,
-    }))
-    .message("Image uploaded successfully"))
+    let allowed = auth.require("products:edit");
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &IMAGE,
+        false,
+        Accept::Image,
+    )
+    .await?;
+    keep_if_ok(&state, &form, async {
+        let upload = form.one_file()?;
+        let (stored, w, h) = stored_image(&state, upload)?;
+        let filename = upload
+            .file_name
+            .clone()
+            .unwrap_or_else(|| stored.key.name.clone());
+        Ok(Reply::data(json!({
+            "url": stored.url, "publicId": stored.key.name, "filename": filename,
+            "size": upload.size, "width": w, "height": h,
+        }))
+        .message("Image uploaded successfully"))
+    })
+    .await
 }
 
 /// Store a logo or banner and point the store at it; the replaced file is removed.
@@ -285,12 +323,26 @@ async fn shop_media(
     limits: &Limits,
     field: &'static str,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth.require("settings:edit_basic"), multipart, limits).await?;
-    let store_id = form
-        .text("storeId")
-        .map(|s| crate::extract::object_id(s, "Invalid store ID format"))
-        .transpose()?;
-    let (stored, _, _) = store_image(state, auth.id(), form.one_file()?).await?;
+    let allowed = auth.require("settings:edit_basic");
+    let form = stored_form(
+        state,
+        auth.id(),
+        allowed,
+        multipart,
+        limits,
+        false,
+        Accept::Image,
+    )
+    .await?;
+    let (stored, store_id) = keep_if_ok(state, &form, async {
+        let store_id = form
+            .text("storeId")
+            .map(|s| crate::extract::object_id(s, "Invalid store ID format"))
+            .transpose()?;
+        let (stored, _, _) = stored_image(state, form.one_file()?)?;
+        Ok((stored, store_id))
+    })
+    .await?;
     let updated = state
         .store
         .set_shop_media(auth.id(), store_id, field, &stored.url)
@@ -354,25 +406,37 @@ pub async fn video(
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Reply, ApiError> {
-    let form = authorized_form(auth.require("products:edit"), multipart, &VIDEO).await?;
-    match form.text("type").unwrap_or("product") {
-        "product" => {}
-        "store" => auth.require("settings:edit_basic")?,
-        _ => {
-            return Err(ApiError::field(
-                "Validation failed",
-                "type",
-                "\"type\" must be one of [product, store]",
-            ));
+    let allowed = auth.require("products:edit");
+    let form = stored_form(
+        &state,
+        auth.id(),
+        allowed,
+        multipart,
+        &VIDEO,
+        false,
+        Accept::Video,
+    )
+    .await?;
+    keep_if_ok(&state, &form, async {
+        match form.text("type").unwrap_or("product") {
+            "product" => {}
+            "store" => auth.require("settings:edit_basic")?,
+            _ => {
+                return Err(ApiError::field(
+                    "Validation failed",
+                    "type",
+                    "\"type\" must be one of [product, store]",
+                ));
+            }
         }
-    }
-    let upload = form.one_file()?;
-    let stored = store_file(&state, auth.id(), false, upload, Accept::Video).await?;
-    let duration = sniff::mp4_duration(&upload.bytes);
-    Ok(Reply::data(json!({
-        "url": stored.url, "publicId": stored.key.name, "duration": duration, "format": stored.sniffed.ext,
-    }))
-    .message("Video uploaded successfully"))
+        let upload = form.one_file()?;
+        let stored = stored(&state, upload);
+        Ok(Reply::data(json!({
+            "url": stored.url, "publicId": stored.key.name, "duration": upload.duration, "format": stored.sniffed.ext,
+        }))
+        .message("Video uploaded successfully"))
+    })
+    .await
 }
 
 /// Query of the delete route.
