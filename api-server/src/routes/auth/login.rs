@@ -369,7 +369,7 @@ async fn next_grant(
             .await
             .map_err(failed())?;
         return live
-            .then(|| Grant {
+            .then_some(Grant {
                 family,
                 jti: next,
                 version,
