@@ -37,6 +37,7 @@
 //! | `ANALYTICS_CACHE_MAX_ENTRY_BYTES` | no | `1048576` | a larger result is computed every time, never cached |
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
+//! | `PASSWORD_HASH_QUEUE` | no | `64` | password hashes/verifications queued or running at once (login, register, password flows); past it those requests get 503 with `Retry-After` |
 //! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions) is reused by product, variant and stock routes; `0` reads the database on every request |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | no | – | OTLP/HTTP base URL; setting it (or the next) turns on trace export to `{base}/v1/traces` |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | no | – | full OTLP/HTTP traces URL (wins over the base URL) |
@@ -220,6 +221,9 @@ pub struct Config {
     /// Reuse of successful authorization checks, in milliseconds (0: off).
     #[arg(long, env = "AUTH_CACHE_TTL_MS", default_value_t = 2000)]
     pub auth_cache_ttl_ms: u64,
+    /// Password hashes and verifications queued or running at once; more get a 503.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub password_hash_queue: u32,
     /// OpenTelemetry trace export (`OTEL_*`).
     #[command(flatten)]
     pub otel: OtelConfig,
@@ -415,6 +419,8 @@ pub struct Settings {
     pub otel: Option<OtelSettings>,
     /// Reuse of successful authorization checks.
     pub auth_cache_ttl: Duration,
+    /// Bound of the password-hashing queue.
+    pub password_hash_queue: usize,
     /// New-order watcher period (`None`: disabled).
     pub order_watch_interval: Option<Duration>,
     /// Uploaded files.
@@ -708,6 +714,7 @@ impl Config {
             audit_retention_days: self.audit_retention_days,
             otel: c.otel,
             auth_cache_ttl: Duration::from_millis(self.auth_cache_ttl_ms),
+            password_hash_queue: self.password_hash_queue as usize,
             order_watch_interval: (self.order_watch_interval_ms > 0)
                 .then(|| Duration::from_millis(self.order_watch_interval_ms)),
             uploads: c.uploads,

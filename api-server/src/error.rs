@@ -93,6 +93,15 @@ pub enum ApiError {
     /// A dependency is unavailable (503).
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded or a guard unavailable: try again after `retry_after` seconds (503 with
+    /// `Retry-After`).
+    #[error("{message}")]
+    Busy {
+        /// Message.
+        message: &'static str,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// Unexpected failure (500); `message` is returned, `source` only logged.
     #[error("{message}")]
     Internal {
@@ -116,7 +125,7 @@ impl ApiError {
             Self::Locked { .. } => StatusCode::LOCKED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -192,7 +201,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %source, error.debug = ?source, message, "request failed");
         }
         let retry_after = match &self {
-            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            Self::TooManyRequests { retry_after, .. } | Self::Busy { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         };
         let mut response = (status, Json(self.body())).into_response();

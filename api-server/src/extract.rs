@@ -225,6 +225,7 @@ impl AuthMerchant {
                     m.permissions.clone()
                 },
             }),
+            session_version: self.merchant.session_version,
         }
     }
 
@@ -253,7 +254,12 @@ fn verified_identity(parts: &mut Parts, state: &AppState) -> Result<Arc<Identity
         }
         TokenRejection::Expired => ApiError::unauthorized("Token has expired"),
         TokenRejection::Invalid => ApiError::unauthorized("Token is not valid"),
+        TokenRejection::Revoked => revoked(),
     })
+}
+
+fn revoked() -> ApiError {
+    ApiError::unauthorized("Token has been revoked")
 }
 
 /// The request's [`TokenCheck`]: the layer's, or (on a router without the layer, e.g. in
@@ -300,6 +306,9 @@ impl FromRequestParts<AppState> for AuthTenant {
         let identity = verified_identity(parts, state)?;
         let key = identity.key();
         if let Some(access) = key.and_then(|k| state.access_cache.get(&k)) {
+            identity
+                .check_session(access.session_version)
+                .map_err(|_| revoked())?;
             return Ok(Self { access, identity });
         }
         // Miss, or unparsable ids (load_principal answers those with the right 401).
@@ -332,6 +341,9 @@ pub async fn load_principal(
     if !merchant.is_active {
         return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
+    identity
+        .check_session(merchant.session_version)
+        .map_err(|_| revoked())?;
     let member = if identity.is_member() {
         Some(load_member(state, id, identity.member).await?)
     } else {
@@ -409,6 +421,9 @@ mod tests {
             permissions: None,
             merchant_user_id: None,
             typ: None,
+            sid: None,
+            jti: None,
+            sv: None,
             iat: 0,
             exp: 0,
         };

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub db_checkout_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// E-mails sent, by outcome.
     pub emails: Family<Vec<(String, String)>, Counter<u64, AtomicU64>>,
+    /// Password verifications run (login, change-password), real or against the dummy hash.
+    pub password_verifications: Counter,
+    /// Rate-limit checks that could not reach Redis, by limiter and what was done.
+    pub rate_limit_redis_failures: Family<Vec<(String, String)>, Counter<u64, AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -77,6 +81,8 @@ impl Metrics {
         let db_checked_out = Gauge::default();
         let db_checkout_waiting = Gauge::default();
         let emails = Family::default();
+        let password_verifications = Counter::default();
+        let rate_limit_redis_failures = Family::default();
         registry.register("http_requests", "HTTP requests served", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -104,6 +110,16 @@ impl Metrics {
             db_checkout_waiting.clone(),
         );
         registry.register("emails", "E-mails by outcome", emails.clone());
+        registry.register(
+            "password_verifications",
+            "Password verifications run",
+            password_verifications.clone(),
+        );
+        registry.register(
+            "rate_limit_redis_failures",
+            "Rate-limit checks Redis did not answer, by limiter and outcome (refused or local)",
+            rate_limit_redis_failures.clone(),
+        );
         Self {
             registry,
             requests,
@@ -113,6 +129,8 @@ impl Metrics {
             db_checked_out,
             db_checkout_waiting,
             emails,
+            password_verifications,
+            rate_limit_redis_failures,
         }
     }
 

@@ -1,6 +1,17 @@
-//! Fixed-window rate limiting per client IP (the window starts at its first request) (contract §5), counted in Redis when configured so
-//! replicas share budgets, in-process otherwise or while Redis fails. Responses carry the IETF
-//! draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers.
+//! Fixed-window rate limiting per client IP (the window starts at its first request) (contract §5),
+//! counted in Redis when configured so replicas share budgets, in-process without Redis.
+//! Responses carry the IETF draft `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
+//! headers.
+//!
+//! Every request is counted *before* it runs, so parallel requests cannot all pass a budget
+//! none of them has used yet; the auth limiter, which counts failures only, gives a success's
+//! count back afterwards.
+//!
+//! When a configured Redis fails, the security budgets (auth, register, password reset) fail
+//! closed: 503 `Rate limiter unavailable` with `Retry-After`, as the contract's server did,
+//! because per-process counts would multiply the budget by the replica count. The throughput
+//! limiters (general, products) keep serving, counted in-process until Redis is back. Both
+//! are logged and counted in `merchant_api_rate_limit_redis_failures_total`.
 
 use std::{
     collections::HashMap,
@@ -75,6 +86,11 @@ impl Limit {
         self == Self::Auth
     }
 
+    /// Budgets against guessing and abuse: refused while their shared counter is unreachable.
+    fn fails_closed(self) -> bool {
+        matches!(self, Self::Auth | Self::Register | Self::PasswordReset)
+    }
+
     fn rejection(self, retry_after: u64) -> ApiError {
         let body = match self {
             Self::Auth => json!({
@@ -88,6 +104,17 @@ impl Limit {
         };
         ApiError::TooManyRequests { body, retry_after }
     }
+}
+
+/// Redis did not answer a rate-limit check.
+#[derive(Debug, thiserror::Error)]
+pub enum LimiterError {
+    /// Redis answered with an error.
+    #[error("redis failed: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis did not answer in time.
+    #[error("redis timed out")]
+    Timeout,
 }
 
 /// Counter state of one key after a check.
@@ -131,52 +158,80 @@ impl RateLimiter {
         format!("{}:{}:{client}", self.settings.prefix, limit.name())
     }
 
-    /// Add `by` (0 = just read) to the client's counter for `limit`. A client's window starts at
-    /// its first request and lasts the limiter's window (as express-rate-limit counts), so a
-    /// burst is never split across a clock-aligned boundary into two half-counted windows.
-    pub async fn count(&self, limit: Limit, client: &str, by: u64) -> Usage {
+    /// Add `by` (1: count a request, 0: just read) to the client's counter for `limit`, in
+    /// Redis when configured. A client's window starts at its first request and lasts the
+    /// limiter's window (as express-rate-limit counts), so a burst is never split across a
+    /// clock-aligned boundary into two half-counted windows.
+    pub async fn count(&self, limit: Limit, client: &str, by: u64) -> Result<Usage, LimiterError> {
         let key = self.key(limit, client);
         let window = limit.window().as_secs();
+        let Some(conn) = &self.redis else {
+            return Ok(self.count_locally(limit, client, by));
+        };
+        let mut conn = conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("EX")
+            .arg(window)
+            .arg("NX")
+            .ignore()
+            .incr(&key, by)
+            .ttl(&key);
+        let (count, ttl) =
+            tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64, i64)>(&mut conn))
+                .await
+                .map_err(|_| LimiterError::Timeout)??;
+        let reset = u64::try_from(ttl).unwrap_or(window);
+        Ok(Usage { count, reset })
+    }
+
+    /// Give back one count of the client's current window (a request counted up front that
+    /// turned out not to count). A window that expired meanwhile is left alone.
+    pub async fn give_back(&self, limit: Limit, client: &str) {
+        let key = self.key(limit, client);
         if let Some(conn) = &self.redis {
             let mut conn = conn.clone();
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(0)
-                .arg("EX")
-                .arg(window)
-                .arg("NX")
-                .ignore()
-                .incr(&key, by)
-                .ttl(&key);
-            match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(u64, i64)>(&mut conn))
-                .await
-            {
-                Ok(Ok((count, ttl))) => {
-                    let reset = u64::try_from(ttl).unwrap_or(window);
-                    return Usage { count, reset };
-                }
+            let mut eval = redis::cmd("EVAL");
+            eval.arg("local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v > 0 then return redis.call('DECR', KEYS[1]) end return 0")
+                .arg(1)
+                .arg(&key);
+            match tokio::time::timeout(REDIS_TIMEOUT, eval.query_async::<i64>(&mut conn)).await {
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "rate limiter: redis failed, counting in-process")
+                    tracing::warn!(error = %e, limiter = limit.name(), "rate limiter: giving a count back failed")
                 }
-                Err(_) => tracing::warn!("rate limiter: redis timed out, counting in-process"),
+                Err(_) => tracing::warn!(
+                    limiter = limit.name(),
+                    "rate limiter: giving a count back timed out"
+                ),
             }
+            return;
         }
-        self.count_locally(key, window, by)
+        let mut map = self.local();
+        if let Some(entry) = map.get_mut(&key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, u64)>> {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// In-process counterpart: one `(window start, count)` per client and limiter; expired
     /// entries are dropped when the map grows.
-    fn count_locally(&self, key: String, window: u64, by: u64) -> Usage {
+    pub fn count_locally(&self, limit: Limit, client: &str, by: u64) -> Usage {
+        let key = self.key(limit, client);
+        let window = limit.window().as_secs();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let mut map = self
-            .local
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.local();
         if map.len() > 50_000 {
             let longest = Limit::Register.window().as_secs();
             map.retain(|_, (start, _)| start.saturating_add(longest) > now);
@@ -206,6 +261,15 @@ fn set_headers(headers: &mut HeaderMap, max: u64, usage: Usage) {
     headers.insert("ratelimit-reset", HeaderValue::from(usage.reset));
 }
 
+/// The 503 of a security limiter whose shared counter is unreachable (the contract's).
+fn limiter_unavailable() -> Response {
+    ApiError::Busy {
+        message: "Rate limiter unavailable. Please try again later.",
+        retry_after: 5,
+    }
+    .into_response()
+}
+
 /// Middleware enforcing one limiter; use with `from_fn_with_state((state, limit), enforce)`.
 pub async fn enforce(
     State((state, limit)): State<(AppState, Limit)>,
@@ -221,26 +285,45 @@ pub async fn enforce(
     let client = ClientIp::from_parts(&parts, &state.settings.trust_proxy).0;
     let req = Request::from_parts(parts, body);
     let limiter = &state.limiter;
-    let before = limiter
-        .count(limit, &client, if limit.failures_only() { 0 } else { 1 })
-        .await;
-    let over = if limit.failures_only() {
-        before.count >= max
-    } else {
-        before.count > max
+    // Counted before the request runs: concurrency must not buy requests.
+    let usage = match limiter.count(limit, &client, 1).await {
+        Ok(usage) => usage,
+        Err(e) => {
+            let outcome = if limit.fails_closed() {
+                "refused"
+            } else {
+                "local"
+            };
+            tracing::warn!(error = %e, limiter = limit.name(), outcome, "rate limiter: redis unavailable");
+            state
+                .metrics
+                .rate_limit_redis_failures
+                .get_or_create(&vec![
+                    ("limiter".into(), limit.name().into()),
+                    ("outcome".into(), outcome.into()),
+                ])
+                .inc();
+            if limit.fails_closed() {
+                return limiter_unavailable();
+            }
+            limiter.count_locally(limit, &client, 1)
+        }
     };
-    if over {
-        let mut response = limit.rejection(before.reset).into_response();
-        set_headers(response.headers_mut(), max, before);
+    if usage.count > max {
+        let mut response = limit.rejection(usage.reset).into_response();
+        set_headers(response.headers_mut(), max, usage);
         return response;
     }
     let mut response = next.run(req).await;
-    let usage = if limit.failures_only()
-        && (response.status().is_client_error() || response.status().is_server_error())
-    {
-        limiter.count(limit, &client, 1).await
+    let failed = response.status().is_client_error() || response.status().is_server_error();
+    let usage = if limit.failures_only() && !failed {
+        limiter.give_back(limit, &client).await;
+        Usage {
+            count: usage.count.saturating_sub(1),
+            ..usage
+        }
     } else {
-        before
+        usage
     };
     set_headers(response.headers_mut(), max, usage);
     response
@@ -264,20 +347,41 @@ mod tests {
         }
     }
 
+    async fn count(limiter: &RateLimiter, limit: Limit, client: &str, by: u64) -> u64 {
+        limiter.count(limit, client, by).await.expect("local").count
+    }
+
     #[tokio::test]
     async fn without_redis_counts_are_kept_per_client_and_limiter_in_process() {
         let limiter = RateLimiter::new(settings(), None);
-        assert_eq!(limiter.count(Limit::Register, "a", 1).await.count, 1);
-        assert_eq!(limiter.count(Limit::Register, "a", 1).await.count, 2);
+        assert_eq!(count(&limiter, Limit::Register, "a", 1).await, 1);
+        assert_eq!(count(&limiter, Limit::Register, "a", 1).await, 2);
         assert_eq!(
-            limiter.count(Limit::Register, "a", 0).await.count,
+            count(&limiter, Limit::Register, "a", 0).await,
             2,
             "a read does not count"
         );
-        assert_eq!(limiter.count(Limit::Register, "b", 1).await.count, 1);
-        assert_eq!(limiter.count(Limit::Auth, "a", 1).await.count, 1);
-        let usage = limiter.count(Limit::General, "a", 1).await;
+        limiter.give_back(Limit::Register, "a").await;
+        assert_eq!(count(&limiter, Limit::Register, "a", 0).await, 1);
+        assert_eq!(count(&limiter, Limit::Register, "b", 1).await, 1);
+        assert_eq!(count(&limiter, Limit::Auth, "a", 1).await, 1);
+        let usage = limiter.count(Limit::General, "a", 1).await.expect("local");
         assert!(usage.reset <= 900);
+    }
+
+    #[test]
+    fn security_budgets_fail_closed_and_throughput_limits_do_not() {
+        for l in [Limit::Auth, Limit::Register, Limit::PasswordReset] {
+            assert!(l.fails_closed());
+        }
+        for l in [
+            Limit::General,
+            Limit::ProductRead,
+            Limit::ProductWrite,
+            Limit::ProductDelete,
+        ] {
+            assert!(!l.fails_closed());
+        }
     }
 
     #[test]

@@ -93,10 +93,17 @@ async fn connect_redis(settings: &Settings) -> Result<Option<ConnectionManager>,
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
         .set_response_timeout(Some(std::time::Duration::from_secs(2)));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map(Some)
-        .map_err(StartupError::Redis)
+    match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+        Ok(manager) => Ok(Some(manager)),
+        // Unreachable now: start anyway (readiness does not depend on Redis) and connect when it
+        // answers; meanwhile the security rate limits refuse with 503 (see `ratelimit`).
+        Err(e) => {
+            tracing::error!(error = %e, "Redis unreachable at start-up: auth, registration and password-reset requests get 503 until it answers");
+            ConnectionManager::new_lazy_with_config(client, config)
+                .map(Some)
+                .map_err(StartupError::Redis)
+        }
+    }
 }
 
 /// A built, bound application.
@@ -152,6 +159,10 @@ impl Application {
                 settings.refresh_ttl,
             )),
             access_cache: Arc::new(AccessCache::new(settings.auth_cache_ttl)),
+            hasher: crate::security::password::Hasher::new(
+                settings.password_hash_queue,
+                metrics.password_verifications.clone(),
+            ),
             limiter: Arc::new(RateLimiter::new(
                 settings.rate_limits.clone(),
                 redis.clone(),

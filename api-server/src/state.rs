@@ -40,6 +40,8 @@ pub struct Shared {
     pub store: Store,
     /// Token keys.
     pub auth: Arc<AuthKeys>,
+    /// The bounded way into the password-hashing pool.
+    pub hasher: crate::security::password::Hasher,
     /// Recent successful authorization checks (`extract::AuthTenant`).
     pub access_cache: Arc<AccessCache>,
     /// Validated settings.

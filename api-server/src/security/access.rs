@@ -23,6 +23,9 @@ pub struct Access {
     pub merchant_id: ObjectId,
     /// Team member's role and effective permissions; `None` for the owner.
     pub member: Option<MemberAccess>,
+    /// The owner account's session version (a password reset raises it); tokens issued under
+    /// an older one are refused, within this cache's TTL on other replicas.
+    pub session_version: i64,
 }
 
 /// A team member's role and effective permissions (role defaults already applied).
@@ -134,6 +137,7 @@ mod tests {
         Access {
             merchant_id: id,
             member: None,
+            session_version: 0,
         }
     }
 
@@ -167,6 +171,7 @@ mod tests {
                 role: "staff".into(),
                 permissions: vec!["products:view".into()],
             }),
+            session_version: 0,
         };
         assert_eq!(access.role(), "staff");
         assert!(access.can("products:view"));

@@ -1,7 +1,9 @@
 //! The request's Bearer token, checked once: [`TokenCheck::of`] verifies it and parses the ids it
 //! names; `middleware::authenticate` stores the outcome in the request's extensions, where the
 //! auth extractors, the audit record and analytics-cache invalidation read it. Loading the
-//! merchant and deciding permissions is not done here (see `extract` and `security::access`).
+//! merchant and deciding permissions is not done here (see `extract` and `security::access`);
+//! whether a password reset has since ended the token's sessions is ([`Identity::check_session`]),
+//! against the account's session version the extractors load (fresh, or cached briefly).
 
 use std::sync::Arc;
 
@@ -44,6 +46,29 @@ impl Identity {
         self.claims.merchant_user_id.is_some()
     }
 
+    /// The account's session version the token was issued under (0 for older tokens).
+    pub fn session_version(&self) -> i64 {
+        self.claims.sv.unwrap_or(0)
+    }
+
+    /// The session (refresh-token family) the token belongs to, when it names one.
+    pub fn session(&self) -> Option<ObjectId> {
+        self.claims
+            .sid
+            .as_deref()
+            .and_then(|s| ObjectId::parse_str(s).ok())
+    }
+
+    /// Refuse an owner's token issued before the account's session version became `current`
+    /// (a password reset ended every session). Team members' tokens are checked against their
+    /// own account, which has no reset flow, so only owner tokens carry the check.
+    pub fn check_session(&self, current: i64) -> Result<(), TokenRejection> {
+        if !self.is_member() && self.session_version() < current {
+            return Err(TokenRejection::Revoked);
+        }
+        Ok(())
+    }
+
     /// The access-cache key, when every id the token names parses.
     pub fn key(&self) -> Option<Principal> {
         let member = if self.is_member() {
@@ -67,6 +92,9 @@ pub enum TokenRejection {
     /// Malformed, wrong key or algorithm, or not an access token.
     #[error("token is not valid")]
     Invalid,
+    /// Valid, but issued before a password reset ended the account's sessions.
+    #[error("token has been revoked")]
+    Revoked,
 }
 
 /// The outcome of checking a request's Bearer token (a request extension).
@@ -127,6 +155,9 @@ mod tests {
             permissions: None,
             merchant_user_id: member.map(str::to_string),
             typ: None,
+            sid: None,
+            jti: None,
+            sv: None,
             iat: 0,
             exp: 0,
         }
@@ -158,6 +189,21 @@ mod tests {
         assert_eq!(basic.err(), Some(TokenRejection::Missing));
         let garbage = TokenCheck::of(&k, &headers("Bearer garbage")).0;
         assert_eq!(garbage.err(), Some(TokenRejection::Invalid));
+    }
+
+    #[test]
+    fn owner_tokens_older_than_the_accounts_session_version_are_revoked() {
+        let m = ObjectId::new().to_hex();
+        let mut owner = claims(&m, None);
+        owner.sv = Some(2);
+        let owner = Identity::from_claims(owner);
+        assert_eq!(owner.check_session(2), Ok(()));
+        assert_eq!(owner.check_session(3), Err(TokenRejection::Revoked));
+        let legacy = Identity::from_claims(claims(&m, None));
+        assert_eq!(legacy.check_session(0), Ok(()));
+        assert_eq!(legacy.check_session(1), Err(TokenRejection::Revoked));
+        let member = Identity::from_claims(claims(&m, Some(&ObjectId::new().to_hex())));
+        assert_eq!(member.check_session(5), Ok(()));
     }
 
     #[test]

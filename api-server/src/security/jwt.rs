@@ -1,5 +1,8 @@
 //! HS256 JSON Web Tokens: access tokens with the contract's claims (`merchantId`, `role`,
 //! `permissions`, `merchantUserId`, `iat`, `exp`) and refresh tokens under a separate key.
+//! Tokens also name their session (`sid`, see `store::sessions`) and the account's session
+//! version (`sv`); refresh tokens carry their own id (`jti`). Tokens of the older deployment
+//! (`{merchantId, exp}` only, no `iat`) verify too: they have no session and version 0.
 
 use std::time::Duration;
 
@@ -25,7 +28,18 @@ pub struct Claims {
     /// `refresh` on refresh tokens, absent on access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typ: Option<String>,
-    /// Issued at (s since epoch).
+    /// Session (refresh-token family) the token belongs to; absent on older tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Refresh-token id (refresh tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The account's session version at issue time (absent: 0). A password reset raises the
+    /// account's version, which ends every token issued before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sv: Option<i64>,
+    /// Issued at (s since epoch); 0 on tokens of the older deployment, which had none.
+    #[serde(default)]
     pub iat: u64,
     /// Expires at (s since epoch).
     pub exp: u64,
@@ -89,11 +103,12 @@ impl AuthKeys {
         }
     }
 
-    /// Sign an access token for `claims` (its `iat`/`exp`/`typ` are overwritten).
+    /// Sign an access token for `claims` (its `iat`/`exp`/`typ`/`jti` are overwritten).
     pub fn sign_access(&self, mut claims: Claims) -> Result<String, TokenError> {
         claims.iat = now();
         claims.exp = claims.iat + self.access_ttl.as_secs();
         claims.typ = None;
+        claims.jti = None;
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.access_enc)
             .map_err(|_| TokenError::Sign)
     }
@@ -167,9 +182,27 @@ mod tests {
             permissions: None,
             merchant_user_id: None,
             typ: None,
+            sid: None,
+            jti: None,
+            sv: None,
             iat: 0,
             exp: 0,
         }
+    }
+
+    #[test]
+    fn tokens_of_the_older_deployment_without_iat_verify() {
+        let k = keys(60);
+        let exp = now() + 60;
+        let legacy = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({ "merchantId": "m1", "exp": exp }),
+            &EncodingKey::from_secret("a".repeat(32).as_bytes()),
+        )
+        .expect("sign");
+        let claims = k.verify_access(&legacy).expect("legacy verifies");
+        assert_eq!((claims.iat, claims.sid, claims.sv), (0, None, None));
+        assert!(k.verify_access_for_refresh(&legacy).is_ok());
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! still verify and are flagged for rehashing. The work runs on a few dedicated threads that
 //! each keep one Argon2 working buffer (19 MiB): allocating it per hash let glibc keep hundreds
 //! of MiB resident after a login burst, and a fixed pool also bounds concurrent hashing.
+//! Requests reach the pool through a [`Hasher`], which bounds how many jobs may wait for it:
+//! past the bound a caller is refused at once ([`PasswordError::Busy`], a 503 with
+//! `Retry-After`) instead of queueing behind a flood.
 
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
@@ -9,8 +12,9 @@ use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
+use prometheus_client::metrics::counter::Counter;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// Hashing failed (a worker died or Argon2 rejected its input).
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,58 @@ pub enum PasswordError {
     /// Argon2 rejected its input.
     #[error("argon2 failed: {0}")]
     Argon2(argon2::password_hash::Error),
+    /// The hashing queue is full (see [`Hasher`]).
+    #[error("password hashing queue is full")]
+    Busy,
+}
+
+/// One application's way into the hashing pool: at most `bound` jobs queued or running at a
+/// time, refusing more at once, and counting the verifications that actually ran.
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    slots: Arc<Semaphore>,
+    verifications: Counter,
+}
+
+impl Hasher {
+    /// A queue of `bound` slots (at least one), counting verifications into `verifications`.
+    pub fn new(bound: usize, verifications: Counter) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(bound.max(1))),
+            verifications,
+        }
+    }
+
+    fn admit(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
+        Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)
+    }
+
+    /// [`hash`] through the queue.
+    pub async fn hash(&self, password: SecretString) -> Result<String, PasswordError> {
+        let _slot = self.admit()?;
+        hash(password).await
+    }
+
+    /// [`verify`] through the queue.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<Verified, PasswordError> {
+        let _slot = self.admit()?;
+        let verified = verify(password, stored).await;
+        if verified.is_ok() {
+            self.verifications.inc();
+        }
+        verified
+    }
+
+    /// [`verify_dummy`] through the queue.
+    pub async fn verify_dummy(&self, password: SecretString) -> Result<Verified, PasswordError> {
+        self.verify(password, None).await.map(|_| Verified::No)
+    }
 }
 
 /// Outcome of a verification.
@@ -206,6 +262,27 @@ fn outdated(parsed: &PasswordHash<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_frees_its_slot_afterwards() {
+        let counter = Counter::default();
+        let hasher = Hasher::new(1, counter.clone());
+        let held = hasher.admit().expect("first slot");
+        assert!(matches!(
+            hasher.verify("x".into(), None).await,
+            Err(PasswordError::Busy)
+        ));
+        drop(held);
+        assert_eq!(
+            hasher.verify_dummy("x".into()).await.expect("v"),
+            Verified::No
+        );
+        assert_eq!(
+            counter.get(),
+            1,
+            "only the verification that ran is counted"
+        );
+    }
 
     #[tokio::test]
     async fn hashes_interoperate_with_the_argon2_crate_and_old_parameters_ask_for_a_rehash() {

@@ -101,6 +101,11 @@ const CATALOGUE: &[Row] = &[
     ("analyticsexports", "merchant_export", &[("merchantId", 1), ("exportId", 1)], Unique),
     // Finished exports are kept until their `expiresAt` only.
     ("analyticsexports", "expiresAt_ttl", &[("expiresAt", 1)], ExpiresAt),
+    // Login sessions (refresh-token families): gone once their refresh token expired; a
+    // stateless token of the older release is exchanged into one session only.
+    ("refreshsessions", "expiresAt_ttl", &[("expiresAt", 1)], ExpiresAt),
+    ("refreshsessions", "origin_unique", &[("origin", 1)], UniqueWhereExists("origin")),
+    ("refreshsessions", "merchant_member", &[("merchantId", 1), ("memberId", 1)], Plain),
 ];
 
 /// The index catalogue.

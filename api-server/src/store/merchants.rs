@@ -73,6 +73,10 @@ pub struct MerchantDoc {
     /// Locked until this instant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_locked_until: Option<DateTime>,
+    /// Raised by a password reset: the owner's tokens issued under a lower version (absent: 0)
+    /// are refused, and its sessions were revoked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub session_version: i64,
     /// Last successful login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<DateTime>,
@@ -99,6 +103,10 @@ pub struct MerchantDoc {
     pub created_at: DateTime,
     /// Updated.
     pub updated_at: DateTime,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 fn pending() -> String {
@@ -194,6 +202,7 @@ impl MerchantDoc {
             reset_password_expiry: None,
             failed_login_attempts: 0,
             account_locked_until: None,
+            session_version: 0,
             last_login_at: None,
             last_login_ip: None,
             website: None,
@@ -278,8 +287,8 @@ impl Store {
             .map(drop)
     }
 
-    /// Consume an unexpired reset token (single use): set the new hash and clear lockout.
-    /// Returns the merchant whose token it was.
+    /// Consume an unexpired reset token (single use): set the new hash, clear lockout and raise
+    /// the session version (ending every token issued before). Returns the updated merchant.
     pub async fn reset_merchant_password(
         &self,
         digest: &str,
@@ -291,8 +300,10 @@ impl Store {
                 doc! {
                     "$set": { "password": hash, "failedLoginAttempts": 0, "updatedAt": DateTime::now() },
                     "$unset": { "accountLockedUntil": "", "resetPasswordToken": "", "resetPasswordExpiry": "" },
+                    "$inc": { "sessionVersion": 1 },
                 },
             )
+            .return_document(mongodb::options::ReturnDocument::After)
             .await
     }
 

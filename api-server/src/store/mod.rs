@@ -26,6 +26,7 @@ pub mod orders;
 pub mod product_patch;
 pub mod products;
 pub mod reviews;
+pub mod sessions;
 pub mod shops;
 pub mod stock;
 pub mod team;

@@ -81,13 +81,23 @@ impl AccountKind {
     }
 }
 
-/// Result of recording a failed login.
+/// A login attempt, counted before its password is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailedLogin {
-    /// Attempts left before the lock.
-    Remaining(i32),
-    /// The account is now locked until this instant.
+pub enum LoginAttempt {
+    /// The n-th consecutive attempt (below the maximum).
+    Counted(i32),
+    /// The last attempt allowed: the account is now locked until this instant (a right password
+    /// still logs in and clears the lock).
+    Last(DateTime),
+    /// Locked: the password must not be checked.
     Locked(DateTime),
+}
+
+fn int(doc: &Document, key: &str) -> Option<i64> {
+    doc.get_i32(key)
+        .map(i64::from)
+        .or_else(|_| doc.get_i64(key))
+        .ok()
 }
 
 impl Store {
@@ -136,37 +146,55 @@ impl Store {
         self.db().collection(kind.collection())
     }
 
-    /// Count a failed login atomically; the `max`-th failure locks the account for `lock_for`.
-    pub async fn record_failed_login(
+    /// Count a login attempt atomically *before* its password is checked, so parallel guesses
+    /// cannot all be checked before any is counted: the `max`-th consecutive attempt locks the
+    /// account for `lock_for`, later ones are refused as locked. A successful login resets the
+    /// count ([`Store::record_login`]).
+    pub async fn begin_login_attempt(
         &self,
         kind: AccountKind,
         id: ObjectId,
         max: i32,
         lock_for: Duration,
-    ) -> mongodb::error::Result<FailedLogin> {
+    ) -> mongodb::error::Result<LoginAttempt> {
+        let now = DateTime::now();
+        let until = DateTime::from_millis(
+            now.timestamp_millis() + i64::try_from(lock_for.as_millis()).unwrap_or(i64::MAX / 2),
+        );
+        let unlocked = doc! {
+            "_id": id,
+            "$or": [{ "accountLockedUntil": null }, { "accountLockedUntil": { "$lte": now } }],
+        };
         let after = self
             .accounts(kind)
-            .find_one_and_update(
-                doc! { "_id": id },
-                doc! { "$inc": { "failedLoginAttempts": 1 } },
-            )
+            .find_one_and_update(unlocked, doc! { "$inc": { "failedLoginAttempts": 1 } })
             .return_document(mongodb::options::ReturnDocument::After)
             .await?;
-        let attempts = after
-            .and_then(|d| d.get_i32("failedLoginAttempts").ok())
-            .unwrap_or(max);
-        if attempts < max {
-            return Ok(FailedLogin::Remaining(max - attempts));
+        let Some(after) = after else {
+            let locked = self
+                .accounts(kind)
+                .find_one(doc! { "_id": id })
+                .projection(doc! { "accountLockedUntil": 1 })
+                .await?
+                .and_then(|d| d.get_datetime("accountLockedUntil").ok().copied())
+                .filter(|u| *u > now);
+            return Ok(LoginAttempt::Locked(locked.unwrap_or(until)));
+        };
+        let attempts = int(&after, "failedLoginAttempts").unwrap_or(i64::from(max));
+        if attempts < i64::from(max) {
+            return Ok(LoginAttempt::Counted(attempts as i32));
         }
-        let until =
-            DateTime::from_millis(DateTime::now().timestamp_millis() + lock_for.as_millis() as i64);
+        if attempts > i64::from(max) {
+            // Another attempt reached the maximum and is locking the account.
+            return Ok(LoginAttempt::Locked(until));
+        }
         self.accounts(kind)
             .update_one(
                 doc! { "_id": id },
                 doc! { "$set": { "accountLockedUntil": until, "failedLoginAttempts": 0 } },
             )
             .await?;
-        Ok(FailedLogin::Locked(until))
+        Ok(LoginAttempt::Last(until))
     }
 
     /// Reset lockout state after a successful login, record it, and store a rehashed password.

@@ -858,6 +858,9 @@ async fn member_token(app: &TestApp, merchant: &str, role: &str, permissions: &[
         permissions: None,
         merchant_user_id: Some(member.to_hex()),
         typ: None,
+        sid: None,
+        jti: None,
+        sv: None,
         iat: 0,
         exp: 0,
     };

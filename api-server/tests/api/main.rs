@@ -20,6 +20,7 @@ mod orders;
 mod permissions;
 mod products;
 mod server;
+mod sessions;
 mod shapes;
 mod snapshot;
 mod stock;

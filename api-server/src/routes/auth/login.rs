@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::{
-    issue_tokens, owner_claims,
+    Grant, invalid_token, issue_tokens, new_jti, owner_claims, refresh_expiry, start_session,
     types::{LoginBody, RefreshBody, summary_json},
 };
 use crate::{
@@ -20,14 +20,15 @@ use crate::{
     security::{
         identity::{Identity, bearer},
         jwt::{Claims, TokenError},
-        password::{self, Verified},
+        password::Verified,
     },
     state::AppState,
     store::{
         DateTime, ObjectId,
         json::iso,
         merchants::MerchantDoc,
-        users::{AccountKind, FailedLogin, MerchantUserDoc},
+        sessions::Rotation,
+        users::{AccountKind, LoginAttempt, MerchantUserDoc},
     },
 };
 
@@ -39,58 +40,74 @@ struct Account {
     kind: AccountKind,
     id: ObjectId,
     hash: Option<String>,
-    locked_until: Option<DateTime>,
 }
 
 fn invalid() -> ApiError {
     ApiError::unauthorized("Invalid credentials")
 }
 
-fn check_lock(until: Option<DateTime>) -> Result<(), ApiError> {
-    let Some(until) = until.filter(|u| *u > DateTime::now()) else {
-        return Ok(());
-    };
+/// The 423 of a locked account.
+pub(crate) fn locked(until: DateTime) -> ApiError {
     let minutes =
         (until.timestamp_millis() - DateTime::now().timestamp_millis()).div_euclid(60_000) + 1;
-    Err(ApiError::Locked {
+    ApiError::Locked {
         message: format!(
-            "Account is locked due to too many failed login attempts. Please try again in {minutes} minutes or reset your password."
+            "Account is locked due to too many failed login attempts. Please try again in {} minutes or reset your password.",
+            minutes.max(1)
         ),
         locked_until: iso(until),
-    })
+    }
 }
 
-/// Verify the password of a matched account, counting failures; returns a new hash to store
-/// when the old one must be upgraded.
+/// Count an attempt at `account`'s password before it is checked (the lockout's budget cannot
+/// be outrun by parallel guesses): the number of consecutive attempts so far, and when the
+/// account locks if this is the last one allowed. Locked accounts are refused unchecked.
+pub(crate) async fn count_attempt(
+    state: &AppState,
+    kind: AccountKind,
+    id: ObjectId,
+) -> Result<(i32, Option<DateTime>), ApiError> {
+    let attempt = state
+        .store
+        .begin_login_attempt(kind, id, MAX_FAILURES, LOCK_FOR)
+        .await
+        .map_err(ApiError::internal("Login failed"))?;
+    match attempt {
+        LoginAttempt::Counted(n) => Ok((n, None)),
+        LoginAttempt::Last(until) => Ok((MAX_FAILURES, Some(until))),
+        LoginAttempt::Locked(until) => Err(locked(until)),
+    }
+}
+
+/// Verify the password of a matched account, the attempt counted first; returns a new hash to
+/// store when the old one must be upgraded.
 async fn authenticate(
     state: &AppState,
     account: &Account,
     password: SecretString,
 ) -> Result<Option<String>, ApiError> {
-    check_lock(account.locked_until)?;
-    let verified = password::verify(password.clone(), account.hash.clone())
+    let (attempts, locks_at) = count_attempt(state, account.kind, account.id).await?;
+    let verified = state
+        .hasher
+        .verify(password.clone(), account.hash.clone())
         .await
         .map_err(super::hash_failed)?;
     match verified {
         Verified::Yes { rehash: false } => Ok(None),
-        Verified::Yes { rehash: true } => Ok(password::hash(password).await.ok()),
-        Verified::No => {
-            let failed = state
-                .store
-                .record_failed_login(account.kind, account.id, MAX_FAILURES, LOCK_FOR)
-                .await
-                .map_err(ApiError::internal("Login failed"))?;
-            Err(match failed {
-                FailedLogin::Remaining(n) => ApiError::Unauthorized {
+        Verified::Yes { rehash: true } => Ok(state.hasher.hash(password).await.ok()),
+        Verified::No => Err(match locks_at {
+            None => {
+                let n = MAX_FAILURES - attempts;
+                ApiError::Unauthorized {
                     message: format!("Invalid credentials. {n} attempts remaining before account lock."),
                     extra: Some([("attemptsRemaining".to_string(), json!(n))].into_iter().collect()),
-                },
-                FailedLogin::Locked(until) => ApiError::Locked {
-                    message: "Account is locked due to too many failed login attempts. Please try again in 30 minutes or reset your password.".into(),
-                    locked_until: iso(until),
-                },
-            })
-        }
+                }
+            }
+            Some(until) => ApiError::Locked {
+                message: "Account is locked due to too many failed login attempts. Please try again in 30 minutes or reset your password.".into(),
+                locked_until: iso(until),
+            },
+        }),
     }
 }
 
@@ -101,6 +118,9 @@ fn member_claims(member: &MerchantUserDoc) -> Claims {
         permissions: Some(role_permissions(&member.role)),
         merchant_user_id: Some(member.id.to_hex()),
         typ: None,
+        sid: None,
+        jti: None,
+        sv: None,
         iat: 0,
         exp: 0,
     }
@@ -109,12 +129,13 @@ fn member_claims(member: &MerchantUserDoc) -> Claims {
 fn session_data(
     state: &AppState,
     claims: Claims,
+    grant: &Grant,
     merchant: &MerchantDoc,
     member: Option<&MerchantUserDoc>,
 ) -> Result<Value, ApiError> {
     let role = claims.role.clone().unwrap_or_else(|| "owner".into());
     let permissions = claims.permissions.clone().unwrap_or_default();
-    let (token, refresh_token) = issue_tokens(state, claims)?;
+    let (token, refresh_token) = issue_tokens(state, claims, grant)?;
     let mut data = json!({
         "token": token,
         "refreshToken": refresh_token,
@@ -146,54 +167,98 @@ pub async fn login(
     let facts = RequestFacts::from_headers(ip.clone(), &headers);
     let (email, password) = body.validate()?;
     let password = SecretString::from(password);
-    let (merchant, member) = find_account(&state, &email, &password).await?;
-    let account = account_of(&merchant, member.as_ref());
-    let actor = Actor {
-        merchant: merchant.id,
-        member: member.as_ref().map(|m| m.id),
-    };
-    let rehashed = match authenticate(&state, &account, password).await {
-        Ok(r) => r,
-        Err(e) => {
-            audit_failure(&state, actor, &e, facts);
-            return Err(e);
+    let mut refused = None;
+    for (merchant, member) in candidates(&state, &email, &password).await? {
+        let account = account_of(&merchant, member.as_ref());
+        let actor = Actor {
+            merchant: merchant.id,
+            member: member.as_ref().map(|m| m.id),
+        };
+        match authenticate(&state, &account, password.clone()).await {
+            Ok(rehashed) => {
+                let signed_in = SignedIn {
+                    merchant,
+                    member,
+                    account,
+                    actor,
+                    rehashed,
+                };
+                return signed_in.reply(&state, &ip, facts).await;
+            }
+            Err(e) => {
+                audit_failure(&state, actor, &e, facts.clone());
+                refused.get_or_insert(e);
+            }
         }
-    };
-    if !merchant.is_active {
-        return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
-    state
-        .store
-        .record_login(account.kind, account.id, &ip, rehashed)
-        .await
-        .map_err(ApiError::internal("Login failed"))?;
-    tracing::info!(merchant = %merchant.id, "auth.login");
-    audit_success(&state, actor, account.id, facts);
-    let claims = member
-        .as_ref()
-        .map_or_else(|| owner_claims(merchant.id, true), member_claims);
-    let data = session_data(&state, claims, &merchant, member.as_ref())?;
-    // Recorded above with the account as actor; the middleware must not add a second record.
-    let reply = Reply::data(data)
-        .message("Login successful")
-        .audit(AuditChange::handled());
-    Ok(if merchant.email_verified {
-        reply
-    } else {
-        reply.with(
-            "warning",
-            json!("Please verify your email to access all features."),
-        )
-    })
+    Err(refused.unwrap_or_else(invalid))
 }
 
-/// The owner with this e-mail, else the active team member with it and their merchant. An
-/// unknown e-mail still costs one password hash, so timing does not tell accounts apart.
-async fn find_account(
+/// An account whose password matched.
+struct SignedIn {
+    merchant: MerchantDoc,
+    member: Option<MerchantUserDoc>,
+    account: Account,
+    actor: Actor,
+    rehashed: Option<String>,
+}
+
+impl SignedIn {
+    /// Record the login, start the session and answer with its tokens.
+    async fn reply(
+        self,
+        state: &AppState,
+        ip: &str,
+        facts: RequestFacts,
+    ) -> Result<Reply, ApiError> {
+        let Self {
+            merchant,
+            member,
+            account,
+            actor,
+            rehashed,
+        } = self;
+        if !merchant.is_active {
+            return Err(ApiError::unauthorized("Merchant account is deactivated"));
+        }
+        state
+            .store
+            .record_login(account.kind, account.id, ip, rehashed)
+            .await
+            .map_err(ApiError::internal("Login failed"))?;
+        tracing::info!(merchant = %merchant.id, "auth.login");
+        audit_success(state, actor, account.id, facts);
+        let claims = member
+            .as_ref()
+            .map_or_else(|| owner_claims(merchant.id, true), member_claims);
+        let grant = start_session(state, &merchant, member.as_ref().map(|m| m.id), None).await?;
+        let data = session_data(state, claims, &grant, &merchant, member.as_ref())?;
+        // Recorded above with the account as actor; the middleware must not add a second record.
+        let reply = Reply::data(data)
+            .message("Login successful")
+            .audit(AuditChange::handled());
+        Ok(if merchant.email_verified {
+            reply
+        } else {
+            reply.with(
+                "warning",
+                json!("Please verify your email to access all features."),
+            )
+        })
+    }
+}
+
+/// The accounts this address may sign in to, in the order their passwords are tried: the owner
+/// account first, then the address's accepted memberships of other merchants (so registering an
+/// address never locks its invitations out). Each is tried with its attempt counted first, so
+/// several accounts never buy extra guesses. A lone membership that is not active is refused
+/// before any check; an unknown address still costs one password hash, so timing does not tell
+/// accounts apart.
+async fn candidates(
     state: &AppState,
     email: &Email,
     password: &SecretString,
-) -> Result<(MerchantDoc, Option<MerchantUserDoc>), ApiError> {
+) -> Result<Vec<(MerchantDoc, Option<MerchantUserDoc>)>, ApiError> {
     let store = &state.store;
     let failed = || ApiError::internal("Login failed");
     let owner = store
@@ -204,83 +269,34 @@ async fn find_account(
         .members_by_email(email.as_str())
         .await
         .map_err(failed())?;
-    if let Some(owner) = owner {
-        // The owner account wins unless the password is that of the address's membership of
-        // another merchant: registering an address never locks its invitations out.
-        let other = members
-            .first()
-            .is_some_and(|m| m.status == "active" && m.password.is_some());
-        if other
-            && !matches(password, Some(owner.password.clone())).await?
-            && let Some(i) = matching(&members, password).await?
-        {
-            let member = members.into_iter().nth(i).ok_or_else(invalid)?;
-            let merchant = store.merchant(member.merchant_id).await.map_err(failed())?;
-            return Ok((merchant.ok_or_else(invalid)?, Some(member)));
+    let accepted = |m: &MerchantUserDoc| m.status == "active" && m.password.is_some();
+    let mut found: Vec<_> = owner.into_iter().map(|o| (o, None)).collect();
+    let tried: Vec<MerchantUserDoc> = if found.is_empty() && !members.iter().any(accepted) {
+        // The contract's single-membership path: its status decides before the password.
+        members.into_iter().take(1).collect()
+    } else {
+        members.into_iter().filter(|m| accepted(m)).collect()
+    };
+    for member in tried {
+        if member.status != "active" {
+            return Err(ApiError::Forbidden(format!(
+                "Account is {}. Please contact your administrator.",
+                member.status
+            )));
         }
-        return Ok((owner, None));
+        if let Some(merchant) = store.merchant(member.merchant_id).await.map_err(failed())? {
+            found.push((merchant, Some(member)));
+        }
     }
-    let Some(member) = member_for(members, password).await? else {
-        password::verify_dummy(password.clone())
+    if found.is_empty() {
+        state
+            .hasher
+            .verify_dummy(password.clone())
             .await
             .map_err(super::hash_failed)?;
         return Err(invalid());
-    };
-    let merchant = store
-        .merchant(member.merchant_id)
-        .await
-        .map_err(failed())?
-        .ok_or_else(invalid)?;
-    if member.status != "active" {
-        return Err(ApiError::Forbidden(format!(
-            "Account is {}. Please contact your administrator.",
-            member.status
-        )));
     }
-    Ok((merchant, Some(member)))
-}
-
-/// Whether `password` matches `hash`.
-async fn matches(password: &SecretString, hash: Option<String>) -> Result<bool, ApiError> {
-    let verified = password::verify(password.clone(), hash)
-        .await
-        .map_err(super::hash_failed)?;
-    Ok(matches!(verified, Verified::Yes { .. }))
-}
-
-/// The index of the active, accepted membership whose password this is.
-async fn matching(
-    members: &[MerchantUserDoc],
-    password: &SecretString,
-) -> Result<Option<usize>, ApiError> {
-    for (i, m) in members.iter().enumerate() {
-        if m.status != "active" || m.password.is_none() {
-            break;
-        }
-        if matches(password, m.password.clone()).await? {
-            return Ok(Some(i));
-        }
-    }
-    Ok(None)
-}
-
-/// Which of the address's memberships logs in: when several merchants' accepted memberships
-/// share it, the one whose password matches; otherwise the first of `members` (already
-/// ordered, see `Store::members_by_email`), whose password check then fails or passes as usual.
-async fn member_for(
-    mut members: Vec<MerchantUserDoc>,
-    password: &SecretString,
-) -> Result<Option<MerchantUserDoc>, ApiError> {
-    let accepted = members
-        .iter()
-        .take_while(|m| m.status == "active" && m.password.is_some())
-        .count();
-    if accepted > 1
-        && let Some(i) = matching(&members, password).await?
-    {
-        return Ok(Some(members.swap_remove(i)));
-    }
-    Ok(members.into_iter().next())
+    Ok(found)
 }
 
 /// The credentials and lockout state of the account logging in.
@@ -290,13 +306,11 @@ fn account_of(merchant: &MerchantDoc, member: Option<&MerchantUserDoc>) -> Accou
             kind: AccountKind::Owner,
             id: merchant.id,
             hash: Some(merchant.password.clone()),
-            locked_until: merchant.account_locked_until,
         },
         Some(m) => Account {
             kind: AccountKind::Member,
             id: m.id,
             hash: m.password.clone(),
-            locked_until: m.account_locked_until,
         },
     }
 }
@@ -336,31 +350,113 @@ fn audit_failure(state: &AppState, actor: Actor, error: &ApiError, facts: Reques
     );
 }
 
-fn refresh_claims(
+/// The token `/refresh` was given and what kind it is.
+struct Presented {
+    claims: Claims,
+    /// A refresh token (else an access token, as older clients send).
+    refresh: bool,
+    raw: String,
+}
+
+fn presented(
     state: &AppState,
     headers: &HeaderMap,
     body: RefreshBody,
-) -> Result<Claims, ApiError> {
-    let invalid = |_: TokenError| ApiError::unauthorized("Invalid token");
-    if let Some(token) = body.refresh_token.filter(|t| !t.is_empty()) {
-        return state.auth.verify_refresh(&token).map_err(invalid);
+) -> Result<Presented, ApiError> {
+    let invalid = |_: TokenError| invalid_token();
+    if let Some(raw) = body.refresh_token.filter(|t| !t.is_empty()) {
+        // Older clients (the contract's server had no refresh tokens) send their access token
+        // here too.
+        return match state.auth.verify_refresh(&raw) {
+            Ok(claims) => Ok(Presented {
+                claims,
+                refresh: true,
+                raw,
+            }),
+            Err(_) => state
+                .auth
+                .verify_access_for_refresh(&raw)
+                .map(|claims| Presented {
+                    claims,
+                    refresh: false,
+                    raw: raw.clone(),
+                })
+                .map_err(invalid),
+        };
     }
-    let token = bearer(headers).ok_or_else(|| ApiError::unauthorized("No token provided"))?;
-    state.auth.verify_access_for_refresh(token).map_err(invalid)
+    let raw = bearer(headers).ok_or_else(|| ApiError::unauthorized("No token provided"))?;
+    let claims = state.auth.verify_access_for_refresh(raw).map_err(invalid)?;
+    Ok(Presented {
+        claims,
+        refresh: false,
+        raw: raw.to_string(),
+    })
+}
+
+/// The session the new tokens are issued in: the presented refresh token's family rotated
+/// (a spent token ends it), an access token's live session given a new refresh token, or, for a
+/// token without a session (older releases), a new session it is exchanged into once.
+async fn next_grant(
+    state: &AppState,
+    presented: &Presented,
+    principal: &crate::extract::AuthMerchant,
+) -> Result<Grant, ApiError> {
+    let failed = || ApiError::internal("Failed to refresh token");
+    let version = principal.merchant.session_version;
+    let Some(family) = principal.identity.session() else {
+        let origin = crate::security::token::digest(&presented.raw);
+        let member = principal.member.as_ref().map(|m| m.id);
+        return start_session(state, &principal.merchant, member, Some(origin)).await;
+    };
+    let next = new_jti();
+    let expires = refresh_expiry(state);
+    if !presented.refresh {
+        let live = state
+            .store
+            .reissue_session(family, principal.id(), &next, expires)
+            .await
+            .map_err(failed())?;
+        return live
+            .then_some(Grant {
+                family,
+                jti: next,
+                version,
+            })
+            .ok_or_else(invalid_token);
+    }
+    let jti = presented.claims.jti.as_deref().ok_or_else(invalid_token)?;
+    match state
+        .store
+        .rotate_session(family, jti, &next, expires)
+        .await
+        .map_err(failed())?
+    {
+        Rotation::Rotated => Ok(Grant {
+            family,
+            jti: next,
+            version,
+        }),
+        Rotation::Reused => {
+            tracing::warn!(merchant = %principal.id(), session = %family, "auth.refresh_reuse: a spent refresh token was presented again; its session is revoked");
+            Err(invalid_token())
+        }
+        Rotation::Gone => Err(invalid_token()),
+    }
 }
 
 /// Exchange a refresh token (body) or a recently expired access token (header) for new tokens.
+/// Refresh tokens rotate: each is exchanged once, and presenting a spent one ends its session.
 #[utoipa::path(post, path = "/api/merchant/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, description = "New tokens", body = crate::openapi::Envelope),
-        (status = 401, description = "Missing or invalid token", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing, invalid, spent or revoked token", body = crate::openapi::ErrorBody),
         (status = 404, description = "Merchant not found", body = crate::openapi::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
     AppJson(body): AppJson<RefreshBody>,
 ) -> Result<Reply, ApiError> {
-    let claims = refresh_claims(&state, &headers, body)?;
-    let identity = std::sync::Arc::new(Identity::from_claims(claims));
+    let presented = presented(&state, &headers, body)?;
+    let identity = std::sync::Arc::new(Identity::from_claims(presented.claims.clone()));
     let principal = load_principal(&state, identity)
         .await
         .map_err(|e| match e {
@@ -369,6 +465,7 @@ pub async fn refresh(
             }
             other => other,
         })?;
+    let grant = next_grant(&state, &presented, &principal).await?;
     let claims = principal
         .member
         .as_ref()
@@ -376,6 +473,7 @@ pub async fn refresh(
     let data = session_data(
         &state,
         claims,
+        &grant,
         &principal.merchant,
         principal.member.as_ref(),
     )?;

@@ -38,6 +38,7 @@ use crate::{
     store::{
         DateTime, ObjectId,
         merchants::{MerchantDoc, NewMerchantAccount},
+        sessions::SessionDoc,
     },
 };
 
@@ -78,21 +79,96 @@ pub(crate) fn owner_claims(merchant: ObjectId, with_permissions: bool) -> Claims
         permissions: with_permissions.then(|| crate::domain::role_permissions("owner")),
         merchant_user_id: None,
         typ: None,
+        sid: None,
+        jti: None,
+        sv: None,
         iat: 0,
         exp: 0,
     }
 }
 
-/// Access and refresh tokens for claims.
-pub(crate) fn issue_tokens(state: &AppState, claims: Claims) -> Result<(String, String), ApiError> {
+/// The session a pair of tokens is issued in: its family, the id of its (only) live refresh
+/// token, and the owner account's session version.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub family: ObjectId,
+    pub jti: String,
+    pub version: i64,
+}
+
+/// When a refresh token issued now expires.
+pub(crate) fn refresh_expiry(state: &AppState) -> DateTime {
+    let ttl = i64::try_from(state.auth.refresh_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    DateTime::from_millis(DateTime::now().timestamp_millis().saturating_add(ttl))
+}
+
+/// A new id for a refresh token.
+pub(crate) fn new_jti() -> String {
+    token::generate().plain
+}
+
+/// The refresh-token refusal of the contract.
+pub(crate) fn invalid_token() -> ApiError {
+    ApiError::unauthorized("Invalid token")
+}
+
+/// Start a session (a new refresh-token family) for the merchant's owner or `member`.
+/// `origin`: the digest of a stateless token of the older release being exchanged; each is
+/// exchanged once, and presenting it again ends the session it became.
+pub(crate) async fn start_session(
+    state: &AppState,
+    merchant: &MerchantDoc,
+    member: Option<ObjectId>,
+    origin: Option<String>,
+) -> Result<Grant, ApiError> {
+    let session = SessionDoc {
+        id: ObjectId::new(),
+        merchant_id: merchant.id,
+        member_id: member,
+        current: new_jti(),
+        origin: origin.clone(),
+        revoked_at: None,
+        created_at: DateTime::now(),
+        expires_at: refresh_expiry(state),
+    };
+    match state.store.start_session(&session).await {
+        Ok(()) => Ok(Grant {
+            family: session.id,
+            jti: session.current,
+            version: merchant.session_version,
+        }),
+        Err(e) if e.is_duplicate_key() => {
+            if let Some(origin) = origin {
+                tracing::warn!(merchant = %merchant.id, "auth.refresh_reuse: a spent stateless token was presented again; its session is revoked");
+                state
+                    .store
+                    .revoke_session_from(&origin)
+                    .await
+                    .map_err(ApiError::internal("Failed to refresh token"))?;
+            }
+            Err(invalid_token())
+        }
+        Err(e) => Err(ApiError::internal("Failed to issue token")(e.into_source())),
+    }
+}
+
+/// Access and refresh tokens for claims, in the session `grant`.
+pub(crate) fn issue_tokens(
+    state: &AppState,
+    mut claims: Claims,
+    grant: &Grant,
+) -> Result<(String, String), ApiError> {
     let sign_failed = |_| ApiError::Internal {
         message: "Failed to issue token",
         source: "signing failed".into(),
     };
+    claims.sid = Some(grant.family.to_hex());
+    claims.sv = (grant.version != 0).then_some(grant.version);
     let access = state
         .auth
         .sign_access(claims.clone())
         .map_err(sign_failed)?;
+    claims.jti = Some(grant.jti.clone());
     let refresh = state.auth.sign_refresh(claims).map_err(sign_failed)?;
     Ok((access, refresh))
 }
@@ -103,9 +179,15 @@ pub(crate) fn link(state: &AppState, path: &str, token: &str) -> String {
 }
 
 pub(crate) fn hash_failed(e: password::PasswordError) -> ApiError {
-    ApiError::Internal {
-        message: "Failed to process password",
-        source: Box::new(e),
+    match e {
+        password::PasswordError::Busy => ApiError::Busy {
+            message: "Server busy. Please try again shortly.",
+            retry_after: 1,
+        },
+        e => ApiError::Internal {
+            message: "Failed to process password",
+            source: Box::new(e),
+        },
     }
 }
 
@@ -148,7 +230,9 @@ pub async fn register(
     {
         return Err(email_taken());
     }
-    let hash = password::hash(input.password.0.clone())
+    let hash = state
+        .hasher
+        .hash(input.password.0.clone())
         .await
         .map_err(hash_failed)?;
     let verification = token::generate();
@@ -158,12 +242,13 @@ pub async fn register(
         .await
         .map_err(on_duplicate_key(email_taken, "Registration failed"))?;
     create_store(&state, &merchant).await;
+    let grant = start_session(&state, &merchant, None, None).await?;
     state.mailer.send(mail::verification(
         &merchant.email,
         &merchant.owner_name,
         &link(&state, "verify-email", &verification.plain),
     ));
-    let (token, refresh_token) = issue_tokens(&state, owner_claims(merchant.id, false))?;
+    let (token, refresh_token) = issue_tokens(&state, owner_claims(merchant.id, false), &grant)?;
     let data = json!({
         "token": token,
         "refreshToken": refresh_token,
@@ -237,14 +322,22 @@ pub async fn auth_test() -> Reply {
         .with("timestamp", json!(crate::store::json::iso(DateTime::now())))
 }
 
-/// Log out. Tokens stay valid (contract §2.1: clients keep using them).
+/// Log out: the session's refresh token is revoked; the presented access token stays valid
+/// until it expires (contract §2.1: clients keep using it).
 #[utoipa::path(post, path = "/api/merchant/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "Logged out", body = crate::openapi::Envelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn logout(auth: AuthMerchant) -> Reply {
+pub async fn logout(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     tracing::info!(merchant = %auth.id(), "auth.logout");
+    if let Some(family) = auth.identity.session() {
+        state
+            .store
+            .revoke_session(family, auth.id())
+            .await
+            .map_err(ApiError::internal("Logout failed"))?;
+    }
     let subject = auth.member.as_ref().map_or(auth.id(), |m| m.id);
-    Reply::empty()
+    Ok(Reply::empty()
         .message("Logout successful")
-        .audit(crate::audit::AuditChange::action("auth.logout").resource("auth", subject))
+        .audit(crate::audit::AuditChange::action("auth.logout").resource("auth", subject)))
 }

@@ -12,12 +12,9 @@ use crate::{
     extract::{AppJson, AuthMerchant},
     mail,
     routes::Reply,
-    security::{
-        password::{self, Verified},
-        token,
-    },
+    security::{password::Verified, token},
     state::AppState,
-    store::DateTime,
+    store::{DateTime, users::AccountKind},
 };
 
 const RESET_TTL_MS: i64 = 3600 * 1000;
@@ -27,7 +24,8 @@ const RESET_TTL_MS: i64 = 3600 * 1000;
     responses((status = 200, description = "Changed", body = crate::openapi::Envelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Current password is incorrect", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Team members cannot change the owner's password", body = crate::openapi::ErrorBody)))]
+        (status = 403, description = "Team members cannot change the owner's password", body = crate::openapi::ErrorBody),
+        (status = 423, description = "Locked after too many wrong passwords", body = crate::openapi::ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -40,13 +38,22 @@ pub async fn change_password(
         ));
     }
     let merchant = &auth.merchant;
-    let verified = password::verify(SecretString::from(current), Some(merchant.password.clone()))
+    // Guesses at the current password (a stolen token) count like failed logins, before the
+    // check, so parallel requests cannot outrun the lockout.
+    let (_, locks_at) =
+        super::login::count_attempt(&state, AccountKind::Owner, merchant.id).await?;
+    let verified = state
+        .hasher
+        .verify(SecretString::from(current), Some(merchant.password.clone()))
         .await
         .map_err(hash_failed)?;
     if verified == Verified::No {
-        return Err(ApiError::unauthorized("Current password is incorrect"));
+        return Err(match locks_at {
+            Some(until) => super::login::locked(until),
+            None => ApiError::unauthorized("Current password is incorrect"),
+        });
     }
-    let hash = password::hash(new.0).await.map_err(hash_failed)?;
+    let hash = state.hasher.hash(new.0).await.map_err(hash_failed)?;
     state
         .store
         .set_merchant_password(merchant.id, hash)
@@ -104,13 +111,25 @@ async fn reset(
     if raw_token.is_empty() {
         return Err(invalid());
     }
-    let hash = password::hash(password.0).await.map_err(hash_failed)?;
+    let hash = state.hasher.hash(password.0).await.map_err(hash_failed)?;
     let merchant = state
         .store
         .reset_merchant_password(&token::digest(raw_token), hash)
         .await
         .map_err(ApiError::internal("Failed to reset password"))?
         .ok_or_else(invalid)?;
+    // The recovery path after a compromise: the raised session version already refuses every
+    // token issued before; revoking the sessions also ends their refresh tokens in the store,
+    // and dropping the cached access check applies it here at once.
+    state.access_cache.invalidate_merchant(merchant.id);
+    match state.store.revoke_owner_sessions(merchant.id).await {
+        Ok(n) => {
+            tracing::info!(merchant = %merchant.id, sessions = n, "auth.password_reset: sessions revoked")
+        }
+        Err(e) => {
+            tracing::error!(merchant = %merchant.id, error = %e, "auth.password_reset: revoking sessions failed (their tokens are refused by session version)")
+        }
+    }
     // No Bearer token here: the audit actor is the account whose token was used.
     let actor = crate::audit::Actor {
         merchant: merchant.id,

@@ -13,7 +13,7 @@ use crate::{
     extract::AppJson,
     notifications::{NewNotification, notify_quietly},
     routes::Reply,
-    security::{password, token},
+    security::token,
     state::AppState,
     store::json::iso,
     validate::Validator,
@@ -114,7 +114,9 @@ pub async fn accept_invitation(
         .await
         .map_err(ApiError::internal("Failed to accept invitation"))?
         .ok_or_else(invalid)?;
-    let hash = password::hash(secret)
+    let hash = state
+        .hasher
+        .hash(secret)
         .await
         .map_err(crate::routes::auth::hash_failed)?;
     let member = state
