@@ -156,7 +156,7 @@ mod tests {
         let bytes = csv(&["a", "b", "c", "d", "e", "f", "g"], &rows).expect("csv");
         let text = String::from_utf8(bytes).expect("utf8");
         let record = text.lines().nth(1).expect("row");
-        assert_eq!(record, "'=1+1,'+1,'-1,'@A1,\"'\t=1\",\"'\r=1\",-2.5");
+        assert_eq!(record, "'=1+1,'+1,'-1,'@A1,'\t=1,\"'\r=1\",-2.5");
         for cell in cells {
             assert_eq!(unneutralise(&neutralise(cell)), cell);
         }
