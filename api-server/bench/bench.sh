@@ -77,11 +77,11 @@ end
 LUA
 } >"$LUA/create.lua"
 
-in_flight() { curl -fs "$BASE/metrics" | awk '/^merchant_api_http_requests_in_flight /{print $2}'; }
-settle() { # wait (at most 60 s) until only the /metrics probe itself is in flight
+in_flight() { curl -fs "$ADMIN_BASE/metrics" | awk '/^merchant_api_http_requests_in_flight /{print $2}'; }
+settle() { # wait (at most 60 s) until no request is in flight (the admin port is not counted)
   local i
   for i in $(seq 600); do
-    [ "$(in_flight)" -le 1 ] 2>/dev/null && return 0
+    [ "$(in_flight)" -le 0 ] 2>/dev/null && return 0
     sleep 0.1
   done
   echo "warning: requests still in flight after 60 s"

@@ -100,6 +100,7 @@ async fn start(
     extra: &[&str],
 ) -> (
     String,
+    String,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
@@ -107,6 +108,7 @@ async fn start(
         "bench".to_string(),
         "--host=127.0.0.1".into(),
         "--port=0".into(),
+        "--admin-port=0".into(),
         format!("--mongodb-uri={}", args.uri),
         format!("--mongodb-database={db}"),
         "--jwt-merchant-secret=bench-access-secret-0123456789abcdef".into(),
@@ -124,6 +126,7 @@ async fn start(
         .expect("settings");
     let app = Application::build(settings).await.expect("server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let admin = format!("http://127.0.0.1:{}", app.admin_port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = app
@@ -132,7 +135,7 @@ async fn start(
             })
             .await;
     });
-    (base, stop, server)
+    (base, admin, stop, server)
 }
 
 async fn run(args: Args) {
@@ -178,7 +181,7 @@ async fn run(args: Args) {
         ),
     ];
     for (n, (name, limits, extra, emails)) in floods.into_iter().enumerate() {
-        let (base, stop, server) = start(&args, &db, &format!("{db}-{n}"), extra).await;
+        let (base, admin, stop, server) = start(&args, &db, &format!("{db}-{n}"), extra).await;
         if n == 0 {
             let registered = client
                 .post(format!("{base}/api/merchant/auth/register"))
@@ -192,9 +195,9 @@ async fn run(args: Args) {
                 .expect("register");
             assert_eq!(registered.status().as_u16(), 201, "register");
         }
-        let before = verifications(&metrics(&client, &base).await);
+        let before = verifications(&metrics(&client, &admin).await);
         let (sent, elapsed, statuses) = flood(&client, &base, &args, emails).await;
-        let ran = verifications(&metrics(&client, &base).await) - before;
+        let ran = verifications(&metrics(&client, &admin).await) - before;
         let statuses = statuses
             .iter()
             .map(|(s, n)| format!("{s}×{n}"))

@@ -210,7 +210,7 @@ async fn parallel_failed_logins_are_counted_by_the_auth_limit_before_they_are_ev
     assert_eq!(count(&results, StatusCode::TOO_MANY_REQUESTS), 15);
     let metrics = app
         .client
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{}/metrics", app.admin_address))
         .send()
         .await
         .expect("metrics")
