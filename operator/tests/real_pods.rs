@@ -516,6 +516,7 @@ async fn a_merchant_backend_serves_the_api_from_real_pods() {
     );
 
     a_deleted_pod_is_replaced_and_serves(&client, &ns, name, &base).await;
+    metrics_are_on_each_pods_admin_port_only(&client, &ns, name, &base).await;
     readiness_follows_the_database(&client, &node, &ns, name, &base).await;
 
     run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
@@ -544,6 +545,37 @@ async fn a_deleted_pod_is_replaced_and_serves(client: &Client, ns: &str, name: &
     .await;
     let (status, _) = get(base, "/health/ready", None).await;
     assert_eq!(status, 200);
+}
+
+/// A scraper reads `/metrics` on each pod's `metrics` port (9464); clients of the Service do
+/// not get it.
+async fn metrics_are_on_each_pods_admin_port_only(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    base: &str,
+) {
+    let (status, _) = get(base, "/metrics", None).await;
+    assert_eq!(status, 404, "the Service does not serve /metrics");
+    for pod in api_pods(client, ns, name)
+        .await
+        .iter()
+        .filter(|p| pod_ready(p))
+    {
+        let ip = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .expect("a ready pod has an IP");
+        let (status, body) = get(&format!("http://{ip}:9464"), "/metrics", None).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 200, "{}: {text}", pod.name_any());
+        assert!(
+            text.contains("merchant_api_http_requests_total"),
+            "{}: {text}",
+            pod.name_any()
+        );
+    }
 }
 
 fn pod_ready(p: &Pod) -> bool {
