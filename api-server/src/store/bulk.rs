@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures::TryStreamExt;
 use mongodb::{
+    ClientSession,
     bson::{Document, doc, oid::ObjectId},
     error::{Error, ErrorKind},
     options::ReturnDocument,
@@ -177,37 +178,9 @@ impl Store {
         }
         let mut replaced = Vec::with_capacity(updates.len());
         for (i, (before, patch)) in updates.iter().enumerate() {
-            let mut expected = before.inventory.stock;
-            let mut r = Ok(None);
-            for attempt in 0..=STOCK_CAS_ATTEMPTS {
-                let guarded = patch.stock.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS;
-                r = self
-                    .products()
-                    .find_one_and_update(
-                        stock_filter(merchant, before, guarded.then_some(expected)),
-                        update_doc(patch, Some(&before.pricing)),
-                    )
-                    .return_document(ReturnDocument::Before)
-                    .session(&mut session)
-                    .await
-                    .map(|found| found.map(|p| replaced_at(p, guarded.then_some(expected))));
-                if !matches!(r, Ok(None)) || !guarded {
-                    break;
-                }
-                match self
-                    .products()
-                    .find_one(update_filter(merchant, before))
-                    .session(&mut session)
-                    .await
-                {
-                    Ok(Some(now)) => expected = now.inventory.stock,
-                    Ok(None) => break,
-                    Err(e) => {
-                        r = Err(e);
-                        break;
-                    }
-                }
-            }
+            let r = self
+                .update_row(merchant, before, patch, Some(&mut session))
+                .await;
             match r {
                 Ok(found) => replaced.extend(found.map(|p| (i, p))),
                 Err(e) => {
@@ -232,35 +205,7 @@ impl Store {
         tracing::warn!("transactions unsupported: applying bulk update with rollback on failure");
         let mut replaced = Vec::with_capacity(updates.len());
         for (i, (before, patch)) in updates.iter().enumerate() {
-            let mut expected = before.inventory.stock;
-            let mut r = Ok(None);
-            for attempt in 0..=STOCK_CAS_ATTEMPTS {
-                let guarded = patch.stock.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS;
-                r = self
-                    .products()
-                    .find_one_and_update(
-                        stock_filter(merchant, before, guarded.then_some(expected)),
-                        update_doc(patch, Some(&before.pricing)),
-                    )
-                    .return_document(ReturnDocument::Before)
-                    .await
-                    .map(|found| found.map(|p| replaced_at(p, guarded.then_some(expected))));
-                if !matches!(r, Ok(None)) || !guarded {
-                    break;
-                }
-                match self
-                    .products()
-                    .find_one(update_filter(merchant, before))
-                    .await
-                {
-                    Ok(Some(now)) => expected = now.inventory.stock,
-                    Ok(None) => break,
-                    Err(e) => {
-                        r = Err(e);
-                        break;
-                    }
-                }
-            }
+            let r = self.update_row(merchant, before, patch, None).await;
             match r {
                 Ok(found) => replaced.extend(found.map(|p| (i, p))),
                 Err(e) => {
@@ -278,6 +223,46 @@ impl Store {
             }
         }
         Ok(replaced)
+    }
+
+    /// Apply one row's patch (in `session` when given). A row that sets the stock writes only
+    /// while the stock is still what was read: on a miss it re-reads and retries, and the last
+    /// attempt writes unguarded. The document replaced, with the stock the write matched.
+    async fn update_row(
+        &self,
+        merchant: ObjectId,
+        before: &ProductDoc,
+        patch: &ProductPatch,
+        mut session: Option<&mut ClientSession>,
+    ) -> mongodb::error::Result<Option<ProductDoc>> {
+        let products = self.products();
+        let mut expected = before.inventory.stock;
+        for attempt in 0..=STOCK_CAS_ATTEMPTS {
+            let guarded = patch.stock.stock.is_some() && attempt < STOCK_CAS_ATTEMPTS;
+            let update = products
+                .find_one_and_update(
+                    stock_filter(merchant, before, guarded.then_some(expected)),
+                    update_doc(patch, Some(&before.pricing)),
+                )
+                .return_document(ReturnDocument::Before);
+            let found = match session.as_deref_mut() {
+                Some(s) => update.session(s).await?,
+                None => update.await?,
+            };
+            if found.is_some() || !guarded {
+                return Ok(found.map(|p| replaced_at(p, guarded.then_some(expected))));
+            }
+            let read = products.find_one(update_filter(merchant, before));
+            let now = match session.as_deref_mut() {
+                Some(s) => read.session(s).await?,
+                None => read.await?,
+            };
+            match now {
+                Some(now) => expected = now.inventory.stock,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 }
 

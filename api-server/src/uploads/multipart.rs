@@ -73,18 +73,27 @@ pub struct Upload {
     pub bytes: Bytes,
 }
 
-/// A parsed form.
-#[derive(Debug, Default)]
-pub struct Form {
+/// A parsed form: its files (in memory, or [`StoredUpload`]s already in storage) and text fields.
+#[derive(Debug)]
+pub struct Form<F = Upload> {
     /// Files of the file field, in order.
-    pub files: Vec<Upload>,
+    pub files: Vec<F>,
     /// Text fields.
     pub text: HashMap<String, String>,
 }
 
-impl Form {
+impl<F> Default for Form<F> {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            text: HashMap::new(),
+        }
+    }
+}
+
+impl<F> Form<F> {
     /// The first file, or the contract's 400 when none was sent.
-    pub fn one_file(&self) -> Result<&Upload, ApiError> {
+    pub fn one_file(&self) -> Result<&F, ApiError> {
         self.files
             .first()
             .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))
@@ -207,30 +216,9 @@ pub struct StoredUpload {
 }
 
 /// A form whose files are in storage.
-#[derive(Debug, Default)]
-pub struct StoredForm {
-    /// Files of the file field, in order.
-    pub files: Vec<StoredUpload>,
-    /// Text fields.
-    pub text: HashMap<String, String>,
-}
+pub type StoredForm = Form<StoredUpload>;
 
 impl StoredForm {
-    /// The first file, or the contract's 400 when none was sent.
-    pub fn one_file(&self) -> Result<&StoredUpload, ApiError> {
-        self.files
-            .first()
-            .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))
-    }
-
-    /// A non-empty text field.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.text
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-    }
-
     /// Keys of every stored file.
     pub fn keys(&self) -> Vec<ObjectKey> {
         self.files.iter().map(|f| f.key.clone()).collect()
