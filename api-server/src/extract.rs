@@ -415,18 +415,7 @@ mod tests {
     }
 
     fn parts_with_token(keys: &AuthKeys) -> Parts {
-        let claims = crate::security::jwt::Claims {
-            merchant_id: ObjectId::new().to_hex(),
-            role: None,
-            permissions: None,
-            merchant_user_id: None,
-            typ: None,
-            sid: None,
-            jti: None,
-            sv: None,
-            iat: 0,
-            exp: 0,
-        };
+        let claims = crate::security::jwt::Claims::for_merchant(ObjectId::new().to_hex());
         let token = keys.sign_access(claims).expect("sign");
         let request = axum::http::Request::get("/")
             .header("authorization", format!("Bearer {token}"))

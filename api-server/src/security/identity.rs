@@ -150,16 +150,8 @@ mod tests {
 
     fn claims(merchant: &str, member: Option<&str>) -> Claims {
         Claims {
-            merchant_id: merchant.into(),
-            role: None,
-            permissions: None,
             merchant_user_id: member.map(str::to_string),
-            typ: None,
-            sid: None,
-            jti: None,
-            sv: None,
-            iat: 0,
-            exp: 0,
+            ..Claims::for_merchant(merchant)
         }
     }
 

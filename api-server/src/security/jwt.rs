@@ -45,6 +45,25 @@ pub struct Claims {
     pub exp: u64,
 }
 
+impl Claims {
+    /// Claims acting for `merchant_id` and nothing else: no role, member or session, times set
+    /// when signed. Callers fill in what their token carries.
+    pub fn for_merchant(merchant_id: impl Into<String>) -> Self {
+        Self {
+            merchant_id: merchant_id.into(),
+            role: None,
+            permissions: None,
+            merchant_user_id: None,
+            typ: None,
+            sid: None,
+            jti: None,
+            sv: None,
+            iat: 0,
+            exp: 0,
+        }
+    }
+}
+
 /// Why a token was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -176,18 +195,7 @@ mod tests {
     }
 
     fn claims() -> Claims {
-        Claims {
-            merchant_id: "m1".into(),
-            role: None,
-            permissions: None,
-            merchant_user_id: None,
-            typ: None,
-            sid: None,
-            jti: None,
-            sv: None,
-            iat: 0,
-            exp: 0,
-        }
+        Claims::for_merchant("m1")
     }
 
     #[test]

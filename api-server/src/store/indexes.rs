@@ -139,12 +139,13 @@ fn model(s: IndexSpec) -> IndexModel {
     IndexModel::builder().keys(s.keys).options(options).build()
 }
 
-/// NotImplemented: what a wire-compatible server answers to an index option it lacks.
-const NOT_IMPLEMENTED: i32 = 238;
+/// MongoDB's error code 238 (code name "NotImplemented"): what a wire-compatible server answers
+/// to an index option it lacks.
+const UNSUPPORTED_BY_SERVER: i32 = 238;
 
 /// True when the server does not implement what was asked (an index option, for example).
 pub(crate) fn is_not_implemented(e: &mongodb::error::Error) -> bool {
-    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == NOT_IMPLEMENTED)
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == UNSUPPORTED_BY_SERVER)
 }
 
 /// The catalogue grouped by collection.

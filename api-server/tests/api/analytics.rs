@@ -853,16 +853,9 @@ async fn member_token(app: &TestApp, merchant: &str, role: &str, permissions: &[
         std::time::Duration::from_secs(600),
     );
     let claims = Claims {
-        merchant_id: merchant.to_string(),
         role: Some(role.into()),
-        permissions: None,
         merchant_user_id: Some(member.to_hex()),
-        typ: None,
-        sid: None,
-        jti: None,
-        sv: None,
-        iat: 0,
-        exp: 0,
+        ..Claims::for_merchant(merchant.to_string())
     };
     keys.sign_access(claims).expect("token")
 }

@@ -113,16 +113,10 @@ async fn authenticate(
 
 fn member_claims(member: &MerchantUserDoc) -> Claims {
     Claims {
-        merchant_id: member.merchant_id.to_hex(),
         role: Some(member.role.clone()),
         permissions: Some(role_permissions(&member.role)),
         merchant_user_id: Some(member.id.to_hex()),
-        typ: None,
-        sid: None,
-        jti: None,
-        sv: None,
-        iat: 0,
-        exp: 0,
+        ..Claims::for_merchant(member.merchant_id.to_hex())
     }
 }
 

@@ -74,16 +74,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// Claims of an owner token.
 pub(crate) fn owner_claims(merchant: ObjectId, with_permissions: bool) -> Claims {
     Claims {
-        merchant_id: merchant.to_hex(),
         role: with_permissions.then(|| "owner".to_string()),
         permissions: with_permissions.then(|| crate::domain::role_permissions("owner")),
-        merchant_user_id: None,
-        typ: None,
-        sid: None,
-        jti: None,
-        sv: None,
-        iat: 0,
-        exp: 0,
+        ..Claims::for_merchant(merchant.to_hex())
     }
 }
 
