@@ -12,9 +12,33 @@ use utoipa::{
 
 use crate::{error::FieldError, routes};
 
-/// The success envelope.
+/// The success envelope with its typed `data` (`body = Envelope<T>` in a handler's
+/// `#[utoipa::path]`; utoipa inlines it per operation with `data` referring to `T`).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Envelope {
+pub struct Envelope<T> {
+    /// Always true.
+    pub success: bool,
+    /// Human-readable outcome.
+    #[schema(required = false)]
+    pub message: Option<String>,
+    /// The payload.
+    pub data: T,
+}
+
+/// The success envelope of an operation that returns no `data`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Done {
+    /// Always true.
+    pub success: bool,
+    /// Human-readable outcome.
+    #[schema(required = false)]
+    pub message: Option<String>,
+}
+
+/// The untyped success envelope: what operations not yet given a typed `data` document.
+/// `tests/api/openapi.rs` lists them; none may remain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnyEnvelope {
     /// Always true.
     pub success: bool,
     /// Human-readable outcome.
@@ -164,7 +188,7 @@ impl Modify for BearerAuth {
         routes::analytics::cache_invalidate, routes::analytics::cache_warm_up, routes::analytics::export_get,
         routes::analytics::export_create, routes::analytics::export_download,
     ),
-    components(schemas(Envelope, ErrorBody, FieldError, routes::analytics::ExportBody)),
+    components(schemas(AnyEnvelope, Done, ErrorBody, FieldError, routes::analytics::ExportBody)),
     tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"), (name = "uploads"), (name = "bulk"), (name = "analytics"))
 )]
 struct ApiDoc;
@@ -179,4 +203,112 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// The document as pretty JSON (what `merchant-api openapi` prints).
 pub fn to_json() -> String {
     document().to_pretty_json().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Fields whose content is free-form JSON by design, as `Schema.field`, each with why.
+    const FREE_FORM: &[(&str, &str)] = &[];
+
+    /// Every JSON success response documents its `data`: no operation uses the untyped
+    /// envelope, and nothing reachable from a response is an untyped `{}` (other than the
+    /// free-form fields listed above), so generated clients get real types, not `any`.
+    #[test]
+    fn every_operation_documents_typed_data() {
+        let doc = serde_json::to_value(super::document()).expect("document serialises");
+        let mut problems = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                for (code, response) in op["responses"].as_object().into_iter().flatten() {
+                    if !code.starts_with('2') {
+                        continue;
+                    }
+                    let Some(schema) = response.pointer("/content/application~1json/schema") else {
+                        continue; // files, CSV, redirects
+                    };
+                    let at = format!("{} {path} {code}", method.to_uppercase());
+                    untyped(&doc, schema, &at, &mut Vec::new(), &mut problems);
+                }
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        assert!(
+            problems.is_empty(),
+            "{} untyped response parts:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+
+    fn component<'a>(doc: &'a Value, reference: &str) -> (&'a Value, String) {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let schema = doc
+            .pointer(&format!("/components/schemas/{name}"))
+            .unwrap_or_else(|| panic!("dangling reference {reference}"));
+        (schema, name.to_string())
+    }
+
+    /// Record in `problems` every untyped part of `schema` (`at` says where it was reached).
+    fn untyped(
+        doc: &Value,
+        schema: &Value,
+        at: &str,
+        seen: &mut Vec<String>,
+        problems: &mut Vec<String>,
+    ) {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let (target, name) = component(doc, reference);
+            if name == "AnyEnvelope" {
+                problems.push(format!("{at}: untyped envelope (AnyEnvelope)"));
+                return;
+            }
+            if seen.contains(&name) {
+                return;
+            }
+            seen.push(name.clone());
+            untyped(doc, target, &name, seen, problems);
+            return;
+        }
+        let mut typed = false;
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for part in schema[key].as_array().into_iter().flatten() {
+                typed = true;
+                untyped(doc, part, at, seen, problems);
+            }
+        }
+        if let Some(properties) = schema["properties"].as_object() {
+            typed = true;
+            for (field, part) in properties {
+                let name = format!("{at}.{field}");
+                if FREE_FORM.iter().any(|(free, _)| *free == name) {
+                    continue;
+                }
+                untyped(doc, part, &name, seen, problems);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            typed = true;
+            untyped(doc, items, &format!("{at}[]"), seen, problems);
+        }
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            typed = true;
+            untyped(doc, values, &format!("{at}{{}}"), seen, problems);
+        }
+        let kind = schema["type"].as_str().or_else(|| {
+            schema["type"].as_array().and_then(|kinds| {
+                kinds
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|k| *k != "null")
+            })
+        });
+        typed |= matches!(kind, Some("string" | "number" | "integer" | "boolean"));
+        typed |= schema.get("enum").is_some() || schema.get("const").is_some();
+        if !typed {
+            problems.push(format!("{at}: untyped"));
+        }
+    }
 }

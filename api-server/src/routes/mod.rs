@@ -26,7 +26,10 @@ use axum::{
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::Value;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer, sensitive_headers::SetSensitiveRequestHeadersLayer,
@@ -38,39 +41,71 @@ use crate::{middleware as mw, ratelimit::Limit, state::AppState};
 /// JSON body limit (contract §1.1).
 pub const BODY_LIMIT: usize = 50 * 1024;
 
-/// The success envelope `{success:true, message?, data?, …extra}` with a status.
+/// The success envelope `{success: true, message?, data?}` with a status. `T` is the type of
+/// `data`: a serde + utoipa type, so the OpenAPI document describes what a handler returns
+/// (`body = Envelope<T>` in its `#[utoipa::path]`, or `body = Done` without data).
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub struct Reply<T = Value> {
     status: StatusCode,
-    body: Map<String, Value>,
+    message: Option<Cow<'static, str>>,
+    data: Option<T>,
+    /// The peer's smoke-test route puts a top-level `timestamp` beside `message`.
+    timestamp: Option<String>,
+    /// A top-level `warning` (login of an unverified account).
+    warning: Option<&'static str>,
     audit: Option<crate::audit::AuditChange>,
 }
 
-impl Reply {
+/// What a [`Reply`] serialises to.
+#[derive(Serialize)]
+struct Body<'a, T> {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<&'a str>,
+}
+
+impl<T> Reply<T> {
     /// 200 with `data`.
-    pub fn data(data: Value) -> Self {
-        Self::empty().with("data", data)
+    pub fn data(data: T) -> Self {
+        Self {
+            data: Some(data),
+            ..Self::empty()
+        }
     }
 
     /// 200 with only `success`.
     pub fn empty() -> Self {
-        let mut body = Map::new();
-        body.insert("success".into(), Value::Bool(true));
         Self {
             status: StatusCode::OK,
-            body,
+            message: None,
+            data: None,
+            timestamp: None,
+            warning: None,
             audit: None,
         }
     }
 
     /// Add a `message`.
-    pub fn message(self, message: impl Into<String>) -> Self {
-        self.with("message", Value::String(message.into()))
+    pub fn message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = Some(message.into());
+        self
     }
 
-    /// Add any top-level key.
-    pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.body.insert(key.into(), value);
+    /// Add the top-level `timestamp` of the smoke-test route.
+    pub fn timestamp(mut self, timestamp: String) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Add a top-level `warning`.
+    pub fn warning(mut self, warning: &'static str) -> Self {
+        self.warning = Some(warning);
         self
     }
 
@@ -87,9 +122,16 @@ impl Reply {
     }
 }
 
-impl IntoResponse for Reply {
+impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(Value::Object(self.body))).into_response();
+        let body = Body {
+            success: true,
+            message: self.message.as_deref(),
+            data: self.data.as_ref(),
+            timestamp: self.timestamp.as_deref(),
+            warning: self.warning,
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(change) = self.audit {
             response.extensions_mut().insert(change);
         }

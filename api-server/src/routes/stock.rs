@@ -99,7 +99,7 @@ fn stock_json(p: &ProductDoc, stock: i64) -> Value {
 /// product allows backorders (409 `Insufficient stock`).
 #[utoipa::path(post, path = "/api/merchant/products/{id}/stock", tag = "stock", security(("bearer" = [])), request_body = AdjustBody,
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Adjusted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Adjusted", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody),
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
@@ -137,7 +137,7 @@ pub async fn adjust(
 /// Like the product adjustment, for one variant.
 #[utoipa::path(post, path = "/api/merchant/products/{id}/variants/{variant_id}/stock", tag = "stock", security(("bearer" = [])), request_body = AdjustBody,
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Adjusted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Adjusted", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody),
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
@@ -186,7 +186,7 @@ pub struct LowStockQuery {
 
 /// Products at or below their low-stock threshold, ascending by stock.
 #[utoipa::path(get, path = "/api/merchant/products/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
-    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn low_stock(
     State(state): State<AppState>,
@@ -221,7 +221,7 @@ pub async fn low_stock(
 
 /// The low-stock listing at the contract's dashboard path.
 #[utoipa::path(get, path = "/api/merchant/dashboard/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
-    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn dashboard_low_stock(
     state: State<AppState>,

@@ -139,7 +139,7 @@ async fn owned_product(
 /// The product's variants.
 #[utoipa::path(get, path = "/api/merchant/products/{id}/variants", tag = "variants", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Variants", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Variants", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn list(
@@ -161,7 +161,7 @@ pub async fn list(
 /// One variant.
 #[utoipa::path(get, path = "/api/merchant/products/{id}/variants/{variant_id}", tag = "variants", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Variant", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Variant", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
@@ -182,7 +182,7 @@ pub async fn show(
 /// Add a variant.
 #[utoipa::path(post, path = "/api/merchant/products/{id}/variants", tag = "variants", security(("bearer" = [])), request_body = VariantInput,
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 201, description = "Created", body = crate::openapi::Envelope),
+    responses((status = 201, description = "Created", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or variant SKU taken", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn create(
@@ -213,7 +213,7 @@ pub async fn create(
 /// Update fields of a variant.
 #[utoipa::path(put, path = "/api/merchant/products/{id}/variants/{variant_id}", tag = "variants", security(("bearer" = [])), request_body = VariantInput,
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Updated", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Updated", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or variant SKU taken", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn update(
@@ -260,7 +260,7 @@ pub async fn update(
 /// Delete a variant.
 #[utoipa::path(delete, path = "/api/merchant/products/{id}/variants/{variant_id}", tag = "variants", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,

@@ -110,7 +110,7 @@ macro_rules! report {
     ($(#[$doc:meta])* $name:ident, $path:literal, $endpoint:literal, $period:expr, $f:path) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = "analytics", security(("bearer" = [])), params(AnalyticsQuery),
-            responses((status = 200, description = "Report (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
+            responses((status = 200, description = "Report (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
                 (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
                 (status = 403, description = "Store not owned or permission missing", body = crate::openapi::ErrorBody),
                 (status = 404, description = "Store not found for merchant", body = crate::openapi::ErrorBody)))]
@@ -196,7 +196,7 @@ async fn overview_report(c: Ctx) -> Result<Value, ApiError> {
 /// Stock-out forecast of one product.
 #[utoipa::path(get, path = "/api/merchant/analytics/forecast/stockout/{productId}", tag = "analytics", security(("bearer" = [])),
     params(("productId" = String, Path, description = "Product id"), AnalyticsQuery),
-    responses((status = 200, description = "Forecast", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Forecast", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Product or store not found", body = crate::openapi::ErrorBody)))]
 pub async fn forecast_stockout(
     State(state): State<AppState>,
@@ -214,7 +214,7 @@ pub async fn forecast_stockout(
 /// Demand forecast of one product.
 #[utoipa::path(get, path = "/api/merchant/analytics/forecast/demand/{productId}", tag = "analytics", security(("bearer" = [])),
     params(("productId" = String, Path, description = "Product id"), AnalyticsQuery),
-    responses((status = 200, description = "Forecast", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Forecast", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Product or store not found", body = crate::openapi::ErrorBody)))]
 pub async fn forecast_demand(
     State(state): State<AppState>,
@@ -231,7 +231,7 @@ pub async fn forecast_demand(
 
 /// Cache backend status and this process's hit/miss counters.
 #[utoipa::path(get, path = "/api/merchant/analytics/cache/stats", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, description = "Cache status", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "Cache status", body = crate::openapi::AnyEnvelope)))]
 pub async fn cache_stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -242,7 +242,7 @@ pub async fn cache_stats(
 
 /// Drop every cached result of the caller's merchant.
 #[utoipa::path(post, path = "/api/merchant/analytics/cache/invalidate", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, description = "Invalidated", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "Invalidated", body = crate::openapi::AnyEnvelope)))]
 pub async fn cache_invalidate(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -270,7 +270,7 @@ const WARM: [&str; 9] = [
 
 /// Compute and cache the main reports of a store for the default range.
 #[utoipa::path(post, path = "/api/merchant/analytics/cache/warm-up", tag = "analytics", security(("bearer" = [])), params(AnalyticsQuery),
-    responses((status = 200, description = "Warmed", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "Warmed", body = crate::openapi::AnyEnvelope)))]
 pub async fn cache_warm_up(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -322,7 +322,7 @@ pub async fn export_get(_auth: AuthMerchant) -> ApiError {
 
 /// Build an export (CSV or JSON) now; download it from `downloadUrl` for 24 hours.
 #[utoipa::path(post, path = "/api/merchant/analytics/export", tag = "analytics", security(("bearer" = [])), request_body = ExportBody,
-    responses((status = 201, description = "Export created", body = crate::openapi::Envelope),
+    responses((status = 201, description = "Export created", body = crate::openapi::AnyEnvelope),
         (status = 403, description = "Store not owned or permission missing", body = crate::openapi::ErrorBody),
         (status = 404, description = "Store not found for merchant", body = crate::openapi::ErrorBody)))]
 pub async fn export_create(

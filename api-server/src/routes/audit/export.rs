@@ -98,7 +98,7 @@ fn attachment(bytes: Vec<u8>, mime: &'static str, name: String) -> Response {
 
 /// Export up to 1000 records of a period (default: the last 30 days).
 #[utoipa::path(get, path = "/api/merchant/audit/export", tag = "audit", security(("bearer" = [])), params(ExportQuery),
-    responses((status = 200, description = "`{logs,total,startDate,endDate}`, or a CSV/XLSX attachment", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{logs,total,startDate,endDate}`, or a CSV/XLSX attachment", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,

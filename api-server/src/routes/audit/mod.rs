@@ -79,7 +79,7 @@ async fn page_of(
 
 /// Filtered, paged audit records (default 50 per page).
 #[utoipa::path(get, path = "/api/merchant/audit/logs", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn logs(
     State(state): State<AppState>,
@@ -96,7 +96,7 @@ pub async fn logs(
 
 /// Totals by action (top 10) and severity, and the 10 latest records.
 #[utoipa::path(get, path = "/api/merchant/audit/stats", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "`{totalLogs, logsByAction, logsBySeverity, recentActivity}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{totalLogs, logsByAction, logsBySeverity, recentActivity}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -147,7 +147,7 @@ pub struct SearchQuery {
 
 /// Up to 100 records whose action or resource type contains the term.
 #[utoipa::path(get, path = "/api/merchant/audit/search", tag = "audit", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, description = "`{searchTerm, results, count}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{searchTerm, results, count}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Search term is required", body = crate::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -179,7 +179,7 @@ pub async fn search(
 
 /// The 50 latest records as a plain array.
 #[utoipa::path(get, path = "/api/merchant/audit/activity", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`data` is an array of records", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data` is an array of records", body = crate::openapi::AnyEnvelope)))]
 pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -202,7 +202,7 @@ pub struct PageQuery {
 /// The trail of one resource.
 #[utoipa::path(get, path = "/api/merchant/audit/resource/{resourceType}/{resourceId}", tag = "audit", security(("bearer" = [])),
     params(("resourceType" = String, Path, description = "Resource type"), ("resourceId" = String, Path, description = "Resource id"), PageQuery),
-    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody)))]
 pub async fn resource(
     State(state): State<AppState>,
@@ -226,7 +226,7 @@ pub async fn resource(
 /// Everything one user did; the merchant's own id selects the owner's actions.
 #[utoipa::path(get, path = "/api/merchant/audit/user/{userId}", tag = "audit", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id, or the merchant id for the owner"), PageQuery),
-    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody)))]
 pub async fn user(
     State(state): State<AppState>,

@@ -38,7 +38,7 @@ fn size_mb(total: i64) -> f64 {
 
 /// Totals, extent, size estimate and the latest 12 months' counts.
 #[utoipa::path(get, path = "/api/merchant/audit/retention/stats", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`{totalLogs, oldestLog, newestLog, estimatedSizeMB, byMonth}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{totalLogs, oldestLog, newestLog, estimatedSizeMB, byMonth}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn retention_stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -99,7 +99,7 @@ fn verdict(
 
 /// Whether the trail complies with the configured retention.
 #[utoipa::path(get, path = "/api/merchant/audit/retention/compliance", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`{complianceStatus, retentionPeriodDays, logsToBeDeleted, …}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{complianceStatus, retentionPeriodDays, logsToBeDeleted, …}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn compliance(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -138,7 +138,7 @@ pub struct CleanupBody {
 
 /// Delete the merchant's records older than `retentionDays` (owner: `settings:edit`).
 #[utoipa::path(post, path = "/api/merchant/audit/retention/cleanup", tag = "audit", security(("bearer" = [])), request_body = CleanupBody,
-    responses((status = 200, description = "`{deletedCount, cutoffDate, retentionDays}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{deletedCount, cutoffDate, retentionDays}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn cleanup(
     State(state): State<AppState>,

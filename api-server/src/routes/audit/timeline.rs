@@ -31,7 +31,7 @@ fn day_of(record: &Value) -> String {
 
 /// The latest `limit` (default 100) matching records grouped by UTC day, newest day first.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "`data` is `[{date, activities, count}]`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data` is `[{date, activities, count}]`", body = crate::openapi::AnyEnvelope)))]
 pub async fn timeline(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -60,7 +60,7 @@ pub async fn timeline(
 
 /// Today's (UTC) records.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/today", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`{date, activities, count}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{date, activities, count}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn today(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("logs:view")?;
     let date = params::day(DateTime::now());
@@ -104,7 +104,7 @@ async fn latest(
 
 /// The latest records (default 20).
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/recent", tag = "audit", security(("bearer" = [])), params(LimitQuery),
-    responses((status = 200, description = "`{activities, count}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{activities, count}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn recent(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -115,7 +115,7 @@ pub async fn recent(
 
 /// The latest error and critical records (default 50).
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/critical", tag = "audit", security(("bearer" = [])), params(LimitQuery),
-    responses((status = 200, description = "`{activities, count}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{activities, count}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn critical(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -165,7 +165,7 @@ fn period_filter(start: DateTime, end: DateTime) -> AuditFilter {
 
 /// Totals of a period by action, resource type, severity, user and day.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/summary", tag = "audit", security(("bearer" = [])), params(PeriodQuery),
-    responses((status = 200, description = "`{period, summary}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{period, summary}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn summary(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -208,7 +208,7 @@ pub async fn summary(
 
 /// Record counts per UTC day and hour over a period.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/heatmap", tag = "audit", security(("bearer" = [])), params(PeriodQuery),
-    responses((status = 200, description = "`{period, heatmap:[{date,hour,count}]}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{period, heatmap:[{date,hour,count}]}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn heatmap(
     State(state): State<AppState>,
     auth: AuthMerchant,

@@ -146,7 +146,7 @@ fn session_data(
 
 /// Log in as an owner or a team member.
 #[utoipa::path(post, path = "/api/merchant/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "Logged in", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Logged in", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Invalid credentials", body = crate::openapi::ErrorBody),
         (status = 403, description = "Team account not active", body = crate::openapi::ErrorBody),
@@ -234,10 +234,7 @@ impl SignedIn {
         Ok(if merchant.email_verified {
             reply
         } else {
-            reply.with(
-                "warning",
-                json!("Please verify your email to access all features."),
-            )
+            reply.warning("Please verify your email to access all features.")
         })
     }
 }
@@ -441,7 +438,7 @@ async fn next_grant(
 /// Exchange a refresh token (body) or a recently expired access token (header) for new tokens.
 /// Refresh tokens rotate: each is exchanged once, and presenting a spent one ends its session.
 #[utoipa::path(post, path = "/api/merchant/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, description = "New tokens", body = crate::openapi::Envelope),
+    responses((status = 200, description = "New tokens", body = crate::openapi::AnyEnvelope),
         (status = 401, description = "Missing, invalid, spent or revoked token", body = crate::openapi::ErrorBody),
         (status = 404, description = "Merchant not found", body = crate::openapi::ErrorBody)))]
 pub async fn refresh(

@@ -206,7 +206,7 @@ fn email_taken() -> ApiError {
 
 /// Register a merchant, auto-create its store and e-mail a verification link.
 #[utoipa::path(post, path = "/api/merchant/auth/register", tag = "auth", request_body = RegisterBody,
-    responses((status = 201, description = "Registered", body = crate::openapi::Envelope),
+    responses((status = 201, description = "Registered", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or e-mail taken", body = crate::openapi::ErrorBody),
         (status = 429, description = "Registration limit", body = crate::openapi::ErrorBody)))]
 pub async fn register(
@@ -275,7 +275,7 @@ async fn create_store(state: &AppState, merchant: &MerchantDoc) {
 
 /// The authenticated merchant's profile.
 #[utoipa::path(get, path = "/api/merchant/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "Profile", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Profile", body = crate::openapi::AnyEnvelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn me(auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:view")?;
@@ -286,7 +286,7 @@ pub async fn me(auth: AuthMerchant) -> Result<Reply, ApiError> {
 
 /// Update profile fields (address parts are merged).
 #[utoipa::path(put, path = "/api/merchant/auth/profile", tag = "auth", security(("bearer" = [])), request_body = ProfileBody,
-    responses((status = 200, description = "Updated profile", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Updated profile", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn update_profile(
@@ -308,17 +308,17 @@ pub async fn update_profile(
 
 /// The peer's smoke-test route (contract §2.1): no auth, no database.
 #[utoipa::path(get, path = "/api/merchant/auth/test", tag = "auth",
-    responses((status = 200, description = "`{success, message, timestamp}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{success, message, timestamp}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn auth_test() -> Reply {
     Reply::empty()
         .message("Merchant auth route is working!")
-        .with("timestamp", json!(crate::store::json::iso(DateTime::now())))
+        .timestamp(crate::store::json::iso(DateTime::now()))
 }
 
 /// Log out: the session's refresh token is revoked; the presented access token stays valid
 /// until it expires (contract §2.1: clients keep using it).
 #[utoipa::path(post, path = "/api/merchant/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "Logged out", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Logged out", body = crate::openapi::AnyEnvelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     tracing::info!(merchant = %auth.id(), "auth.logout");

@@ -21,7 +21,7 @@ const RESET_TTL_MS: i64 = 3600 * 1000;
 
 /// Change the owner's password (requires the current one). Existing tokens stay valid.
 #[utoipa::path(put, path = "/api/merchant/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordBody,
-    responses((status = 200, description = "Changed", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Changed", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Current password is incorrect", body = crate::openapi::ErrorBody),
         (status = 403, description = "Team members cannot change the owner's password", body = crate::openapi::ErrorBody),
@@ -73,7 +73,7 @@ pub async fn change_password(
 
 /// Always 200; e-mails a 1-hour reset link when the account exists.
 #[utoipa::path(post, path = "/api/merchant/auth/forgot-password", tag = "auth", request_body = EmailBody,
-    responses((status = 200, description = "Accepted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Accepted", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
 pub async fn forgot_password(
@@ -147,7 +147,7 @@ async fn reset(
 /// Set a new password with the e-mailed token (path variant).
 #[utoipa::path(post, path = "/api/merchant/auth/reset-password/{token}", tag = "auth", request_body = ResetPasswordBody,
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "Reset", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Reset", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody),
         (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
 pub async fn reset_password_with_token(
@@ -160,7 +160,7 @@ pub async fn reset_password_with_token(
 
 /// Set a new password with the e-mailed token (body variant).
 #[utoipa::path(post, path = "/api/merchant/auth/reset-password", tag = "auth", request_body = ResetPasswordBody,
-    responses((status = 200, description = "Reset", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Reset", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,

@@ -45,7 +45,7 @@ async fn verify(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
 /// Verify the e-mail address with the token from the e-mail (path variant).
 #[utoipa::path(post, path = "/api/merchant/auth/verify-email/{token}", tag = "auth",
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "Verified", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Verified", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid or expired token", body = crate::openapi::ErrorBody)))]
 pub async fn verify_email_with_token(
     State(state): State<AppState>,
@@ -56,7 +56,7 @@ pub async fn verify_email_with_token(
 
 /// Verify the e-mail address (body variant `{token}`).
 #[utoipa::path(post, path = "/api/merchant/auth/verify-email", tag = "auth", request_body = TokenBody,
-    responses((status = 200, description = "Verified", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Verified", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid or expired token", body = crate::openapi::ErrorBody)))]
 pub async fn verify_email(
     State(state): State<AppState>,
@@ -67,7 +67,7 @@ pub async fn verify_email(
 
 /// Send a new verification e-mail; 200 whether or not the account exists.
 #[utoipa::path(post, path = "/api/merchant/auth/resend-verification", tag = "auth", request_body = EmailBody,
-    responses((status = 200, description = "Accepted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Accepted", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or already verified", body = crate::openapi::ErrorBody),
         (status = 429, description = "Auth limit", body = crate::openapi::ErrorBody)))]
 pub async fn resend_verification(

@@ -231,7 +231,7 @@ fn rows_rejected(what: &str, total: usize, valid: usize, errors: &[rows::RowErro
 /// Check a file without importing it: a per-row error report.
 #[utoipa::path(post, path = "/api/merchant/bulk/products/validate", tag = "bulk", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB"),
-    responses((status = 200, description = "`data`: {valid, totalRows, validRows, invalidRows, errors[{row, column, message}]}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {valid, totalRows, validRows, invalidRows, errors[{row, column, message}]}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, not a sheet, missing columns, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
 pub async fn validate(
@@ -255,7 +255,7 @@ pub async fn validate(
 /// Import every row as a new product, or nothing when any row is invalid.
 #[utoipa::path(post, path = "/api/merchant/bulk/products/import", tag = "bulk", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB"),
-    responses((status = 200, description = "`data`: {imported, totalRows, products[{row, _id, sku, name}]}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {imported, totalRows, products[{row, _id, sku, name}]}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid rows (`data` is the validation report; nothing imported), no file, not a sheet", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
 pub async fn import(
@@ -302,7 +302,7 @@ pub async fn import(
 /// Change existing products named by `sku`, all rows or none.
 #[utoipa::path(post, path = "/api/merchant/bulk/products/bulk-update", tag = "bulk", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB with a `sku` column and any export columns to change (empty cells are left alone)"),
-    responses((status = 200, description = "`data`: {updated, totalRows, products[{row, _id, sku}]}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {updated, totalRows, products[{row, _id, sku}]}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid rows (`data` is the report; nothing changed), no file, not a sheet, no sku column", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
 pub async fn bulk_update(

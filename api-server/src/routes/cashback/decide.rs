@@ -114,7 +114,7 @@ fn decided(before: &CashbackDoc, after: &CashbackDoc, action: &'static str) -> A
 /// Approve a pending or under-review request.
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/approve", tag = "cashback", security(("bearer" = [])), request_body = ApproveBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Approved request", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Approved request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid amount or status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn approve(
@@ -147,7 +147,7 @@ pub async fn approve(
 /// Reject a pending or under-review request.
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/reject", tag = "cashback", security(("bearer" = [])), request_body = RejectBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Rejected request", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Rejected request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Missing reason or wrong status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn reject(
@@ -178,7 +178,7 @@ pub async fn reject(
 /// `POST` spelling of [`approve`] (the contract does not fix the method; both are served).
 #[utoipa::path(post, path = "/api/merchant/cashback/{id}/approve", tag = "cashback", security(("bearer" = [])), request_body = ApproveBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Approved request", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Approved request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid amount or status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn approve_post(
@@ -193,7 +193,7 @@ pub async fn approve_post(
 /// `POST` spelling of [`reject`].
 #[utoipa::path(post, path = "/api/merchant/cashback/{id}/reject", tag = "cashback", security(("bearer" = [])), request_body = RejectBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Rejected request", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Rejected request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Missing reason or wrong status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn reject_post(
@@ -208,7 +208,7 @@ pub async fn reject_post(
 /// Record the payment of an approved request (paid amount = approved amount).
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/mark-paid", tag = "cashback", security(("bearer" = [])), request_body = PaidBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Paid request", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Paid request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or not approved", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn mark_paid(
@@ -293,7 +293,7 @@ fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
 
 /// Approve or reject up to 50 requests; each gets its own result.
 #[utoipa::path(post, path = "/api/merchant/cashback/bulk-action", tag = "cashback", security(("bearer" = [])), request_body = BulkBody,
-    responses((status = 200, description = "`data.processed`, `data.failed`, `data.results[]`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.processed`, `data.failed`, `data.results[]`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn bulk_action(
     State(state): State<AppState>,

@@ -104,7 +104,7 @@ fn render(excel: bool, rows: &[Vec<Cell>]) -> Result<String, tabular::TableError
 
 /// Export the merchant's requests as a data URL.
 #[utoipa::path(get, path = "/api/merchant/cashback/export", tag = "cashback", security(("bearer" = [])), params(ExportQuery),
-    responses((status = 200, description = "`data.downloadUrl`, `data.recordCount`, `data.expiresAt`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.downloadUrl`, `data.recordCount`, `data.expiresAt`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed or too many rows", body = crate::openapi::ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,

@@ -20,7 +20,7 @@ fn failed(e: store::Error) -> ApiError {
 
 /// Status breakdown, daily series and approval rate over a period (default: last 30 days).
 #[utoipa::path(get, path = "/api/merchant/cashback/analytics", tag = "cashback", security(("bearer" = [])), params(RangeQuery),
-    responses((status = 200, description = "`data.byStatus`, `data.daily`, `data.approvalRate`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data.byStatus`, `data.daily`, `data.approvalRate`", body = crate::openapi::AnyEnvelope)))]
 pub async fn analytics(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -62,7 +62,7 @@ pub async fn analytics(
 
 /// Current totals: open requests, granted and paid amounts, risk figures.
 #[utoipa::path(get, path = "/api/merchant/cashback/metrics", tag = "cashback", security(("bearer" = [])),
-    responses((status = 200, description = "`data.metrics`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data.metrics`", body = crate::openapi::AnyEnvelope)))]
 pub async fn metrics(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("orders:view")?;
     let found = state

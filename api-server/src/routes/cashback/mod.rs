@@ -80,7 +80,7 @@ pub(crate) fn range_filter(
 
 /// The merchant's cashback requests, newest first.
 #[utoipa::path(get, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "`data.cashbacks`, `data.pagination{page,limit,total,pages}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.cashbacks`, `data.pagination{page,limit,total,pages}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -110,7 +110,7 @@ pub async fn list(
 
 /// Counts by status and the real requested/approved/paid totals.
 #[utoipa::path(get, path = "/api/merchant/cashback/stats", tag = "cashback", security(("bearer" = [])), params(RangeQuery),
-    responses((status = 200, description = "`data.stats`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data.stats`", body = crate::openapi::AnyEnvelope)))]
 pub async fn stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -146,7 +146,7 @@ pub async fn stats(
 
 /// Requests waiting for a decision (pending + under_review), cached briefly per merchant.
 #[utoipa::path(get, path = "/api/merchant/cashback/pending-count", tag = "cashback", security(("bearer" = [])),
-    responses((status = 200, description = "`data.count`, `data.cached`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data.count`, `data.cached`", body = crate::openapi::AnyEnvelope)))]
 pub async fn pending_count(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -172,7 +172,7 @@ pub async fn pending_count(
 /// One request.
 #[utoipa::path(get, path = "/api/merchant/cashback/{id}", tag = "cashback", security(("bearer" = [])),
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "`data` is the request", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data` is the request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
@@ -193,7 +193,7 @@ pub async fn show(
 
 /// Record a cashback request for one of the merchant's orders.
 #[utoipa::path(post, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), request_body = CreateBody,
-    responses((status = 201, description = "Created request", body = crate::openapi::Envelope),
+    responses((status = 201, description = "Created request", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Order not found for this merchant", body = crate::openapi::ErrorBody)))]
 pub async fn create(

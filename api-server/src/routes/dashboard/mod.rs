@@ -113,7 +113,7 @@ where
 
 /// Overview: metrics, recent activity, top products, low-stock alerts and a 30-day chart.
 #[utoipa::path(get, path = "/api/merchant/dashboard", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing analytics:view", body = crate::openapi::ErrorBody)))]
 pub async fn overview(
@@ -182,7 +182,7 @@ async fn overview_report(
 /// Six cards (revenue, orders, products, customers, average order value, conversion rate),
 /// the last 30 days against the 30 before.
 #[utoipa::path(get, path = "/api/merchant/dashboard/metrics", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody)))]
 pub async fn metrics(
     State(state): State<AppState>,
@@ -262,7 +262,7 @@ fn feed_rows(
 
 /// The activity feed: an array of orders and product changes, newest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/activity", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}` (`X-Cache: MISS`, never cached)", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}` (`X-Cache: MISS`, never cached)", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn activity(
     State(state): State<AppState>,
@@ -332,7 +332,7 @@ async fn decorate_top(
 
 /// Best-selling products: an array sorted by revenue or quantity.
 #[utoipa::path(get, path = "/api/merchant/dashboard/top-products", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn top_products(
     State(state): State<AppState>,
@@ -372,7 +372,7 @@ pub async fn top_products(
 
 /// Sales series: one zero-filled entry per day (7, 30 or 90), week or month, oldest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/sales-data", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{date, revenue, orders, items}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Array of `{date, revenue, orders, items}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn sales_data(
     State(state): State<AppState>,

@@ -68,7 +68,7 @@ async fn mark_read_many(
 
 /// Mark every unread notification read (empty body allowed).
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-all-read", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn mark_all_read(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -89,7 +89,7 @@ fn ids(body: IdsBody) -> Result<Vec<ObjectId>, ApiError> {
 
 /// Mark some notifications read.
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-multiple-read", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
-    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn mark_multiple_read(
     State(state): State<AppState>,
@@ -104,7 +104,7 @@ pub async fn mark_multiple_read(
 
 /// Delete (soft) some notifications.
 #[utoipa::path(post, path = "/api/merchant/notifications/delete-multiple", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
-    responses((status = 200, description = "`{deleted}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{deleted}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn delete_multiple(
     State(state): State<AppState>,
@@ -124,7 +124,7 @@ pub async fn delete_multiple(
 
 /// Clear the inbox (soft delete), or only its read notifications.
 #[utoipa::path(delete, path = "/api/merchant/notifications/clear-all", tag = "notifications", security(("bearer" = [])), params(ClearQuery),
-    responses((status = 200, description = "`{cleared}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{cleared}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn clear_all(
     State(state): State<AppState>,
@@ -165,7 +165,7 @@ async fn change_one(
 /// Mark one notification read.
 #[utoipa::path(post, path = "/api/merchant/notifications/{id}/mark-read", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The notification", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn mark_read(
     State(state): State<AppState>,
@@ -180,7 +180,7 @@ pub async fn mark_read(
 /// Archive one notification.
 #[utoipa::path(put, path = "/api/merchant/notifications/{id}/archive", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The notification", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn archive(
     State(state): State<AppState>,
@@ -195,7 +195,7 @@ pub async fn archive(
 /// Delete (soft) one notification.
 #[utoipa::path(delete, path = "/api/merchant/notifications/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,

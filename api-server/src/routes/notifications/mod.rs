@@ -210,7 +210,7 @@ async fn list_page(
 
 /// The inbox (not archived, not deleted), filtered and paginated.
 #[utoipa::path(get, path = "/api/merchant/notifications", tag = "notifications", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "`{items, notifications, unreadCount, pagination}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{items, notifications, unreadCount, pagination}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -222,7 +222,7 @@ pub async fn list(
 
 /// Unread notifications of the inbox.
 #[utoipa::path(get, path = "/api/merchant/notifications/unread", tag = "notifications", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "Like the list, unread only", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "Like the list, unread only", body = crate::openapi::AnyEnvelope)))]
 pub async fn unread(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -233,7 +233,7 @@ pub async fn unread(
 
 /// Archived notifications.
 #[utoipa::path(get, path = "/api/merchant/notifications/archived", tag = "notifications", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "Like the list, archived only", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "Like the list, archived only", body = crate::openapi::AnyEnvelope)))]
 pub async fn archived(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -244,7 +244,7 @@ pub async fn archived(
 
 /// Number of unread notifications.
 #[utoipa::path(get, path = "/api/merchant/notifications/unread-count", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{count, timestamp}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{count, timestamp}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn unread_count(
     State(state): State<AppState>,
     auth: AuthMerchant,
@@ -263,7 +263,7 @@ pub async fn unread_count(
 
 /// Totals, by category, unread by priority and the last 7 days.
 #[utoipa::path(get, path = "/api/merchant/notifications/stats", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{overview, byCategory, byPriority, recentActivity, generatedAt}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{overview, byCategory, byPriority, recentActivity, generatedAt}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let since = DateTime::from_millis(DateTime::now().timestamp_millis() - 7 * 86_400_000);
@@ -287,7 +287,7 @@ pub async fn stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<
 /// One notification.
 #[utoipa::path(get, path = "/api/merchant/notifications/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "The notification", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The notification", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,

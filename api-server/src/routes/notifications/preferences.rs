@@ -32,7 +32,7 @@ pub struct PreferencesBody {
 
 /// The merchant's notification preferences.
 #[utoipa::path(get, path = "/api/merchant/notifications/preferences", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{inApp, email, push, sms, events}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{inApp, email, push, sms, events}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn show(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("notifications:view")?;
     let p = state
@@ -45,7 +45,7 @@ pub async fn show(State(state): State<AppState>, auth: AuthMerchant) -> Result<R
 
 /// Change some preferences.
 #[utoipa::path(put, path = "/api/merchant/notifications/preferences", tag = "notifications", security(("bearer" = [])), request_body = PreferencesBody,
-    responses((status = 200, description = "The saved preferences", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The saved preferences", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed (unknown event)", body = crate::openapi::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,

@@ -81,7 +81,7 @@ fn merchant_found(merchant: Option<MerchantDoc>) -> Result<MerchantDoc, ApiError
 
 /// Current wizard state.
 #[utoipa::path(get, path = "/api/merchant/onboarding/status", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Status", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Status", body = crate::openapi::AnyEnvelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn status(auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:view")?;
@@ -109,7 +109,7 @@ pub async fn status(auth: AuthMerchant) -> Result<Reply, ApiError> {
 /// Auto-save one step's data (does not mark it complete).
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")), request_body = Object,
-    responses((status = 200, description = "Saved; `data` is the whole stepData", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Saved; `data` is the whole stepData", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid step, empty body or validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn save_step(
     State(state): State<AppState>,
@@ -140,7 +140,7 @@ pub async fn save_step(
 /// Mark a step complete once its data is saved; advances `currentStep`.
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}/complete", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")),
-    responses((status = 200, description = "Completed", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Completed", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid step or step data missing", body = crate::openapi::ErrorBody)))]
 pub async fn complete_step(
     State(state): State<AppState>,
@@ -174,7 +174,7 @@ pub async fn complete_step(
 /// Go back to the step before `step`.
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}/previous", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")),
-    responses((status = 200, description = "Moved back", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Moved back", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid step", body = crate::openapi::ErrorBody)))]
 pub async fn previous_step(
     State(state): State<AppState>,
@@ -194,7 +194,7 @@ pub async fn previous_step(
 
 /// Submit for review once all five steps are complete.
 #[utoipa::path(post, path = "/api/merchant/onboarding/submit", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Submitted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Submitted", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "All steps must be completed before submission", body = crate::openapi::ErrorBody)))]
 pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:edit")?;
@@ -215,7 +215,7 @@ pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result
 
 /// Uploaded verification documents (KYC: team members need settings:view).
 #[utoipa::path(get, path = "/api/merchant/onboarding/documents", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Documents", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Documents", body = crate::openapi::AnyEnvelope),
         (status = 403, description = "Missing profile:view or settings:view", body = crate::openapi::ErrorBody)))]
 pub async fn documents(auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("profile:view")?;
@@ -230,7 +230,7 @@ pub async fn documents(auth: AuthMerchant) -> Result<Reply, ApiError> {
 /// Remove the document at `index` of the list.
 #[utoipa::path(delete, path = "/api/merchant/onboarding/documents/{index}", tag = "onboarding", security(("bearer" = [])),
     params(("index" = String, Path, description = "0-based position")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Document not found", body = crate::openapi::ErrorBody)))]
 pub async fn delete_document(
     State(state): State<AppState>,

@@ -33,7 +33,7 @@ pub(super) const DOCUMENT: Limits = Limits::new(
 /// Upload one verification document.
 #[utoipa::path(post, path = "/api/merchant/onboarding/documents/upload", tag = "onboarding", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`document` file (jpeg/png/gif/pdf ≤ 10 MB) and `documentType` (business_license|id_proof|address_proof|gst_certificate|pan_card)"),
-    responses((status = 201, description = "`data.document` (the appended entry) and `data.documents` (all)", body = crate::openapi::Envelope),
+    responses((status = 201, description = "`data.document` (the appended entry) and `data.documents` (all)", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, bad type, too large or bad documentType", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing profile:edit", body = crate::openapi::ErrorBody)))]
 pub async fn upload_document(

@@ -29,7 +29,7 @@ fn round2(x: f64) -> f64 {
 
 /// Order analytics over `[startDate, endDate]` (default: the last 30 days).
 #[utoipa::path(get, path = "/api/merchant/orders/analytics", tag = "orders", security(("bearer" = [])), params(AnalyticsQuery),
-    responses((status = 200, description = "`{totalOrders, totalRevenue, …, dateRange}` with `Cache-Control`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{totalOrders, totalRevenue, …, dateRange}` with `Cache-Control`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:view", body = crate::openapi::ErrorBody)))]
 pub async fn analytics(

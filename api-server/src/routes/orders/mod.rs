@@ -153,7 +153,7 @@ async fn render(
 
 /// List the merchant's orders with filters, search and pagination.
 #[utoipa::path(get, path = "/api/merchant/orders", tag = "orders", security(("bearer" = [])), params(OrderListQuery),
-    responses((status = 200, description = "`{orders, totalCount, total, page, limit, totalPages, hasMore}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{orders, totalCount, total, page, limit, totalPages, hasMore}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:view", body = crate::openapi::ErrorBody)))]
 pub async fn list(
@@ -182,7 +182,7 @@ pub async fn list(
 /// One order of the merchant.
 #[utoipa::path(get, path = "/api/merchant/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The order", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The order", body = crate::openapi::AnyEnvelope),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
@@ -251,7 +251,7 @@ fn actor(auth: &AuthMerchant) -> ObjectId {
 /// Move an order along the transition table; cancelling gives its stock back (once).
 #[utoipa::path(put, path = "/api/merchant/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = StatusBody,
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The updated order", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The updated order", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or illegal transition (naming from and to)", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:update_status (orders:cancel to cancel)", body = crate::openapi::ErrorBody),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]
@@ -283,7 +283,7 @@ pub async fn update_status(
 
 /// Apply one action to up to 50 orders; each order succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/merchant/orders/bulk-action", tag = "orders", security(("bearer" = [])), request_body = BulkBody,
-    responses((status = 200, description = "`{action, successful[], failed[{orderId, message}], summary}`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`{action, successful[], failed[{orderId, message}], summary}`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:update_status (orders:cancel to cancel)", body = crate::openapi::ErrorBody)))]
 pub async fn bulk_action(
@@ -327,7 +327,7 @@ pub async fn bulk_action(
 /// Refund part or all of what was paid; records `totals.refundAmount` and the payment status.
 #[utoipa::path(post, path = "/api/merchant/orders/{id}/refund", tag = "orders", security(("bearer" = [])), request_body = RefundBody,
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The refunded order", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The refunded order", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed, payment not refundable or amount above what was paid", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:refund", body = crate::openapi::ErrorBody),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]

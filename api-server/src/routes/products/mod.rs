@@ -118,7 +118,7 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
 
 /// List the merchant's products with search, filters, sorting and pagination.
 #[utoipa::path(get, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "A page of products", body = crate::openapi::Envelope),
+    responses((status = 200, description = "A page of products", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
@@ -251,7 +251,7 @@ fn now_millis() -> u64 {
 
 /// Create a product in one of the merchant's stores.
 #[utoipa::path(post, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), request_body = ProductInput,
-    responses((status = 201, description = "Created; `data` is the product", body = crate::openapi::Envelope),
+    responses((status = 201, description = "Created; `data` is the product", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed, SKU taken, unknown category or store", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn create(
@@ -339,7 +339,7 @@ async fn insert(
 /// One of the merchant's products, with category and store populated.
 #[utoipa::path(get, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "The product", body = crate::openapi::Envelope),
+    responses((status = 200, description = "The product", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -401,7 +401,7 @@ async fn resolved_patch(
 /// Update the fields sent; omitted fields (including `status`) keep their values.
 #[utoipa::path(put, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])), request_body = ProductInput,
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Updated; `data.product`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Updated; `data.product`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed, SKU taken, unknown category or store", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -456,7 +456,7 @@ fn audit_summary(p: &crate::store::products::ProductDoc) -> Value {
 /// Delete one of the merchant's products.
 #[utoipa::path(delete, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -481,7 +481,7 @@ pub async fn remove(
 
 /// Active categories as `{label, value, id}`.
 #[utoipa::path(get, path = "/api/merchant/products/categories", tag = "products", security(("bearer" = [])),
-    responses((status = 200, description = "Categories", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Categories", body = crate::openapi::AnyEnvelope),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn categories(
     State(state): State<AppState>,

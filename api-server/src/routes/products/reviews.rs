@@ -32,7 +32,7 @@ pub struct ReviewsQuery {
 /// The store's reviews, newest first, with the authors populated.
 #[utoipa::path(get, path = "/api/merchant/products/{id}/reviews", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"), ReviewsQuery),
-    responses((status = 200, description = "`data.reviews`, `data.stats`, `data.pagination`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.reviews`, `data.stats`, `data.pagination`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid product ID format or query", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found, or Store not found", body = crate::openapi::ErrorBody)))]

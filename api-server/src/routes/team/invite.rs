@@ -111,7 +111,7 @@ async fn resend(
 
 /// Invite a team member (201), or resend to a pending one.
 #[utoipa::path(post, path = "/api/merchant/team/invite", tag = "team", security(("bearer" = [])), request_body = InviteBody,
-    responses((status = 201, description = "`data.invitationId`, `data.expiresAt`", body = crate::openapi::Envelope),
+    responses((status = 201, description = "`data.invitationId`, `data.expiresAt`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed or already a member", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing team:invite", body = crate::openapi::ErrorBody)))]
 pub async fn invite(
@@ -176,7 +176,7 @@ pub async fn invite(
 /// Resend a pending member's invitation.
 #[utoipa::path(post, path = "/api/merchant/team/{userId}/resend-invite", tag = "team", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Resent", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Resent", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Already accepted", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn resend_invite(

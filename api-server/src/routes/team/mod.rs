@@ -102,7 +102,7 @@ async fn render_members(
 
 /// The merchant's team members, newest first.
 #[utoipa::path(get, path = "/api/merchant/team", tag = "team", security(("bearer" = [])),
-    responses((status = 200, description = "`data.teamMembers`, `data.total`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.teamMembers`, `data.total`", body = crate::openapi::AnyEnvelope),
         (status = 403, description = "Missing team:view", body = crate::openapi::ErrorBody)))]
 pub async fn list(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
     auth.require("team:view")?;
@@ -120,7 +120,7 @@ pub async fn list(State(state): State<AppState>, auth: AuthMerchant) -> Result<R
 /// One team member.
 #[utoipa::path(get, path = "/api/merchant/team/{userId}", tag = "team", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "`data` is the member", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data` is the member", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
@@ -138,7 +138,7 @@ pub async fn show(
 
 /// The caller's role and permissions (no permission needed).
 #[utoipa::path(get, path = "/api/merchant/team/me/permissions", tag = "team", security(("bearer" = [])),
-    responses((status = 200, description = "`data.role`, `data.permissions[]`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`data.role`, `data.permissions[]`", body = crate::openapi::AnyEnvelope)))]
 pub async fn my_permissions(auth: AuthMerchant) -> Reply {
     let role = auth.role().to_string();
     let permissions = match &auth.member {
@@ -184,7 +184,7 @@ fn required_one_of(
 /// Change a member's role (owner only: `team:change_role`); permissions reset to the role's.
 #[utoipa::path(put, path = "/api/merchant/team/{userId}/role", tag = "team", security(("bearer" = [])), request_body = RoleBody,
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Updated member", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Updated member", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not the owner, or the target is an owner", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
@@ -233,7 +233,7 @@ fn guard_target(auth: &AuthMerchant, target: &MerchantUserDoc, what: &str) -> Re
 /// Activate or suspend a member.
 #[utoipa::path(put, path = "/api/merchant/team/{userId}/status", tag = "team", security(("bearer" = [])), request_body = StatusBody,
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Updated member", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Updated member", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Owner or self", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
@@ -273,7 +273,7 @@ pub async fn change_status(
 /// Remove a member (hard delete).
 #[utoipa::path(delete, path = "/api/merchant/team/{userId}", tag = "team", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Removed", body = crate::openapi::Envelope),
+    responses((status = 200, description = "Removed", body = crate::openapi::AnyEnvelope),
         (status = 403, description = "Owner or self", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
@@ -316,7 +316,7 @@ pub struct ActivityQuery {
 
 /// Team activity from the audit trail: actions by team members and changes to the team.
 #[utoipa::path(get, path = "/api/merchant/team/activity", tag = "team", security(("bearer" = [])), params(ActivityQuery),
-    responses((status = 200, description = "`{activities,total,page,totalPages}`", body = crate::openapi::Envelope)))]
+    responses((status = 200, description = "`{activities,total,page,totalPages}`", body = crate::openapi::AnyEnvelope)))]
 pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,

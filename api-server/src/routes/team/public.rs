@@ -26,7 +26,7 @@ fn invalid() -> ApiError {
 /// Check an invitation token and describe the invitation.
 #[utoipa::path(get, path = "/api/merchant/team-public/validate-invitation/{token}", tag = "team",
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "`data.valid`, `data.invitation`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.valid`, `data.invitation`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Invalid or expired", body = crate::openapi::ErrorBody)))]
 pub async fn validate_invitation(
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ fn validate(body: AcceptBody) -> Result<SecretString, ApiError> {
 /// Accept an invitation: set the password and activate the member.
 #[utoipa::path(post, path = "/api/merchant/team-public/accept-invitation/{token}", tag = "team", request_body = AcceptBody,
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "`data.email`, `data.name`, `data.role`", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.email`, `data.name`, `data.role`", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Validation failed, invalid or expired", body = crate::openapi::ErrorBody)))]
 pub async fn accept_invitation(
     State(state): State<AppState>,

@@ -203,7 +203,7 @@ async fn attach(
 /// Upload one product image (field `image`; optional `productId` appends it to the product).
 #[utoipa::path(post, path = "/api/merchant/uploads/product-image", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`image` file (jpeg/png/gif/webp ≤ 50 MB), optional `productId`"),
-    responses((status = 200, description = "`data`: {url, publicId, width, height, format}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {url, publicId, width, height, format}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -235,7 +235,7 @@ pub async fn product_image(
 /// Upload up to ten product images (field `images`; optional `productId`).
 #[utoipa::path(post, path = "/api/merchant/uploads/product-images", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "1..10 `images` files (≤ 50 MB each, ≤ 100 MB per request), optional `productId`"),
-    responses((status = 200, description = "`data.images[]`: {url, publicId, width, height, format}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data.images[]`: {url, publicId, width, height, format}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No files, too many, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -280,7 +280,7 @@ pub async fn product_images(
 /// Upload a general image (field `image`).
 #[utoipa::path(post, path = "/api/merchant/uploads/image", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`image` file (jpeg/png/gif/webp ≤ 50 MB)"),
-    responses((status = 200, description = "`data`: {url, publicId, filename, size, width, height}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {url, publicId, filename, size, width, height}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody)))]
 pub async fn image(
@@ -368,7 +368,7 @@ async fn shop_media(
 /// Upload the store logo (field `logo`; optional `storeId`, default the merchant's store).
 #[utoipa::path(post, path = "/api/merchant/uploads/store-logo", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`logo` image, optional `storeId`"),
-    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing settings:edit_basic", body = crate::openapi::ErrorBody),
         (status = 404, description = "Store not found", body = crate::openapi::ErrorBody)))]
@@ -383,7 +383,7 @@ pub async fn store_logo(
 /// Upload the store banner (field `banner`; optional `storeId`).
 #[utoipa::path(post, path = "/api/merchant/uploads/store-banner", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`banner` image, optional `storeId`"),
-    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing settings:edit_basic", body = crate::openapi::ErrorBody),
         (status = 404, description = "Store not found", body = crate::openapi::ErrorBody)))]
@@ -398,7 +398,7 @@ pub async fn store_banner(
 /// Upload a video (field `video`; body `type` product|store).
 #[utoipa::path(post, path = "/api/merchant/uploads/video", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`video` file (mp4/mov/avi/wmv/webm ≤ 50 MB), `type` product|store"),
-    responses((status = 200, description = "`data`: {url, publicId, duration (s; null when the container has no mvhd), format}", body = crate::openapi::Envelope),
+    responses((status = 200, description = "`data`: {url, publicId, duration (s; null when the container has no mvhd), format}", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "No file, bad type or `type`, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit (settings:edit_basic for type=store)", body = crate::openapi::ErrorBody)))]
 pub async fn video(
@@ -451,7 +451,7 @@ pub struct DeleteQuery {
 /// Delete one of the caller's files (and drop its URL from the caller's products).
 #[utoipa::path(delete, path = "/api/merchant/uploads/delete/{public_id}", tag = "uploads", security(("bearer" = [])),
     params(("public_id" = String, Path, description = "publicId returned by the upload"), DeleteQuery),
-    responses((status = 200, description = "File deleted successfully", body = crate::openapi::Envelope),
+    responses((status = 200, description = "File deleted successfully", body = crate::openapi::AnyEnvelope),
         (status = 400, description = "Bad type", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such file of this merchant", body = crate::openapi::ErrorBody)))]
