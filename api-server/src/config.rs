@@ -38,7 +38,7 @@
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //! | `PASSWORD_HASH_QUEUE` | no | `64` | password hashes/verifications queued or running at once (login, register, password flows); past it those requests get 503 with `Retry-After` |
-//! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions) is reused by product, variant and stock routes; `0` reads the database on every request |
+//! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions, and the merchant and member documents it loaded) is reused by reads and by product, variant and stock routes; another replica's changes show within it, this replica's at once; `0` reads the database on every request |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | no | – | OTLP/HTTP base URL; setting it (or the next) turns on trace export to `{base}/v1/traces` |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | no | – | full OTLP/HTTP traces URL (wins over the base URL) |
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | no | – | `name=value,…` export headers, e.g. New Relic's `api-key=…`; secret |

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::request::Parts,
+    http::{Method, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -15,7 +15,7 @@ use crate::{
     config::ProxyTrust,
     error::{ApiError, FieldError},
     security::{
-        access::{Access, MemberAccess},
+        access::{Access, Checked, MemberAccess},
         identity::{Identity, TokenCheck, TokenRejection},
         jwt::AuthKeys,
     },
@@ -191,13 +191,15 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// An authenticated merchant (owner or team member), loaded fresh from the database.
+/// An authenticated merchant (owner or team member) with its documents: loaded from the
+/// database for writes, and for reads (GET/HEAD) reused from a check made within
+/// `AUTH_CACHE_TTL_MS` (see `security::access`). Loaded at most once per request.
 #[derive(Debug, Clone)]
 pub struct AuthMerchant {
     /// The merchant the token acts for.
-    pub merchant: MerchantDoc,
+    pub merchant: Arc<MerchantDoc>,
     /// The team member, for team logins.
-    pub member: Option<MerchantUserDoc>,
+    pub member: Option<Arc<MerchantUserDoc>>,
     /// The verified token.
     pub identity: Arc<Identity>,
 }
@@ -213,7 +215,7 @@ impl AuthMerchant {
         self.member.as_ref().map_or("owner", |m| m.role.as_str())
     }
 
-    /// The authorization decision (what [`AuthTenant`] caches).
+    /// The authorization decision (what [`AuthTenant`] uses).
     pub fn access(&self) -> Access {
         Access {
             merchant_id: self.merchant.id,
@@ -233,6 +235,14 @@ impl AuthMerchant {
     pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
         self.access().require(permission)
     }
+
+    fn checked(&self) -> Checked {
+        Checked {
+            access: self.access(),
+            merchant: self.merchant.clone(),
+            member: self.member.clone(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthMerchant {
@@ -242,7 +252,37 @@ impl FromRequestParts<AppState> for AuthMerchant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        load_principal(state, verified_identity(parts, state)?).await
+        let identity = verified_identity(parts, state)?;
+        let reads_only = matches!(parts.method, Method::GET | Method::HEAD);
+        if reads_only && let Some(checked) = cached(state, &identity)? {
+            return Ok(Self {
+                merchant: checked.merchant,
+                member: checked.member,
+                identity,
+            });
+        }
+        let caller = load_principal(state, identity).await?;
+        remember(state, &caller);
+        Ok(caller)
+    }
+}
+
+/// The fresh cached check of `identity`'s principal, if any; an entry older than the token's
+/// session is a 401 (a password reset ended the token's sessions).
+fn cached(state: &AppState, identity: &Identity) -> Result<Option<Checked>, ApiError> {
+    let Some(checked) = identity.key().and_then(|k| state.access_cache.get(&k)) else {
+        return Ok(None);
+    };
+    identity
+        .check_session(checked.access.session_version)
+        .map_err(|_| revoked())?;
+    Ok(Some(checked))
+}
+
+/// Cache a successful check (unparsable ids never get this far).
+fn remember(state: &AppState, caller: &AuthMerchant) {
+    if let Some(key) = caller.identity.key() {
+        state.access_cache.put(key, caller.checked());
     }
 }
 
@@ -304,22 +344,18 @@ impl FromRequestParts<AppState> for AuthTenant {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let identity = verified_identity(parts, state)?;
-        let key = identity.key();
-        if let Some(access) = key.and_then(|k| state.access_cache.get(&k)) {
-            identity
-                .check_session(access.session_version)
-                .map_err(|_| revoked())?;
-            return Ok(Self { access, identity });
+        if let Some(checked) = cached(state, &identity)? {
+            return Ok(Self {
+                access: checked.access,
+                identity,
+            });
         }
         // Miss, or unparsable ids (load_principal answers those with the right 401).
-        let principal = load_principal(state, identity).await?;
-        let access = principal.access();
-        if let Some(key) = key {
-            state.access_cache.put(key, access.clone());
-        }
+        let caller = load_principal(state, identity).await?;
+        remember(state, &caller);
         Ok(Self {
-            access,
-            identity: principal.identity,
+            access: caller.access(),
+            identity: caller.identity,
         })
     }
 }
@@ -350,8 +386,8 @@ pub async fn load_principal(
         None
     };
     Ok(AuthMerchant {
-        merchant,
-        member,
+        merchant: Arc::new(merchant),
+        member: member.map(Arc::new),
         identity,
     })
 }

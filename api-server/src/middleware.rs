@@ -39,24 +39,28 @@ const FIGURE_WRITES: &[&str] = &[
     "/api/merchant/cashback",
 ];
 
-/// The one place that keeps cached dashboard/analytics answers honest: after a successful
-/// POST/PUT/PATCH/DELETE on a [`FIGURE_WRITES`] route, drop the caller merchant's entries before
-/// the response leaves, so the caller's next read recomputes.
-pub async fn invalidate_analytics(
+/// The one place that keeps this replica's caches honest after a successful write
+/// (POST/PUT/PATCH/DELETE) by a merchant, before the response leaves, so the caller's next read
+/// sees it: the merchant's cached token checks and documents are dropped after any write, and
+/// its dashboard/analytics answers after a write on a [`FIGURE_WRITES`] route.
+pub async fn invalidate_caches(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
-    let writes_figures = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && req
-            .extensions()
-            .get::<MatchedPath>()
-            .is_some_and(|m| FIGURE_WRITES.iter().any(|p| m.as_str().starts_with(p)));
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // Read before the handler runs: the handler accepted the same token if it succeeded.
-    let merchant = writes_figures.then(|| token_merchant(&req)).flatten();
+    let merchant = writes.then(|| token_merchant(&req)).flatten();
+    let writes_figures = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| FIGURE_WRITES.iter().any(|p| m.as_str().starts_with(p)));
     let response = next.run(req).await;
     if let Some(merchant) = merchant.filter(|_| response.status().is_success()) {
-        state.analytics_cache.invalidate_merchant(merchant).await;
+        state.access_cache.invalidate_merchant(merchant);
+        if writes_figures {
+            state.analytics_cache.invalidate_merchant(merchant).await;
+        }
     }
     response
 }
@@ -68,7 +72,7 @@ fn token_merchant(req: &Request) -> Option<ObjectId> {
 
 /// The one token check of a request: verify its Bearer token (if any) and store the outcome as a
 /// [`TokenCheck`] extension, which the auth extractors, the audit record and
-/// [`invalidate_analytics`] read instead of verifying again. Refusing is the extractors' job:
+/// [`invalidate_caches`] read instead of verifying again. Refusing is the extractors' job:
 /// public routes ignore the outcome.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let check = TokenCheck::of(&state.auth, req.headers());

@@ -60,7 +60,7 @@ pub struct Shared {
     pub cashback_counts: Arc<crate::store::cashback::PendingCounts>,
     /// Last MongoDB/Redis check of the health routes.
     pub probe: Arc<crate::probe::Probe>,
-    /// Cached analytics and dashboard results; `middleware::invalidate_analytics` drops a
+    /// Cached analytics and dashboard results; `middleware::invalidate_caches` drops a
     /// merchant's entries after its writes.
     pub analytics_cache: Arc<AnalyticsCache>,
     /// Process start (uptime).

@@ -218,7 +218,7 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), mw::track_metrics))
         // Before the two below, which read its outcome.
         .layer(from_fn_with_state(state.clone(), mw::authenticate))
-        .layer(from_fn_with_state(state.clone(), mw::invalidate_analytics))
+        .layer(from_fn_with_state(state.clone(), mw::invalidate_caches))
         .layer(from_fn_with_state(
             state.clone(),
             crate::audit::layer::record,

@@ -1,20 +1,25 @@
-//! A short-lived, per-process cache of authorization decisions: "merchant M (team member U) is
-//! active and holds these permissions". Routes that need only the tenant id and permissions
-//! (products, variants, stock: the hot paths) use it through `extract::AuthTenant`, which saves
-//! one or two database reads per request; routes that read the merchant document itself keep
-//! loading it fresh (`AuthMerchant`).
+//! A short-lived, per-process cache of successful token checks: "merchant M (team member U) is
+//! active and holds these permissions", with the merchant and member documents that check
+//! loaded. `extract::AuthTenant` (products, variants, stock) uses the decision; `AuthMerchant`
+//! uses the documents on reads (GET/HEAD) and loads them fresh for writes. Either saves one or
+//! two database reads per request.
 //!
 //! Only successful checks are cached, for at most `AUTH_CACHE_TTL_MS` (default 2 s): a merchant
-//! deactivated or a member suspended on any replica is refused within that time, and at once on
-//! the replica that calls [`AccessCache::invalidate_merchant`]. Failures are never cached.
+//! deactivated, a member suspended or a profile changed on another replica shows within that
+//! time. On this replica every successful write by a merchant drops its entries
+//! (`middleware::invalidate_caches`), as do the token flows that change an account without its
+//! login (password reset, e-mail verification). Failures are never cached.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use crate::{error::ApiError, store::ObjectId};
+use crate::{
+    error::ApiError,
+    store::{ObjectId, merchants::MerchantDoc, users::MerchantUserDoc},
+};
 
 /// What a verified caller may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,65 +72,95 @@ impl Access {
     }
 }
 
+/// A successful check: the decision and the documents it was made from (what the cache holds).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// What the caller may do.
+    pub access: Access,
+    /// The merchant, as loaded.
+    pub merchant: Arc<MerchantDoc>,
+    /// The team member, for team logins.
+    pub member: Option<Arc<MerchantUserDoc>>,
+}
+
 /// Cache key: merchant and, for team logins, the member.
 pub type Principal = (ObjectId, Option<ObjectId>);
 
 /// Upper bound on entries; past it expired entries are dropped, then everything.
 const CAPACITY: usize = 10_000;
 
-/// TTL cache of [`Access`] by [`Principal`]; a zero TTL disables it.
+/// Entries of one merchant: by member (`None` for the owner), when stored and what.
+type MerchantEntries<V> = HashMap<Option<ObjectId>, (Instant, V)>;
+
+/// TTL cache of successful checks (`V`: the [`Access`] decision, or the loaded caller) by
+/// [`Principal`], grouped by merchant so invalidating one is a single removal; a zero TTL
+/// disables it.
 #[derive(Debug)]
-pub struct AccessCache {
+pub struct AccessCache<V = Checked> {
     ttl: Duration,
-    entries: Mutex<HashMap<Principal, (Instant, Access)>>,
+    entries: Mutex<(usize, HashMap<ObjectId, MerchantEntries<V>>)>,
 }
 
-impl AccessCache {
+impl<V: Clone> AccessCache<V> {
     /// A cache whose entries live `ttl` (zero: nothing is cached).
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new((0, HashMap::new())),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Principal, (Instant, Access)>> {
+    /// The entry count and the entries.
+    fn entries(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<ObjectId, MerchantEntries<V>>)> {
         // A panic while holding the lock cannot leave the map half-updated: recover it.
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The cached decision, if still fresh.
-    pub fn get(&self, key: &Principal) -> Option<Access> {
+    /// The cached value, if still fresh.
+    pub fn get(&self, key: &Principal) -> Option<V> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries();
-        let (stored, access) = entries.get(key)?;
-        (stored.elapsed() < self.ttl).then(|| access.clone())
+        let (stored, value) = entries.1.get(&key.0)?.get(&key.1)?;
+        (stored.elapsed() < self.ttl).then(|| value.clone())
     }
 
     /// Remember a successful check.
-    pub fn put(&self, key: Principal, access: Access) {
+    pub fn put(&self, key: Principal, value: V) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut entries = self.entries();
-        if entries.len() >= CAPACITY {
+        let mut guard = self.entries();
+        let (count, entries) = &mut *guard;
+        if *count >= CAPACITY {
             let ttl = self.ttl;
-            entries.retain(|_, (stored, _)| stored.elapsed() < ttl);
-            if entries.len() >= CAPACITY {
+            for members in entries.values_mut() {
+                members.retain(|_, (stored, _)| stored.elapsed() < ttl);
+            }
+            entries.retain(|_, members| !members.is_empty());
+            *count = entries.values().map(HashMap::len).sum();
+            if *count >= CAPACITY {
                 entries.clear();
+                *count = 0;
             }
         }
-        entries.insert(key, (Instant::now(), access));
+        let members = entries.entry(key.0).or_default();
+        if members.insert(key.1, (Instant::now(), value)).is_none() {
+            *count += 1;
+        }
     }
 
-    /// Forget every decision about `merchant` (call after deactivating it or changing a member's
-    /// status, role or permissions).
+    /// Forget everything about `merchant` (after any write by or about it: a deactivation, a
+    /// member's status, role or permissions, the profile).
     pub fn invalidate_merchant(&self, merchant: ObjectId) {
-        self.entries().retain(|(m, _), _| *m != merchant);
+        let mut guard = self.entries();
+        let (count, entries) = &mut *guard;
+        if let Some(members) = entries.remove(&merchant) {
+            *count -= members.len();
+        }
     }
 }
 
@@ -143,7 +178,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_invalidation_is_per_merchant() {
-        let cache = AccessCache::new(Duration::from_millis(50));
+        let cache: AccessCache<Access> = AccessCache::new(Duration::from_millis(50));
         let (a, b) = (ObjectId::new(), ObjectId::new());
         cache.put((a, None), owner(a));
         cache.put((b, None), owner(b));
@@ -156,8 +191,40 @@ mod tests {
     }
 
     #[test]
+    fn invalidating_a_merchant_drops_its_members_too_and_frees_their_room() {
+        let cache: AccessCache<u32> = AccessCache::new(Duration::from_secs(60));
+        let (a, b, member) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+        cache.put((a, None), 1);
+        cache.put((a, Some(member)), 2);
+        cache.put((a, Some(member)), 3); // replaced, not counted twice
+        cache.put((b, None), 4);
+        assert_eq!(cache.entries().0, 3);
+        assert_eq!(cache.get(&(a, Some(member))), Some(3));
+        cache.invalidate_merchant(a);
+        assert_eq!(
+            (cache.get(&(a, None)), cache.get(&(a, Some(member)))),
+            (None, None)
+        );
+        assert_eq!(cache.get(&(b, None)), Some(4));
+        assert_eq!(cache.entries().0, 1);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_rather_than_growing() {
+        let cache: AccessCache<u32> = AccessCache::new(Duration::from_secs(60));
+        for _ in 0..CAPACITY {
+            cache.put((ObjectId::new(), None), 0);
+        }
+        assert_eq!(cache.entries().0, CAPACITY);
+        let last = ObjectId::new();
+        cache.put((last, None), 1);
+        assert_eq!(cache.entries().0, 1);
+        assert_eq!(cache.get(&(last, None)), Some(1));
+    }
+
+    #[test]
     fn a_zero_ttl_caches_nothing() {
-        let cache = AccessCache::new(Duration::ZERO);
+        let cache: AccessCache<Access> = AccessCache::new(Duration::ZERO);
         let a = ObjectId::new();
         cache.put((a, None), owner(a));
         assert_eq!(cache.get(&(a, None)), None);

@@ -8,7 +8,9 @@ use mongodb::bson::{Document, doc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ACCESS_SECRET, mailed_link, registration, spawn_app, spawn_app_with, unique};
+use crate::helpers::{
+    ACCESS_SECRET, TestApp, mailed_link, registration, spawn_app, spawn_app_with, unique,
+};
 
 #[tokio::test]
 async fn registration_creates_a_store_and_mails_a_verification_link_that_verifies_once() {
@@ -664,27 +666,19 @@ async fn rate_limits_answer_429_with_ratelimit_headers() {
 }
 
 #[tokio::test]
-async fn a_deactivated_merchant_is_refused_at_once_by_profile_routes_and_within_the_cache_ttl_by_product_routes()
- {
+async fn a_merchant_deactivated_behind_the_apis_back_is_refused_within_the_cache_ttl() {
     let app = spawn_app_with(&["--auth-cache-ttl-ms", "3000"]).await;
     let (token, id, _) = app.register("cache").await;
     let products = "/api/merchant/products";
     assert_eq!(app.get(products, Some(&token)).await.status, StatusCode::OK);
-    let merchants = app.store.db().collection::<Document>("merchants");
-    merchants
-        .update_one(
-            doc! { "_id": ObjectId::parse_str(&id).expect("id") },
-            doc! { "$set": { "isActive": false } },
-        )
-        .await
-        .expect("deactivate");
+    // Another replica or an admin tool: a write this process does not see.
+    deactivate(&app, &id).await;
     let started = std::time::Instant::now();
+    // Reads reuse the check made at most 3 s ago: the profile and the product routes alike.
     let me = app.get("/api/merchant/auth/me", Some(&token)).await;
-    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.body);
-    assert_eq!(me.body["message"], "Merchant account is deactivated");
-    // The product routes reuse the check made 3 s ago at most.
     let cached = app.get(products, Some(&token)).await;
     if started.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(me.status, StatusCode::OK, "{}", me.body);
         assert_eq!(
             cached.status,
             StatusCode::OK,
@@ -692,8 +686,80 @@ async fn a_deactivated_merchant_is_refused_at_once_by_profile_routes_and_within_
         );
     }
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    let refused = app.get(products, Some(&token)).await;
-    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
-    assert_eq!(refused.body["message"], "Merchant account is deactivated");
+    for path in ["/api/merchant/auth/me", products] {
+        let refused = app.get(path, Some(&token)).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+        assert_eq!(refused.body["message"], "Merchant account is deactivated");
+    }
     app.finish().await;
+}
+
+#[tokio::test]
+async fn without_the_cache_a_deactivated_merchant_is_refused_at_once_and_writes_always_load_fresh()
+{
+    let app = spawn_app_with(&["--auth-cache-ttl-ms", "0"]).await;
+    let (token, id, _) = app.register("nocache").await;
+    assert_eq!(
+        app.get("/api/merchant/auth/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    deactivate(&app, &id).await;
+    let me = app.get("/api/merchant/auth/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.body);
+    assert_eq!(me.body["message"], "Merchant account is deactivated");
+    app.finish().await;
+
+    // With the cache on, a write never trusts it.
+    let app = spawn_app_with(&["--auth-cache-ttl-ms", "60000"]).await;
+    let (token, id, _) = app.register("writes").await;
+    assert_eq!(
+        app.get("/api/merchant/auth/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    deactivate(&app, &id).await;
+    let write = app
+        .put(
+            "/api/merchant/auth/profile",
+            Some(&token),
+            json!({ "ownerName": "Late Owner" }),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::UNAUTHORIZED, "{}", write.body);
+    assert_eq!(write.body["message"], "Merchant account is deactivated");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_profile_read_right_after_a_write_shows_the_write() {
+    let app = spawn_app_with(&["--auth-cache-ttl-ms", "60000"]).await;
+    let (token, _, _) = app.register("fresh").await;
+    let me = app.get("/api/merchant/auth/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let write = app
+        .put(
+            "/api/merchant/auth/profile",
+            Some(&token),
+            json!({ "ownerName": "Renamed Owner" }),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::OK, "{}", write.body);
+    let me = app.get("/api/merchant/auth/me", Some(&token)).await;
+    assert_eq!(
+        me.body["data"]["merchant"]["ownerName"], "Renamed Owner",
+        "{}",
+        me.body
+    );
+    app.finish().await;
+}
+
+async fn deactivate(app: &TestApp, id: &str) {
+    app.store
+        .db()
+        .collection::<Document>("merchants")
+        .update_one(
+            doc! { "_id": ObjectId::parse_str(id).expect("id") },
+            doc! { "$set": { "isActive": false } },
+        )
+        .await
+        .expect("deactivate");
 }

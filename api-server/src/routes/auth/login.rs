@@ -457,16 +457,8 @@ pub async fn refresh(
             other => other,
         })?;
     let grant = next_grant(&state, &presented, &principal).await?;
-    let claims = principal
-        .member
-        .as_ref()
-        .map_or_else(|| owner_claims(principal.id(), true), member_claims);
-    let data = session_data(
-        &state,
-        claims,
-        &grant,
-        &principal.merchant,
-        principal.member.as_ref(),
-    )?;
+    let member = principal.member.as_deref();
+    let claims = member.map_or_else(|| owner_claims(principal.id(), true), member_claims);
+    let data = session_data(&state, claims, &grant, &principal.merchant, member)?;
     Ok(Reply::data(data).message("Token refreshed successfully"))
 }

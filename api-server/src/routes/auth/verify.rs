@@ -31,6 +31,8 @@ async fn verify(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
             .audit(crate::audit::AuditChange::handled()));
     }
     tracing::info!(merchant = %before.id, "auth.email_verified");
+    // Changed without the merchant's login, so the write did not drop its cached documents.
+    state.access_cache.invalidate_merchant(before.id);
     let change = crate::audit::AuditChange::action("auth.email_verified")
         .resource("auth", before.id)
         .by(crate::audit::Actor {
