@@ -305,7 +305,9 @@ mod tests {
                     .find(|k| *k != "null")
             })
         });
-        typed |= matches!(kind, Some("string" | "number" | "integer" | "boolean"));
+        // `null` too: the other branch of a nullable reference (`oneOf: [null, $ref]`).
+        typed |= matches!(kind, Some("string" | "number" | "integer" | "boolean"))
+            || schema["type"] == "null";
         typed |= schema.get("enum").is_some() || schema.get("const").is_some();
         if !typed {
             problems.push(format!("{at}: untyped"));
