@@ -374,9 +374,7 @@ async fn apply(target: &Database, raw: &RawDocumentBuf) -> Result<(), BackupErro
                 .await
                 .map_err(failed)?;
         }
-        "update" => replay_update(&coll, &key, &event)
-            .await
-            .map_err(failed)?,
+        "update" => replay_update(&coll, &key, &event).await.map_err(failed)?,
         "delete" => {
             coll.delete_one(key).await.map_err(failed)?;
         }
