@@ -5,7 +5,7 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::Parser;
 use merchant_api::{
     backup,
-    cli::{Cli, Command},
+    cli::{Cli, Command, MigrateAction},
     config::{Config, DatabaseSettings, Settings},
     openapi, ops, startup, telemetry,
 };
@@ -62,13 +62,7 @@ async fn main() -> ExitCode {
             let _telemetry = command_telemetry(&args.config);
             backup::run_capture(*args).await
         }
-        Command::Migrate { config, action } => {
-            let _telemetry = command_telemetry(&config);
-            match database(config) {
-                Ok(database) => report(ops::migrate::run(&database, action).await),
-                Err(code) => code,
-            }
-        }
+        Command::Migrate { config, action } => migrate(config, action).await,
         Command::Seed {
             config,
             merchants,
@@ -76,18 +70,32 @@ async fn main() -> ExitCode {
             orders,
             seed,
         } => {
-            let _telemetry = command_telemetry(&config);
             let plan = ops::seed::SeedPlan {
                 merchants,
                 products,
                 orders,
                 seed,
             };
-            match database(config) {
-                Ok(database) => report(ops::seed::run(&database, plan).await),
-                Err(code) => code,
-            }
+            seed_database(config, plan).await
         }
+    }
+}
+
+/// `migrate`: run a migration action against the database.
+async fn migrate(config: Config, action: MigrateAction) -> ExitCode {
+    let _telemetry = command_telemetry(&config);
+    match database(config) {
+        Ok(database) => report(ops::migrate::run(&database, action).await),
+        Err(code) => code,
+    }
+}
+
+/// `seed`: create demo merchants, stores, products and orders.
+async fn seed_database(config: Config, plan: ops::seed::SeedPlan) -> ExitCode {
+    let _telemetry = command_telemetry(&config);
+    match database(config) {
+        Ok(database) => report(ops::seed::run(&database, plan).await),
+        Err(code) => code,
     }
 }
 
