@@ -72,20 +72,22 @@ impl Applied {
 /// `ApplyChild` / `DeleteChild` naming the child that failed; when several fail at once, the
 /// first in apply order (so the status names the same one every time).
 pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> Result<Applied> {
+    // Every kind is named here, so a new one cannot be forgotten; those marked `_` point at
+    // the pods and are applied after the Deployment, by `apply_dependents`.
     let Children {
         service_account,
         config_map,
         uploads,
-        internal_service,
-        public_service,
         deployment,
-        hpa,
-        pdb,
-        network_policy,
-        ingress,
-        backup,
-        verify,
-        capture,
+        internal_service: _,
+        public_service: _,
+        hpa: _,
+        pdb: _,
+        network_policy: _,
+        ingress: _,
+        backup: _,
+        verify: _,
+        capture: _,
     } = children;
     let c = &ctx.caches;
     let mut out = Applied::default();
@@ -113,6 +115,30 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     )
     .await?;
     out.deployment = out.note(applied);
+    apply_dependents(ctx, b, children, &mut out).await?;
+    Ok(out)
+}
+
+/// The last wave: Services, HPA, PDB, NetworkPolicy, Ingress and the data workloads, at once.
+async fn apply_dependents(
+    ctx: &Context,
+    b: &ValidatedBackend,
+    children: &Children,
+    out: &mut Applied,
+) -> Result<()> {
+    let Children {
+        internal_service,
+        public_service,
+        hpa,
+        pdb,
+        network_policy: policy,
+        ingress,
+        backup,
+        verify,
+        capture,
+        ..
+    } = children;
+    let c = &ctx.caches;
     let (backup_name, verify_name, capture_name) = (
         names::backup(&b.name),
         names::verify(&b.name),
@@ -123,14 +149,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         apply_child(ctx, b, &c.services, public_service, no_drift),
         apply_desired(ctx, b, &c.hpas, hpa, no_drift, &b.name),
         apply_desired(ctx, b, &c.pdbs, pdb, no_drift, &b.name),
-        apply_desired(
-            ctx,
-            b,
-            &c.network_policies,
-            network_policy,
-            no_drift,
-            &b.name
-        ),
+        apply_desired(ctx, b, &c.network_policies, policy, no_drift, &b.name),
         apply_desired(ctx, b, &c.ingresses, ingress, no_drift, &b.name),
         apply_desired(ctx, b, &c.cron_jobs, backup, no_drift, &backup_name),
         apply_desired(ctx, b, &c.cron_jobs, verify, no_drift, &verify_name),
@@ -145,7 +164,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     out.note(backup?);
     out.note(verify?);
     out.note(capture?);
-    Ok(out)
+    Ok(())
 }
 
 /// The fields of a live child whose applied-hash matches that someone else nevertheless

@@ -601,7 +601,7 @@ fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
 
 fn binding(
     env: &'static str,
-    given: Option<&SecretKeyRef>,
+    given: &Option<SecretKeyRef>,
     name: &str,
     key: &str,
     required: bool,
@@ -625,113 +625,33 @@ fn binding(
 
 /// The Secret-backed environment: conventional names by default; explicit references are required.
 fn secret_bindings(s: &SecretsSpec) -> Vec<SecretBinding> {
-    vec![
-        binding(
-            "MONGODB_URI",
-            s.mongodb_uri.as_ref(),
-            "db-secrets",
-            "mongodb-uri",
-            true,
-        ),
-        binding(
-            "REDIS_URL",
-            s.redis_url.as_ref(),
-            "cache-secrets",
-            "redis-url",
-            true,
-        ),
-        binding(
-            "JWT_SECRET",
-            s.jwt_secret.as_ref(),
-            "auth-secrets",
-            "jwt-secret",
-            true,
-        ),
-        binding(
-            "JWT_MERCHANT_SECRET",
-            s.jwt_merchant_secret.as_ref(),
-            "auth-secrets",
-            "jwt-merchant-secret",
-            true,
-        ),
-        binding(
-            "JWT_REFRESH_SECRET",
-            s.jwt_refresh_secret.as_ref(),
-            "auth-secrets",
-            "jwt-refresh-secret",
-            true,
-        ),
-        binding(
-            "SENDGRID_API_KEY",
-            s.sendgrid_api_key.as_ref(),
-            "email-secrets",
-            "sendgrid-api-key",
-            false,
-        ),
-        binding(
-            "CLOUDINARY_CLOUD_NAME",
-            s.cloudinary_cloud_name.as_ref(),
-            "cloudinary-secrets",
-            "cloud-name",
-            false,
-        ),
-        binding(
-            "CLOUDINARY_API_KEY",
-            s.cloudinary_api_key.as_ref(),
-            "cloudinary-secrets",
-            "api-key",
-            false,
-        ),
-        binding(
-            "CLOUDINARY_API_SECRET",
-            s.cloudinary_api_secret.as_ref(),
-            "cloudinary-secrets",
-            "api-secret",
-            false,
-        ),
-        binding(
-            "TWILIO_ACCOUNT_SID",
-            s.twilio_account_sid.as_ref(),
-            "sms-secrets",
-            "twilio-account-sid",
-            false,
-        ),
-        binding(
-            "TWILIO_AUTH_TOKEN",
-            s.twilio_auth_token.as_ref(),
-            "sms-secrets",
-            "twilio-auth-token",
-            false,
-        ),
-        binding(
-            "RAZORPAY_KEY_ID",
-            s.razorpay_key_id.as_ref(),
-            "payment-secrets",
-            "razorpay-key-id",
-            false,
-        ),
-        binding(
-            "RAZORPAY_KEY_SECRET",
-            s.razorpay_key_secret.as_ref(),
-            "payment-secrets",
-            "razorpay-key-secret",
-            false,
-        ),
-        binding(
-            "S3_ACCESS_KEY_ID",
-            s.s3_access_key_id.as_ref(),
-            "storage-secrets",
-            "s3-access-key-id",
-            false,
-        ),
-        binding(
-            "S3_SECRET_ACCESS_KEY",
-            s.s3_secret_access_key.as_ref(),
-            "storage-secrets",
-            "s3-secret-access-key",
-            false,
-        ),
-    ]
+    // Tables, one line per variable: (env, explicit reference, conventional Secret, its key).
+    // A missing Secret or key of a required one blocks the rollout; the optional ones are wired
+    // as optional unless the spec names its own reference.
+    #[rustfmt::skip]
+    let required = [
+        ("MONGODB_URI", &s.mongodb_uri, "db-secrets", "mongodb-uri"),
+        ("REDIS_URL", &s.redis_url, "cache-secrets", "redis-url"),
+        ("JWT_SECRET", &s.jwt_secret, "auth-secrets", "jwt-secret"),
+        ("JWT_MERCHANT_SECRET", &s.jwt_merchant_secret, "auth-secrets", "jwt-merchant-secret"),
+        ("JWT_REFRESH_SECRET", &s.jwt_refresh_secret, "auth-secrets", "jwt-refresh-secret"),
+    ];
+    #[rustfmt::skip]
+    let optional = [
+        ("SENDGRID_API_KEY", &s.sendgrid_api_key, "email-secrets", "sendgrid-api-key"),
+        ("CLOUDINARY_CLOUD_NAME", &s.cloudinary_cloud_name, "cloudinary-secrets", "cloud-name"),
+        ("CLOUDINARY_API_KEY", &s.cloudinary_api_key, "cloudinary-secrets", "api-key"),
+        ("CLOUDINARY_API_SECRET", &s.cloudinary_api_secret, "cloudinary-secrets", "api-secret"),
+        ("TWILIO_ACCOUNT_SID", &s.twilio_account_sid, "sms-secrets", "twilio-account-sid"),
+        ("TWILIO_AUTH_TOKEN", &s.twilio_auth_token, "sms-secrets", "twilio-auth-token"),
+        ("RAZORPAY_KEY_ID", &s.razorpay_key_id, "payment-secrets", "razorpay-key-id"),
+        ("RAZORPAY_KEY_SECRET", &s.razorpay_key_secret, "payment-secrets", "razorpay-key-secret"),
+        ("S3_ACCESS_KEY_ID", &s.s3_access_key_id, "storage-secrets", "s3-access-key-id"),
+        ("S3_SECRET_ACCESS_KEY", &s.s3_secret_access_key, "storage-secrets", "s3-secret-access-key"),
+    ];
+    let required = required.map(|(env, given, name, key)| binding(env, given, name, key, true));
+    let optional = optional.map(|(env, given, name, key)| binding(env, given, name, key, false));
+    required.into_iter().chain(optional).collect()
 }
 
 fn access_mode(mode: AccessMode) -> String {
