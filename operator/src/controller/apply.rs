@@ -402,21 +402,31 @@ where
     if !edited.is_empty() {
         undo_foreign_edit(ctx, &api, child).await?;
     }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let applied = api
-        .patch(&name, &params, &Patch::Apply(child))
-        .await
-        .map_err(|source| Error::ApplyChild {
-            kind,
-            name: name.clone(),
-            source,
-        })?;
-    ctx.metrics.child_applied(kind);
-    info!(k8s.kind = kind, k8s.name = %name, "child applied");
+    let applied = server_side_apply(ctx, &api, child, &name).await?;
     if let Some(fields) = reverted_fields(unchanged, edited, &drifted) {
         events::drift_reverted(ctx, b, kind, &name, fields).await;
     }
     Ok(Written::Applied(applied))
+}
+
+/// SSA `child` under our field manager, forcing ownership of its fields.
+async fn server_side_apply<K>(ctx: &Context, api: &Api<K>, child: &K, name: &str) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let kind = kind_name::<K>();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let applied = api
+        .patch(name, &params, &Patch::Apply(child))
+        .await
+        .map_err(|source| Error::ApplyChild {
+            kind,
+            name: name.to_owned(),
+            source,
+        })?;
+    ctx.metrics.child_applied(kind);
+    info!(k8s.kind = kind, k8s.name = %name, "child applied");
+    Ok(applied)
 }
 
 async fn apply_desired<K, C>(

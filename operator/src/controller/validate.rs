@@ -9,9 +9,9 @@ use k8s_openapi::apimachinery::pkg::{
 use kube::{Resource, ResourceExt};
 
 use crate::crd::{
-    AccessMode, AutoscalingSpec, Environment, IngressSpec, LogLevel, MerchantBackend,
-    MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef,
-    SecretsSpec, ServiceType, SessionAffinity,
+    AccessMode, ApiConfigSpec, AutoscalingSpec, Environment, IngressSpec, LogLevel,
+    MerchantBackend, MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec,
+    SecretKeyRef, SecretsSpec, ServiceType, SessionAffinity,
 };
 
 /// Default API port (PORT), the one `merchant-api serve` listens on.
@@ -534,30 +534,7 @@ fn environment(env: Environment) -> &'static str {
 /// are left out so the API's own defaults apply.
 fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     let config = spec.config.clone().unwrap_or_default();
-    let mut data = BTreeMap::from([
-        (
-            "PORT".to_owned(),
-            spec.port.unwrap_or(DEFAULT_PORT).to_string(),
-        ),
-        (
-            "ADMIN_PORT".to_owned(),
-            crate::controller::build::METRICS_PORT.to_string(),
-        ),
-        ("UPLOADS_DIR".to_owned(), UPLOADS_PATH.to_owned()),
-        (
-            "NODE_ENV".to_owned(),
-            environment(config.environment.unwrap_or(Environment::Production)).to_owned(),
-        ),
-        (
-            "LOG_LEVEL".to_owned(),
-            log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned(),
-        ),
-        // Always set: empty means same-origin only, which the API accepts in production.
-        (
-            "CORS_ORIGIN".to_owned(),
-            config.cors_origins.unwrap_or_default().join(","),
-        ),
-    ]);
+    let mut data = always_set(spec, &config);
     let mut set = |key: &str, value: Option<String>| {
         if let Some(value) = value {
             data.insert(key.to_owned(), value);
@@ -597,6 +574,34 @@ fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
         set("S3_ENDPOINT", bucket.endpoint);
     }
     data
+}
+
+/// The settings always set: ports, the uploads mount, environment, log level, CORS origins.
+fn always_set(spec: &MerchantBackendSpec, config: &ApiConfigSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "PORT".to_owned(),
+            spec.port.unwrap_or(DEFAULT_PORT).to_string(),
+        ),
+        (
+            "ADMIN_PORT".to_owned(),
+            crate::controller::build::METRICS_PORT.to_string(),
+        ),
+        ("UPLOADS_DIR".to_owned(), UPLOADS_PATH.to_owned()),
+        (
+            "NODE_ENV".to_owned(),
+            environment(config.environment.unwrap_or(Environment::Production)).to_owned(),
+        ),
+        (
+            "LOG_LEVEL".to_owned(),
+            log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned(),
+        ),
+        // Always set: empty means same-origin only, which the API accepts in production.
+        (
+            "CORS_ORIGIN".to_owned(),
+            config.cors_origins.clone().unwrap_or_default().join(","),
+        ),
+    ])
 }
 
 fn binding(
