@@ -337,24 +337,38 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         Ok(applied) => applied,
         Err(error) => return Err(report_apply_failure(ctx, mb, &validated, &secrets, error).await),
     };
-    let mut observed = observe(ctx, &validated, desired_hash(&children.deployment));
-    if let Some(fresh) = applied.deployment {
-        observed.deployment = Some(fresh);
-    }
-    observed.refused = applied.refused;
     let requeue = gate.as_ref().and_then(|g| g.requeue);
-    observed.gate = gate;
-    if !status::ready(&observed) {
-        // Cache reads; a GET only for a pending claim's class or a new crash's logs.
-        observed.cause = diagnose::diagnose(&diagnose::gather(ctx, &validated).await);
-    }
-    // Cache reads; one pod list per backup run that finished since the last reconcile.
-    observed.backup = backups::observe(ctx, mb, &validated, now()).await;
+    let observed = observe_applied(ctx, mb, &validated, &children, applied, gate).await;
     let refused = !observed.refused.is_empty();
     let verdict = Verdict::Applied(secrets);
     write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
     let resync = if refused { REFUSED_RETRY } else { RESYNC };
     Ok(Action::requeue(requeue.map_or(resync, |r| r.min(resync))))
+}
+
+/// What the status reports after an apply: the children as applied and observed, why the API
+/// is not ready yet, and the last backups.
+async fn observe_applied(
+    ctx: &Context,
+    mb: &MerchantBackend,
+    validated: &ValidatedBackend,
+    children: &build::Children,
+    applied: apply::Applied,
+    gate: Option<release::Gate>,
+) -> Observed {
+    let mut observed = observe(ctx, validated, desired_hash(&children.deployment));
+    if let Some(fresh) = applied.deployment {
+        observed.deployment = Some(fresh);
+    }
+    observed.refused = applied.refused;
+    observed.gate = gate;
+    if !status::ready(&observed) {
+        // Cache reads; a GET only for a pending claim's class or a new crash's logs.
+        observed.cause = diagnose::diagnose(&diagnose::gather(ctx, validated).await);
+    }
+    // Cache reads; one pod list per backup run that finished since the last reconcile.
+    observed.backup = backups::observe(ctx, mb, validated, now()).await;
+    observed
 }
 
 /// The children with the image the release gate lets serve (none yet: no Deployment).

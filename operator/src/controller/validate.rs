@@ -242,11 +242,7 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
     let autoscaling = spec.autoscaling.as_ref().and_then(autoscaling);
     let replicas = spec.replicas.unwrap_or(3);
     let mut validated = ValidatedBackend {
-        owner: mb
-            .metadata
-            .uid
-            .as_ref()
-            .and_then(|_| mb.controller_owner_ref(&())),
+        owner: owner(mb),
         name,
         namespace,
         image: spec.image.clone(),
@@ -258,13 +254,7 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         limits: resources(spec, true),
         port: spec.port.unwrap_or(DEFAULT_PORT),
         config: config(spec),
-        secrets: storage_bindings(
-            spec,
-            mail_bindings(
-                spec,
-                secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
-            )?,
-        )?,
+        secrets: all_secret_bindings(spec)?,
         uploads: uploads(spec),
         service: public_service(spec),
         ingress: spec.ingress.clone(),
@@ -272,17 +262,41 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         network_policy: network_policy(spec),
         pod_template,
         backup: backup(mb, &namespace_of(mb))?,
-        backend_json: serde_json::json!({
-            "name": mb.metadata.name,
-            "namespace": namespace_of(mb),
-            "spec": spec,
-        })
-        .to_string(),
+        backend_json: backend_json(mb),
         migrations: migrations(spec),
         paused: spec.paused.unwrap_or(false),
     };
     validated.pdb_min_available = pdb(spec, validated.max_pods())?;
     Ok(validated)
+}
+
+/// The controller ownerReference, once the object has a uid (not in `render`).
+fn owner(mb: &MerchantBackend) -> Option<OwnerReference> {
+    mb.metadata
+        .uid
+        .as_ref()
+        .and_then(|_| mb.controller_owner_ref(&()))
+}
+
+/// Every Secret-backed variable: the conventional ones, then mail and storage credentials.
+fn all_secret_bindings(spec: &MerchantBackendSpec) -> Result<Vec<SecretBinding>, InvalidSpec> {
+    storage_bindings(
+        spec,
+        mail_bindings(
+            spec,
+            secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+        )?,
+    )
+}
+
+/// `{name, namespace, spec}` as JSON: what a backup records of the MerchantBackend.
+fn backend_json(mb: &MerchantBackend) -> String {
+    serde_json::json!({
+        "name": mb.metadata.name,
+        "namespace": namespace_of(mb),
+        "spec": &mb.spec,
+    })
+    .to_string()
 }
 
 fn namespace_of(mb: &MerchantBackend) -> String {
