@@ -727,27 +727,8 @@ impl Config {
         development: bool,
         problems: &mut Vec<String>,
     ) -> Vec<String> {
-        let split = |s: &str| -> Vec<String> {
-            s.split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_string())
-                .filter(|o| !o.is_empty())
-                .collect()
-        };
         if let Some(list) = &self.cors_origin {
-            let origins = split(list);
-            let bad: Vec<&String> = origins
-                .iter()
-                .filter(|o| {
-                    !(o.starts_with("http://") || o.starts_with("https://"))
-                        || o.contains(char::is_whitespace)
-                })
-                .collect();
-            if !bad.is_empty() {
-                problems.push(format!(
-                    "CORS_ORIGIN must list origins such as https://shop.example (credentials are allowed, so * is not); bad: {bad:?}"
-                ));
-            }
-            return origins;
+            return listed_origins(list, problems);
         }
         let mut origins: Vec<String> = [
             &self.frontend_url,
@@ -756,7 +737,7 @@ impl Config {
         ]
         .into_iter()
         .flatten()
-        .flat_map(|s| split(s))
+        .flat_map(|s| split_origins(s))
         .collect();
         if development {
             origins.extend(DEV_ORIGINS.iter().map(|s| s.to_string()));
@@ -801,28 +782,7 @@ impl Config {
             "local" => StorageSettings::Local {
                 dir: self.uploads_dir.clone(),
             },
-            "s3" => {
-                let credentials = match (&self.s3_access_key_id, &self.s3_secret_access_key) {
-                    (Some(id), Some(key)) => Some((id.clone(), key.clone())),
-                    (None, None) => None,
-                    _ => {
-                        problems.push(
-                            "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together".into(),
-                        );
-                        None
-                    }
-                };
-                let bucket = self.s3_bucket.clone().unwrap_or_default();
-                if bucket.trim().is_empty() {
-                    problems.push("S3_BUCKET is required when CLOUD_STORAGE_PROVIDER=s3".into());
-                }
-                StorageSettings::S3 {
-                    bucket,
-                    region: self.s3_region.clone(),
-                    endpoint: self.s3_endpoint.clone(),
-                    credentials,
-                }
-            }
+            "s3" => self.s3_storage(problems),
             other => {
                 problems.push(format!(
                     "CLOUD_STORAGE_PROVIDER must be local or s3 (got {other:?})"
@@ -835,6 +795,28 @@ impl Config {
         UploadSettings {
             storage,
             public_url,
+        }
+    }
+
+    fn s3_storage(&self, problems: &mut Vec<String>) -> StorageSettings {
+        let credentials = match (&self.s3_access_key_id, &self.s3_secret_access_key) {
+            (Some(id), Some(key)) => Some((id.clone(), key.clone())),
+            (None, None) => None,
+            _ => {
+                problems
+                    .push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together".into());
+                None
+            }
+        };
+        let bucket = self.s3_bucket.clone().unwrap_or_default();
+        if bucket.trim().is_empty() {
+            problems.push("S3_BUCKET is required when CLOUD_STORAGE_PROVIDER=s3".into());
+        }
+        StorageSettings::S3 {
+            bucket,
+            region: self.s3_region.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            credentials,
         }
     }
 
@@ -954,6 +936,33 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(secs))
+}
+
+/// A comma-separated list of origins, without trailing slashes.
+fn split_origins(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .collect()
+}
+
+/// `CORS_ORIGIN`'s origins, each of which must be an http(s) origin: credentials are allowed,
+/// so `*` is not.
+fn listed_origins(list: &str, problems: &mut Vec<String>) -> Vec<String> {
+    let origins = split_origins(list);
+    let bad: Vec<&String> = origins
+        .iter()
+        .filter(|o| {
+            !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.contains(char::is_whitespace)
+        })
+        .collect();
+    if !bad.is_empty() {
+        problems.push(format!(
+            "CORS_ORIGIN must list origins such as https://shop.example (credentials are allowed, so * is not); bad: {bad:?}"
+        ));
+    }
+    origins
 }
 
 #[cfg(test)]

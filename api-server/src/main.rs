@@ -5,8 +5,8 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::Parser;
 use merchant_api::{
     backup,
-    cli::{Cli, Command},
-    config::{Config, Settings},
+    cli::{Cli, Command, MigrateAction},
+    config::{Config, DatabaseSettings, Settings},
     openapi, ops, startup, telemetry,
 };
 
@@ -34,69 +34,41 @@ fn report(result: Result<(), impl std::error::Error + 'static>) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match cli.command {
+    match Cli::parse().command {
         Command::Openapi => {
             println!("{}", openapi::to_json());
-            return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
         }
         Command::Prune(args) => {
             startup::install_crypto_provider();
             let json = !std::io::stderr().is_terminal();
             let _telemetry = telemetry::init("info", json, None, None);
-            return backup::run_prune(args).await;
+            backup::run_prune(args).await
         }
-        Command::Serve(ref c)
-        | Command::Migrate { config: ref c, .. }
-        | Command::Seed { config: ref c, .. } => c.clone(),
-        Command::Backup(ref a) => a.config.clone(),
-        Command::Restore(ref a) => a.config.clone(),
-        Command::Verify(ref a) => a.config.clone(),
-        Command::Capture(ref a) => a.config.clone(),
-    };
-    startup::install_crypto_provider();
-    if let Command::Serve(_) = cli.command {
-        let settings = match settings(config) {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
-        let telemetry = telemetry::init(
-            &settings.log_level,
-            settings.log_json,
-            settings.sentry.as_ref(),
-            settings.otel.as_ref(),
-        );
-        let result = match startup::Application::build(settings).await {
-            Ok(app) => app.run_until_stopped(startup::shutdown_signal()).await,
-            Err(e) => Err(e),
-        };
-        // Export the spans of the last requests before the process exits.
-        telemetry.shutdown().await;
-        return report(result);
-    }
-    let _telemetry = telemetry::init(&config.log_level, config.log_format == "json", None, None);
-    match cli.command {
-        Command::Backup(args) => return backup::run_backup(*args).await,
-        Command::Restore(args) => return backup::run_restore(*args).await,
-        Command::Verify(args) => return backup::run_verify(*args).await,
-        Command::Capture(args) => return backup::run_capture(*args).await,
-        _ => {}
-    }
-    let database = match config.validate_database() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("merchant-api: {e}");
-            return ExitCode::from(2);
+        Command::Serve(config) => serve(config).await,
+        Command::Backup(args) => {
+            let _telemetry = command_telemetry(&args.config);
+            backup::run_backup(*args).await
         }
-    };
-    match cli.command {
-        Command::Migrate { action, .. } => report(ops::migrate::run(&database, action).await),
+        Command::Restore(args) => {
+            let _telemetry = command_telemetry(&args.config);
+            backup::run_restore(*args).await
+        }
+        Command::Verify(args) => {
+            let _telemetry = command_telemetry(&args.config);
+            backup::run_verify(*args).await
+        }
+        Command::Capture(args) => {
+            let _telemetry = command_telemetry(&args.config);
+            backup::run_capture(*args).await
+        }
+        Command::Migrate { config, action } => migrate(config, action).await,
         Command::Seed {
+            config,
             merchants,
             products,
             orders,
             seed,
-            ..
         } => {
             let plan = ops::seed::SeedPlan {
                 merchants,
@@ -104,14 +76,61 @@ async fn main() -> ExitCode {
                 orders,
                 seed,
             };
-            report(ops::seed::run(&database, plan).await)
+            seed_database(config, plan).await
         }
-        Command::Serve(_)
-        | Command::Openapi
-        | Command::Backup(_)
-        | Command::Restore(_)
-        | Command::Verify(_)
-        | Command::Capture(_)
-        | Command::Prune(_) => ExitCode::SUCCESS,
     }
+}
+
+/// `migrate`: run a migration action against the database.
+async fn migrate(config: Config, action: MigrateAction) -> ExitCode {
+    let _telemetry = command_telemetry(&config);
+    match database(config) {
+        Ok(database) => report(ops::migrate::run(&database, action).await),
+        Err(code) => code,
+    }
+}
+
+/// `seed`: create demo merchants, stores, products and orders.
+async fn seed_database(config: Config, plan: ops::seed::SeedPlan) -> ExitCode {
+    let _telemetry = command_telemetry(&config);
+    match database(config) {
+        Ok(database) => report(ops::seed::run(&database, plan).await),
+        Err(code) => code,
+    }
+}
+
+/// `serve`: the whole configuration validated, full telemetry, then the server until a signal.
+async fn serve(config: Config) -> ExitCode {
+    startup::install_crypto_provider();
+    let settings = match settings(config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let telemetry = telemetry::init(
+        &settings.log_level,
+        settings.log_json,
+        settings.sentry.as_ref(),
+        settings.otel.as_ref(),
+    );
+    let result = match startup::Application::build(settings).await {
+        Ok(app) => app.run_until_stopped(startup::shutdown_signal()).await,
+        Err(e) => Err(e),
+    };
+    // Export the spans of the last requests before the process exits.
+    telemetry.shutdown().await;
+    report(result)
+}
+
+/// Logging for the data commands: the configured level and format, no Sentry, no OTLP traces.
+fn command_telemetry(config: &Config) -> telemetry::Guard {
+    startup::install_crypto_provider();
+    telemetry::init(&config.log_level, config.log_format == "json", None, None)
+}
+
+/// The database settings `migrate` and `seed` need; exit code 2 when they are invalid.
+fn database(config: Config) -> Result<DatabaseSettings, ExitCode> {
+    config.validate_database().map_err(|e| {
+        eprintln!("merchant-api: {e}");
+        ExitCode::from(2)
+    })
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use mongodb::bson::doc;
+use mongodb::bson::{Document, doc};
 
 use crate::domain::{ObjectId, StockEvent, StockMove};
 use crate::store::{
@@ -206,11 +206,6 @@ impl NewNotification {
                 "medium",
             )
         };
-        let mut entity = doc! { "name": product.name.clone(), "sku": product.sku.clone(), "stock": stock,
-        "lowStockThreshold": mv.threshold };
-        if let Some(v) = variant {
-            entity.insert("variantId", v);
-        }
         Self {
             event: event.key(),
             title: title.into(),
@@ -221,7 +216,7 @@ impl NewNotification {
             data: NotificationData {
                 product_id: Some(product.id),
                 related_entity_type: Some("product".into()),
-                related_entity_data: Some(entity),
+                related_entity_data: Some(stock_entity(product, variant, mv)),
                 deep_link: Some(format!("/products/{}", product.id.to_hex())),
                 action_label: Some("Restock".into()),
                 ..Default::default()
@@ -231,6 +226,16 @@ impl NewNotification {
             dedupe_key: None,
         }
     }
+}
+
+/// The product (and variant) a stock notification is about, with the stock and its threshold.
+fn stock_entity(product: &ProductDoc, variant: Option<&str>, mv: StockMove) -> Document {
+    let mut entity = doc! { "name": product.name.clone(), "sku": product.sku.clone(), "stock": mv.after,
+    "lowStockThreshold": mv.threshold };
+    if let Some(v) = variant {
+        entity.insert("variantId", v);
+    }
+    entity
 }
 
 /// Raise the notification of a stock change, if [`StockMove::crossing`] says it crossed a

@@ -284,30 +284,10 @@ pub async fn enforce(
     let (parts, body) = req.into_parts();
     let client = ClientIp::from_parts(&parts, &state.settings.trust_proxy).0;
     let req = Request::from_parts(parts, body);
-    let limiter = &state.limiter;
     // Counted before the request runs: concurrency must not buy requests.
-    let usage = match limiter.count(limit, &client, 1).await {
+    let usage = match count(&state, limit, &client).await {
         Ok(usage) => usage,
-        Err(e) => {
-            let outcome = if limit.fails_closed() {
-                "refused"
-            } else {
-                "local"
-            };
-            tracing::warn!(error = %e, limiter = limit.name(), outcome, "rate limiter: redis unavailable");
-            state
-                .metrics
-                .rate_limit_redis_failures
-                .get_or_create(&vec![
-                    ("limiter".into(), limit.name().into()),
-                    ("outcome".into(), outcome.into()),
-                ])
-                .inc();
-            if limit.fails_closed() {
-                return limiter_unavailable();
-            }
-            limiter.count_locally(limit, &client, 1)
-        }
+        Err(unavailable) => return unavailable,
     };
     if usage.count > max {
         let mut response = limit.rejection(usage.reset).into_response();
@@ -317,7 +297,7 @@ pub async fn enforce(
     let mut response = next.run(req).await;
     let failed = response.status().is_client_error() || response.status().is_server_error();
     let usage = if limit.failures_only() && !failed {
-        limiter.give_back(limit, &client).await;
+        state.limiter.give_back(limit, &client).await;
         Usage {
             count: usage.count.saturating_sub(1),
             ..usage
@@ -327,6 +307,33 @@ pub async fn enforce(
     };
     set_headers(response.headers_mut(), max, usage);
     response
+}
+
+/// Count one request of `client`. When Redis does not answer, a limiter that fails closed
+/// refuses (the 503 response); the others count in this process alone.
+async fn count(state: &AppState, limit: Limit, client: &str) -> Result<Usage, Response> {
+    let e = match state.limiter.count(limit, client, 1).await {
+        Ok(usage) => return Ok(usage),
+        Err(e) => e,
+    };
+    let outcome = if limit.fails_closed() {
+        "refused"
+    } else {
+        "local"
+    };
+    tracing::warn!(error = %e, limiter = limit.name(), outcome, "rate limiter: redis unavailable");
+    state
+        .metrics
+        .rate_limit_redis_failures
+        .get_or_create(&vec![
+            ("limiter".into(), limit.name().into()),
+            ("outcome".into(), outcome.into()),
+        ])
+        .inc();
+    if limit.fails_closed() {
+        return Err(limiter_unavailable());
+    }
+    Ok(state.limiter.count_locally(limit, client, 1))
 }
 
 #[cfg(test)]

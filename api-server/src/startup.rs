@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
+    audit::Auditor,
     cache::AnalyticsCache,
     config::{DatabaseSettings, Settings},
     mail::{MailError, Mailer},
@@ -18,6 +19,7 @@ use crate::{
     security::{access::AccessCache, jwt::AuthKeys},
     state::{AppState, Shared},
     store::Store,
+    uploads::FileStore,
 };
 
 /// A start-up step failed.
@@ -128,16 +130,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let store = connect_store(&settings.database, Some(metrics.clone())).await?;
         if settings.ensure_indexes {
-            store
-                .ensure_indexes()
-                .await
-                .map_err(StartupError::Indexes)?;
-        }
-        if settings.ensure_indexes {
-            store
-                .ensure_audit_ttl(settings.audit_retention_days)
-                .await
-                .map_err(StartupError::Indexes)?;
+            prepare_indexes(&store, settings.audit_retention_days).await?;
         }
         let (audit, audit_worker) = crate::audit::Auditor::start(store.clone());
         let redis = connect_redis(&settings).await?;
@@ -150,38 +143,16 @@ impl Application {
         let order_watcher = settings.order_watch_interval.map(|every| {
             tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every))
         });
-        let state = AppState::new(Shared {
+        let services = Services {
             store: store.clone(),
-            auth: Arc::new(AuthKeys::new(
-                &settings.jwt_merchant_secret,
-                &settings.jwt_refresh_secret,
-                settings.access_ttl,
-                settings.refresh_ttl,
-            )),
-            access_cache: Arc::new(AccessCache::new(settings.auth_cache_ttl)),
-            hasher: crate::security::password::Hasher::new(
-                settings.password_hash_queue,
-                metrics.password_verifications.clone(),
-            ),
-            limiter: Arc::new(RateLimiter::new(
-                settings.rate_limits.clone(),
-                redis.clone(),
-            )),
-            analytics_cache: Arc::new(AnalyticsCache::new(
-                redis.clone(),
-                settings.analytics_cache_ttl,
-                settings.analytics_cache_limits,
-            )),
             redis,
-            settings: Arc::new(settings),
             mailer,
             metrics,
             audit,
-            cashback_counts: Default::default(),
-            probe: Arc::default(),
-            started,
             files,
-        });
+            started,
+        };
+        let state = app_state(settings, services);
         tracing::info!(
             port,
             admin_port,
@@ -229,59 +200,151 @@ impl Application {
             ..
         } = self;
         // The admin port outlives the public one: metrics stay scrapeable while requests drain.
-        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin = tokio::spawn(
-            axum::serve(admin_listener, admin_router)
-                .with_graceful_shutdown(async {
-                    let _ = admin_stopped.await;
-                })
-                .into_future(),
-        );
+        let admin = AdminServer::start(admin_listener, admin_router);
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartupError::Serve);
-        let _ = admin_stop.send(());
-        if tokio::time::timeout(std::time::Duration::from_secs(5), admin)
+        admin.stop().await;
+        served?;
+        if let Some(watcher) = order_watcher {
+            watcher.abort();
+        }
+        drain_queues(mail_worker, audit_worker).await;
+        close_store(&store).await;
+        tracing::info!("merchant-api stopped");
+        Ok(())
+    }
+}
+
+/// What the application state is built from, connected or started by [`Application::build`].
+struct Services {
+    store: Store,
+    redis: Option<ConnectionManager>,
+    mailer: Mailer,
+    metrics: Arc<Metrics>,
+    audit: Auditor,
+    files: FileStore,
+    started: Instant,
+}
+
+/// The state every handler shares: the services plus what is derived from the settings.
+fn app_state(settings: Settings, services: Services) -> AppState {
+    let Services {
+        store,
+        redis,
+        mailer,
+        metrics,
+        audit,
+        files,
+        started,
+    } = services;
+    AppState::new(Shared {
+        store,
+        auth: Arc::new(AuthKeys::new(
+            &settings.jwt_merchant_secret,
+            &settings.jwt_refresh_secret,
+            settings.access_ttl,
+            settings.refresh_ttl,
+        )),
+        access_cache: Arc::new(AccessCache::new(settings.auth_cache_ttl)),
+        hasher: crate::security::password::Hasher::new(
+            settings.password_hash_queue,
+            metrics.password_verifications.clone(),
+        ),
+        limiter: Arc::new(RateLimiter::new(
+            settings.rate_limits.clone(),
+            redis.clone(),
+        )),
+        analytics_cache: Arc::new(AnalyticsCache::new(
+            redis.clone(),
+            settings.analytics_cache_ttl,
+            settings.analytics_cache_limits,
+        )),
+        redis,
+        settings: Arc::new(settings),
+        mailer,
+        metrics,
+        audit,
+        cashback_counts: Default::default(),
+        probe: Arc::default(),
+        started,
+        files,
+    })
+}
+
+/// Create the indexes and the audit log's expiry index.
+async fn prepare_indexes(store: &Store, audit_retention_days: u32) -> Result<(), StartupError> {
+    store
+        .ensure_indexes()
+        .await
+        .map_err(StartupError::Indexes)?;
+    store
+        .ensure_audit_ttl(audit_retention_days)
+        .await
+        .map_err(StartupError::Indexes)
+}
+
+/// The admin listener (metrics, probes), served until told to stop.
+struct AdminServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl AdminServer {
+    fn start(listener: TcpListener, router: axum::Router) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task)
             .await
             .is_err()
         {
             tracing::warn!("admin listener did not stop within 5 s");
         }
-        served?;
-        if let Some(watcher) = order_watcher {
-            watcher.abort();
-        }
-        if let Some(worker) = mail_worker {
-            // The senders died with the router; give queued mail a bounded time to go out.
-            if tokio::time::timeout(std::time::Duration::from_secs(10), worker)
-                .await
-                .is_err()
-            {
-                tracing::warn!("mail queue not drained within 10 s");
-            }
-        }
-        // Like the mail queue: the senders are gone, so the writer ends after the last batch.
-        if tokio::time::timeout(std::time::Duration::from_secs(10), audit_worker)
+    }
+}
+
+/// Give queued mail and audit records a bounded time to be written: their senders died with
+/// the router, so each worker ends after its last batch.
+async fn drain_queues(mail_worker: Option<JoinHandle<()>>, audit_worker: JoinHandle<()>) {
+    if let Some(worker) = mail_worker
+        && tokio::time::timeout(std::time::Duration::from_secs(10), worker)
             .await
             .is_err()
-        {
-            tracing::warn!("audit queue not drained within 10 s");
-        }
-        // Close the pool's connections and stop the driver's background tasks while the runtime
-        // still runs (dropping them at runtime shutdown makes the driver panic).
-        // Bounded: after a load burst whose requests were cancelled mid-operation (clients gone),
-        // the driver's shutdown was seen waiting forever; never keep a stopped server alive.
-        let closing = store.client().clone().shutdown().immediate(true);
-        if tokio::time::timeout(std::time::Duration::from_secs(5), closing)
-            .await
-            .is_err()
-        {
-            tracing::warn!("MongoDB client shutdown did not finish within 5 s");
-        }
-        tracing::info!("merchant-api stopped");
-        Ok(())
+    {
+        tracing::warn!("mail queue not drained within 10 s");
+    }
+    if tokio::time::timeout(std::time::Duration::from_secs(10), audit_worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("audit queue not drained within 10 s");
+    }
+}
+
+/// Close the pool's connections and stop the driver's background tasks while the runtime
+/// still runs (dropping them at runtime shutdown makes the driver panic).
+async fn close_store(store: &Store) {
+    // Bounded: after a load burst whose requests were cancelled mid-operation (clients gone),
+    // the driver's shutdown was seen waiting forever; never keep a stopped server alive.
+    let closing = store.client().clone().shutdown().immediate(true);
+    if tokio::time::timeout(std::time::Duration::from_secs(5), closing)
+        .await
+        .is_err()
+    {
+        tracing::warn!("MongoDB client shutdown did not finish within 5 s");
     }
 }
 

@@ -119,22 +119,17 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Install the global subscriber once (later calls, e.g. several apps in one test process, keep
-/// the first) and start Sentry and OTLP trace export when configured.
-pub fn init(
-    log_level: &str,
-    json: bool,
-    sentry: Option<&SentrySettings>,
-    otel: Option<&OtelSettings>,
-) -> Guard {
-    let sentry_guard = init_sentry(sentry);
+/// Log output (JSON lines or pretty) and, with Sentry on, its error and span layers; all
+/// filtered by `LOG_LEVEL` (the OTel layer has its own filter).
+fn log_layer<S>(log_level: &str, json: bool, sentry: bool) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     let filter = EnvFilter::try_new(log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     // Error events become Sentry issues; spans become sampled performance traces.
-    let errors = sentry_guard
-        .is_some()
+    let errors = sentry
         .then(|| sentry::integrations::tracing::ErrorLayer::new().with_filter(LevelFilter::ERROR));
-    let spans = sentry_guard
-        .is_some()
+    let spans = sentry
         .then(|| sentry::integrations::tracing::SpanLayer::new().with_filter(LevelFilter::INFO));
     let output = if json {
         fmt::layer()
@@ -146,8 +141,19 @@ pub fn init(
     } else {
         fmt::layer().boxed()
     };
-    // LOG_LEVEL filters logs and Sentry; the OTel layer has its own filter.
-    let logs = output.and_then(errors).and_then(spans).with_filter(filter);
+    output.and_then(errors).and_then(spans).with_filter(filter)
+}
+
+/// Install the global subscriber once (later calls, e.g. several apps in one test process, keep
+/// the first) and start Sentry and OTLP trace export when configured.
+pub fn init(
+    log_level: &str,
+    json: bool,
+    sentry: Option<&SentrySettings>,
+    otel: Option<&OtelSettings>,
+) -> Guard {
+    let sentry_guard = init_sentry(sentry);
+    let logs = log_layer(log_level, json, sentry_guard.is_some());
     let (tracer_provider, otel_error) = match otel.map(tracer_provider) {
         Some(Ok(p)) => (Some(p), None),
         Some(Err(e)) => (None, Some(e)),

@@ -3,6 +3,8 @@
 //! on SIGTERM/SIGINT.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{Arc, atomic::AtomicBool},
     time::Duration,
 };
@@ -131,13 +133,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let namespaces = args.watch_namespaces();
     let lease_client = client_from_config(config.clone(), metrics.clone())?;
     check_crd(&lease_client, namespaces.first().map(String::as_str)).await?;
-    let lock = if args.leader_election {
-        let lock = lease_lock(&lease_client, &args);
-        lock.timing().check()?;
-        Some(lock)
-    } else {
-        None
-    };
+    let lock = leader_lock(&lease_client, &args)?;
     // The controller writes through the fence of the Lease it holds; without election it is the
     // only replica and writes freely.
     let client = match &lock {
@@ -160,31 +156,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                 () = &mut shutdown => return Ok(()),
             }
         }
-        metrics.set_leader(true);
-        let (stop_tx, mut stop_rx) = watch::channel(false);
-        let mut controller = tokio::spawn(controller::run(
-            client.clone(),
-            settings.clone(),
-            metrics.clone(),
-            async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            },
-        ));
-        let stopping = tokio::select! {
-            () = &mut shutdown => true,
-            _lost = hold(lock.as_ref()) => false,
-        };
-        metrics.set_leader(false);
-        let _ = stop_tx.send(true);
-        // Bounded: a controller that does not stop is aborted, never left running into a later
-        // term (it could not write anyway: the fence is closed).
-        if tokio::time::timeout(Duration::from_secs(20), &mut controller)
-            .await
-            .is_err()
-        {
-            error!("controller did not stop within 20 s; aborted");
-            controller.abort();
-        }
+        let stopping = lead(
+            &client,
+            &settings,
+            &metrics,
+            lock.as_ref(),
+            shutdown.as_mut(),
+        )
+        .await;
         if stopping {
             if let Some(lock) = &lock {
                 lock.release().await;
@@ -192,6 +171,53 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             return Ok(());
         }
     }
+}
+
+/// The Lease lock, with leader election; its timing checked.
+fn leader_lock(client: &Client, args: &RunArgs) -> Result<Option<LeaseLock>, RunError> {
+    if !args.leader_election {
+        return Ok(None);
+    }
+    let lock = lease_lock(client, args);
+    lock.timing().check()?;
+    Ok(Some(lock))
+}
+
+/// One term as leader: run the controller until `shutdown` (returns true) or until the Lease
+/// is lost (false), then stop it.
+async fn lead(
+    client: &Client,
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+    lock: Option<&LeaseLock>,
+    shutdown: Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    metrics.set_leader(true);
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let mut controller = tokio::spawn(controller::run(
+        client.clone(),
+        settings.clone(),
+        metrics.clone(),
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        },
+    ));
+    let stopping = tokio::select! {
+        () = shutdown => true,
+        _lost = hold(lock) => false,
+    };
+    metrics.set_leader(false);
+    let _ = stop_tx.send(true);
+    // Bounded: a controller that does not stop is aborted, never left running into a later
+    // term (it could not write anyway: the fence is closed).
+    if tokio::time::timeout(Duration::from_secs(20), &mut controller)
+        .await
+        .is_err()
+    {
+        error!("controller did not stop within 20 s; aborted");
+        controller.abort();
+    }
+    stopping
 }
 
 async fn serve_admin(args: &RunArgs, metrics: &Arc<Metrics>) -> Result<(), RunError> {

@@ -13,8 +13,12 @@ use mongodb::bson::oid::ObjectId;
 
 use super::{Actor, AuditChange, RequestFacts, Severity, changes, record_doc};
 use crate::{
-    config::ProxyTrust, extract::ClientIp, middleware::RequestId, security::identity::TokenCheck,
-    state::AppState, store::audit::AuditDetails,
+    config::ProxyTrust,
+    extract::ClientIp,
+    middleware::RequestId,
+    security::identity::TokenCheck,
+    state::AppState,
+    store::audit::{AuditDetails, AuditLogDoc},
 };
 
 /// Path segments that name a sub-collection: the resource becomes its singular.
@@ -98,16 +102,7 @@ fn token_actor(req: &Request) -> Option<Actor> {
 
 /// Record successful mutating requests (see the module docs).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mutating = matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    let Some(matched) = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .filter(|_| mutating)
-    else {
+    let Some(matched) = mutating_route(&req) else {
         return next.run(req).await;
     };
     let method = req.method().clone();
@@ -129,28 +124,66 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let Some(actor) = change.actor.or(actor) else {
         return response;
     };
-    let (action, resource_type) = derive(&method, &matched);
-    let (resource_id, parent) = resource_ids(&matched, &path);
-    let default_severity = if method == Method::DELETE {
-        Severity::Warning
-    } else {
-        Severity::Info
+    let request = Recorded {
+        method,
+        matched,
+        path,
     };
-    let mut metadata =
-        serde_json::json!({ "method": method.as_str(), "path": path, "route": matched });
-    if let Some(p) = parent {
-        metadata["parentId"] = serde_json::json!(p.to_hex());
-    }
-    state.audit.push(record_doc(
-        actor,
-        change.action.map_or(action, str::to_string),
-        change.resource_type.map_or(resource_type, str::to_string),
-        change.resource_id.or(resource_id),
-        details(&change, metadata),
-        change.severity.unwrap_or(default_severity),
-        facts,
-    ));
+    state.audit.push(request.record(actor, &change, facts));
     response
+}
+
+/// The matched route of a mutating request (POST, PUT, PATCH, DELETE); `None` otherwise.
+fn mutating_route(req: &Request) -> Option<String> {
+    let mutating = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .filter(|_| mutating)
+}
+
+/// A successful mutating request about to be recorded.
+struct Recorded {
+    method: Method,
+    /// The matched route template.
+    matched: String,
+    /// The path as logged.
+    path: String,
+}
+
+impl Recorded {
+    /// Its audit record: what the handler said of the change wins over what the route says.
+    fn record(self, actor: Actor, change: &AuditChange, facts: RequestFacts) -> AuditLogDoc {
+        let Self {
+            method,
+            matched,
+            path,
+        } = self;
+        let (action, resource_type) = derive(&method, &matched);
+        let (resource_id, parent) = resource_ids(&matched, &path);
+        let default_severity = if method == Method::DELETE {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        let mut metadata =
+            serde_json::json!({ "method": method.as_str(), "path": path, "route": matched });
+        if let Some(p) = parent {
+            metadata["parentId"] = serde_json::json!(p.to_hex());
+        }
+        record_doc(
+            actor,
+            change.action.map_or(action, str::to_string),
+            change.resource_type.map_or(resource_type, str::to_string),
+            change.resource_id.or(resource_id),
+            details(change, metadata),
+            change.severity.unwrap_or(default_severity),
+            facts,
+        )
+    }
 }
 
 /// `(resourceId, parentId)` from the path: `POST /products/{id}/variants` creates a variant,

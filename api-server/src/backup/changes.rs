@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mongodb::{
-    Database,
+    Collection, Database,
     bson::{Bson, Document, RawDocumentBuf, Timestamp, doc},
-    change_stream::event::ResumeToken,
+    change_stream::{ChangeStream, event::ResumeToken},
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,25 +96,7 @@ pub async fn capture(
 ) -> Result<u64, BackupError> {
     let changes = at.child(CHANGES);
     let previous = segments(at).await?.pop();
-    let mut watch = db.watch();
-    if let Some(p) = &previous {
-        let token: ResumeToken = mongodb::bson::from_bson(
-            Bson::try_from(p.resume_token.clone())
-                .map_err(|e| BackupError::Invalid(format!("resume token of {}: {e}", p.name)))?,
-        )
-        .map_err(|e| BackupError::Invalid(format!("resume token of {}: {e}", p.name)))?;
-        watch = watch.start_after(token);
-        tracing::info!(after = %p.name, "resuming change capture");
-    } else {
-        tracing::warn!(
-            "starting change capture afresh: point-in-time restore covers only what follows"
-        );
-    }
-    let mut stream = watch
-        .max_await_time(Duration::from_millis(500))
-        .await
-        .map_err(|e| BackupError::mongo("open the change stream", e))?
-        .with_type::<RawDocumentBuf>();
+    let mut stream = open_stream(db, previous.as_ref()).await?;
     let started = Instant::now();
     let mut open: Option<OpenSegment> = None;
     let mut last_name = previous.map(|p| p.name);
@@ -148,6 +130,32 @@ pub async fn capture(
         written += 1;
     }
     Ok(written)
+}
+
+/// The database's change stream, resumed after the `previous` segment when there is one.
+async fn open_stream(
+    db: &Database,
+    previous: Option<&Segment>,
+) -> Result<ChangeStream<RawDocumentBuf>, BackupError> {
+    let mut watch = db.watch();
+    if let Some(p) = previous {
+        let token: ResumeToken = mongodb::bson::from_bson(
+            Bson::try_from(p.resume_token.clone())
+                .map_err(|e| BackupError::Invalid(format!("resume token of {}: {e}", p.name)))?,
+        )
+        .map_err(|e| BackupError::Invalid(format!("resume token of {}: {e}", p.name)))?;
+        watch = watch.start_after(token);
+        tracing::info!(after = %p.name, "resuming change capture");
+    } else {
+        tracing::warn!(
+            "starting change capture afresh: point-in-time restore covers only what follows"
+        );
+    }
+    Ok(watch
+        .max_await_time(Duration::from_millis(500))
+        .await
+        .map_err(|e| BackupError::mongo("open the change stream", e))?
+        .with_type::<RawDocumentBuf>())
 }
 
 struct OpenSegment {
@@ -279,38 +287,13 @@ pub async fn replay(
     let changes = at.child(CHANGES);
     // Every segment checked before the first write.
     for s in segments {
-        let (size, sha256) = read_chunks(&changes, &s.data(), |_| Ok(())).await?;
-        if size != s.size || sha256 != s.sha256 {
-            return Err(BackupError::Damaged {
-                location: changes.display().into(),
-                problems: vec![format!(
-                    "checksum mismatch: {}/{}",
-                    changes.display(),
-                    s.data()
-                )],
-            });
-        }
+        check_segment(&changes, s).await?;
     }
     let until_t = u32::try_from(until.timestamp()).unwrap_or(u32::MAX);
     let mut applied = 0;
     for s in segments {
-        let mut events = Vec::new();
-        let mut frames = BsonFrames::new(format!("{}/{}", changes.display(), s.data()));
-        read_chunks(&changes, &s.data(), |chunk| {
-            frames.push(chunk)?;
-            while let Some(e) = frames.next_document()? {
-                events.push(e);
-            }
-            Ok(())
-        })
-        .await?;
-        frames.close()?;
-        while let Some(e) = frames.next_document()? {
-            events.push(e);
-        }
-        frames.finish()?;
         // A segment's events are bounded (--segment-events), so holding one is bounded too.
-        for event in events {
+        for event in read_events(&changes, s).await? {
             let time = cluster_time(&event)?;
             if time <= after {
                 continue;
@@ -323,6 +306,42 @@ pub async fn replay(
         }
     }
     Ok(applied)
+}
+
+/// A segment's stored bytes must match the size and checksum of its sidecar.
+async fn check_segment(changes: &Location, s: &Segment) -> Result<(), BackupError> {
+    let (size, sha256) = read_chunks(changes, &s.data(), |_| Ok(())).await?;
+    if size != s.size || sha256 != s.sha256 {
+        return Err(BackupError::Damaged {
+            location: changes.display().into(),
+            problems: vec![format!(
+                "checksum mismatch: {}/{}",
+                changes.display(),
+                s.data()
+            )],
+        });
+    }
+    Ok(())
+}
+
+/// Every event of one segment.
+async fn read_events(changes: &Location, s: &Segment) -> Result<Vec<RawDocumentBuf>, BackupError> {
+    let mut events = Vec::new();
+    let mut frames = BsonFrames::new(format!("{}/{}", changes.display(), s.data()));
+    read_chunks(changes, &s.data(), |chunk| {
+        frames.push(chunk)?;
+        while let Some(e) = frames.next_document()? {
+            events.push(e);
+        }
+        Ok(())
+    })
+    .await?;
+    frames.close()?;
+    while let Some(e) = frames.next_document()? {
+        events.push(e);
+    }
+    frames.finish()?;
+    Ok(events)
 }
 
 async fn apply(target: &Database, raw: &RawDocumentBuf) -> Result<(), BackupError> {
@@ -355,42 +374,7 @@ async fn apply(target: &Database, raw: &RawDocumentBuf) -> Result<(), BackupErro
                 .await
                 .map_err(failed)?;
         }
-        "update" => {
-            let change = event
-                .get_document("updateDescription")
-                .cloned()
-                .unwrap_or_default();
-            let mut update = Document::new();
-            if let Ok(set) = change.get_document("updatedFields")
-                && !set.is_empty()
-            {
-                update.insert("$set", set.clone());
-            }
-            if let Ok(removed) = change.get_array("removedFields")
-                && !removed.is_empty()
-            {
-                let unset: Document = removed
-                    .iter()
-                    .filter_map(|f| {
-                        f.as_str()
-                            .map(|f| (f.to_string(), Bson::String(String::new())))
-                    })
-                    .collect();
-                update.insert("$unset", unset);
-            }
-            if !update.is_empty() {
-                coll.update_one(key.clone(), update).await.map_err(failed)?;
-            }
-            if let Ok(truncated) = change.get_array("truncatedArrays") {
-                for t in truncated.iter().filter_map(Bson::as_document) {
-                    let (Ok(field), Ok(size)) = (t.get_str("field"), t.get_i32("newSize")) else {
-                        continue;
-                    };
-                    let slice = doc! { "$push": { field: { "$each": [], "$slice": size } } };
-                    coll.update_one(key.clone(), slice).await.map_err(failed)?;
-                }
-            }
-        }
+        "update" => replay_update(&coll, &key, &event).await.map_err(failed)?,
         "delete" => {
             coll.delete_one(key).await.map_err(failed)?;
         }
@@ -402,6 +386,55 @@ async fn apply(target: &Database, raw: &RawDocumentBuf) -> Result<(), BackupErro
         }
     }
     Ok(())
+}
+
+/// Replay an `update` event: its set and removed fields, then its truncated arrays.
+async fn replay_update(
+    coll: &Collection<Document>,
+    key: &Document,
+    event: &Document,
+) -> mongodb::error::Result<()> {
+    let change = event
+        .get_document("updateDescription")
+        .cloned()
+        .unwrap_or_default();
+    let update = set_and_unset(&change);
+    if !update.is_empty() {
+        coll.update_one(key.clone(), update).await?;
+    }
+    if let Ok(truncated) = change.get_array("truncatedArrays") {
+        for t in truncated.iter().filter_map(Bson::as_document) {
+            let (Ok(field), Ok(size)) = (t.get_str("field"), t.get_i32("newSize")) else {
+                continue;
+            };
+            let slice = doc! { "$push": { field: { "$each": [], "$slice": size } } };
+            coll.update_one(key.clone(), slice).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The `$set` of an update event's updated fields and the `$unset` of its removed ones.
+fn set_and_unset(change: &Document) -> Document {
+    let mut update = Document::new();
+    if let Ok(set) = change.get_document("updatedFields")
+        && !set.is_empty()
+    {
+        update.insert("$set", set.clone());
+    }
+    if let Ok(removed) = change.get_array("removedFields")
+        && !removed.is_empty()
+    {
+        let unset: Document = removed
+            .iter()
+            .filter_map(|f| {
+                f.as_str()
+                    .map(|f| (f.to_string(), Bson::String(String::new())))
+            })
+            .collect();
+        update.insert("$unset", unset);
+    }
+    update
 }
 
 #[cfg(test)]

@@ -50,71 +50,18 @@ pub struct BackupPlan {
 /// Take a backup; returns its manifest.
 pub async fn backup(store: &Store, plan: BackupPlan) -> Result<Manifest, BackupError> {
     let started = Utc::now();
-    let id = free_id(&plan.to, started).await?;
-    let at = plan.to.child(&id);
     let tool = format!("merchant-api {}", env!("CARGO_PKG_VERSION"));
-    let marker = Started {
-        id: id.clone(),
-        started_at: rfc3339(started),
-        tool: tool.clone(),
-    };
-    at.write_small(STARTED, serde_json::to_vec(&marker).unwrap_or_default())
-        .await?;
-    tracing::info!(location = at.display(), "backup started");
-
+    let (id, at) = mark_started(&plan.to, started, &tool).await?;
     let db = store.db();
-    let mut session = snapshot_session(store).await;
-    let consistency = if session.is_some() {
-        "snapshot"
-    } else {
-        "collection"
-    };
-    let collections = list_collections(db).await?;
-    let total = estimated_total(db, &collections).await;
-    let mut progress = Progress::start("backup", total);
-    let mut objects = Vec::new();
-    let mut entries = Vec::new();
-    for spec in &collections {
-        let (entry, written, returned) =
-            dump_collection(db, &at, spec, session, plan.level, &mut progress).await?;
-        session = returned;
-        entries.push(entry);
-        objects.extend(written);
-    }
-    progress.finish();
-    let snapshot_time = session
-        .as_ref()
-        .and_then(ClientSession::snapshot_time)
-        .map(|t| ClusterTime {
-            t: t.time,
-            i: t.increment,
-        });
-
-    let uploads = match &plan.uploads {
-        Some((source, kind)) => {
-            let (entry, written) = copy_uploads(source, kind, &at).await?;
-            objects.extend(written);
-            entry
-        }
-        None => UploadsEntry {
-            source: "skipped".into(),
-            ..UploadsEntry::default()
-        },
-    };
-    let backend = plan.backend.as_ref().map(backend_name);
-    if let Some(spec) = &plan.backend {
-        let mut writer = ObjectWriter::create(&at, BACKEND);
-        writer
-            .write(&serde_json::to_vec_pretty(spec).unwrap_or_default())
-            .await?;
-        objects.push(writer.finish().await?);
-    }
-    let applied: Vec<i32> = migrate::applied(store)
-        .await
-        .map_err(|e| BackupError::mongo("read the migration records", e))?
-        .iter()
-        .map(|r| r.version)
-        .collect();
+    let Dumped {
+        consistency,
+        snapshot_time,
+        collections,
+        mut objects,
+    } = dump_database(store, &at, plan.level).await?;
+    let uploads = backup_uploads(plan.uploads.as_ref(), &at, &mut objects).await?;
+    let backend = write_backend(plan.backend.as_ref(), &at, &mut objects).await?;
+    let applied = applied_migrations(store).await?;
     let identity = identity::read(db)
         .await
         .map_err(|e| BackupError::mongo("read the database identity", e))?;
@@ -130,16 +77,132 @@ pub async fn backup(store: &Store, plan: BackupPlan) -> Result<Manifest, BackupE
         migration_version: applied.iter().copied().max(),
         applied_migrations: applied,
         identity,
-        collections: entries,
+        collections,
         objects,
         uploads,
         secret_fingerprints: plan.secret_fingerprints,
         backend,
     };
-    // Last: its presence is what makes the backup complete.
+    write_manifest(&at, &manifest).await?;
+    Ok(manifest)
+}
+
+/// Pick the backup's folder and write the `started` marker into it; returns its id and location.
+async fn mark_started(
+    to: &Location,
+    started: chrono::DateTime<Utc>,
+    tool: &str,
+) -> Result<(String, Location), BackupError> {
+    let id = free_id(to, started).await?;
+    let at = to.child(&id);
+    let marker = Started {
+        id: id.clone(),
+        started_at: rfc3339(started),
+        tool: tool.to_string(),
+    };
+    at.write_small(STARTED, serde_json::to_vec(&marker).unwrap_or_default())
+        .await?;
+    tracing::info!(location = at.display(), "backup started");
+    Ok((id, at))
+}
+
+/// What dumping the collections produced.
+struct Dumped {
+    /// `snapshot` when one session read every collection, `collection` otherwise.
+    consistency: &'static str,
+    snapshot_time: Option<ClusterTime>,
+    collections: Vec<CollectionEntry>,
+    objects: Vec<ObjectEntry>,
+}
+
+/// Dump every collection, under one snapshot session when the server allows it.
+async fn dump_database(store: &Store, at: &Location, level: u32) -> Result<Dumped, BackupError> {
+    let db = store.db();
+    let mut session = snapshot_session(store).await;
+    let consistency = if session.is_some() {
+        "snapshot"
+    } else {
+        "collection"
+    };
+    let specs = list_collections(db).await?;
+    let total = estimated_total(db, &specs).await;
+    let mut progress = Progress::start("backup", total);
+    let mut objects = Vec::new();
+    let mut collections = Vec::new();
+    for spec in &specs {
+        let (entry, written, returned) =
+            dump_collection(db, at, spec, session, level, &mut progress).await?;
+        session = returned;
+        collections.push(entry);
+        objects.extend(written);
+    }
+    progress.finish();
+    let snapshot_time = session
+        .as_ref()
+        .and_then(ClientSession::snapshot_time)
+        .map(|t| ClusterTime {
+            t: t.time,
+            i: t.increment,
+        });
+    Ok(Dumped {
+        consistency,
+        snapshot_time,
+        collections,
+        objects,
+    })
+}
+
+/// Copy the uploads when asked to; the manifest's entry says `skipped` otherwise.
+async fn backup_uploads(
+    uploads: Option<&(Location, &'static str)>,
+    at: &Location,
+    objects: &mut Vec<ObjectEntry>,
+) -> Result<UploadsEntry, BackupError> {
+    match uploads {
+        Some((source, kind)) => {
+            let (entry, written) = copy_uploads(source, kind, at).await?;
+            objects.extend(written);
+            Ok(entry)
+        }
+        None => Ok(UploadsEntry {
+            source: "skipped".into(),
+            ..UploadsEntry::default()
+        }),
+    }
+}
+
+/// Write the MerchantBackend, when there is one; returns its `namespace/name`.
+async fn write_backend(
+    backend: Option<&serde_json::Value>,
+    at: &Location,
+    objects: &mut Vec<ObjectEntry>,
+) -> Result<Option<String>, BackupError> {
+    let Some(spec) = backend else {
+        return Ok(None);
+    };
+    let mut writer = ObjectWriter::create(at, BACKEND);
+    writer
+        .write(&serde_json::to_vec_pretty(spec).unwrap_or_default())
+        .await?;
+    objects.push(writer.finish().await?);
+    Ok(Some(backend_name(spec)))
+}
+
+/// The versions of the migrations applied to the database.
+async fn applied_migrations(store: &Store) -> Result<Vec<i32>, BackupError> {
+    Ok(migrate::applied(store)
+        .await
+        .map_err(|e| BackupError::mongo("read the migration records", e))?
+        .iter()
+        .map(|r| r.version)
+        .collect())
+}
+
+/// Write the manifest, last: its presence is what makes the backup complete.
+async fn write_manifest(at: &Location, manifest: &Manifest) -> Result<(), BackupError> {
     at.write_small(
         MANIFEST,
-        serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+        serde_json::to_vec_pretty(manifest).unwrap_or_default(),
     )
     .await?;
     tracing::info!(
@@ -148,7 +211,7 @@ pub async fn backup(store: &Store, plan: BackupPlan) -> Result<Manifest, BackupE
         bytes = manifest.size(),
         "backup finished"
     );
-    Ok(manifest)
+    Ok(())
 }
 
 fn rfc3339(at: chrono::DateTime<Utc>) -> String {
@@ -257,6 +320,15 @@ struct Chunk {
     documents: u64,
 }
 
+impl Chunk {
+    fn empty() -> Self {
+        Self {
+            bytes: Vec::with_capacity(CHUNK + CHUNK / 4),
+            documents: 0,
+        }
+    }
+}
+
 /// Read one collection into a channel (a task of its own, so reading, hashing and compressing
 /// use two cores) and write it as `<db>/<name>.bson.gz` and its metadata.
 async fn dump_collection(
@@ -267,32 +339,54 @@ async fn dump_collection(
     level: u32,
     progress: &mut Progress,
 ) -> Result<(CollectionEntry, Vec<ObjectEntry>, Option<ClientSession>), BackupError> {
-    let (sender, mut receiver) = mpsc::channel::<Chunk>(4);
+    let (sender, receiver) = mpsc::channel::<Chunk>(4);
     let collection = db.collection::<RawDocumentBuf>(&spec.name);
     let reader = tokio::spawn(read_collection(collection, session, sender));
 
     let data = format!("{}/{}.bson.gz", db.name(), spec.name);
     let mut writer = GzWriter::create(at, &data, level);
-    let mut write_result = Ok(());
-    while let Some(chunk) = receiver.recv().await {
-        if let Err(e) = writer.write(&chunk.bytes).await {
-            write_result = Err(e);
-            break;
-        }
-        progress.advance(chunk.documents, chunk.bytes.len() as u64, &spec.name);
-    }
-    drop(receiver);
+    let write_result = compress_chunks(receiver, &mut writer, progress, &spec.name).await;
     let (digest, bytes, session) = reader
         .await
         .map_err(|e| BackupError::Invalid(format!("reader task: {e}")))?;
-    let (digest, bytes) = (
-        digest.map_err(|e| BackupError::mongo(format!("read {}", spec.name), e))?,
-        bytes,
-    );
+    let digest = digest.map_err(|e| BackupError::mongo(format!("read {}", spec.name), e))?;
     write_result?;
     let data_entry = writer.finish().await?;
 
     let indexes = list_indexes(db, &spec.name).await?;
+    let meta_entry = write_metadata(db, at, spec, &indexes).await?;
+    let entry = CollectionEntry {
+        name: spec.name.clone(),
+        documents: digest.documents(),
+        bytes,
+        digest: digest.to_hex(),
+        indexes: indexes.len(),
+    };
+    Ok((entry, vec![data_entry, meta_entry], session))
+}
+
+/// Compress the reader's chunks until it is done or a write fails; dropping the receiver on
+/// the way out stops the reader.
+async fn compress_chunks(
+    mut receiver: mpsc::Receiver<Chunk>,
+    writer: &mut GzWriter,
+    progress: &mut Progress,
+    name: &str,
+) -> Result<(), BackupError> {
+    while let Some(chunk) = receiver.recv().await {
+        writer.write(&chunk.bytes).await?;
+        progress.advance(chunk.documents, chunk.bytes.len() as u64, name);
+    }
+    Ok(())
+}
+
+/// Write `<db>/<name>.metadata.json.gz`: options, indexes and UUID, as `mongodump` does.
+async fn write_metadata(
+    db: &Database,
+    at: &Location,
+    spec: &CollectionSpec,
+    indexes: &[Document],
+) -> Result<ObjectEntry, BackupError> {
     let metadata = doc! {
         "options": spec.options.clone(),
         "indexes": indexes.iter().cloned().map(Bson::Document).collect::<Vec<_>>(),
@@ -306,16 +400,7 @@ async fn dump_collection(
         .to_string();
     let mut meta_writer = GzWriter::create(at, &meta_path, 6);
     meta_writer.write(json.as_bytes()).await?;
-    let meta_entry = meta_writer.finish().await?;
-
-    let entry = CollectionEntry {
-        name: spec.name.clone(),
-        documents: digest.documents(),
-        bytes,
-        digest: digest.to_hex(),
-        indexes: indexes.len(),
-    };
-    Ok((entry, vec![data_entry, meta_entry], session))
+    meta_writer.finish().await
 }
 
 /// `mongodump` writes the collection UUID as 32 hex digits.
@@ -337,57 +422,78 @@ async fn read_collection(
     mut session: Option<ClientSession>,
     sender: mpsc::Sender<Chunk>,
 ) -> ReadOutcome {
-    let mut digest = ContentDigest::default();
-    let mut bytes = 0u64;
-    let result = async {
-        let find = collection.find(doc! {}).batch_size(BATCH);
-        let mut chunk = Chunk {
-            bytes: Vec::with_capacity(CHUNK + CHUNK / 4),
-            documents: 0,
-        };
-        macro_rules! take {
-            ($document:expr) => {{
-                let document: RawDocumentBuf = $document;
-                digest.add(document.as_bytes());
-                bytes += document.as_bytes().len() as u64;
-                chunk.bytes.extend_from_slice(document.as_bytes());
-                chunk.documents += 1;
-                if chunk.bytes.len() >= CHUNK {
-                    let full = std::mem::replace(
-                        &mut chunk,
-                        Chunk {
-                            bytes: Vec::with_capacity(CHUNK + CHUNK / 4),
-                            documents: 0,
-                        },
-                    );
-                    if sender.send(full).await.is_err() {
-                        // The writer failed; it reports why.
-                        return Ok(());
-                    }
-                }
-            }};
-        }
-        match session.as_mut() {
-            Some(s) => {
-                let mut cursor = find.session(&mut *s).await?;
-                while let Some(document) = cursor.next(s).await {
-                    take!(document?);
-                }
-            }
-            None => {
-                let mut cursor = find.await?;
-                while cursor.advance().await? {
-                    take!(cursor.deserialize_current()?);
+    let mut chunker = Chunker::new(sender);
+    let result = read_into(&collection, session.as_mut(), &mut chunker).await;
+    (result.map(|()| chunker.digest), chunker.bytes, session)
+}
+
+/// Run the collection's cursor, under the session when there is one, into the chunker.
+async fn read_into(
+    collection: &mongodb::Collection<RawDocumentBuf>,
+    session: Option<&mut ClientSession>,
+    chunker: &mut Chunker,
+) -> mongodb::error::Result<()> {
+    let find = collection.find(doc! {}).batch_size(BATCH);
+    match session {
+        Some(s) => {
+            let mut cursor = find.session(&mut *s).await?;
+            while let Some(document) = cursor.next(s).await {
+                if !chunker.take(document?).await {
+                    return Ok(());
                 }
             }
         }
-        if chunk.documents > 0 {
-            let _ = sender.send(chunk).await;
+        None => {
+            let mut cursor = find.await?;
+            while cursor.advance().await? {
+                if !chunker.take(cursor.deserialize_current()?).await {
+                    return Ok(());
+                }
+            }
         }
-        Ok(())
     }
-    .await;
-    (result.map(|()| digest), bytes, session)
+    chunker.flush().await;
+    Ok(())
+}
+
+/// Gathers documents into chunks of about `CHUNK` bytes for the writer, hashing as they pass.
+struct Chunker {
+    sender: mpsc::Sender<Chunk>,
+    chunk: Chunk,
+    digest: ContentDigest,
+    bytes: u64,
+}
+
+impl Chunker {
+    fn new(sender: mpsc::Sender<Chunk>) -> Self {
+        Self {
+            sender,
+            chunk: Chunk::empty(),
+            digest: ContentDigest::default(),
+            bytes: 0,
+        }
+    }
+
+    /// Add one document; `false` when the writer has gone (it failed, and reports why).
+    async fn take(&mut self, document: RawDocumentBuf) -> bool {
+        self.digest.add(document.as_bytes());
+        self.bytes += document.as_bytes().len() as u64;
+        self.chunk.bytes.extend_from_slice(document.as_bytes());
+        self.chunk.documents += 1;
+        if self.chunk.bytes.len() < CHUNK {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.chunk, Chunk::empty());
+        self.sender.send(full).await.is_ok()
+    }
+
+    /// Send the last, partly filled chunk.
+    async fn flush(&mut self) {
+        if self.chunk.documents > 0 {
+            let last = std::mem::replace(&mut self.chunk, Chunk::empty());
+            let _ = self.sender.send(last).await;
+        }
+    }
 }
 
 async fn list_indexes(db: &Database, collection: &str) -> Result<Vec<Document>, BackupError> {

@@ -163,62 +163,73 @@ async fn open_mongodump(at: &Location) -> Result<Source, BackupError> {
 /// plain mongodump folder, that every file decompresses into whole BSON documents. Returns
 /// one line per problem, naming the object.
 pub async fn check(source: &Source) -> Result<Vec<String>, BackupError> {
-    let mut problems = Vec::new();
     match &source.manifest {
-        Some(manifest) => {
-            let mut progress = Progress::start("checksums", manifest.objects.len() as u64);
-            for object in &manifest.objects {
-                let name = format!("{}/{}", source.at.display(), object.path);
-                match read_chunks(&source.at, &object.path, |_| Ok(())).await {
-                    Ok((size, sha256)) if sha256 == object.sha256 && size == object.size => {}
-                    Ok((size, sha256)) => problems.push(format!(
-                        "checksum mismatch: {name} (sha256 {sha256}, {size} bytes; the manifest says {}, {} bytes)",
-                        object.sha256, object.size
-                    )),
-                    Err(BackupError::Missing { .. }) => problems.push(format!("missing: {name}")),
-                    Err(e) => return Err(e),
-                }
-                progress.advance(1, object.size, &object.path);
-            }
-            progress.finish();
+        Some(manifest) => check_checksums(&source.at, manifest).await,
+        None => check_dump(source).await,
+    }
+}
+
+/// Every object's size and SHA-256 against the manifest.
+async fn check_checksums(at: &Location, manifest: &Manifest) -> Result<Vec<String>, BackupError> {
+    let mut problems = Vec::new();
+    let mut progress = Progress::start("checksums", manifest.objects.len() as u64);
+    for object in &manifest.objects {
+        let name = format!("{}/{}", at.display(), object.path);
+        match read_chunks(at, &object.path, |_| Ok(())).await {
+            Ok((size, sha256)) if sha256 == object.sha256 && size == object.size => {}
+            Ok((size, sha256)) => problems.push(format!(
+                "checksum mismatch: {name} (sha256 {sha256}, {size} bytes; the manifest says {}, {} bytes)",
+                object.sha256, object.size
+            )),
+            Err(BackupError::Missing { .. }) => problems.push(format!("missing: {name}")),
+            Err(e) => return Err(e),
         }
-        None => {
-            for c in &source.collections {
-                let name = format!("{}/{}", source.at.display(), c.data);
-                let mut frames = BsonFrames::new(name.clone());
-                let mut bad = None;
-                let read = read_chunks(&source.at, &c.data, |chunk| {
-                    if bad.is_none() {
-                        let mut step = || -> Result<(), BackupError> {
-                            frames.push(chunk)?;
-                            while frames.next_document()?.is_some() {}
-                            Ok(())
-                        };
-                        bad = step().err();
-                    }
-                    Ok(())
-                })
-                .await;
-                let outcome = read
-                    .and_then(|_| bad.map_or(Ok(()), Err))
-                    .and_then(|()| frames.close())
-                    .and_then(|()| {
-                        while frames.next_document()?.is_some() {}
-                        Ok(())
-                    })
-                    .and_then(|()| frames.finish());
-                if let Err(e) = outcome {
-                    problems.push(e.to_string());
-                }
-                if let Some(meta) = &c.metadata
-                    && let Err(e) = read_metadata(&source.at, meta).await
-                {
-                    problems.push(e.to_string());
-                }
-            }
+        progress.advance(1, object.size, &object.path);
+    }
+    progress.finish();
+    Ok(problems)
+}
+
+/// A plain mongodump folder: every data file decodes into whole BSON documents and every
+/// metadata file reads.
+async fn check_dump(source: &Source) -> Result<Vec<String>, BackupError> {
+    let mut problems = Vec::new();
+    for c in &source.collections {
+        if let Err(e) = check_frames(&source.at, &c.data).await {
+            problems.push(e.to_string());
+        }
+        if let Some(meta) = &c.metadata
+            && let Err(e) = read_metadata(&source.at, meta).await
+        {
+            problems.push(e.to_string());
         }
     }
     Ok(problems)
+}
+
+/// Decode a data file to its end; the first problem met, if any.
+async fn check_frames(at: &Location, data: &str) -> Result<(), BackupError> {
+    let mut frames = BsonFrames::new(format!("{}/{data}", at.display()));
+    let mut bad = None;
+    let read = read_chunks(at, data, |chunk| {
+        if bad.is_none() {
+            let mut step = || -> Result<(), BackupError> {
+                frames.push(chunk)?;
+                while frames.next_document()?.is_some() {}
+                Ok(())
+            };
+            bad = step().err();
+        }
+        Ok(())
+    })
+    .await;
+    read.and_then(|_| bad.map_or(Ok(()), Err))
+        .and_then(|()| frames.close())
+        .and_then(|()| {
+            while frames.next_document()?.is_some() {}
+            Ok(())
+        })
+        .and_then(|()| frames.finish())
 }
 
 /// How to restore.
@@ -355,11 +366,21 @@ async fn restore_collection(
     }
     create_collection(target, &c.name, &metadata).await?;
 
+    let documents = insert_documents(source, c, collection, progress).await?;
+    create_indexes(target, &c.name, &metadata).await?;
+    Ok(documents)
+}
+
+/// Stream the collection's data file into inserts; returns the documents written.
+async fn insert_documents(
+    source: &Source,
+    c: &SourceCollection,
+    collection: mongodb::Collection<RawDocumentBuf>,
+    progress: &mut Progress,
+) -> Result<u64, BackupError> {
     let object = format!("{}/{}", source.at.display(), c.data);
     let mut frames = BsonFrames::new(object);
-    let mut batch = Batch::default();
-    let mut in_flight: Option<JoinHandle<Result<u64, BackupError>>> = None;
-    let mut documents = 0u64;
+    let mut inserter = Inserter::new(collection);
     let mut stream = source
         .at
         .store()
@@ -377,28 +398,63 @@ async fn restore_collection(
             None => frames.close()?,
         }
         while let Some(document) = frames.next_document()? {
-            batch.push(document);
-            if batch.full() {
-                let sent = batch.docs.len() as u64;
-                documents += send(&mut in_flight, &collection, std::mem::take(&mut batch)).await?;
-                progress.advance(sent, 0, &c.name);
-            }
+            inserter.push(document, progress, &c.name).await?;
         }
         if chunk.is_none() {
             break;
         }
     }
     frames.finish()?;
-    let last = batch.docs.len() as u64;
-    if last > 0 {
-        documents += send(&mut in_flight, &collection, batch).await?;
+    inserter.finish(progress, &c.name).await
+}
+
+/// Gathers documents into batches and inserts them, one batch in flight at a time.
+struct Inserter {
+    collection: mongodb::Collection<RawDocumentBuf>,
+    batch: Batch,
+    in_flight: Option<JoinHandle<Result<u64, BackupError>>>,
+    documents: u64,
+}
+
+impl Inserter {
+    fn new(collection: mongodb::Collection<RawDocumentBuf>) -> Self {
+        Self {
+            collection,
+            batch: Batch::default(),
+            in_flight: None,
+            documents: 0,
+        }
     }
-    if let Some(pending) = in_flight.take() {
-        documents += join(pending).await?;
+
+    /// Add one document, sending the batch when it is full.
+    async fn push(
+        &mut self,
+        document: RawDocumentBuf,
+        progress: &mut Progress,
+        name: &str,
+    ) -> Result<(), BackupError> {
+        self.batch.push(document);
+        if self.batch.full() {
+            let sent = self.batch.docs.len() as u64;
+            let batch = std::mem::take(&mut self.batch);
+            self.documents += send(&mut self.in_flight, &self.collection, batch).await?;
+            progress.advance(sent, 0, name);
+        }
+        Ok(())
     }
-    progress.advance(last, 0, &c.name);
-    create_indexes(target, &c.name, &metadata).await?;
-    Ok(documents)
+
+    /// Send the last batch and wait for every insert; returns the documents written.
+    async fn finish(mut self, progress: &mut Progress, name: &str) -> Result<u64, BackupError> {
+        let last = self.batch.docs.len() as u64;
+        if last > 0 {
+            self.documents += send(&mut self.in_flight, &self.collection, self.batch).await?;
+        }
+        if let Some(pending) = self.in_flight.take() {
+            self.documents += join(pending).await?;
+        }
+        progress.advance(last, 0, name);
+        Ok(self.documents)
+    }
 }
 
 #[derive(Default)]

@@ -85,37 +85,47 @@ pub struct Location {
 impl Location {
     /// Parse `s3://BUCKET/PREFIX` or a directory path. `create` makes a missing directory.
     pub fn parse(text: &str, s3: &S3Args, create: bool) -> Result<Self, BackupError> {
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(BackupError::Usage(format!("{text}: no bucket after s3://")));
-            }
-            let mut builder = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .with_region(&s3.region);
-            if let Some(endpoint) = &s3.endpoint {
-                builder = builder
-                    .with_endpoint(endpoint)
-                    .with_allow_http(endpoint.starts_with("http://"));
-            }
-            let path_style = s3.path_style.unwrap_or(s3.endpoint.is_some());
-            builder = builder.with_virtual_hosted_style_request(!path_style);
-            if let Some((id, key)) = s3.credentials()? {
-                builder = builder.with_access_key_id(id).with_secret_access_key(key);
-            }
-            let store = builder
-                .build()
-                .map_err(|e| BackupError::Usage(format!("{text}: {e}")))?;
-            let prefix = prefix.trim_matches('/');
-            return Ok(Self {
-                store: Arc::new(store),
-                root: Path::from(prefix),
-                display: format!("s3://{bucket}/{prefix}")
-                    .trim_end_matches('/')
-                    .into(),
-                dir: None,
-            });
+        match text.strip_prefix("s3://") {
+            Some(rest) => Self::s3(text, rest, s3),
+            None => Self::directory(text, create),
         }
+    }
+
+    /// `s3://BUCKET/PREFIX` (`rest` is what follows `s3://`).
+    fn s3(text: &str, rest: &str, s3: &S3Args) -> Result<Self, BackupError> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(BackupError::Usage(format!("{text}: no bucket after s3://")));
+        }
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_region(&s3.region);
+        if let Some(endpoint) = &s3.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        let path_style = s3.path_style.unwrap_or(s3.endpoint.is_some());
+        builder = builder.with_virtual_hosted_style_request(!path_style);
+        if let Some((id, key)) = s3.credentials()? {
+            builder = builder.with_access_key_id(id).with_secret_access_key(key);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| BackupError::Usage(format!("{text}: {e}")))?;
+        let prefix = prefix.trim_matches('/');
+        Ok(Self {
+            store: Arc::new(store),
+            root: Path::from(prefix),
+            display: format!("s3://{bucket}/{prefix}")
+                .trim_end_matches('/')
+                .into(),
+            dir: None,
+        })
+    }
+
+    /// A directory; `create` makes it when missing.
+    fn directory(text: &str, create: bool) -> Result<Self, BackupError> {
         if text.is_empty() {
             return Err(BackupError::Usage("an empty location".into()));
         }

@@ -450,21 +450,9 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
         None => checked_source(&from, args.latest).await?,
     };
     // The changes to replay, resolved (and so refused) before anything is written.
-    let replay = match (
-        args.until,
-        source.manifest.as_ref().and_then(|m| m.snapshot_time),
-    ) {
-        (Some(until), Some(after)) => {
-            let all = changes::segments(&from).await?;
-            Some((changes::chain(&all, after, until)?, after, until))
-        }
-        _ => None,
-    };
+    let replay = Replay::plan(&from, &source, args.until).await?;
     let uploads_to = if args.restore_uploads {
-        let (location, _) = uploads_location(&args.config)?.ok_or_else(|| {
-            BackupError::Usage("--restore-uploads: the uploads directory does not exist".into())
-        })?;
-        Some(location)
+        Some(restore_uploads_to(&args.config)?)
     } else {
         None
     };
@@ -481,9 +469,7 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
     };
     let restored = load::restore(&source, &target, &options).await?;
     let replayed = match &replay {
-        Some((segments, after, until)) => {
-            changes::replay(&from, segments, *after, *until, &target).await?
-        }
+        Some(replay) => replay.run(&from, &target).await?,
         None => 0,
     };
     let differing = differing_secrets(&source, &args.config);
@@ -503,6 +489,50 @@ async fn restore_command(args: &RestoreArgs) -> Result<Value, BackupError> {
         "identity": restored.identity,
         "secretMismatches": differing,
     }))
+}
+
+/// Captured changes to replay after restoring a snapshot (`restore --until`).
+struct Replay {
+    segments: Vec<changes::Segment>,
+    /// The snapshot's time: events at or before it are in the backup already.
+    after: manifest::ClusterTime,
+    until: chrono::DateTime<chrono::Utc>,
+}
+
+impl Replay {
+    /// The segments from the backup's snapshot up to `until`, checked to follow one another;
+    /// `None` without `--until` or for a backup without a snapshot time.
+    async fn plan(
+        from: &Location,
+        source: &load::Source,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<Self>, BackupError> {
+        let (Some(until), Some(after)) = (
+            until,
+            source.manifest.as_ref().and_then(|m| m.snapshot_time),
+        ) else {
+            return Ok(None);
+        };
+        let all = changes::segments(from).await?;
+        Ok(Some(Self {
+            segments: changes::chain(&all, after, until)?,
+            after,
+            until,
+        }))
+    }
+
+    /// Replay into `target`; returns the events applied.
+    async fn run(&self, from: &Location, target: &mongodb::Database) -> Result<u64, BackupError> {
+        changes::replay(from, &self.segments, self.after, self.until, target).await
+    }
+}
+
+/// The uploads directory `--restore-uploads` copies into; it must exist.
+fn restore_uploads_to(config: &Config) -> Result<Location, BackupError> {
+    let (location, _) = uploads_location(config)?.ok_or_else(|| {
+        BackupError::Usage("--restore-uploads: the uploads directory does not exist".into())
+    })?;
+    Ok(location)
 }
 
 /// The backup at `from` (or the newest good one with `latest`), its objects checked.

@@ -78,26 +78,14 @@ async fn drop_scratch(db: &mongodb::Database) -> Result<(), BackupError> {
         .map_err(|e| BackupError::mongo(format!("drop the scratch database {}", db.name()), e))
 }
 
+/// Every restored collection against its manifest entry: documents, content digest, indexes.
 async fn compare(
     db: &mongodb::Database,
     manifest: &Manifest,
     mismatches: &mut Vec<String>,
 ) -> Result<(), BackupError> {
     for expected in &manifest.collections {
-        let collection = db.collection::<RawDocumentBuf>(&expected.name);
-        let mut digest = ContentDigest::default();
-        let mut cursor = collection
-            .find(doc! {})
-            .batch_size(1000)
-            .await
-            .map_err(|e| BackupError::mongo(format!("read back {}", expected.name), e))?;
-        while let Some(document) = cursor
-            .try_next()
-            .await
-            .map_err(|e| BackupError::mongo(format!("read back {}", expected.name), e))?
-        {
-            digest.add(document.as_bytes());
-        }
+        let digest = read_back(db, &expected.name).await?;
         if digest.documents() != expected.documents {
             mismatches.push(format!(
                 "{}: {} documents restored, the manifest says {}",
@@ -113,24 +101,45 @@ async fn compare(
                 expected.digest
             ));
         }
-        let indexes: Vec<_> = db
-            .collection::<Document>(&expected.name)
-            .list_indexes()
-            .await
-            .map_err(|e| BackupError::mongo(format!("list the indexes of {}", expected.name), e))?
-            .try_collect()
-            .await
-            .map_err(|e| BackupError::mongo(format!("list the indexes of {}", expected.name), e))?;
-        if indexes.len() != expected.indexes {
+        let indexes = count_indexes(db, &expected.name).await?;
+        if indexes != expected.indexes {
             mismatches.push(format!(
-                "{}: {} indexes restored, the manifest says {}",
-                expected.name,
-                indexes.len(),
-                expected.indexes
+                "{}: {indexes} indexes restored, the manifest says {}",
+                expected.name, expected.indexes
             ));
         }
     }
     Ok(())
+}
+
+/// The content digest of a restored collection, read back in full.
+async fn read_back(db: &mongodb::Database, name: &str) -> Result<ContentDigest, BackupError> {
+    let failed = |e| BackupError::mongo(format!("read back {name}"), e);
+    let mut digest = ContentDigest::default();
+    let mut cursor = db
+        .collection::<RawDocumentBuf>(name)
+        .find(doc! {})
+        .batch_size(1000)
+        .await
+        .map_err(failed)?;
+    while let Some(document) = cursor.try_next().await.map_err(failed)? {
+        digest.add(document.as_bytes());
+    }
+    Ok(digest)
+}
+
+/// How many indexes a restored collection has.
+async fn count_indexes(db: &mongodb::Database, name: &str) -> Result<usize, BackupError> {
+    let failed = |e| BackupError::mongo(format!("list the indexes of {name}"), e);
+    let indexes: Vec<_> = db
+        .collection::<Document>(name)
+        .list_indexes()
+        .await
+        .map_err(failed)?
+        .try_collect()
+        .await
+        .map_err(failed)?;
+    Ok(indexes.len())
 }
 
 /// Default scratch database: `<source>_verify_<id>`, within MongoDB's 63-byte name limit.

@@ -54,8 +54,20 @@ impl OtelConfig {
             return None;
         }
         let before = problems.len();
+        self.check_export(&endpoint, problems);
+        let headers = self.headers(problems);
+        (problems.len() == before).then(|| OtelSettings {
+            traces_endpoint: endpoint,
+            headers,
+            service_name: self.otel_service_name.trim().to_string(),
+            sample_ratio: self.otel_traces_sampler_arg,
+        })
+    }
+
+    /// Endpoint, protocol, sampler ratio and service name: one problem per bad setting.
+    fn check_export(&self, endpoint: &str, problems: &mut Vec<String>) {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-            || reqwest::Url::parse(&endpoint).is_err()
+            || reqwest::Url::parse(endpoint).is_err()
         {
             problems.push(format!(
                 "OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT must be an http(s) URL (got {endpoint:?})"
@@ -74,6 +86,10 @@ impl OtelConfig {
         if self.otel_service_name.trim().is_empty() {
             problems.push("OTEL_SERVICE_NAME must not be empty".into());
         }
+    }
+
+    /// The export headers: the trace-only ones merged over the general ones.
+    fn headers(&self, problems: &mut Vec<String>) -> Vec<(String, SecretString)> {
         let mut headers = Vec::new();
         for (name, value) in [
             (
@@ -99,12 +115,7 @@ impl OtelConfig {
                 )),
             }
         }
-        (problems.len() == before).then(|| OtelSettings {
-            traces_endpoint: endpoint,
-            headers,
-            service_name: self.otel_service_name.trim().to_string(),
-            sample_ratio: self.otel_traces_sampler_arg,
-        })
+        headers
     }
 
     /// The signal-specific URL as given, else `{base}/v1/traces` (OTLP exporter spec).

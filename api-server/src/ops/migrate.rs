@@ -576,32 +576,7 @@ async fn run_action(
                 "current": current(store).await?, "identity": identity,
             })))
         }
-        MigrateAction::Plan { json, .. } => {
-            let plan = plan(store).await?;
-            let mut report = serde_json::to_value(&plan).unwrap_or_default();
-            report["command"] = json!("migrate-plan");
-            report["result"] = json!("Succeeded");
-            if json {
-                println!("{report}");
-            } else {
-                println!("current {} -> target {}", plan.current, plan.target);
-                for step in &plan.pending {
-                    let phase = serde_json::to_value(step.phase).unwrap_or_default();
-                    let undo = if step.reversible {
-                        "reversible"
-                    } else {
-                        "irreversible"
-                    };
-                    println!(
-                        "{:>3}  {:<30} {} {undo}",
-                        step.version,
-                        step.name,
-                        phase.as_str().unwrap_or_default()
-                    );
-                }
-            }
-            Ok(Some(report))
-        }
+        MigrateAction::Plan { json, .. } => plan_report(store, json).await.map(Some),
         MigrateAction::Status => {
             for (version, name, at) in status(store).await? {
                 let state = at.map_or_else(|| "pending".to_string(), crate::store::json::iso);
@@ -609,6 +584,39 @@ async fn run_action(
             }
             Ok(None)
         }
+    }
+}
+
+/// `migrate plan`: print what would run (as JSON with `--json`); the report either way.
+async fn plan_report(store: &Store, json: bool) -> Result<serde_json::Value, MigrateError> {
+    let plan = plan(store).await?;
+    let mut report = serde_json::to_value(&plan).unwrap_or_default();
+    report["command"] = json!("migrate-plan");
+    report["result"] = json!("Succeeded");
+    if json {
+        println!("{report}");
+    } else {
+        print_plan(&plan);
+    }
+    Ok(report)
+}
+
+/// The plan as a table: one line per pending migration.
+fn print_plan(plan: &Plan) {
+    println!("current {} -> target {}", plan.current, plan.target);
+    for step in &plan.pending {
+        let phase = serde_json::to_value(step.phase).unwrap_or_default();
+        let undo = if step.reversible {
+            "reversible"
+        } else {
+            "irreversible"
+        };
+        println!(
+            "{:>3}  {:<30} {} {undo}",
+            step.version,
+            step.name,
+            phase.as_str().unwrap_or_default()
+        );
     }
 }
 

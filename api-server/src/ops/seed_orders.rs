@@ -223,30 +223,17 @@ fn order(
         pay == "paid" || pay == "refunded",
         pay == "refunded",
     );
-    let mut timeline =
-        vec![doc! { "status": "placed", "message": "Order placed", "timestamp": created }];
-    if status != "placed" {
-        timeline.push(
-            doc! { "status": status, "message": format!("Order {status}"), "timestamp": created },
-        );
-    }
+    let user = customers[rng.random_range(0..customers.len())];
     let mut d = doc! {
         "orderNumber": format!("{}-{seq:06}", shop.order_prefix),
-        "user": customers[rng.random_range(0..customers.len())],
+        "user": user,
         "store": shop.id,
         "fulfillmentType": if pickup { "pickup" } else { "delivery" },
         "items": items,
         "totals": totals.clone(),
         "payment": { "method": method, "status": pay, "coinsUsed": 0 },
-        "delivery": {
-            "method": if pickup { "pickup" } else { "standard" },
-            "status": delivery_status(status),
-            "address": { "name": format!("Customer {}", seq % 97), "phone": "+1 555 0199",
-                "addressLine1": format!("{} Elm St", 1 + seq % 300), "city": city, "state": state,
-                "pincode": pin, "country": "US", "type": "home" },
-            "deliveryFee": totals.get_f64("delivery").unwrap_or(0.0),
-        },
-        "timeline": timeline,
+        "delivery": delivery(pickup, status, seq, (city, state, pin), &totals),
+        "timeline": timeline(status, created),
         "status": status,
         "createdAt": created,
         "updatedAt": created,
@@ -254,17 +241,51 @@ fn order(
     if coupon {
         d.insert("couponCode", "SAVE10");
     }
+    record_outcome(&mut d, status, user, created);
+    d
+}
+
+/// The order's timeline: placed, then its current status.
+fn timeline(status: &str, created: DateTime) -> Vec<Document> {
+    let mut timeline =
+        vec![doc! { "status": "placed", "message": "Order placed", "timestamp": created }];
+    if status != "placed" {
+        timeline.push(
+            doc! { "status": status, "message": format!("Order {status}"), "timestamp": created },
+        );
+    }
+    timeline
+}
+
+/// The delivery part: pickup or standard, to an address made up from `seq`.
+fn delivery(
+    pickup: bool,
+    status: &str,
+    seq: usize,
+    (city, state, pin): (&str, &str, &str),
+    totals: &Document,
+) -> Document {
+    doc! {
+        "method": if pickup { "pickup" } else { "standard" },
+        "status": delivery_status(status),
+        "address": { "name": format!("Customer {}", seq % 97), "phone": "+1 555 0199",
+            "addressLine1": format!("{} Elm St", 1 + seq % 300), "city": city, "state": state,
+            "pincode": pin, "country": "US", "type": "home" },
+        "deliveryFee": totals.get_f64("delivery").unwrap_or(0.0),
+    }
+}
+
+/// Why and when a cancelled, returned or refunded order ended so.
+fn record_outcome(d: &mut Document, status: &str, user: ObjectId, created: DateTime) {
     if status == "cancelled" {
         d.insert("cancelReason", "Changed my mind");
         d.insert("cancelledAt", created);
         // The customer who cancelled (an ObjectId, as `OrderDoc` and the merchant side write).
-        let user = d.get_object_id("user").ok();
         d.insert("cancelledBy", user);
     }
     if status == "returned" || status == "refunded" {
         d.insert("returnReason", "Item not as described");
     }
-    d
 }
 
 /// Generate `count` orders for one store, deterministically from `seed` and `now`.

@@ -17,7 +17,7 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store};
-use crate::domain::cashback::{CashbackDecision, FLAG_SCORE, risk};
+use crate::domain::cashback::{CashbackDecision, FLAG_SCORE, RiskFactor, risk};
 
 pub use crate::domain::cashback::{OPEN, STATUSES};
 
@@ -34,6 +34,18 @@ pub struct TimelineEntry {
     /// Actor (merchant or team member id, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+}
+
+impl TimelineEntry {
+    /// The first entry: the request created, pending.
+    fn created(now: DateTime, actor: String) -> Self {
+        Self {
+            status: "pending".into(),
+            timestamp: now,
+            notes: Some("Cashback request created".into()),
+            by: Some(actor),
+        }
+    }
 }
 
 /// A cashback request.
@@ -175,11 +187,7 @@ impl CashbackDoc {
         let (risk_score, factors) = risk(amount, order.total);
         let flagged = risk_score >= FLAG_SCORE;
         let id = ObjectId::new();
-        let rate = if order.total > 0.0 {
-            (amount / order.total * 10_000.0).round() / 100.0
-        } else {
-            0.0
-        };
+        let rate = cashback_rate(amount, order.total);
         Self {
             id,
             request_number: format!("CB-{}", id.to_hex().to_uppercase()),
@@ -187,12 +195,7 @@ impl CashbackDoc {
             customer_id: customer.to_hex(),
             order_id: order.id.to_hex(),
             customer: Some(doc! { "id": customer.to_hex() }),
-            order: Some(doc! {
-                "id": order.id.to_hex(),
-                "orderNumber": order.order_number,
-                "totalAmount": order.total,
-                "orderDate": order.placed_at.unwrap_or(now),
-            }),
+            order: Some(order_snapshot(order, now)),
             requested_amount: amount,
             approved_amount: None,
             cashback_rate: rate,
@@ -200,11 +203,7 @@ impl CashbackDoc {
             status: "pending".into(),
             priority: if flagged { "high" } else { "normal" }.into(),
             risk_score,
-            // Plain structs of strings and numbers: serialising them cannot fail.
-            risk_factors: factors
-                .iter()
-                .filter_map(|f| mongodb::bson::to_document(f).ok())
-                .collect(),
+            risk_factors: risk_documents(&factors),
             flagged_for_review: flagged,
             reviewed_by: None,
             reviewed_at: None,
@@ -216,12 +215,7 @@ impl CashbackDoc {
             paid_amount: None,
             payment_status: "pending".into(),
             expires_at: DateTime::from_millis(now.timestamp_millis() + 30 * 86_400_000),
-            timeline: vec![TimelineEntry {
-                status: "pending".into(),
-                timestamp: now,
-                notes: Some("Cashback request created".into()),
-                by: Some(actor),
-            }],
+            timeline: vec![TimelineEntry::created(now, actor)],
             created_at: now,
             updated_at: now,
         }
@@ -235,6 +229,34 @@ impl CashbackDoc {
     /// A text field of the order snapshot (`orderNumber`…).
     pub fn order_text(&self, key: &str) -> Option<&str> {
         self.order.as_ref()?.get_str(key).ok()
+    }
+}
+
+/// The cashback asked for as a percentage of the order total, to two decimals.
+fn cashback_rate(amount: f64, total: f64) -> f64 {
+    if total > 0.0 {
+        (amount / total * 10_000.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+/// The risk factors as stored.
+fn risk_documents(factors: &[RiskFactor]) -> Vec<Document> {
+    // Plain structs of strings and numbers: serialising them cannot fail.
+    factors
+        .iter()
+        .filter_map(|f| mongodb::bson::to_document(f).ok())
+        .collect()
+}
+
+/// What the request keeps of its order.
+fn order_snapshot(order: OrderSnapshot, now: DateTime) -> Document {
+    doc! {
+        "id": order.id.to_hex(),
+        "orderNumber": order.order_number,
+        "totalAmount": order.total,
+        "orderDate": order.placed_at.unwrap_or(now),
     }
 }
 

@@ -11,7 +11,7 @@ use mongodb::{
 
 use super::{
     DateTime, Store,
-    order_updates::{Refund, RefundRequest, StatusChange, Transition},
+    order_updates::{Refund, RefundRequest, StatusChange, Transition, refund_push},
     orders::{OrderDoc, OrderScope},
 };
 use crate::domain::order::{can_transition, part_refundable, whole_order_reaches};
@@ -119,68 +119,27 @@ impl Store {
         mut order: OrderDoc,
         refund: &RefundRequest,
     ) -> mongodb::error::Result<Refund> {
-        let share: f64 = order
-            .items
-            .iter()
-            .filter(|l| scope.owns(l))
-            .map(|l| {
-                if l.subtotal > 0.0 {
-                    l.subtotal
-                } else {
-                    l.price * l.quantity as f64
-                }
-            })
-            .sum();
+        let share = part_share(scope, &order);
         for _ in 0..ATTEMPTS {
             if !matches!(order.payment.status.as_str(), "paid" | "partially_refunded") {
                 return Ok(Refund::NotRefundable {
                     payment_status: order.payment.status,
                 });
             }
-            let paid = if order.totals.paid_amount > 0.0 {
-                order.totals.paid_amount
-            } else {
-                order.totals.total
-            };
-            let refunded = order.totals.refund_amount;
-            let by_part: f64 = order
-                .refunds
-                .iter()
-                .filter(|r| r.get_object_id("merchant").ok() == Some(scope.merchant))
-                .filter_map(|r| r.get_f64("amount").ok())
-                .sum();
-            let refundable = part_refundable(share, by_part, paid, refunded);
+            let paid = paid_amount(&order);
+            let by_part = refunded_by(scope, &order);
+            let refundable = part_refundable(share, by_part, paid, order.totals.refund_amount);
             if refund.amount > refundable + EPSILON {
                 return Ok(Refund::ExceedsPaid {
                     refundable: (refundable * 100.0).round() / 100.0,
                 });
             }
-            let now = DateTime::now();
-            let total = refunded + refund.amount;
-            let status = if total + EPSILON >= paid {
-                "refunded"
-            } else {
-                "partially_refunded"
-            };
-            let mut entry = mongodb::bson::to_document(refund)?;
-            entry.insert("at", now);
-            let current = if order.refunds.is_empty() && refunded == 0.0 {
-                doc! { "$in": [Bson::Null, Bson::Double(0.0), Bson::Int32(0), Bson::Int64(0)] }
-            } else {
-                doc! { "$eq": refunded }
-            };
-            let f = doc! { "_id": order.id, "totals.refundAmount": current, "payment.status": order.payment.status.as_str() };
-            let update = doc! {
-                "$inc": { "totals.refundAmount": refund.amount },
-                "$set": { "payment.status": status, "payment.refundedAt": now, "updatedAt": now },
-                "$push": {
-                    "refunds": entry,
-                    "timeline": { "status": "refund", "message": format!("Refunded {:.2}: {}", refund.amount, refund.reason), "timestamp": now, "updatedBy": refund.by },
-                },
-            };
             let after = self
                 .orders()
-                .find_one_and_update(f, update)
+                .find_one_and_update(
+                    unchanged_refunds(&order),
+                    part_refund_update(&order, paid, refund)?,
+                )
                 .return_document(ReturnDocument::After)
                 .await?;
             if let Some(after) = after {
@@ -193,4 +152,71 @@ impl Store {
         }
         Ok(Refund::ExceedsPaid { refundable: 0.0 })
     }
+}
+
+/// What the merchant's lines cost (a line's subtotal, or its price times quantity).
+fn part_share(scope: &OrderScope, order: &OrderDoc) -> f64 {
+    order
+        .items
+        .iter()
+        .filter(|l| scope.owns(l))
+        .map(|l| {
+            if l.subtotal > 0.0 {
+                l.subtotal
+            } else {
+                l.price * l.quantity as f64
+            }
+        })
+        .sum()
+}
+
+/// What was paid: the paid amount when recorded, the order total otherwise.
+fn paid_amount(order: &OrderDoc) -> f64 {
+    if order.totals.paid_amount > 0.0 {
+        order.totals.paid_amount
+    } else {
+        order.totals.total
+    }
+}
+
+/// What the merchant has already refunded of this order.
+fn refunded_by(scope: &OrderScope, order: &OrderDoc) -> f64 {
+    order
+        .refunds
+        .iter()
+        .filter(|r| r.get_object_id("merchant").ok() == Some(scope.merchant))
+        .filter_map(|r| r.get_f64("amount").ok())
+        .sum()
+}
+
+/// The filter matching `order` only while its refunded total and payment status are still
+/// what was read (an order never refunded may hold no total, or a zero of any number type).
+fn unchanged_refunds(order: &OrderDoc) -> Document {
+    let refunded = order.totals.refund_amount;
+    let current = if order.refunds.is_empty() && refunded == 0.0 {
+        doc! { "$in": [Bson::Null, Bson::Double(0.0), Bson::Int32(0), Bson::Int64(0)] }
+    } else {
+        doc! { "$eq": refunded }
+    };
+    doc! { "_id": order.id, "totals.refundAmount": current, "payment.status": order.payment.status.as_str() }
+}
+
+/// The update adding the refund, with the payment status it leaves behind.
+fn part_refund_update(
+    order: &OrderDoc,
+    paid: f64,
+    refund: &RefundRequest,
+) -> mongodb::error::Result<Document> {
+    let now = DateTime::now();
+    let total = order.totals.refund_amount + refund.amount;
+    let status = if total + EPSILON >= paid {
+        "refunded"
+    } else {
+        "partially_refunded"
+    };
+    Ok(doc! {
+        "$inc": { "totals.refundAmount": refund.amount },
+        "$set": { "payment.status": status, "payment.refundedAt": now, "updatedAt": now },
+        "$push": refund_push(refund, now)?,
+    })
 }

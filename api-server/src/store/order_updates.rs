@@ -369,39 +369,27 @@ impl Store {
         {
             return self.refund_part(scope, order, refund).await;
         }
-        let paid = doc! { "$cond": [
-            { "$gt": [{ "$ifNull": ["$totals.paidAmount", 0] }, 0] }, "$totals.paidAmount", "$totals.total",
-        ] };
-        let refunded = doc! { "$ifNull": ["$totals.refundAmount", 0] };
-        let mut f = scope.one(id);
-        f.insert(
-            "payment.status",
-            doc! { "$in": ["paid", "partially_refunded"] },
-        );
-        f.insert(
-            "$expr",
-            doc! { "$lte": [
-                { "$add": [refunded.clone(), refund.amount] }, { "$add": [paid.clone(), EPSILON] },
-            ] },
-        );
-        let now = DateTime::now();
-        let mut entry = mongodb::bson::to_document(refund)?;
-        entry.insert("at", now);
-        let update = doc! {
-            "$inc": { "totals.refundAmount": refund.amount },
-            "$set": { "payment.refundedAt": now, "updatedAt": now },
-            "$push": {
-                "refunds": entry,
-                "timeline": { "status": "refund", "message": format!("Refunded {:.2}: {}", refund.amount, refund.reason), "timestamp": now, "updatedBy": refund.by },
-            },
-        };
-        let applied = self.orders().update_one(f, update).await?;
+        let applied = self
+            .orders()
+            .update_one(
+                refundable_filter(scope, id, refund.amount),
+                refund_update(refund)?,
+            )
+            .await?;
         if applied.matched_count == 0 {
             return self.refund_failure(scope, id).await;
         }
-        // Each conditional update only matches the state it names, so concurrent refunds
-        // cannot leave a stale payment status behind.
-        let full = doc! { "$gte": [{ "$add": [refunded.clone(), EPSILON] }, paid.clone()] };
+        self.settle_payment_status(id).await?;
+        Ok(match self.order(scope, id).await? {
+            Some(o) => Refund::Applied(Box::new(o)),
+            None => Refund::NotFound,
+        })
+    }
+
+    /// Set the payment status from the refunded total. Each conditional update only matches
+    /// the state it names, so concurrent refunds cannot leave a stale payment status behind.
+    async fn settle_payment_status(&self, id: ObjectId) -> mongodb::error::Result<()> {
+        let full = doc! { "$gte": [{ "$add": [refunded_expr(), EPSILON] }, paid_expr()] };
         self.orders()
             .update_one(
                 doc! { "_id": id, "$expr": full.clone() },
@@ -414,10 +402,7 @@ impl Store {
                 doc! { "$set": { "payment.status": "partially_refunded" } },
             )
             .await?;
-        Ok(match self.order(scope, id).await? {
-            Some(o) => Refund::Applied(Box::new(o)),
-            None => Refund::NotFound,
-        })
+        Ok(())
     }
 
     async fn refund_failure(
@@ -454,4 +439,56 @@ async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
             other => return other,
         }
     }
+}
+
+/// What was paid, in an aggregation expression: the paid amount when recorded, the total
+/// otherwise.
+fn paid_expr() -> Document {
+    doc! { "$cond": [
+        { "$gt": [{ "$ifNull": ["$totals.paidAmount", 0] }, 0] }, "$totals.paidAmount", "$totals.total",
+    ] }
+}
+
+/// What was refunded so far, in an aggregation expression.
+fn refunded_expr() -> Document {
+    doc! { "$ifNull": ["$totals.refundAmount", 0] }
+}
+
+/// The order while its payment is refundable and `amount` more stays within what was paid.
+fn refundable_filter(scope: &OrderScope, id: ObjectId, amount: f64) -> Document {
+    let mut f = scope.one(id);
+    f.insert(
+        "payment.status",
+        doc! { "$in": ["paid", "partially_refunded"] },
+    );
+    f.insert(
+        "$expr",
+        doc! { "$lte": [
+            { "$add": [refunded_expr(), amount] }, { "$add": [paid_expr(), EPSILON] },
+        ] },
+    );
+    f
+}
+
+/// The update adding the refund; the payment status is settled after it.
+fn refund_update(refund: &RefundRequest) -> mongodb::error::Result<Document> {
+    let now = DateTime::now();
+    Ok(doc! {
+        "$inc": { "totals.refundAmount": refund.amount },
+        "$set": { "payment.refundedAt": now, "updatedAt": now },
+        "$push": refund_push(refund, now)?,
+    })
+}
+
+/// The `$push` of a refund: the refund itself and its timeline entry.
+pub(super) fn refund_push(
+    refund: &RefundRequest,
+    now: DateTime,
+) -> mongodb::error::Result<Document> {
+    let mut entry = mongodb::bson::to_document(refund)?;
+    entry.insert("at", now);
+    Ok(doc! {
+        "refunds": entry,
+        "timeline": { "status": "refund", "message": format!("Refunded {:.2}: {}", refund.amount, refund.reason), "timestamp": now, "updatedBy": refund.by },
+    })
 }

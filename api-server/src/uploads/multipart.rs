@@ -12,6 +12,7 @@ use axum::extract::{
     multipart::{Field, MultipartError, MultipartRejection},
 };
 use bytes::{Bytes, BytesMut};
+use object_store::WriteMultipart;
 
 use super::{
     FileStore, ObjectKey,
@@ -277,24 +278,7 @@ async fn stream_file(
     target: Target,
 ) -> Result<StoredUpload, ApiError> {
     let file_name = field.file_name().map(str::to_string);
-    let max = limits.max_bytes as u64;
-    let too_large = || ApiError::BadRequest(limits.too_large.into());
-    let mut head = BytesMut::new();
-    let mut ended = false;
-    while head.len() < HEAD_BYTES {
-        match field.chunk().await.map_err(|e| broken(e, limits))? {
-            Some(chunk) => {
-                if (head.len() + chunk.len()) as u64 > max {
-                    return Err(too_large());
-                }
-                head.extend_from_slice(&chunk);
-            }
-            None => {
-                ended = true;
-                break;
-            }
-        }
-    }
+    let (head, ended) = read_head(&mut field, limits).await?;
     let sniffed = sniff::sniff(&head, target.accept)
         .ok_or_else(|| ApiError::BadRequest(target.accept.rejection().into()))?;
     let dimensions = match target.accept {
@@ -306,54 +290,68 @@ async fn stream_file(
         b.feed(&head);
     }
     let key = ObjectKey::new(target.merchant, target.private, sniffed.ext);
-    let stored = |size: u64, boxes: Option<Mp4Boxes>| StoredUpload {
-        file_name: file_name.clone(),
-        key: key.clone(),
-        size,
-        sniffed,
-        dimensions,
-        duration: boxes.and_then(|b| b.duration()),
-    };
     let head = head.freeze();
-    let mut size = head.len() as u64;
-    if ended {
+    let size = if ended {
         // Small enough to have arrived whole: one request to storage.
+        let size = head.len() as u64;
         files
             .put(&key, head)
             .await
             .map_err(storage_failed("Failed to upload file"))?;
-        return Ok(stored(size, boxes));
+        size
+    } else {
+        store_in_parts(&mut field, head, limits, files, &key, boxes.as_mut()).await?
+    };
+    Ok(StoredUpload {
+        file_name,
+        key,
+        size,
+        sniffed,
+        dimensions,
+        duration: boxes.and_then(|b| b.duration()),
+    })
+}
+
+/// Read up to [`HEAD_BYTES`] of the file; `true` when that was all of it.
+async fn read_head(field: &mut Field<'_>, limits: &Limits) -> Result<(BytesMut, bool), ApiError> {
+    let mut head = BytesMut::new();
+    while head.len() < HEAD_BYTES {
+        match field.chunk().await.map_err(|e| broken(e, limits))? {
+            Some(chunk) => {
+                if (head.len() + chunk.len()) as u64 > limits.max_bytes as u64 {
+                    return Err(ApiError::BadRequest(limits.too_large.into()));
+                }
+                head.extend_from_slice(&chunk);
+            }
+            None => return Ok((head, true)),
+        }
     }
+    Ok((head, false))
+}
+
+/// Store a file larger than its head in parts, starting with the head; returns its size.
+/// Aborts the upload (nothing left behind) when the rest fails.
+async fn store_in_parts(
+    field: &mut Field<'_>,
+    head: Bytes,
+    limits: &Limits,
+    files: &FileStore,
+    key: &ObjectKey,
+    boxes: Option<&mut Mp4Boxes>,
+) -> Result<u64, ApiError> {
+    let size = head.len() as u64;
     let mut writer = files
-        .writer(&key)
+        .writer(key)
         .await
         .map_err(storage_failed("Failed to upload file"))?;
     writer.put(head);
-    let rest = async {
-        while let Some(chunk) = field.chunk().await.map_err(|e| broken(e, limits))? {
-            size += chunk.len() as u64;
-            if size > max {
-                return Err(too_large());
-            }
-            if let Some(b) = boxes.as_mut() {
-                b.feed(&chunk);
-            }
-            writer
-                .wait_for_capacity(PARTS_IN_FLIGHT)
-                .await
-                .map_err(storage_failed("Failed to upload file"))?;
-            writer.put(chunk);
-        }
-        Ok::<(), ApiError>(())
-    }
-    .await;
-    match rest {
-        Ok(()) => {
+    match write_rest(field, &mut writer, size, limits, boxes).await {
+        Ok(size) => {
             writer
                 .finish()
                 .await
                 .map_err(storage_failed("Failed to upload file"))?;
-            Ok(stored(size, boxes))
+            Ok(size)
         }
         Err(e) => {
             if let Err(error) = writer.abort().await {
@@ -362,6 +360,32 @@ async fn stream_file(
             Err(e)
         }
     }
+}
+
+/// Hand the rest of the file to the writer as it arrives, refusing it past its limit;
+/// returns the file's size (`size` is what was written before).
+async fn write_rest(
+    field: &mut Field<'_>,
+    writer: &mut WriteMultipart,
+    mut size: u64,
+    limits: &Limits,
+    mut boxes: Option<&mut Mp4Boxes>,
+) -> Result<u64, ApiError> {
+    while let Some(chunk) = field.chunk().await.map_err(|e| broken(e, limits))? {
+        size += chunk.len() as u64;
+        if size > limits.max_bytes as u64 {
+            return Err(ApiError::BadRequest(limits.too_large.into()));
+        }
+        if let Some(b) = boxes.as_mut() {
+            b.feed(&chunk);
+        }
+        writer
+            .wait_for_capacity(PARTS_IN_FLIGHT)
+            .await
+            .map_err(storage_failed("Failed to upload file"))?;
+        writer.put(chunk);
+    }
+    Ok(size)
 }
 
 fn storage_failed(message: &'static str) -> impl FnOnce(object_store::Error) -> ApiError {

@@ -165,56 +165,75 @@ impl Mp4Boxes {
     /// Feed the next bytes of the file.
     pub fn feed(&mut self, mut chunk: &[u8]) {
         while !chunk.is_empty() && !self.done {
-            if self.moov_left > 0 {
-                let n = chunk
-                    .len()
-                    .min(usize::try_from(self.moov_left).unwrap_or(usize::MAX));
-                if let Some(moov) = self.moov.as_mut() {
-                    let room = MOOV_KEPT.saturating_sub(moov.len());
-                    moov.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                self.moov_left -= n as u64;
-                self.at += n as u64;
-                chunk = &chunk[n..];
-                continue;
-            }
-            if self.at < self.next {
-                let n = chunk
-                    .len()
-                    .min(usize::try_from(self.next - self.at).unwrap_or(usize::MAX));
-                self.at += n as u64;
-                chunk = &chunk[n..];
-                continue;
-            }
-            let need = if self.header.len() >= 8 && be(&self.header[..4]) == 1 {
-                16
+            let n = if self.moov_left > 0 {
+                self.keep_moov(chunk)
+            } else if self.at < self.next {
+                self.skip_box(chunk)
             } else {
-                8
+                self.read_header(chunk)
             };
-            let n = chunk.len().min(need - self.header.len());
-            self.header.extend_from_slice(&chunk[..n]);
-            self.at += n as u64;
             chunk = &chunk[n..];
-            if self.header.len() < need || (need == 8 && be(&self.header[..4]) == 1) {
-                continue;
-            }
-            let size = match be(&self.header[..4]) {
-                1 => be(&self.header[8..16]),
-                n => n,
-            };
-            let header = self.header.len() as u64;
-            if size < header {
-                // Size 0 (box to the end of the file) or corrupt: nothing more to follow.
-                self.done = true;
-                break;
-            }
-            if &self.header[4..8] == b"moov" {
-                self.moov = Some(Vec::new());
-                self.moov_left = size - header;
-            }
-            self.next = self.at + (size - header);
-            self.header.clear();
         }
+    }
+
+    /// Take bytes of the `moov` box, keeping up to [`MOOV_KEPT`]; returns the bytes taken.
+    fn keep_moov(&mut self, chunk: &[u8]) -> usize {
+        let n = chunk
+            .len()
+            .min(usize::try_from(self.moov_left).unwrap_or(usize::MAX));
+        if let Some(moov) = self.moov.as_mut() {
+            let room = MOOV_KEPT.saturating_sub(moov.len());
+            moov.extend_from_slice(&chunk[..n.min(room)]);
+        }
+        self.moov_left -= n as u64;
+        self.at += n as u64;
+        n
+    }
+
+    /// Pass over bytes of a box that is not followed; returns the bytes taken.
+    fn skip_box(&mut self, chunk: &[u8]) -> usize {
+        let n = chunk
+            .len()
+            .min(usize::try_from(self.next - self.at).unwrap_or(usize::MAX));
+        self.at += n as u64;
+        n
+    }
+
+    /// Take bytes of the next box header (8 bytes, or 16 with a 64-bit size) and, once it is
+    /// whole, start on its box; returns the bytes taken.
+    fn read_header(&mut self, chunk: &[u8]) -> usize {
+        let need = if self.header.len() >= 8 && be(&self.header[..4]) == 1 {
+            16
+        } else {
+            8
+        };
+        let n = chunk.len().min(need - self.header.len());
+        self.header.extend_from_slice(&chunk[..n]);
+        self.at += n as u64;
+        if self.header.len() >= need && !(need == 8 && be(&self.header[..4]) == 1) {
+            self.start_box();
+        }
+        n
+    }
+
+    /// A whole header was read: note where its box ends, and keep the box when it is `moov`.
+    fn start_box(&mut self) {
+        let size = match be(&self.header[..4]) {
+            1 => be(&self.header[8..16]),
+            n => n,
+        };
+        let header = self.header.len() as u64;
+        if size < header {
+            // Size 0 (box to the end of the file) or corrupt: nothing more to follow.
+            self.done = true;
+            return;
+        }
+        if &self.header[4..8] == b"moov" {
+            self.moov = Some(Vec::new());
+            self.moov_left = size - header;
+        }
+        self.next = self.at + (size - header);
+        self.header.clear();
     }
 
     /// The duration, once the `moov` box went past.

@@ -72,20 +72,22 @@ impl Applied {
 /// `ApplyChild` / `DeleteChild` naming the child that failed; when several fail at once, the
 /// first in apply order (so the status names the same one every time).
 pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> Result<Applied> {
+    // Every kind is named here, so a new one cannot be forgotten; those marked `_` point at
+    // the pods and are applied after the Deployment, by `apply_dependents`.
     let Children {
         service_account,
         config_map,
         uploads,
-        internal_service,
-        public_service,
         deployment,
-        hpa,
-        pdb,
-        network_policy,
-        ingress,
-        backup,
-        verify,
-        capture,
+        internal_service: _,
+        public_service: _,
+        hpa: _,
+        pdb: _,
+        network_policy: _,
+        ingress: _,
+        backup: _,
+        verify: _,
+        capture: _,
     } = children;
     let c = &ctx.caches;
     let mut out = Applied::default();
@@ -113,6 +115,30 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     )
     .await?;
     out.deployment = out.note(applied);
+    apply_dependents(ctx, b, children, &mut out).await?;
+    Ok(out)
+}
+
+/// The last wave: Services, HPA, PDB, NetworkPolicy, Ingress and the data workloads, at once.
+async fn apply_dependents(
+    ctx: &Context,
+    b: &ValidatedBackend,
+    children: &Children,
+    out: &mut Applied,
+) -> Result<()> {
+    let Children {
+        internal_service,
+        public_service,
+        hpa,
+        pdb,
+        network_policy: policy,
+        ingress,
+        backup,
+        verify,
+        capture,
+        ..
+    } = children;
+    let c = &ctx.caches;
     let (backup_name, verify_name, capture_name) = (
         names::backup(&b.name),
         names::verify(&b.name),
@@ -123,14 +149,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         apply_child(ctx, b, &c.services, public_service, no_drift),
         apply_desired(ctx, b, &c.hpas, hpa, no_drift, &b.name),
         apply_desired(ctx, b, &c.pdbs, pdb, no_drift, &b.name),
-        apply_desired(
-            ctx,
-            b,
-            &c.network_policies,
-            network_policy,
-            no_drift,
-            &b.name
-        ),
+        apply_desired(ctx, b, &c.network_policies, policy, no_drift, &b.name),
         apply_desired(ctx, b, &c.ingresses, ingress, no_drift, &b.name),
         apply_desired(ctx, b, &c.cron_jobs, backup, no_drift, &backup_name),
         apply_desired(ctx, b, &c.cron_jobs, verify, no_drift, &verify_name),
@@ -145,7 +164,7 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     out.note(backup?);
     out.note(verify?);
     out.note(capture?);
-    Ok(out)
+    Ok(())
 }
 
 /// The fields of a live child whose applied-hash matches that someone else nevertheless
@@ -383,21 +402,31 @@ where
     if !edited.is_empty() {
         undo_foreign_edit(ctx, &api, child).await?;
     }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let applied = api
-        .patch(&name, &params, &Patch::Apply(child))
-        .await
-        .map_err(|source| Error::ApplyChild {
-            kind,
-            name: name.clone(),
-            source,
-        })?;
-    ctx.metrics.child_applied(kind);
-    info!(k8s.kind = kind, k8s.name = %name, "child applied");
+    let applied = server_side_apply(ctx, &api, child, &name).await?;
     if let Some(fields) = reverted_fields(unchanged, edited, &drifted) {
         events::drift_reverted(ctx, b, kind, &name, fields).await;
     }
     Ok(Written::Applied(applied))
+}
+
+/// SSA `child` under our field manager, forcing ownership of its fields.
+async fn server_side_apply<K>(ctx: &Context, api: &Api<K>, child: &K, name: &str) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let kind = kind_name::<K>();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let applied = api
+        .patch(name, &params, &Patch::Apply(child))
+        .await
+        .map_err(|source| Error::ApplyChild {
+            kind,
+            name: name.to_owned(),
+            source,
+        })?;
+    ctx.metrics.child_applied(kind);
+    info!(k8s.kind = kind, k8s.name = %name, "child applied");
+    Ok(applied)
 }
 
 async fn apply_desired<K, C>(

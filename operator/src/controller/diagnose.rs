@@ -424,31 +424,10 @@ async fn crash_logs(
         return BTreeMap::new();
     };
     let key = log_key(&pod.name_any(), &c.name);
-    let remembered = {
-        let seen = ctx
-            .crash_logs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.get(&backend)
-            .filter(|seen| seen.key == key && seen.restarts == c.restart_count)
-            .map(|seen| seen.lines.clone())
-    };
-    let lines = match remembered {
+    let lines = match remembered_lines(ctx, &backend, &key, c.restart_count) {
         Some(lines) => lines,
         None => {
-            let params = LogParams {
-                container: Some(c.name.clone()),
-                previous: true,
-                tail_lines: Some(LOG_LINES),
-                limit_bytes: Some(LOG_BYTES),
-                ..Default::default()
-            };
-            // No previous instance yet, or no permission: the message goes without lines.
-            let text = Api::<Pod>::namespaced(ctx.client.clone(), &b.namespace)
-                .logs(&pod.name_any(), &params)
-                .await
-                .unwrap_or_default();
-            let lines = tail(&text);
+            let lines = previous_log_tail(ctx, &b.namespace, &pod.name_any(), &c.name).await;
             ctx.crash_logs
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -464,6 +443,39 @@ async fn crash_logs(
         }
     };
     BTreeMap::from([(key, lines)])
+}
+
+/// The log lines remembered for this crash (same container, same restartCount), if any.
+fn remembered_lines(ctx: &Context, backend: &str, key: &str, restarts: i32) -> Option<Vec<String>> {
+    let seen = ctx
+        .crash_logs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    seen.get(backend)
+        .filter(|seen| seen.key == key && seen.restarts == restarts)
+        .map(|seen| seen.lines.clone())
+}
+
+/// The last lines the previous instance of a container logged.
+async fn previous_log_tail(
+    ctx: &Context,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Vec<String> {
+    let params = LogParams {
+        container: Some(container.to_owned()),
+        previous: true,
+        tail_lines: Some(LOG_LINES),
+        limit_bytes: Some(LOG_BYTES),
+        ..Default::default()
+    };
+    // No previous instance yet, or no permission: the message goes without lines.
+    let text = Api::<Pod>::namespaced(ctx.client.clone(), namespace)
+        .logs(pod, &params)
+        .await
+        .unwrap_or_default();
+    tail(&text)
 }
 
 /// Drop what is remembered about `backend`'s crashes.

@@ -26,16 +26,20 @@ use std::{
     time::Duration,
 };
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::{
-    api::{apps::v1::Deployment, core::v1::Secret},
+    api::{
+        apps::v1::Deployment,
+        batch::v1::Job,
+        core::v1::{Pod, Secret},
+    },
     jiff::Timestamp,
 };
 use kube::{
     Client, ResourceExt,
     runtime::{
         Controller,
-        controller::{Action, Config as ControllerConfig},
+        controller::{Action, Config as ControllerConfig, Error as ControllerError},
         events::Reporter,
         reflector::{ObjectRef, Store},
     },
@@ -44,7 +48,7 @@ use tracing::{debug, info, instrument, warn};
 
 use self::{
     build::{Desired, build},
-    cache::{Caches, lookup},
+    cache::{Caches, ChildEvents, Touched, lookup},
     recorder::Recorder,
     status::{Observed, Verdict},
     validate::{ValidatedBackend, validate},
@@ -123,24 +127,10 @@ pub async fn run(
     // The MerchantBackup and MerchantRestore controllers run alongside, over the same namespaces,
     // fed by this controller's watches (one watch per kind for the whole operator).
     let shutdown = futures::FutureExt::shared(shutdown);
-    let (job_stream, data_jobs) = crate::data::split(events.jobs);
-    let (pod_stream, data_pods) = crate::data::split(events.pods);
-    let (restore_stream, data_restores) = crate::data::split(restore_stream);
-    let data = crate::data::run(
-        client.clone(),
-        ns,
-        Recorder::new(client.clone(), reporter.clone()),
-        crate::data::Shared {
-            backends: backend_store.clone(),
-            restores: restores.clone(),
-            jobs: caches.jobs.clone(),
-            pods: caches.pods.clone(),
-            job_events: crate::data::split(data_jobs),
-            pod_events: data_pods,
-            restore_events: data_restores,
-        },
-        shutdown.clone(),
-    );
+    let (events, restore_stream, shared) =
+        share_watches(events, restore_stream, &caches, &backend_store, &restores);
+    let recorder = Recorder::new(client.clone(), reporter.clone());
+    let data = crate::data::run(client.clone(), ns, recorder, shared, shutdown.clone());
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
@@ -154,9 +144,66 @@ pub async fn run(
     });
     let controller = Controller::for_stream(backend_stream, backend_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency));
-    let backends = controller.store();
     let outcome_ctx = context.clone();
-    let controller = controller
+    let controller = watch_related(controller, events, restore_stream)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| report_outcome(outcome_ctx.clone(), result));
+    tokio::join!(controller, data);
+    info!("controller stopped");
+}
+
+/// What the data controllers get: this controller's caches and a copy of its Job, Pod and
+/// MerchantRestore events.
+type DataShared = crate::data::Shared<
+    crate::data::Events<Job>,
+    crate::data::Events<Pod>,
+    crate::data::Events<MerchantRestore>,
+>;
+
+/// Split the Job, Pod and MerchantRestore watches between this controller and the data
+/// controllers. Returns this controller's events (its halves in place of the originals), its
+/// MerchantRestore events and what the data controllers get.
+fn share_watches(
+    events: ChildEvents,
+    restore_stream: impl Stream<Item = Touched<MerchantRestore>> + Send + 'static,
+    caches: &Caches,
+    backends: &Store<MerchantBackend>,
+    restores: &Store<MerchantRestore>,
+) -> (
+    ChildEvents,
+    crate::data::Events<MerchantRestore>,
+    DataShared,
+) {
+    let (jobs, data_jobs) = crate::data::split(events.jobs);
+    let (pods, data_pods) = crate::data::split(events.pods);
+    let (restore_stream, data_restores) = crate::data::split(restore_stream);
+    let shared = crate::data::Shared {
+        backends: backends.clone(),
+        restores: restores.clone(),
+        jobs: caches.jobs.clone(),
+        pods: caches.pods.clone(),
+        job_events: crate::data::split(data_jobs),
+        pod_events: data_pods,
+        restore_events: data_restores,
+    };
+    let events = ChildEvents {
+        jobs: jobs.boxed(),
+        pods: pods.boxed(),
+        ..events
+    };
+    (events, restore_stream, shared)
+}
+
+/// Reconcile a MerchantBackend when one of its children changes, or what it depends on: its
+/// uploads claim, its Secrets, its API pods, an in-place restore of it.
+fn watch_related(
+    controller: Controller<MerchantBackend>,
+    events: ChildEvents,
+    restore_stream: crate::data::Events<MerchantRestore>,
+) -> Controller<MerchantBackend> {
+    let backends = controller.store();
+    controller
         .owns_stream(events.service_accounts)
         .owns_stream(events.config_maps)
         // By label, not ownerReference: a retained claim has none, and its phase feeds status.
@@ -169,35 +216,34 @@ pub async fn run(
         .owns_stream(events.ingresses)
         .owns_stream(events.cron_jobs)
         // Migration Jobs are ours; a CronJob's runs map to their backend by the instance label.
-        .watches_stream(job_stream, |job| owning_backend(&job))
+        .watches_stream(events.jobs, |job| owning_backend(&job))
         .watches_stream(events.secrets, move |secret| {
             referencing(&backends, &secret)
         })
-        .watches_stream(pod_stream, |pod| owning_backend(&pod))
+        .watches_stream(events.pods, |pod| owning_backend(&pod))
         // An in-place restore starting or finishing changes the backend's replicas.
         .watches_stream(restore_stream, |r| {
             Some(ObjectRef::new(&r.spec.backend_ref).within(&r.namespace()?))
         })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| {
-            let ctx = outcome_ctx.clone();
-            async move {
-                match result {
-                    Ok(_) => {}
-                    // Deleted (its children's deletions map here): only a retained claim is left.
-                    Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
-                        debug!(object = %obj, "deleted before reconcile");
-                        announce_retained_claim(&ctx, obj.namespace.as_deref(), &obj.name).await;
-                    }
-                    Err(error) => {
-                        warn!(error = %crate::telemetry::chain(&error), "reconcile dispatch failed")
-                    }
-                }
-            }
-        });
-    tokio::join!(controller, data);
-    info!("controller stopped");
+}
+
+/// Log what a reconcile dispatch returned that `error_policy` did not see.
+async fn report_outcome<T, E, Q>(ctx: Arc<Context>, result: Result<T, ControllerError<E, Q>>)
+where
+    E: std::error::Error + 'static,
+    Q: std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => {}
+        // Deleted (its children's deletions map here): only a retained claim is left.
+        Err(ControllerError::ObjectNotFound(obj)) => {
+            debug!(object = %obj, "deleted before reconcile");
+            announce_retained_claim(&ctx, obj.namespace.as_deref(), &obj.name).await;
+        }
+        Err(error) => {
+            warn!(error = %crate::telemetry::chain(&error), "reconcile dispatch failed")
+        }
+    }
 }
 
 /// MerchantBackends in the Secret's namespace that reference it.
@@ -291,24 +337,38 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         Ok(applied) => applied,
         Err(error) => return Err(report_apply_failure(ctx, mb, &validated, &secrets, error).await),
     };
-    let mut observed = observe(ctx, &validated, desired_hash(&children.deployment));
-    if let Some(fresh) = applied.deployment {
-        observed.deployment = Some(fresh);
-    }
-    observed.refused = applied.refused;
     let requeue = gate.as_ref().and_then(|g| g.requeue);
-    observed.gate = gate;
-    if !status::ready(&observed) {
-        // Cache reads; a GET only for a pending claim's class or a new crash's logs.
-        observed.cause = diagnose::diagnose(&diagnose::gather(ctx, &validated).await);
-    }
-    // Cache reads; one pod list per backup run that finished since the last reconcile.
-    observed.backup = backups::observe(ctx, mb, &validated, now()).await;
+    let observed = observe_applied(ctx, mb, &validated, &children, applied, gate).await;
     let refused = !observed.refused.is_empty();
     let verdict = Verdict::Applied(secrets);
     write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
     let resync = if refused { REFUSED_RETRY } else { RESYNC };
     Ok(Action::requeue(requeue.map_or(resync, |r| r.min(resync))))
+}
+
+/// What the status reports after an apply: the children as applied and observed, why the API
+/// is not ready yet, and the last backups.
+async fn observe_applied(
+    ctx: &Context,
+    mb: &MerchantBackend,
+    validated: &ValidatedBackend,
+    children: &build::Children,
+    applied: apply::Applied,
+    gate: Option<release::Gate>,
+) -> Observed {
+    let mut observed = observe(ctx, validated, desired_hash(&children.deployment));
+    if let Some(fresh) = applied.deployment {
+        observed.deployment = Some(fresh);
+    }
+    observed.refused = applied.refused;
+    observed.gate = gate;
+    if !status::ready(&observed) {
+        // Cache reads; a GET only for a pending claim's class or a new crash's logs.
+        observed.cause = diagnose::diagnose(&diagnose::gather(ctx, validated).await);
+    }
+    // Cache reads; one pod list per backup run that finished since the last reconcile.
+    observed.backup = backups::observe(ctx, mb, validated, now()).await;
+    observed
 }
 
 /// The children with the image the release gate lets serve (none yet: no Deployment).

@@ -4,7 +4,11 @@
 //! that need a human become Events.
 
 use k8s_openapi::{
-    api::{apps::v1::Deployment, core::v1::Service, networking::v1::Ingress},
+    api::{
+        apps::v1::{Deployment, DeploymentCondition},
+        core::v1::Service,
+        networking::v1::Ingress,
+    },
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
     jiff::Timestamp,
 };
@@ -70,21 +74,9 @@ pub(crate) type Draft = (&'static str, bool, &'static str, String);
 
 fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
     let Some(d) = &observed.deployment else {
-        let msg = "waiting for the Deployment to be created".to_owned();
-        return vec![
-            (READY, false, reason::DEPLOYMENT_MISSING, msg.clone()),
-            (PROGRESSING, true, reason::DEPLOYMENT_MISSING, msg),
-            (DEGRADED, false, reason::HEALTHY, String::new()),
-            (STALLED, false, reason::HEALTHY, String::new()),
-        ];
+        return deployment_missing();
     };
-    let current = d
-        .meta()
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
-    let applied = observed.desired_deployment_hash.is_none()
-        || current == observed.desired_deployment_hash.as_ref();
+    let applied = runs_applied_spec(observed, d);
     let spec_replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let want = spec_replicas.max(observed.min_replicas.unwrap_or(0));
     let s = d.status.clone().unwrap_or_default();
@@ -93,10 +85,7 @@ fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
         && s.updated_replicas.unwrap_or(0) >= want
         && s.ready_replicas.unwrap_or(0) >= want
         && s.replicas.unwrap_or(0) == spec_replicas;
-    let failed = s.conditions.unwrap_or_default().into_iter().find(|c| {
-        (c.type_ == "Progressing" && c.status == "False")
-            || (c.type_ == "ReplicaFailure" && c.status == "True")
-    });
+    let failed = rollout_failure(s.conditions);
     let ready = applied && rolled;
     let progress = format!(
         "{}/{} pods ready, {} updated",
@@ -127,6 +116,35 @@ fn deployment_conditions(observed: &Observed) -> Vec<Draft> {
     });
     drafts.push((STALLED, false, reason::HEALTHY, String::new()));
     drafts
+}
+
+fn deployment_missing() -> Vec<Draft> {
+    let msg = "waiting for the Deployment to be created".to_owned();
+    vec![
+        (READY, false, reason::DEPLOYMENT_MISSING, msg.clone()),
+        (PROGRESSING, true, reason::DEPLOYMENT_MISSING, msg),
+        (DEGRADED, false, reason::HEALTHY, String::new()),
+        (STALLED, false, reason::HEALTHY, String::new()),
+    ]
+}
+
+/// The live Deployment carries the hash of the spec last applied (or none was expected).
+fn runs_applied_spec(observed: &Observed, d: &Deployment) -> bool {
+    let current = d
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
+    observed.desired_deployment_hash.is_none()
+        || current == observed.desired_deployment_hash.as_ref()
+}
+
+/// The Deployment condition saying its rollout failed, if any.
+fn rollout_failure(conditions: Option<Vec<DeploymentCondition>>) -> Option<DeploymentCondition> {
+    conditions.unwrap_or_default().into_iter().find(|c| {
+        (c.type_ == "Progressing" && c.status == "False")
+            || (c.type_ == "ReplicaFailure" && c.status == "True")
+    })
 }
 
 fn held_for_restore(restore: &str) -> Vec<Draft> {

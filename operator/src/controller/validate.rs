@@ -9,9 +9,9 @@ use k8s_openapi::apimachinery::pkg::{
 use kube::{Resource, ResourceExt};
 
 use crate::crd::{
-    AccessMode, AutoscalingSpec, Environment, IngressSpec, LogLevel, MerchantBackend,
-    MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec, SecretKeyRef,
-    SecretsSpec, ServiceType, SessionAffinity,
+    AccessMode, ApiConfigSpec, AutoscalingSpec, Environment, IngressSpec, LogLevel,
+    MerchantBackend, MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec,
+    SecretKeyRef, SecretsSpec, ServiceType, SessionAffinity,
 };
 
 /// Default API port (PORT), the one `merchant-api serve` listens on.
@@ -242,11 +242,7 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
     let autoscaling = spec.autoscaling.as_ref().and_then(autoscaling);
     let replicas = spec.replicas.unwrap_or(3);
     let mut validated = ValidatedBackend {
-        owner: mb
-            .metadata
-            .uid
-            .as_ref()
-            .and_then(|_| mb.controller_owner_ref(&())),
+        owner: owner(mb),
         name,
         namespace,
         image: spec.image.clone(),
@@ -258,13 +254,7 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         limits: resources(spec, true),
         port: spec.port.unwrap_or(DEFAULT_PORT),
         config: config(spec),
-        secrets: storage_bindings(
-            spec,
-            mail_bindings(
-                spec,
-                secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
-            )?,
-        )?,
+        secrets: all_secret_bindings(spec)?,
         uploads: uploads(spec),
         service: public_service(spec),
         ingress: spec.ingress.clone(),
@@ -272,17 +262,41 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         network_policy: network_policy(spec),
         pod_template,
         backup: backup(mb, &namespace_of(mb))?,
-        backend_json: serde_json::json!({
-            "name": mb.metadata.name,
-            "namespace": namespace_of(mb),
-            "spec": spec,
-        })
-        .to_string(),
+        backend_json: backend_json(mb),
         migrations: migrations(spec),
         paused: spec.paused.unwrap_or(false),
     };
     validated.pdb_min_available = pdb(spec, validated.max_pods())?;
     Ok(validated)
+}
+
+/// The controller ownerReference, once the object has a uid (not in `render`).
+fn owner(mb: &MerchantBackend) -> Option<OwnerReference> {
+    mb.metadata
+        .uid
+        .as_ref()
+        .and_then(|_| mb.controller_owner_ref(&()))
+}
+
+/// Every Secret-backed variable: the conventional ones, then mail and storage credentials.
+fn all_secret_bindings(spec: &MerchantBackendSpec) -> Result<Vec<SecretBinding>, InvalidSpec> {
+    storage_bindings(
+        spec,
+        mail_bindings(
+            spec,
+            secret_bindings(spec.secrets.as_ref().unwrap_or(&SecretsSpec::default())),
+        )?,
+    )
+}
+
+/// `{name, namespace, spec}` as JSON: what a backup records of the MerchantBackend.
+fn backend_json(mb: &MerchantBackend) -> String {
+    serde_json::json!({
+        "name": mb.metadata.name,
+        "namespace": namespace_of(mb),
+        "spec": &mb.spec,
+    })
+    .to_string()
 }
 
 fn namespace_of(mb: &MerchantBackend) -> String {
@@ -534,30 +548,7 @@ fn environment(env: Environment) -> &'static str {
 /// are left out so the API's own defaults apply.
 fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     let config = spec.config.clone().unwrap_or_default();
-    let mut data = BTreeMap::from([
-        (
-            "PORT".to_owned(),
-            spec.port.unwrap_or(DEFAULT_PORT).to_string(),
-        ),
-        (
-            "ADMIN_PORT".to_owned(),
-            crate::controller::build::METRICS_PORT.to_string(),
-        ),
-        ("UPLOADS_DIR".to_owned(), UPLOADS_PATH.to_owned()),
-        (
-            "NODE_ENV".to_owned(),
-            environment(config.environment.unwrap_or(Environment::Production)).to_owned(),
-        ),
-        (
-            "LOG_LEVEL".to_owned(),
-            log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned(),
-        ),
-        // Always set: empty means same-origin only, which the API accepts in production.
-        (
-            "CORS_ORIGIN".to_owned(),
-            config.cors_origins.unwrap_or_default().join(","),
-        ),
-    ]);
+    let mut data = always_set(spec, &config);
     let mut set = |key: &str, value: Option<String>| {
         if let Some(value) = value {
             data.insert(key.to_owned(), value);
@@ -599,9 +590,37 @@ fn config(spec: &MerchantBackendSpec) -> BTreeMap<String, String> {
     data
 }
 
+/// The settings always set: ports, the uploads mount, environment, log level, CORS origins.
+fn always_set(spec: &MerchantBackendSpec, config: &ApiConfigSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "PORT".to_owned(),
+            spec.port.unwrap_or(DEFAULT_PORT).to_string(),
+        ),
+        (
+            "ADMIN_PORT".to_owned(),
+            crate::controller::build::METRICS_PORT.to_string(),
+        ),
+        ("UPLOADS_DIR".to_owned(), UPLOADS_PATH.to_owned()),
+        (
+            "NODE_ENV".to_owned(),
+            environment(config.environment.unwrap_or(Environment::Production)).to_owned(),
+        ),
+        (
+            "LOG_LEVEL".to_owned(),
+            log_level(config.log_level.unwrap_or(LogLevel::Info)).to_owned(),
+        ),
+        // Always set: empty means same-origin only, which the API accepts in production.
+        (
+            "CORS_ORIGIN".to_owned(),
+            config.cors_origins.clone().unwrap_or_default().join(","),
+        ),
+    ])
+}
+
 fn binding(
     env: &'static str,
-    given: Option<&SecretKeyRef>,
+    given: &Option<SecretKeyRef>,
     name: &str,
     key: &str,
     required: bool,
@@ -625,113 +644,33 @@ fn binding(
 
 /// The Secret-backed environment: conventional names by default; explicit references are required.
 fn secret_bindings(s: &SecretsSpec) -> Vec<SecretBinding> {
-    vec![
-        binding(
-            "MONGODB_URI",
-            s.mongodb_uri.as_ref(),
-            "db-secrets",
-            "mongodb-uri",
-            true,
-        ),
-        binding(
-            "REDIS_URL",
-            s.redis_url.as_ref(),
-            "cache-secrets",
-            "redis-url",
-            true,
-        ),
-        binding(
-            "JWT_SECRET",
-            s.jwt_secret.as_ref(),
-            "auth-secrets",
-            "jwt-secret",
-            true,
-        ),
-        binding(
-            "JWT_MERCHANT_SECRET",
-            s.jwt_merchant_secret.as_ref(),
-            "auth-secrets",
-            "jwt-merchant-secret",
-            true,
-        ),
-        binding(
-            "JWT_REFRESH_SECRET",
-            s.jwt_refresh_secret.as_ref(),
-            "auth-secrets",
-            "jwt-refresh-secret",
-            true,
-        ),
-        binding(
-            "SENDGRID_API_KEY",
-            s.sendgrid_api_key.as_ref(),
-            "email-secrets",
-            "sendgrid-api-key",
-            false,
-        ),
-        binding(
-            "CLOUDINARY_CLOUD_NAME",
-            s.cloudinary_cloud_name.as_ref(),
-            "cloudinary-secrets",
-            "cloud-name",
-            false,
-        ),
-        binding(
-            "CLOUDINARY_API_KEY",
-            s.cloudinary_api_key.as_ref(),
-            "cloudinary-secrets",
-            "api-key",
-            false,
-        ),
-        binding(
-            "CLOUDINARY_API_SECRET",
-            s.cloudinary_api_secret.as_ref(),
-            "cloudinary-secrets",
-            "api-secret",
-            false,
-        ),
-        binding(
-            "TWILIO_ACCOUNT_SID",
-            s.twilio_account_sid.as_ref(),
-            "sms-secrets",
-            "twilio-account-sid",
-            false,
-        ),
-        binding(
-            "TWILIO_AUTH_TOKEN",
-            s.twilio_auth_token.as_ref(),
-            "sms-secrets",
-            "twilio-auth-token",
-            false,
-        ),
-        binding(
-            "RAZORPAY_KEY_ID",
-            s.razorpay_key_id.as_ref(),
-            "payment-secrets",
-            "razorpay-key-id",
-            false,
-        ),
-        binding(
-            "RAZORPAY_KEY_SECRET",
-            s.razorpay_key_secret.as_ref(),
-            "payment-secrets",
-            "razorpay-key-secret",
-            false,
-        ),
-        binding(
-            "S3_ACCESS_KEY_ID",
-            s.s3_access_key_id.as_ref(),
-            "storage-secrets",
-            "s3-access-key-id",
-            false,
-        ),
-        binding(
-            "S3_SECRET_ACCESS_KEY",
-            s.s3_secret_access_key.as_ref(),
-            "storage-secrets",
-            "s3-secret-access-key",
-            false,
-        ),
-    ]
+    // Tables, one line per variable: (env, explicit reference, conventional Secret, its key).
+    // A missing Secret or key of a required one blocks the rollout; the optional ones are wired
+    // as optional unless the spec names its own reference.
+    #[rustfmt::skip]
+    let required = [
+        ("MONGODB_URI", &s.mongodb_uri, "db-secrets", "mongodb-uri"),
+        ("REDIS_URL", &s.redis_url, "cache-secrets", "redis-url"),
+        ("JWT_SECRET", &s.jwt_secret, "auth-secrets", "jwt-secret"),
+        ("JWT_MERCHANT_SECRET", &s.jwt_merchant_secret, "auth-secrets", "jwt-merchant-secret"),
+        ("JWT_REFRESH_SECRET", &s.jwt_refresh_secret, "auth-secrets", "jwt-refresh-secret"),
+    ];
+    #[rustfmt::skip]
+    let optional = [
+        ("SENDGRID_API_KEY", &s.sendgrid_api_key, "email-secrets", "sendgrid-api-key"),
+        ("CLOUDINARY_CLOUD_NAME", &s.cloudinary_cloud_name, "cloudinary-secrets", "cloud-name"),
+        ("CLOUDINARY_API_KEY", &s.cloudinary_api_key, "cloudinary-secrets", "api-key"),
+        ("CLOUDINARY_API_SECRET", &s.cloudinary_api_secret, "cloudinary-secrets", "api-secret"),
+        ("TWILIO_ACCOUNT_SID", &s.twilio_account_sid, "sms-secrets", "twilio-account-sid"),
+        ("TWILIO_AUTH_TOKEN", &s.twilio_auth_token, "sms-secrets", "twilio-auth-token"),
+        ("RAZORPAY_KEY_ID", &s.razorpay_key_id, "payment-secrets", "razorpay-key-id"),
+        ("RAZORPAY_KEY_SECRET", &s.razorpay_key_secret, "payment-secrets", "razorpay-key-secret"),
+        ("S3_ACCESS_KEY_ID", &s.s3_access_key_id, "storage-secrets", "s3-access-key-id"),
+        ("S3_SECRET_ACCESS_KEY", &s.s3_secret_access_key, "storage-secrets", "s3-secret-access-key"),
+    ];
+    let required = required.map(|(env, given, name, key)| binding(env, given, name, key, true));
+    let optional = optional.map(|(env, given, name, key)| binding(env, given, name, key, false));
+    required.into_iter().chain(optional).collect()
 }
 
 fn access_mode(mode: AccessMode) -> String {
