@@ -236,6 +236,47 @@ impl CashbackDoc {
     pub fn order_text(&self, key: &str) -> Option<&str> {
         self.order.as_ref()?.get_str(key).ok()
     }
+
+    /// A numeric field of the order snapshot (`totalAmount`), whichever numeric type it is
+    /// stored as.
+    pub fn order_number(&self, key: &str) -> Option<f64> {
+        number(self.order.as_ref()?, &[key])
+    }
+
+    /// A date field of the order snapshot (`orderDate`).
+    pub fn order_date(&self, key: &str) -> Option<DateTime> {
+        self.order.as_ref()?.get_datetime(key).ok().copied()
+    }
+
+    /// The stored risk factors, each field read when it has the expected type.
+    pub fn risk_factor_rows(&self) -> Vec<RiskFactorRow> {
+        self.risk_factors
+            .iter()
+            .map(|f| RiskFactorRow {
+                kind: f.get_str("type").ok().map(str::to_string),
+                severity: f.get_str("severity").ok().map(str::to_string),
+                description: f.get_str("description").ok().map(str::to_string),
+                value: number(f, &["value"]),
+            })
+            .collect()
+    }
+}
+
+/// One stored reason a request looks risky (see [`crate::domain::cashback::RiskFactor`]).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RiskFactorRow {
+    /// What was looked at (`amount`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// medium | high.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Human-readable explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The measured value (share of the order total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
 }
 
 /// Filters of the list/stats/export views.

@@ -2,7 +2,13 @@
 //! records, and the counts of the stats, summary, heatmap and retention views.
 
 use serde::{Serialize, Serializer};
-use utoipa::ToSchema;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        RefOr, Type,
+        schema::{Schema, SchemaType},
+    },
+};
 
 use crate::store::{
     DateTime,
@@ -29,15 +35,19 @@ pub struct AuditUser {
 pub struct AuditRecordDetails {
     /// Summary of the resource before the change (free-form: each resource type has its own).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub before: Option<Snapshot>,
     /// Summary after the change (free-form, like `before`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub after: Option<Snapshot>,
     /// The top-level fields that differ between `before` and `after`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub changes: Option<Vec<AuditFieldChange>>,
     /// Request and handler facts.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub metadata: Option<AuditFacts>,
 }
 
@@ -81,7 +91,18 @@ pub struct AuditRecord {
     #[schema(format = DateTime)]
     pub updated_at: String,
     /// The acting team member; `null` for the owner (or a removed member).
+    #[schema(schema_with = nullable_user)]
     pub user: Option<AuditUser>,
+}
+
+/// [`AuditUser`]'s schema inline with `null` allowed: `type: [object, null]` rather than a
+/// `oneOf` with a bare `null` branch.
+fn nullable_user() -> RefOr<Schema> {
+    let mut schema = <AuditUser as PartialSchema>::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+    }
+    schema
 }
 
 impl From<AuditMember> for AuditUser {
