@@ -36,6 +36,18 @@ pub struct TimelineEntry {
     pub by: Option<String>,
 }
 
+impl TimelineEntry {
+    /// The first entry of a request recorded by `actor`.
+    fn created(actor: String, now: DateTime) -> Self {
+        Self {
+            status: "pending".into(),
+            timestamp: now,
+            notes: Some("Cashback request created".into()),
+            by: Some(actor),
+        }
+    }
+}
+
 /// A cashback request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -128,6 +140,25 @@ fn pending() -> String {
     "pending".into()
 }
 
+/// The requested amount as a percentage of the order total (two decimals; 0 without a total).
+fn rate(amount: f64, total: f64) -> f64 {
+    if total > 0.0 {
+        (amount / total * 10_000.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+/// The stored `order` snapshot; an order without a creation date is dated `now`.
+fn order_document(order: &OrderSnapshot, now: DateTime) -> Document {
+    doc! {
+        "id": order.id.to_hex(),
+        "orderNumber": &order.order_number,
+        "totalAmount": order.total,
+        "orderDate": order.placed_at.unwrap_or(now),
+    }
+}
+
 /// What a request records of its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderSnapshot {
@@ -175,11 +206,6 @@ impl CashbackDoc {
         let (risk_score, factors) = risk(amount, order.total);
         let flagged = risk_score >= FLAG_SCORE;
         let id = ObjectId::new();
-        let rate = if order.total > 0.0 {
-            (amount / order.total * 10_000.0).round() / 100.0
-        } else {
-            0.0
-        };
         Self {
             id,
             request_number: format!("CB-{}", id.to_hex().to_uppercase()),
@@ -187,15 +213,10 @@ impl CashbackDoc {
             customer_id: customer.to_hex(),
             order_id: order.id.to_hex(),
             customer: Some(doc! { "id": customer.to_hex() }),
-            order: Some(doc! {
-                "id": order.id.to_hex(),
-                "orderNumber": order.order_number,
-                "totalAmount": order.total,
-                "orderDate": order.placed_at.unwrap_or(now),
-            }),
+            order: Some(order_document(&order, now)),
             requested_amount: amount,
             approved_amount: None,
-            cashback_rate: rate,
+            cashback_rate: rate(amount, order.total),
             reason,
             status: "pending".into(),
             priority: if flagged { "high" } else { "normal" }.into(),
@@ -216,12 +237,7 @@ impl CashbackDoc {
             paid_amount: None,
             payment_status: "pending".into(),
             expires_at: DateTime::from_millis(now.timestamp_millis() + 30 * 86_400_000),
-            timeline: vec![TimelineEntry {
-                status: "pending".into(),
-                timestamp: now,
-                notes: Some("Cashback request created".into()),
-                by: Some(actor),
-            }],
+            timeline: vec![TimelineEntry::created(actor, now)],
             created_at: now,
             updated_at: now,
         }

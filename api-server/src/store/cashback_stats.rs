@@ -256,3 +256,24 @@ impl Store {
         Ok(rows.into_iter().next())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_keep_the_number_kind_the_server_computed() {
+        let row = doc! {
+            "_id": null, "total": 2, "totalAmount": 65.0, "approvedAmount": 0, "paidAmount": 60.0,
+            "pending": 0, "underReview": 0, "approved": 0, "rejected": 1, "paid": 1,
+        };
+        let stats: CashbackStatsRow = mongodb::bson::from_document(row).expect("row");
+        let json = serde_json::to_string(&stats).expect("json");
+        assert!(json.contains(r#""totalAmount":65.0"#), "{json}");
+        assert!(json.contains(r#""approvedAmount":0,"#), "{json}");
+        assert_eq!(stats.total_amount.as_f64(), 65.0);
+        let none = serde_json::to_value(CashbackMetrics::default()).expect("json");
+        assert_eq!(none["averageRiskScore"], serde_json::json!(0));
+        assert!(none["pendingAmount"].is_u64());
+    }
+}

@@ -411,3 +411,57 @@ pub struct AuditExport {
     #[schema(format = DateTime)]
     pub end_date: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{ObjectId, audit::AuditDetails};
+
+    #[test]
+    fn counts_render_as_an_object_in_counted_order() {
+        let counts = AuditCounts(vec![("b".into(), 3), ("a".into(), 1)]);
+        let text = serde_json::to_string(&counts).expect("json");
+        assert_eq!(text, r#"{"b":3,"a":1}"#);
+    }
+
+    #[test]
+    fn an_owner_record_has_a_null_user_and_no_unset_optional_keys() {
+        let now = DateTime::now();
+        let record = AuditLogDoc {
+            id: ObjectId::new(),
+            merchant_id: ObjectId::new(),
+            merchant_user_id: None,
+            action: "product.updated".into(),
+            resource_type: "product".into(),
+            resource_id: None,
+            details: AuditDetails {
+                changes: Some(json!([{ "field": "price", "before": 1, "after": 2.5 }])),
+                metadata: Some(json!({ "method": "PUT", "requested": 2 })),
+                ..AuditDetails::default()
+            },
+            ip_address: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_id: None,
+            timestamp: now,
+            severity: "info".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let view = AuditRecord::from(AuditEntry { record, user: None });
+        let v = serde_json::to_value(&view).expect("json");
+        assert_eq!(v["user"], json!(null));
+        for absent in ["merchantUserId", "resourceId", "requestId"] {
+            assert!(v.get(absent).is_none(), "{absent}");
+        }
+        assert_eq!(
+            v["details"],
+            json!({
+                "changes": [{ "field": "price", "before": 1, "after": 2.5 }],
+                "metadata": { "method": "PUT", "requested": 2 },
+            })
+        );
+        assert_eq!(view.day(), &iso(now)[..10]);
+    }
+}
