@@ -101,6 +101,8 @@ fn nullable_user() -> RefOr<Schema> {
     let mut schema = <AuditUser as PartialSchema>::schema();
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         object.schema_type = SchemaType::from_iter([Type::Object, Type::Null]);
+        object.description =
+            Some("The acting team member; `null` for the owner (or a removed member).".into());
     }
     schema
 }
