@@ -210,7 +210,24 @@ mod tests {
     use serde_json::Value;
 
     /// Fields whose content is free-form JSON by design, as `Schema.field`, each with why.
-    const FREE_FORM: &[(&str, &str)] = &[];
+    const FREE_FORM: &[(&str, &str)] = &[
+        (
+            "AuditFieldChange.after",
+            "a changed field's new value: any JSON type",
+        ),
+        (
+            "AuditFieldChange.before",
+            "a changed field's old value: any JSON type",
+        ),
+        (
+            "AuditRecordDetails.after",
+            "a resource summary: each resource type has its own",
+        ),
+        (
+            "AuditRecordDetails.before",
+            "a resource summary: each resource type has its own",
+        ),
+    ];
 
     /// Every JSON success response documents its `data`: no operation uses the untyped
     /// envelope, and nothing reachable from a response is an untyped `{}` (other than the

@@ -106,6 +106,18 @@ impl AuditChange {
         self
     }
 
+    /// Set before/after summaries from typed values (stored as their JSON).
+    pub fn diff_of<T: serde::Serialize>(self, before: &T, after: &T) -> Self {
+        let json = |v: &T| serde_json::to_value(v).unwrap_or(Value::Null);
+        self.diff(json(before), json(after))
+    }
+
+    /// Set the extra facts from a typed value (stored as its JSON object).
+    pub fn facts<T: serde::Serialize>(mut self, facts: &T) -> Self {
+        self.metadata = serde_json::to_value(facts).ok();
+        self
+    }
+
     /// Set the actor.
     pub fn by(mut self, actor: Actor) -> Self {
         self.actor = Some(actor);

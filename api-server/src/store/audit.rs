@@ -30,6 +30,66 @@ pub struct AuditDetails {
     pub metadata: Option<Value>,
 }
 
+/// A free-form JSON value kept as the handler gave it (a before/after summary of a resource).
+pub type Snapshot = Value;
+
+/// One changed top-level field of a record's `details.changes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditFieldChange {
+    /// Field name.
+    pub field: String,
+    /// Value before the change (`null` when the field was absent).
+    #[serde(default)]
+    pub before: Snapshot,
+    /// Value after the change (`null` when the field was removed).
+    #[serde(default)]
+    pub after: Snapshot,
+}
+
+/// `details.metadata` of a record: the request's facts (absent for explicit events) and the
+/// handler's extra facts (a failed login's `reason`, a bulk decision's `action`, `requested`,
+/// `processed`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFacts {
+    /// HTTP method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Request path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Matched route (`/api/merchant/products/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Parent resource of a created sub-resource (a new variant's product, 24-hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Why an event happened (failed login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The decision of a bulk action (`approve`, `reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Items a bulk action asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<i64>,
+    /// Items a bulk action processed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed: Option<i64>,
+}
+
+impl AuditDetails {
+    /// The stored `changes` as typed rows (`None` when absent or not `[{field, before, after}]`).
+    pub fn field_changes(&self) -> Option<Vec<AuditFieldChange>> {
+        serde_json::from_value(self.changes.clone()?).ok()
+    }
+
+    /// The stored `metadata` as typed facts (`None` when absent or not an object).
+    pub fn facts(&self) -> Option<AuditFacts> {
+        serde_json::from_value(self.metadata.clone()?).ok()
+    }
+}
+
 /// JSON values stored as plain BSON (not extended JSON strings).
 mod json_bson {
     use mongodb::bson::Bson;
@@ -173,7 +233,7 @@ impl AuditFilter {
 pub const TTL_INDEX: &str = "timestamp_ttl";
 
 impl Store {
-    fn audit_logs(&self) -> mongodb::Collection<AuditLogDoc> {
+    pub(super) fn audit_logs(&self) -> mongodb::Collection<AuditLogDoc> {
         self.db().collection("auditlogs")
     }
 

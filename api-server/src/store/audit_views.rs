@@ -4,18 +4,62 @@
 
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Result, Store, audit::AuditFilter, json::bson_to_json};
+use super::{
+    DateTime, Result, Store,
+    audit::{AuditFilter, AuditLogDoc},
+};
 
-/// A page of records rendered as JSON (each with `user` `{id,name,email,role}` or null), and
-/// the total of the filter.
+/// The team member who made a record (name, e-mail and role only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditMember {
+    /// Team member id.
+    pub id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// E-mail.
+    pub email: String,
+    /// Role.
+    pub role: String,
+}
+
+/// One record with its acting team member (`None`: the owner, or a member since removed).
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    /// The stored record.
+    pub record: AuditLogDoc,
+    /// Who acted, when a team member did.
+    pub user: Option<AuditMember>,
+}
+
+/// A page of records with their acting team members, and the total of the filter.
 #[derive(Debug, Default)]
 pub struct AuditPage {
     /// Newest first.
-    pub logs: Vec<Value>,
+    pub logs: Vec<AuditEntry>,
     /// Records matching the filter.
     pub total: u64,
+}
+
+/// Records of one UTC day and hour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditHeatCell {
+    /// Day (`YYYY-MM-DD`, UTC).
+    pub date: String,
+    /// Hour (0..23, UTC).
+    pub hour: i64,
+    /// Records.
+    pub count: i64,
+}
+
+/// Records of one month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditMonthCount {
+    /// Month (`YYYY-MM`, UTC).
+    pub month: String,
+    /// Records.
+    pub count: i64,
 }
 
 /// What audit records are counted by.
@@ -78,21 +122,6 @@ fn int(d: &Document, key: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// One record as JSON, with `user` `{id,name,email,role}` when a team member acted.
-fn log_json(mut d: Document) -> Value {
-    let user = match d.remove("user") {
-        Some(Bson::Document(u)) => Bson::Document(doc! {
-            "id": u.get("_id").cloned().unwrap_or(Bson::Null),
-            "name": u.get_str("name").unwrap_or_default(),
-            "email": u.get_str("email").unwrap_or_default(),
-            "role": u.get_str("role").unwrap_or_default(),
-        }),
-        _ => Bson::Null,
-    };
-    d.insert("user", user);
-    bson_to_json(Bson::Document(d))
-}
-
 impl Store {
     fn audit_docs(&self) -> mongodb::Collection<Document> {
         self.db().collection("auditlogs")
@@ -106,6 +135,17 @@ impl Store {
             .await
     }
 
+    /// The pipeline's rows, each read as a `T`.
+    async fn audit_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        pipeline: Vec<Document>,
+    ) -> Result<Vec<T>> {
+        let rows = self.audit_pipeline(pipeline).await?;
+        rows.into_iter()
+            .map(|d| mongodb::bson::from_document(d).map_err(Into::into))
+            .collect()
+    }
+
     /// Records matching `filter`, newest first, paged, each with its acting team member (one
     /// look-up for the page, name/e-mail/role only); and the total.
     pub async fn audit_page(
@@ -116,45 +156,50 @@ impl Store {
         limit: i64,
     ) -> Result<AuditPage> {
         let m = filter.to_match(merchant);
-        let docs = self.audit_docs();
+        let docs = self.audit_logs();
         let find = async {
             docs.find(m.clone())
                 .sort(doc! { "timestamp": -1, "_id": -1 })
                 .skip(skip)
                 .limit(limit)
                 .await?
-                .try_collect::<Vec<Document>>()
+                .try_collect::<Vec<AuditLogDoc>>()
                 .await
         };
         let count = docs.count_documents(m.clone());
-        let (total, mut rows) = futures::try_join!(count.into_future(), find)?;
-        self.attach_members(merchant, &mut rows).await?;
-        Ok(AuditPage {
-            logs: rows.into_iter().map(log_json).collect(),
-            total,
-        })
+        let (total, rows) = futures::try_join!(count.into_future(), find)?;
+        let logs = self.attach_members(merchant, rows).await?;
+        Ok(AuditPage { logs, total })
     }
 
-    async fn attach_members(&self, merchant: ObjectId, rows: &mut [Document]) -> Result<()> {
-        let mut ids: Vec<ObjectId> = rows
-            .iter()
-            .filter_map(|d| d.get_object_id("merchantUserId").ok())
-            .collect();
+    async fn attach_members(
+        &self,
+        merchant: ObjectId,
+        rows: Vec<AuditLogDoc>,
+    ) -> Result<Vec<AuditEntry>> {
+        let mut ids: Vec<ObjectId> = rows.iter().filter_map(|d| d.merchant_user_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let users = self.members_by_ids(merchant, ids).await?;
-        for row in rows {
-            let by = row.get_object_id("merchantUserId").ok();
-            if let Some(u) = users.iter().find(|u| Some(u.id) == by) {
-                let user =
-                    doc! { "_id": u.id, "name": &u.name, "email": &u.email, "role": &u.role };
-                row.insert("user", user);
-            }
-        }
-        Ok(())
+        let users = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.members_by_ids(merchant, ids).await?
+        };
+        Ok(rows
+            .into_iter()
+            .map(|record| {
+                let user = users
+                    .iter()
+                    .find(|u| Some(u.id) == record.merchant_user_id)
+                    .map(|u| AuditMember {
+                        id: u.id,
+                        name: u.name.clone(),
+                        email: u.email.clone(),
+                        role: u.role.clone(),
+                    });
+                AuditEntry { record, user }
+            })
+            .collect())
     }
 
     /// `(label, count)` of the filter's records grouped by `by`: most frequent first (ties by
@@ -215,20 +260,19 @@ impl Store {
             .collect())
     }
 
-    /// `[{date, hour, count}]` of the filter's records per UTC day and hour, in time order.
+    /// The filter's records per UTC day and hour, in time order.
     pub async fn audit_heatmap(
         &self,
         merchant: ObjectId,
         filter: &AuditFilter,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<AuditHeatCell>> {
         let pipeline = vec![
             doc! { "$match": filter.to_match(merchant) },
             doc! { "$group": { "_id": { "date": day_expr(), "hour": { "$hour": "$timestamp" } }, "count": { "$sum": 1 } } },
             doc! { "$project": { "_id": 0, "date": "$_id.date", "hour": "$_id.hour", "count": 1 } },
             doc! { "$sort": { "date": 1, "hour": 1 } },
         ];
-        let rows = self.audit_pipeline(pipeline).await?;
-        Ok(rows.into_iter().map(|d| bson_to_json(d.into())).collect())
+        self.audit_rows(pipeline).await
     }
 
     /// Count, oldest and newest record of the merchant, and how many are older than `cutoff`.
@@ -256,8 +300,8 @@ impl Store {
         })
     }
 
-    /// `[{month, count}]` of the merchant's latest 12 months with records, newest first.
-    pub async fn audit_by_month(&self, merchant: ObjectId) -> Result<Vec<Value>> {
+    /// The merchant's latest 12 months with records, newest first.
+    pub async fn audit_by_month(&self, merchant: ObjectId) -> Result<Vec<AuditMonthCount>> {
         let pipeline = vec![
             doc! { "$match": { "merchantId": merchant } },
             doc! { "$group": { "_id": { "$dateToString": { "format": "%Y-%m", "date": "$timestamp" } }, "count": { "$sum": 1 } } },
@@ -265,7 +309,6 @@ impl Store {
             doc! { "$limit": 12 },
             doc! { "$project": { "_id": 0, "month": "$_id", "count": 1 } },
         ];
-        let rows = self.audit_pipeline(pipeline).await?;
-        Ok(rows.into_iter().map(|d| bson_to_json(d.into())).collect())
+        self.audit_rows(pipeline).await
     }
 }

@@ -17,7 +17,7 @@ use mongodb::{
 use serde::{Deserialize, Serialize};
 
 use super::{DateTime, Store};
-use crate::domain::cashback::{CashbackDecision, FLAG_SCORE, RiskFactor, risk};
+use crate::domain::cashback::{CashbackDecision, FLAG_SCORE, risk};
 
 pub use crate::domain::cashback::{OPEN, STATUSES};
 
@@ -37,8 +37,8 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEntry {
-    /// The first entry: the request created, pending.
-    fn created(now: DateTime, actor: String) -> Self {
+    /// The first entry of a request recorded by `actor`.
+    fn created(actor: String, now: DateTime) -> Self {
         Self {
             status: "pending".into(),
             timestamp: now,
@@ -140,6 +140,25 @@ fn pending() -> String {
     "pending".into()
 }
 
+/// The requested amount as a percentage of the order total (two decimals; 0 without a total).
+fn rate(amount: f64, total: f64) -> f64 {
+    if total > 0.0 {
+        (amount / total * 10_000.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+/// The stored `order` snapshot; an order without a creation date is dated `now`.
+fn order_document(order: &OrderSnapshot, now: DateTime) -> Document {
+    doc! {
+        "id": order.id.to_hex(),
+        "orderNumber": &order.order_number,
+        "totalAmount": order.total,
+        "orderDate": order.placed_at.unwrap_or(now),
+    }
+}
+
 /// What a request records of its order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderSnapshot {
@@ -187,7 +206,6 @@ impl CashbackDoc {
         let (risk_score, factors) = risk(amount, order.total);
         let flagged = risk_score >= FLAG_SCORE;
         let id = ObjectId::new();
-        let rate = cashback_rate(amount, order.total);
         Self {
             id,
             request_number: format!("CB-{}", id.to_hex().to_uppercase()),
@@ -195,15 +213,19 @@ impl CashbackDoc {
             customer_id: customer.to_hex(),
             order_id: order.id.to_hex(),
             customer: Some(doc! { "id": customer.to_hex() }),
-            order: Some(order_snapshot(order, now)),
+            order: Some(order_document(&order, now)),
             requested_amount: amount,
             approved_amount: None,
-            cashback_rate: rate,
+            cashback_rate: rate(amount, order.total),
             reason,
             status: "pending".into(),
             priority: if flagged { "high" } else { "normal" }.into(),
             risk_score,
-            risk_factors: risk_documents(&factors),
+            // Plain structs of strings and numbers: serialising them cannot fail.
+            risk_factors: factors
+                .iter()
+                .filter_map(|f| mongodb::bson::to_document(f).ok())
+                .collect(),
             flagged_for_review: flagged,
             reviewed_by: None,
             reviewed_at: None,
@@ -215,7 +237,7 @@ impl CashbackDoc {
             paid_amount: None,
             payment_status: "pending".into(),
             expires_at: DateTime::from_millis(now.timestamp_millis() + 30 * 86_400_000),
-            timeline: vec![TimelineEntry::created(now, actor)],
+            timeline: vec![TimelineEntry::created(actor, now)],
             created_at: now,
             updated_at: now,
         }
@@ -230,34 +252,47 @@ impl CashbackDoc {
     pub fn order_text(&self, key: &str) -> Option<&str> {
         self.order.as_ref()?.get_str(key).ok()
     }
-}
 
-/// The cashback asked for as a percentage of the order total, to two decimals.
-fn cashback_rate(amount: f64, total: f64) -> f64 {
-    if total > 0.0 {
-        (amount / total * 10_000.0).round() / 100.0
-    } else {
-        0.0
+    /// A numeric field of the order snapshot (`totalAmount`), whichever numeric type it is
+    /// stored as.
+    pub fn order_number(&self, key: &str) -> Option<f64> {
+        number(self.order.as_ref()?, &[key])
+    }
+
+    /// A date field of the order snapshot (`orderDate`).
+    pub fn order_date(&self, key: &str) -> Option<DateTime> {
+        self.order.as_ref()?.get_datetime(key).ok().copied()
+    }
+
+    /// The stored risk factors, each field read when it has the expected type.
+    pub fn risk_factor_rows(&self) -> Vec<RiskFactorRow> {
+        self.risk_factors
+            .iter()
+            .map(|f| RiskFactorRow {
+                kind: f.get_str("type").ok().map(str::to_string),
+                severity: f.get_str("severity").ok().map(str::to_string),
+                description: f.get_str("description").ok().map(str::to_string),
+                value: number(f, &["value"]),
+            })
+            .collect()
     }
 }
 
-/// The risk factors as stored.
-fn risk_documents(factors: &[RiskFactor]) -> Vec<Document> {
-    // Plain structs of strings and numbers: serialising them cannot fail.
-    factors
-        .iter()
-        .filter_map(|f| mongodb::bson::to_document(f).ok())
-        .collect()
-}
-
-/// What the request keeps of its order.
-fn order_snapshot(order: OrderSnapshot, now: DateTime) -> Document {
-    doc! {
-        "id": order.id.to_hex(),
-        "orderNumber": order.order_number,
-        "totalAmount": order.total,
-        "orderDate": order.placed_at.unwrap_or(now),
-    }
+/// One stored reason a request looks risky (see [`crate::domain::cashback::RiskFactor`]).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RiskFactorRow {
+    /// What was looked at (`amount`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// medium | high.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Human-readable explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The measured value (share of the order total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
 }
 
 /// Filters of the list/stats/export views.

@@ -178,6 +178,90 @@ async fn error_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
     );
 }
 
+/// Cashback create, reads, decisions (single and bulk), figures and export.
+async fn cashback_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
+    let merchant = s.merchant.to_hex();
+    let risky = crate::cashback::request(app, &s.token, &merchant, 100.0, 60.0).await;
+    let plain = crate::cashback::request(app, &s.token, &merchant, 100.0, 5.0).await;
+    let base = "/api/merchant/cashback";
+    let one = format!("{base}/{}", risky["_id"].as_str().expect("id"));
+    let other = plain["_id"].as_str().expect("id").to_string();
+    let r = app.get(base, s.t()).await;
+    rec.check("cashback_list", &format!("GET {base}"), &r);
+    let r = app.get(&one, s.t()).await;
+    rec.check("cashback_get", &format!("GET {base}/{{id}}"), &r);
+    let r = app
+        .put(&format!("{one}/approve"), s.t(), json!({ "notes": "ok" }))
+        .await;
+    rec.check(
+        "cashback_approve",
+        &format!("PUT {base}/{{id}}/approve"),
+        &r,
+    );
+    let paid = json!({ "paymentMethod": "wallet", "paymentReference": "W-1" });
+    let r = app.put(&format!("{one}/mark-paid"), s.t(), paid).await;
+    rec.check(
+        "cashback_mark_paid",
+        &format!("PUT {base}/{{id}}/mark-paid"),
+        &r,
+    );
+    let bulk = json!({ "action": "reject", "reason": "No", "cashbackIds": [other, ObjectId::new().to_hex()] });
+    let r = app.post(&format!("{base}/bulk-action"), s.t(), bulk).await;
+    rec.check("cashback_bulk", &format!("POST {base}/bulk-action"), &r);
+    let reads = [
+        ("cashback_pending_count", "pending-count"),
+        ("cashback_stats", "stats"),
+        ("cashback_analytics", "analytics"),
+        ("cashback_metrics", "metrics"),
+        ("cashback_export", "export"),
+    ];
+    for (name, tail) in reads {
+        let r = app.get(&format!("{base}/{tail}"), s.t()).await;
+        rec.check(name, &format!("GET {base}/{tail}"), &r);
+    }
+}
+
+/// Every audit view, once the writer has stored every record made so far.
+async fn audit_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
+    // The writer keeps the order records were made in: once the last one is stored, all are.
+    let filter = doc! { "merchantId": s.merchant, "action": "cashback.bulk_action" };
+    assert_eq!(audit_records(app, filter, 1).await.len(), 1);
+    let base = "/api/merchant/audit";
+    let product = s.product_id().to_hex();
+    let reads = [
+        ("audit_stats", "stats".to_string()),
+        ("audit_search", "search?q=cashback".to_string()),
+        ("audit_activity", "activity".to_string()),
+        ("audit_timeline", "timeline".to_string()),
+        ("audit_today", "timeline/today".to_string()),
+        ("audit_recent", "timeline/recent".to_string()),
+        ("audit_critical", "timeline/critical".to_string()),
+        ("audit_summary", "timeline/summary".to_string()),
+        ("audit_heatmap", "timeline/heatmap".to_string()),
+        ("audit_retention_stats", "retention/stats".to_string()),
+        ("audit_compliance", "retention/compliance".to_string()),
+        ("audit_export", "export".to_string()),
+        ("audit_resource", format!("resource/product/{product}")),
+        ("audit_user", format!("user/{}", s.merchant.to_hex())),
+    ];
+    for (name, tail) in reads {
+        let r = app.get(&format!("{base}/{tail}"), s.t()).await;
+        let request = tail
+            .replace(&product, "{id}")
+            .replace(&s.merchant.to_hex(), "{id}");
+        rec.check(name, &format!("GET {base}/{request}"), &r);
+    }
+    let body = json!({ "retentionDays": 3650 });
+    let r = app
+        .post(&format!("{base}/retention/cleanup"), s.t(), body)
+        .await;
+    rec.check(
+        "audit_cleanup",
+        &format!("POST {base}/retention/cleanup"),
+        &r,
+    );
+}
+
 #[tokio::test]
 async fn representative_responses_keep_their_recorded_json_shapes() {
     let app = spawn_app().await;
@@ -189,6 +273,8 @@ async fn representative_responses_keep_their_recorded_json_shapes() {
     order_cases(&app, &mut rec, &s).await;
     report_cases(&app, &mut rec, &s).await;
     error_cases(&app, &mut rec, &s).await;
+    cashback_cases(&app, &mut rec, &s).await;
+    audit_cases(&app, &mut rec, &s).await;
     app.finish().await;
     // Assert: every difference at once, by request and key path.
     rec.finish();

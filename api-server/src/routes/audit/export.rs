@@ -7,15 +7,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::query;
+use super::{
+    query,
+    views::{AuditExport, AuditRecord},
+};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
     routes::{Reply, params},
     state::AppState,
-    store::{DateTime, audit::AuditFilter, json::iso},
+    store::{DateTime, ObjectId, audit::AuditFilter, json::iso},
     tabular::{self, Cell},
     validate::Validator,
 };
@@ -51,33 +53,26 @@ pub struct ExportQuery {
     pub download: Option<String>,
 }
 
-fn row(v: &Value) -> Vec<Cell> {
-    let s = |p: &str| {
-        Cell::Text(
-            v.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        )
-    };
-    let user = v
-        .pointer("/user/name")
-        .and_then(Value::as_str)
-        .unwrap_or("owner");
-    let changes = v
-        .pointer("/details/changes")
-        .map(Value::to_string)
+/// One record as a table row; the owner's records name the user `owner`.
+fn row(r: &AuditRecord) -> Vec<Cell> {
+    let text = |t: &str| Cell::Text(t.to_string());
+    let user = r.user.as_ref().map_or("owner", |u| u.name.as_str());
+    let changes = r
+        .details
+        .changes
+        .as_ref()
+        .and_then(|c| serde_json::to_string(c).ok())
         .unwrap_or_default();
     vec![
-        s("/timestamp"),
-        s("/action"),
-        s("/resourceType"),
-        s("/resourceId"),
+        text(&r.timestamp),
+        text(&r.action),
+        text(&r.resource_type),
+        text(r.resource_id.as_deref().unwrap_or_default()),
         user.into(),
-        s("/severity"),
-        s("/ipAddress"),
-        s("/userAgent"),
-        s("/requestId"),
+        text(&r.severity),
+        text(&r.ip_address),
+        text(&r.user_agent),
+        text(r.request_id.as_deref().unwrap_or_default()),
         changes.into(),
     ]
 }
@@ -98,7 +93,7 @@ fn attachment(bytes: Vec<u8>, mime: &'static str, name: String) -> Response {
 
 /// Export up to 1000 records of a period (default: the last 30 days).
 #[utoipa::path(get, path = "/api/merchant/audit/export", tag = "audit", security(("bearer" = [])), params(ExportQuery),
-    responses((status = 200, description = "`{logs,total,startDate,endDate}`, or a CSV/XLSX attachment", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The records as JSON, or a CSV/XLSX attachment", body = crate::openapi::Envelope<AuditExport>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
@@ -121,16 +116,29 @@ pub async fn export(
     let found = query::page(&state, auth.id(), &filter, 1, MAX_ROWS).await?;
     let (logs, total) = (found.logs, found.total);
     if !download || format == "json" {
-        return Ok(Reply::data(
-            json!({ "logs": logs, "total": total, "startDate": iso(start), "endDate": iso(end) }),
-        )
-        .message("Export data retrieved successfully")
-        .into_response());
+        let data = AuditExport {
+            logs,
+            total,
+            start_date: iso(start),
+            end_date: iso(end),
+        };
+        return Ok(Reply::data(data)
+            .message("Export data retrieved successfully")
+            .into_response());
     }
+    attachment_of(auth.id(), format, &logs)
+}
+
+/// The records as a CSV or XLSX attachment.
+fn attachment_of(
+    merchant: ObjectId,
+    format: &str,
+    logs: &[AuditRecord],
+) -> Result<Response, ApiError> {
     let table: Vec<Vec<Cell>> = logs.iter().map(row).collect();
     let name = format!(
         "audit_logs_{}_{}.{format}",
-        auth.id().to_hex(),
+        merchant.to_hex(),
         DateTime::now().timestamp_millis() / 1000
     );
     let rendered = if format == "csv" {

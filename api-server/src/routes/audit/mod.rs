@@ -7,6 +7,7 @@ mod export;
 pub mod query;
 mod retention;
 mod timeline;
+pub mod views;
 
 use axum::{
     Router,
@@ -14,10 +15,9 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use serde_json::json;
 
 pub use export::{__path_export, export};
-use query::{LogQuery, counts_object, failed};
+use query::{LogQuery, failed};
 pub use retention::{
     __path_cleanup, __path_compliance, __path_retention_stats, cleanup, compliance, retention_stats,
 };
@@ -38,6 +38,7 @@ use crate::{
     },
     validate::Validator,
 };
+use views::{AuditCounts, AuditLogPage, AuditRecord, AuditSearch, AuditStats};
 
 /// Audit routes.
 pub fn router() -> Router<AppState> {
@@ -67,25 +68,25 @@ async fn page_of(
     filter: &AuditFilter,
     page: u64,
     limit: i64,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLogPage>, ApiError> {
     let found = query::page(state, merchant, filter, page, limit).await?;
-    Ok(Reply::data(json!({
-        "logs": found.logs,
-        "total": found.total,
-        "page": page,
-        "totalPages": found.total.div_ceil(limit as u64),
-    })))
+    Ok(Reply::data(AuditLogPage {
+        logs: found.logs,
+        total: found.total,
+        page,
+        total_pages: found.total.div_ceil(limit as u64),
+    }))
 }
 
 /// Filtered, paged audit records (default 50 per page).
 #[utoipa::path(get, path = "/api/merchant/audit/logs", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "A page of records", body = crate::openapi::Envelope<AuditLogPage>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn logs(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(mut q): AppQuery<LogQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLogPage>, ApiError> {
     auth.require("logs:view")?;
     let mut v = Validator::new();
     let filter = query::filter(&mut v, &mut q);
@@ -96,12 +97,12 @@ pub async fn logs(
 
 /// Totals by action (top 10) and severity, and the 10 latest records.
 #[utoipa::path(get, path = "/api/merchant/audit/stats", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "`{totalLogs, logsByAction, logsBySeverity, recentActivity}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Totals and the latest records", body = crate::openapi::Envelope<AuditStats>)))]
 pub async fn stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(mut q): AppQuery<LogQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditStats>, ApiError> {
     auth.require("logs:view")?;
     let mut v = Validator::new();
     let filter = query::filter(&mut v, &mut q);
@@ -122,12 +123,12 @@ pub async fn stats(
         },
         query::page(&state, auth.id(), &filter, 1, 10),
     )?;
-    Ok(Reply::data(json!({
-        "totalLogs": recent.total,
-        "logsByAction": counts_object(&by_action),
-        "logsBySeverity": counts_object(&by_severity),
-        "recentActivity": recent.logs,
-    })))
+    Ok(Reply::data(AuditStats {
+        total_logs: recent.total,
+        logs_by_action: AuditCounts(by_action),
+        logs_by_severity: AuditCounts(by_severity),
+        recent_activity: recent.logs,
+    }))
 }
 
 /// Query of the search.
@@ -147,13 +148,13 @@ pub struct SearchQuery {
 
 /// Up to 100 records whose action or resource type contains the term.
 #[utoipa::path(get, path = "/api/merchant/audit/search", tag = "audit", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, description = "`{searchTerm, results, count}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Matching records", body = crate::openapi::Envelope<AuditSearch>),
         (status = 400, description = "Search term is required", body = crate::openapi::ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<SearchQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditSearch>, ApiError> {
     auth.require("logs:view")?;
     let term = q.q.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     let Some(term) = term else {
@@ -170,23 +171,23 @@ pub async fn search(
     };
     v.finish_as("Query validation failed")?;
     let found = query::page(&state, auth.id(), &filter, 1, 100).await?;
-    Ok(Reply::data(json!({
-        "searchTerm": term,
-        "count": found.logs.len(),
-        "results": found.logs,
-    })))
+    Ok(Reply::data(AuditSearch {
+        search_term: term,
+        count: found.logs.len(),
+        results: found.logs,
+    }))
 }
 
 /// The 50 latest records as a plain array.
 #[utoipa::path(get, path = "/api/merchant/audit/activity", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`data` is an array of records", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "`data` is an array of records", body = crate::openapi::Envelope<Vec<AuditRecord>>)))]
 pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Vec<AuditRecord>>, ApiError> {
     auth.require("logs:view")?;
     let found = query::page(&state, auth.id(), &AuditFilter::default(), 1, 50).await?;
-    Ok(Reply::data(json!(found.logs)))
+    Ok(Reply::data(found.logs))
 }
 
 /// Query with paging only.
@@ -202,14 +203,14 @@ pub struct PageQuery {
 /// The trail of one resource.
 #[utoipa::path(get, path = "/api/merchant/audit/resource/{resourceType}/{resourceId}", tag = "audit", security(("bearer" = [])),
     params(("resourceType" = String, Path, description = "Resource type"), ("resourceId" = String, Path, description = "Resource id"), PageQuery),
-    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "A page of records", body = crate::openapi::Envelope<AuditLogPage>),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody)))]
 pub async fn resource(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path((kind, raw)): Path<(String, String)>,
     AppQuery(q): AppQuery<PageQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLogPage>, ApiError> {
     auth.require("logs:view")?;
     let id = object_id(&raw, "Invalid resource ID format")?;
     let mut v = Validator::new();
@@ -226,14 +227,14 @@ pub async fn resource(
 /// Everything one user did; the merchant's own id selects the owner's actions.
 #[utoipa::path(get, path = "/api/merchant/audit/user/{userId}", tag = "audit", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id, or the merchant id for the owner"), PageQuery),
-    responses((status = 200, description = "`{logs,total,page,totalPages}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "A page of records", body = crate::openapi::Envelope<AuditLogPage>),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody)))]
 pub async fn user(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(raw): Path<String>,
     AppQuery(q): AppQuery<PageQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLogPage>, ApiError> {
     auth.require("logs:view")?;
     let id = object_id(&raw, "Invalid user ID format")?;
     let mut v = Validator::new();

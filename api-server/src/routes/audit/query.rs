@@ -2,8 +2,8 @@
 //! [`AuditFilter`], and pages of records with the acting team member's name attached.
 
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::views::AuditRecords;
 use crate::{
     audit::Severity,
     error::ApiError,
@@ -12,7 +12,6 @@ use crate::{
     store::{
         self, ObjectId,
         audit::{AuditActor, AuditFilter},
-        audit_views::AuditPage,
     },
     validate::Validator,
 };
@@ -49,7 +48,7 @@ fn opt_id(v: &mut Validator, field: &str, raw: Option<String>) -> Option<ObjectI
             v.error(
                 field,
                 format!("\"{field}\" must be a valid id"),
-                Some(Value::String(raw)),
+                Some(raw.into()),
             )
         })
         .ok()
@@ -85,20 +84,15 @@ pub async fn page(
     filter: &AuditFilter,
     page: u64,
     limit: i64,
-) -> Result<AuditPage, ApiError> {
+) -> Result<AuditRecords, ApiError> {
     let skip = (page - 1) * limit as u64;
-    state
+    let found = state
         .store
         .audit_page(merchant, filter, skip, limit)
         .await
-        .map_err(failed)
-}
-
-/// `{label: count}` of grouped counts.
-pub fn counts_object(rows: &[(String, i64)]) -> Value {
-    Value::Object(
-        rows.iter()
-            .map(|(k, n)| (k.clone(), Value::from(*n)))
-            .collect::<serde_json::Map<_, _>>(),
-    )
+        .map_err(failed)?;
+    Ok(AuditRecords {
+        logs: found.logs.into_iter().map(Into::into).collect(),
+        total: found.total,
+    })
 }

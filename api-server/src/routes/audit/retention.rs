@@ -4,9 +4,11 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::query::failed;
+use super::{
+    query::failed,
+    views::{AuditCleanup, AuditCompliance, AuditRetentionStats},
+};
 use crate::{
     error::ApiError,
     extract::{AppJson, AuthMerchant},
@@ -38,11 +40,11 @@ fn size_mb(total: i64) -> f64 {
 
 /// Totals, extent, size estimate and the latest 12 months' counts.
 #[utoipa::path(get, path = "/api/merchant/audit/retention/stats", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`{totalLogs, oldestLog, newestLog, estimatedSizeMB, byMonth}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Totals, extent, size estimate and months", body = crate::openapi::Envelope<AuditRetentionStats>)))]
 pub async fn retention_stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditRetentionStats>, ApiError> {
     auth.require("logs:view")?;
     let AuditExtent {
         total,
@@ -55,13 +57,13 @@ pub async fn retention_stats(
         .audit_by_month(auth.id())
         .await
         .map_err(failed)?;
-    Ok(Reply::data(json!({
-        "totalLogs": total,
-        "oldestLog": oldest.map(iso),
-        "newestLog": newest.map(iso),
-        "estimatedSizeMB": size_mb(total),
-        "byMonth": by_month,
-    })))
+    Ok(Reply::data(AuditRetentionStats {
+        total_logs: total,
+        oldest_log: oldest.map(iso),
+        newest_log: newest.map(iso),
+        estimated_size_mb: size_mb(total),
+        by_month,
+    }))
 }
 
 /// The compliance verdict and its reasons.
@@ -99,11 +101,11 @@ fn verdict(
 
 /// Whether the trail complies with the configured retention.
 #[utoipa::path(get, path = "/api/merchant/audit/retention/compliance", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`{complianceStatus, retentionPeriodDays, logsToBeDeleted, …}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "The compliance verdict", body = crate::openapi::Envelope<AuditCompliance>)))]
 pub async fn compliance(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditCompliance>, ApiError> {
     auth.require("logs:view")?;
     let days = i64::from(state.settings.audit_retention_days);
     let AuditExtent {
@@ -114,16 +116,16 @@ pub async fn compliance(
     } = extent(&state, &auth, params::days_ago(days)).await?;
     let (status, recommendations) = verdict(total, oldest, expired, days);
     let next = DateTime::from_millis(DateTime::now().timestamp_millis() + 7 * 86_400_000);
-    Ok(Reply::data(json!({
-        "merchantId": auth.id().to_hex(),
-        "totalLogs": total,
-        "retentionPeriodDays": days,
-        "oldestLog": oldest.map(iso),
-        "logsToBeDeleted": expired,
-        "nextCleanupDate": iso(next),
-        "complianceStatus": status,
-        "recommendations": recommendations,
-    })))
+    Ok(Reply::data(AuditCompliance {
+        merchant_id: auth.id().to_hex(),
+        total_logs: total,
+        retention_period_days: days,
+        oldest_log: oldest.map(iso),
+        logs_to_be_deleted: expired,
+        next_cleanup_date: iso(next),
+        compliance_status: status,
+        recommendations,
+    }))
 }
 
 /// Body of a cleanup.
@@ -138,13 +140,13 @@ pub struct CleanupBody {
 
 /// Delete the merchant's records older than `retentionDays` (owner: `settings:edit`).
 #[utoipa::path(post, path = "/api/merchant/audit/retention/cleanup", tag = "audit", security(("bearer" = [])), request_body = CleanupBody,
-    responses((status = 200, description = "`{deletedCount, cutoffDate, retentionDays}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "What was deleted", body = crate::openapi::Envelope<AuditCleanup>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn cleanup(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<CleanupBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditCleanup>, ApiError> {
     auth.require("settings:edit")?;
     let mut v = Validator::new();
     let days = v
@@ -154,7 +156,7 @@ pub async fn cleanup(
         v.error(
             "autoArchive",
             "\"autoArchive\" is not supported: export the logs (GET /audit/export) before cleaning up",
-            Some(Value::Bool(true)),
+            Some(true.into()),
         );
     }
     v.finish()?;
@@ -164,9 +166,11 @@ pub async fn cleanup(
         .delete_audit_before(auth.id(), cutoff)
         .await
         .map_err(ApiError::internal("Failed to clean up audit logs"))?;
-    Ok(Reply::data(
-        json!({ "deletedCount": deleted, "cutoffDate": iso(cutoff), "retentionDays": days }),
-    )
+    Ok(Reply::data(AuditCleanup {
+        deleted_count: deleted,
+        cutoff_date: iso(cutoff),
+        retention_days: days,
+    })
     .message("Audit log cleanup completed"))
 }
 

@@ -3,9 +3,14 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::query::{self, LogQuery, counts_object, failed};
+use super::{
+    query::{self, LogQuery, failed},
+    views::{
+        AuditCounts, AuditDay, AuditDayCount, AuditHeatmap, AuditLatest, AuditPeriod, AuditRecord,
+        AuditSummary, AuditToday, AuditTotals, AuditUserCount,
+    },
+};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
@@ -15,53 +20,53 @@ use crate::{
         DateTime,
         audit::AuditFilter,
         audit_views::{ActorCount, AuditGroup},
-        json::iso,
     },
     validate::Validator,
 };
 
-/// The UTC day of a rendered record (its ISO timestamp starts with `YYYY-MM-DD`).
-fn day_of(record: &Value) -> String {
-    record["timestamp"]
-        .as_str()
-        .and_then(|t| t.get(..10))
-        .unwrap_or_default()
-        .to_string()
+/// Records (newest first) grouped by UTC day, newest day first.
+fn by_day(records: Vec<AuditRecord>) -> Vec<AuditDay> {
+    let mut days: Vec<AuditDay> = Vec::new();
+    for record in records {
+        match days.last_mut() {
+            Some(last) if last.date == record.day() => last.activities.push(record),
+            _ => days.push(AuditDay {
+                date: record.day().to_string(),
+                count: 0,
+                activities: vec![record],
+            }),
+        }
+    }
+    for day in &mut days {
+        day.count = day.activities.len();
+    }
+    days
 }
 
 /// The latest `limit` (default 100) matching records grouped by UTC day, newest day first.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "`data` is `[{date, activities, count}]`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Records by day", body = crate::openapi::Envelope<Vec<AuditDay>>)))]
 pub async fn timeline(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(mut q): AppQuery<LogQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Vec<AuditDay>>, ApiError> {
     auth.require("logs:view")?;
     let mut v = Validator::new();
     let filter = query::filter(&mut v, &mut q);
     let limit = params::int(&mut v, "limit", q.limit, 1, 1000, 100);
     v.finish_as("Query validation failed")?;
     let found = query::page(&state, auth.id(), &filter, 1, limit).await?;
-    let mut days: Vec<(String, Vec<Value>)> = Vec::new();
-    for record in found.logs {
-        let day = day_of(&record);
-        match days.last_mut() {
-            Some((last, items)) if *last == day => items.push(record),
-            _ => days.push((day, vec![record])),
-        }
-    }
-    let data: Vec<Value> = days
-        .into_iter()
-        .map(|(date, activities)| json!({ "date": date, "count": activities.len(), "activities": activities }))
-        .collect();
-    Ok(Reply::data(Value::Array(data)))
+    Ok(Reply::data(by_day(found.logs)))
 }
 
 /// Today's (UTC) records.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/today", tag = "audit", security(("bearer" = [])),
-    responses((status = 200, description = "`{date, activities, count}`", body = crate::openapi::AnyEnvelope)))]
-pub async fn today(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    responses((status = 200, description = "Today's records", body = crate::openapi::Envelope<AuditToday>)))]
+pub async fn today(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<AuditToday>, ApiError> {
     auth.require("logs:view")?;
     let date = params::day(DateTime::now());
     let filter = AuditFilter {
@@ -69,11 +74,11 @@ pub async fn today(State(state): State<AppState>, auth: AuthMerchant) -> Result<
         ..AuditFilter::default()
     };
     let found = query::page(&state, auth.id(), &filter, 1, 100).await?;
-    Ok(Reply::data(json!({
-        "date": date,
-        "count": found.total,
-        "activities": found.logs,
-    })))
+    Ok(Reply::data(AuditToday {
+        date,
+        count: found.total,
+        activities: found.logs,
+    }))
 }
 
 /// Query with a limit only.
@@ -90,37 +95,37 @@ async fn latest(
     filter: AuditFilter,
     limit: Option<String>,
     default: i64,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLatest>, ApiError> {
     auth.require("logs:view")?;
     let mut v = Validator::new();
     let limit = params::int(&mut v, "limit", limit, 1, 100, default);
     v.finish_as("Query validation failed")?;
     let found = query::page(state, auth.id(), &filter, 1, limit).await?;
-    Ok(Reply::data(json!({
-        "count": found.logs.len(),
-        "activities": found.logs,
-    })))
+    Ok(Reply::data(AuditLatest {
+        count: found.logs.len(),
+        activities: found.logs,
+    }))
 }
 
 /// The latest records (default 20).
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/recent", tag = "audit", security(("bearer" = [])), params(LimitQuery),
-    responses((status = 200, description = "`{activities, count}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "The latest records", body = crate::openapi::Envelope<AuditLatest>)))]
 pub async fn recent(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<LimitQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLatest>, ApiError> {
     latest(&state, &auth, AuditFilter::default(), q.limit, 20).await
 }
 
 /// The latest error and critical records (default 50).
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/critical", tag = "audit", security(("bearer" = [])), params(LimitQuery),
-    responses((status = 200, description = "`{activities, count}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "The latest records", body = crate::openapi::Envelope<AuditLatest>)))]
 pub async fn critical(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<LimitQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditLatest>, ApiError> {
     let filter = AuditFilter {
         severities: vec!["critical".into(), "error".into()],
         ..AuditFilter::default()
@@ -146,11 +151,13 @@ fn period(q: PeriodQuery) -> Result<(DateTime, DateTime), ApiError> {
     Ok(range)
 }
 
-fn by_user_json(rows: Vec<ActorCount>, owner: &str) -> Vec<Value> {
+/// Per-actor counts, the owner (no member id) named by `owner`.
+fn by_user(rows: Vec<ActorCount>, owner: &str) -> Vec<AuditUserCount> {
     rows.into_iter()
-        .map(|a| {
-            let name = a.name.unwrap_or_else(|| owner.to_string());
-            json!({ "userId": a.user.map(|u| u.to_hex()), "userName": name, "count": a.count })
+        .map(|a| AuditUserCount {
+            user_id: a.user.map(|u| u.to_hex()),
+            user_name: a.name.unwrap_or_else(|| owner.to_string()),
+            count: a.count,
         })
         .collect()
 }
@@ -165,15 +172,27 @@ fn period_filter(start: DateTime, end: DateTime) -> AuditFilter {
 
 /// Totals of a period by action, resource type, severity, user and day.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/summary", tag = "audit", security(("bearer" = [])), params(PeriodQuery),
-    responses((status = 200, description = "`{period, summary}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "The period and its totals", body = crate::openapi::Envelope<AuditSummary>)))]
 pub async fn summary(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<PeriodQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditSummary>, ApiError> {
     auth.require("logs:view")?;
     let (start, end) = period(q)?;
-    let filter = &period_filter(start, end);
+    let totals = totals(&state, &auth, &period_filter(start, end)).await?;
+    Ok(Reply::data(AuditSummary {
+        period: AuditPeriod::new(start, end),
+        summary: totals,
+    }))
+}
+
+/// The summary's counts, all five queried at once.
+async fn totals(
+    state: &AppState,
+    auth: &AuthMerchant,
+    filter: &AuditFilter,
+) -> Result<AuditTotals, ApiError> {
     let (store, merchant) = (&state.store, auth.id());
     let counts = |by| async move {
         store
@@ -181,39 +200,34 @@ pub async fn summary(
             .await
             .map_err(failed)
     };
-    let (by_action, by_type, by_severity, daily, by_user) = futures::try_join!(
+    let (by_action, by_type, by_severity, daily, actors) = futures::try_join!(
         counts(AuditGroup::Action),
         counts(AuditGroup::ResourceType),
         counts(AuditGroup::Severity),
         counts(AuditGroup::Day),
         async { store.audit_by_actor(merchant, filter).await.map_err(failed) },
     )?;
-    let total: i64 = by_severity.iter().map(|(_, n)| n).sum();
-    let daily: Vec<Value> = daily
-        .into_iter()
-        .map(|(date, count)| json!({ "date": date, "count": count }))
-        .collect();
-    Ok(Reply::data(json!({
-        "period": { "start": iso(start), "end": iso(end) },
-        "summary": {
-            "totalActivities": total,
-            "byAction": counts_object(&by_action),
-            "byResourceType": counts_object(&by_type),
-            "bySeverity": counts_object(&by_severity),
-            "byUser": by_user_json(by_user, &auth.merchant.owner_name),
-            "dailyBreakdown": daily,
-        },
-    })))
+    Ok(AuditTotals {
+        total_activities: by_severity.iter().map(|(_, n)| n).sum(),
+        by_action: AuditCounts(by_action),
+        by_resource_type: AuditCounts(by_type),
+        by_severity: AuditCounts(by_severity),
+        by_user: by_user(actors, &auth.merchant.owner_name),
+        daily_breakdown: daily
+            .into_iter()
+            .map(|(date, count)| AuditDayCount { date, count })
+            .collect(),
+    })
 }
 
 /// Record counts per UTC day and hour over a period.
 #[utoipa::path(get, path = "/api/merchant/audit/timeline/heatmap", tag = "audit", security(("bearer" = [])), params(PeriodQuery),
-    responses((status = 200, description = "`{period, heatmap:[{date,hour,count}]}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Records per day and hour", body = crate::openapi::Envelope<AuditHeatmap>)))]
 pub async fn heatmap(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<PeriodQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<AuditHeatmap>, ApiError> {
     auth.require("logs:view")?;
     let (start, end) = period(q)?;
     let rows = state
@@ -221,8 +235,8 @@ pub async fn heatmap(
         .audit_heatmap(auth.id(), &period_filter(start, end))
         .await
         .map_err(failed)?;
-    Ok(Reply::data(json!({
-        "period": { "start": iso(start), "end": iso(end) },
-        "heatmap": rows,
-    })))
+    Ok(Reply::data(AuditHeatmap {
+        period: AuditPeriod::new(start, end),
+        heatmap: rows,
+    }))
 }

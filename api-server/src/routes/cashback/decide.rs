@@ -3,12 +3,12 @@
 //! with 400 instead of overwriting.
 
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{
     cashback_id, not_found,
-    types::{actor_hex, cashback_json},
+    types::actor_hex,
+    views::{CashbackBulkOutcome, CashbackBulkResult, CashbackView},
 };
 use crate::{
     audit::AuditChange,
@@ -17,7 +17,7 @@ use crate::{
     extract::{AppJson, AuthMerchant},
     routes::Reply,
     state::AppState,
-    store::{ObjectId, cashback::CashbackDoc},
+    store::{ObjectId, audit::AuditFacts, cashback::CashbackDoc},
     validate::{Len, Validator},
 };
 
@@ -104,17 +104,38 @@ async fn apply(
     }
 }
 
+/// What the audit record keeps of a request before and after a decision.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DecisionSummary<'a> {
+    status: &'a str,
+    approved_amount: Option<f64>,
+    paid_amount: Option<f64>,
+}
+
+impl<'a> From<&'a CashbackDoc> for DecisionSummary<'a> {
+    fn from(c: &'a CashbackDoc) -> Self {
+        Self {
+            status: &c.status,
+            approved_amount: c.approved_amount,
+            paid_amount: c.paid_amount,
+        }
+    }
+}
+
 fn decided(before: &CashbackDoc, after: &CashbackDoc, action: &'static str) -> AuditChange {
-    let summary = |c: &CashbackDoc| json!({ "status": c.status, "approvedAmount": c.approved_amount, "paidAmount": c.paid_amount });
     AuditChange::action(action)
         .resource("cashback", after.id)
-        .diff(summary(before), summary(after))
+        .diff_of(
+            &DecisionSummary::from(before),
+            &DecisionSummary::from(after),
+        )
 }
 
 /// Approve a pending or under-review request.
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/approve", tag = "cashback", security(("bearer" = [])), request_body = ApproveBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Approved request", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Approved request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Invalid amount or status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn approve(
@@ -122,7 +143,7 @@ pub async fn approve(
     auth: AuthMerchant,
     Path(raw): Path<String>,
     AppJson(body): AppJson<ApproveBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     auth.require("orders:refund")?;
     let id = cashback_id(&raw)?;
     let before = load(&state, &auth, id).await?;
@@ -139,15 +160,16 @@ pub async fn approve(
     v.finish()?;
     let decision = CashbackDecision::Approve { amount, notes };
     let after = apply(&state, &auth, id, "approve", decision).await?;
-    Ok(Reply::data(cashback_json(&after)?)
+    let change = decided(&before, &after, "cashback.approve");
+    Ok(Reply::data(CashbackView::from(after))
         .message("Cashback request approved successfully")
-        .audit(decided(&before, &after, "cashback.approve")))
+        .audit(change))
 }
 
 /// Reject a pending or under-review request.
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/reject", tag = "cashback", security(("bearer" = [])), request_body = RejectBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Rejected request", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Rejected request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Missing reason or wrong status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn reject(
@@ -155,7 +177,7 @@ pub async fn reject(
     auth: AuthMerchant,
     Path(raw): Path<String>,
     AppJson(body): AppJson<RejectBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     auth.require("orders:refund")?;
     let id = cashback_id(&raw)?;
     let mut v = Validator::new();
@@ -170,15 +192,16 @@ pub async fn reject(
         CashbackDecision::Reject { reason },
     )
     .await?;
-    Ok(Reply::data(cashback_json(&after)?)
+    let change = decided(&before, &after, "cashback.reject");
+    Ok(Reply::data(CashbackView::from(after))
         .message("Cashback request rejected successfully")
-        .audit(decided(&before, &after, "cashback.reject")))
+        .audit(change))
 }
 
 /// `POST` spelling of [`approve`] (the contract does not fix the method; both are served).
 #[utoipa::path(post, path = "/api/merchant/cashback/{id}/approve", tag = "cashback", security(("bearer" = [])), request_body = ApproveBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Approved request", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Approved request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Invalid amount or status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn approve_post(
@@ -186,14 +209,14 @@ pub async fn approve_post(
     auth: AuthMerchant,
     raw: Path<String>,
     body: AppJson<ApproveBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     approve(state, auth, raw, body).await
 }
 
 /// `POST` spelling of [`reject`].
 #[utoipa::path(post, path = "/api/merchant/cashback/{id}/reject", tag = "cashback", security(("bearer" = [])), request_body = RejectBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Rejected request", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Rejected request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Missing reason or wrong status", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn reject_post(
@@ -201,14 +224,14 @@ pub async fn reject_post(
     auth: AuthMerchant,
     raw: Path<String>,
     body: AppJson<RejectBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     reject(state, auth, raw, body).await
 }
 
 /// Record the payment of an approved request (paid amount = approved amount).
 #[utoipa::path(put, path = "/api/merchant/cashback/{id}/mark-paid", tag = "cashback", security(("bearer" = [])), request_body = PaidBody,
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "Paid request", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Paid request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Validation failed or not approved", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn mark_paid(
@@ -216,7 +239,7 @@ pub async fn mark_paid(
     auth: AuthMerchant,
     Path(raw): Path<String>,
     AppJson(body): AppJson<PaidBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     auth.require("orders:refund")?;
     let id = cashback_id(&raw)?;
     let mut v = Validator::new();
@@ -239,9 +262,10 @@ pub async fn mark_paid(
         notes,
     };
     let after = apply(&state, &auth, id, "mark as paid", decision).await?;
-    Ok(Reply::data(cashback_json(&after)?)
+    let change = decided(&before, &after, "cashback.mark_paid");
+    Ok(Reply::data(CashbackView::from(after))
         .message("Cashback marked as paid successfully")
-        .audit(decided(&before, &after, "cashback.mark_paid")))
+        .audit(change))
 }
 
 struct Bulk {
@@ -249,6 +273,13 @@ struct Bulk {
     ids: Vec<ObjectId>,
     reason: String,
     notes: Option<String>,
+}
+
+impl Bulk {
+    /// The decision's verb in messages.
+    fn verb(&self) -> &'static str {
+        if self.approve { "approve" } else { "reject" }
+    }
 }
 
 fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
@@ -272,7 +303,7 @@ fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
             Err(_) => v.error(
                 &format!("cashbackIds[{i}]"),
                 format!("\"cashbackIds[{i}]\" must be a valid id"),
-                Some(Value::String(raw)),
+                Some(raw.into()),
             ),
         }
     }
@@ -291,56 +322,74 @@ fn validate_bulk(body: BulkBody) -> Result<Bulk, ApiError> {
     })
 }
 
+/// Decide one request of a bulk action (approval grants the requested amount).
+async fn decide_one(
+    state: &AppState,
+    auth: &AuthMerchant,
+    bulk: &Bulk,
+    id: ObjectId,
+) -> CashbackBulkResult {
+    let verb = bulk.verb();
+    let outcome = async {
+        let decision = if bulk.approve {
+            let current = load(state, auth, id).await?;
+            CashbackDecision::Approve {
+                amount: current.requested_amount,
+                notes: bulk.notes.clone(),
+            }
+        } else {
+            CashbackDecision::Reject {
+                reason: bulk.reason.clone(),
+            }
+        };
+        apply(state, auth, id, verb, decision).await
+    }
+    .await;
+    let (success, status, message) = match outcome {
+        Ok(doc) => (true, Some(doc.status), None),
+        Err(e) => (false, None, Some(e.to_string())),
+    };
+    CashbackBulkResult {
+        id: id.to_hex(),
+        success,
+        status,
+        message,
+    }
+}
+
 /// Approve or reject up to 50 requests; each gets its own result.
 #[utoipa::path(post, path = "/api/merchant/cashback/bulk-action", tag = "cashback", security(("bearer" = [])), request_body = BulkBody,
-    responses((status = 200, description = "`data.processed`, `data.failed`, `data.results[]`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "How many were decided, and one result per id", body = crate::openapi::Envelope<CashbackBulkOutcome>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn bulk_action(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<BulkBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackBulkOutcome>, ApiError> {
     auth.require("orders:refund")?;
     let bulk = validate_bulk(body)?;
-    let verb = if bulk.approve { "approve" } else { "reject" };
+    let verb = bulk.verb();
     let mut results = Vec::with_capacity(bulk.ids.len());
     for id in &bulk.ids {
-        let outcome = async {
-            let decision = if bulk.approve {
-                let current = load(&state, &auth, *id).await?;
-                CashbackDecision::Approve {
-                    amount: current.requested_amount,
-                    notes: bulk.notes.clone(),
-                }
-            } else {
-                CashbackDecision::Reject {
-                    reason: bulk.reason.clone(),
-                }
-            };
-            apply(&state, &auth, *id, verb, decision).await
-        }
-        .await;
-        results.push(match outcome {
-            Ok(doc) => json!({ "id": id.to_hex(), "success": true, "status": doc.status }),
-            Err(e) => json!({ "id": id.to_hex(), "success": false, "message": e.to_string() }),
-        });
+        results.push(decide_one(&state, &auth, &bulk, *id).await);
     }
-    let processed = results
-        .iter()
-        .filter(|r| r["success"] == json!(true))
-        .count();
+    let processed = results.iter().filter(|r| r.success).count();
+    let facts = AuditFacts {
+        action: Some(verb.to_string()),
+        requested: Some(bulk.ids.len() as i64),
+        processed: Some(processed as i64),
+        ..AuditFacts::default()
+    };
     let change = AuditChange {
-        metadata: Some(
-            json!({ "action": verb, "requested": bulk.ids.len(), "processed": processed }),
-        ),
         resource_type: Some("cashback"),
         ..AuditChange::action("cashback.bulk_action")
-    };
-    Ok(Reply::data(json!({
-        "processed": processed,
-        "failed": results.len() - processed,
-        "results": results,
-    }))
+    }
+    .facts(&facts);
+    Ok(Reply::data(CashbackBulkOutcome {
+        processed,
+        failed: results.len() - processed,
+        results,
+    })
     .message(format!("Bulk {verb} completed"))
     .audit(change))
 }

@@ -6,9 +6,8 @@ use axum::extract::State;
 use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
-use serde_json::json;
 
-use super::range_filter;
+use super::{range_filter, views::CashbackExport};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
@@ -104,13 +103,13 @@ fn render(excel: bool, rows: &[Vec<Cell>]) -> Result<String, tabular::TableError
 
 /// Export the merchant's requests as a data URL.
 #[utoipa::path(get, path = "/api/merchant/cashback/export", tag = "cashback", security(("bearer" = [])), params(ExportQuery),
-    responses((status = 200, description = "`data.downloadUrl`, `data.recordCount`, `data.expiresAt`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The export as a data URL", body = crate::openapi::Envelope<CashbackExport>),
         (status = 400, description = "Query validation failed or too many rows", body = crate::openapi::ErrorBody)))]
 pub async fn export(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<ExportQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackExport>, ApiError> {
     auth.require("orders:export")?;
     let mut v = Validator::new();
     let filter = range_filter(&mut v, q.start_date, q.end_date, q.status);
@@ -134,11 +133,11 @@ pub async fn export(
         source: Box::new(e),
     })?;
     let expires = DateTime::from_millis(DateTime::now().timestamp_millis() + 3_600_000);
-    Ok(Reply::data(json!({
-        "downloadUrl": url,
-        "expiresAt": iso(expires),
-        "recordCount": rows.len(),
-        "format": format,
-    }))
+    Ok(Reply::data(CashbackExport {
+        download_url: url,
+        expires_at: iso(expires),
+        record_count: rows.len(),
+        format,
+    })
     .message("Export ready for download"))
 }

@@ -2,9 +2,12 @@
 //! totals and risk figures), both aggregation pipelines over the merchant's requests.
 
 use axum::extract::State;
-use serde_json::json;
 
-use super::{range_filter, types::RangeQuery};
+use super::{
+    range_filter,
+    types::RangeQuery,
+    views::{CashbackAnalytics, CashbackMetricsData, CashbackPeriod},
+};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant},
@@ -20,12 +23,12 @@ fn failed(e: store::Error) -> ApiError {
 
 /// Status breakdown, daily series and approval rate over a period (default: last 30 days).
 #[utoipa::path(get, path = "/api/merchant/cashback/analytics", tag = "cashback", security(("bearer" = [])), params(RangeQuery),
-    responses((status = 200, description = "`data.byStatus`, `data.daily`, `data.approvalRate`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Breakdown by status and day, approval rate", body = crate::openapi::Envelope<CashbackAnalytics>)))]
 pub async fn analytics(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<RangeQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackAnalytics>, ApiError> {
     auth.require("orders:view")?;
     let mut v = Validator::new();
     let mut filter = range_filter(&mut v, q.start_date, q.end_date, None);
@@ -40,9 +43,8 @@ pub async fn analytics(
     let count_of = |s: &str| {
         by_status
             .iter()
-            .find(|d| d["status"] == s)
-            .and_then(|d| d["count"].as_i64())
-            .unwrap_or(0)
+            .find(|d| d.status == s)
+            .map_or(0, |d| d.count)
     };
     let granted = count_of("approved") + count_of("paid");
     let decided = granted + count_of("rejected");
@@ -51,33 +53,32 @@ pub async fn analytics(
     } else {
         0.0
     };
-    Ok(Reply::data(json!({
-        "period": { "start": start.map(iso), "end": end.map(iso) },
-        "byStatus": by_status,
-        "daily": daily,
-        "approvalRate": approval_rate,
-    }))
+    Ok(Reply::data(CashbackAnalytics {
+        period: CashbackPeriod {
+            start: start.map(iso),
+            end: end.map(iso),
+        },
+        by_status,
+        daily,
+        approval_rate,
+    })
     .message("Cashback analytics retrieved successfully"))
 }
 
 /// Current totals: open requests, granted and paid amounts, risk figures.
 #[utoipa::path(get, path = "/api/merchant/cashback/metrics", tag = "cashback", security(("bearer" = [])),
-    responses((status = 200, description = "`data.metrics`", body = crate::openapi::AnyEnvelope)))]
-pub async fn metrics(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    responses((status = 200, description = "Current totals", body = crate::openapi::Envelope<CashbackMetricsData>)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<CashbackMetricsData>, ApiError> {
     auth.require("orders:view")?;
     let found = state
         .store
         .cashback_metrics(auth.id())
         .await
         .map_err(failed)?;
-    let mut metrics = found.unwrap_or_else(|| {
-        json!({ "totalRequests": 0, "pendingRequests": 0, "pendingAmount": 0, "approvedAmount": 0,
-            "paidAmount": 0, "rejectedRequests": 0, "flaggedForReview": 0, "highRiskRequests": 0,
-            "averageRiskScore": 0, "averageRequestedAmount": 0 })
-    });
-    if let Some(o) = metrics.as_object_mut() {
-        o.remove("_id");
-    }
-    Ok(Reply::data(json!({ "metrics": metrics }))
+    let metrics = found.unwrap_or_default();
+    Ok(Reply::data(CashbackMetricsData { metrics })
         .message("Cashback metrics retrieved successfully"))
 }

@@ -8,6 +8,7 @@ mod decide;
 mod export;
 mod insights;
 mod types;
+pub mod views;
 
 use axum::{
     Router,
@@ -15,7 +16,6 @@ use axum::{
     http::StatusCode,
     routing::{get, post, put},
 };
-use serde_json::json;
 
 pub use decide::{
     __path_approve, __path_approve_post, __path_bulk_action, __path_mark_paid, __path_reject,
@@ -23,7 +23,8 @@ pub use decide::{
 };
 pub use export::{__path_export, export};
 pub use insights::{__path_analytics, __path_metrics, analytics, metrics};
-use types::{CreateBody, ListQuery, RangeQuery, cashback_json};
+use types::{CreateBody, ListQuery, RangeQuery};
+use views::{CashbackList, CashbackPagination, CashbackPendingCount, CashbackStats, CashbackView};
 
 use super::{Reply, params};
 use crate::{
@@ -80,13 +81,13 @@ pub(crate) fn range_filter(
 
 /// The merchant's cashback requests, newest first.
 #[utoipa::path(get, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "`data.cashbacks`, `data.pagination{page,limit,total,pages}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "A page of requests", body = crate::openapi::Envelope<CashbackList>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackList>, ApiError> {
     auth.require("orders:view")?;
     let mut v = Validator::new();
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 20);
@@ -97,60 +98,48 @@ pub async fn list(
         .cashback_page(auth.id(), &filter, (page - 1) * limit as u64, limit)
         .await
         .map_err(ApiError::internal("Failed to fetch cashback requests"))?;
-    let cashbacks = items
-        .iter()
-        .map(cashback_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Reply::data(json!({
-        "cashbacks": cashbacks,
-        "pagination": { "page": page, "limit": limit, "total": total, "pages": total.div_ceil(limit as u64) },
-    }))
+    let pagination = CashbackPagination {
+        page,
+        limit,
+        total,
+        pages: total.div_ceil(limit as u64),
+    };
+    let cashbacks = items.into_iter().map(CashbackView::from).collect();
+    Ok(Reply::data(CashbackList {
+        cashbacks,
+        pagination,
+    })
     .message("Cashback requests retrieved successfully"))
 }
 
 /// Counts by status and the real requested/approved/paid totals.
 #[utoipa::path(get, path = "/api/merchant/cashback/stats", tag = "cashback", security(("bearer" = [])), params(RangeQuery),
-    responses((status = 200, description = "`data.stats`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Counts and amounts", body = crate::openapi::Envelope<CashbackStats>)))]
 pub async fn stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<RangeQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackStats>, ApiError> {
     auth.require("orders:view")?;
     let mut v = Validator::new();
     let filter = range_filter(&mut v, q.start_date, q.end_date, None);
     v.finish_as("Query validation failed")?;
-    let row = state
+    let stats = state
         .store
         .cashback_stats(auth.id(), &filter)
         .await
         .map_err(ApiError::internal("Failed to fetch cashback stats"))?
         .unwrap_or_default();
-    let num = |k: &str| row.get(k).cloned().unwrap_or(json!(0));
-    let stats = json!({
-        "total": num("total"),
-        "totalAmount": num("totalAmount"),
-        "approvedAmount": num("approvedAmount"),
-        "paidAmount": num("paidAmount"),
-        "pending": num("pending"),
-        "underReview": num("underReview"),
-        "approved": num("approved"),
-        "rejected": num("rejected"),
-        "paid": num("paid"),
-    });
-    Ok(
-        Reply::data(json!({ "stats": stats }))
-            .message("Cashback statistics retrieved successfully"),
-    )
+    Ok(Reply::data(CashbackStats { stats }).message("Cashback statistics retrieved successfully"))
 }
 
 /// Requests waiting for a decision (pending + under_review), cached briefly per merchant.
 #[utoipa::path(get, path = "/api/merchant/cashback/pending-count", tag = "cashback", security(("bearer" = [])),
-    responses((status = 200, description = "`data.count`, `data.cached`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "The open count", body = crate::openapi::Envelope<CashbackPendingCount>)))]
 pub async fn pending_count(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackPendingCount>, ApiError> {
     auth.require("orders:view")?;
     let cache = &state.cashback_counts;
     let (count, cached) = match cache.get(auth.id()) {
@@ -165,21 +154,21 @@ pub async fn pending_count(
             (n, false)
         }
     };
-    Ok(Reply::data(json!({ "count": count, "cached": cached }))
+    Ok(Reply::data(CashbackPendingCount { count, cached })
         .message("Pending count retrieved successfully"))
 }
 
 /// One request.
 #[utoipa::path(get, path = "/api/merchant/cashback/{id}", tag = "cashback", security(("bearer" = [])),
     params(("id" = String, Path, description = "Cashback request id")),
-    responses((status = 200, description = "`data` is the request", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(raw): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     auth.require("orders:view")?;
     let id = cashback_id(&raw)?;
     let item = state
@@ -188,19 +177,19 @@ pub async fn show(
         .await
         .map_err(ApiError::internal("Failed to fetch cashback request"))?
         .ok_or_else(not_found)?;
-    Ok(Reply::data(cashback_json(&item)?).message("Cashback request retrieved successfully"))
+    Ok(Reply::data(CashbackView::from(item)).message("Cashback request retrieved successfully"))
 }
 
 /// Record a cashback request for one of the merchant's orders.
 #[utoipa::path(post, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), request_body = CreateBody,
-    responses((status = 201, description = "Created request", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "Created request", body = crate::openapi::Envelope<CashbackView>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Order not found for this merchant", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<CreateBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CashbackView>, ApiError> {
     auth.require("orders:refund")?;
     let input = body.validate()?;
     let order = state
@@ -220,7 +209,7 @@ pub async fn create(
         NewNotification::cashback_request(doc.id, &doc.request_number, doc.requested_amount);
     notify_quietly(&state.store, auth.id(), raised).await;
     let change = AuditChange::action("cashback.created").resource("cashback", doc.id);
-    Ok(Reply::data(cashback_json(&doc)?)
+    Ok(Reply::data(CashbackView::from(doc))
         .message("Cashback request created successfully")
         .status(StatusCode::CREATED)
         .audit(change))

@@ -1,8 +1,7 @@
-//! Request and response types of the cashback routes, and the construction of a new request
-//! (order snapshot, rate, amount-based risk score).
+//! Request types of the cashback routes, and the construction of a new request (order
+//! snapshot, rate, amount-based risk score). Response types are in [`super::views`].
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::{
     error::ApiError,
@@ -10,7 +9,6 @@ use crate::{
     store::{
         ObjectId,
         cashback::{CashbackDoc, NewCashback, OrderSnapshot},
-        json::to_json,
     },
     validate::{Len, Validator},
 };
@@ -129,14 +127,4 @@ pub fn new_request(
 /// The acting user's id: the team member's, or the merchant's for the owner.
 pub fn actor_hex(auth: &AuthMerchant) -> String {
     auth.member.as_ref().map_or(auth.id(), |m| m.id).to_hex()
-}
-
-/// JSON of a request (`_id` and `id`).
-pub fn cashback_json(c: &CashbackDoc) -> Result<Value, ApiError> {
-    let mut v = to_json(c).map_err(|e| ApiError::Internal {
-        message: "Failed to render cashback request",
-        source: Box::new(e),
-    })?;
-    v["id"] = json!(c.id.to_hex());
-    Ok(v)
 }
