@@ -1,4 +1,4 @@
-//! The analytics cache: computed `data` payloads keyed by merchant + store + endpoint + query,
+//! The analytics cache: computed `data` payloads (their serialised JSON, answered verbatim) keyed by merchant + store + endpoint + query,
 //! kept for a short TTL in Redis (one hash per merchant, shared by replicas) when configured,
 //! in-process otherwise. [`AnalyticsCache::invalidate_merchant`] is the hook for code that
 //! changes a merchant's orders or stock. A failing Redis never fails a request: the lookup is a
@@ -18,7 +18,9 @@ use std::{
 };
 
 use redis::{AsyncCommands, aio::ConnectionManager};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::store::ObjectId;
 
@@ -46,7 +48,7 @@ impl Default for CacheLimits {
     }
 }
 
-type MemoryEntries = moka::sync::Cache<(ObjectId, String), Arc<Value>>;
+type MemoryEntries = moka::sync::Cache<(ObjectId, String), Arc<str>>;
 
 /// Where entries live.
 enum Backend {
@@ -102,12 +104,12 @@ impl AnalyticsCache {
         self.ttl
     }
 
-    /// A fresh entry, counting the hit or miss.
-    pub async fn get(&self, merchant: ObjectId, key: &str) -> Option<Value> {
+    /// A fresh entry (the JSON `put` stored, byte for byte), counting the hit or miss.
+    pub async fn get(&self, merchant: ObjectId, key: &str) -> Option<Box<RawValue>> {
         let found = match &self.backend {
             Backend::Memory(entries) => entries
                 .get(&(merchant, key.to_string()))
-                .map(|v| Value::clone(&v)),
+                .and_then(|v| RawValue::from_string(v.to_string()).ok()),
             Backend::Redis(conn) => self.redis_get(conn.clone(), merchant, key).await,
         };
         let counter = if found.is_some() {
@@ -120,8 +122,8 @@ impl AnalyticsCache {
     }
 
     /// Store an entry, unless it is larger than an entry may be.
-    pub async fn put(&self, merchant: ObjectId, key: &str, value: &Value) {
-        let entry = json!({ "at": now_ms(), "data": value }).to_string();
+    pub async fn put(&self, merchant: ObjectId, key: &str, value: &RawValue) {
+        let entry = format!(r#"{{"at":{},"data":{}}}"#, now_ms(), value.get());
         if entry.len() as u64 > self.limits.max_entry_bytes {
             tracing::debug!(
                 bytes = entry.len(),
@@ -131,7 +133,7 @@ impl AnalyticsCache {
         }
         match &self.backend {
             Backend::Memory(entries) => {
-                entries.insert((merchant, key.to_string()), Arc::new(value.clone()))
+                entries.insert((merchant, key.to_string()), Arc::from(value.get()))
             }
             Backend::Redis(conn) => self.redis_put(conn.clone(), merchant, key, entry).await,
         }
@@ -161,7 +163,7 @@ impl AnalyticsCache {
         mut conn: ConnectionManager,
         merchant: ObjectId,
         key: &str,
-    ) -> Option<Value> {
+    ) -> Option<Box<RawValue>> {
         let get = conn.hget::<_, _, Option<String>>(redis_key(merchant), key);
         let raw = match tokio::time::timeout(REDIS_TIMEOUT, get).await {
             Ok(Ok(raw)) => raw?,
@@ -175,9 +177,9 @@ impl AnalyticsCache {
             }
         };
         // The hash expires as a whole; each entry also carries its own write time.
-        let entry: Value = serde_json::from_str(&raw).ok()?;
-        let age = now_ms() - entry["at"].as_i64()?;
-        (age >= 0 && (age as u128) < self.ttl.as_millis()).then(|| entry["data"].clone())
+        let entry: Entry = serde_json::from_str(&raw).ok()?;
+        let age = now_ms() - entry.at;
+        (age >= 0 && (age as u128) < self.ttl.as_millis()).then(|| entry.data.to_owned())
     }
 
     async fn redis_put(
@@ -215,31 +217,98 @@ impl AnalyticsCache {
     }
 
     /// The contract's `GET /cache/stats` payload plus hit/miss counters of this process.
-    pub async fn stats(&self) -> Value {
-        let counters = json!({
-            "hits": self.hits.load(Ordering::Relaxed),
-            "misses": self.misses.load(Ordering::Relaxed),
-            "ttlSeconds": self.ttl.as_secs(),
-        });
-        let mut stats = match &self.backend {
+    pub async fn stats(&self) -> CacheStats {
+        let backend = match &self.backend {
             Backend::Memory(entries) => {
                 entries.run_pending_tasks();
-                json!({
-                    "enabled": false, "connected": false, "message": "Redis not available",
-                    "backend": "memory", "entries": entries.entry_count(),
-                    "bytes": entries.weighted_size(),
-                })
+                BackendStats {
+                    enabled: false,
+                    connected: false,
+                    message: Some("Redis not available"),
+                    backend: "memory",
+                    entries: Some(entries.entry_count()),
+                    bytes: Some(entries.weighted_size()),
+                    ..BackendStats::default()
+                }
             }
             Backend::Redis(conn) => redis_stats(conn.clone()).await,
         };
-        if let (Some(s), Some(c)) = (stats.as_object_mut(), counters.as_object()) {
-            s.extend(c.clone());
+        CacheStats {
+            backend,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            ttl_seconds: self.ttl.as_secs(),
         }
-        stats
     }
 }
 
-async fn redis_stats(mut conn: ConnectionManager) -> Value {
+/// A Redis entry: its write time and the cached JSON.
+#[derive(Deserialize)]
+struct Entry<'a> {
+    at: i64,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// `GET /analytics/cache/stats`: the backend's state and this process's counters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheStats {
+    /// The backend and what it holds.
+    #[serde(flatten)]
+    pub backend: BackendStats,
+    /// Lookups answered from the cache (this process).
+    pub hits: u64,
+    /// Lookups that computed the report (this process).
+    pub misses: u64,
+    /// Entry lifetime in seconds.
+    pub ttl_seconds: u64,
+}
+
+/// What the cache backend reports.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendStats {
+    /// Whether Redis is configured.
+    pub enabled: bool,
+    /// Whether Redis answered.
+    pub connected: bool,
+    /// Why Redis is not used or not reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+    /// `memory` or `redis`.
+    pub backend: &'static str,
+    /// Entries held (in-process backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    /// Bytes held (in-process backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Keys in the Redis database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_size: Option<i64>,
+    /// Redis memory figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub info: Option<RedisInfo>,
+}
+
+/// Redis `INFO memory` figures.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisInfo {
+    /// `used_memory_human`.
+    pub used_memory: String,
+}
+
+async fn redis_stats(mut conn: ConnectionManager) -> BackendStats {
+    let redis = |connected, message| BackendStats {
+        enabled: true,
+        connected,
+        message,
+        backend: "redis",
+        ..BackendStats::default()
+    };
     let mut pipe = redis::pipe();
     pipe.cmd("DBSIZE").cmd("INFO").arg("memory");
     match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<(i64, String)>(&mut conn)).await {
@@ -250,18 +319,19 @@ async fn redis_stats(mut conn: ConnectionManager) -> Value {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            json!({
-                "enabled": true, "connected": true, "backend": "redis", "dbSize": db_size,
-                "info": { "usedMemory": memory },
-            })
+            BackendStats {
+                db_size: Some(db_size),
+                info: Some(RedisInfo {
+                    used_memory: memory,
+                }),
+                ..redis(true, None)
+            }
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "analytics cache: stats failed");
-            json!({ "enabled": true, "connected": false, "backend": "redis", "message": "Redis not reachable" })
+            redis(false, Some("Redis not reachable"))
         }
-        Err(_) => {
-            json!({ "enabled": true, "connected": false, "backend": "redis", "message": "Redis timed out" })
-        }
+        Err(_) => redis(false, Some("Redis timed out")),
     }
 }
 
@@ -273,9 +343,8 @@ fn memory_entries(ttl: Duration, limits: CacheLimits) -> MemoryEntries {
     moka::sync::Cache::builder()
         .max_capacity(limits.max_bytes)
         .time_to_live(ttl)
-        .weigher(move |(_, key): &(ObjectId, String), value: &Arc<Value>| {
-            let bytes =
-                key.len() as u64 + serde_json::to_string(&**value).map_or(0, |s| s.len() as u64);
+        .weigher(move |(_, key): &(ObjectId, String), value: &Arc<str>| {
+            let bytes = key.len() as u64 + value.len() as u64;
             u32::try_from(bytes.max(floor)).unwrap_or(u32::MAX)
         })
         .support_invalidation_closures()
@@ -285,30 +354,46 @@ fn memory_entries(ttl: Duration, limits: CacheLimits) -> MemoryEntries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A value as a cache entry.
+    pub(super) fn raw(v: serde_json::Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&v).expect("raw")
+    }
+
+    /// A cached entry as text.
+    pub(super) async fn text(cache: &AnalyticsCache, m: ObjectId, key: &str) -> Option<String> {
+        cache.get(m, key).await.map(|r| r.get().to_string())
+    }
 
     #[tokio::test]
     async fn memory_entries_expire_and_invalidate_per_merchant() {
         let cache = AnalyticsCache::new(None, Duration::from_millis(200), CacheLimits::default());
         let (a, b) = (ObjectId::new(), ObjectId::new());
-        cache.put(a, "k", &json!(1)).await;
-        cache.put(b, "k", &json!(2)).await;
-        assert_eq!(cache.get(a, "k").await, Some(json!(1)));
-        cache.invalidate_merchant(a).await;
-        assert_eq!(cache.get(a, "k").await, None);
-        assert_eq!(cache.get(b, "k").await, Some(json!(2)));
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(cache.get(b, "k").await, None);
-        let stats = cache.stats().await;
+        cache.put(a, "k", &raw(json!({ "b": 1.0, "a": 1 }))).await;
+        cache.put(b, "k", &raw(json!(2))).await;
+        // The stored text comes back byte for byte (key order and number kinds kept).
         assert_eq!(
-            (stats["hits"].as_u64(), stats["misses"].as_u64()),
-            (Some(2), Some(2))
+            text(&cache, a, "k").await.as_deref(),
+            Some(r#"{"b":1.0,"a":1}"#)
         );
+        cache.invalidate_merchant(a).await;
+        assert_eq!(text(&cache, a, "k").await, None);
+        assert_eq!(text(&cache, b, "k").await.as_deref(), Some("2"));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(text(&cache, b, "k").await, None);
+        let stats = cache.stats().await;
+        assert_eq!((stats.hits, stats.misses), (2, 2));
     }
 }
 
 #[cfg(test)]
 mod bounds {
-    use super::*;
+    use super::{
+        tests::{raw, text},
+        *,
+    };
+    use serde_json::json;
 
     fn limits(max_entries: u64, max_bytes: u64) -> CacheLimits {
         CacheLimits {
@@ -321,8 +406,8 @@ mod bounds {
     async fn count_and_bytes(cache: &AnalyticsCache) -> (u64, u64) {
         let stats = cache.stats().await;
         (
-            stats["entries"].as_u64().expect("entries"),
-            stats["bytes"].as_u64().expect("bytes"),
+            stats.backend.entries.expect("entries"),
+            stats.backend.bytes.expect("bytes"),
         )
     }
 
@@ -331,7 +416,9 @@ mod bounds {
         let cache = AnalyticsCache::new(None, Duration::from_secs(60), limits(50, 1 << 30));
         let merchant = ObjectId::new();
         for i in 0..1_000 {
-            cache.put(merchant, &format!("query-{i}"), &json!(i)).await;
+            cache
+                .put(merchant, &format!("query-{i}"), &raw(json!(i)))
+                .await;
         }
         let (entries, _) = count_and_bytes(&cache).await;
         assert!(entries <= 50, "{entries} entries kept");
@@ -343,7 +430,7 @@ mod bounds {
         let cache =
             AnalyticsCache::new(None, Duration::from_secs(60), limits(1_000_000, 64 * 1024));
         let merchant = ObjectId::new();
-        let big = json!("x".repeat(3000));
+        let big = raw(json!("x".repeat(3000)));
         for i in 0..500 {
             cache.put(merchant, &format!("query-{i}"), &big).await;
         }
@@ -360,10 +447,13 @@ mod bounds {
         let cache = AnalyticsCache::new(None, Duration::from_secs(60), limits(100, 1 << 20));
         let merchant = ObjectId::new();
         cache
-            .put(merchant, "huge", &json!("y".repeat(10_000)))
+            .put(merchant, "huge", &raw(json!("y".repeat(10_000))))
             .await;
-        cache.put(merchant, "small", &json!("y")).await;
-        assert_eq!(cache.get(merchant, "huge").await, None);
-        assert_eq!(cache.get(merchant, "small").await, Some(json!("y")));
+        cache.put(merchant, "small", &raw(json!("y"))).await;
+        assert_eq!(text(&cache, merchant, "huge").await, None);
+        assert_eq!(
+            text(&cache, merchant, "small").await.as_deref(),
+            Some(r#""y""#)
+        );
     }
 }

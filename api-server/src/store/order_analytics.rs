@@ -134,11 +134,30 @@ pub fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) 
         stores,
         current_from,
     } = lines;
-    // Whether a per-order row belongs to the current period (always, without a previous one).
-    let current = |v: &str| match current_from {
-        Some(_) => Bson::Document(doc! { "$cond": ["$cur", v, 0] }),
-        None => Bson::String(v.into()),
+    let mut pipeline = vec![
+        doc! { "$match": orders },
+        doc! { "$project": { "createdAt": 1, "items": 1 } },
+        doc! { "$unwind": "$items" },
+        doc! { "$match": { "items.store": { "$in": stores } } },
+        doc! { "$group": per_order_group(current_from) },
+        doc! { "$group": per_product_group(current_from) },
+    ];
+    if current_from.is_some() {
+        // Products sold only in the previous period are left out.
+        pipeline.push(doc! { "$match": { "orders": { "$gt": 0 } } });
+    }
+    let sort = if by_quantity {
+        doc! { "quantity": -1, "revenue": -1, "_id": 1 }
+    } else {
+        doc! { "revenue": -1, "quantity": -1, "_id": 1 }
     };
+    pipeline.extend([doc! { "$sort": sort }, doc! { "$limit": limit }]);
+    pipeline
+}
+
+/// One row per product and order: its units and revenue, and (with a previous period) whether
+/// the order is current.
+fn per_order_group(current_from: Option<DateTime>) -> Document {
     let mut per_order = doc! {
         "_id": { "p": "$items.product", "o": "$_id" },
         "name": { "$last": "$items.name" }, "image": { "$last": "$items.image" },
@@ -148,6 +167,16 @@ pub fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) 
         // Every line of an order shares its `createdAt`.
         per_order.insert("cur", doc! { "$first": { "$gte": ["$createdAt", start] } });
     }
+    per_order
+}
+
+/// One row per product: current units, revenue and orders, and the previous period's units.
+fn per_product_group(current_from: Option<DateTime>) -> Document {
+    // Whether a per-order row belongs to the current period (always, without a previous one).
+    let current = |v: &str| match current_from {
+        Some(_) => Bson::Document(doc! { "$cond": ["$cur", v, 0] }),
+        None => Bson::String(v.into()),
+    };
     let mut per_product = doc! {
         "_id": "$_id.p", "name": { "$last": "$name" }, "image": { "$last": "$image" },
         "quantity": { "$sum": current("$quantity") }, "revenue": { "$sum": current("$revenue") },
@@ -156,30 +185,13 @@ pub fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) 
             None => Bson::Int32(1),
         } },
     };
-    let mut pipeline = vec![
-        doc! { "$match": orders },
-        doc! { "$project": { "createdAt": 1, "items": 1 } },
-        doc! { "$unwind": "$items" },
-        doc! { "$match": { "items.store": { "$in": stores } } },
-        doc! { "$group": per_order },
-    ];
     if current_from.is_some() {
         per_product.insert(
             "previousQuantity",
             doc! { "$sum": { "$cond": ["$cur", 0, "$quantity"] } },
         );
-        pipeline.push(doc! { "$group": per_product });
-        pipeline.push(doc! { "$match": { "orders": { "$gt": 0 } } });
-    } else {
-        pipeline.push(doc! { "$group": per_product });
     }
-    let sort = if by_quantity {
-        doc! { "quantity": -1, "revenue": -1, "_id": 1 }
-    } else {
-        doc! { "revenue": -1, "quantity": -1, "_id": 1 }
-    };
-    pipeline.extend([doc! { "$sort": sort }, doc! { "$limit": limit }]);
-    pipeline
+    per_product
 }
 
 async fn collect<T: serde::de::DeserializeOwned + Send + Sync>(

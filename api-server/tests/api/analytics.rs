@@ -589,7 +589,8 @@ async fn a_second_read_is_a_cache_hit_with_identical_data_until_invalidated() {
         (first.header("x-cache"), second.header("x-cache")),
         (Some("MISS"), Some("HIT"))
     );
-    assert_eq!(first.body, second.body);
+    // The same text: key order and number kinds (`5.0` against `5`) included.
+    assert_eq!(first.body.to_string(), second.body.to_string());
     // A new order is not seen until the merchant's cache is invalidated.
     let extra = order(
         9,
@@ -634,6 +635,41 @@ async fn a_second_read_is_a_cache_hit_with_identical_data_until_invalidated() {
             .header("x-cache"),
         Some("HIT")
     );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn every_cached_report_answers_a_hit_with_the_text_of_its_miss() {
+    let app = spawn_app().await;
+    let shop = fixture(&app).await;
+    let product = shop.p1.to_hex();
+    let reports = [
+        "overview".to_string(),
+        "sales/trends?period=weekly".into(),
+        "products/performance".into(),
+        "customers/insights".into(),
+        "customers/list?limit=2".into(),
+        "inventory/status".into(),
+        "forecast/sales?days=3".into(),
+        format!("forecast/stockout/{product}"),
+        format!("forecast/demand/{product}"),
+        "trends/seasonal?type=weekly".into(),
+        "revenue/breakdown".into(),
+        "comparison".into(),
+    ];
+    for report in reports {
+        let path = format!("/api/merchant/analytics/{report}");
+        let miss = app.get(&path, Some(&shop.token)).await;
+        let hit = app.get(&path, Some(&shop.token)).await;
+        assert_eq!(miss.status, StatusCode::OK, "{report}: {}", miss.body);
+        assert_eq!(
+            (miss.header("x-cache"), hit.header("x-cache")),
+            (Some("MISS"), Some("HIT")),
+            "{report}"
+        );
+        // Byte for byte: key order and number kinds (`5.0` against `5`) included.
+        assert_eq!(miss.body.to_string(), hit.body.to_string(), "{report}");
+    }
     app.finish().await;
 }
 

@@ -113,6 +113,52 @@ async fn report_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
         ("dashboard", "/api/merchant/dashboard"),
         ("analytics_overview", "/api/merchant/analytics/overview"),
         ("analytics_sales", "/api/merchant/analytics/sales/overview"),
+        ("dashboard_metrics", "/api/merchant/dashboard/metrics"),
+        ("dashboard_activity", "/api/merchant/dashboard/activity"),
+        (
+            "dashboard_top_products",
+            "/api/merchant/dashboard/top-products",
+        ),
+        (
+            "dashboard_sales_data",
+            "/api/merchant/dashboard/sales-data?period=7d",
+        ),
+        ("orders_analytics", "/api/merchant/orders/analytics"),
+        ("analytics_trends", "/api/merchant/analytics/sales/trends"),
+        (
+            "analytics_categories",
+            "/api/merchant/analytics/categories/performance",
+        ),
+        (
+            "analytics_products",
+            "/api/merchant/analytics/products/performance",
+        ),
+        (
+            "analytics_customers",
+            "/api/merchant/analytics/customers/insights",
+        ),
+        (
+            "analytics_customer_list",
+            "/api/merchant/analytics/customers/list",
+        ),
+        (
+            "analytics_inventory",
+            "/api/merchant/analytics/inventory/status",
+        ),
+        (
+            "analytics_forecast",
+            "/api/merchant/analytics/forecast/sales?days=2",
+        ),
+        (
+            "analytics_seasonal",
+            "/api/merchant/analytics/trends/seasonal?type=weekly",
+        ),
+        (
+            "analytics_revenue",
+            "/api/merchant/analytics/revenue/breakdown",
+        ),
+        ("analytics_comparison", "/api/merchant/analytics/comparison"),
+        ("analytics_realtime", "/api/merchant/analytics/realtime"),
         ("team_list", "/api/merchant/team"),
         ("notifications_list", "/api/merchant/notifications"),
     ];
@@ -121,6 +167,15 @@ async fn report_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
         let r = app.get(path, s.t()).await;
         rec.check(name, &format!("GET {path}"), &r);
     }
+    let export = json!({ "format": "json", "type": "products" });
+    let r = app
+        .post("/api/merchant/analytics/export", s.t(), export)
+        .await;
+    rec.check(
+        "analytics_export",
+        "POST /api/merchant/analytics/export",
+        &r,
+    );
     // The audit writer is asynchronous: wait for the record the list shows.
     let filter = doc! { "merchantId": s.merchant, "action": "product.updated" };
     assert_eq!(audit_records(app, filter, 1).await.len(), 1);

@@ -3,14 +3,14 @@
 //! `GET /export/:exportId` downloads it. `GET /export` is the contract's fixed 404.
 
 use chrono::{Duration, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize, Serializer, ser::SerializeMap};
 use utoipa::ToSchema;
 
 use super::{
     Ctx,
     math::{ratio, round2},
     query::{AnalyticsQuery, bson_date, iso, one_of},
+    types::ExportJob,
 };
 use crate::{
     error::ApiError,
@@ -90,10 +90,47 @@ fn db(e: store::Error) -> ApiError {
     ApiError::internal("Failed to create export")(e)
 }
 
-type Rows = Vec<Vec<Value>>;
+/// One value of an export row.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Text(String),
+    Int(i64),
+    Num(f64),
+}
 
-fn header(names: &[&str]) -> Vec<Value> {
-    names.iter().map(|n| Value::from(*n)).collect()
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<f64> for Cell {
+    fn from(v: f64) -> Self {
+        Self::Num(v)
+    }
+}
+
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(v) => serializer.serialize_str(v),
+            Self::Int(v) => serializer.serialize_i64(*v),
+            // A float that is not finite is `null` (as serde_json writes it).
+            Self::Num(v) => serializer.serialize_f64(*v),
+        }
+    }
+}
+
+type Rows = Vec<Vec<Cell>>;
+
+fn header(names: &[&str]) -> Vec<Cell> {
+    names.iter().map(|n| Cell::Text(n.to_string())).collect()
 }
 
 /// Rows (header first) of an export.
@@ -196,12 +233,13 @@ async fn sales_rows(c: &Ctx) -> Result<Rows, ApiError> {
 }
 
 /// One CSV field, quoted when it holds a comma, quote or line break (RFC 4180); text that a
-/// spreadsheet would run as a formula gets a leading `'` (`tabular::neutralise`).
-fn csv_field(v: &Value) -> String {
+/// spreadsheet would run as a formula gets a leading `'` (`tabular::neutralise`). Numbers are
+/// written as in JSON (a float keeps its `.0`; one that is not finite is empty).
+fn csv_field(v: &Cell) -> String {
     let text = match v {
-        Value::String(s) => crate::tabular::neutralise(s).into_owned(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+        Cell::Text(s) => crate::tabular::neutralise(s).into_owned(),
+        Cell::Num(n) if !n.is_finite() => String::new(),
+        number => serde_json::to_string(number).unwrap_or_default(),
     };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -210,22 +248,34 @@ fn csv_field(v: &Value) -> String {
     }
 }
 
-fn render(format: &str, rows: &[Vec<Value>]) -> String {
+/// A data row of a JSON export: an object keyed by the header's names.
+struct Record<'a> {
+    header: &'a [Cell],
+    cells: &'a [Cell],
+}
+
+impl Serialize for Record<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (name, cell) in self.header.iter().zip(self.cells) {
+            let name = match name {
+                Cell::Text(name) => name.as_str(),
+                _ => "",
+            };
+            map.serialize_entry(name, cell)?;
+        }
+        map.end()
+    }
+}
+
+fn render(format: &str, rows: &[Vec<Cell>]) -> String {
     if format == "json" {
-        let header = rows.first().cloned().unwrap_or_default();
-        let objects: Vec<Value> = rows[1.min(rows.len())..]
+        let header = rows.first().map(Vec::as_slice).unwrap_or_default();
+        let records: Vec<Record> = rows[1.min(rows.len())..]
             .iter()
-            .map(|r| {
-                Value::Object(
-                    header
-                        .iter()
-                        .zip(r)
-                        .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v.clone()))
-                        .collect(),
-                )
-            })
+            .map(|cells| Record { header, cells })
             .collect();
-        return Value::Array(objects).to_string();
+        return serde_json::to_string(&records).unwrap_or_default();
     }
     rows.iter()
         .map(|r| r.iter().map(csv_field).collect::<Vec<_>>().join(",") + "\r\n")
@@ -238,7 +288,7 @@ pub async fn create(
     format: &str,
     kind: &str,
     merchant: ObjectId,
-) -> Result<Value, ApiError> {
+) -> Result<ExportJob, ApiError> {
     let rows = rows(&c, kind).await?;
     let content = render(format, &rows);
     let export_id = uuid::Uuid::new_v4().to_string();
@@ -265,12 +315,18 @@ pub async fn create(
         .await
         .map_err(db)?;
     let (size, records) = (export.content.len(), export.record_count);
-    Ok(json!({
-        "exportId": export_id, "status": "completed", "format": format, "type": kind,
-        "recordCount": records, "size": size,
-        "downloadUrl": format!("/api/merchant/analytics/export/{export_id}"),
-        "createdAt": iso(now), "expiresAt": iso(expires), "period": c.range.json(),
-    }))
+    Ok(ExportJob {
+        download_url: format!("/api/merchant/analytics/export/{export_id}"),
+        export_id,
+        status: "completed",
+        format: format.into(),
+        kind: kind.into(),
+        record_count: records,
+        size,
+        created_at: iso(now),
+        expires_at: iso(expires),
+        period: c.range.view(),
+    })
 }
 
 /// A stored, unexpired export of the merchant.
@@ -291,22 +347,32 @@ pub async fn fetch(
 mod tests {
     use super::*;
 
+    fn text(s: &str) -> Cell {
+        Cell::Text(s.to_string())
+    }
+
     #[test]
     fn csv_quotes_only_fields_that_need_it() {
         let rows = vec![
-            vec![json!("name"), json!("n")],
-            vec![json!("a, \"b\""), json!(2)],
+            header(&["name", "n", "x"]),
+            vec![text("a, \"b\""), Cell::Int(2), Cell::Num(2.0)],
         ];
-        assert_eq!(render("csv", &rows), "name,n\r\n\"a, \"\"b\"\"\",2\r\n");
-        assert_eq!(render("json", &rows), r#"[{"name":"a, \"b\"","n":2}]"#);
+        assert_eq!(
+            render("csv", &rows),
+            "name,n,x\r\n\"a, \"\"b\"\"\",2,2.0\r\n"
+        );
+        assert_eq!(
+            render("json", &rows),
+            r#"[{"name":"a, \"b\"","n":2,"x":2.0}]"#
+        );
     }
 
     #[test]
     fn csv_text_that_would_run_as_a_formula_is_neutralised() {
         let rows = vec![vec![
-            json!("=HYPERLINK(\"http://evil.example\")"),
-            json!("@SUM(1)"),
-            json!(-2),
+            text("=HYPERLINK(\"http://evil.example\")"),
+            text("@SUM(1)"),
+            Cell::Int(-2),
         ]];
         assert_eq!(
             render("csv", &rows),

@@ -10,6 +10,7 @@ mod export;
 pub mod math;
 pub mod query;
 mod sales;
+pub mod types;
 
 use std::{future::Future, time::Instant};
 
@@ -21,11 +22,25 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use self::query::{AnalyticsQuery, DateRange, resolve_shop};
-use super::{Reply, cached::cached};
+use self::{
+    query::{AnalyticsQuery, DateRange, resolve_shop},
+    types::{
+        AnalyticsOverview, CacheInvalidated, CacheWarmed, CategoryPerformance, CustomerHeadline,
+        CustomerInsights, CustomerList, CustomerSegments, DemandForecast, ExportJob, HourSales,
+        InventoryHeadline, InventoryStatus, OfferSales, PaymentShare, PeriodComparisonReport,
+        ProductPerformance, ProductSalesView, RealtimeReport, RevenueBreakdown, SalesForecast,
+        SalesOverview, SalesTrendPoint, SeasonalTrends, StockoutForecast, StockoutPrediction,
+        WeekdaySales,
+    },
+};
+use super::{
+    Reply,
+    cached::{CachedReport, cached},
+};
 use crate::{
+    cache::CacheStats,
     error::ApiError,
     extract::{AppJson, AppQuery, AuthMerchant},
     state::AppState,
@@ -64,7 +79,7 @@ enum Period {
 }
 
 /// Resolve store and range, then answer through the shared report cache.
-async fn run<F, Fut>(
+async fn run<T, F, Fut>(
     state: AppState,
     auth: AuthMerchant,
     query: AnalyticsQuery,
@@ -73,8 +88,9 @@ async fn run<F, Fut>(
     report: F,
 ) -> Result<Response, ApiError>
 where
+    T: Serialize,
     F: FnOnce(Ctx) -> Fut,
-    Fut: Future<Output = Result<Value, ApiError>>,
+    Fut: Future<Output = Result<T, ApiError>>,
 {
     auth.require("analytics:view")?;
     let store = resolve_shop(&state, &auth, query.store_id.as_deref()).await?;
@@ -107,10 +123,10 @@ fn cache_key(store: ObjectId, endpoint: &str, query: &AnalyticsQuery) -> String 
 
 /// Declares a cached GET report handler with its OpenAPI entry.
 macro_rules! report {
-    ($(#[$doc:meta])* $name:ident, $path:literal, $endpoint:literal, $period:expr, $f:path) => {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $endpoint:literal, $period:expr, $f:path => $($data:tt)+) => {
         $(#[$doc])*
         #[utoipa::path(get, path = $path, tag = "analytics", security(("bearer" = [])), params(AnalyticsQuery),
-            responses((status = 200, description = "Report (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
+            responses((status = 200, description = "Report (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope<$($data)+>),
                 (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
                 (status = 403, description = "Store not owned or permission missing", body = crate::openapi::ErrorBody),
                 (status = 404, description = "Store not found for merchant", body = crate::openapi::ErrorBody)))]
@@ -125,47 +141,47 @@ macro_rules! report {
 }
 
 report!(/// Revenue, orders, items and growth against the previous period.
-    sales_overview, "/api/merchant/analytics/sales/overview", "sales/overview", Period::Preset, sales::overview);
+    sales_overview, "/api/merchant/analytics/sales/overview", "sales/overview", Period::Preset, sales::overview => SalesOverview);
 report!(/// Revenue per day, week or month (`period`), only periods with orders.
-    sales_trends, "/api/merchant/analytics/sales/trends", "sales/trends", Period::Granularity, sales::trends);
+    sales_trends, "/api/merchant/analytics/sales/trends", "sales/trends", Period::Granularity, sales::trends => Vec<SalesTrendPoint>);
 report!(/// Revenue per hour of day (UTC), only hours with orders.
-    sales_by_time, "/api/merchant/analytics/sales/by-time", "sales/by-time", Period::Preset, sales::by_time);
+    sales_by_time, "/api/merchant/analytics/sales/by-time", "sales/by-time", Period::Preset, sales::by_time => Vec<HourSales>);
 report!(/// Revenue per weekday (1 = Sunday).
-    sales_by_day, "/api/merchant/analytics/sales/by-day", "sales/by-day", Period::Preset, sales::by_day);
+    sales_by_day, "/api/merchant/analytics/sales/by-day", "sales/by-day", Period::Preset, sales::by_day => Vec<WeekdaySales>);
 report!(/// Best-selling products by revenue or quantity.
-    top_selling, "/api/merchant/analytics/products/top-selling", "products/top-selling", Period::Preset, catalog::top_selling);
+    top_selling, "/api/merchant/analytics/products/top-selling", "products/top-selling", Period::Preset, catalog::top_selling => Vec<ProductSalesView>);
 report!(/// Every sold product with its revenue share and current stock.
-    products_performance, "/api/merchant/analytics/products/performance", "products/performance", Period::Preset, catalog::performance);
+    products_performance, "/api/merchant/analytics/products/performance", "products/performance", Period::Preset, catalog::performance => Vec<ProductPerformance>);
 report!(/// Revenue, orders and products per category.
-    categories_performance, "/api/merchant/analytics/categories/performance", "categories/performance", Period::Preset, catalog::categories);
+    categories_performance, "/api/merchant/analytics/categories/performance", "categories/performance", Period::Preset, catalog::categories => Vec<CategoryPerformance>);
 report!(/// Customer counts, LTV, retention, churn and segments.
-    customer_insights, "/api/merchant/analytics/customers/insights", "customers/insights", Period::Preset, customers::insights);
+    customer_insights, "/api/merchant/analytics/customers/insights", "customers/insights", Period::Preset, customers::insights => CustomerInsights);
 report!(/// Customers and revenue per segment.
-    customer_segments, "/api/merchant/analytics/customers/segments", "customers/segments", Period::Preset, customers::segments);
+    customer_segments, "/api/merchant/analytics/customers/segments", "customers/segments", Period::Preset, customers::segments => CustomerSegments);
 report!(/// Customers by lifetime revenue, paged.
-    customer_list, "/api/merchant/analytics/customers/list", "customers/list", Period::Preset, customers::list);
+    customer_list, "/api/merchant/analytics/customers/list", "customers/list", Period::Preset, customers::list => CustomerList);
 report!(/// Stock level counts and the lowest-stock products.
-    inventory_status, "/api/merchant/analytics/inventory/status", "inventory/status", Period::Preset, catalog::inventory);
+    inventory_status, "/api/merchant/analytics/inventory/status", "inventory/status", Period::Preset, catalog::inventory => InventoryStatus);
 report!(/// Products by days of stock left at their recent sales rate.
-    stockout_prediction, "/api/merchant/analytics/inventory/stockout-prediction", "inventory/stockout-prediction", Period::Preset, catalog::stockout_prediction);
+    stockout_prediction, "/api/merchant/analytics/inventory/stockout-prediction", "inventory/stockout-prediction", Period::Preset, catalog::stockout_prediction => Vec<StockoutPrediction>);
 report!(/// Revenue per payment method (percentages sum to 100).
-    payments_breakdown, "/api/merchant/analytics/payments/breakdown", "payments/breakdown", Period::Preset, sales::payments);
+    payments_breakdown, "/api/merchant/analytics/payments/breakdown", "payments/breakdown", Period::Preset, sales::payments => Vec<PaymentShare>);
 report!(/// Daily revenue forecast (least-squares line, 95 % interval).
-    sales_forecast, "/api/merchant/analytics/forecast/sales", "forecast/sales", Period::Preset, sales::forecast);
+    sales_forecast, "/api/merchant/analytics/forecast/sales", "forecast/sales", Period::Preset, sales::forecast => SalesForecast);
 report!(/// Seasonal averages and indexes by month, weekday or day of month.
-    seasonal_trends, "/api/merchant/analytics/trends/seasonal", "trends/seasonal", Period::Preset, sales::seasonal);
+    seasonal_trends, "/api/merchant/analytics/trends/seasonal", "trends/seasonal", Period::Preset, sales::seasonal => SeasonalTrends);
 report!(/// Sums of the order totals' components.
-    revenue_breakdown, "/api/merchant/analytics/revenue/breakdown", "revenue/breakdown", Period::Preset, sales::revenue_breakdown);
+    revenue_breakdown, "/api/merchant/analytics/revenue/breakdown", "revenue/breakdown", Period::Preset, sales::revenue_breakdown => RevenueBreakdown);
 report!(/// This period against the previous one.
-    comparison, "/api/merchant/analytics/comparison", "comparison", Period::Preset, sales::comparison);
+    comparison, "/api/merchant/analytics/comparison", "comparison", Period::Preset, sales::comparison => PeriodComparisonReport);
 report!(/// Today's and the last hour's sales and the latest orders.
-    realtime, "/api/merchant/analytics/realtime", "realtime", Period::Preset, sales::realtime);
+    realtime, "/api/merchant/analytics/realtime", "realtime", Period::Preset, sales::realtime => RealtimeReport);
 report!(/// Coupon codes by revenue.
-    top_offers, "/api/merchant/analytics/offers/top", "offers/top", Period::Preset, sales::offers);
+    top_offers, "/api/merchant/analytics/offers/top", "offers/top", Period::Preset, sales::offers => Vec<OfferSales>);
 report!(/// Sales, inventory and customer headline figures together.
-    overview, "/api/merchant/analytics/overview", "overview", Period::Preset, overview_report);
+    overview, "/api/merchant/analytics/overview", "overview", Period::Preset, overview_report => AnalyticsOverview);
 
-async fn overview_report(c: Ctx) -> Result<Value, ApiError> {
+async fn overview_report(c: Ctx) -> Result<AnalyticsOverview, ApiError> {
     let (sales, inventory, customers, top) = tokio::try_join!(
         sales::overview(c.clone()),
         catalog::inventory(c.clone()),
@@ -178,25 +194,28 @@ async fn overview_report(c: Ctx) -> Result<Value, ApiError> {
             ..c.clone()
         }),
     )?;
-    Ok(json!({
-        "sales": sales,
-        "inventory": {
-            "totalProducts": inventory["totalProducts"], "lowStockProducts": inventory["lowStockProducts"],
-            "outOfStockProducts": inventory["outOfStockProducts"],
+    Ok(AnalyticsOverview {
+        sales,
+        inventory: InventoryHeadline {
+            total_products: inventory.total_products,
+            low_stock_products: inventory.low_stock_products,
+            out_of_stock_products: inventory.out_of_stock_products,
         },
-        "customers": {
-            "totalCustomers": customers["totalCustomers"], "newCustomers": customers["newCustomers"],
-            "activeCustomers": customers["activeCustomers"], "repeatCustomerRate": customers["retention"]["repeatCustomerRate"],
+        customers: CustomerHeadline {
+            total_customers: customers.total_customers,
+            new_customers: customers.new_customers,
+            active_customers: customers.active_customers,
+            repeat_customer_rate: customers.retention.repeat_customer_rate,
         },
-        "topProducts": top,
-        "period": c.range.json(),
-    }))
+        top_products: top,
+        period: c.range.view(),
+    })
 }
 
 /// Stock-out forecast of one product.
 #[utoipa::path(get, path = "/api/merchant/analytics/forecast/stockout/{productId}", tag = "analytics", security(("bearer" = [])),
     params(("productId" = String, Path, description = "Product id"), AnalyticsQuery),
-    responses((status = 200, description = "Forecast", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Forecast", body = crate::openapi::Envelope<StockoutForecast>),
         (status = 404, description = "Product or store not found", body = crate::openapi::ErrorBody)))]
 pub async fn forecast_stockout(
     State(state): State<AppState>,
@@ -214,7 +233,7 @@ pub async fn forecast_stockout(
 /// Demand forecast of one product.
 #[utoipa::path(get, path = "/api/merchant/analytics/forecast/demand/{productId}", tag = "analytics", security(("bearer" = [])),
     params(("productId" = String, Path, description = "Product id"), AnalyticsQuery),
-    responses((status = 200, description = "Forecast", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Forecast", body = crate::openapi::Envelope<DemandForecast>),
         (status = 404, description = "Product or store not found", body = crate::openapi::ErrorBody)))]
 pub async fn forecast_demand(
     State(state): State<AppState>,
@@ -231,28 +250,29 @@ pub async fn forecast_demand(
 
 /// Cache backend status and this process's hit/miss counters.
 #[utoipa::path(get, path = "/api/merchant/analytics/cache/stats", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, description = "Cache status", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Cache status", body = crate::openapi::Envelope<CacheStats>)))]
 pub async fn cache_stats(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CacheStats>, ApiError> {
     auth.require("analytics:view")?;
     Ok(Reply::data(state.analytics_cache.stats().await))
 }
 
 /// Drop every cached result of the caller's merchant.
 #[utoipa::path(post, path = "/api/merchant/analytics/cache/invalidate", tag = "analytics", security(("bearer" = [])),
-    responses((status = 200, description = "Invalidated", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Invalidated", body = crate::openapi::Envelope<CacheInvalidated>)))]
 pub async fn cache_invalidate(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CacheInvalidated>, ApiError> {
     auth.require("analytics:view")?;
     state.analytics_cache.invalidate_merchant(auth.id()).await;
-    Ok(
-        Reply::data(json!({ "invalidated": true, "merchantId": auth.id().to_hex() }))
-            .message("Analytics cache invalidated"),
-    )
+    Ok(Reply::data(CacheInvalidated {
+        invalidated: true,
+        merchant_id: auth.id().to_hex(),
+    })
+    .message("Analytics cache invalidated"))
 }
 
 /// The reports `POST /cache/warm-up` computes (default range, default parameters).
@@ -270,12 +290,12 @@ const WARM: [&str; 9] = [
 
 /// Compute and cache the main reports of a store for the default range.
 #[utoipa::path(post, path = "/api/merchant/analytics/cache/warm-up", tag = "analytics", security(("bearer" = [])), params(AnalyticsQuery),
-    responses((status = 200, description = "Warmed", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Warmed", body = crate::openapi::Envelope<CacheWarmed>)))]
 pub async fn cache_warm_up(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(query): AppQuery<AnalyticsQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CacheWarmed>, ApiError> {
     auth.require("analytics:view")?;
     let store = resolve_shop(&state, &auth, query.store_id.as_deref()).await?;
     let started = Instant::now();
@@ -290,27 +310,37 @@ pub async fn cache_warm_up(
         query: q.clone(),
     };
     for endpoint in WARM {
-        let data = match endpoint {
-            "sales/overview" => sales::overview(ctx.clone()).await,
-            "sales/trends" => sales::trends(ctx.clone()).await,
-            "sales/by-time" => sales::by_time(ctx.clone()).await,
-            "sales/by-day" => sales::by_day(ctx.clone()).await,
-            "products/top-selling" => catalog::top_selling(ctx.clone()).await,
-            "categories/performance" => catalog::categories(ctx.clone()).await,
-            "customers/insights" => customers::insights(ctx.clone()).await,
-            "inventory/status" => catalog::inventory(ctx.clone()).await,
-            _ => sales::payments(ctx.clone()).await,
-        }?;
+        let report = warm_report(ctx.clone(), endpoint).await?;
         state
             .analytics_cache
-            .put(auth.id(), &cache_key(store, endpoint, &q), &data)
+            .put(auth.id(), &cache_key(store, endpoint, &q), report.json())
             .await;
     }
-    Ok(Reply::data(json!({
-        "warmed": WARM, "storeId": store.to_hex(), "durationMs": started.elapsed().as_millis() as u64,
-        "ttlSeconds": state.analytics_cache.ttl().as_secs(),
-    }))
+    Ok(Reply::data(CacheWarmed {
+        warmed: WARM.to_vec(),
+        store_id: store.to_hex(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        ttl_seconds: state.analytics_cache.ttl().as_secs(),
+    })
     .message("Analytics cache warmed"))
+}
+
+/// Compute one of the [`WARM`] reports, serialised as its endpoint caches it.
+async fn warm_report(ctx: Ctx, endpoint: &str) -> Result<CachedReport<()>, ApiError> {
+    fn json<T: Serialize>(report: T) -> Result<CachedReport<()>, ApiError> {
+        CachedReport::<T>::new(&report).map(CachedReport::untyped)
+    }
+    match endpoint {
+        "sales/overview" => json(sales::overview(ctx).await?),
+        "sales/trends" => json(sales::trends(ctx).await?),
+        "sales/by-time" => json(sales::by_time(ctx).await?),
+        "sales/by-day" => json(sales::by_day(ctx).await?),
+        "products/top-selling" => json(catalog::top_selling(ctx).await?),
+        "categories/performance" => json(catalog::categories(ctx).await?),
+        "customers/insights" => json(customers::insights(ctx).await?),
+        "inventory/status" => json(catalog::inventory(ctx).await?),
+        _ => json(sales::payments(ctx).await?),
+    }
 }
 
 /// The contract's intentional 404: exports are created with POST.
@@ -322,14 +352,14 @@ pub async fn export_get(_auth: AuthMerchant) -> ApiError {
 
 /// Build an export (CSV or JSON) now; download it from `downloadUrl` for 24 hours.
 #[utoipa::path(post, path = "/api/merchant/analytics/export", tag = "analytics", security(("bearer" = [])), request_body = ExportBody,
-    responses((status = 201, description = "Export created", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "Export created", body = crate::openapi::Envelope<ExportJob>),
         (status = 403, description = "Store not owned or permission missing", body = crate::openapi::ErrorBody),
         (status = 404, description = "Store not found for merchant", body = crate::openapi::ErrorBody)))]
 pub async fn export_create(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<ExportBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<ExportJob>, ApiError> {
     auth.require("analytics:export")?;
     let (format, kind) = body.choices()?;
     let query = body.query();

@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
+use super::types::ReportRange;
 use crate::{
     error::ApiError,
     extract::AuthMerchant,
@@ -101,8 +102,11 @@ impl DateRange {
     }
 
     /// `{start, end}` as ISO strings.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({ "start": iso(self.start), "end": iso(self.end) })
+    pub fn view(&self) -> ReportRange {
+        ReportRange {
+            start: iso(self.start),
+            end: iso(self.end),
+        }
     }
 }
 

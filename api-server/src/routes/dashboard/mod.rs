@@ -6,15 +6,19 @@
 
 mod cards;
 mod series;
+pub mod types;
 
 use std::{collections::HashMap, future::Future};
 
 use axum::{Router, extract::State, response::Response, routing::get};
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
+use self::types::{
+    ActivityItem, ActivityMetadata, DashboardCards, DashboardOverview, DashboardTopProduct,
+    LowStockAlert, OrderActivity, ProductActivity, SalesPoint,
+};
 use super::{
     cached::cached,
     orders::{scope, store_param},
@@ -92,7 +96,7 @@ fn period_days(v: &mut Validator, raw: Option<String>) -> i64 {
 /// The one dashboard handler shape: check the permission and the query, resolve the scope,
 /// then answer through the shared report cache (`key: None`: never cached). Keys are per
 /// merchant (the cache's hash) and carry the store and every parameter.
-async fn run<F, Fut>(
+async fn run<T, F, Fut>(
     state: AppState,
     auth: AuthMerchant,
     v: Validator,
@@ -101,8 +105,9 @@ async fn run<F, Fut>(
     report: F,
 ) -> Result<Response, ApiError>
 where
+    T: Serialize,
     F: FnOnce(AppState, OrderScope) -> Fut,
-    Fut: Future<Output = Result<Value, ApiError>>,
+    Fut: Future<Output = Result<T, ApiError>>,
 {
     auth.require("analytics:view")?;
     v.finish_as("Query validation failed")?;
@@ -113,7 +118,7 @@ where
 
 /// Overview: metrics, recent activity, top products, low-stock alerts and a 30-day chart.
 #[utoipa::path(get, path = "/api/merchant/dashboard", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{metrics, recentActivity, topProducts, lowStockAlerts, salesChart}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope<DashboardOverview>),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing analytics:view", body = crate::openapi::ErrorBody)))]
 pub async fn overview(
@@ -143,7 +148,7 @@ async fn overview_report(
     state: AppState,
     scope: OrderScope,
     store: Option<ObjectId>,
-) -> Result<Value, ApiError> {
+) -> Result<DashboardOverview, ApiError> {
     let s = &state.store;
     let scope = &scope;
     let (cur, prev) = (ago(CARD_DAYS), ago(2 * CARD_DAYS));
@@ -166,23 +171,31 @@ async fn overview_report(
     let top = decorate_top(&state, scope.merchant, &orders.top)
         .await
         .map_err(ApiError::internal("Failed to fetch dashboard data"))?;
-    Ok(json!({
-        "metrics": cards::overview_metrics(&orders.summary, &products, &cashback, CARD_DAYS),
-        "recentActivity": feed_rows(&orders.recent, &changed, scope.merchant, OVERVIEW_FEED),
-        "topProducts": top,
-        "lowStockAlerts": low.iter().map(|p| json!({
-            "id": p.id.to_hex(), "name": p.name, "currentStock": p.inventory.stock, "sku": p.sku,
-            "reorderPoint": p.inventory.low_stock_threshold, "image": p.images.first(),
-            "status": if p.is_active { "active" } else { "inactive" },
-        })).collect::<Vec<_>>(),
-        "salesChart": series::zero_filled(&orders.chart, Utc::now().date_naive(), 30, Interval::Day),
-    }))
+    Ok(DashboardOverview {
+        metrics: cards::overview_metrics(&orders.summary, &products, &cashback, CARD_DAYS),
+        recent_activity: feed_rows(&orders.recent, &changed, scope.merchant, OVERVIEW_FEED),
+        top_products: top,
+        low_stock_alerts: low.iter().map(low_stock_alert).collect(),
+        sales_chart: series::zero_filled(&orders.chart, Utc::now().date_naive(), 30, Interval::Day),
+    })
+}
+
+fn low_stock_alert(p: &ProductDoc) -> LowStockAlert {
+    LowStockAlert {
+        id: p.id.to_hex(),
+        name: p.name.clone(),
+        current_stock: p.inventory.stock,
+        sku: p.sku.clone(),
+        reorder_point: p.inventory.low_stock_threshold,
+        image: p.images.first().cloned(),
+        status: if p.is_active { "active" } else { "inactive" },
+    }
 }
 
 /// Six cards (revenue, orders, products, customers, average order value, conversion rate),
 /// the last 30 days against the 30 before.
 #[utoipa::path(get, path = "/api/merchant/dashboard/metrics", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Cards `{value, change, trend, period, label, icon}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope<DashboardCards>),
         (status = 400, description = "storeId invalid or not owned", body = crate::openapi::ErrorBody)))]
 pub async fn metrics(
     State(state): State<AppState>,
@@ -218,7 +231,7 @@ async fn feed(
     scope: &OrderScope,
     store: Option<ObjectId>,
     limit: i64,
-) -> crate::store::Result<Vec<Value>> {
+) -> crate::store::Result<Vec<ActivityItem>> {
     let (orders, products) = futures::try_join!(
         state.store.recent_orders(&scope.shops, limit),
         state.store.recent_products(scope.merchant, store, limit),
@@ -232,27 +245,16 @@ fn feed_rows(
     products: &[ProductDoc],
     merchant: ObjectId,
     limit: i64,
-) -> Vec<Value> {
-    let mut rows: Vec<(DateTime, Value)> = orders
+) -> Vec<ActivityItem> {
+    let mut rows: Vec<(DateTime, ActivityItem)> = orders
         .iter()
-        .map(|o| (o.created_at, json!({
-            "id": format!("order-{}", o.id.to_hex()), "type": "order",
-            "action": if o.status == "placed" { "New order".to_string() } else { format!("Order {}", o.status.replace('_', " ")) },
-            "description": format!("Order {} - {:.2}", o.order_number, o.totals.total),
-            "timestamp": iso(o.created_at), "user": o.user.to_hex(), "icon": "shopping-cart",
-            "metadata": { "orderId": o.id.to_hex(), "orderNumber": o.order_number, "status": o.status, "total": o.totals.total },
-        })))
+        .map(|o| (o.created_at, order_activity(o)))
         .collect();
-    rows.extend(products.iter().map(|p| {
-        let created = p.created_at == p.updated_at;
-        (p.updated_at, json!({
-            "id": format!("product-{}", p.id.to_hex()), "type": "product",
-            "action": if created { "Product created" } else { "Product updated" },
-            "description": format!("{} ({} in stock)", p.name, p.inventory.stock),
-            "timestamp": iso(p.updated_at), "user": merchant.to_hex(), "icon": "package",
-            "metadata": { "productId": p.id.to_hex(), "name": p.name, "stock": p.inventory.stock, "status": p.status },
-        }))
-    }));
+    rows.extend(
+        products
+            .iter()
+            .map(|p| (p.updated_at, product_activity(p, merchant))),
+    );
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.into_iter()
         .take(limit as usize)
@@ -260,9 +262,56 @@ fn feed_rows(
         .collect()
 }
 
+fn order_activity(o: &OrderDoc) -> ActivityItem {
+    let action = if o.status == "placed" {
+        "New order".to_string()
+    } else {
+        format!("Order {}", o.status.replace('_', " "))
+    };
+    ActivityItem {
+        id: format!("order-{}", o.id.to_hex()),
+        kind: "order",
+        action,
+        description: format!("Order {} - {:.2}", o.order_number, o.totals.total),
+        timestamp: iso(o.created_at),
+        user: o.user.to_hex(),
+        icon: "shopping-cart",
+        metadata: ActivityMetadata::Order(OrderActivity {
+            order_id: o.id.to_hex(),
+            order_number: o.order_number.clone(),
+            status: o.status.clone(),
+            total: o.totals.total,
+        }),
+    }
+}
+
+fn product_activity(p: &ProductDoc, merchant: ObjectId) -> ActivityItem {
+    let created = p.created_at == p.updated_at;
+    ActivityItem {
+        id: format!("product-{}", p.id.to_hex()),
+        kind: "product",
+        action: if created {
+            "Product created"
+        } else {
+            "Product updated"
+        }
+        .to_string(),
+        description: format!("{} ({} in stock)", p.name, p.inventory.stock),
+        timestamp: iso(p.updated_at),
+        user: merchant.to_hex(),
+        icon: "package",
+        metadata: ActivityMetadata::Product(ProductActivity {
+            product_id: p.id.to_hex(),
+            name: p.name.clone(),
+            stock: p.inventory.stock,
+            status: p.status.clone(),
+        }),
+    }
+}
+
 /// The activity feed: an array of orders and product changes, newest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/activity", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}` (`X-Cache: MISS`, never cached)", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Array of `{id, type, action, description, timestamp, user, icon, metadata}` (`X-Cache: MISS`, never cached)", body = crate::openapi::Envelope<Vec<ActivityItem>>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn activity(
     State(state): State<AppState>,
@@ -280,10 +329,9 @@ pub async fn activity(
         store,
         None,
         move |state, scope| async move {
-            let rows = feed(&state, &scope, store, limit)
+            feed(&state, &scope, store, limit)
                 .await
-                .map_err(ApiError::internal("Failed to fetch activity"))?;
-            Ok(Value::Array(rows))
+                .map_err(ApiError::internal("Failed to fetch activity"))
         },
     )
     .await
@@ -303,7 +351,7 @@ async fn decorate_top(
     state: &AppState,
     merchant: ObjectId,
     rows: &[ProductSales],
-) -> crate::store::Result<Vec<Value>> {
+) -> crate::store::Result<Vec<DashboardTopProduct>> {
     let s = &state.store;
     let ids: Vec<ObjectId> = rows.iter().map(|r| r.product).collect();
     let products = s.products_by_ids(merchant, ids).await?;
@@ -320,19 +368,21 @@ async fn decorate_top(
         .collect();
     Ok(rows
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.product.to_hex(), "name": r.name, "revenue": cards::round2(r.revenue), "quantity": r.quantity,
-                "growth": cards::change(r.quantity as f64, r.previous_quantity as f64),
-                "category": category_of.get(&r.product).cloned().unwrap_or_default(), "image": r.image,
-            })
+        .map(|r| DashboardTopProduct {
+            id: r.product.to_hex(),
+            name: r.name.clone(),
+            revenue: cards::round2(r.revenue),
+            quantity: r.quantity,
+            growth: cards::change(r.quantity as f64, r.previous_quantity as f64),
+            category: category_of.get(&r.product).cloned().unwrap_or_default(),
+            image: r.image.clone(),
         })
         .collect())
 }
 
 /// Best-selling products: an array sorted by revenue or quantity.
 #[utoipa::path(get, path = "/api/merchant/dashboard/top-products", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Array of `{id, name, revenue, quantity, growth, category, image}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope<Vec<DashboardTopProduct>>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn top_products(
     State(state): State<AppState>,
@@ -361,10 +411,9 @@ pub async fn top_products(
                 .product_sales(lines, sort == "quantity", limit)
                 .await
                 .map_err(failed)?;
-            let rows = decorate_top(&state, scope.merchant, &rows)
+            decorate_top(&state, scope.merchant, &rows)
                 .await
-                .map_err(ApiError::internal("Failed to fetch top products"))?;
-            Ok(Value::Array(rows))
+                .map_err(ApiError::internal("Failed to fetch top products"))
         },
     )
     .await
@@ -372,7 +421,7 @@ pub async fn top_products(
 
 /// Sales series: one zero-filled entry per day (7, 30 or 90), week or month, oldest first.
 #[utoipa::path(get, path = "/api/merchant/dashboard/sales-data", tag = "dashboard", security(("bearer" = [])), params(DashboardQuery),
-    responses((status = 200, description = "Array of `{date, revenue, orders, items}` (`X-Cache: HIT|MISS`)", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Array of `{date, revenue, orders, items}` (`X-Cache: HIT|MISS`)", body = crate::openapi::Envelope<Vec<SalesPoint>>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn sales_data(
     State(state): State<AppState>,
@@ -402,9 +451,7 @@ pub async fn sales_data(
                 .await
                 .map_err(ApiError::internal("Failed to fetch sales data"))?;
             let today = Utc::now().date_naive();
-            Ok(Value::Array(series::zero_filled(
-                &daily, today, days, interval,
-            )))
+            Ok(series::zero_filled(&daily, today, days, interval))
         },
     )
     .await

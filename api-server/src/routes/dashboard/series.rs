@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Duration, NaiveDate};
-use serde_json::{Value, json};
 
-use super::cards::round2;
+use super::{cards::round2, types::SalesPoint};
 use crate::store::order_analytics::{Interval, PeriodRow};
 
 /// The bucket key of a day.
@@ -27,7 +26,7 @@ pub fn zero_filled(
     today: NaiveDate,
     days: i64,
     interval: Interval,
-) -> Vec<Value> {
+) -> Vec<SalesPoint> {
     let mut buckets: BTreeMap<String, (f64, i64, i64)> = BTreeMap::new();
     for offset in (0..days).rev() {
         buckets
@@ -46,13 +45,27 @@ pub fn zero_filled(
     }
     buckets
         .into_iter()
-        .map(|(date, (revenue, orders, items))| json!({ "date": date, "revenue": round2(revenue), "orders": orders, "items": items }))
+        .map(|(date, (revenue, orders, items))| SalesPoint {
+            date,
+            revenue: round2(revenue),
+            orders,
+            items,
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn point(date: &str, revenue: f64) -> SalesPoint {
+        SalesPoint {
+            date: date.into(),
+            revenue,
+            orders: 1,
+            items: 2,
+        }
+    }
 
     fn row(date: &str, revenue: f64) -> PeriodRow {
         PeriodRow {
@@ -68,12 +81,9 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap_or_default();
         let s = zero_filled(&[row("2026-03-09", 5.0)], today, 7, Interval::Day);
         assert_eq!(s.len(), 7);
-        assert_eq!(s[0]["date"], "2026-03-04");
-        assert_eq!(
-            s[5],
-            json!({ "date": "2026-03-09", "revenue": 5.0, "orders": 1, "items": 2 })
-        );
-        assert_eq!(s[6]["orders"], 0);
+        assert_eq!(s[0].date, "2026-03-04");
+        assert_eq!(s[5], point("2026-03-09", 5.0));
+        assert_eq!(s[6].orders, 0);
     }
 
     #[test]
@@ -85,17 +95,11 @@ mod tests {
             14,
             Interval::Week,
         );
-        let keys: Vec<_> = s
-            .iter()
-            .map(|e| e["date"].as_str().unwrap_or_default().to_string())
-            .collect();
+        let keys: Vec<_> = s.iter().map(|e| e.date.as_str()).collect();
         assert_eq!(keys, ["2026-02-23", "2026-03-02", "2026-03-09"]);
-        assert_eq!(s[1]["revenue"], 3.0);
+        assert_eq!(s[1].revenue, 3.0);
         let m = zero_filled(&[row("2026-02-28", 4.0)], today, 30, Interval::Month);
         assert_eq!(m.len(), 2);
-        assert_eq!(
-            m[0],
-            json!({ "date": "2026-02", "revenue": 4.0, "orders": 1, "items": 2 })
-        );
+        assert_eq!(m[0], point("2026-02", 4.0));
     }
 }

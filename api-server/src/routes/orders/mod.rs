@@ -376,7 +376,7 @@ pub async fn refund(
 }
 
 /// Attach `Cache-Control` to a reply.
-pub(crate) fn cached(reply: Reply, value: &'static str) -> Response {
+pub(crate) fn cached<T: serde::Serialize>(reply: Reply<T>, value: &'static str) -> Response {
     let mut response = reply.into_response();
     response
         .headers_mut()
