@@ -135,7 +135,12 @@ async fn team_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
     let member = format!("/api/merchant/team/{id}");
     // The only e-mail to this address: its token is the current one.
     let link = mailed_link(&email, "accept-invitation").await;
-    let token = link.expect("mailed").rsplit('/').next().expect("t").to_string();
+    let token = link
+        .expect("mailed")
+        .rsplit('/')
+        .next()
+        .expect("t")
+        .to_string();
     let public = "/api/merchant/team-public";
     let r = app
         .get(&format!("{public}/validate-invitation/{token}"), None)
@@ -222,7 +227,11 @@ async fn onboarding_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
         &r,
     );
     let r = app.post(&format!("{base}/submit"), s.t(), json!({})).await;
-    rec.check("onboarding_submit", "POST /api/merchant/onboarding/submit", &r);
+    rec.check(
+        "onboarding_submit",
+        "POST /api/merchant/onboarding/submit",
+        &r,
+    );
     let r = app.get(&format!("{base}/status"), s.t()).await;
     rec.check(
         "onboarding_status_full",
@@ -255,7 +264,11 @@ fn first_id(r: &crate::helpers::Resp) -> String {
 async fn notification_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
     let base = "/api/merchant/notifications";
     let r = app.get(&format!("{base}/unread"), s.t()).await;
-    rec.check("notifications_unread", "GET /api/merchant/notifications/unread", &r);
+    rec.check(
+        "notifications_unread",
+        "GET /api/merchant/notifications/unread",
+        &r,
+    );
     let id = first_id(&r);
     let reads = [
         ("notifications_unread_count", "unread-count"),
@@ -267,7 +280,11 @@ async fn notification_cases(app: &TestApp, rec: &mut Recorder, s: &Shop) {
         rec.check(name, &format!("GET /api/merchant/notifications/{path}"), &r);
     }
     let r = app.get(&format!("{base}/{id}"), s.t()).await;
-    rec.check("notifications_show", "GET /api/merchant/notifications/{id}", &r);
+    rec.check(
+        "notifications_show",
+        "GET /api/merchant/notifications/{id}",
+        &r,
+    );
     let r = app
         .post(&format!("{base}/{id}/mark-read"), s.t(), json!({}))
         .await;
@@ -320,7 +337,11 @@ async fn notification_changes(app: &TestApp, rec: &mut Recorder, s: &Shop, id: &
         &r,
     );
     let r = app.delete(&format!("{base}/{id}"), s.t()).await;
-    rec.check("notifications_remove", "DELETE /api/merchant/notifications/{id}", &r);
+    rec.check(
+        "notifications_remove",
+        "DELETE /api/merchant/notifications/{id}",
+        &r,
+    );
     let r = app
         .post(&format!("{base}/delete-multiple"), s.t(), ids)
         .await;
