@@ -227,6 +227,14 @@ mod tests {
             "AuditRecordDetails.before",
             "a resource summary: each resource type has its own",
         ),
+        (
+            "Envelope_NotificationView.data.relatedEntityData",
+            "a stored snapshot whose keys depend on the entity type (order number, stock, …)",
+        ),
+        (
+            "NotificationView.relatedEntityData",
+            "a stored snapshot whose keys depend on the entity type (order number, stock, …)",
+        ),
     ];
 
     /// Every JSON success response documents its `data`: no operation uses the untyped

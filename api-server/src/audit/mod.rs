@@ -99,10 +99,20 @@ impl AuditChange {
         self
     }
 
-    /// Set before/after summaries.
-    pub fn diff(mut self, before: Value, after: Value) -> Self {
-        self.before = Some(before);
-        self.after = Some(after);
+    /// Set before/after summaries (any serialisable summaries).
+    pub fn diff(self, before: impl serde::Serialize, after: impl serde::Serialize) -> Self {
+        self.before(before).after(after)
+    }
+
+    /// Set the summary of the resource before the change (e.g. of a deleted one).
+    pub fn before(mut self, before: impl serde::Serialize) -> Self {
+        self.before = snapshot(&before);
+        self
+    }
+
+    /// Set the summary of the resource after the change (e.g. of a created one).
+    pub fn after(mut self, after: impl serde::Serialize) -> Self {
+        self.after = snapshot(&after);
         self
     }
 
@@ -123,6 +133,11 @@ impl AuditChange {
         self.actor = Some(actor);
         self
     }
+}
+
+/// The JSON an audit record keeps of a summary (`None` only if it cannot be serialised).
+pub fn snapshot(summary: &impl serde::Serialize) -> Option<Value> {
+    serde_json::to_value(summary).ok()
 }
 
 /// Request facts every record carries.

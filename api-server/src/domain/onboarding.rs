@@ -19,7 +19,7 @@ pub const DOCUMENT_TYPES: &[&str] = &[
 ];
 
 /// Step 1: the business.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BusinessInfo {
     /// Company name.
@@ -35,7 +35,7 @@ pub struct BusinessInfo {
 }
 
 /// Address of the merchant's shop.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ShopAddress {
     /// Street.
@@ -53,7 +53,7 @@ pub struct ShopAddress {
 }
 
 /// Step 2: the merchant's shop (stored as `storeDetails` with `storeName`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ShopDetails {
     /// Shop name.
@@ -72,7 +72,7 @@ pub struct ShopDetails {
 }
 
 /// Step 3: the payout account.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BankDetails {
     /// Account number.

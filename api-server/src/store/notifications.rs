@@ -125,7 +125,7 @@ pub struct NotificationPage {
 }
 
 /// Merchant notification preferences.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Preferences {
     /// Show notifications in the app at all.
@@ -138,6 +138,59 @@ pub struct Preferences {
     pub sms: bool,
     /// Per event: newOrder, orderCancelled, lowStock, outOfStock, cashbackRequest, teamInvitationAccepted.
     pub events: std::collections::BTreeMap<String, bool>,
+}
+
+/// Totals of the inbox.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct NotificationOverview {
+    /// Notifications (not deleted).
+    pub total: i64,
+    /// Neither read nor archived.
+    pub unread: i64,
+    /// Read.
+    pub read: i64,
+    /// Archived.
+    pub archived: i64,
+}
+
+/// Notifications and unread ones of a category.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct CategoryCount {
+    /// The category.
+    #[serde(rename = "_id")]
+    pub id: Option<String>,
+    /// Notifications.
+    pub count: i64,
+    /// Unread ones.
+    pub unread: i64,
+}
+
+/// Notifications of one key (a priority, a `YYYY-MM-DD` day).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct KeyCount {
+    /// The key.
+    #[serde(rename = "_id")]
+    pub id: Option<String>,
+    /// Notifications.
+    pub count: i64,
+}
+
+/// `{overview, byCategory, byPriority, recentActivity}` of an inbox.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationStats {
+    /// Totals: one row, none when the inbox is empty.
+    #[serde(default)]
+    pub overview: Vec<NotificationOverview>,
+    /// Per category, by category.
+    #[serde(default)]
+    pub by_category: Vec<CategoryCount>,
+    /// Unread per priority, by priority.
+    #[serde(default)]
+    pub by_priority: Vec<KeyCount>,
+    /// Per day since the given instant, by day.
+    #[serde(default)]
+    pub recent_activity: Vec<KeyCount>,
 }
 
 /// The events a merchant can switch off.
@@ -437,7 +490,7 @@ impl Store {
         &self,
         merchant: ObjectId,
         since: DateTime,
-    ) -> mongodb::error::Result<Document> {
+    ) -> mongodb::error::Result<NotificationStats> {
         let unread = doc! { "$cond": [{ "$eq": ["$isRead", true] }, 0, 1] };
         let pipeline = vec![
             doc! { "$match": inbox(merchant) },
@@ -468,7 +521,8 @@ impl Store {
             .notifications()
             .clone_with_type::<Document>()
             .aggregate(pipeline)
-            .await?;
+            .await?
+            .with_type::<NotificationStats>();
         Ok(rows.try_next().await?.unwrap_or_default())
     }
 

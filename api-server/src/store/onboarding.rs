@@ -1,18 +1,19 @@
 //! The onboarding wizard's writes to `merchants.onboarding` (save a step, complete it, move
 //! back, submit, add or remove a verification document) and reads of its stored step data.
 
+use super::{
+    DateTime, Result, Store,
+    json::StoredJson,
+    merchants::{MerchantDoc, Onboarding},
+};
+use crate::domain::{
+    KYC_BUSINESS_FIELDS, SensitiveAccess,
+    onboarding::{StepData, VerificationDocument},
+};
 use mongodb::{
     bson::{Bson, Document, doc, oid::ObjectId},
     options::ReturnDocument,
 };
-use serde_json::Value;
-
-use super::{
-    DateTime, Result, Store,
-    json::{bson_to_json, to_json},
-    merchants::{MerchantDoc, Onboarding},
-};
-use crate::domain::onboarding::{StepData, VerificationDocument};
 
 const DOCUMENTS: &str = "onboarding.stepData.verification.documents";
 
@@ -35,9 +36,24 @@ fn step_update(data: &StepData) -> Result<Option<Document>> {
 }
 
 impl Onboarding {
-    /// The saved step data as JSON.
-    pub fn step_data_json(&self) -> Value {
-        bson_to_json(Bson::Document(self.step_data.clone()))
+    /// The saved step data without the bank details and KYC fields `access` may not read.
+    pub fn visible_step_data(&self, access: SensitiveAccess) -> StoredJson<'_> {
+        if access.bank && access.kyc {
+            return StoredJson::Document(&self.step_data);
+        }
+        let mut steps = self.step_data.clone();
+        if !access.bank {
+            steps.remove("bankDetails");
+        }
+        if !access.kyc {
+            steps.remove("verification");
+            if let Ok(info) = steps.get_document_mut("businessInfo") {
+                for field in KYC_BUSINESS_FIELDS {
+                    info.remove(field);
+                }
+            }
+        }
+        StoredJson::Owned(steps)
     }
 
     fn document_list(&self) -> &[Bson] {
@@ -47,9 +63,9 @@ impl Onboarding {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The verification documents as JSON.
-    pub fn documents_json(&self) -> Value {
-        bson_to_json(Bson::Array(self.document_list().to_vec()))
+    /// The verification documents, as stored.
+    pub fn documents(&self) -> StoredJson<'_> {
+        StoredJson::Array(self.document_list())
     }
 
     /// Id and URL of the document at `index`.
@@ -78,11 +94,6 @@ impl Onboarding {
         };
         self.step_data.get_document(key).is_ok()
     }
-}
-
-/// JSON of a verification document.
-pub fn document_json(document: &VerificationDocument) -> Result<Value> {
-    Ok(to_json(document)?)
 }
 
 impl Store {

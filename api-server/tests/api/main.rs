@@ -22,6 +22,7 @@ mod products;
 mod server;
 mod sessions;
 mod shapes;
+mod shapes_accounts;
 mod snapshot;
 mod stock;
 mod team;

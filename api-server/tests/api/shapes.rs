@@ -330,6 +330,7 @@ async fn representative_responses_keep_their_recorded_json_shapes() {
     error_cases(&app, &mut rec, &s).await;
     cashback_cases(&app, &mut rec, &s).await;
     audit_cases(&app, &mut rec, &s).await;
+    crate::shapes_accounts::account_cases(&app, &mut rec, &s).await;
     app.finish().await;
     // Assert: every difference at once, by request and key path.
     rec.finish();

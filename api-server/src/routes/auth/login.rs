@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use axum::{extract::State, http::HeaderMap};
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{
     Grant, invalid_token, issue_tokens, new_jti, owner_claims, refresh_expiry, start_session,
-    types::{LoginBody, RefreshBody, summary_json},
+    types::{LoginBody, RefreshBody},
+    views::{LoginEnvelope, Session, SessionData},
 };
 use crate::{
     audit::{Actor, AuditChange, AuditEvent, RequestFacts, Severity},
@@ -100,7 +101,7 @@ async fn authenticate(
                 let n = MAX_FAILURES - attempts;
                 ApiError::Unauthorized {
                     message: format!("Invalid credentials. {n} attempts remaining before account lock."),
-                    extra: Some([("attemptsRemaining".to_string(), json!(n))].into_iter().collect()),
+                    extra: Some([("attemptsRemaining".to_string(), n.into())].into_iter().collect()),
                 }
             }
             Some(until) => ApiError::Locked {
@@ -124,29 +125,26 @@ fn session_data(
     state: &AppState,
     claims: Claims,
     grant: &Grant,
-    merchant: &MerchantDoc,
-    member: Option<&MerchantUserDoc>,
-) -> Result<Value, ApiError> {
+    merchant: MerchantDoc,
+    member: Option<MerchantUserDoc>,
+) -> Result<Session, ApiError> {
     let role = claims.role.clone().unwrap_or_else(|| "owner".into());
     let permissions = claims.permissions.clone().unwrap_or_default();
     let (token, refresh_token) = issue_tokens(state, claims, grant)?;
-    let mut data = json!({
-        "token": token,
-        "refreshToken": refresh_token,
-        "expiresIn": state.auth.access_ttl.as_secs(),
-        "role": role,
-        "permissions": permissions,
-        "merchant": summary_json(merchant, member.is_none()),
-    });
-    if let Some(m) = member {
-        data["user"] = json!({ "id": m.id.to_hex(), "name": m.name, "email": m.email, "role": m.role, "status": m.status });
-    }
-    Ok(data)
+    Ok(Session {
+        token,
+        refresh_token,
+        expires_in: state.auth.access_ttl.as_secs(),
+        role,
+        permissions,
+        merchant,
+        member,
+    })
 }
 
 /// Log in as an owner or a team member.
 #[utoipa::path(post, path = "/api/merchant/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "Logged in", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Logged in (`warning` while the e-mail is unverified)", body = LoginEnvelope),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Invalid credentials", body = crate::openapi::ErrorBody),
         (status = 403, description = "Team account not active", body = crate::openapi::ErrorBody),
@@ -157,7 +155,7 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     AppJson(body): AppJson<LoginBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Session>, ApiError> {
     let facts = RequestFacts::from_headers(ip.clone(), &headers);
     let (email, password) = body.validate()?;
     let password = SecretString::from(password);
@@ -204,7 +202,7 @@ impl SignedIn {
         state: &AppState,
         ip: &str,
         facts: RequestFacts,
-    ) -> Result<Reply, ApiError> {
+    ) -> Result<Reply<Session>, ApiError> {
         let Self {
             merchant,
             member,
@@ -226,12 +224,13 @@ impl SignedIn {
             .as_ref()
             .map_or_else(|| owner_claims(merchant.id, true), member_claims);
         let grant = start_session(state, &merchant, member.as_ref().map(|m| m.id), None).await?;
-        let data = session_data(state, claims, &grant, &merchant, member.as_ref())?;
+        let verified = merchant.email_verified;
+        let data = session_data(state, claims, &grant, merchant, member)?;
         // Recorded above with the account as actor; the middleware must not add a second record.
         let reply = Reply::data(data)
             .message("Login successful")
             .audit(AuditChange::handled());
-        Ok(if merchant.email_verified {
+        Ok(if verified {
             reply
         } else {
             reply.warning("Please verify your email to access all features.")
@@ -321,6 +320,12 @@ fn audit_success(state: &AppState, actor: Actor, account: ObjectId, facts: Reque
     );
 }
 
+/// What the record of a refused login keeps.
+#[derive(Serialize)]
+struct FailureReason {
+    reason: String,
+}
+
 /// Record a refused login of a known account (wrong password or locked).
 fn audit_failure(state: &AppState, actor: Actor, error: &ApiError, facts: RequestFacts) {
     let severity = match error {
@@ -335,7 +340,9 @@ fn audit_failure(state: &AppState, actor: Actor, error: &ApiError, facts: Reques
             resource_type: "auth",
             resource_id: Some(actor.member.unwrap_or(actor.merchant)),
             severity,
-            metadata: Some(json!({ "reason": error.to_string() })),
+            metadata: crate::audit::snapshot(&FailureReason {
+                reason: error.to_string(),
+            }),
         },
         facts,
     );
@@ -438,14 +445,14 @@ async fn next_grant(
 /// Exchange a refresh token (body) or a recently expired access token (header) for new tokens.
 /// Refresh tokens rotate: each is exchanged once, and presenting a spent one ends its session.
 #[utoipa::path(post, path = "/api/merchant/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, description = "New tokens", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "New tokens", body = crate::openapi::Envelope<SessionData>),
         (status = 401, description = "Missing, invalid, spent or revoked token", body = crate::openapi::ErrorBody),
         (status = 404, description = "Merchant not found", body = crate::openapi::ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
     AppJson(body): AppJson<RefreshBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Session>, ApiError> {
     let presented = presented(&state, &headers, body)?;
     let identity = std::sync::Arc::new(Identity::from_claims(presented.claims.clone()));
     let principal = load_principal(&state, identity)
@@ -457,8 +464,12 @@ pub async fn refresh(
             other => other,
         })?;
     let grant = next_grant(&state, &presented, &principal).await?;
-    let member = principal.member.as_deref();
-    let claims = member.map_or_else(|| owner_claims(principal.id(), true), member_claims);
-    let data = session_data(&state, claims, &grant, &principal.merchant, member)?;
+    let claims = principal
+        .member
+        .as_deref()
+        .map_or_else(|| owner_claims(principal.id(), true), member_claims);
+    let merchant = std::sync::Arc::unwrap_or_clone(principal.merchant);
+    let member = principal.member.map(std::sync::Arc::unwrap_or_clone);
+    let data = session_data(&state, claims, &grant, merchant, member)?;
     Ok(Reply::data(data).message("Token refreshed successfully"))
 }

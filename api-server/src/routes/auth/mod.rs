@@ -5,6 +5,7 @@ mod login;
 mod passwords;
 pub mod types;
 mod verify;
+pub mod views;
 
 use axum::{
     Router,
@@ -13,7 +14,6 @@ use axum::{
     middleware::from_fn_with_state,
     routing::{get, post, put},
 };
-use serde_json::json;
 
 pub use login::{__path_login, __path_refresh, login, refresh};
 pub use passwords::{
@@ -26,7 +26,10 @@ pub use verify::{
     resend_verification, verify_email, verify_email_with_token,
 };
 
-use self::types::{NewMerchant, ProfileBody, RegisterBody, profile_json};
+use self::{
+    types::{NewMerchant, ProfileBody, RegisterBody},
+    views::{Profile, ProfileData, Registered, Registration, SmokeTestBody},
+};
 use super::Reply;
 use crate::{
     error::{ApiError, on_duplicate_key},
@@ -206,13 +209,13 @@ fn email_taken() -> ApiError {
 
 /// Register a merchant, auto-create its store and e-mail a verification link.
 #[utoipa::path(post, path = "/api/merchant/auth/register", tag = "auth", request_body = RegisterBody,
-    responses((status = 201, description = "Registered", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "Registered", body = crate::openapi::Envelope<Registered>),
         (status = 400, description = "Validation failed or e-mail taken", body = crate::openapi::ErrorBody),
         (status = 429, description = "Registration limit", body = crate::openapi::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     AppJson(body): AppJson<RegisterBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Registration>, ApiError> {
     let input = body.validate()?;
     let store = &state.store;
     if store
@@ -242,18 +245,11 @@ pub async fn register(
         &link(&state, "verify-email", &verification.plain),
     ));
     let (token, refresh_token) = issue_tokens(&state, owner_claims(merchant.id, false), &grant)?;
-    let data = json!({
-        "token": token,
-        "refreshToken": refresh_token,
-        "merchant": {
-            "id": merchant.id.to_hex(),
-            "businessName": merchant.business_name,
-            "ownerName": merchant.owner_name,
-            "email": merchant.email,
-            "verificationStatus": "pending",
-            "emailVerified": false,
-        },
-    });
+    let data = Registration {
+        token,
+        refresh_token,
+        merchant,
+    };
     Ok(Reply::data(data)
         .message(
             "Merchant registered successfully. Please check your email to verify your account.",
@@ -275,25 +271,23 @@ async fn create_store(state: &AppState, merchant: &MerchantDoc) {
 
 /// The authenticated merchant's profile.
 #[utoipa::path(get, path = "/api/merchant/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "Profile", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Profile", body = crate::openapi::Envelope<ProfileData>),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn me(auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn me(auth: AuthMerchant) -> Result<Reply<Profile>, ApiError> {
     auth.require("profile:view")?;
-    Ok(Reply::data(
-        json!({ "merchant": profile_json(&auth.merchant) }),
-    ))
+    Ok(Reply::data(Profile(auth.merchant)))
 }
 
 /// Update profile fields (address parts are merged).
 #[utoipa::path(put, path = "/api/merchant/auth/profile", tag = "auth", security(("bearer" = [])), request_body = ProfileBody,
-    responses((status = 200, description = "Updated profile", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Updated profile", body = crate::openapi::Envelope<ProfileData>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn update_profile(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<ProfileBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Profile>, ApiError> {
     auth.require("profile:edit")?;
     let patch = body.validate()?;
     let merchant = state
@@ -302,14 +296,13 @@ pub async fn update_profile(
         .await
         .map_err(ApiError::internal("Failed to update profile"))?
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
-    Ok(Reply::data(json!({ "merchant": profile_json(&merchant) }))
-        .message("Profile updated successfully"))
+    Ok(Reply::data(Profile(merchant)).message("Profile updated successfully"))
 }
 
 /// The peer's smoke-test route (contract §2.1): no auth, no database.
 #[utoipa::path(get, path = "/api/merchant/auth/test", tag = "auth",
-    responses((status = 200, description = "`{success, message, timestamp}`", body = crate::openapi::AnyEnvelope)))]
-pub async fn auth_test() -> Reply {
+    responses((status = 200, description = "`{success, message, timestamp}`", body = SmokeTestBody)))]
+pub async fn auth_test() -> Reply<()> {
     Reply::empty()
         .message("Merchant auth route is working!")
         .timestamp(crate::store::json::iso(DateTime::now()))
@@ -318,9 +311,12 @@ pub async fn auth_test() -> Reply {
 /// Log out: the session's refresh token is revoked; the presented access token stays valid
 /// until it expires (contract §2.1: clients keep using it).
 #[utoipa::path(post, path = "/api/merchant/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, description = "Logged out", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Logged out", body = crate::openapi::Done),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<()>, ApiError> {
     tracing::info!(merchant = %auth.id(), "auth.logout");
     if let Some(family) = auth.identity.session() {
         state

@@ -21,7 +21,7 @@ const RESET_TTL_MS: i64 = 3600 * 1000;
 
 /// Change the owner's password (requires the current one). Existing tokens stay valid.
 #[utoipa::path(put, path = "/api/merchant/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordBody,
-    responses((status = 200, description = "Changed", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Changed", body = crate::openapi::Done),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 401, description = "Current password is incorrect", body = crate::openapi::ErrorBody),
         (status = 403, description = "Team members cannot change the owner's password", body = crate::openapi::ErrorBody),
@@ -30,7 +30,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<ChangePasswordBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     let (current, new) = body.validate()?;
     if auth.member.is_some() {
         return Err(ApiError::Forbidden(
@@ -73,13 +73,13 @@ pub async fn change_password(
 
 /// Always 200; e-mails a 1-hour reset link when the account exists.
 #[utoipa::path(post, path = "/api/merchant/auth/forgot-password", tag = "auth", request_body = EmailBody,
-    responses((status = 200, description = "Accepted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Accepted", body = crate::openapi::Done),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
 pub async fn forgot_password(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmailBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     let email = body.validate()?;
     let reset = token::generate();
     let expiry = DateTime::from_millis(DateTime::now().timestamp_millis() + RESET_TTL_MS);
@@ -105,7 +105,7 @@ async fn reset(
     state: &AppState,
     raw_token: &str,
     body: ResetPasswordBody,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     let password = body.validate()?;
     let invalid = || ApiError::BadRequest("Invalid or expired reset token".into());
     if raw_token.is_empty() {
@@ -147,25 +147,25 @@ async fn reset(
 /// Set a new password with the e-mailed token (path variant).
 #[utoipa::path(post, path = "/api/merchant/auth/reset-password/{token}", tag = "auth", request_body = ResetPasswordBody,
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "Reset", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Reset", body = crate::openapi::Done),
         (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody),
         (status = 429, description = "Password-reset limit", body = crate::openapi::ErrorBody)))]
 pub async fn reset_password_with_token(
     State(state): State<AppState>,
     Path(token): Path<String>,
     AppJson(body): AppJson<ResetPasswordBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     reset(&state, &token, body).await
 }
 
 /// Set a new password with the e-mailed token (body variant).
 #[utoipa::path(post, path = "/api/merchant/auth/reset-password", tag = "auth", request_body = ResetPasswordBody,
-    responses((status = 200, description = "Reset", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Reset", body = crate::openapi::Done),
         (status = 400, description = "Invalid token or validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
     AppJson(mut body): AppJson<ResetPasswordBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     let token = body.token.take().unwrap_or_default();
     reset(&state, &token, body).await
 }

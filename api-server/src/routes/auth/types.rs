@@ -1,13 +1,11 @@
 //! Request bodies of the auth routes and their validation into typed values.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::{
     domain::{AddressPatch, Email, Password, Phone, ProfilePatch},
     error::ApiError,
-    store::{json::iso, merchants::MerchantDoc},
     validate::{Len, Validator},
 };
 
@@ -287,39 +285,4 @@ impl ProfileBody {
         v.finish()?;
         Ok(patch)
     }
-}
-
-/// The merchant's public profile (`toJSON`: `id`, never the password or tokens).
-pub fn profile_json(m: &MerchantDoc) -> Value {
-    json!({
-        "id": m.id.to_hex(),
-        "businessName": m.business_name,
-        "ownerName": m.owner_name,
-        "email": m.email,
-        "phone": m.phone,
-        "businessAddress": m.business_address,
-        "verificationStatus": m.verification_status,
-        "isActive": m.is_active,
-        "emailVerified": m.email_verified,
-        "website": m.website,
-        "logo": m.logo,
-        "description": m.description,
-        "createdAt": iso(m.created_at),
-    })
-}
-
-/// The short merchant object of login and refresh responses.
-pub fn summary_json(m: &MerchantDoc, with_owner: bool) -> Value {
-    let mut v = json!({
-        "id": m.id.to_hex(),
-        "businessName": m.business_name,
-        "email": m.email,
-        "verificationStatus": m.verification_status,
-        "isActive": m.is_active,
-        "emailVerified": m.email_verified,
-    });
-    if with_owner {
-        v["ownerName"] = json!(m.owner_name);
-    }
-    v
 }

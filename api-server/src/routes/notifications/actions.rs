@@ -2,10 +2,12 @@
 
 use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{item_json, not_found, notification_id};
+use super::{
+    not_found, notification_id,
+    views::{Cleared, Deleted, MarkedRead, Notification, NotificationView},
+};
 use crate::{
     error::ApiError,
     extract::{AppJson, AuthMerchant},
@@ -48,7 +50,7 @@ async fn mark_read_many(
     state: &AppState,
     auth: &AuthMerchant,
     ids: Option<Vec<ObjectId>>,
-) -> Result<(u64, Reply), ApiError> {
+) -> Result<(u64, Reply<MarkedRead>), ApiError> {
     const FAILED: &str = "Failed to mark notifications as read";
     let updated = state
         .store
@@ -62,17 +64,20 @@ async fn mark_read_many(
         .map_err(ApiError::internal(FAILED))?;
     Ok((
         updated,
-        Reply::data(json!({ "updated": updated, "unreadCount": unread })),
+        Reply::data(MarkedRead {
+            updated,
+            unread_count: unread,
+        }),
     ))
 }
 
 /// Mark every unread notification read (empty body allowed).
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-all-read", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope<MarkedRead>)))]
 pub async fn mark_all_read(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<MarkedRead>, ApiError> {
     auth.require("notifications:view")?;
     let (updated, reply) = mark_read_many(&state, &auth, None).await?;
     Ok(reply.message(format!(
@@ -89,13 +94,13 @@ fn ids(body: IdsBody) -> Result<Vec<ObjectId>, ApiError> {
 
 /// Mark some notifications read.
 #[utoipa::path(post, path = "/api/merchant/notifications/mark-multiple-read", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
-    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{updated, unreadCount}`", body = crate::openapi::Envelope<MarkedRead>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn mark_multiple_read(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<IdsBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<MarkedRead>, ApiError> {
     auth.require("notifications:view")?;
     let ids = ids(body)?;
     let (updated, reply) = mark_read_many(&state, &auth, Some(ids)).await?;
@@ -104,13 +109,13 @@ pub async fn mark_multiple_read(
 
 /// Delete (soft) some notifications.
 #[utoipa::path(post, path = "/api/merchant/notifications/delete-multiple", tag = "notifications", security(("bearer" = [])), request_body = IdsBody,
-    responses((status = 200, description = "`{deleted}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{deleted}`", body = crate::openapi::Envelope<Deleted>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn delete_multiple(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<IdsBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Deleted>, ApiError> {
     auth.require("notifications:view")?;
     let ids = ids(body)?;
     let deleted = state
@@ -118,19 +123,18 @@ pub async fn delete_multiple(
         .delete_notifications(auth.id(), ids)
         .await
         .map_err(ApiError::internal("Failed to delete notifications"))?;
-    Ok(Reply::data(json!({ "deleted": deleted }))
-        .message(format!("{deleted} notification(s) deleted")))
+    Ok(Reply::data(Deleted { deleted }).message(format!("{deleted} notification(s) deleted")))
 }
 
 /// Clear the inbox (soft delete), or only its read notifications.
 #[utoipa::path(delete, path = "/api/merchant/notifications/clear-all", tag = "notifications", security(("bearer" = [])), params(ClearQuery),
-    responses((status = 200, description = "`{cleared}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{cleared}`", body = crate::openapi::Envelope<Cleared>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn clear_all(
     State(state): State<AppState>,
     auth: AuthMerchant,
     StrictQuery(q): StrictQuery<ClearQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Cleared>, ApiError> {
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     let only_read = v.one_of("onlyRead", q.only_read, &["true", "false"]) == Some("true");
@@ -140,8 +144,7 @@ pub async fn clear_all(
         .clear_notifications(auth.id(), only_read)
         .await
         .map_err(ApiError::internal("Failed to clear notifications"))?;
-    Ok(Reply::data(json!({ "cleared": cleared }))
-        .message(format!("{cleared} notification(s) cleared")))
+    Ok(Reply::data(Cleared { cleared }).message(format!("{cleared} notification(s) cleared")))
 }
 
 /// Apply `change` to one of the caller's notifications (404 when not theirs).
@@ -165,43 +168,43 @@ async fn change_one(
 /// Mark one notification read.
 #[utoipa::path(post, path = "/api/merchant/notifications/{id}/mark-read", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "The notification", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The notification", body = crate::openapi::Envelope<NotificationView>),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn mark_read(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Notification>, ApiError> {
     let failed = "Failed to mark notification as read";
     let n = change_one(&state, &auth, &id, OneChange::Read, failed).await?;
-    Ok(Reply::data(item_json(&n)).message("Notification marked as read"))
+    Ok(Reply::data(Notification(n)).message("Notification marked as read"))
 }
 
 /// Archive one notification.
 #[utoipa::path(put, path = "/api/merchant/notifications/{id}/archive", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "The notification", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The notification", body = crate::openapi::Envelope<NotificationView>),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn archive(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Notification>, ApiError> {
     let failed = "Failed to archive notification";
     let n = change_one(&state, &auth, &id, OneChange::Archive, failed).await?;
-    Ok(Reply::data(item_json(&n)).message("Notification archived"))
+    Ok(Reply::data(Notification(n)).message("Notification archived"))
 }
 
 /// Delete (soft) one notification.
 #[utoipa::path(delete, path = "/api/merchant/notifications/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     let failed = "Failed to delete notification";
     change_one(&state, &auth, &id, OneChange::Delete, failed).await?;
     Ok(Reply::empty().message("Notification deleted"))

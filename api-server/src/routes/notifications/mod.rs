@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod preferences;
+pub mod views;
 
 use axum::{
     Router,
@@ -12,8 +13,12 @@ use axum::{
     routing::{get, post, put},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::IntoParams;
+
+use self::views::{
+    Notification, NotificationList, NotificationPageData, NotificationStatsView, NotificationView,
+    Pagination, UnreadCount,
+};
 
 use super::{
     Reply,
@@ -26,8 +31,8 @@ use crate::{
     state::AppState,
     store::{
         DateTime, ObjectId,
-        json::{bson_to_json, iso},
-        notifications::{NotificationDoc, NotificationFilter, NotificationPage},
+        json::iso,
+        notifications::{NotificationFilter, NotificationPage},
     },
     validate::Validator,
 };
@@ -94,50 +99,36 @@ pub(crate) fn notification_id(raw: &str) -> Result<ObjectId, ApiError> {
     object_id(raw, "Invalid notification ID format")
 }
 
-/// The contract's notification item.
-pub fn item_json(n: &NotificationDoc) -> Value {
-    let status = if n.is_archived {
-        "archived"
-    } else if n.is_read {
-        "read"
-    } else {
-        "unread"
-    };
-    let d = &n.data;
-    let entity_id = d.order_id.or(d.product_id).map(|id| id.to_hex());
-    json!({
-        "id": n.id.to_hex(), "_id": n.id.to_hex(), "merchantId": n.user.to_hex(), "title": n.title,
-        "message": n.message, "type": d.related_entity_type.clone().unwrap_or_else(|| n.kind.clone()),
-        "category": n.category, "status": status, "isRead": n.is_read, "isArchived": n.is_archived,
-        "priority": n.priority, "channels": n.delivery_channels, "relatedEntityType": d.related_entity_type,
-        "relatedEntityId": entity_id,
-        "relatedEntityData": d.related_entity_data.clone().map(|x| bson_to_json(x.into())),
-        "actionUrl": d.deep_link, "actionLabel": d.action_label, "imageUrl": d.image_url,
-        "createdAt": iso(n.created_at), "updatedAt": iso(n.updated_at), "readAt": n.read_at.map(iso),
-        "archivedAt": n.archived_at.map(iso), "deliveryStatus": { "inApp": { "sent": n.sent_at.is_some(), "sentAt": n.sent_at.map(iso) } },
-        "sentAt": n.sent_at.map(iso), "source": n.source, "template": Value::Null,
-    })
-}
+/// Values of the list's `type` filter (order, product and team are related entity types).
+const KINDS: &[&str] = &[
+    "order",
+    "product",
+    "team",
+    "info",
+    "success",
+    "warning",
+    "error",
+    "promotional",
+];
+
+/// Values of the list's `category` filter.
+const CATEGORIES: &[&str] = &[
+    "order",
+    "earning",
+    "general",
+    "promotional",
+    "social",
+    "security",
+    "system",
+    "reminder",
+];
 
 fn list_input(
     q: ListQuery,
     v: &mut Validator,
     archived: bool,
 ) -> (NotificationFilter, NotificationPage) {
-    let kind = v.one_of(
-        "type",
-        q.kind,
-        &[
-            "order",
-            "product",
-            "team",
-            "info",
-            "success",
-            "warning",
-            "error",
-            "promotional",
-        ],
-    );
+    let kind = v.one_of("type", q.kind, KINDS);
     let (entity, kind) = match kind {
         Some(k @ ("order" | "product" | "team")) => (Some(k), None),
         k => (None, k),
@@ -145,20 +136,7 @@ fn list_input(
     let filter = NotificationFilter {
         kind,
         entity,
-        category: v.one_of(
-            "category",
-            q.category,
-            &[
-                "order",
-                "earning",
-                "general",
-                "promotional",
-                "social",
-                "security",
-                "system",
-                "reminder",
-            ],
-        ),
+        category: v.one_of("category", q.category, CATEGORIES),
         is_read: v
             .one_of("status", q.status, &["unread", "read"])
             .map(|s| s == "read"),
@@ -183,7 +161,7 @@ async fn list_page(
     q: ListQuery,
     archived: bool,
     unread_only: bool,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<NotificationPageData>, ApiError> {
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     let (mut filter, page) = list_input(q, &mut v, archived);
@@ -198,73 +176,83 @@ async fn list_page(
     )
     .map_err(ApiError::internal("Failed to fetch notifications"))?;
     let (rows, total) = rows;
-    let items: Vec<Value> = rows.iter().map(item_json).collect();
     let pages = total.div_ceil(page.limit as u64);
-    Ok(Reply::data(json!({
-        "items": items, "notifications": items, "unreadCount": unread,
-        "pagination": { "page": page.page, "limit": page.limit, "total": total, "totalPages": pages,
-            "hasNext": page.page < pages, "hasPrev": page.page > 1 },
-    }))
-    .message("Notifications retrieved successfully"))
+    let data = NotificationPageData {
+        rows,
+        unread_count: unread,
+        pagination: Pagination {
+            page: page.page,
+            limit: page.limit,
+            total,
+            total_pages: pages,
+            has_next: page.page < pages,
+            has_prev: page.page > 1,
+        },
+    };
+    Ok(Reply::data(data).message("Notifications retrieved successfully"))
 }
 
 /// The inbox (not archived, not deleted), filtered and paginated.
 #[utoipa::path(get, path = "/api/merchant/notifications", tag = "notifications", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "`{items, notifications, unreadCount, pagination}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{items, notifications, unreadCount, pagination}`", body = crate::openapi::Envelope<NotificationList>),
         (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
     StrictQuery(q): StrictQuery<ListQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<NotificationPageData>, ApiError> {
     list_page(&state, &auth, q, false, false).await
 }
 
 /// Unread notifications of the inbox.
 #[utoipa::path(get, path = "/api/merchant/notifications/unread", tag = "notifications", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "Like the list, unread only", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Like the list, unread only", body = crate::openapi::Envelope<NotificationList>)))]
 pub async fn unread(
     State(state): State<AppState>,
     auth: AuthMerchant,
     StrictQuery(q): StrictQuery<ListQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<NotificationPageData>, ApiError> {
     list_page(&state, &auth, q, false, true).await
 }
 
 /// Archived notifications.
 #[utoipa::path(get, path = "/api/merchant/notifications/archived", tag = "notifications", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "Like the list, archived only", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "Like the list, archived only", body = crate::openapi::Envelope<NotificationList>)))]
 pub async fn archived(
     State(state): State<AppState>,
     auth: AuthMerchant,
     StrictQuery(q): StrictQuery<ListQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<NotificationPageData>, ApiError> {
     list_page(&state, &auth, q, true, false).await
 }
 
 /// Number of unread notifications.
 #[utoipa::path(get, path = "/api/merchant/notifications/unread-count", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{count, timestamp}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "`{count, timestamp}`", body = crate::openapi::Envelope<UnreadCount>)))]
 pub async fn unread_count(
     State(state): State<AppState>,
     auth: AuthMerchant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<UnreadCount>, ApiError> {
     auth.require("notifications:view")?;
     let count = state
         .store
         .unread_count(auth.id())
         .await
         .map_err(ApiError::internal("Failed to fetch unread count"))?;
-    Ok(
-        Reply::data(json!({ "count": count, "timestamp": iso(DateTime::now()) }))
-            .message("Unread count retrieved successfully"),
-    )
+    let data = UnreadCount {
+        count,
+        timestamp: iso(DateTime::now()),
+    };
+    Ok(Reply::data(data).message("Unread count retrieved successfully"))
 }
 
 /// Totals, by category, unread by priority and the last 7 days.
 #[utoipa::path(get, path = "/api/merchant/notifications/stats", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{overview, byCategory, byPriority, recentActivity, generatedAt}`", body = crate::openapi::AnyEnvelope)))]
-pub async fn stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    responses((status = 200, description = "`{overview, byCategory, byPriority, recentActivity, generatedAt}`", body = crate::openapi::Envelope<NotificationStatsView>)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<NotificationStatsView>, ApiError> {
     auth.require("notifications:view")?;
     let since = DateTime::from_millis(DateTime::now().timestamp_millis() - 7 * 86_400_000);
     let facets = state
@@ -272,28 +260,20 @@ pub async fn stats(State(state): State<AppState>, auth: AuthMerchant) -> Result<
         .notification_stats(auth.id(), since)
         .await
         .map_err(ApiError::internal("Failed to fetch notification stats"))?;
-    let facets = bson_to_json(facets.into());
-    let overview = facets["overview"]
-        .get(0)
-        .cloned()
-        .unwrap_or_else(|| json!({ "total": 0, "unread": 0, "read": 0, "archived": 0 }));
-    Ok(Reply::data(json!({
-        "overview": overview, "byCategory": facets["byCategory"], "byPriority": facets["byPriority"],
-        "recentActivity": facets["recentActivity"], "generatedAt": iso(DateTime::now()),
-    }))
-    .message("Notification statistics retrieved successfully"))
+    let data = NotificationStatsView::of(facets, iso(DateTime::now()));
+    Ok(Reply::data(data).message("Notification statistics retrieved successfully"))
 }
 
 /// One notification.
 #[utoipa::path(get, path = "/api/merchant/notifications/{id}", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, description = "Notification id")),
-    responses((status = 200, description = "The notification", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The notification", body = crate::openapi::Envelope<NotificationView>),
         (status = 404, description = "Notification not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Notification>, ApiError> {
     auth.require("notifications:view")?;
     let id = notification_id(&id)?;
     let n = state
@@ -302,5 +282,5 @@ pub async fn show(
         .await
         .map_err(ApiError::internal("Failed to fetch notification"))?
         .ok_or_else(not_found)?;
-    Ok(Reply::data(item_json(&n)).message("Notification retrieved successfully"))
+    Ok(Reply::data(Notification(n)).message("Notification retrieved successfully"))
 }

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
@@ -32,26 +31,29 @@ pub struct PreferencesBody {
 
 /// The merchant's notification preferences.
 #[utoipa::path(get, path = "/api/merchant/notifications/preferences", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, description = "`{inApp, email, push, sms, events}`", body = crate::openapi::AnyEnvelope)))]
-pub async fn show(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+    responses((status = 200, description = "`{inApp, email, push, sms, events}`", body = crate::openapi::Envelope<Preferences>)))]
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<Preferences>, ApiError> {
     auth.require("notifications:view")?;
     let p = state
         .store
         .preferences(auth.id())
         .await
         .map_err(ApiError::internal("Failed to fetch preferences"))?;
-    Ok(Reply::data(json!(p)).message("Preferences retrieved successfully"))
+    Ok(Reply::data(p).message("Preferences retrieved successfully"))
 }
 
 /// Change some preferences.
 #[utoipa::path(put, path = "/api/merchant/notifications/preferences", tag = "notifications", security(("bearer" = [])), request_body = PreferencesBody,
-    responses((status = 200, description = "The saved preferences", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The saved preferences", body = crate::openapi::Envelope<Preferences>),
         (status = 400, description = "Validation failed (unknown event)", body = crate::openapi::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<PreferencesBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Preferences>, ApiError> {
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     for key in body.events.iter().flat_map(|e| e.keys()) {
@@ -82,5 +84,5 @@ pub async fn save(
         .save_preferences(auth.id(), &p)
         .await
         .map_err(ApiError::internal("Failed to save preferences"))?;
-    Ok(Reply::data(json!(p)).message("Preferences updated successfully"))
+    Ok(Reply::data(p).message("Preferences updated successfully"))
 }

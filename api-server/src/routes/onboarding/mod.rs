@@ -3,25 +3,31 @@
 
 mod steps;
 mod upload;
+pub mod views;
+
 use axum::{
     Router,
     extract::{Path, State},
     routing::{delete, get, post},
 };
-use serde_json::{Value, json};
 
-use self::steps::step_data;
 pub use self::upload::{__path_upload_document, upload_document};
+use self::{
+    steps::{StepBody, step_data},
+    views::{
+        CurrentStep, DocumentList, OnboardingStatus, StepCompleted, StepDataSchema, Submitted,
+    },
+};
 use super::Reply;
 use crate::{
     domain::{
-        KYC_BUSINESS_FIELDS, KYC_PERMISSION, SensitiveAccess,
+        KYC_PERMISSION, SensitiveAccess,
         onboarding::{TOTAL_STEPS, all_complete, progress, step_after},
     },
     error::ApiError,
     extract::{AppJson, AuthMerchant},
     state::AppState,
-    store::{self, merchants::MerchantDoc},
+    store::{self, json::StoredJson, merchants::MerchantDoc},
 };
 
 /// Onboarding routes.
@@ -57,66 +63,75 @@ fn sensitive_access(auth: &AuthMerchant) -> SensitiveAccess {
     SensitiveAccess::of(|p| access.can(p))
 }
 
-/// The saved step data without the bank details and KYC fields the caller may not read.
-fn visible_step_data(mut data: Value, access: SensitiveAccess) -> Value {
-    if let Some(steps) = data.as_object_mut() {
-        if !access.bank {
-            steps.remove("bankDetails");
-        }
-        if !access.kyc {
-            steps.remove("verification");
-            if let Some(info) = steps.get_mut("businessInfo").and_then(Value::as_object_mut) {
-                for field in KYC_BUSINESS_FIELDS {
-                    info.remove(field);
-                }
-            }
-        }
-    }
-    data
-}
-
 fn merchant_found(merchant: Option<MerchantDoc>) -> Result<MerchantDoc, ApiError> {
     merchant.ok_or_else(|| ApiError::NotFound("Merchant not found".into()))
 }
 
 /// Current wizard state.
 #[utoipa::path(get, path = "/api/merchant/onboarding/status", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Status", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Status", body = crate::openapi::Envelope<OnboardingStatus>),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
-pub async fn status(auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn status(auth: AuthMerchant) -> Result<Reply<Status>, ApiError> {
     auth.require("profile:view")?;
-    let o = &auth.merchant.onboarding;
-    let mut data = json!({
-        "status": o.status,
-        "currentStep": o.current_step,
-        "completedSteps": o.completed_steps,
-        "totalSteps": TOTAL_STEPS,
-        "progressPercentage": progress(&o.completed_steps),
-        "stepData": visible_step_data(o.step_data_json(), sensitive_access(&auth)),
-    });
-    let dates = [("startedAt", o.started_at), ("completedAt", o.completed_at)];
-    for (key, at) in dates {
-        if let Some(at) = at {
-            data[key] = json!(crate::store::json::iso(at));
+    let access = sensitive_access(&auth);
+    Ok(Reply::data(Status {
+        merchant: auth.merchant,
+        access,
+    }))
+}
+
+/// The wizard state owning its account: serialised as [`OnboardingStatus`].
+#[derive(Debug)]
+pub struct Status {
+    merchant: MerchantDoc,
+    access: SensitiveAccess,
+}
+
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = &self.merchant.onboarding;
+        let iso = |at: Option<store::DateTime>| at.map(store::json::iso);
+        OnboardingStatus {
+            status: &o.status,
+            current_step: o.current_step,
+            completed_steps: &o.completed_steps,
+            total_steps: TOTAL_STEPS,
+            progress_percentage: progress(&o.completed_steps),
+            step_data: o.visible_step_data(self.access),
+            started_at: iso(o.started_at),
+            completed_at: iso(o.completed_at),
+            rejection_reason: o.rejection_reason.as_deref(),
         }
+        .serialize(s)
     }
-    if let Some(r) = &o.rejection_reason {
-        data["rejectionReason"] = json!(r);
+}
+
+/// The saved step data the caller may read, owning its account: serialised as
+/// [`StepDataSchema`].
+#[derive(Debug)]
+pub struct VisibleStepData {
+    merchant: MerchantDoc,
+    access: SensitiveAccess,
+}
+
+impl serde::Serialize for VisibleStepData {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let steps: StoredJson<'_> = self.merchant.onboarding.visible_step_data(self.access);
+        steps.serialize(s)
     }
-    Ok(Reply::data(data))
 }
 
 /// Auto-save one step's data (does not mark it complete).
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")), request_body = Object,
-    responses((status = 200, description = "Saved; `data` is the whole stepData", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Saved; `data` is the whole stepData", body = crate::openapi::Envelope<StepDataSchema>),
         (status = 400, description = "Invalid step, empty body or validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn save_step(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(step): Path<String>,
-    AppJson(body): AppJson<Value>,
-) -> Result<Reply, ApiError> {
+    AppJson(body): AppJson<StepBody>,
+) -> Result<Reply<VisibleStepData>, ApiError> {
     auth.require("profile:edit")?;
     let step = step_number(&step)?;
     if body.as_object().is_none_or(|o| o.is_empty()) {
@@ -130,23 +145,23 @@ pub async fn save_step(
         .await
         .map_err(failed())
         .and_then(merchant_found)?;
-    let data = visible_step_data(
-        merchant.onboarding.step_data_json(),
-        sensitive_access(&auth),
-    );
+    let data = VisibleStepData {
+        merchant,
+        access: sensitive_access(&auth),
+    };
     Ok(Reply::data(data).message(format!("Step {step} data saved successfully")))
 }
 
 /// Mark a step complete once its data is saved; advances `currentStep`.
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}/complete", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")),
-    responses((status = 200, description = "Completed", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Completed", body = crate::openapi::Envelope<StepCompleted>),
         (status = 400, description = "Invalid step or step data missing", body = crate::openapi::ErrorBody)))]
 pub async fn complete_step(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(step): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<StepCompleted>, ApiError> {
     auth.require("profile:edit")?;
     let step = step_number(&step)?;
     let o = &auth.merchant.onboarding;
@@ -164,23 +179,25 @@ pub async fn complete_step(
         .and_then(merchant_found)?;
     let o = merchant.onboarding;
     let can_submit = all_complete(&o.completed_steps);
-    Ok(Reply::data(json!({
-        "currentStep": o.current_step, "completedSteps": o.completed_steps,
-        "progressPercentage": progress(&o.completed_steps), "canSubmit": can_submit,
-    }))
+    Ok(Reply::data(StepCompleted {
+        current_step: o.current_step,
+        progress_percentage: progress(&o.completed_steps),
+        completed_steps: o.completed_steps,
+        can_submit,
+    })
     .message(format!("Step {step} completed")))
 }
 
 /// Go back to the step before `step`.
 #[utoipa::path(post, path = "/api/merchant/onboarding/step/{step}/previous", tag = "onboarding", security(("bearer" = [])),
     params(("step" = String, Path, description = "1..5")),
-    responses((status = 200, description = "Moved back", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Moved back", body = crate::openapi::Envelope<CurrentStep>),
         (status = 400, description = "Invalid step", body = crate::openapi::ErrorBody)))]
 pub async fn previous_step(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(step): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CurrentStep>, ApiError> {
     auth.require("profile:edit")?;
     let step = step_number(&step)?;
     let current = (step - 1).max(1);
@@ -189,14 +206,20 @@ pub async fn previous_step(
         .set_onboarding_step(auth.id(), current)
         .await
         .map_err(failed())?;
-    Ok(Reply::data(json!({ "currentStep": current })).message(format!("Moved to step {current}")))
+    Ok(Reply::data(CurrentStep {
+        current_step: current,
+    })
+    .message(format!("Moved to step {current}")))
 }
 
 /// Submit for review once all five steps are complete.
 #[utoipa::path(post, path = "/api/merchant/onboarding/submit", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Submitted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Submitted", body = crate::openapi::Envelope<Submitted>),
         (status = 400, description = "All steps must be completed before submission", body = crate::openapi::ErrorBody)))]
-pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn submit(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<Submitted>, ApiError> {
     auth.require("profile:edit")?;
     let o = &auth.merchant.onboarding;
     if !all_complete(&o.completed_steps) {
@@ -209,34 +232,47 @@ pub async fn submit(State(state): State<AppState>, auth: AuthMerchant) -> Result
         .submit_onboarding(auth.id())
         .await
         .map_err(failed())?;
-    Ok(Reply::data(json!({ "status": "completed" }))
-        .message("Onboarding submitted successfully. Your application is under review."))
+    Ok(Reply::data(Submitted {
+        status: "completed",
+    })
+    .message("Onboarding submitted successfully. Your application is under review."))
 }
 
 /// Uploaded verification documents (KYC: team members need settings:view).
 #[utoipa::path(get, path = "/api/merchant/onboarding/documents", tag = "onboarding", security(("bearer" = [])),
-    responses((status = 200, description = "Documents", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Documents", body = crate::openapi::Envelope<DocumentList>),
         (status = 403, description = "Missing profile:view or settings:view", body = crate::openapi::ErrorBody)))]
-pub async fn documents(auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn documents(auth: AuthMerchant) -> Result<Reply<Documents>, ApiError> {
     auth.require("profile:view")?;
     auth.require(KYC_PERMISSION)?;
-    let o = &auth.merchant.onboarding;
-    Ok(Reply::data(json!({
-        "documents": o.documents_json(),
-        "verificationStatus": o.verification_status(),
-    })))
+    Ok(Reply::data(Documents(auth.merchant)))
+}
+
+/// The documents owning their account: serialised as [`DocumentList`].
+#[derive(Debug)]
+pub struct Documents(MerchantDoc);
+
+impl serde::Serialize for Documents {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = &self.0.onboarding;
+        DocumentList {
+            documents: o.documents(),
+            verification_status: o.verification_status(),
+        }
+        .serialize(s)
+    }
 }
 
 /// Remove the document at `index` of the list.
 #[utoipa::path(delete, path = "/api/merchant/onboarding/documents/{index}", tag = "onboarding", security(("bearer" = [])),
     params(("index" = String, Path, description = "0-based position")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done),
         (status = 404, description = "Document not found", body = crate::openapi::ErrorBody)))]
 pub async fn delete_document(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(index): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     auth.require("profile:edit")?;
     let not_found = || ApiError::NotFound("Document not found".into());
     let i: usize = index.parse().map_err(|_| not_found())?;

@@ -14,6 +14,10 @@ use crate::{
     validate::{Len, Validator},
 };
 
+/// A step's request body: any JSON object, read as the input of the step the path names (so a
+/// bad body gets that step's field errors).
+pub(super) type StepBody = Value;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BusinessInput {

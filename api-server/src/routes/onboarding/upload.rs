@@ -3,9 +3,11 @@
 //! stored privately under the merchant and appended to `stepData.verification.documents`.
 
 use axum::extract::{Multipart, State, multipart::MultipartRejection};
-use serde_json::json;
 
-use super::failed;
+use super::{
+    failed,
+    views::{DocumentUploaded, DocumentView},
+};
 use crate::{
     domain::onboarding::{DOCUMENT_TYPES, UploadedFile, VerificationDocument},
     error::ApiError,
@@ -15,7 +17,7 @@ use crate::{
         uploads::{keep_if_ok, stored, stored_form},
     },
     state::AppState,
-    store::onboarding::document_json,
+    store::merchants::MerchantDoc,
     uploads::{
         multipart::{Limits, StoredForm},
         sniff::Accept,
@@ -33,14 +35,14 @@ pub(super) const DOCUMENT: Limits = Limits::new(
 /// Upload one verification document.
 #[utoipa::path(post, path = "/api/merchant/onboarding/documents/upload", tag = "onboarding", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`document` file (jpeg/png/gif/pdf ≤ 10 MB) and `documentType` (business_license|id_proof|address_proof|gst_certificate|pan_card)"),
-    responses((status = 201, description = "`data.document` (the appended entry) and `data.documents` (all)", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "`data.document` (the appended entry) and `data.documents` (all)", body = crate::openapi::Envelope<DocumentUploaded>),
         (status = 400, description = "No file, bad type, too large or bad documentType", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing profile:edit", body = crate::openapi::ErrorBody)))]
 pub async fn upload_document(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Uploaded>, ApiError> {
     let allowed = auth.require("profile:edit");
     let form = stored_form(
         &state,
@@ -60,7 +62,7 @@ async fn record(
     state: &AppState,
     auth: &AuthMerchant,
     form: &StoredForm,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Uploaded>, ApiError> {
     let kind = match form.text("documentType") {
         Some(t) if DOCUMENT_TYPES.contains(&t) => t.to_string(),
         Some(_) => {
@@ -96,10 +98,28 @@ async fn record(
         .await
         .map_err(failed())?
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
-    let document = document_json(&entry).map_err(failed())?;
-    Ok(Reply::data(
-        json!({ "document": document, "documents": merchant.onboarding.documents_json() }),
-    )
-    .message("Document uploaded successfully")
-    .status(axum::http::StatusCode::CREATED))
+    let data = Uploaded {
+        document: DocumentView::of(&entry),
+        merchant,
+    };
+    Ok(Reply::data(data)
+        .message("Document uploaded successfully")
+        .status(axum::http::StatusCode::CREATED))
+}
+
+/// An uploaded document and the account it was added to: serialised as [`DocumentUploaded`].
+#[derive(Debug)]
+pub struct Uploaded {
+    document: DocumentView,
+    merchant: MerchantDoc,
+}
+
+impl serde::Serialize for Uploaded {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DocumentUploaded {
+            document: &self.document,
+            documents: self.merchant.onboarding.documents(),
+        }
+        .serialize(s)
+    }
 }

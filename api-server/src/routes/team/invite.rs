@@ -6,9 +6,12 @@ use axum::{
     http::StatusCode,
 };
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{find_member, types::role_description};
+use super::{
+    find_member,
+    types::role_description,
+    views::{IdentitySummary, InvitationSent},
+};
 use crate::{
     audit::AuditChange,
     domain::{Email, role_permissions},
@@ -76,17 +79,16 @@ fn send_invitation(state: &AppState, auth: &AuthMerchant, member: &MerchantUserD
     ));
 }
 
-fn invitation_data(state: &AppState, member: &MerchantUserDoc, plain: &str) -> serde_json::Value {
-    let mut data = json!({
-        "invitationId": member.id.to_hex(),
-        "expiresAt": member.invitation_expiry.map(iso),
-    });
+fn invitation_data(state: &AppState, member: &MerchantUserDoc, plain: &str) -> InvitationSent {
     // Like the peer, only development servers reveal the token in the response.
-    if state.settings.development {
-        data["invitationToken"] = json!(plain);
-        data["invitationUrl"] = json!(crate::routes::auth::link(state, "accept-invitation", plain));
+    let development = state.settings.development;
+    InvitationSent {
+        invitation_id: member.id.to_hex(),
+        expires_at: member.invitation_expiry.map(iso),
+        invitation_token: development.then(|| plain.to_string()),
+        invitation_url: development
+            .then(|| crate::routes::auth::link(state, "accept-invitation", plain)),
     }
-    data
 }
 
 /// Resend to a pending member: a fresh token replaces the old one.
@@ -94,7 +96,7 @@ async fn resend(
     state: &AppState,
     auth: &AuthMerchant,
     member: &MerchantUserDoc,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<InvitationSent>, ApiError> {
     let fresh = token::generate();
     let renewed = state
         .store
@@ -111,14 +113,14 @@ async fn resend(
 
 /// Invite a team member (201), or resend to a pending one.
 #[utoipa::path(post, path = "/api/merchant/team/invite", tag = "team", security(("bearer" = [])), request_body = InviteBody,
-    responses((status = 201, description = "`data.invitationId`, `data.expiresAt`", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "`data.invitationId`, `data.expiresAt`", body = crate::openapi::Envelope<InvitationSent>),
         (status = 400, description = "Validation failed or already a member", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing team:invite", body = crate::openapi::ErrorBody)))]
 pub async fn invite(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<InviteBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<InvitationSent>, ApiError> {
     auth.require("team:invite")?;
     let invitee = validate(body)?;
     let email = invitee.email.as_str();
@@ -143,10 +145,19 @@ pub async fn invite(
         }
         None => {}
     }
+    create(&state, &auth, invitee).await
+}
+
+/// Store a new pending member and e-mail its invitation.
+async fn create(
+    state: &AppState,
+    auth: &AuthMerchant,
+    invitee: Invitee,
+) -> Result<Reply<InvitationSent>, ApiError> {
     let fresh = token::generate();
     let member = NewInvitation {
         merchant: auth.id(),
-        email: email.to_string(),
+        email: invitee.email.as_str().to_string(),
         name: invitee.name,
         role: invitee.role.to_string(),
         permissions: role_permissions(invitee.role),
@@ -161,13 +172,11 @@ pub async fn invite(
         .insert_member(&member)
         .await
         .map_err(on_duplicate_key(taken, "Failed to send invitation"))?;
-    send_invitation(&state, &auth, &member, &fresh.plain);
-    let change = AuditChange::action("team.invite").resource("team_member", member.id);
-    let change = AuditChange {
-        after: Some(json!({ "email": member.email, "name": member.name, "role": member.role })),
-        ..change
-    };
-    Ok(Reply::data(invitation_data(&state, &member, &fresh.plain))
+    send_invitation(state, auth, &member, &fresh.plain);
+    let change = AuditChange::action("team.invite")
+        .resource("team_member", member.id)
+        .after(IdentitySummary::of(&member));
+    Ok(Reply::data(invitation_data(state, &member, &fresh.plain))
         .message("Invitation sent successfully")
         .status(StatusCode::CREATED)
         .audit(change))
@@ -176,14 +185,14 @@ pub async fn invite(
 /// Resend a pending member's invitation.
 #[utoipa::path(post, path = "/api/merchant/team/{userId}/resend-invite", tag = "team", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Resent", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Resent", body = crate::openapi::Envelope<InvitationSent>),
         (status = 400, description = "Already accepted", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn resend_invite(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(raw): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<InvitationSent>, ApiError> {
     auth.require("team:invite")?;
     let member = find_member(&state, &auth, &raw).await?;
     if member.status != "inactive" || member.password.is_some() {

@@ -5,6 +5,7 @@
 mod invite;
 mod public;
 mod types;
+pub mod views;
 
 use axum::{
     Router,
@@ -12,13 +13,16 @@ use axum::{
     routing::{get, post, put},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub use invite::{__path_invite, __path_resend_invite, invite, resend_invite};
 pub use public::{
     __path_accept_invitation, __path_validate_invitation, accept_invitation, validate_invitation,
 };
-use types::{member_json, role_description};
+use types::role_description;
+use views::{
+    IdentitySummary, Member, MemberView, Members, MyPermissions, RoleSummary, StatusSummary, Team,
+    TeamActivity, TeamActivityData, TeamList,
+};
 
 use super::{Reply, params};
 use crate::{
@@ -77,80 +81,78 @@ async fn find_member(
         .ok_or_else(member_not_found)
 }
 
-/// Team members with `invitedBy` populated from their inviters.
-async fn render_members(
+/// Team members with the team members who invited them (for `invitedBy`).
+async fn with_inviters(
     state: &AppState,
     auth: &AuthMerchant,
-    members: &[MerchantUserDoc],
-) -> Result<Vec<Value>, ApiError> {
+    members: Vec<MerchantUserDoc>,
+) -> Result<Members, ApiError> {
     let inviter_ids: Vec<ObjectId> = members.iter().filter_map(|m| m.invited_by).collect();
     let inviters = state
         .store
         .members_by_ids(auth.id(), inviter_ids)
         .await
         .map_err(ApiError::internal("Failed to fetch team members"))?;
-    Ok(members
-        .iter()
-        .map(|m| {
-            let inviter = m
-                .invited_by
-                .and_then(|by| inviters.iter().find(|i| i.id == by));
-            member_json(m, inviter)
-        })
-        .collect())
+    Ok(Members { members, inviters })
 }
 
 /// The merchant's team members, newest first.
 #[utoipa::path(get, path = "/api/merchant/team", tag = "team", security(("bearer" = [])),
-    responses((status = 200, description = "`data.teamMembers`, `data.total`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data.teamMembers`, `data.total`", body = crate::openapi::Envelope<TeamList>),
         (status = 403, description = "Missing team:view", body = crate::openapi::ErrorBody)))]
-pub async fn list(State(state): State<AppState>, auth: AuthMerchant) -> Result<Reply, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthMerchant,
+) -> Result<Reply<Team>, ApiError> {
     auth.require("team:view")?;
     let members = state
         .store
         .team_members(auth.id())
         .await
         .map_err(ApiError::internal("Failed to fetch team members"))?;
-    let rendered = render_members(&state, &auth, &members).await?;
-    Ok(Reply::data(
-        json!({ "teamMembers": rendered, "total": members.len() }),
-    ))
+    let members = with_inviters(&state, &auth, members).await?;
+    Ok(Reply::data(Team(members)))
 }
 
 /// One team member.
 #[utoipa::path(get, path = "/api/merchant/team/{userId}", tag = "team", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "`data` is the member", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data` is the member", body = crate::openapi::Envelope<MemberView>),
         (status = 400, description = "Invalid id", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(raw): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Member>, ApiError> {
     auth.require("team:view")?;
     let member = find_member(&state, &auth, &raw).await?;
-    let rendered = render_members(&state, &auth, std::slice::from_ref(&member)).await?;
-    Ok(Reply::data(
-        rendered.into_iter().next().unwrap_or(Value::Null),
-    ))
+    let Members {
+        mut members,
+        inviters,
+    } = with_inviters(&state, &auth, vec![member]).await?;
+    let member = members.remove(0);
+    let inviter = inviters
+        .into_iter()
+        .find(|i| Some(i.id) == member.invited_by);
+    Ok(Reply::data(Member { member, inviter }))
 }
 
 /// The caller's role and permissions (no permission needed).
 #[utoipa::path(get, path = "/api/merchant/team/me/permissions", tag = "team", security(("bearer" = [])),
-    responses((status = 200, description = "`data.role`, `data.permissions[]`", body = crate::openapi::AnyEnvelope)))]
-pub async fn my_permissions(auth: AuthMerchant) -> Reply {
+    responses((status = 200, description = "`data.role`, `data.permissions[]`", body = crate::openapi::Envelope<MyPermissions>)))]
+pub async fn my_permissions(auth: AuthMerchant) -> Reply<MyPermissions> {
     let role = auth.role().to_string();
     let permissions = match &auth.member {
         Some(m) if !m.permissions.is_empty() => m.permissions.clone(),
         _ => role_permissions(&role),
     };
-    Reply::data(json!({
-        "role": role,
-        "roleDescription": role_description(&role),
-        "permissionCount": permissions.len(),
-        "permissions": permissions,
-    }))
+    Reply::data(MyPermissions {
+        role_description: role_description(&role),
+        role,
+        permission_count: permissions.len(),
+        permissions,
+    })
 }
 
 /// Body of a role change.
@@ -184,7 +186,7 @@ fn required_one_of(
 /// Change a member's role (owner only: `team:change_role`); permissions reset to the role's.
 #[utoipa::path(put, path = "/api/merchant/team/{userId}/role", tag = "team", security(("bearer" = [])), request_body = RoleBody,
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Updated member", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Updated member", body = crate::openapi::Envelope<MemberView>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not the owner, or the target is an owner", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
@@ -193,7 +195,7 @@ pub async fn change_role(
     auth: AuthMerchant,
     Path(raw): Path<String>,
     AppJson(body): AppJson<RoleBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Member>, ApiError> {
     auth.require("team:change_role")?;
     let role = required_one_of("role", body.role, &["admin", "manager", "staff"])?;
     let before = find_member(&state, &auth, &raw).await?;
@@ -209,14 +211,15 @@ pub async fn change_role(
         .map_err(ApiError::internal("Failed to update role"))?
         .ok_or_else(member_not_found)?;
     state.access_cache.invalidate_merchant(auth.id());
-    let summary =
-        |m: &MerchantUserDoc| json!({ "role": m.role, "permissionCount": m.permissions.len() });
     let change = AuditChange::action("team.role_change")
         .resource("team_member", updated.id)
-        .diff(summary(&before), summary(&updated));
-    Ok(Reply::data(member_json(&updated, None))
-        .message("Role updated successfully")
-        .audit(change))
+        .diff(RoleSummary::of(&before), RoleSummary::of(&updated));
+    Ok(Reply::data(Member {
+        member: updated,
+        inviter: None,
+    })
+    .message("Role updated successfully")
+    .audit(change))
 }
 
 /// The owner and the caller themself cannot be suspended or removed.
@@ -233,7 +236,7 @@ fn guard_target(auth: &AuthMerchant, target: &MerchantUserDoc, what: &str) -> Re
 /// Activate or suspend a member.
 #[utoipa::path(put, path = "/api/merchant/team/{userId}/status", tag = "team", security(("bearer" = [])), request_body = StatusBody,
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Updated member", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Updated member", body = crate::openapi::Envelope<MemberView>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Owner or self", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
@@ -242,7 +245,7 @@ pub async fn change_status(
     auth: AuthMerchant,
     Path(raw): Path<String>,
     AppJson(body): AppJson<StatusBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Member>, ApiError> {
     auth.require("team:change_status")?;
     let status = required_one_of("status", body.status, &["active", "suspended"])?;
     let before = find_member(&state, &auth, &raw).await?;
@@ -262,25 +265,32 @@ pub async fn change_status(
     let change = AuditChange::action("team.status_change")
         .resource("team_member", updated.id)
         .diff(
-            json!({ "status": before.status }),
-            json!({ "status": updated.status }),
+            StatusSummary {
+                status: &before.status,
+            },
+            StatusSummary {
+                status: &updated.status,
+            },
         );
-    Ok(Reply::data(member_json(&updated, None))
-        .message("Status updated successfully")
-        .audit(change))
+    Ok(Reply::data(Member {
+        member: updated,
+        inviter: None,
+    })
+    .message("Status updated successfully")
+    .audit(change))
 }
 
 /// Remove a member (hard delete).
 #[utoipa::path(delete, path = "/api/merchant/team/{userId}", tag = "team", security(("bearer" = [])),
     params(("userId" = String, Path, description = "Team member id")),
-    responses((status = 200, description = "Removed", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Removed", body = crate::openapi::Done),
         (status = 403, description = "Owner or self", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(raw): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     auth.require("team:remove")?;
     let member = find_member(&state, &auth, &raw).await?;
     guard_target(&auth, &member, "remove")?;
@@ -293,9 +303,9 @@ pub async fn remove(
         return Err(member_not_found());
     }
     state.access_cache.invalidate_merchant(auth.id());
-    let mut change = AuditChange::action("team.remove").resource("team_member", member.id);
-    change.before =
-        Some(json!({ "email": member.email, "name": member.name, "role": member.role }));
+    let change = AuditChange::action("team.remove")
+        .resource("team_member", member.id)
+        .before(IdentitySummary::of(&member));
     Ok(Reply::empty()
         .message("Team member removed successfully")
         .audit(change))
@@ -316,12 +326,12 @@ pub struct ActivityQuery {
 
 /// Team activity from the audit trail: actions by team members and changes to the team.
 #[utoipa::path(get, path = "/api/merchant/team/activity", tag = "team", security(("bearer" = [])), params(ActivityQuery),
-    responses((status = 200, description = "`{activities,total,page,totalPages}`", body = crate::openapi::AnyEnvelope)))]
+    responses((status = 200, description = "`{activities,total,page,totalPages}`", body = crate::openapi::Envelope<TeamActivityData>)))]
 pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<ActivityQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<TeamActivity>, ApiError> {
     auth.require("team:view")?;
     let mut v = Validator::new();
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 20);
@@ -343,11 +353,5 @@ pub async fn activity(
         ..AuditFilter::default()
     };
     let found = crate::routes::audit::query::page(&state, auth.id(), &filter, page, limit).await?;
-    let total = found.total;
-    Ok(Reply::data(json!({
-        "activities": found.logs,
-        "total": total,
-        "page": page,
-        "totalPages": total.div_ceil(limit as u64),
-    })))
+    Ok(Reply::data(TeamActivity { found, page, limit }))
 }

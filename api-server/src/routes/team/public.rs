@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
+use super::views::{InvitationView, MemberIdentity, ValidInvitation};
 use crate::{
     audit::{Actor, AuditChange},
     domain::Password,
@@ -26,12 +26,12 @@ fn invalid() -> ApiError {
 /// Check an invitation token and describe the invitation.
 #[utoipa::path(get, path = "/api/merchant/team-public/validate-invitation/{token}", tag = "team",
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "`data.valid`, `data.invitation`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data.valid`, `data.invitation`", body = crate::openapi::Envelope<ValidInvitation>),
         (status = 400, description = "Invalid or expired", body = crate::openapi::ErrorBody)))]
 pub async fn validate_invitation(
     State(state): State<AppState>,
     Path(plain): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<ValidInvitation>, ApiError> {
     let member = state
         .store
         .member_by_invitation(&token::digest(&plain))
@@ -45,16 +45,16 @@ pub async fn validate_invitation(
         .map_err(ApiError::internal("Failed to validate invitation"))?
         .map(|m| m.business_name)
         .unwrap_or_default();
-    Ok(Reply::data(json!({
-        "valid": true,
-        "invitation": {
-            "name": member.name,
-            "email": member.email,
-            "role": member.role,
-            "businessName": business,
-            "expiresAt": member.invitation_expiry.map(iso),
+    Ok(Reply::data(ValidInvitation {
+        valid: true,
+        invitation: InvitationView {
+            expires_at: member.invitation_expiry.map(iso),
+            name: member.name,
+            email: member.email,
+            role: member.role,
+            business_name: business,
         },
-    })))
+    }))
 }
 
 /// Body of an acceptance.
@@ -98,13 +98,13 @@ fn validate(body: AcceptBody) -> Result<SecretString, ApiError> {
 /// Accept an invitation: set the password and activate the member.
 #[utoipa::path(post, path = "/api/merchant/team-public/accept-invitation/{token}", tag = "team", request_body = AcceptBody,
     params(("token" = String, Path, description = "Token from the e-mail")),
-    responses((status = 200, description = "`data.email`, `data.name`, `data.role`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data.email`, `data.name`, `data.role`", body = crate::openapi::Envelope<MemberIdentity>),
         (status = 400, description = "Validation failed, invalid or expired", body = crate::openapi::ErrorBody)))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
     Path(plain): Path<String>,
     AppJson(body): AppJson<AcceptBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<MemberIdentity>, ApiError> {
     let secret = validate(body)?;
     let digest = token::digest(&plain);
     // Check first so an invalid token costs no hashing.
@@ -134,9 +134,7 @@ pub async fn accept_invitation(
     let change = AuditChange::action("team.invitation_accepted")
         .resource("team_member", member.id)
         .by(actor);
-    Ok(
-        Reply::data(json!({ "email": member.email, "name": member.name, "role": member.role }))
-            .message("Invitation accepted successfully. You can now log in.")
-            .audit(change),
-    )
+    Ok(Reply::data(MemberIdentity::of(member))
+        .message("Invitation accepted successfully. You can now log in.")
+        .audit(change))
 }

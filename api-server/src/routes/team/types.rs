@@ -1,29 +1,4 @@
-//! JSON of team members (`id`, never `_id`, password or tokens) and role descriptions.
-
-use serde_json::{Value, json};
-
-use crate::store::{DateTime, json::iso, users::MerchantUserDoc};
-
-/// A member as the contract's MerchantUser JSON; `inviter` populates `invitedBy` (null when the
-/// owner invited, since the stored id is then the merchant's).
-pub fn member_json(m: &MerchantUserDoc, inviter: Option<&MerchantUserDoc>) -> Value {
-    let date = |d: Option<DateTime>| d.map(iso);
-    json!({
-        "id": m.id.to_hex(),
-        "merchantId": m.merchant_id.to_hex(),
-        "email": m.email,
-        "name": m.name,
-        "role": m.role,
-        "permissions": m.permissions,
-        "status": m.status,
-        "invitedBy": inviter.map(|i| json!({ "id": i.id.to_hex(), "name": i.name, "email": i.email })),
-        "invitedAt": date(m.invited_at),
-        "acceptedAt": date(m.accepted_at),
-        "lastLoginAt": date(m.last_login_at),
-        "createdAt": iso(m.created_at),
-        "updatedAt": date(m.updated_at).unwrap_or_else(|| iso(m.created_at)),
-    })
-}
+//! Role descriptions.
 
 /// One line on what a role may do.
 pub fn role_description(role: &str) -> &'static str {
