@@ -296,7 +296,7 @@ pub async fn update_profile(
         .await
         .map_err(ApiError::internal("Failed to update profile"))?
         .ok_or_else(|| ApiError::NotFound("Merchant not found".into()))?;
-    Ok(Reply::data(Profile(merchant)).message("Profile updated successfully"))
+    Ok(Reply::data(Profile(std::sync::Arc::new(merchant))).message("Profile updated successfully"))
 }
 
 /// The peer's smoke-test route (contract §2.1): no auth, no database.

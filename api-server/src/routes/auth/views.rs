@@ -103,7 +103,7 @@ impl<'a> ProfileData<'a> {
 
 /// The profile response owning its account: serialised as [`ProfileData`].
 #[derive(Debug)]
-pub struct Profile(pub MerchantDoc);
+pub struct Profile(pub std::sync::Arc<MerchantDoc>);
 
 impl Serialize for Profile {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

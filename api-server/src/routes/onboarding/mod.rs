@@ -83,7 +83,7 @@ pub async fn status(auth: AuthMerchant) -> Result<Reply<Status>, ApiError> {
 /// The wizard state owning its account: serialised as [`OnboardingStatus`].
 #[derive(Debug)]
 pub struct Status {
-    merchant: MerchantDoc,
+    merchant: std::sync::Arc<MerchantDoc>,
     access: SensitiveAccess,
 }
 
@@ -250,7 +250,7 @@ pub async fn documents(auth: AuthMerchant) -> Result<Reply<Documents>, ApiError>
 
 /// The documents owning their account: serialised as [`DocumentList`].
 #[derive(Debug)]
-pub struct Documents(MerchantDoc);
+pub struct Documents(std::sync::Arc<MerchantDoc>);
 
 impl serde::Serialize for Documents {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

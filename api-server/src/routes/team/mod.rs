@@ -21,7 +21,7 @@ pub use public::{
 use types::role_description;
 use views::{
     IdentitySummary, Member, MemberView, Members, MyPermissions, RoleSummary, StatusSummary, Team,
-    TeamActivity, TeamActivityData, TeamList,
+    TeamActivityData, TeamList,
 };
 
 use super::{Reply, params};
@@ -331,7 +331,7 @@ pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppQuery(q): AppQuery<ActivityQuery>,
-) -> Result<Reply<TeamActivity>, ApiError> {
+) -> Result<Reply<TeamActivityData>, ApiError> {
     auth.require("team:view")?;
     let mut v = Validator::new();
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 20);
@@ -353,5 +353,5 @@ pub async fn activity(
         ..AuditFilter::default()
     };
     let found = crate::routes::audit::query::page(&state, auth.id(), &filter, page, limit).await?;
-    Ok(Reply::data(TeamActivity { found, page, limit }))
+    Ok(Reply::data(TeamActivityData::new(found, page, limit)))
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    routes::audit::views::{AuditRecord, AuditRecords},
     routes::auth::views::{hex, iso_date, iso_opt},
-    store::{DateTime, ObjectId, audit_views::AuditPage, users::MerchantUserDoc},
+    store::{DateTime, ObjectId, users::MerchantUserDoc},
 };
 
 /// Who invited a member (a team member; the owner is not described).
@@ -292,8 +293,7 @@ pub struct StatusSummary<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct TeamActivityData {
     /// Audit records, newest first, as the audit log lists them (`GET /audit/logs`).
-    #[schema(value_type = Vec<Object>)]
-    pub activities: (),
+    pub activities: Vec<AuditRecord>,
     /// Records matching.
     pub total: u64,
     /// 1-based page.
@@ -302,34 +302,14 @@ pub struct TeamActivityData {
     pub total_pages: u64,
 }
 
-/// A page of the activity feed owning its records: serialised as [`TeamActivityData`].
-#[derive(Debug)]
-pub struct TeamActivity {
-    /// The records and their total.
-    pub found: AuditPage,
-    /// 1-based page.
-    pub page: u64,
-    /// Page size.
-    pub limit: i64,
-}
-
-impl Serialize for TeamActivity {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Body<'a, L> {
-            activities: &'a [L],
-            total: u64,
-            page: u64,
-            total_pages: u64,
+impl TeamActivityData {
+    /// Page `page` of `limit` records.
+    pub fn new(found: AuditRecords, page: u64, limit: i64) -> Self {
+        Self {
+            total_pages: found.total.div_ceil(limit as u64),
+            activities: found.logs,
+            total: found.total,
+            page,
         }
-        let total = self.found.total;
-        Body {
-            activities: &self.found.logs,
-            total,
-            page: self.page,
-            total_pages: total.div_ceil(self.limit as u64),
-        }
-        .serialize(s)
     }
 }
