@@ -5,20 +5,22 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::sheet::{COLUMNS, REQUIRED_COLUMNS, Table};
 use crate::{
     domain::{ProductPlacement, Sku, slugify},
     error::{ApiError, FieldError},
-    extract::from_value,
-    routes::products::types::{ProductFields, ProductInput},
+    routes::products::types::{
+        CashbackInput, ImageInput, InventoryInput, ProductFields, ProductInput,
+    },
     state::AppState,
     store::{ObjectId, products::ProductDoc},
 };
 
 /// One problem in one cell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RowError {
     /// Row number as the spreadsheet shows it.
     pub row: usize,
@@ -35,11 +37,6 @@ impl RowError {
             column: column.into(),
             message: message.into(),
         }
-    }
-
-    /// `{row, column, message}`.
-    pub fn to_json(&self) -> Value {
-        json!({ "row": self.row, "column": self.column, "message": self.message })
     }
 }
 
@@ -107,15 +104,17 @@ pub(super) fn column_of(field: &str) -> &str {
     }
 }
 
-/// The JSON body a row stands for (only the cells it fills), plus the cells that are not
-/// numbers where numbers belong.
-pub(super) fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Value, Vec<RowError>) {
+/// The product body a row stands for (only the cells it fills, as `POST /products` would read
+/// them), plus the cells that are not numbers where numbers belong.
+pub(super) fn row_body(
+    cells: &HashMap<&'static str, &str>,
+    row: usize,
+) -> (ProductInput, Vec<RowError>) {
     let mut errors = Vec::new();
-    let mut number = |col: &str, integer: bool| -> Option<Value> {
+    let mut number = |col: &str, integer: bool| -> Option<f64> {
         let raw = cells.get(col)?;
         match raw.parse::<f64>() {
-            Ok(n) if n.is_finite() && integer && n.fract() == 0.0 => Some(json!(n as i64)),
-            Ok(n) if n.is_finite() && !integer => Some(json!(n)),
+            Ok(n) if n.is_finite() && (!integer || n.fract() == 0.0) => Some(n),
             _ => {
                 let kind = if integer { "an integer" } else { "a number" };
                 errors.push(RowError::new(row, col, format!("\"{col}\" must be {kind}")));
@@ -123,57 +122,49 @@ pub(super) fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Valu
             }
         }
     };
-    let mut body = Map::new();
-    for (key, integer) in [
-        ("price", false),
-        ("compareAtPrice", false),
-        ("weight", false),
-    ] {
-        if let Some(v) = number(key, integer) {
-            body.insert(key.into(), v);
-        }
-    }
-    let mut inventory = Map::new();
-    for key in ["stock", "lowStockThreshold"] {
-        if let Some(v) = number(key, true) {
-            inventory.insert(key.into(), v);
-        }
-    }
-    if !inventory.is_empty() {
-        body.insert("inventory".into(), Value::Object(inventory));
-    }
-    if let Some(p) = number("cashbackPercentage", false) {
-        body.insert("cashback".into(), json!({ "percentage": p }));
-    }
-    let texts = [
-        "name",
-        "description",
-        "shortDescription",
-        "category",
-        "subcategory",
-        "brand",
-        "sku",
-        "barcode",
-        "status",
-        "visibility",
-    ];
-    for key in texts {
-        if let Some(v) = cells.get(key) {
-            body.insert(key.into(), json!(v));
-        }
-    }
-    if let Some(tags) = cells.get("tags") {
-        let list: Vec<&str> = tags
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        body.insert("tags".into(), json!(list));
-    }
-    if let Some(url) = cells.get("imageUrl") {
-        body.insert("images".into(), json!([url]));
-    }
-    (Value::Object(body), errors)
+    // Parsed in this order so the errors are reported in the order of the earlier releases.
+    let price = number("price", false);
+    let compare_at_price = number("compareAtPrice", false);
+    let weight = number("weight", false);
+    let stock = number("stock", true).map(|n| n as i64);
+    let low_stock_threshold = number("lowStockThreshold", true).map(|n| n as i64);
+    let cashback = number("cashbackPercentage", false).map(|p| CashbackInput {
+        percentage: Some(p),
+        ..CashbackInput::default()
+    });
+    let inventory = (stock.is_some() || low_stock_threshold.is_some()).then(|| InventoryInput {
+        stock,
+        low_stock_threshold,
+        ..InventoryInput::default()
+    });
+    let text = |key: &str| cells.get(key).map(|v| v.to_string());
+    let body = ProductInput {
+        name: text("name"),
+        description: text("description"),
+        short_description: text("shortDescription"),
+        category: text("category"),
+        subcategory: text("subcategory"),
+        brand: text("brand"),
+        sku: text("sku"),
+        barcode: text("barcode"),
+        status: text("status"),
+        visibility: text("visibility"),
+        tags: cells.get("tags").map(|tags| {
+            tags.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        images: text("imageUrl").map(|url| vec![ImageInput::Url(url)]),
+        price,
+        compare_at_price,
+        weight,
+        inventory,
+        cashback,
+        ..ProductInput::default()
+    };
+    (body, errors)
 }
 
 /// The non-empty cells of a row by column.
@@ -192,13 +183,12 @@ pub(super) fn present<'a>(
 /// Validate a row's body like `POST /products` (`create`) or `PUT /products/{id}` would,
 /// adding problems to `errors` under the sheet's column names.
 pub(super) fn validate_body(
-    body: Value,
+    body: ProductInput,
     create: bool,
     row: usize,
     errors: &mut Vec<RowError>,
 ) -> Option<ProductFields> {
-    let validated = from_value::<ProductInput>(body).and_then(|input| input.validate(create));
-    match validated {
+    match body.validate(create) {
         Ok(fields) => return errors.is_empty().then_some(fields),
         Err(ApiError::Validation { errors: found, .. }) => {
             for e in found {
