@@ -422,22 +422,26 @@ pub async fn bulk_update(
             .applied_to(before.stock_line(before.inventory.stock));
         crate::notifications::stock_changed(&state.store, before, None, mv).await;
     }
+    tracing::info!(merchant = %auth.id(), updated = plan.updates.len(), "products.bulk_updated");
+    Ok(updated_reply(plan).into_response())
+}
+
+/// The reply of an applied bulk update: each changed product by row.
+fn updated_reply(plan: update::UpdatePlan) -> Reply<BulkUpdateResult> {
     let products: Vec<UpdatedRow> = plan
         .updates
-        .iter()
+        .into_iter()
         .map(|(row, p, _)| UpdatedRow {
-            row: *row,
+            row,
             id: p.id.to_hex(),
-            sku: p.sku.clone(),
+            sku: p.sku,
         })
         .collect();
-    tracing::info!(merchant = %auth.id(), updated = products.len(), "products.bulk_updated");
     let message = format!("Updated {} products", products.len());
-    Ok(Reply::data(BulkUpdateResult {
+    Reply::data(BulkUpdateResult {
         updated: products.len(),
         total_rows: plan.total,
         products,
     })
     .message(message)
-    .into_response())
 }

@@ -110,6 +110,35 @@ pub(super) fn row_body(
     cells: &HashMap<&'static str, &str>,
     row: usize,
 ) -> (ProductInput, Vec<RowError>) {
+    let (mut body, errors) = row_numbers(cells, row);
+    let text = |key: &str| cells.get(key).map(|v| v.to_string());
+    body = ProductInput {
+        name: text("name"),
+        description: text("description"),
+        short_description: text("shortDescription"),
+        category: text("category"),
+        subcategory: text("subcategory"),
+        brand: text("brand"),
+        sku: text("sku"),
+        barcode: text("barcode"),
+        status: text("status"),
+        visibility: text("visibility"),
+        tags: cells.get("tags").map(|tags| {
+            tags.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        images: text("imageUrl").map(|url| vec![ImageInput::Url(url)]),
+        ..body
+    };
+    (body, errors)
+}
+
+/// The numeric cells of a row as a product body, plus the cells that are not numbers (or not
+/// integers) where they belong.
+fn row_numbers(cells: &HashMap<&'static str, &str>, row: usize) -> (ProductInput, Vec<RowError>) {
     let mut errors = Vec::new();
     let mut number = |col: &str, integer: bool| -> Option<f64> {
         let raw = cells.get(col)?;
@@ -137,26 +166,7 @@ pub(super) fn row_body(
         low_stock_threshold,
         ..InventoryInput::default()
     });
-    let text = |key: &str| cells.get(key).map(|v| v.to_string());
     let body = ProductInput {
-        name: text("name"),
-        description: text("description"),
-        short_description: text("shortDescription"),
-        category: text("category"),
-        subcategory: text("subcategory"),
-        brand: text("brand"),
-        sku: text("sku"),
-        barcode: text("barcode"),
-        status: text("status"),
-        visibility: text("visibility"),
-        tags: cells.get("tags").map(|tags| {
-            tags.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect()
-        }),
-        images: text("imageUrl").map(|url| vec![ImageInput::Url(url)]),
         price,
         compare_at_price,
         weight,
@@ -228,6 +238,41 @@ fn check_row(
     }
 }
 
+/// A valid row's problems with what it refers to: an unknown category, a SKU already in the
+/// catalogue or used on an earlier row (`first_use` records the rows that claimed a SKU).
+fn reference_errors(
+    c: &Checked,
+    categories: &HashMap<String, ObjectId>,
+    taken: &HashSet<String>,
+    first_use: &mut HashMap<String, usize>,
+) -> Vec<RowError> {
+    let mut errors = Vec::new();
+    if !categories.contains_key(&c.category) {
+        errors.push(RowError::new(
+            c.row,
+            "category",
+            format!(
+                "Category \"{}\" not found. Please use a valid category name or ID.",
+                c.category
+            ),
+        ));
+    }
+    if let Some(sku) = &c.fields.patch.sku {
+        if taken.contains(sku.as_str()) {
+            errors.push(RowError::new(c.row, "sku", "SKU already exists"));
+        } else if let Some(first) = first_use.get(sku.as_str()) {
+            errors.push(RowError::new(
+                c.row,
+                "sku",
+                format!("Duplicate SKU in file (first used on row {first})"),
+            ));
+        } else {
+            first_use.insert(sku.as_str().to_string(), c.row);
+        }
+    }
+    errors
+}
+
 /// Check every row of `table` and, when all are valid, build the products for `merchant`.
 pub async fn plan(state: &AppState, merchant: ObjectId, table: &Table) -> Result<Plan, ApiError> {
     let cols = columns(&table.header, &REQUIRED_COLUMNS)?;
@@ -247,30 +292,7 @@ pub async fn plan(state: &AppState, merchant: ObjectId, table: &Table) -> Result
     let mut first_use: HashMap<String, usize> = HashMap::new();
     let mut good = Vec::new();
     for c in checked {
-        let mut errors = Vec::new();
-        if !categories.contains_key(&c.category) {
-            errors.push(RowError::new(
-                c.row,
-                "category",
-                format!(
-                    "Category \"{}\" not found. Please use a valid category name or ID.",
-                    c.category
-                ),
-            ));
-        }
-        if let Some(sku) = &c.fields.patch.sku {
-            if taken.contains(sku.as_str()) {
-                errors.push(RowError::new(c.row, "sku", "SKU already exists"));
-            } else if let Some(first) = first_use.get(sku.as_str()) {
-                errors.push(RowError::new(
-                    c.row,
-                    "sku",
-                    format!("Duplicate SKU in file (first used on row {first})"),
-                ));
-            } else {
-                first_use.insert(sku.as_str().to_string(), c.row);
-            }
-        }
+        let errors = reference_errors(&c, &categories, &taken, &mut first_use);
         if errors.is_empty() {
             good.push(c);
         } else {

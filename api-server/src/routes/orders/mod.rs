@@ -293,6 +293,33 @@ pub async fn update_status(
         .message("Order status updated successfully"))
 }
 
+/// Apply `change` to each order in turn: the ids changed and the orders not changed with why
+/// (only an internal error stops the run).
+async fn change_each(
+    state: &AppState,
+    scope: &OrderScope,
+    ids: &[ObjectId],
+    change: &StatusChange,
+) -> Result<(Vec<String>, Vec<BulkFailure>), ApiError> {
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for id in ids {
+        let message = match change_status(state, scope, *id, change).await {
+            Ok(_) => {
+                ok.push(id.to_hex());
+                continue;
+            }
+            Err(e @ ApiError::Internal { .. }) => return Err(e),
+            Err(ApiError::Validation { errors, .. }) => errors.first().map(|e| e.message.clone()),
+            Err(e) => Some(e.to_string()),
+        };
+        failed.push(BulkFailure {
+            order_id: id.to_hex(),
+            message,
+        });
+    }
+    Ok((ok, failed))
+}
+
 /// Apply one action to up to 50 orders; each order succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/merchant/orders/bulk-action", tag = "orders", security(("bearer" = [])), request_body = BulkBody,
     responses((status = 200, description = "`{action, successful[], failed[{orderId, message}], summary}`", body = crate::openapi::Envelope<BulkOrderResult>),
@@ -316,22 +343,7 @@ pub async fn bulk_action(
         actor: actor(&auth),
         tracking: bulk.tracking.clone(),
     };
-    let (mut ok, mut failed) = (Vec::new(), Vec::new());
-    for id in &bulk.ids {
-        let message = match change_status(&state, &scope, *id, &change).await {
-            Ok(_) => {
-                ok.push(id.to_hex());
-                continue;
-            }
-            Err(e @ ApiError::Internal { .. }) => return Err(e),
-            Err(ApiError::Validation { errors, .. }) => errors.first().map(|e| e.message.clone()),
-            Err(e) => Some(e.to_string()),
-        };
-        failed.push(BulkFailure {
-            order_id: id.to_hex(),
-            message,
-        });
-    }
+    let (ok, failed) = change_each(&state, &scope, &bulk.ids, &change).await?;
     let message = format!(
         "Bulk action completed: {} succeeded, {} failed",
         ok.len(),

@@ -121,6 +121,34 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
     }
 }
 
+/// The list's filters from its query, except the category (resolved by the handler).
+fn list_filter(q: &mut ListQuery, v: &mut Validator) -> ProductFilter {
+    let status = v.one_of("status", q.status.take(), ProductStatus::ALL);
+    let visibility = v.one_of(
+        "visibility",
+        q.visibility.take(),
+        crate::domain::Visibility::ALL,
+    );
+    let stock_level = v
+        .one_of("stockLevel", q.stock_level.take(), StockLevel::ALL)
+        .and_then(StockLevel::parse);
+    let store = v
+        .opt_parse("storeId", q.store_id.take(), |s| {
+            ObjectId::parse_str(s)
+                .map(Some)
+                .map_err(|_| "must be a valid id")
+        })
+        .flatten();
+    ProductFilter {
+        search: q.query.take(),
+        category: None,
+        status,
+        visibility,
+        stock_level,
+        store,
+    }
+}
+
 /// List the merchant's products with search, filters, sorting and pagination.
 #[utoipa::path(get, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, description = "A page of products", body = crate::openapi::Envelope<ProductPage>),
@@ -135,42 +163,19 @@ pub async fn list(
     auth.require("products:view")?;
     let mut v = Validator::new();
     let opts = list_options(&mut q, &mut v);
-    let status = v.one_of("status", q.status.take(), ProductStatus::ALL);
-    let visibility = v.one_of(
-        "visibility",
-        q.visibility.take(),
-        crate::domain::Visibility::ALL,
-    );
-    let stock_level = v
-        .one_of("stockLevel", q.stock_level.take(), StockLevel::ALL)
-        .and_then(StockLevel::parse);
-    let store_id = v
-        .opt_parse("storeId", q.store_id.take(), |s| {
-            ObjectId::parse_str(s)
-                .map(Some)
-                .map_err(|_| "must be a valid id")
-        })
-        .flatten();
+    let mut filter = list_filter(&mut q, &mut v);
     v.finish_as("Query validation failed")?;
     let failed = || ApiError::internal("Failed to fetch products");
-    if let Some(id) = store_id {
+    if let Some(id) = filter.store {
         check_shop(&state, auth.id(), id).await?;
     }
-    let category = match q.category.as_deref().filter(|c| !c.trim().is_empty()) {
-        None => None,
-        Some(c) => match state.store.resolve_category(c).await.map_err(failed())? {
-            Some(id) => Some(id),
+    if let Some(c) = q.category.as_deref().filter(|c| !c.trim().is_empty()) {
+        match state.store.resolve_category(c).await.map_err(failed())? {
+            Some(id) => filter.category = Some(id),
+            // An unknown category matches nothing.
             None => return Ok(page_reply(Vec::new(), 0, &opts)),
-        },
-    };
-    let filter = ProductFilter {
-        search: q.query,
-        category,
-        status,
-        visibility,
-        stock_level,
-        store: store_id,
-    };
+        }
+    }
     let (items, total) = state
         .store
         .list_products(auth.id(), &filter, &opts)
