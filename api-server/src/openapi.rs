@@ -235,6 +235,14 @@ mod tests {
             "NotificationView.relatedEntityData",
             "a stored snapshot whose keys depend on the entity type (order number, stock, …)",
         ),
+        (
+            "OrderDelivery.trackingInfo",
+            "carrier data as the client sent it with mark-shipped, stored as is",
+        ),
+        (
+            "OrderPayment.coinsUsed",
+            "written by the consumer app in a shape it does not fix",
+        ),
     ];
 
     /// Every JSON success response documents its `data`: no operation uses the untyped

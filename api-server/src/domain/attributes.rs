@@ -12,7 +12,8 @@ use serde::{
 };
 
 /// Attributes by name (names trimmed, non-empty; numbers and booleans kept as their text).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ProductAttributes)]
 #[serde(transparent)]
 pub struct Attributes(pub BTreeMap<String, String>);
 
@@ -114,7 +115,8 @@ impl<'de> Deserialize<'de> for Attributes {
 }
 
 /// One product specification (`specifications[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductSpecification)]
 pub struct Specification {
     /// What is specified.
     pub key: String,
@@ -126,7 +128,8 @@ pub struct Specification {
 }
 
 /// Product specifications, in the order sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ProductSpecifications)]
 #[serde(transparent)]
 pub struct Specifications(pub Vec<Specification>);
 

@@ -107,7 +107,8 @@ string_enum!(
 );
 
 /// Prices.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductPricing)]
 #[serde(rename_all = "camelCase")]
 pub struct Pricing {
     /// List price (compare-at, else the selling price).
@@ -125,7 +126,8 @@ pub struct Pricing {
 }
 
 /// Cashback offered on the product.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductCashback)]
 #[serde(rename_all = "camelCase")]
 pub struct Cashback {
     /// Percentage 0..100.
@@ -142,7 +144,8 @@ pub struct Cashback {
 }
 
 /// Physical size.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductDimensions)]
 pub struct Dimensions {
     /// Length.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{probe::Dependencies, state::AppState, store::json::iso};
 
@@ -71,20 +72,59 @@ fn now() -> String {
     iso(crate::store::DateTime::now())
 }
 
+/// Body of `/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// ok | degraded.
+    pub status: &'static str,
+    /// MongoDB: connected | disconnected.
+    pub db: &'static str,
+    /// Redis: connected | disconnected | not_configured.
+    pub redis: &'static str,
+    /// Seconds since the process started.
+    pub uptime: u64,
+    /// Server version.
+    pub version: &'static str,
+    /// Now (ISO 8601).
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+}
+
+/// Body of `/health/live`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    /// Always ok.
+    pub status: &'static str,
+}
+
+/// Body of `/health/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// MongoDB answers.
+    pub ready: bool,
+    /// MongoDB: connected | disconnected.
+    pub mongo: &'static str,
+    /// Redis: connected | disconnected | not_configured.
+    pub redis: &'static str,
+    /// Now (ISO 8601).
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+}
+
 /// Overall health: 200 when MongoDB (and Redis, if configured) answer, else 503.
 #[utoipa::path(get, path = "/health", tag = "health",
-    responses((status = 200, description = "Healthy", body = Object), (status = 503, description = "Degraded", body = Object)))]
+    responses((status = 200, description = "Healthy", body = Health), (status = 503, description = "Degraded", body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let (db, redis) = dependencies(&state).await;
     let healthy = db == "connected" && redis != "disconnected";
-    let body = json!({
-        "status": if healthy { "ok" } else { "degraded" },
-        "db": db,
-        "redis": redis,
-        "uptime": state.started.elapsed().as_secs(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "timestamp": now(),
-    });
+    let body = Health {
+        status: if healthy { "ok" } else { "degraded" },
+        db,
+        redis,
+        uptime: state.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION"),
+        timestamp: now(),
+    };
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -94,20 +134,25 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// Liveness: the process serves HTTP.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive", body = Object)))]
-pub async fn live() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive", body = Live)))]
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "ok" })
 }
 
 /// Readiness: MongoDB answers. Redis is reported but does not decide: without it the security
 /// rate limits refuse (503) and the rest keeps serving, so taking every replica out of the
 /// load balancer for a cache outage would only turn a partial outage into a full one.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
-    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object)))]
+    responses((status = 200, description = "Ready", body = Ready), (status = 503, description = "Not ready", body = Ready)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (mongo, redis) = dependencies(&state).await;
     let ready = mongo == "connected";
-    let body = json!({ "ready": ready, "mongo": mongo, "redis": redis, "timestamp": now() });
+    let body = Ready {
+        ready,
+        mongo,
+        redis,
+        timestamp: now(),
+    };
     let status = if ready {
         StatusCode::OK
     } else {

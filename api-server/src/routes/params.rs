@@ -13,8 +13,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     error::{ApiError, FieldError},
@@ -120,7 +119,7 @@ pub fn int(
             v.error(
                 field,
                 format!("\"{field}\" must be a number"),
-                Some(Value::String(raw)),
+                Some(raw.into()),
             );
             default
         }
@@ -152,7 +151,7 @@ pub fn date(
         v.error(
             field,
             format!("\"{field}\" must be in ISO 8601 date format"),
-            Some(Value::String(raw)),
+            Some(raw.into()),
         );
     }
     parsed
@@ -198,6 +197,30 @@ pub fn day(dt: DateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Just enough of a JSON body to recognise the error envelope (other keys are ignored).
+#[derive(Deserialize)]
+struct Outcome {
+    success: bool,
+}
+
+/// The `meta` added to an error body.
+#[derive(Serialize)]
+struct Meta {
+    timestamp: String,
+}
+
+/// `body` (a JSON object) with `"meta": meta` added as its last key.
+fn with_meta(body: &[u8], meta: &Meta) -> Option<Vec<u8>> {
+    let end = body.iter().rposition(|b| *b == b'}')?;
+    let meta = serde_json::to_vec(meta).ok()?;
+    let mut out = Vec::with_capacity(body.len() + meta.len() + 8);
+    out.extend_from_slice(&body[..end]);
+    out.extend_from_slice(b",\"meta\":");
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&body[end..]);
+    Some(out)
+}
+
 /// Add `meta: {timestamp}` to JSON error bodies (`{success:false, …}`), except rate-limit ones.
 pub async fn error_meta(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
@@ -211,13 +234,16 @@ pub async fn error_meta(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return (status, "").into_response();
     };
-    let body = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(mut map)) if map.get("success") == Some(&Value::Bool(false)) => {
-            map.insert("meta".into(), json!({ "timestamp": iso(DateTime::now()) }));
+    let is_error = serde_json::from_slice::<Outcome>(&bytes).is_ok_and(|o| !o.success);
+    let meta = Meta {
+        timestamp: iso(DateTime::now()),
+    };
+    let body = match is_error.then(|| with_meta(&bytes, &meta)).flatten() {
+        Some(body) => {
             parts.headers.remove(header::CONTENT_LENGTH);
-            serde_json::to_vec(&map).unwrap_or_else(|_| bytes.to_vec())
+            body
         }
-        _ => bytes.to_vec(),
+        None => bytes.to_vec(),
     };
     Response::from_parts(parts, Body::from(body))
 }
@@ -238,6 +264,25 @@ mod tests {
         );
         assert!(parse_date("2026-01-02T03:04:05.000Z", false).is_some());
         assert!(parse_date("yesterday", false).is_none());
+    }
+
+    #[test]
+    fn meta_is_added_as_the_last_key_of_the_error_object() {
+        let meta = Meta {
+            timestamp: "2026-01-02T03:04:05.000Z".into(),
+        };
+        let body = br#"{"success":false,"message":"x","errors":[{"field":"a"}]}"#;
+        let out = with_meta(body, &meta).expect("object");
+        let parsed: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "success": false, "message": "x", "errors": [{ "field": "a" }],
+                "meta": { "timestamp": "2026-01-02T03:04:05.000Z" },
+            })
+        );
+        assert!(serde_json::from_slice::<Outcome>(b"[1]").is_err());
+        assert!(serde_json::from_slice::<Outcome>(br#"{"success":"no"}"#).is_err());
     }
 
     #[test]

@@ -6,8 +6,7 @@ use axum::{
     extract::{Path, State},
     routing::{get, post},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
@@ -83,23 +82,47 @@ fn insufficient() -> ApiError {
     }
 }
 
-fn stock_json(p: &ProductDoc, stock: i64) -> Value {
-    let inv = &p.inventory;
-    json!({
-        "productId": p.id.to_hex(),
-        "stock": stock,
-        "lowStockThreshold": inv.low_stock_threshold,
-        "allowBackorder": inv.allow_backorder,
-        "isLowStock": !inv.unlimited && stock > 0 && stock <= inv.low_stock_threshold,
-        "isOutOfStock": !inv.unlimited && stock <= 0,
-    })
+/// `data` of a stock adjustment: the units now on the product (or variant) and what they mean.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StockState {
+    /// Product id (24-hex).
+    pub product_id: String,
+    /// Units now on hand.
+    pub stock: i64,
+    /// The product's low-stock threshold.
+    pub low_stock_threshold: i64,
+    /// Selling below zero is allowed.
+    pub allow_backorder: bool,
+    /// In stock at or below the threshold.
+    pub is_low_stock: bool,
+    /// No stock left (never for unlimited products).
+    pub is_out_of_stock: bool,
+    /// The variant adjusted (variant adjustments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<String>,
+}
+
+impl StockState {
+    fn of(p: &ProductDoc, stock: i64) -> Self {
+        let inv = &p.inventory;
+        Self {
+            product_id: p.id.to_hex(),
+            stock,
+            low_stock_threshold: inv.low_stock_threshold,
+            allow_backorder: inv.allow_backorder,
+            is_low_stock: !inv.unlimited && stock > 0 && stock <= inv.low_stock_threshold,
+            is_out_of_stock: !inv.unlimited && stock <= 0,
+            variant_id: None,
+        }
+    }
 }
 
 /// Add or remove units atomically; a decrement never takes stock below zero unless the
 /// product allows backorders (409 `Insufficient stock`).
 #[utoipa::path(post, path = "/api/merchant/products/{id}/stock", tag = "stock", security(("bearer" = [])), request_body = AdjustBody,
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Adjusted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Adjusted", body = crate::openapi::Envelope<StockState>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody),
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
@@ -108,7 +131,7 @@ pub async fn adjust(
     auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<AdjustBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<StockState>, ApiError> {
     auth.require("inventory:edit")?;
     let id = product_id(&id)?;
     let reason = body.reason.clone();
@@ -126,7 +149,7 @@ pub async fn adjust(
                 .stock_line(p.inventory.stock - delta)
                 .moved_to(p.inventory.stock);
             crate::notifications::stock_changed(&state.store, &p, None, mv).await;
-            Ok(Reply::data(stock_json(&p, p.inventory.stock))
+            Ok(Reply::data(StockState::of(&p, p.inventory.stock))
                 .message("Stock adjusted successfully"))
         }
         StockChange::Insufficient => Err(insufficient()),
@@ -137,7 +160,7 @@ pub async fn adjust(
 /// Like the product adjustment, for one variant.
 #[utoipa::path(post, path = "/api/merchant/products/{id}/variants/{variant_id}/stock", tag = "stock", security(("bearer" = [])), request_body = AdjustBody,
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Adjusted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Adjusted", body = crate::openapi::Envelope<StockState>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody),
         (status = 409, description = "Insufficient stock", body = crate::openapi::ErrorBody)))]
@@ -146,7 +169,7 @@ pub async fn adjust_variant(
     auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
     AppJson(body): AppJson<AdjustBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<StockState>, ApiError> {
     auth.require("inventory:edit")?;
     let id = product_id(&id)?;
     let delta = body.delta()?;
@@ -165,8 +188,10 @@ pub async fn adjust_variant(
                 .map_or(0, |v| v.stock);
             let mv = p.stock_line(stock - delta).moved_to(stock);
             crate::notifications::stock_changed(&state.store, &p, Some(&vid), mv).await;
-            let mut body = stock_json(&p, stock);
-            body["variantId"] = json!(vid);
+            let body = StockState {
+                variant_id: Some(vid),
+                ..StockState::of(&p, stock)
+            };
             Ok(Reply::data(body).message("Stock adjusted successfully"))
         }
         StockChange::Insufficient => Err(insufficient()),
@@ -184,15 +209,52 @@ pub struct LowStockQuery {
     pub limit: Option<String>,
 }
 
+/// One product of the low-stock listing.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LowStockItem {
+    /// Product id (24-hex).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Units on hand.
+    pub current_stock: i64,
+    /// SKU.
+    pub sku: String,
+    /// The product's low-stock threshold.
+    pub reorder_point: i64,
+    /// Category id (24-hex).
+    pub category: String,
+    /// First image URL (`null` without images).
+    pub image: Option<String>,
+    /// active | inactive.
+    pub status: &'static str,
+}
+
+impl From<ProductDoc> for LowStockItem {
+    fn from(p: ProductDoc) -> Self {
+        Self {
+            id: p.id.to_hex(),
+            current_stock: p.inventory.stock,
+            reorder_point: p.inventory.low_stock_threshold,
+            category: p.category.to_hex(),
+            image: p.images.into_iter().next(),
+            status: if p.is_active { "active" } else { "inactive" },
+            name: p.name,
+            sku: p.sku,
+        }
+    }
+}
+
 /// Products at or below their low-stock threshold, ascending by stock.
 #[utoipa::path(get, path = "/api/merchant/products/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
-    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope<Vec<LowStockItem>>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn low_stock(
     State(state): State<AppState>,
     auth: AuthTenant,
     AppQuery(q): AppQuery<LowStockQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Vec<LowStockItem>>, ApiError> {
     auth.require("inventory:view")?;
     let mut v = Validator::new();
     let threshold = q
@@ -206,27 +268,19 @@ pub async fn low_stock(
         .low_stock(auth.id(), None, threshold, limit)
         .await
         .map_err(ApiError::internal("Failed to fetch low-stock products"))?;
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.id.to_hex(), "name": p.name, "currentStock": p.inventory.stock, "sku": p.sku,
-                "reorderPoint": p.inventory.low_stock_threshold, "category": p.category.to_hex(),
-                "image": p.images.first(), "status": if p.is_active { "active" } else { "inactive" },
-            })
-        })
-        .collect();
-    Ok(Reply::data(Value::Array(rows)))
+    Ok(Reply::data(
+        items.into_iter().map(LowStockItem::from).collect(),
+    ))
 }
 
 /// The low-stock listing at the contract's dashboard path.
 #[utoipa::path(get, path = "/api/merchant/dashboard/low-stock", tag = "stock", security(("bearer" = [])), params(LowStockQuery),
-    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Array of low-stock products", body = crate::openapi::Envelope<Vec<LowStockItem>>),
         (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
 pub async fn dashboard_low_stock(
     state: State<AppState>,
     auth: AuthTenant,
     query: AppQuery<LowStockQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Vec<LowStockItem>>, ApiError> {
     low_stock(state, auth, query).await
 }

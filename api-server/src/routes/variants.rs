@@ -7,8 +7,7 @@ use axum::{
     http::StatusCode,
     routing::{get, post},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
@@ -21,7 +20,7 @@ use crate::{
     extract::{AppJson, AuthTenant},
     ratelimit::Limit,
     state::AppState,
-    store::{json::to_json, products::VariantDoc},
+    store::products::VariantDoc,
     validate::{Len, Validator},
 };
 
@@ -113,13 +112,59 @@ fn variant_not_found() -> ApiError {
     ApiError::NotFound("Variant not found".into())
 }
 
-fn variant_json(v: &VariantDoc) -> Result<Value, ApiError> {
-    let mut json = to_json(v).map_err(|e| ApiError::Internal {
-        message: "Failed to render variant",
-        source: Box::new(e),
-    })?;
-    json["_id"] = json!(v.variant_id);
-    Ok(json)
+/// A variant as clients read it: the stored fields plus `_id` (its `variantId`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Variant {
+    /// The variant id again (`variantId`), where clients look for an id.
+    #[serde(rename = "_id")]
+    pub key: String,
+    /// The stored fields.
+    #[serde(flatten)]
+    pub stored: VariantDoc,
+}
+
+impl From<VariantDoc> for Variant {
+    fn from(stored: VariantDoc) -> Self {
+        Self {
+            key: stored.variant_id.clone(),
+            stored,
+        }
+    }
+}
+
+/// `data` of `GET /products/{id}/variants`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantList {
+    /// The product's variants.
+    pub variants: Vec<Variant>,
+}
+
+/// `data` of a single-variant reply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OneVariant {
+    /// The variant.
+    pub variant: Variant,
+}
+
+impl OneVariant {
+    fn of(stored: VariantDoc) -> Self {
+        Self {
+            variant: stored.into(),
+        }
+    }
+}
+
+/// The variant `vid` of `product`, taken out of it.
+fn take_variant(
+    product: crate::store::products::ProductDoc,
+    vid: &str,
+) -> Result<VariantDoc, ApiError> {
+    product
+        .inventory
+        .variants
+        .into_iter()
+        .find(|v| v.variant_id == vid)
+        .ok_or_else(variant_not_found)
 }
 
 async fn owned_product(
@@ -139,50 +184,44 @@ async fn owned_product(
 /// The product's variants.
 #[utoipa::path(get, path = "/api/merchant/products/{id}/variants", tag = "variants", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Variants", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Variants", body = crate::openapi::Envelope<VariantList>),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<VariantList>, ApiError> {
     auth.require("products:view")?;
     let product = owned_product(&state, &auth, &id).await?;
     let variants = product
         .inventory
         .variants
-        .iter()
-        .map(variant_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Reply::data(json!({ "variants": variants })))
+        .into_iter()
+        .map(Variant::from)
+        .collect();
+    Ok(Reply::data(VariantList { variants }))
 }
 
 /// One variant.
 #[utoipa::path(get, path = "/api/merchant/products/{id}/variants/{variant_id}", tag = "variants", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Variant", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Variant", body = crate::openapi::Envelope<OneVariant>),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<OneVariant>, ApiError> {
     auth.require("products:view")?;
     let product = owned_product(&state, &auth, &id).await?;
-    let variant = product
-        .inventory
-        .variants
-        .iter()
-        .find(|v| v.variant_id == vid)
-        .ok_or_else(variant_not_found)?;
-    Ok(Reply::data(json!({ "variant": variant_json(variant)? })))
+    Ok(Reply::data(OneVariant::of(take_variant(product, &vid)?)))
 }
 
 /// Add a variant.
 #[utoipa::path(post, path = "/api/merchant/products/{id}/variants", tag = "variants", security(("bearer" = [])), request_body = VariantInput,
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 201, description = "Created", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "Created", body = crate::openapi::Envelope<OneVariant>),
         (status = 400, description = "Validation failed or variant SKU taken", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn create(
@@ -190,7 +229,7 @@ pub async fn create(
     auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<VariantInput>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<OneVariant>, ApiError> {
     auth.require("products:edit")?;
     let pid = product_id(&id)?;
     let variant = VariantDoc::new(body.patch(true)?);
@@ -205,7 +244,7 @@ pub async fn create(
             "Variant SKU already exists for this product".into(),
         ));
     }
-    Ok(Reply::data(json!({ "variant": variant_json(&variant)? }))
+    Ok(Reply::data(OneVariant::of(variant))
         .message("Variant created successfully")
         .status(StatusCode::CREATED))
 }
@@ -213,7 +252,7 @@ pub async fn create(
 /// Update fields of a variant.
 #[utoipa::path(put, path = "/api/merchant/products/{id}/variants/{variant_id}", tag = "variants", security(("bearer" = [])), request_body = VariantInput,
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Updated", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Updated", body = crate::openapi::Envelope<OneVariant>),
         (status = 400, description = "Validation failed or variant SKU taken", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn update(
@@ -221,7 +260,7 @@ pub async fn update(
     auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
     AppJson(body): AppJson<VariantInput>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<OneVariant>, ApiError> {
     auth.require("products:edit")?;
     let product = owned_product(&state, &auth, &id).await?;
     let patch = body.patch(false)?;
@@ -246,27 +285,20 @@ pub async fn update(
         let mv = patch.applied_to(changed.before.stock_line(before));
         crate::notifications::stock_changed(&state.store, &changed.after, Some(&vid), mv).await;
     }
-    let updated = changed.after;
-    let variant = updated
-        .inventory
-        .variants
-        .iter()
-        .find(|v| v.variant_id == vid)
-        .ok_or_else(variant_not_found)?;
-    Ok(Reply::data(json!({ "variant": variant_json(variant)? }))
-        .message("Variant updated successfully"))
+    let variant = take_variant(changed.after, &vid)?;
+    Ok(Reply::data(OneVariant::of(variant)).message("Variant updated successfully"))
 }
 
 /// Delete a variant.
 #[utoipa::path(delete, path = "/api/merchant/products/{id}/variants/{variant_id}", tag = "variants", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     auth.require("products:edit")?;
     let product = owned_product(&state, &auth, &id).await?;
     let deleted = state

@@ -2,7 +2,7 @@
 //! ISO-8601 with milliseconds and `Z`.
 
 use chrono::{SecondsFormat, TimeZone, Utc};
-use mongodb::bson::{Bson, DateTime, Document};
+use mongodb::bson::{Bson, DateTime, Document, oid::ObjectId};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -44,10 +44,77 @@ fn document_to_json(d: Document) -> Value {
     )
 }
 
-/// Stored BSON serialised as the contract's JSON (ids as 24-hex strings, dates as ISO text,
-/// everything else as [`bson_to_json`] renders it) without building a `serde_json::Value`: for
-/// stored parts returned with every stored key (onboarding step data, a notification's entity
-/// snapshot).
+/// A stored BSON value serialised as the contract's JSON, exactly as [`bson_to_json`] renders it
+/// (ids as 24-hex, dates as [`iso`]), without building a `Value`: for the free-form parts of
+/// stored documents (an order's address, tracking data, refund records) inside typed responses.
+#[derive(Debug, Clone, Copy)]
+pub struct Plain<'a>(pub &'a Bson);
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Bson::ObjectId(id) => s.collect_str(&id.to_hex()),
+            Bson::DateTime(dt) => s.serialize_str(&iso(*dt)),
+            Bson::Document(d) => PlainDoc::all(d).serialize(s),
+            Bson::Array(items) => s.collect_seq(items.iter().map(Plain)),
+            Bson::Double(f) => s.serialize_f64(*f),
+            Bson::Int32(i) => s.serialize_i32(*i),
+            Bson::Int64(i) => s.serialize_i64(*i),
+            Bson::String(text) => s.serialize_str(text),
+            Bson::Boolean(b) => s.serialize_bool(*b),
+            Bson::Null | Bson::Undefined => s.serialize_unit(),
+            other => other.clone().into_relaxed_extjson().serialize(s),
+        }
+    }
+}
+
+/// A stored document serialised like [`Plain`], leaving out the keys in `except` (which a
+/// typed view renders itself).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainDoc<'a> {
+    doc: &'a Document,
+    except: &'a [&'a str],
+}
+
+impl<'a> PlainDoc<'a> {
+    /// Every key of `doc`.
+    pub fn all(doc: &'a Document) -> Self {
+        Self { doc, except: &[] }
+    }
+
+    /// Every key of `doc` except those in `except`.
+    pub fn except(doc: &'a Document, except: &'a [&'a str]) -> Self {
+        Self { doc, except }
+    }
+
+    /// The same document without the keys in `except`.
+    pub fn without(self, except: &'a [&'a str]) -> Self {
+        Self { except, ..self }
+    }
+
+    /// The text stored at `key`, if it is text.
+    pub fn text(&self, key: &str) -> Option<&'a str> {
+        self.doc.get_str(key).ok()
+    }
+
+    /// The value stored at `key`.
+    pub fn get(&self, key: &str) -> Option<Plain<'a>> {
+        self.doc.get(key).map(Plain)
+    }
+}
+
+impl Serialize for PlainDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let kept = self
+            .doc
+            .iter()
+            .filter(|(k, _)| !self.except.contains(&k.as_str()));
+        s.collect_map(kept.map(|(k, v)| (k, Plain(v))))
+    }
+}
+
+/// Stored BSON returned with every stored key (onboarding step data, a notification's entity
+/// snapshot), serialised through [`Plain`].
 #[derive(Debug, Clone)]
 pub enum StoredJson<'a> {
     /// A stored value.
@@ -67,46 +134,47 @@ impl<'a> StoredJson<'a> {
     }
 }
 
-/// Serialises one stored value.
-struct Stored<'a>(&'a Bson);
-
-fn document<S: serde::Serializer>(d: &Document, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(d.iter().map(|(k, v)| (k, Stored(v))))
-}
-
-impl Serialize for Stored<'_> {
+impl Serialize for StoredJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Bson::ObjectId(id) => s.collect_str(id),
-            Bson::DateTime(dt) => s.serialize_str(&iso(*dt)),
-            Bson::Document(d) => document(d, s),
-            Bson::Array(items) => s.collect_seq(items.iter().map(Stored)),
-            Bson::Double(f) if f.is_finite() => s.serialize_f64(*f),
-            Bson::Double(_) | Bson::Null | Bson::Undefined => s.serialize_none(),
-            Bson::Int32(i) => s.serialize_i32(*i),
-            Bson::Int64(i) => s.serialize_i64(*i),
-            Bson::String(text) => s.serialize_str(text),
-            Bson::Boolean(b) => s.serialize_bool(*b),
-            other => other.clone().into_relaxed_extjson().serialize(s),
+        match self {
+            Self::Value(v) => Plain(v).serialize(s),
+            Self::Document(d) => PlainDoc::all(d).serialize(s),
+            Self::Array(items) => s.collect_seq(items.iter().map(Plain)),
+            Self::Owned(d) => PlainDoc::all(d).serialize(s),
         }
     }
 }
 
-impl Serialize for StoredJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Value(v) => Stored(v).serialize(s),
-            Self::Document(d) => document(d, s),
-            Self::Array(items) => s.collect_seq(items.iter().map(Stored)),
-            Self::Owned(d) => document(d, s),
-        }
+/// `serialize_with` of an id: its 24-hex text.
+pub fn hex<S: serde::Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&id.to_hex())
+}
+
+/// `serialize_with` of an optional id (`None` as `null`, or skipped by the field's own rule).
+pub fn opt_hex<S: serde::Serializer>(id: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => hex(id, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// `serialize_with` of an instant: [`iso`] text.
+pub fn iso_text<S: serde::Serializer>(dt: &DateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&iso(*dt))
+}
+
+/// `serialize_with` of an optional instant (`None` as `null`, or skipped by the field's rule).
+pub fn opt_iso_text<S: serde::Serializer>(dt: &Option<DateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match dt {
+        Some(dt) => iso_text(dt, s),
+        None => s.serialize_none(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mongodb::bson::{doc, oid::ObjectId};
+    use mongodb::bson::doc;
 
     #[test]
     fn ids_and_dates_render_as_strings() {
@@ -127,5 +195,23 @@ mod tests {
         };
         let typed = serde_json::to_value(StoredJson::document(&d)).expect("serialises");
         assert_eq!(typed, bson_to_json(Bson::Document(d)));
+    }
+
+    #[test]
+    fn plain_serialises_like_bson_to_json() {
+        let stored = doc! {
+            "_id": ObjectId::new(), "at": DateTime::from_millis(1_234), "f": 1.5, "whole": 2.0,
+            "i": 3_i32, "l": 4_i64, "s": "x", "b": true, "n": Bson::Null, "nan": f64::NAN,
+            "list": [1_i32, { "inner": ObjectId::new() }], "dec": Bson::Decimal128("1.5".parse().expect("decimal")),
+        };
+        let direct = serde_json::to_value(PlainDoc::all(&stored)).expect("serialises");
+        assert_eq!(direct, bson_to_json(Bson::Document(stored.clone())));
+        let without =
+            serde_json::to_value(PlainDoc::except(&stored, &["s", "b"])).expect("serialises");
+        let mut expected = bson_to_json(Bson::Document(stored));
+        let map = expected.as_object_mut().expect("object");
+        map.remove("s");
+        map.remove("b");
+        assert_eq!(without, expected);
     }
 }

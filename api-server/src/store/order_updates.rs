@@ -40,7 +40,7 @@ pub struct StatusChange {
     /// Who acts (merchant or team member id).
     pub actor: ObjectId,
     /// Carrier data (`mark-shipped`), stored as sent.
-    pub tracking: Option<serde_json::Map<String, serde_json::Value>>,
+    pub tracking: Option<TrackingInfo>,
 }
 
 /// Outcome of a refund.
@@ -61,6 +61,9 @@ pub enum Refund {
     /// No such order in the merchant's scope.
     NotFound,
 }
+
+/// Carrier tracking data as the client sends it with `mark-shipped` (free-form, stored as is).
+pub type TrackingInfo = serde_json::Map<String, serde_json::Value>;
 
 /// A refund asked for by the merchant.
 #[derive(Debug, Clone, Serialize)]

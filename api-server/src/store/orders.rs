@@ -10,7 +10,7 @@ use super::{DateTime, Store, products::escape_regex};
 use crate::domain::order::part_status;
 
 /// A variant chosen on an order line.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderVariant {
     /// `inventory.variants[].variantId` of the product.
@@ -80,7 +80,8 @@ pub struct OrderItem {
 }
 
 /// Money of an order (plain numbers, contract §1.4).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = OrderTotals)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     /// Sum of lines.

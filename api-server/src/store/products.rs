@@ -10,7 +10,8 @@ use crate::domain::{Attributes, Specifications, StockLevel, StockLine};
 pub use crate::domain::{Cashback, Dimensions, Pricing};
 
 /// A product variant (`inventory.variants[]`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductVariant)]
 #[serde(rename_all = "camelCase")]
 pub struct VariantDoc {
     /// Stable id (24-hex).
@@ -49,7 +50,8 @@ pub struct VariantDoc {
 }
 
 /// Stock state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductInventory)]
 #[serde(rename_all = "camelCase")]
 pub struct Inventory {
     /// Units on hand (may go negative only with backorders).
@@ -75,7 +77,8 @@ pub struct Inventory {
 }
 
 /// Search-engine metadata.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ProductSeo)]
 pub struct Seo {
     /// Title (≤60).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,9 +4,17 @@
 
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
-use serde_json::Value;
 
-use super::{ObjectId, Store, json::bson_to_json};
+use super::{ObjectId, Store};
+
+/// A stored review with its author (`{_id, name, profile}` of `users`) when found.
+#[derive(Debug, Clone)]
+pub struct ReviewRow {
+    /// The review as the consumer app wrote it.
+    pub review: Document,
+    /// Its author.
+    pub author: Option<Document>,
+}
 
 /// The `filter` query of the reviews route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,15 +136,15 @@ impl Store {
         Ok(stats)
     }
 
-    /// A page of a shop's visible reviews as JSON (newest first), each with `id` and its `user`
-    /// replaced by the author `{_id, id, name, profile}` when found; and the number matching.
+    /// A page of a shop's visible reviews (newest first), each with its author when found; and
+    /// the number matching.
     pub async fn shop_reviews_with_authors(
         &self,
         shop: ObjectId,
         filter: Option<ReviewFilter>,
         page: u64,
         limit: i64,
-    ) -> mongodb::error::Result<(Vec<Value>, u64)> {
+    ) -> mongodb::error::Result<(Vec<ReviewRow>, u64)> {
         let (docs, total) = self.shop_reviews(shop, filter, page, limit).await?;
         let ids: Vec<ObjectId> = docs
             .iter()
@@ -145,21 +153,15 @@ impl Store {
         let authors = self.review_authors(ids).await?;
         let reviews = docs
             .into_iter()
-            .map(|d| {
-                let by = d.get_object_id("user").ok();
+            .map(|review| {
+                let by = review.get_object_id("user").ok();
                 let author = by.and_then(|u| {
                     authors
                         .iter()
                         .find(|a| a.get_object_id("_id").ok() == Some(u))
+                        .cloned()
                 });
-                let mut review = bson_to_json(Bson::Document(d));
-                review["id"] = review["_id"].clone();
-                if let Some(a) = author {
-                    let mut user = bson_to_json(Bson::Document(a.clone()));
-                    user["id"] = user["_id"].clone();
-                    review["user"] = user;
-                }
-                review
+                ReviewRow { review, author }
             })
             .collect();
         Ok((reviews, total))

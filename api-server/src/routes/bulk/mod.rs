@@ -16,8 +16,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use self::{
     rows::Plan,
@@ -205,40 +205,114 @@ async fn check_file(
     rows::plan(state, auth.id(), &table).await
 }
 
-fn report(total: usize, valid: usize, errors: &[rows::RowError]) -> Value {
-    json!({
-        "valid": errors.is_empty(),
-        "totalRows": total,
-        "validRows": valid,
-        "invalidRows": total - valid,
-        "errors": errors.iter().map(rows::RowError::to_json).collect::<Vec<_>>(),
-    })
+/// A file's per-row validation report.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RowReport<'a> {
+    /// No row has an error.
+    pub valid: bool,
+    /// Data rows in the file.
+    pub total_rows: usize,
+    /// Rows without errors.
+    pub valid_rows: usize,
+    /// Rows with errors.
+    pub invalid_rows: usize,
+    /// Every problem, by row and column.
+    pub errors: &'a [rows::RowError],
+}
+
+fn report(total: usize, valid: usize, errors: &[rows::RowError]) -> RowReport<'_> {
+    RowReport {
+        valid: errors.is_empty(),
+        total_rows: total,
+        valid_rows: valid,
+        invalid_rows: total - valid,
+        errors,
+    }
+}
+
+/// The 400 body of a file with invalid rows: the error envelope with the report at `data`.
+#[derive(Debug, Serialize)]
+struct Rejected<'a> {
+    success: bool,
+    message: String,
+    data: RowReport<'a>,
 }
 
 /// The 400 of a file with invalid rows: the report at `data`, nothing written.
 fn rows_rejected(what: &str, total: usize, valid: usize, errors: &[rows::RowError]) -> Response {
-    let body = json!({
-        "success": false,
-        "message": format!(
+    let body = Rejected {
+        success: false,
+        message: format!(
             "{what} failed: {} of {total} rows have errors; nothing was changed",
             total - valid
         ),
-        "data": report(total, valid, errors),
-    });
+        data: report(total, valid, errors),
+    };
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// `data` of `POST /bulk/products/import`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResult {
+    /// Products created.
+    pub imported: usize,
+    /// Data rows in the file.
+    pub total_rows: usize,
+    /// The products created, by row.
+    pub products: Vec<ImportedProduct>,
+}
+
+/// A product created from a row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedProduct {
+    /// Row number as the spreadsheet shows it.
+    pub row: usize,
+    /// Product id (24-hex).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+}
+
+/// `data` of `POST /bulk/products/bulk-update`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkUpdateResult {
+    /// Products changed.
+    pub updated: usize,
+    /// Data rows in the file.
+    pub total_rows: usize,
+    /// The products changed, by row.
+    pub products: Vec<UpdatedRow>,
+}
+
+/// A product changed by a row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdatedRow {
+    /// Row number as the spreadsheet shows it.
+    pub row: usize,
+    /// Product id (24-hex).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// SKU.
+    pub sku: String,
 }
 
 /// Check a file without importing it: a per-row error report.
 #[utoipa::path(post, path = "/api/merchant/bulk/products/validate", tag = "bulk", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB"),
-    responses((status = 200, description = "`data`: {valid, totalRows, validRows, invalidRows, errors[{row, column, message}]}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {valid, totalRows, validRows, invalidRows, errors[{row, column, message}]}", body = crate::openapi::Envelope<RowReport>),
         (status = 400, description = "No file, not a sheet, missing columns, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
 pub async fn validate(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Response, ApiError> {
     let plan = check_file(&state, &auth, multipart).await?;
     let message = if plan.errors.is_empty() {
         format!("All {} rows are valid", plan.total)
@@ -249,13 +323,16 @@ pub async fn validate(
             plan.total
         )
     };
-    Ok(Reply::data(report(plan.total, plan.valid, &plan.errors)).message(message))
+    // The report borrows the plan: rendered here, before the plan goes.
+    Ok(Reply::data(report(plan.total, plan.valid, &plan.errors))
+        .message(message)
+        .into_response())
 }
 
 /// Import every row as a new product, or nothing when any row is invalid.
 #[utoipa::path(post, path = "/api/merchant/bulk/products/import", tag = "bulk", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB"),
-    responses((status = 200, description = "`data`: {imported, totalRows, products[{row, _id, sku, name}]}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {imported, totalRows, products[{row, _id, sku, name}]}", body = crate::openapi::Envelope<ImportResult>),
         (status = 400, description = "Invalid rows (`data` is the validation report; nothing imported), no file, not a sheet", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
 pub async fn import(
@@ -286,15 +363,22 @@ pub async fn import(
             },
             "Failed to import products",
         ))?;
-    let products: Vec<Value> = plan
+    let products = plan
         .products
-        .iter()
-        .map(|(row, p)| json!({ "row": row, "_id": p.id.to_hex(), "sku": p.sku, "name": p.name }))
+        .into_iter()
+        .map(|(row, p)| ImportedProduct {
+            row,
+            id: p.id.to_hex(),
+            sku: p.sku,
+            name: p.name,
+        })
         .collect();
     tracing::info!(merchant = %auth.id(), imported = docs.len(), "products.imported");
-    Ok(Reply::data(
-        json!({ "imported": docs.len(), "totalRows": plan.total, "products": products }),
-    )
+    Ok(Reply::data(ImportResult {
+        imported: docs.len(),
+        total_rows: plan.total,
+        products,
+    })
     .message(format!("Imported {} products", docs.len()))
     .into_response())
 }
@@ -302,7 +386,7 @@ pub async fn import(
 /// Change existing products named by `sku`, all rows or none.
 #[utoipa::path(post, path = "/api/merchant/bulk/products/bulk-update", tag = "bulk", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`file`: CSV, XLS or XLSX ≤ 10 MB with a `sku` column and any export columns to change (empty cells are left alone)"),
-    responses((status = 200, description = "`data`: {updated, totalRows, products[{row, _id, sku}]}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {updated, totalRows, products[{row, _id, sku}]}", body = crate::openapi::Envelope<BulkUpdateResult>),
         (status = 400, description = "Invalid rows (`data` is the report; nothing changed), no file, not a sheet, no sku column", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:bulk_import", body = crate::openapi::ErrorBody)))]
 pub async fn bulk_update(
@@ -338,15 +422,26 @@ pub async fn bulk_update(
             .applied_to(before.stock_line(before.inventory.stock));
         crate::notifications::stock_changed(&state.store, before, None, mv).await;
     }
-    let products: Vec<Value> = plan
+    tracing::info!(merchant = %auth.id(), updated = plan.updates.len(), "products.bulk_updated");
+    Ok(updated_reply(plan).into_response())
+}
+
+/// The reply of an applied bulk update: each changed product by row.
+fn updated_reply(plan: update::UpdatePlan) -> Reply<BulkUpdateResult> {
+    let products: Vec<UpdatedRow> = plan
         .updates
-        .iter()
-        .map(|(row, p, _)| json!({ "row": row, "_id": p.id.to_hex(), "sku": p.sku }))
+        .into_iter()
+        .map(|(row, p, _)| UpdatedRow {
+            row,
+            id: p.id.to_hex(),
+            sku: p.sku,
+        })
         .collect();
-    tracing::info!(merchant = %auth.id(), updated = products.len(), "products.bulk_updated");
-    Ok(Reply::data(
-        json!({ "updated": products.len(), "totalRows": plan.total, "products": products }),
-    )
-    .message(format!("Updated {} products", products.len()))
-    .into_response())
+    let message = format!("Updated {} products", products.len());
+    Reply::data(BulkUpdateResult {
+        updated: products.len(),
+        total_rows: plan.total,
+        products,
+    })
+    .message(message)
 }

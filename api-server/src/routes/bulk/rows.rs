@@ -5,20 +5,22 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::sheet::{COLUMNS, REQUIRED_COLUMNS, Table};
 use crate::{
     domain::{ProductPlacement, Sku, slugify},
     error::{ApiError, FieldError},
-    extract::from_value,
-    routes::products::types::{ProductFields, ProductInput},
+    routes::products::types::{
+        CashbackInput, ImageInput, InventoryInput, ProductFields, ProductInput,
+    },
     state::AppState,
     store::{ObjectId, products::ProductDoc},
 };
 
 /// One problem in one cell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RowError {
     /// Row number as the spreadsheet shows it.
     pub row: usize,
@@ -35,11 +37,6 @@ impl RowError {
             column: column.into(),
             message: message.into(),
         }
-    }
-
-    /// `{row, column, message}`.
-    pub fn to_json(&self) -> Value {
-        json!({ "row": self.row, "column": self.column, "message": self.message })
     }
 }
 
@@ -107,15 +104,46 @@ pub(super) fn column_of(field: &str) -> &str {
     }
 }
 
-/// The JSON body a row stands for (only the cells it fills), plus the cells that are not
-/// numbers where numbers belong.
-pub(super) fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Value, Vec<RowError>) {
+/// The product body a row stands for (only the cells it fills, as `POST /products` would read
+/// them), plus the cells that are not numbers where numbers belong.
+pub(super) fn row_body(
+    cells: &HashMap<&'static str, &str>,
+    row: usize,
+) -> (ProductInput, Vec<RowError>) {
+    let (mut body, errors) = row_numbers(cells, row);
+    let text = |key: &str| cells.get(key).map(|v| v.to_string());
+    body = ProductInput {
+        name: text("name"),
+        description: text("description"),
+        short_description: text("shortDescription"),
+        category: text("category"),
+        subcategory: text("subcategory"),
+        brand: text("brand"),
+        sku: text("sku"),
+        barcode: text("barcode"),
+        status: text("status"),
+        visibility: text("visibility"),
+        tags: cells.get("tags").map(|tags| {
+            tags.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        images: text("imageUrl").map(|url| vec![ImageInput::Url(url)]),
+        ..body
+    };
+    (body, errors)
+}
+
+/// The numeric cells of a row as a product body, plus the cells that are not numbers (or not
+/// integers) where they belong.
+fn row_numbers(cells: &HashMap<&'static str, &str>, row: usize) -> (ProductInput, Vec<RowError>) {
     let mut errors = Vec::new();
-    let mut number = |col: &str, integer: bool| -> Option<Value> {
+    let mut number = |col: &str, integer: bool| -> Option<f64> {
         let raw = cells.get(col)?;
         match raw.parse::<f64>() {
-            Ok(n) if n.is_finite() && integer && n.fract() == 0.0 => Some(json!(n as i64)),
-            Ok(n) if n.is_finite() && !integer => Some(json!(n)),
+            Ok(n) if n.is_finite() && (!integer || n.fract() == 0.0) => Some(n),
             _ => {
                 let kind = if integer { "an integer" } else { "a number" };
                 errors.push(RowError::new(row, col, format!("\"{col}\" must be {kind}")));
@@ -123,57 +151,30 @@ pub(super) fn row_body(cells: &HashMap<&'static str, &str>, row: usize) -> (Valu
             }
         }
     };
-    let mut body = Map::new();
-    for (key, integer) in [
-        ("price", false),
-        ("compareAtPrice", false),
-        ("weight", false),
-    ] {
-        if let Some(v) = number(key, integer) {
-            body.insert(key.into(), v);
-        }
-    }
-    let mut inventory = Map::new();
-    for key in ["stock", "lowStockThreshold"] {
-        if let Some(v) = number(key, true) {
-            inventory.insert(key.into(), v);
-        }
-    }
-    if !inventory.is_empty() {
-        body.insert("inventory".into(), Value::Object(inventory));
-    }
-    if let Some(p) = number("cashbackPercentage", false) {
-        body.insert("cashback".into(), json!({ "percentage": p }));
-    }
-    let texts = [
-        "name",
-        "description",
-        "shortDescription",
-        "category",
-        "subcategory",
-        "brand",
-        "sku",
-        "barcode",
-        "status",
-        "visibility",
-    ];
-    for key in texts {
-        if let Some(v) = cells.get(key) {
-            body.insert(key.into(), json!(v));
-        }
-    }
-    if let Some(tags) = cells.get("tags") {
-        let list: Vec<&str> = tags
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        body.insert("tags".into(), json!(list));
-    }
-    if let Some(url) = cells.get("imageUrl") {
-        body.insert("images".into(), json!([url]));
-    }
-    (Value::Object(body), errors)
+    // Parsed in this order so the errors are reported in the order of the earlier releases.
+    let price = number("price", false);
+    let compare_at_price = number("compareAtPrice", false);
+    let weight = number("weight", false);
+    let stock = number("stock", true).map(|n| n as i64);
+    let low_stock_threshold = number("lowStockThreshold", true).map(|n| n as i64);
+    let cashback = number("cashbackPercentage", false).map(|p| CashbackInput {
+        percentage: Some(p),
+        ..CashbackInput::default()
+    });
+    let inventory = (stock.is_some() || low_stock_threshold.is_some()).then(|| InventoryInput {
+        stock,
+        low_stock_threshold,
+        ..InventoryInput::default()
+    });
+    let body = ProductInput {
+        price,
+        compare_at_price,
+        weight,
+        inventory,
+        cashback,
+        ..ProductInput::default()
+    };
+    (body, errors)
 }
 
 /// The non-empty cells of a row by column.
@@ -192,13 +193,12 @@ pub(super) fn present<'a>(
 /// Validate a row's body like `POST /products` (`create`) or `PUT /products/{id}` would,
 /// adding problems to `errors` under the sheet's column names.
 pub(super) fn validate_body(
-    body: Value,
+    body: ProductInput,
     create: bool,
     row: usize,
     errors: &mut Vec<RowError>,
 ) -> Option<ProductFields> {
-    let validated = from_value::<ProductInput>(body).and_then(|input| input.validate(create));
-    match validated {
+    match body.validate(create) {
         Ok(fields) => return errors.is_empty().then_some(fields),
         Err(ApiError::Validation { errors: found, .. }) => {
             for e in found {
@@ -238,6 +238,41 @@ fn check_row(
     }
 }
 
+/// A valid row's problems with what it refers to: an unknown category, a SKU already in the
+/// catalogue or used on an earlier row (`first_use` records the rows that claimed a SKU).
+fn reference_errors(
+    c: &Checked,
+    categories: &HashMap<String, ObjectId>,
+    taken: &HashSet<String>,
+    first_use: &mut HashMap<String, usize>,
+) -> Vec<RowError> {
+    let mut errors = Vec::new();
+    if !categories.contains_key(&c.category) {
+        errors.push(RowError::new(
+            c.row,
+            "category",
+            format!(
+                "Category \"{}\" not found. Please use a valid category name or ID.",
+                c.category
+            ),
+        ));
+    }
+    if let Some(sku) = &c.fields.patch.sku {
+        if taken.contains(sku.as_str()) {
+            errors.push(RowError::new(c.row, "sku", "SKU already exists"));
+        } else if let Some(first) = first_use.get(sku.as_str()) {
+            errors.push(RowError::new(
+                c.row,
+                "sku",
+                format!("Duplicate SKU in file (first used on row {first})"),
+            ));
+        } else {
+            first_use.insert(sku.as_str().to_string(), c.row);
+        }
+    }
+    errors
+}
+
 /// Check every row of `table` and, when all are valid, build the products for `merchant`.
 pub async fn plan(state: &AppState, merchant: ObjectId, table: &Table) -> Result<Plan, ApiError> {
     let cols = columns(&table.header, &REQUIRED_COLUMNS)?;
@@ -257,30 +292,7 @@ pub async fn plan(state: &AppState, merchant: ObjectId, table: &Table) -> Result
     let mut first_use: HashMap<String, usize> = HashMap::new();
     let mut good = Vec::new();
     for c in checked {
-        let mut errors = Vec::new();
-        if !categories.contains_key(&c.category) {
-            errors.push(RowError::new(
-                c.row,
-                "category",
-                format!(
-                    "Category \"{}\" not found. Please use a valid category name or ID.",
-                    c.category
-                ),
-            ));
-        }
-        if let Some(sku) = &c.fields.patch.sku {
-            if taken.contains(sku.as_str()) {
-                errors.push(RowError::new(c.row, "sku", "SKU already exists"));
-            } else if let Some(first) = first_use.get(sku.as_str()) {
-                errors.push(RowError::new(
-                    c.row,
-                    "sku",
-                    format!("Duplicate SKU in file (first used on row {first})"),
-                ));
-            } else {
-                first_use.insert(sku.as_str().to_string(), c.row);
-            }
-        }
+        let errors = reference_errors(&c, &categories, &taken, &mut first_use);
         if errors.is_empty() {
             good.push(c);
         } else {

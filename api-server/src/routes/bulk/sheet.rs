@@ -354,6 +354,20 @@ fn check_cell(row: usize, column: usize) -> Result<(), SheetError> {
     Ok(())
 }
 
+/// Advance `counted` (bytes) and `newlines` to the start of the record the reader reports at
+/// `start`. The csv crate's positions do not account for the blank lines it skips (they point
+/// at the blank line): step over them and count the newlines before the record.
+fn skip_to_record(bytes: &[u8], start: Option<usize>, counted: &mut usize, newlines: &mut usize) {
+    let mut at = start.map_or(*counted, |b| b.min(bytes.len()));
+    while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+        at += 1;
+    }
+    if at > *counted {
+        *newlines += bytes[*counted..at].iter().filter(|b| **b == b'\n').count();
+        *counted = at;
+    }
+}
+
 fn read_csv(text: &str, mut clock: Clock) -> Result<Vec<(usize, Vec<String>)>, SheetError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -377,18 +391,8 @@ fn read_csv(text: &str, mut clock: Clock) -> Result<Vec<(usize, Vec<String>)>, S
         if !more {
             break;
         }
-        // The csv crate's positions do not account for the blank lines it skips (they point at
-        // the blank line); step over them and count the newlines before the record.
-        let mut at = record
-            .position()
-            .map_or(counted, |p| (p.byte() as usize).min(bytes.len()));
-        while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
-            at += 1;
-        }
-        if at > counted {
-            newlines += bytes[counted..at].iter().filter(|b| **b == b'\n').count();
-            counted = at;
-        }
+        let start = record.position().map(|p| p.byte() as usize);
+        skip_to_record(bytes, start, &mut counted, &mut newlines);
         if record.len() > MAX_COLUMNS {
             return Err(SheetError::TooManyColumns {
                 row: newlines + 1,
@@ -534,7 +538,8 @@ fn read_xls(bytes: &[u8], mut clock: Clock) -> Result<Vec<(usize, Vec<String>)>,
 
 /// Check the records of a legacy workbook before calamine, which sizes every sheet of it from
 /// its DIMENSIONS record and its farthest cell when opening it: both are bounded here.
-fn check_biff(bytes: &[u8], clock: &mut Clock) -> Result<(), SheetError> {
+/// The workbook stream of an XLS compound file, read up to the unpacked limit.
+fn workbook_stream(bytes: &[u8]) -> Result<Vec<u8>, SheetError> {
     let mut file =
         cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|_| SheetError::NotASheet)?;
     let mut stream = file
@@ -549,14 +554,23 @@ fn check_biff(bytes: &[u8], clock: &mut Clock) -> Result<(), SheetError> {
     if data.len() as u64 > MAX_UNPACKED {
         return Err(SheetError::Unpacked(data.len() as u64));
     }
-    let u16_at = |r: &[u8], i: usize| {
-        r.get(i..i + 2)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64)
-    };
-    let u32_at = |r: &[u8], i: usize| {
-        r.get(i..i + 4)
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
-    };
+    Ok(data)
+}
+
+/// The little-endian `u16` at `i` of a record (0 past its end).
+fn u16_at(r: &[u8], i: usize) -> u64 {
+    r.get(i..i + 2)
+        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u64)
+}
+
+/// The little-endian `u32` at `i` of a record (0 past its end).
+fn u32_at(r: &[u8], i: usize) -> u64 {
+    r.get(i..i + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
+}
+
+fn check_biff(bytes: &[u8], clock: &mut Clock) -> Result<(), SheetError> {
+    let data = workbook_stream(bytes)?;
     let mut at = 0usize;
     while at + 4 <= data.len() {
         clock.tick()?;

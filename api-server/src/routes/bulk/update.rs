@@ -66,6 +66,42 @@ fn check_row(
     }
 }
 
+/// A valid row as the product it changes and its patch with the category resolved; or its one
+/// problem: no product with its SKU, a SKU used on an earlier row, an unknown category.
+fn resolve_row(
+    c: Checked,
+    products: &HashMap<String, ProductDoc>,
+    categories: &HashMap<String, ObjectId>,
+    first_use: &mut HashMap<String, usize>,
+) -> Result<(usize, ProductDoc, ProductPatch), RowError> {
+    let Some(product) = products.get(&c.sku) else {
+        return Err(RowError::new(c.row, "sku", "Product not found"));
+    };
+    if let Some(first) = first_use.insert(c.sku.clone(), c.row) {
+        return Err(RowError::new(
+            c.row,
+            "sku",
+            format!("Duplicate SKU in file (first used on row {first})"),
+        ));
+    }
+    let category = match c.fields.category.as_deref() {
+        None => None,
+        Some(r) => match categories.get(r) {
+            Some(id) => Some(*id),
+            None => {
+                return Err(RowError::new(
+                    c.row,
+                    column_of("category"),
+                    format!("Category \"{r}\" not found. Please use a valid category name or ID."),
+                ));
+            }
+        },
+    };
+    let mut patch = c.fields.patch;
+    patch.category = category;
+    Ok((c.row, product.clone(), patch))
+}
+
 /// Check every row; when all are valid, compute each product's patch (priced, like
 /// `PUT /products/{id}`, against the product's stored pricing).
 pub async fn plan(
@@ -102,35 +138,10 @@ pub async fn plan(
     let mut first_use: HashMap<String, usize> = HashMap::new();
     let mut good = Vec::new();
     for c in checked {
-        let Some(product) = products.get(&c.sku) else {
-            plan.errors
-                .push(RowError::new(c.row, "sku", "Product not found"));
-            continue;
-        };
-        if let Some(first) = first_use.insert(c.sku.clone(), c.row) {
-            plan.errors.push(RowError::new(
-                c.row,
-                "sku",
-                format!("Duplicate SKU in file (first used on row {first})"),
-            ));
-            continue;
+        match resolve_row(c, &products, &categories, &mut first_use) {
+            Ok(update) => good.push(update),
+            Err(e) => plan.errors.push(e),
         }
-        let category =
-            match c.fields.category.as_deref() {
-                None => None,
-                Some(r) => match categories.get(r) {
-                    Some(id) => Some(*id),
-                    None => {
-                        plan.errors.push(RowError::new(c.row, column_of("category"), format!(
-                        "Category \"{r}\" not found. Please use a valid category name or ID."
-                    )));
-                        continue;
-                    }
-                },
-            };
-        let mut patch = c.fields.patch;
-        patch.category = category;
-        good.push((c.row, product.clone(), patch));
     }
     plan.valid = good.len();
     plan.errors.sort_by_key(|e| e.row);

@@ -1,8 +1,6 @@
-//! Order request types with their validation, and the contract's order JSON (the stored
-//! document plus `id`, `customer`, `pricing`, transformed `items`, … of §2.7).
+//! Order request types with their validation (the order clients read is `views::OrderView`).
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::super::params::KnownKeys;
@@ -10,11 +8,7 @@ use crate::{
     domain::order::{RefundLine, SETTABLE_STATUSES},
     error::ApiError,
     extract::object_id,
-    store::{
-        ObjectId,
-        json::{iso, to_json},
-        orders::{CustomerDoc, OrderDoc},
-    },
+    store::{ObjectId, order_updates::TrackingInfo},
     validate::{Len, Validator},
 };
 
@@ -123,7 +117,7 @@ pub struct BulkBody {
     pub reason: Option<String>,
     /// Carrier data, only for mark-shipped.
     #[schema(value_type = Object)]
-    pub tracking_info: Option<Map<String, Value>>,
+    pub tracking_info: Option<TrackingInfo>,
 }
 
 /// A validated bulk action.
@@ -136,7 +130,7 @@ pub struct Bulk {
     /// Reason.
     pub reason: Option<String>,
     /// Carrier data.
-    pub tracking: Option<Map<String, Value>>,
+    pub tracking: Option<TrackingInfo>,
 }
 
 const ACTIONS: [&str; 6] = [
@@ -286,86 +280,4 @@ impl RefundBody {
 /// Parse an order id path segment.
 pub fn order_id(raw: &str) -> Result<ObjectId, ApiError> {
     object_id(raw, "Invalid order ID format")
-}
-
-fn customer_json(order: &OrderDoc, customer: Option<&CustomerDoc>) -> Value {
-    let address = order.delivery.address.as_ref();
-    let from_address = |k: &str| address.and_then(|a| a.get_str(k).ok()).map(str::to_string);
-    json!({
-        "id": order.user.to_hex(),
-        "name": customer.and_then(CustomerDoc::display_name).or_else(|| from_address("name")),
-        "email": customer.and_then(|c| c.email.clone()),
-        "phone": customer.and_then(|c| c.phone_number.clone()).or_else(|| from_address("phone")),
-    })
-}
-
-fn items_json(order: &OrderDoc, raw: &Value) -> Value {
-    let lines = raw["items"].as_array().cloned().unwrap_or_default();
-    let items = order.items.iter().zip(lines).map(|(i, mut line)| {
-        let total = if i.subtotal > 0.0 {
-            i.subtotal
-        } else {
-            i.price * i.quantity as f64
-        };
-        if let Value::Object(m) = &mut line {
-            m.insert("id".into(), json!(i.id.map(|id| id.to_hex())));
-            m.insert("productName".into(), json!(i.name));
-            m.insert(
-                "sku".into(),
-                json!(
-                    i.sku
-                        .clone()
-                        .or_else(|| i.variant.as_ref().and_then(|v| v.sku.clone()))
-                ),
-            );
-            m.insert("totalPrice".into(), json!(total));
-            m.insert("notes".into(), json!(i.notes));
-        }
-        line
-    });
-    Value::Array(items.collect())
-}
-
-/// The contract's order object.
-pub fn order_json(order: &OrderDoc, customer: Option<&CustomerDoc>) -> Result<Value, ApiError> {
-    let mut raw = to_json(order).map_err(|e| ApiError::Internal {
-        message: "Failed to render order",
-        source: Box::new(e),
-    })?;
-    let t = &order.totals;
-    let items = items_json(order, &raw);
-    let Value::Object(m) = &mut raw else {
-        return Ok(raw);
-    };
-    m.insert("id".into(), json!(order.id.to_hex()));
-    m.insert("customer".into(), customer_json(order, customer));
-    m.insert("pricing".into(), json!({
-        "subtotal": t.subtotal, "tax": t.tax, "taxAmount": t.tax, "delivery": t.delivery,
-        "shippingAmount": t.delivery, "discount": t.discount, "discountAmount": t.discount, "totalAmount": t.total,
-    }));
-    m.insert("paymentStatus".into(), json!(order.payment.status));
-    m.insert("cashback".into(), json!(t.cashback));
-    m.insert("priority".into(), json!("normal"));
-    m.insert("items".into(), items);
-    if let Some(Value::Object(addr)) = m.get_mut("delivery").and_then(|d| d.get_mut("address")) {
-        let street = [addr.get("addressLine1"), addr.get("addressLine2")]
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(", ");
-        addr.insert("street".into(), json!(street));
-        let zip = addr.get("pincode").cloned().unwrap_or(Value::Null);
-        addr.insert("zipCode".into(), zip);
-    }
-    m.insert(
-        "confirmedAt".into(),
-        json!(order.delivery.confirmed_at.map(iso)),
-    );
-    m.insert(
-        "deliveredAt".into(),
-        json!(order.delivery.delivered_at.map(iso)),
-    );
-    Ok(raw)
 }

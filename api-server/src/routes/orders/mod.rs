@@ -3,21 +3,13 @@
 //! stores, and only moves them forward along `domain::order`'s transition table.
 
 pub mod body;
+pub mod views;
 
 use std::collections::HashMap;
 
-use axum::{
-    Router,
-    extract::{Path, State},
-    http::{HeaderValue, header},
-    middleware::from_fn,
-    response::{IntoResponse, Response},
-    routing::{get, post, put},
-};
-use serde_json::{Value, json};
-
-use self::body::{
-    AnalyticsQuery, BulkBody, OrderListQuery, RefundBody, StatusBody, order_id, order_json,
+use self::{
+    body::{AnalyticsQuery, BulkBody, OrderListQuery, RefundBody, StatusBody, order_id},
+    views::{BulkFailure, BulkOrderResult, BulkSummary, Order, OrderList, OrderView, Orders},
 };
 use super::{
     Reply,
@@ -36,6 +28,14 @@ use crate::{
         orders::{OrderDoc, OrderFilter, OrderPage, OrderScope},
     },
     validate::{Len, Validator},
+};
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{HeaderValue, header},
+    middleware::from_fn,
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
 };
 
 pub mod analytics;
@@ -126,13 +126,13 @@ fn list_input(q: OrderListQuery, v: &mut Validator) -> (OrderFilter, OrderPage, 
     (filter, page, store_param(v, q.store_id))
 }
 
-/// Orders rendered with their customers (one `users` read for the page), each as the
-/// merchant sees it (on a shared order: its own lines at its part's status).
+/// Orders with their customers (one `users` read for the page), each as the merchant sees it
+/// (on a shared order: its own lines at its part's status).
 async fn render(
     state: &AppState,
     scope: &OrderScope,
     orders: &[OrderDoc],
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Orders, ApiError> {
     let orders: Vec<OrderDoc> = orders.iter().map(|o| scope.view(o)).collect();
     let mut ids: Vec<ObjectId> = orders.iter().map(|o| o.user).collect();
     ids.sort();
@@ -145,22 +145,31 @@ async fn render(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    orders
-        .iter()
-        .map(|o| order_json(o, customers.get(&o.user)))
-        .collect()
+    Ok(Orders { orders, customers })
+}
+
+/// The one order of a single-order reply, rendered.
+async fn render_one(
+    state: &AppState,
+    scope: &OrderScope,
+    order: &OrderDoc,
+) -> Result<Order, ApiError> {
+    render(state, scope, std::slice::from_ref(order))
+        .await?
+        .into_first()
+        .ok_or_else(not_found)
 }
 
 /// List the merchant's orders with filters, search and pagination.
 #[utoipa::path(get, path = "/api/merchant/orders", tag = "orders", security(("bearer" = [])), params(OrderListQuery),
-    responses((status = 200, description = "`{orders, totalCount, total, page, limit, totalPages, hasMore}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{orders, totalCount, total, page, limit, totalPages, hasMore}`", body = crate::openapi::Envelope<OrderList>),
         (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:view", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
     StrictQuery(q): StrictQuery<OrderListQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<OrderList>, ApiError> {
     auth.require("orders:view")?;
     let mut v = Validator::new();
     let (filter, page, store) = list_input(q, &mut v);
@@ -172,23 +181,28 @@ pub async fn list(
         .await
         .map_err(ApiError::internal("Failed to fetch orders"))?;
     let pages = total.div_ceil(page.limit as u64);
-    Ok(Reply::data(json!({
-        "orders": render(&state, &scope, &orders).await?, "totalCount": total, "total": total, "page": page.page,
-        "limit": page.limit, "totalPages": pages, "hasMore": page.page < pages,
-    }))
+    Ok(Reply::data(OrderList {
+        orders: render(&state, &scope, &orders).await?,
+        total_count: total,
+        total,
+        page: page.page,
+        limit: page.limit,
+        total_pages: pages,
+        has_more: page.page < pages,
+    })
     .message("Orders retrieved successfully"))
 }
 
 /// One order of the merchant.
 #[utoipa::path(get, path = "/api/merchant/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The order", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The order", body = crate::openapi::Envelope<OrderView>),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthMerchant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Order>, ApiError> {
     auth.require("orders:view")?;
     let id = order_id(&id)?;
     let scope = scope(&state, &auth, None).await?;
@@ -198,8 +212,7 @@ pub async fn show(
         .await
         .map_err(ApiError::internal("Failed to fetch order"))?
         .ok_or_else(not_found)?;
-    let rendered = render(&state, &scope, std::slice::from_ref(&order)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
+    Ok(Reply::data(render_one(&state, &scope, &order).await?)
         .message("Order retrieved successfully"))
 }
 
@@ -251,7 +264,7 @@ fn actor(auth: &AuthMerchant) -> ObjectId {
 /// Move an order along the transition table; cancelling gives its stock back (once).
 #[utoipa::path(put, path = "/api/merchant/orders/{id}/status", tag = "orders", security(("bearer" = [])), request_body = StatusBody,
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The updated order", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The updated order", body = crate::openapi::Envelope<OrderView>),
         (status = 400, description = "Validation failed or illegal transition (naming from and to)", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:update_status (orders:cancel to cancel)", body = crate::openapi::ErrorBody),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]
@@ -260,7 +273,7 @@ pub async fn update_status(
     auth: AuthMerchant,
     Path(id): Path<String>,
     AppJson(body): AppJson<StatusBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Order>, ApiError> {
     let id = order_id(&id)?;
     let (to, note) = body.validate()?;
     auth.require(if to == "cancelled" {
@@ -276,21 +289,47 @@ pub async fn update_status(
         tracking: None,
     };
     let order = change_status(&state, &scope, id, &change).await?;
-    let rendered = render(&state, &scope, std::slice::from_ref(&order)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
+    Ok(Reply::data(render_one(&state, &scope, &order).await?)
         .message("Order status updated successfully"))
+}
+
+/// Apply `change` to each order in turn: the ids changed and the orders not changed with why
+/// (only an internal error stops the run).
+async fn change_each(
+    state: &AppState,
+    scope: &OrderScope,
+    ids: &[ObjectId],
+    change: &StatusChange,
+) -> Result<(Vec<String>, Vec<BulkFailure>), ApiError> {
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for id in ids {
+        let message = match change_status(state, scope, *id, change).await {
+            Ok(_) => {
+                ok.push(id.to_hex());
+                continue;
+            }
+            Err(e @ ApiError::Internal { .. }) => return Err(e),
+            Err(ApiError::Validation { errors, .. }) => errors.first().map(|e| e.message.clone()),
+            Err(e) => Some(e.to_string()),
+        };
+        failed.push(BulkFailure {
+            order_id: id.to_hex(),
+            message,
+        });
+    }
+    Ok((ok, failed))
 }
 
 /// Apply one action to up to 50 orders; each order succeeds or fails on its own.
 #[utoipa::path(post, path = "/api/merchant/orders/bulk-action", tag = "orders", security(("bearer" = [])), request_body = BulkBody,
-    responses((status = 200, description = "`{action, successful[], failed[{orderId, message}], summary}`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`{action, successful[], failed[{orderId, message}], summary}`", body = crate::openapi::Envelope<BulkOrderResult>),
         (status = 400, description = "Validation failed", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:update_status (orders:cancel to cancel)", body = crate::openapi::ErrorBody)))]
 pub async fn bulk_action(
     State(state): State<AppState>,
     auth: AuthMerchant,
     AppJson(body): AppJson<BulkBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<BulkOrderResult>, ApiError> {
     let bulk = body.validate()?;
     auth.require(if bulk.action == "cancel" {
         "orders:cancel"
@@ -304,30 +343,30 @@ pub async fn bulk_action(
         actor: actor(&auth),
         tracking: bulk.tracking.clone(),
     };
-    let (mut ok, mut failed) = (Vec::new(), Vec::new());
-    for id in &bulk.ids {
-        match change_status(&state, &scope, *id, &change).await {
-            Ok(_) => ok.push(json!(id.to_hex())),
-            Err(e @ ApiError::Internal { .. }) => return Err(e),
-            Err(ApiError::Validation { errors, .. }) => failed.push(json!({ "orderId": id.to_hex(), "message": errors.first().map(|e| e.message.clone()) })),
-            Err(e) => failed.push(json!({ "orderId": id.to_hex(), "message": e.to_string() })),
-        }
-    }
-    let summary = json!({ "total": bulk.ids.len(), "succeeded": ok.len(), "failed": failed.len() });
-    Ok(Reply::data(
-        json!({ "action": bulk.action, "successful": ok, "failed": failed, "summary": summary }),
-    )
-    .message(format!(
+    let (ok, failed) = change_each(&state, &scope, &bulk.ids, &change).await?;
+    let message = format!(
         "Bulk action completed: {} succeeded, {} failed",
         ok.len(),
         failed.len()
-    )))
+    );
+    let summary = BulkSummary {
+        total: bulk.ids.len(),
+        succeeded: ok.len(),
+        failed: failed.len(),
+    };
+    Ok(Reply::data(BulkOrderResult {
+        action: bulk.action,
+        successful: ok,
+        failed,
+        summary,
+    })
+    .message(message))
 }
 
 /// Refund part or all of what was paid; records `totals.refundAmount` and the payment status.
 #[utoipa::path(post, path = "/api/merchant/orders/{id}/refund", tag = "orders", security(("bearer" = [])), request_body = RefundBody,
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, description = "The refunded order", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The refunded order", body = crate::openapi::Envelope<OrderView>),
         (status = 400, description = "Validation failed, payment not refundable or amount above what was paid", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:refund", body = crate::openapi::ErrorBody),
         (status = 404, description = "Order not found", body = crate::openapi::ErrorBody)))]
@@ -336,7 +375,7 @@ pub async fn refund(
     auth: AuthMerchant,
     Path(id): Path<String>,
     AppJson(body): AppJson<RefundBody>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Order>, ApiError> {
     let id = order_id(&id)?;
     let (amount, reason, items) = body.validate()?;
     auth.require("orders:refund")?;
@@ -370,8 +409,7 @@ pub async fn refund(
         }
     };
     tracing::info!(order = %id, amount, "order.refunded");
-    let rendered = render(&state, &scope, std::slice::from_ref(&order)).await?;
-    Ok(Reply::data(rendered.into_iter().next().unwrap_or_default())
+    Ok(Reply::data(render_one(&state, &scope, &order).await?)
         .message("Refund processed successfully"))
 }
 

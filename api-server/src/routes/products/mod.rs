@@ -3,17 +3,15 @@
 
 pub mod reviews;
 pub mod types;
+pub mod views;
 
-use axum::{
-    Router,
-    extract::{Path, State},
-    http::StatusCode,
-    middleware::from_fn_with_state,
-    routing::{MethodRouter, get, post},
+use self::{
+    types::{ListQuery, ProductFields, ProductInput, int_param},
+    views::{
+        AuditSummary, CategoryList, CategoryOption, Pagination, Product, ProductPage, ProductView,
+        UpdatedProduct,
+    },
 };
-use serde_json::{Value, json};
-
-use self::types::{ListQuery, ProductFields, ProductInput, int_param, product_json};
 use super::Reply;
 use crate::{
     domain::{ProductPatch, ProductPlacement, ProductStatus, Sku, StockLevel, slugify},
@@ -26,6 +24,13 @@ use crate::{
         products::{ListOptions, ProductDoc, ProductFilter},
     },
     validate::Validator,
+};
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::StatusCode,
+    middleware::from_fn_with_state,
+    routing::{MethodRouter, get, post},
 };
 
 /// A method router behind one limiter.
@@ -116,20 +121,8 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
     }
 }
 
-/// List the merchant's products with search, filters, sorting and pagination.
-#[utoipa::path(get, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "A page of products", body = crate::openapi::AnyEnvelope),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
-        (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    auth: AuthTenant,
-    AppQuery(mut q): AppQuery<ListQuery>,
-) -> Result<Reply, ApiError> {
-    auth.require("products:view")?;
-    let mut v = Validator::new();
-    let opts = list_options(&mut q, &mut v);
+/// The list's filters from its query, except the category (resolved by the handler).
+fn list_filter(q: &mut ListQuery, v: &mut Validator) -> ProductFilter {
     let status = v.one_of("status", q.status.take(), ProductStatus::ALL);
     let visibility = v.one_of(
         "visibility",
@@ -139,43 +132,56 @@ pub async fn list(
     let stock_level = v
         .one_of("stockLevel", q.stock_level.take(), StockLevel::ALL)
         .and_then(StockLevel::parse);
-    let store_id = v
+    let store = v
         .opt_parse("storeId", q.store_id.take(), |s| {
             ObjectId::parse_str(s)
                 .map(Some)
                 .map_err(|_| "must be a valid id")
         })
         .flatten();
-    v.finish_as("Query validation failed")?;
-    let failed = || ApiError::internal("Failed to fetch products");
-    if let Some(id) = store_id {
-        check_shop(&state, auth.id(), id).await?;
-    }
-    let category = match q.category.as_deref().filter(|c| !c.trim().is_empty()) {
-        None => None,
-        Some(c) => match state.store.resolve_category(c).await.map_err(failed())? {
-            Some(id) => Some(id),
-            None => return Ok(page_reply(Vec::new(), 0, &opts)),
-        },
-    };
-    let filter = ProductFilter {
-        search: q.query,
-        category,
+    ProductFilter {
+        search: q.query.take(),
+        category: None,
         status,
         visibility,
         stock_level,
-        store: store_id,
-    };
+        store,
+    }
+}
+
+/// List the merchant's products with search, filters, sorting and pagination.
+#[utoipa::path(get, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, description = "A page of products", body = crate::openapi::Envelope<ProductPage>),
+        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthTenant,
+    AppQuery(mut q): AppQuery<ListQuery>,
+) -> Result<Reply<ProductPage>, ApiError> {
+    auth.require("products:view")?;
+    let mut v = Validator::new();
+    let opts = list_options(&mut q, &mut v);
+    let mut filter = list_filter(&mut q, &mut v);
+    v.finish_as("Query validation failed")?;
+    let failed = || ApiError::internal("Failed to fetch products");
+    if let Some(id) = filter.store {
+        check_shop(&state, auth.id(), id).await?;
+    }
+    if let Some(c) = q.category.as_deref().filter(|c| !c.trim().is_empty()) {
+        match state.store.resolve_category(c).await.map_err(failed())? {
+            Some(id) => filter.category = Some(id),
+            // An unknown category matches nothing.
+            None => return Ok(page_reply(Vec::new(), 0, &opts)),
+        }
+    }
     let (items, total) = state
         .store
         .list_products(auth.id(), &filter, &opts)
         .await
         .map_err(failed())?;
-    let products = items
-        .iter()
-        .map(product_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page_reply(products, total, &opts))
+    Ok(page_reply(items, total, &opts))
 }
 
 /// 403 unless the shop is the merchant's.
@@ -193,16 +199,11 @@ async fn check_shop(state: &AppState, merchant: ObjectId, shop: ObjectId) -> Res
     }
 }
 
-fn page_reply(products: Vec<Value>, total: u64, opts: &ListOptions) -> Reply {
-    let limit = opts.limit as u64;
-    let total_pages = total.div_ceil(limit);
-    Reply::data(json!({
-        "products": products,
-        "pagination": {
-            "totalCount": total, "page": opts.page, "limit": limit, "totalPages": total_pages,
-            "hasNext": opts.page < total_pages, "hasPrevious": opts.page > 1,
-        },
-    }))
+fn page_reply(products: Vec<ProductDoc>, total: u64, opts: &ListOptions) -> Reply<ProductPage> {
+    Reply::data(ProductPage {
+        products,
+        pagination: Pagination::new(total, opts.page, opts.limit as u64),
+    })
 }
 
 async fn resolve_category(state: &AppState, reference: &str) -> Result<ObjectId, ApiError> {
@@ -251,14 +252,14 @@ fn now_millis() -> u64 {
 
 /// Create a product in one of the merchant's stores.
 #[utoipa::path(post, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), request_body = ProductInput,
-    responses((status = 201, description = "Created; `data` is the product", body = crate::openapi::AnyEnvelope),
+    responses((status = 201, description = "Created; `data` is the product", body = crate::openapi::Envelope<ProductView>),
         (status = 400, description = "Validation failed, SKU taken, unknown category or store", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthTenant,
     AppJson(body): AppJson<ProductInput>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Product>, ApiError> {
     auth.require("products:create")?;
     let ProductFields {
         patch,
@@ -286,12 +287,12 @@ pub async fn create(
     let mut product = ProductDoc::new(patch, placement);
     insert(&state, &mut product, generated_sku).await?;
     tracing::info!(merchant = %auth.id(), product = %product.id, "product.created");
-    Ok(Reply::data(product_json(&product)?)
+    let audit =
+        crate::audit::AuditChange::action("product.created").resource("product", product.id);
+    Ok(Reply::data(Product::new(product))
         .message("Product created successfully")
         .status(StatusCode::CREATED)
-        .audit(
-            crate::audit::AuditChange::action("product.created").resource("product", product.id),
-        ))
+        .audit(audit))
 }
 
 /// Insert, retrying on a slug clash or a clash of a generated SKU (concurrent creates); a clash
@@ -339,7 +340,7 @@ async fn insert(
 /// One of the merchant's products, with category and store populated.
 #[utoipa::path(get, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "The product", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "The product", body = crate::openapi::Envelope<ProductView>),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -347,7 +348,7 @@ pub async fn show(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<Product>, ApiError> {
     auth.require("products:view")?;
     let id = product_id(&id)?;
     let store = &state.store;
@@ -357,19 +358,12 @@ pub async fn show(
         .await
         .map_err(failed())?
         .ok_or_else(not_found)?;
-    let mut body = product_json(&product)?;
     let (category, shop) = futures::try_join!(
         store.category_by_id(product.category),
         store.shop_by_id(product.shop)
     )
     .map_err(failed())?;
-    if let Some(c) = category {
-        body["category"] = json!({ "_id": c.id.to_hex(), "name": c.name });
-    }
-    if let Some(s) = shop {
-        body["store"] = json!({ "_id": s.id.to_hex(), "name": s.name, "logo": s.logo });
-    }
-    Ok(Reply::data(body))
+    Ok(Reply::data(Product::populated(product, category, shop)))
 }
 
 /// The patch of an update with its references resolved and a changed SKU checked to be free.
@@ -401,7 +395,7 @@ async fn resolved_patch(
 /// Update the fields sent; omitted fields (including `status`) keep their values.
 #[utoipa::path(put, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])), request_body = ProductInput,
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Updated; `data.product`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Updated; `data.product`", body = crate::openapi::Envelope<UpdatedProduct>),
         (status = 400, description = "Validation failed, SKU taken, unknown category or store", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -410,7 +404,7 @@ pub async fn update(
     auth: AuthTenant,
     Path(id): Path<String>,
     AppJson(body): AppJson<ProductInput>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<UpdatedProduct>, ApiError> {
     auth.require("products:edit")?;
     let id = product_id(&id)?;
     let fields = body.validate(false)?;
@@ -436,27 +430,22 @@ pub async fn update(
     crate::notifications::stock_changed(&state.store, &product, None, mv).await;
     let change = crate::audit::AuditChange::action("product.updated")
         .resource("product", product.id)
-        .diff(audit_summary(&before), audit_summary(&product));
-    Ok(Reply::data(json!({ "product": product_json(&product)? }))
-        .message("Product updated successfully")
-        .audit(change))
-}
-
-/// The fields an audit record keeps of a product.
-fn audit_summary(p: &crate::store::products::ProductDoc) -> Value {
-    json!({
-        "name": p.name,
-        "sku": p.sku,
-        "price": p.pricing.selling,
-        "stock": p.inventory.stock,
-        "status": p.status,
+        // Flat structs of text and numbers: the conversion cannot fail.
+        .diff(
+            serde_json::to_value(AuditSummary::of(&before)).unwrap_or_default(),
+            serde_json::to_value(AuditSummary::of(&product)).unwrap_or_default(),
+        );
+    Ok(Reply::data(UpdatedProduct {
+        product: Product::new(product),
     })
+    .message("Product updated successfully")
+    .audit(change))
 }
 
 /// Delete one of the merchant's products.
 #[utoipa::path(delete, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Deleted", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Deleted", body = crate::openapi::Done),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -464,7 +453,7 @@ pub async fn remove(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     auth.require("products:delete")?;
     let id = product_id(&id)?;
     let product = state
@@ -481,21 +470,25 @@ pub async fn remove(
 
 /// Active categories as `{label, value, id}`.
 #[utoipa::path(get, path = "/api/merchant/products/categories", tag = "products", security(("bearer" = [])),
-    responses((status = 200, description = "Categories", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "Categories", body = crate::openapi::Envelope<CategoryList>),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody)))]
 pub async fn categories(
     State(state): State<AppState>,
     auth: AuthTenant,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<CategoryList>, ApiError> {
     auth.require("products:view")?;
     let list = state
         .store
         .active_categories()
         .await
         .map_err(ApiError::internal("Failed to fetch categories"))?;
-    let categories: Vec<Value> = list
-        .iter()
-        .map(|c| json!({ "label": c.name, "value": c.slug, "id": c.id.to_hex() }))
+    let categories = list
+        .into_iter()
+        .map(|c| CategoryOption {
+            id: c.id.to_hex(),
+            label: c.name,
+            value: c.slug,
+        })
         .collect();
-    Ok(Reply::data(json!({ "categories": categories })))
+    Ok(Reply::data(CategoryList { categories }))
 }

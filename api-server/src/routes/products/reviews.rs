@@ -3,19 +3,149 @@
 //! `{reviews, stats:{average, count, distribution}, pagination}`.
 
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{not_found, product_id, types::int_param};
+use super::{not_found, product_id, types::int_param, views::Pagination};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthTenant},
     routes::Reply,
     state::AppState,
-    store::reviews::{ReviewFilter, ReviewStats},
+    store::{
+        json::{Plain, PlainDoc},
+        reviews::{ReviewFilter, ReviewRow, ReviewStats},
+    },
     validate::Validator,
 };
+
+/// `data` of the reviews route.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewPage {
+    /// The page's reviews.
+    #[serde(serialize_with = "review_views")]
+    #[schema(value_type = Vec<ReviewView>)]
+    pub reviews: Vec<ReviewRow>,
+    /// Rating summary of the store.
+    pub stats: ReviewStatsView,
+    /// Where the page is.
+    pub pagination: Pagination,
+}
+
+/// A review as the consumer app stored it (`rating`, `comment`, `images`, `verified`,
+/// `createdAt`, …, ids as 24-hex and dates as ISO text), plus `id` and the populated `user`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView<'a> {
+    /// The stored keys.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub stored: PlainDoc<'a>,
+    /// `_id` (24-hex; `null` without one).
+    #[schema(value_type = Option<String>)]
+    pub id: Option<Plain<'a>>,
+    /// The author when found, else the stored `user` id (absent when the review has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = ReviewUser, required = false)]
+    pub user: Option<ReviewUser<'a>>,
+}
+
+/// A review's `user`: the author, or the stored id when the author is gone.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReviewUser<'a> {
+    /// The author.
+    Author(ReviewAuthor<'a>),
+    /// The stored user id (24-hex).
+    #[schema(value_type = String)]
+    Stored(Plain<'a>),
+}
+
+/// A review's author: `_id`, `name` and `profile` (`firstName`, `lastName`, `avatar`) as stored,
+/// plus `id`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewAuthor<'a> {
+    /// The stored keys.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub stored: PlainDoc<'a>,
+    /// `_id` (24-hex).
+    #[schema(value_type = Option<String>)]
+    pub id: Option<Plain<'a>>,
+}
+
+impl<'a> ReviewView<'a> {
+    fn new(row: &'a ReviewRow) -> Self {
+        let review = PlainDoc::all(&row.review);
+        let user = match &row.author {
+            Some(a) => {
+                let author = PlainDoc::all(a);
+                Some(ReviewUser::Author(ReviewAuthor {
+                    stored: author.without(&["id"]),
+                    id: author.get("_id"),
+                }))
+            }
+            None => review.get("user").map(ReviewUser::Stored),
+        };
+        Self {
+            stored: review.without(&["id", "user"]),
+            id: review.get("_id"),
+            user,
+        }
+    }
+}
+
+/// `serialize_with` of review rows: each through its view.
+fn review_views<S: Serializer>(rows: &[ReviewRow], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(rows.iter().map(ReviewView::new))
+}
+
+/// Rating summary of a store.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewStatsView {
+    /// Mean rating, one decimal; 0 without reviews.
+    pub average: f64,
+    /// Number of visible reviews.
+    pub count: u64,
+    /// Reviews per star.
+    pub distribution: StarCounts,
+}
+
+/// Reviews per star rating.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StarCounts {
+    /// 1 star.
+    #[serde(rename = "1")]
+    pub one: u64,
+    /// 2 stars.
+    #[serde(rename = "2")]
+    pub two: u64,
+    /// 3 stars.
+    #[serde(rename = "3")]
+    pub three: u64,
+    /// 4 stars.
+    #[serde(rename = "4")]
+    pub four: u64,
+    /// 5 stars.
+    #[serde(rename = "5")]
+    pub five: u64,
+}
+
+impl From<&ReviewStats> for ReviewStatsView {
+    fn from(s: &ReviewStats) -> Self {
+        let [one, two, three, four, five] = s.distribution;
+        Self {
+            average: s.average,
+            count: s.count,
+            distribution: StarCounts {
+                one,
+                two,
+                three,
+                four,
+                five,
+            },
+        }
+    }
+}
 
 /// Query of the reviews route.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -32,7 +162,7 @@ pub struct ReviewsQuery {
 /// The store's reviews, newest first, with the authors populated.
 #[utoipa::path(get, path = "/api/merchant/products/{id}/reviews", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"), ReviewsQuery),
-    responses((status = 200, description = "`data.reviews`, `data.stats`, `data.pagination`", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data.reviews`, `data.stats`, `data.pagination`", body = crate::openapi::Envelope<ReviewPage>),
         (status = 400, description = "Invalid product ID format or query", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found, or Store not found", body = crate::openapi::ErrorBody)))]
@@ -41,7 +171,7 @@ pub async fn reviews(
     auth: AuthTenant,
     Path(id): Path<String>,
     AppQuery(q): AppQuery<ReviewsQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<ReviewPage>, ApiError> {
     let id = product_id(&id)?;
     let mut v = Validator::new();
     let page = int_param(&mut v, "page", q.page, 1, 1_000_000, 1) as u64;
@@ -54,7 +184,7 @@ pub async fn reviews(
                 v.error(
                     "filter",
                     "\"filter\" must be one of [with_images, verified, 1, 2, 3, 4, 5]",
-                    Some(Value::String(raw.to_string())),
+                    Some(raw.to_string().into()),
                 );
             }
             parsed
@@ -78,22 +208,59 @@ pub async fn reviews(
         store.review_stats(shop.id)
     )
     .map_err(failed())?;
-    let total_pages = total.div_ceil(limit.unsigned_abs());
-    Ok(Reply::data(json!({
-        "reviews": reviews,
-        "stats": stats_json(&stats),
-        "pagination": {
-            "totalCount": total, "page": page, "limit": limit, "totalPages": total_pages,
-            "hasNext": page < total_pages, "hasPrevious": page > 1,
-        },
-    })))
+    Ok(Reply::data(ReviewPage {
+        reviews,
+        stats: ReviewStatsView::from(&stats),
+        pagination: Pagination::new(total, page, limit.unsigned_abs()),
+    }))
 }
 
-fn stats_json(s: &ReviewStats) -> Value {
-    let d = &s.distribution;
-    json!({
-        "average": s.average,
-        "count": s.count,
-        "distribution": { "1": d[0], "2": d[1], "3": d[2], "4": d[3], "5": d[4] },
-    })
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{Bson, DateTime, doc, oid::ObjectId};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::store::json::bson_to_json;
+
+    /// What the store rendered before the typed view.
+    fn old_review_json(row: &ReviewRow) -> Value {
+        let mut review = bson_to_json(Bson::Document(row.review.clone()));
+        review["id"] = review["_id"].clone();
+        if let Some(a) = &row.author {
+            let mut user = bson_to_json(Bson::Document(a.clone()));
+            user["id"] = user["_id"].clone();
+            review["user"] = user;
+        }
+        review
+    }
+
+    #[test]
+    fn the_view_renders_what_the_store_rendered() {
+        let user = ObjectId::new();
+        let review = doc! {
+            "_id": ObjectId::new(), "store": ObjectId::new(), "user": user, "rating": 4,
+            "comment": "good", "images": ["https://i/1.png"], "verified": true, "id": "stale",
+            "createdAt": DateTime::from_millis(5),
+        };
+        let author = doc! { "_id": user, "name": "Ann", "profile": { "firstName": "Ann" } };
+        let rows = [
+            ReviewRow {
+                review: review.clone(),
+                author: Some(author),
+            },
+            ReviewRow {
+                review: review.clone(),
+                author: None,
+            },
+            ReviewRow {
+                review: doc! { "rating": 2.5 },
+                author: None,
+            },
+        ];
+        for row in &rows {
+            let view = serde_json::to_value(ReviewView::new(row)).expect("serialises");
+            assert_eq!(view, old_review_json(row));
+        }
+    }
 }

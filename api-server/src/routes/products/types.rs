@@ -1,8 +1,7 @@
 //! Product request bodies, their validation (create requires, update only checks what is
-//! present) and the product JSON the contract's clients read.
+//! present); the product clients read is `views::ProductView`.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
@@ -11,7 +10,6 @@ use crate::{
         ProductStatus, Sku, Specifications, StockPatch, Visibility,
     },
     error::ApiError,
-    store::{json::to_json, products::ProductDoc},
     validate::{Len, Validator},
 };
 
@@ -341,24 +339,6 @@ fn inventory(v: &mut Validator, input: Option<InventoryInput>, create: bool) -> 
     }
 }
 
-/// The product as clients read it: stored fields plus `id`, `inventory.isAvailable` and the
-/// virtuals `discountPercentage`, `isLowStock`, `isOutOfStock`.
-pub fn product_json(p: &ProductDoc) -> Result<Value, ApiError> {
-    let mut v = to_json(p).map_err(|e| ApiError::Internal {
-        message: "Failed to render product",
-        source: Box::new(e),
-    })?;
-    let inv = &p.inventory;
-    let out_of_stock = !inv.unlimited && inv.stock <= 0;
-    v["id"] = json!(p.id.to_hex());
-    v["inventory"]["isAvailable"] = json!(inv.unlimited || inv.stock > 0 || inv.allow_backorder);
-    v["discountPercentage"] = json!(p.pricing.discount);
-    v["isLowStock"] =
-        json!(!inv.unlimited && inv.stock > 0 && inv.stock <= inv.low_stock_threshold);
-    v["isOutOfStock"] = json!(out_of_stock);
-    Ok(v)
-}
-
 /// Query of `GET /products`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -402,7 +382,7 @@ pub fn int_param(
             v.error(
                 field,
                 format!("\"{field}\" must be a number"),
-                Some(Value::String(raw)),
+                Some(raw.into()),
             );
             default
         }

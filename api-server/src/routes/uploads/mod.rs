@@ -9,8 +9,8 @@ use axum::{
     extract::{Multipart, Path, State, multipart::MultipartRejection},
     routing::{delete, get, post},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub use self::serve::public_router;
 use super::Reply;
@@ -155,8 +155,83 @@ fn stored_image(state: &AppState, upload: &StoredUpload) -> Result<(Stored, u64,
     Ok((stored(state, upload), w, h))
 }
 
-fn image_json(s: &Stored, w: u64, h: u64) -> Value {
-    json!({ "url": s.url, "publicId": s.key.name, "width": w, "height": h, "format": s.sniffed.ext })
+/// An uploaded image.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadedImage {
+    /// Where it is served.
+    pub url: String,
+    /// Its name, for `DELETE /uploads/delete/{publicId}`.
+    pub public_id: String,
+    /// Width in pixels.
+    pub width: u64,
+    /// Height in pixels.
+    pub height: u64,
+    /// jpg | png | gif | webp.
+    pub format: &'static str,
+}
+
+impl UploadedImage {
+    fn new(s: &Stored, width: u64, height: u64) -> Self {
+        Self {
+            url: s.url.clone(),
+            public_id: s.key.name.clone(),
+            width,
+            height,
+            format: s.sniffed.ext,
+        }
+    }
+}
+
+/// `data` of `POST /uploads/product-images`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadedImages {
+    /// The images, in the order sent.
+    pub images: Vec<UploadedImage>,
+}
+
+/// `data` of `POST /uploads/image`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneralImage {
+    /// Where it is served.
+    pub url: String,
+    /// Its name, for `DELETE /uploads/delete/{publicId}`.
+    pub public_id: String,
+    /// The client's file name, else `publicId`.
+    pub filename: String,
+    /// Bytes.
+    pub size: u64,
+    /// Width in pixels.
+    pub width: u64,
+    /// Height in pixels.
+    pub height: u64,
+}
+
+/// `data` of the store logo and banner uploads.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopMedia {
+    /// Where it is served.
+    pub url: String,
+    /// Its name, for `DELETE /uploads/delete/{publicId}`.
+    pub public_id: String,
+    /// The store now showing it (24-hex).
+    pub store_id: String,
+}
+
+/// `data` of `POST /uploads/video`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadedVideo {
+    /// Where it is served.
+    pub url: String,
+    /// Its name, for `DELETE /uploads/delete/{publicId}`.
+    pub public_id: String,
+    /// Seconds (`null` when the container has no mvhd).
+    pub duration: Option<f64>,
+    /// mp4 | mov | avi | wmv | webm.
+    pub format: &'static str,
 }
 
 /// The product named by the form's `productId`, checked to be the caller's.
@@ -203,7 +278,7 @@ async fn attach(
 /// Upload one product image (field `image`; optional `productId` appends it to the product).
 #[utoipa::path(post, path = "/api/merchant/uploads/product-image", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`image` file (jpeg/png/gif/webp ≤ 50 MB), optional `productId`"),
-    responses((status = 200, description = "`data`: {url, publicId, width, height, format}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {url, publicId, width, height, format}", body = crate::openapi::Envelope<UploadedImage>),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -211,7 +286,7 @@ pub async fn product_image(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<UploadedImage>, ApiError> {
     let allowed = auth.require("products:edit");
     let form = stored_form(
         &state,
@@ -227,7 +302,7 @@ pub async fn product_image(
         let product = target_product(&state, &auth, &form).await?;
         let (stored, w, h) = stored_image(&state, form.one_file()?)?;
         attach(&state, &auth, product, std::slice::from_ref(&stored)).await?;
-        Ok(Reply::data(image_json(&stored, w, h)).message("Image uploaded successfully"))
+        Ok(Reply::data(UploadedImage::new(&stored, w, h)).message("Image uploaded successfully"))
     })
     .await
 }
@@ -235,7 +310,7 @@ pub async fn product_image(
 /// Upload up to ten product images (field `images`; optional `productId`).
 #[utoipa::path(post, path = "/api/merchant/uploads/product-images", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "1..10 `images` files (≤ 50 MB each, ≤ 100 MB per request), optional `productId`"),
-    responses((status = 200, description = "`data.images[]`: {url, publicId, width, height, format}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data.images[]`: {url, publicId, width, height, format}", body = crate::openapi::Envelope<UploadedImages>),
         (status = 400, description = "No files, too many, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -243,7 +318,7 @@ pub async fn product_images(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<UploadedImages>, ApiError> {
     let allowed = auth.require("products:edit");
     let form = stored_form(
         &state,
@@ -268,11 +343,11 @@ pub async fn product_images(
         let mut images = Vec::new();
         for f in &form.files {
             let (s, w, h) = stored_image(&state, f)?;
-            images.push(image_json(&s, w, h));
+            images.push(UploadedImage::new(&s, w, h));
             stored.push(s);
         }
         attach(&state, &auth, product, &stored).await?;
-        Ok(Reply::data(json!({ "images": images })).message("Images uploaded successfully"))
+        Ok(Reply::data(UploadedImages { images }).message("Images uploaded successfully"))
     })
     .await
 }
@@ -280,14 +355,14 @@ pub async fn product_images(
 /// Upload a general image (field `image`).
 #[utoipa::path(post, path = "/api/merchant/uploads/image", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`image` file (jpeg/png/gif/webp ≤ 50 MB)"),
-    responses((status = 200, description = "`data`: {url, publicId, filename, size, width, height}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {url, publicId, filename, size, width, height}", body = crate::openapi::Envelope<GeneralImage>),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody)))]
 pub async fn image(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<GeneralImage>, ApiError> {
     let allowed = auth.require("products:edit");
     let form = stored_form(
         &state,
@@ -306,10 +381,14 @@ pub async fn image(
             .file_name
             .clone()
             .unwrap_or_else(|| stored.key.name.clone());
-        Ok(Reply::data(json!({
-            "url": stored.url, "publicId": stored.key.name, "filename": filename,
-            "size": upload.size, "width": w, "height": h,
-        }))
+        Ok(Reply::data(GeneralImage {
+            url: stored.url,
+            public_id: stored.key.name,
+            filename,
+            size: upload.size,
+            width: w,
+            height: h,
+        })
         .message("Image uploaded successfully"))
     })
     .await
@@ -322,7 +401,7 @@ async fn shop_media(
     multipart: Result<Multipart, MultipartRejection>,
     limits: &Limits,
     field: &'static str,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<ShopMedia>, ApiError> {
     let allowed = auth.require("settings:edit_basic");
     let form = stored_form(
         state,
@@ -359,16 +438,18 @@ async fn shop_media(
     };
     let old = previous.and_then(|u| state.files.key_of_url(auth.id(), &u));
     discard(state, old).await;
-    Ok(Reply::data(
-        json!({ "url": stored.url, "publicId": stored.key.name, "storeId": store.to_hex() }),
-    )
+    Ok(Reply::data(ShopMedia {
+        url: stored.url,
+        public_id: stored.key.name,
+        store_id: store.to_hex(),
+    })
     .message(format!("Store {field} uploaded successfully")))
 }
 
 /// Upload the store logo (field `logo`; optional `storeId`, default the merchant's store).
 #[utoipa::path(post, path = "/api/merchant/uploads/store-logo", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`logo` image, optional `storeId`"),
-    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::Envelope<ShopMedia>),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing settings:edit_basic", body = crate::openapi::ErrorBody),
         (status = 404, description = "Store not found", body = crate::openapi::ErrorBody)))]
@@ -376,14 +457,14 @@ pub async fn store_logo(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<ShopMedia>, ApiError> {
     shop_media(&state, &auth, multipart, &LOGO, "logo").await
 }
 
 /// Upload the store banner (field `banner`; optional `storeId`).
 #[utoipa::path(post, path = "/api/merchant/uploads/store-banner", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`banner` image, optional `storeId`"),
-    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {url, publicId, storeId}", body = crate::openapi::Envelope<ShopMedia>),
         (status = 400, description = "No file, bad type, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing settings:edit_basic", body = crate::openapi::ErrorBody),
         (status = 404, description = "Store not found", body = crate::openapi::ErrorBody)))]
@@ -391,21 +472,21 @@ pub async fn store_banner(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<ShopMedia>, ApiError> {
     shop_media(&state, &auth, multipart, &BANNER, "banner").await
 }
 
 /// Upload a video (field `video`; body `type` product|store).
 #[utoipa::path(post, path = "/api/merchant/uploads/video", tag = "uploads", security(("bearer" = [])),
     request_body(content = String, content_type = "multipart/form-data", description = "`video` file (mp4/mov/avi/wmv/webm ≤ 50 MB), `type` product|store"),
-    responses((status = 200, description = "`data`: {url, publicId, duration (s; null when the container has no mvhd), format}", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "`data`: {url, publicId, duration (s; null when the container has no mvhd), format}", body = crate::openapi::Envelope<UploadedVideo>),
         (status = 400, description = "No file, bad type or `type`, too large", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit (settings:edit_basic for type=store)", body = crate::openapi::ErrorBody)))]
 pub async fn video(
     State(state): State<AppState>,
     auth: AuthMerchant,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<UploadedVideo>, ApiError> {
     let allowed = auth.require("products:edit");
     let form = stored_form(
         &state,
@@ -431,9 +512,12 @@ pub async fn video(
         }
         let upload = form.one_file()?;
         let stored = stored(&state, upload);
-        Ok(Reply::data(json!({
-            "url": stored.url, "publicId": stored.key.name, "duration": upload.duration, "format": stored.sniffed.ext,
-        }))
+        Ok(Reply::data(UploadedVideo {
+            url: stored.url,
+            public_id: stored.key.name,
+            duration: upload.duration,
+            format: stored.sniffed.ext,
+        })
         .message("Video uploaded successfully"))
     })
     .await
@@ -451,7 +535,7 @@ pub struct DeleteQuery {
 /// Delete one of the caller's files (and drop its URL from the caller's products).
 #[utoipa::path(delete, path = "/api/merchant/uploads/delete/{public_id}", tag = "uploads", security(("bearer" = [])),
     params(("public_id" = String, Path, description = "publicId returned by the upload"), DeleteQuery),
-    responses((status = 200, description = "File deleted successfully", body = crate::openapi::AnyEnvelope),
+    responses((status = 200, description = "File deleted successfully", body = crate::openapi::Done),
         (status = 400, description = "Bad type", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing products:edit", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such file of this merchant", body = crate::openapi::ErrorBody)))]
@@ -460,7 +544,7 @@ pub async fn remove(
     auth: AuthMerchant,
     Path(public_id): Path<String>,
     AppQuery(q): AppQuery<DeleteQuery>,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply<()>, ApiError> {
     auth.require("products:edit")?;
     let accept = match q.kind.as_deref().unwrap_or("image") {
         "image" => Accept::Image,

@@ -163,6 +163,36 @@ fn wanted(range: Option<&HeaderValue>, size: u64) -> Wanted {
     }
 }
 
+/// The 416 of a range outside the file.
+fn unsatisfiable(mut h: HeaderMap, size: u64) -> Response {
+    h.remove(header::CONTENT_TYPE);
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    (StatusCode::RANGE_NOT_SATISFIABLE, h).into_response()
+}
+
+/// The 206 of bytes `a..b` of a file of `size` bytes.
+async fn partial(
+    state: &AppState,
+    key: &ObjectKey,
+    mut h: HeaderMap,
+    (a, b): (u64, u64),
+    size: u64,
+) -> Result<Response, ApiError> {
+    let got = state
+        .files
+        .get_range(key, a..b)
+        .await
+        .map_err(read_failed)?;
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{}/{size}", b - 1)) {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(b - a));
+    let body = Body::from_stream(got.into_stream());
+    Ok((StatusCode::PARTIAL_CONTENT, h, body).into_response())
+}
+
 async fn serve(
     state: &AppState,
     key: &ObjectKey,
@@ -195,34 +225,12 @@ async fn serve(
     let size = meta.size;
     let (status, body) = match (full, wanted(range, size)) {
         (Some(got), _) => (StatusCode::OK, Body::from_stream(got.into_stream())),
-        (None, Wanted::Unsatisfiable) => {
-            h.remove(header::CONTENT_TYPE);
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                h.insert(header::CONTENT_RANGE, v);
-            }
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
-        }
+        (None, Wanted::Unsatisfiable) => return Ok(unsatisfiable(h, size)),
         (None, Wanted::All) => {
             let got = state.files.get(key).await.map_err(read_failed)?;
             (StatusCode::OK, Body::from_stream(got.into_stream()))
         }
-        (None, Wanted::Part(a, b)) => {
-            let got = state
-                .files
-                .get_range(key, a..b)
-                .await
-                .map_err(read_failed)?;
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{}/{size}", b - 1)) {
-                h.insert(header::CONTENT_RANGE, v);
-            }
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(b - a));
-            return Ok((
-                StatusCode::PARTIAL_CONTENT,
-                h,
-                Body::from_stream(got.into_stream()),
-            )
-                .into_response());
-        }
+        (None, Wanted::Part(a, b)) => return partial(state, key, h, (a, b), size).await,
     };
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     Ok((status, h, body).into_response())
