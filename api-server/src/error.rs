@@ -237,3 +237,15 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     }
     message
 }
+
+/// A panicking handler answers 500 in the error envelope (the panic itself is logged).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %detail, "handler panicked");
+    let body = json!({ "success": false, "message": "Internal server error" });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}

@@ -147,6 +147,31 @@ fn route_files_never_talk_to_the_driver_or_build_queries() {
     );
 }
 
+/// A response body built as untyped JSON: it would leave its operation undocumented.
+fn untyped_body(line: &str) -> Option<String> {
+    let code = without_strings(line);
+    if code.contains("json!") {
+        return Some("builds a body with json! (return a typed response)".into());
+    }
+    let untyped_reply = [
+        "Reply<Value>",
+        "Reply<serde_json::Value>",
+        "Reply<Vec<Value>>",
+    ];
+    untyped_reply
+        .iter()
+        .any(|r| code.replace(' ', "").contains(r))
+        .then(|| "replies with untyped JSON (return a typed response)".into())
+}
+
+#[test]
+fn route_files_reply_with_typed_responses() {
+    assert_none(
+        violations("routes", untyped_body),
+        "routes/ return Reply<T> of a serde + utoipa response type, never json! or Value",
+    );
+}
+
 #[test]
 fn store_never_imports_from_the_http_layer() {
     assert_none(
@@ -185,4 +210,8 @@ fn the_checks_recognise_what_they_forbid() {
     assert!(driver_use(r#"m.insert("$set", set);"#).is_some());
     assert!(driver_use(r#"let price = "$5";"#).is_none());
     assert!(http_use("use crate::routes::Reply;").is_some());
+    assert!(untyped_body(r#"Reply::data(json!({ "a": 1 }))"#).is_some());
+    assert!(untyped_body("-> Result<Reply<serde_json::Value>, ApiError>").is_some());
+    assert!(untyped_body("-> Result<Reply<ProductView>, ApiError>").is_none());
+    assert!(untyped_body(r#"let s = "json!";"#).is_none());
 }

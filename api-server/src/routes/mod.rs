@@ -29,7 +29,6 @@ use axum::{
 use std::borrow::Cow;
 
 use serde::Serialize;
-use serde_json::Value;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer, sensitive_headers::SetSensitiveRequestHeadersLayer,
@@ -45,7 +44,7 @@ pub const BODY_LIMIT: usize = 50 * 1024;
 /// `data`: a serde + utoipa type, so the OpenAPI document describes what a handler returns
 /// (`body = Envelope<T>` in its `#[utoipa::path]`, or `body = Done` without data).
 #[derive(Debug, Clone)]
-pub struct Reply<T = Value> {
+pub struct Reply<T> {
     status: StatusCode,
     message: Option<Cow<'static, str>>,
     data: Option<T>,
@@ -139,18 +138,6 @@ impl<T: Serialize> IntoResponse for Reply<T> {
     }
 }
 
-/// A panicking handler answers 500 in the error envelope (the panic itself is logged).
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    tracing::error!(panic = %detail, "handler panicked");
-    let body = serde_json::json!({ "success": false, "message": "Internal server error" });
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
-}
-
 /// The routes below `/api/merchant`, behind the general limiter.
 fn merchant_api(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -206,7 +193,7 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(from_fn(mw::security_headers))
         .layer(mw::cors(&state.settings.cors_origins))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
         // Outside the timeout: what a timed-out handler left unread is discarded too.
         .layer(from_fn(crate::body_limit::finish_unread))
         .layer(TimeoutLayer::with_status_code(
