@@ -332,9 +332,9 @@ async fn representative_responses_keep_their_recorded_json_shapes() {
     order_cases(&app, &mut rec, &s).await;
     report_cases(&app, &mut rec, &s).await;
     error_cases(&app, &mut rec, &s).await;
-    crate::shapes_accounts::account_cases(&app, &mut rec, &s).await;
     cashback_cases(&app, &mut rec, &s).await;
     audit_cases(&app, &mut rec, &s).await;
+    crate::shapes_accounts::account_cases(&app, &mut rec, &s).await;
     export_case(&app, &mut rec, &s).await;
     app.finish().await;
     // Assert: every difference at once, by request and key path.
