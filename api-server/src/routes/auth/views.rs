@@ -6,27 +6,12 @@ use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::store::{
-    DateTime, ObjectId, json::iso, merchants::Address, merchants::MerchantDoc,
+    DateTime, ObjectId,
+    json::{hex, iso_text},
+    merchants::Address,
+    merchants::MerchantDoc,
     users::MerchantUserDoc,
 };
-
-/// Serialise an id as its 24-hex text.
-pub(crate) fn hex<S: Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
-}
-
-/// Serialise an instant as `store::json::iso` renders it.
-pub(crate) fn iso_date<S: Serializer>(at: &DateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&iso(*at))
-}
-
-/// Serialise an optional instant as ISO text or `null`.
-pub(crate) fn iso_opt<S: Serializer>(at: &Option<DateTime>, s: S) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => s.serialize_str(&iso(*at)),
-        None => s.serialize_none(),
-    }
-}
 
 /// The merchant's public profile (`toJSON`: `id`, never the password or tokens).
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,7 +44,7 @@ pub struct ProfileView<'a> {
     /// Description (null when unset).
     pub description: Option<&'a str>,
     /// Registration instant.
-    #[serde(serialize_with = "iso_date")]
+    #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: &'a DateTime,
 }

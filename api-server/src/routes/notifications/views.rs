@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    routes::auth::views::{hex, iso_date, iso_opt},
+    store::json::{hex, iso_text, opt_iso_text},
     store::{
         DateTime, ObjectId,
         json::StoredJson,
@@ -22,7 +22,7 @@ pub struct InAppDelivery {
     /// Whether it was delivered in-app.
     pub sent: bool,
     /// When it was delivered.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<DateTime>,
 }
@@ -85,25 +85,25 @@ pub struct NotificationView<'a> {
     /// Image.
     pub image_url: Option<&'a str>,
     /// Created.
-    #[serde(serialize_with = "iso_date")]
+    #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: &'a DateTime,
     /// Last change.
-    #[serde(serialize_with = "iso_date")]
+    #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: &'a DateTime,
     /// When read.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub read_at: Option<DateTime>,
     /// When archived.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub archived_at: Option<DateTime>,
     /// Delivery per channel.
     pub delivery_status: DeliveryStatus,
     /// When it was delivered in-app.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<DateTime>,
     /// system | admin | automated | campaign.

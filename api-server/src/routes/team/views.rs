@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::{
     routes::audit::views::{AuditRecord, AuditRecords},
-    routes::auth::views::{hex, iso_date, iso_opt},
+    store::json::{hex, iso_text, opt_iso_text},
     store::{DateTime, ObjectId, users::MerchantUserDoc},
 };
 
@@ -49,23 +49,23 @@ pub struct MemberView<'a> {
     /// The inviting team member; null when the owner invited.
     pub invited_by: Option<InviterView<'a>>,
     /// When invited (null for members not invited through the API).
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub invited_at: Option<DateTime>,
     /// When the invitation was accepted.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub accepted_at: Option<DateTime>,
     /// Last successful login.
-    #[serde(serialize_with = "iso_opt")]
+    #[serde(serialize_with = "opt_iso_text")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<DateTime>,
     /// Created.
-    #[serde(serialize_with = "iso_date")]
+    #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: &'a DateTime,
     /// Last change (the creation instant when never changed).
-    #[serde(serialize_with = "iso_date")]
+    #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: &'a DateTime,
 }
