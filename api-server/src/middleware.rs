@@ -51,10 +51,12 @@ pub async fn invalidate_caches(
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // Read before the handler runs: the handler accepted the same token if it succeeded.
     let merchant = writes.then(|| token_merchant(&req)).flatten();
-    let writes_figures = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|m| FIGURE_WRITES.iter().any(|p| m.as_str().starts_with(p)));
+    // Reads (most requests) skip the route comparison.
+    let writes_figures = merchant.is_some()
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|m| FIGURE_WRITES.iter().any(|p| m.as_str().starts_with(p)));
     let response = next.run(req).await;
     if let Some(merchant) = merchant.filter(|_| response.status().is_success()) {
         state.access_cache.invalidate_merchant(merchant);
