@@ -145,6 +145,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         namespaces,
         secret_selector: args.secret_selector.clone(),
         concurrency: args.concurrency,
+        max_concurrent_rollouts: Some(args.max_concurrent_rollouts),
         instance: Some(identity(&args)),
     };
     let shutdown = shutdown_signal();

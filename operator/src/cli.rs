@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Reconciles running at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Most MerchantBackends mid-rollout or mid-migration at once; others wait (rollout phase
+    /// Queued). 0: no cap. A bad image pushed everywhere then stops at this many stacks.
+    #[arg(long, env = "MAX_CONCURRENT_ROLLOUTS", default_value_t = 5)]
+    pub max_concurrent_rollouts: usize,
     /// Runtime threads. 1 (default) runs everything on the main thread: the operator is
     /// I/O-bound (about 6 CPU-seconds to roll out 1,000 MerchantBackends), and one thread means
     /// one malloc arena, which keeps RSS down; more threads spread reconciles over cores.

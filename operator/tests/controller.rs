@@ -127,10 +127,17 @@ networkPolicy: {enabled: true, allowedNamespaces: [ingress-nginx]}",
         .get("shop")
         .await
         .expect("service account");
-    api::<ConfigMap>(&client, &ns)
-        .get("shop-config")
+    let config = config_map_name(&client, &ns).await;
+    assert!(config.starts_with("shop-config-"), "{config}");
+    let cm = api::<ConfigMap>(&client, &ns)
+        .get(&config)
         .await
         .expect("config map");
+    assert_eq!(
+        cm.immutable,
+        Some(true),
+        "one immutable ConfigMap per configuration"
+    );
     api::<HorizontalPodAutoscaler>(&client, &ns)
         .get("shop")
         .await
@@ -233,11 +240,31 @@ async fn a_spec_change_updates_children_and_status() {
     .await;
 
     assert_eq!(ready.status.and_then(|s| s.updated_replicas), Some(2));
+    let config = config_map_name(&client, &ns).await;
     let cm = api::<ConfigMap>(&client, &ns)
-        .get("shop-config")
+        .get(&config)
         .await
         .expect("config map");
     assert_eq!(cm.data.expect("data")["LOG_LEVEL"], "debug");
+    // The rollout finished: the previous configuration's ConfigMap stays for the history
+    // (a rollback takes it back), and the revision record names both.
+    let mb = api::<MerchantBackend>(&client, &ns)
+        .get("shop")
+        .await
+        .expect("backend");
+    let status = mb.status.expect("status");
+    let rollout = status.rollout.expect("status.rollout");
+    assert_eq!(rollout.phase, "Healthy");
+    assert_eq!(status.history.len(), 2, "{:?}", status.history);
+    assert_eq!(status.history[0].outcome, "Succeeded");
+    assert_eq!(
+        status.history[0].image,
+        "registry.invalid/merchant-api:1.1.0"
+    );
+    assert_eq!(
+        rollout.stable_revision.as_deref(),
+        Some(status.history[0].revision.as_str())
+    );
     let d = api::<Deployment>(&client, &ns)
         .get("shop")
         .await
@@ -325,6 +352,13 @@ async fn foreign_patch<K>(
 }
 
 /// The value at a JSON pointer of a live child, as JSON.
+/// The ConfigMap the API Deployment's pods read (`<name>-config-<hash>`).
+async fn config_map_name(client: &Client, ns: &str) -> String {
+    let pointer = "/spec/template/spec/containers/0/envFrom/0/configMapRef/name";
+    let name = live_value::<Deployment>(client, ns, "shop", pointer).await;
+    name.as_str().expect("envFrom configMapRef").to_owned()
+}
+
 async fn live_value<K>(client: &Client, ns: &str, name: &str, pointer: &str) -> serde_json::Value
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -370,11 +404,13 @@ async fn hand_edits_to_any_child_are_undone() {
         serde_json::json!({"spec": {"ports": [{"name": "http", "port": 9999, "targetPort": "http"}]}}),
     )
     .await;
+    // The ConfigMap is immutable (its data cannot be edited): its labels still can.
+    let config = config_map_name(&client, &ns).await;
     hand_patch::<ConfigMap>(
         &client,
         &ns,
-        "shop-config",
-        serde_json::json!({"data": {"LOG_LEVEL": "trace"}}),
+        &config,
+        serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/part-of": "other"}}}),
     )
     .await;
     foreign_patch::<Deployment>(
@@ -409,8 +445,15 @@ async fn hand_edits_to_any_child_are_undone() {
         live_value::<Service>(&client, &ns, "shop-internal", "/spec/ports/0/port").await == 5001
     })
     .await;
-    eventually("ConfigMap value restored", || async {
-        live_value::<ConfigMap>(&client, &ns, "shop-config", "/data/LOG_LEVEL").await == "info"
+    eventually("ConfigMap label restored", || async {
+        live_value::<ConfigMap>(
+            &client,
+            &ns,
+            &config,
+            "/metadata/labels/app.kubernetes.io~1part-of",
+        )
+        .await
+            == "merchant-stack"
     })
     .await;
     eventually("container env restored", || async {
@@ -447,13 +490,20 @@ async fn hand_edits_to_any_child_are_undone() {
     hand_patch::<ConfigMap>(
         &client,
         &ns,
-        "shop-config",
-        serde_json::json!({"data": {"LOG_LEVEL": "warn"}}),
+        &config,
+        serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/part-of": "elsewhere"}}}),
     )
     .await;
     let restarted = Operator::start(&ns).await;
     eventually("the edit made while down undone", || async {
-        live_value::<ConfigMap>(&client, &ns, "shop-config", "/data/LOG_LEVEL").await == "info"
+        live_value::<ConfigMap>(
+            &client,
+            &ns,
+            &config,
+            "/metadata/labels/app.kubernetes.io~1part-of",
+        )
+        .await
+            == "merchant-stack"
     })
     .await;
     // And once restored, nothing more is written.

@@ -22,6 +22,7 @@ fn settings(namespaces: &[&str], secret_selector: Option<&str>) -> Settings {
         secret_selector: secret_selector.map(str::to_owned),
         concurrency: 4,
         instance: Some("tests".into()),
+        max_concurrent_rollouts: None,
     }
 }
 

@@ -15,90 +15,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use common::{real::*, *};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, ObjectMeta, PostParams},
 };
 use merchant_operator::crd::MerchantBackend;
 use serde_json::{Value, json};
 
 /// One real-pod test at a time: they share the node's CPUs and the MongoDB one of them stops.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Longest wait for real pods (image already imported; pods start in seconds).
-const POD_WAIT: Duration = Duration::from_secs(180);
-
-/// What `scripts/testenv up nodes` exported (target/testenv/env.sh).
-struct RealNode {
-    name: String,
-    taint: String,
-    pod_mongodb_uri: String,
-    pod_redis_url: String,
-    storage_class: String,
-    volumes_dir: PathBuf,
-    testenv_dir: String,
-}
-
-/// The real node, or `None` (skip) outside CI when the nodes tier is not up.
-fn real_node() -> Option<RealNode> {
-    let Ok(name) = std::env::var("TESTENV_REAL_NODE") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "TESTENV_REAL_NODE is not set: CI needs the nodes tier (scripts/testenv up nodes)"
-        );
-        eprintln!("skipping: no real node (scripts/testenv up nodes; scripts/image)");
-        return None;
-    };
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    Some(RealNode {
-        name,
-        taint: var("TESTENV_NODE_TAINT"),
-        pod_mongodb_uri: var("TESTENV_POD_MONGODB_URI"),
-        pod_redis_url: var("TESTENV_POD_REDIS_URL"),
-        storage_class: var("TESTENV_STORAGE_CLASS"),
-        volumes_dir: PathBuf::from(var("TESTENV_VOLUMES_DIR")),
-        testenv_dir: var("MERCHANT_TESTENV"),
-    })
-}
-
-impl RealNode {
-    /// nodeSelector + toleration that put a pod on the real node (and only there).
-    fn placement(&self) -> Value {
-        json!({
-            "nodeSelector": {"kubernetes.io/hostname": self.name},
-            "tolerations": [{"key": self.taint, "operator": "Exists", "effect": "NoSchedule"}],
-        })
-    }
-
-    /// The MongoDB URI pods use, with a database of their own.
-    fn mongodb_uri(&self, db: &str) -> String {
-        self.pod_mongodb_uri.replacen("/?", &format!("/{db}?"), 1)
-    }
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// Run a command; its stdout, or a panic with its stderr.
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Install the chart's operator in `ns` as a real pod (namespace-scoped, the chart's RBAC only)
 /// and wait until it is ready.
@@ -133,194 +60,6 @@ fn install_operator(node: &RealNode, ns: &str) {
         ],
     );
     let _ = std::fs::remove_file(file);
-}
-
-/// The Secrets a MerchantBackend references by default, pointing at the host's test servers.
-async fn create_secrets(client: &Client, node: &RealNode, ns: &str, db: &str) {
-    let secrets = Api::<Secret>::namespaced(client.clone(), ns);
-    let key = |tag: &str| format!("{tag}-{}-0123456789abcdef0123456789", unique_suffix());
-    for (name, data) in [
-        ("db-secrets", vec![("mongodb-uri", node.mongodb_uri(db))]),
-        (
-            "cache-secrets",
-            vec![("redis-url", node.pod_redis_url.clone())],
-        ),
-        (
-            "auth-secrets",
-            vec![
-                ("jwt-secret", key("legacy")),
-                ("jwt-merchant-secret", key("access")),
-                ("jwt-refresh-secret", key("refresh")),
-            ],
-        ),
-    ] {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            string_data: Some(data.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
-            ..Default::default()
-        };
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("create secret");
-    }
-}
-
-fn unique_suffix() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    )
-}
-
-/// A MerchantBackend of the locally built API image on the real node, with small requests so
-/// it fits beside the other tests' pods on two CPUs.
-fn backend(node: &RealNode, name: &str, extra: Value) -> MerchantBackend {
-    let mut spec = json!({
-        "image": "localhost/merchant-api:dev",
-        "imagePullPolicy": "Never",
-        "replicas": 2,
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-        "podTemplate": node.placement(),
-        // Every request comes from the host's bridge address and the Redis counters outlive a
-        // run: limits high enough that reruns never trip them.
-        "config": {"logLevel": "info", "rateLimit": {"general": 100000, "auth": 10000, "register": 10000}},
-    });
-    merge(&mut spec, extra);
-    serde_json::from_value(json!({
-        "apiVersion": "merchant.rezapp.com/v1alpha1",
-        "kind": "MerchantBackend",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .expect("valid MerchantBackend")
-}
-
-fn merge(into: &mut Value, from: Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (slot, v) => *slot = v,
-    }
-}
-
-async fn apply_backend(client: &Client, ns: &str, mb: &MerchantBackend) {
-    Api::<MerchantBackend>::namespaced(client.clone(), ns)
-        .patch(
-            &mb.name_any(),
-            &PatchParams::apply("e2e").force(),
-            &Patch::Apply(mb),
-        )
-        .await
-        .expect("apply MerchantBackend");
-}
-
-/// The condition `type_` of the MerchantBackend as (status, reason, message).
-async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> (String, String, String) {
-    let mb = Api::<MerchantBackend>::namespaced(client.clone(), ns)
-        .get(name)
-        .await
-        .expect("get MerchantBackend");
-    mb.status
-        .and_then(|s| s.conditions.into_iter().find(|c| c.type_ == type_))
-        .map(|c| (c.status, c.reason, c.message))
-        .unwrap_or_default()
-}
-
-/// Poll `check` every 500 ms until it returns Some or `limit` passes; panic with `what` and the
-/// last observation otherwise.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("{what}: not within {limit:?}; last seen: {last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-}
-
-async fn wait_condition(client: &Client, ns: &str, name: &str, type_: &str, status: &str) {
-    eventually(&format!("{name} {type_}={status}"), POD_WAIT, || async {
-        let c = condition(client, ns, name, type_).await;
-        if c.0 == status {
-            Ok(())
-        } else {
-            Err(format!("{c:?}"))
-        }
-    })
-    .await
-}
-
-/// `http://<ClusterIP>:<port>` of a Service, reachable from this host through kube-proxy.
-async fn service_url(client: &Client, ns: &str, name: &str) -> String {
-    let svc = Api::<Service>::namespaced(client.clone(), ns)
-        .get(name)
-        .await
-        .expect("get Service");
-    let spec = svc.spec.expect("service spec");
-    let ip = spec.cluster_ip.expect("ClusterIP");
-    let port = spec.ports.expect("ports")[0].port;
-    format!("http://{ip}:{port}")
-}
-
-/// Wait until the Service answers /health/ready (kube-proxy programs a new Service within a
-/// second or so of its endpoints turning ready).
-async fn service_answers(base: &str) {
-    eventually("the Service answers", Duration::from_secs(30), || async {
-        match http().get(format!("{base}/health/ready")).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(r.status().to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
-}
-
-async fn api_pods(client: &Client, ns: &str, name: &str) -> Vec<Pod> {
-    Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&format!(
-            "app.kubernetes.io/instance={name},app.kubernetes.io/name=merchant-api"
-        )))
-        .await
-        .expect("list pods")
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect()
-}
-
-fn restarts(pods: &[Pod]) -> i32 {
-    pods.iter()
-        .flat_map(|p| {
-            p.status
-                .iter()
-                .flat_map(|s| s.container_statuses.iter().flatten())
-        })
-        .map(|c| c.restart_count)
-        .sum()
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("http client")
 }
 
 /// Send `req` (with the bearer token, if any); (status, body bytes).
@@ -530,7 +269,7 @@ async fn a_deleted_pod_is_replaced_and_serves(client: &Client, ns: &str, name: &
         .delete(&victim, &DeleteParams::default())
         .await
         .expect("delete pod");
-    eventually("a replacement pod is ready", POD_WAIT, || async {
+    within("a replacement pod is ready", POD_WAIT, || async {
         let pods = api_pods(client, ns, name).await;
         let ready = pods
             .iter()
@@ -597,7 +336,7 @@ async fn readiness_follows_the_database(
     let before = restarts(&api_pods(client, ns, name).await);
     testenv(node, &["down", "mongo"]);
     wait_condition(client, ns, name, "Ready", "False").await;
-    eventually("no API pod ready without MongoDB", POD_WAIT, || async {
+    within("no API pod ready without MongoDB", POD_WAIT, || async {
         let ready = api_pods(client, ns, name)
             .await
             .iter()
@@ -692,7 +431,7 @@ async fn status_names_the_cause_when_pods_cannot_run() {
         apply_backend(&client, &ns, &backend(&node, name, extra)).await;
     }
     for (name, _, reason, words) in &cases {
-        eventually(
+        within(
             &format!("{name}: Ready=False {reason}"),
             POD_WAIT,
             || async {
@@ -782,7 +521,7 @@ async fn run_cron_job(client: &Client, ns: &str, name: &str, cron: &str, field: 
             &format!("--from=cronjob/{cron}"),
         ],
     );
-    eventually(
+    within(
         &format!("status.backup.{field} records {job}"),
         POD_WAIT,
         || async {
@@ -928,7 +667,7 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
     );
     mb.spec.image = "localhost/merchant-api:dev-b".into();
     apply_backend(&client, &ns, &mb).await;
-    let message = eventually("Degraded=True MigrationFailed", POD_WAIT, || async {
+    let message = within("Degraded=True MigrationFailed", POD_WAIT, || async {
         let c = condition(&client, &ns, name, "Degraded").await;
         if c.0 == "True" && c.1 == "MigrationFailed" {
             Ok(c.2)
@@ -961,7 +700,7 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
         .get_or_insert_with(Default::default)
         .log_level = Some(merchant_operator::crd::LogLevel::Debug);
     apply_backend(&client, &ns, &mb).await;
-    eventually("the new image serves", POD_WAIT, || async {
+    within("the new image serves", POD_WAIT, || async {
         let status = backend_status(&client, &ns, name).await;
         let ready = status
             .conditions
@@ -1015,7 +754,7 @@ async fn run_to_the_end(client: &Client, ns: &str, kind: &str, name: &str, spec:
     api.create(&PostParams::default(), &object)
         .await
         .unwrap_or_else(|e| panic!("create {kind} {name}: {e}"));
-    eventually(&format!("{kind} {name} finishes"), POD_WAIT, || async {
+    within(&format!("{kind} {name} finishes"), POD_WAIT, || async {
         let object = api.get(name).await.map_err(|e| e.to_string())?;
         let status = object.data.get("status").cloned().unwrap_or_default();
         match status["phase"].as_str() {
@@ -1252,7 +991,7 @@ async fn a_point_in_time_restore_replays_captured_changes() {
     let segment_seconds = 5;
     let point_in_time = json!({"pointInTime": {"segmentSeconds": segment_seconds}});
     let (ns, _) = backed_up_stack(&client, &node, "e2e-pitr", point_in_time).await;
-    let capture = eventually("status.backup.capture.running", POD_WAIT, || async {
+    let capture = within("status.backup.capture.running", POD_WAIT, || async {
         let status = backend_status(&client, &ns, name).await;
         let backup = serde_json::to_value(status.backup).unwrap_or_default();
         match backup["capture"]["running"].as_bool() {

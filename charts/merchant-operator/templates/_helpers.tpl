@@ -53,6 +53,10 @@ cluster-wide mode).
 - apiGroups: ["merchant.rezapp.com"]
   resources: ["merchantbackends", "merchantbackups", "merchantrestores"]
   verbs: ["get", "list", "watch"]
+# Patched only to remove a rollout annotation it acted on (promote, abort, retry).
+- apiGroups: ["merchant.rezapp.com"]
+  resources: ["merchantbackends"]
+  verbs: ["patch"]
 # Created only before an irreversible migration (linked in status.release.backup).
 - apiGroups: ["merchant.rezapp.com"]
   resources: ["merchantbackups"]
@@ -87,6 +91,10 @@ cluster-wide mode).
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Every revision's pod template (what a rollback runs); never updated, pruned after a rollout.
+- apiGroups: ["apps"]
+  resources: ["controllerrevisions"]
+  verbs: ["get", "list", "create", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

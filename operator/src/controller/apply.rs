@@ -79,6 +79,9 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
         config_map,
         uploads,
         deployment,
+        canary,
+        preview,
+        preview_service: _,
         internal_service: _,
         public_service: _,
         hpa: _,
@@ -115,6 +118,30 @@ pub async fn apply(ctx: &Context, b: &ValidatedBackend, children: &Children) -> 
     )
     .await?;
     out.deployment = out.note(applied);
+    let (canary_name, preview_name) = (
+        super::build::names::canary(&b.name),
+        super::build::names::preview(&b.name),
+    );
+    let (canary, preview) = tokio::join!(
+        apply_desired(
+            ctx,
+            b,
+            &c.deployments,
+            canary,
+            deployment_drift,
+            &canary_name
+        ),
+        apply_desired(
+            ctx,
+            b,
+            &c.deployments,
+            preview,
+            deployment_drift,
+            &preview_name
+        ),
+    );
+    out.note(canary?);
+    out.note(preview?);
     apply_dependents(ctx, b, children, &mut out).await?;
     Ok(out)
 }
@@ -136,6 +163,7 @@ async fn apply_dependents(
         backup,
         verify,
         capture,
+        preview_service,
         ..
     } = children;
     let c = &ctx.caches;
@@ -144,9 +172,18 @@ async fn apply_dependents(
         names::verify(&b.name),
         names::capture(&b.name),
     );
-    let (internal, public, hpa, pdb, np, ing, backup, verify, capture) = tokio::join!(
+    let preview_name = super::build::names::preview(&b.name);
+    let (internal, public, preview, hpa, pdb, np, ing, backup, verify, capture) = tokio::join!(
         apply_child(ctx, b, &c.services, internal_service, no_drift),
         apply_child(ctx, b, &c.services, public_service, no_drift),
+        apply_desired(
+            ctx,
+            b,
+            &c.services,
+            preview_service,
+            no_drift,
+            &preview_name
+        ),
         apply_desired(ctx, b, &c.hpas, hpa, no_drift, &b.name),
         apply_desired(ctx, b, &c.pdbs, pdb, no_drift, &b.name),
         apply_desired(ctx, b, &c.network_policies, policy, no_drift, &b.name),
@@ -157,6 +194,7 @@ async fn apply_dependents(
     );
     out.note(internal?);
     out.note(public?);
+    out.note(preview?);
     out.note(hpa?);
     out.note(pdb?);
     out.note(np?);
@@ -537,7 +575,7 @@ mod tests {
 
     fn desired(spec: &str) -> Deployment {
         let v = validate(&backend(spec)).expect("valid");
-        crate::controller::build::deployment(&v, "config", "secrets")
+        crate::controller::build::deployment(&v, "secrets")
     }
 
     #[test]

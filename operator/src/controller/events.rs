@@ -113,6 +113,16 @@ fn delete_hint(namespace: &str, name: &str) -> String {
     format!("delete it when the data is no longer needed: kubectl delete pvc {name} -n {namespace}")
 }
 
+/// A rollout step: started, a step done, promoted, aborted, rolled back (warning), blocked.
+pub async fn rollout(ctx: &Context, b: &ValidatedBackend, warning: bool, why: &str, note: String) {
+    let type_ = if warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    publish(ctx, &backend_ref(b), type_, why, note).await;
+}
+
 /// Normal, once per claim: uploads were disabled but the retained claim (and its data) was kept.
 pub async fn claim_retained(ctx: &Context, b: &ValidatedBackend, claim: &ObjectMeta) {
     if !first_announcement(ctx, "disabled", claim.uid.as_deref()) {

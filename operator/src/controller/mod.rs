@@ -1,6 +1,7 @@
 //! The MerchantBackend controller: wiring (caches, watches, Context) and a reconcile that reads
 //! like a table of contents: validate -> build -> apply -> update_status.
 
+pub mod analysis;
 pub mod apply;
 pub mod backups;
 pub mod build;
@@ -15,6 +16,7 @@ pub mod recorder;
 pub mod reflect;
 pub mod release;
 pub mod report;
+pub mod rollout;
 pub mod secrets;
 pub mod status;
 pub mod validate;
@@ -81,6 +83,12 @@ pub struct Context {
     /// Per MerchantBackend: the crashing `pod/container`, its restartCount and the log lines
     /// fetched for it, so logs are read once per crash.
     pub crash_logs: Mutex<HashMap<String, diagnose::SeenCrash>>,
+    /// Every revision's pod template read or stored (immutable, so kept for the process).
+    pub revisions: rollout::revisions::Memo,
+    /// Slots of the fleet cap.
+    pub fleet: rollout::fleet::Fleet,
+    /// HTTP client of the rollout analysis (Prometheus, the pods' /health/ready).
+    pub http: reqwest::Client,
 }
 
 /// How the controller runs.
@@ -94,6 +102,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Event reporter instance (pod name).
     pub instance: Option<String>,
+    /// Most MerchantBackends mid-rollout or mid-migration at once (None: no cap).
+    pub max_concurrent_rollouts: Option<usize>,
 }
 
 /// Requeue of a settled object: a safety net only (it reads caches, so it costs no request).
@@ -141,6 +151,9 @@ pub async fn run(
         failures: Mutex::default(),
         announced: Mutex::default(),
         crash_logs: Mutex::default(),
+        revisions: rollout::revisions::Memo::default(),
+        fleet: rollout::fleet::Fleet::new(settings.max_concurrent_rollouts),
+        http: reqwest::Client::new(),
     });
     let controller = Controller::for_stream(backend_stream, backend_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency));
@@ -326,24 +339,77 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
         write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
         return Ok(Action::requeue(REFUSED_RETRY));
     }
+    // In memory: a change waits while the fleet cap's slots are taken (nothing starts, not
+    // even its migrations).
+    let admitted = fleet_slot(ctx, mb, &validated, &secrets)?;
     // Cache reads; a Job create or one pod list only when a release step starts or ends.
     let gate = match &secrets {
-        secrets::SecretsState::Ready { .. } => Some(release::gate(ctx, mb, &validated).await?),
+        secrets::SecretsState::Ready { .. } if admitted => {
+            Some(release::gate(ctx, mb, &validated).await?)
+        }
+        secrets::SecretsState::Ready { .. } | secrets::SecretsState::Missing(_) => None,
+    };
+    let mut children = build_serving(&validated, &secrets, gate.as_ref())?; // pure
+    // Cache reads; writes only when a revision is stored, a measurement taken or a rollout ends.
+    let rollout = match &secrets {
+        secrets::SecretsState::Ready { .. } => {
+            let release = rollout::Release {
+                release: gate.as_ref().and_then(|g| g.release.as_ref()),
+                database: gate.as_ref().and_then(|g| g.database.as_ref()),
+            };
+            // Boxed: the futures of a reconcile nest deep, and a debug build's stack is small.
+            Box::pin(rollout::roll(
+                ctx,
+                mb,
+                &validated,
+                &mut children,
+                &release,
+                admitted,
+            ))
+            .await?
+        }
         secrets::SecretsState::Missing(_) => None,
     };
-    let children = build_serving(&validated, &secrets, gate.as_ref())?; // pure
     // API writes only for children that differ (and a GET for a child missing from the cache).
-    let applied = match apply::apply(ctx, &validated, &children).await {
+    let applied = match Box::pin(apply::apply(ctx, &validated, &children)).await {
         Ok(applied) => applied,
         Err(error) => return Err(report_apply_failure(ctx, mb, &validated, &secrets, error).await),
     };
-    let requeue = gate.as_ref().and_then(|g| g.requeue);
-    let observed = observe_applied(ctx, mb, &validated, &children, applied, gate).await;
+    let requeue = [
+        gate.as_ref().and_then(|g| g.requeue),
+        rollout.as_ref().and_then(|r| r.requeue),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let mut observed = observe_applied(ctx, mb, &validated, &children, applied, gate).await;
+    observed.rollout = rollout.map(|r| (r.status, r.history));
     let refused = !observed.refused.is_empty();
     let verdict = Verdict::Applied(secrets);
     write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
     let resync = if refused { REFUSED_RETRY } else { RESYNC };
     Ok(Action::requeue(requeue.map_or(resync, |r| r.min(resync))))
+}
+
+/// Take (or keep, or give back) this backend's slot under the fleet cap. True: it may change.
+fn fleet_slot(
+    ctx: &Context,
+    mb: &MerchantBackend,
+    b: &ValidatedBackend,
+    secrets: &secrets::SecretsState,
+) -> Result<bool> {
+    let key = backend_key(mb);
+    let wants = match secrets {
+        secrets::SecretsState::Ready { .. } => {
+            rollout::candidate(&build(b, secrets)?).is_some_and(|c| rollout::wants_slot(mb, &c))
+        }
+        secrets::SecretsState::Missing(_) => false,
+    };
+    if !wants {
+        ctx.fleet.give_back(&key);
+        return Ok(true);
+    }
+    Ok(ctx.fleet.take(&ctx.backends, &key))
 }
 
 /// What the status reports after an apply: the children as applied and observed, why the API

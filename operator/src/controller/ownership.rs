@@ -113,6 +113,9 @@ pub fn claimed(name: &str) -> Vec<(&'static str, String)> {
         ("Service", names::internal_service(name)),
         ("Service", name.to_owned()),
         ("Deployment", name.to_owned()),
+        ("Deployment", names::canary(name)),
+        ("Deployment", names::preview(name)),
+        ("Service", names::preview(name)),
         ("HorizontalPodAutoscaler", name.to_owned()),
         ("PodDisruptionBudget", name.to_owned()),
         ("NetworkPolicy", name.to_owned()),
@@ -129,6 +132,8 @@ fn neighbours(name: &str) -> Vec<String> {
         names::config_map(""),
         names::internal_service(""),
         names::uploads(""),
+        names::canary(""),
+        names::preview(""),
     ];
     let mut out = Vec::new();
     for suffix in &suffixes {

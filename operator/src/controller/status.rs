@@ -26,6 +26,7 @@ use super::{
 use crate::{
     crd::{
         APPLIED_HASH_ANNOTATION, FIELD_MANAGER, MerchantBackend, MerchantBackendStatus,
+        rollout::{RevisionRecord, RolloutStatus},
         status::{BackupStatus, DEGRADED, PAUSED, PROGRESSING, READY, STALLED, reason},
     },
     error::{Error, Result},
@@ -56,6 +57,8 @@ pub struct Observed {
     pub gate: Option<super::release::Gate>,
     /// The unfinished in-place MerchantRestore holding the API at zero replicas.
     pub restore_hold: Option<String>,
+    /// status.rollout and status.history as decided (None: not run, status keeps its own).
+    pub rollout: Option<(RolloutStatus, Vec<RevisionRecord>)>,
 }
 
 /// What the reconcile concluded, the input of the conditions.
@@ -351,6 +354,13 @@ pub fn compute(
     if let (Some(spec), Some(recorded)) = (b.and_then(|b| b.backup.as_ref()), &backup) {
         drafts.push(super::backups::health(spec, recorded, now));
     }
+    let (rollout, history) = match &observed.rollout {
+        Some((rollout, history)) => (Some(rollout.clone()), history.clone()),
+        None => (old.rollout, old.history),
+    };
+    if let Some(r) = &rollout {
+        drafts.push(super::rollout::health(r));
+    }
     MerchantBackendStatus {
         observed_generation: generation,
         conditions: conditions(drafts, previous, generation, now),
@@ -368,6 +378,8 @@ pub fn compute(
             Some(gate) => gate.release.clone(),
             None => old.release,
         },
+        rollout,
+        history,
     }
 }
 

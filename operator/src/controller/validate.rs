@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::{
 };
 use kube::{Resource, ResourceExt};
 
+use crate::crd::rollout::RolloutStrategy;
 use crate::crd::{
     AccessMode, ApiConfigSpec, AutoscalingSpec, Environment, IngressSpec, LogLevel,
     MerchantBackend, MerchantBackendSpec, PodTemplateSpec, PullPolicy, ScalingBehaviorSpec,
@@ -169,8 +170,42 @@ pub struct ValidatedBackend {
     pub backend_json: String,
     /// How migrations gate a release.
     pub migrations: Migrations,
+    /// How releases roll out.
+    pub rollout: Rollout,
     /// spec.paused.
     pub paused: bool,
+}
+
+/// Resolved spec.rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// Strategy.
+    pub strategy: RolloutStrategy,
+    /// Seconds a new revision has to become ready.
+    pub progress_deadline_seconds: i64,
+    /// Restarts of new-revision pods tolerated.
+    pub max_restarts: i32,
+    /// BlueGreen: switch without waiting for the promote annotation.
+    pub auto_promotion: bool,
+    /// BlueGreen: seconds the old revision stays after the switch.
+    pub scale_down_delay_seconds: i64,
+    /// Canary steps.
+    pub steps: Vec<Step>,
+    /// Prometheus base URL.
+    pub prometheus_url: Option<String>,
+    /// Analysis queries.
+    pub queries: Vec<super::analysis::Query>,
+}
+
+/// One resolved canary step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Canary share in percent.
+    Weight(i32),
+    /// Wait this many seconds; None: until promoted.
+    Pause(Option<i64>),
+    /// Run these queries (indexes into `Rollout::queries`).
+    Analysis(Vec<usize>),
 }
 
 /// Resolved spec.backup.
@@ -264,6 +299,7 @@ pub fn validate(mb: &MerchantBackend) -> Result<ValidatedBackend, InvalidSpec> {
         backup: backup(mb, &namespace_of(mb))?,
         backend_json: backend_json(mb),
         migrations: migrations(spec),
+        rollout: rollout(spec)?,
         paused: spec.paused.unwrap_or(false),
     };
     validated.pdb_min_available = pdb(spec, validated.max_pods())?;
@@ -378,6 +414,83 @@ fn migrations(spec: &MerchantBackendSpec) -> Migrations {
         rollback_window_seconds: m.rollback_window_seconds.unwrap_or(86_400),
         backup_before_irreversible: m.backup_before_irreversible.unwrap_or(true),
     }
+}
+
+fn rollout(spec: &MerchantBackendSpec) -> Result<Rollout, InvalidSpec> {
+    let r = spec.rollout.clone().unwrap_or_default();
+    let bg = r.blue_green.clone().unwrap_or_default();
+    let analysis = r.analysis.clone().unwrap_or_default();
+    let queries: Vec<super::analysis::Query> = analysis
+        .queries
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|q| super::analysis::Query {
+            interval: std::time::Duration::from_secs(
+                u64::try_from(q.interval_seconds.unwrap_or(10)).unwrap_or(10),
+            ),
+            count: u32::try_from(q.count.unwrap_or(3)).unwrap_or(3),
+            failure_limit: u32::try_from(q.failure_limit.unwrap_or(0)).unwrap_or(0),
+            name: q.name,
+            promql: q.query,
+            max_value: q.threshold,
+        })
+        .collect();
+    if !queries.is_empty() && analysis.prometheus_url.is_none() {
+        return Err(invalid(
+            "spec.rollout.analysis.prometheusURL",
+            "is required when spec.rollout.analysis.queries is set",
+        ));
+    }
+    let mut steps = Vec::new();
+    for (i, step) in r
+        .canary
+        .map(|c| c.steps)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        steps.push(canary_step(i, step, &queries)?);
+    }
+    Ok(Rollout {
+        strategy: r.strategy.unwrap_or_default(),
+        progress_deadline_seconds: i64::from(r.progress_deadline_seconds.unwrap_or(30)),
+        max_restarts: r.max_restarts.unwrap_or(0),
+        auto_promotion: bg.auto_promotion.unwrap_or(true),
+        scale_down_delay_seconds: i64::from(bg.scale_down_delay_seconds.unwrap_or(30)),
+        steps,
+        prometheus_url: analysis.prometheus_url,
+        queries,
+    })
+}
+
+fn canary_step(
+    i: usize,
+    step: &crate::crd::rollout::CanaryStep,
+    queries: &[super::analysis::Query],
+) -> Result<Step, InvalidSpec> {
+    if let Some(weight) = step.set_weight {
+        return Ok(Step::Weight(weight));
+    }
+    if let Some(pause) = &step.pause {
+        return Ok(Step::Pause(pause.duration_seconds.map(i64::from)));
+    }
+    let names = step
+        .analysis
+        .as_ref()
+        .and_then(|a| a.queries.clone())
+        .unwrap_or_else(|| queries.iter().map(|q| q.name.clone()).collect());
+    let mut picked = Vec::new();
+    for name in names {
+        let Some(index) = queries.iter().position(|q| q.name == name) else {
+            return Err(invalid(
+                &format!("spec.rollout.canary.steps[{i}].analysis.queries"),
+                &format!("{name:?} is not the name of a query in spec.rollout.analysis.queries"),
+            ));
+        };
+        picked.push(index);
+    }
+    Ok(Step::Analysis(picked))
 }
 
 fn invalid(field: &str, reason: &str) -> InvalidSpec {

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod restore;
+pub mod rollout;
 mod spec;
 pub mod status;
 
@@ -32,6 +33,16 @@ pub const CONFIG_HASH_ANNOTATION: &str = "merchant.rezapp.com/config-hash";
 pub const SECRETS_HASH_ANNOTATION: &str = "merchant.rezapp.com/secrets-hash";
 /// Label naming the MerchantBackend a child belongs to (`app.kubernetes.io/instance`).
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Pod label: the revision a pod runs (hash of its template), what Services and queries select.
+pub const REVISION_LABEL: &str = "merchant.rezapp.com/revision";
+/// Annotation on a MerchantBackend: finish the paused step (value `full`: every step).
+pub const PROMOTE_ANNOTATION: &str = "merchant.rezapp.com/promote";
+/// Annotation on a MerchantBackend: stop the rollout and go back to the stable revision.
+pub const ABORT_ANNOTATION: &str = "merchant.rezapp.com/abort";
+/// Annotation on a MerchantBackend: roll out again the revision that failed or was aborted.
+pub const RETRY_ANNOTATION: &str = "merchant.rezapp.com/retry";
+/// Annotation on a MerchantBackend: hold the rollout where it is while present.
+pub const PAUSE_ANNOTATION: &str = "merchant.rezapp.com/pause";
 
 /// The CustomResourceDefinition of the MerchantBackend as YAML.
 ///

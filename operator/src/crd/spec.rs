@@ -132,6 +132,11 @@ pub struct MerchantBackendSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrations: Option<MigrationsSpec>,
 
+    /// How a new revision (image, configuration, Secret checksums, pod settings) replaces the
+    /// serving one, and when it rolls back on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::rollout::RolloutSpec>,
+
     /// Stop reconciling: children are left exactly as they are until paused is false again.
     /// Acknowledged by the Paused condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]

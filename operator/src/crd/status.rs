@@ -42,6 +42,12 @@ pub struct MerchantBackendStatus {
     /// pending).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseStatus>,
+    /// The rollout of the current revision, or the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::rollout::RolloutStatus>,
+    /// The last 10 revisions rolled out, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<super::rollout::RevisionRecord>,
 }
 
 /// Scheduled backups as observed.
@@ -204,6 +210,9 @@ pub const STALLED: &str = "Stalled";
 pub const PAUSED: &str = "Paused";
 /// Condition type: the newest good backup is as recent as spec.backup.schedule promises.
 pub const BACKUP_HEALTHY: &str = "BackupHealthy";
+/// Condition type: the last rollout finished on a good revision (False while one fails or is
+/// rolled back).
+pub const ROLLOUT_HEALTHY: &str = "RolloutHealthy";
 
 /// Condition reasons (PascalCase, also used as Event reasons).
 pub mod reason {
@@ -272,6 +281,24 @@ pub mod reason {
     pub const PRE_MIGRATION_BACKUP_FAILED: &str = "PreMigrationBackupFailed";
     /// Event: the contract migrations of a release ran.
     pub const CONTRACTED: &str = "Contracted";
+    /// RolloutHealthy: the last rollout finished on the revision the spec asks for.
+    pub const ROLLOUT_SUCCEEDED: &str = "RolloutSucceeded";
+    /// RolloutHealthy / event: a new revision is rolling out.
+    pub const ROLLOUT_STARTED: &str = "RolloutStarted";
+    /// Event: a canary step finished.
+    pub const ROLLOUT_STEP: &str = "RolloutStep";
+    /// Event: the new revision was promoted (BlueGreen switch, Canary's last step).
+    pub const PROMOTED: &str = "Promoted";
+    /// RolloutHealthy / event: the rollout was aborted (annotation); the stable revision serves.
+    pub const ROLLOUT_ABORTED: &str = "RolloutAborted";
+    /// RolloutHealthy / event: the new revision failed and the stable one was put back.
+    pub const ROLLED_BACK: &str = "RolledBack";
+    /// RolloutHealthy: the new revision failed but an irreversible migration forbids going back.
+    pub const ROLLBACK_BLOCKED: &str = "RollbackBlocked";
+    /// RolloutHealthy: waiting for a slot under the operator's fleet cap.
+    pub const ROLLOUT_QUEUED: &str = "RolloutQueued";
+    /// RolloutHealthy: held by the pause annotation or a pause step.
+    pub const ROLLOUT_PAUSED: &str = "RolloutPaused";
     /// Event: a backup run succeeded.
     pub const BACKUP_SUCCEEDED: &str = "BackupSucceeded";
     /// Event: a backup run failed.

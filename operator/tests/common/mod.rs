@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod real;
+
 use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::{
@@ -111,6 +113,7 @@ impl Operator {
             secret_selector: None,
             concurrency: 8,
             instance: Some("tests".into()),
+            max_concurrent_rollouts: None,
         })
         .await
     }

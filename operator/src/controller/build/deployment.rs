@@ -26,14 +26,14 @@ use super::{
 };
 use crate::{
     controller::validate::{UPLOADS_PATH, ValidatedBackend},
-    crd::{CONFIG_HASH_ANNOTATION, SECRETS_HASH_ANNOTATION},
+    crd::{CONFIG_HASH_ANNOTATION, REVISION_LABEL, SECRETS_HASH_ANNOTATION},
 };
 
 /// uid/gid of the distroless `nonroot` user the project's images run as (see Dockerfile).
 const RUN_AS: i64 = 65532;
 
 /// The API Deployment. `replicas` is omitted while an HPA owns the count.
-pub fn deployment(b: &ValidatedBackend, config_hash: &str, secrets_hash: &str) -> Deployment {
+pub fn deployment(b: &ValidatedBackend, secrets_hash: &str) -> Deployment {
     Deployment {
         metadata: object_meta(b, b.name.clone()),
         spec: Some(DeploymentSpec {
@@ -47,7 +47,7 @@ pub fn deployment(b: &ValidatedBackend, config_hash: &str, secrets_hash: &str) -
                     max_unavailable: Some(IntOrString::Int(0)),
                 }),
             }),
-            template: pod_template(b, config_hash, secrets_hash),
+            template: pod_template(b, &super::config_hash(b), secrets_hash),
             ..Default::default()
         }),
         ..Default::default()
@@ -61,14 +61,29 @@ fn pod_template(b: &ValidatedBackend, config_hash: &str, secrets_hash: &str) -> 
     let mut annotations = b.pod_template.annotations.clone().unwrap_or_default();
     annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned());
     annotations.insert(SECRETS_HASH_ANNOTATION.to_owned(), secrets_hash.to_owned());
-    PodTemplateSpec {
+    let mut template = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(pod_labels),
             annotations: Some(annotations),
             ..Default::default()
         }),
         spec: Some(pod_spec(b)),
-    }
+    };
+    label_revision(&mut template);
+    template
+}
+
+/// Name the template's revision on its pods (label: Services and queries select by it) and on
+/// the template itself (annotation: the controller's Deployment cache keeps annotations only).
+fn label_revision(template: &mut PodTemplateSpec) {
+    let revision = super::revision_of(template);
+    let meta = template.metadata.get_or_insert_with(ObjectMeta::default);
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(REVISION_LABEL.to_owned(), revision.clone());
+    meta.annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(REVISION_LABEL.to_owned(), revision);
 }
 
 fn pod_spec(b: &ValidatedBackend) -> PodSpec {
@@ -119,7 +134,7 @@ pub(super) fn hardened_pod_spec(b: &ValidatedBackend) -> PodSpec {
 pub(super) fn env_from(b: &ValidatedBackend) -> Vec<EnvFromSource> {
     vec![EnvFromSource {
         config_map_ref: Some(ConfigMapEnvSource {
-            name: names::config_map(&b.name),
+            name: names::config_revision(&b.name, &super::config_hash(b)),
             optional: None,
         }),
         ..Default::default()
@@ -266,7 +281,7 @@ mod tests {
     use crate::{controller::validate::validate, fixtures::backend};
 
     fn build(spec: &str) -> Deployment {
-        deployment(&validate(&backend(spec)).expect("valid"), "c", "s")
+        deployment(&validate(&backend(spec)).expect("valid"), "s")
     }
 
     fn api_container(d: &Deployment) -> Container {

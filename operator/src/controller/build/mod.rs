@@ -73,6 +73,12 @@ pub struct Children {
     pub public_service: Service,
     /// Deployment `<name>`; held while a required Secret is missing.
     pub deployment: Desired<Deployment>,
+    /// Deployment `<name>-canary`: the new revision during a Canary rollout.
+    pub canary: Desired<Deployment>,
+    /// Deployment `<name>-preview`: the new revision during a BlueGreen rollout.
+    pub preview: Desired<Deployment>,
+    /// Service `<name>-preview`: the new revision's pods during a BlueGreen rollout.
+    pub preview_service: Desired<Service>,
     /// HorizontalPodAutoscaler `<name>`.
     pub hpa: Desired<HorizontalPodAutoscaler>,
     /// PodDisruptionBudget `<name>`.
@@ -96,9 +102,7 @@ pub struct Children {
 pub fn build(b: &ValidatedBackend, secrets: &SecretsState) -> Result<Children> {
     let config_map = pod_inputs::config_map(b);
     let deployment = match secrets {
-        SecretsState::Ready { hash } => {
-            Desired::Present(stamp(deployment(b, &config_hash(&config_map), hash))?)
-        }
+        SecretsState::Ready { hash } => Desired::Present(stamp(deployment(b, hash))?),
         SecretsState::Missing(_) => Desired::Hold,
     };
     Ok(Children {
@@ -108,6 +112,9 @@ pub fn build(b: &ValidatedBackend, secrets: &SecretsState) -> Result<Children> {
         internal_service: stamp(service::internal(b))?,
         public_service: stamp(service::public(b))?,
         deployment,
+        canary: Desired::Absent,
+        preview: Desired::Absent,
+        preview_service: Desired::Absent,
         hpa: stamp_desired(scaling::hpa(b))?,
         pdb: stamp_desired(scaling::pdb(b))?,
         network_policy: stamp_desired(network::network_policy(b))?,
@@ -131,6 +138,9 @@ impl Children {
             internal_service,
             public_service,
             deployment,
+            canary,
+            preview,
+            preview_service,
             hpa,
             pdb,
             network_policy,
@@ -144,6 +154,9 @@ impl Children {
             to_value(config_map)?,
             opt_value(uploads.present())?,
             opt_value(deployment.present())?,
+            opt_value(canary.present())?,
+            opt_value(preview.present())?,
+            opt_value(preview_service.present())?,
             to_value(internal_service)?,
             to_value(public_service)?,
             opt_value(hpa.present())?,
@@ -206,11 +219,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Hash of the ConfigMap data, stamped on the pod template so a config change rolls the pods.
-fn config_hash(cm: &ConfigMap) -> String {
-    let data = cm.data.clone().unwrap_or_default();
-    let text: String = data.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+/// Hash of the configuration (the ConfigMap data), stamped on the pod template and in the
+/// ConfigMap's name, so a config change rolls the pods.
+pub fn config_hash(b: &ValidatedBackend) -> String {
+    let text: String = b.config.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     sha256_hex(text.as_bytes())
+}
+
+/// Revision id of a pod template: a hash of it (before the revision label is added).
+pub fn revision_of(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> String {
+    let bytes = serde_json::to_vec(template).unwrap_or_default();
+    sha256_hex(&bytes)[..10].to_owned()
+}
+
+/// Stamp again after an edit (a template swapped by the rollout, a selector narrowed).
+///
+/// # Errors
+/// `SerializeChild` if the manifest cannot be serialized.
+pub fn restamp<K: Serialize + Resource<DynamicType = ()>>(mut k: K) -> Result<K> {
+    if let Some(a) = k.meta_mut().annotations.as_mut() {
+        a.remove(APPLIED_HASH_ANNOTATION);
+    }
+    stamp(k)
 }
 
 /// Stamp the applied-hash annotation: the SHA-256 of the manifest without it. An unchanged hash on
@@ -284,6 +314,23 @@ pub mod names {
     /// ConfigMap name.
     pub fn config_map(name: &str) -> String {
         format!("{name}-config")
+    }
+    /// The immutable ConfigMap of one configuration: `<name>-config-<hash>`, so every revision
+    /// keeps its own and a rollback takes its configuration back with its image.
+    pub fn config_revision(name: &str, config_hash: &str) -> String {
+        format!(
+            "{}-{}",
+            config_map(name),
+            &config_hash[..config_hash.len().min(10)]
+        )
+    }
+    /// The canary Deployment.
+    pub fn canary(name: &str) -> String {
+        format!("{name}-canary")
+    }
+    /// The BlueGreen preview Deployment and Service.
+    pub fn preview(name: &str) -> String {
+        format!("{name}-preview")
     }
     /// Internal Service name.
     pub fn internal_service(name: &str) -> String {

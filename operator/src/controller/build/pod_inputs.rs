@@ -24,8 +24,9 @@ pub fn service_account(b: &ValidatedBackend) -> ServiceAccount {
 /// ConfigMap with the non-secret environment (variable names: api-server/src/config.rs).
 pub fn config_map(b: &ValidatedBackend) -> ConfigMap {
     ConfigMap {
-        metadata: object_meta(b, names::config_map(&b.name)),
+        metadata: object_meta(b, names::config_revision(&b.name, &super::config_hash(b))),
         data: Some(b.config.clone()),
+        immutable: Some(true),
         ..Default::default()
     }
 }
