@@ -1,6 +1,7 @@
 //! The MerchantBackend controller: wiring (caches, watches, Context) and a reconcile that reads
 //! like a table of contents: validate -> build -> apply -> update_status.
 
+pub mod analysis;
 pub mod apply;
 pub mod backups;
 pub mod build;
