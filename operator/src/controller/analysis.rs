@@ -4,12 +4,13 @@
 //! Prometheus call ([`sample`], [`measure`]). It does not know the CRD (the rollout maps its
 //! fields onto [`Query`]) and does not decide what a failed analysis does to the rollout.
 //!
-//! Rules, chosen to match Argo Rollouts' analysis where it has one:
+//! Rules:
 //!
 //! - A measurement **fails** when the value is greater than [`Query::max_value`]; a query
 //!   *fails* when more than [`Query::failure_limit`] measurements failed, and *passes* once
-//!   [`Query::count`] measurements were taken without that. Measurements are spaced by
-//!   [`Query::interval`]; the first is due at once.
+//!   [`Query::count`] measurements were taken without that (Argo Rollouts' `count` and
+//!   `failureLimit`). Measurements are spaced by [`Query::interval`]; the first is due at once,
+//!   and `count: 0` passes without measuring.
 //! - A query that returns **no series or NaN** (an error ratio `0/0` while the canary has no
 //!   traffic, a histogram with no observations) is **inconclusive**: it counts as a measurement
 //!   taken and in [`Measurements::inconclusive`], but never as a failure. No data is not evidence
@@ -18,9 +19,11 @@
 //!   measurements; callers that need evidence can look at `inconclusive`.
 //! - A measurement whose **request fails** (Prometheus unreachable or timing out, the query
 //!   rejected, an answer of several series) counts as a failed measurement and its error is kept
-//!   in [`Measurements::last_error`], as Argo Rollouts counts errors against its error limit: an
-//!   analysis that cannot see must not pass, and a query that keeps failing (a typo in the
-//!   PromQL) aborts the canary after `failure_limit + 1` attempts instead of hanging it.
+//!   in [`Measurements::last_error`]. Argo Rollouts also ends an analysis on errors, with a
+//!   separate consecutive-error limit; here they count against the failure limit, one budget:
+//!   an analysis that cannot see must not pass, and a query that keeps failing (a typo in the
+//!   PromQL, Prometheus down) aborts the canary after `failure_limit + 1` attempts instead of
+//!   holding it.
 
 use std::time::Duration;
 
@@ -223,7 +226,7 @@ pub enum AnalysisError {
         source: reqwest::Error,
     },
     /// Prometheus (or something in front of it) answered with an error status.
-    #[error("Prometheus rejected query {query:?} with HTTP {status}: {message}")]
+    #[error("Prometheus rejected query `{query}` with HTTP {status}: {message}")]
     Rejected {
         /// The PromQL.
         query: String,
@@ -233,7 +236,7 @@ pub enum AnalysisError {
         message: String,
     },
     /// The answer is not Prometheus's JSON envelope.
-    #[error("Prometheus answered query {query:?} with malformed JSON")]
+    #[error("Prometheus answered query `{query}` with malformed JSON")]
     Malformed {
         /// The PromQL.
         query: String,
@@ -243,7 +246,7 @@ pub enum AnalysisError {
     },
     /// A vector of more than one series: the threshold would apply to an arbitrary one.
     #[error(
-        "query {query:?} returned {series} series, expected one: aggregate it (e.g. with sum or max)"
+        "query `{query}` returned {series} series, expected one: aggregate it (e.g. with sum or max)"
     )]
     SeveralSeries {
         /// The PromQL.
@@ -252,7 +255,7 @@ pub enum AnalysisError {
         series: usize,
     },
     /// A range vector or a string: not a value to compare with a threshold.
-    #[error("query {query:?} returned a {result_type}, expected a scalar or an instant vector")]
+    #[error("query `{query}` returned a {result_type}, expected a scalar or an instant vector")]
     UnexpectedResult {
         /// The PromQL.
         query: String,
@@ -260,7 +263,7 @@ pub enum AnalysisError {
         result_type: &'static str,
     },
     /// A sample value Prometheus sent that is not a number.
-    #[error("query {query:?} returned the value {value:?}, which is not a number")]
+    #[error("query `{query}` returned the value {value:?}, which is not a number")]
     NotANumber {
         /// The PromQL.
         query: String,
@@ -554,7 +557,7 @@ mod tests {
         assert_eq!(
             reason,
             "error-ratio: query failed: Prometheus rejected query \
-             \"sum(rate(errors[1m])) / sum(rate(requests[1m]))\" with HTTP 503: \
+             `sum(rate(errors[1m])) / sum(rate(requests[1m]))` with HTTP 503: \
              <html>Service Unavailable</html> (2 of 2 measurements failed, limit 1)"
         );
         // A later successful measurement clears the error.
@@ -565,6 +568,41 @@ mod tests {
             now + SignedDuration::from_secs(60),
         );
         assert_eq!((m.last_error, m.last_value), (None, Some(0.01)));
+    }
+
+    #[test]
+    fn a_count_of_zero_passes_without_measuring() {
+        let q = Query {
+            count: 0,
+            ..query()
+        };
+        let m = Measurements::new(&q);
+        assert_eq!(verdict(&m, &q, at("2026-12-07T12:00:00Z")), Verdict::Passed);
+    }
+
+    /// `measure` must not call Prometheus when nothing is due: nothing listens at this address,
+    /// so a request would be recorded as a failed measurement.
+    #[tokio::test]
+    async fn measure_sends_nothing_when_settled_or_not_yet_due() {
+        let http = reqwest::Client::new();
+        let nowhere = "http://127.0.0.1:9";
+        let settled = Query {
+            count: 0,
+            ..query()
+        };
+        let mut m = Measurements::new(&settled);
+        let now = at("2026-12-07T12:00:00Z");
+        let v = measure(&http, nowhere, &settled, &mut m, now).await;
+        assert_eq!((v, m.taken), (Verdict::Passed, 0));
+
+        let q = query();
+        let (mut m, last) = run(&q, &[Sample::Value(0.01)]);
+        let later = last + SignedDuration::from_secs(10);
+        let v = measure(&http, nowhere, &q, &mut m, later).await;
+        let expected = Verdict::Running {
+            next_in: Duration::from_secs(20),
+        };
+        assert_eq!((v, m.taken, m.failed), (expected, 1, 0));
     }
 
     #[test]
@@ -665,7 +703,7 @@ mod tests {
         ));
         assert_eq!(
             error.to_string(),
-            "query \"up\" returned 2 series, expected one: aggregate it (e.g. with sum or max)"
+            "query `up` returned 2 series, expected one: aggregate it (e.g. with sum or max)"
         );
     }
 
@@ -676,7 +714,7 @@ mod tests {
         let error = parse_response("up[1m]", 200, body).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "query \"up[1m]\" returned a matrix, expected a scalar or an instant vector"
+            "query `up[1m]` returned a matrix, expected a scalar or an instant vector"
         );
     }
 
@@ -687,7 +725,7 @@ mod tests {
         let error = parse_response("sum(", 400, body).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "Prometheus rejected query \"sum(\" with HTTP 400: \
+            "Prometheus rejected query `sum(` with HTTP 400: \
              bad_data: 1:5: parse error: unexpected end of input"
         );
     }
@@ -722,7 +760,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "query \"q\" returned the value \"many\", which is not a number"
+            "query `q` returned the value \"many\", which is not a number"
         );
     }
 }
