@@ -178,8 +178,8 @@ fn failure_reason(m: &Measurements, q: &Query) -> String {
     let last = match (&m.last_error, m.last_value) {
         (Some(error), _) => format!("{}: query failed: {error}", q.name),
         (None, Some(v)) if v > q.max_value => format!("{} = {v} > {}", q.name, q.max_value),
-        (None, Some(v)) => format!("{} = {v} (limit {})", q.name, q.max_value),
-        (None, None) => format!("{}: no data (limit {})", q.name, q.max_value),
+        (None, Some(v)) => format!("{} = {v} (threshold {})", q.name, q.max_value),
+        (None, None) => format!("{}: no data (threshold {})", q.name, q.max_value),
     };
     format!(
         "{last} ({} of {} measurements failed, limit {})",
