@@ -131,7 +131,7 @@ node_network() {
   iptables -t nat -N "$CHAIN_SNAT" 2>/dev/null || iptables -t nat -F "$CHAIN_SNAT"
   iptables -N "$CHAIN_FWD" 2>/dev/null || iptables -F "$CHAIN_FWD"
   local port
-  for port in "$MONGO_PORT" "$REDIS_PORT" "$S3_PORT" "$SMTP_PORT" "$FERRETDB_PORT"; do
+  for port in "$MONGO_PORT" "$REDIS_PORT" "$S3_PORT" "$SMTP_PORT" "$FERRETDB_PORT" "$PROMETHEUS_PORT"; do
     iptables -t nat -A "$CHAIN_DNAT" -i "$NODE_BRIDGE" -d "$POD_GATEWAY" -p tcp --dport "$port" \
       -j DNAT --to-destination "127.0.0.1:$port"
   done
@@ -315,11 +315,12 @@ node_drain() {
   node_kubectl delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
 }
 
-# `down nodes`: only this tier (the control plane and the servers keep running).
+# `down nodes`: only this tier, Prometheus included (the control plane and the servers keep
+# running).
 down_nodes() {
   node_drain
   local name
-  for name in provisioner kube-proxy kubelet containerd; do stop "$name"; done
+  for name in prometheus prometheus-targets provisioner kube-proxy kubelet containerd; do stop "$name"; done
   node_cleanup
 }
 

@@ -292,14 +292,13 @@ impl<'a> Machine<'a> {
             .canary_revision
             .clone()
             .filter(|c| c != self.candidate());
-        if let Some(other) = unfinished {
-            if phase::in_flight(&self.status.phase) || self.status.phase == phase::QUEUED {
-                self.close(
-                    &other,
-                    outcome::SUPERSEDED,
-                    "the spec went back to the stable revision",
-                );
-            }
+        let open = phase::in_flight(&self.status.phase) || self.status.phase == phase::QUEUED;
+        if let Some(other) = unfinished.filter(|_| open) {
+            self.close(
+                &other,
+                outcome::SUPERSEDED,
+                "the spec went back to the stable revision",
+            );
         }
         self.status.phase = phase::HEALTHY.to_owned();
         self.status.canary_revision = None;
@@ -315,10 +314,9 @@ impl<'a> Machine<'a> {
     fn changing(&mut self) {
         let same = self.status.canary_revision.as_deref() == Some(self.candidate());
         if !same {
-            if let Some(other) = self.status.canary_revision.clone() {
-                if phase::in_flight(&self.status.phase) {
-                    self.close(&other, outcome::SUPERSEDED, "replaced by a newer revision");
-                }
+            let open = phase::in_flight(&self.status.phase);
+            if let Some(other) = self.status.canary_revision.clone().filter(|_| open) {
+                self.close(&other, outcome::SUPERSEDED, "replaced by a newer revision");
             }
             self.admit();
             return;

@@ -405,16 +405,12 @@ async fn measure(
             }
         };
         let m = &mut r.analysis[index];
-        if analysis::due(m, &q, now) {
-            analysis::measure(&ctx.http, &base, &q, m, now).await;
-            took = true;
-        }
-        verdicts.push(analysis::verdict(m, &q, now));
+        let taken = m.taken;
+        verdicts.push(analysis::measure(&ctx.http, &base, &q, m, now).await);
+        took |= m.taken != taken;
     }
-    if took {
-        if let Some(failure) = health_checks(ctx, b, c).await {
-            return Some(Verdict::Failed { reason: failure });
-        }
+    if took && let Some(failure) = health_checks(ctx, b, c).await {
+        return Some(Verdict::Failed { reason: failure });
     }
     Some(combine(verdicts))
 }
