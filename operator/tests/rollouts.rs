@@ -374,6 +374,57 @@ async fn a_rolling_update_rolls_forward_and_a_bad_image_rolls_back_without_a_fai
         format!("{name}-config-{}", &good.history[0].config_hash[..10])
     );
 
+    // A release whose pods never become ready (their database is unreachable, so they exit and
+    // are restarted), with restarts tolerated: nothing fails fast, the progress deadline
+    // (default 30 s) decides.
+    let unreachable =
+        "mongodb://10.85.0.1:1/merchant?directConnection=true&serverSelectionTimeoutMS=1000";
+    create_secret(
+        &bed.client,
+        &bed.ns,
+        "bad-db",
+        &[("mongodb-uri", unreachable)],
+    )
+    .await;
+    let writes = bed.operator.metrics.writes();
+    let applied = Instant::now();
+    bed.apply(
+        name,
+        json!({
+            "secrets": {"mongodbUri": {"name": "bad-db", "key": "mongodb-uri"}},
+            "rollout": {"maxRestarts": 100},
+        }),
+    )
+    .await;
+    let back = bed
+        .rollout_until(name, "rolled back again", |r, s| {
+            r.phase == "RolledBack" && s.history.len() == 4 && s.history[0].outcome == "RolledBack"
+        })
+        .await;
+    within(
+        "the previous revision serves on every pod",
+        POD_WAIT,
+        || bed.all_pods_on(name, &good_rev),
+    )
+    .await;
+    let restored = applied.elapsed();
+    figure(
+        "never-ready release: seconds until the previous version serves alone",
+        restored.as_secs_f64(),
+    );
+    figure(
+        "never-ready release: operator API writes",
+        bed.operator.metrics.writes() - writes,
+    );
+    let (sent, failed) = load.take();
+    figure(
+        "never-ready release: client requests / failed",
+        format!("{sent} / {failed}"),
+    );
+    assert!(restored < Duration::from_secs(60), "took {restored:?}");
+    let message = back.rollout.and_then(|r| r.message).unwrap_or_default();
+    assert!(message.contains("progress deadline (30 s)"), "{message}");
+
     let errors = load.stop().await;
     assert!(
         errors.is_empty(),

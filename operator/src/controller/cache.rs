@@ -38,7 +38,9 @@ use super::{
     packed::{Pack, PackedStore},
     reflect::{KubeSink, reflect},
 };
-use crate::crd::{APPLIED_HASH_ANNOTATION, INSTANCE_LABEL, MANAGED_BY, MerchantBackend};
+use crate::crd::{
+    APPLIED_HASH_ANNOTATION, INSTANCE_LABEL, MANAGED_BY, MerchantBackend, REVISION_LABEL,
+};
 
 /// The label naming the operator that manages a child.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -384,8 +386,9 @@ pub fn strip_child_metadata<K: Resource<DynamicType = ()>>(o: &mut K) {
     let keep_uid = K::kind(&()) == "PersistentVolumeClaim";
     let meta = o.meta_mut();
     if let Some(labels) = meta.labels.as_mut() {
-        labels
-            .retain(|key, _| key == INSTANCE_LABEL || key == MANAGED_BY_LABEL || key == APP_LABEL);
+        labels.retain(|key, _| {
+            [INSTANCE_LABEL, MANAGED_BY_LABEL, APP_LABEL, REVISION_LABEL].contains(&key.as_str())
+        });
     }
     if !keep_uid {
         meta.uid = None;

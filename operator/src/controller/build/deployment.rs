@@ -9,10 +9,10 @@ use k8s_openapi::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment},
         core::v1::{
             Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-            EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference,
-            PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-            ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
-            VolumeMount,
+            EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
+            LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+            PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+            SecurityContext, SleepAction, Volume, VolumeMount,
         },
     },
     apimachinery::pkg::{
@@ -200,6 +200,27 @@ fn container(b: &ValidatedBackend) -> Container {
         startup_probe: Some(probe("/health/live", 5, 3, 24)),
         security_context: Some(container_security_context()),
         volume_mounts: Some(volume_mounts()),
+        lifecycle: Some(drain_before_stop()),
+        ..Default::default()
+    }
+}
+
+/// Seconds a stopping pod keeps serving before it gets SIGTERM.
+const DRAIN_SECONDS: i64 = 5;
+
+/// A pod being replaced keeps serving for a few seconds before SIGTERM: its endpoint is removed
+/// at the same moment the kubelet starts stopping it, and kube-proxy (and every other node's,
+/// and load balancers) take a moment to stop sending it new connections. Without the wait, a
+/// rollout drops the requests that land in between. The kubelet's own sleep: the image has no
+/// shell to run one.
+fn drain_before_stop() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: DRAIN_SECONDS,
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

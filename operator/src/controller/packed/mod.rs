@@ -28,7 +28,7 @@ use super::{
     cache::{APP_LABEL, MANAGED_BY_LABEL},
     reflect::Sink,
 };
-use crate::crd::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER, INSTANCE_LABEL};
+use crate::crd::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER, INSTANCE_LABEL, REVISION_LABEL};
 
 /// A string many cached objects hold the same value of.
 pub type Shared = Arc<str>;
@@ -77,7 +77,7 @@ struct Owner {
 }
 
 /// The metadata `cache::strip_child_metadata` and `drift::keep_own_fields` leave: name,
-/// namespace, uid (claims), generation, the instance, name and managed-by labels, the applied-hash
+/// namespace, uid (claims), generation, the instance, name, managed-by and revision labels, the applied-hash
 /// annotation, ownerReferences, our manager's field set and the deletion time.
 struct Meta {
     name: Box<str>,
@@ -88,6 +88,8 @@ struct Meta {
     /// `app.kubernetes.io/name`: tells API pods from data-tool pods.
     app: Option<Shared>,
     managed_by: Option<Shared>,
+    /// `merchant.rezapp.com/revision`: which revision a pod runs (the rollout's pod checks).
+    revision: Option<Box<str>>,
     applied_hash: Option<Box<str>>,
     owners: Option<Box<[Owner]>>,
     /// The text of our manager's field set (as `keep_own_fields` keeps it: interned key).
@@ -114,6 +116,7 @@ impl Meta {
             instance: label(INSTANCE_LABEL).map(|v| boxed(v)),
             app: label(APP_LABEL).map(|v| shared(v)),
             managed_by: label(MANAGED_BY_LABEL).map(|v| shared(v)),
+            revision: label(REVISION_LABEL).map(|v| boxed(v)),
             applied_hash: m
                 .annotations
                 .as_ref()
@@ -146,6 +149,9 @@ impl Meta {
         }
         if let Some(v) = &self.managed_by {
             labels.insert(MANAGED_BY_LABEL.to_owned(), v.to_string());
+        }
+        if let Some(v) = &self.revision {
+            labels.insert(REVISION_LABEL.to_owned(), v.to_string());
         }
         let annotations = self
             .applied_hash
