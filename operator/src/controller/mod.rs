@@ -383,10 +383,15 @@ async fn converge(ctx: &Context, mb: &MerchantBackend) -> Result<Action> {
     .flatten()
     .min();
     let mut observed = observe_applied(ctx, mb, &validated, &children, applied, gate).await;
+    let consumed = rollout
+        .as_ref()
+        .map(|r| r.consumed.clone())
+        .unwrap_or_default();
     observed.rollout = rollout.map(|r| (r.status, r.history));
     let refused = !observed.refused.is_empty();
     let verdict = Verdict::Applied(secrets);
     write_status(ctx, mb, Some(&validated), &verdict, &observed).await?;
+    rollout::consume(ctx, mb, &consumed).await?;
     let resync = if refused { REFUSED_RETRY } else { RESYNC };
     Ok(Action::requeue(requeue.map_or(resync, |r| r.min(resync))))
 }

@@ -51,6 +51,8 @@ pub struct Plan {
     pub history: Vec<RevisionRecord>,
     /// When to look again.
     pub requeue: Option<Duration>,
+    /// Annotations acted on: removed once the status that records their effect is written.
+    pub consumed: Vec<&'static str>,
 }
 
 /// Waiting reasons after which a container never starts without a spec change: the rollout
@@ -212,7 +214,6 @@ pub async fn roll(
     };
     layout::arrange(children, b.rollout.strategy, &decision.layout, &revs)?;
     publish(ctx, b, &decision).await;
-    consume(ctx, mb, &decision.consumed).await?;
     if decision.status.phase == machine::phase::HEALTHY
         && phase_before.as_deref() != Some(machine::phase::HEALTHY)
     {
@@ -222,6 +223,7 @@ pub async fn roll(
         status: decision.status,
         history: decision.history,
         requeue: decision.requeue,
+        consumed: decision.consumed,
     }))
 }
 
@@ -480,7 +482,12 @@ async fn publish(ctx: &Context, b: &ValidatedBackend, d: &Decision) {
 }
 
 /// Remove the annotations acted on (a merge patch of the metadata: nothing else is touched).
-async fn consume(ctx: &Context, mb: &MerchantBackend, keys: &[&'static str]) -> Result<()> {
+/// After the status write: if that failed, the annotation is still there and the next
+/// reconcile, deciding from the same recorded status, acts on it once again.
+///
+/// # Errors
+/// `ApplyChild` when the patch fails.
+pub async fn consume(ctx: &Context, mb: &MerchantBackend, keys: &[&'static str]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
