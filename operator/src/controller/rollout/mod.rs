@@ -213,6 +213,7 @@ pub async fn roll(
         candidate: &candidate.revision,
     };
     layout::arrange(children, b.rollout.strategy, &decision.layout, &revs)?;
+    hold_scaling(ctx, b, children, &decision);
     publish(ctx, b, &decision).await;
     if decision.status.phase == machine::phase::HEALTHY
         && phase_before.as_deref() != Some(machine::phase::HEALTHY)
@@ -225,6 +226,18 @@ pub async fn roll(
         requeue: decision.requeue,
         consumed: decision.consumed,
     }))
+}
+
+/// HPA settings travel with the revision: while a new one is not yet stable (rolling out,
+/// queued, rolled back, aborted), the live HPA keeps the stable revision's settings, so a
+/// rollback takes them back with the image and configuration. Turning the HPA on or off is not
+/// held: the Deployment's replica field follows it at once.
+fn hold_scaling(ctx: &Context, b: &ValidatedBackend, children: &mut Children, d: &Decision) {
+    let settled = d.status.phase == machine::phase::HEALTHY;
+    let live = ctx.caches.hpas.get(&b.namespace, &b.name).is_some();
+    if !settled && live && matches!(children.hpa, Desired::Present(_)) {
+        children.hpa = Desired::Hold;
+    }
 }
 
 /// The canary or preview Deployment's name for the strategy.
