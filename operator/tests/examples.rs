@@ -99,6 +99,59 @@ spec: {{image: 'a:1', port: {port}}}"
 }
 
 #[test]
+fn the_canary_example_renders_one_stable_deployment() {
+    let text = example("merchantbackend-canary.yaml");
+    validate_cel(&parse(&text)).expect("passes the CRD's CEL rules");
+    let out = render::render(&text).expect("renders");
+    // Offline there is no stable revision yet: the first one goes to the main Deployment.
+    assert_eq!(out.matches("kind: Deployment\n").count(), 1, "{out}");
+    assert!(
+        out.contains("merchant.rezapp.com/revision"),
+        "pods carry their revision"
+    );
+}
+
+#[test]
+fn cel_rejects_rollouts_that_cannot_run() {
+    let manifest = |rollout: &str| {
+        parse(&format!(
+            "apiVersion: merchant.rezapp.com/v1alpha1
+kind: MerchantBackend
+metadata: {{name: shop}}
+spec: {{image: 'a:1', rollout: {rollout}}}"
+        ))
+    };
+    for (rollout, message) in [
+        (
+            "{strategy: Canary}",
+            "spec.rollout.strategy Canary needs spec.rollout.canary.steps",
+        ),
+        (
+            "{strategy: Canary, canary: {steps: [{setWeight: 10, pause: {}}]}}",
+            "a canary step sets exactly one of setWeight, pause, analysis",
+        ),
+        (
+            "{canary: {steps: [{setWeight: 10}]}}",
+            "spec.rollout.canary needs spec.rollout.strategy: Canary",
+        ),
+        (
+            "{strategy: Canary, canary: {steps: [{analysis: {}}]}}",
+            "an analysis step in spec.rollout.canary.steps needs spec.rollout.analysis.queries",
+        ),
+    ] {
+        let error = validate_cel(&manifest(rollout)).expect_err(rollout);
+        assert!(
+            format!("{error:?}").contains(message),
+            "{rollout}: {error:?}"
+        );
+    }
+    validate_cel(&manifest(
+        "{strategy: BlueGreen, blueGreen: {autoPromotion: false}}",
+    ))
+    .expect("a valid BlueGreen");
+}
+
+#[test]
 fn cel_rejects_an_uploads_claim_beside_object_storage() {
     let manifest = |uploads: &str| {
         parse(&format!(

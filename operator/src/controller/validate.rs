@@ -928,6 +928,49 @@ mod tests {
     }
 
     #[test]
+    fn rollout_defaults_bring_a_bad_release_back_within_a_minute() {
+        let v = validate(&backend("image: a:1")).expect("valid");
+        assert_eq!(v.rollout.strategy, RolloutStrategy::RollingUpdate);
+        assert_eq!(v.rollout.progress_deadline_seconds, 30);
+        assert_eq!(v.rollout.max_restarts, 0);
+        assert!(v.rollout.auto_promotion);
+    }
+
+    #[test]
+    fn an_analysis_step_names_queries_that_exist_and_a_server_to_ask() {
+        let steps = "rollout: {strategy: Canary, canary: {steps: [{setWeight: 20}, {analysis: {queries: [errors, latency]}}]}, analysis: {prometheusURL: 'http://p:9090', queries: [{name: errors, query: 'x', threshold: 0.1}]}}";
+        let err = validate(&backend(&format!("image: a:1\n{steps}"))).expect_err("unknown query");
+        assert_eq!(err.field, "spec.rollout.canary.steps[1].analysis.queries");
+        assert!(err.reason.contains("\"latency\""), "{}", err.reason);
+
+        let no_url = "rollout: {analysis: {queries: [{name: errors, query: 'x', threshold: 0.1}]}}";
+        let err = validate(&backend(&format!("image: a:1\n{no_url}"))).expect_err("no URL");
+        assert_eq!(err.field, "spec.rollout.analysis.prometheusURL");
+
+        let fine = "rollout: {strategy: Canary, canary: {steps: [{setWeight: 20}, {analysis: {}}, {pause: {durationSeconds: 30}}]}, analysis: {prometheusURL: 'http://p:9090', queries: [{name: errors, query: 'x', threshold: 0.1, intervalSeconds: 5}]}}";
+        let v = validate(&backend(&format!("image: a:1\n{fine}"))).expect("valid");
+        assert_eq!(
+            v.rollout.steps,
+            vec![
+                Step::Weight(20),
+                Step::Analysis(vec![0]),
+                Step::Pause(Some(30))
+            ]
+        );
+        assert_eq!(
+            v.rollout.queries[0].interval,
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(
+            (
+                v.rollout.queries[0].count,
+                v.rollout.queries[0].failure_limit
+            ),
+            (3, 0)
+        );
+    }
+
+    #[test]
     fn an_explicit_sendgrid_key_needs_a_sender() {
         let err = validate(&backend(
             "image: a:1\nsecrets:\n  sendgridApiKey: {name: mail, key: k}",
