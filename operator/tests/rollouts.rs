@@ -182,6 +182,54 @@ impl Bed {
         }
     }
 
+    /// Apply a release that must fail and wait until `good` alone serves again (every pod);
+    /// report how long that took, the operator's writes and the client's failures. Default
+    /// settings must bring the previous version back within 60 s.
+    async fn bad_release(
+        &self,
+        name: &str,
+        what: &str,
+        spec: Value,
+        good: &str,
+        records: usize,
+        load: &Load,
+    ) -> MerchantBackendStatus {
+        let writes = self.operator.metrics.writes();
+        let applied = Instant::now();
+        self.apply(name, spec).await;
+        let back = self
+            .rollout_until(name, &format!("{what} rolled back"), |r, s| {
+                r.phase == "RolledBack" && s.history.len() == records
+            })
+            .await;
+        within(
+            "the previous revision serves on every pod",
+            POD_WAIT,
+            || self.all_pods_on(name, good),
+        )
+        .await;
+        let restored = applied.elapsed();
+        figure(
+            &format!("{what}: seconds until the previous version serves alone"),
+            restored.as_secs_f64(),
+        );
+        figure(
+            &format!("{what}: operator API writes"),
+            self.operator.metrics.writes() - writes,
+        );
+        let (sent, failed) = load.take();
+        figure(
+            &format!("{what}: client requests / failed"),
+            format!("{sent} / {failed}"),
+        );
+        assert!(
+            restored < Duration::from_secs(60),
+            "default settings bring the previous version back within 60 s, took {restored:?}"
+        );
+        assert_eq!(back.history[0].outcome, "RolledBack");
+        back
+    }
+
     async fn finish(self) {
         self.operator.stop().await;
     }
@@ -326,40 +374,10 @@ async fn a_rolling_update_rolls_forward_and_a_bad_image_rolls_back_without_a_fai
     assert_eq!(good.history[1].revision, first_rev);
 
     // A bad release: an image that cannot start, with a configuration change of its own.
-    let writes = bed.operator.metrics.writes();
-    let applied = Instant::now();
-    bed.apply(
-        name,
-        json!({"image": BAD_IMAGE, "config": {"logLevel": "warn"}}),
-    )
-    .await;
+    let spec = json!({"image": BAD_IMAGE, "config": {"logLevel": "warn"}});
     let back = bed
-        .rollout_until(name, "rolled back", |r, _| r.phase == "RolledBack")
+        .bad_release(name, "bad release", spec, &good_rev, 3, &load)
         .await;
-    within(
-        "the previous revision serves on every pod",
-        POD_WAIT,
-        || bed.all_pods_on(name, &good_rev),
-    )
-    .await;
-    let restored = applied.elapsed();
-    figure(
-        "bad release: seconds until the previous version serves alone",
-        restored.as_secs_f64(),
-    );
-    figure(
-        "bad release: operator API writes",
-        bed.operator.metrics.writes() - writes,
-    );
-    let (sent, failed) = load.take();
-    figure(
-        "bad release: client requests / failed",
-        format!("{sent} / {failed}"),
-    );
-    assert!(
-        restored < Duration::from_secs(60),
-        "default settings bring the previous version back within 60 s, took {restored:?}"
-    );
     let rollout = back.rollout.expect("rollout");
     let message = rollout.message.unwrap_or_default();
     assert!(
@@ -367,7 +385,6 @@ async fn a_rolling_update_rolls_forward_and_a_bad_image_rolls_back_without_a_fai
         "{message}"
     );
     assert_eq!(rollout.stable_revision.as_deref(), Some(good_rev.as_str()));
-    assert_eq!(back.history[0].outcome, "RolledBack");
     assert_eq!(back.history[0].image, BAD_IMAGE);
     assert!(bed.event_reasons().await.contains(&"RolledBack".to_owned()));
     // The configuration went back with the image: the pods read the good revision's ConfigMap.
@@ -402,42 +419,13 @@ async fn a_rolling_update_rolls_forward_and_a_bad_image_rolls_back_without_a_fai
         &[("mongodb-uri", unreachable)],
     )
     .await;
-    let writes = bed.operator.metrics.writes();
-    let applied = Instant::now();
-    bed.apply(
-        name,
-        json!({
-            "secrets": {"mongodbUri": {"name": "bad-db", "key": "mongodb-uri"}},
-            "rollout": {"maxRestarts": 100},
-        }),
-    )
-    .await;
+    let spec = json!({
+        "secrets": {"mongodbUri": {"name": "bad-db", "key": "mongodb-uri"}},
+        "rollout": {"maxRestarts": 100},
+    });
     let back = bed
-        .rollout_until(name, "rolled back again", |r, s| {
-            r.phase == "RolledBack" && s.history.len() == 4 && s.history[0].outcome == "RolledBack"
-        })
+        .bad_release(name, "never-ready release", spec, &good_rev, 4, &load)
         .await;
-    within(
-        "the previous revision serves on every pod",
-        POD_WAIT,
-        || bed.all_pods_on(name, &good_rev),
-    )
-    .await;
-    let restored = applied.elapsed();
-    figure(
-        "never-ready release: seconds until the previous version serves alone",
-        restored.as_secs_f64(),
-    );
-    figure(
-        "never-ready release: operator API writes",
-        bed.operator.metrics.writes() - writes,
-    );
-    let (sent, failed) = load.take();
-    figure(
-        "never-ready release: client requests / failed",
-        format!("{sent} / {failed}"),
-    );
-    assert!(restored < Duration::from_secs(60), "took {restored:?}");
     let message = back.rollout.and_then(|r| r.message).unwrap_or_default();
     assert!(message.contains("progress deadline (30 s)"), "{message}");
 
