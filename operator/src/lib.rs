@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod leader;
 pub mod metrics;
+pub mod plugin;
 pub mod render;
 pub mod telemetry;
 

@@ -321,6 +321,30 @@ impl Load {
     }
 }
 
+/// `kubectl merchant logs`: the lines of every API pod, each prefixed with its pod (through the
+/// kubelet, so only on the real node).
+fn plugin_shows_the_logs(ns: &str, name: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-merchant"))
+        .args(["-n", ns, "logs", name, "--tail", "200"])
+        .output()
+        .expect("run kubectl-merchant");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ready: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("merchant-api ready"))
+        .collect();
+    assert_eq!(ready.len(), 2, "one ready line per pod: {text}");
+    assert!(
+        ready.iter().all(|l| l.starts_with(&format!("[{name}-"))),
+        "{text}"
+    );
+}
+
 /// The figures a test reports (grep ROLLOUT-FIGURE in the test output).
 fn figure(what: &str, value: impl std::fmt::Display) {
     eprintln!("ROLLOUT-FIGURE {what}: {value}");
@@ -340,6 +364,7 @@ async fn a_rolling_update_rolls_forward_and_a_bad_image_rolls_back_without_a_fai
         .expect("stable");
     let base = service_url(&bed.client, &bed.ns, name).await;
     service_answers(&base).await;
+    plugin_shows_the_logs(&bed.ns, name);
     let load = Load::start(&base, "/health/ready");
 
     // A good release: a configuration change is a new revision (its own ConfigMap).
