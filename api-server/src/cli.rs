@@ -61,6 +61,23 @@ pub enum Command {
     Prune(PruneArgs),
     /// Print the OpenAPI 3 document as JSON.
     Openapi,
+    /// Ask a running server's admin listener whether it is ready (exit 0) or not (exit 1): the
+    /// container HEALTHCHECK and compose's, which have no shell or curl in the image.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `healthcheck` settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The server's admin port (the same variable `serve` reads).
+    #[arg(long, env = "ADMIN_PORT", default_value_t = 9464)]
+    pub admin_port: u16,
+    /// Which check: `/health/ready` (database and Redis reachable) or `/health/live`.
+    #[arg(long, default_value = "/health/ready")]
+    pub path: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3)]
+    pub timeout_seconds: u64,
 }
 
 /// `migrate` actions.

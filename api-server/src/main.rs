@@ -46,6 +46,7 @@ async fn main() -> ExitCode {
             backup::run_prune(args).await
         }
         Command::Serve(config) => serve(config).await,
+        Command::Healthcheck(args) => ops::healthcheck::run(&args).await,
         Command::Backup(args) => {
             let _telemetry = command_telemetry(&args.config);
             backup::run_backup(*args).await

@@ -1,5 +1,6 @@
 //! Data subcommands: versioned migrations, the database identity marker and demo seeding.
 
+pub mod healthcheck;
 pub mod identity;
 pub mod migrate;
 pub mod seed;

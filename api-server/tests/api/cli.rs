@@ -35,3 +35,43 @@ fn serve_without_settings_exits_2_with_one_line_per_problem() {
     }
     assert!(!stderr.contains("short"), "secret values are never printed");
 }
+
+// Multi-threaded: the server answers while this thread waits for the child process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_for_a_ready_server_and_1_with_the_reason_otherwise() {
+    let app = crate::helpers::spawn_app().await;
+    let admin_port = app
+        .admin_address
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_owned();
+    let run = |path: &str| {
+        Command::new(BIN)
+            .args(["healthcheck", "--path", path])
+            .env("ADMIN_PORT", &admin_port)
+            .output()
+            .expect("runs")
+    };
+    let ready = run("/health/ready");
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    assert!(run("/health/live").status.success());
+    let missing = run("/no-such-check");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("404"));
+
+    // Nothing listening: a clear refusal, not a hang.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let free = listener.local_addr().expect("addr").port().to_string();
+    drop(listener);
+    let down = Command::new(BIN)
+        .args(["healthcheck", "--admin-port", &free])
+        .output()
+        .expect("runs");
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains(&format!("127.0.0.1:{free}")));
+}
