@@ -39,3 +39,6 @@ FROM runtime AS merchant-api
 LABEL org.opencontainers.image.title="merchant-api"
 COPY --from=builder /src/target/release/merchant-api /usr/local/bin/app
 EXPOSE 5001
+# No shell or curl in the image: the binary asks its own admin listener (Kubernetes uses the
+# pod's probes instead; this is for docker and compose).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/usr/local/bin/app", "healthcheck"]

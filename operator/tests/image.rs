@@ -16,6 +16,8 @@ struct Runtime {
     user: String,
     ports: Vec<String>,
     labels: BTreeMap<String, String>,
+    /// HEALTHCHECK: the test command and interval, timeout, start period (ns) and retries.
+    healthcheck: Option<(Vec<String>, [i64; 4])>,
 }
 
 fn root() -> PathBuf {
@@ -93,6 +95,9 @@ fn stages(dockerfile: &str) -> BTreeMap<String, Runtime> {
                         }
                     }))
             }
+            "HEALTHCHECK" => {
+                stages.get_mut(&name).expect("stage").healthcheck = Some(healthcheck(&args))
+            }
             "LABEL" => stages
                 .get_mut(&name)
                 .expect("stage")
@@ -102,6 +107,29 @@ fn stages(dockerfile: &str) -> BTreeMap<String, Runtime> {
         }
     }
     stages
+}
+
+/// `--interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["a", "b"]` as the image
+/// config records it: Test `["CMD", "a", "b"]`, durations in nanoseconds (Docker's defaults for
+/// flags not given).
+fn healthcheck(args: &str) -> (Vec<String>, [i64; 4]) {
+    let (flags, command) = args.split_once("CMD").expect("HEALTHCHECK ... CMD [...]");
+    let mut test = vec!["CMD".to_owned()];
+    test.extend(serde_json::from_str::<Vec<String>>(command.trim()).expect("exec form"));
+    let seconds =
+        |s: &str| s.trim_end_matches('s').parse::<i64>().expect("seconds") * 1_000_000_000;
+    let mut values = [30 * 1_000_000_000, 30 * 1_000_000_000, 0, 3];
+    for flag in flags.split_whitespace() {
+        let (key, value) = flag.split_once('=').expect("--flag=value");
+        match key {
+            "--interval" => values[0] = seconds(value),
+            "--timeout" => values[1] = seconds(value),
+            "--start-period" => values[2] = seconds(value),
+            "--retries" => values[3] = value.parse().expect("retries"),
+            other => panic!("unexpected HEALTHCHECK flag {other}"),
+        }
+    }
+    (test, values)
 }
 
 /// The runtime recorded in the config of an image `scripts/image` wrote.
@@ -129,6 +157,13 @@ fn packed(config: &Value) -> Runtime {
                     .collect()
             })
             .unwrap_or_default(),
+        healthcheck: c["Healthcheck"].as_object().map(|h| {
+            let n = |k: &str| h[k].as_i64().unwrap_or_default();
+            (
+                strings(&h["Test"]),
+                [n("Interval"), n("Timeout"), n("StartPeriod"), n("Retries")],
+            )
+        }),
     }
 }
 
@@ -141,6 +176,15 @@ fn dockerfile_targets_declare_a_nonroot_exec_entrypoint() {
         assert_eq!(runtime.user, "65532:65532", "{target}");
         assert_eq!(runtime.ports.len(), 1, "{target}: {runtime:?}");
     }
+    let (test, _) = stages["merchant-api"]
+        .healthcheck
+        .clone()
+        .expect("API HEALTHCHECK");
+    assert_eq!(
+        test,
+        ["CMD", "/usr/local/bin/app", "healthcheck"],
+        "exec form, no shell"
+    );
 }
 
 #[test]

@@ -101,6 +101,11 @@ def image_config(args, layer_digest):
         config["ExposedPorts"] = {f"{p}/tcp": {} for p in args.port}
     if args.label:
         config["Labels"] = dict(kv.split("=", 1) for kv in args.label)
+    if args.healthcheck:
+        # What `docker build` records for HEALTHCHECK --interval=10s --timeout=5s
+        # --start-period=30s --retries=3 CMD [...] (durations in nanoseconds).
+        config["Healthcheck"] = {"Test": ["CMD", *args.healthcheck], "Interval": 10 * 10**9,
+                                 "Timeout": 5 * 10**9, "StartPeriod": 30 * 10**9, "Retries": 3}
     return {"architecture": "amd64", "os": "linux", "config": config,
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}
 
@@ -115,6 +120,7 @@ def main():
     p.add_argument("--user", default="65532:65532")
     p.add_argument("--port", action="append", type=int, default=[])
     p.add_argument("--label", action="append", default=[])
+    p.add_argument("--healthcheck", nargs="+", help="exec-form health check command")
     p.add_argument("--config-out", help="also write the image config JSON here")
     p.add_argument("--minimal", action="store_true", help="no /etc, CA bundle or /tmp (pause image)")
     args = p.parse_args()
