@@ -75,3 +75,75 @@ async fn healthcheck_exits_0_for_a_ready_server_and_1_with_the_reason_otherwise(
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains(&format!("127.0.0.1:{free}")));
 }
+
+/// Variables read outside clap (the OpenTelemetry SDK's standard names, in telemetry.rs).
+const OTEL: &[&str] = &[
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_SDK_DISABLED",
+];
+
+#[test]
+fn the_production_env_example_lists_every_setting_with_its_real_default() {
+    use clap::CommandFactory;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.production.example");
+    let text = std::fs::read_to_string(path).expect(".env.production.example");
+    // `NAME=value` or `# NAME=value` (a default shown commented out).
+    let listed: std::collections::BTreeMap<String, (bool, String)> = text
+        .lines()
+        .filter_map(|line| {
+            let (commented, rest) = match line.strip_prefix("# ") {
+                Some(rest) => (true, rest),
+                None => (false, line),
+            };
+            let (name, value) = rest.split_once('=')?;
+            let is_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            is_name.then(|| (name.to_owned(), (commented, value.to_owned())))
+        })
+        .collect();
+    let cli = merchant_api::cli::Cli::command();
+    let serve = cli.find_subcommand("serve").expect("serve");
+    let mut read: std::collections::BTreeMap<String, Option<String>> = serve
+        .get_arguments()
+        .filter_map(|a| {
+            let env = a.get_env()?.to_str()?.to_owned();
+            let default = a
+                .get_default_values()
+                .first()
+                .and_then(|d| d.to_str())
+                .map(str::to_owned);
+            Some((env, default))
+        })
+        .collect();
+    read.extend(OTEL.iter().map(|n| ((*n).to_owned(), None)));
+    let missing: Vec<&String> = read.keys().filter(|n| !listed.contains_key(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "settings the API reads but the example omits: {missing:?}"
+    );
+    let unknown: Vec<&String> = listed.keys().filter(|n| !read.contains_key(*n)).collect();
+    assert!(
+        unknown.is_empty(),
+        "names the API does not read: {unknown:?}"
+    );
+    // A commented line shows the default: it must be the binary's.
+    for (name, (commented, value)) in &listed {
+        if let (true, Some(Some(default))) = (*commented && !value.is_empty(), read.get(name)) {
+            let same = value == default
+                || value.parse::<f64>().ok() == default.parse::<f64>().ok()
+                    && value.parse::<f64>().is_ok();
+            assert!(
+                same,
+                "{name}: the example shows {value:?}, the default is {default:?}"
+            );
+        }
+    }
+}
