@@ -56,13 +56,18 @@ pub struct Plan {
 }
 
 /// Waiting reasons after which a container never starts without a spec change: the rollout
-/// fails at once instead of waiting for the deadline.
+/// fails at once instead of waiting for the deadline. `CreateContainerError` is left out: the
+/// runtime's reasons for it (a container name still reserved, a slow snapshot) clear on the
+/// kubelet's next try, so only the progress deadline judges it.
 const NEVER_STARTS: &[&str] = &[
     "ErrImageNeverPull",
     "InvalidImageName",
     "CreateContainerConfigError",
-    "CreateContainerError",
 ];
+
+/// What the kubelet says when its ConfigMap or Secret cache has not synced yet (a loaded node):
+/// it retries, so a `CreateContainerConfigError` with this message is not a verdict.
+const CACHE_NOT_SYNCED: &str = "failed to sync";
 
 /// The revision the built children run.
 pub fn candidate(children: &Children) -> Option<Candidate> {
@@ -324,11 +329,12 @@ fn pod_failure(p: &Pod, max_restarts: i32) -> Option<String> {
         }
         let waiting = c.state.as_ref()?.waiting.as_ref()?;
         let why = waiting.reason.as_deref()?;
-        NEVER_STARTS.contains(&why).then(|| {
+        let message = waiting.message.as_deref().unwrap_or("");
+        (NEVER_STARTS.contains(&why) && !message.contains(CACHE_NOT_SYNCED)).then(|| {
             format!(
                 "pod {} cannot start: {why}: {}",
                 p.name_any(),
-                events::truncate(waiting.message.as_deref().unwrap_or(""), 300)
+                events::truncate(message, 300)
             )
         })
     })

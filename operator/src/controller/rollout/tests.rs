@@ -475,3 +475,71 @@ fn canary_weights_count_against_unchanged_stable_pods() {
     assert_eq!(canary_pods(10, 10), 2);
     assert_eq!(canary_pods(3, 0), 0);
 }
+
+mod pod_failures {
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodStatus,
+    };
+
+    use super::super::pod_failure;
+
+    fn waiting(reason: &str, message: &str, restarts: i32) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some("shop-x".into());
+        p.status = Some(PodStatus {
+            container_statuses: Some(vec![ContainerStatus {
+                name: "api".into(),
+                restart_count: restarts,
+                state: Some(ContainerState {
+                    waiting: Some(ContainerStateWaiting {
+                        reason: Some(reason.into()),
+                        message: Some(message.into()),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        p
+    }
+
+    #[test]
+    fn a_missing_key_or_image_is_a_verdict() {
+        let missing = waiting(
+            "CreateContainerConfigError",
+            "couldn't find key MONGODB_URI in Secret shop/db",
+            0,
+        );
+        let why = pod_failure(&missing, 0).expect("a missing key never heals");
+        assert!(why.contains("couldn't find key MONGODB_URI"), "{why}");
+        let image = waiting("ErrImageNeverPull", "image not present", 0);
+        assert!(pod_failure(&image, 0).unwrap().contains("ErrImageNeverPull"));
+    }
+
+    #[test]
+    fn what_the_kubelet_retries_is_left_to_the_deadline() {
+        // Seen in CI on a loaded node: the next try started the container.
+        let unsynced = waiting(
+            "CreateContainerConfigError",
+            "failed to sync configmap cache: timed out waiting for the condition",
+            0,
+        );
+        assert_eq!(pod_failure(&unsynced, 0), None);
+        let reserved = waiting(
+            "CreateContainerError",
+            "failed to reserve container name \"api_shop-x\": name is reserved",
+            0,
+        );
+        assert_eq!(pod_failure(&reserved, 0), None);
+        assert_eq!(pod_failure(&waiting("ContainerCreating", "", 0), 0), None);
+    }
+
+    #[test]
+    fn restarts_over_the_limit_fail_whatever_the_state() {
+        let p = waiting("CrashLoopBackOff", "back-off 10s", 2);
+        assert_eq!(pod_failure(&p, 2), None);
+        let why = pod_failure(&p, 1).unwrap();
+        assert!(why.contains("restarted 2 times"), "{why}");
+    }
+}
