@@ -31,6 +31,20 @@ pub enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// GET one URL of an operator's admin server and exit 0 when it answers 2xx (the chart's
+    /// `helm test` and container health checks: the image has no shell or curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Flags of `merchant-operator healthcheck`.
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The URL to ask, e.g. `http://merchant-operator-metrics.merchant-system.svc:8080/readyz`.
+    #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+    pub url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_seconds: u64,
 }
 
 /// Flags of `merchant-operator run`.

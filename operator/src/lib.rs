@@ -8,6 +8,7 @@ pub mod controller;
 pub mod crd;
 pub mod data;
 pub mod error;
+pub mod healthcheck;
 pub mod leader;
 pub mod metrics;
 pub mod plugin;

@@ -6,7 +6,7 @@ use clap::Parser;
 use merchant_operator::{
     app,
     cli::{Cli, Command},
-    crd, render, telemetry,
+    crd, healthcheck, render, telemetry,
 };
 
 fn main() -> ExitCode {
@@ -48,6 +48,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Healthcheck(args) => match runtime(1) {
+            Ok(rt) => rt.block_on(healthcheck::run(&args)),
+            Err(e) => fail(&e),
+        },
     }
 }
 

@@ -226,3 +226,61 @@ spec: {backendRef: shop, backup: nightly, until: '2026-12-06T02:30:00Z'}",
         "{error}"
     );
 }
+
+#[test]
+fn the_blue_green_and_s3_backup_examples_pass_the_crds_rules_and_render() {
+    let blue_green = example("merchantbackend-blue-green.yaml");
+    validate_cel(&parse(&blue_green)).expect("blue-green example valid");
+    let out = render::render(&blue_green).expect("renders");
+    assert!(out.contains("kind: Deployment\n"));
+    let s3 = example("merchantbackend-backup-s3.yaml");
+    validate_cel(&parse(&s3)).expect("S3 backup example valid");
+    let out = render::render(&s3).expect("renders");
+    assert!(out.contains("kind: CronJob\n"), "the scheduled backups");
+}
+
+/// (Secret name, key) pairs of `examples/secrets.yaml`.
+fn template_keys() -> std::collections::BTreeSet<(String, String)> {
+    let secrets: Vec<k8s_openapi::api::core::v1::Secret> = documents(&example("secrets.yaml"));
+    secrets
+        .iter()
+        .flat_map(|s| {
+            let name = s.metadata.name.clone().expect("named");
+            s.string_data
+                .iter()
+                .flatten()
+                .map(move |(key, _)| (name.clone(), key.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_secrets_template_holds_every_secret_the_examples_reference() {
+    let have = template_keys();
+    let production = parse(&example("merchantbackend-production.yaml"));
+    let refs = serde_json::to_value(production.spec.secrets.expect("spec.secrets")).expect("json");
+    let mut wanted: Vec<(String, String)> = refs
+        .as_object()
+        .expect("an object")
+        .values()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_owned(),
+                r["key"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let s3 = parse(&example("merchantbackend-backup-s3.yaml"));
+    let credentials = s3
+        .spec
+        .backup
+        .and_then(|b| b.destination.credentials_secret)
+        .expect("credentialsSecret");
+    for key in ["s3-access-key-id", "s3-secret-access-key"] {
+        wanted.push((credentials.clone(), key.to_owned()));
+    }
+    assert!(wanted.len() > 10, "{wanted:?}");
+    for pair in &wanted {
+        assert!(have.contains(pair), "examples/secrets.yaml lacks {pair:?}");
+    }
+}

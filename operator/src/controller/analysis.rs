@@ -62,10 +62,13 @@ pub struct Measurements {
     /// Name of the query these measurements belong to.
     pub name: String,
     /// Measurements taken so far (passed, failed and inconclusive).
+    #[schemars(extend("format" = "int64"))]
     pub taken: u32,
     /// Measurements whose value exceeded the threshold or whose request failed.
+    #[schemars(extend("format" = "int64"))]
     pub failed: u32,
     /// Measurements that returned no data (no series, or NaN).
+    #[schemars(extend("format" = "int64"))]
     pub inconclusive: u32,
     /// Value of the last measurement, absent when it had no data or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -83,12 +83,15 @@ pub struct MerchantBackupStatus {
     pub location: Option<String>,
     /// Bytes written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "int64"))]
     pub size_bytes: Option<u64>,
     /// Documents dumped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "int64"))]
     pub documents: Option<u64>,
     /// Collections dumped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "int64"))]
     pub collections: Option<u64>,
     /// Wall time of the backup, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -98,6 +98,7 @@ pub struct MerchantRestoreStatus {
     pub database: Option<String>,
     /// Documents restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "int64"))]
     pub documents: Option<u64>,
     /// Wall time of the restore, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -514,7 +514,11 @@ mod pod_failures {
         let why = pod_failure(&missing, 0).expect("a missing key never heals");
         assert!(why.contains("couldn't find key MONGODB_URI"), "{why}");
         let image = waiting("ErrImageNeverPull", "image not present", 0);
-        assert!(pod_failure(&image, 0).unwrap().contains("ErrImageNeverPull"));
+        assert!(
+            pod_failure(&image, 0)
+                .unwrap()
+                .contains("ErrImageNeverPull")
+        );
     }
 
     #[test]
