@@ -373,6 +373,31 @@ where
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// Names of the API container's environment variables in the live Deployment `shop`.
+async fn env_names(client: &Client, ns: &str) -> Vec<String> {
+    let env =
+        live_value::<Deployment>(client, ns, "shop", "/spec/template/spec/containers/0/env").await;
+    env.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Whether the Deployment `shop` has a managedFields entry of our manager from a plain update
+/// (a merge patch) besides our apply.
+async fn has_update_entry_of_ours(client: &Client, ns: &str) -> bool {
+    let d = api::<Deployment>(client, ns)
+        .get("shop")
+        .await
+        .expect("Deployment");
+    d.metadata.managed_fields.iter().flatten().any(|m| {
+        m.manager.as_deref() == Some(merchant_operator::crd::FIELD_MANAGER)
+            && m.operation.as_deref() == Some("Update")
+            && m.subresource.is_none()
+    })
+}
+
 #[tokio::test]
 async fn hand_edits_to_any_child_are_undone() {
     let Some(client) = cluster().await else {
@@ -483,6 +508,59 @@ async fn hand_edits_to_any_child_are_undone() {
             .flatten()
             .is_some()
     })
+    .await;
+
+    // Undoing an edit leaves no second entry of ours in managedFields: with one, a field the
+    // spec later drops (an env entry) would stay in the Deployment forever.
+    eventually("no Update entry of ours after the undo", || async {
+        !has_update_entry_of_ours(&client, &ns).await
+    })
+    .await;
+    let extra = serde_json::json!({"spec": {"podTemplate": {"env": [{"name": "EXTRA_FLAG", "value": "1"}]}}});
+    mbs(&client, &ns)
+        .patch(
+            "shop",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(extra),
+        )
+        .await
+        .expect("add an env entry to the spec");
+    eventually("the spec's env entry reaches the Deployment", || async {
+        env_names(&client, &ns)
+            .await
+            .contains(&"EXTRA_FLAG".to_owned())
+    })
+    .await;
+    foreign_patch::<Deployment>(
+        &client,
+        &ns,
+        "shop",
+        kube::api::Patch::Strategic(serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
+            {"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": "db-secrets", "key": "other"}}}
+        ]}]}}}})),
+    )
+    .await;
+    eventually("container env restored again", || async {
+        live_value::<Deployment>(&client, &ns, "shop", env0).await == "mongodb-uri"
+    })
+    .await;
+    let removed = serde_json::json!({"spec": {"podTemplate": null}});
+    mbs(&client, &ns)
+        .patch(
+            "shop",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(removed),
+        )
+        .await
+        .expect("drop the env entry from the spec");
+    eventually(
+        "an env entry dropped from the spec leaves the Deployment",
+        || async {
+            !env_names(&client, &ns)
+                .await
+                .contains(&"EXTRA_FLAG".to_owned())
+        },
+    )
     .await;
 
     // Drift that happens while the operator is down is found from the field sets alone.

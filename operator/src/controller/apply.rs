@@ -9,13 +9,14 @@ use std::fmt::Debug;
 use k8s_openapi::{
     NamespaceResourceScope,
     api::{apps::v1::Deployment, core::v1::PersistentVolumeClaim},
+    apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta},
 };
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::{
     Context,
@@ -335,6 +336,71 @@ where
     Ok(())
 }
 
+/// The merge patch of `undo_foreign_edit` leaves an `Update` entry of our field manager in
+/// managedFields, co-owning every field it wrote. While that entry exists a field our apply
+/// stops sending is never removed: an env entry of a rolled-back revision stayed in the
+/// Deployment, and its pods crash-looped beside the stable ones. Once the apply owns the fields,
+/// the entry is dropped: a merge patch of managedFields without it, guarded by the
+/// resourceVersion, read again on a conflict (the Deployment controller writes the status right
+/// after our apply). Costs a write only after a drift was undone.
+async fn drop_merge_patch_ownership<K>(api: &Api<K>, applied: &K) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    const ATTEMPTS: usize = 5;
+    let name = applied.name_any();
+    let mut current = Some(applied.clone());
+    for _ in 0..ATTEMPTS {
+        let live = match current.take() {
+            Some(live) => live,
+            None => match api.get_opt(&name).await {
+                Ok(Some(live)) => live,
+                Ok(None) => return Ok(()),
+                Err(source) => return Err(apply_error::<K>(&name, source)),
+            },
+        };
+        let Some(patch) = without_merge_patch_entry(live.meta()) else {
+            return Ok(());
+        };
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(source) => return Err(apply_error::<K>(&name, source)),
+        }
+    }
+    warn!(k8s.kind = kind_name::<K>(), k8s.name = %name, "managedFields kept changing: the stale entry is left to the next apply");
+    Ok(())
+}
+
+/// The merge patch that removes our `Update` entry from `meta`'s managedFields, if it has one.
+fn without_merge_patch_entry(meta: &ObjectMeta) -> Option<serde_json::Value> {
+    let entries = meta.managed_fields.as_deref().unwrap_or_default();
+    let stale = |m: &ManagedFieldsEntry| {
+        m.manager.as_deref() == Some(FIELD_MANAGER)
+            && m.operation.as_deref() == Some("Update")
+            && m.subresource.is_none()
+    };
+    if !entries.iter().any(stale) {
+        return None;
+    }
+    let kept: Vec<&ManagedFieldsEntry> = entries.iter().filter(|m| !stale(m)).collect();
+    Some(serde_json::json!({
+        "metadata": {"resourceVersion": meta.resource_version, "managedFields": kept},
+    }))
+}
+
+fn apply_error<K: Resource<DynamicType = ()>>(name: &str, source: kube::Error) -> Error {
+    Error::ApplyChild {
+        kind: kind_name::<K>(),
+        name: name.to_owned(),
+        source,
+    }
+}
+
 /// The fields of `child` another writer changed or removed (see `drift`).
 fn foreign_edits<C: Resource, K: Serialize>(live: &C, child: &K) -> Vec<String> {
     // A manifest that does not serialize cannot be compared: apply it (the apply reports why).
@@ -441,6 +507,7 @@ where
         undo_foreign_edit(ctx, &api, child).await?;
     }
     let applied = server_side_apply(ctx, &api, child, &name).await?;
+    drop_merge_patch_ownership(&api, &applied).await?;
     if let Some(fields) = reverted_fields(unchanged, edited, &drifted) {
         events::drift_reverted(ctx, b, kind, &name, fields).await;
     }
@@ -576,6 +643,56 @@ mod tests {
     fn desired(spec: &str) -> Deployment {
         let v = validate(&backend(spec)).expect("valid");
         crate::controller::build::deployment(&v, "secrets")
+    }
+
+    fn entry(manager: &str, operation: &str, subresource: Option<&str>) -> ManagedFieldsEntry {
+        ManagedFieldsEntry {
+            manager: Some(manager.to_owned()),
+            operation: Some(operation.to_owned()),
+            subresource: subresource.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_our_merge_patch_entry_is_dropped_under_the_read_version() {
+        let mut meta = ObjectMeta {
+            resource_version: Some("42".into()),
+            managed_fields: Some(vec![
+                entry(FIELD_MANAGER, "Apply", None),
+                entry(FIELD_MANAGER, "Update", None),
+                entry("kube-controller-manager", "Update", Some("status")),
+                entry("kubectl-edit", "Update", None),
+            ]),
+            ..Default::default()
+        };
+        let patch = without_merge_patch_entry(&meta).expect("our Update entry is stale");
+        assert_eq!(patch["metadata"]["resourceVersion"], "42");
+        let kept: Vec<(&str, &str)> = patch["metadata"]["managedFields"]
+            .as_array()
+            .expect("the list")
+            .iter()
+            .map(|m| {
+                (
+                    m["manager"].as_str().unwrap_or(""),
+                    m["operation"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (FIELD_MANAGER, "Apply"),
+                ("kube-controller-manager", "Update"),
+                ("kubectl-edit", "Update")
+            ]
+        );
+        meta.managed_fields = Some(vec![entry(FIELD_MANAGER, "Apply", None)]);
+        assert_eq!(
+            without_merge_patch_entry(&meta),
+            None,
+            "nothing to drop: no write"
+        );
     }
 
     #[test]
