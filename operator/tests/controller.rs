@@ -373,6 +373,14 @@ where
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// A hand edit of the Deployment `shop`: MONGODB_URI read from another Secret key.
+async fn point_mongodb_uri_elsewhere(client: &Client, ns: &str) {
+    let edit = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
+        {"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": "db-secrets", "key": "other"}}}
+    ]}]}}}});
+    foreign_patch::<Deployment>(client, ns, "shop", kube::api::Patch::Strategic(edit)).await;
+}
+
 /// Names of the API container's environment variables in the live Deployment `shop`.
 async fn env_names(client: &Client, ns: &str) -> Vec<String> {
     let env =
@@ -438,15 +446,7 @@ async fn hand_edits_to_any_child_are_undone() {
         serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/part-of": "other"}}}),
     )
     .await;
-    foreign_patch::<Deployment>(
-        &client,
-        &ns,
-        "shop",
-        kube::api::Patch::Strategic(serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
-            {"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": "db-secrets", "key": "other"}}}
-        ]}]}}}})),
-    )
-    .await;
+    point_mongodb_uri_elsewhere(&client, &ns).await;
     hand_patch::<PodDisruptionBudget>(
         &client,
         &ns,
@@ -531,15 +531,7 @@ async fn hand_edits_to_any_child_are_undone() {
             .contains(&"EXTRA_FLAG".to_owned())
     })
     .await;
-    foreign_patch::<Deployment>(
-        &client,
-        &ns,
-        "shop",
-        kube::api::Patch::Strategic(serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
-            {"name": "MONGODB_URI", "valueFrom": {"secretKeyRef": {"name": "db-secrets", "key": "other"}}}
-        ]}]}}}})),
-    )
-    .await;
+    point_mongodb_uri_elsewhere(&client, &ns).await;
     eventually("container env restored again", || async {
         live_value::<Deployment>(&client, &ns, "shop", env0).await == "mongodb-uri"
     })
