@@ -329,7 +329,7 @@ where
         Ok(_) => {}
         // Deleted meanwhile: the apply recreates it.
         Err(kube::Error::Api(status)) if status.code == 404 => {}
-        Err(source) => return Err(Error::ApplyChild { kind, name, source }),
+        Err(source) => return Err(apply_error::<K>(&name, source)),
     }
     ctx.metrics.drift_corrected(kind);
     info!(k8s.kind = kind, k8s.name = %name, "foreign edit of a child undone");
@@ -349,26 +349,24 @@ where
 {
     const ATTEMPTS: usize = 5;
     let name = applied.name_any();
-    let mut current = Some(applied.clone());
+    // The apply's answer is read first: almost always there is nothing to drop and no clone.
+    let mut patch = without_merge_patch_entry(applied.meta());
     for _ in 0..ATTEMPTS {
-        let live = match current.take() {
-            Some(live) => live,
-            None => match api.get_opt(&name).await {
-                Ok(Some(live)) => live,
-                Ok(None) => return Ok(()),
-                Err(source) => return Err(apply_error::<K>(&name, source)),
-            },
-        };
-        let Some(patch) = without_merge_patch_entry(live.meta()) else {
+        let Some(body) = patch.take() else {
             return Ok(());
         };
         match api
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&body))
             .await
         {
             Ok(_) => return Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(source) => return Err(apply_error::<K>(&name, source)),
+        }
+        match api.get_opt(&name).await {
+            Ok(Some(live)) => patch = without_merge_patch_entry(live.meta()),
+            Ok(None) => return Ok(()),
             Err(source) => return Err(apply_error::<K>(&name, source)),
         }
     }
@@ -524,11 +522,7 @@ where
     let applied = api
         .patch(name, &params, &Patch::Apply(child))
         .await
-        .map_err(|source| Error::ApplyChild {
-            kind,
-            name: name.to_owned(),
-            source,
-        })?;
+        .map_err(|source| apply_error::<K>(name, source))?;
     ctx.metrics.child_applied(kind);
     info!(k8s.kind = kind, k8s.name = %name, "child applied");
     Ok(applied)
