@@ -516,7 +516,7 @@ mod pod_failures {
         let image = waiting("ErrImageNeverPull", "image not present", 0);
         assert!(
             pod_failure(&image, 0)
-                .unwrap()
+                .expect("an image that is never pulled never starts")
                 .contains("ErrImageNeverPull")
         );
     }
@@ -543,7 +543,7 @@ mod pod_failures {
     fn restarts_over_the_limit_fail_whatever_the_state() {
         let p = waiting("CrashLoopBackOff", "back-off 10s", 2);
         assert_eq!(pod_failure(&p, 2), None);
-        let why = pod_failure(&p, 1).unwrap();
+        let why = pod_failure(&p, 1).expect("over the restart limit");
         assert!(why.contains("restarted 2 times"), "{why}");
     }
 }
