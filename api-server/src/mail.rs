@@ -4,6 +4,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use backon::{ExponentialBuilder, Retryable};
+
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
@@ -74,7 +76,16 @@ enum SendError {
     Http(#[from] reqwest::Error),
 }
 
-const ATTEMPTS: u32 = 4;
+/// Delivery tries per message: the first and three retries, 500 ms, 1 s and 2 s apart.
+const ATTEMPTS: usize = 4;
+
+/// The waits between delivery tries.
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_factor(2.0)
+        .with_max_times(ATTEMPTS - 1)
+}
 
 impl Mailer {
     /// Start the worker for `settings`; `None` settings give a mailer that drops messages.
@@ -147,23 +158,23 @@ fn build_transport(settings: &MailSettings) -> Result<Transport, MailError> {
 
 async fn run(transport: Transport, mut rx: mpsc::Receiver<Email>, metrics: Arc<Metrics>) {
     while let Some(email) = rx.recv().await {
-        let mut delay = Duration::from_millis(500);
-        for attempt in 1..=ATTEMPTS {
-            match deliver(&transport, &email).await {
-                Ok(()) => {
-                    metrics.email("sent");
-                    tracing::info!(subject = %email.subject, "e-mail sent");
-                    break;
-                }
-                Err(e) if attempt < ATTEMPTS => {
-                    tracing::warn!(error = %e, attempt, "e-mail delivery failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => {
-                    metrics.email("failed");
-                    tracing::error!(error = %e, subject = %email.subject, "e-mail delivery failed; giving up");
-                }
+        let mut attempt = 0;
+        let sent = (|| deliver(&transport, &email))
+            .retry(backoff())
+            .sleep(tokio::time::sleep)
+            .notify(|e, delay| {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, ?delay, "e-mail delivery failed; retrying");
+            })
+            .await;
+        match sent {
+            Ok(()) => {
+                metrics.email("sent");
+                tracing::info!(subject = %email.subject, "e-mail sent");
+            }
+            Err(e) => {
+                metrics.email("failed");
+                tracing::error!(error = %e, subject = %email.subject, "e-mail delivery failed; giving up");
             }
         }
     }
@@ -245,5 +256,22 @@ pub fn invitation(to: &str, name: &str, business: &str, role: &str, link: &str) 
         text: format!(
             "Hello {name},\n\nYou have been invited to join {business} as {role}. Open this link within 24 hours to set your password and accept the invitation:\n\n{link}\n\nIf you did not expect this invitation, ignore this message.\n"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backon::BackoffBuilder;
+
+    use super::*;
+
+    #[test]
+    fn delivery_is_retried_three_times_half_a_second_doubling() {
+        let delays: Vec<Duration> = backoff().build().collect();
+        assert_eq!(
+            delays,
+            [500, 1000, 2000].map(Duration::from_millis),
+            "the waits before the second, third and fourth tries"
+        );
     }
 }

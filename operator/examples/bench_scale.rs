@@ -277,7 +277,7 @@ async fn reconcile_count(port: u16) -> u64 {
 }
 
 fn bench_spec() -> Result<MerchantBackendSpec, BoxError> {
-    Ok(serde_yaml::from_str(
+    Ok(serde_saphyr::from_str(
         // Small requests: 1,000 pods of 500m would not fit the KWOK node's 256 CPUs. KWOK pods
         // run no migration Job, so the release gate is off.
         "image: registry.invalid/merchant-api:1.0.0\nreplicas: 1\nresources: {requests: {cpu: 10m, memory: 16Mi}}\nmigrations: {enabled: false}",

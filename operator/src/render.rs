@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::{
     controller::{
@@ -21,14 +21,19 @@ use crate::{
 /// Failure of `render`.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// A document is not valid YAML or not a valid object of its kind.
-    #[error("failed to parse document {index}")]
-    Parse {
-        /// 0-based document index.
+    /// The input is not valid YAML (the cause names the line and column).
+    #[error("failed to parse the YAML input")]
+    Parse(#[source] serde_saphyr::Error),
+    /// A document is not a valid object of its kind.
+    #[error("failed to read document {index} as a {kind}")]
+    Decode {
+        /// 0-based index among the input's non-empty documents.
         index: usize,
+        /// The document's kind.
+        kind: &'static str,
         /// Cause.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_json::Error,
     },
     /// The stream holds no MerchantBackend.
     #[error("no MerchantBackend in the input")]
@@ -53,14 +58,15 @@ pub enum RenderError {
     },
     /// Serializing the output failed.
     #[error("failed to write YAML")]
-    Write(#[source] serde_yaml::Error),
+    Write(#[source] serde_saphyr::SerializeError),
 }
 
 impl RenderError {
     /// Bounded label.
     pub fn category(&self) -> &'static str {
         match self {
-            Self::Parse { .. } => "Parse",
+            Self::Parse(_) => "Parse",
+            Self::Decode { .. } => "Decode",
             Self::NoBackend => "NoBackend",
             Self::Invalid { .. } => "InvalidSpec",
             Self::Build { .. } => "Build",
@@ -81,26 +87,30 @@ pub struct Input {
 /// Split a YAML stream into MerchantBackends and Secrets.
 ///
 /// # Errors
-/// `Parse` naming the document that failed.
+/// `Parse` when the stream is not YAML, `Decode` naming the document that is not a valid
+/// object of its kind.
 pub fn parse(input: &str) -> Result<Input, RenderError> {
     let mut parsed = Input::default();
-    for (index, document) in serde_yaml::Deserializer::from_str(input).enumerate() {
-        let value = serde_yaml::Value::deserialize(document)
-            .map_err(|source| RenderError::Parse { index, source })?;
-        let kind = value
-            .get("kind")
-            .and_then(serde_yaml::Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let parse_err = |source| RenderError::Parse { index, source };
-        match kind.as_str() {
-            "MerchantBackend" => parsed
+    // Empty documents (a trailing `---`) are skipped.
+    let documents: Vec<Value> = serde_saphyr::from_multiple(input).map_err(RenderError::Parse)?;
+    for (index, value) in documents.into_iter().enumerate() {
+        let kind = match value.get("kind").and_then(Value::as_str) {
+            Some("MerchantBackend") => "MerchantBackend",
+            Some("Secret") => "Secret",
+            _ => continue,
+        };
+        let decode = |source| RenderError::Decode {
+            index,
+            kind,
+            source,
+        };
+        if kind == "Secret" {
+            let secret = serde_json::from_value(value).map_err(decode)?;
+            parsed.secrets.push(Arc::new(secret));
+        } else {
+            parsed
                 .backends
-                .push(serde_yaml::from_value(value).map_err(parse_err)?),
-            "Secret" => parsed
-                .secrets
-                .push(Arc::new(serde_yaml::from_value(value).map_err(parse_err)?)),
-            _ => {}
+                .push(serde_json::from_value(value).map_err(decode)?);
         }
     }
     Ok(parsed)
@@ -186,7 +196,7 @@ pub fn render(input: &str) -> Result<String, RenderError> {
     let mut out = String::new();
     for m in manifests {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&m).map_err(RenderError::Write)?);
+        out.push_str(&serde_saphyr::to_string(&m).map_err(RenderError::Write)?);
     }
     Ok(out)
 }
@@ -262,6 +272,24 @@ stringData: {mongodb-uri: 'mongodb://x'}
         assert!(matches!(
             render("kind: ConfigMap\n"),
             Err(RenderError::NoBackend)
+        ));
+    }
+
+    #[test]
+    fn bad_yaml_and_a_bad_document_are_told_apart() {
+        assert!(matches!(
+            parse("kind: [MerchantBackend\n"),
+            Err(RenderError::Parse(_))
+        ));
+        // The empty document is skipped: the bad backend is the second document counted.
+        let bad = "kind: ConfigMap\n---\n---\nkind: MerchantBackend\nspec: {replicas: many}\n";
+        assert!(matches!(
+            parse(bad),
+            Err(RenderError::Decode {
+                index: 1,
+                kind: "MerchantBackend",
+                ..
+            })
         ));
     }
 }

@@ -13,7 +13,7 @@ fn example(name: &str) -> String {
 }
 
 fn parse(yaml: &str) -> MerchantBackend {
-    serde_yaml::from_str(yaml).expect("a MerchantBackend")
+    serde_saphyr::from_str(yaml).expect("a MerchantBackend")
 }
 
 #[test]
@@ -171,9 +171,7 @@ spec: {{image: 'a:1', objectStorage: {{bucket: files}}{uploads}}}"
 }
 
 fn documents<K: serde::de::DeserializeOwned>(yaml: &str) -> Vec<K> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| serde::Deserialize::deserialize(doc).expect("a resource of the example's kind"))
-        .collect()
+    serde_saphyr::from_multiple(yaml).expect("resources of the example's kind")
 }
 
 #[test]
@@ -195,7 +193,7 @@ fn the_backup_and_restore_examples_pass_their_crds_rules() {
 
 #[test]
 fn cel_rejects_an_in_place_restore_with_a_target_database() {
-    let bad: MerchantRestore = serde_yaml::from_str(
+    let bad: MerchantRestore = serde_saphyr::from_str(
         "apiVersion: merchant.rezapp.com/v1alpha1
 kind: MerchantRestore
 metadata: {name: r}
@@ -211,7 +209,7 @@ spec: {backendRef: shop, inPlace: true, targetDatabase: copy}",
 
 #[test]
 fn cel_rejects_a_point_in_time_restore_naming_a_backup() {
-    let bad: MerchantRestore = serde_yaml::from_str(
+    let bad: MerchantRestore = serde_saphyr::from_str(
         "apiVersion: merchant.rezapp.com/v1alpha1
 kind: MerchantRestore
 metadata: {name: r}

@@ -31,11 +31,8 @@ fn read(path: &Path) -> String {
 
 /// Every document of a YAML file, as JSON values.
 fn documents(path: &Path) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(&read(path))
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        })
-        .collect()
+    serde_saphyr::from_multiple(&read(path))
+        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
 fn fixture(name: &str) -> Value {
@@ -134,7 +131,7 @@ fn argocd_health_checks_give_the_recorded_health_of_every_fixture() {
     for kind in KINDS {
         let dir = repo().join("gitops/argocd").join(kind);
         let tests: HealthTests =
-            serde_yaml::from_str(&read(&dir.join("health_test.yaml"))).expect("health_test.yaml");
+            serde_saphyr::from_str(&read(&dir.join("health_test.yaml"))).expect("health_test.yaml");
         let mut covered = BTreeSet::new();
         for t in &tests.tests {
             let name = Path::new(&t.input_path)
@@ -382,7 +379,7 @@ fn flux_examples_install_the_chart_and_sync_a_merchant_backend() {
     let chart = &release["spec"]["chart"]["spec"];
     assert_eq!(chart["sourceRef"]["name"], repo_doc["metadata"]["name"]);
     let chart_yaml: Value =
-        serde_yaml::from_str(&read(&repo().join("charts/merchant-operator/Chart.yaml")))
+        serde_saphyr::from_str(&read(&repo().join("charts/merchant-operator/Chart.yaml")))
             .expect("Chart.yaml");
     assert_eq!(chart["chart"], chart_yaml["name"]);
     // "0.1.x" must admit the chart's own version.
@@ -394,7 +391,7 @@ fn flux_examples_install_the_chart_and_sync_a_merchant_backend() {
     );
     // Every value the example sets is a value of the chart.
     let values: Value =
-        serde_yaml::from_str(&read(&repo().join("charts/merchant-operator/values.yaml")))
+        serde_saphyr::from_str(&read(&repo().join("charts/merchant-operator/values.yaml")))
             .expect("values.yaml");
     for key in release["spec"]["values"]
         .as_object()

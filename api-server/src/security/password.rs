@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
-    password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
+    password_hash::phc::{Output, ParamsString, Salt},
 };
 use prometheus_client::metrics::counter::Counter;
 use secrecy::{ExposeSecret, SecretString};
@@ -174,19 +174,16 @@ fn hash_blocking(
 ) -> argon2::password_hash::Result<String> {
     let params = Params::default();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let salt = SaltString::generate(&mut OsRng);
-    let mut salt_buf = [0u8; 64];
-    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf)?;
+    let salt = Salt::generate();
     let n = params.block_count();
-    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-        Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, blocks(buffer, n))?)
-    })?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon.hash_password_into_with_memory(password, &salt, &mut out, blocks(buffer, n))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(&params)?,
-        salt: Some(salt.as_salt()),
-        hash: Some(output),
+        salt: Some(salt),
+        hash: Some(Output::new(&out)?),
     };
     Ok(phc.to_string())
 }
@@ -224,12 +221,8 @@ fn verify_blocking(buffer: &mut Vec<Block>, password: &str, stored: &str) -> Ver
 }
 
 /// Recompute the stored Argon2 hash with its own parameters and compare in constant time.
-fn argon2_matches(
-    buffer: &mut Vec<Block>,
-    password: &[u8],
-    parsed: &PasswordHash<'_>,
-) -> Option<bool> {
-    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+fn argon2_matches(buffer: &mut Vec<Block>, password: &[u8], parsed: &PasswordHash) -> Option<bool> {
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
     let version = parsed
         .version
         .map(Version::try_from)
@@ -238,18 +231,19 @@ fn argon2_matches(
         .unwrap_or_default();
     let params = Params::try_from(parsed).ok()?;
     let expected = parsed.hash?;
-    let mut salt_buf = [0u8; 64];
-    let salt = parsed.salt?.decode_b64(&mut salt_buf).ok()?;
+    let salt = parsed.salt?;
     let argon = Argon2::new(algorithm, version, params.clone());
     let n = params.block_count();
-    let computed = Output::init_with(expected.len(), |out| {
-        Ok(argon.hash_password_into_with_memory(password, salt, out, blocks(buffer, n))?)
-    })
-    .ok()?;
-    Some(computed == expected)
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let out = out.get_mut(..expected.len())?;
+    argon
+        .hash_password_into_with_memory(password, &salt, out, blocks(buffer, n))
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(out).ok()? == expected)
 }
 
-fn outdated(parsed: &PasswordHash<'_>) -> bool {
+fn outdated(parsed: &PasswordHash) -> bool {
     let current = Params::default();
     parsed.algorithm != Algorithm::Argon2id.ident()
         || Params::try_from(parsed).map_or(true, |p| {
@@ -299,13 +293,10 @@ mod tests {
             Version::V0x13,
             Params::new(8192, 1, 1, None).expect("params"),
         );
-        let old = argon2::PasswordHasher::hash_password(
-            &weak,
-            b"secret1",
-            &SaltString::generate(&mut OsRng),
-        )
-        .expect("hash")
-        .to_string();
+        let old =
+            argon2::PasswordHasher::hash_password_with_salt(&weak, b"secret1", &Salt::generate())
+                .expect("hash")
+                .to_string();
         assert_eq!(
             verify("secret1".into(), Some(old.clone()))
                 .await
@@ -314,6 +305,25 @@ mod tests {
         );
         assert_eq!(
             verify("other".into(), Some(old)).await.expect("v"),
+            Verified::No
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_written_by_argon2_0_5_still_verifies() {
+        // `Argon2::default().hash_password(b"secret1", salt)` with argon2 0.5.3, the version
+        // that wrote the hashes stored before the move to 0.6.
+        let stored = "$argon2id$v=19$m=19456,t=2,p=1$bWVyY2hhbnRzYWx0MDAx$4hbqa+Zet5ZLq9CujGF4T0c4oJud59zpaEAXaUoa+cs";
+        assert_eq!(
+            verify("secret1".into(), Some(stored.into()))
+                .await
+                .expect("v"),
+            Verified::Yes { rehash: false }
+        );
+        assert_eq!(
+            verify("secret2".into(), Some(stored.into()))
+                .await
+                .expect("v"),
             Verified::No
         );
     }
@@ -344,5 +354,11 @@ mod tests {
             Verified::No
         );
         assert_eq!(verify_dummy("x".into()).await.expect("v"), Verified::No);
+        // A `$2a$` hash written elsewhere (OpenBSD's test vector for "U*U").
+        let legacy = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+        assert_eq!(
+            verify("U*U".into(), Some(legacy.into())).await.expect("v"),
+            Verified::Yes { rehash: true }
+        );
     }
 }

@@ -3,11 +3,7 @@
 //! pending count. `merchantId` is stored as the 24-hex string, as the contract's schema has it;
 //! every query filters on it.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use mongodb::{
@@ -320,36 +316,42 @@ impl CashbackFilter {
 
 /// Per-merchant pending counts cached briefly (the contract's 5-minute cache, shortened and
 /// invalidated by every write of that merchant so counts are never stale after a change).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PendingCounts {
-    inner: Mutex<HashMap<ObjectId, (Instant, u64)>>,
+    inner: moka::sync::Cache<ObjectId, u64>,
 }
 
 /// How long a cached count is served.
 pub const PENDING_TTL: Duration = Duration::from_secs(60);
 
+/// Merchants whose count is kept at most (least recently used go first).
+const PENDING_CAPACITY: u64 = 100_000;
+
+impl Default for PendingCounts {
+    fn default() -> Self {
+        Self {
+            inner: moka::sync::Cache::builder()
+                .max_capacity(PENDING_CAPACITY)
+                .time_to_live(PENDING_TTL)
+                .build(),
+        }
+    }
+}
+
 impl PendingCounts {
     /// A fresh cached count.
     pub fn get(&self, merchant: ObjectId) -> Option<u64> {
-        let map = self.inner.lock().ok()?;
-        map.get(&merchant)
-            .filter(|(at, _)| at.elapsed() < PENDING_TTL)
-            .map(|(_, n)| *n)
+        self.inner.get(&merchant)
     }
 
     /// Cache a count.
     pub fn put(&self, merchant: ObjectId, count: u64) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.retain(|_, (at, _)| at.elapsed() < PENDING_TTL);
-            map.insert(merchant, (Instant::now(), count));
-        }
+        self.inner.insert(merchant, count);
     }
 
     /// Forget a merchant's count after a write.
     pub fn invalidate(&self, merchant: ObjectId) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.remove(&merchant);
-        }
+        self.inner.invalidate(&merchant);
     }
 }
 

@@ -2,10 +2,11 @@
 //! the legal "from" statuses, so two concurrent changes cannot both win), cancellation that
 //! gives the stock back exactly once, and refunds bounded by the amount paid.
 
+use futures::FutureExt;
 use mongodb::{
     ClientSession,
     bson::{Document, doc, oid::ObjectId},
-    error::{ErrorKind, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
+    error::ErrorKind,
     options::ReturnDocument,
 };
 use serde::Serialize;
@@ -188,10 +189,6 @@ impl Store {
     }
 }
 
-fn has_label(e: &mongodb::error::Error, label: &str) -> bool {
-    e.contains_label(label)
-}
-
 /// True when the deployment cannot run transactions (a standalone server).
 fn transactions_unsupported(e: &mongodb::error::Error) -> bool {
     match &*e.kind {
@@ -242,8 +239,9 @@ impl Store {
         })
     }
 
-    /// Cancel and give the merchant's lines back to stock in one transaction, retried on
-    /// transient conflicts. Only the request whose conditional status update matches restores
+    /// Cancel and give the merchant's lines back to stock in one transaction, which the driver
+    /// retries on transient conflicts and an unknown commit result (its convenient transaction
+    /// API, up to 120 s). Only the request whose conditional status update matches restores
     /// stock, so two concurrent cancels restore it once. Without transaction support it falls
     /// back to [`Store::cancel_order_without_transaction`].
     pub async fn cancel_order(
@@ -253,36 +251,22 @@ impl Store {
         change: &StatusChange,
     ) -> mongodb::error::Result<Transition> {
         let mut session = self.client.start_session().await?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let run = async {
-                session.start_transaction().await?;
-                self.cancel_in(&mut session, scope, id, change).await
-            };
-            let outcome = match run.await {
-                Ok(o) => o,
-                Err(e) => {
-                    let _ = session.abort_transaction().await;
-                    if transactions_unsupported(&e) {
-                        tracing::warn!(
-                            "transactions unsupported: cancelling with conditional updates"
-                        );
-                        return self
-                            .cancel_order_without_transaction(scope, id, change)
-                            .await;
-                    }
-                    if has_label(&e, TRANSIENT_TRANSACTION_ERROR) && attempt < 5 {
-                        continue;
-                    }
-                    return Err(e);
-                }
-            };
-            match commit(&mut session).await {
-                Ok(()) => return self.transition_outcome(scope, id, outcome).await,
-                Err(e) if has_label(&e, TRANSIENT_TRANSACTION_ERROR) && attempt < 5 => continue,
-                Err(e) => return Err(e),
+        // `and_run` with a context rather than `and_run2`: an async closure borrowing these
+        // trips rustc's "Send is not general enough" (rust-lang/rust#96865) in the handlers.
+        let cancelled = session
+            .start_transaction()
+            .and_run((self, scope, change), |session, (store, scope, change)| {
+                async move { store.cancel_in(session, scope, id, change).await }.boxed()
+            })
+            .await;
+        match cancelled {
+            Ok(after) => self.transition_outcome(scope, id, after).await,
+            Err(e) if transactions_unsupported(&e) => {
+                tracing::warn!("transactions unsupported: cancelling with conditional updates");
+                self.cancel_order_without_transaction(scope, id, change)
+                    .await
             }
+            Err(e) => Err(e),
         }
     }
 
@@ -429,18 +413,6 @@ impl Store {
         Ok(Refund::ExceedsPaid {
             refundable: ((paid - o.totals.refund_amount) * 100.0).round() / 100.0,
         })
-    }
-}
-
-/// Commit, retrying while the outcome of the commit itself is unknown.
-async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match session.commit_transaction().await {
-            Err(e) if has_label(&e, UNKNOWN_TRANSACTION_COMMIT_RESULT) && tries < 3 => continue,
-            other => return other,
-        }
     }
 }
 

@@ -48,15 +48,15 @@ pub const PAUSE_ANNOTATION: &str = "merchant.rezapp.com/pause";
 ///
 /// # Errors
 /// Fails only if serialization fails, which the typed CRD cannot trigger in practice.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&MerchantBackend::crd())
+pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    serde_saphyr::to_string(&MerchantBackend::crd())
 }
 
 /// Every CustomResourceDefinition of the operator: (name, YAML), MerchantBackend first.
 ///
 /// # Errors
 /// Fails only if serialization fails, which the typed CRDs cannot trigger in practice.
-pub fn crds() -> Result<Vec<(String, String)>, serde_yaml::Error> {
+pub fn crds() -> Result<Vec<(String, String)>, serde_saphyr::SerializeError> {
     [
         MerchantBackend::crd(),
         MerchantBackup::crd(),
@@ -65,7 +65,7 @@ pub fn crds() -> Result<Vec<(String, String)>, serde_yaml::Error> {
     .into_iter()
     .map(|crd| {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        serde_yaml::to_string(&crd).map(|yaml| (name, yaml))
+        serde_saphyr::to_string(&crd).map(|yaml| (name, yaml))
     })
     .collect()
 }
@@ -75,7 +75,7 @@ pub fn crds() -> Result<Vec<(String, String)>, serde_yaml::Error> {
 ///
 /// # Errors
 /// Fails only if serialization fails.
-pub fn crds_yaml(name: Option<&str>) -> Result<Option<String>, serde_yaml::Error> {
+pub fn crds_yaml(name: Option<&str>) -> Result<Option<String>, serde_saphyr::SerializeError> {
     let docs: Vec<String> = crds()?
         .into_iter()
         .filter(|(n, _)| name.is_none_or(|want| want == n))

@@ -206,7 +206,7 @@ pub async fn create_backend(
     name: &str,
     spec_yaml: &str,
 ) -> MerchantBackend {
-    let mut spec: MerchantBackendSpec = serde_yaml::from_str(spec_yaml).expect("spec yaml");
+    let mut spec: MerchantBackendSpec = serde_saphyr::from_str(spec_yaml).expect("spec yaml");
     // KWOK pods run nothing, so a migration Job would never report a plan: these tests check
     // the children, and the real-node tests the migration gate.
     spec.migrations.get_or_insert(MigrationsSpec {
