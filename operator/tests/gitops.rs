@@ -360,6 +360,74 @@ fn flux_health_expressions_classify_every_fixture() {
     assert_eq!(seen, all, "every fixture has an expected Flux status");
 }
 
+/// kstatus's verdict for each fixture, from tools/kstatus-check (sigs.k8s.io/cli-utils, what Flux
+/// uses without health expressions), or None (after saying so) without Go outside CI.
+fn kstatus_of_fixtures() -> Option<Vec<(String, String)>> {
+    let files: Vec<PathBuf> = KINDS
+        .iter()
+        .flat_map(|k| fixtures_of(k))
+        .map(|name| repo().join("gitops/fixtures").join(name))
+        .collect();
+    let out = match Command::new("go")
+        .args(["run", "."])
+        .args(&files)
+        .current_dir(repo().join("tools/kstatus-check"))
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("go: {e}"),
+        Err(e) => {
+            eprintln!("skipped: go is not installed ({e})");
+            return None;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tools/kstatus-check: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    Some(
+        stdout
+            .lines()
+            .map(|l| {
+                let mut words = l.split(' ');
+                let name = words.next().unwrap_or_default().to_owned();
+                (name, words.next().unwrap_or_default().to_owned())
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn kstatus_generic_rules_read_the_operator_status_like_the_flux_expressions() {
+    let Some(verdicts) = kstatus_of_fixtures() else {
+        return;
+    };
+    // Where the generic rules differ from the expressions, and why that is acceptable.
+    let differs = [
+        // No status yet: kstatus calls it Current, the expressions wait (Unknown).
+        ("backend-new.yaml", "Current"),
+        ("backup-new.yaml", "Current"),
+        // A crash loop stays InProgress until the Deployment's progress deadline, when the
+        // operator rolls back (Stalled) or reports RolloutFailed; the expressions fail at once.
+        ("backend-crash-loop.yaml", "InProgress"),
+    ];
+    let exprs = health_check_exprs();
+    assert_eq!(verdicts.len(), 20, "{verdicts:?}");
+    for (name, got) in verdicts {
+        let object = fixture(&name);
+        let check = exprs
+            .iter()
+            .find(|e| object["kind"] == e.kind.as_str())
+            .expect("expressions of its kind");
+        let want = match differs.iter().find(|(n, _)| *n == name) {
+            Some((_, status)) => (*status).to_owned(),
+            None => flux_status(check, &object)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .to_owned(),
+        };
+        assert_eq!(got, want, "{name}: kstatus");
+    }
+}
+
 // ---- examples ------------------------------------------------------------------------------
 
 #[test]

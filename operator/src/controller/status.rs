@@ -27,7 +27,9 @@ use crate::{
     crd::{
         APPLIED_HASH_ANNOTATION, FIELD_MANAGER, MerchantBackend, MerchantBackendStatus,
         rollout::{RevisionRecord, RolloutStatus},
-        status::{BackupStatus, DEGRADED, PAUSED, PROGRESSING, READY, STALLED, reason},
+        status::{
+            BackupStatus, DEGRADED, PAUSED, PROGRESSING, READY, RECONCILING, STALLED, reason,
+        },
     },
     error::{Error, Result},
 };
@@ -263,6 +265,38 @@ fn drafts(verdict: &Verdict, observed: &Observed) -> Vec<Draft> {
     drafts
 }
 
+/// kstatus's reading for generic tools (Flux without health expressions, cli-utils, `kpt live
+/// status`), which look only at Reconciling and Stalled: Reconciling is Progressing, or True
+/// while a rollout is in flight; a rollout that ended rolled back, aborted or blocked stalls
+/// (only a new spec or the `retry` annotation moves it on).
+fn with_kstatus_view(mut drafts: Vec<Draft>, rollout: Option<&RolloutStatus>) -> Vec<Draft> {
+    use super::rollout::machine::phase;
+    let Some(progressing) = drafts.iter().find(|d| d.0 == PROGRESSING).cloned() else {
+        return drafts;
+    };
+    let rollout_reason = |r: &RolloutStatus| {
+        let (_, _, why, message) = super::rollout::health(r);
+        (why, message)
+    };
+    let reconciling = match rollout {
+        Some(r) if !progressing.1 && phase::in_flight_or_queued(&r.phase) => {
+            let (why, message) = rollout_reason(r);
+            (RECONCILING, true, why, message)
+        }
+        _ => (RECONCILING, progressing.1, progressing.2, progressing.3),
+    };
+    if let Some(r) = rollout.filter(|r| phase::ended_badly(&r.phase)) {
+        let (why, message) = rollout_reason(r);
+        for draft in &mut drafts {
+            if draft.0 == STALLED && !draft.1 {
+                *draft = (STALLED, true, why, message.clone());
+            }
+        }
+    }
+    drafts.push(reconciling);
+    drafts
+}
+
 /// Conditions with timestamps: an existing condition keeps its lastTransitionTime unless its
 /// status flips.
 pub(crate) fn conditions(
@@ -361,6 +395,7 @@ pub fn compute(
     if let Some(r) = &rollout {
         drafts.push(super::rollout::health(r));
     }
+    let drafts = with_kstatus_view(drafts, rollout.as_ref());
     MerchantBackendStatus {
         observed_generation: generation,
         conditions: conditions(drafts, previous, generation, now),
@@ -525,6 +560,83 @@ mod tests {
         let s = compute(&mb, None, &ready_verdict(), &observed, now());
         assert_eq!(condition(&s, READY).status, "False");
         assert_eq!(condition(&s, PROGRESSING).status, "True");
+    }
+
+    #[test]
+    fn reconciling_repeats_progressing_for_kstatus_readers() {
+        let mb = backend("image: a:1");
+        let settled = Observed {
+            deployment: Some(deployment(3, 3, "x")),
+            desired_deployment_hash: Some("x".into()),
+            ..Default::default()
+        };
+        let rolling = Observed {
+            deployment: Some(deployment(3, 1, "x")),
+            desired_deployment_hash: Some("x".into()),
+            ..Default::default()
+        };
+        let invalid = Verdict::Invalid("spec.image: must not be empty".into());
+        for (verdict, observed, want) in [
+            (ready_verdict(), &settled, "False"),
+            (ready_verdict(), &rolling, "True"),
+            (invalid, &settled, "False"),
+        ] {
+            let s = compute(&mb, None, &verdict, observed, now());
+            let (p, r) = (condition(&s, PROGRESSING), condition(&s, RECONCILING));
+            assert_eq!(r.status, want, "{verdict:?}");
+            assert_eq!(
+                (&r.status, &r.reason, &r.message),
+                (&p.status, &p.reason, &p.message)
+            );
+        }
+    }
+
+    #[test]
+    fn kstatus_sees_a_queued_rollout_in_progress_and_a_rolled_back_one_stalled() {
+        let mb = backend("image: a:1");
+        let with_rollout = |phase: &str| Observed {
+            deployment: Some(deployment(3, 3, "x")),
+            desired_deployment_hash: Some("x".into()),
+            rollout: Some((
+                RolloutStatus {
+                    phase: phase.into(),
+                    message: Some(format!("the rollout is {phase}")),
+                    ..Default::default()
+                },
+                vec![],
+            )),
+            ..Default::default()
+        };
+        let s = compute(&mb, None, &ready_verdict(), &with_rollout("Queued"), now());
+        assert_eq!(condition(&s, PROGRESSING).status, "False");
+        let r = condition(&s, RECONCILING);
+        assert_eq!(
+            (r.status.as_str(), r.message.as_str()),
+            ("True", "the rollout is Queued")
+        );
+        assert_eq!(condition(&s, STALLED).status, "False");
+
+        let s = compute(
+            &mb,
+            None,
+            &ready_verdict(),
+            &with_rollout("RolledBack"),
+            now(),
+        );
+        assert_eq!(condition(&s, RECONCILING).status, "False");
+        let stalled = condition(&s, STALLED);
+        assert_eq!(
+            (
+                stalled.status.as_str(),
+                stalled.reason.as_str(),
+                stalled.message.as_str()
+            ),
+            ("True", "RolledBack", "the rollout is RolledBack")
+        );
+
+        let s = compute(&mb, None, &ready_verdict(), &with_rollout("Healthy"), now());
+        assert_eq!(condition(&s, RECONCILING).status, "False");
+        assert_eq!(condition(&s, STALLED).status, "False");
     }
 
     #[test]

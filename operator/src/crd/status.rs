@@ -200,8 +200,11 @@ pub struct PlannedMigration {
 
 /// Condition type: the API serves traffic with the current spec.
 pub const READY: &str = "Ready";
-/// Condition type: a change is being rolled out (kstatus "Reconciling").
+/// Condition type: a change is being rolled out.
 pub const PROGRESSING: &str = "Progressing";
+/// Condition type: kstatus's name for Progressing, same status, reason and message. Generic
+/// readers (kstatus, Flux without health expressions, `kubectl wait`) know this one.
+pub const RECONCILING: &str = "Reconciling";
 /// Condition type: the stack runs below what was asked for.
 pub const DEGRADED: &str = "Degraded";
 /// Condition type: the operator cannot progress without a user action.

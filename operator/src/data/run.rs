@@ -22,7 +22,10 @@ use crate::{
         report::{self, Outcome, ToolReport},
         status::{Draft, conditions},
     },
-    crd::{FIELD_MANAGER, Phase, status::READY},
+    crd::{
+        FIELD_MANAGER, Phase,
+        status::{READY, RECONCILING, STALLED},
+    },
 };
 
 /// Condition type of a run: the Job is starting or running.
@@ -133,24 +136,20 @@ impl RunView {
         now: Timestamp,
     ) -> Vec<Condition> {
         let text = |o: &Option<String>| o.clone().unwrap_or_default();
-        let drafts: Vec<Draft> = match self.phase {
-            Phase::Pending => vec![
-                (READY, false, reason::WAITING, text(&self.message)),
-                (RUNNING, true, reason::WAITING, text(&self.message)),
-            ],
-            Phase::Running => vec![
-                (READY, false, reason::RUNNING, text(&self.message)),
-                (RUNNING, true, reason::RUNNING, text(&self.message)),
-            ],
-            Phase::Succeeded => vec![
-                (READY, true, reason::SUCCEEDED, String::new()),
-                (RUNNING, false, reason::SUCCEEDED, String::new()),
-            ],
-            Phase::Failed => vec![
-                (READY, false, reason::FAILED, text(&self.error)),
-                (RUNNING, false, reason::FAILED, text(&self.error)),
-            ],
+        // Reconciling and Stalled are kstatus's names, so generic readers (Flux without health
+        // expressions, cli-utils) see a running run as in progress and a failed one as failed.
+        let (ready, running, stalled, why, message) = match self.phase {
+            Phase::Pending => (false, true, false, reason::WAITING, text(&self.message)),
+            Phase::Running => (false, true, false, reason::RUNNING, text(&self.message)),
+            Phase::Succeeded => (true, false, false, reason::SUCCEEDED, String::new()),
+            Phase::Failed => (false, false, true, reason::FAILED, text(&self.error)),
         };
+        let drafts: Vec<Draft> = vec![
+            (READY, ready, why, message.clone()),
+            (RUNNING, running, why, message.clone()),
+            (RECONCILING, running, why, message.clone()),
+            (STALLED, stalled, why, message),
+        ];
         conditions(drafts, previous, generation, now)
     }
 }
@@ -413,5 +412,16 @@ mod tests {
         assert_eq!(c[0].status, "False");
         assert_eq!(c[1].status, "False");
         assert_eq!(c[0].message, "spec.backendRef: no");
+        let kstatus: Vec<_> = c[2..]
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(kstatus, [(RECONCILING, "False"), (STALLED, "True")]);
+        let c = RunView::waiting("waiting for the database").conditions(&[], Some(1), now);
+        let kstatus: Vec<_> = c[2..]
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(kstatus, [(RECONCILING, "True"), (STALLED, "False")]);
     }
 }

@@ -41,7 +41,8 @@ fn conditions(out: &mut String, s: &MerchantBackendStatus) {
     if s.conditions.is_empty() {
         let _ = writeln!(out, "  (none yet: the operator has not reported)");
     }
-    for c in &s.conditions {
+    // Reconciling repeats Progressing for kstatus readers: one line says it.
+    for c in s.conditions.iter().filter(|c| c.type_ != "Reconciling") {
         let mark = match (c.type_.as_str(), c.status.as_str()) {
             ("Degraded" | "Stalled" | "Paused", "True") => "!!",
             ("Degraded" | "Stalled" | "Paused", _) => "ok",

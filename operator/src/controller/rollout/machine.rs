@@ -45,6 +45,17 @@ pub mod phase {
     pub fn in_flight(phase: &str) -> bool {
         matches!(phase, PROGRESSING | PAUSED | PROMOTING)
     }
+
+    /// Phases of a rollout not finished yet, in flight or waiting for a slot.
+    pub fn in_flight_or_queued(phase: &str) -> bool {
+        in_flight(phase) || phase == QUEUED
+    }
+
+    /// Phases of a rollout that ended without serving its revision (or, blocked, serving a
+    /// failed one): nothing moves until the spec changes or the retry annotation.
+    pub fn ended_badly(phase: &str) -> bool {
+        matches!(phase, ROLLED_BACK | ABORTED | ROLLBACK_BLOCKED)
+    }
 }
 
 /// Outcomes of a history record.
