@@ -81,7 +81,7 @@ cluster-wide mode).
   resources: ["pods/log"]
   verbs: ["get"]
 # Read only while the uploads claim is not Bound, to say whether its class exists. Cluster
-# scoped: effective only with clusterWide (in a Role the status says the class was not checked).
+# scoped: in namespace mode the separate ClusterRole of readStorageClasses grants it.
 - apiGroups: ["storage.k8s.io"]
   resources: ["storageclasses"]
   verbs: ["get"]

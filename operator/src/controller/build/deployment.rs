@@ -258,11 +258,13 @@ pub(super) fn resources(b: &ValidatedBackend) -> ResourceRequirements {
     }
 }
 
+/// A probe on the admin port: the public port's rate limits, load shedding and timeouts are for
+/// clients, and a kubelet shed under load would restart pods that are only busy.
 fn probe(path: &str, period: i32, timeout: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
-            port: IntOrString::String(HTTP_PORT_NAME.to_owned()),
+            port: IntOrString::String(METRICS_PORT_NAME.to_owned()),
             scheme: Some("HTTP".to_owned()),
             ..Default::default()
         }),
@@ -339,6 +341,18 @@ mod tests {
     #[test]
     fn probes_hit_the_api_health_endpoints() {
         let c = api_container(&build("image: a:1"));
+        let port = |p: &Option<Probe>| {
+            p.as_ref()
+                .and_then(|p| p.http_get.as_ref())
+                .map(|h| h.port.clone())
+        };
+        let admin = Some(IntOrString::String(METRICS_PORT_NAME.to_owned()));
+        assert_eq!(
+            port(&c.readiness_probe),
+            admin,
+            "probes skip the public port's limits"
+        );
+        assert_eq!(port(&c.liveness_probe), admin);
         let path = |p: Option<Probe>| p.and_then(|p| p.http_get).and_then(|h| h.path);
         assert_eq!(path(c.liveness_probe).as_deref(), Some("/health/live"));
         assert_eq!(path(c.readiness_probe).as_deref(), Some("/health/ready"));
