@@ -25,6 +25,56 @@ pub struct FieldError {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Value)]
     pub value: Option<Value>,
+    /// Stable kind of the problem, for programs (the message's wording may change): `required`,
+    /// `not_allowed`, `duplicate`, `empty`, `length`, `range`, `one_of`, `type`, `format`,
+    /// `malformed` or `invalid`.
+    #[schema(example = "required")]
+    pub code: &'static str,
+}
+
+impl FieldError {
+    /// A problem with `field`; its `code` is read from the (Joi-style) message.
+    pub fn new(field: impl Into<String>, message: impl Into<String>, value: Option<Value>) -> Self {
+        let message = message.into();
+        Self {
+            field: field.into(),
+            code: field_code(&message),
+            message,
+            value,
+        }
+    }
+}
+
+/// The stable code of a Joi-style field message (`"price" must be a number` is `type`). The
+/// messages come from a closed set of templates in `validate`, `extract` and `routes::params`;
+/// `field_codes_cover_every_message_template` holds the two together.
+pub fn field_code(message: &str) -> &'static str {
+    // Past the quoted field name, so a field called "required" cannot confuse the match.
+    let rest = message
+        .strip_prefix('"')
+        .and_then(|m| m.split_once('"'))
+        .map_or(message, |(_, rest)| rest);
+    const RULES: &[(&str, &str)] = &[
+        ("is required", "required"),
+        ("is not allowed to be empty", "empty"),
+        ("is not allowed", "not_allowed"),
+        ("must be given once", "duplicate"),
+        ("length must be", "length"),
+        ("must contain between", "length"),
+        ("must be one of", "one_of"),
+        ("must be greater than", "range"),
+        ("must be less than", "range"),
+        ("must be between", "range"),
+        ("must be a valid", "format"),
+        ("has an invalid format", "format"),
+        ("must be in ISO 8601", "format"),
+        ("must be a", "type"),
+        ("must be an", "type"),
+    ];
+    RULES
+        .iter()
+        .find(|(pattern, _)| rest.contains(pattern))
+        .map_or("invalid", |(_, code)| code)
 }
 
 /// Errors returned by handlers and extractors.
@@ -130,6 +180,25 @@ impl ApiError {
         }
     }
 
+    /// The stable `code` of the error body (the status alone is too coarse for programs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::Unauthorized { .. } => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict { .. } => "CONFLICT",
+            Self::Locked { .. } => "ACCOUNT_LOCKED",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::TooManyRequests { .. } => "RATE_LIMITED",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Busy { .. } => "OVERLOADED",
+            Self::Internal { .. } => "INTERNAL_ERROR",
+        }
+    }
+
     /// A 401 with just a message.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::Unauthorized {
@@ -142,11 +211,7 @@ impl ApiError {
     pub fn field(message: &'static str, field: &str, text: impl Into<String>) -> Self {
         Self::Validation {
             message,
-            errors: vec![FieldError {
-                field: field.into(),
-                message: text.into(),
-                value: None,
-            }],
+            errors: vec![FieldError::new(field, text, None)],
         }
     }
 
@@ -207,12 +272,43 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut response = (status, Json(self.body())).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         if let Some(secs) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+/// The stable code of an error response, for the error-contract layer to write into the body
+/// (with the request id, which only the layer knows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
+/// The code of an error response that did not come from an [`ApiError`] (a layer's 408, 413 or
+/// 503, the global 404).
+pub fn status_code_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BAD_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        408 => "REQUEST_TIMEOUT",
+        409 => "CONFLICT",
+        412 => "PRECONDITION_FAILED",
+        413 => "PAYLOAD_TOO_LARGE",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
+        422 => "UNPROCESSABLE_ENTITY",
+        423 => "ACCOUNT_LOCKED",
+        428 => "PRECONDITION_REQUIRED",
+        429 => "RATE_LIMITED",
+        503 => "SERVICE_UNAVAILABLE",
+        504 => "GATEWAY_TIMEOUT",
+        _ if status.is_client_error() => "CLIENT_ERROR",
+        _ => "INTERNAL_ERROR",
     }
 }
 
@@ -248,4 +344,65 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
     tracing::error!(panic = %detail, "handler panicked");
     let body = json!({ "success": false, "message": "Internal server error" });
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_codes_cover_every_message_template() {
+        let cases = [
+            ("\"email\" is required", "required"),
+            ("\"name\" is not allowed to be empty", "empty"),
+            ("\"extra\" is not allowed", "not_allowed"),
+            ("\"page\" must be given once", "duplicate"),
+            (
+                "\"name\" length must be at least 2 characters long",
+                "length",
+            ),
+            (
+                "\"name\" length must be less than or equal to 9 characters long",
+                "length",
+            ),
+            ("\"ids\" must contain between 1 and 100 items", "length"),
+            ("\"status\" must be one of [active, draft]", "one_of"),
+            ("\"price\" must be greater than or equal to 0", "range"),
+            ("\"limit\" must be less than or equal to 100", "range"),
+            ("\"days\" must be between 1 and 365", "range"),
+            ("\"email\" must be a valid email", "format"),
+            ("\"id\" must be a valid id", "format"),
+            ("\"ids[2]\" must be a valid id", "format"),
+            ("\"from\" must be a valid ISO date", "format"),
+            ("\"phone\" has an invalid format", "format"),
+            ("\"date\" must be in ISO 8601 date format", "format"),
+            ("\"price\" must be a number", "type"),
+            ("\"stock\" must be an integer", "type"),
+            ("\"tags\" must be an array", "type"),
+            ("Column \"name\" is required", "required"),
+            // The quoted name is not read as the rule.
+            ("\"is required\" must be a number", "type"),
+            ("expected value at line 1 column 2", "invalid"),
+        ];
+        for (message, code) in cases {
+            assert_eq!(field_code(message), code, "{message}");
+        }
+    }
+
+    #[test]
+    fn every_api_error_has_a_distinct_status_family_code() {
+        let e = ApiError::field("Validation failed", "email", "\"email\" is required");
+        assert_eq!(e.code(), "VALIDATION_ERROR");
+        let ApiError::Validation { errors, .. } = &e else {
+            unreachable!()
+        };
+        assert_eq!(errors[0].code, "required");
+        let response = e.into_response();
+        assert_eq!(
+            response.extensions().get::<ErrorCode>(),
+            Some(&ErrorCode("VALIDATION_ERROR"))
+        );
+        assert_eq!(status_code_name(StatusCode::IM_A_TEAPOT), "CLIENT_ERROR");
+        assert_eq!(status_code_name(StatusCode::BAD_GATEWAY), "INTERNAL_ERROR");
+    }
 }

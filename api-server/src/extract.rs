@@ -63,9 +63,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return ApiError::Validation {
                 message: "Invalid JSON in request body",
                 errors: vec![FieldError {
-                    field: "body".into(),
-                    message: inner.to_string(),
-                    value: None,
+                    code: "malformed",
+                    ..FieldError::new("body", inner.to_string(), None)
                 }],
             };
         }
@@ -77,11 +76,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::Validation {
             message: "Validation failed",
-            errors: vec![FieldError {
-                field: field.clone(),
-                message: type_message(&field, &inner.to_string()),
-                value: None,
-            }],
+            errors: vec![FieldError::new(
+                field.clone(),
+                type_message(&field, &inner.to_string()),
+                None,
+            )],
         }
     })
 }
@@ -121,9 +120,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
             .map_err(|e| ApiError::Validation {
                 message: "Query validation failed",
                 errors: vec![FieldError {
-                    field: "query".into(),
-                    message: e.body_text(),
-                    value: None,
+                    code: "malformed",
+                    ..FieldError::new("query", e.body_text(), None)
                 }],
             })
     }
@@ -135,11 +133,11 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
         let field = e.path().to_string();
         ApiError::Validation {
             message: "Validation failed",
-            errors: vec![FieldError {
-                field: field.clone(),
-                message: type_message(&field, &e.inner().to_string()),
-                value: None,
-            }],
+            errors: vec![FieldError::new(
+                field.clone(),
+                type_message(&field, &e.inner().to_string()),
+                None,
+            )],
         }
     })
 }

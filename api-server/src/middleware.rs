@@ -6,15 +6,17 @@ use std::time::Instant;
 
 use axum::{
     Json,
+    body::Body,
     extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
+    error::{ErrorCode, status_code_name},
     metrics::{RequestLabels, RouteLabels},
     security::identity::TokenCheck,
     state::AppState,
@@ -23,6 +25,8 @@ use crate::{
 
 /// The response header carrying the request id.
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+/// The same id under the name most HTTP clients and proxies send and log.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Request id of the current request (request extension).
 #[derive(Debug, Clone)]
@@ -124,8 +128,54 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     req.headers_mut().insert(CORRELATION_ID, value.clone());
     req.extensions_mut().insert(RequestId(id));
     let mut response = next.run(req).await;
+    response.headers_mut().insert(REQUEST_ID, value.clone());
     response.headers_mut().insert(CORRELATION_ID, value);
     response
+}
+
+/// Error bodies larger than this pass through unchanged (every envelope is far smaller).
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// One error contract: every JSON error body (`success: false`) keeps its keys and gains a stable
+/// `code` (the handler's [`ErrorCode`], else one for the status) and the `requestId` the response
+/// headers carry. Success responses pass untouched; an error body is small and read once.
+pub async fn error_contract(req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let response = next.run(req).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let small = axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .is_some_and(|n| n <= MAX_ERROR_BODY);
+    if !(status.is_client_error() || status.is_server_error()) || !json || !small {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY as usize).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if fields.get("success") != Some(&Value::Bool(false)) {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let code = parts
+        .extensions
+        .get::<ErrorCode>()
+        .map_or_else(|| status_code_name(status), |c| c.0);
+    fields.entry("code").or_insert_with(|| code.into());
+    if let Some(id) = request_id {
+        fields.entry("requestId").or_insert_with(|| id.into());
+    }
+    let Ok(body) = serde_json::to_vec(&fields) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// One request in the in-flight gauge; leaves it on drop, also when the client goes away and
@@ -236,6 +286,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         "x-rez-signature",
         "x-provider-name",
         "x-correlation-id",
+        "x-request-id",
     ]
     .map(HeaderName::from_static);
     CorsLayer::new()
@@ -252,6 +303,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         .expose_headers([
             HeaderName::from_static("x-csrf-token"),
             CORRELATION_ID,
+            REQUEST_ID,
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),
             HeaderName::from_static("ratelimit-reset"),

@@ -24,11 +24,7 @@ impl Validator {
 
     /// Record an error for `field`.
     pub fn error(&mut self, field: &str, message: impl Into<String>, value: Option<Value>) {
-        self.errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-            value,
-        });
+        self.errors.push(FieldError::new(field, message, value));
     }
 
     /// A required string within `len`; returns an empty string when invalid.

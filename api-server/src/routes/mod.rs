@@ -185,6 +185,7 @@ pub fn app(state: AppState) -> Router {
             axum::http::header::AUTHORIZATION,
         ]))
         .layer(from_fn(mw::request_id))
+        .layer(from_fn(mw::error_contract))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(mw::request_span)

@@ -47,10 +47,12 @@ impl<T: DeserializeOwned + KnownKeys, S: Send + Sync> FromRequestParts<S> for St
         let unknown: Vec<FieldError> = pairs
             .iter()
             .filter(|(k, _)| !T::KEYS.contains(&k.as_str()))
-            .map(|(k, v)| FieldError {
-                field: k.clone(),
-                message: format!("\"{k}\" is not allowed"),
-                value: Some(v.clone().into()),
+            .map(|(k, v)| {
+                FieldError::new(
+                    k.clone(),
+                    format!("\"{k}\" is not allowed"),
+                    Some(v.clone().into()),
+                )
             })
             .collect();
         if !unknown.is_empty() {
@@ -59,19 +61,18 @@ impl<T: DeserializeOwned + KnownKeys, S: Send + Sync> FromRequestParts<S> for St
         let mut map: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in pairs {
             if map.insert(k.clone(), v).is_some() {
-                return Err(query_error(vec![FieldError {
-                    field: k.clone(),
-                    message: format!("\"{k}\" must be given once"),
-                    value: None,
-                }]));
+                return Err(query_error(vec![FieldError::new(
+                    k.clone(),
+                    format!("\"{k}\" must be given once"),
+                    None,
+                )]));
             }
         }
         let value = serde_json::to_value(map).unwrap_or_default();
         serde_json::from_value(value).map(StrictQuery).map_err(|e| {
             query_error(vec![FieldError {
-                field: "query".into(),
-                message: e.to_string(),
-                value: None,
+                code: "malformed",
+                ..FieldError::new("query", e.to_string(), None)
             }])
         })
     }

@@ -105,8 +105,15 @@ async fn read_answer(stream: &mut TcpStream) -> RawAnswer {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let body = serde_json::from_slice(&buf[head_end..head_end + length])
+    let mut body: Value = serde_json::from_slice(&buf[head_end..head_end + length])
         .map_err(|e| format!("response body is not JSON: {e}"))?;
+    // The request id differs on every request: present, then left out of the comparison.
+    if let Some(fields) = body.as_object_mut() {
+        let id = fields.remove("requestId");
+        if !id.as_ref().is_some_and(Value::is_string) {
+            return Err(format!("no requestId in the error body: {body}"));
+        }
+    }
     Ok((status, body))
 }
 
@@ -121,7 +128,8 @@ fn too_large(limit: &str) -> (u16, Value) {
         413,
         json!({
             "success": false,
-            "message": format!("Request body too large. Maximum size is {limit}.")
+            "message": format!("Request body too large. Maximum size is {limit}."),
+            "code": "PAYLOAD_TOO_LARGE"
         }),
     )
 }
@@ -200,7 +208,11 @@ async fn a_client_that_sends_an_oversized_csv_upload_whole_reads_the_413_envelop
         answer,
         Ok((
             400,
-            json!({ "success": false, "message": "File too large. Maximum size is 10MB." })
+            json!({
+                "success": false,
+                "message": "File too large. Maximum size is 10MB.",
+                "code": "BAD_REQUEST"
+            })
         ))
     );
     // An answer given before a body within the limit is read (no token) reaches the client too.

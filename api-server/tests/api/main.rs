@@ -11,6 +11,7 @@ mod cashback;
 mod cli;
 mod dashboard;
 mod edge;
+mod errors;
 mod helpers;
 mod notifications;
 mod onboarding;

@@ -821,10 +821,16 @@ async fn large_uploads_stream_and_oversize_ones_leave_nothing(
         .await
         .expect("sent");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let body: Value = r.json().await.expect("json");
+    let mut body: Value = r.json().await.expect("json");
+    let id = body.as_object_mut().and_then(|b| b.remove("requestId"));
+    assert!(id.is_some_and(|id| id.is_string()), "requestId in {body}");
     assert_eq!(
         body,
-        json!({ "success": false, "message": "Request body too large. Maximum size is 51mb." })
+        json!({
+            "success": false,
+            "message": "Request body too large. Maximum size is 51mb.",
+            "code": "PAYLOAD_TOO_LARGE"
+        })
     );
     assert_eq!(
         stored(&merchant).await,

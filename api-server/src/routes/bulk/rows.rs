@@ -77,11 +77,7 @@ pub(super) fn columns(
     let missing: Vec<FieldError> = required
         .iter()
         .filter(|c| !found.contains_key(*c))
-        .map(|c| FieldError {
-            field: (*c).into(),
-            message: format!("Column \"{c}\" is required"),
-            value: None,
-        })
+        .map(|c| FieldError::new(*c, format!("Column \"{c}\" is required"), None))
         .collect();
     if missing.is_empty() {
         Ok(found)
