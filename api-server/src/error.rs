@@ -152,6 +152,19 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// An opt-in protocol header's rule failed (`Idempotency-Key`, `If-Match`: 400, 409, 412,
+    /// 422, 428), with its own stable code and any extra keys.
+    #[error("{message}")]
+    Protocol {
+        /// Status.
+        status: StatusCode,
+        /// Stable code (`IDEMPOTENCY_KEY_REUSED`).
+        code: &'static str,
+        /// Message.
+        message: String,
+        /// Extra top-level keys.
+        extra: Option<Map<String, Value>>,
+    },
     /// Unexpected failure (500); `message` is returned, `source` only logged.
     #[error("{message}")]
     Internal {
@@ -177,6 +190,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Protocol { status, .. } => *status,
         }
     }
 
@@ -196,6 +210,7 @@ impl ApiError {
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Busy { .. } => "OVERLOADED",
             Self::Internal { .. } => "INTERNAL_ERROR",
+            Self::Protocol { code, .. } => code,
         }
     }
 
@@ -232,7 +247,9 @@ impl ApiError {
                 body.insert("message".into(), json!(message));
                 body.insert("errors".into(), json!(errors));
             }
-            Self::Unauthorized { message, extra } | Self::Conflict { message, extra } => {
+            Self::Unauthorized { message, extra }
+            | Self::Conflict { message, extra }
+            | Self::Protocol { message, extra, .. } => {
                 body.insert("message".into(), json!(message));
                 body.extend(extra.clone().unwrap_or_default());
             }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod mail;
 pub mod metrics;
 pub mod middleware;

@@ -287,6 +287,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         "x-provider-name",
         "x-correlation-id",
         "x-request-id",
+        "idempotency-key",
     ]
     .map(HeaderName::from_static);
     CorsLayer::new()
@@ -304,6 +305,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-csrf-token"),
             CORRELATION_ID,
             REQUEST_ID,
+            crate::idempotency::REPLAYED,
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),
             HeaderName::from_static("ratelimit-reset"),

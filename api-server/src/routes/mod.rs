@@ -206,6 +206,12 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), mw::track_metrics))
         // Before the two below, which read its outcome.
         .layer(from_fn_with_state(state.clone(), mw::authenticate))
+        // After authentication (keys are the merchant's); a replay skips the two below, as it
+        // has no new effect to invalidate or audit.
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::idempotency::idempotency,
+        ))
         .layer(from_fn_with_state(state.clone(), mw::invalidate_caches))
         .layer(from_fn_with_state(
             state.clone(),

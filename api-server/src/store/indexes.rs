@@ -104,6 +104,8 @@ const CATALOGUE: &[Row] = &[
     // Login sessions (refresh-token families): gone once their refresh token expired; a
     // stateless token of the older release is exchanged into one session only.
     ("refreshsessions", "expiresAt_ttl", &[("expiresAt", 1)], ExpiresAt),
+    ("idempotencykeys", "merchant_key_unique", &[("merchantId", 1), ("key", 1)], Unique),
+    ("idempotencykeys", "expiresAt_ttl", &[("expiresAt", 1)], ExpiresAt),
     ("refreshsessions", "origin_unique", &[("origin", 1)], UniqueWhereExists("origin")),
     ("refreshsessions", "merchant_member", &[("merchantId", 1), ("memberId", 1)], Plain),
 ];

@@ -14,6 +14,7 @@ pub mod categories;
 pub mod dashboard;
 pub mod error;
 pub mod facet;
+pub mod idempotency;
 pub mod indexes;
 pub mod json;
 pub mod merchants;

@@ -13,6 +13,7 @@ mod dashboard;
 mod edge;
 mod errors;
 mod helpers;
+mod idempotency;
 mod notifications;
 mod onboarding;
 mod ops;
