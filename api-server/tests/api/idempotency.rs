@@ -41,6 +41,12 @@ async fn send(
     }
 }
 
+/// POST /api/merchant/products with `key`.
+async fn create(app: &TestApp, token: &str, key: &str, body: &Value) -> Answer {
+    let path = "/api/merchant/products";
+    send(app, reqwest::Method::POST, path, token, key, Some(body)).await
+}
+
 async fn product_count(app: &TestApp, token: &str) -> u64 {
     let list = app
         .get("/api/merchant/products?limit=100", Some(token))
@@ -64,19 +70,8 @@ async fn fifty_concurrent_creates_with_one_key_make_one_product() {
     let app = spawn_app().await;
     let (token, _, _) = app.register("idem-race").await;
     let body = product_body("Idempotent lamp", 7);
-    let path = "/api/merchant/products";
 
-    let answers = join_all((0..50).map(|_| {
-        send(
-            &app,
-            reqwest::Method::POST,
-            path,
-            &token,
-            "race-key-1",
-            Some(&body),
-        )
-    }))
-    .await;
+    let answers = join_all((0..50).map(|_| create(&app, &token, "race-key-1", &body))).await;
 
     let created: Vec<&Answer> = answers
         .iter()
@@ -99,15 +94,7 @@ async fn fifty_concurrent_creates_with_one_key_make_one_product() {
     assert_eq!(product_count(&app, &token).await, 1);
 
     // Once it finished, every retry replays the first answer, body and all.
-    let again = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "race-key-1",
-        Some(&body),
-    )
-    .await;
+    let again = create(&app, &token, "race-key-1", &body).await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert!(again.replayed, "Idempotent-Replayed: true");
     assert_eq!(again.body, first[0].body);
@@ -121,28 +108,12 @@ async fn a_key_reused_with_another_request_is_422_and_keys_are_per_merchant() {
     let (token, _, _) = app.register("idem-reuse").await;
     let (other, _, _) = app.register("idem-other").await;
     let path = "/api/merchant/products";
-    let first = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "k-1",
-        Some(&product_body("Chair", 1)),
-    )
-    .await;
+    let first = create(&app, &token, "k-1", &product_body("Chair", 1)).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert!(!first.replayed);
 
     // Same key, other body: refused, nothing created.
-    let reused = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "k-1",
-        Some(&product_body("Table", 1)),
-    )
-    .await;
+    let reused = create(&app, &token, "k-1", &product_body("Table", 1)).await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reused.body["code"], "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(reused.body["errors"][0]["field"], "Idempotency-Key");
@@ -161,53 +132,21 @@ async fn a_key_reused_with_another_request_is_422_and_keys_are_per_merchant() {
     assert_eq!(product_count(&app, &token).await, 1);
 
     // Another merchant's identical key is its own.
-    let theirs = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &other,
-        "k-1",
-        Some(&product_body("Table", 1)),
-    )
-    .await;
+    let theirs = create(&app, &other, "k-1", &product_body("Table", 1)).await;
     assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
     assert!(!theirs.replayed);
 
     // A client error is an outcome of the request: replayed too, still without an effect.
     let invalid = json!({ "name": "" });
-    let bad = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "k-2",
-        Some(&invalid),
-    )
-    .await;
+    let bad = create(&app, &token, "k-2", &invalid).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let bad_again = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "k-2",
-        Some(&invalid),
-    )
-    .await;
+    let bad_again = create(&app, &token, "k-2", &invalid).await;
     assert_eq!(bad_again.status, StatusCode::BAD_REQUEST);
     assert!(bad_again.replayed);
 
     // A malformed key names the header; a request without one is untouched.
     let long = "x".repeat(256);
-    let refused = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        &long,
-        Some(&invalid),
-    )
-    .await;
+    let refused = create(&app, &token, &long, &invalid).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.body["errors"][0]["field"], "Idempotency-Key");
     let plain = app.post(path, Some(&token), product_body("Lamp", 1)).await;
@@ -221,17 +160,8 @@ async fn a_key_reused_with_another_request_is_422_and_keys_are_per_merchant() {
 async fn an_expired_key_runs_again() {
     let app = spawn_app().await;
     let (token, merchant, _) = app.register("idem-expiry").await;
-    let path = "/api/merchant/products";
     let body = product_body("Shelf", 1);
-    let first = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "k-exp",
-        Some(&body),
-    )
-    .await;
+    let first = create(&app, &token, "k-exp", &body).await;
     assert_eq!(first.status, StatusCode::CREATED);
 
     // Arrange: the key's 24 hours have passed (the TTL monitor may not have swept it yet).
@@ -247,15 +177,7 @@ async fn an_expired_key_runs_again() {
         .await
         .expect("expire the key");
 
-    let again = send(
-        &app,
-        reqwest::Method::POST,
-        path,
-        &token,
-        "k-exp",
-        Some(&body),
-    )
-    .await;
+    let again = create(&app, &token, "k-exp", &body).await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
     assert!(!again.replayed, "an expired key is forgotten");
     assert_ne!(product_id(&again.body), product_id(&first.body));
