@@ -5,6 +5,7 @@ pub mod backup;
 pub mod body_limit;
 pub mod cache;
 pub mod cli;
+pub mod conditional;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -22,7 +22,7 @@ pub mod variants;
 use axum::{
     Json, Router,
     extract::DefaultBodyLimit,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode},
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
 };
@@ -53,6 +53,8 @@ pub struct Reply<T> {
     /// A top-level `warning` (login of an unverified account).
     warning: Option<&'static str>,
     audit: Option<crate::audit::AuditChange>,
+    /// The `ETag` of the document the reply shows.
+    etag: Option<String>,
 }
 
 /// What a [`Reply`] serialises to.
@@ -87,6 +89,7 @@ impl<T> Reply<T> {
             timestamp: None,
             warning: None,
             audit: None,
+            etag: None,
         }
     }
 
@@ -119,6 +122,12 @@ impl<T> Reply<T> {
         self.status = status;
         self
     }
+
+    /// Send `ETag` (see [`crate::conditional`]).
+    pub fn etag(mut self, etag: String) -> Self {
+        self.etag = Some(etag);
+        self
+    }
 }
 
 impl<T: Serialize> IntoResponse for Reply<T> {
@@ -133,6 +142,9 @@ impl<T: Serialize> IntoResponse for Reply<T> {
         let mut response = (self.status, Json(body)).into_response();
         if let Some(change) = self.audit {
             response.extensions_mut().insert(change);
+        }
+        if let Some(v) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+            response.headers_mut().insert(axum::http::header::ETAG, v);
         }
         response
     }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::{
     DateTime, Store,
     orders::{OrderDoc, OrderItem, OrderScope},
+    products::REVISION,
 };
 use crate::domain::order::{RefundLine, statuses_leading_to};
 
@@ -143,12 +144,12 @@ fn restore_op(merchant: ObjectId, item: &OrderItem) -> (Document, Document, Vec<
     match elem {
         Some(e) => (
             f,
-            doc! { "$inc": { "inventory.variants.$[v].stock": item.quantity }, "$set": { "updatedAt": now } },
+            doc! { "$inc": { "inventory.variants.$[v].stock": item.quantity, REVISION: 1 }, "$set": { "updatedAt": now } },
             vec![e],
         ),
         None => (
             f,
-            doc! { "$inc": { "inventory.stock": item.quantity }, "$set": { "updatedAt": now } },
+            doc! { "$inc": { "inventory.stock": item.quantity, REVISION: 1 }, "$set": { "updatedAt": now } },
             Vec::new(),
         ),
     }

@@ -9,7 +9,7 @@ use mongodb::{
 
 use super::{
     DateTime, Store,
-    products::{Inventory, ProductDoc, Seo, scope},
+    products::{Inventory, ProductDoc, REVISION, Seo, scope},
 };
 use crate::domain::{Cashback, Pricing, ProductPatch, ProductPlacement, ProductStatus, Visibility};
 
@@ -62,6 +62,7 @@ impl ProductDoc {
             is_deleted: false,
             created_at: now,
             updated_at: now,
+            revision: 1,
         }
     }
 }
@@ -147,7 +148,7 @@ fn pricing_set(set: &mut Document, patch: &ProductPatch, current: Option<&Pricin
 pub(crate) fn update_doc(patch: &ProductPatch, current: Option<&Pricing>) -> Document {
     let mut set = update_set(patch, current);
     set.insert("updatedAt", DateTime::now());
-    doc! { "$set": set }
+    doc! { "$set": set, "$inc": { REVISION: 1 } }
 }
 
 /// A product before and after one write: `before` is the document the write replaced
@@ -158,6 +159,17 @@ pub struct Changed {
     pub before: ProductDoc,
     /// As it is now.
     pub after: ProductDoc,
+}
+
+/// The outcome of a write guarded by the client's `If-Match` version.
+#[derive(Debug, Clone)]
+pub enum Guarded<T> {
+    /// Written.
+    Applied(T),
+    /// The product is at another version now (this one).
+    Stale(Box<ProductDoc>),
+    /// Not the merchant's product (or deleted meanwhile).
+    Gone,
 }
 
 /// Compare-and-set attempts of a stock-changing write before it applies unguarded.
@@ -202,6 +214,56 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Apply `patch` only while the product is still at `version` (the client's `If-Match`):
+    /// one attempt, no stock retry, since any other write makes the client's copy stale.
+    pub async fn update_product_at(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        patch: &ProductPatch,
+        current: &ProductDoc,
+        version: &crate::conditional::Version,
+    ) -> Result<Guarded<Changed>, super::WriteError> {
+        let mut f = scope(merchant, id);
+        f.extend(version.filter());
+        let before = self
+            .products()
+            .find_one_and_update(f, update_doc(patch, Some(&current.pricing)))
+            .return_document(ReturnDocument::Before)
+            .await?;
+        if let Some(changed) = self.read_back(before).await? {
+            return Ok(Guarded::Applied(changed));
+        }
+        Ok(self.why_not(merchant, id).await?)
+    }
+
+    /// Delete one of the merchant's products only while it is at `version`.
+    pub async fn take_product_at(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+        version: &crate::conditional::Version,
+    ) -> mongodb::error::Result<Guarded<ProductDoc>> {
+        let mut f = scope(merchant, id);
+        f.extend(version.filter());
+        match self.products().find_one_and_delete(f).await? {
+            Some(taken) => Ok(Guarded::Applied(taken)),
+            None => self.why_not(merchant, id).await,
+        }
+    }
+
+    /// Why a guarded write matched nothing: the product moved on, or it is gone.
+    async fn why_not<T>(
+        &self,
+        merchant: ObjectId,
+        id: ObjectId,
+    ) -> mongodb::error::Result<Guarded<T>> {
+        Ok(match self.product(merchant, id).await? {
+            Some(now) => Guarded::Stale(Box::new(now)),
+            None => Guarded::Gone,
+        })
     }
 
     /// Pair the document a write replaced with the document as it is now.

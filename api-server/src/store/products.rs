@@ -91,6 +91,9 @@ pub struct Seo {
     pub keywords: Vec<String>,
 }
 
+/// The product field every write of this service increments (see [`ProductDoc::revision`]).
+pub const REVISION: &str = "revision";
+
 /// A catalogue product.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -178,6 +181,10 @@ pub struct ProductDoc {
     pub created_at: DateTime,
     /// Updated.
     pub updated_at: DateTime,
+    /// Bumped by every write of this service (`$inc` next to each `updatedAt`); 0 on documents
+    /// no write of ours has touched yet. With `updatedAt` it makes the ETag.
+    #[serde(default)]
+    pub revision: i64,
 }
 
 impl ProductDoc {

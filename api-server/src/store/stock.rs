@@ -11,7 +11,7 @@ use mongodb::{
 use super::{
     DateTime, Store,
     product_patch::{Changed, STOCK_CAS_ATTEMPTS},
-    products::{ProductDoc, VariantDoc, scope},
+    products::{ProductDoc, REVISION, VariantDoc, scope},
 };
 use crate::domain::{Sku, VariantPatch};
 
@@ -45,8 +45,7 @@ impl Store {
                 ],
             );
         }
-        let update =
-            doc! { "$inc": { "inventory.stock": delta }, "$set": { "updatedAt": DateTime::now() } };
+        let update = doc! { "$inc": { "inventory.stock": delta, REVISION: 1 }, "$set": { "updatedAt": DateTime::now() } };
         let after = self
             .products()
             .find_one_and_update(f, update)
@@ -74,7 +73,7 @@ impl Store {
         } else {
             f.insert("inventory.variants.variantId", variant);
         }
-        let update = doc! { "$inc": { "inventory.variants.$[v].stock": delta }, "$set": { "updatedAt": DateTime::now() } };
+        let update = doc! { "$inc": { "inventory.variants.$[v].stock": delta, REVISION: 1 }, "$set": { "updatedAt": DateTime::now() } };
         let after = self
             .products()
             .find_one_and_update(f, update)
@@ -156,7 +155,7 @@ impl Store {
         }
         let v = mongodb::bson::to_bson(variant)?;
         self.products()
-            .find_one_and_update(f, doc! { "$push": { "inventory.variants": v }, "$set": { "updatedAt": DateTime::now() } })
+            .find_one_and_update(f, doc! { "$push": { "inventory.variants": v }, "$set": { "updatedAt": DateTime::now() }, "$inc": { REVISION: 1 } })
             .return_document(ReturnDocument::After)
             .await
     }
@@ -191,7 +190,7 @@ impl Store {
             };
             let before = self
                 .products()
-                .find_one_and_update(f, doc! { "$set": set.clone() })
+                .find_one_and_update(f, doc! { "$set": set.clone(), "$inc": { REVISION: 1 } })
                 .array_filters(vec![doc! { "v.variantId": variant }])
                 .return_document(ReturnDocument::Before)
                 .await?;
@@ -226,7 +225,7 @@ impl Store {
         f.insert("inventory.variants.variantId", variant);
         let r = self
             .products()
-            .update_one(f, doc! { "$pull": { "inventory.variants": { "variantId": variant } }, "$set": { "updatedAt": DateTime::now() } })
+            .update_one(f, doc! { "$pull": { "inventory.variants": { "variantId": variant } }, "$set": { "updatedAt": DateTime::now() }, "$inc": { REVISION: 1 } })
             .await?;
         Ok(r.matched_count == 1)
     }

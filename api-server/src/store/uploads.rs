@@ -7,7 +7,10 @@ use mongodb::{
     options::ReturnDocument,
 };
 
-use super::{DateTime, Store, products::ProductDoc};
+use super::{
+    DateTime, Store,
+    products::{ProductDoc, REVISION},
+};
 
 impl Store {
     /// Append image URLs to one of the merchant's products; `None` when it is not theirs.
@@ -23,6 +26,7 @@ impl Store {
                 doc! {
                     "$push": { "images": { "$each": urls } },
                     "$set": { "updatedAt": DateTime::now() },
+                    "$inc": { REVISION: 1 },
                 },
             )
             .return_document(ReturnDocument::After)
@@ -39,7 +43,7 @@ impl Store {
             .products()
             .update_many(
                 doc! { "merchantId": merchant, "images": url },
-                doc! { "$pull": { "images": url }, "$set": { "updatedAt": DateTime::now() } },
+                doc! { "$pull": { "images": url }, "$set": { "updatedAt": DateTime::now() }, "$inc": { REVISION: 1 } },
             )
             .await?;
         Ok(r.modified_count)
@@ -67,7 +71,7 @@ impl Store {
             .clone_with_type::<Document>()
             .find_one_and_update(
                 doc! { "_id": target.id, "merchantId": merchant },
-                doc! { "$set": { field: url, "updatedAt": DateTime::now() } },
+                doc! { "$set": { field: url, "updatedAt": DateTime::now() }, "$inc": { REVISION: 1 } },
             )
             .return_document(ReturnDocument::Before)
             .await?;

@@ -9,6 +9,7 @@ mod bombs;
 mod bulk;
 mod cashback;
 mod cli;
+mod conditional;
 mod dashboard;
 mod edge;
 mod errors;

@@ -14,6 +14,7 @@ use self::{
 };
 use super::Reply;
 use crate::{
+    conditional::{self, Version},
     domain::{ProductPatch, ProductPlacement, ProductStatus, Sku, StockLevel, slugify},
     error::{ApiError, on_duplicate_key},
     extract::{AppJson, AppQuery, AuthTenant, object_id},
@@ -21,6 +22,7 @@ use crate::{
     state::AppState,
     store::{
         ObjectId,
+        product_patch::Guarded,
         products::{ListOptions, ProductDoc, ProductFilter},
     },
     validate::Validator,
@@ -28,8 +30,9 @@ use crate::{
 use axum::{
     Router,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     middleware::from_fn_with_state,
+    response::{IntoResponse, Response},
     routing::{MethodRouter, get, post},
 };
 
@@ -339,8 +342,10 @@ async fn insert(
 
 /// One of the merchant's products, with category and store populated.
 #[utoipa::path(get, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "The product", body = crate::openapi::Envelope<ProductView>),
+    params(("id" = String, Path, description = "Product id"),
+        ("If-None-Match" = Option<String>, Header, description = "ETag of the client's copy: 304 while it is current")),
+    responses((status = 200, description = "The product; `ETag` names its version", body = crate::openapi::Envelope<ProductView>),
+        (status = 304, description = "Not modified: the client's copy (If-None-Match) is current"),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -348,7 +353,8 @@ pub async fn show(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
-) -> Result<Reply<Product>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     auth.require("products:view")?;
     let id = product_id(&id)?;
     let store = &state.store;
@@ -358,12 +364,18 @@ pub async fn show(
         .await
         .map_err(failed())?
         .ok_or_else(not_found)?;
+    let etag = Version::of(&product).etag();
+    if conditional::not_modified(&headers, &etag) {
+        return Ok(conditional::not_modified_response(&etag));
+    }
     let (category, shop) = futures::try_join!(
         store.category_by_id(product.category),
         store.shop_by_id(product.shop)
     )
     .map_err(failed())?;
-    Ok(Reply::data(Product::populated(product, category, shop)))
+    Ok(Reply::data(Product::populated(product, category, shop))
+        .etag(etag)
+        .into_response())
 }
 
 /// The patch of an update with its references resolved and a changed SKU checked to be free.
@@ -394,8 +406,10 @@ async fn resolved_patch(
 
 /// Update the fields sent; omitted fields (including `status`) keep their values.
 #[utoipa::path(put, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])), request_body = ProductInput,
-    params(("id" = String, Path, description = "Product id")),
-    responses((status = 200, description = "Updated; `data.product`", body = crate::openapi::Envelope<UpdatedProduct>),
+    params(("id" = String, Path, description = "Product id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the update applies to: 412 when the product has changed since")),
+    responses((status = 200, description = "Updated; `data.product`; `ETag` names the new version", body = crate::openapi::Envelope<UpdatedProduct>),
+        (status = 412, description = "If-Match names an older version (`currentRevision`, `etag`)", body = crate::openapi::ErrorBody),
         (status = 400, description = "Validation failed, SKU taken, unknown category or store", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -403,6 +417,7 @@ pub async fn update(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
+    headers: HeaderMap,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply<UpdatedProduct>, ApiError> {
     auth.require("products:edit")?;
@@ -414,13 +429,30 @@ pub async fn update(
         .await
         .map_err(ApiError::internal("Failed to update product"))?
         .ok_or_else(not_found)?;
+    let version = Version::of(&before);
+    let guarded = conditional::require_match(&headers, &version)?;
     let patch = resolved_patch(&state, &auth, id, fields).await?;
-    let changed = state
-        .store
-        .update_product(auth.id(), id, &patch, &before)
-        .await
-        .map_err(on_duplicate_key(sku_taken, "Failed to update product"))?
-        .ok_or_else(not_found)?;
+    let write = &state.store;
+    let failed = || on_duplicate_key(sku_taken, "Failed to update product");
+    let changed = if guarded {
+        match write
+            .update_product_at(auth.id(), id, &patch, &before, &version)
+            .await
+            .map_err(failed())?
+        {
+            Guarded::Applied(changed) => changed,
+            Guarded::Stale(now) => {
+                return Err(conditional::precondition_failed(&Version::of(&now)));
+            }
+            Guarded::Gone => return Err(not_found()),
+        }
+    } else {
+        write
+            .update_product(auth.id(), id, &patch, &before)
+            .await
+            .map_err(failed())?
+            .ok_or_else(not_found)?
+    };
     let (before, product) = (changed.before, changed.after);
     // The stock the write replaced, not the one read above: concurrent updates see each
     // crossing once.
@@ -435,17 +467,21 @@ pub async fn update(
             serde_json::to_value(AuditSummary::of(&before)).unwrap_or_default(),
             serde_json::to_value(AuditSummary::of(&product)).unwrap_or_default(),
         );
+    let etag = Version::of(&product).etag();
     Ok(Reply::data(UpdatedProduct {
         product: Product::new(product),
     })
     .message("Product updated successfully")
-    .audit(change))
+    .audit(change)
+    .etag(etag))
 }
 
 /// Delete one of the merchant's products.
 #[utoipa::path(delete, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Product id")),
+    params(("id" = String, Path, description = "Product id"),
+        ("If-Match" = Option<String>, Header, description = "ETag the delete applies to: 412 when the product has changed since")),
     responses((status = 200, description = "Deleted", body = crate::openapi::Done),
+        (status = 412, description = "If-Match names an older version (`currentRevision`, `etag`)", body = crate::openapi::ErrorBody),
         (status = 400, description = "Invalid product ID format", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
@@ -453,15 +489,38 @@ pub async fn remove(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Reply<()>, ApiError> {
     auth.require("products:delete")?;
     let id = product_id(&id)?;
-    let product = state
-        .store
-        .take_product(auth.id(), id)
-        .await
-        .map_err(ApiError::internal("Failed to delete product"))?
-        .ok_or_else(not_found)?;
+    let failed = || ApiError::internal("Failed to delete product");
+    let store = &state.store;
+    let product = if headers.contains_key(header::IF_MATCH) {
+        let current = store
+            .product(auth.id(), id)
+            .await
+            .map_err(failed())?
+            .ok_or_else(not_found)?;
+        let version = Version::of(&current);
+        conditional::require_match(&headers, &version)?;
+        match store
+            .take_product_at(auth.id(), id, &version)
+            .await
+            .map_err(failed())?
+        {
+            Guarded::Applied(taken) => taken,
+            Guarded::Stale(now) => {
+                return Err(conditional::precondition_failed(&Version::of(&now)));
+            }
+            Guarded::Gone => return Err(not_found()),
+        }
+    } else {
+        store
+            .take_product(auth.id(), id)
+            .await
+            .map_err(failed())?
+            .ok_or_else(not_found)?
+    };
     // The product's stored images go with it; a failed file delete is logged, not returned.
     super::uploads::remove_product_files(&state, &product).await;
     tracing::info!(merchant = %auth.id(), product = %id, "product.deleted");

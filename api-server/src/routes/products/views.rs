@@ -107,6 +107,9 @@ pub struct ProductView<'a> {
     #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: &'a DateTime,
+    /// Writes so far: with `updatedAt` the version the `ETag` names (0 before any write of
+    /// this service).
+    pub revision: i64,
     /// `pricing.discount`.
     pub discount_percentage: f64,
     /// In stock at or below the low-stock threshold.
@@ -213,6 +216,7 @@ impl<'a> ProductView<'a> {
             is_deleted: p.is_deleted,
             created_at: &p.created_at,
             updated_at: &p.updated_at,
+            revision: p.revision,
             discount_percentage: p.pricing.discount,
             is_low_stock: !inv.unlimited && inv.stock > 0 && inv.stock <= inv.low_stock_threshold,
             is_out_of_stock: !inv.unlimited && inv.stock <= 0,
