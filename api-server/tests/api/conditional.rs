@@ -45,6 +45,20 @@ async fn call(
     }
 }
 
+/// `PUT path` with `If-Match: etag` and a new price.
+async fn put_if(app: &TestApp, path: &str, token: &str, etag: &str, price: f64) -> Answer {
+    let body = Some(json!({ "price": price }));
+    call(
+        app,
+        Method::PUT,
+        path,
+        token,
+        Some(("if-match", etag)),
+        body,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn two_writes_with_one_etag_give_one_200_and_one_412() {
     let app = spawn_app().await;
@@ -75,28 +89,12 @@ async fn two_writes_with_one_etag_give_one_200_and_one_412() {
     assert_eq!(cached.body, Value::Null, "a 304 has no body");
 
     // Two writers holding the same version: the first wins, the second learns it is stale.
-    let first = call(
-        &app,
-        Method::PUT,
-        &path,
-        &token,
-        Some(("if-match", &etag)),
-        Some(json!({ "price": 12.5 })),
-    )
-    .await;
+    let first = put_if(&app, &path, &token, &etag, 12.5).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let new_etag = first.etag.expect("ETag on a write");
     assert_ne!(new_etag, etag);
     assert_eq!(first.body["data"]["product"]["revision"], 2);
-    let second = call(
-        &app,
-        Method::PUT,
-        &path,
-        &token,
-        Some(("if-match", &etag)),
-        Some(json!({ "price": 99.0 })),
-    )
-    .await;
+    let second = put_if(&app, &path, &token, &etag, 99.0).await;
     assert_eq!(
         second.status,
         StatusCode::PRECONDITION_FAILED,
@@ -134,15 +132,7 @@ async fn two_writes_with_one_etag_give_one_200_and_one_412() {
     assert_eq!(adjust.status, StatusCode::OK, "{}", adjust.body);
     let after_stock = call(&app, Method::GET, &path, &token, None, None).await;
     assert_eq!(after_stock.body["data"]["revision"], 3);
-    let late = call(
-        &app,
-        Method::PUT,
-        &path,
-        &token,
-        Some(("if-match", &new_etag)),
-        Some(json!({ "price": 1.0 })),
-    )
-    .await;
+    let late = put_if(&app, &path, &token, &new_etag, 1.0).await;
     assert_eq!(late.status, StatusCode::PRECONDITION_FAILED);
 
     // DELETE: a stale tag keeps the product; the current one (or `*`) deletes it.

@@ -435,17 +435,12 @@ pub async fn update(
     let write = &state.store;
     let failed = || on_duplicate_key(sku_taken, "Failed to update product");
     let changed = if guarded {
-        match write
-            .update_product_at(auth.id(), id, &patch, &before, &version)
-            .await
-            .map_err(failed())?
-        {
-            Guarded::Applied(changed) => changed,
-            Guarded::Stale(now) => {
-                return Err(conditional::precondition_failed(&Version::of(&now)));
-            }
-            Guarded::Gone => return Err(not_found()),
-        }
+        applied(
+            write
+                .update_product_at(auth.id(), id, &patch, &before, &version)
+                .await
+                .map_err(failed())?,
+        )?
     } else {
         write
             .update_product(auth.id(), id, &patch, &before)
@@ -476,6 +471,15 @@ pub async fn update(
     .etag(etag))
 }
 
+/// What a write guarded by `If-Match` did: the result, 412 at another version, or 404.
+fn applied<T>(outcome: Guarded<T>) -> Result<T, ApiError> {
+    match outcome {
+        Guarded::Applied(done) => Ok(done),
+        Guarded::Stale(now) => Err(conditional::precondition_failed(&Version::of(&now))),
+        Guarded::Gone => Err(not_found()),
+    }
+}
+
 /// Delete one of the merchant's products.
 #[utoipa::path(delete, path = "/api/merchant/products/{id}", tag = "products", security(("bearer" = [])),
     params(("id" = String, Path, description = "Product id"),
@@ -503,17 +507,12 @@ pub async fn remove(
             .ok_or_else(not_found)?;
         let version = Version::of(&current);
         conditional::require_match(&headers, &version)?;
-        match store
-            .take_product_at(auth.id(), id, &version)
-            .await
-            .map_err(failed())?
-        {
-            Guarded::Applied(taken) => taken,
-            Guarded::Stale(now) => {
-                return Err(conditional::precondition_failed(&Version::of(&now)));
-            }
-            Guarded::Gone => return Err(not_found()),
-        }
+        applied(
+            store
+                .take_product_at(auth.id(), id, &version)
+                .await
+                .map_err(failed())?,
+        )?
     } else {
         store
             .take_product(auth.id(), id)
