@@ -303,7 +303,7 @@ impl<'a> Machine<'a> {
             .canary_revision
             .clone()
             .filter(|c| c != self.candidate());
-        let open = phase::in_flight(&self.status.phase) || self.status.phase == phase::QUEUED;
+        let open = phase::in_flight_or_queued(&self.status.phase);
         if let Some(other) = unfinished.filter(|_| open) {
             self.close(
                 &other,
