@@ -44,6 +44,8 @@ use crate::{
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// The response header of a replay.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// The response headers a replay repeats, in [`StoredResponse::new`]'s order.
+const REPLAYED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
 /// Largest response kept for replay (mutations answer far smaller envelopes).
@@ -143,8 +145,7 @@ async fn run_and_keep(state: &AppState, id: ObjectId, req: Request, next: Next) 
     };
     let stored = StoredResponse::new(
         parts.status.as_u16(),
-        text(&parts.headers, &header::CONTENT_TYPE),
-        text(&parts.headers, &header::LOCATION),
+        REPLAYED_HEADERS.map(|name| text(&parts.headers, &name)),
         bytes.to_vec(),
     );
     if let Err(e) = state
@@ -226,9 +227,11 @@ fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body.bytes).into_response();
     let headers = response.headers_mut();
+    let [content_type, location, etag] = REPLAYED_HEADERS;
     for (name, value) in [
-        (header::CONTENT_TYPE, stored.content_type),
-        (header::LOCATION, stored.location),
+        (content_type, stored.content_type),
+        (location, stored.location),
+        (etag, stored.etag),
     ] {
         if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
             headers.insert(name, value);

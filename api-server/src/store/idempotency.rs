@@ -25,22 +25,22 @@ pub struct StoredResponse {
     /// `Location`, when the response had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// `ETag`, when the response had one (a replayed write names the version it made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// The body.
     pub body: Binary,
 }
 
 impl StoredResponse {
-    /// A response to keep.
-    pub fn new(
-        status: u16,
-        content_type: Option<String>,
-        location: Option<String>,
-        body: Vec<u8>,
-    ) -> Self {
+    /// A response to keep: its status, the headers a replay repeats, its body.
+    pub fn new(status: u16, headers: [Option<String>; 3], body: Vec<u8>) -> Self {
+        let [content_type, location, etag] = headers;
         Self {
             status,
             content_type,
             location,
+            etag,
             body: Binary {
                 subtype: BinarySubtype::Generic,
                 bytes: body,

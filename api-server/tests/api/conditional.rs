@@ -176,6 +176,19 @@ async fn two_writes_with_one_etag_give_one_200_and_one_412() {
     )
     .await;
     assert_eq!(plain.status, StatusCode::OK);
+    // A replayed write (Idempotency-Key) names the version the first one made.
+    let keyed = || {
+        app.client
+            .put(format!("{}{other_path}", app.address))
+            .bearer_auth(&token)
+            .header("idempotency-key", "etag-replay")
+            .json(&json!({ "price": 4.0 }))
+            .send()
+    };
+    let (first, again) = (keyed().await.expect("send"), keyed().await.expect("send"));
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert!(first.headers().contains_key("etag"));
+    assert_eq!(first.headers()["etag"], again.headers()["etag"]);
     let star = call(
         &app,
         Method::DELETE,
