@@ -27,9 +27,39 @@ use serde_json::{Value, json};
 /// One real-pod test at a time: they share the node's CPUs and the MongoDB one of them stops.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The chart's operator release `e2e` in one namespace; dropping it uninstalls the release, on
+/// a failed assertion too, so the release's cluster-scoped objects (the StorageClass reader
+/// ClusterRole) never block the next test's install.
+struct ChartRelease {
+    ns: String,
+}
+
+impl Drop for ChartRelease {
+    fn drop(&mut self) {
+        let out = Command::new("helm")
+            .args([
+                "uninstall",
+                "e2e",
+                "--namespace",
+                &self.ns,
+                "--wait",
+                "--timeout",
+                "60s",
+            ])
+            .output();
+        if let Some(out) = out.ok().filter(|o| !o.status.success()) {
+            eprintln!(
+                "helm uninstall e2e: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
 /// Install the chart's operator in `ns` as a real pod (namespace-scoped, the chart's RBAC only)
 /// and wait until it is ready.
-fn install_operator(node: &RealNode, ns: &str) {
+#[must_use = "dropping the ChartRelease uninstalls it"]
+fn install_operator(node: &RealNode, ns: &str) -> ChartRelease {
     let chart = repo_root().join("charts/merchant-operator");
     let values = json!({
         "image": {"repository": "localhost/merchant-operator", "tag": "dev", "pullPolicy": "Never"},
@@ -45,6 +75,18 @@ fn install_operator(node: &RealNode, ns: &str) {
     let file = std::env::temp_dir().join(format!("{ns}-values.json"));
     std::fs::write(&file, values.to_string()).expect("values file");
     let started = std::time::Instant::now();
+    // A run killed mid-test (no Drop) leaves its release's ClusterRole behind; the real-pod
+    // tests run one at a time, so one named like ours is stale.
+    run(
+        "kubectl",
+        &[
+            "delete",
+            "clusterrole,clusterrolebinding",
+            "e2e-merchant-operator-storageclasses",
+            "--ignore-not-found",
+        ],
+    );
+    let release = ChartRelease { ns: ns.to_string() };
     run(
         "helm",
         &[
@@ -76,6 +118,7 @@ fn install_operator(node: &RealNode, ns: &str) {
         installed.as_secs_f64(),
         (started.elapsed() - installed).as_secs_f64()
     );
+    release
 }
 
 /// Send `req` (with the bearer token, if any); (status, body bytes).
@@ -242,7 +285,7 @@ async fn a_merchant_backend_serves_the_api_from_real_pods() {
     let _one_at_a_time = SERIAL.lock().await;
     let ns = namespace(&client, "e2e-api").await;
     let name = "shop";
-    install_operator(&node, &ns);
+    let release = install_operator(&node, &ns);
     create_secrets(&client, &node, &ns, &format!("e2e_{}", unique_suffix())).await;
     let uploads = json!({"uploads": {"storageClassName": node.storage_class, "size": "1Gi"}});
     apply_backend(&client, &ns, &backend(&node, name, uploads)).await;
@@ -274,7 +317,7 @@ async fn a_merchant_backend_serves_the_api_from_real_pods() {
     metrics_are_on_each_pods_admin_port_only(&client, &ns, name, &base).await;
     readiness_follows_the_database(&client, &node, &ns, name, &base).await;
 
-    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    drop(release);
     delete_namespace(&client, &ns).await;
 }
 
@@ -325,11 +368,18 @@ async fn metrics_are_on_each_pods_admin_port_only(
         let (status, body) = get(&format!("http://{ip}:9464"), "/metrics", None).await;
         let text = String::from_utf8_lossy(&body);
         assert_eq!(status, 200, "{}: {text}", pod.name_any());
-        assert!(
-            text.contains("merchant_api_http_requests_total"),
-            "{}: {text}",
-            pod.name_any()
-        );
+        // Families every pod reports from its start: since the probes moved to this port, a
+        // replacement pod may not have served a public request (the request counter) yet.
+        for family in [
+            "merchant_api_http_requests_in_flight",
+            "merchant_api_db_pool_connections",
+        ] {
+            assert!(
+                text.contains(family),
+                "{}: {family}: {text}",
+                pod.name_any()
+            );
+        }
     }
 }
 
@@ -566,7 +616,7 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
     let _one_at_a_time = SERIAL.lock().await;
     let ns = namespace(&client, "e2e-release").await;
     let name = "shop";
-    install_operator(&node, &ns);
+    let chart = install_operator(&node, &ns);
     let db = format!("e2e_{}", unique_suffix());
     create_secrets(&client, &node, &ns, &db).await;
     let destination = backup_destination(&client, &ns, &format!("e2e/{ns}")).await;
@@ -730,21 +780,21 @@ async fn releases_wait_for_their_migrations_and_backups_are_observed() {
     })
     .await;
 
-    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    drop(chart);
     delete_namespace(&client, &ns).await;
 }
 
 /// A namespace with the chart's operator, the Secrets and a one-replica MerchantBackend `shop`
 /// backing up to the test bed's S3 (`backup` merged into spec.backup), Ready. Returns the
-/// namespace and the database name.
+/// namespace, the database name and the chart release.
 async fn backed_up_stack(
     client: &Client,
     node: &RealNode,
     prefix: &str,
     backup: Value,
-) -> (String, String) {
+) -> (String, String, ChartRelease) {
     let ns = namespace(client, prefix).await;
-    install_operator(node, &ns);
+    let release = install_operator(node, &ns);
     let db = format!("e2e_{}", unique_suffix());
     create_secrets(client, node, &ns, &db).await;
     let mut spec =
@@ -753,7 +803,7 @@ async fn backed_up_stack(
     let mb = backend(node, "shop", json!({"replicas": 1, "backup": spec}));
     apply_backend(client, &ns, &mb).await;
     wait_condition(client, &ns, "shop", "Ready", "True").await;
-    (ns, db)
+    (ns, db, release)
 }
 
 /// Create a MerchantBackup or MerchantRestore from JSON and wait until its phase is terminal;
@@ -826,7 +876,7 @@ async fn on_demand_backups_and_restores_run_real_jobs() {
     };
     let _one_at_a_time = SERIAL.lock().await;
     let name = "shop";
-    let (ns, db) = backed_up_stack(&client, &node, "e2e-backup", json!({})).await;
+    let (ns, db, release) = backed_up_stack(&client, &node, "e2e-backup", json!({})).await;
     let base = service_url(&client, &ns, name).await;
     service_answers(&base).await;
     let token = merchant_round_trip(&base).await;
@@ -961,7 +1011,7 @@ async fn on_demand_backups_and_restores_run_real_jobs() {
     );
 
     let _ = mongo.database(&copy_db).drop().await;
-    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    drop(release);
     delete_namespace(&client, &ns).await;
 }
 
@@ -1006,7 +1056,7 @@ async fn a_point_in_time_restore_replays_captured_changes() {
     let name = "shop";
     let segment_seconds = 5;
     let point_in_time = json!({"pointInTime": {"segmentSeconds": segment_seconds}});
-    let (ns, _) = backed_up_stack(&client, &node, "e2e-pitr", point_in_time).await;
+    let (ns, _, release) = backed_up_stack(&client, &node, "e2e-pitr", point_in_time).await;
     let capture = within("status.backup.capture.running", POD_WAIT, || async {
         let status = backend_status(&client, &ns, name).await;
         let backup = serde_json::to_value(status.backup).unwrap_or_default();
@@ -1079,6 +1129,6 @@ async fn a_point_in_time_restore_replays_captured_changes() {
         "after {until}: {names:?}"
     );
 
-    run("helm", &["uninstall", "e2e", "--namespace", &ns, "--wait"]);
+    drop(release);
     delete_namespace(&client, &ns).await;
 }
