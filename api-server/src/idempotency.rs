@@ -180,7 +180,7 @@ fn replayable(status: StatusCode) -> bool {
 }
 
 /// The key: 1 to 255 visible ASCII characters, bare or as a structured-field string (`"…"`).
-fn parse_key(raw: &HeaderValue) -> Result<String, ApiError> {
+pub fn parse_key(raw: &HeaderValue) -> Result<String, ApiError> {
     let text = raw.to_str().unwrap_or_default().trim();
     let key = text
         .strip_prefix('"')

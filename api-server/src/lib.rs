@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod lanes;
 pub mod mail;
 pub mod metrics;
 pub mod middleware;

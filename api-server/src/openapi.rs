@@ -141,6 +141,7 @@ impl Modify for BearerAuth {
         routes::variants::list, routes::variants::show, routes::variants::create, routes::variants::update,
         routes::variants::remove,
         routes::stock::adjust, routes::stock::adjust_variant, routes::stock::low_stock, routes::stock::dashboard_low_stock,
+        routes::inventory::adjust, routes::inventory::adjust_variant, routes::inventory::ledger, routes::inventory::variant_ledger,
         routes::team::list, routes::team::show, routes::team::my_permissions, routes::team::invite,
         routes::team::resend_invite, routes::team::change_role, routes::team::change_status, routes::team::remove,
         routes::team::activity, routes::team::validate_invitation, routes::team::accept_invitation,

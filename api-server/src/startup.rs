@@ -268,6 +268,7 @@ fn app_state(settings: Settings, services: Services) -> AppState {
         metrics,
         audit,
         cashback_counts: Default::default(),
+        stock_lanes: Default::default(),
         probe: Arc::default(),
         started,
         files,

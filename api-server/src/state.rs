@@ -67,4 +67,6 @@ pub struct Shared {
     pub started: std::time::Instant,
     /// Uploaded-file storage (uploads volume or S3).
     pub files: crate::uploads::FileStore,
+    /// Stock adjustments of one product take turns in this replica (`routes::inventory`).
+    pub stock_lanes: Arc<crate::lanes::Lanes>,
 }

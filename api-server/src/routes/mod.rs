@@ -9,6 +9,7 @@ pub mod cached;
 pub mod cashback;
 pub mod dashboard;
 pub mod health;
+pub mod inventory;
 pub mod notifications;
 pub mod onboarding;
 pub mod orders;
@@ -55,6 +56,8 @@ pub struct Reply<T> {
     audit: Option<crate::audit::AuditChange>,
     /// The `ETag` of the document the reply shows.
     etag: Option<String>,
+    /// Repeats an earlier outcome (`Idempotent-Replayed: true`).
+    replayed: bool,
 }
 
 /// What a [`Reply`] serialises to.
@@ -90,6 +93,7 @@ impl<T> Reply<T> {
             warning: None,
             audit: None,
             etag: None,
+            replayed: false,
         }
     }
 
@@ -128,6 +132,12 @@ impl<T> Reply<T> {
         self.etag = Some(etag);
         self
     }
+
+    /// Mark a reply that repeats an earlier outcome instead of making a new one.
+    pub fn replayed(mut self) -> Self {
+        self.replayed = true;
+        self
+    }
 }
 
 impl<T: Serialize> IntoResponse for Reply<T> {
@@ -146,6 +156,12 @@ impl<T: Serialize> IntoResponse for Reply<T> {
         if let Some(v) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
             response.headers_mut().insert(axum::http::header::ETAG, v);
         }
+        if self.replayed {
+            response.headers_mut().insert(
+                crate::idempotency::REPLAYED,
+                HeaderValue::from_static("true"),
+            );
+        }
         response
     }
 }
@@ -159,7 +175,8 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
             "/products",
             products::router(state)
                 .merge(variants::router(state))
-                .merge(stock::router(state)),
+                .merge(stock::router(state))
+                .merge(inventory::router(state)),
         )
         .merge(stock::dashboard_router())
         .nest("/team", team::router())

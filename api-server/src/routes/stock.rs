@@ -90,6 +90,8 @@ pub struct StockState {
     pub product_id: String,
     /// Units now on hand.
     pub stock: i64,
+    /// Units on hand less those reserved (a variant's: its stock).
+    pub available_stock: i64,
     /// The product's low-stock threshold.
     pub low_stock_threshold: i64,
     /// Selling below zero is allowed.
@@ -104,11 +106,22 @@ pub struct StockState {
 }
 
 impl StockState {
-    fn of(p: &ProductDoc, stock: i64) -> Self {
+    /// The product's own stock state, `stock` units on hand.
+    pub(crate) fn of(p: &ProductDoc, stock: i64) -> Self {
+        Self {
+            available_stock: stock - p.inventory.reserved_stock,
+            ..Self::of_variant(p, stock)
+        }
+    }
+
+    /// The state of a variant of `p` holding `stock` units (the product's threshold and
+    /// backorder setting apply).
+    pub(crate) fn of_variant(p: &ProductDoc, stock: i64) -> Self {
         let inv = &p.inventory;
         Self {
             product_id: p.id.to_hex(),
             stock,
+            available_stock: stock,
             low_stock_threshold: inv.low_stock_threshold,
             allow_backorder: inv.allow_backorder,
             is_low_stock: !inv.unlimited && stock > 0 && stock <= inv.low_stock_threshold,
@@ -190,7 +203,7 @@ pub async fn adjust_variant(
             crate::notifications::stock_changed(&state.store, &p, Some(&vid), mv).await;
             let body = StockState {
                 variant_id: Some(vid),
-                ..StockState::of(&p, stock)
+                ..StockState::of_variant(&p, stock)
             };
             Ok(Reply::data(body).message("Stock adjusted successfully"))
         }

@@ -259,6 +259,7 @@ pub async fn update(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path((id, vid)): Path<(String, String)>,
+    request_id: Option<axum::Extension<crate::middleware::RequestId>>,
     AppJson(body): AppJson<VariantInput>,
 ) -> Result<Reply<OneVariant>, ApiError> {
     auth.require("products:edit")?;
@@ -284,6 +285,9 @@ pub async fn update(
     if let Some(before) = changed.before.variant_stock(&vid) {
         let mv = patch.applied_to(changed.before.stock_line(before));
         crate::notifications::stock_changed(&state.store, &changed.after, Some(&vid), mv).await;
+        let after = changed.after.variant_stock(&vid).unwrap_or(before);
+        let change = (&changed.after, Some(vid.as_str()));
+        super::inventory::record_update(&state, &auth, request_id, change, (before, after)).await;
     }
     let variant = take_variant(changed.after, &vid)?;
     Ok(Reply::data(OneVariant::of(variant)).message("Variant updated successfully"))

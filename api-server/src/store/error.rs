@@ -48,3 +48,12 @@ pub fn is_duplicate_key(error: &Error) -> bool {
         _ => false,
     }
 }
+
+/// True when the deployment cannot run transactions (a standalone server).
+pub fn transactions_unsupported(e: &Error) -> bool {
+    match &*e.kind {
+        ErrorKind::Transaction { message, .. } => message.contains("not supported"),
+        ErrorKind::Command(c) => c.code == 20,
+        _ => false,
+    }
+}

@@ -108,6 +108,9 @@ const CATALOGUE: &[Row] = &[
     ("idempotencykeys", "expiresAt_ttl", &[("expiresAt", 1)], ExpiresAt),
     ("refreshsessions", "origin_unique", &[("origin", 1)], UniqueWhereExists("origin")),
     ("refreshsessions", "merchant_member", &[("merchantId", 1), ("memberId", 1)], Plain),
+    // The stock ledger: an operation applies once per merchant; a product's entries newest first.
+    ("stockadjustments", "merchant_operation_unique", &[("merchantId", 1), ("operationId", 1)], Unique),
+    ("stockadjustments", "merchant_product_created", &[("merchantId", 1), ("productId", 1), ("createdAt", -1)], Plain),
 ];
 
 /// The index catalogue.

@@ -30,6 +30,7 @@ pub mod reviews;
 pub mod sessions;
 pub mod shops;
 pub mod stock;
+pub mod stock_ledger;
 pub mod team;
 pub mod uploads;
 pub mod users;

@@ -6,13 +6,13 @@ use futures::FutureExt;
 use mongodb::{
     ClientSession,
     bson::{Document, doc, oid::ObjectId},
-    error::ErrorKind,
     options::ReturnDocument,
 };
 use serde::Serialize;
 
 use super::{
     DateTime, Store,
+    error::transactions_unsupported,
     orders::{OrderDoc, OrderItem, OrderScope},
     products::REVISION,
 };
@@ -187,15 +187,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-}
-
-/// True when the deployment cannot run transactions (a standalone server).
-fn transactions_unsupported(e: &mongodb::error::Error) -> bool {
-    match &*e.kind {
-        ErrorKind::Transaction { message, .. } => message.contains("not supported"),
-        ErrorKind::Command(c) => c.code == 20,
-        _ => false,
     }
 }
 

@@ -15,6 +15,7 @@ mod edge;
 mod errors;
 mod helpers;
 mod idempotency;
+mod inventory;
 mod notifications;
 mod onboarding;
 mod ops;

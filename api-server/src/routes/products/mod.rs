@@ -418,6 +418,7 @@ pub async fn update(
     auth: AuthTenant,
     Path(id): Path<String>,
     headers: HeaderMap,
+    request_id: Option<axum::Extension<crate::middleware::RequestId>>,
     AppJson(body): AppJson<ProductInput>,
 ) -> Result<Reply<UpdatedProduct>, ApiError> {
     auth.require("products:edit")?;
@@ -455,6 +456,8 @@ pub async fn update(
         .stock
         .applied_to(before.stock_line(before.inventory.stock));
     crate::notifications::stock_changed(&state.store, &product, None, mv).await;
+    let stocks = (before.inventory.stock, product.inventory.stock);
+    super::inventory::record_update(&state, &auth, request_id, (&product, None), stocks).await;
     let change = crate::audit::AuditChange::action("product.updated")
         .resource("product", product.id)
         // Flat structs of text and numbers: the conversion cannot fail.

@@ -1,6 +1,6 @@
 //! The product as clients read it: [`ProductView`] borrows a stored [`ProductDoc`] and renders
 //! the stored fields (`_id` and ids as 24-hex, dates as ISO text, unset optional fields left
-//! out) plus `id`, `inventory.isAvailable` and the virtuals `discountPercentage`, `isLowStock`,
+//! out) plus `id`, `inventory.isAvailable`, `inventory.availableStock` and the virtuals `discountPercentage`, `isLowStock`,
 //! `isOutOfStock`. Handlers return the owning [`Product`] / [`ProductPage`], which serialise
 //! through the view, so nothing goes through a `serde_json::Value`.
 
@@ -127,6 +127,8 @@ pub struct InventoryView<'a> {
     pub stored: &'a Inventory,
     /// Unlimited, in stock, or sellable on backorder.
     pub is_available: bool,
+    /// Units on hand less those reserved (`stock - reservedStock`).
+    pub available_stock: i64,
 }
 
 /// A product's category: its id, or the populated `{_id, name}`.
@@ -199,6 +201,7 @@ impl<'a> ProductView<'a> {
             inventory: InventoryView {
                 stored: inv,
                 is_available: inv.unlimited || inv.stock > 0 || inv.allow_backorder,
+                available_stock: inv.stock - inv.reserved_stock,
             },
             cashback: &p.cashback,
             tags: &p.tags,
@@ -404,6 +407,7 @@ mod tests {
         v["id"] = json!(p.id.to_hex());
         v["inventory"]["isAvailable"] =
             json!(inv.unlimited || inv.stock > 0 || inv.allow_backorder);
+        v["inventory"]["availableStock"] = json!(inv.stock - inv.reserved_stock);
         v["discountPercentage"] = json!(p.pricing.discount);
         v["isLowStock"] =
             json!(!inv.unlimited && inv.stock > 0 && inv.stock <= inv.low_stock_threshold);
