@@ -143,6 +143,7 @@ impl Server {
             .env("RATE_LIMIT_PRODUCT_WRITE_MAX", "100000000")
             // No background order scan competing with the measured requests.
             .env("ORDER_WATCH_INTERVAL_MS", "0")
+            .env("RESERVATION_SWEEP_INTERVAL_MS", "0")
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(redis) = &args.redis_url {

@@ -200,6 +200,10 @@ pub struct Config {
     /// milliseconds (0 disables; notifications are keyed per order, so replicas never double up).
     #[arg(long, env = "ORDER_WATCH_INTERVAL_MS", default_value_t = 5000)]
     pub order_watch_interval_ms: u64,
+    /// How often each replica releases expired stock reservations, in milliseconds (0
+    /// disables; each reservation is released once whichever replica gets there first).
+    #[arg(long, env = "RESERVATION_SWEEP_INTERVAL_MS", default_value_t = 5000)]
+    pub reservation_sweep_interval_ms: u64,
     /// Lifetime of cached analytics results in seconds.
     #[arg(long, env = "ANALYTICS_CACHE_TTL_SECS", default_value_t = 300)]
     pub analytics_cache_ttl_secs: u64,
@@ -423,6 +427,8 @@ pub struct Settings {
     pub password_hash_queue: usize,
     /// New-order watcher period (`None`: disabled).
     pub order_watch_interval: Option<Duration>,
+    /// Expired-reservation sweep period (`None`: off).
+    pub reservation_sweep_interval: Option<Duration>,
     /// Uploaded files.
     pub uploads: UploadSettings,
 }
@@ -717,6 +723,8 @@ impl Config {
             password_hash_queue: self.password_hash_queue as usize,
             order_watch_interval: (self.order_watch_interval_ms > 0)
                 .then(|| Duration::from_millis(self.order_watch_interval_ms)),
+            reservation_sweep_interval: (self.reservation_sweep_interval_ms > 0)
+                .then(|| Duration::from_millis(self.reservation_sweep_interval_ms)),
             uploads: c.uploads,
         }
     }

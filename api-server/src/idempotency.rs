@@ -108,7 +108,7 @@ async fn run_once(
             let (parts, body) = req.into_parts();
             let mut hasher = start_fingerprint(&parts.method, &parts.uri);
             if !hash_all(body, &mut hasher).await || hex::encode(hasher.finalize()) != fingerprint {
-                return Err(reused().into_response());
+                return Err(key_reused().into_response());
             }
             Ok(replay(response))
         }
@@ -208,7 +208,27 @@ fn in_flight() -> ApiError {
     }
 }
 
-fn reused() -> ApiError {
+/// 400 for a route that requires the header (stock adjustments) and did not get it.
+pub fn key_required() -> ApiError {
+    let mut extra = Map::new();
+    extra.insert(
+        "errors".into(),
+        json!([{
+            "field": "Idempotency-Key",
+            "message": "\"Idempotency-Key\" is required: it makes a retried request apply once",
+            "code": "required",
+        }]),
+    );
+    ApiError::Protocol {
+        status: StatusCode::BAD_REQUEST,
+        code: "IDEMPOTENCY_KEY_REQUIRED",
+        message: "This request needs an Idempotency-Key header".into(),
+        extra: Some(extra),
+    }
+}
+
+/// 422 for a key already used with another request.
+pub fn key_reused() -> ApiError {
     let mut extra = Map::new();
     extra.insert("errors".into(), json!([{
         "field": "Idempotency-Key",

@@ -142,6 +142,7 @@ impl Modify for BearerAuth {
         routes::variants::remove,
         routes::stock::adjust, routes::stock::adjust_variant, routes::stock::low_stock, routes::stock::dashboard_low_stock,
         routes::inventory::adjust, routes::inventory::adjust_variant, routes::inventory::ledger, routes::inventory::variant_ledger,
+        routes::reservations::reserve, routes::reservations::commit, routes::reservations::release, routes::reservations::list,
         routes::team::list, routes::team::show, routes::team::my_permissions, routes::team::invite,
         routes::team::resend_invite, routes::team::change_role, routes::team::change_status, routes::team::remove,
         routes::team::activity, routes::team::validate_invitation, routes::team::accept_invitation,

@@ -118,7 +118,8 @@ pub struct Application {
     admin_router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
     audit_worker: JoinHandle<()>,
-    order_watcher: Option<JoinHandle<()>>,
+    /// Periodic tasks (new-order notifications, expired reservations), aborted at shutdown.
+    watchers: Vec<JoinHandle<()>>,
     store: Store,
 }
 
@@ -143,6 +144,13 @@ impl Application {
         let order_watcher = settings.order_watch_interval.map(|every| {
             tokio::spawn(crate::notifications::watch_new_orders(store.clone(), every))
         });
+        let sweeper = settings.reservation_sweep_interval.map(|every| {
+            tokio::spawn(crate::store::reservations::sweep_forever(
+                store.clone(),
+                every,
+            ))
+        });
+        let watchers = order_watcher.into_iter().chain(sweeper).collect();
         let services = Services {
             store: store.clone(),
             redis,
@@ -168,7 +176,7 @@ impl Application {
             admin_port,
             mail_worker,
             audit_worker,
-            order_watcher,
+            watchers,
             store,
         })
     }
@@ -195,7 +203,7 @@ impl Application {
             admin_router,
             mail_worker,
             audit_worker,
-            order_watcher,
+            watchers,
             store,
             ..
         } = self;
@@ -208,7 +216,7 @@ impl Application {
             .map_err(StartupError::Serve);
         admin.stop().await;
         served?;
-        if let Some(watcher) = order_watcher {
+        for watcher in watchers {
             watcher.abort();
         }
         drain_queues(mail_worker, audit_worker).await;

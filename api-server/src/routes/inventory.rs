@@ -11,7 +11,7 @@ use axum::{
     routing::get,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
@@ -24,7 +24,7 @@ use crate::{
     audit::AuditChange,
     error::ApiError,
     extract::{AppJson, AppQuery, AuthTenant},
-    idempotency::{IDEMPOTENCY_KEY, parse_key},
+    idempotency::{IDEMPOTENCY_KEY, key_required, key_reused, parse_key},
     middleware::RequestId,
     ratelimit::Limit,
     state::AppState,
@@ -164,9 +164,6 @@ pub struct AdjustmentView {
     /// The team member who made it (absent: the owner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member_id: Option<String>,
-    /// Claimed but not applied: its request was interrupted (servers without transactions).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub pending: bool,
     /// When (ISO 8601).
     #[serde(serialize_with = "iso_text")]
     #[schema(value_type = String, format = DateTime)]
@@ -188,7 +185,6 @@ impl From<StockAdjustmentDoc> for AdjustmentView {
             source: d.source,
             request_id: d.request_id,
             member_id: d.member_id.map(|m| m.to_hex()),
-            pending: d.pending,
             created_at: d.created_at,
         }
     }
@@ -253,6 +249,35 @@ pub async fn adjust_variant(
     run(&state, &auth, target, &headers, request_id, body).await
 }
 
+/// The audit record's before and after of an adjustment.
+#[derive(Serialize)]
+struct StockSummary {
+    stock: i64,
+}
+
+/// The audit record's facts of an adjustment.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdjustmentFacts<'a> {
+    variant_id: Option<&'a str>,
+    operation_id: &'a str,
+    delta: i64,
+    reason: &'a str,
+    reference: Option<&'a str>,
+}
+
+impl<'a> AdjustmentFacts<'a> {
+    fn of(e: &'a StockAdjustmentDoc) -> Self {
+        Self {
+            variant_id: e.variant_id.as_deref(),
+            operation_id: &e.operation_id,
+            delta: e.delta,
+            reason: &e.reason,
+            reference: e.reference.as_deref(),
+        }
+    }
+}
+
 /// The stock an adjustment changes.
 struct Target {
     product: ObjectId,
@@ -304,10 +329,18 @@ async fn run(
         request_id: request_id.map(|Extension(r)| r.0),
         member: auth.identity.member,
     };
-    let failed = ApiError::internal("Failed to adjust stock");
-    let turn = state.stock_lanes.enter(target.product).await;
-    let adjusted = state.store.adjust_stock_once(&adjustment).await;
-    drop(turn);
+    let failed = |e| failed_write(e, "Failed to adjust stock");
+    let store = &state.store;
+    let adjusted = match store.adjustment_settled(&adjustment).await {
+        Ok(Some(settled)) => Ok(settled),
+        Ok(None) => {
+            let turn = state.stock_lanes.enter(target.product).await;
+            let adjusted = store.adjust_stock_once(&adjustment).await;
+            drop(turn);
+            adjusted
+        }
+        Err(e) => Err(e),
+    };
     match adjusted.map_err(failed)? {
         Adjusted::Applied(product, entry) => {
             let variant = target.variant.as_deref();
@@ -319,16 +352,14 @@ async fn run(
             let audit = AuditChange::action("inventory.adjusted")
                 .resource("product", product.id)
                 .diff(
-                    json!({ "stock": entry.stock_before }),
-                    json!({ "stock": entry.stock_after }),
+                    StockSummary {
+                        stock: entry.stock_before,
+                    },
+                    StockSummary {
+                        stock: entry.stock_after,
+                    },
                 )
-                .facts(&json!({
-                    "variantId": entry.variant_id,
-                    "operationId": entry.operation_id,
-                    "delta": entry.delta,
-                    "reason": entry.reason,
-                    "reference": entry.reference,
-                }));
+                .facts(&AdjustmentFacts::of(&entry));
             let stock = target.state(&product);
             Ok(Reply::data(AdjustmentOutcome {
                 adjustment: entry.into(),
@@ -351,6 +382,18 @@ async fn run(
         )),
         Adjusted::NotFound => Err(target.not_found()),
     }
+}
+
+/// A failed stock write: 503 on a server without transactions (stock changes need them), else
+/// the usual 500.
+pub(crate) fn failed_write(e: crate::store::Error, message: &'static str) -> ApiError {
+    if crate::store::error::transactions_unsupported(&e) {
+        tracing::error!(error = %e, "stock changes need MongoDB transactions (a replica set)");
+        return ApiError::Unavailable(
+            "Stock changes need MongoDB transactions: run MongoDB as a replica set".into(),
+        );
+    }
+    ApiError::internal(message)(e)
 }
 
 /// The operation id was applied before (its `Idempotency-Key` record expired): the recorded
@@ -380,42 +423,6 @@ async fn repeated(
     })
     .message("Stock adjustment already applied")
     .replayed())
-}
-
-fn key_required() -> ApiError {
-    let mut extra = Map::new();
-    extra.insert(
-        "errors".into(),
-        json!([{
-            "field": "Idempotency-Key",
-            "message": "\"Idempotency-Key\" is required: it makes a retried adjustment apply once",
-            "code": "required",
-        }]),
-    );
-    ApiError::Protocol {
-        status: StatusCode::BAD_REQUEST,
-        code: "IDEMPOTENCY_KEY_REQUIRED",
-        message: "Stock adjustments need an Idempotency-Key header".into(),
-        extra: Some(extra),
-    }
-}
-
-fn key_reused() -> ApiError {
-    let mut extra = Map::new();
-    extra.insert(
-        "errors".into(),
-        json!([{
-            "field": "Idempotency-Key",
-            "message": "\"Idempotency-Key\" was already used for another stock adjustment",
-            "code": "reused",
-        }]),
-    );
-    ApiError::Protocol {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "IDEMPOTENCY_KEY_REUSED",
-        message: "This Idempotency-Key was already used with a different request".into(),
-        extra: Some(extra),
-    }
 }
 
 fn stock_conflict(code: &'static str, message: &str, current: i64) -> ApiError {

@@ -15,6 +15,7 @@ pub mod onboarding;
 pub mod orders;
 pub mod params;
 pub mod products;
+pub mod reservations;
 pub mod stock;
 pub mod team;
 pub mod uploads;
@@ -176,7 +177,8 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
             products::router(state)
                 .merge(variants::router(state))
                 .merge(stock::router(state))
-                .merge(inventory::router(state)),
+                .merge(inventory::router(state))
+                .merge(reservations::router(state)),
         )
         .merge(stock::dashboard_router())
         .nest("/team", team::router())

@@ -111,6 +111,9 @@ const CATALOGUE: &[Row] = &[
     // The stock ledger: an operation applies once per merchant; a product's entries newest first.
     ("stockadjustments", "merchant_operation_unique", &[("merchantId", 1), ("operationId", 1)], Unique),
     ("stockadjustments", "merchant_product_created", &[("merchantId", 1), ("productId", 1), ("createdAt", -1)], Plain),
+    // Reservations: a product's, newest first; the sweeper's due active holds.
+    ("stockreservations", "merchant_product_created", &[("merchantId", 1), ("productId", 1), ("createdAt", -1)], Plain),
+    ("stockreservations", "status_expiresAt", &[("status", 1), ("expiresAt", 1)], Plain),
 ];
 
 /// The index catalogue.

@@ -26,6 +26,7 @@ pub mod order_updates;
 pub mod orders;
 pub mod product_patch;
 pub mod products;
+pub mod reservations;
 pub mod reviews;
 pub mod sessions;
 pub mod shops;

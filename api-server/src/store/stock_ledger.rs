@@ -2,8 +2,8 @@
 //! before and after. Adjustments (`POST …/inventory/adjustments`) carry an operation id (their
 //! `Idempotency-Key`) that is unique per merchant, so an operation changes stock once however
 //! often it is retried, even after the key's 24 hours. The conditional product update and its
-//! entry commit in one transaction; on a server without transactions the entry is claimed
-//! first and completed after the update (an interrupted one stays `pending`, visible).
+//! entry commit in one transaction, so they need a replica set (a standalone server answers
+//! with the driver's "not supported" error, which the route reports as 503).
 
 use futures::{FutureExt, TryStreamExt};
 use mongodb::{
@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     DateTime, Store,
-    error::{is_duplicate_key, transactions_unsupported},
+    error::is_duplicate_key,
     products::{ProductDoc, REVISION, scope},
+    reservations::units_available,
 };
 
 /// The collection.
@@ -30,6 +31,8 @@ pub mod source {
     pub const PRODUCT_UPDATE: &str = "product_update";
     /// `PUT /products/{id}/variants/{variantId}` setting the stock.
     pub const VARIANT_UPDATE: &str = "variant_update";
+    /// A committed reservation.
+    pub const RESERVATION: &str = "reservation";
 }
 
 /// One stock change.
@@ -67,9 +70,6 @@ pub struct StockAdjustmentDoc {
     /// The team member who made it (`None`: the owner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<ObjectId>,
-    /// Claimed but not yet applied (servers without transactions only).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pending: bool,
     /// When.
     pub created_at: DateTime,
 }
@@ -143,7 +143,7 @@ impl Adjustment {
         }
     }
 
-    /// What the stock must allow besides the expected value.
+    /// What a variant's stock must allow besides the expected value.
     fn need(&self) -> Need {
         match (self.target, self.expected) {
             (StockTarget::Delta(d), None) if d < 0 => Need::EnoughOrBackorder(-d),
@@ -162,16 +162,11 @@ impl Adjustment {
             if let Some(expected) = self.expected {
                 f.insert("inventory.stock", expected);
             }
-            match self.need() {
-                Need::Nothing => {}
-                Need::Backorder => f.extend(backorder),
-                Need::EnoughOrBackorder(units) => {
-                    let enough = doc! { "inventory.stock": { "$gte": units } };
-                    f.insert(
-                        "$or",
-                        vec![Bson::Document(enough), Bson::Document(backorder)],
-                    );
-                }
+            // A product's decrement leaves its reserved units alone.
+            if let StockTarget::Delta(d) = self.target
+                && d < 0
+            {
+                f.extend(units_available(-d));
             }
             return f;
         };
@@ -253,7 +248,6 @@ impl Adjustment {
             source: source::ADJUSTMENT.into(),
             request_id: self.request_id.clone(),
             member_id: self.member,
-            pending: false,
             created_at: now,
         }
     }
@@ -320,18 +314,35 @@ impl Store {
         let applied = match ran {
             Ok(applied) => applied,
             Err(e) if is_duplicate_key(&e) => return self.repeated(a).await,
-            Err(e) if transactions_unsupported(&e) => {
-                tracing::warn!("transactions unsupported: claiming the ledger entry first");
-                match self.adjust_claiming_first(a).await {
-                    Err(e) if is_duplicate_key(&e) => return self.repeated(a).await,
-                    other => other?,
-                }
-            }
             Err(e) => return Err(e),
         };
         match applied {
             Some((product, entry)) => Ok(Adjusted::Applied(Box::new(product), entry)),
             None => self.why_adjustment_failed(a).await,
+        }
+    }
+
+    /// The outcome of `a` when it is known without writing: the operation was applied before,
+    /// or nothing matches its conditions now (no stock to take, another stock than expected,
+    /// no such product). Cheap, so refusals need not queue behind the writes of a hot product;
+    /// `None` means try [`Store::adjust_stock_once`].
+    pub async fn adjustment_settled(
+        &self,
+        a: &Adjustment,
+    ) -> mongodb::error::Result<Option<Adjusted>> {
+        let applicable = self
+            .products()
+            .clone_with_type::<Document>()
+            .find_one(a.filter())
+            .projection(doc! { "_id": 1 })
+            .await?
+            .is_some();
+        if applicable {
+            return Ok(None);
+        }
+        match self.repeated(a).await? {
+            Adjusted::NotFound => self.why_adjustment_failed(a).await.map(Some),
+            repeated => Ok(Some(repeated)),
         }
     }
 
@@ -355,37 +366,6 @@ impl Store {
         self.ledger()
             .insert_one(&entry)
             .session(&mut *session)
-            .await?;
-        Ok(Some((a.applied_to(before, now), entry)))
-    }
-
-    /// Without transactions: the pending entry claims the operation id, then the update runs;
-    /// the entry is completed with the stock it really replaced, or removed when the update did
-    /// not match.
-    async fn adjust_claiming_first(
-        &self,
-        a: &Adjustment,
-    ) -> mongodb::error::Result<Option<(ProductDoc, StockAdjustmentDoc)>> {
-        let now = DateTime::now();
-        let mut entry = a.entry(0, now);
-        entry.pending = true;
-        self.ledger().insert_one(&entry).await?;
-        let before = self
-            .products()
-            .find_one_and_update(a.filter(), a.update(now))
-            .array_filters(a.array_filters())
-            .return_document(ReturnDocument::Before)
-            .await?;
-        let Some(before) = before else {
-            self.ledger().delete_one(doc! { "_id": entry.id }).await?;
-            return Ok(None);
-        };
-        let entry = StockAdjustmentDoc {
-            id: entry.id,
-            ..a.entry(a.stock_of(&before).unwrap_or_default(), now)
-        };
-        self.ledger()
-            .replace_one(doc! { "_id": entry.id }, &entry)
             .await?;
         Ok(Some((a.applied_to(before, now), entry)))
     }
@@ -434,7 +414,6 @@ impl Store {
             source: c.source.into(),
             request_id: c.request_id,
             member_id: c.member,
-            pending: false,
             created_at: DateTime::now(),
         };
         if let Err(e) = self.ledger().insert_one(&entry).await {

@@ -549,18 +549,7 @@ async fn bulk_update_changes_only_the_filled_cells_of_the_callers_products_or_no
 /// and a store handle on that same database. A missing FerretDB fails the test
 /// (`scripts/testenv up ferretdb` starts it; `up all` includes it).
 async fn ferret_app() -> (TestApp, merchant_api::store::Store) {
-    let uri = crate::helpers::testenv("FERRETDB_URI");
-    let app = crate::helpers::spawn_app_with(&["--mongodb-uri", &uri]).await;
-    // The helper's own handle points at the main server: open one on FerretDB.
-    let args = crate::helpers::base_args(app.store.db().name(), &uri);
-    let settings = merchant_api::config::Config::from_args(args)
-        .expect("args")
-        .validate_database()
-        .expect("db");
-    let ferret = merchant_api::startup::connect_store(&settings, None)
-        .await
-        .expect("ferret");
-    (app, ferret)
+    crate::helpers::spawn_app_on("FERRETDB_URI").await
 }
 
 /// FerretDB v1 has no transactions: import and bulk update take the insert-and-compensate path.

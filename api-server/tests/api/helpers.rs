@@ -135,6 +135,22 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// Spawn over the server named by the testenv variable `var` (`FERRETDB_URI`), with a store
+/// handle on that server (the app's own `store` points at the main one).
+pub async fn spawn_app_on(var: &str) -> (TestApp, Store) {
+    let uri = testenv(var);
+    let app = spawn_app_with(&["--mongodb-uri", &uri]).await;
+    let args = base_args(app.store.db().name(), &uri);
+    let settings = Config::from_args(args)
+        .expect("args")
+        .validate_database()
+        .expect("db");
+    let store = merchant_api::startup::connect_store(&settings, None)
+        .await
+        .expect("store on the other server");
+    (app, store)
+}
+
 /// Spawn with extra `--flag value` arguments (later flags override earlier ones).
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     let uri = testenv("MONGODB_URI");

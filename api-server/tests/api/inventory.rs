@@ -57,7 +57,7 @@ async fn a_thousand_concurrent_decrements_sell_exactly_the_stock() {
     let p = app.product(&token, "Drop", 100).await;
     let id = p["id"].as_str().expect("id").to_string();
     let path = adjustments(&id);
-    // 1,000 buyers of one unit each, 200 requests in flight at a time (the server runs them
+    // 1,000 buyers of one unit each, 50 requests in flight at a time (the server runs them
     // all against one product document).
     let sales = (0..1000).map(|i| {
         let (app, token, path) = (&app, &token, &path);
@@ -68,7 +68,7 @@ async fn a_thousand_concurrent_decrements_sell_exactly_the_stock() {
         }
     });
     let results: Vec<Resp> = futures::stream::iter(sales)
-        .buffer_unordered(200)
+        .buffer_unordered(50)
         .collect()
         .await;
     let count = |s: StatusCode| results.iter().filter(|r| r.status == s).count();
@@ -453,5 +453,198 @@ async fn product_updates_of_stock_are_ledgered_and_adjustments_are_audited_and_n
     let facts = details.get_document("metadata").expect("metadata");
     assert_eq!(facts.get_str("reason"), Ok("damage"));
     assert!(records[0].get_str("requestId").is_ok(), "{:?}", records[0]);
+    app.finish().await;
+}
+
+fn reservations(id: &str) -> String {
+    format!("/api/merchant/products/{id}/inventory/reservations")
+}
+
+#[tokio::test]
+async fn reserved_units_leave_available_stock_until_committed_or_released() {
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("reserve").await;
+    let t = Some(token.as_str());
+    let p = app.product(&token, "Console", 10).await;
+    let id = p["id"].as_str().expect("id");
+    let held = app
+        .post(
+            &reservations(id),
+            t,
+            json!({ "quantity": 3, "reference": "cart-9" }),
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::CREATED, "{}", held.body);
+    let rid = held.body["data"]["reservation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(held.body["data"]["reservation"]["status"], "active");
+    assert_eq!(held.body["data"]["stock"]["availableStock"], 7);
+    let inventory = stock_of(&app, &token, id).await;
+    assert_eq!(
+        (
+            inventory["stock"].clone(),
+            inventory["reservedStock"].clone(),
+            inventory["availableStock"].clone()
+        ),
+        (json!(10), json!(3), json!(7))
+    );
+    // Neither another hold nor an adjustment can take the held units.
+    let more = app
+        .post(&reservations(id), t, json!({ "quantity": 8 }))
+        .await;
+    assert_eq!(
+        (more.status, more.body["code"].clone()),
+        (StatusCode::CONFLICT, json!("INSUFFICIENT_STOCK"))
+    );
+    assert_eq!(more.body["availableStock"], 7);
+    let path = adjustments(id);
+    let sell = adjust(
+        &app,
+        &token,
+        &path,
+        Some(&unique("s")),
+        json!({ "delta": -8, "reason": "sale" }),
+    )
+    .await;
+    assert_eq!(sell.status, StatusCode::CONFLICT, "{}", sell.body);
+    let sell = adjust(
+        &app,
+        &token,
+        &path,
+        Some(&unique("s")),
+        json!({ "delta": -7, "reason": "sale" }),
+    )
+    .await;
+    assert_eq!(sell.status, StatusCode::CREATED, "{}", sell.body);
+    // Committing sells the held units: stock and hold drop together, with a ledger entry.
+    let commit = app
+        .post(&format!("{}/{rid}/commit", reservations(id)), t, json!({}))
+        .await;
+    assert_eq!(commit.status, StatusCode::OK, "{}", commit.body);
+    assert_eq!(commit.body["data"]["reservation"]["status"], "committed");
+    let inventory = stock_of(&app, &token, id).await;
+    assert_eq!(
+        (
+            inventory["stock"].clone(),
+            inventory["reservedStock"].clone()
+        ),
+        (json!(0), json!(0))
+    );
+    let entries = ledger(&app, &token, &path).await;
+    let first = &entries["adjustments"][0];
+    assert_eq!(
+        (
+            first["source"].clone(),
+            first["delta"].clone(),
+            first["reference"].clone()
+        ),
+        (json!("reservation"), json!(-3), json!("cart-9"))
+    );
+    let again = app
+        .post(&format!("{}/{rid}/commit", reservations(id)), t, json!({}))
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].clone()),
+        (StatusCode::CONFLICT, json!("RESERVATION_NOT_ACTIVE"))
+    );
+    assert_eq!(again.body["status"], "committed");
+    // A released hold gives its units back.
+    adjust(
+        &app,
+        &token,
+        &path,
+        Some(&unique("r")),
+        json!({ "delta": 5, "reason": "restock" }),
+    )
+    .await;
+    let held = app
+        .post(&reservations(id), t, json!({ "quantity": 2 }))
+        .await;
+    let rid = held.body["data"]["reservation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let released = app.delete(&format!("{}/{rid}", reservations(id)), t).await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert_eq!(released.body["data"]["stock"]["availableStock"], 5);
+    let listed = app
+        .get(&format!("{}?status=released", reservations(id)), t)
+        .await;
+    assert_eq!(
+        listed.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.body
+    );
+    let bad = app
+        .get(&format!("{}?status=lost", reservations(id)), t)
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let invalid = app
+        .post(&reservations(id), t, json!({ "quantity": 0 }))
+        .await;
+    assert_eq!(
+        invalid.body["errors"][0]["field"], "quantity",
+        "{}",
+        invalid.body
+    );
+    let (other, _, _) = app.register("reserve-other").await;
+    let theirs = app
+        .delete(&format!("{}/{rid}", reservations(id)), Some(&other))
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_holds_never_exceed_the_stock_and_lapsed_holds_release_themselves() {
+    let app = crate::helpers::spawn_app_with(&["--reservation-sweep-interval-ms", "200"]).await;
+    let (token, _, _) = app.register("holds").await;
+    let t = Some(token.as_str());
+    let p = app.product(&token, "Ticket", 20).await;
+    let id = p["id"].as_str().expect("id");
+    let path = reservations(id);
+    let holds = (0..50).map(|_| app.post(&path, t, json!({ "quantity": 1, "ttlSeconds": 600 })));
+    let results = futures::future::join_all(holds).await;
+    let count = |s: StatusCode| results.iter().filter(|r| r.status == s).count();
+    assert_eq!(
+        (count(StatusCode::CREATED), count(StatusCode::CONFLICT)),
+        (20, 30)
+    );
+    assert_eq!(stock_of(&app, &token, id).await["availableStock"], 0);
+    // Ten minutes pass (the holds' expiry moved into the past): the sweeper, every 200 ms
+    // here, gives every unit back.
+    let past = mongodb::bson::DateTime::from_millis(
+        mongodb::bson::DateTime::now().timestamp_millis() - 1000,
+    );
+    let product = mongodb::bson::oid::ObjectId::parse_str(id).expect("oid");
+    app.store
+        .db()
+        .collection::<mongodb::bson::Document>("stockreservations")
+        .update_many(
+            doc! { "productId": product },
+            doc! { "$set": { "expiresAt": past } },
+        )
+        .await
+        .expect("age the holds");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let inventory = stock_of(&app, &token, id).await;
+        if inventory["reservedStock"] == 0 {
+            assert_eq!(inventory["availableStock"], 20);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "holds not released: {inventory}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let expired = app
+        .get(&format!("{path}?status=expired&limit=100"), t)
+        .await;
+    assert_eq!(expired.body["data"].as_array().map(Vec::len), Some(20));
     app.finish().await;
 }
