@@ -176,13 +176,7 @@ impl Store {
             "$inc": { "inventory.reservedStock": hold.quantity, REVISION: 1 },
             "$set": { "updatedAt": hold.created_at },
         };
-        let Some(product) = self
-            .products()
-            .find_one_and_update(f, update)
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
-            .await?
-        else {
+        let Some(product) = self.update_product_in(session, f, update).await? else {
             return Ok(None);
         };
         self.reservations()
@@ -279,13 +273,7 @@ impl Store {
                 doc! { "$inc": { "inventory.reservedStock": -q, REVISION: 1 }, "$set": { "updatedAt": now } }
             }
         };
-        let Some(product) = self
-            .products()
-            .find_one_and_update(f, update)
-            .return_document(ReturnDocument::After)
-            .session(&mut *session)
-            .await?
-        else {
+        let Some(product) = self.update_product_in(session, f, update).await? else {
             // Nothing may change: the transaction must not commit the status change alone.
             return Err(mongodb::error::Error::custom(NotApplied));
         };
@@ -313,6 +301,20 @@ impl Store {
                 .await?;
         }
         Ok(Some(Held::Done(ended, Box::new(product))))
+    }
+
+    /// The product after `update`, if `f` matched it, inside the transaction of `session`.
+    async fn update_product_in(
+        &self,
+        session: &mut ClientSession,
+        f: Document,
+        update: Document,
+    ) -> mongodb::error::Result<Option<ProductDoc>> {
+        self.products()
+            .find_one_and_update(f, update)
+            .return_document(ReturnDocument::After)
+            .session(session)
+            .await
     }
 
     /// Run `work` in a transaction (the driver retries transient conflicts).

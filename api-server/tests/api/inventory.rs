@@ -32,6 +32,16 @@ async fn adjust(app: &TestApp, token: &str, path: &str, key: Option<&str>, body:
     }
 }
 
+/// A server, a merchant registered as `merchant` and its product holding `stock` units:
+/// `(app, token, product id)`.
+async fn stocked(merchant: &str, product: &str, stock: i64) -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    let (token, _, _) = app.register(merchant).await;
+    let p = app.product(&token, product, stock).await;
+    let id = p["id"].as_str().expect("id").to_string();
+    (app, token, id)
+}
+
 fn adjustments(id: &str) -> String {
     format!("/api/merchant/products/{id}/inventory/adjustments")
 }
@@ -52,10 +62,7 @@ async fn ledger(app: &TestApp, token: &str, path: &str) -> Value {
 
 #[tokio::test]
 async fn a_thousand_concurrent_decrements_sell_exactly_the_stock() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("oversell-ledger").await;
-    let p = app.product(&token, "Drop", 100).await;
-    let id = p["id"].as_str().expect("id").to_string();
+    let (app, token, id) = stocked("oversell-ledger", "Drop", 100).await;
     let path = adjustments(&id);
     // 1,000 buyers of one unit each, 50 requests in flight at a time (the server runs them
     // all against one product document).
@@ -134,10 +141,8 @@ async fn a_thousand_concurrent_decrements_sell_exactly_the_stock() {
 
 #[tokio::test]
 async fn an_operation_applies_once_even_after_its_key_record_expired() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("once").await;
-    let p = app.product(&token, "Kettle", 10).await;
-    let id = p["id"].as_str().expect("id");
+    let (app, token, id) = stocked("once", "Kettle", 10).await;
+    let id = id.as_str();
     let path = adjustments(id);
     let key = unique("restock");
     let body = json!({ "delta": 5, "reason": "restock", "reference": "PO-17" });
@@ -197,10 +202,8 @@ async fn an_operation_applies_once_even_after_its_key_record_expired() {
 
 #[tokio::test]
 async fn bad_adjustments_name_the_field_and_change_nothing() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("bad-adjust").await;
-    let p = app.product(&token, "Lamp", 3).await;
-    let id = p["id"].as_str().expect("id");
+    let (app, token, id) = stocked("bad-adjust", "Lamp", 3).await;
+    let id = id.as_str();
     let path = adjustments(id);
     let no_key = adjust(
         &app,
@@ -269,10 +272,8 @@ async fn bad_adjustments_name_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn expected_stock_makes_a_stock_count_compare_and_set() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("count").await;
-    let p = app.product(&token, "Mug", 10).await;
-    let id = p["id"].as_str().expect("id");
+    let (app, token, id) = stocked("count", "Mug", 10).await;
+    let id = id.as_str();
     let path = adjustments(id);
     let stale = json!({ "setTo": 7, "expectedStock": 9, "reason": "count" });
     let r = adjust(&app, &token, &path, Some(&unique("count")), stale).await;
@@ -306,10 +307,8 @@ async fn expected_stock_makes_a_stock_count_compare_and_set() {
 
 #[tokio::test]
 async fn variants_adjust_their_own_stock_and_ledger() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("variant-adjust").await;
-    let p = app.product(&token, "Shirt", 0).await;
-    let id = p["id"].as_str().expect("id");
+    let (app, token, id) = stocked("variant-adjust", "Shirt", 0).await;
+    let id = id.as_str();
     let v = app
         .post(
             &format!("/api/merchant/products/{id}/variants"),
@@ -389,10 +388,8 @@ async fn variants_adjust_their_own_stock_and_ledger() {
 
 #[tokio::test]
 async fn product_updates_of_stock_are_ledgered_and_adjustments_are_audited_and_notified() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("ledgered").await;
-    let p = app.product(&token, "Stool", 10).await;
-    let id = p["id"].as_str().expect("id");
+    let (app, token, id) = stocked("ledgered", "Stool", 10).await;
+    let id = id.as_str();
     let path = adjustments(id);
     let put = app
         .put(
@@ -462,11 +459,9 @@ fn reservations(id: &str) -> String {
 
 #[tokio::test]
 async fn reserved_units_leave_available_stock_until_committed_or_released() {
-    let app = spawn_app().await;
-    let (token, _, _) = app.register("reserve").await;
+    let (app, token, id) = stocked("reserve", "Console", 10).await;
     let t = Some(token.as_str());
-    let p = app.product(&token, "Console", 10).await;
-    let id = p["id"].as_str().expect("id");
+    let id = id.as_str();
     let held = app
         .post(
             &reservations(id),
