@@ -278,21 +278,18 @@ impl Store {
             return Err(mongodb::error::Error::custom(NotApplied));
         };
         if ending == Ending::Commit {
+            let operation = format!("{}:{}", source::RESERVATION, hold.id.to_hex());
+            let stock = product.inventory.stock;
             let entry = StockAdjustmentDoc {
-                id: ObjectId::new(),
-                merchant_id: hold.merchant_id,
-                product_id: hold.product_id,
-                variant_id: None,
-                operation_id: format!("{}:{}", source::RESERVATION, hold.id.to_hex()),
-                delta: -q,
-                stock_before: product.inventory.stock + q,
-                stock_after: product.inventory.stock,
-                reason: "reservation committed".into(),
                 reference: hold.reference.clone(),
-                source: source::RESERVATION.into(),
                 request_id,
-                member_id: None,
-                created_at: now,
+                ..StockAdjustmentDoc::moving(
+                    &product,
+                    (stock + q, stock),
+                    source::RESERVATION,
+                    operation,
+                    "reservation committed".into(),
+                )
             };
             self.db()
                 .collection::<StockAdjustmentDoc>(LEDGER)

@@ -74,6 +74,35 @@ pub struct StockAdjustmentDoc {
     pub created_at: DateTime,
 }
 
+impl StockAdjustmentDoc {
+    /// An entry, made now, of a product's stock moving from `before` to `after` by
+    /// `operation_id` of `source`; the optional fields are empty.
+    pub fn moving(
+        product: &ProductDoc,
+        (before, after): (i64, i64),
+        source: &str,
+        operation_id: String,
+        reason: String,
+    ) -> Self {
+        Self {
+            id: ObjectId::new(),
+            merchant_id: product.merchant_id,
+            product_id: product.id,
+            variant_id: None,
+            operation_id,
+            delta: after - before,
+            stock_before: before,
+            stock_after: after,
+            reason,
+            reference: None,
+            source: source.into(),
+            request_id: None,
+            member_id: None,
+            created_at: DateTime::now(),
+        }
+    }
+}
+
 /// What an adjustment does to the stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StockTarget {
@@ -231,24 +260,22 @@ impl Adjustment {
         }
     }
 
-    /// The ledger entry of this adjustment applied to `before` (the product before it).
-    fn entry(&self, before: i64, now: DateTime) -> StockAdjustmentDoc {
-        let after = self.after(before);
+    /// The ledger entry of this adjustment applied to `before`, the product before it.
+    fn entry(&self, before: &ProductDoc) -> StockAdjustmentDoc {
+        let stock = self.stock_of(before).unwrap_or_default();
+        let (op, reason) = (self.operation_id.clone(), self.reason.clone());
         StockAdjustmentDoc {
-            id: ObjectId::new(),
-            merchant_id: self.merchant,
-            product_id: self.product,
             variant_id: self.variant.clone(),
-            operation_id: self.operation_id.clone(),
-            delta: after - before,
-            stock_before: before,
-            stock_after: after,
-            reason: self.reason.clone(),
             reference: self.reference.clone(),
-            source: source::ADJUSTMENT.into(),
             request_id: self.request_id.clone(),
             member_id: self.member,
-            created_at: now,
+            ..StockAdjustmentDoc::moving(
+                before,
+                (stock, self.after(stock)),
+                source::ADJUSTMENT,
+                op,
+                reason,
+            )
         }
     }
 
@@ -362,7 +389,7 @@ impl Store {
         let Some(before) = before else {
             return Ok(None);
         };
-        let entry = a.entry(a.stock_of(&before).unwrap_or_default(), now);
+        let entry = a.entry(&before);
         self.ledger()
             .insert_one(&entry)
             .session(&mut *session)
@@ -400,21 +427,13 @@ impl Store {
         if c.before == c.after {
             return;
         }
+        let operation = format!("{}:{}", c.source, ObjectId::new().to_hex());
+        let moved = (c.before, c.after);
         let entry = StockAdjustmentDoc {
-            id: ObjectId::new(),
-            merchant_id: c.product.merchant_id,
-            product_id: c.product.id,
             variant_id: c.variant.map(str::to_owned),
-            operation_id: format!("{}:{}", c.source, ObjectId::new().to_hex()),
-            delta: c.after - c.before,
-            stock_before: c.before,
-            stock_after: c.after,
-            reason: "update".into(),
-            reference: None,
-            source: c.source.into(),
             request_id: c.request_id,
             member_id: c.member,
-            created_at: DateTime::now(),
+            ..StockAdjustmentDoc::moving(c.product, moved, c.source, operation, "update".into())
         };
         if let Err(e) = self.ledger().insert_one(&entry).await {
             tracing::warn!(error = %e, product = %entry.product_id, "stock ledger entry not written");
