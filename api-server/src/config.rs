@@ -38,7 +38,7 @@
 //! | `SENTRY_DSN` | no | – | report errors (and panics) to Sentry; secret |
 //! | `SENTRY_TRACES_SAMPLE_RATE` | no | `0` | share of requests sent to Sentry as performance traces (0..1) |
 //! | `PASSWORD_HASH_QUEUE` | no | `64` | password hashes/verifications queued or running at once (login, register, password flows); past it those requests get 503 with `Retry-After` |
-//! | `AUTH_CACHE_TTL_MS` | no | `2000` | how long a successful token check (merchant active, member's permissions, and the merchant and member documents it loaded) is reused by reads and by product, variant and stock routes; another replica's changes show within it, this replica's at once; `0` reads the database on every request |
+//! | `AUTH_CACHE_TTL_MS` | no | `1000` | how long a successful token check (merchant active, member's permissions, and the merchant and member documents it loaded) and an accepted API key are reused by reads and by product, variant and stock routes; another replica's changes show within it, this replica's at once; `0` reads the database on every request |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | no | – | OTLP/HTTP base URL; setting it (or the next) turns on trace export to `{base}/v1/traces` |
 //! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | no | – | full OTLP/HTTP traces URL (wins over the base URL) |
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | no | – | `name=value,…` export headers, e.g. New Relic's `api-key=…`; secret |
@@ -223,7 +223,7 @@ pub struct Config {
     #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE", default_value_t = 0.0)]
     pub sentry_traces_sample_rate: f32,
     /// Reuse of successful authorization checks, in milliseconds (0: off).
-    #[arg(long, env = "AUTH_CACHE_TTL_MS", default_value_t = 2000)]
+    #[arg(long, env = "AUTH_CACHE_TTL_MS", default_value_t = 1000)]
     pub auth_cache_ttl_ms: u64,
     /// Password hashes and verifications queued or running at once; more get a 503.
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]

@@ -208,6 +208,12 @@ impl AuthMerchant {
         self.merchant.id
     }
 
+    /// True for the owner's own login (not a team member's, not an API key): what owner-only
+    /// account changes (password, rbacMode) require.
+    pub fn is_owner_login(&self) -> bool {
+        self.member.is_none() && self.identity.api_key.is_none()
+    }
+
     /// The caller's role: the team member's, or `owner` for the merchant's own token.
     pub fn role(&self) -> &str {
         self.member.as_ref().map_or("owner", |m| m.role.as_str())
@@ -224,8 +230,15 @@ impl AuthMerchant {
                 } else {
                     m.permissions.clone()
                 },
+                session_version: m.session_version,
             }),
             session_version: self.merchant.session_version,
+            key: self
+                .identity
+                .api_key
+                .as_ref()
+                .map(|k| k.permissions.clone()),
+            shadow: self.merchant.rbac_mode.as_deref() == Some(crate::domain::RBAC_SHADOW),
         }
     }
 
@@ -271,8 +284,9 @@ fn cached(state: &AppState, identity: &Identity) -> Result<Option<Checked>, ApiE
     let Some(checked) = identity.key().and_then(|k| state.access_cache.get(&k)) else {
         return Ok(None);
     };
+    let member = checked.access.member.as_ref().map(|m| m.session_version);
     identity
-        .check_session(checked.access.session_version)
+        .check_session(checked.access.session_version, member)
         .map_err(|_| revoked())?;
     Ok(Some(checked))
 }
@@ -293,6 +307,9 @@ fn verified_identity(parts: &mut Parts, state: &AppState) -> Result<Arc<Identity
         TokenRejection::Expired => ApiError::unauthorized("Token has expired"),
         TokenRejection::Invalid => ApiError::unauthorized("Token is not valid"),
         TokenRejection::Revoked => revoked(),
+        TokenRejection::Unavailable => {
+            ApiError::Unavailable("Authentication is temporarily unavailable".into())
+        }
     })
 }
 
@@ -375,14 +392,17 @@ pub async fn load_principal(
     if !merchant.is_active {
         return Err(ApiError::unauthorized("Merchant account is deactivated"));
     }
-    identity
-        .check_session(merchant.session_version)
-        .map_err(|_| revoked())?;
     let member = if identity.is_member() {
         Some(load_member(state, id, identity.member).await?)
     } else {
         None
     };
+    identity
+        .check_session(
+            merchant.session_version,
+            member.as_ref().map(|m| m.session_version),
+        )
+        .map_err(|_| revoked())?;
     Ok(AuthMerchant {
         merchant: Arc::new(merchant),
         member: member.map(Arc::new),

@@ -4,8 +4,9 @@
 //! 422, and a key whose first request still runs is 409. Keys belong to the caller's merchant and
 //! are remembered for 24 hours (`store::idempotency`).
 //!
-//! Opt-in: a request without the header is untouched. Not on `/api/merchant/auth/*`: their
-//! responses carry tokens, and credentials are never stored. Only outcomes that depend on the
+//! Opt-in: a request without the header is untouched. Not on `/api/merchant/auth/*` and
+//! `/api/merchant/api-keys*`: their responses carry tokens or keys, and credentials are never
+//! stored. Only outcomes that depend on the
 //! request are kept: success and client errors other than authentication, permission, conflict,
 //! lock and rate-limit answers, which depend on the moment; a server error releases the key so a
 //! retry runs again.
@@ -166,9 +167,9 @@ async fn release(state: &AppState, id: ObjectId) {
     }
 }
 
-/// Routes whose responses carry tokens (never stored).
+/// Routes whose responses carry tokens or API keys (never stored).
 fn carries_credentials(path: &str) -> bool {
-    path.starts_with("/api/merchant/auth/")
+    path.starts_with("/api/merchant/auth/") || path.starts_with("/api/merchant/api-keys")
 }
 
 /// Outcomes worth replaying: they follow from the request, not from the moment or the caller's

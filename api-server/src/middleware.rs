@@ -81,7 +81,12 @@ fn token_merchant(req: &Request) -> Option<ObjectId> {
 /// [`invalidate_caches`] read instead of verifying again. Refusing is the extractors' job:
 /// public routes ignore the outcome.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let check = TokenCheck::of(&state.auth, req.headers());
+    let check = match crate::security::identity::bearer(req.headers()) {
+        Some(key) if crate::security::api_key::is_api_key(key) => {
+            TokenCheck::of_api_key(&state.api_keys, &state.store, key).await
+        }
+        _ => TokenCheck::of(&state.auth, req.headers()),
+    };
     req.extensions_mut().insert(check);
     next.run(req).await
 }

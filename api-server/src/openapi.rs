@@ -132,7 +132,7 @@ impl Modify for BearerAuth {
         routes::auth::register, routes::auth::login, routes::auth::me, routes::auth::update_profile,
         routes::auth::change_password, routes::auth::forgot_password, routes::auth::reset_password_with_token,
         routes::auth::reset_password, routes::auth::verify_email_with_token, routes::auth::verify_email,
-        routes::auth::resend_verification, routes::auth::refresh, routes::auth::logout, routes::auth::auth_test,
+        routes::auth::resend_verification, routes::auth::refresh, routes::auth::logout, routes::auth::revoke_all, routes::auth::auth_test,
         routes::onboarding::status, routes::onboarding::save_step, routes::onboarding::complete_step,
         routes::onboarding::previous_step, routes::onboarding::submit, routes::onboarding::documents,
         routes::onboarding::delete_document, routes::onboarding::upload_document,
@@ -146,6 +146,8 @@ impl Modify for BearerAuth {
         routes::team::list, routes::team::show, routes::team::my_permissions, routes::team::invite,
         routes::team::resend_invite, routes::team::change_role, routes::team::change_status, routes::team::remove,
         routes::team::activity, routes::team::validate_invitation, routes::team::accept_invitation,
+        routes::team::rbac_mode, routes::team::set_rbac_mode,
+        routes::api_keys::create, routes::api_keys::list, routes::api_keys::show, routes::api_keys::revoke, routes::api_keys::rotate,
         routes::cashback::list, routes::cashback::stats, routes::cashback::pending_count, routes::cashback::show,
         routes::cashback::create, routes::cashback::approve, routes::cashback::approve_post, routes::cashback::reject, routes::cashback::reject_post, routes::cashback::mark_paid,
         routes::cashback::bulk_action, routes::cashback::export, routes::cashback::analytics, routes::cashback::metrics,
@@ -178,7 +180,7 @@ impl Modify for BearerAuth {
         routes::analytics::export_create, routes::analytics::export_download,
     ),
     components(schemas(Done, ErrorBody, FieldError, routes::analytics::ExportBody)),
-    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"), (name = "uploads"), (name = "bulk"), (name = "analytics"))
+    tags((name = "health"), (name = "auth"), (name = "onboarding"), (name = "products"), (name = "variants"), (name = "stock"), (name = "team"), (name = "api-keys"), (name = "cashback"), (name = "audit"), (name = "orders"), (name = "notifications"), (name = "dashboard"), (name = "uploads"), (name = "bulk"), (name = "analytics"))
 )]
 struct ApiDoc;
 

@@ -257,6 +257,9 @@ fn app_state(settings: Settings, services: Services) -> AppState {
             settings.refresh_ttl,
         )),
         access_cache: Arc::new(AccessCache::new(settings.auth_cache_ttl)),
+        api_keys: Arc::new(crate::security::api_key::KeyCache::new(
+            settings.auth_cache_ttl,
+        )),
         hasher: crate::security::password::Hasher::new(
             settings.password_hash_queue,
             metrics.password_verifications.clone(),

@@ -44,6 +44,8 @@ pub struct Shared {
     pub hasher: crate::security::password::Hasher,
     /// Recent successful authorization checks (`extract::AuthTenant`).
     pub access_cache: Arc<AccessCache>,
+    /// Recently accepted API keys (`security::api_key`).
+    pub api_keys: Arc<crate::security::api_key::KeyCache>,
     /// Validated settings.
     pub settings: Arc<Settings>,
     /// Outgoing e-mail queue.

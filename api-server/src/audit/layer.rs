@@ -100,6 +100,12 @@ fn token_actor(req: &Request) -> Option<Actor> {
     })
 }
 
+/// The API key the caller presented, if it did.
+fn token_api_key(req: &Request) -> Option<ObjectId> {
+    let identity = req.extensions().get::<TokenCheck>()?.identity()?;
+    identity.api_key.as_ref().map(|k| k.id)
+}
+
 /// Record successful mutating requests (see the module docs).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(matched) = mutating_route(&req) else {
@@ -109,6 +115,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let path = crate::middleware::loggable_path(Some(&matched), req.uri().path()).into_owned();
     let facts = facts(&req, &state.settings.trust_proxy);
     let actor = token_actor(&req);
+    let api_key = token_api_key(&req);
     let response = next.run(req).await;
     if !response.status().is_success() {
         return response;
@@ -128,6 +135,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         method,
         matched,
         path,
+        api_key,
     };
     state.audit.push(request.record(actor, &change, facts));
     response
@@ -152,6 +160,8 @@ struct Recorded {
     matched: String,
     /// The path as logged.
     path: String,
+    /// The API key the caller presented, if any (`details.metadata.apiKeyId`).
+    api_key: Option<ObjectId>,
 }
 
 impl Recorded {
@@ -161,6 +171,7 @@ impl Recorded {
             method,
             matched,
             path,
+            api_key,
         } = self;
         let (action, resource_type) = derive(&method, &matched);
         let (resource_id, parent) = resource_ids(&matched, &path);
@@ -173,6 +184,9 @@ impl Recorded {
             serde_json::json!({ "method": method.as_str(), "path": path, "route": matched });
         if let Some(p) = parent {
             metadata["parentId"] = serde_json::json!(p.to_hex());
+        }
+        if let Some(k) = api_key {
+            metadata["apiKeyId"] = serde_json::json!(k.to_hex());
         }
         record_doc(
             actor,

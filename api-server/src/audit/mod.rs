@@ -4,6 +4,7 @@
 //! request. Reading the trail lives in `store::audit` and `routes::audit`.
 
 pub mod layer;
+pub mod shadow;
 
 use mongodb::bson::oid::ObjectId;
 use serde_json::Value;

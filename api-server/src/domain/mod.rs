@@ -171,6 +171,12 @@ impl SensitiveAccess {
     }
 }
 
+/// `rbacMode` values: refuse missing permissions (the default), or let team members through
+/// and record what would have been refused.
+pub const RBAC_ENFORCE: &str = "enforce";
+/// See [`RBAC_ENFORCE`].
+pub const RBAC_SHADOW: &str = "shadow";
+
 /// The default permissions of a role, in catalogue order (owner: all 56).
 pub fn role_permissions(role: &str) -> Vec<String> {
     let keep = |p: &&&str| match role {

@@ -2,6 +2,7 @@
 //! prefixes and adds the cross-cutting layers; [`Reply`] renders the success envelope.
 
 pub mod analytics;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
@@ -182,6 +183,7 @@ fn merchant_api(state: &AppState) -> Router<AppState> {
         )
         .merge(stock::dashboard_router())
         .nest("/team", team::router())
+        .nest("/api-keys", api_keys::router())
         .nest("/team-public", team::public_router())
         .nest("/cashback", cashback::router())
         .nest("/audit", audit::router())
@@ -247,6 +249,11 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(
             state.clone(),
             crate::audit::layer::record,
+        ))
+        // Inside the spawned request task (`run_to_completion`): its denial list is task-local.
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::audit::shadow::collect,
         ));
     routes(&state).layer(layers).with_state(state)
 }

@@ -4,7 +4,7 @@
 //! uses the documents on reads (GET/HEAD) and loads them fresh for writes. Either saves one or
 //! two database reads per request.
 //!
-//! Only successful checks are cached, for at most `AUTH_CACHE_TTL_MS` (default 2 s): a merchant
+//! Only successful checks are cached, for at most `AUTH_CACHE_TTL_MS` (default 1 s): a merchant
 //! deactivated, a member suspended or a profile changed on another replica shows within that
 //! time. On this replica every successful write by a merchant drops its entries
 //! (`middleware::invalidate_caches`), as do the token flows that change an account without its
@@ -31,6 +31,12 @@ pub struct Access {
     /// The owner account's session version (a password reset raises it); tokens issued under
     /// an older one are refused, within this cache's TTL on other replicas.
     pub session_version: i64,
+    /// The permissions of the API key the caller presented (`None`: a login's token). A key
+    /// holds at most these, and at most what its creator holds.
+    pub key: Option<Vec<String>>,
+    /// The merchant's `rbacMode` is `shadow`: a team member's missing permission is recorded
+    /// (`audit::shadow`) instead of refused. API keys are always enforced.
+    pub shadow: bool,
 }
 
 /// A team member's role and effective permissions (role defaults already applied).
@@ -40,16 +46,26 @@ pub struct MemberAccess {
     pub role: String,
     /// Effective permissions.
     pub permissions: Vec<String>,
+    /// The member's session version (a revoke-all raises it).
+    pub session_version: i64,
 }
 
 impl Access {
-    /// `owner`, or the member's role.
+    /// `api_key` for a key, else `owner` or the member's role.
     pub fn role(&self) -> &str {
+        if self.key.is_some() {
+            return "api_key";
+        }
         self.member.as_ref().map_or("owner", |m| m.role.as_str())
     }
 
-    /// Owners hold every permission; members hold their effective list.
+    /// Owners hold every permission, members their effective list; a key narrows either to its
+    /// own list.
     pub fn can(&self, permission: &str) -> bool {
+        self.member_can(permission) && self.key_can(permission)
+    }
+
+    fn member_can(&self, permission: &str) -> bool {
         debug_assert!(
             crate::domain::PERMISSIONS.contains(&permission),
             "unknown permission {permission}"
@@ -59,16 +75,26 @@ impl Access {
             .is_none_or(|m| m.permissions.iter().any(|p| p == permission))
     }
 
-    /// `Ok` when the caller holds `permission`, else the contract's 403 naming it.
+    fn key_can(&self, permission: &str) -> bool {
+        self.key
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|p| p == permission))
+    }
+
+    /// `Ok` when the caller holds `permission`, else the contract's 403 naming it. In shadow
+    /// mode a team member's login is let through and the would-be denial recorded.
     pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
         if self.can(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::PermissionDenied {
-                required: permission,
-                user_role: self.role().to_string(),
-            })
+            return Ok(());
         }
+        if self.shadow && self.key.is_none() {
+            crate::audit::shadow::would_deny(permission, self.role());
+            return Ok(());
+        }
+        Err(ApiError::PermissionDenied {
+            required: permission,
+            user_role: self.role().to_string(),
+        })
     }
 }
 
@@ -173,6 +199,8 @@ mod tests {
             merchant_id: id,
             member: None,
             session_version: 0,
+            key: None,
+            shadow: false,
         }
     }
 
@@ -237,12 +265,62 @@ mod tests {
             member: Some(MemberAccess {
                 role: "staff".into(),
                 permissions: vec!["products:view".into()],
+                session_version: 0,
             }),
             session_version: 0,
+            key: None,
+            shadow: false,
         };
         assert_eq!(access.role(), "staff");
         assert!(access.can("products:view"));
         assert!(!access.can("products:delete"));
         assert!(owner(ObjectId::new()).can("products:delete"));
+    }
+
+    #[test]
+    fn a_key_holds_only_its_permissions_and_never_more_than_its_creator() {
+        let owners_key = Access {
+            key: Some(vec!["products:view".into()]),
+            ..owner(ObjectId::new())
+        };
+        assert_eq!(owners_key.role(), "api_key");
+        assert!(owners_key.can("products:view"));
+        assert!(matches!(
+            owners_key.require("products:edit"),
+            Err(ApiError::PermissionDenied {
+                required: "products:edit",
+                ..
+            })
+        ));
+        let members_key = Access {
+            member: Some(MemberAccess {
+                role: "staff".into(),
+                permissions: vec!["orders:view".into()],
+                session_version: 0,
+            }),
+            key: Some(vec!["orders:view".into(), "products:view".into()]),
+            ..owner(ObjectId::new())
+        };
+        assert!(members_key.can("orders:view"));
+        assert!(!members_key.can("products:view"), "the member lost it");
+    }
+
+    #[test]
+    fn shadow_mode_lets_members_through_but_never_keys() {
+        let member = Access {
+            member: Some(MemberAccess {
+                role: "staff".into(),
+                permissions: vec![],
+                session_version: 0,
+            }),
+            shadow: true,
+            ..owner(ObjectId::new())
+        };
+        assert!(member.require("orders:refund").is_ok());
+        let key = Access {
+            key: Some(vec![]),
+            ..member.clone()
+        };
+        assert!(key.require("orders:refund").is_err());
     }
 }

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, header};
 
 use super::{
     access::Principal,
+    api_key::{KeyCache, KeyGrant},
     jwt::{AuthKeys, Claims, TokenError},
 };
 use crate::store::ObjectId;
@@ -23,7 +24,10 @@ pub struct Identity {
     /// `merchantId`, or `None` when the claim is not an ObjectId (refused when used).
     pub merchant: Option<ObjectId>,
     /// `merchantUserId`, or `None` when absent or not an ObjectId (`claims` tells which).
+    /// For an API key: the team member who made it.
     pub member: Option<ObjectId>,
+    /// Set when the caller presented an API key instead of a login's token.
+    pub api_key: Option<Arc<KeyGrant>>,
 }
 
 impl Identity {
@@ -38,6 +42,22 @@ impl Identity {
             claims,
             merchant,
             member,
+            api_key: None,
+        }
+    }
+
+    /// The identity of an accepted API key: its merchant, and the member who made it (whose
+    /// account must still be active, and whose permissions bound the key's).
+    pub fn from_api_key(grant: Arc<KeyGrant>) -> Self {
+        let claims = Claims {
+            merchant_user_id: grant.created_by.map(|m| m.to_hex()),
+            ..Claims::for_merchant(grant.merchant.to_hex())
+        };
+        Self {
+            claims,
+            merchant: Some(grant.merchant),
+            member: grant.created_by,
+            api_key: Some(grant),
         }
     }
 
@@ -59,18 +79,27 @@ impl Identity {
             .and_then(|s| ObjectId::parse_str(s).ok())
     }
 
-    /// Refuse an owner's token issued before the account's session version became `current`
-    /// (a password reset ended every session). Team members' tokens are checked against their
-    /// own account, which has no reset flow, so only owner tokens carry the check.
-    pub fn check_session(&self, current: i64) -> Result<(), TokenRejection> {
-        if !self.is_member() && self.session_version() < current {
+    /// Refuse a token issued before its account's session version became what it is now: the
+    /// owner's `owner` (a password reset or revoke-all raised it), a team member's `member`
+    /// (the member's or the owner's revoke-all). API keys end by revocation instead.
+    pub fn check_session(&self, owner: i64, member: Option<i64>) -> Result<(), TokenRejection> {
+        let stale = match (&self.api_key, self.is_member()) {
+            (Some(_), _) => false,
+            (None, false) => self.session_version() < owner,
+            (None, true) => self.claims.mv.unwrap_or(0) < member.unwrap_or(0),
+        };
+        if stale {
             return Err(TokenRejection::Revoked);
         }
         Ok(())
     }
 
-    /// The access-cache key, when every id the token names parses.
+    /// The access-cache key, when every id the token names parses. An API key is its own
+    /// principal (its grant is narrower than its creator's).
     pub fn key(&self) -> Option<Principal> {
+        if let Some(grant) = &self.api_key {
+            return Some((grant.merchant, Some(grant.id)));
+        }
         let member = if self.is_member() {
             Some(self.member?)
         } else {
@@ -92,9 +121,13 @@ pub enum TokenRejection {
     /// Malformed, wrong key or algorithm, or not an access token.
     #[error("token is not valid")]
     Invalid,
-    /// Valid, but issued before a password reset ended the account's sessions.
+    /// Valid, but issued before a password reset or revoke-all ended the account's sessions;
+    /// or a revoked API key.
     #[error("token has been revoked")]
     Revoked,
+    /// An API key could not be looked up (database unavailable).
+    #[error("credentials cannot be checked now")]
+    Unavailable,
 }
 
 /// The outcome of checking a request's Bearer token (a request extension).
@@ -113,6 +146,12 @@ impl TokenCheck {
                 })
             });
         Self(verified.map(|claims| Arc::new(Identity::from_claims(claims))))
+    }
+
+    /// Check an API key (see `security::api_key`).
+    pub async fn of_api_key(keys: &KeyCache, store: &crate::store::Store, key: &str) -> Self {
+        let grant = keys.check(store, key).await;
+        Self(grant.map(|g| Arc::new(Identity::from_api_key(g))))
     }
 
     /// The verified identity, if any.
@@ -189,13 +228,24 @@ mod tests {
         let mut owner = claims(&m, None);
         owner.sv = Some(2);
         let owner = Identity::from_claims(owner);
-        assert_eq!(owner.check_session(2), Ok(()));
-        assert_eq!(owner.check_session(3), Err(TokenRejection::Revoked));
+        assert_eq!(owner.check_session(2, None), Ok(()));
+        assert_eq!(owner.check_session(3, None), Err(TokenRejection::Revoked));
         let legacy = Identity::from_claims(claims(&m, None));
-        assert_eq!(legacy.check_session(0), Ok(()));
-        assert_eq!(legacy.check_session(1), Err(TokenRejection::Revoked));
+        assert_eq!(legacy.check_session(0, None), Ok(()));
+        assert_eq!(legacy.check_session(1, None), Err(TokenRejection::Revoked));
+        // A member's token answers to the member's version, not the owner's.
         let member = Identity::from_claims(claims(&m, Some(&ObjectId::new().to_hex())));
-        assert_eq!(member.check_session(5), Ok(()));
+        assert_eq!(member.check_session(5, Some(0)), Ok(()));
+        assert_eq!(
+            member.check_session(0, Some(1)),
+            Err(TokenRejection::Revoked)
+        );
+        let mut current = claims(&m, Some(&ObjectId::new().to_hex()));
+        current.mv = Some(1);
+        assert_eq!(
+            Identity::from_claims(current).check_session(9, Some(1)),
+            Ok(())
+        );
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Claims {
     /// account's version, which ends every token issued before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sv: Option<i64>,
+    /// A team member's session version at issue time (absent: 0): the member's revoke-all, or
+    /// the owner's, raises it and ends every token issued before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mv: Option<i64>,
     /// Issued at (s since epoch); 0 on tokens of the older deployment, which had none.
     #[serde(default)]
     pub iat: u64,
@@ -58,6 +62,7 @@ impl Claims {
             sid: None,
             jti: None,
             sv: None,
+            mv: None,
             iat: 0,
             exp: 0,
         }

@@ -114,6 +114,8 @@ const CATALOGUE: &[Row] = &[
     // Reservations: a product's, newest first; the sweeper's due active holds.
     ("stockreservations", "merchant_product_created", &[("merchantId", 1), ("productId", 1), ("createdAt", -1)], Plain),
     ("stockreservations", "status_expiresAt", &[("status", 1), ("expiresAt", 1)], Plain),
+    ("apikeys", "keyDigest_unique", &[("keyDigest", 1)], Unique),
+    ("apikeys", "merchant_created", &[("merchantId", 1), ("createdAt", -1)], Plain),
 ];
 
 /// The index catalogue.

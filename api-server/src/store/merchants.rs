@@ -77,6 +77,10 @@ pub struct MerchantDoc {
     /// are refused, and its sessions were revoked.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub session_version: i64,
+    /// `shadow`: team members' missing permissions are recorded, not refused, while staff
+    /// migrate to narrower roles (absent: `enforce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac_mode: Option<String>,
     /// Last successful login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<DateTime>,
@@ -203,6 +207,7 @@ impl MerchantDoc {
             failed_login_attempts: 0,
             account_locked_until: None,
             session_version: 0,
+            rbac_mode: None,
             last_login_at: None,
             last_login_ip: None,
             website: None,
@@ -346,6 +351,36 @@ impl Store {
                 doc! { "emailVerificationToken": digest, "emailVerificationExpiry": { "$gt": DateTime::now() } },
                 doc! { "$set": { "emailVerified": true, "updatedAt": DateTime::now() } },
             )
+            .await
+    }
+
+    /// End every token of the owner account issued so far (revoke-all): raise its session
+    /// version. The merchant as it now is.
+    pub async fn raise_owner_session_version(
+        &self,
+        merchant: ObjectId,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
+        self.merchants()
+            .find_one_and_update(
+                doc! { "_id": merchant },
+                doc! { "$inc": { "sessionVersion": 1 }, "$set": { "updatedAt": DateTime::now() } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+    }
+
+    /// Set the merchant's `rbacMode` (`enforce` or `shadow`).
+    pub async fn set_rbac_mode(
+        &self,
+        merchant: ObjectId,
+        mode: &str,
+    ) -> mongodb::error::Result<Option<MerchantDoc>> {
+        self.merchants()
+            .find_one_and_update(
+                doc! { "_id": merchant },
+                doc! { "$set": { "rbacMode": mode, "updatedAt": DateTime::now() } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
             .await
     }
 }

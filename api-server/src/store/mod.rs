@@ -5,6 +5,7 @@
 
 pub mod analytics;
 pub mod analytics_exports;
+pub mod api_keys;
 pub mod audit;
 pub mod audit_views;
 pub mod bulk;

@@ -156,4 +156,21 @@ impl Store {
             .await?;
         Ok(r.modified_count)
     }
+
+    /// End the live sessions of one team member (`Some`) or of the whole team (revoke-all).
+    pub async fn revoke_member_sessions(
+        &self,
+        merchant: ObjectId,
+        member: Option<ObjectId>,
+    ) -> mongodb::error::Result<u64> {
+        let member = member.map_or(doc! { "$ne": null }, |m| doc! { "$eq": m });
+        let r = self
+            .sessions()
+            .update_many(
+                doc! { "merchantId": merchant, "memberId": member, "revokedAt": null },
+                doc! { "$set": { "revokedAt": DateTime::now() } },
+            )
+            .await?;
+        Ok(r.modified_count)
+    }
 }

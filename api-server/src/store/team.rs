@@ -54,6 +54,7 @@ impl NewInvitation {
             invitation_expiry: Some(self.expires_at),
             accepted_at: None,
             updated_at: Some(now),
+            session_version: 0,
         }
     }
 }
@@ -198,5 +199,23 @@ impl Store {
             .delete_one(doc! { "_id": id, "merchantId": merchant })
             .await
             .map(|r| r.deleted_count == 1)
+    }
+
+    /// End every token issued so far to one team member (`Some`) or to the whole team: raise
+    /// their session versions. How many members that was.
+    pub async fn raise_member_session_versions(
+        &self,
+        merchant: ObjectId,
+        member: Option<ObjectId>,
+    ) -> mongodb::error::Result<u64> {
+        let mut filter = doc! { "merchantId": merchant };
+        if let Some(member) = member {
+            filter.insert("_id", member);
+        }
+        let r = self
+            .users()
+            .update_many(filter, doc! { "$inc": { "sessionVersion": 1 } })
+            .await?;
+        Ok(r.modified_count)
     }
 }

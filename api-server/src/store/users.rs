@@ -61,6 +61,10 @@ pub struct MerchantUserDoc {
     /// Last change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime>,
+    /// Raised by a revoke-all (the member's or the owner's): the member's tokens issued under
+    /// a lower version (claim `mv`, absent: 0) are refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub session_version: i64,
 }
 
 /// Which collection an account lives in.
@@ -221,4 +225,8 @@ impl Store {
             .await
             .map(drop)
     }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

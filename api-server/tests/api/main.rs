@@ -1,6 +1,7 @@
 //! API tests against the real MongoDB-wire server, Redis and SMTP capture (one test binary).
 
 mod analytics;
+mod api_keys;
 mod audit;
 mod auth;
 mod backup;

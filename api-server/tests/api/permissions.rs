@@ -62,7 +62,7 @@ pub async fn audit_records(app: &TestApp, filter: Document, n: usize) -> Vec<Doc
 }
 
 /// `(method, path, permission)` of one representative route per area and action kind.
-fn matrix(product: &str, member: &str) -> Vec<(&'static str, String, &'static str)> {
+pub fn matrix(product: &str, member: &str) -> Vec<(&'static str, String, &'static str)> {
     let other = ObjectId::new().to_hex();
     vec![
         ("GET", "/api/merchant/products".into(), "products:view"),

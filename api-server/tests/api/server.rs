@@ -117,7 +117,7 @@ async fn the_served_openapi_document_equals_the_generated_one_and_covers_every_r
             .values()
             .map(|ops| ops.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        158
+        166
     );
     app.finish().await;
 }

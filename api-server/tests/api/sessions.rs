@@ -22,7 +22,7 @@ fn sign(claims: Value, key: &str) -> String {
 }
 
 /// A token as the older deployment minted it: HS256, `{merchantId, exp}`, no `iat`.
-fn legacy_token(merchant: &str, exp_in: i64) -> String {
+pub fn legacy_token(merchant: &str, exp_in: i64) -> String {
     let now = jsonwebtoken::get_current_timestamp() as i64;
     sign(
         json!({ "merchantId": merchant, "exp": now + exp_in }),
@@ -30,7 +30,7 @@ fn legacy_token(merchant: &str, exp_in: i64) -> String {
     )
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> Value {
+pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
     let r = app
         .post(
             "/api/merchant/auth/login",
@@ -42,7 +42,7 @@ async fn login(app: &TestApp, email: &str, password: &str) -> Value {
     r.body["data"].clone()
 }
 
-async fn refresh_with(app: &TestApp, refresh_token: &str) -> (StatusCode, Value) {
+pub async fn refresh_with(app: &TestApp, refresh_token: &str) -> (StatusCode, Value) {
     let r = app
         .post(
             "/api/merchant/auth/refresh",

@@ -117,6 +117,7 @@ fn member_claims(member: &MerchantUserDoc) -> Claims {
         role: Some(member.role.clone()),
         permissions: Some(role_permissions(&member.role)),
         merchant_user_id: Some(member.id.to_hex()),
+        mv: (member.session_version != 0).then_some(member.session_version),
         ..Claims::for_merchant(member.merchant_id.to_hex())
     }
 }

@@ -3,6 +3,7 @@
 
 mod login;
 mod passwords;
+mod sessions;
 pub mod types;
 mod verify;
 pub mod views;
@@ -21,6 +22,7 @@ pub use passwords::{
     __path_reset_password_with_token, change_password, forgot_password, reset_password,
     reset_password_with_token,
 };
+pub use sessions::{__path_revoke_all, revoke_all};
 pub use verify::{
     __path_resend_verification, __path_verify_email, __path_verify_email_with_token,
     resend_verification, verify_email, verify_email_with_token,
@@ -71,6 +73,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/profile", put(update_profile))
         .route("/change-password", put(change_password))
         .route("/logout", post(logout))
+        .route("/sessions/revoke-all", post(revoke_all))
         .route("/test", get(auth_test))
 }
 

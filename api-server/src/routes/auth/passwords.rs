@@ -32,7 +32,7 @@ pub async fn change_password(
     AppJson(body): AppJson<ChangePasswordBody>,
 ) -> Result<Reply<()>, ApiError> {
     let (current, new) = body.validate()?;
-    if auth.member.is_some() {
+    if !auth.is_owner_login() {
         return Err(ApiError::Forbidden(
             "Only the account owner can change the account password".into(),
         ));

@@ -4,6 +4,7 @@
 
 mod invite;
 mod public;
+mod rbac;
 mod types;
 pub mod views;
 
@@ -18,6 +19,7 @@ pub use invite::{__path_invite, __path_resend_invite, invite, resend_invite};
 pub use public::{
     __path_accept_invitation, __path_validate_invitation, accept_invitation, validate_invitation,
 };
+pub use rbac::{__path_rbac_mode, __path_set_rbac_mode, rbac_mode, set_rbac_mode};
 use types::role_description;
 use views::{
     IdentitySummary, Member, MemberView, Members, MyPermissions, RoleSummary, StatusSummary, Team,
@@ -46,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/invite", post(invite))
         .route("/me/permissions", get(my_permissions))
         .route("/activity", get(activity))
+        .route("/rbac-mode", get(rbac_mode).put(set_rbac_mode))
         .route("/{user_id}", get(show).delete(remove))
         .route("/{user_id}/resend-invite", post(resend_invite))
         .route("/{user_id}/role", put(change_role))
@@ -142,8 +145,15 @@ pub async fn show(
 #[utoipa::path(get, path = "/api/merchant/team/me/permissions", tag = "team", security(("bearer" = [])),
     responses((status = 200, description = "`data.role`, `data.permissions[]`", body = crate::openapi::Envelope<MyPermissions>)))]
 pub async fn my_permissions(auth: AuthMerchant) -> Reply<MyPermissions> {
-    let role = auth.role().to_string();
+    let access = auth.access();
+    let role = access.role().to_string();
     let permissions = match &auth.member {
+        // An API key: what it holds of what its creator holds.
+        _ if access.key.is_some() => crate::domain::PERMISSIONS
+            .iter()
+            .filter(|p| access.can(p))
+            .map(|p| p.to_string())
+            .collect(),
         Some(m) if !m.permissions.is_empty() => m.permissions.clone(),
         _ => role_permissions(&role),
     };
