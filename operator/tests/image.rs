@@ -187,6 +187,39 @@ fn dockerfile_targets_declare_a_nonroot_exec_entrypoint() {
     );
 }
 
+/// Both paths ship static binaries on a base without shared libraries: the Dockerfile builds
+/// with crt-static onto distroless/static, and `scripts/image` (which packs whatever `ldd`
+/// lists) refuses a binary that is not static.
+#[test]
+fn both_build_paths_ship_static_binaries_on_a_static_base() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
+    let instructions = instructions(&dockerfile);
+    let has = |op: &str, needle: &str| {
+        instructions
+            .iter()
+            .any(|(o, args)| o == op && args.contains(needle))
+    };
+    assert!(
+        has("ENV", "target-feature=+crt-static"),
+        "builder links statically"
+    );
+    assert!(
+        has("RUN", "cargo build --release --locked --target"),
+        "--target keeps build scripts dynamic"
+    );
+    assert!(has(
+        "FROM",
+        "gcr.io/distroless/static-debian12:nonroot AS runtime"
+    ));
+    assert!(!has("FROM", "distroless/cc"), "no glibc base");
+    let script = std::fs::read_to_string(root().join("scripts/image")).expect("scripts/image");
+    assert!(script.contains("RUSTFLAGS=\"-C target-feature=+crt-static\""));
+    assert!(
+        script.contains("not statically linked"),
+        "scripts/image checks the binaries"
+    );
+}
+
 #[test]
 fn scripts_image_builds_what_the_dockerfile_declares() {
     let stages = stages(&std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile"));

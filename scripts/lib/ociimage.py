@@ -7,7 +7,8 @@
 
 The layer is an uncompressed tar (so its diff_id is its digest) with every entry owned by root,
 mtime 0 and sorted, so the same inputs give the same digests. Runtime files mirror the
-Dockerfile's distroless base: the binary, the glibc libraries `ldd` lists, CA certificates,
+Dockerfile's distroless/static base: the binary (and any shared libraries `ldd` lists: none for
+the crt-static binaries scripts/image builds), CA certificates,
 /etc/passwd and /etc/group with the nonroot user 65532, /home/nonroot and a 1777 /tmp.
 `ctr -n k8s.io images import` (containerd 1.6) accepts the result; the ref must be fully
 normalized (localhost/NAME:TAG or docker.io/...), or the kubelet cannot find the image.
