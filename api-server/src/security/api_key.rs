@@ -60,8 +60,6 @@ pub struct KeyGrant {
     pub created_by: Option<ObjectId>,
     /// Its permissions.
     pub permissions: Vec<String>,
-    /// Its clear prefix (logs).
-    pub prefix: String,
     expires_at: Option<DateTime>,
     revoked: bool,
     /// Last recorded use (ms since epoch), to write it at most once a minute.
@@ -82,7 +80,6 @@ impl From<ApiKeyDoc> for KeyGrant {
             merchant: k.merchant_id,
             created_by: k.created_by,
             permissions: k.permissions,
-            prefix: k.prefix,
             expires_at: k.expires_at,
             revoked: k.revoked_at.is_some(),
             last_touch: AtomicI64::new(k.last_used_at.map_or(0, |t| t.timestamp_millis())),

@@ -2,7 +2,8 @@
 //! call ends the owner's and every team member's tokens (ours and the older deployment's, which
 //! carry no session version and count as version 0); a member's call ends that member's. Access
 //! tokens are refused from the next request on this replica, and on others within
-//! `AUTH_CACHE_TTL_MS`; refresh tokens of the ended sessions cannot be exchanged. Signing in
+//! `AUTH_CACHE_TTL_MS` (`middleware::invalidate_caches` drops this replica's cached checks after
+//! the call, as after any write); refresh tokens of the ended sessions cannot be exchanged. Signing in
 //! again issues tokens under the new version.
 
 use axum::extract::State;
@@ -89,7 +90,6 @@ pub async fn revoke_all(
             }
         }
     };
-    state.access_cache.invalidate_merchant(merchant);
     tracing::info!(%merchant, scope = data.scope, sessions = data.revoked_sessions, "auth.sessions_revoked");
     let subject = auth.member.as_ref().map_or(merchant, |m| m.id);
     Ok(Reply::data(data)
