@@ -141,6 +141,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         None => client_from_config(config, metrics.clone())?,
     };
     serve_admin(&args, &metrics).await?;
+    crate::memory::spawn_trimmer();
     let settings = Settings {
         namespaces,
         secret_selector: args.secret_selector.clone(),

@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod healthcheck;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod plugin;
 pub mod render;

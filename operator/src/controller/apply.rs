@@ -13,7 +13,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, GetParams, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tracing::{debug, info, warn};
@@ -438,7 +438,10 @@ fn reverted_fields(
 
 /// Whether a child absent from our cache may be created: our caches select on our label, so an
 /// object someone else made with the same name is invisible there and server-side apply would
-/// take it over. One GET, only when the child is missing from the cache (never when settled).
+/// take it over. One GET, only when the child is missing from the cache (never when settled),
+/// served from the API server's watch cache (`resourceVersion=0`): no etcd read per new child,
+/// at the price of missing an object created in the last moments before (a quorum read has the
+/// same gap between its answer and our apply).
 async fn uncached_refusal<K>(
     b: &ValidatedBackend,
     api: &Api<K>,
@@ -449,7 +452,7 @@ where
 {
     let kind = kind_name::<K>();
     let live = api
-        .get_metadata_opt(name)
+        .get_metadata_opt_with(name, &GetParams::any())
         .await
         .map_err(|source| Error::ApplyChild {
             kind,

@@ -251,6 +251,9 @@ where
         // Deleted (its children's deletions map here): only a retained claim is left.
         Err(ControllerError::ObjectNotFound(obj)) => {
             debug!(object = %obj, "deleted before reconcile");
+            if let Some(namespace) = obj.namespace.as_deref() {
+                ctx.revisions.forget_backend(namespace, &obj.name);
+            }
             announce_retained_claim(&ctx, obj.namespace.as_deref(), &obj.name).await;
         }
         Err(error) => {

@@ -223,7 +223,9 @@ pub async fn roll(
     if decision.status.phase == machine::phase::HEALTHY
         && phase_before.as_deref() != Some(machine::phase::HEALTHY)
     {
-        prune(ctx, b, &decision).await;
+        // A backend's first rollout stored the only revision there is: no LIST needed.
+        let first = phase_before.is_none();
+        prune(ctx, b, &decision, first).await;
     }
     Ok(Some(Plan {
         status: decision.status,
@@ -533,11 +535,13 @@ pub async fn consume(ctx: &Context, mb: &MerchantBackend, keys: &[&'static str])
 }
 
 /// After a rollout ends, drop the revisions (ControllerRevisions, ConfigMaps) no record needs.
-/// A failure is logged: leftovers cost nothing and the next rollout's end tries again.
-async fn prune(ctx: &Context, b: &ValidatedBackend, d: &Decision) {
+/// A failure is logged: leftovers cost nothing and the next rollout's end tries again. After
+/// the `first` rollout only ConfigMaps are looked at (from the cache: an older operator's
+/// unrevisioned one may be left).
+async fn prune(ctx: &Context, b: &ValidatedBackend, d: &Decision, first: bool) {
     let mut keep: Vec<String> = d.history.iter().map(|r| r.revision.clone()).collect();
     keep.extend(d.status.stable_revision.clone());
-    if let Err(error) = revisions::prune(ctx, b, &keep).await {
+    if !first && let Err(error) = revisions::prune(ctx, b, &keep).await {
         warn!(error = %crate::telemetry::chain(&error), "pruning old revisions failed");
     }
     let configs: Vec<String> = d
