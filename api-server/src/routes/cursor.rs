@@ -332,12 +332,12 @@ mod tests {
         assert!(
             other_filter
                 .open(&key, merchant, &cursor)
-                .unwrap_err()
+                .expect_err("other filters")
                 .contains("different filters")
         );
         assert!(
             same.open(&key, ObjectId::new(), &cursor)
-                .unwrap_err()
+                .expect_err("other merchant")
                 .contains("not a cursor")
         );
         let other_key = CursorKey::derive(b"another-secret-of-thirty-two-bytes!!!!");
