@@ -288,6 +288,24 @@ impl Paging {
     }
 }
 
+/// The cursor a list at `path` (with the filter and sort parameters `query`) would issue after
+/// `position` for `merchant`: how a benchmark starts a walk deep in a list without walking to
+/// it (`examples/bench_cursor.rs`). Anyone holding the key can mint cursors; it never leaves
+/// the server.
+pub fn issue(
+    key: &CursorKey,
+    merchant: ObjectId,
+    path: &str,
+    query: &[(&str, &str)],
+    position: &Position,
+) -> String {
+    let pairs = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Paging::new(path, pairs).seal(key, merchant, position)
+}
+
 /// The cursor-mode additions to a list response.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Continuation {
