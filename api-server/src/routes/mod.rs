@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bulk;
 pub mod cached;
 pub mod cashback;
+pub mod cursor;
 pub mod dashboard;
 pub mod health;
 pub mod inventory;
@@ -60,6 +61,8 @@ pub struct Reply<T> {
     etag: Option<String>,
     /// Repeats an earlier outcome (`Idempotent-Replayed: true`).
     replayed: bool,
+    /// An RFC 8288 `Link` header (cursor pagination).
+    link: Option<String>,
 }
 
 /// What a [`Reply`] serialises to.
@@ -96,6 +99,7 @@ impl<T> Reply<T> {
             audit: None,
             etag: None,
             replayed: false,
+            link: None,
         }
     }
 
@@ -140,6 +144,12 @@ impl<T> Reply<T> {
         self.replayed = true;
         self
     }
+
+    /// Add a `Link` header (none when `None`).
+    pub fn link(mut self, link: Option<String>) -> Self {
+        self.link = link;
+        self
+    }
 }
 
 impl<T: Serialize> IntoResponse for Reply<T> {
@@ -157,6 +167,9 @@ impl<T: Serialize> IntoResponse for Reply<T> {
         }
         if let Some(v) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
             response.headers_mut().insert(axum::http::header::ETAG, v);
+        }
+        if let Some(v) = self.link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(axum::http::header::LINK, v);
         }
         if self.replayed {
             response.headers_mut().insert(

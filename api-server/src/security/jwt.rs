@@ -93,6 +93,8 @@ pub struct AuthKeys {
     pub access_ttl: Duration,
     /// Refresh-token lifetime (also the grace period for refreshing an expired access token).
     pub refresh_ttl: Duration,
+    /// Signs list cursors (`routes::cursor`); derived from the access secret.
+    pub cursor: crate::routes::cursor::CursorKey,
 }
 
 impl std::fmt::Debug for AuthKeys {
@@ -124,6 +126,7 @@ impl AuthKeys {
             refresh_dec: DecodingKey::from_secret(r),
             access_ttl,
             refresh_ttl,
+            cursor: crate::routes::cursor::CursorKey::derive(a),
         }
     }
 

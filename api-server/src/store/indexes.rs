@@ -116,6 +116,15 @@ const CATALOGUE: &[Row] = &[
     ("stockreservations", "status_expiresAt", &[("status", 1), ("expiresAt", 1)], Plain),
     ("apikeys", "keyDigest_unique", &[("keyDigest", 1)], Unique),
     ("apikeys", "merchant_created", &[("merchantId", 1), ("createdAt", -1)], Plain),
+    // Cursor pagination (`store::keyset`): each list's scope, then its sort field and `_id`,
+    // so a window after a position is one index range however deep it is.
+    ("products", "merchant_created_id", &[("merchantId", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("products", "merchant_updated_id", &[("merchantId", 1), ("updatedAt", -1), ("_id", -1)], Plain),
+    ("products", "merchant_name_id", &[("merchantId", 1), ("name", 1), ("_id", 1)], Plain),
+    ("products", "merchant_price_id", &[("merchantId", 1), ("pricing.selling", 1), ("_id", 1)], Plain),
+    ("products", "merchant_stock_id", &[("merchantId", 1), ("inventory.stock", 1), ("_id", 1)], Plain),
+    ("orders", "items.store_1_createdAt_-1__id_-1", &[("items.store", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("notifications", "user_1_createdAt_-1__id_-1", &[("user", 1), ("createdAt", -1), ("_id", -1)], Plain),
 ];
 
 /// The index catalogue.

@@ -18,6 +18,7 @@ pub mod facet;
 pub mod idempotency;
 pub mod indexes;
 pub mod json;
+pub mod keyset;
 pub mod merchants;
 pub mod notifications;
 pub mod onboarding;

@@ -7,7 +7,10 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store};
+use super::{
+    DateTime, Store,
+    keyset::{self, Listing, Sort, Window},
+};
 
 /// Links from a notification to what it is about.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -349,42 +352,66 @@ impl Store {
             .collect())
     }
 
-    /// A page of the merchant's notifications and the matching total.
+    /// A window of the merchant's notifications, counted when asked. By date it is a page or
+    /// a keyset window; by priority (a rank computed per document, which no index orders) only a
+    /// page.
     pub async fn list_notifications(
         &self,
         merchant: ObjectId,
         filter: &NotificationFilter,
         page: &NotificationPage,
-    ) -> mongodb::error::Result<(Vec<NotificationDoc>, u64)> {
+        window: &Window,
+        count: bool,
+    ) -> mongodb::error::Result<Listing<NotificationDoc>> {
         let f = filter.to_document(merchant);
-        let skip = (page.page - 1).saturating_mul(page.limit as u64) as i64;
+        if !page.by_priority {
+            let sort = Sort::new("createdAt", page.direction);
+            return keyset::list(&self.notifications(), f, sort, window, page.limit, count).await;
+        }
+        let skip = match window {
+            Window::Page(n) => n.saturating_sub(1).saturating_mul(page.limit as u64) as i64,
+            Window::After(_) => 0,
+        };
         let rank = doc! { "$switch": { "branches": [
             { "case": { "$eq": ["$priority", "urgent"] }, "then": 4 },
             { "case": { "$eq": ["$priority", "high"] }, "then": 3 },
             { "case": { "$eq": ["$priority", "medium"] }, "then": 2 },
         ], "default": 1 } };
-        let mut pipeline = vec![doc! { "$match": f.clone() }];
-        if page.by_priority {
-            pipeline.push(doc! { "$addFields": { "_rank": rank } });
-            pipeline
-                .push(doc! { "$sort": { "_rank": page.direction, "createdAt": -1, "_id": -1 } });
-        } else {
-            pipeline.push(doc! { "$sort": { "createdAt": page.direction, "_id": page.direction } });
-        }
-        pipeline.push(doc! { "$skip": skip });
-        pipeline.push(doc! { "$limit": page.limit });
-        pipeline.push(doc! { "$project": { "_rank": 0 } });
+        let pipeline = vec![
+            doc! { "$match": f.clone() },
+            doc! { "$addFields": { "_rank": rank } },
+            doc! { "$sort": { "_rank": page.direction, "createdAt": -1, "_id": -1 } },
+            doc! { "$skip": skip },
+            doc! { "$limit": page.limit + i64::from(!count) },
+            doc! { "$project": { "_rank": 0 } },
+        ];
         let rows = async {
             self.notifications()
                 .aggregate(pipeline)
                 .with_type::<NotificationDoc>()
                 .await?
-                .try_collect()
+                .try_collect::<Vec<_>>()
                 .await
         };
-        let coll = self.notifications();
-        let count = coll.count_documents(f);
-        futures::try_join!(rows, count.into_future())
+        let total = async {
+            if count {
+                self.notifications().count_documents(f).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (mut items, total) = futures::try_join!(rows, total)?;
+        let more = match (window, total) {
+            (Window::Page(n), Some(total)) => n.saturating_mul(page.limit as u64) < total,
+            _ => items.len() as i64 > page.limit,
+        };
+        items.truncate(page.limit.max(0) as usize);
+        Ok(Listing {
+            items,
+            total,
+            more,
+            last: None,
+        })
     }
 
     /// Unread, not archived, not deleted.

@@ -6,7 +6,11 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store, products::escape_regex};
+use super::{
+    DateTime, Store,
+    keyset::{self, Listing, Sort, Window},
+    products::escape_regex,
+};
 use crate::domain::order::part_status;
 
 /// A variant chosen on an order line.
@@ -339,10 +343,8 @@ pub struct OrderFilter {
 /// Sort and page of the order list.
 #[derive(Debug, Clone)]
 pub struct OrderPage {
-    /// Stored field.
-    pub sort_field: &'static str,
-    /// 1 or -1.
-    pub direction: i32,
+    /// Stored field and direction (then `_id`).
+    pub sort: Sort,
     /// 1-based page.
     pub page: u64,
     /// Page size.
@@ -507,28 +509,17 @@ impl Store {
         Ok(f)
     }
 
-    /// A page of the merchant's orders and the total matching count.
+    /// A window of the merchant's orders (a page or a keyset window), counted when asked.
     pub async fn list_orders(
         &self,
         scope: &OrderScope,
         filter: &OrderFilter,
         page: &OrderPage,
-    ) -> mongodb::error::Result<(Vec<OrderDoc>, u64)> {
+        window: &Window,
+        count: bool,
+    ) -> mongodb::error::Result<Listing<OrderDoc>> {
         let f = self.order_filter(scope, filter).await?;
-        let skip = (page.page - 1).saturating_mul(page.limit as u64);
-        let rows = async {
-            self.orders()
-                .find(f.clone())
-                .sort(doc! { page.sort_field: page.direction, "_id": page.direction })
-                .skip(skip)
-                .limit(page.limit)
-                .await?
-                .try_collect()
-                .await
-        };
-        let orders = self.orders();
-        let count = orders.count_documents(f.clone());
-        futures::try_join!(rows, count.into_future())
+        keyset::list(&self.orders(), f, page.sort, window, page.limit, count).await
     }
 
     /// One order in the merchant's scope.

@@ -1,11 +1,13 @@
 //! The `products` collection: catalogue documents with embedded variants. Every query is
 //! scoped by `merchantId`; stock changes are single-document conditional updates.
 
-use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store};
+use super::{
+    DateTime, Store,
+    keyset::{self, Listing, Sort, Window},
+};
 use crate::domain::{Attributes, Specifications, StockLevel, StockLine};
 pub use crate::domain::{Cashback, Dimensions, Pricing};
 
@@ -240,10 +242,8 @@ pub struct ProductFilter {
 /// Sort and page.
 #[derive(Debug, Clone)]
 pub struct ListOptions {
-    /// Stored field to sort on.
-    pub sort_field: &'static str,
-    /// 1 or -1.
-    pub direction: i32,
+    /// Stored field and direction (then `_id`).
+    pub sort: Sort,
     /// 1-based page.
     pub page: u64,
     /// Page size.
@@ -349,29 +349,17 @@ impl Store {
         self.products().find_one(scope(merchant, id)).await
     }
 
-    /// A page of the merchant's products and the total count.
+    /// A window of the merchant's products (a page or a keyset window), counted when asked.
     pub async fn list_products(
         &self,
         merchant: ObjectId,
         filter: &ProductFilter,
         opts: &ListOptions,
-    ) -> mongodb::error::Result<(Vec<ProductDoc>, u64)> {
+        window: &Window,
+        count: bool,
+    ) -> mongodb::error::Result<Listing<ProductDoc>> {
         let f = filter.to_document(merchant);
-        let skip = (opts.page - 1).saturating_mul(opts.limit as u64);
-        let page = async {
-            self.products()
-                .find(f.clone())
-                .sort(doc! { opts.sort_field: opts.direction, "_id": opts.direction })
-                .skip(skip)
-                .limit(opts.limit)
-                .await?
-                .try_collect()
-                .await
-        };
-        // The count and the page are independent: run them concurrently.
-        let products = self.products();
-        let count = products.count_documents(f.clone());
-        futures::try_join!(page, count.into_future())
+        keyset::list(&self.products(), f, opts.sort, window, opts.limit, count).await
     }
 
     /// Hard-delete one of the merchant's products; false when it is not theirs.

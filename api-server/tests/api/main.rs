@@ -22,6 +22,7 @@ mod onboarding;
 mod ops;
 mod order_fixtures;
 mod orders;
+mod pagination;
 mod permissions;
 mod products;
 mod server;

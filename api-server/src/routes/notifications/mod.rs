@@ -22,6 +22,7 @@ use self::views::{
 
 use super::{
     Reply,
+    cursor::{CursorParams, Paging},
     params::{KnownKeys, StrictQuery, error_meta},
     products::types::int_param,
 };
@@ -32,6 +33,7 @@ use crate::{
     store::{
         DateTime, ObjectId,
         json::iso,
+        keyset::Window,
         notifications::{NotificationFilter, NotificationPage},
     },
     validate::Validator,
@@ -87,7 +89,15 @@ pub struct ListQuery {
 
 impl KnownKeys for ListQuery {
     const KEYS: &'static [&'static str] = &[
-        "type", "status", "category", "sortBy", "order", "page", "limit",
+        "type",
+        "status",
+        "category",
+        "sortBy",
+        "order",
+        "page",
+        "limit",
+        "cursor",
+        "includeTotal",
     ];
 }
 
@@ -158,6 +168,7 @@ fn list_input(
 async fn list_page(
     state: &AppState,
     auth: &AuthMerchant,
+    paging: &Paging,
     q: ListQuery,
     archived: bool,
     unread_only: bool,
@@ -165,65 +176,86 @@ async fn list_page(
     auth.require("notifications:view")?;
     let mut v = Validator::new();
     let (mut filter, page) = list_input(q, &mut v, archived);
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page.page);
+    if page.by_priority && paging.is_cursor() {
+        // The priority order is a rank computed per document: no index serves a keyset on it.
+        v.error(
+            "cursor",
+            "\"cursor\" is not allowed with sortBy=priority (use page and limit)",
+            None,
+        );
+    }
     v.finish_as("Query validation failed")?;
     if unread_only {
         filter.is_read = Some(false);
     }
     let s = &state.store;
-    let (rows, unread) = futures::try_join!(
-        s.list_notifications(auth.id(), &filter, &page),
+    let (listing, unread) = futures::try_join!(
+        s.list_notifications(auth.id(), &filter, &page, &window, count),
         s.unread_count(auth.id())
     )
     .map_err(ApiError::internal("Failed to fetch notifications"))?;
-    let (rows, total) = rows;
-    let pages = total.div_ceil(page.limit as u64);
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
+    let pages = listing.total.map(|t| t.div_ceil(page.limit as u64));
     let data = NotificationPageData {
-        rows,
-        unread_count: unread,
         pagination: Pagination {
-            page: page.page,
+            page: (!paging.is_cursor()).then_some(page.page),
             limit: page.limit,
-            total,
+            total: listing.total,
             total_pages: pages,
-            has_next: page.page < pages,
-            has_prev: page.page > 1,
+            has_next: match (&window, pages) {
+                (Window::Page(n), Some(pages)) => *n < pages,
+                _ => listing.more,
+            },
+            has_prev: match &window {
+                Window::Page(n) => *n > 1,
+                Window::After(after) => after.is_some(),
+            },
         },
+        rows: listing.items,
+        unread_count: unread,
+        next_cursor: more.next_cursor,
     };
-    Ok(Reply::data(data).message("Notifications retrieved successfully"))
+    Ok(Reply::data(data)
+        .message("Notifications retrieved successfully")
+        .link(more.link))
 }
 
 /// The inbox (not archived, not deleted), filtered and paginated.
-#[utoipa::path(get, path = "/api/merchant/notifications", tag = "notifications", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/merchant/notifications", tag = "notifications", security(("bearer" = [])), params(ListQuery, CursorParams),
     responses((status = 200, description = "`{items, notifications, unreadCount, pagination}`", body = crate::openapi::Envelope<NotificationList>),
         (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     StrictQuery(q): StrictQuery<ListQuery>,
 ) -> Result<Reply<NotificationPageData>, ApiError> {
-    list_page(&state, &auth, q, false, false).await
+    list_page(&state, &auth, &paging, q, false, false).await
 }
 
 /// Unread notifications of the inbox.
-#[utoipa::path(get, path = "/api/merchant/notifications/unread", tag = "notifications", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/merchant/notifications/unread", tag = "notifications", security(("bearer" = [])), params(ListQuery, CursorParams),
     responses((status = 200, description = "Like the list, unread only", body = crate::openapi::Envelope<NotificationList>)))]
 pub async fn unread(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     StrictQuery(q): StrictQuery<ListQuery>,
 ) -> Result<Reply<NotificationPageData>, ApiError> {
-    list_page(&state, &auth, q, false, true).await
+    list_page(&state, &auth, &paging, q, false, true).await
 }
 
 /// Archived notifications.
-#[utoipa::path(get, path = "/api/merchant/notifications/archived", tag = "notifications", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/api/merchant/notifications/archived", tag = "notifications", security(("bearer" = [])), params(ListQuery, CursorParams),
     responses((status = 200, description = "Like the list, archived only", body = crate::openapi::Envelope<NotificationList>)))]
 pub async fn archived(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     StrictQuery(q): StrictQuery<ListQuery>,
 ) -> Result<Reply<NotificationPageData>, ApiError> {
-    list_page(&state, &auth, q, true, false).await
+    list_page(&state, &auth, &paging, q, true, false).await
 }
 
 /// Number of unread notifications.

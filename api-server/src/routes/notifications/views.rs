@@ -164,14 +164,17 @@ impl<'a> NotificationView<'a> {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
-    /// 1-based page.
-    pub page: u64,
+    /// 1-based page (left out in cursor mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
     /// Page size.
     pub limit: i64,
-    /// Matching notifications.
-    pub total: u64,
-    /// Number of pages.
-    pub total_pages: u64,
+    /// Matching notifications (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Number of pages (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
     /// A later page exists.
     pub has_next: bool,
     /// An earlier page exists.
@@ -190,6 +193,15 @@ pub struct NotificationList<'a> {
     pub unread_count: u64,
     /// Position.
     pub pagination: &'a Pagination,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(skip_serializing_if = "page_mode")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: &'a Option<Option<String>>,
+}
+
+/// No `nextCursor` key outside cursor mode.
+fn page_mode(next: &&Option<Option<String>>) -> bool {
+    next.is_none()
 }
 
 /// A page of notifications owning its rows: serialised as [`NotificationList`].
@@ -201,6 +213,8 @@ pub struct NotificationPageData {
     pub unread_count: u64,
     /// Position.
     pub pagination: Pagination,
+    /// Cursor mode only: the next window's cursor (`Some(None)` at the end).
+    pub next_cursor: Option<Option<String>>,
 }
 
 impl Serialize for NotificationPageData {
@@ -211,6 +225,7 @@ impl Serialize for NotificationPageData {
             notifications: &items,
             unread_count: self.unread_count,
             pagination: &self.pagination,
+            next_cursor: &self.next_cursor,
         }
         .serialize(s)
     }

@@ -41,6 +41,8 @@ pub struct OrderListQuery {
 
 impl KnownKeys for OrderListQuery {
     const KEYS: &'static [&'static str] = &[
+        "cursor",
+        "includeTotal",
         "status",
         "paymentStatus",
         "startDate",

@@ -13,6 +13,7 @@ use self::{
 };
 use super::{
     Reply,
+    cursor::{CursorParams, Paging},
     params::{StrictQuery, date as date_param, error_meta},
     products::types::int_param,
 };
@@ -24,6 +25,7 @@ use crate::{
     state::AppState,
     store::{
         DateTime, ObjectId,
+        keyset::{Sort, Window},
         order_updates::{Refund, RefundRequest, StatusChange, Transition},
         orders::{OrderDoc, OrderFilter, OrderPage, OrderScope},
     },
@@ -102,24 +104,25 @@ fn list_input(q: OrderListQuery, v: &mut Validator) -> (OrderFilter, OrderPage, 
         end,
         search: v.opt_text("search", q.search, Len(0, 100)),
     };
-    let sort_field = match v.one_of(
+    // Orders are written by the consumer app too: only `createdAt` is taken as always there.
+    let (sort_field, nullable) = match v.one_of(
         "sortBy",
         q.sort_by,
         &["createdAt", "total", "status", "orderNumber"],
     ) {
-        Some("total") => "totals.total",
-        Some("status") => "status",
-        Some("orderNumber") => "orderNumber",
-        _ => "createdAt",
+        Some("total") => ("totals.total", true),
+        Some("status") => ("status", true),
+        Some("orderNumber") => ("orderNumber", true),
+        _ => ("createdAt", false),
     };
     let direction = if v.one_of("order", q.order, &["asc", "desc"]) == Some("asc") {
         1
     } else {
         -1
     };
+    let sort = Sort::new(sort_field, direction);
     let page = OrderPage {
-        sort_field,
-        direction,
+        sort: if nullable { sort.nullable() } else { sort },
         page: int_param(v, "page", q.page, 1, 1_000_000, 1) as u64,
         limit: int_param(v, "limit", q.limit, 1, 100, 20),
     };
@@ -161,36 +164,44 @@ async fn render_one(
 }
 
 /// List the merchant's orders with filters, search and pagination.
-#[utoipa::path(get, path = "/api/merchant/orders", tag = "orders", security(("bearer" = [])), params(OrderListQuery),
-    responses((status = 200, description = "`{orders, totalCount, total, page, limit, totalPages, hasMore}`", body = crate::openapi::Envelope<OrderList>),
-        (status = 400, description = "Query validation failed (also for unknown keys)", body = crate::openapi::ErrorBody),
+#[utoipa::path(get, path = "/api/merchant/orders", tag = "orders", security(("bearer" = [])), params(OrderListQuery, CursorParams),
+    responses((status = 200, description = "`{orders, totalCount, total, page, limit, totalPages, hasMore}` (cursor mode: `nextCursor` and a `Link` header; no `page`)", body = crate::openapi::Envelope<OrderList>),
+        (status = 400, description = "Query validation failed (also for unknown keys, and a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing orders:view", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     StrictQuery(q): StrictQuery<OrderListQuery>,
 ) -> Result<Reply<OrderList>, ApiError> {
     auth.require("orders:view")?;
     let mut v = Validator::new();
     let (filter, page, store) = list_input(q, &mut v);
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page.page);
     v.finish_as("Query validation failed")?;
     let scope = scope(&state, &auth, store).await?;
-    let (orders, total) = state
+    let listing = state
         .store
-        .list_orders(&scope, &filter, &page)
+        .list_orders(&scope, &filter, &page, &window, count)
         .await
         .map_err(ApiError::internal("Failed to fetch orders"))?;
-    let pages = total.div_ceil(page.limit as u64);
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
+    let pages = listing.total.map(|t| t.div_ceil(page.limit as u64));
     Ok(Reply::data(OrderList {
-        orders: render(&state, &scope, &orders).await?,
-        total_count: total,
-        total,
-        page: page.page,
+        orders: render(&state, &scope, &listing.items).await?,
+        total_count: listing.total,
+        total: listing.total,
+        page: (!paging.is_cursor()).then_some(page.page),
         limit: page.limit,
         total_pages: pages,
-        has_more: page.page < pages,
+        has_more: match (&window, pages) {
+            (Window::Page(n), Some(pages)) => *n < pages,
+            _ => listing.more,
+        },
+        next_cursor: more.next_cursor,
     })
-    .message("Orders retrieved successfully"))
+    .message("Orders retrieved successfully")
+    .link(more.link))
 }
 
 /// One order of the merchant.

@@ -524,18 +524,26 @@ pub struct OrderList {
     /// The page's orders.
     #[schema(value_type = Vec<OrderView>)]
     pub orders: Orders,
-    /// Matching orders over all pages.
-    pub total_count: u64,
+    /// Matching orders over all pages (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<u64>,
     /// `totalCount` (again).
-    pub total: u64,
-    /// 1-based page.
-    pub page: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// 1-based page (left out in cursor mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
     /// Page size.
     pub limit: i64,
-    /// Number of pages.
-    pub total_pages: u64,
+    /// Number of pages (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
     /// A later page exists.
     pub has_more: bool,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
 /// `data` of `POST /orders/bulk-action`.

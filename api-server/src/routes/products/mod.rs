@@ -12,7 +12,10 @@ use self::{
         UpdatedProduct,
     },
 };
-use super::Reply;
+use super::{
+    Reply,
+    cursor::{CursorParams, Paging},
+};
 use crate::{
     conditional::{self, Version},
     domain::{ProductPatch, ProductPlacement, ProductStatus, Sku, StockLevel, slugify},
@@ -22,6 +25,7 @@ use crate::{
     state::AppState,
     store::{
         ObjectId,
+        keyset::{Listing, Sort},
         product_patch::Guarded,
         products::{ListOptions, ProductDoc, ProductFilter},
     },
@@ -98,7 +102,7 @@ fn sku_taken() -> ApiError {
 }
 
 fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
-    let sort_field = match v.one_of(
+    let field = match v.one_of(
         "sortBy",
         q.sort_by.take(),
         &["name", "price", "stock", "created", "updated"],
@@ -117,8 +121,7 @@ fn list_options(q: &mut ListQuery, v: &mut Validator) -> ListOptions {
     let page = int_param(v, "page", q.page.take(), 1, 1_000_000, 1) as u64;
     let limit = int_param(v, "limit", q.limit.take(), 1, 100, 20);
     ListOptions {
-        sort_field,
-        direction,
+        sort: Sort::new(field, direction),
         page,
         limit,
     }
@@ -152,39 +155,57 @@ fn list_filter(q: &mut ListQuery, v: &mut Validator) -> ProductFilter {
     }
 }
 
-/// List the merchant's products with search, filters, sorting and pagination.
-#[utoipa::path(get, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "A page of products", body = crate::openapi::Envelope<ProductPage>),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
+/// List the merchant's products with search, filters, sorting and pagination (pages, or a
+/// cursor walk: `routes::cursor`).
+#[utoipa::path(get, path = "/api/merchant/products", tag = "products", security(("bearer" = [])), params(ListQuery, CursorParams),
+    responses((status = 200, description = "A page of products (cursor mode: a `Link` header with rel=\"next\" and rel=\"first\")", body = crate::openapi::Envelope<ProductPage>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 403, description = "Store does not belong to this merchant", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthTenant,
+    paging: Paging,
     AppQuery(mut q): AppQuery<ListQuery>,
 ) -> Result<Reply<ProductPage>, ApiError> {
     auth.require("products:view")?;
     let mut v = Validator::new();
     let opts = list_options(&mut q, &mut v);
     let mut filter = list_filter(&mut q, &mut v);
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), opts.page);
     v.finish_as("Query validation failed")?;
     let failed = || ApiError::internal("Failed to fetch products");
     if let Some(id) = filter.store {
         check_shop(&state, auth.id(), id).await?;
     }
-    if let Some(c) = q.category.as_deref().filter(|c| !c.trim().is_empty()) {
-        match state.store.resolve_category(c).await.map_err(failed())? {
-            Some(id) => filter.category = Some(id),
-            // An unknown category matches nothing.
-            None => return Ok(page_reply(Vec::new(), 0, &opts)),
-        }
-    }
-    let (items, total) = state
-        .store
-        .list_products(auth.id(), &filter, &opts)
-        .await
-        .map_err(failed())?;
-    Ok(page_reply(items, total, &opts))
+    let category = q.category.as_deref().filter(|c| !c.trim().is_empty());
+    let unknown_category = match category {
+        Some(c) => match state.store.resolve_category(c).await.map_err(failed())? {
+            Some(id) => {
+                filter.category = Some(id);
+                false
+            }
+            None => true,
+        },
+        None => false,
+    };
+    let listing = if unknown_category {
+        // An unknown category matches nothing.
+        Listing::empty(count)
+    } else {
+        let store = &state.store;
+        store
+            .list_products(auth.id(), &filter, &opts, &window, count)
+            .await
+            .map_err(failed())?
+    };
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
+    Ok(Reply::data(ProductPage {
+        pagination: Pagination::of(&window, opts.limit as u64, &listing),
+        products: listing.items,
+        next_cursor: more.next_cursor,
+    })
+    .link(more.link))
 }
 
 /// 403 unless the shop is the merchant's.
@@ -200,13 +221,6 @@ async fn check_shop(state: &AppState, merchant: ObjectId, shop: ObjectId) -> Res
             "Store does not belong to this merchant".into(),
         )),
     }
-}
-
-fn page_reply(products: Vec<ProductDoc>, total: u64, opts: &ListOptions) -> Reply<ProductPage> {
-    Reply::data(ProductPage {
-        products,
-        pagination: Pagination::new(total, opts.page, opts.limit as u64),
-    })
 }
 
 async fn resolve_category(state: &AppState, reference: &str) -> Result<ObjectId, ApiError> {

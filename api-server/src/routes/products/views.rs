@@ -13,6 +13,7 @@ use crate::{
         DateTime, ObjectId,
         categories::CategoryDoc,
         json::{hex, iso_text},
+        keyset::{Listing, Window},
         products::{Inventory, ProductDoc, Seo},
         shops::ShopDoc,
     },
@@ -299,21 +300,29 @@ pub struct ProductPage {
     pub products: Vec<ProductDoc>,
     /// Where the page is.
     pub pagination: Pagination,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
-/// Page position of a listing.
+/// Page position of a listing. With `includeTotal=false` the total keys are left out; in
+/// cursor mode so is `page`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = ProductPagination)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     /// Matching items over all pages.
-    pub total_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<u64>,
     /// 1-based page.
-    pub page: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
     /// Page size.
     pub limit: u64,
     /// Number of pages.
-    pub total_pages: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
     /// A later page exists.
     pub has_next: bool,
     /// An earlier page exists.
@@ -325,12 +334,33 @@ impl Pagination {
     pub fn new(total: u64, page: u64, limit: u64) -> Self {
         let total_pages = total.div_ceil(limit);
         Self {
-            total_count: total,
-            page,
+            total_count: Some(total),
+            page: Some(page),
             limit,
-            total_pages,
+            total_pages: Some(total_pages),
             has_next: page < total_pages,
             has_previous: page > 1,
+        }
+    }
+
+    /// The position of a window that read `listing`.
+    pub fn of<T>(window: &Window, limit: u64, listing: &Listing<T>) -> Self {
+        match (window, listing.total) {
+            (Window::Page(page), Some(total)) => Self::new(total, *page, limit),
+            (window, total) => Self {
+                total_count: total,
+                page: match window {
+                    Window::Page(page) => Some(*page),
+                    Window::After(_) => None,
+                },
+                limit,
+                total_pages: total.map(|t| t.div_ceil(limit)),
+                has_next: listing.more,
+                has_previous: match window {
+                    Window::Page(page) => *page > 1,
+                    Window::After(after) => after.is_some(),
+                },
+            },
         }
     }
 }
