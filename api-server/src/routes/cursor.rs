@@ -17,14 +17,16 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
-use mongodb::bson::{Bson, Document, doc, oid::ObjectId, spec::BinarySubtype};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use crate::{
-    store::keyset::{Listing, Position, Window},
+    store::{
+        ObjectId,
+        keyset::{Listing, Position, Window},
+    },
     validate::Validator,
 };
 
@@ -203,34 +205,18 @@ impl Paging {
             .verify_truncated_left(tag)
             .map_err(|_| INVALID)?;
         // Signed by us for this merchant and route: what remains is whether the filters match.
-        let body = Document::from_reader(payload).map_err(|_| INVALID)?;
-        let filter = match body.get("f") {
-            Some(Bson::Binary(b)) => b.bytes.as_slice(),
-            _ => return Err(INVALID),
-        };
-        if filter != &self.binding[..TAG_LEN] {
+        let (position, filter) = Position::from_bytes(payload).ok_or(INVALID)?;
+        if filter != self.binding[..TAG_LEN] {
             return Err(
                 "\"cursor\" was issued for different filters or sort; send the same query parameters (only limit may change)",
             );
         }
-        let id = body.get_object_id("i").map_err(|_| INVALID)?;
-        let value = body.get("v").cloned().unwrap_or(Bson::Null);
-        Ok(Position { value, id })
+        Ok(position)
     }
 
     /// The cursor continuing after `position`.
     fn seal(&self, key: &CursorKey, merchant: ObjectId, position: &Position) -> String {
-        let body = doc! {
-            "v": position.value.clone(),
-            "i": position.id,
-            "f": Bson::Binary(mongodb::bson::Binary {
-                subtype: BinarySubtype::Generic,
-                bytes: self.binding[..TAG_LEN].to_vec(),
-            }),
-        };
-        let mut raw = Vec::with_capacity(64);
-        // Writing a document to a Vec cannot fail.
-        let _ = body.to_writer(&mut raw);
+        let mut raw = position.to_bytes(&self.binding[..TAG_LEN]);
         let tag = key.mac(merchant, &self.path, &raw).finalize().into_bytes();
         raw.extend_from_slice(&tag[..MAC_LEN]);
         URL_SAFE_NO_PAD.encode(raw)
@@ -317,6 +303,8 @@ pub struct Continuation {
 
 #[cfg(test)]
 mod tests {
+    use mongodb::bson::Bson;
+
     use super::*;
 
     fn paging(query: &[(&str, &str)]) -> Paging {

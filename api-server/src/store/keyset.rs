@@ -7,7 +7,7 @@
 use futures::TryStreamExt;
 use mongodb::{
     Collection,
-    bson::{Bson, Document, doc, oid::ObjectId},
+    bson::{Bson, Document, doc, oid::ObjectId, spec::BinarySubtype},
 };
 use serde::de::DeserializeOwned;
 
@@ -18,6 +18,36 @@ pub struct Position {
     pub value: Bson,
     /// The item's `_id`.
     pub id: ObjectId,
+}
+
+impl Position {
+    /// The position and a filter tag as bytes (a BSON document), the payload of a cursor token.
+    pub fn to_bytes(&self, filter: &[u8]) -> Vec<u8> {
+        let body = doc! {
+            "v": self.value.clone(),
+            "i": self.id,
+            "f": Bson::Binary(mongodb::bson::Binary {
+                subtype: BinarySubtype::Generic,
+                bytes: filter.to_vec(),
+            }),
+        };
+        let mut raw = Vec::with_capacity(64);
+        // Writing a document to a Vec cannot fail.
+        let _ = body.to_writer(&mut raw);
+        raw
+    }
+
+    /// What `to_bytes` wrote: the position and its filter tag (None: not such bytes).
+    pub fn from_bytes(raw: &[u8]) -> Option<(Self, Vec<u8>)> {
+        let body = Document::from_reader(raw).ok()?;
+        let filter = match body.get("f") {
+            Some(Bson::Binary(b)) => b.bytes.clone(),
+            _ => return None,
+        };
+        let id = body.get_object_id("i").ok()?;
+        let value = body.get("v").cloned().unwrap_or(Bson::Null);
+        Some((Self { value, id }, filter))
+    }
 }
 
 /// Which items of the ordered list to read.
