@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use merchant_api::{
-    config::Config,
-    routes::cursor::{self, CursorKey},
-    startup::Application,
+    config::Config, routes::cursor, security::cursor_key::CursorKey, startup::Application,
     store::keyset::Position,
 };
 use mongodb::bson::{Document, doc, oid::ObjectId};

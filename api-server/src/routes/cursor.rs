@@ -16,21 +16,20 @@ use axum::{
     http::request::Parts,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
 
 use crate::{
+    security::cursor_key::CursorKey,
     store::{
         ObjectId,
         keyset::{Listing, Position, Window},
     },
     validate::Validator,
 };
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The query parameters that control paging, never part of a cursor's filter binding.
 const PAGING_KEYS: &[&str] = &["cursor", "includeTotal", "page", "limit"];
@@ -43,36 +42,6 @@ const MAC_LEN: usize = 16;
 
 /// Bytes of the filter tag inside a cursor.
 const TAG_LEN: usize = 8;
-
-/// Key of the cursor MAC, derived from the token secret (so rotating `JWT_MERCHANT_SECRET`
-/// also retires every outstanding cursor).
-#[derive(Clone)]
-pub struct CursorKey([u8; 32]);
-
-impl std::fmt::Debug for CursorKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CursorKey([REDACTED])")
-    }
-}
-
-impl CursorKey {
-    /// `HMAC-SHA256(secret, "merchant-api cursor v1")`: a key of its own, so a cursor MAC can
-    /// never be replayed as a token signature or the other way round.
-    pub fn derive(secret: &[u8]) -> Self {
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
-        mac.update(b"merchant-api cursor v1");
-        Self(mac.finalize().into_bytes().into())
-    }
-
-    fn mac(&self, merchant: ObjectId, path: &str, payload: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        mac.update(&merchant.bytes());
-        mac.update(path.as_bytes());
-        mac.update(&[0]);
-        mac.update(payload);
-        mac
-    }
-}
 
 /// The paging parameters every list accepts (documented here for the OpenAPI document;
 /// [`Paging`] reads them).
@@ -292,6 +261,44 @@ pub fn issue(
     Paging::new(path, pairs).seal(key, merchant, position)
 }
 
+/// Where a list response stands, derived once for every list (each names the keys its own
+/// way): `page` is left out in cursor mode, the totals with `includeTotal=false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The 1-based page (page mode only).
+    pub page: Option<u64>,
+    /// Matching items over all pages (when counted).
+    pub total: Option<u64>,
+    /// Number of pages (when counted).
+    pub pages: Option<u64>,
+    /// A later page or window exists.
+    pub has_next: bool,
+    /// An earlier page or window exists.
+    pub has_previous: bool,
+}
+
+impl Standing {
+    /// The standing of `window` (of `limit` items) after reading `listing`.
+    pub fn of<T>(window: &Window, limit: u64, listing: &Listing<T>) -> Self {
+        let pages = listing.total.map(|t| t.div_ceil(limit));
+        let (page, has_next, has_previous) = match window {
+            Window::Page(n) => (
+                Some(*n),
+                pages.map_or(listing.more, |pages| *n < pages),
+                *n > 1,
+            ),
+            Window::After(after) => (None, listing.more, after.is_some()),
+        };
+        Self {
+            page,
+            total: listing.total,
+            pages,
+            has_next,
+            has_previous,
+        }
+    }
+}
+
 /// The cursor-mode additions to a list response.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Continuation {
@@ -392,5 +399,46 @@ mod tests {
             page.continuation(&key, ObjectId::new(), &end),
             Continuation::default()
         );
+    }
+
+    fn listing(total: Option<u64>, more: bool) -> Listing<()> {
+        Listing {
+            items: Vec::new(),
+            total,
+            more,
+            last: None,
+        }
+    }
+
+    #[test]
+    fn a_standing_counts_pages_when_counted_and_follows_the_read_otherwise() {
+        let counted = Standing::of(&Window::Page(2), 20, &listing(Some(45), true));
+        assert_eq!(
+            counted,
+            Standing {
+                page: Some(2),
+                total: Some(45),
+                pages: Some(3),
+                has_next: true,
+                has_previous: true,
+            }
+        );
+        let last = Standing::of(&Window::Page(3), 20, &listing(Some(45), false));
+        assert!(!last.has_next);
+        let uncounted = Standing::of(&Window::Page(1), 20, &listing(None, true));
+        assert_eq!((uncounted.total, uncounted.pages), (None, None));
+        assert!(uncounted.has_next && !uncounted.has_previous);
+        let first = Standing::of(&Window::After(None), 20, &listing(None, true));
+        assert_eq!(first.page, None, "no page in cursor mode");
+        assert!(first.has_next && !first.has_previous);
+        let later = Standing::of(
+            &Window::After(Some(Position {
+                value: Bson::Null,
+                id: ObjectId::new(),
+            })),
+            20,
+            &listing(None, false),
+        );
+        assert!(!later.has_next && later.has_previous);
     }
 }

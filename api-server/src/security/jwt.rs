@@ -94,7 +94,7 @@ pub struct AuthKeys {
     /// Refresh-token lifetime (also the grace period for refreshing an expired access token).
     pub refresh_ttl: Duration,
     /// Signs list cursors (`routes::cursor`); derived from the access secret.
-    pub cursor: crate::routes::cursor::CursorKey,
+    pub cursor: super::cursor_key::CursorKey,
 }
 
 impl std::fmt::Debug for AuthKeys {
@@ -126,7 +126,7 @@ impl AuthKeys {
             refresh_dec: DecodingKey::from_secret(r),
             access_ttl,
             refresh_ttl,
-            cursor: crate::routes::cursor::CursorKey::derive(a),
+            cursor: super::cursor_key::CursorKey::derive(a),
         }
     }
 

@@ -22,7 +22,7 @@ use self::views::{
 
 use super::{
     Reply,
-    cursor::{CursorParams, Paging},
+    cursor::{CursorParams, Paging, Standing},
     params::{KnownKeys, StrictQuery, error_meta},
     products::types::int_param,
 };
@@ -33,7 +33,6 @@ use crate::{
     store::{
         DateTime, ObjectId,
         json::iso,
-        keyset::Window,
         notifications::{NotificationFilter, NotificationPage},
     },
     validate::Validator,
@@ -196,21 +195,15 @@ async fn list_page(
     )
     .map_err(ApiError::internal("Failed to fetch notifications"))?;
     let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
-    let pages = listing.total.map(|t| t.div_ceil(page.limit as u64));
+    let at = Standing::of(&window, page.limit as u64, &listing);
     let data = NotificationPageData {
         pagination: Pagination {
-            page: (!paging.is_cursor()).then_some(page.page),
+            page: at.page,
             limit: page.limit,
-            total: listing.total,
-            total_pages: pages,
-            has_next: match (&window, pages) {
-                (Window::Page(n), Some(pages)) => *n < pages,
-                _ => listing.more,
-            },
-            has_prev: match &window {
-                Window::Page(n) => *n > 1,
-                Window::After(after) => after.is_some(),
-            },
+            total: at.total,
+            total_pages: at.pages,
+            has_next: at.has_next,
+            has_prev: at.has_previous,
         },
         rows: listing.items,
         unread_count: unread,

@@ -13,7 +13,7 @@ use self::{
 };
 use super::{
     Reply,
-    cursor::{CursorParams, Paging},
+    cursor::{CursorParams, Paging, Standing},
     params::{StrictQuery, date as date_param, error_meta},
     products::types::int_param,
 };
@@ -25,7 +25,7 @@ use crate::{
     state::AppState,
     store::{
         DateTime, ObjectId,
-        keyset::{Sort, Window},
+        keyset::Sort,
         order_updates::{Refund, RefundRequest, StatusChange, Transition},
         orders::{OrderDoc, OrderFilter, OrderPage, OrderScope},
     },
@@ -186,18 +186,15 @@ pub async fn list(
         .await
         .map_err(ApiError::internal("Failed to fetch orders"))?;
     let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
-    let pages = listing.total.map(|t| t.div_ceil(page.limit as u64));
+    let at = Standing::of(&window, page.limit as u64, &listing);
     Ok(Reply::data(OrderList {
         orders: render(&state, &scope, &listing.items).await?,
-        total_count: listing.total,
-        total: listing.total,
-        page: (!paging.is_cursor()).then_some(page.page),
+        total_count: at.total,
+        total: at.total,
+        page: at.page,
         limit: page.limit,
-        total_pages: pages,
-        has_more: match (&window, pages) {
-            (Window::Page(n), Some(pages)) => *n < pages,
-            _ => listing.more,
-        },
+        total_pages: at.pages,
+        has_more: at.has_next,
         next_cursor: more.next_cursor,
     })
     .message("Orders retrieved successfully")

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::{
     domain::{Attributes, Cashback, Dimensions, Pricing, Specifications},
+    routes::cursor::Standing,
     store::{
         DateTime, ObjectId,
         categories::CategoryDoc,
@@ -345,22 +346,14 @@ impl Pagination {
 
     /// The position of a window that read `listing`.
     pub fn of<T>(window: &Window, limit: u64, listing: &Listing<T>) -> Self {
-        match (window, listing.total) {
-            (Window::Page(page), Some(total)) => Self::new(total, *page, limit),
-            (window, total) => Self {
-                total_count: total,
-                page: match window {
-                    Window::Page(page) => Some(*page),
-                    Window::After(_) => None,
-                },
-                limit,
-                total_pages: total.map(|t| t.div_ceil(limit)),
-                has_next: listing.more,
-                has_previous: match window {
-                    Window::Page(page) => *page > 1,
-                    Window::After(after) => after.is_some(),
-                },
-            },
+        let at = Standing::of(window, limit, listing);
+        Self {
+            total_count: at.total,
+            page: at.page,
+            limit,
+            total_pages: at.pages,
+            has_next: at.has_next,
+            has_previous: at.has_previous,
         }
     }
 }
