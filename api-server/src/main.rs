@@ -36,7 +36,7 @@ fn report(result: Result<(), impl std::error::Error + 'static>) -> ExitCode {
 async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Openapi => {
-            println!("{}", openapi::to_json());
+            print!("{}", openapi::COMMITTED);
             ExitCode::SUCCESS
         }
         Command::Prune(args) => {

@@ -191,10 +191,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document as pretty JSON (what `merchant-api openapi` prints).
+/// The document as pretty JSON, as `scripts/generate` writes it to `docs/openapi.json`
+/// (`cargo run -p merchant-api --example openapi`).
 pub fn to_json() -> String {
     document().to_pretty_json().unwrap_or_default()
 }
+
+/// The committed `docs/openapi.json`, which the server serves and `merchant-api openapi`
+/// prints. The binary carries these bytes rather than the code that builds the document (that
+/// code is only linked into the generator and the tests); `scripts/generate --check` and the API
+/// tests keep the two equal.
+pub const COMMITTED: &str = include_str!("../../docs/openapi.json");
 
 #[cfg(test)]
 mod tests {
