@@ -25,6 +25,23 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
+/// The success envelope of a list whose `data` is an array: in cursor mode `nextCursor` stands
+/// beside `data` (`null` at the end of the list).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListEnvelope<T> {
+    /// Always true.
+    pub success: bool,
+    /// Human-readable outcome.
+    #[schema(required = false)]
+    pub message: Option<String>,
+    /// The items.
+    pub data: T,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[schema(required = false)]
+    pub next_cursor: Option<String>,
+}
+
 /// The success envelope of an operation that returns no `data`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Done {

@@ -12,19 +12,23 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::Reply;
+use super::{
+    Reply,
+    cursor::{CursorParams, Paging},
+    params,
+};
 use crate::{
     audit::AuditChange,
     domain::PERMISSIONS,
     error::ApiError,
-    extract::{AppJson, AuthMerchant, object_id},
+    extract::{AppJson, AppQuery, AuthMerchant, object_id},
     security::api_key,
     state::AppState,
     store::{
         DateTime, ObjectId,
-        api_keys::ApiKeyDoc,
+        api_keys::{ApiKeyDoc, LIST_LIMIT},
         json::{hex, iso, iso_text},
     },
     validate::{Len, Validator},
@@ -138,8 +142,12 @@ pub struct IssuedKey {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyList {
-    /// Newest first (at most 200).
+    /// Newest first (at most 200; a window in cursor mode).
     pub api_keys: Vec<ApiKeyView>,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
 /// A person's login, not a key: keys cannot make, rotate or revoke keys (a leaked key could
@@ -231,23 +239,46 @@ pub async fn create(
     .audit(audit))
 }
 
-/// The merchant's keys.
-#[utoipa::path(get, path = "/api/merchant/api-keys", tag = "api-keys", security(("bearer" = [])),
-    responses((status = 200, description = "Keys, newest first", body = crate::openapi::Envelope<ApiKeyList>),
+/// Query of the key list, read in cursor mode only (the list is otherwise its first 200).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyListQuery {
+    /// Cursor mode only: keys per window, 1..100 (default 20).
+    pub limit: Option<String>,
+}
+
+/// The merchant's keys, newest first: the first 200, or a cursor walk.
+#[utoipa::path(get, path = "/api/merchant/api-keys", tag = "api-keys", security(("bearer" = [])), params(KeyListQuery, CursorParams),
+    responses((status = 200, description = "Keys, newest first (cursor mode: `data.nextCursor` and a `Link` header)", body = crate::openapi::Envelope<ApiKeyList>),
+        (status = 400, description = "Query validation failed (a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 403, description = "`api:manage_keys` missing", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
+    query: Result<AppQuery<KeyListQuery>, ApiError>,
 ) -> Result<Reply<ApiKeyList>, ApiError> {
     auth.require("api:manage_keys")?;
+    let mut v = Validator::new();
+    // No pages and no total: outside cursor mode the first window of LIST_LIMIT, no query read.
+    let (window, _) = paging.window(&mut v, &state.auth.cursor, auth.id(), 1);
+    let limit = if paging.is_cursor() {
+        params::int(&mut v, "limit", query?.0.limit, 1, 100, 20)
+    } else {
+        LIST_LIMIT
+    };
+    v.finish_as("Query validation failed")?;
     let keys = state
         .store
-        .api_keys_of(auth.id())
+        .api_keys_of(auth.id(), &window, limit)
         .await
         .map_err(ApiError::internal("Failed to fetch API keys"))?;
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &keys);
     Ok(Reply::data(ApiKeyList {
-        api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
-    }))
+        api_keys: keys.items.into_iter().map(ApiKeyView::from).collect(),
+        next_cursor: more.next_cursor,
+    })
+    .link(more.link))
 }
 
 /// One key.

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Reply,
+    cursor::{CursorParams, Paging},
     params::page_limit,
     products::{limited, not_found, product_id, views::Pagination},
     stock::StockState,
@@ -479,55 +480,64 @@ pub struct Ledger {
     pub adjustments: Vec<AdjustmentView>,
     /// Position among all entries.
     pub pagination: Pagination,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the ledger.
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
-/// A product's stock ledger (its variants' entries too), newest first.
+/// A product's stock ledger (its variants' entries too), newest first (pages, or a cursor
+/// walk).
 #[utoipa::path(get, path = "/api/merchant/products/{id}/inventory/adjustments", tag = "stock", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Product id"), LedgerQuery),
-    responses((status = 200, description = "Ledger entries", body = crate::openapi::Envelope<Ledger>),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
+    params(("id" = String, Path, description = "Product id"), LedgerQuery, CursorParams),
+    responses((status = 200, description = "Ledger entries (cursor mode: `data.nextCursor` and a `Link` header; no `page`)", body = crate::openapi::Envelope<Ledger>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn ledger(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
+    paging: Paging,
     AppQuery(q): AppQuery<LedgerQuery>,
 ) -> Result<Reply<Ledger>, ApiError> {
     let target = Target {
         product: product_id(&id)?,
         variant: None,
     };
-    list(&state, &auth, target, q).await
+    list(&state, &auth, target, &paging, q).await
 }
 
-/// One variant's stock ledger, newest first.
+/// One variant's stock ledger, newest first (pages, or a cursor walk).
 #[utoipa::path(get, path = "/api/merchant/products/{id}/variants/{variant_id}/inventory/adjustments", tag = "stock", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id"), LedgerQuery),
-    responses((status = 200, description = "Ledger entries", body = crate::openapi::Envelope<Ledger>),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
+    params(("id" = String, Path, description = "Product id"), ("variant_id" = String, Path, description = "Variant id"), LedgerQuery, CursorParams),
+    responses((status = 200, description = "Ledger entries (cursor mode: `data.nextCursor` and a `Link` header; no `page`)", body = crate::openapi::Envelope<Ledger>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product or variant not found", body = crate::openapi::ErrorBody)))]
 pub async fn variant_ledger(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path((id, variant)): Path<(String, String)>,
+    paging: Paging,
     AppQuery(q): AppQuery<LedgerQuery>,
 ) -> Result<Reply<Ledger>, ApiError> {
     let target = Target {
         product: product_id(&id)?,
         variant: Some(variant),
     };
-    list(&state, &auth, target, q).await
+    list(&state, &auth, target, &paging, q).await
 }
 
 async fn list(
     state: &AppState,
     auth: &AuthTenant,
     target: Target,
+    paging: &Paging,
     q: LedgerQuery,
 ) -> Result<Reply<Ledger>, ApiError> {
     auth.require("inventory:view")?;
     let mut v = Validator::new();
     let (page, limit) = page_limit(&mut v, q.page, q.limit, 20);
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page);
     v.finish_as("Query validation failed")?;
     let failed = || ApiError::internal("Failed to fetch stock adjustments");
     let product = state
@@ -544,19 +554,27 @@ async fn list(
     if !known {
         return Err(target.not_found());
     }
-    let (entries, total) = state
+    let listing = state
         .store
         .stock_adjustments(
             auth.id(),
             target.product,
             target.variant.as_deref(),
-            page,
+            &window,
             limit,
+            count,
         )
         .await
         .map_err(failed())?;
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
     Ok(Reply::data(Ledger {
-        adjustments: entries.into_iter().map(AdjustmentView::from).collect(),
-        pagination: Pagination::new(total, page, limit as u64),
-    }))
+        pagination: Pagination::of(&window, limit as u64, &listing),
+        adjustments: listing
+            .items
+            .into_iter()
+            .map(AdjustmentView::from)
+            .collect(),
+        next_cursor: more.next_cursor,
+    })
+    .link(more.link))
 }

@@ -63,6 +63,8 @@ pub struct Reply<T> {
     replayed: bool,
     /// An RFC 8288 `Link` header (cursor pagination).
     link: Option<String>,
+    /// A top-level `nextCursor` (cursor mode of a list whose `data` is an array).
+    next_cursor: Option<Option<String>>,
 }
 
 /// What a [`Reply`] serialises to.
@@ -73,6 +75,8 @@ struct Body<'a, T> {
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a T>,
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<&'a Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timestamp: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +104,7 @@ impl<T> Reply<T> {
             etag: None,
             replayed: false,
             link: None,
+            next_cursor: None,
         }
     }
 
@@ -150,6 +155,14 @@ impl<T> Reply<T> {
         self.link = link;
         self
     }
+
+    /// The cursor-mode additions of a list whose `data` is an array: `nextCursor` goes beside
+    /// `data` (no object holds the items) and `Link` is sent. A page-mode reply is unchanged.
+    pub fn continuation(mut self, more: cursor::Continuation) -> Self {
+        self.next_cursor = more.next_cursor;
+        self.link = more.link;
+        self
+    }
 }
 
 impl<T: Serialize> IntoResponse for Reply<T> {
@@ -158,6 +171,7 @@ impl<T: Serialize> IntoResponse for Reply<T> {
             success: true,
             message: self.message.as_deref(),
             data: self.data.as_ref(),
+            next_cursor: self.next_cursor.as_ref(),
             timestamp: self.timestamp.as_deref(),
             warning: self.warning,
         };

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Reply,
+    cursor::{CursorParams, Paging},
     inventory::failed_write,
     params::int,
     products::{limited, not_found, product_id},
@@ -282,16 +283,18 @@ pub struct ReservationQuery {
     pub limit: Option<String>,
 }
 
-/// A product's reservations, newest first.
+/// A product's reservations, newest first: the first `limit`, or a cursor walk
+/// (`data` stays an array, so `nextCursor` stands beside it).
 #[utoipa::path(get, path = "/api/merchant/products/{id}/inventory/reservations", tag = "stock", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Product id"), ReservationQuery),
-    responses((status = 200, description = "Reservations", body = crate::openapi::Envelope<Vec<ReservationView>>),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody),
+    params(("id" = String, Path, description = "Product id"), ReservationQuery, CursorParams),
+    responses((status = 200, description = "Reservations (cursor mode: a top-level `nextCursor` and a `Link` header)", body = crate::openapi::ListEnvelope<Vec<ReservationView>>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
+    paging: Paging,
     AppQuery(q): AppQuery<ReservationQuery>,
 ) -> Result<Reply<Vec<ReservationView>>, ApiError> {
     auth.require("inventory:view")?;
@@ -299,6 +302,8 @@ pub async fn list(
     let mut v = Validator::new();
     let wanted = v.one_of("status", q.status, status::ALL);
     let limit = int(&mut v, "limit", q.limit, 1, 100, 50);
+    // No pages and no total here: outside cursor mode this is the first window, never counted.
+    let (window, _) = paging.window(&mut v, &state.auth.cursor, auth.id(), 1);
     v.finish_as("Query validation failed")?;
     let failed = || ApiError::internal("Failed to fetch reservations");
     state
@@ -307,12 +312,12 @@ pub async fn list(
         .await
         .map_err(failed())?
         .ok_or_else(not_found)?;
-    let items = state
+    let listing = state
         .store
-        .reservations_of(auth.id(), product, wanted, limit)
+        .reservations_of(auth.id(), product, wanted, &window, limit, false)
         .await
         .map_err(failed())?;
-    Ok(Reply::data(
-        items.into_iter().map(ReservationView::from).collect(),
-    ))
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
+    let items = listing.items.into_iter().map(ReservationView::from);
+    Ok(Reply::data(items.collect()).continuation(more))
 }

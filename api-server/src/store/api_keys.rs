@@ -2,14 +2,19 @@
 //! stored (unique index), with the permissions it holds, who made it, when it expires, when it
 //! was last used and, once rotated or revoked, what ended it.
 
-use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store, WriteError};
+use super::{
+    DateTime, Store, WriteError,
+    keyset::{self, Listing, Sort, Window},
+};
 
-/// Keys listed at most (a merchant has a handful; the list is not paged).
+/// Keys listed at most outside cursor mode (a merchant has a handful; the list has no pages).
 pub const LIST_LIMIT: i64 = 200;
+
+/// Newest first (index `apikeys.merchant_created_id`).
+const KEY_ORDER: Sort = Sort::desc("createdAt");
 
 /// One API key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,15 +97,16 @@ impl Store {
             .await
     }
 
-    /// A merchant's keys, newest first (at most [`LIST_LIMIT`]).
-    pub async fn api_keys_of(&self, merchant: ObjectId) -> mongodb::error::Result<Vec<ApiKeyDoc>> {
-        self.api_keys()
-            .find(doc! { "merchantId": merchant })
-            .sort(doc! { "createdAt": -1, "_id": -1 })
-            .limit(LIST_LIMIT)
-            .await?
-            .try_collect()
-            .await
+    /// A window of a merchant's keys, newest first: the first [`LIST_LIMIT`] outside cursor
+    /// mode. Never counted (the list has no total).
+    pub async fn api_keys_of(
+        &self,
+        merchant: ObjectId,
+        window: &Window,
+        limit: i64,
+    ) -> mongodb::error::Result<Listing<ApiKeyDoc>> {
+        let f = doc! { "merchantId": merchant };
+        keyset::list(&self.api_keys(), f, KEY_ORDER, window, limit, false).await
     }
 
     /// Revoke a live key; the key as it now is, or `None` when it is unknown or already revoked.

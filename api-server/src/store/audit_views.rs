@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     DateTime, Result, Store,
     audit::{AuditFilter, AuditLogDoc},
+    keyset::{self, Listing, Sort, Window},
 };
+
+/// Records newest first (index `auditlogs.merchant_timestamp_id`).
+const AUDIT_ORDER: Sort = Sort::desc("timestamp");
 
 /// The team member who made a record (name, e-mail and role only).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,15 +35,6 @@ pub struct AuditEntry {
     pub record: AuditLogDoc,
     /// Who acted, when a team member did.
     pub user: Option<AuditMember>,
-}
-
-/// A page of records with their acting team members, and the total of the filter.
-#[derive(Debug, Default)]
-pub struct AuditPage {
-    /// Newest first.
-    pub logs: Vec<AuditEntry>,
-    /// Records matching the filter.
-    pub total: u64,
 }
 
 /// Records of one UTC day and hour.
@@ -146,30 +141,23 @@ impl Store {
             .collect()
     }
 
-    /// Records matching `filter`, newest first, paged, each with its acting team member (one
-    /// look-up for the page, name/e-mail/role only); and the total.
-    pub async fn audit_page(
+    /// A window of the records matching `filter` (a page or a keyset window), newest first,
+    /// each with its acting team member (one look-up for the window, name/e-mail/role only);
+    /// counted when asked.
+    pub async fn audit_window(
         &self,
         merchant: ObjectId,
         filter: &AuditFilter,
-        skip: u64,
+        window: &Window,
         limit: i64,
-    ) -> Result<AuditPage> {
+        count: bool,
+    ) -> Result<Listing<AuditEntry>> {
         let m = filter.to_match(merchant);
-        let docs = self.audit_logs();
-        let find = async {
-            docs.find(m.clone())
-                .sort(doc! { "timestamp": -1, "_id": -1 })
-                .skip(skip)
-                .limit(limit)
-                .await?
-                .try_collect::<Vec<AuditLogDoc>>()
-                .await
-        };
-        let count = docs.count_documents(m.clone());
-        let (total, rows) = futures::try_join!(count.into_future(), find)?;
+        let mut listing =
+            keyset::list(&self.audit_logs(), m, AUDIT_ORDER, window, limit, count).await?;
+        let rows = std::mem::take(&mut listing.items);
         let logs = self.attach_members(merchant, rows).await?;
-        Ok(AuditPage { logs, total })
+        Ok(listing.with_items(logs))
     }
 
     async fn attach_members(

@@ -12,8 +12,14 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{DateTime, Store};
+use super::{
+    DateTime, Store,
+    keyset::{self, Listing, Sort, Window},
+};
 use crate::domain::cashback::{CashbackDecision, FLAG_SCORE, risk};
+
+/// The list's order, newest first (index `cashbackrequests.merchant_created_id`).
+const CASHBACK_ORDER: Sort = Sort::desc("createdAt");
 
 pub use crate::domain::cashback::{OPEN, STATUSES};
 
@@ -364,26 +370,17 @@ impl Store {
         self.db().collection("cashbackrequests")
     }
 
-    /// A page of requests, newest first, and the total.
-    pub async fn cashback_page(
+    /// A window of requests (a page or a keyset window), newest first, counted when asked.
+    pub async fn cashback_list(
         &self,
         merchant: ObjectId,
         filter: &CashbackFilter,
-        skip: u64,
+        window: &Window,
         limit: i64,
-    ) -> mongodb::error::Result<(Vec<CashbackDoc>, u64)> {
+        count: bool,
+    ) -> mongodb::error::Result<Listing<CashbackDoc>> {
         let m = filter.to_match(merchant);
-        let total = self.cashback().count_documents(m.clone()).await?;
-        let items = self
-            .cashback()
-            .find(m)
-            .sort(doc! { "createdAt": -1, "_id": -1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((items, total))
+        keyset::list(&self.cashback(), m, CASHBACK_ORDER, window, limit, count).await
     }
 
     /// One request of the merchant.

@@ -125,6 +125,14 @@ const CATALOGUE: &[Row] = &[
     ("products", "merchant_stock_id", &[("merchantId", 1), ("inventory.stock", 1), ("_id", 1)], Plain),
     ("orders", "items.store_1_createdAt_-1__id_-1", &[("items.store", 1), ("createdAt", -1), ("_id", -1)], Plain),
     ("notifications", "user_1_createdAt_-1__id_-1", &[("user", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("reviews", "store_created_id", &[("store", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("cashbackrequests", "merchant_created_id", &[("merchantId", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    // The audit log and the team activity feed (a filter on the same records).
+    ("auditlogs", "merchant_timestamp_id", &[("merchantId", 1), ("timestamp", -1), ("_id", -1)], Plain),
+    ("merchantusers", "merchant_created_id", &[("merchantId", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("stockadjustments", "merchant_product_created_id", &[("merchantId", 1), ("productId", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("stockreservations", "merchant_product_created_id", &[("merchantId", 1), ("productId", 1), ("createdAt", -1), ("_id", -1)], Plain),
+    ("apikeys", "merchant_created_id", &[("merchantId", 1), ("createdAt", -1), ("_id", -1)], Plain),
 ];
 
 /// The index catalogue.

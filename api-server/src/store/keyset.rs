@@ -163,6 +163,44 @@ impl<T> Listing<T> {
             last: None,
         }
     }
+
+    /// A whole list read at once (the lists that have no pages outside cursor mode), its total
+    /// kept when `count`.
+    pub fn whole(items: Vec<T>, count: bool) -> Self {
+        Self {
+            total: count.then_some(items.len() as u64),
+            items,
+            more: false,
+            last: None,
+        }
+    }
+
+    /// The same window with each item mapped.
+    pub fn map_items<U>(self, f: impl FnMut(T) -> U) -> Listing<U> {
+        let Self {
+            items,
+            total,
+            more,
+            last,
+        } = self;
+        Listing {
+            items: items.into_iter().map(f).collect(),
+            total,
+            more,
+            last,
+        }
+    }
+
+    /// The same window holding `items` instead: the rows once joined (taken out with
+    /// `std::mem::take` for an asynchronous join).
+    pub fn with_items<U>(self, items: Vec<U>) -> Listing<U> {
+        Listing {
+            items,
+            total: self.total,
+            more: self.more,
+            last: self.last,
+        }
+    }
 }
 
 /// The value at a dotted path of a document (`Null` when absent).

@@ -16,12 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     DateTime, Store,
+    keyset::{self, Listing, Sort, Window},
     products::{ProductDoc, REVISION, scope},
     stock_ledger::{LEDGER, StockAdjustmentDoc, source},
 };
 
 /// The collection.
 pub const RESERVATIONS: &str = "stockreservations";
+
+/// A product's holds, newest first (index `stockreservations.merchant_product_created_id`).
+const RESERVATION_ORDER: Sort = Sort::desc("createdAt");
 
 /// Reservation statuses.
 pub mod status {
@@ -339,25 +343,30 @@ impl Store {
             .await
     }
 
-    /// A product's reservations (one status when given), newest first.
+    /// A window of a product's reservations (one status when given), newest first, counted
+    /// when asked.
     pub async fn reservations_of(
         &self,
         merchant: ObjectId,
         product: ObjectId,
         status: Option<&str>,
+        window: &Window,
         limit: i64,
-    ) -> mongodb::error::Result<Vec<ReservationDoc>> {
+        count: bool,
+    ) -> mongodb::error::Result<Listing<ReservationDoc>> {
         let mut f = doc! { "merchantId": merchant, "productId": product };
         if let Some(s) = status {
             f.insert("status", s);
         }
-        self.reservations()
-            .find(f)
-            .sort(doc! { "createdAt": -1, "_id": -1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
+        keyset::list(
+            &self.reservations(),
+            f,
+            RESERVATION_ORDER,
+            window,
+            limit,
+            count,
+        )
+        .await
     }
 
     /// Release up to `batch` reservations whose time ran out; returns how many this call

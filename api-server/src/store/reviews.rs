@@ -5,7 +5,13 @@
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
-use super::{ObjectId, Store};
+use super::{
+    ObjectId, Store,
+    keyset::{self, Listing, Sort, Window},
+};
+
+/// Newest first (index `reviews.store_created_id`).
+const REVIEW_ORDER: Sort = Sort::desc("createdAt");
 
 /// A stored review with its author (`{_id, name, profile}` of `users`) when found.
 #[derive(Debug, Clone)]
@@ -62,14 +68,16 @@ impl Store {
         self.db().collection("reviews")
     }
 
-    /// A page of a store's visible reviews (newest first) and the number matching `filter`.
+    /// A window of a store's visible reviews matching `filter` (a page or a keyset window),
+    /// counted when asked.
     async fn shop_reviews(
         &self,
         store: ObjectId,
         filter: Option<ReviewFilter>,
-        page: u64,
+        window: &Window,
         limit: i64,
-    ) -> mongodb::error::Result<(Vec<Document>, u64)> {
+        count: bool,
+    ) -> mongodb::error::Result<Listing<Document>> {
         let mut f = visible(store);
         match filter {
             Some(ReviewFilter::WithImages) => {
@@ -83,20 +91,7 @@ impl Store {
             }
             None => {}
         }
-        let skip = (page - 1).saturating_mul(limit.unsigned_abs());
-        let page = async {
-            self.reviews()
-                .find(f.clone())
-                .sort(doc! { "createdAt": -1, "_id": -1 })
-                .skip(skip)
-                .limit(limit)
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        };
-        let reviews = self.reviews();
-        let count = reviews.count_documents(f.clone());
-        futures::try_join!(page, count.into_future())
+        keyset::list(&self.reviews(), f, REVIEW_ORDER, window, limit, count).await
     }
 
     /// Average, count and per-star distribution over all visible reviews of a store.
@@ -136,16 +131,20 @@ impl Store {
         Ok(stats)
     }
 
-    /// A page of a shop's visible reviews (newest first), each with its author when found; and
-    /// the number matching.
+    /// A window of a shop's visible reviews (newest first), each with its author when found;
+    /// counted when asked.
     pub async fn shop_reviews_with_authors(
         &self,
         shop: ObjectId,
         filter: Option<ReviewFilter>,
-        page: u64,
+        window: &Window,
         limit: i64,
-    ) -> mongodb::error::Result<(Vec<ReviewRow>, u64)> {
-        let (docs, total) = self.shop_reviews(shop, filter, page, limit).await?;
+        count: bool,
+    ) -> mongodb::error::Result<Listing<ReviewRow>> {
+        let mut listing = self
+            .shop_reviews(shop, filter, window, limit, count)
+            .await?;
+        let docs = std::mem::take(&mut listing.items);
         let ids: Vec<ObjectId> = docs
             .iter()
             .filter_map(|d| d.get_object_id("user").ok())
@@ -164,7 +163,7 @@ impl Store {
                 ReviewRow { review, author }
             })
             .collect();
-        Ok((reviews, total))
+        Ok(listing.with_items(reviews))
     }
 
     /// `{_id, name, profile}` of the consumer users who wrote reviews, by id.

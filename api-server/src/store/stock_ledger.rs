@@ -5,7 +5,7 @@
 //! entry commit in one transaction, so they need a replica set (a standalone server answers
 //! with the driver's "not supported" error, which the route reports as 503).
 
-use futures::{FutureExt, TryStreamExt};
+use futures::FutureExt;
 use mongodb::{
     ClientSession, Collection,
     bson::{Bson, Document, doc, oid::ObjectId},
@@ -16,12 +16,16 @@ use serde::{Deserialize, Serialize};
 use super::{
     DateTime, Store,
     error::is_duplicate_key,
+    keyset::{self, Listing, Sort, Window},
     products::{ProductDoc, REVISION, scope},
     reservations::units_available,
 };
 
 /// The collection.
 pub const LEDGER: &str = "stockadjustments";
+
+/// A product's entries, newest first (index `stockadjustments.merchant_product_created_id`).
+const LEDGER_ORDER: Sort = Sort::desc("createdAt");
 
 /// Where a ledger entry came from.
 pub mod source {
@@ -440,34 +444,21 @@ impl Store {
         }
     }
 
-    /// A product's ledger (one variant's when given), newest first, with the total count.
+    /// A window of a product's ledger (one variant's when given), newest first, counted when
+    /// asked.
     pub async fn stock_adjustments(
         &self,
         merchant: ObjectId,
         product: ObjectId,
         variant: Option<&str>,
-        page: u64,
+        window: &Window,
         limit: i64,
-    ) -> mongodb::error::Result<(Vec<StockAdjustmentDoc>, u64)> {
+        count: bool,
+    ) -> mongodb::error::Result<Listing<StockAdjustmentDoc>> {
         let mut f = doc! { "merchantId": merchant, "productId": product };
         if let Some(v) = variant {
             f.insert("variantId", v);
         }
-        let skip = (page.saturating_sub(1)).saturating_mul(limit.max(0) as u64);
-        let ledger = self.ledger();
-        let (items, total) = tokio::try_join!(
-            async {
-                ledger
-                    .find(f.clone())
-                    .sort(doc! { "createdAt": -1, "_id": -1 })
-                    .skip(skip)
-                    .limit(limit)
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            async { ledger.count_documents(f.clone()).await },
-        )?;
-        Ok((items, total))
+        keyset::list(&self.ledger(), f, LEDGER_ORDER, window, limit, count).await
     }
 }

@@ -8,7 +8,14 @@ use mongodb::{
     options::ReturnDocument,
 };
 
-use super::{DateTime, Store, users::MerchantUserDoc};
+use super::{
+    DateTime, Store,
+    keyset::{self, Listing, Sort, Window},
+    users::MerchantUserDoc,
+};
+
+/// The team, newest first (index `merchantusers.merchant_created_id`).
+const TEAM_ORDER: Sort = Sort::desc("createdAt");
 
 /// A new invitation.
 #[derive(Debug, Clone)]
@@ -60,17 +67,29 @@ impl NewInvitation {
 }
 
 impl Store {
-    /// The merchant's team, newest first.
+    /// The merchant's whole team, newest first.
     pub async fn team_members(
         &self,
         merchant: ObjectId,
     ) -> mongodb::error::Result<Vec<MerchantUserDoc>> {
         self.users()
             .find(doc! { "merchantId": merchant })
-            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .sort(TEAM_ORDER.document())
             .await?
             .try_collect()
             .await
+    }
+
+    /// A keyset window of the merchant's team, newest first, counted when asked.
+    pub async fn team_window(
+        &self,
+        merchant: ObjectId,
+        window: &Window,
+        limit: i64,
+        count: bool,
+    ) -> mongodb::error::Result<Listing<MerchantUserDoc>> {
+        let f = doc! { "merchantId": merchant };
+        keyset::list(&self.users(), f, TEAM_ORDER, window, limit, count).await
     }
 
     /// Team members by id within a merchant (inviter look-ups).

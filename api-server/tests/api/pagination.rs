@@ -514,3 +514,556 @@ async fn orders_walk_by_cursor_newest_first_and_notifications_refuse_a_priority_
     );
     app.finish().await;
 }
+
+// The lists that gained cursors after products, orders and notifications.
+
+/// Where a list's answer keeps its items, an item's id and the next cursor (JSON pointers).
+struct Shape {
+    items: &'static str,
+    id: &'static str,
+    next: &'static str,
+}
+
+/// A list whose `data` is an object holding the items at `items` and `nextCursor`.
+const fn in_data(items: &'static str, id: &'static str) -> Shape {
+    Shape {
+        items,
+        id,
+        next: "/data/nextCursor",
+    }
+}
+
+/// `path` with `query` appended.
+fn with_query(path: &str, query: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}{query}")
+}
+
+fn ids_at(r: &Resp, shape: &Shape) -> Vec<String> {
+    r.body
+        .pointer(shape.items)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("items at {}: {}", shape.items, r.body))
+        .iter()
+        .map(|item| item[shape.id].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// The ids of the list's page-mode answer (`query` added), asserting it carries no cursor
+/// additions: no `nextCursor`, no `Link`.
+async fn page_ids(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    shape: &Shape,
+    query: &str,
+) -> Vec<String> {
+    let r = app.get(&with_query(path, query), Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+    assert!(
+        r.body.pointer(shape.next).is_none(),
+        "page mode: {}",
+        r.body
+    );
+    assert!(r.header("link").is_none(), "page mode sends no Link");
+    ids_at(&r, shape)
+}
+
+/// Walk `path` by cursor, `limit` items per window, calling `between` after each window with its
+/// index; the ids seen, in order. Every window is a 200 answering `nextCursor` and a `Link` with
+/// `rel="first"`, and only the last is short.
+async fn walk(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    shape: &Shape,
+    limit: usize,
+    mut between: impl AsyncFnMut(usize),
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor = "first".to_string();
+    for window in 0..50 {
+        let url = with_query(path, &format!("limit={limit}&cursor={cursor}"));
+        let r = app.get(&url, Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.body);
+        let ids = ids_at(&r, shape);
+        assert!(ids.len() <= limit, "{url}: {} items", ids.len());
+        let link = r.header("link").expect("cursor mode sends Link");
+        assert!(link.contains("rel=\"first\""), "{link}");
+        seen.extend(ids.iter().cloned());
+        let next = r
+            .body
+            .pointer(shape.next)
+            .unwrap_or_else(|| panic!("cursor mode answers {}: {}", shape.next, r.body));
+        match next.as_str() {
+            Some(next) => {
+                assert_eq!(ids.len(), limit, "only the last window is short");
+                assert!(link.contains("rel=\"next\""), "{link}");
+                cursor = next.to_string();
+            }
+            None => {
+                assert!(next.is_null(), "{next}");
+                assert!(!link.contains("rel=\"next\""), "{link}");
+                return seen;
+            }
+        }
+        between(window).await;
+    }
+    panic!("the walk of {path} ends");
+}
+
+/// The first cursor of `path`'s walk with `limit`.
+async fn first_cursor(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    shape: &Shape,
+    limit: usize,
+) -> String {
+    let r = app
+        .get(
+            &with_query(path, &format!("limit={limit}&cursor=first")),
+            Some(token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+        .pointer(shape.next)
+        .and_then(Value::as_str)
+        .expect("more than one window")
+        .to_string()
+}
+
+/// `cursor` with one character changed.
+fn tampered(cursor: &str) -> String {
+    let mut chars: Vec<char> = cursor.chars().collect();
+    chars[4] = if chars[4] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+/// `cursor` is refused by `path` (a 400 on the `cursor` field).
+async fn refused(app: &TestApp, token: &str, path: &str, cursor: &str, what: &str) {
+    let r = app
+        .get(&with_query(path, &format!("cursor={cursor}")), Some(token))
+        .await;
+    assert_cursor_rejected(&r, what);
+}
+
+/// The GET of `path` with `includeTotal=false` (cursor mode when `cursor`), asserting a 200.
+async fn uncounted(app: &TestApp, token: &str, path: &str, cursor: bool) -> Value {
+    let query = if cursor {
+        "includeTotal=false&cursor=first"
+    } else {
+        "includeTotal=false"
+    };
+    let r = app.get(&with_query(path, query), Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["data"].clone()
+}
+
+fn keys_of(v: &Value) -> Vec<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+/// The id of the registration store of `merchant`.
+async fn store_of(app: &TestApp, merchant: &str) -> ObjectId {
+    let merchant = ObjectId::parse_str(merchant).expect("merchant id");
+    let store = app
+        .store
+        .db()
+        .collection::<Document>("stores")
+        .find_one(doc! { "merchantId": merchant })
+        .await
+        .expect("find")
+        .expect("registration made a store");
+    store.get_object_id("_id").expect("store id")
+}
+
+fn review(store: ObjectId, at_ms: i64, verified: bool) -> Document {
+    doc! {
+        "_id": ObjectId::new(), "store": store, "user": ObjectId::new(), "rating": 4,
+        "comment": "fine", "verified": verified, "createdAt": mongodb::bson::DateTime::from_millis(at_ms),
+    }
+}
+
+#[tokio::test]
+async fn reviews_walk_by_cursor_seeing_each_existing_review_once_while_new_ones_arrive() {
+    // Arrange: seven reviews, two per instant, and the product whose path lists them.
+    let app = spawn_app().await;
+    let (token, merchant, _) = app.register("reviewwalk").await;
+    let store = store_of(&app, &merchant).await;
+    let product = app.product(&token, "Reviewed", 3).await;
+    let pid = product["id"].as_str().expect("id");
+    let path = format!("/api/merchant/products/{pid}/reviews");
+    let reviews = app.store.db().collection::<Document>("reviews");
+    let base = days_ago(5).timestamp_millis();
+    let seeded: Vec<Document> = (0..7)
+        .map(|i| review(store, base + (i / 2) * 1000, i % 2 == 0))
+        .collect();
+    reviews.insert_many(&seeded).await.expect("seed reviews");
+    let shape = in_data("/data/reviews", "_id");
+    let expected = page_ids(&app, &token, &path, &shape, "limit=100").await;
+    assert_eq!(expected.len(), 7);
+
+    // Act: three per window; a newer review arrives after each window.
+    let seen = walk(&app, &token, &path, &shape, 3, async |_| {
+        let newer = review(store, DateTime::now().timestamp_millis(), true);
+        reviews.insert_one(newer).await.expect("insert");
+    })
+    .await;
+
+    // Assert: the existing reviews once each, in the page order (newer ones sort before the walk).
+    assert_eq!(seen, expected);
+    let data = uncounted(&app, &token, &path, true).await;
+    let pagination = keys_of(&data["pagination"]);
+    assert_eq!(pagination, ["limit", "hasNext", "hasPrevious"]);
+    assert_eq!(data["stats"]["count"], 9, "seven, then two during the walk");
+    let cursor = first_cursor(
+        &app,
+        &token,
+        &with_query(&path, "filter=verified"),
+        &shape,
+        1,
+    )
+    .await;
+    let ledger = format!("/api/merchant/products/{pid}/inventory/adjustments");
+    refused(
+        &app,
+        &token,
+        &with_query(&path, "filter=verified"),
+        &tampered(&cursor),
+        "tampered",
+    )
+    .await;
+    refused(&app, &token, &path, &cursor, "other filter").await;
+    refused(&app, &token, &ledger, &cursor, "the ledger's").await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn cashback_requests_walk_by_cursor_once_each_and_include_total_false_drops_the_counts() {
+    // Arrange: five requests made through the API.
+    let app = spawn_app().await;
+    let (token, merchant, _) = app.register("cashwalk").await;
+    for _ in 0..5 {
+        crate::cashback::request(&app, &token, &merchant, 100.0, 5.0).await;
+    }
+    let path = "/api/merchant/cashback";
+    let shape = in_data("/data/cashbacks", "_id");
+    let expected = page_ids(&app, &token, path, &shape, "limit=100").await;
+    assert_eq!(expected.len(), 5);
+
+    // Act: two per window, a new request after each window.
+    let seen = walk(&app, &token, path, &shape, 2, async |_| {
+        crate::cashback::request(&app, &token, &merchant, 50.0, 1.0).await;
+    })
+    .await;
+
+    // Assert
+    assert_eq!(seen, expected);
+    let paged = app
+        .get(&format!("{path}?page=1&limit=2"), Some(&token))
+        .await;
+    assert_eq!(
+        keys_of(&paged.body["data"]["pagination"]),
+        ["page", "limit", "total", "pages"]
+    );
+    let data = uncounted(&app, &token, path, false).await;
+    assert_eq!(keys_of(&data["pagination"]), ["page", "limit"]);
+    let data = uncounted(&app, &token, path, true).await;
+    assert_eq!(keys_of(&data["pagination"]), ["limit"]);
+    // Seven requests (two made during the walk) fit one window of the default twenty.
+    assert_eq!(data["cashbacks"].as_array().map(Vec::len), Some(7));
+    assert_eq!(data.get("nextCursor"), Some(&Value::Null), "{data}");
+    let cursor = first_cursor(&app, &token, &with_query(path, "status=pending"), &shape, 1).await;
+    refused(
+        &app,
+        &token,
+        &with_query(path, "status=pending"),
+        &tampered(&cursor),
+        "tampered",
+    )
+    .await;
+    refused(&app, &token, path, &cursor, "other filter").await;
+    refused(&app, &token, "/api/merchant/orders", &cursor, "the orders'").await;
+    app.finish().await;
+}
+
+/// An audit record of `merchant` written directly, at `at_ms`, by team member `member`.
+fn audit_record(merchant: ObjectId, member: ObjectId, at_ms: i64) -> Document {
+    let at = mongodb::bson::DateTime::from_millis(at_ms);
+    doc! {
+        "_id": ObjectId::new(), "merchantId": merchant, "merchantUserId": member,
+        "action": "pagination.seeded", "resourceType": "fixture", "details": {},
+        "ipAddress": "10.0.0.1", "userAgent": "fixture", "timestamp": at, "severity": "info",
+        "createdAt": at, "updatedAt": at,
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_and_team_activity_walk_by_cursor_and_see_older_records_inserted_meanwhile() {
+    // Arrange: nine records by one team member, three per instant.
+    let app = spawn_app().await;
+    let (token, merchant, _) = app.register("auditwalk").await;
+    let merchant = ObjectId::parse_str(&merchant).expect("id");
+    let member = ObjectId::new();
+    let logs = app.store.db().collection::<Document>("auditlogs");
+    let base = days_ago(3).timestamp_millis();
+    let seeded: Vec<Document> = (0..9)
+        .map(|i| audit_record(merchant, member, base + (i / 3) * 1000))
+        .collect();
+    logs.insert_many(&seeded).await.expect("seed audit");
+    let audit = "/api/merchant/audit/logs?action=pagination.seeded";
+    let activity = format!("/api/merchant/team/activity?userId={}", member.to_hex());
+    let log_shape = in_data("/data/logs", "_id");
+    let activity_shape = in_data("/data/activities", "_id");
+    // Each older record is older than every record before it.
+    let mut oldest = base;
+
+    for (path, shape) in [(audit, &log_shape), (activity.as_str(), &activity_shape)] {
+        // The second list also holds what the first walk inserted.
+        let expected = page_ids(&app, &token, path, shape, "limit=100").await;
+        assert!(expected.len() >= 9, "{path}: {}", expected.len());
+
+        // Act: four per window; after each window one newer and one older record arrive.
+        let mut older = Vec::new();
+        let seen = walk(&app, &token, path, shape, 4, async |_| {
+            let newer = audit_record(merchant, member, DateTime::now().timestamp_millis());
+            oldest -= 60_000;
+            let old = audit_record(merchant, member, oldest);
+            older.push(old.get_object_id("_id").expect("id").to_hex());
+            logs.insert_many([newer, old]).await.expect("insert");
+        })
+        .await;
+
+        // Assert: the existing ones once, then the older ones inserted meanwhile, in order.
+        let mut want = expected.clone();
+        want.extend(older);
+        assert_eq!(seen, want, "{path}");
+        let data = uncounted(&app, &token, path, true).await;
+        // No total, no page: the records and the end of the list (one window of 50).
+        assert_eq!(keys_of(&data)[1..], ["nextCursor"]);
+        assert_eq!(data["nextCursor"], Value::Null);
+        let cursor = first_cursor(&app, &token, path, shape, 2).await;
+        refused(&app, &token, path, &tampered(&cursor), "tampered").await;
+        let other = if path == audit {
+            activity.as_str()
+        } else {
+            audit
+        };
+        refused(&app, &token, other, &cursor, "the other audit list's").await;
+    }
+    let paged = app
+        .get(&format!("{audit}&page=1&limit=2"), Some(&token))
+        .await;
+    assert_eq!(
+        keys_of(&paged.body["data"]),
+        ["logs", "total", "page", "totalPages"]
+    );
+    let paged = app
+        .get(&format!("{activity}&page=1&limit=2"), Some(&token))
+        .await;
+    assert_eq!(
+        keys_of(&paged.body["data"]),
+        ["activities", "total", "page", "totalPages"]
+    );
+    app.finish().await;
+}
+
+async fn invite(app: &TestApp, token: &str) {
+    let email = format!(
+        "{}@example.com",
+        crate::helpers::unique("walkee").to_lowercase()
+    );
+    let body = serde_json::json!({ "email": email, "name": "Wally Walkee", "role": "staff" });
+    let r = app
+        .post("/api/merchant/team/invite", Some(token), body)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+async fn make_key(app: &TestApp, token: &str) {
+    let body = serde_json::json!({ "name": crate::helpers::unique("key"), "permissions": ["products:view"] });
+    let r = app.post("/api/merchant/api-keys", Some(token), body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_team_and_api_key_lists_stay_whole_without_a_cursor_and_walk_once_each_with_one() {
+    // Arrange: five invited members and five keys.
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("wholewalk").await;
+    for _ in 0..5 {
+        invite(&app, &token).await;
+        make_key(&app, &token).await;
+    }
+    let (team, keys) = ("/api/merchant/team", "/api/merchant/api-keys");
+    let member_shape = in_data("/data/teamMembers", "id");
+    let key_shape = in_data("/data/apiKeys", "id");
+    // Without a cursor `limit` is not read: the whole list, as before.
+    let members = page_ids(&app, &token, team, &member_shape, "limit=1").await;
+    let all_keys = page_ids(&app, &token, keys, &key_shape, "limit=1").await;
+    assert_eq!((members.len(), all_keys.len()), (5, 5));
+
+    // Act: two per window, a new member or key after each window.
+    let seen_members = walk(&app, &token, team, &member_shape, 2, async |_| {
+        invite(&app, &token).await;
+    })
+    .await;
+    let seen_keys = walk(&app, &token, keys, &key_shape, 2, async |_| {
+        make_key(&app, &token).await;
+    })
+    .await;
+
+    // Assert
+    assert_eq!(seen_members, members);
+    assert_eq!(seen_keys, all_keys);
+    let whole = app.get(team, Some(&token)).await;
+    assert_eq!(keys_of(&whole.body["data"]), ["teamMembers", "total"]);
+    assert_eq!(
+        whole.body["data"]["total"], 7,
+        "five, then two invited during the walk"
+    );
+    let windowed = app
+        .get(&format!("{team}?limit=3&cursor=first"), Some(&token))
+        .await;
+    assert_eq!(
+        keys_of(&windowed.body["data"]),
+        ["teamMembers", "total", "nextCursor"]
+    );
+    assert_eq!(windowed.body["data"]["total"], 7);
+    assert!(windowed.body["data"]["nextCursor"].is_string());
+    assert_eq!(
+        keys_of(&uncounted(&app, &token, team, false).await),
+        ["teamMembers"]
+    );
+    assert_eq!(
+        keys_of(&uncounted(&app, &token, team, true).await),
+        ["teamMembers", "nextCursor"]
+    );
+    assert_eq!(
+        keys_of(&uncounted(&app, &token, keys, false).await),
+        ["apiKeys"]
+    );
+    let bad = app
+        .get(&format!("{keys}?includeTotal=maybe"), Some(&token))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["errors"][0]["field"], "includeTotal");
+    let paged = app
+        .get(&format!("{team}?page=2&cursor=first"), Some(&token))
+        .await;
+    assert_eq!(paged.status, StatusCode::BAD_REQUEST, "{}", paged.body);
+    assert_eq!(paged.body["errors"][0]["field"], "page");
+    assert_eq!(paged.body["errors"][0]["code"], "not_allowed");
+    let member_cursor = first_cursor(&app, &token, team, &member_shape, 1).await;
+    let key_cursor = first_cursor(&app, &token, keys, &key_shape, 1).await;
+    refused(&app, &token, team, &tampered(&member_cursor), "tampered").await;
+    refused(&app, &token, keys, &tampered(&key_cursor), "tampered").await;
+    refused(&app, &token, keys, &member_cursor, "the team's").await;
+    refused(&app, &token, team, &key_cursor, "the keys'").await;
+    app.finish().await;
+}
+
+/// Add one unit to `product` through an adjustment (a ledger entry).
+async fn restock(app: &TestApp, token: &str, product: &str) {
+    let r = app
+        .client
+        .post(format!(
+            "{}/api/merchant/products/{product}/inventory/adjustments",
+            app.address
+        ))
+        .bearer_auth(token)
+        .header("idempotency-key", crate::helpers::unique("restock"))
+        .json(&serde_json::json!({ "delta": 1, "reason": "restock" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// Hold one unit of `product`.
+async fn hold(app: &TestApp, token: &str, product: &str) {
+    let path = format!("/api/merchant/products/{product}/inventory/reservations");
+    let r = app
+        .post(&path, Some(token), serde_json::json!({ "quantity": 1 }))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_stock_ledger_and_reservations_walk_by_cursor_once_each_while_stock_moves() {
+    // Arrange: five ledger entries and five holds on one product, a second product.
+    let app = spawn_app().await;
+    let (token, _, _) = app.register("stockwalk").await;
+    let product = app.product(&token, "Walked", 100).await;
+    let pid = product["id"].as_str().expect("id").to_string();
+    let other = app.product(&token, "Other", 100).await;
+    let other = other["id"].as_str().expect("id").to_string();
+    for _ in 0..5 {
+        restock(&app, &token, &pid).await;
+        hold(&app, &token, &pid).await;
+    }
+    let ledger = format!("/api/merchant/products/{pid}/inventory/adjustments");
+    let held = format!("/api/merchant/products/{pid}/inventory/reservations");
+    let ledger_shape = in_data("/data/adjustments", "id");
+    let held_shape = Shape {
+        items: "/data",
+        id: "id",
+        next: "/nextCursor",
+    };
+    let entries = page_ids(&app, &token, &ledger, &ledger_shape, "limit=100").await;
+    let holds = page_ids(&app, &token, &held, &held_shape, "limit=100").await;
+    assert_eq!((entries.len(), holds.len()), (5, 5));
+
+    // Act: two per window; stock keeps moving in between.
+    let seen_entries = walk(&app, &token, &ledger, &ledger_shape, 2, async |_| {
+        restock(&app, &token, &pid).await;
+    })
+    .await;
+    let seen_holds = walk(&app, &token, &held, &held_shape, 2, async |_| {
+        hold(&app, &token, &pid).await;
+    })
+    .await;
+
+    // Assert
+    assert_eq!(seen_entries, entries);
+    assert_eq!(seen_holds, holds);
+    let data = uncounted(&app, &token, &ledger, true).await;
+    assert_eq!(
+        keys_of(&data["pagination"]),
+        ["limit", "hasNext", "hasPrevious"]
+    );
+    let r = app
+        .get(
+            &format!("{held}?includeTotal=false&cursor=first&limit=2"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(keys_of(&r.body), ["success", "data", "nextCursor"]);
+    assert!(r.body["data"].is_array());
+    let ledger_cursor = first_cursor(&app, &token, &ledger, &ledger_shape, 1).await;
+    let held_cursor = first_cursor(&app, &token, &held, &held_shape, 1).await;
+    refused(&app, &token, &ledger, &tampered(&ledger_cursor), "tampered").await;
+    refused(&app, &token, &held, &tampered(&held_cursor), "tampered").await;
+    refused(&app, &token, &held, &ledger_cursor, "the ledger's").await;
+    refused(&app, &token, &ledger, &held_cursor, "the reservations'").await;
+    let other_ledger = format!("/api/merchant/products/{other}/inventory/adjustments");
+    refused(
+        &app,
+        &token,
+        &other_ledger,
+        &ledger_cursor,
+        "another product's",
+    )
+    .await;
+    refused(
+        &app,
+        &token,
+        &with_query(&held, "status=active"),
+        &held_cursor,
+        "other filter",
+    )
+    .await;
+    app.finish().await;
+}

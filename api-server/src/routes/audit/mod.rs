@@ -26,7 +26,11 @@ pub use timeline::{
     critical, heatmap, recent, summary, timeline, today,
 };
 
-use super::{Reply, params};
+use super::{
+    Reply,
+    cursor::{CursorParams, Paging},
+    params,
+};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthMerchant, object_id},
@@ -35,6 +39,7 @@ use crate::{
         ObjectId,
         audit::{AuditActor, AuditFilter},
         audit_views::AuditGroup,
+        keyset::Window,
     },
     validate::Validator,
 };
@@ -69,30 +74,30 @@ async fn page_of(
     page: u64,
     limit: i64,
 ) -> Result<Reply<AuditLogPage>, ApiError> {
-    let found = query::page(state, merchant, filter, page, limit).await?;
-    Ok(Reply::data(AuditLogPage {
-        logs: found.logs,
-        total: found.total,
-        page,
-        total_pages: found.total.div_ceil(limit as u64),
-    }))
+    let window = Window::Page(page);
+    let found = query::window(state, merchant, filter, &window, limit, true).await?;
+    Ok(Reply::data(AuditLogPage::new(found, limit, &window, None)))
 }
 
-/// Filtered, paged audit records (default 50 per page).
-#[utoipa::path(get, path = "/api/merchant/audit/logs", tag = "audit", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, description = "A page of records", body = crate::openapi::Envelope<AuditLogPage>),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+/// Filtered audit records (default 50 per page), newest first: pages, or a cursor walk.
+#[utoipa::path(get, path = "/api/merchant/audit/logs", tag = "audit", security(("bearer" = [])), params(LogQuery, CursorParams),
+    responses((status = 200, description = "A page of records (cursor mode: `data.nextCursor` and a `Link` header; no `page`)", body = crate::openapi::Envelope<AuditLogPage>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody)))]
 pub async fn logs(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     AppQuery(mut q): AppQuery<LogQuery>,
 ) -> Result<Reply<AuditLogPage>, ApiError> {
     auth.require("logs:view")?;
     let mut v = Validator::new();
     let filter = query::filter(&mut v, &mut q);
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 50);
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page);
     v.finish_as("Query validation failed")?;
-    page_of(&state, auth.id(), &filter, page, limit).await
+    let found = query::window(&state, auth.id(), &filter, &window, limit, count).await?;
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &found);
+    Ok(Reply::data(AuditLogPage::new(found, limit, &window, more.next_cursor)).link(more.link))
 }
 
 /// Totals by action (top 10) and severity, and the 10 latest records.

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::views::AuditRecords;
+use super::views::{AuditRecord, AuditRecords};
 use crate::{
     audit::Severity,
     error::ApiError,
@@ -12,6 +12,7 @@ use crate::{
     store::{
         self, ObjectId,
         audit::{AuditActor, AuditFilter},
+        keyset::{Listing, Window},
     },
     validate::Validator,
 };
@@ -77,7 +78,7 @@ pub fn failed(e: store::Error) -> ApiError {
     ApiError::internal("Failed to fetch audit logs")(e)
 }
 
-/// A page of the merchant's records matching `filter`, with the acting team members.
+/// A page of the merchant's records matching `filter`, with the acting team members, counted.
 pub async fn page(
     state: &AppState,
     merchant: ObjectId,
@@ -85,14 +86,27 @@ pub async fn page(
     page: u64,
     limit: i64,
 ) -> Result<AuditRecords, ApiError> {
-    let skip = (page - 1) * limit as u64;
+    let found = window(state, merchant, filter, &Window::Page(page), limit, true).await?;
+    Ok(AuditRecords {
+        total: found.total.unwrap_or_default(),
+        logs: found.items,
+    })
+}
+
+/// A window (a page or a keyset window) of the merchant's records matching `filter`, with the
+/// acting team members, counted when asked.
+pub async fn window(
+    state: &AppState,
+    merchant: ObjectId,
+    filter: &AuditFilter,
+    window: &Window,
+    limit: i64,
+    count: bool,
+) -> Result<Listing<AuditRecord>, ApiError> {
     let found = state
         .store
-        .audit_page(merchant, filter, skip, limit)
+        .audit_window(merchant, filter, window, limit, count)
         .await
         .map_err(failed)?;
-    Ok(AuditRecords {
-        logs: found.logs.into_iter().map(Into::into).collect(),
-        total: found.total,
-    })
+    Ok(found.map_items(AuditRecord::from))
 }

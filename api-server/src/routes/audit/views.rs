@@ -10,11 +10,15 @@ use utoipa::{
     },
 };
 
-use crate::store::{
-    DateTime,
-    audit::{AuditFacts, AuditFieldChange, AuditLogDoc, Snapshot},
-    audit_views::{AuditEntry, AuditHeatCell, AuditMember, AuditMonthCount},
-    json::iso,
+use crate::{
+    routes::cursor::Standing,
+    store::{
+        DateTime,
+        audit::{AuditFacts, AuditFieldChange, AuditLogDoc, Snapshot},
+        audit_views::{AuditEntry, AuditHeatCell, AuditMember, AuditMonthCount},
+        json::iso,
+        keyset::{Listing, Window},
+    },
 };
 
 /// The team member who made a record.
@@ -184,12 +188,39 @@ pub struct AuditRecords {
 pub struct AuditLogPage {
     /// Records, newest first.
     pub logs: Vec<AuditRecord>,
-    /// Records matching the filter.
-    pub total: u64,
-    /// Page (≥ 1).
-    pub page: u64,
-    /// Pages of the filter.
-    pub total_pages: u64,
+    /// Records matching the filter (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Page (≥ 1; left out in cursor mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Pages of the filter (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
+}
+
+impl AuditLogPage {
+    /// The records of a window of `limit` and where it stands; `next_cursor` as
+    /// `Paging::continuation` gave it.
+    pub fn new(
+        listing: Listing<AuditRecord>,
+        limit: i64,
+        window: &Window,
+        next_cursor: Option<Option<String>>,
+    ) -> Self {
+        let at = Standing::of(window, limit as u64, &listing);
+        Self {
+            logs: listing.items,
+            total: at.total,
+            page: at.page,
+            total_pages: at.pages,
+            next_cursor,
+        }
+    }
 }
 
 /// `{label: count}` of grouped counts, in the order counted (most frequent first).

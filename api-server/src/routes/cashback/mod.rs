@@ -26,7 +26,11 @@ pub use insights::{__path_analytics, __path_metrics, analytics, metrics};
 use types::{CreateBody, ListQuery, RangeQuery};
 use views::{CashbackList, CashbackPagination, CashbackPendingCount, CashbackStats, CashbackView};
 
-use super::{Reply, params};
+use super::{
+    Reply,
+    cursor::{CursorParams, Paging, Standing},
+    params,
+};
 use crate::{
     audit::AuditChange,
     error::ApiError,
@@ -79,37 +83,36 @@ pub(crate) fn range_filter(
     }
 }
 
-/// The merchant's cashback requests, newest first.
-#[utoipa::path(get, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, description = "A page of requests", body = crate::openapi::Envelope<CashbackList>),
-        (status = 400, description = "Query validation failed", body = crate::openapi::ErrorBody)))]
+/// The merchant's cashback requests, newest first (pages, or a cursor walk).
+#[utoipa::path(get, path = "/api/merchant/cashback", tag = "cashback", security(("bearer" = [])), params(ListQuery, CursorParams),
+    responses((status = 200, description = "A page of requests (cursor mode: `data.nextCursor` and a `Link` header; no `pagination.page`)", body = crate::openapi::Envelope<CashbackList>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<Reply<CashbackList>, ApiError> {
     auth.require("orders:view")?;
     let mut v = Validator::new();
     let (page, limit) = params::page_limit(&mut v, q.page, q.limit, 20);
     let filter = range_filter(&mut v, q.start_date, q.end_date, q.status);
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page);
     v.finish_as("Query validation failed")?;
-    let (items, total) = state
+    let listing = state
         .store
-        .cashback_page(auth.id(), &filter, (page - 1) * limit as u64, limit)
+        .cashback_list(auth.id(), &filter, &window, limit, count)
         .await
         .map_err(ApiError::internal("Failed to fetch cashback requests"))?;
-    let pagination = CashbackPagination {
-        page,
-        limit,
-        total,
-        pages: total.div_ceil(limit as u64),
-    };
-    let cashbacks = items.into_iter().map(CashbackView::from).collect();
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
+    let at = Standing::of(&window, limit as u64, &listing);
     Ok(Reply::data(CashbackList {
-        cashbacks,
-        pagination,
+        cashbacks: listing.items.into_iter().map(CashbackView::from).collect(),
+        pagination: CashbackPagination::new(at, limit),
+        next_cursor: more.next_cursor,
     })
-    .message("Cashback requests retrieved successfully"))
+    .message("Cashback requests retrieved successfully")
+    .link(more.link))
 }
 
 /// Counts by status and the real requested/approved/paid totals.

@@ -3,10 +3,13 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::{
-    cashback::{CashbackDoc, RiskFactorRow, TimelineEntry},
-    cashback_stats::{CashbackDayRow, CashbackMetrics, CashbackStatsRow, CashbackStatusRow},
-    json::iso,
+use crate::{
+    routes::cursor::Standing,
+    store::{
+        cashback::{CashbackDoc, RiskFactorRow, TimelineEntry},
+        cashback_stats::{CashbackDayRow, CashbackMetrics, CashbackStatsRow, CashbackStatusRow},
+        json::iso,
+    },
 };
 
 /// What a request records of its customer.
@@ -212,23 +215,43 @@ impl From<CashbackDoc> for CashbackView {
 /// Paging of the list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CashbackPagination {
-    /// Page (≥ 1).
-    pub page: u64,
+    /// Page (≥ 1; left out in cursor mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
     /// Page size.
     pub limit: i64,
-    /// Requests matching the filter.
-    pub total: u64,
-    /// Pages.
-    pub pages: u64,
+    /// Requests matching the filter (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Pages (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
+}
+
+impl CashbackPagination {
+    /// Where a window of `limit` requests stands.
+    pub fn new(at: Standing, limit: i64) -> Self {
+        Self {
+            page: at.page,
+            limit,
+            total: at.total,
+            pages: at.pages,
+        }
+    }
 }
 
 /// A page of requests.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CashbackList {
     /// Requests, newest first.
     pub cashbacks: Vec<CashbackView>,
     /// Paging.
     pub pagination: CashbackPagination,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
 /// Counts by status and amounts.

@@ -10,7 +10,10 @@ use super::{not_found, product_id, types::int_param, views::Pagination};
 use crate::{
     error::ApiError,
     extract::{AppQuery, AuthTenant},
-    routes::Reply,
+    routes::{
+        Reply,
+        cursor::{CursorParams, Paging},
+    },
     state::AppState,
     store::{
         json::{Plain, PlainDoc},
@@ -30,6 +33,10 @@ pub struct ReviewPage {
     pub stats: ReviewStatsView,
     /// Where the page is.
     pub pagination: Pagination,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the list.
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
 /// A review as the consumer app stored it (`rating`, `comment`, `images`, `verified`,
@@ -159,17 +166,18 @@ pub struct ReviewsQuery {
     pub filter: Option<String>,
 }
 
-/// The store's reviews, newest first, with the authors populated.
+/// The store's reviews, newest first, with the authors populated (pages, or a cursor walk).
 #[utoipa::path(get, path = "/api/merchant/products/{id}/reviews", tag = "products", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Product id"), ReviewsQuery),
-    responses((status = 200, description = "`data.reviews`, `data.stats`, `data.pagination`", body = crate::openapi::Envelope<ReviewPage>),
-        (status = 400, description = "Invalid product ID format or query", body = crate::openapi::ErrorBody),
+    params(("id" = String, Path, description = "Product id"), ReviewsQuery, CursorParams),
+    responses((status = 200, description = "`data.reviews`, `data.stats`, `data.pagination` (cursor mode: `data.nextCursor` and a `Link` header; no `page`)", body = crate::openapi::Envelope<ReviewPage>),
+        (status = 400, description = "Invalid product ID format or query (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 401, description = "Not authenticated", body = crate::openapi::ErrorBody),
         (status = 404, description = "Product not found, or Store not found", body = crate::openapi::ErrorBody)))]
 pub async fn reviews(
     State(state): State<AppState>,
     auth: AuthTenant,
     Path(id): Path<String>,
+    paging: Paging,
     AppQuery(q): AppQuery<ReviewsQuery>,
 ) -> Result<Reply<ReviewPage>, ApiError> {
     let id = product_id(&id)?;
@@ -190,6 +198,7 @@ pub async fn reviews(
             parsed
         }
     };
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page);
     v.finish_as("Query validation failed")?;
     let store = &state.store;
     let failed = || ApiError::internal("Failed to fetch reviews");
@@ -203,16 +212,19 @@ pub async fn reviews(
         .await
         .map_err(failed())?
         .ok_or_else(|| ApiError::NotFound("Store not found".into()))?;
-    let ((reviews, total), stats) = futures::try_join!(
-        store.shop_reviews_with_authors(shop.id, filter, page, limit),
+    let (listing, stats) = futures::try_join!(
+        store.shop_reviews_with_authors(shop.id, filter, &window, limit, count),
         store.review_stats(shop.id)
     )
     .map_err(failed())?;
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
     Ok(Reply::data(ReviewPage {
-        reviews,
+        pagination: Pagination::of(&window, limit.unsigned_abs(), &listing),
+        reviews: listing.items,
         stats: ReviewStatsView::from(&stats),
-        pagination: Pagination::new(total, page, limit.unsigned_abs()),
-    }))
+        next_cursor: more.next_cursor,
+    })
+    .link(more.link))
 }
 
 #[cfg(test)]

@@ -331,19 +331,6 @@ pub struct Pagination {
 }
 
 impl Pagination {
-    /// The position of `page` of `limit` items among `total`.
-    pub fn new(total: u64, page: u64, limit: u64) -> Self {
-        let total_pages = total.div_ceil(limit);
-        Self {
-            total_count: Some(total),
-            page: Some(page),
-            limit,
-            total_pages: Some(total_pages),
-            has_next: page < total_pages,
-            has_previous: page > 1,
-        }
-    }
-
     /// The position of a window that read `listing`.
     pub fn of<T>(window: &Window, limit: u64, listing: &Listing<T>) -> Self {
         let at = Standing::of(window, limit, listing);

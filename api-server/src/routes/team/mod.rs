@@ -26,7 +26,12 @@ use views::{
     TeamActivityData, TeamList,
 };
 
-use super::{Reply, params};
+use super::{
+    Reply, audit,
+    audit::views::AuditLogPage,
+    cursor::{CursorParams, Paging},
+    params,
+};
 use crate::{
     audit::AuditChange,
     domain::role_permissions,
@@ -36,6 +41,7 @@ use crate::{
     store::{
         ObjectId,
         audit::{AuditActor, AuditFilter},
+        keyset::Listing,
         users::MerchantUserDoc,
     },
     validate::Validator,
@@ -99,22 +105,52 @@ async fn with_inviters(
     Ok(Members { members, inviters })
 }
 
-/// The merchant's team members, newest first.
-#[utoipa::path(get, path = "/api/merchant/team", tag = "team", security(("bearer" = [])),
-    responses((status = 200, description = "`data.teamMembers`, `data.total`", body = crate::openapi::Envelope<TeamList>),
+/// Query of the team list, read in cursor mode only (the list is otherwise whole).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TeamQuery {
+    /// Cursor mode only: members per window, 1..100 (default 20).
+    pub limit: Option<String>,
+}
+
+/// The merchant's team members, newest first: all of them, or a cursor walk.
+#[utoipa::path(get, path = "/api/merchant/team", tag = "team", security(("bearer" = [])), params(TeamQuery, CursorParams),
+    responses((status = 200, description = "`data.teamMembers`, `data.total` (cursor mode: `data.nextCursor` and a `Link` header)", body = crate::openapi::Envelope<TeamList>),
+        (status = 400, description = "Query validation failed (a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody),
         (status = 403, description = "Missing team:view", body = crate::openapi::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
+    query: Result<AppQuery<TeamQuery>, ApiError>,
 ) -> Result<Reply<Team>, ApiError> {
     auth.require("team:view")?;
-    let members = state
-        .store
-        .team_members(auth.id())
-        .await
-        .map_err(ApiError::internal("Failed to fetch team members"))?;
-    let members = with_inviters(&state, &auth, members).await?;
-    Ok(Reply::data(Team(members)))
+    let mut v = Validator::new();
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), 1);
+    // The whole list reads no query parameter, as before cursors.
+    let limit = if paging.is_cursor() {
+        Some(params::int(&mut v, "limit", query?.0.limit, 1, 100, 20))
+    } else {
+        None
+    };
+    v.finish_as("Query validation failed")?;
+    let store = &state.store;
+    let listing = match limit {
+        Some(limit) => store.team_window(auth.id(), &window, limit, count).await,
+        None => store
+            .team_members(auth.id())
+            .await
+            .map(|all| Listing::whole(all, count)),
+    }
+    .map_err(ApiError::internal("Failed to fetch team members"))?;
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &listing);
+    let total = listing.total;
+    Ok(Reply::data(Team {
+        members: with_inviters(&state, &auth, listing.items).await?,
+        total,
+        next_cursor: more.next_cursor,
+    })
+    .link(more.link))
 }
 
 /// One team member.
@@ -334,12 +370,15 @@ pub struct ActivityQuery {
     pub user_id: Option<String>,
 }
 
-/// Team activity from the audit trail: actions by team members and changes to the team.
-#[utoipa::path(get, path = "/api/merchant/team/activity", tag = "team", security(("bearer" = [])), params(ActivityQuery),
-    responses((status = 200, description = "`{activities,total,page,totalPages}`", body = crate::openapi::Envelope<TeamActivityData>)))]
+/// Team activity from the audit trail: actions by team members and changes to the team
+/// (pages, or a cursor walk).
+#[utoipa::path(get, path = "/api/merchant/team/activity", tag = "team", security(("bearer" = [])), params(ActivityQuery, CursorParams),
+    responses((status = 200, description = "`{activities,total,page,totalPages}` (cursor mode: `nextCursor` and a `Link` header; no `page`)", body = crate::openapi::Envelope<TeamActivityData>),
+        (status = 400, description = "Query validation failed (also a tampered, foreign or mismatched `cursor`)", body = crate::openapi::ErrorBody)))]
 pub async fn activity(
     State(state): State<AppState>,
     auth: AuthMerchant,
+    paging: Paging,
     AppQuery(q): AppQuery<ActivityQuery>,
 ) -> Result<Reply<TeamActivityData>, ApiError> {
     auth.require("team:view")?;
@@ -357,11 +396,14 @@ pub async fn activity(
         Some(Ok(id)) => Some(id),
         None => None,
     };
+    let (window, count) = paging.window(&mut v, &state.auth.cursor, auth.id(), page);
     v.finish_as("Query validation failed")?;
     let filter = AuditFilter {
         actor: user.map_or(AuditActor::Team, AuditActor::Member),
         ..AuditFilter::default()
     };
-    let found = crate::routes::audit::query::page(&state, auth.id(), &filter, page, limit).await?;
-    Ok(Reply::data(TeamActivityData::new(found, page, limit)))
+    let found = audit::query::window(&state, auth.id(), &filter, &window, limit, count).await?;
+    let more = paging.continuation(&state.auth.cursor, auth.id(), &found);
+    let page = AuditLogPage::new(found, limit, &window, more.next_cursor);
+    Ok(Reply::data(TeamActivityData::from(page)).link(more.link))
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    routes::audit::views::{AuditRecord, AuditRecords},
+    routes::audit::views::{AuditLogPage, AuditRecord},
     store::json::{hex, iso_text, opt_iso_text},
     store::{DateTime, ObjectId, users::MerchantUserDoc},
 };
@@ -102,8 +102,13 @@ impl<'a> MemberView<'a> {
 pub struct TeamList<'a> {
     /// Members, newest first.
     pub team_members: Vec<MemberView<'a>>,
-    /// Number of members.
-    pub total: usize,
+    /// Number of members (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<&'a Option<String>>,
 }
 
 /// Members owning their inviters: serialised as a list of [`MemberView`].
@@ -132,13 +137,21 @@ impl Members {
 
 /// The team list owning its members: serialised as [`TeamList`].
 #[derive(Debug)]
-pub struct Team(pub Members);
+pub struct Team {
+    /// The members of the list or window, with their inviters.
+    pub members: Members,
+    /// Number of members (when counted).
+    pub total: Option<u64>,
+    /// As `Paging::continuation` gave it.
+    pub next_cursor: Option<Option<String>>,
+}
 
 impl Serialize for Team {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         TeamList {
-            team_members: self.0.views(),
-            total: self.0.members.len(),
+            team_members: self.members.views(),
+            total: self.total,
+            next_cursor: self.next_cursor.as_ref(),
         }
         .serialize(s)
     }
@@ -288,28 +301,43 @@ pub struct StatusSummary<'a> {
     pub status: &'a str,
 }
 
-/// `data` of the team activity feed.
+/// `data` of the team activity feed: the audit log's page (`GET /audit/logs`) with its records
+/// under `activities`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamActivityData {
-    /// Audit records, newest first, as the audit log lists them (`GET /audit/logs`).
+    /// Audit records, newest first, as the audit log lists them.
     pub activities: Vec<AuditRecord>,
-    /// Records matching.
-    pub total: u64,
-    /// 1-based page.
-    pub page: u64,
-    /// Number of pages.
-    pub total_pages: u64,
+    /// Records matching (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// 1-based page (left out in cursor mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Number of pages (left out with `includeTotal=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
+    /// Cursor mode only: the cursor of the next window, `null` at the end of the feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
-impl TeamActivityData {
-    /// Page `page` of `limit` records.
-    pub fn new(found: AuditRecords, page: u64, limit: i64) -> Self {
-        Self {
-            total_pages: found.total.div_ceil(limit as u64),
-            activities: found.logs,
-            total: found.total,
+impl From<AuditLogPage> for TeamActivityData {
+    fn from(page: AuditLogPage) -> Self {
+        let AuditLogPage {
+            logs,
+            total,
             page,
+            total_pages,
+            next_cursor,
+        } = page;
+        Self {
+            activities: logs,
+            total,
+            page,
+            total_pages,
+            next_cursor,
         }
     }
 }
