@@ -31,6 +31,15 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Build or inspect the sales rollups analytics reports read.
+    Rollups {
+        /// Settings (only the MongoDB ones are used).
+        #[command(flatten)]
+        config: Config,
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::ops::rollups::RollupsAction,
+    },
     /// Create demo merchants, stores, products and orders.
     Seed {
         /// Settings (only the MongoDB ones are used).

@@ -204,6 +204,11 @@ pub struct Config {
     /// disables; each reservation is released once whichever replica gets there first).
     #[arg(long, env = "RESERVATION_SWEEP_INTERVAL_MS", default_value_t = 5000)]
     pub reservation_sweep_interval_ms: u64,
+    /// How often each replica folds orders changed by others (the consumer app) into the sales
+    /// rollups, in milliseconds; the first pass builds them when they were never built (0
+    /// disables: reports then aggregate the orders unless the rollups were built elsewhere).
+    #[arg(long, env = "ROLLUP_SYNC_INTERVAL_MS", default_value_t = 5000)]
+    pub rollup_sync_interval_ms: u64,
     /// Lifetime of cached analytics results in seconds.
     #[arg(long, env = "ANALYTICS_CACHE_TTL_SECS", default_value_t = 300)]
     pub analytics_cache_ttl_secs: u64,
@@ -429,6 +434,8 @@ pub struct Settings {
     pub order_watch_interval: Option<Duration>,
     /// Expired-reservation sweep period (`None`: off).
     pub reservation_sweep_interval: Option<Duration>,
+    /// Sales-rollup maintenance period (`None`: off).
+    pub rollup_sync_interval: Option<Duration>,
     /// Uploaded files.
     pub uploads: UploadSettings,
 }
@@ -725,6 +732,8 @@ impl Config {
                 .then(|| Duration::from_millis(self.order_watch_interval_ms)),
             reservation_sweep_interval: (self.reservation_sweep_interval_ms > 0)
                 .then(|| Duration::from_millis(self.reservation_sweep_interval_ms)),
+            rollup_sync_interval: (self.rollup_sync_interval_ms > 0)
+                .then(|| Duration::from_millis(self.rollup_sync_interval_ms)),
             uploads: c.uploads,
         }
     }

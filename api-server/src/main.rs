@@ -64,6 +64,13 @@ async fn main() -> ExitCode {
             backup::run_capture(*args).await
         }
         Command::Migrate { config, action } => migrate(config, action).await,
+        Command::Rollups { config, action } => {
+            let _telemetry = command_telemetry(&config);
+            match database(config) {
+                Ok(database) => report(ops::rollups::run(&database, action).await),
+                Err(code) => code,
+            }
+        }
         Command::Seed {
             config,
             merchants,

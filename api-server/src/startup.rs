@@ -118,7 +118,8 @@ pub struct Application {
     admin_router: axum::Router,
     mail_worker: Option<JoinHandle<()>>,
     audit_worker: JoinHandle<()>,
-    /// Periodic tasks (new-order notifications, expired reservations), aborted at shutdown.
+    /// Periodic tasks (new-order notifications, expired reservations, sales rollups), aborted
+    /// at shutdown.
     watchers: Vec<JoinHandle<()>>,
     store: Store,
 }
@@ -150,7 +151,17 @@ impl Application {
                 every,
             ))
         });
-        let watchers = order_watcher.into_iter().chain(sweeper).collect();
+        let rollups = settings.rollup_sync_interval.map(|every| {
+            tokio::spawn(crate::store::rollups::maintain_forever(
+                store.clone(),
+                every,
+            ))
+        });
+        let watchers = order_watcher
+            .into_iter()
+            .chain(sweeper)
+            .chain(rollups)
+            .collect();
         let services = Services {
             store: store.clone(),
             redis,

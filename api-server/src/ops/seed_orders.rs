@@ -236,7 +236,9 @@ fn order(
         "timeline": timeline(status, created),
         "status": status,
         "createdAt": created,
-        "updatedAt": created,
+        // The seeding time, as the consumer app's model stamps an insert (the sales rollups'
+        // catch-up finds changes by `updatedAt`).
+        "updatedAt": DateTime::from_millis(now.timestamp_millis()),
     };
     if coupon {
         d.insert("couponCode", "SAVE10");

@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
 use super::{
-    Store,
+    Store, match_stages,
     order_analytics::{SalesLines, line_revenue, own_units},
 };
 
@@ -81,7 +81,8 @@ pub enum BucketKey {
 }
 
 impl BucketKey {
-    fn of(b: Option<&Bson>) -> Self {
+    /// The key of a group `_id`.
+    pub fn of(b: Option<&Bson>) -> Self {
         let small = |b: &Bson| b.as_i32().map(i64::from).or(b.as_i64());
         match b {
             Some(Bson::String(s)) => Self::Text(s.clone()),
@@ -138,7 +139,11 @@ pub enum TimeKey {
 
 impl TimeKey {
     fn expr(self) -> Bson {
-        let date = "$createdAt";
+        self.expr_of("$createdAt")
+    }
+
+    /// The key of the date at `date` (a field path), as a group `_id` expression.
+    pub fn expr_of(self, date: &str) -> Bson {
         let b = match self {
             Self::Day => doc! { "$dateToString": { "format": "%Y-%m-%d", "date": date } },
             Self::Month => doc! { "$dateToString": { "format": "%Y-%m", "date": date } },
@@ -276,61 +281,37 @@ impl Store {
     }
 
     /// Revenue, orders and units in scope.
-    pub async fn sales_totals(&self, s: Scope) -> mongodb::error::Result<Bucket> {
+    pub async fn sales_totals_from_orders(&self, s: Scope) -> mongodb::error::Result<Bucket> {
         let rows = self
             .aggregate("orders", sales_pipeline(s, Bson::Null))
             .await?;
         Ok(totals_row(&rows))
     }
 
-    /// [`Store::sales_totals`] of two scopes of one store in one pass (a `$facet`).
-    pub async fn sales_totals_pair(
+    /// The number of customers ([`Store::customer_rows`] rows) of two scopes of one store, in
+    /// one pass (a `$facet`). Customer figures are lifetime up to each end, so they read the
+    /// orders (not the sales rollups).
+    pub async fn customer_counts_pair(
         &self,
         a: Scope,
         b: Scope,
-    ) -> mongodb::error::Result<(Bucket, Bucket)> {
+    ) -> mongodb::error::Result<(i64, i64)> {
         let f = self
             .facet(
                 "orders",
-                spanning(a, b, true),
-                vec![
-                    ("a", sales_pipeline(a, Bson::Null)),
-                    ("b", sales_pipeline(b, Bson::Null)),
-                ],
-            )
-            .await?;
-        Ok((totals_row(&f.rows("a")), totals_row(&f.rows("b"))))
-    }
-
-    /// Sales totals and customer counts ([`Store::customer_rows`] rows) of two scopes of one
-    /// store, in one pass (a `$facet`) instead of four.
-    pub async fn period_comparison(
-        &self,
-        a: Scope,
-        b: Scope,
-    ) -> mongodb::error::Result<PeriodComparison> {
-        let f = self
-            .facet(
-                "orders",
-                // Customer figures are lifetime up to the end: no lower date bound.
                 spanning(a, b, false),
                 vec![
-                    ("a", sales_pipeline(a, Bson::Null)),
-                    ("b", sales_pipeline(b, Bson::Null)),
                     ("ca", customer_count_pipeline(a)),
                     ("cb", customer_count_pipeline(b)),
                 ],
             )
             .await?;
         let count = |k: &str| f.rows(k).first().map_or(0, |d| int(d, "n"));
-        Ok(PeriodComparison {
-            totals: (totals_row(&f.rows("a")), totals_row(&f.rows("b"))),
-            customers: (count("ca"), count("cb")),
-        })
+        Ok((count("ca"), count("cb")))
     }
 
     /// Sales grouped by a time key, sorted by key.
-    pub async fn sales_buckets(
+    pub async fn sales_buckets_from_orders(
         &self,
         s: Scope,
         key: TimeKey,
@@ -343,21 +324,20 @@ impl Store {
 
     /// Sales grouped by a field of the order (`payment.method`, `couponCode`), largest revenue
     /// first; orders without the field are left out.
-    pub async fn sales_by_field(
+    pub async fn sales_by_field_from_orders(
         &self,
         s: Scope,
         field: &str,
     ) -> mongodb::error::Result<Vec<(String, Bucket, f64)>> {
-        let mut m = orders_match(s);
-        m.insert(field, doc! { "$exists": true, "$nin": [Bson::Null, ""] });
-        let pipeline = vec![
-            doc! { "$match": m },
+        let mut pipeline = match_stages(orders_match(s));
+        pipeline.extend([
+            doc! { "$match": { field: { "$exists": true, "$nin": [Bson::Null, ""] } } },
             doc! { "$group": {
                 "_id": format!("${field}"), "revenue": { "$sum": "$totals.total" }, "orders": { "$sum": 1 },
                 "discount": { "$sum": "$totals.discount" },
             } },
             doc! { "$sort": { "revenue": -1, "_id": 1 } },
-        ];
+        ]);
         let rows = self.aggregate("orders", pipeline).await?;
         Ok(rows
             .iter()
@@ -378,7 +358,7 @@ impl Store {
     }
 
     /// Sums of every `totals.*` money field in scope (by field name), and `orders`.
-    pub async fn totals_breakdown(
+    pub async fn totals_breakdown_from_orders(
         &self,
         s: Scope,
     ) -> mongodb::error::Result<BTreeMap<&'static str, f64>> {
@@ -389,7 +369,11 @@ impl Store {
         let rows = self
             .aggregate(
                 "orders",
-                vec![doc! { "$match": orders_match(s) }, doc! { "$group": group }],
+                [
+                    match_stages(orders_match(s)),
+                    vec![doc! { "$group": group }],
+                ]
+                .concat(),
             )
             .await?;
         let row = rows.into_iter().next().unwrap_or_default();
@@ -402,8 +386,8 @@ impl Store {
 
     /// Sales per product category (via `$lookup` on the sold products).
     pub async fn category_sales(&self, s: Scope) -> mongodb::error::Result<Vec<CategorySales>> {
-        let pipeline = vec![
-            doc! { "$match": orders_match(s) },
+        let mut pipeline = match_stages(orders_match(s));
+        pipeline.extend([
             doc! { "$unwind": "$items" },
             doc! { "$match": { "items.store": s.shop } },
             doc! { "$group": {
@@ -426,7 +410,7 @@ impl Store {
                 "_id": "$_id.c", "quantity": { "$sum": "$quantity" }, "revenue": { "$sum": "$revenue" }, "orders": { "$sum": 1 },
             } },
             doc! { "$sort": { "revenue": -1 } },
-        ];
+        ]);
         let rows = self.aggregate("orders", pipeline).await?;
         Ok(rows
             .iter()
@@ -609,20 +593,20 @@ impl Store {
     }
 
     /// Daily units of one product in scope: `("YYYY-MM-DD", units)`.
-    pub async fn product_daily_units(
+    pub async fn product_daily_units_from_orders(
         &self,
         s: Scope,
         product: ObjectId,
     ) -> mongodb::error::Result<Vec<(String, i64)>> {
         let mut m = orders_match(s);
         m.insert("items.product", product);
-        let pipeline = vec![
-            doc! { "$match": m },
+        let mut pipeline = match_stages(m);
+        pipeline.extend([
             doc! { "$unwind": "$items" },
             doc! { "$match": { "items.store": s.shop, "items.product": product } },
             doc! { "$group": { "_id": TimeKey::Day.expr(), "q": { "$sum": "$items.quantity" } } },
             doc! { "$sort": { "_id": 1 } },
-        ];
+        ]);
         let rows = self.aggregate("orders", pipeline).await?;
         Ok(rows
             .iter()
@@ -666,14 +650,13 @@ fn customer_match(s: Scope) -> Document {
 }
 
 fn customer_pipeline(s: Scope) -> Vec<Document> {
-    vec![
-        doc! { "$match": customer_match(s) },
-        doc! { "$group": {
-            "_id": "$user", "orders": { "$sum": 1 }, "revenue": { "$sum": "$totals.total" },
-            "first": { "$min": "$createdAt" }, "last": { "$max": "$createdAt" },
-            "inRange": { "$sum": { "$cond": [{ "$gte": ["$createdAt", s.start] }, 1, 0] } },
-        } },
-    ]
+    let mut pipeline = match_stages(customer_match(s));
+    pipeline.push(doc! { "$group": {
+        "_id": "$user", "orders": { "$sum": 1 }, "revenue": { "$sum": "$totals.total" },
+        "first": { "$min": "$createdAt" }, "last": { "$max": "$createdAt" },
+        "inRange": { "$sum": { "$cond": [{ "$gte": ["$createdAt", s.start] }, 1, 0] } },
+    } });
+    pipeline
 }
 
 fn customer_rows_pipeline(s: Scope, page: Option<(u64, i64)>) -> Vec<Document> {
@@ -716,12 +699,13 @@ fn customer_rows_of(rows: &[Document]) -> Vec<CustomerRow> {
 /// Revenue, orders and units of a scope grouped by `key` (`null`: one row), sorted by key.
 /// `$project` early: only the key, the total and the store's units travel on.
 fn sales_pipeline(s: Scope, key: Bson) -> Vec<Document> {
-    vec![
-        doc! { "$match": orders_match(s) },
+    let mut pipeline = match_stages(orders_match(s));
+    pipeline.extend([
         doc! { "$project": { "k": key, "t": { "$ifNull": ["$totals.total", 0] }, "n": own_units(&[s.shop]) } },
         doc! { "$group": { "_id": "$k", "revenue": { "$sum": "$t" }, "orders": { "$sum": 1 }, "items": { "$sum": "$n" } } },
         doc! { "$sort": { "_id": 1 } },
-    ]
+    ]);
+    pipeline
 }
 
 fn bucket_rows(rows: &[Document]) -> Vec<Bucket> {

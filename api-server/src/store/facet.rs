@@ -44,7 +44,8 @@ impl Store {
             .into_iter()
             .map(|(name, stages)| (name.to_string(), Bson::from(stages)))
             .collect();
-        let pipeline = vec![doc! { "$match": first }, doc! { "$facet": facet }];
+        let mut pipeline = super::match_stages(first);
+        pipeline.push(doc! { "$facet": facet });
         let mut cursor = self
             .db()
             .collection::<Document>(collection)

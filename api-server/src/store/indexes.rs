@@ -88,6 +88,10 @@ const CATALOGUE: &[Row] = &[
     ("orders", "items.store_1_createdAt_-1", &[("items.store", 1), ("createdAt", -1)], Plain),
     ("orders", "items.store_1_status_1", &[("items.store", 1), ("status", 1)], Plain),
     ("orders", "createdAt_1", &[("createdAt", 1)], Plain),
+    // The sales-rollup catch-up (`store::rollups`) reads orders changed since its position.
+    ("orders", "updatedAt_1", &[("updatedAt", 1)], Plain),
+    // Sales rollups: a report reads one store's rows of one dimension over a bucket range.
+    ("salesrollups", "store_dim_grain_time", &[("s", 1), ("d", 1), ("g", 1), ("t", 1)], Plain),
     // Notifications: the inbox query, and one notification per event key and merchant.
     ("notifications", "user_1_deletedAt_1_isArchived_1_isRead_1_createdAt_-1",
         &[("user", 1), ("deletedAt", 1), ("isArchived", 1), ("isRead", 1), ("createdAt", -1)], Plain),

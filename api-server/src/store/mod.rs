@@ -30,6 +30,7 @@ pub mod product_patch;
 pub mod products;
 pub mod reservations;
 pub mod reviews;
+pub mod rollups;
 pub mod sessions;
 pub mod shops;
 pub mod stock;
@@ -57,12 +58,19 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Store {
     client: Client,
     db: Database,
+    /// One sales-rollup refold or catch-up at a time in this process (`rollups`): concurrent
+    /// reports wait for the catch-up in flight instead of racing it order by order.
+    rollup_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
     /// Wrap a connected client and database.
     pub fn new(client: Client, db: Database) -> Self {
-        Self { client, db }
+        Self {
+            client,
+            db,
+            rollup_lock: Default::default(),
+        }
     }
 
     /// The database.
@@ -98,6 +106,20 @@ impl Store {
     /// Round-trip to the server (`ping`).
     pub async fn ping(&self) -> mongodb::error::Result<()> {
         self.db.run_command(doc! { "ping": 1 }).await.map(drop)
+    }
+}
+
+/// `$match` stages for the order filter `m`, its `status` condition in a stage of its own: the
+/// test server (SecantusDB) picks no index for a `$match` holding a `status: {$nin}` beside the
+/// indexed `items.store` and `createdAt` (a 30-day report of 2,000 orders took 247 ms instead of
+/// 50), while MongoDB merges adjacent `$match` stages into one before planning.
+pub(crate) fn match_stages(mut m: Document) -> Vec<Document> {
+    match m.remove("status") {
+        Some(status) => vec![
+            doc! { "$match": m },
+            doc! { "$match": { "status": status } },
+        ],
+        None => vec![doc! { "$match": m }],
     }
 }
 

@@ -134,14 +134,14 @@ pub fn product_sales_pipeline(lines: SalesLines, by_quantity: bool, limit: i64) 
         stores,
         current_from,
     } = lines;
-    let mut pipeline = vec![
-        doc! { "$match": orders },
+    let mut pipeline = super::match_stages(orders);
+    pipeline.extend([
         doc! { "$project": { "createdAt": 1, "items": 1 } },
         doc! { "$unwind": "$items" },
         doc! { "$match": { "items.store": { "$in": stores } } },
         doc! { "$group": per_order_group(current_from) },
         doc! { "$group": per_product_group(current_from) },
-    ];
+    ]);
     if current_from.is_some() {
         // Products sold only in the previous period are left out.
         pipeline.push(doc! { "$match": { "orders": { "$gt": 0 } } });

@@ -191,8 +191,31 @@ impl Store {
 }
 
 impl Store {
-    /// Move an order to `change.to` when its current status allows it.
+    /// Move an order to `change.to` when its current status allows it, then refold it into
+    /// the sales rollups.
     pub async fn transition_order(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        change: &StatusChange,
+    ) -> mongodb::error::Result<Transition> {
+        let outcome = self.transition_unfolded(scope, id, change).await?;
+        if matches!(outcome, Transition::Applied(_)) {
+            self.refold_after_change(id).await;
+        }
+        Ok(outcome)
+    }
+
+    /// The rollups count an order this API changed as it is now before the change's answer
+    /// goes out; if that fails the catch-up refolds it (`store::rollups`), so the change
+    /// itself stands.
+    async fn refold_after_change(&self, id: ObjectId) {
+        if let Err(e) = self.refold_order(id).await {
+            tracing::warn!(order = %id, error = %e, "sales rollup refold failed; the catch-up will retry");
+        }
+    }
+
+    async fn transition_unfolded(
         &self,
         scope: &OrderScope,
         id: ObjectId,
@@ -338,6 +361,19 @@ impl Store {
     /// payment is refundable and the total refunded stays within the amount paid. On an order
     /// shared with other merchants, see [`Store::refund_part`].
     pub async fn refund_order(
+        &self,
+        scope: &OrderScope,
+        id: ObjectId,
+        refund: &RefundRequest,
+    ) -> mongodb::error::Result<Refund> {
+        let outcome = self.refund_unfolded(scope, id, refund).await?;
+        if matches!(outcome, Refund::Applied(_)) {
+            self.refold_after_change(id).await;
+        }
+        Ok(outcome)
+    }
+
+    async fn refund_unfolded(
         &self,
         scope: &OrderScope,
         id: ObjectId,

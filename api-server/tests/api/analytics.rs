@@ -52,10 +52,12 @@ fn order(
         })
         .collect();
     let subtotal: f64 = lines.iter().map(|l| l.3 * f64::from(l.2)).sum();
+    // `updatedAt` is the insert time, as the consumer app's model stamps it (the sales
+    // rollups' catch-up before a report finds changes by it).
     doc! {
         "orderNumber": format!("T-{}-{n}", store.to_hex()), "user": user, "store": store, "items": items,
         "totals": { "subtotal": subtotal, "tax": total - subtotal, "delivery": 0.0, "discount": 0.0, "total": total, "paidAmount": total },
-        "payment": { "method": method, "status": "paid" }, "status": status, "createdAt": when, "updatedAt": when,
+        "payment": { "method": method, "status": "paid" }, "status": status, "createdAt": when, "updatedAt": DateTime::now(),
     }
 }
 

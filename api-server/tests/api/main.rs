@@ -25,6 +25,7 @@ mod orders;
 mod pagination;
 mod permissions;
 mod products;
+mod rollups;
 mod server;
 mod sessions;
 mod shapes;

@@ -43,7 +43,7 @@ pub async fn top_selling(c: Ctx) -> Res<Vec<ProductSalesView>> {
     let rows = c
         .state
         .store
-        .product_sales(c.scope().sales_lines(), by_quantity, limit)
+        .shop_product_sales(c.scope(), by_quantity, limit)
         .await
         .map_err(db)?;
     Ok(rows.iter().map(sales_view).collect())
@@ -55,7 +55,7 @@ pub async fn performance(c: Ctx) -> Res<Vec<ProductPerformance>> {
     let (limit, by_quantity) = (c.query.limit(50, 500)?, c.query.by_quantity()?);
     let store = &c.state.store;
     let (rows, stock) = tokio::try_join!(
-        store.product_sales(c.scope().sales_lines(), by_quantity, limit),
+        store.shop_product_sales(c.scope(), by_quantity, limit),
         store.stock_levels(c.shop, 5000),
     )
     .map_err(db)?;
@@ -140,7 +140,7 @@ pub async fn stockout_prediction(c: Ctx) -> Res<Vec<StockoutPrediction>> {
     let limit = c.query.limit(20, 200)? as usize;
     let store = &c.state.store;
     let (sales, stock) = tokio::try_join!(
-        store.product_sales(c.scope().sales_lines(), true, 5000),
+        store.shop_product_sales(c.scope(), true, 5000),
         store.stock_levels(c.shop, 5000)
     )
     .map_err(db)?;

@@ -154,7 +154,7 @@ async fn product_rows(c: &Ctx) -> Result<Rows, ApiError> {
     let sales = c
         .state
         .store
-        .product_sales(c.scope().sales_lines(), false, MAX_ROWS)
+        .shop_product_sales(c.scope(), false, MAX_ROWS)
         .await
         .map_err(db)?;
     for p in sales {
