@@ -48,6 +48,10 @@ struct Args {
     /// Reuse this database (seeded by an earlier `--keep` run) instead of seeding a new one.
     #[arg(long)]
     database: Option<String>,
+    /// Measure the rollups only (on a kept database whose rollups are built): no raw phase,
+    /// no rebuild.
+    #[arg(long)]
+    rollups_only: bool,
     /// Keep the scratch database.
     #[arg(long)]
     keep: bool,
@@ -153,20 +157,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("login failed")?
         .to_string();
 
-    store.drop_rollups().await?;
-    let raw_requests = args.raw_requests.unwrap_or(args.requests);
-    let raw = measure(&client, &address, &token, raw_requests).await?;
-    let started = Instant::now();
-    let built = store
-        .rebuild_rollups()
-        .await?
-        .ok_or("another build holds the rollups")?;
-    println!(
-        "rollups built from {} orders into {} rows in {:.1} s",
-        built.orders,
-        built.rows,
-        started.elapsed().as_secs_f64()
-    );
+    let raw = if args.rollups_only {
+        REPORTS.iter().map(|r| (*r, Vec::new())).collect()
+    } else {
+        store.drop_rollups().await?;
+        let raw_requests = args.raw_requests.unwrap_or(args.requests);
+        let raw = measure(&client, &address, &token, raw_requests).await?;
+        let started = Instant::now();
+        let built = store
+            .rebuild_rollups()
+            .await?
+            .ok_or("another build holds the rollups")?;
+        println!(
+            "rollups built from {} orders into {} rows in {:.1} s",
+            built.orders,
+            built.rows,
+            started.elapsed().as_secs_f64()
+        );
+        raw
+    };
+    if !store.rollups_ready().await? {
+        return Err("the rollups are not built".into());
+    }
     let rolled = measure(&client, &address, &token, args.requests).await?;
     println!("\n| report | orders p50 | orders p95 | rollups p50 | rollups p95 |");
     println!("|---|---|---|---|---|");

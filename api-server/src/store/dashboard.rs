@@ -326,19 +326,40 @@ impl Store {
     }
 
     /// The latest orders with lines in `stores` (any status), newest first (dashboard feed,
-    /// analytics real-time).
+    /// analytics real-time). Looked for in the last hour, day and month first: the newest
+    /// `limit` of a window holding at least `limit` orders are the newest of all. On MongoDB the
+    /// first window is already an index range; SecantusDB sorts every order it reads in Python
+    /// (the unbounded query took 12 s over 100,000 orders, the last hour a few ms).
     pub async fn recent_orders(
         &self,
         stores: &[ObjectId],
         limit: i64,
     ) -> mongodb::error::Result<Vec<OrderDoc>> {
-        self.orders()
-            .find(doc! { "items.store": { "$in": stores.to_vec() } })
-            .sort(doc! { "createdAt": -1, "_id": -1 })
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await
+        let now = DateTime::now().timestamp_millis();
+        let windows = [3_600_000_i64, 86_400_000, 30 * 86_400_000].map(|w| Some(now - w));
+        // One store by equality: SecantusDB uses no index for an `$in` (10 s against 46 ms).
+        let shops = match stores {
+            [one] => Bson::ObjectId(*one),
+            many => doc! { "$in": many.to_vec() }.into(),
+        };
+        for since in windows.into_iter().chain([None]) {
+            let mut filter = doc! { "items.store": shops.clone() };
+            if let Some(since) = since {
+                filter.insert("createdAt", doc! { "$gte": DateTime::from_millis(since) });
+            }
+            let orders: Vec<OrderDoc> = self
+                .orders()
+                .find(filter)
+                .sort(doc! { "createdAt": -1, "_id": -1 })
+                .limit(limit)
+                .await?
+                .try_collect()
+                .await?;
+            if orders.len() as i64 >= limit || since.is_none() {
+                return Ok(orders);
+            }
+        }
+        Ok(Vec::new())
     }
 
     /// The merchant's most recently changed products (optionally one store).

@@ -92,6 +92,8 @@ const CATALOGUE: &[Row] = &[
     ("orders", "updatedAt_1", &[("updatedAt", 1)], Plain),
     // Sales rollups: a report reads one store's rows of one dimension over a bucket range.
     ("salesrollups", "store_dim_grain_time", &[("s", 1), ("d", 1), ("g", 1), ("t", 1)], Plain),
+    // Payment, coupon and product rows: reports read one status class of them.
+    ("salesrollups", "store_dim_status_grain_time", &[("s", 1), ("d", 1), ("st", 1), ("g", 1), ("t", 1)], Plain),
     // Notifications: the inbox query, and one notification per event key and merchant.
     ("notifications", "user_1_deletedAt_1_isArchived_1_isRead_1_createdAt_-1",
         &[("user", 1), ("deletedAt", 1), ("isArchived", 1), ("isRead", 1), ("createdAt", -1)], Plain),
