@@ -36,7 +36,9 @@ fn report(result: Result<(), impl std::error::Error + 'static>) -> ExitCode {
 async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Openapi => {
-            print!("{}", openapi::COMMITTED);
+            // A reader that stops early (`| head`) ends the output quietly, not with a panic.
+            let _ =
+                std::io::Write::write_all(&mut std::io::stdout(), openapi::COMMITTED.as_bytes());
             ExitCode::SUCCESS
         }
         Command::Prune(args) => {
