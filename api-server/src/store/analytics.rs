@@ -299,7 +299,7 @@ impl Store {
         let f = self
             .facet(
                 "orders",
-                spanning(a, b, false),
+                customers_spanning(a, b),
                 vec![
                     ("ca", customer_count_pipeline(a)),
                     ("cb", customer_count_pipeline(b)),
@@ -729,15 +729,11 @@ fn totals_row(rows: &[Document]) -> Bucket {
     })
 }
 
-/// The common `$match` of two scopes of one store: both date ranges (only their common end
-/// bound when `with_start` is false), the excluded statuses.
-fn spanning(a: Scope, b: Scope, with_start: bool) -> Document {
-    let mut created = doc! { "$lt": a.end.max(b.end) };
-    if with_start {
-        created.insert("$gte", a.start.min(b.start));
-    }
+/// The common `$match` of two scopes' customer figures (lifetime up to each end): the store's
+/// orders before the later end, the excluded statuses.
+fn customers_spanning(a: Scope, b: Scope) -> Document {
     doc! {
-        "items.store": a.shop, "createdAt": created,
+        "items.store": a.shop, "createdAt": { "$lt": a.end.max(b.end) },
         "status": { "$nin": EXCLUDED_STATUSES.to_vec() },
     }
 }

@@ -61,16 +61,6 @@ fn order(
     }
 }
 
-async fn store_of(app: &TestApp, merchant: &str) -> ObjectId {
-    let id = ObjectId::parse_str(merchant).expect("merchant id");
-    app.store
-        .default_shop(id)
-        .await
-        .expect("query")
-        .expect("store")
-        .id
-}
-
 fn oid(v: &Value) -> ObjectId {
     ObjectId::parse_str(v["id"].as_str().expect("id")).expect("oid")
 }
@@ -91,7 +81,7 @@ async fn fixture(app: &TestApp) -> Shop {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let p2 = oid(&r.body["data"]);
     app.product(&token, "Empty", 0).await;
-    let store = store_of(app, &merchant).await;
+    let store = app.store_of(&merchant).await;
     let (u1, u2, u3) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
     let orders = vec![
         order(
@@ -495,7 +485,7 @@ async fn analytics_errors_use_the_contract_statuses() {
     let app = spawn_app().await;
     let a = fixture(&app).await;
     let (b_token, b_id, _) = app.register("other").await;
-    let b_store = store_of(&app, &b_id).await;
+    let b_store = app.store_of(&b_id).await;
     // Another merchant's store: 403.
     let r = app
         .get(
@@ -680,7 +670,7 @@ async fn each_merchant_sees_only_its_own_orders_and_exports() {
     let app = spawn_app().await;
     let a = fixture(&app).await;
     let (b_token, b_id, _) = app.register("other").await;
-    let b_store = store_of(&app, &b_id).await;
+    let b_store = app.store_of(&b_id).await;
     let b_order = order(
         1,
         b_store,

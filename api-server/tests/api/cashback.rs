@@ -13,16 +13,7 @@ use crate::{
 
 /// Insert a delivered order of `total` for the merchant's store; returns `(order id, customer id)`.
 async fn order(app: &TestApp, merchant: &str, total: f64) -> (String, String) {
-    let merchant = ObjectId::parse_str(merchant).expect("id");
-    let store = app
-        .store
-        .db()
-        .collection::<Document>("stores")
-        .find_one(doc! { "merchantId": merchant })
-        .await
-        .expect("find")
-        .expect("store");
-    let store = store.get_object_id("_id").expect("store id");
+    let store = app.store_of(merchant).await;
     let (id, user) = (ObjectId::new(), ObjectId::new());
     app.store
         .db()

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use merchant_api::{config::Config, startup::Application, store::Store};
+use merchant_api::{
+    config::Config,
+    startup::Application,
+    store::{ObjectId, Store},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -272,6 +276,17 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["data"].clone()
+    }
+
+    /// The store registration made for `merchant` (its id as text).
+    pub async fn store_of(&self, merchant: &str) -> ObjectId {
+        let id = ObjectId::parse_str(merchant).expect("merchant id");
+        self.store
+            .default_shop(id)
+            .await
+            .expect("query")
+            .expect("registration made a store")
+            .id
     }
 
     /// Stop the server gracefully and drop the database.

@@ -665,20 +665,6 @@ fn keys_of(v: &Value) -> Vec<String> {
     v.as_object().expect("object").keys().cloned().collect()
 }
 
-/// The id of the registration store of `merchant`.
-async fn store_of(app: &TestApp, merchant: &str) -> ObjectId {
-    let merchant = ObjectId::parse_str(merchant).expect("merchant id");
-    let store = app
-        .store
-        .db()
-        .collection::<Document>("stores")
-        .find_one(doc! { "merchantId": merchant })
-        .await
-        .expect("find")
-        .expect("registration made a store");
-    store.get_object_id("_id").expect("store id")
-}
-
 fn review(store: ObjectId, at_ms: i64, verified: bool) -> Document {
     doc! {
         "_id": ObjectId::new(), "store": store, "user": ObjectId::new(), "rating": 4,
@@ -691,7 +677,7 @@ async fn reviews_walk_by_cursor_seeing_each_existing_review_once_while_new_ones_
     // Arrange: seven reviews, two per instant, and the product whose path lists them.
     let app = spawn_app().await;
     let (token, merchant, _) = app.register("reviewwalk").await;
-    let store = store_of(&app, &merchant).await;
+    let store = app.store_of(&merchant).await;
     let product = app.product(&token, "Reviewed", 3).await;
     let pid = product["id"].as_str().expect("id");
     let path = format!("/api/merchant/products/{pid}/reviews");

@@ -283,13 +283,7 @@ async fn rollup_reports_equal_the_raw_aggregation_on_random_orders_and_ranges() 
 async fn the_api_builds_the_rollups_and_reports_an_order_change_it_makes_at_once() {
     let app = spawn_app_with(&["--rollup-sync-interval-ms", "200"]).await;
     let (token, merchant, _) = app.register("rollups").await;
-    let shop = app
-        .store
-        .default_shop(ObjectId::parse_str(&merchant).expect("id"))
-        .await
-        .expect("query")
-        .expect("shop")
-        .id;
+    let shop = app.store_of(&merchant).await;
     let mut built = false;
     for _ in 0..100 {
         if app.store.rollups_ready().await.expect("meta") {
